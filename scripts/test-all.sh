@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The full test suite: starts the services the tests need (now PostgreSQL), runs every test
+# against them, and stops what it started, whether the tests pass or not.
+# A PostgreSQL URL already in MEDLAKE_TEST_POSTGRES_URL is used as it is (it must allow
+# CREATE DATABASE); nothing is started for it.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+started=()
+stop_services() {
+  for service in "${started[@]}"; do bash "scripts/services/$service.sh" stop || true; done
+}
+trap stop_services EXIT
+
+if [ -z "${MEDLAKE_TEST_POSTGRES_URL:-}" ]; then
+  MEDLAKE_TEST_POSTGRES_URL="$(bash scripts/services/postgres.sh start)"
+  started+=(postgres)
+fi
+export MEDLAKE_TEST_POSTGRES_URL
+export MEDLAKE_TEST_REQUIRE_POSTGRES=1
+
+npx vitest run "$@"

@@ -1,0 +1,64 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import fastifyStatic from '@fastify/static';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import Fastify from 'fastify';
+import {
+  jsonSchemaTransform,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
+import { AppError } from './errors.ts';
+import { handleError } from './http/error-handler.ts';
+import type { Logger } from './logger.ts';
+import type { Platform } from './platform.ts';
+import { healthRoutes } from './routes/health/health-routes.ts';
+import { version } from './version.ts';
+
+export type AppOptions = {
+  platform: Platform;
+  logger: Logger;
+  /** The built web app (web/dist); when absent, `/` explains how to build it. */
+  webRoot?: string;
+};
+
+/** Builds the HTTP server: the API under /api, its OpenAPI document, and the web app. */
+export async function buildApp(options: AppOptions) {
+  const app = Fastify({ loggerInstance: options.logger }).withTypeProvider<ZodTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.setErrorHandler(handleError);
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      info: { title: 'medlake API', version },
+      servers: [],
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: '/api/docs' });
+
+  await app.register(healthRoutes(options.platform), { prefix: '/api' });
+
+  const webRoot = options.webRoot;
+  const hasWebApp = webRoot !== undefined && existsSync(path.join(webRoot, 'index.html'));
+  if (hasWebApp) await app.register(fastifyStatic, { root: webRoot, wildcard: false });
+
+  app.setNotFoundHandler((request, reply) => {
+    const isPage = request.method === 'GET' && !request.url.startsWith('/api');
+    if (isPage && hasWebApp) return reply.sendFile('index.html');
+    if (isPage) {
+      return reply
+        .status(503)
+        .type('text/plain')
+        .send('The web app is not built. Run `npm run build`, then start medlake again.');
+    }
+    throw new AppError('NOT_FOUND', `No route for ${request.method} ${request.url.split('?')[0]}`);
+  });
+
+  return app;
+}
+
+export type App = Awaited<ReturnType<typeof buildApp>>;

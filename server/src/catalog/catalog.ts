@@ -1,0 +1,66 @@
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { Kysely, PGliteDialect, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
+import { describeDatabaseUrl } from '../env.ts';
+import { UnavailableError } from '../errors.ts';
+import type { CatalogSchema } from './schema.ts';
+
+export type CatalogDb = Kysely<CatalogSchema>;
+
+export type CatalogKind = 'pglite' | 'postgres';
+
+export type Catalog = {
+  readonly kind: CatalogKind;
+  readonly db: CatalogDb;
+  close(): Promise<void>;
+};
+
+export type CatalogLocation = { databaseUrl: string } | { directory: string };
+
+/**
+ * Opens the metadata catalog: PostgreSQL when a URL is given, otherwise PGlite on disk. Both
+ * speak the same SQL, so every repository and migration runs unchanged on either. Fails with an
+ * UnavailableError (host and database named, no password) when the database cannot be reached.
+ */
+export async function openCatalog(location: CatalogLocation): Promise<Catalog> {
+  const catalog =
+    'databaseUrl' in location
+      ? openPostgres(location.databaseUrl)
+      : await openPglite(location.directory);
+  try {
+    await sql`select 1`.execute(catalog.db);
+  } catch (error) {
+    await catalog.close().catch(() => undefined);
+    const where =
+      'databaseUrl' in location ? describeDatabaseUrl(location.databaseUrl) : location.directory;
+    throw new UnavailableError(`Cannot open the catalog database at ${where}: ${reason(error)}`);
+  }
+  return catalog;
+}
+
+function openPostgres(databaseUrl: string): Catalog {
+  const pool = new pg.Pool({ connectionString: databaseUrl, connectionTimeoutMillis: 10_000 });
+  // An idle client that loses its connection emits an error; without a listener Node would
+  // crash the process. The next query reports the failure instead.
+  pool.on('error', () => undefined);
+  const db = new Kysely<CatalogSchema>({ dialect: new PostgresDialect({ pool }) });
+  return { kind: 'postgres', db, close: () => db.destroy() };
+}
+
+async function openPglite(directory: string): Promise<Catalog> {
+  await mkdir(path.dirname(directory), { recursive: true });
+  const pglite = await PGlite.create(directory);
+  const db = new Kysely<CatalogSchema>({ dialect: new PGliteDialect({ pglite }) });
+  return { kind: 'pglite', db, close: () => db.destroy() };
+}
+
+function reason(error: unknown): string {
+  if (error instanceof AggregateError && error.errors.length > 0) return reason(error.errors[0]);
+  if (error instanceof Error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return code && !error.message.includes(code) ? `${error.message} (${code})` : error.message;
+  }
+  return String(error);
+}

@@ -1,0 +1,11 @@
+import type { Migration } from 'kysely/migration';
+import * as createMeta from './2026-11-26a-create-meta.ts';
+
+/**
+ * Every catalog migration, oldest first, keyed by its dated file name. Listed by hand rather
+ * than read from the folder so that the set is checked by the type checker and cannot change
+ * with what happens to lie on disk.
+ */
+export const migrations: Record<string, Migration> = {
+  '2026-11-26a-create-meta': createMeta,
+};

@@ -1,0 +1,37 @@
+import { fileURLToPath } from 'node:url';
+import { buildApp } from '../app.ts';
+import type { Env } from '../env.ts';
+import { createLogger } from '../logger.ts';
+import { openPlatform } from '../platform.ts';
+
+const webRoot = fileURLToPath(new URL('../../../web/dist', import.meta.url));
+
+/** Opens the platform, migrates the catalog and serves the API and web app until a signal. */
+export async function serve(env: Env): Promise<void> {
+  const logger = createLogger(env.LOG_LEVEL);
+  const platform = await openPlatform(env, { migrate: true });
+  const app = await buildApp({ platform, logger, webRoot });
+
+  let closing: Promise<void> | undefined;
+  const shutdown = (signal: string) => {
+    closing ??= (async () => {
+      logger.info({ signal }, 'shutting down');
+      await app.close();
+      await platform.close();
+    })();
+    return closing;
+  };
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+
+  try {
+    await app.listen({ port: env.PORT, host: env.HOST });
+  } catch (error) {
+    await shutdown('listen failed');
+    throw error;
+  }
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : env.PORT;
+  const host = env.HOST.includes(':') ? `[${env.HOST}]` : env.HOST;
+  console.log(`medlake is running at http://${host}:${port}/ (catalog: ${platform.catalog.kind})`);
+}

@@ -1,0 +1,97 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+
+const port = z
+  .string()
+  .regex(/^\d+$/, 'must be a whole number between 0 and 65535')
+  .transform(Number)
+  .pipe(z.number().max(65535, 'must be a whole number between 0 and 65535'));
+
+const postgresUrl = z
+  .string()
+  .refine((value) => /^postgres(ql)?:\/\/.+/.test(value) && URL.canParse(value), {
+    message: 'must be a postgres:// or postgresql:// connection URL',
+  });
+
+const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('production'),
+  /** Holds every piece of state of the embedded default: catalog, lake, results, vault. */
+  MEDLAKE_HOME: z.string().default('./.medlake'),
+  /** When set, the catalog lives in this PostgreSQL database instead of PGlite. */
+  DATABASE_URL: postgresUrl.optional(),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: port.default(8080),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  MEDLAKE_ENGINE: z.enum(['duckdb']).default('duckdb'),
+  MEDLAKE_STORAGE: z.enum(['local']).default('local'),
+});
+
+export type Env = Omit<z.infer<typeof envSchema>, 'MEDLAKE_HOME'> & {
+  /** Absolute path. */
+  MEDLAKE_HOME: string;
+};
+
+type EnvKey = keyof z.infer<typeof envSchema>;
+
+/** Variables that may instead be given as `NAME_FILE`, a path to a file holding the value. */
+const fileBackedKeys: readonly EnvKey[] = ['DATABASE_URL'];
+
+export type ConfigProblem = { variable: string; message: string };
+
+export class ConfigError extends Error {
+  readonly problems: ConfigProblem[];
+
+  constructor(problems: ConfigProblem[]) {
+    super(
+      'Invalid configuration:\n' +
+        problems.map((problem) => `  ${problem.variable}: ${problem.message}`).join('\n'),
+    );
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+/**
+ * Reads and validates the configuration. Throws a ConfigError naming every bad variable; it
+ * never echoes a value back, since values may be secrets.
+ */
+export function loadEnv(source: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Env {
+  const problems: ConfigProblem[] = [];
+  const raw: Record<string, string> = {};
+  for (const key of Object.keys(envSchema.shape) as EnvKey[]) {
+    // An empty variable means "not set", as it does for most twelve-factor apps.
+    const value = source[key];
+    if (value !== undefined && value !== '') raw[key] = value;
+  }
+  for (const key of fileBackedKeys) {
+    const file = source[`${key}_FILE`];
+    if (!file) continue;
+    if (raw[key] !== undefined) {
+      problems.push({ variable: key, message: `set ${key} or ${key}_FILE, not both` });
+      continue;
+    }
+    try {
+      raw[key] = readFileSync(path.resolve(cwd, file), 'utf8').trim();
+    } catch (error) {
+      const reason = (error as NodeJS.ErrnoException).code ?? 'unreadable';
+      problems.push({ variable: `${key}_FILE`, message: `cannot read ${file} (${reason})` });
+    }
+  }
+
+  const parsed = envSchema.safeParse(raw);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      problems.push({ variable: String(issue.path[0]), message: issue.message });
+    }
+  }
+  if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
+
+  return { ...parsed.data, MEDLAKE_HOME: path.resolve(cwd, parsed.data.MEDLAKE_HOME) };
+}
+
+/** A database URL fit for messages and logs: host, port and database, never the password. */
+export function describeDatabaseUrl(databaseUrl: string): string {
+  const url = new URL(databaseUrl);
+  return `postgres://${url.hostname}${url.port ? `:${url.port}` : ''}${url.pathname}`;
+}

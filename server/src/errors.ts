@@ -1,0 +1,33 @@
+import { errorCodes, type ErrorCode } from '@medlake/shared';
+
+export type ErrorDetail = { path: string; message: string };
+
+/**
+ * An error the platform expects and can explain to the caller. Its message is shown to the
+ * user as it is, so it must never carry patient data or secrets.
+ */
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details: ErrorDetail[] | undefined;
+
+  constructor(code: ErrorCode, message: string, details?: ErrorDetail[]) {
+    super(message);
+    this.name = 'AppError';
+    this.code = code;
+    this.status = errorCodes[code];
+    this.details = details;
+  }
+}
+
+/** Raised when a part the platform needs (catalog, engine, storage) cannot be reached. */
+export class UnavailableError extends AppError {
+  constructor(message: string) {
+    super('SERVICE_UNAVAILABLE', message);
+    this.name = 'UnavailableError';
+  }
+}
+
+export function notFound(what: string): AppError {
+  return new AppError('NOT_FOUND', `${what} not found`);
+}

@@ -1,0 +1,111 @@
+import { mkdir } from 'node:fs/promises';
+import lockfile from 'proper-lockfile';
+import { openCatalog, type Catalog, type CatalogLocation } from './catalog/catalog.ts';
+import { migrateToLatest } from './catalog/migrate.ts';
+import { createEngine } from './engines/registry.ts';
+import type { QueryEngine } from './engines/types.ts';
+import type { Env } from './env.ts';
+import { AppError } from './errors.ts';
+import { homeLayout, type HomeLayout } from './home-layout.ts';
+import type { ObjectStore } from './storage/object-store.ts';
+import { createObjectStore } from './storage/registry.ts';
+
+/** Everything a use-case may need: the open catalog, engine and object store. */
+export type Platform = {
+  readonly env: Env;
+  readonly layout: HomeLayout;
+  readonly catalog: Catalog;
+  readonly engine: QueryEngine;
+  readonly store: ObjectStore;
+  close(): Promise<void>;
+};
+
+export class HomeInUseError extends AppError {
+  constructor(home: string) {
+    super(
+      'CONFLICT',
+      `MEDLAKE_HOME ${home} is in use by another medlake process (probably a running server). ` +
+        'Stop that process first, or point this command at another MEDLAKE_HOME.',
+    );
+    this.name = 'HomeInUseError';
+  }
+}
+
+export type OpenPlatformOptions = {
+  /** Apply pending catalog migrations while opening (what `serve` does). */
+  migrate?: boolean;
+};
+
+/**
+ * Opens the platform's parts in order, taking the MEDLAKE_HOME lock first: PGlite and DuckDB
+ * files belong to one process at a time, so a second process is refused with a clear message
+ * instead of corrupting them. On any failure, whatever was opened is closed again.
+ */
+export async function openPlatform(env: Env, options: OpenPlatformOptions = {}): Promise<Platform> {
+  const layout = homeLayout(env.MEDLAKE_HOME);
+  const closers: Array<() => Promise<void>> = [];
+  const closeAll = async () => {
+    for (const close of closers.reverse()) await close().catch(() => undefined);
+  };
+
+  try {
+    await mkdir(layout.home, { recursive: true });
+    const release = await lockHome(layout.home);
+    closers.push(release);
+
+    const catalog = await openCatalog(catalogLocation(env, layout));
+    closers.push(() => catalog.close());
+    if (options.migrate) await migrateToLatest(catalog.db);
+
+    const engine = await createEngine(env.MEDLAKE_ENGINE, {
+      allowedDirectories: [layout.lake, layout.results],
+      tempDirectory: layout.engineTemp,
+    });
+    closers.push(() => engine.close());
+
+    const store = createObjectStore(env.MEDLAKE_STORAGE, layout.objects);
+
+    return { env, layout, catalog, engine, store, close: closeAll };
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+}
+
+/**
+ * Opens only the catalog, under the same MEDLAKE_HOME lock as the server, for CLI commands
+ * such as `db migrate` that need nothing else.
+ */
+export async function openLockedCatalog(env: Env): Promise<Catalog> {
+  const layout = homeLayout(env.MEDLAKE_HOME);
+  await mkdir(layout.home, { recursive: true });
+  const release = await lockHome(layout.home);
+  try {
+    const catalog = await openCatalog(catalogLocation(env, layout));
+    return {
+      ...catalog,
+      close: async () => {
+        await catalog.close();
+        await release();
+      },
+    };
+  } catch (error) {
+    await release();
+    throw error;
+  }
+}
+
+function catalogLocation(env: Env, layout: HomeLayout): CatalogLocation {
+  return env.DATABASE_URL ? { databaseUrl: env.DATABASE_URL } : { directory: layout.catalog };
+}
+
+async function lockHome(home: string): Promise<() => Promise<void>> {
+  try {
+    // The lock is refreshed while the process lives and counts as stale a while after it dies,
+    // so a killed server does not lock its home forever.
+    return await lockfile.lock(home, { lockfilePath: `${home}/.lock`, stale: 15_000 });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ELOCKED') throw new HomeInUseError(home);
+    throw error;
+  }
+}

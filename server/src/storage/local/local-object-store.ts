@@ -1,0 +1,94 @@
+import { randomUUID } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { notFound } from '../../errors.ts';
+import type { ObjectStore } from '../object-store.ts';
+import { assertValidStorageKey, assertValidStoragePrefix } from '../storage-key.ts';
+
+/** Partly written objects live here until renamed into place; never listed. */
+const stagingDirectory = '.staging';
+
+/** An object store on local disk: one file per object under the root directory. */
+export function createLocalObjectStore(root: string): ObjectStore {
+  const fileOf = (key: string) => {
+    assertValidStorageKey(key);
+    return path.join(root, ...key.split('/'));
+  };
+
+  const store: ObjectStore = {
+    kind: 'local',
+
+    async put(key, body) {
+      const target = fileOf(key);
+      const staging = path.join(root, stagingDirectory, randomUUID());
+      await mkdir(path.dirname(staging), { recursive: true });
+      await mkdir(path.dirname(target), { recursive: true });
+      const source = body instanceof Readable ? body : Readable.from([body]);
+      try {
+        await pipeline(source, createWriteStream(staging, { flags: 'wx' }));
+        // rename within one file system is atomic: the object appears whole or not at all.
+        await rename(staging, target);
+      } catch (error) {
+        await rm(staging, { force: true });
+        throw error;
+      }
+    },
+
+    async get(key) {
+      const file = fileOf(key);
+      if (!(await isFile(file))) throw notFound(`Object ${key}`);
+      return createReadStream(file);
+    },
+
+    async exists(key) {
+      return isFile(fileOf(key));
+    },
+
+    async list(prefix) {
+      assertValidStoragePrefix(prefix);
+      // Walk only the deepest directory the prefix names, then filter by the rest of it.
+      const directoryPart = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/')) : '';
+      const start = path.join(root, ...directoryPart.split('/').filter(Boolean));
+      let entries;
+      try {
+        entries = await readdir(start, { recursive: true, withFileTypes: true });
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+        throw error;
+      }
+      return entries
+        .filter((entry) => entry.isFile())
+        .map((entry) => path.relative(root, path.join(entry.parentPath, entry.name)))
+        .map((relative) => relative.split(path.sep).join('/'))
+        .filter((key) => key.startsWith(prefix) && !key.startsWith(`${stagingDirectory}/`))
+        .sort();
+    },
+
+    async delete(key) {
+      await rm(fileOf(key), { force: true });
+    },
+
+    async ping() {
+      const probe = `health/probe-${randomUUID()}`;
+      await store.put(probe, 'ok');
+      const chunks: Buffer[] = [];
+      for await (const chunk of await store.get(probe)) chunks.push(chunk as Buffer);
+      await store.delete(probe);
+      if (Buffer.concat(chunks).toString() !== 'ok')
+        throw new Error('probe object read back wrong');
+    },
+  };
+  return store;
+}
+
+async function isFile(file: string): Promise<boolean> {
+  try {
+    return (await stat(file)).isFile();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw error;
+  }
+}

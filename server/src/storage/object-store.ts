@@ -1,0 +1,26 @@
+import type { Readable } from 'node:stream';
+
+/**
+ * Where files live: landing (raw uploads), lake (Parquet), results (query outputs). A local
+ * directory by default, S3 at scale. Keys look like `lake/lab-results/hospital=h1/month=2024-01/
+ * part-0.parquet`; every implementation checks them with assertValidStorageKey.
+ */
+export interface ObjectStore {
+  readonly kind: StorageKind;
+  /** Writes the whole object or nothing: readers never see a partly written object. */
+  put(key: string, body: Readable | Uint8Array | string): Promise<void>;
+  /** Streams the object; rejects with a NOT_FOUND AppError when it does not exist. */
+  get(key: string): Promise<Readable>;
+  exists(key: string): Promise<boolean>;
+  /** Every key under the prefix, sorted. */
+  list(prefix: string): Promise<string[]>;
+  /** Deletes the object; deleting a missing object is not an error. */
+  delete(key: string): Promise<void>;
+  /** Writes, reads back and deletes a probe object; rejects when the store is unusable. */
+  ping(): Promise<void>;
+}
+
+export type StorageKind = 'local';
+
+export const storageZones = ['landing', 'lake', 'results'] as const;
+export type StorageZone = (typeof storageZones)[number];

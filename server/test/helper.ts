@@ -1,0 +1,47 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { buildApp, type App } from '../src/app.ts';
+import type { CatalogKind } from '../src/catalog/catalog.ts';
+import { loadEnv, type Env } from '../src/env.ts';
+import { createLogger } from '../src/logger.ts';
+import { openPlatform, type Platform } from '../src/platform.ts';
+import { createTestDatabase } from './catalog-backends.ts';
+
+export type TestPlatform = Platform & { dispose(): Promise<void> };
+
+/**
+ * A whole platform on a fresh MEDLAKE_HOME, with its catalog on the given backend and
+ * migrated. dispose() closes it and deletes everything it made.
+ */
+export async function createTestPlatform(kind: CatalogKind = 'pglite'): Promise<TestPlatform> {
+  const home = await mkdtemp(path.join(tmpdir(), 'medlake-home-'));
+  // PGlite lives inside MEDLAKE_HOME; PostgreSQL gets a fresh database of its own.
+  const database = kind === 'postgres' ? await createTestDatabase('postgres') : undefined;
+  const databaseUrl =
+    database && 'databaseUrl' in database.location ? database.location.databaseUrl : undefined;
+  const env: Env = loadEnv({
+    MEDLAKE_HOME: home,
+    LOG_LEVEL: 'silent',
+    ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
+  });
+  const platform = await openPlatform(env, { migrate: true });
+  return {
+    ...platform,
+    dispose: async () => {
+      await platform.close();
+      await database?.dispose();
+      await rm(home, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The HTTP app over a test platform, for `app.inject`; close it in afterEach. */
+export async function createTestApp(
+  platform: Platform,
+  options: { webRoot?: string } = {},
+): Promise<App> {
+  const app = await buildApp({ platform, logger: createLogger('silent'), ...options });
+  await app.ready();
+  return app;
+}
