@@ -19,4 +19,13 @@ fi
 export MEDLAKE_TEST_POSTGRES_URL
 export MEDLAKE_TEST_REQUIRE_POSTGRES=1
 
-npx vitest run "$@"
+report="$(mktemp)"
+status=0
+npx vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@" || status=$?
+# One plain closing line, the same whatever the runner prints above it.
+node -e '
+  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  console.log(`Tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed`);
+' "$report" || true
+rm -f "$report"
+exit "$status"

@@ -3,6 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   catalogBackends,
   createTestCatalog,
+  createTestDatabase,
   type TestCatalog,
 } from '../../test/catalog-backends.ts';
 import { openCatalog } from './catalog.ts';

@@ -1,0 +1,144 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { errorBodySchema, healthReportSchema } from '@medlake/shared';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { catalogBackends } from '../test/catalog-backends.ts';
+import { createTestApp, createTestPlatform, type TestPlatform } from '../test/helper.ts';
+import { buildApp, type App } from './app.ts';
+import { createLogger } from './logger.ts';
+import { createLocalObjectStore } from './storage/local/local-object-store.ts';
+
+describe.each(catalogBackends())('HTTP API with the catalog on %s', (kind) => {
+  let platform: TestPlatform;
+  let app: App;
+
+  beforeAll(async () => {
+    platform = await createTestPlatform(kind);
+    app = await createTestApp(platform);
+  });
+
+  afterAll(async () => {
+    await app.close();
+    await platform.dispose();
+  });
+
+  it('reports every part healthy', async () => {
+    const response = await app.inject({ method: 'GET', url: '/api/health' });
+    expect(response.statusCode).toBe(200);
+    const report = healthReportSchema.parse(response.json());
+    expect(report).toMatchObject({
+      status: 'ok',
+      components: {
+        catalog: { status: 'ok', kind },
+        engine: { status: 'ok', kind: 'duckdb' },
+        storage: { status: 'ok', kind: 'local' },
+      },
+    });
+  });
+
+  it('publishes an OpenAPI document that describes the health route', async () => {
+    const response = await app.inject({ method: 'GET', url: '/api/docs/json' });
+    expect(response.statusCode).toBe(200);
+    const document = response.json<{ openapi: string; paths: Record<string, unknown> }>();
+    expect(document.openapi).toMatch(/^3\./);
+    expect(Object.keys(document.paths)).toContain('/api/health');
+  });
+
+  it('answers an unknown API route with a typed 404', async () => {
+    const response = await app.inject({ method: 'GET', url: '/api/no-such-thing?x=1' });
+    expect(response.statusCode).toBe(404);
+    expect(errorBodySchema.parse(response.json()).error).toEqual({
+      code: 'NOT_FOUND',
+      message: 'No route for GET /api/no-such-thing',
+    });
+  });
+});
+
+describe('HTTP errors and the web app', () => {
+  let platform: TestPlatform;
+  let webRoot: string;
+
+  beforeAll(async () => {
+    platform = await createTestPlatform();
+    webRoot = await mkdtemp(path.join(tmpdir(), 'medlake-web-'));
+    await writeFile(path.join(webRoot, 'index.html'), '<!doctype html><title>medlake test</title>');
+  });
+
+  afterAll(async () => {
+    await platform.dispose();
+    await rm(webRoot, { recursive: true, force: true });
+  });
+
+  it('serves the web app at / and for client-side routes, but not for /api', async () => {
+    const app = await createTestApp(platform, { webRoot });
+    try {
+      for (const url of ['/', '/catalog/lab-results']) {
+        const response = await app.inject({ method: 'GET', url });
+        expect(response.statusCode).toBe(200);
+        expect(response.body).toContain('<title>medlake test</title>');
+      }
+      expect((await app.inject({ method: 'GET', url: '/api/x' })).statusCode).toBe(404);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('turns schema failures into VALIDATION_FAILED with the failing paths', async () => {
+    // Routes added before ready(), as a later issue's routes would be.
+    const app = await buildApp({ platform, logger: createLogger('silent') });
+    app.post(
+      '/api/probe',
+      { schema: { body: z.object({ month: z.string().regex(/^\d{4}-\d{2}$/) }) } },
+      async () => ({ ok: true }),
+    );
+    app.get('/api/boom', async () => {
+      throw new Error('database password is hunter2');
+    });
+    try {
+      const invalid = await app.inject({
+        method: 'POST',
+        url: '/api/probe',
+        payload: { month: 'May' },
+      });
+      expect(invalid.statusCode).toBe(400);
+      const body = errorBodySchema.parse(invalid.json());
+      expect(body.error.code).toBe('VALIDATION_FAILED');
+      expect(body.error.details?.[0]?.path).toBe('/month');
+
+      const badJson = await app.inject({
+        method: 'POST',
+        url: '/api/probe',
+        headers: { 'content-type': 'application/json' },
+        payload: '{"month":',
+      });
+      expect(badJson.statusCode).toBe(400);
+      expect(errorBodySchema.parse(badJson.json()).error.code).toBe('VALIDATION_FAILED');
+
+      const crash = await app.inject({ method: 'GET', url: '/api/boom' });
+      expect(crash.statusCode).toBe(500);
+      const crashBody = errorBodySchema.parse(crash.json());
+      expect(crashBody.error.code).toBe('INTERNAL');
+      expect(crash.body).not.toContain('hunter2');
+      expect(crashBody.error.message).toContain('request id');
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('answers 503 and names the failing part when storage is unusable', async () => {
+    const file = path.join(webRoot, 'index.html');
+    const app = await createTestApp({ ...platform, store: createLocalObjectStore(file) });
+    try {
+      const response = await app.inject({ method: 'GET', url: '/api/health' });
+      expect(response.statusCode).toBe(503);
+      const report = healthReportSchema.parse(response.json());
+      expect(report.status).toBe('degraded');
+      expect(report.components.storage.status).toBe('error');
+      expect(report.components.catalog.status).toBe('ok');
+    } finally {
+      await app.close();
+    }
+  });
+});

@@ -1,0 +1,149 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const repositoryRoot = fileURLToPath(new URL('../../..', import.meta.url));
+const bin = path.join(repositoryRoot, 'server/bin/medlake.js');
+
+type Outcome = { code: number | null; stdout: string; stderr: string };
+
+/** Runs the real `medlake` CLI in a child process with only the given configuration. */
+async function medlake(args: string[], env: Record<string, string> = {}): Promise<Outcome> {
+  const child = start(args, env);
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  return { code, stdout, stderr };
+}
+
+function start(args: string[], env: Record<string, string>): ChildProcess {
+  return spawn(process.execPath, [bin, ...args], {
+    cwd: repositoryRoot,
+    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+/** Resolves with the first stdout match, or rejects with everything printed if it exits. */
+function waitForOutput(child: ChildProcess, pattern: RegExp): Promise<RegExpMatchArray> {
+  return new Promise((resolve, reject) => {
+    let printed = '';
+    const onData = (chunk: Buffer) => {
+      printed += chunk.toString();
+      const match = printed.match(pattern);
+      if (match) resolve(match);
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('exit', (code) =>
+      reject(new Error(`exited with ${code} before ready:\n${printed}`)),
+    );
+  });
+}
+
+describe('medlake CLI', () => {
+  let home: string;
+
+  beforeAll(async () => {
+    home = await mkdtemp(path.join(tmpdir(), 'medlake-cli-'));
+  });
+
+  afterAll(async () => {
+    await rm(home, { recursive: true, force: true });
+  });
+
+  it('lists its commands in --help', async () => {
+    const { code, stdout } = await medlake(['--help']);
+    expect(code).toBe(0);
+    for (const command of ['serve', 'db'])
+      expect(stdout).toMatch(new RegExp(`^\\s+${command}\\b`, 'm'));
+    const db = await medlake(['db', '--help']);
+    for (const command of ['migrate', 'rollback', 'status']) {
+      expect(db.stdout).toMatch(new RegExp(`^\\s+${command}\\b`, 'm'));
+    }
+  });
+
+  it('migrates a fresh catalog and reports its status', async () => {
+    const env = { MEDLAKE_HOME: path.join(home, 'migrate') };
+    const first = await medlake(['db', 'migrate'], env);
+    expect(first).toMatchObject({ code: 0, stderr: '' });
+    expect(first.stdout).toMatch(/^applied 2026-11-26a-create-meta$/m);
+
+    const again = await medlake(['db', 'migrate'], env);
+    expect(again.stdout).toContain('The catalog is up to date.');
+
+    const status = await medlake(['db', 'status'], env);
+    expect(status.stdout).toMatch(/^2026-11-26a-create-meta {2}applied \d{4}-/m);
+  });
+
+  it('stops with one clear line, and no stack trace, when the catalog is unreachable', async () => {
+    const { code, stderr } = await medlake(['serve'], {
+      MEDLAKE_HOME: path.join(home, 'unreachable'),
+      DATABASE_URL: 'postgres://medlake:topsecret@nowhere:1/x',
+    });
+    expect(code).toBe(1);
+    expect(stderr).toMatch(
+      /^medlake: Cannot open the catalog database at postgres:\/\/nowhere:1\/x/,
+    );
+    expect(stderr).not.toMatch(/^\s+at /m);
+    expect(stderr).not.toContain('topsecret');
+  });
+
+  it('names the bad variable when the configuration is invalid', async () => {
+    const { code, stderr } = await medlake(['serve'], { PORT: 'http' });
+    expect(code).toBe(1);
+    expect(stderr).toContain('Invalid configuration:');
+    expect(stderr).toMatch(/^ {2}PORT: /m);
+  });
+
+  describe('serve', () => {
+    let server: ChildProcess;
+    let baseUrl: string;
+    const serverHome = () => path.join(home, 'serve');
+
+    beforeAll(async () => {
+      server = start(['serve'], { MEDLAKE_HOME: serverHome(), PORT: '0' });
+      const match = await waitForOutput(server, /medlake is running at (http:\/\/\S+?)\/ /);
+      baseUrl = match[1] ?? '';
+    });
+
+    afterAll(async () => {
+      if (server.exitCode === null) {
+        server.kill('SIGTERM');
+        await once(server, 'exit');
+      }
+    });
+
+    it('serves the health report and the built web app', async () => {
+      const health = await fetch(`${baseUrl}/api/health`);
+      expect(health.status).toBe(200);
+      expect(await health.json()).toMatchObject({ status: 'ok' });
+
+      const page = await fetch(`${baseUrl}/`);
+      expect(page.status).toBe(200);
+      expect(await page.text()).toBe(
+        await readFile(path.join(repositoryRoot, 'web/dist/index.html'), 'utf8'),
+      );
+    });
+
+    it('refuses a second process on the same MEDLAKE_HOME', async () => {
+      const { code, stderr } = await medlake(['db', 'migrate'], { MEDLAKE_HOME: serverHome() });
+      expect(code).toBe(1);
+      expect(stderr).toMatch(/^medlake: MEDLAKE_HOME .* is in use by another medlake process/);
+    });
+
+    it('shuts down cleanly on SIGTERM and frees its home', async () => {
+      server.kill('SIGTERM');
+      const [code] = (await once(server, 'exit')) as [number | null];
+      expect(code).toBe(0);
+      const after = await medlake(['db', 'status'], { MEDLAKE_HOME: serverHome() });
+      expect(after.code).toBe(0);
+    });
+  });
+});
