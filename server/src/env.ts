@@ -25,17 +25,30 @@ const envSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   MEDLAKE_ENGINE: z.enum(['duckdb']).default('duckdb'),
   MEDLAKE_STORAGE: z.enum(['local']).default('local'),
+  /** The vault's own directory; by default inside MEDLAKE_HOME, better on another disk or host. */
+  MEDLAKE_VAULT_DIR: z.string().min(1).optional(),
+  /** 32 bytes as 64 hex digits or base64. Without it the embedded default generates one. */
+  MEDLAKE_VAULT_KEY: z.string().min(1).optional(),
+  /** Whether raw uploads stay in the landing zone after they are published. */
+  MEDLAKE_LANDING_RETENTION: z.enum(['delete', 'keep']).default('delete'),
+  /** DuckDB's memory limit for one ingest; beyond it DuckDB spills to disk. */
+  MEDLAKE_INGEST_MEMORY: z
+    .string()
+    .regex(/^\d+(\.\d+)?\s*(KB|MB|GB|TB)$/i, 'must be a size such as 512MB or 2GB')
+    .default('1GB'),
 });
 
-export type Env = Omit<z.infer<typeof envSchema>, 'MEDLAKE_HOME'> & {
+export type Env = Omit<z.infer<typeof envSchema>, 'MEDLAKE_HOME' | 'MEDLAKE_VAULT_DIR'> & {
   /** Absolute path. */
   MEDLAKE_HOME: string;
+  /** Absolute path. */
+  MEDLAKE_VAULT_DIR: string;
 };
 
 type EnvKey = keyof z.infer<typeof envSchema>;
 
 /** Variables that may instead be given as `NAME_FILE`, a path to a file holding the value. */
-const fileBackedKeys: readonly EnvKey[] = ['DATABASE_URL'];
+const fileBackedKeys: readonly EnvKey[] = ['DATABASE_URL', 'MEDLAKE_VAULT_KEY'];
 
 export type ConfigProblem = { variable: string; message: string };
 
@@ -87,7 +100,13 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env, cwd = process.c
   }
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
 
-  return { ...parsed.data, MEDLAKE_HOME: path.resolve(cwd, parsed.data.MEDLAKE_HOME) };
+  const home = path.resolve(cwd, parsed.data.MEDLAKE_HOME);
+  const vault = parsed.data.MEDLAKE_VAULT_DIR;
+  return {
+    ...parsed.data,
+    MEDLAKE_HOME: home,
+    MEDLAKE_VAULT_DIR: vault ? path.resolve(cwd, vault) : path.join(home, 'vault'),
+  };
 }
 
 /** A database URL fit for messages and logs: host, port and database, never the password. */

@@ -10,9 +10,13 @@ export function homeLayout(home: string) {
     home,
     catalog: path.join(home, 'catalog'),
     objects,
+    landing: path.join(objects, 'landing'),
     lake: path.join(objects, 'lake'),
     results: path.join(objects, 'results'),
-    vault: path.join(home, 'vault'),
+    /** Keys the embedded default generated for itself (the vault key), outside the vault. */
+    keys: path.join(home, 'keys'),
+    /** Per-job scratch space of ingests: holds real identifiers while a job runs. */
+    work: path.join(home, 'work'),
     engineTemp: path.join(home, 'tmp', 'engine'),
   };
 }

@@ -1,2 +1,4 @@
+export * from './contract.ts';
 export * from './errors.ts';
 export * from './health.ts';
+export * from './ingest.ts';

@@ -1,9 +1,12 @@
 import { existsSync } from 'node:fs';
 import { Command } from 'commander';
 import { version } from '../version.ts';
+import { registerCatalogCommands } from './catalog-commands.ts';
 import { registerDbCommands } from './db-commands.ts';
+import { registerIngestCommand } from './ingest-command.ts';
 import { runCommand } from './run-command.ts';
 import { serve } from './serve.ts';
+import { registerDemoCommands, registerVaultCommands } from './vault-and-demo-commands.ts';
 
 // A .env file in the working directory is read like the real environment, which wins.
 if (existsSync('.env')) process.loadEnvFile('.env');
@@ -18,13 +21,18 @@ program
   .description('start the API and web app (embedded default: PGlite, DuckDB, local disk)')
   .option('-p, --port <port>', 'port to listen on (overrides PORT)')
   .option('-H, --host <host>', 'address to listen on (overrides HOST)')
-  .action((options: { port?: string; host?: string }) =>
-    runCommand((env) => serve(env), {
+  .option('--demo', 'load a small synthetic data set first, if the installation is empty')
+  .action((options: { port?: string; host?: string; demo?: boolean }) =>
+    runCommand((env) => serve(env, { demo: options.demo ?? false }), {
       PORT: options.port,
       HOST: options.host,
     }),
   );
 
+registerIngestCommand(program);
+registerCatalogCommands(program);
+registerVaultCommands(program);
+registerDemoCommands(program);
 registerDbCommands(program);
 
 await program.parseAsync();

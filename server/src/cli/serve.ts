@@ -3,13 +3,21 @@ import { buildApp } from '../app.ts';
 import type { Env } from '../env.ts';
 import { createLogger } from '../logger.ts';
 import { openPlatform } from '../platform.ts';
+import { cleanInterruptedIngests } from '../use-cases/clean-interrupted-ingests.ts';
+import { loadDemoData } from '../use-cases/load-demo-data.ts';
 
 const webRoot = fileURLToPath(new URL('../../../web/dist', import.meta.url));
 
 /** Opens the platform, migrates the catalog and serves the API and web app until a signal. */
-export async function serve(env: Env): Promise<void> {
+export async function serve(env: Env, options: { demo: boolean }): Promise<void> {
   const logger = createLogger(env.LOG_LEVEL);
   const platform = await openPlatform(env, { migrate: true });
+  const interrupted = await cleanInterruptedIngests(platform);
+  if (interrupted > 0)
+    logger.warn({ interrupted }, 'marked interrupted ingests as failed and removed their files');
+  if (options.demo && (await loadDemoData(platform, (message) => logger.info(message)))) {
+    console.log('Loaded the demo data set: dataset lab-results, 2 hospitals, 3 months.');
+  }
   const app = await buildApp({ platform, logger, webRoot });
 
   let closing: Promise<void> | undefined;

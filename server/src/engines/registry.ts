@@ -1,6 +1,7 @@
 import type { Env } from '../env.ts';
 import { createDuckDbEngine } from './duckdb/duckdb-engine.ts';
-import type { EngineOptions, QueryEngine } from './types.ts';
+import { createDuckDbIngestEngine, type DuckDbIngestOptions } from './duckdb/duckdb-ingest.ts';
+import type { EngineOptions, IngestEngine, QueryEngine } from './types.ts';
 
 /** Creates the engine the configuration names. Spark joins here as a second case. */
 export async function createEngine(
@@ -10,5 +11,16 @@ export async function createEngine(
   switch (kind) {
     case 'duckdb':
       return createDuckDbEngine(options);
+  }
+}
+
+/** Creates the ingest side of the configured engine, with its own locked-down instance. */
+export function createIngestEngine(
+  kind: Env['MEDLAKE_ENGINE'],
+  options: DuckDbIngestOptions,
+): IngestEngine {
+  switch (kind) {
+    case 'duckdb':
+      return createDuckDbIngestEngine(options);
   }
 }

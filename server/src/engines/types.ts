@@ -1,3 +1,8 @@
+import type { IngestProblem, QualityReport } from '@medlake/shared';
+import type { IngestPlan } from '../ingest/ingest-plan.ts';
+
+export type EngineKind = 'duckdb';
+
 /**
  * A query engine: the part that reads the Parquet lake. DuckDB in-process by default; Spark
  * Connect at scale. The query service talks to this interface only, so an engine is chosen by
@@ -11,14 +16,66 @@ export interface QueryEngine {
   close(): Promise<void>;
 }
 
-export type EngineKind = 'duckdb';
-
 export type EngineOptions = {
   /**
-   * The only directories the engine may read or write. The landing zone and the vault are
-   * never among them.
+   * The only directories the engine may read or write. For queries: the lake and results;
+   * the landing zone and the vault are never among them.
    */
   allowedDirectories: string[];
   /** Where the engine may spill to disk. */
   tempDirectory: string;
 };
+
+/**
+ * The ingest side of an engine: turns one landed CSV into one de-identified Parquet file.
+ * It runs in its own engine instance, which may read the landing zone; the query engine
+ * never can.
+ */
+export interface IngestEngine {
+  readonly kind: EngineKind;
+  ingest(request: IngestRequest): Promise<IngestOutcome>;
+}
+
+export type IngestPhase = 'reading' | 'checking' | 'pseudonymizing' | 'writing' | 'profiling';
+
+export type IngestProgress = {
+  phase: IngestPhase;
+  /** 0 to 100 within the phase, when the engine can tell. */
+  percent: number | null;
+  rowsProcessed: number | null;
+};
+
+export type PseudonymLookup = (
+  realIds: readonly string[],
+) => Promise<Map<string, { pseudonym: string; shiftDays: number }>>;
+
+export type IngestRequest = {
+  plan: IngestPlan;
+  /** The landed CSV, where the engine can read it. */
+  source: string;
+  /** Where to write the Parquet file. */
+  target: string;
+  /** Patient pseudonyms (and date shifts) from the vault, for the distinct ids of the upload. */
+  pseudonymizePatients: PseudonymLookup;
+  /**
+   * A secret for linkage columns (an encounter id): they become a keyed hash, the same for the
+   * same value and hospital, reversible by nobody who lacks the vault's key.
+   */
+  linkageKey: string;
+  /** The vault's id space for this upload's patients and linkage columns. */
+  idSpace: string;
+  maxReportedProblems: number;
+  onProgress?: (progress: IngestProgress) => void;
+};
+
+export type IngestOutcome =
+  | {
+      status: 'rejected';
+      problems: IngestProblem[];
+      problemCount: number;
+      rejectedRows: number;
+    }
+  | {
+      status: 'written';
+      profile: Omit<QualityReport, 'comparedWith' | 'changes'>;
+    };

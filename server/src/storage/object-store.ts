@@ -16,6 +16,8 @@ export interface ObjectStore {
   list(prefix: string): Promise<string[]>;
   /** Deletes the object; deleting a missing object is not an error. */
   delete(key: string): Promise<void>;
+  /** Where an engine reads or writes the object: a file path here, an s3:// URL on S3. */
+  locate(key: string): string;
   /** Writes, reads back and deletes a probe object; rejects when the store is unusable. */
   ping(): Promise<void>;
 }

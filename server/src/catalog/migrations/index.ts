@@ -1,5 +1,6 @@
 import type { Migration } from 'kysely/migration';
 import * as createMeta from './2026-11-26a-create-meta.ts';
+import * as createDatasetsAndReleases from './2026-11-26b-create-datasets-and-releases.ts';
 
 /**
  * Every catalog migration, oldest first, keyed by its dated file name. Listed by hand rather
@@ -8,4 +9,5 @@ import * as createMeta from './2026-11-26a-create-meta.ts';
  */
 export const migrations: Record<string, Migration> = {
   '2026-11-26a-create-meta': createMeta,
+  '2026-11-26b-create-datasets-and-releases': createDatasetsAndReleases,
 };

@@ -1,24 +1,18 @@
 import { mkdir } from 'node:fs/promises';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import type { EngineOptions, QueryEngine } from '../types.ts';
+import { lockDown } from './duckdb-sql.ts';
 
-/**
- * DuckDB in-process, locked down: it may touch only the allowed directories, may not load or
- * install extensions on its own, and no statement can loosen that afterwards.
- */
+/** DuckDB in-process for queries, locked to the lake and results directories. */
 export async function createDuckDbEngine(options: EngineOptions): Promise<QueryEngine> {
   await mkdir(options.tempDirectory, { recursive: true });
   const instance = await DuckDBInstance.create(':memory:');
   const setup = await instance.connect();
-  const directories = [...options.allowedDirectories, options.tempDirectory];
-  // Settings go through SQL because allowed_directories cannot be passed at create time.
-  await setup.run(`SET allowed_directories = [${directories.map(quoteLiteral).join(', ')}]`);
-  await setup.run(`SET temp_directory = ${quoteLiteral(options.tempDirectory)}`);
-  await setup.run('SET enable_external_access = false');
-  await setup.run('SET autoinstall_known_extensions = false');
-  await setup.run('SET autoload_known_extensions = false');
-  await setup.run('SET lock_configuration = true');
-  setup.closeSync();
+  try {
+    await lockDown(setup, options);
+  } finally {
+    setup.closeSync();
+  }
 
   return {
     kind: 'duckdb',
@@ -46,9 +40,4 @@ async function withConnection<T>(
   } finally {
     connection.closeSync();
   }
-}
-
-/** Quotes a string as a SQL literal; used only for paths from our own configuration. */
-function quoteLiteral(value: string): string {
-  return `'${value.replaceAll("'", "''")}'`;
 }

@@ -71,6 +71,10 @@ export function createLocalObjectStore(root: string): ObjectStore {
       await rm(fileOf(key), { force: true });
     },
 
+    locate(key) {
+      return fileOf(key);
+    },
+
     async ping() {
       const probe = `health/probe-${randomUUID()}`;
       await store.put(probe, 'ok');

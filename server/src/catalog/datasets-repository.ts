@@ -1,0 +1,113 @@
+import { datasetContractSchema, type DatasetContract } from '@medlake/shared';
+import type { CatalogDb } from './catalog.ts';
+
+export type Dataset = {
+  id: string;
+  title: string;
+  description: string;
+  contract: DatasetContract;
+  contractVersion: number;
+  createdAt: Date;
+  updatedAt: Date;
+};
+
+type DatasetRow = {
+  id: string;
+  title: string;
+  description: string;
+  contract: unknown;
+  contract_version: number;
+  created_at: Date;
+  updated_at: Date;
+};
+
+function toDataset(row: DatasetRow): Dataset {
+  return {
+    id: row.id,
+    title: row.title,
+    description: row.description,
+    // Parsed on the way out too, so a contract that a newer release of medlake reads
+    // differently fails loudly instead of being misread.
+    contract: datasetContractSchema.parse(row.contract),
+    contractVersion: row.contract_version,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+/** Datasets and their contracts, and each hospital's header mapping for them. */
+export function datasetsRepository(db: CatalogDb) {
+  return {
+    async create(contract: DatasetContract): Promise<Dataset> {
+      const row = await db
+        .insertInto('datasets')
+        .values({
+          id: contract.name,
+          title: contract.title,
+          description: contract.description,
+          contract: JSON.stringify(contract),
+        })
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      return toDataset(row);
+    },
+
+    /** Replaces the contract; releases keep the version they were ingested under. */
+    async updateContract(contract: DatasetContract): Promise<Dataset | undefined> {
+      const row = await db
+        .updateTable('datasets')
+        .set((eb) => ({
+          title: contract.title,
+          description: contract.description,
+          contract: JSON.stringify(contract),
+          contract_version: eb('contract_version', '+', 1),
+          updated_at: new Date(),
+        }))
+        .where('id', '=', contract.name)
+        .returningAll()
+        .executeTakeFirst();
+      return row && toDataset(row);
+    },
+
+    async get(id: string): Promise<Dataset | undefined> {
+      const row = await db
+        .selectFrom('datasets')
+        .selectAll()
+        .where('id', '=', id)
+        .executeTakeFirst();
+      return row && toDataset(row);
+    },
+
+    async list(): Promise<Dataset[]> {
+      const rows = await db.selectFrom('datasets').selectAll().orderBy('id').execute();
+      return rows.map(toDataset);
+    },
+
+    async headerMapping(datasetId: string, hospitalId: string): Promise<Record<string, string>> {
+      const row = await db
+        .selectFrom('header_mappings')
+        .select('mapping')
+        .where('dataset_id', '=', datasetId)
+        .where('hospital_id', '=', hospitalId)
+        .executeTakeFirst();
+      return row?.mapping ?? {};
+    },
+
+    async setHeaderMapping(
+      datasetId: string,
+      hospitalId: string,
+      mapping: Record<string, string>,
+    ): Promise<void> {
+      const json = JSON.stringify(mapping);
+      await db
+        .insertInto('header_mappings')
+        .values({ dataset_id: datasetId, hospital_id: hospitalId, mapping: json })
+        .onConflict((conflict) =>
+          conflict
+            .columns(['dataset_id', 'hospital_id'])
+            .doUpdateSet({ mapping: json, updated_at: new Date() }),
+        )
+        .execute();
+    },
+  };
+}

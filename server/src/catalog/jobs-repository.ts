@@ -1,0 +1,97 @@
+import type { CatalogDb } from './catalog.ts';
+import type { JobStatus } from './schema.ts';
+
+export type Job = {
+  id: string;
+  kind: string;
+  status: JobStatus;
+  params: unknown;
+  progress: unknown;
+  result: unknown;
+  error: unknown;
+  startedAt: Date;
+  finishedAt: Date | null;
+};
+
+type JobRow = {
+  id: string;
+  kind: string;
+  status: JobStatus;
+  params: unknown;
+  progress: unknown;
+  result: unknown;
+  error: unknown;
+  started_at: Date;
+  finished_at: Date | null;
+};
+
+function toJob(row: JobRow): Job {
+  return {
+    id: row.id,
+    kind: row.kind,
+    status: row.status,
+    params: row.params,
+    progress: row.progress,
+    result: row.result,
+    error: row.error,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+  };
+}
+
+/** Long-running work (ingests now; queries and exports later) and how far it got. */
+export function jobsRepository(db: CatalogDb) {
+  return {
+    async start(job: { id: string; kind: string; params: unknown }): Promise<void> {
+      await db
+        .insertInto('jobs')
+        .values({
+          id: job.id,
+          kind: job.kind,
+          status: 'running',
+          params: JSON.stringify(job.params),
+        })
+        .execute();
+    },
+
+    async reportProgress(id: string, progress: unknown): Promise<void> {
+      await db
+        .updateTable('jobs')
+        .set({ progress: JSON.stringify(progress) })
+        .where('id', '=', id)
+        .where('status', '=', 'running')
+        .execute();
+    },
+
+    async finish(
+      id: string,
+      outcome: { status: 'succeeded'; result: unknown } | { status: 'failed'; error: unknown },
+    ): Promise<void> {
+      await db
+        .updateTable('jobs')
+        .set({
+          status: outcome.status,
+          result: outcome.status === 'succeeded' ? JSON.stringify(outcome.result) : null,
+          error: outcome.status === 'failed' ? JSON.stringify(outcome.error) : null,
+          finished_at: new Date(),
+        })
+        .where('id', '=', id)
+        .execute();
+    },
+
+    async get(id: string): Promise<Job | undefined> {
+      const row = await db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst();
+      return row && toJob(row);
+    },
+
+    async listRunning(kind: string): Promise<Job[]> {
+      const rows = await db
+        .selectFrom('jobs')
+        .selectAll()
+        .where('kind', '=', kind)
+        .where('status', '=', 'running')
+        .execute();
+      return rows.map(toJob);
+    },
+  };
+}

@@ -1,0 +1,144 @@
+import type { QualityReport } from '@medlake/shared';
+import type { CatalogDb } from './catalog.ts';
+
+export type Release = {
+  id: string;
+  datasetId: string;
+  hospitalId: string;
+  month: string;
+  jobId: string;
+  contractVersion: number;
+  contentSha256: string;
+  sourceBytes: number;
+  rowCount: number;
+  rejectedRowCount: number;
+  files: string[];
+  quality: QualityReport;
+  publishedAt: Date;
+  /** Whether new queries read this release for its hospital and month. */
+  current: boolean;
+};
+
+export type NewRelease = Omit<Release, 'publishedAt' | 'current'>;
+
+/** Published releases, and which one is current for each dataset, hospital and month. */
+export function releasesRepository(db: CatalogDb) {
+  const selectReleases = () =>
+    db
+      .selectFrom('releases as r')
+      .leftJoin('current_releases as c', 'c.release_id', 'r.id')
+      .selectAll('r')
+      .select((eb) => eb('c.release_id', 'is not', null).as('current'));
+
+  type Row = Awaited<ReturnType<ReturnType<typeof selectReleases>['executeTakeFirstOrThrow']>>;
+  const toRelease = (row: Row): Release => ({
+    id: row.id,
+    datasetId: row.dataset_id,
+    hospitalId: row.hospital_id,
+    month: row.month,
+    jobId: row.job_id,
+    contractVersion: row.contract_version,
+    contentSha256: row.content_sha256,
+    sourceBytes: Number(row.source_bytes),
+    rowCount: Number(row.row_count),
+    rejectedRowCount: Number(row.rejected_row_count),
+    files: row.files,
+    quality: row.quality as QualityReport,
+    publishedAt: row.published_at,
+    current: Boolean(row.current),
+  });
+
+  return {
+    /**
+     * Publishes a release and makes it current for its hospital and month, in one transaction
+     * with `alsoInTransaction` (the job's completion), so that either all of it is visible or
+     * none of it is.
+     */
+    async publish(
+      release: NewRelease,
+      alsoInTransaction: (trx: CatalogDb) => Promise<void>,
+    ): Promise<void> {
+      await db.transaction().execute(async (trx) => {
+        await trx
+          .insertInto('releases')
+          .values({
+            id: release.id,
+            dataset_id: release.datasetId,
+            hospital_id: release.hospitalId,
+            month: release.month,
+            job_id: release.jobId,
+            contract_version: release.contractVersion,
+            content_sha256: release.contentSha256,
+            source_bytes: release.sourceBytes,
+            row_count: release.rowCount,
+            rejected_row_count: release.rejectedRowCount,
+            files: JSON.stringify(release.files),
+            quality: JSON.stringify(release.quality),
+          })
+          .execute();
+        await trx
+          .insertInto('current_releases')
+          .values({
+            dataset_id: release.datasetId,
+            hospital_id: release.hospitalId,
+            month: release.month,
+            release_id: release.id,
+          })
+          .onConflict((conflict) =>
+            conflict
+              .columns(['dataset_id', 'hospital_id', 'month'])
+              .doUpdateSet({ release_id: release.id }),
+          )
+          .execute();
+        await alsoInTransaction(trx);
+      });
+    },
+
+    async get(id: string): Promise<Release | undefined> {
+      const row = await selectReleases().where('r.id', '=', id).executeTakeFirst();
+      return row && toRelease(row);
+    },
+
+    async current(
+      datasetId: string,
+      hospitalId: string,
+      month: string,
+    ): Promise<Release | undefined> {
+      const row = await selectReleases()
+        .where('c.dataset_id', '=', datasetId)
+        .where('c.hospital_id', '=', hospitalId)
+        .where('c.month', '=', month)
+        .executeTakeFirst();
+      return row && toRelease(row);
+    },
+
+    /** The current release of the latest month before `month`, to compare quality with. */
+    async previousMonth(
+      datasetId: string,
+      hospitalId: string,
+      month: string,
+    ): Promise<Release | undefined> {
+      const row = await selectReleases()
+        .where('c.dataset_id', '=', datasetId)
+        .where('c.hospital_id', '=', hospitalId)
+        .where('c.month', '<', month)
+        .orderBy('c.month', 'desc')
+        .limit(1)
+        .executeTakeFirst();
+      return row && toRelease(row);
+    },
+
+    async list(filter: { datasetId?: string; hospitalId?: string } = {}): Promise<Release[]> {
+      let query = selectReleases();
+      if (filter.datasetId) query = query.where('r.dataset_id', '=', filter.datasetId);
+      if (filter.hospitalId) query = query.where('r.hospital_id', '=', filter.hospitalId);
+      const rows = await query
+        .orderBy('r.dataset_id')
+        .orderBy('r.hospital_id')
+        .orderBy('r.month')
+        .orderBy('r.published_at')
+        .execute();
+      return rows.map(toRelease);
+    },
+  };
+}

@@ -1,0 +1,99 @@
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { AppError } from '../errors.ts';
+import {
+  ingestUpload,
+  type IngestJobProgress,
+  type IngestResult,
+} from '../use-cases/ingest-upload.ts';
+import { formatBytes, formatProblem } from './format.ts';
+import { withPlatform } from './open-for-command.ts';
+import { runCommand } from './run-command.ts';
+
+type IngestOptions = { dataset: string; hospital: string; month: string; json?: boolean };
+
+export function registerIngestCommand(program: Command): void {
+  program
+    .command('ingest')
+    .description('validate, de-identify and publish one monthly CSV export')
+    .argument('<file>', 'the CSV file')
+    .requiredOption('-d, --dataset <id>', 'dataset the file belongs to')
+    .requiredOption('-H, --hospital <id>', 'hospital that delivered it')
+    .requiredOption('-m, --month <YYYY-MM>', 'month the file is for')
+    .option('--json', 'print the result as JSON')
+    .action((file: string, options: IngestOptions) =>
+      runCommand((env) =>
+        withPlatform(env, async (platform) => {
+          const size = await stat(file).catch(() => {
+            throw new AppError('NOT_FOUND', `Cannot read ${file}`);
+          });
+          const started = Date.now();
+          const result = await ingestUpload(platform, {
+            datasetId: options.dataset,
+            hospitalId: options.hospital,
+            month: options.month,
+            fileName: path.basename(file),
+            body: createReadStream(file, { highWaterMark: 1 << 20 }),
+            onProgress: options.json
+              ? undefined
+              : (progress) => printProgress(progress, size.size, started),
+          });
+          if (options.json) console.log(JSON.stringify(result, null, 2));
+          else printResult(result, size.size, Date.now() - started);
+          if (result.status === 'rejected') process.exitCode = 2;
+        }),
+      ),
+    );
+}
+
+function printProgress(progress: IngestJobProgress, total: number, started: number): void {
+  const seconds = Math.max((Date.now() - started) / 1000, 0.001);
+  if (progress.phase === 'landing') {
+    const rate = formatBytes(progress.bytes / seconds);
+    console.error(`landing   ${formatBytes(progress.bytes)} of ${formatBytes(total)} (${rate}/s)`);
+    return;
+  }
+  const percent = progress.percent === null ? '' : ` ${Math.round(progress.percent)}%`;
+  const rows = progress.rowsProcessed
+    ? `, ${progress.rowsProcessed.toLocaleString('en-US')} rows`
+    : '';
+  console.error(
+    `${progress.phase.padEnd(9)}${percent}${rows} (${formatBytes(progress.bytes / seconds)}/s so far)`,
+  );
+}
+
+function printResult(result: IngestResult, bytes: number, elapsedMs: number): void {
+  switch (result.status) {
+    case 'unchanged':
+      console.log(
+        `Unchanged: this file is identical to the current release ${result.releaseId}; nothing new was published.`,
+      );
+      return;
+    case 'rejected':
+      console.log(
+        `Rejected: ${result.fileName} was not published (${result.problemCount} problem${result.problemCount === 1 ? '' : 's'}).`,
+      );
+      for (const problem of result.problems)
+        console.log(`  ${formatProblem(result.fileName, problem)}`);
+      if (result.problemCount > result.problems.length) {
+        console.log(`  … and ${result.problemCount - result.problems.length} more`);
+      }
+      return;
+    case 'published': {
+      const seconds = elapsedMs / 1000;
+      console.log(
+        `Published release ${result.releaseId}: ${result.rows.toLocaleString('en-US')} rows, ${result.quality.patients.toLocaleString('en-US')} patients.`,
+      );
+      if (result.rejectedRows > 0)
+        console.log(
+          `  ${result.rejectedRows} rows were left out (see medlake releases show ${result.releaseId}).`,
+        );
+      for (const change of result.quality.changes) console.log(`  change: ${change.message}`);
+      console.log(
+        `  ${formatBytes(bytes)} in ${seconds.toFixed(1)} s (${formatBytes(bytes / seconds)}/s, ${Math.round(result.rows / seconds).toLocaleString('en-US')} rows/s)`,
+      );
+    }
+  }
+}

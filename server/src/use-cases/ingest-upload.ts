@@ -1,0 +1,294 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import type { IngestProblem, QualityReport } from '@medlake/shared';
+import { datasetsRepository } from '../catalog/datasets-repository.ts';
+import { hospitalsRepository } from '../catalog/hospitals-repository.ts';
+import { jobsRepository } from '../catalog/jobs-repository.ts';
+import { releasesRepository } from '../catalog/releases-repository.ts';
+import { createIngestEngine } from '../engines/registry.ts';
+import type { IngestProgress } from '../engines/types.ts';
+import { AppError, notFound } from '../errors.ts';
+import { compareQuality } from '../ingest/compare-quality.ts';
+import { readHeader, resolveHeader, type IngestPlan } from '../ingest/ingest-plan.ts';
+import { loadRestrictedZip3 } from '../ingest/restricted-zip3.ts';
+import type { Platform } from '../platform.ts';
+import { openConfiguredVault } from '../vault/configured-vault.ts';
+
+export const ingestJobKind = 'ingest';
+
+/** At most this many problems are listed in a report; the total is always given. */
+const maxReportedProblems = 100;
+
+export type IngestInput = {
+  datasetId: string;
+  hospitalId: string;
+  /** YYYY-MM */
+  month: string;
+  /** The uploaded file's name, for messages; never used as a path. */
+  fileName: string;
+  body: Readable;
+  onProgress?: (progress: IngestJobProgress) => void;
+};
+
+export type IngestJobProgress =
+  { phase: 'landing'; bytes: number } | (IngestProgress & { bytes: number });
+
+export type IngestResult =
+  | {
+      status: 'published';
+      jobId: string;
+      releaseId: string;
+      rows: number;
+      rejectedRows: number;
+      quality: QualityReport;
+    }
+  | { status: 'unchanged'; jobId: string; releaseId: string }
+  | {
+      status: 'rejected';
+      jobId: string;
+      fileName: string;
+      problems: IngestProblem[];
+      problemCount: number;
+      rejectedRows: number;
+    };
+
+type IngestJobParams = {
+  datasetId: string;
+  hospitalId: string;
+  month: string;
+  fileName: string;
+  /** Decided up front, so that an interrupted job's files can be found and removed. */
+  releaseId: string;
+};
+
+const monthPattern = /^\d{4}-(0[1-9]|1[0-2])$/;
+
+/**
+ * Turns one monthly upload into a published release: land the raw file, validate it against
+ * the dataset's contract, de-identify it into Parquet, and publish it in one catalog
+ * transaction. Nothing is visible to queries until that transaction commits; on any failure
+ * the previous release stays current and every file the attempt made is removed.
+ */
+export async function ingestUpload(platform: Platform, input: IngestInput): Promise<IngestResult> {
+  if (!monthPattern.test(input.month)) {
+    throw new AppError('VALIDATION_FAILED', `month must be YYYY-MM, for example 2024-01`);
+  }
+  const datasets = datasetsRepository(platform.catalog.db);
+  const dataset = await datasets.get(input.datasetId);
+  if (!dataset) throw notFound(`Dataset ${input.datasetId}`);
+  if (!(await hospitalsRepository(platform.catalog.db).get(input.hospitalId))) {
+    throw notFound(`Hospital ${input.hospitalId}`);
+  }
+
+  const jobs = jobsRepository(platform.catalog.db);
+  const jobId = randomUUID();
+  const params: IngestJobParams = {
+    datasetId: dataset.id,
+    hospitalId: input.hospitalId,
+    month: input.month,
+    fileName: path.basename(input.fileName),
+    releaseId: randomUUID(),
+  };
+  await jobs.start({ id: jobId, kind: ingestJobKind, params });
+  const files = ingestFiles(platform, jobId, params);
+  const reportProgress = throttledProgress(input.onProgress, (progress) =>
+    jobs.reportProgress(jobId, progress),
+  );
+
+  try {
+    const landed = await land(platform, files.landingKey, input.body, (bytes) =>
+      reportProgress({ phase: 'landing', bytes }),
+    );
+    const releases = releasesRepository(platform.catalog.db);
+    const current = await releases.current(dataset.id, input.hospitalId, input.month);
+    if (
+      current &&
+      current.contentSha256 === landed.sha256 &&
+      current.contractVersion === dataset.contractVersion
+    ) {
+      await jobs.finish(jobId, {
+        status: 'succeeded',
+        result: { status: 'unchanged', releaseId: current.id },
+      });
+      return { status: 'unchanged', jobId, releaseId: current.id };
+    }
+
+    const source = platform.store.locate(files.landingKey);
+    const header = await readHeader(source, dataset.contract.delimiter);
+    const resolved =
+      'fields' in header
+        ? resolveHeader(
+            header.fields,
+            dataset.contract,
+            await datasets.headerMapping(dataset.id, input.hospitalId),
+          )
+        : { source: [], problems: header.problems };
+    if (resolved.problems.length > 0) {
+      return await reject(platform, jobId, params, {
+        problems: resolved.problems,
+        problemCount: resolved.problems.length,
+        rejectedRows: 0,
+      });
+    }
+
+    const plan: IngestPlan = {
+      contract: dataset.contract,
+      hospitalId: input.hospitalId,
+      month: input.month,
+      fileName: params.fileName,
+      source: resolved.source,
+      restrictedZip3: loadRestrictedZip3().prefixes,
+    };
+    await mkdir(files.workDirectory, { recursive: true });
+    const vault = await openConfiguredVault(platform.env);
+    let outcome;
+    try {
+      const idSpace =
+        dataset.contract.patientIdSpace === 'shared' ? 'shared' : `hospital:${input.hospitalId}`;
+      const engine = createIngestEngine(platform.env.MEDLAKE_ENGINE, {
+        allowedDirectories: [path.dirname(source), files.workDirectory],
+        tempDirectory: path.join(files.workDirectory, 'spill'),
+        memoryLimit: platform.env.MEDLAKE_INGEST_MEMORY,
+      });
+      outcome = await engine.ingest({
+        plan,
+        source,
+        target: files.parquet,
+        idSpace,
+        linkageKey: vault.linkageKey,
+        pseudonymizePatients: async (ids) =>
+          vault.pseudonymize({ space: idSpace, kind: 'patient' }, ids),
+        maxReportedProblems,
+        onProgress: (progress) => reportProgress({ ...progress, bytes: landed.bytes }),
+      });
+    } finally {
+      vault.close();
+    }
+    if (outcome.status === 'rejected') return await reject(platform, jobId, params, outcome);
+
+    const previous = await releases.previousMonth(dataset.id, input.hospitalId, input.month);
+    const quality: QualityReport = {
+      ...outcome.profile,
+      comparedWith: previous ? { releaseId: previous.id, month: previous.month } : null,
+      changes: previous
+        ? compareQuality(outcome.profile, {
+            rows: previous.rowCount,
+            codes: previous.quality.codes,
+          })
+        : [],
+    };
+    await platform.store.put(files.lakeKey, createReadStream(files.parquet));
+    const result = {
+      status: 'published' as const,
+      jobId,
+      releaseId: params.releaseId,
+      rows: quality.rows,
+      rejectedRows: quality.rejectedRows,
+      quality,
+    };
+    await releases.publish(
+      {
+        id: params.releaseId,
+        datasetId: dataset.id,
+        hospitalId: input.hospitalId,
+        month: input.month,
+        jobId,
+        contractVersion: dataset.contractVersion,
+        contentSha256: landed.sha256,
+        sourceBytes: landed.bytes,
+        rowCount: quality.rows,
+        rejectedRowCount: quality.rejectedRows,
+        files: [files.lakeKey],
+        quality,
+      },
+      (trx) =>
+        jobsRepository(trx).finish(jobId, {
+          status: 'succeeded',
+          result: { status: 'published', releaseId: params.releaseId, rows: quality.rows },
+        }),
+    );
+    return result;
+  } catch (error) {
+    await platform.store.delete(files.lakeKey).catch(() => undefined);
+    await jobs
+      .finish(jobId, {
+        status: 'failed',
+        error: { message: error instanceof AppError ? error.message : 'unexpected error' },
+      })
+      .catch(() => undefined);
+    throw error;
+  } finally {
+    await removeScratch(platform, files);
+  }
+}
+
+/** Every place an ingest job writes to, from its ids alone, so that cleanup can find them. */
+export function ingestFiles(platform: Platform, jobId: string, params: IngestJobParams) {
+  return {
+    landingKey: `landing/${jobId}.csv`,
+    lakeKey: `lake/${params.datasetId}/hospital=${params.hospitalId}/month=${params.month}/release=${params.releaseId}/part-0.parquet`,
+    workDirectory: path.join(platform.layout.work, jobId),
+    parquet: path.join(platform.layout.work, jobId, 'part-0.parquet'),
+  };
+}
+
+async function removeScratch(platform: Platform, files: ReturnType<typeof ingestFiles>) {
+  await rm(files.workDirectory, { recursive: true, force: true });
+  if (platform.env.MEDLAKE_LANDING_RETENTION === 'delete') {
+    await platform.store.delete(files.landingKey);
+  }
+}
+
+async function reject(
+  platform: Platform,
+  jobId: string,
+  params: IngestJobParams,
+  outcome: { problems: IngestProblem[]; problemCount: number; rejectedRows: number },
+): Promise<IngestResult> {
+  await jobsRepository(platform.catalog.db).finish(jobId, {
+    status: 'failed',
+    error: { message: 'the file did not pass validation', ...outcome },
+  });
+  return { status: 'rejected', jobId, fileName: params.fileName, ...outcome };
+}
+
+/** Streams the upload into the landing zone, hashing and counting it on the way. */
+async function land(
+  platform: Platform,
+  key: string,
+  body: Readable,
+  onBytes: (bytes: number) => void,
+): Promise<{ sha256: string; bytes: number }> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  const meter = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      hash.update(chunk);
+      bytes += chunk.length;
+      onBytes(bytes);
+      done(null, chunk);
+    },
+  });
+  await platform.store.put(key, body.pipe(meter));
+  return { sha256: hash.digest('hex'), bytes };
+}
+
+/** Calls back at most twice a second; the job record in the catalog gets the same figures. */
+function throttledProgress(
+  callback: ((progress: IngestJobProgress) => void) | undefined,
+  persist: (progress: IngestJobProgress) => Promise<void>,
+): (progress: IngestJobProgress) => void {
+  let last = 0;
+  let lastPhase = '';
+  return (progress) => {
+    const now = Date.now();
+    if (progress.phase === lastPhase && now - last < 500) return;
+    last = now;
+    lastPhase = progress.phase;
+    callback?.(progress);
+    void persist(progress).catch(() => undefined);
+  };
+}

@@ -1,0 +1,274 @@
+import { z } from 'zod';
+
+/**
+ * A dataset contract: the columns a hospital export carries and, for each, what
+ * de-identification does to it on the way into the lake. Stored in the catalog; shown to
+ * researchers so that they know what every lake column means.
+ */
+
+export const datePolicies = ['year', 'year_month', 'shift', 'keep'] as const;
+export type DatePolicy = (typeof datePolicies)[number];
+
+export const sourceTypes = [
+  'varchar',
+  'integer',
+  'double',
+  'boolean',
+  'date',
+  'timestamp',
+] as const;
+export type SourceType = (typeof sourceTypes)[number];
+
+const columnName = z
+  .string()
+  .regex(/^[a-z][a-z0-9_]{0,62}$/, 'must be snake_case: a-z, 0-9 and _, starting with a letter');
+
+const base = {
+  /** The column's name in the lake, and the CSV header expected unless `header` says otherwise. */
+  name: columnName,
+  /** The header the export uses for this column, when it differs from `name`. */
+  header: z.string().min(1).max(200).optional(),
+  description: z.string().max(2000).optional(),
+  /** A row whose value is empty is rejected with a line-and-column error. */
+  required: z.boolean().default(false),
+};
+
+const patientIdColumn = z.object({ ...base, role: z.literal('patient_id') });
+
+const directIdentifierColumn = z.object({
+  ...base,
+  role: z.literal('direct_identifier'),
+  /** Dropped by default; `pseudonymize` keeps linkage (an encounter id) through the vault. */
+  action: z.enum(['drop', 'pseudonymize']).default('drop'),
+  /** `name` columns feed the free-text scan: a name from the upload found in free text is a hit. */
+  identifies: z
+    .enum(['name', 'ssn', 'address', 'city', 'phone', 'email', 'record_number', 'other'])
+    .default('other'),
+});
+
+const birthDateColumn = z.object({
+  ...base,
+  role: z.literal('birth_date'),
+  type: z.enum(['date', 'timestamp']).default('date'),
+});
+
+const eventDateColumn = z.object({
+  ...base,
+  role: z.literal('event_date'),
+  type: z.enum(['date', 'timestamp']).default('date'),
+  /** Ages are computed at the first event date unless another is marked as the reference. */
+  ageReference: z.boolean().default(false),
+});
+
+const zipColumn = z.object({ ...base, role: z.literal('zip') });
+
+const keptColumn = z.object({
+  ...base,
+  role: z.enum(['quasi_identifier', 'code', 'code_label', 'unit', 'category']),
+  type: z.enum(sourceTypes).default('varchar'),
+});
+
+const measureColumn = z.object({
+  ...base,
+  role: z.literal('measure'),
+  type: z.enum(['integer', 'double']).default('double'),
+  /**
+   * Results that are words ("Never smoker") go to a `<name>_text` column, scanned like free
+   * text, instead of failing the row.
+   */
+  allowText: z.boolean().default(false),
+});
+
+const freeTextColumn = z.object({
+  ...base,
+  role: z.literal('free_text'),
+  /** Free text is dropped unless allowed; allowed text is scanned for identifiers. */
+  allowed: z.boolean().default(false),
+  onIdentifier: z.enum(['reject_row', 'reject_file']).default('reject_row'),
+});
+
+export const contractColumnSchema = z.discriminatedUnion('role', [
+  patientIdColumn,
+  directIdentifierColumn,
+  birthDateColumn,
+  eventDateColumn,
+  zipColumn,
+  keptColumn,
+  measureColumn,
+  freeTextColumn,
+]);
+
+export type ContractColumn = z.infer<typeof contractColumnSchema>;
+export type ColumnRole = ContractColumn['role'];
+
+export const datasetContractSchema = z
+  .object({
+    /** The dataset's id: lower-case words joined by dashes, e.g. `lab-results`. */
+    name: z.string().regex(/^[a-z][a-z0-9-]{1,62}$/, 'must be lower-case words joined by dashes'),
+    title: z.string().min(1).max(200),
+    description: z.string().max(5000).default(''),
+    /** What happens to every event_date column. `year` is HIPAA Safe Harbor; the others need an expert determination or a limited data set agreement. */
+    datePolicy: z.enum(datePolicies).default('year'),
+    /**
+     * `hospital`: the same patient id at two hospitals is two patients (two pseudonyms).
+     * `shared`: the hospitals share one id space (a regional MPI), so the id links them.
+     */
+    patientIdSpace: z.enum(['hospital', 'shared']).default('hospital'),
+    /** A CSV column the contract does not know is an error unless this says `drop`. */
+    unknownColumns: z.enum(['reject', 'drop']).default('reject'),
+    /** Rows that fail validation are left out and reported, up to this many; beyond it the file fails. */
+    maxRejectedRows: z.number().int().min(0).default(0),
+    delimiter: z.string().length(1).default(','),
+    columns: z.array(contractColumnSchema).min(2),
+  })
+  .superRefine((contract, context) => {
+    const problem = (message: string) => context.addIssue({ code: 'custom', message });
+    const roles = contract.columns.map((column) => column.role);
+    if (roles.filter((role) => role === 'patient_id').length !== 1) {
+      problem('a contract needs exactly one patient_id column');
+    }
+    if (roles.filter((role) => role === 'birth_date').length > 1) {
+      problem('a contract may have at most one birth_date column');
+    }
+    if (roles.includes('birth_date') && !roles.includes('event_date')) {
+      problem('a birth_date column needs an event_date column to compute ages at');
+    }
+    const references = contract.columns.filter(
+      (column) => column.role === 'event_date' && column.ageReference,
+    );
+    if (references.length > 1) problem('at most one event_date column may be the ageReference');
+    duplicates(contract.columns.map((column) => column.name)).forEach((name) =>
+      problem(`column name ${name} is used twice`),
+    );
+    duplicates(contract.columns.map((column) => expectedHeader(column).toLowerCase())).forEach(
+      (header) => problem(`header ${header} is used by two columns`),
+    );
+    duplicates(lakeColumns(contract).map((column) => column.name)).forEach((name) =>
+      problem(`lake column ${name} would be produced twice`),
+    );
+  });
+
+export type DatasetContract = z.infer<typeof datasetContractSchema>;
+/** A contract as written in a file, before defaults are applied. */
+export type DatasetContractInput = z.input<typeof datasetContractSchema>;
+
+export function expectedHeader(column: Pick<ContractColumn, 'name' | 'header'>): string {
+  return column.header ?? column.name;
+}
+
+export type LakeColumnType =
+  'varchar' | 'integer' | 'smallint' | 'double' | 'boolean' | 'date' | 'timestamp';
+
+/** A column of the de-identified data in the lake, and how it came to be. */
+export type LakeColumn = {
+  name: string;
+  type: LakeColumnType;
+  /** The contract column it comes from. */
+  source: string;
+  role: ColumnRole;
+  /** What de-identification did, in words a researcher reads in the catalog. */
+  treatment: string;
+};
+
+const datePolicyWords: Record<DatePolicy, string> = {
+  year: 'generalised to the year (stored as 1 January)',
+  year_month: 'generalised to the month (stored as the 1st)',
+  shift: 'shifted by a random per-patient offset that keeps intervals',
+  keep: 'kept as delivered',
+};
+
+/** The lake columns a contract produces, in order. Dropped columns produce none. */
+export function lakeColumns(
+  contract: Pick<DatasetContract, 'columns' | 'datePolicy'>,
+): LakeColumn[] {
+  return contract.columns.flatMap((column): LakeColumn[] => {
+    const from = { source: column.name, role: column.role };
+    switch (column.role) {
+      case 'patient_id':
+        return [
+          {
+            name: 'patient',
+            type: 'varchar',
+            ...from,
+            treatment: 'replaced by a random pseudonym from the vault',
+          },
+        ];
+      case 'direct_identifier':
+        return column.action === 'pseudonymize'
+          ? [
+              {
+                name: column.name,
+                type: 'varchar',
+                ...from,
+                treatment: 'replaced by a random pseudonym from the vault',
+              },
+            ]
+          : [];
+      case 'birth_date':
+        return [
+          {
+            name: 'birth_year',
+            type: 'smallint',
+            ...from,
+            treatment: 'year of birth only; empty for people aged 90 or older',
+          },
+          {
+            name: 'age',
+            type: 'smallint',
+            ...from,
+            treatment: 'age in whole years at the event; 90 means 90 or older',
+          },
+        ];
+      case 'event_date': {
+        const type =
+          contract.datePolicy === 'shift' || contract.datePolicy === 'keep' ? column.type : 'date';
+        return [
+          { name: column.name, type, ...from, treatment: datePolicyWords[contract.datePolicy] },
+        ];
+      }
+      case 'zip':
+        return [
+          {
+            name: column.name,
+            type: 'varchar',
+            ...from,
+            treatment: 'first 3 digits; 000 where the 3-digit area has 20,000 people or fewer',
+          },
+        ];
+      case 'measure':
+        return [
+          { name: column.name, type: column.type, ...from, treatment: 'kept' },
+          ...(column.allowText
+            ? [
+                {
+                  name: `${column.name}_text`,
+                  type: 'varchar' as const,
+                  ...from,
+                  treatment: 'non-numeric results, scanned for identifiers',
+                },
+              ]
+            : []),
+        ];
+      case 'free_text':
+        return column.allowed
+          ? [
+              {
+                name: column.name,
+                type: 'varchar',
+                ...from,
+                treatment: 'kept after a scan for identifiers',
+              },
+            ]
+          : [];
+      default:
+        return [{ name: column.name, type: column.type, ...from, treatment: 'kept' }];
+    }
+  });
+}
+
+function duplicates(values: string[]): string[] {
+  const seen = new Set<string>();
+  const repeated = new Set<string>();
+  for (const value of values) (seen.has(value) ? repeated : seen).add(value);
+  return [...repeated];
+}

@@ -1,0 +1,78 @@
+import { z } from 'zod';
+
+/** Why a line of an upload was refused. Messages never quote the offending value. */
+export const ingestProblemCodes = [
+  'empty_file',
+  'header_only',
+  'invalid_encoding',
+  'wrong_delimiter',
+  'unknown_column',
+  'duplicate_column',
+  'missing_column',
+  'missing_fields',
+  'extra_fields',
+  'unterminated_quote',
+  'line_too_long',
+  'invalid_value',
+  'missing_value',
+  'birth_after_event',
+  'identifier_in_text',
+] as const;
+
+export type IngestProblemCode = (typeof ingestProblemCodes)[number];
+
+export const ingestProblemSchema = z.object({
+  code: z.enum(ingestProblemCodes),
+  /** 1-based line in the file (the header is line 1); null when the problem is the whole file. */
+  line: z.number().int().nullable(),
+  /** 1-based column position in the file's header; null when the problem is the whole line. */
+  column: z.number().int().nullable(),
+  /** The file's header for that column, when known. */
+  header: z.string().nullable(),
+  message: z.string(),
+});
+
+export type IngestProblem = z.infer<typeof ingestProblemSchema>;
+
+export const codeProfileSchema = z.object({
+  code: z.string(),
+  label: z.string().nullable(),
+  unit: z.string().nullable(),
+  count: z.number(),
+  numericCount: z.number(),
+  min: z.number().nullable(),
+  max: z.number().nullable(),
+  mean: z.number().nullable(),
+  q1: z.number().nullable(),
+  median: z.number().nullable(),
+  q3: z.number().nullable(),
+});
+
+export type CodeProfile = z.infer<typeof codeProfileSchema>;
+
+export const qualityChangeSchema = z.object({
+  kind: z.enum(['code_vanished', 'code_appeared', 'distribution_moved', 'row_count_changed']),
+  code: z.string().nullable(),
+  message: z.string(),
+});
+
+export type QualityChange = z.infer<typeof qualityChangeSchema>;
+
+/** The data-quality report stored with every release. */
+export const qualityReportSchema = z.object({
+  rows: z.number(),
+  rejectedRows: z.number(),
+  rejectedByReason: z.record(z.string(), z.number()),
+  /** The first rejected rows, with line and column. */
+  rejectedSamples: z.array(ingestProblemSchema),
+  patients: z.number(),
+  columns: z.array(z.object({ name: z.string(), nullRate: z.number() })),
+  codes: z.array(codeProfileSchema),
+  /** Rows whose event date falls outside the month the upload is for. */
+  eventsOutsideMonth: z.number(),
+  /** Compared with the hospital's previous month of the same dataset, when there is one. */
+  comparedWith: z.object({ releaseId: z.string(), month: z.string() }).nullable(),
+  changes: z.array(qualityChangeSchema),
+});
+
+export type QualityReport = z.infer<typeof qualityReportSchema>;
