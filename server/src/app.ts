@@ -15,6 +15,7 @@ import { handleError } from './http/error-handler.ts';
 import type { Logger } from './logger.ts';
 import type { Platform } from './platform.ts';
 import { healthRoutes } from './routes/health/health-routes.ts';
+import { uploadRoutes } from './routes/uploads/upload-routes.ts';
 import { version } from './version.ts';
 
 export type AppOptions = {
@@ -41,6 +42,7 @@ export async function buildApp(options: AppOptions) {
   await app.register(fastifySwaggerUi, { routePrefix: '/api/docs' });
 
   await app.register(healthRoutes(options.platform), { prefix: '/api' });
+  await app.register(uploadRoutes(options.platform), { prefix: '/api' });
 
   const webRoot = options.webRoot;
   const hasWebApp = webRoot !== undefined && existsSync(path.join(webRoot, 'index.html'));

@@ -77,6 +77,8 @@ const measureColumn = z.object({
    * text, instead of failing the row.
    */
   allowText: z.boolean().default(false),
+  /** What a text result holding an identifier does: loses its text (default), or fails. */
+  onIdentifier: z.enum(['redact_value', 'reject_row', 'reject_file']).default('redact_value'),
 });
 
 const freeTextColumn = z.object({
@@ -84,7 +86,8 @@ const freeTextColumn = z.object({
   role: z.literal('free_text'),
   /** Free text is dropped unless allowed; allowed text is scanned for identifiers. */
   allowed: z.boolean().default(false),
-  onIdentifier: z.enum(['reject_row', 'reject_file']).default('reject_row'),
+  /** What text holding an identifier does: fail its row (default), fail the file, or be emptied. */
+  onIdentifier: z.enum(['reject_row', 'reject_file', 'redact_value']).default('reject_row'),
 });
 
 export const contractColumnSchema = z.discriminatedUnion('role', [

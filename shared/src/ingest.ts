@@ -65,6 +65,8 @@ export const qualityReportSchema = z.object({
   rejectedByReason: z.record(z.string(), z.number()),
   /** The first rejected rows, with line and column. */
   rejectedSamples: z.array(ingestProblemSchema),
+  /** Text values emptied because they held an identifier (contracts that redact). */
+  redactedValues: z.number(),
   patients: z.number(),
   columns: z.array(z.object({ name: z.string(), nullRate: z.number() })),
   codes: z.array(codeProfileSchema),

@@ -81,7 +81,18 @@ export function createDuckDbIngestEngine(options: DuckDbIngestOptions): IngestEn
   };
 }
 
-type RowCheck = { position: number; code: IngestProblemCode; condition: string; message: string };
+/** What a problem does to its row: leave it out, empty the offending value, or fail the file. */
+type ProblemAction = 'reject' | 'redact' | 'reject_file';
+
+type RowCheck = {
+  /** The staged row's id in the FROM clause of `condition`; `rowid` unless it is a join. */
+  record?: string;
+  position: number;
+  code: IngestProblemCode;
+  condition: string;
+  message: string;
+  action: ProblemAction;
+};
 
 class IngestRun {
   readonly #connection: DuckDBConnection;
@@ -98,7 +109,7 @@ class IngestRun {
     this.#source = request.plan.source;
     const needsNames = this.#scannedTextColumns().length > 0;
     // Columns that are dropped unseen are still parsed (the row must be well-formed) but never
-    // kept in memory; names are kept only to look for them in free text.
+    // kept in memory; names are kept only to look for them in other rows' free text.
     this.#kept = this.#source.filter((source) => {
       const column = source.column;
       if (!column) return false;
@@ -130,7 +141,10 @@ class IngestRun {
       )
       .join(', ');
     const delimiter = this.#request.plan.contract.delimiter;
-    const selected = this.#kept.map((source) => this.#alias(source)).join(', ') || '1 AS nothing';
+    const selected = [
+      ...this.#kept.map((source) => this.#alias(source)),
+      ...this.#sameRowHitFlags(),
+    ].join(', ');
     await this.#timed(
       'reading',
       `
@@ -144,6 +158,26 @@ class IngestRun {
     );
   }
 
+  /**
+   * For each scanned text column, whether its text contains one of the row's own identifiers
+   * (the patient's id, name, address, phone …). Computed while reading, so that the identifier
+   * columns are compared and dropped without ever being stored.
+   */
+  #sameRowHitFlags(): string[] {
+    const identifiers = this.#source.filter(
+      (source) =>
+        source.column?.role === 'patient_id' || source.column?.role === 'direct_identifier',
+    );
+    if (identifiers.length === 0) return [];
+    return this.#scannedTextColumns().map(({ source, text }) => {
+      const checks = identifiers.map((identifier) => {
+        const value = this.#alias(identifier);
+        return `(length(${value}) >= ${minimumNameLength} AND contains(lower(${text}), lower(${value})))`;
+      });
+      return `coalesce(${checks.join(' OR ')}, false) AS hit_${source.position}`;
+    });
+  }
+
   /** Pass 2a: row rules that a type cast cannot express. */
   async #checkRows(): Promise<void> {
     const checks: RowCheck[] = [];
@@ -153,8 +187,9 @@ class IngestRun {
         checks.push({
           position: source.position,
           code: 'missing_value',
-          condition: `${this.#alias(source)} IS NULL`,
+          condition: `staged WHERE ${this.#alias(source)} IS NULL`,
           message: `${column.name} is required but empty`,
+          action: 'reject',
         });
       }
     }
@@ -164,25 +199,29 @@ class IngestRun {
       checks.push({
         position: birth.position,
         code: 'birth_after_event',
-        condition: `${this.#alias(birth)} > CAST(${this.#alias(reference)} AS DATE)`,
+        condition: `staged WHERE ${this.#alias(birth)} > CAST(${this.#alias(reference)} AS DATE)`,
         message: `the birth date is after ${reference.column?.name}`,
+        action: 'reject',
       });
     }
 
+    checks.push(...(await this.#textScans()));
     const parts = checks.map(
       (check) =>
-        `SELECT rowid AS record, ${check.position} AS position, '${check.code}' AS code, ${quoteLiteral(check.message)} AS message FROM staged WHERE ${check.condition}`,
+        `SELECT DISTINCT ${check.record ?? 'rowid'} AS record, ${check.position} AS position, '${check.code}' AS code, ${quoteLiteral(check.message)} AS message, '${check.action}' AS action FROM ${check.condition}`,
     );
-    parts.push(...(await this.#textScans()));
     const union =
       parts.length > 0
         ? parts.join('\nUNION ALL\n')
-        : 'SELECT NULL::BIGINT AS record, NULL::INTEGER AS position, NULL AS code, NULL AS message WHERE false';
+        : 'SELECT NULL::BIGINT AS record, NULL::INTEGER AS position, NULL AS code, NULL AS message, NULL AS action WHERE false';
     await this.#timed('checking', `CREATE TEMP TABLE row_problems AS ${union}`);
   }
 
-  /** Free text (and text results) that holds an identifier pattern or a name from the upload. */
-  async #textScans(): Promise<string[]> {
+  /**
+   * Text that reaches the lake and holds an identifier: one of its own row's identifiers, a
+   * name of any patient in the upload, or something shaped like an SSN, phone number or e-mail.
+   */
+  async #textScans(): Promise<RowCheck[]> {
     const scanned = this.#scannedTextColumns();
     if (scanned.length === 0) return [];
     const nameColumns = this.#kept.filter(
@@ -199,22 +238,38 @@ class IngestRun {
           SELECT unnest(regexp_split_to_array(lower(value), '[^[:alnum:]]+')) AS token FROM (${values})
         ) WHERE length(token) >= ${minimumNameLength}`);
     }
-    return scanned.flatMap(({ source, text }) => {
-      const header = source.column?.name ?? source.header;
-      const code = 'identifier_in_text';
-      const patterns = Object.entries(identifierPatterns).map(
-        ([what, pattern]) =>
-          `SELECT rowid, ${source.position}, '${code}', ${quoteLiteral(`${header} looks like it holds ${what}`)} FROM staged WHERE regexp_matches(${text}, ${quoteLiteral(pattern)})`,
+    const hasSameRowFlags = this.#sameRowHitFlags().length > 0;
+    return scanned.flatMap(({ source, text, action }): RowCheck[] => {
+      const name = source.column?.name ?? source.header;
+      const check = (condition: string, what: string, record?: string): RowCheck => ({
+        record,
+        position: source.position,
+        code: 'identifier_in_text',
+        condition,
+        message: `${name} ${what}`,
+        action,
+      });
+      const checks = Object.entries(identifierPatterns).map(([what, pattern]) =>
+        check(
+          `staged WHERE regexp_matches(${text}, ${quoteLiteral(pattern)})`,
+          `looks like it holds ${what}`,
+        ),
       );
-      const names =
-        nameColumns.length === 0
-          ? []
-          : [
-              `SELECT DISTINCT t.record, ${source.position}, '${code}', ${quoteLiteral(`${header} holds a name of a patient in this upload`)}
-               FROM (SELECT rowid AS record, unnest(regexp_split_to_array(lower(${text}), '[^[:alnum:]]+')) AS token FROM staged WHERE ${text} IS NOT NULL) t
-               JOIN upload_names n ON t.token = n.name`,
-            ];
-      return [...patterns, ...names];
+      if (hasSameRowFlags) {
+        checks.push(
+          check(`staged WHERE hit_${source.position}`, "holds one of the row's own identifiers"),
+        );
+      }
+      if (nameColumns.length > 0) {
+        checks.push(
+          check(
+            `(SELECT rowid AS row_id, unnest(regexp_split_to_array(lower(${text}), '[^[:alnum:]]+')) AS token FROM staged WHERE ${text} IS NOT NULL) t JOIN upload_names n ON t.token = n.name`,
+            'holds the name of a patient in this upload',
+            't.row_id',
+          ),
+        );
+      }
+      return checks;
     });
   }
 
@@ -230,8 +285,8 @@ class IngestRun {
       SELECT
         (SELECT count(*) FROM staged) AS accepted,
         (SELECT count(DISTINCT line) FROM rejected_lines) AS structural,
-        (SELECT count(DISTINCT record) FROM row_problems) AS semantic,
-        (SELECT count(*) FROM row_problems WHERE position IN (${this.#fileRejectingPositions().join(', ') || 'NULL'})) AS fatal`);
+        (SELECT count(DISTINCT record) FROM row_problems WHERE action <> 'redact') AS semantic,
+        (SELECT count(*) FROM row_problems WHERE action = 'reject_file') AS fatal`);
     const accepted = Number(counts?.accepted ?? 0);
     const rejectedRows = Number(counts?.structural ?? 0) + Number(counts?.semantic ?? 0);
     const problems = await this.#problems(this.#request.maxReportedProblems);
@@ -258,7 +313,7 @@ class IngestRun {
 
   async #problemCount(): Promise<number> {
     const [row] = await this.#rows<{ n: bigint }>(
-      'SELECT (SELECT count(*) FROM rejected_lines) + (SELECT count(*) FROM row_problems) AS n',
+      "SELECT (SELECT count(*) FROM rejected_lines) + (SELECT count(*) FROM row_problems WHERE action <> 'redact') AS n",
     );
     return Number(row?.n ?? 0);
   }
@@ -291,7 +346,7 @@ class IngestRun {
       code: IngestProblemCode;
       message: string;
     }>(
-      `SELECT record, position, code, message FROM row_problems ORDER BY record, position LIMIT ${limit}`,
+      `SELECT record, position, code, message FROM row_problems WHERE action <> 'redact' ORDER BY record, position LIMIT ${limit}`,
     );
     if (semantic.length > 0) {
       const rejectedLines = (
@@ -366,7 +421,7 @@ class IngestRun {
       COPY (
         SELECT ${expressions.join(',\n ')}
         FROM staged s JOIN patient_map p ON s.${this.#alias(patient)} = p.real
-        WHERE s.rowid NOT IN (SELECT record FROM row_problems)
+        WHERE s.rowid NOT IN (SELECT record FROM row_problems WHERE action <> 'redact')
       ) TO ${quoteLiteral(this.#request.target)} (FORMAT parquet, COMPRESSION snappy)`,
     );
   }
@@ -387,6 +442,13 @@ class IngestRun {
       ? `COALESCE(CAST(s.${this.#alias(reference)} AS DATE), DATE '${monthEnd}')`
       : `DATE '${monthEnd}'`;
     const restricted = plan.restrictedZip3.map(quoteLiteral).join(', ') || "''";
+    // Whether this row's value of a text column was found to hold an identifier and is emptied.
+    const redacted = (name: string) => {
+      const source = bySourceName.get(name);
+      return source
+        ? `s.rowid IN (SELECT record FROM row_problems WHERE action = 'redact' AND position = ${source.position})`
+        : 'false';
+    };
 
     const expressions = lakeColumns(plan.contract).map((lake) => {
       const column = plan.contract.columns.find((candidate) => candidate.name === lake.source);
@@ -416,7 +478,9 @@ class IngestRun {
           if (!column.allowText) return `${input}${as}`;
           return lake.name === column.name
             ? `TRY_CAST(${input} AS ${lakeType(lake.type)})${as}`
-            : `CASE WHEN TRY_CAST(${input} AS DOUBLE) IS NULL THEN ${input} END${as}`;
+            : `CASE WHEN ${redacted(column.name)} THEN NULL WHEN TRY_CAST(${input} AS DOUBLE) IS NULL THEN ${input} END${as}`;
+        case 'free_text':
+          return `CASE WHEN ${redacted(column.name)} THEN NULL ELSE ${input} END${as}`;
         default:
           return `${input}${as}`;
       }
@@ -495,7 +559,7 @@ class IngestRun {
       'SELECT error_type, count(DISTINCT line) AS n FROM rejected_lines GROUP BY 1',
     );
     const semantic = await this.#rows<{ code: string; n: bigint }>(
-      'SELECT code, count(DISTINCT record) AS n FROM row_problems GROUP BY 1',
+      "SELECT code, count(DISTINCT record) AS n FROM row_problems WHERE action <> 'redact' GROUP BY 1",
     );
     for (const row of structural) {
       const code = rejectCodes[row.error_type] ?? 'invalid_value';
@@ -503,12 +567,16 @@ class IngestRun {
     }
     for (const row of semantic)
       rejectedByReason[row.code] = (rejectedByReason[row.code] ?? 0) + Number(row.n);
+    const [redactions] = await this.#rows<{ n: bigint }>(
+      "SELECT count(*) AS n FROM (SELECT DISTINCT record, position FROM row_problems WHERE action = 'redact')",
+    );
 
     return {
       rows,
       rejectedRows: this.#rejected.rows,
       rejectedByReason,
       rejectedSamples: this.#rejected.problems,
+      redactedValues: Number(redactions?.n ?? 0),
       patients: Number(totals?.__patients ?? 0),
       columns,
       codes,
@@ -526,30 +594,24 @@ class IngestRun {
   }
 
   /** Text that reaches the lake and so must be free of identifiers: free text, text results. */
-  #scannedTextColumns(): Array<{ source: SourceColumn; text: string }> {
+  #scannedTextColumns(): Array<{ source: SourceColumn; text: string; action: ProblemAction }> {
+    const actions = {
+      reject_row: 'reject',
+      reject_file: 'reject_file',
+      redact_value: 'redact',
+    } as const;
     return this.#source.flatMap((source) => {
       const column = source.column;
       const alias = this.#alias(source);
-      if (column?.role === 'free_text' && column.allowed) return [{ source, text: alias }];
+      if (column?.role === 'free_text' && column.allowed) {
+        return [{ source, text: alias, action: actions[column.onIdentifier] }];
+      }
       if (column?.role === 'measure' && column.allowText) {
-        return [
-          { source, text: `CASE WHEN TRY_CAST(${alias} AS DOUBLE) IS NULL THEN ${alias} END` },
-        ];
+        const text = `CASE WHEN TRY_CAST(${alias} AS DOUBLE) IS NULL THEN ${alias} END`;
+        return [{ source, text, action: actions[column.onIdentifier] }];
       }
       return [];
     });
-  }
-
-  /** Positions whose identifier hits reject the whole file, as the contract says. */
-  #fileRejectingPositions(): number[] {
-    return this.#source
-      .filter(
-        (source) =>
-          source.column?.role === 'free_text' &&
-          source.column.allowed &&
-          source.column.onIdentifier === 'reject_file',
-      )
-      .map((source) => source.position);
   }
 
   /** Staged columns are named by position, so no header text ever reaches SQL. */

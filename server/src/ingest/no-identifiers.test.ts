@@ -1,0 +1,169 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { parse } from 'csv-parse/sync';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { contractFile, listFiles, repositoryRoot, synthea } from '../../test/ingest-helpers.ts';
+import { readParquet } from '../../test/parquet.ts';
+
+const bin = path.join(repositoryRoot, 'server/bin/medlake.js');
+
+type Run = { code: number | null; output: string };
+
+/** Runs the real CLI; returns its exit code and everything it printed. */
+async function medlake(args: string[], env: Record<string, string>): Promise<Run> {
+  const child = spawn(process.execPath, [bin, ...args], {
+    cwd: repositoryRoot,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  return { code, output };
+}
+
+/** What identifies the fixture's patients: the values that must never leave the vault. */
+async function fixtureIdentifiers(): Promise<{ tokens: Set<string>; phrases: Set<string> }> {
+  const rows = parse(await readFile(synthea('all')), { columns: true }) as Array<
+    Record<string, string>
+  >;
+  const tokens = new Set<string>();
+  const phrases = new Set<string>();
+  for (const row of rows) {
+    for (const field of ['MRN', 'SSN', 'FIRST', 'LAST', 'BIRTHDATE', 'ENCOUNTER']) {
+      const value = row[field];
+      if (value) tokens.add(value);
+    }
+    if (row.ADDRESS) phrases.add(row.ADDRESS);
+  }
+  return { tokens, phrases };
+}
+
+/** The identifiers found in a text: whole tokens, and addresses anywhere. */
+function findIdentifiers(
+  text: string,
+  identifiers: { tokens: Set<string>; phrases: Set<string> },
+): string[] {
+  const found = new Set<string>();
+  for (const token of text.match(/[A-Za-z0-9-]+/g) ?? []) {
+    if (identifiers.tokens.has(token)) found.add(token);
+  }
+  for (const phrase of identifiers.phrases) if (text.includes(phrase)) found.add(phrase);
+  return [...found];
+}
+
+describe('no identifier outside the vault', () => {
+  let home: string;
+  let env: Record<string, string>;
+  const printed: string[] = [];
+  let identifiers: { tokens: Set<string>; phrases: Set<string> };
+
+  beforeAll(async () => {
+    home = await mkdtemp(path.join(tmpdir(), 'medlake-privacy-'));
+    env = { MEDLAKE_HOME: home, LOG_LEVEL: 'debug' };
+    identifiers = await fixtureIdentifiers();
+    const steps = [
+      ['hospitals', 'add', 'synthea', '--name', 'Synthea General'],
+      ['datasets', 'create', '--contract', contractFile('synthea-observations')],
+      [
+        'ingest',
+        synthea('2020-12'),
+        '-d',
+        'synthea-observations',
+        '-H',
+        'synthea',
+        '-m',
+        '2020-12',
+      ],
+      [
+        'ingest',
+        synthea('2021-03'),
+        '-d',
+        'synthea-observations',
+        '-H',
+        'synthea',
+        '-m',
+        '2021-03',
+        '--json',
+      ],
+      ['releases', 'list'],
+      ['datasets', 'show', 'synthea-observations'],
+    ];
+    for (const args of steps) {
+      const run = await medlake(args, env);
+      printed.push(run.output);
+      expect(run.code, run.output).toBe(0);
+    }
+    // The full export (every patient) through the HTTP API, with the server logging at debug.
+    const server = spawn(process.execPath, [bin, 'serve'], {
+      cwd: repositoryRoot,
+      env: { PATH: process.env.PATH ?? '', ...env, PORT: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let serverOutput = '';
+    server.stderr.on('data', (chunk: Buffer) => (serverOutput += chunk.toString()));
+    const url = await new Promise<string>((resolve, reject) => {
+      server.stdout.on('data', (chunk: Buffer) => {
+        serverOutput += chunk.toString();
+        const match = serverOutput.match(/running at (http:\/\/\S+?)\/ /);
+        if (match?.[1]) resolve(match[1]);
+      });
+      server.once('exit', () => reject(new Error(serverOutput)));
+    });
+    const response = await fetch(
+      `${url}/api/uploads?dataset=synthea-observations&hospital=synthea&month=2022-02&fileName=all.csv`,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'text/csv' },
+        body: Readable.toWeb(createReadStream(synthea('all'))) as ReadableStream,
+        duplex: 'half',
+      } as RequestInit,
+    );
+    printed.push(await response.text());
+    expect(response.status).toBe(201);
+    server.kill('SIGTERM');
+    await once(server, 'exit');
+    printed.push(serverOutput);
+  });
+
+  afterAll(async () => {
+    await rm(home, { recursive: true, force: true });
+  });
+
+  it('finds the fixture identifiers where they should be: in the raw exports', async () => {
+    // A scan that cannot find anything proves nothing; it must find them in the input.
+    expect(
+      findIdentifiers(await readFile(synthea('2020-12'), 'latin1'), identifiers).length,
+    ).toBeGreaterThan(50);
+  });
+
+  it('leaves none in any file under MEDLAKE_HOME outside the vault', async () => {
+    const vault = path.join(home, 'vault');
+    const files = (await listFiles(home)).filter((file) => !file.startsWith(`${vault}${path.sep}`));
+    expect(files.some((file) => file.endsWith('.parquet'))).toBe(true);
+    expect(files.some((file) => file.includes(`${path.sep}catalog${path.sep}`))).toBe(true);
+    for (const file of files) {
+      expect(findIdentifiers(await readFile(file, 'latin1'), identifiers), file).toEqual([]);
+    }
+  });
+
+  it('leaves none in the decoded Parquet either', async () => {
+    const parquet = (await listFiles(home)).filter((file) => file.endsWith('.parquet'));
+    expect(parquet).toHaveLength(3);
+    const rows = await readParquet(parquet);
+    expect(rows.length).toBe(1052 + 867 + 21697);
+    const values = rows.flatMap((row) => Object.values(row).map((value) => String(value)));
+    expect(findIdentifiers(values.join('\n'), identifiers)).toEqual([]);
+  });
+
+  it('prints and logs none, in the CLI, the API answers or the server log', () => {
+    expect(printed.join('\n').length).toBeGreaterThan(1000);
+    expect(findIdentifiers(printed.join('\n'), identifiers)).toEqual([]);
+  });
+});

@@ -1,0 +1,97 @@
+import { createReadStream } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import type { Platform } from '../src/platform.ts';
+import { ingestUpload, type IngestResult } from '../src/use-cases/ingest-upload.ts';
+import { addHospital, saveDataset } from '../src/use-cases/manage-datasets.ts';
+
+export const repositoryRoot = fileURLToPath(new URL('../..', import.meta.url));
+
+/** The realistic hospital exports of ../shared/fixtures/synthea, beside the repository. */
+export function synthea(name: '2020-12' | '2021-03' | 'all'): string {
+  return path.join(
+    repositoryRoot,
+    '..',
+    'shared',
+    'fixtures',
+    'synthea',
+    `hospital-export-${name}.csv`,
+  );
+}
+
+export const contractFile = (name: 'synthea-observations' | 'lab-results') =>
+  path.join(repositoryRoot, 'server', 'config', 'contracts', `${name}.json`);
+
+/** Adds the `synthea` hospital and the dataset of the given contract. */
+export async function prepareDataset(
+  platform: Platform,
+  contract: 'synthea-observations' | 'lab-results',
+  hospitalIds: string[] = ['synthea'],
+): Promise<void> {
+  for (const id of hospitalIds) await addHospital(platform, { id, name: `Hospital ${id}` });
+  await saveDataset(platform, JSON.parse(await readFile(contractFile(contract), 'utf8')));
+}
+
+/** Ingests a file, or CSV text given inline. */
+export async function ingest(
+  platform: Platform,
+  input: {
+    file?: string;
+    text?: string | Buffer;
+    dataset?: string;
+    hospital?: string;
+    month: string;
+  },
+): Promise<IngestResult> {
+  const body = input.file
+    ? createReadStream(input.file)
+    : Readable.from([
+        typeof input.text === 'string' ? Buffer.from(input.text) : (input.text ?? Buffer.alloc(0)),
+      ]);
+  return ingestUpload(platform, {
+    datasetId: input.dataset ?? 'synthea-observations',
+    hospitalId: input.hospital ?? 'synthea',
+    month: input.month,
+    fileName: input.file ? path.basename(input.file) : 'upload.csv',
+    body,
+  });
+}
+
+/** Every file under a directory, recursively, as absolute paths. */
+export async function listFiles(directory: string): Promise<string[]> {
+  try {
+    const entries = await readdir(directory, { recursive: true, withFileTypes: true });
+    return entries
+      .filter((entry) => entry.isFile())
+      .map((entry) => path.join(entry.parentPath, entry.name));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+}
+
+/** Splits a fixture into its header and data lines, to build malformed variants from. */
+export async function fixtureLines(
+  name: '2020-12' | '2021-03',
+): Promise<{ header: string; rows: string[] }> {
+  const [header = '', ...rows] = (await readFile(synthea(name), 'utf8'))
+    .split('\n')
+    .filter((line) => line !== '');
+  return { header, rows };
+}
+
+/**
+ * One month of `hospital-export-all.csv` as its own export. The two monthly fixture files
+ * share no patient, so linkage across months is tested on months of the full export that do.
+ */
+export async function monthOfFullExport(month: string): Promise<string> {
+  const [header = '', ...rows] = (await readFile(synthea('all'), 'utf8'))
+    .split('\n')
+    .filter((line) => line !== '');
+  const dateColumn = header.split(',').indexOf('DATE');
+  // The fixture quotes no field before DATE, so a plain split finds it.
+  const inMonth = rows.filter((row) => row.split(',')[dateColumn]?.startsWith(month));
+  return [header, ...inMonth].join('\n');
+}
