@@ -1,0 +1,148 @@
+import type { DatasetContractInput } from '@medlake/shared';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestPlatform, type TestPlatform } from '../../../test/helper.ts';
+import { ingest } from '../../../test/ingest-helpers.ts';
+import { readParquet } from '../../../test/parquet.ts';
+import { releasesRepository } from '../../catalog/releases-repository.ts';
+import { addHospital, saveDataset } from '../../use-cases/manage-datasets.ts';
+import { lineOfRecord } from './duckdb-ingest.ts';
+
+const header = 'mrn,name,address,birth,visit,seen_at,zip,code,result,note';
+
+function contract(
+  datePolicy: DatasetContractInput['datePolicy'],
+  name: string,
+): DatasetContractInput {
+  return {
+    name,
+    title: 'Transformations',
+    datePolicy,
+    maxRejectedRows: 10,
+    columns: [
+      { name: 'mrn', role: 'patient_id' },
+      { name: 'name', role: 'direct_identifier', identifies: 'name' },
+      { name: 'address', role: 'direct_identifier', identifies: 'address' },
+      { name: 'birth', role: 'birth_date' },
+      {
+        name: 'visit',
+        role: 'direct_identifier',
+        action: 'pseudonymize',
+        identifies: 'record_number',
+      },
+      { name: 'seen_at', role: 'event_date', type: 'timestamp' },
+      { name: 'zip', role: 'zip' },
+      { name: 'code', role: 'code', required: true },
+      { name: 'result', role: 'measure', allowText: true },
+      { name: 'note', role: 'free_text', allowed: true },
+    ],
+  };
+}
+
+describe('de-identification on DuckDB', () => {
+  let platform: TestPlatform;
+
+  beforeAll(async () => {
+    platform = await createTestPlatform();
+    await addHospital(platform, { id: 'h1', name: 'Hospital 1' });
+    await saveDataset(platform, contract('shift', 'shifted'));
+    await saveDataset(platform, contract('year', 'by-year'));
+    await saveDataset(platform, contract('year_month', 'by-month'));
+  });
+
+  afterAll(async () => {
+    await platform.dispose();
+  });
+
+  async function lakeRows(dataset: string, text: string, month = '2024-01') {
+    const result = await ingest(platform, { text, dataset, hospital: 'h1', month });
+    if (result.status !== 'published') throw new Error(JSON.stringify(result));
+    const release = await releasesRepository(platform.catalog.db).get(result.releaseId);
+    return {
+      result,
+      rows: await readParquet(release?.files.map((key) => platform.store.locate(key)) ?? []),
+    };
+  }
+
+  const lines = [
+    header,
+    'A1,Ada Lovelace,12 Elm St,1930-05-01,v1,2024-01-05T08:00:00Z,03601,2345-7,101,',
+    'A1,Ada Lovelace,12 Elm St,1930-05-01,v1,2024-01-15T08:00:00Z,03601,2345-7,99,fasting',
+    'B2,Bo Chen,9 Oak Rd,1980-06-30,v2,2024-01-15T09:30:00Z,12345,72166-2,Never smoker,',
+    'B2,Bo Chen,9 Oak Rd,1980-06-30,v3,2024-01-20T09:30:00Z,1234,72166-2,lives at 9 Oak Rd,',
+    'B2,Bo Chen,9 Oak Rd,1980-06-30,v3,2024-01-21T09:30:00Z,12345,2345-7,88,SSN 123-45-6789 on file',
+    'B2,Bo Chen,9 Oak Rd,1980-06-30,v3,2024-01-22T09:30:00Z,12345,2345-7,87,ask Ada about it',
+  ].join('\n');
+
+  it('generalises ages over 89, keeps birth years below, and truncates ZIPs with Safe Harbor', async () => {
+    const { rows } = await lakeRows('by-year', lines);
+    const ada = rows.filter((row) => row.code === '2345-7' && row.age === 90);
+    expect(ada).toHaveLength(2);
+    expect(ada.every((row) => row.birth_year === null)).toBe(true);
+    const bo = rows.find((row) => row.code === '72166-2');
+    expect(bo).toMatchObject({ age: 43, birth_year: 1980, zip: '123' });
+    expect(ada[0]?.zip).toBe('000');
+    expect(
+      rows.find((row) => row.result_text === null && row.code === '72166-2' && row.zip === null),
+    ).toBeDefined();
+  });
+
+  it('keeps no identifier column, and pseudonymizes linkage ids consistently', async () => {
+    const { rows } = await lakeRows('by-year', lines, '2024-02');
+    const columns = Object.keys(rows[0] ?? {});
+    expect(columns).not.toContain('mrn');
+    expect(columns).not.toContain('name');
+    expect(columns).not.toContain('address');
+    expect(columns).not.toContain('birth');
+    const visits = rows.map((row) => row.visit as string);
+    expect(visits.every((visit) => /^vis_[0-9a-f]{24}$/.test(visit))).toBe(true);
+    expect(new Set(visits).size).toBe(3);
+    expect(new Set(rows.map((row) => row.patient)).size).toBe(2);
+  });
+
+  it('rejects rows whose free text holds an identifier, and empties text results that do', async () => {
+    const { result, rows } = await lakeRows('by-month', lines);
+    expect(result.rejectedRows).toBe(2);
+    const reasons = result.quality.rejectedSamples.map((problem) => [
+      problem.line,
+      problem.message,
+    ]);
+    expect(reasons).toEqual([
+      [6, 'note looks like it holds a social security number'],
+      [7, 'note holds the name of a patient in this upload'],
+    ]);
+    expect(result.quality.redactedValues).toBe(1);
+    expect(rows).toHaveLength(4);
+    expect(rows.map((row) => row.result_text)).not.toContain('lives at 9 Oak Rd');
+    expect(rows.map((row) => row.result_text)).toContain('Never smoker');
+    const dates = rows.map((row) => (row.seen_at as Date).toISOString());
+    expect(new Set(dates)).toEqual(new Set(['2024-01-01T00:00:00.000Z']));
+  });
+
+  it('shifts dates by one offset per patient, the same in every upload, keeping intervals', async () => {
+    const first = await lakeRows('shifted', lines);
+    const again = await lakeRows('shifted', lines.replace('fasting', 'fasting sample'), '2024-01');
+    const times = (
+      rows: Array<Record<string, unknown>>,
+      patientRows: (row: Record<string, unknown>) => boolean,
+    ) =>
+      rows
+        .filter(patientRows)
+        .map((row) => (row.seen_at as Date).getTime())
+        .sort();
+    const ada = (row: Record<string, unknown>) => row.age === 90;
+    const [a1, a2] = times(first.rows, ada);
+    expect(a2! - a1!).toBe(10 * 86_400_000);
+    expect(a1).not.toBe(Date.UTC(2024, 0, 5, 8));
+    expect(times(again.rows, ada)).toEqual(times(first.rows, ada));
+  });
+});
+
+describe('lineOfRecord', () => {
+  it('counts the header and every rejected line before the record', () => {
+    expect(lineOfRecord(0, [])).toBe(2);
+    expect(lineOfRecord(0, [3])).toBe(2);
+    expect(lineOfRecord(1, [3])).toBe(4);
+    expect(lineOfRecord(1, [2, 3])).toBe(5);
+    expect(lineOfRecord(5, [2, 10])).toBe(8);
+  });
+});
