@@ -1,4 +1,6 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import { openCatalog, type Catalog, type CatalogLocation } from './catalog/catalog.ts';
 import { migrateToLatest } from './catalog/migrate.ts';
@@ -100,12 +102,46 @@ function catalogLocation(env: Env, layout: HomeLayout): CatalogLocation {
 }
 
 async function lockHome(home: string): Promise<() => Promise<void>> {
+  const lockPath = path.join(home, '.lock');
+  const ownerFile = path.join(home, '.lock-owner');
+  const take = async () => {
+    // The lock is refreshed while the process lives and goes stale 15 s after it stops.
+    const release = await lockfile.lock(home, { lockfilePath: lockPath, stale: 15_000 });
+    await writeFile(ownerFile, JSON.stringify({ pid: process.pid, host: hostname() }));
+    return async () => {
+      await rm(ownerFile, { force: true });
+      await release();
+    };
+  };
   try {
-    // The lock is refreshed while the process lives and counts as stale a while after it dies,
-    // so a killed server does not lock its home forever.
-    return await lockfile.lock(home, { lockfilePath: `${home}/.lock`, stale: 15_000 });
+    return await take();
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ELOCKED') throw new HomeInUseError(home);
-    throw error;
+    if ((error as NodeJS.ErrnoException).code !== 'ELOCKED') throw error;
+    // A process killed with SIGKILL leaves its lock behind; when its owner is provably gone
+    // (same host, no such process), take the lock over at once instead of waiting it out.
+    if (!(await ownerIsGone(ownerFile))) throw new HomeInUseError(home);
+    await rm(lockPath, { recursive: true, force: true });
+    try {
+      return await take();
+    } catch (retryError) {
+      if ((retryError as NodeJS.ErrnoException).code === 'ELOCKED') throw new HomeInUseError(home);
+      throw retryError;
+    }
+  }
+}
+
+async function ownerIsGone(ownerFile: string): Promise<boolean> {
+  let owner: { pid?: unknown; host?: unknown };
+  try {
+    owner = JSON.parse(await readFile(ownerFile, 'utf8')) as typeof owner;
+  } catch {
+    return false;
+  }
+  if (owner.host !== hostname() || typeof owner.pid !== 'number') return false;
+  try {
+    process.kill(owner.pid, 0);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ESRCH';
   }
 }

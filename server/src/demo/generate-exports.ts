@@ -65,11 +65,12 @@ type Patient = {
 
 const races = ['white', 'black', 'asian', 'native', 'other'];
 const raceWeights = [0.62, 0.13, 0.07, 0.02, 0.16];
+// Comments free of words that are also common names, so that the free-text scan keeps them.
 const comments = [
-  'Hemolyzed sample; result may be affected',
+  'Hemolyzed sample; result could be affected',
   'Repeat requested',
   'Fasting sample',
-  'Critical value called to ward',
+  'Critical value phoned to clinic',
 ];
 // Three-digit ZIP areas of under 20,000 people (Safe Harbor): some patients live there.
 const sparseZip3 = ['036', '059', '692', '821', '893'];
@@ -103,7 +104,7 @@ export async function generateExports(options: GenerateOptions): Promise<Generat
     const state = faker.location.state();
     // Enough patients that each has a handful of results a month.
     const patients = Array.from({ length: Math.max(12, Math.round(options.rows / 12)) }, () =>
-      createPatient(faker, hospital),
+      createPatient(faker, hospital, new Date(`${months[0]}-01T00:00:00Z`)),
     );
     for (const month of months) {
       const file = path.join(options.outDir, `${hospital}-${month}.csv`);
@@ -120,7 +121,7 @@ export async function generateExports(options: GenerateOptions): Promise<Generat
   return generated;
 }
 
-function createPatient(faker: Faker, hospital: string): Patient {
+function createPatient(faker: Faker, hospital: string, bornBefore: Date): Patient {
   const sex = faker.helpers.arrayElement(['F', 'M']);
   const firstName = faker.person.firstName(sex === 'F' ? 'female' : 'male');
   const lastName = faker.person.lastName();
@@ -133,7 +134,10 @@ function createPatient(faker: Faker, hospital: string): Patient {
     ssn: `9${faker.string.numeric(2)}-${faker.string.numeric(2)}-${faker.string.numeric(4)}`,
     firstName,
     lastName,
-    birthDate: faker.date.birthdate({ mode: 'age', min: 1, max: 99 }).toISOString().slice(0, 10),
+    birthDate: faker.date
+      .birthdate({ mode: 'age', min: 1, max: 99, refDate: bornBefore })
+      .toISOString()
+      .slice(0, 10),
     sex,
     race: faker.helpers.weightedArrayElement(
       races.map((value, i) => ({ value, weight: raceWeights[i] ?? 0 })),

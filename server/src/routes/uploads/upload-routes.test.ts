@@ -1,0 +1,89 @@
+import { createReadStream } from 'node:fs';
+import { errorBodySchema } from '@medlake/shared';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestApp, createTestPlatform, type TestPlatform } from '../../../test/helper.ts';
+import { fixtureLines, prepareDataset, synthea } from '../../../test/ingest-helpers.ts';
+import type { App } from '../../app.ts';
+import { releasesRepository } from '../../catalog/releases-repository.ts';
+
+describe('POST /api/uploads', () => {
+  let platform: TestPlatform;
+  let app: App;
+  const url = (query: string) => `/api/uploads?${query}`;
+
+  beforeAll(async () => {
+    platform = await createTestPlatform();
+    await prepareDataset(platform, 'synthea-observations');
+    app = await createTestApp(platform);
+  });
+
+  afterAll(async () => {
+    await app.close();
+    await platform.dispose();
+  });
+
+  it('streams a CSV in and answers 201 with the published release and its quality report', async () => {
+    const response = await app.inject({
+      method: 'POST',
+      url: url('dataset=synthea-observations&hospital=synthea&month=2020-12&fileName=dec.csv'),
+      headers: { 'content-type': 'text/csv' },
+      payload: createReadStream(synthea('2020-12')),
+    });
+    expect(response.statusCode).toBe(201);
+    const body = response.json<{
+      status: string;
+      releaseId: string;
+      rows: number;
+      quality: { patients: number };
+    }>();
+    expect(body).toMatchObject({ status: 'published', rows: 1052 });
+    expect((await releasesRepository(platform.catalog.db).get(body.releaseId))?.current).toBe(true);
+  });
+
+  it('answers 200 for an identical re-upload', async () => {
+    const response = await app.inject({
+      method: 'POST',
+      url: url('dataset=synthea-observations&hospital=synthea&month=2020-12'),
+      headers: { 'content-type': 'text/csv' },
+      payload: createReadStream(synthea('2020-12')),
+    });
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toMatchObject({ status: 'unchanged' });
+  });
+
+  it('answers 422 with the problems, by line and column, for a bad file', async () => {
+    const { header, rows } = await fixtureLines('2021-03');
+    const response = await app.inject({
+      method: 'POST',
+      url: url('dataset=synthea-observations&hospital=synthea&month=2021-03&fileName=march.csv'),
+      headers: { 'content-type': 'text/csv' },
+      payload: [header, rows[0], `${rows[1]},extra`].join('\n'),
+    });
+    expect(response.statusCode).toBe(422);
+    expect(response.json()).toMatchObject({
+      status: 'rejected',
+      fileName: 'march.csv',
+      problems: [{ code: 'extra_fields', line: 3 }],
+    });
+  });
+
+  it('answers 400 for a bad month and 404 for an unknown dataset', async () => {
+    const badMonth = await app.inject({
+      method: 'POST',
+      url: url('dataset=synthea-observations&hospital=synthea&month=March'),
+      headers: { 'content-type': 'text/csv' },
+      payload: 'a,b\n1,2\n',
+    });
+    expect(badMonth.statusCode).toBe(400);
+    expect(errorBodySchema.parse(badMonth.json()).error.details?.[0]?.path).toBe('/month');
+
+    const unknown = await app.inject({
+      method: 'POST',
+      url: url('dataset=nope&hospital=synthea&month=2021-03'),
+      headers: { 'content-type': 'text/csv' },
+      payload: 'a,b\n1,2\n',
+    });
+    expect(unknown.statusCode).toBe(404);
+    expect(errorBodySchema.parse(unknown.json()).error.code).toBe('NOT_FOUND');
+  });
+});
