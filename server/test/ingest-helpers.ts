@@ -1,4 +1,3 @@
-import { createReadStream } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -45,17 +44,16 @@ export async function ingest(
     month: string;
   },
 ): Promise<IngestResult> {
-  const body = input.file
-    ? createReadStream(input.file)
-    : Readable.from([
-        typeof input.text === 'string' ? Buffer.from(input.text) : (input.text ?? Buffer.alloc(0)),
-      ]);
+  const text = typeof input.text === 'string' ? Buffer.from(input.text) : input.text;
+  const source = input.file
+    ? { file: input.file }
+    : { stream: Readable.from([text ?? Buffer.alloc(0)]) };
   return ingestUpload(platform, {
     datasetId: input.dataset ?? 'synthea-observations',
     hospitalId: input.hospital ?? 'synthea',
     month: input.month,
     fileName: input.file ? path.basename(input.file) : 'upload.csv',
-    body,
+    source,
   });
 }
 

@@ -1,4 +1,3 @@
-import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
@@ -35,7 +34,7 @@ export function registerIngestCommand(program: Command): void {
             hospitalId: options.hospital,
             month: options.month,
             fileName: path.basename(file),
-            body: createReadStream(file, { highWaterMark: 1 << 20 }),
+            source: { file },
             onProgress: options.json
               ? undefined
               : (progress) => printProgress(progress, size.size, started),

@@ -9,6 +9,8 @@ export interface ObjectStore {
   readonly kind: StorageKind;
   /** Writes the whole object or nothing: readers never see a partly written object. */
   put(key: string, body: Readable | Uint8Array | string): Promise<void>;
+  /** Copies a local file in as the object, as put does but without streaming it through Node. */
+  putFile(key: string, file: string): Promise<void>;
   /** Streams the object; rejects with a NOT_FOUND AppError when it does not exist. */
   get(key: string): Promise<Readable>;
   exists(key: string): Promise<boolean>;

@@ -29,7 +29,8 @@ export type IngestInput = {
   month: string;
   /** The uploaded file's name, for messages; never used as a path. */
   fileName: string;
-  body: Readable;
+  /** A request body as it arrives, or a file already on this machine (the CLI). */
+  source: { stream: Readable } | { file: string };
   onProgress?: (progress: IngestJobProgress) => void;
 };
 
@@ -99,7 +100,7 @@ export async function ingestUpload(platform: Platform, input: IngestInput): Prom
   );
 
   try {
-    const landed = await land(platform, files.landingKey, input.body, (bytes) =>
+    const landed = await land(platform, files.landingKey, input.source, (bytes) =>
       reportProgress({ phase: 'landing', bytes }),
     );
     const releases = releasesRepository(platform.catalog.db);
@@ -180,7 +181,7 @@ export async function ingestUpload(platform: Platform, input: IngestInput): Prom
           })
         : [],
     };
-    await platform.store.put(files.lakeKey, createReadStream(files.parquet));
+    await platform.store.putFile(files.lakeKey, files.parquet);
     const result = {
       status: 'published' as const,
       jobId,
@@ -255,24 +256,39 @@ async function reject(
   return { status: 'rejected', jobId, fileName: params.fileName, ...outcome };
 }
 
-/** Streams the upload into the landing zone, hashing and counting it on the way. */
+/**
+ * Puts the upload into the landing zone, hashing and counting it. A stream is hashed on its
+ * way through; a local file is copied by the kernel while it is hashed beside the copy.
+ */
 async function land(
   platform: Platform,
   key: string,
-  body: Readable,
+  source: IngestInput['source'],
   onBytes: (bytes: number) => void,
 ): Promise<{ sha256: string; bytes: number }> {
   const hash = createHash('sha256');
   let bytes = 0;
-  const meter = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      hash.update(chunk);
-      bytes += chunk.length;
-      onBytes(bytes);
-      done(null, chunk);
-    },
-  });
-  await platform.store.put(key, body.pipe(meter));
+  const count = (chunk: Buffer) => {
+    hash.update(chunk);
+    bytes += chunk.length;
+    onBytes(bytes);
+  };
+  if ('file' in source) {
+    const hashing = (async () => {
+      for await (const chunk of createReadStream(source.file, { highWaterMark: 4 << 20 })) {
+        count(chunk as Buffer);
+      }
+    })();
+    await Promise.all([platform.store.putFile(key, source.file), hashing]);
+  } else {
+    const meter = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        count(chunk);
+        done(null, chunk);
+      },
+    });
+    await platform.store.put(key, source.stream.pipe(meter));
+  }
   return { sha256: hash.digest('hex'), bytes };
 }
 

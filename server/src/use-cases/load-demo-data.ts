@@ -7,7 +7,6 @@ import { demoHospital, generateExports } from '../demo/generate-exports.ts';
 import type { Platform } from '../platform.ts';
 import { ingestUpload } from './ingest-upload.ts';
 import { addHospital, saveDataset } from './manage-datasets.ts';
-import { createReadStream } from 'node:fs';
 
 export const demoSize = { hospitals: 2, months: 3, rows: 3000 };
 
@@ -41,7 +40,7 @@ export async function loadDemoData(
         hospitalId: file.hospital,
         month: file.month,
         fileName: path.basename(file.file),
-        body: createReadStream(file.file),
+        source: { file: file.file },
       });
       onFile(`demo data: ${path.basename(file.file)} ${result.status}`);
     }

@@ -2,6 +2,7 @@ import {
   createCipheriv,
   createDecipheriv,
   createHmac,
+  createSecretKey,
   hkdfSync,
   randomBytes,
   randomInt,
@@ -60,13 +61,21 @@ export function openVault(directory: string, masterKey: Buffer): Vault {
   db.exec(`
     PRAGMA journal_mode = WAL;
     PRAGMA busy_timeout = 10000;
+    -- A month brings hundreds of thousands of new ids; random-key index inserts need the cache.
+    PRAGMA cache_size = -131072;
     CREATE TABLE IF NOT EXISTS vault_meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+    CREATE TABLE IF NOT EXISTS sealed_batches (
+      id INTEGER PRIMARY KEY,
+      sealed BLOB NOT NULL,
+      created_at TEXT NOT NULL
+    );
     CREATE TABLE IF NOT EXISTS identities (
       pseudonym TEXT PRIMARY KEY,
       space TEXT NOT NULL,
       kind TEXT NOT NULL,
       blind_index BLOB NOT NULL,
-      sealed BLOB NOT NULL,
+      batch_id INTEGER NOT NULL REFERENCES sealed_batches (id),
+      batch_position INTEGER NOT NULL,
       shift_days INTEGER NOT NULL,
       created_at TEXT NOT NULL,
       UNIQUE (space, kind, blind_index)
@@ -88,18 +97,27 @@ export function openVault(directory: string, masterKey: Buffer): Vault {
     throw error;
   }
 
+  const indexKeyObject = createSecretKey(indexKey);
   const blindIndex = (scope: IdentityScope, realId: string) =>
-    createHmac('sha256', indexKey).update(`${scope.space}\0${scope.kind}\0${realId}`).digest();
+    createHmac('sha256', indexKeyObject)
+      .update(`${scope.space}\0${scope.kind}\0${realId}`)
+      .digest('hex');
 
-  const find = db.prepare(
-    'SELECT pseudonym, shift_days FROM identities WHERE space = ? AND kind = ? AND blind_index = ?',
-  );
-  const insert = db.prepare(
-    'INSERT INTO identities (pseudonym, space, kind, blind_index, sealed, shift_days, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
-  );
-  const byPseudonym = db.prepare(
-    'SELECT space, kind, sealed, created_at FROM identities WHERE pseudonym = ?',
-  );
+  // Whole batches go through SQLite as one JSON parameter each: one statement for hundreds of
+  // thousands of ids instead of one per id.
+  const findMany = db.prepare(`
+    SELECT CAST(j.key AS INTEGER) AS position, i.pseudonym, i.shift_days
+    FROM json_each(?) j CROSS JOIN identities i
+      ON i.space = ? AND i.kind = ? AND i.blind_index = unhex(j.value)`);
+  const insertBatch = db.prepare('INSERT INTO sealed_batches (sealed, created_at) VALUES (?, ?)');
+  const insertMany = db.prepare(`
+    INSERT INTO identities (pseudonym, space, kind, blind_index, batch_id, batch_position, shift_days, created_at)
+    SELECT j.value ->> '$.p', ?, ?, unhex(j.value ->> '$.i'), ?, CAST(j.key AS INTEGER), j.value ->> '$.s', ?
+    FROM json_each(?) j`);
+  const byPseudonym = db.prepare(`
+    SELECT i.space, i.kind, i.batch_id, i.batch_position, i.created_at, b.sealed
+    FROM identities i JOIN sealed_batches b ON b.id = i.batch_id
+    WHERE i.pseudonym = ?`);
   const logReidentification = db.prepare(
     'INSERT INTO reidentifications (at, pseudonym, custodian, reason) VALUES (?, ?, ?, ?)',
   );
@@ -110,31 +128,48 @@ export function openVault(directory: string, masterKey: Buffer): Vault {
     ),
 
     pseudonymize(scope, realIds) {
+      const unique = [...new Set(realIds)];
+      const indexes = unique.map((realId) => blindIndex(scope, realId));
       const result = new Map<string, PseudonymEntry>();
-      const now = new Date().toISOString();
       db.exec('BEGIN IMMEDIATE');
       try {
-        for (const realId of realIds) {
-          if (result.has(realId)) continue;
-          const index = blindIndex(scope, realId);
-          const found = find.get(scope.space, scope.kind, index) as
-            { pseudonym: string; shift_days: number } | undefined;
-          if (found) {
-            result.set(realId, { pseudonym: found.pseudonym, shiftDays: found.shift_days });
-            continue;
-          }
-          const pseudonym = newPseudonym(scope.kind);
-          const shiftDays = randomShiftDays();
-          insert.run(
-            pseudonym,
-            scope.space,
-            scope.kind,
-            index,
-            seal(sealKey, realId, pseudonym),
-            shiftDays,
+        const found = findMany.all(JSON.stringify(indexes), scope.space, scope.kind) as Array<{
+          position: number;
+          pseudonym: string;
+          shift_days: number;
+        }>;
+        const known = new Set<number>();
+        for (const row of found) {
+          known.add(row.position);
+          result.set(unique[row.position] ?? '', {
+            pseudonym: row.pseudonym,
+            shiftDays: row.shift_days,
+          });
+        }
+        const fresh = unique.flatMap((realId, position) =>
+          known.has(position) ? [] : [{ realId, position }],
+        );
+        if (fresh.length > 0) {
+          const now = new Date().toISOString();
+          const batch = insertBatch.run(
+            sealBatch(
+              sealKey,
+              fresh.map((entry) => entry.realId),
+              `${scope.space}\0${scope.kind}`,
+            ),
             now,
-          );
-          result.set(realId, { pseudonym, shiftDays });
+          ).lastInsertRowid;
+          const random = randomBytes(pseudonymBytes * fresh.length);
+          const rows = fresh.map(({ realId, position }, n) => {
+            const bits = random.subarray(n * pseudonymBytes, (n + 1) * pseudonymBytes);
+            const entry = {
+              pseudonym: newPseudonym(scope.kind, bits),
+              shiftDays: randomShiftDays(),
+            };
+            result.set(realId, entry);
+            return { p: entry.pseudonym, i: indexes[position], s: entry.shiftDays };
+          });
+          insertMany.run(scope.space, scope.kind, batch, now, JSON.stringify(rows));
         }
         db.exec('COMMIT');
       } catch (error) {
@@ -146,7 +181,14 @@ export function openVault(directory: string, masterKey: Buffer): Vault {
 
     reidentify(pseudonym, request) {
       const row = byPseudonym.get(pseudonym) as
-        { space: string; kind: string; sealed: Uint8Array; created_at: string } | undefined;
+        | {
+            space: string;
+            kind: string;
+            batch_position: number;
+            created_at: string;
+            sealed: Uint8Array;
+          }
+        | undefined;
       logReidentification.run(
         new Date().toISOString(),
         pseudonym,
@@ -155,12 +197,10 @@ export function openVault(directory: string, masterKey: Buffer): Vault {
       );
       if (!row)
         throw new AppError('NOT_FOUND', `No identity in the vault has pseudonym ${pseudonym}`);
-      return {
-        space: row.space,
-        kind: row.kind,
-        realId: unseal(sealKey, Buffer.from(row.sealed), pseudonym),
-        createdAt: row.created_at,
-      };
+      const ids = unsealBatch(sealKey, Buffer.from(row.sealed), `${row.space}\0${row.kind}`);
+      const realId = ids[row.batch_position];
+      if (realId === undefined) throw new Error('the vault batch does not hold this identity');
+      return { space: row.space, kind: row.kind, realId, createdAt: row.created_at };
     },
 
     close() {
@@ -189,10 +229,13 @@ function checkKey(db: DatabaseSync, indexKey: Buffer): void {
   }
 }
 
-function newPseudonym(kind: string): string {
-  // A prefix tells a patient pseudonym from an encounter one; the rest is 80 random bits.
+/** 80 random bits: collisions stay improbable up to billions of patients. */
+const pseudonymBytes = 10;
+
+function newPseudonym(kind: string, random: Buffer): string {
+  // A prefix tells a patient pseudonym from one of another kind.
   const prefix = kind === 'patient' ? 'p' : kind.slice(0, 3);
-  return `${prefix}_${randomBytes(10).toString('hex')}`;
+  return `${prefix}_${random.toString('hex')}`;
 }
 
 function randomShiftDays(): number {
@@ -201,18 +244,23 @@ function randomShiftDays(): number {
   return randomInt(2) === 0 ? -magnitude : magnitude;
 }
 
-function seal(key: Buffer, plaintext: string, pseudonym: string): Buffer {
+/**
+ * Encrypts the real ids of one batch of new identities together: one AES-256-GCM message,
+ * bound to its id space and kind. An identity row points at its batch and position; only the
+ * custodian's re-identification ever decrypts a batch.
+ */
+function sealBatch(key: Buffer, realIds: string[], scope: string): Buffer {
   const iv = randomBytes(12);
   const cipher = createCipheriv('aes-256-gcm', key, iv);
-  // Binding the pseudonym as associated data stops a sealed id being moved to another row.
-  cipher.setAAD(Buffer.from(pseudonym));
-  const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+  cipher.setAAD(Buffer.from(scope));
+  const body = Buffer.concat([cipher.update(JSON.stringify(realIds), 'utf8'), cipher.final()]);
   return Buffer.concat([iv, cipher.getAuthTag(), body]);
 }
 
-function unseal(key: Buffer, sealed: Buffer, pseudonym: string): string {
+function unsealBatch(key: Buffer, sealed: Buffer, scope: string): string[] {
   const decipher = createDecipheriv('aes-256-gcm', key, sealed.subarray(0, 12));
-  decipher.setAAD(Buffer.from(pseudonym));
+  decipher.setAAD(Buffer.from(scope));
   decipher.setAuthTag(sealed.subarray(12, 28));
-  return Buffer.concat([decipher.update(sealed.subarray(28)), decipher.final()]).toString('utf8');
+  const plain = Buffer.concat([decipher.update(sealed.subarray(28)), decipher.final()]);
+  return JSON.parse(plain.toString('utf8')) as string[];
 }

@@ -66,7 +66,7 @@ export function uploadRoutes(platform: Platform): FastifyPluginAsyncZod {
           hospitalId: request.query.hospital,
           month: request.query.month,
           fileName: request.query.fileName,
-          body: request.body as Readable,
+          source: { stream: request.body as Readable },
         });
         const statuses = { published: 201, unchanged: 200, rejected: 422 } as const;
         const status = statuses[result.status];

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -18,23 +18,35 @@ export function createLocalObjectStore(root: string): ObjectStore {
     return path.join(root, ...key.split('/'));
   };
 
+  /** Writes into the staging directory, then renames into place: whole or not at all. */
+  const writeAtomically = async (key: string, write: (staging: string) => Promise<void>) => {
+    const target = fileOf(key);
+    const staging = path.join(root, stagingDirectory, randomUUID());
+    await mkdir(path.dirname(staging), { recursive: true });
+    await mkdir(path.dirname(target), { recursive: true });
+    try {
+      await write(staging);
+      // rename within one file system is atomic.
+      await rename(staging, target);
+    } catch (error) {
+      await rm(staging, { force: true });
+      throw error;
+    }
+  };
+
   const store: ObjectStore = {
     kind: 'local',
 
     async put(key, body) {
-      const target = fileOf(key);
-      const staging = path.join(root, stagingDirectory, randomUUID());
-      await mkdir(path.dirname(staging), { recursive: true });
-      await mkdir(path.dirname(target), { recursive: true });
       const source = body instanceof Readable ? body : Readable.from([body]);
-      try {
-        await pipeline(source, createWriteStream(staging, { flags: 'wx' }));
-        // rename within one file system is atomic: the object appears whole or not at all.
-        await rename(staging, target);
-      } catch (error) {
-        await rm(staging, { force: true });
-        throw error;
-      }
+      await writeAtomically(key, (staging) =>
+        pipeline(source, createWriteStream(staging, { flags: 'wx' })),
+      );
+    },
+
+    async putFile(key, file) {
+      // The kernel copies (or clones, where the file system can) without Node touching data.
+      await writeAtomically(key, (staging) => copyFile(file, staging));
     },
 
     async get(key) {
