@@ -62,7 +62,7 @@ export function openVault(directory: string, masterKey: Buffer): Vault {
     PRAGMA journal_mode = WAL;
     PRAGMA busy_timeout = 10000;
     -- A month brings hundreds of thousands of new ids; random-key index inserts need the cache.
-    PRAGMA cache_size = -131072;
+    PRAGMA cache_size = -65536;
     CREATE TABLE IF NOT EXISTS vault_meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
     CREATE TABLE IF NOT EXISTS sealed_batches (
       id INTEGER PRIMARY KEY,

@@ -108,7 +108,7 @@ describe('de-identification on DuckDB', () => {
     ]);
     expect(reasons).toEqual([
       [6, 'note looks like it holds a social security number'],
-      [7, 'note holds the name of a patient in this upload'],
+      [7, 'note holds a name or place of a patient in this upload'],
     ]);
     expect(result.quality.redactedValues).toBe(1);
     expect(rows).toHaveLength(4);

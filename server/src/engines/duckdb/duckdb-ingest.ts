@@ -44,6 +44,16 @@ const identifierPatterns = {
 
 /** Names shorter than this are too likely to be ordinary words to count as a hit. */
 const minimumNameLength = 3;
+/** Other identifiers shorter than this are too likely to occur in any text by chance. */
+const minimumIdentifierLength = 5;
+
+/** Identifiers made of words (names, places), which free text is searched for word by word. */
+function isWordIdentifier(column: ContractColumn): boolean {
+  return (
+    column.role === 'direct_identifier' &&
+    (column.identifies === 'name' || column.identifies === 'city')
+  );
+}
 
 export type DuckDbIngestOptions = EngineOptions & {
   /** DuckDB's memory limit for one ingest, e.g. "1GB"; beyond it DuckDB spills to disk. */
@@ -118,7 +128,7 @@ class IngestRun {
       const column = source.column;
       if (!column) return false;
       if (column.role === 'direct_identifier') {
-        return column.action === 'pseudonymize' || (needsNames && column.identifies === 'name');
+        return column.action === 'pseudonymize' || (needsNames && isWordIdentifier(column));
       }
       if (column.role === 'free_text') return column.allowed;
       return true;
@@ -168,15 +178,19 @@ class IngestRun {
    * columns are compared and dropped without ever being stored.
    */
   #sameRowHitFlags(): string[] {
+    // Names and places are matched as whole words against every patient (below); a substring
+    // test would flag "Sam" in "sample". Longer identifiers (addresses, numbers) are matched
+    // anywhere in their own row's text.
     const identifiers = this.#source.filter(
       (source) =>
-        source.column?.role === 'patient_id' || source.column?.role === 'direct_identifier',
+        source.column?.role === 'patient_id' ||
+        (source.column?.role === 'direct_identifier' && !isWordIdentifier(source.column)),
     );
     if (identifiers.length === 0) return [];
     return this.#scannedTextColumns().map(({ source, text }) => {
       const checks = identifiers.map((identifier) => {
         const value = this.#alias(identifier);
-        return `(length(${value}) >= ${minimumNameLength} AND contains(lower(${text}), lower(${value})))`;
+        return `(length(${value}) >= ${minimumIdentifierLength} AND contains(lower(${text}), lower(${value})))`;
       });
       // Most rows have no text: test that first, so the comparisons run only where it matters.
       return `CASE WHEN ${text} IS NULL THEN false ELSE coalesce(${checks.join(' OR ')}, false) END AS hit_${source.position}`;
@@ -230,8 +244,7 @@ class IngestRun {
     const scanned = this.#scannedTextColumns();
     if (scanned.length === 0) return [];
     const nameColumns = this.#kept.filter(
-      (source) =>
-        source.column?.role === 'direct_identifier' && source.column.identifies === 'name',
+      (source) => source.column?.role === 'direct_identifier' && isWordIdentifier(source.column),
     );
     if (nameColumns.length > 0) {
       const values = nameColumns
@@ -269,7 +282,7 @@ class IngestRun {
         checks.push(
           check(
             `(SELECT rowid AS row_id, unnest(regexp_split_to_array(lower(${text}), '[^[:alnum:]]+')) AS token FROM staged WHERE ${text} IS NOT NULL) t JOIN upload_names n ON t.token = n.name`,
-            'holds the name of a patient in this upload',
+            'holds a name or place of a patient in this upload',
             't.row_id',
           ),
         );
