@@ -1,5 +1,7 @@
 import { datasetContractSchema, type DatasetContract } from '@medlake/shared';
+import type { Selectable } from 'kysely';
 import type { CatalogDb } from './catalog.ts';
+import type { DatasetsTable } from './schema.ts';
 
 export type Dataset = {
   id: string;
@@ -11,15 +13,7 @@ export type Dataset = {
   updatedAt: Date;
 };
 
-type DatasetRow = {
-  id: string;
-  title: string;
-  description: string;
-  contract: unknown;
-  contract_version: number;
-  created_at: Date;
-  updated_at: Date;
-};
+type DatasetRow = Selectable<DatasetsTable>;
 
 function toDataset(row: DatasetRow): Dataset {
   return {

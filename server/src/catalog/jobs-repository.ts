@@ -1,5 +1,6 @@
 import type { CatalogDb } from './catalog.ts';
-import type { JobStatus } from './schema.ts';
+import type { Selectable } from 'kysely';
+import type { JobStatus, JobsTable } from './schema.ts';
 
 export type Job = {
   id: string;
@@ -13,17 +14,7 @@ export type Job = {
   finishedAt: Date | null;
 };
 
-type JobRow = {
-  id: string;
-  kind: string;
-  status: JobStatus;
-  params: unknown;
-  progress: unknown;
-  result: unknown;
-  error: unknown;
-  started_at: Date;
-  finished_at: Date | null;
-};
+type JobRow = Selectable<JobsTable>;
 
 function toJob(row: JobRow): Job {
   return {
