@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -100,6 +100,33 @@ describe('medlake CLI', () => {
     expect(code).toBe(1);
     expect(stderr).toContain('Invalid configuration:');
     expect(stderr).toMatch(/^ {2}PORT: /m);
+  });
+
+  it('refuses a malformed export with exit status 2 and file:line:column problems', async () => {
+    const env = { MEDLAKE_HOME: path.join(home, 'ingest') };
+    const contract = path.join(repositoryRoot, 'server/config/contracts/synthea-observations.json');
+    expect((await medlake(['hospitals', 'add', 'synthea', '--name', 'Synthea'], env)).code).toBe(0);
+    expect((await medlake(['datasets', 'create', '--contract', contract], env)).code).toBe(0);
+    const lines = (
+      await readFile(
+        path.join(repositoryRoot, '../shared/fixtures/synthea/hospital-export-2020-12.csv'),
+        'utf8',
+      )
+    ).split('\n');
+    const bad = path.join(home, 'bad-2020-12.csv');
+    await writeFile(
+      bad,
+      [...lines.slice(0, 4), `${lines[4]},extra`, ...lines.slice(5, 9)].join('\n'),
+    );
+    const result = await medlake(
+      ['ingest', bad, '-d', 'synthea-observations', '-H', 'synthea', '-m', '2020-12'],
+      env,
+    );
+    expect(result.code).toBe(2);
+    expect(result.stdout).toContain('Rejected: bad-2020-12.csv was not published (1 problem).');
+    expect(result.stdout).toMatch(
+      /^ {2}bad-2020-12\.csv:5:22: the line has more fields than the header's 21$/m,
+    );
   });
 
   describe('serve', () => {

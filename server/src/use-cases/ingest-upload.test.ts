@@ -9,6 +9,7 @@ import {
   ingest,
   listFiles,
   prepareDataset,
+  contractFile,
   monthOfFullExport,
   synthea,
 } from '../../test/ingest-helpers.ts';
@@ -17,6 +18,7 @@ import { jobsRepository } from '../catalog/jobs-repository.ts';
 import { releasesRepository } from '../catalog/releases-repository.ts';
 import { openConfiguredVault } from '../vault/configured-vault.ts';
 import type { IngestResult } from './ingest-upload.ts';
+import { addHospital, saveDataset } from './manage-datasets.ts';
 
 function published(result: IngestResult) {
   if (result.status !== 'published')
@@ -119,6 +121,41 @@ describe.each(catalogBackends())('ingesting monthly exports (catalog on %s)', (k
     const sharedMrns = [...decemberMrns].filter((mrn) => marchMrns.has(mrn));
     const sharedPseudonyms = [...december.keys()].filter((pseudonym) => march.has(pseudonym));
     expect(sharedPseudonyms.length).toBe(sharedMrns.length);
+  });
+
+  it('keeps hospitals apart unless the contract declares a shared id space', async () => {
+    await addHospital(platform, { id: 'other', name: 'Other hospital' });
+    const pseudonymsOf = async (result: IngestResult) => {
+      const release = await releasesRepository(platform.catalog.db).get(
+        published(result).releaseId,
+      );
+      const rows = await readParquet(release?.files.map((key) => platform.store.locate(key)) ?? []);
+      return new Set(rows.map((row) => row.patient as string));
+    };
+    const here = await pseudonymsOf(
+      await ingest(platform, { file: synthea('2020-12'), month: '2020-12' }),
+    );
+    const there = await pseudonymsOf(
+      await ingest(platform, { file: synthea('2020-12'), month: '2020-12', hospital: 'other' }),
+    );
+    expect([...here].filter((pseudonym) => there.has(pseudonym))).toEqual([]);
+
+    const shared = JSON.parse(
+      await readFile(contractFile('synthea-observations'), 'utf8'),
+    ) as Record<string, unknown>;
+    await saveDataset(platform, { ...shared, name: 'shared-ids', patientIdSpace: 'shared' });
+    const sharedHere = await pseudonymsOf(
+      await ingest(platform, { file: synthea('2020-12'), month: '2020-12', dataset: 'shared-ids' }),
+    );
+    const sharedThere = await pseudonymsOf(
+      await ingest(platform, {
+        file: synthea('2020-12'),
+        month: '2020-12',
+        dataset: 'shared-ids',
+        hospital: 'other',
+      }),
+    );
+    expect(sharedThere).toEqual(sharedHere);
   });
 
   it('recognises an identical re-upload and publishes nothing new', async () => {
