@@ -11,14 +11,14 @@ export const repositoryRoot = fileURLToPath(new URL('../..', import.meta.url));
 
 /** The realistic hospital exports of ../shared/fixtures/synthea, beside the repository. */
 export function synthea(name: '2020-12' | '2021-03' | 'all'): string {
-  return path.join(
-    repositoryRoot,
-    '..',
-    'shared',
-    'fixtures',
-    'synthea',
-    `hospital-export-${name}.csv`,
-  );
+  const fixtures = path.join(repositoryRoot, '..', 'shared', 'fixtures', 'synthea');
+  const file = path.join(fixtures, `hospital-export-${name}.csv`);
+  if (!existsSync(file)) {
+    throw new Error(
+      `The Synthea fixture ${file} is missing: the tests expect shared/ beside the repository.`,
+    );
+  }
+  return file;
 }
 
 export const contractFile = (name: 'synthea-observations' | 'lab-results') =>
