@@ -14,7 +14,10 @@ export type TestPlatform = Platform & { dispose(): Promise<void> };
  * A whole platform on a fresh MEDLAKE_HOME, with its catalog on the given backend and
  * migrated. dispose() closes it and deletes everything it made.
  */
-export async function createTestPlatform(kind: CatalogKind = 'pglite'): Promise<TestPlatform> {
+export async function createTestPlatform(
+  kind: CatalogKind = 'pglite',
+  extraEnv: Record<string, string> = {},
+): Promise<TestPlatform> {
   const home = await mkdtemp(path.join(tmpdir(), 'medlake-home-'));
   // PGlite lives inside MEDLAKE_HOME; PostgreSQL gets a fresh database of its own.
   const database = kind === 'postgres' ? await createTestDatabase('postgres') : undefined;
@@ -24,6 +27,7 @@ export async function createTestPlatform(kind: CatalogKind = 'pglite'): Promise<
     MEDLAKE_HOME: home,
     LOG_LEVEL: 'silent',
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
+    ...extraEnv,
   });
   const platform = await openPlatform(env, { migrate: true });
   return {

@@ -61,6 +61,9 @@ describe.each(catalogBackends())('ingesting monthly exports (catalog on %s)', (k
 
     const job = await jobsRepository(platform.catalog.db).get(december.jobId);
     expect(job?.status).toBe('succeeded');
+    expect(job?.progress).toMatchObject({ bytes: 317582, phase: expect.any(String) });
+    // The raw upload is gone once published.
+    expect(await platform.store.list('landing/')).toEqual([]);
   });
 
   /** Every pseudonym of a release, mapped back to the real id through the vault. */
@@ -224,5 +227,26 @@ describe.each(catalogBackends())('ingesting monthly exports (catalog on %s)', (k
     expect(
       existsSync(platform.layout.landing) ? await platform.store.list('landing/') : [],
     ).toEqual([]);
+  });
+});
+
+describe('landing retention', () => {
+  it('keeps the raw upload in the landing zone when configured to', async () => {
+    const platform = await createTestPlatform('pglite', { MEDLAKE_LANDING_RETENTION: 'keep' });
+    try {
+      await prepareDataset(platform, 'synthea-observations');
+      const result = published(
+        await ingest(platform, { file: synthea('2020-12'), month: '2020-12' }),
+      );
+      const landed = await platform.store.list('landing/');
+      expect(landed).toEqual([`landing/${result.jobId}.csv`]);
+      expect(
+        (await readFile(platform.store.locate(landed[0] ?? ''))).equals(
+          await readFile(synthea('2020-12')),
+        ),
+      ).toBe(true);
+    } finally {
+      await platform.dispose();
+    }
   });
 });
