@@ -1,4 +1,4 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -46,9 +46,13 @@ describe('loadEnv', () => {
 
   it('reads secrets from NAME_FILE', async () => {
     const directory = await mkdtemp(path.join(tmpdir(), 'medlake-env-'));
-    await writeFile(path.join(directory, 'db-url'), 'postgres://u:p@db:5432/medlake\n');
-    const env = loadEnv({ DATABASE_URL_FILE: 'db-url' }, directory);
-    expect(env.DATABASE_URL).toBe('postgres://u:p@db:5432/medlake');
+    try {
+      await writeFile(path.join(directory, 'db-url'), 'postgres://u:p@db:5432/medlake\n');
+      const env = loadEnv({ DATABASE_URL_FILE: 'db-url' }, directory);
+      expect(env.DATABASE_URL).toBe('postgres://u:p@db:5432/medlake');
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
   });
 
   it('refuses NAME and NAME_FILE together, and a NAME_FILE it cannot read', () => {

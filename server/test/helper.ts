@@ -4,9 +4,10 @@ import path from 'node:path';
 import { buildApp, type App } from '../src/app.ts';
 import type { CatalogKind } from '../src/catalog/catalog.ts';
 import { loadEnv, type Env } from '../src/env.ts';
+import { homeLayout } from '../src/home-layout.ts';
 import { createLogger } from '../src/logger.ts';
 import { openPlatform, type Platform } from '../src/platform.ts';
-import { createTestDatabase } from './catalog-backends.ts';
+import { copyEmptyPglite, createTestDatabase } from './catalog-backends.ts';
 
 export type TestPlatform = Platform & { dispose(): Promise<void> };
 
@@ -21,6 +22,7 @@ export async function createTestPlatform(
   const home = await mkdtemp(path.join(tmpdir(), 'medlake-home-'));
   // PGlite lives inside MEDLAKE_HOME; PostgreSQL gets a fresh database of its own.
   const database = kind === 'postgres' ? await createTestDatabase('postgres') : undefined;
+  if (kind === 'pglite') await copyEmptyPglite(homeLayout(home).catalog);
   const databaseUrl =
     database && 'databaseUrl' in database.location ? database.location.databaseUrl : undefined;
   const env: Env = loadEnv({
