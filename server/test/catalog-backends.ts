@@ -1,4 +1,3 @@
-import { rmSync } from 'node:fs';
 import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -30,24 +29,15 @@ export type TestDatabase = {
   dispose(): Promise<void>;
 };
 
-let pgliteTemplate: Promise<string> | undefined;
-
 /**
  * Puts a new, empty PGlite database at `directory`. Creating one runs initdb, which takes
- * seconds; copying an empty one made once per test process takes a fraction of that.
+ * seconds; copying the empty one that the global setup made takes a fraction of that.
  */
 export async function copyEmptyPglite(directory: string): Promise<void> {
-  pgliteTemplate ??= (async () => {
-    const template = path.join(
-      await mkdtemp(path.join(tmpdir(), 'medlake-pglite-template-')),
-      'catalog',
-    );
-    const catalog = await openCatalog({ directory: template });
-    await catalog.close();
-    process.once('exit', () => rmSync(path.dirname(template), { recursive: true, force: true }));
-    return template;
-  })();
-  await cp(await pgliteTemplate, directory, { recursive: true });
+  const template = process.env.MEDLAKE_TEST_PGLITE_TEMPLATE;
+  if (!template)
+    throw new Error('MEDLAKE_TEST_PGLITE_TEMPLATE is not set: run the tests through vitest');
+  await cp(template, directory, { recursive: true });
 }
 
 /** Makes room for a new, empty catalog of the given kind, without opening it. */

@@ -1,11 +1,25 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { openCatalog } from '../src/catalog/catalog.ts';
 
 const repositoryRoot = fileURLToPath(new URL('../..', import.meta.url));
 
-/** The end-to-end tests serve the built web app, so build it once if no build is there. */
-export default function setup(): void {
-  if (existsSync(`${repositoryRoot}/web/dist/index.html`)) return;
-  execFileSync('npm', ['run', 'build'], { cwd: repositoryRoot, stdio: 'inherit' });
+/**
+ * Once per test run: build the web app if no build is there (the end-to-end tests serve it),
+ * and make one empty PGlite database that tests copy instead of running initdb each time.
+ */
+export default async function setup(): Promise<() => Promise<void>> {
+  if (!existsSync(`${repositoryRoot}/web/dist/index.html`)) {
+    execFileSync('npm', ['run', 'build'], { cwd: repositoryRoot, stdio: 'inherit' });
+  }
+  const directory = await mkdtemp(path.join(tmpdir(), 'medlake-pglite-template-'));
+  const template = path.join(directory, 'catalog');
+  await (await openCatalog({ directory: template })).close();
+  // Test workers start after this and inherit the environment.
+  process.env.MEDLAKE_TEST_PGLITE_TEMPLATE = template;
+  return () => rm(directory, { recursive: true, force: true });
 }
