@@ -48,6 +48,23 @@ export function releasesRepository(db: CatalogDb) {
     current: Boolean(row.current),
   });
 
+  /** The current release of a hospital's month: that month, or the latest one before it. */
+  const currentOf = async (
+    datasetId: string,
+    hospitalId: string,
+    comparison: '=' | '<',
+    month: string,
+  ): Promise<Release | undefined> => {
+    const row = await selectReleases()
+      .where('c.dataset_id', '=', datasetId)
+      .where('c.hospital_id', '=', hospitalId)
+      .where('c.month', comparison, month)
+      .orderBy('c.month', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    return row && toRelease(row);
+  };
+
   return {
     /**
      * Publishes a release and makes it current for its hospital and month, in one transaction
@@ -99,33 +116,13 @@ export function releasesRepository(db: CatalogDb) {
       return row && toRelease(row);
     },
 
-    async current(
-      datasetId: string,
-      hospitalId: string,
-      month: string,
-    ): Promise<Release | undefined> {
-      const row = await selectReleases()
-        .where('c.dataset_id', '=', datasetId)
-        .where('c.hospital_id', '=', hospitalId)
-        .where('c.month', '=', month)
-        .executeTakeFirst();
-      return row && toRelease(row);
+    async current(datasetId: string, hospitalId: string, month: string) {
+      return currentOf(datasetId, hospitalId, '=', month);
     },
 
     /** The current release of the latest month before `month`, to compare quality with. */
-    async previousMonth(
-      datasetId: string,
-      hospitalId: string,
-      month: string,
-    ): Promise<Release | undefined> {
-      const row = await selectReleases()
-        .where('c.dataset_id', '=', datasetId)
-        .where('c.hospital_id', '=', hospitalId)
-        .where('c.month', '<', month)
-        .orderBy('c.month', 'desc')
-        .limit(1)
-        .executeTakeFirst();
-      return row && toRelease(row);
+    async previousMonth(datasetId: string, hospitalId: string, month: string) {
+      return currentOf(datasetId, hospitalId, '<', month);
     },
 
     async list(filter: { datasetId?: string; hospitalId?: string } = {}): Promise<Release[]> {
