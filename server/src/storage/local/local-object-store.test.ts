@@ -30,6 +30,18 @@ describe('local object store', () => {
     expect(await text(await store.get('lake/c.txt'))).toBe('stream');
   });
 
+  it('copies a local file in as an object, and locates it for the engines', async () => {
+    const file = path.join(root, 'outside.csv');
+    await writeFile(file, 'a,b\n1,2\n');
+    await store.putFile('landing/job-1.csv', file);
+    expect(await text(await store.get('landing/job-1.csv'))).toBe('a,b\n1,2\n');
+    expect(store.locate('landing/job-1.csv')).toBe(path.join(root, 'landing', 'job-1.csv'));
+    await expect(
+      store.putFile('landing/job-2.csv', path.join(root, 'missing.csv')),
+    ).rejects.toThrow();
+    expect(await readdir(path.join(root, '.staging'))).toEqual([]);
+  });
+
   it('replaces an object whole when written again', async () => {
     await store.put('results/r.json', '{"v":1}');
     await store.put('results/r.json', '{"v":2}');
