@@ -99,6 +99,20 @@ const corpus: Case[] = [
     expected: { code: 'missing_value', line: 10, column: 1, header: 'MRN' },
   },
   {
+    name: 'an empty patient id after a blank line and a value that spans two lines',
+    build: (header, rows) =>
+      [
+        header,
+        ...rows.slice(0, 3),
+        '',
+        replaceField(rows[3] ?? '', 17, '"Alanine aminotransferase\n(ALT)"'),
+        rows[4],
+        replaceField(rows[5] ?? '', 0, ''),
+        ...rows.slice(6, 10),
+      ].join('\n'),
+    expected: { code: 'missing_value', line: 9, column: 1, header: 'MRN' },
+  },
+  {
     name: 'an empty file',
     build: () => '',
     expected: { code: 'empty_file', line: null },

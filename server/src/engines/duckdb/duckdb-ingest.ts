@@ -8,6 +8,7 @@ import {
   type SourceType,
 } from '@medlake/shared';
 import type { SourceColumn } from '../../ingest/ingest-plan.ts';
+import { locateRecords } from '../../ingest/locate-records.ts';
 import type {
   EngineOptions,
   IngestEngine,
@@ -370,35 +371,31 @@ class IngestRun {
       const rejectedLines = (
         await this.#rows<{ line: bigint }>('SELECT DISTINCT line FROM rejected_lines ORDER BY line')
       ).map((row) => Number(row.line));
-      const approximate = await this.#hasMultilineValues();
+      const records = semantic.map((row) => Number(row.record));
+      const located = await locateRecords(
+        this.#request.source,
+        this.#request.plan.contract.delimiter,
+        records,
+        new Set(rejectedLines),
+      );
       for (const row of semantic) {
         const source = this.#source[row.position - 1];
+        const record = Number(row.record);
+        const line = located?.get(record);
         problems.push({
           code: row.code,
-          line: lineOfRecord(Number(row.record), rejectedLines),
+          // Without a second reading of the file, a line is counted as one record per line.
+          line: line ?? lineOfRecord(record, rejectedLines),
           column: row.position,
           header: source?.header ?? null,
-          message: approximate
-            ? `${row.message} (the line is approximate: some values span several lines)`
-            : row.message,
+          message:
+            line === undefined ? `${row.message} (the line number is approximate)` : row.message,
         });
       }
     }
     return problems
       .sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0))
       .slice(0, limit);
-  }
-
-  async #hasMultilineValues(): Promise<boolean> {
-    const text = this.#kept.filter((source) => source.readAs === 'varchar');
-    if (text.length === 0) return false;
-    const condition = text
-      .map((source) => `contains(${this.#alias(source)}, chr(10))`)
-      .join(' OR ');
-    const [row] = await this.#rows<{ found: boolean }>(
-      `SELECT EXISTS (SELECT 1 FROM staged WHERE ${condition}) AS found`,
-    );
-    return row?.found ?? false;
   }
 
   /** Pass 2b: the vault's pseudonyms for the distinct patient ids, into a temporary table. */
