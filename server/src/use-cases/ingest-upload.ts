@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import { pipeline, Transform, type Readable } from 'node:stream';
 import type { IngestProblem, QualityReport } from '@medlake/shared';
 import { datasetsRepository } from '../catalog/datasets-repository.ts';
 import { hospitalsRepository } from '../catalog/hospitals-repository.ts';
@@ -287,7 +287,10 @@ async function land(
         done(null, chunk);
       },
     });
-    await platform.store.put(key, source.stream.pipe(meter));
+    // pipeline, not pipe: a request that breaks off mid-upload must fail the landing, not
+    // leave it waiting for bytes that never come.
+    pipeline(source.stream, meter, () => undefined);
+    await platform.store.put(key, meter);
   }
   return { sha256: hash.digest('hex'), bytes };
 }

@@ -1,9 +1,11 @@
 import { createReadStream } from 'node:fs';
+import http from 'node:http';
 import { errorBodySchema } from '@medlake/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, createTestPlatform, type TestPlatform } from '../../../test/helper.ts';
 import { fixtureLines, prepareDataset, synthea } from '../../../test/ingest-helpers.ts';
 import type { App } from '../../app.ts';
+import { jobsRepository } from '../../catalog/jobs-repository.ts';
 import { releasesRepository } from '../../catalog/releases-repository.ts';
 
 describe('POST /api/uploads', () => {
@@ -85,5 +87,36 @@ describe('POST /api/uploads', () => {
     });
     expect(unknown.statusCode).toBe(404);
     expect(errorBodySchema.parse(unknown.json()).error.code).toBe('NOT_FOUND');
+  });
+
+  it('publishes nothing and keeps no file when the client drops the connection mid-upload', async () => {
+    const listening = await createTestApp(platform);
+    await listening.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const address = listening.server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      const { header, rows } = await fixtureLines('2021-03');
+      const request = http.request({
+        host: '127.0.0.1',
+        port,
+        method: 'POST',
+        path: '/api/uploads?dataset=synthea-observations&hospital=synthea&month=2021-03',
+        headers: { 'content-type': 'text/csv', 'content-length': '10000000' },
+      });
+      request.on('error', () => undefined);
+      request.write([header, ...rows.slice(0, 50)].join('\n'));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      request.destroy();
+
+      const jobs = jobsRepository(platform.catalog.db);
+      await expect
+        .poll(async () => (await jobs.listRunning('ingest')).length, { timeout: 10_000 })
+        .toBe(0);
+      const releases = await releasesRepository(platform.catalog.db).list();
+      expect(releases.filter((release) => release.month === '2021-03')).toEqual([]);
+      expect(await platform.store.list('landing/')).toEqual([]);
+    } finally {
+      await listening.close();
+    }
   });
 });
