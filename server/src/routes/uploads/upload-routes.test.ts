@@ -11,7 +11,14 @@ import { releasesRepository } from '../../catalog/releases-repository.ts';
 describe('POST /api/uploads', () => {
   let platform: TestPlatform;
   let app: App;
-  const url = (query: string) => `/api/uploads?${query}`;
+  /** POSTs a CSV to the upload API with the given query string. */
+  const upload = (query: string, payload: string | NodeJS.ReadableStream) =>
+    app.inject({
+      method: 'POST',
+      url: `/api/uploads?${query}`,
+      headers: { 'content-type': 'text/csv' },
+      payload,
+    });
 
   beforeAll(async () => {
     platform = await createTestPlatform();
@@ -25,12 +32,10 @@ describe('POST /api/uploads', () => {
   });
 
   it('streams a CSV in and answers 201 with the published release and its quality report', async () => {
-    const response = await app.inject({
-      method: 'POST',
-      url: url('dataset=synthea-observations&hospital=synthea&month=2020-12&fileName=dec.csv'),
-      headers: { 'content-type': 'text/csv' },
-      payload: createReadStream(synthea('2020-12')),
-    });
+    const response = await upload(
+      'dataset=synthea-observations&hospital=synthea&month=2020-12&fileName=dec.csv',
+      createReadStream(synthea('2020-12')),
+    );
     expect(response.statusCode).toBe(201);
     const body = response.json<{
       status: string;
@@ -43,24 +48,20 @@ describe('POST /api/uploads', () => {
   });
 
   it('answers 200 for an identical re-upload', async () => {
-    const response = await app.inject({
-      method: 'POST',
-      url: url('dataset=synthea-observations&hospital=synthea&month=2020-12'),
-      headers: { 'content-type': 'text/csv' },
-      payload: createReadStream(synthea('2020-12')),
-    });
+    const response = await upload(
+      'dataset=synthea-observations&hospital=synthea&month=2020-12',
+      createReadStream(synthea('2020-12')),
+    );
     expect(response.statusCode).toBe(200);
     expect(response.json()).toMatchObject({ status: 'unchanged' });
   });
 
   it('answers 422 with the problems, by line and column, for a bad file', async () => {
     const { header, rows } = await fixtureLines('2021-03');
-    const response = await app.inject({
-      method: 'POST',
-      url: url('dataset=synthea-observations&hospital=synthea&month=2021-03&fileName=march.csv'),
-      headers: { 'content-type': 'text/csv' },
-      payload: [header, rows[0], `${rows[1]},extra`].join('\n'),
-    });
+    const response = await upload(
+      'dataset=synthea-observations&hospital=synthea&month=2021-03&fileName=march.csv',
+      [header, rows[0], `${rows[1]},extra`].join('\n'),
+    );
     expect(response.statusCode).toBe(422);
     expect(response.json()).toMatchObject({
       status: 'rejected',
@@ -70,21 +71,14 @@ describe('POST /api/uploads', () => {
   });
 
   it('answers 400 for a bad month and 404 for an unknown dataset', async () => {
-    const badMonth = await app.inject({
-      method: 'POST',
-      url: url('dataset=synthea-observations&hospital=synthea&month=March'),
-      headers: { 'content-type': 'text/csv' },
-      payload: 'a,b\n1,2\n',
-    });
+    const badMonth = await upload(
+      'dataset=synthea-observations&hospital=synthea&month=March',
+      'a,b\n1,2\n',
+    );
     expect(badMonth.statusCode).toBe(400);
     expect(errorBodySchema.parse(badMonth.json()).error.details?.[0]?.path).toBe('/month');
 
-    const unknown = await app.inject({
-      method: 'POST',
-      url: url('dataset=nope&hospital=synthea&month=2021-03'),
-      headers: { 'content-type': 'text/csv' },
-      payload: 'a,b\n1,2\n',
-    });
+    const unknown = await upload('dataset=nope&hospital=synthea&month=2021-03', 'a,b\n1,2\n');
     expect(unknown.statusCode).toBe(404);
     expect(errorBodySchema.parse(unknown.json()).error.code).toBe('NOT_FOUND');
   });
