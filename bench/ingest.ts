@@ -2,7 +2,8 @@
 // file on the same machine, as a throughput ratio (target ≥ 0.8), and medlake's peak memory
 // (target < 2 GB). Two cases: a hospital's first month (every patient new to the vault) and a
 // following month (most patients known). Options: --rows N (per month; default about 1 GB),
-// --runs N (default 2), --dir DIR (where the generated files are kept between runs).
+// --runs N (default 2), --dir DIR (where the generated files are kept between runs). Last, a
+// floor: the parts of work no design can leave out, each measured alone (bench/ingest-floor.ts).
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, stat } from 'node:fs/promises';
@@ -87,3 +88,15 @@ async function compare(label: string, csv: string, month: string, warmUp: string
 
 await compare('first month, every patient new', first, '2024-01', []);
 await compare('following month, patients known', next, '2024-02', [first, '2024-01']);
+
+// The parts every design must do, each alone: how near the target any ingest could come here.
+const floor = (await child('ingest-floor.ts', [first])) as unknown as Record<string, number>;
+const { baseline: floorBaseline = 0, ...parts } = floor;
+const partsSum = Object.values(parts).reduce((sum, s) => sum + s, 0);
+console.log(
+  '\nfloor: the parts any medlake ingest of the first month must do, each measured alone',
+);
+for (const [part, s] of Object.entries(parts)) console.log(`  ${part}: ${s.toFixed(2)} s`);
+console.log(
+  `  sum ${partsSum.toFixed(2)} s against DuckDB COPY ${floorBaseline.toFixed(2)} s: best ratio possible without overlap ${(floorBaseline / partsSum).toFixed(2)}`,
+);

@@ -35,7 +35,7 @@ const envSchema = z.object({
   MEDLAKE_INGEST_MEMORY: z
     .string()
     .regex(/^\d+(\.\d+)?\s*(KB|MB|GB|TB)$/i, 'must be a size such as 512MB or 2GB')
-    .default('768MB'),
+    .default('512MB'),
 });
 
 export type Env = Omit<z.infer<typeof envSchema>, 'MEDLAKE_HOME' | 'MEDLAKE_VAULT_DIR'> & {
