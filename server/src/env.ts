@@ -36,6 +36,15 @@ const envSchema = z.object({
     .string()
     .regex(/^\d+(\.\d+)?\s*(KB|MB|GB|TB)$/i, 'must be a size such as 512MB or 2GB')
     .default('512MB'),
+  /** How many queries run at once per server process; more wait in the queue. */
+  MEDLAKE_QUERY_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
+  /** A query running longer than this is stopped and fails. */
+  MEDLAKE_QUERY_TIMEOUT_SECONDS: z.coerce.number().int().min(1).default(600),
+  /** DuckDB's memory limit for all queries together; beyond it DuckDB spills to disk. */
+  MEDLAKE_QUERY_MEMORY: z
+    .string()
+    .regex(/^\d+(\.\d+)?\s*(KB|MB|GB|TB)$/i, 'must be a size such as 512MB or 2GB')
+    .default('2GB'),
 });
 
 export type Env = Omit<z.infer<typeof envSchema>, 'MEDLAKE_HOME' | 'MEDLAKE_VAULT_DIR'> & {

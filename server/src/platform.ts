@@ -62,6 +62,7 @@ export async function openPlatform(env: Env, options: OpenPlatformOptions = {}):
     const engine = await createEngine(env.MEDLAKE_ENGINE, {
       allowedDirectories: [layout.lake, layout.results],
       tempDirectory: layout.engineTemp,
+      memoryLimit: env.MEDLAKE_QUERY_MEMORY,
     });
     closers.push(() => engine.close());
 

@@ -122,6 +122,11 @@ export const datasetContractSchema = z
     /** Rows that fail validation are left out and reported, up to this many; beyond it the file fails. */
     maxRejectedRows: z.number().int().min(0).default(0),
     delimiter: z.string().length(1).default(','),
+    /**
+     * Disclosure control for researchers with aggregate access: a group of fewer patients than
+     * this is suppressed (shown as "<threshold"). 11 follows the CMS cell-size rule.
+     */
+    smallCellThreshold: z.number().int().min(2).max(1000).default(11),
     columns: z.array(contractColumnSchema).min(2),
   })
   .superRefine((contract, context) => {

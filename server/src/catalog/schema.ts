@@ -73,6 +73,63 @@ export interface CurrentReleasesTable {
   release_id: string;
 }
 
+export type UserRole = 'admin' | 'steward' | 'researcher' | 'auditor' | 'custodian';
+
+export interface UsersTable {
+  id: string;
+  email: string;
+  name: string;
+  role: UserRole;
+  created_at: CreatedAt;
+  disabled_at: Date | null;
+}
+
+export interface ApiTokensTable {
+  id: string;
+  user_id: string;
+  token_sha256: string;
+  name: string;
+  expires_at: Date;
+  created_at: CreatedAt;
+  last_used_at: Date | null;
+  revoked_at: Date | null;
+}
+
+export interface DatasetGrantsTable {
+  id: string;
+  dataset_id: string;
+  user_id: string;
+  level: 'aggregate' | 'row';
+  hospitals: Json<string[]> | null;
+  expires_at: Date | null;
+  created_at: CreatedAt;
+}
+
+export type QueryJobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+export interface QueryJobsTable {
+  id: string;
+  user_id: string;
+  dataset_id: string;
+  status: QueryJobStatus;
+  spec: Json<unknown>;
+  spec_sha256: string;
+  access_level: 'aggregate' | 'row';
+  engine: string;
+  release_ids: Json<string[]> | null;
+  progress: Json<unknown> | null;
+  summary: Json<unknown> | null;
+  result_key: string | null;
+  error: Json<unknown> | null;
+  cancel_requested: Generated<boolean>;
+  attempts: Generated<number>;
+  worker_id: string | null;
+  heartbeat_at: Date | null;
+  created_at: CreatedAt;
+  started_at: Date | null;
+  finished_at: Date | null;
+}
+
 /** The catalog's tables as Kysely sees them. Each migration that adds a table adds it here. */
 export interface CatalogSchema {
   meta: MetaTable;
@@ -82,4 +139,8 @@ export interface CatalogSchema {
   jobs: JobsTable;
   releases: ReleasesTable;
   current_releases: CurrentReleasesTable;
+  users: UsersTable;
+  api_tokens: ApiTokensTable;
+  dataset_grants: DatasetGrantsTable;
+  query_jobs: QueryJobsTable;
 }

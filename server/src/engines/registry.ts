@@ -1,12 +1,12 @@
 import type { Env } from '../env.ts';
-import { createDuckDbEngine } from './duckdb/duckdb-engine.ts';
+import { createDuckDbEngine, type DuckDbEngineOptions } from './duckdb/duckdb-engine.ts';
 import { createDuckDbIngestEngine, type DuckDbIngestOptions } from './duckdb/duckdb-ingest.ts';
-import type { EngineOptions, IngestEngine, QueryEngine } from './types.ts';
+import type { IngestEngine, QueryEngine } from './types.ts';
 
 /** Creates the engine the configuration names. Spark joins here as a second case. */
 export async function createEngine(
   kind: Env['MEDLAKE_ENGINE'],
-  options: EngineOptions,
+  options: DuckDbEngineOptions,
 ): Promise<QueryEngine> {
   switch (kind) {
     case 'duckdb':

@@ -1,5 +1,7 @@
 import type { IngestProblem, QualityReport } from '@medlake/shared';
 import type { IngestPlan } from '../ingest/ingest-plan.ts';
+import type { ResultColumn } from '../query/compile-query.ts';
+import type { SqlDialect } from '../query/sql-dialect.ts';
 
 export type EngineKind = 'duckdb';
 
@@ -11,10 +13,32 @@ export type EngineKind = 'duckdb';
 export interface QueryEngine {
   /** Which implementation this is, as shown by the health report. */
   readonly kind: EngineKind;
+  /** How this engine's SQL is written; the query compiler writes through it. */
+  readonly dialect: SqlDialect;
   /** Runs a trivial statement; rejects when the engine cannot answer. */
   ping(): Promise<void>;
+  /**
+   * Runs a statement and returns its rows with JSON values (dates as ISO text, big integers as
+   * text). For results known to be small, such as aggregates.
+   */
+  rows(statement: SqlStatement, options?: RunOptions): Promise<Array<Record<string, unknown>>>;
+  /** Writes the statement's rows to a Parquet file where the object store locates it. */
+  writeParquet(statement: SqlStatement, target: string, options?: RunOptions): Promise<void>;
+  /** Writes JSON Lines of the given column types to Parquet: how disclosed aggregates are kept. */
+  convertJsonLinesToParquet(
+    source: string,
+    columns: ReadonlyArray<Pick<ResultColumn, 'name' | 'type'>>,
+    target: string,
+  ): Promise<void>;
   close(): Promise<void>;
 }
+
+export type SqlStatement = { sql: string; params: readonly unknown[] };
+
+export type RunOptions = {
+  /** Aborting interrupts the statement; it then rejects with a CANCELLED-like error. */
+  signal?: AbortSignal;
+};
 
 export type EngineOptions = {
   /**

@@ -20,6 +20,11 @@ export interface ObjectStore {
   delete(key: string): Promise<void>;
   /** Where an engine reads or writes the object: a file path here, an s3:// URL on S3. */
   locate(key: string): string;
+  /**
+   * Where an engine writes the object itself (a query result): like locate, with whatever the
+   * store needs made ready first. Readers are pointed at it only once the writer has finished.
+   */
+  locateForWrite(key: string): Promise<string>;
   /** Writes, reads back and deletes a probe object; rejects when the store is unusable. */
   ping(): Promise<void>;
 }

@@ -1,9 +1,9 @@
 import { datasetContractSchema, type DatasetContract } from '@medlake/shared';
-import type { z } from 'zod';
 import { datasetsRepository, type Dataset } from '../catalog/datasets-repository.ts';
 import { hospitalsRepository, type Hospital } from '../catalog/hospitals-repository.ts';
 import { AppError, notFound } from '../errors.ts';
 import type { Platform } from '../platform.ts';
+import { zodIssues } from '../validation.ts';
 
 /** Checks a contract as written (a file, a request body) and names every problem by path. */
 export function parseContract(input: unknown): DatasetContract {
@@ -12,7 +12,7 @@ export function parseContract(input: unknown): DatasetContract {
     throw new AppError(
       'VALIDATION_FAILED',
       'The dataset contract is invalid',
-      issuesOf(parsed.error),
+      zodIssues(parsed.error, '(contract)'),
     );
   }
   return parsed.data;
@@ -83,11 +83,4 @@ export async function addHospital(
   const hospitals = hospitalsRepository(platform.catalog.db);
   if (await hospitals.get(input.id)) throw new AppError('CONFLICT', `Hospital ${input.id} exists`);
   return hospitals.create({ id: input.id, name: input.name.trim() });
-}
-
-function issuesOf(error: z.ZodError): Array<{ path: string; message: string }> {
-  return error.issues.map((issue) => ({
-    path: issue.path.length > 0 ? issue.path.join('.') : '(contract)',
-    message: issue.message,
-  }));
 }

@@ -1,26 +1,71 @@
 import { mkdir } from 'node:fs/promises';
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
-import type { EngineOptions, QueryEngine } from '../types.ts';
-import { lockDown } from './duckdb-sql.ts';
+import { DuckDBInstance, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
+import { AppError } from '../../errors.ts';
+import type { ResultColumn } from '../../query/compile-query.ts';
+import type { EngineOptions, QueryEngine, RunOptions, SqlStatement } from '../types.ts';
+import { duckDbDialect } from './duckdb-dialect.ts';
+import { lockDown, quoteIdentifier, quoteLiteral } from './duckdb-sql.ts';
+
+export type DuckDbEngineOptions = EngineOptions & {
+  /** DuckDB's memory limit for all queries together, e.g. "2GB"; beyond it, it spills. */
+  memoryLimit?: string;
+  /** Threads for queries; by default one per core. */
+  threads?: number;
+};
 
 /** DuckDB in-process for queries, locked to the lake and results directories. */
-export async function createDuckDbEngine(options: EngineOptions): Promise<QueryEngine> {
+export async function createDuckDbEngine(options: DuckDbEngineOptions): Promise<QueryEngine> {
   await mkdir(options.tempDirectory, { recursive: true });
   const instance = await DuckDBInstance.create(':memory:');
   const setup = await instance.connect();
   try {
-    await lockDown(setup, options);
+    const extra = [
+      ...(options.memoryLimit ? [`SET memory_limit = ${quoteLiteral(options.memoryLimit)}`] : []),
+      ...(options.threads ? [`SET threads = ${Math.max(1, Math.floor(options.threads))}`] : []),
+    ];
+    await lockDown(setup, { ...options, extra });
   } finally {
     setup.closeSync();
   }
 
   return {
     kind: 'duckdb',
+    dialect: duckDbDialect,
 
     async ping() {
-      await withConnection(instance, async (connection) => {
+      await withConnection(instance, undefined, async (connection) => {
         const reader = await connection.runAndReadAll('SELECT 1 AS ok');
         if (reader.getRows()[0]?.[0] !== 1) throw new Error('DuckDB answered SELECT 1 wrongly');
+      });
+    },
+
+    async rows(statement, runOptions) {
+      return withConnection(instance, runOptions, async (connection) => {
+        const reader = await connection.runAndReadAll(statement.sql, values(statement));
+        return reader.getRowObjectsJson() as Array<Record<string, unknown>>;
+      });
+    },
+
+    async writeParquet(statement, target, runOptions) {
+      await withConnection(instance, runOptions, async (connection) => {
+        await connection.run(
+          `COPY (${statement.sql}) TO ${quoteLiteral(target)} (FORMAT parquet, COMPRESSION zstd)`,
+          values(statement),
+        );
+      });
+    },
+
+    async convertJsonLinesToParquet(source, columns, target) {
+      const types = columns
+        .map(
+          (column) => `${quoteIdentifier(column.name)}: ${quoteLiteral(duckDbType(column.type))}`,
+        )
+        .join(', ');
+      await withConnection(instance, undefined, async (connection) => {
+        await connection.run(
+          `COPY (SELECT * FROM read_json(${quoteLiteral(source)}, format = 'newline_delimited', columns = {${types}}))
+           TO ${quoteLiteral(target)} (FORMAT parquet, COMPRESSION zstd)`,
+        );
       });
     },
 
@@ -30,14 +75,56 @@ export async function createDuckDbEngine(options: EngineOptions): Promise<QueryE
   };
 }
 
+function values(statement: SqlStatement): DuckDBValue[] {
+  return statement.params as DuckDBValue[];
+}
+
+function duckDbType(type: ResultColumn['type']): string {
+  switch (type) {
+    case 'integer':
+      return 'BIGINT';
+    case 'smallint':
+      return 'SMALLINT';
+    case 'double':
+      return 'DOUBLE';
+    case 'boolean':
+      return 'BOOLEAN';
+    case 'date':
+      return 'DATE';
+    case 'timestamp':
+      return 'TIMESTAMP';
+    case 'histogram':
+      return 'STRUCT(bin DOUBLE, count BIGINT, suppressed BOOLEAN)[]';
+    default:
+      return 'VARCHAR';
+  }
+}
+
+/**
+ * Runs work on a connection of its own, so that one query can be interrupted without touching
+ * the others; an abort interrupts it and rejects with a clear error.
+ */
 async function withConnection<T>(
   instance: DuckDBInstance,
+  options: RunOptions | undefined,
   work: (connection: DuckDBConnection) => Promise<T>,
 ): Promise<T> {
   const connection = await instance.connect();
+  const signal = options?.signal;
+  const interrupt = () => connection.interrupt();
+  signal?.addEventListener('abort', interrupt, { once: true });
   try {
+    if (signal?.aborted) throw signal.reason;
     return await work(connection);
+  } catch (error) {
+    if (signal?.aborted) {
+      throw signal.reason instanceof AppError
+        ? signal.reason
+        : new AppError('CONFLICT', 'The query was stopped');
+    }
+    throw error;
   } finally {
+    signal?.removeEventListener('abort', interrupt);
     connection.closeSync();
   }
 }

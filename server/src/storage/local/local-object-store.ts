@@ -87,6 +87,12 @@ export function createLocalObjectStore(root: string): ObjectStore {
       return fileOf(key);
     },
 
+    async locateForWrite(key) {
+      const file = fileOf(key);
+      await mkdir(path.dirname(file), { recursive: true });
+      return file;
+    },
+
     async ping() {
       const probe = `health/probe-${randomUUID()}`;
       await store.put(probe, 'ok');

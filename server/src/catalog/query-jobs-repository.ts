@@ -1,0 +1,238 @@
+import type { Selectable } from 'kysely';
+import type { AccessLevel } from './grants-repository.ts';
+import type { CatalogDb } from './catalog.ts';
+import type { QueryJobStatus, QueryJobsTable } from './schema.ts';
+
+export type QueryJob = {
+  id: string;
+  userId: string;
+  datasetId: string;
+  status: QueryJobStatus;
+  spec: unknown;
+  specSha256: string;
+  accessLevel: AccessLevel;
+  engine: string;
+  releaseIds: string[] | null;
+  progress: unknown;
+  summary: unknown;
+  resultKey: string | null;
+  error: { message: string } | null;
+  cancelRequested: boolean;
+  attempts: number;
+  createdAt: Date;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+};
+
+function toQueryJob(row: Selectable<QueryJobsTable>): QueryJob {
+  return {
+    id: row.id,
+    userId: row.user_id,
+    datasetId: row.dataset_id,
+    status: row.status,
+    spec: row.spec,
+    specSha256: row.spec_sha256,
+    accessLevel: row.access_level,
+    engine: row.engine,
+    releaseIds: row.release_ids,
+    progress: row.progress,
+    summary: row.summary,
+    resultKey: row.result_key,
+    error: row.error as { message: string } | null,
+    cancelRequested: row.cancel_requested,
+    attempts: row.attempts,
+    createdAt: row.created_at,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+  };
+}
+
+/** How many times a job is started before a worker's death makes it fail for good. */
+export const maxQueryAttempts = 2;
+
+/**
+ * The queue of query jobs. Workers claim jobs with FOR UPDATE SKIP LOCKED, so several server
+ * processes on one PostgreSQL share the queue without taking the same job twice.
+ */
+export function queryJobsRepository(db: CatalogDb) {
+  return {
+    async enqueue(job: {
+      id: string;
+      userId: string;
+      datasetId: string;
+      spec: unknown;
+      specSha256: string;
+      accessLevel: AccessLevel;
+      engine: string;
+    }): Promise<QueryJob> {
+      const row = await db
+        .insertInto('query_jobs')
+        .values({
+          id: job.id,
+          user_id: job.userId,
+          dataset_id: job.datasetId,
+          status: 'queued',
+          spec: JSON.stringify(job.spec),
+          spec_sha256: job.specSha256,
+          access_level: job.accessLevel,
+          engine: job.engine,
+        })
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      return toQueryJob(row);
+    },
+
+    async get(id: string): Promise<QueryJob | undefined> {
+      const row = await db
+        .selectFrom('query_jobs')
+        .selectAll()
+        .where('id', '=', id)
+        .executeTakeFirst();
+      return row && toQueryJob(row);
+    },
+
+    async listForUser(userId: string, limit: number): Promise<QueryJob[]> {
+      const rows = await db
+        .selectFrom('query_jobs')
+        .selectAll()
+        .where('user_id', '=', userId)
+        .orderBy('created_at', 'desc')
+        .limit(limit)
+        .execute();
+      return rows.map(toQueryJob);
+    },
+
+    /** Takes the oldest queued job (or the one named) for this worker, or none. */
+    async claim(workerId: string, id?: string): Promise<QueryJob | undefined> {
+      return db.transaction().execute(async (trx) => {
+        let candidates = trx
+          .selectFrom('query_jobs')
+          .select('id')
+          .where('status', '=', 'queued')
+          .orderBy('created_at')
+          .limit(1);
+        if (id !== undefined) candidates = candidates.where('id', '=', id);
+        const next = await candidates.forUpdate().skipLocked().executeTakeFirst();
+        if (!next) return undefined;
+        const now = new Date();
+        const row = await trx
+          .updateTable('query_jobs')
+          .set((eb) => ({
+            status: 'running',
+            worker_id: workerId,
+            started_at: now,
+            heartbeat_at: now,
+            attempts: eb('attempts', '+', 1),
+          }))
+          .where('id', '=', next.id)
+          .returningAll()
+          .executeTakeFirstOrThrow();
+        return toQueryJob(row);
+      });
+    },
+
+    /** Marks the job alive; tells whether someone asked to cancel it. */
+    async heartbeat(
+      id: string,
+      workerId: string,
+      progress?: unknown,
+    ): Promise<{ cancel: boolean }> {
+      const row = await db
+        .updateTable('query_jobs')
+        .set({
+          heartbeat_at: new Date(),
+          ...(progress === undefined ? {} : { progress: JSON.stringify(progress) }),
+        })
+        .where('id', '=', id)
+        .where('worker_id', '=', workerId)
+        .where('status', '=', 'running')
+        .returning('cancel_requested')
+        .executeTakeFirst();
+      // A job this worker no longer owns (reaped, or finished elsewhere) is abandoned.
+      return { cancel: !row || row.cancel_requested };
+    },
+
+    async succeed(
+      id: string,
+      workerId: string,
+      outcome: { summary: unknown; resultKey: string; releaseIds: string[] },
+    ): Promise<void> {
+      await db
+        .updateTable('query_jobs')
+        .set({
+          status: 'succeeded',
+          summary: JSON.stringify(outcome.summary),
+          result_key: outcome.resultKey,
+          release_ids: JSON.stringify(outcome.releaseIds),
+          finished_at: new Date(),
+        })
+        .where('id', '=', id)
+        .where('worker_id', '=', workerId)
+        .where('status', '=', 'running')
+        .execute();
+    },
+
+    async fail(
+      id: string,
+      workerId: string,
+      status: 'failed' | 'cancelled',
+      error: { message: string },
+    ): Promise<void> {
+      await db
+        .updateTable('query_jobs')
+        .set({ status, error: JSON.stringify(error), finished_at: new Date() })
+        .where('id', '=', id)
+        .where('worker_id', '=', workerId)
+        .where('status', '=', 'running')
+        .execute();
+    },
+
+    /** Cancels a queued job at once; a running one is asked to stop at its next heartbeat. */
+    async requestCancel(id: string): Promise<void> {
+      await db
+        .updateTable('query_jobs')
+        .set({
+          status: 'cancelled',
+          finished_at: new Date(),
+          error: JSON.stringify({ message: 'cancelled before it started' }),
+        })
+        .where('id', '=', id)
+        .where('status', '=', 'queued')
+        .execute();
+      await db
+        .updateTable('query_jobs')
+        .set({ cancel_requested: true })
+        .where('id', '=', id)
+        .where('status', '=', 'running')
+        .execute();
+    },
+
+    /**
+     * Running jobs whose worker stopped beating before `staleBefore` died with it: they go back
+     * to the queue, or fail once they have been started `maxQueryAttempts` times.
+     */
+    async reapStale(staleBefore: Date): Promise<number> {
+      const requeued = await db
+        .updateTable('query_jobs')
+        .set({ status: 'queued', worker_id: null, heartbeat_at: null })
+        .where('status', '=', 'running')
+        .where('heartbeat_at', '<', staleBefore)
+        .where('attempts', '<', maxQueryAttempts)
+        .where('cancel_requested', '=', false)
+        .executeTakeFirst();
+      const failed = await db
+        .updateTable('query_jobs')
+        .set({
+          status: 'failed',
+          finished_at: new Date(),
+          error: JSON.stringify({
+            message: 'the worker running this query stopped; it was not retried again',
+          }),
+        })
+        .where('status', '=', 'running')
+        .where('heartbeat_at', '<', staleBefore)
+        .executeTakeFirst();
+      return Number(requeued.numUpdatedRows) + Number(failed.numUpdatedRows);
+    },
+  };
+}

@@ -1,0 +1,21 @@
+import type { SqlDialect } from '../../query/sql-dialect.ts';
+import { quoteIdentifier, quoteLiteral } from './duckdb-sql.ts';
+
+export const duckDbDialect: SqlDialect = {
+  placeholder: (index) => `$${index}`,
+  quoteIdentifier,
+  // File paths come from the catalog, never from a query spec. Partition values stay text:
+  // DuckDB would otherwise guess types from them.
+  scanParquet: (files) =>
+    `read_parquet([${files.map(quoteLiteral).join(', ')}], hive_partitioning = true, hive_types_autocast = false, union_by_name = true)`,
+  timeBucket: (expression, bucket) => `CAST(date_trunc('${bucket}', ${expression}) AS DATE)`,
+  startsWith: (expression, prefix) => `starts_with(${expression}, ${prefix})`,
+  castToDate: (expression) => `CAST(${expression} AS DATE)`,
+  castToTimestamp: (expression) => `CAST(${expression} AS TIMESTAMP)`,
+  dayAfter: (expression) => `(CAST(${expression} AS DATE) + INTERVAL 1 DAY)`,
+  countDistinct: (expression) => `count(DISTINCT ${expression})`,
+  mean: (expression) => `avg(${expression})`,
+  stddev: (expression) => `stddev_samp(${expression})`,
+  percentile: (expression, fraction) => `quantile_cont(${expression}, ${fraction})`,
+  histogram: (expression) => `map_entries(histogram(${expression}))`,
+};

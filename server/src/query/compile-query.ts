@@ -1,0 +1,476 @@
+import {
+  groupOutputName,
+  measureOutputName,
+  type CohortCriterion,
+  type Condition,
+  type Filter,
+  type Group,
+  type LakeColumnType,
+  type Measure,
+  type QuerySpec,
+} from '@medlake/shared';
+import { AppError, type ErrorDetail } from '../errors.ts';
+import { isNumeric, isTemporal, type QueryColumn } from './query-columns.ts';
+import type { SqlDialect } from './sql-dialect.ts';
+
+/** A column of a query's result, as the service and the web app see it. */
+export type ResultColumn = {
+  name: string;
+  kind: 'group' | 'measure' | 'row';
+  type: LakeColumnType | 'histogram';
+  /** For measures: which function made it. Counts are what disclosure control suppresses. */
+  fn?: Measure['fn'];
+};
+
+export type CompiledQuery = {
+  sql: string;
+  params: unknown[];
+  columns: ResultColumn[];
+};
+
+export type CompileContext = {
+  dialect: SqlDialect;
+  columns: ReadonlyMap<string, QueryColumn>;
+  codeSets: Readonly<Record<string, readonly string[]>>;
+  /** The Parquet files the main query reads, and those each cohort criterion reads. */
+  files: { main: readonly string[]; cohort: ReadonlyArray<readonly string[]> };
+};
+
+/** Hidden columns every aggregate carries, for disclosure control; never shown as such. */
+export const hiddenRows = '__rows';
+export const hiddenPatients = '__patients';
+/** 1 on the row that holds the grand total, 0 on group rows. */
+export const hiddenTotal = '__total';
+
+/**
+ * Compiles a query spec to one parameterized SQL statement. Column names come only from the
+ * dataset's columns (checked here, each problem named by its place in the spec); every value
+ * a user wrote travels as a parameter. The planner has already replaced `last_months`.
+ */
+export function compileQuery(spec: QuerySpec, context: CompileContext): CompiledQuery {
+  return new QueryCompiler(context).compile(spec);
+}
+
+class QueryCompiler {
+  readonly #context: CompileContext;
+  readonly #params: unknown[] = [];
+  readonly #problems: ErrorDetail[] = [];
+
+  constructor(context: CompileContext) {
+    this.#context = context;
+  }
+
+  compile(spec: QuerySpec): CompiledQuery {
+    const conditions: string[] = [];
+    if (spec.where) conditions.push(this.#filter(spec.where, 'where'));
+    if (spec.cohort) conditions.push(this.#cohort(spec.cohort));
+    const where = conditions.length > 0 ? conditions.join(' AND ') : 'TRUE';
+    const scan = this.#scan(this.#context.files.main);
+
+    const compiled = spec.select
+      ? this.#rows(spec, scan, where)
+      : this.#aggregate(spec, scan, where);
+    if (this.#problems.length > 0) {
+      throw new AppError(
+        'VALIDATION_FAILED',
+        `The query spec has ${this.#problems.length === 1 ? 'a problem' : `${this.#problems.length} problems`}: ${this.#problems[0]?.path}: ${this.#problems[0]?.message}`,
+        this.#problems,
+      );
+    }
+    return compiled;
+  }
+
+  #rows(spec: QuerySpec, scan: string, where: string): CompiledQuery {
+    const names = spec.select ?? [];
+    const columns: ResultColumn[] = names.flatMap((name, index) => {
+      const column = this.#column(name, `select[${index}]`);
+      return column ? [{ name, kind: 'row' as const, type: column.type }] : [];
+    });
+    const order = this.#orderBy(spec, new Set(names));
+    const limit = spec.limit === undefined ? '' : ` LIMIT ${this.#param(spec.limit)}`;
+    const list = names.map((name) => this.#quote(name)).join(', ');
+    return {
+      sql: `SELECT ${list} FROM ${scan} AS t WHERE ${where}${order}${limit}`,
+      params: this.#params,
+      columns,
+    };
+  }
+
+  /**
+   * Groups and measures over the matching rows. Sorting and limits are left to the service:
+   * they must apply to the values after disclosure control, or the order of suppressed cells
+   * would tell their sizes.
+   */
+  #aggregate(spec: QuerySpec, scan: string, where: string): CompiledQuery {
+    const columns: ResultColumn[] = [];
+    const groupExpressions = spec.groupBy.map((group, index) => {
+      const expression = this.#group(group, `groupBy[${index}]`);
+      columns.push({
+        name: groupOutputName(group),
+        kind: 'group',
+        type: this.#groupType(group),
+      });
+      return expression;
+    });
+    const measures = spec.measures.map((measure, index) => {
+      const { expression, type } = this.#measure(measure, `measures[${index}]`);
+      columns.push({ name: measureOutputName(measure), kind: 'measure', type, fn: measure.fn });
+      return expression;
+    });
+    this.#checkUniqueNames(columns);
+    // The service sorts after disclosure control; here the names are only checked.
+    this.#orderBy(spec, new Set(columns.map((column) => column.name)));
+
+    const { dialect } = this.#context;
+    const inner = [
+      't.*',
+      ...groupExpressions.map((expression, index) => `${expression} AS __g${index}`),
+    ].join(', ');
+    const outer = [
+      ...groupExpressions.map(
+        (_, index) => `__g${index} AS ${this.#quote(columns[index]?.name ?? '')}`,
+      ),
+      ...measures.map(
+        (expression, index) =>
+          `${expression} AS ${this.#quote(columns[groupExpressions.length + index]?.name ?? '')}`,
+      ),
+      `count(*) AS ${hiddenRows}`,
+      `${dialect.countDistinct(this.#quote('patient'))} AS ${hiddenPatients}`,
+    ].join(', ');
+    // With groups, the grand total comes along as one more row (the empty grouping set): the
+    // summary's headline figures, and the margin disclosure control protects the groups against.
+    const groupBy =
+      groupExpressions.length > 0
+        ? ` GROUP BY GROUPING SETS ((${groupExpressions.map((_, index) => `__g${index}`).join(', ')}), ())`
+        : '';
+    const totalFlag =
+      groupExpressions.length > 0 ? `, grouping(__g0) AS ${hiddenTotal}` : `, 1 AS ${hiddenTotal}`;
+    return {
+      sql: `SELECT ${outer}${totalFlag} FROM (SELECT ${inner} FROM ${scan} AS t WHERE ${where}) AS g${groupBy}`,
+      params: this.#params,
+      columns,
+    };
+  }
+
+  #group(group: Group, path: string): string {
+    const column = this.#column(group.column, `${path}.column`);
+    if (!column) return 'NULL';
+    const value = this.#quote(group.column);
+    const { dialect } = this.#context;
+    if ('bucket' in group) {
+      if (!isTemporal(column.type))
+        this.#problem(`${path}.bucket`, `${group.column} is not a date`);
+      return dialect.timeBucket(value, group.bucket);
+    }
+    if ('bands' in group) {
+      if (!isNumeric(column.type)) {
+        this.#problem(`${path}.bands`, `${group.column} is not a number`);
+        return 'NULL';
+      }
+      const bounds = [...new Set(group.bands)].sort((a, b) => a - b);
+      const labels = bounds.map(
+        (bound, index) => `${index === 0 ? 0 : bounds[index - 1]}-${bound - 1}`,
+      );
+      const cases = bounds
+        .map(
+          (bound, index) =>
+            `WHEN ${value} < ${this.#param(bound)} THEN ${this.#param(labels[index])}`,
+        )
+        .join(' ');
+      return `CASE WHEN ${value} IS NULL THEN NULL ${cases} ELSE ${this.#param(`${bounds.at(-1)}+`)} END`;
+    }
+    if ('binWidth' in group) {
+      if (!isNumeric(column.type)) {
+        this.#problem(`${path}.binWidth`, `${group.column} is not a number`);
+        return 'NULL';
+      }
+      return this.#bin(value, group.binWidth, group.binOffset);
+    }
+    return value;
+  }
+
+  #groupType(group: Group): ResultColumn['type'] {
+    if ('bucket' in group) return 'date';
+    if ('bands' in group) return 'varchar';
+    if ('binWidth' in group) return 'double';
+    return this.#context.columns.get(group.column)?.type ?? 'varchar';
+  }
+
+  #bin(value: string, width: number, offset: number): string {
+    const w = this.#param(width);
+    const o = this.#param(offset);
+    return `(floor((${value} - ${o}) / ${w}) * ${w} + ${o})`;
+  }
+
+  #measure(measure: Measure, path: string): { expression: string; type: ResultColumn['type'] } {
+    const { dialect } = this.#context;
+    if (!('column' in measure)) {
+      return measure.fn === 'count'
+        ? { expression: 'count(*)', type: 'integer' }
+        : { expression: dialect.countDistinct(this.#quote('patient')), type: 'integer' };
+    }
+    return this.#columnMeasure(measure, path);
+  }
+
+  #columnMeasure(
+    measure: Exclude<Measure, { fn: 'count' | 'patients' }>,
+    path: string,
+  ): { expression: string; type: ResultColumn['type'] } {
+    const { dialect } = this.#context;
+    const column = this.#column(measure.column, `${path}.column`);
+    if (!column) return { expression: 'NULL', type: 'double' };
+    const value = this.#quote(measure.column);
+    const numeric = isNumeric(column.type);
+    const needsNumber = () =>
+      this.#problem(`${path}.column`, `${measure.column} is not a number; ${measure.fn} needs one`);
+    switch (measure.fn) {
+      case 'min':
+      case 'max':
+        return { expression: `${measure.fn}(${value})`, type: column.type };
+      case 'sum':
+        if (!numeric) needsNumber();
+        return { expression: `sum(${value})`, type: 'double' };
+      case 'mean':
+        if (!numeric) needsNumber();
+        return { expression: dialect.mean(value), type: 'double' };
+      case 'stddev':
+        if (!numeric) needsNumber();
+        return { expression: dialect.stddev(value), type: 'double' };
+      case 'percentile':
+        if (!numeric) needsNumber();
+        return { expression: dialect.percentile(value, this.#param(measure.p)), type: 'double' };
+      case 'histogram':
+        if (!numeric) needsNumber();
+        return {
+          expression: dialect.histogram(this.#bin(value, measure.binWidth, measure.binOffset)),
+          type: 'histogram',
+        };
+    }
+  }
+
+  #orderBy(spec: QuerySpec, allowed: ReadonlySet<string>): string {
+    const parts = spec.orderBy.flatMap((order, index) => {
+      if (!allowed.has(order.by)) {
+        this.#problem(`orderBy[${index}].by`, `${order.by} is not a column of the result`);
+        return [];
+      }
+      return [`${this.#quote(order.by)} ${order.direction === 'desc' ? 'DESC' : 'ASC'}`];
+    });
+    return parts.length > 0 ? ` ORDER BY ${parts.join(', ')}` : '';
+  }
+
+  #cohort(cohort: NonNullable<QuerySpec['cohort']>): string {
+    const parts = cohort.criteria.map((criterion, index) => this.#criterion(criterion, index));
+    return `(${parts.join(cohort.match === 'all' ? ' AND ' : ' OR ')})`;
+  }
+
+  /** "This row's patient had at least minRows rows matching the criterion" (or did not). */
+  #criterion(criterion: CohortCriterion, index: number): string {
+    const path = `cohort.criteria[${index}]`;
+    const files = this.#context.files.cohort[index] ?? [];
+    const conditions = [this.#filter(criterion.where, `${path}.where`)];
+    if (criterion.from !== undefined || criterion.to !== undefined) {
+      conditions.push(this.#dateRange({ from: criterion.from, to: criterion.to }, path));
+    }
+    if (files.length === 0) return criterion.exclude ? 'TRUE' : 'FALSE';
+    const patients =
+      `SELECT ${this.#quote('patient')} FROM ${this.#scan(files)} AS c WHERE ${conditions.join(' AND ')} ` +
+      `GROUP BY ${this.#quote('patient')} HAVING count(*) >= ${this.#param(criterion.minRows)}`;
+    return `t.${this.#quote('patient')} ${criterion.exclude ? 'NOT IN' : 'IN'} (${patients})`;
+  }
+
+  #filter(filter: Filter, path: string): string {
+    if ('and' in filter) {
+      return `(${filter.and.map((part, i) => this.#filter(part, `${path}.and[${i}]`)).join(' AND ')})`;
+    }
+    if ('or' in filter) {
+      return `(${filter.or.map((part, i) => this.#filter(part, `${path}.or[${i}]`)).join(' OR ')})`;
+    }
+    if ('not' in filter) return `(NOT ${this.#filter(filter.not, `${path}.not`)})`;
+    return this.#condition(filter, path);
+  }
+
+  #condition(condition: Condition, path: string): string {
+    switch (condition.op) {
+      case 'code':
+        return this.#codeIn(condition.codes, path);
+      case 'code_set': {
+        const codes = this.#context.codeSets[condition.name];
+        if (!codes) {
+          this.#problem(`${path}.name`, `there is no code set named ${condition.name}`);
+          return 'FALSE';
+        }
+        return this.#codeIn(codes, path);
+      }
+      case 'date_range':
+        return this.#dateRange(condition, path);
+      case 'months': {
+        const parts = [];
+        if (condition.from) parts.push(`${this.#quote('month')} >= ${this.#param(condition.from)}`);
+        if (condition.to) parts.push(`${this.#quote('month')} <= ${this.#param(condition.to)}`);
+        return `(${parts.join(' AND ')})`;
+      }
+      case 'last_months':
+        throw new Error('last_months must be resolved by the planner before compiling');
+      default:
+        break;
+    }
+
+    const column = this.#column(condition.column, `${path}.column`);
+    if (!column) return 'FALSE';
+    const value = this.#quote(condition.column);
+    switch (condition.op) {
+      case 'is_null':
+        return `(${value} IS NULL)`;
+      case 'not_null':
+        return `(${value} IS NOT NULL)`;
+      case 'starts_with':
+        if (column.type !== 'varchar') {
+          this.#problem(`${path}.value`, `${condition.column} is not text; starts_with needs text`);
+        }
+        return this.#context.dialect.startsWith(value, this.#param(condition.value));
+      case 'in':
+      case 'not_in': {
+        const values = condition.values.map((item, i) =>
+          this.#value(column, item, `${path}.values[${i}]`),
+        );
+        return `(${value} ${condition.op === 'in' ? 'IN' : 'NOT IN'} (${values.join(', ')}))`;
+      }
+      case 'between': {
+        const parts = [];
+        if (condition.min !== undefined) {
+          parts.push(`${value} >= ${this.#value(column, condition.min, `${path}.min`)}`);
+        }
+        if (condition.max !== undefined) {
+          parts.push(`${value} <= ${this.#value(column, condition.max, `${path}.max`)}`);
+        }
+        return `(${parts.join(' AND ')})`;
+      }
+      default: {
+        const operators = { eq: '=', ne: '<>', lt: '<', lte: '<=', gt: '>', gte: '>=' } as const;
+        const bound = this.#value(column, condition.value, `${path}.value`);
+        return `(${value} ${operators[condition.op]} ${bound})`;
+      }
+    }
+  }
+
+  #codeIn(codes: readonly string[], path: string): string {
+    const code = [...this.#context.columns.values()].find((column) => column.role === 'code');
+    if (!code) {
+      this.#problem(`${path}.op`, 'this dataset has no code column');
+      return 'FALSE';
+    }
+    return `(${this.#quote(code.name)} IN (${codes.map((item) => this.#param(item)).join(', ')}))`;
+  }
+
+  #dateRange(condition: { column?: string; from?: string; to?: string }, path: string): string {
+    const name =
+      condition.column ??
+      [...this.#context.columns.values()].find((column) => column.role === 'event_date')?.name;
+    if (!name) {
+      this.#problem(`${path}.column`, 'this dataset has no event date; name a date column');
+      return 'FALSE';
+    }
+    const column = this.#column(name, `${path}.column`);
+    if (!column) return 'FALSE';
+    if (!isTemporal(column.type)) {
+      this.#problem(`${path}.column`, `${name} is not a date`);
+      return 'FALSE';
+    }
+    const { dialect } = this.#context;
+    const value = this.#quote(name);
+    const parts = [];
+    if (condition.from !== undefined) {
+      parts.push(`${value} >= ${dialect.castToTimestamp(this.#param(condition.from))}`);
+    }
+    if (condition.to !== undefined) {
+      // A date-only upper bound includes that whole day.
+      parts.push(
+        condition.to.length === 10
+          ? `${value} < ${dialect.dayAfter(this.#param(condition.to))}`
+          : `${value} <= ${dialect.castToTimestamp(this.#param(condition.to))}`,
+      );
+    }
+    return `(${parts.join(' AND ')})`;
+  }
+
+  /** A placeholder for a value compared with a column, after checking it fits the column. */
+  #value(column: QueryColumn, value: string | number | boolean, path: string): string {
+    const { dialect } = this.#context;
+    const expected = isNumeric(column.type)
+      ? 'number'
+      : column.type === 'boolean'
+        ? 'boolean'
+        : 'string';
+    if (typeof value !== expected) {
+      this.#problem(
+        path,
+        `${column.name} holds ${describeType(column.type)}; ${JSON.stringify(value)} is not one`,
+      );
+      return 'NULL';
+    }
+    if (isTemporal(column.type)) {
+      if (
+        typeof value !== 'string' ||
+        !/^\d{4}-\d{2}-\d{2}(T[\d:.]+Z?)?$/.test(value) ||
+        Number.isNaN(Date.parse(value))
+      ) {
+        this.#problem(path, `${column.name} holds dates; write the value as YYYY-MM-DD`);
+        return 'NULL';
+      }
+      return column.type === 'date'
+        ? dialect.castToDate(this.#param(value))
+        : dialect.castToTimestamp(this.#param(value));
+    }
+    if (column.name === 'month' && !/^\d{4}-(0[1-9]|1[0-2])$/.test(String(value))) {
+      this.#problem(path, 'month is written YYYY-MM');
+    }
+    return this.#param(value);
+  }
+
+  #column(name: string, path: string): QueryColumn | undefined {
+    const column = this.#context.columns.get(name);
+    if (!column) {
+      const known = [...this.#context.columns.keys()].join(', ');
+      this.#problem(path, `${name} is not a column of this dataset (its columns: ${known})`);
+    }
+    return column;
+  }
+
+  #checkUniqueNames(columns: ResultColumn[]): void {
+    const seen = new Set<string>();
+    for (const column of columns) {
+      if (seen.has(column.name) || column.name.startsWith('__')) {
+        this.#problem(
+          'measures',
+          `the result would have two columns named ${column.name}; give one an "as"`,
+        );
+      }
+      seen.add(column.name);
+    }
+  }
+
+  #scan(files: readonly string[]): string {
+    return this.#context.dialect.scanParquet(files);
+  }
+
+  #quote(name: string): string {
+    return this.#context.dialect.quoteIdentifier(name);
+  }
+
+  #param(value: unknown): string {
+    this.#params.push(value);
+    return this.#context.dialect.placeholder(this.#params.length);
+  }
+
+  #problem(path: string, message: string): void {
+    this.#problems.push({ path, message });
+  }
+}
+
+function describeType(type: LakeColumnType): string {
+  if (isNumeric(type)) return 'numbers';
+  if (type === 'boolean') return 'true or false';
+  if (isTemporal(type)) return 'dates';
+  return 'text';
+}

@@ -1,0 +1,132 @@
+import type { Condition, Filter, QuerySpec } from '@medlake/shared';
+
+/** A release the query could read: one hospital's month, and its Parquet files. */
+export type CandidateRelease = {
+  id: string;
+  hospitalId: string;
+  month: string;
+  files: readonly string[];
+};
+
+export type QueryPlan = {
+  /** The spec with relative parts (`last_months`) made absolute, as the job records it. */
+  spec: QuerySpec;
+  /** The releases the main query reads, and those each cohort criterion reads. */
+  main: CandidateRelease[];
+  cohort: CandidateRelease[][];
+};
+
+type Partition = { hospital: string; month: string };
+type Truth = boolean | 'unknown';
+
+/**
+ * Decides which releases a query reads. A release is left out when the query's filter is false
+ * for its hospital and month whatever its rows hold, so a one-hospital, one-month query reads
+ * one partition. Cohort criteria are planned on their own filters: they may look at months
+ * the main filter excludes.
+ */
+export function planQuery(spec: QuerySpec, candidates: readonly CandidateRelease[]): QueryPlan {
+  const months = [...new Set(candidates.map((release) => release.month))].sort().reverse();
+  const resolve = (filter: Filter | undefined) => filter && resolveLastMonths(filter, months);
+  const resolved: QuerySpec = {
+    ...spec,
+    where: resolve(spec.where),
+    cohort: spec.cohort && {
+      ...spec.cohort,
+      criteria: spec.cohort.criteria.map((criterion) => ({
+        ...criterion,
+        where: resolveLastMonths(criterion.where, months),
+      })),
+    },
+  };
+  const reads = (filter: Filter | undefined) =>
+    candidates.filter(
+      (release) =>
+        !filter ||
+        evaluate(filter, { hospital: release.hospitalId, month: release.month }) !== false,
+    );
+  return {
+    spec: resolved,
+    main: reads(resolved.where),
+    cohort: (resolved.cohort?.criteria ?? []).map((criterion) => reads(criterion.where)),
+  };
+}
+
+/** "The latest N months" becomes "from month M", M counted among the months there are data for. */
+function resolveLastMonths(filter: Filter, monthsNewestFirst: readonly string[]): Filter {
+  if ('and' in filter)
+    return { and: filter.and.map((f) => resolveLastMonths(f, monthsNewestFirst)) };
+  if ('or' in filter) return { or: filter.or.map((f) => resolveLastMonths(f, monthsNewestFirst)) };
+  if ('not' in filter) return { not: resolveLastMonths(filter.not, monthsNewestFirst) };
+  if (filter.op !== 'last_months') return filter;
+  const from = monthsNewestFirst[Math.min(filter.months, monthsNewestFirst.length) - 1];
+  return from ? { op: 'months', from } : { op: 'months', to: '0000-01' };
+}
+
+/** Three-valued: what the filter is for every row of the partition, when that can be told. */
+function evaluate(filter: Filter, partition: Partition): Truth {
+  if ('and' in filter) {
+    const parts = filter.and.map((part) => evaluate(part, partition));
+    if (parts.includes(false)) return false;
+    return parts.every((part) => part === true) ? true : 'unknown';
+  }
+  if ('or' in filter) {
+    const parts = filter.or.map((part) => evaluate(part, partition));
+    if (parts.includes(true)) return true;
+    return parts.every((part) => part === false) ? false : 'unknown';
+  }
+  if ('not' in filter) {
+    const inner = evaluate(filter.not, partition);
+    return inner === 'unknown' ? inner : !inner;
+  }
+  return evaluateCondition(filter, partition);
+}
+
+function evaluateCondition(condition: Condition, partition: Partition): Truth {
+  if (condition.op === 'months') {
+    return (
+      (condition.from === undefined || partition.month >= condition.from) &&
+      (condition.to === undefined || partition.month <= condition.to)
+    );
+  }
+  if (
+    !('column' in condition) ||
+    (condition.column !== 'hospital' && condition.column !== 'month')
+  ) {
+    return 'unknown';
+  }
+  const actual = partition[condition.column];
+  switch (condition.op) {
+    case 'eq':
+      return actual === condition.value;
+    case 'ne':
+      return actual !== condition.value;
+    case 'lt':
+    case 'lte':
+    case 'gt':
+    case 'gte': {
+      if (typeof condition.value !== 'string') return 'unknown';
+      const ordinal = actual < condition.value ? -1 : actual > condition.value ? 1 : 0;
+      return { lt: ordinal < 0, lte: ordinal <= 0, gt: ordinal > 0, gte: ordinal >= 0 }[
+        condition.op
+      ];
+    }
+    case 'in':
+      return condition.values.includes(actual);
+    case 'not_in':
+      return !condition.values.includes(actual);
+    case 'between':
+      return (
+        (condition.min === undefined || actual >= String(condition.min)) &&
+        (condition.max === undefined || actual <= String(condition.max))
+      );
+    case 'is_null':
+      return false;
+    case 'not_null':
+      return true;
+    case 'starts_with':
+      return actual.startsWith(condition.value);
+    default:
+      return 'unknown';
+  }
+}

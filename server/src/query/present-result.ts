@@ -1,0 +1,57 @@
+import type { QueryJobView, QuerySummary } from '@medlake/shared';
+import type { QueryJob } from '../catalog/query-jobs-repository.ts';
+import type { ResultColumn } from './compile-query.ts';
+
+/**
+ * What leaves the server of a query job and its result rows. Suppressed counts are shown as
+ * "<N", never as a number; numbers stored as big integers become JSON numbers.
+ */
+export function presentQueryJob(job: QueryJob): QueryJobView {
+  return {
+    id: job.id,
+    dataset: job.datasetId,
+    status: job.status,
+    spec: job.spec,
+    specSha256: job.specSha256,
+    engine: job.engine,
+    releaseIds: job.releaseIds,
+    createdAt: job.createdAt.toISOString(),
+    startedAt: job.startedAt?.toISOString() ?? null,
+    finishedAt: job.finishedAt?.toISOString() ?? null,
+    error: job.error,
+    summary: (job.summary as QuerySummary | null) ?? null,
+  };
+}
+
+const countFunctions = new Set(['count', 'patients']);
+
+export function presentResultRow(
+  row: Record<string, unknown>,
+  columns: readonly ResultColumn[],
+  threshold: number,
+): Record<string, unknown> {
+  const suppressed = row.suppressed === true;
+  const presented: Record<string, unknown> = {};
+  for (const column of columns) {
+    const value = row[column.name];
+    if (column.kind === 'measure' && suppressed) {
+      presented[column.name] = countFunctions.has(column.fn ?? '') ? `<${threshold}` : null;
+    } else if (column.type === 'histogram' && Array.isArray(value)) {
+      presented[column.name] = (
+        value as Array<{ bin: number; count: unknown; suppressed: boolean }>
+      ).map((bin) => ({
+        bin: Number(bin.bin),
+        count: bin.suppressed ? `<${threshold}` : Number(bin.count),
+      }));
+    } else if (
+      (column.type === 'integer' || column.type === 'smallint') &&
+      typeof value === 'string'
+    ) {
+      presented[column.name] = Number(value);
+    } else {
+      presented[column.name] = value ?? null;
+    }
+  }
+  if ('suppressed' in row) presented.suppressed = suppressed;
+  return presented;
+}

@@ -1,0 +1,158 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { queryJobsRepository, type QueryJob } from '../catalog/query-jobs-repository.ts';
+import { AppError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import type { Platform } from '../platform.ts';
+import { runQueryJob } from '../use-cases/queries/run-query-job.ts';
+
+export type QueryWorkerOptions = {
+  logger: Logger;
+  /** How often a running job tells the catalog it is alive, and checks for a cancel. */
+  heartbeatMs?: number;
+  /** A running job whose heartbeat is older than this is taken to have lost its worker. */
+  staleAfterMs?: number;
+  /** How often the queue is looked at when nobody wakes the worker. */
+  pollMs?: number;
+};
+
+export type QueryWorker = {
+  /** Looks at the queue now (after a submit) instead of at the next poll. */
+  wake(): void;
+  /** Stops taking jobs, interrupts the running ones and waits for them to be recorded. */
+  stop(): Promise<void>;
+};
+
+class StopReason extends Error {
+  readonly status: 'failed' | 'cancelled';
+  constructor(status: 'failed' | 'cancelled', message: string) {
+    super(message);
+    this.status = status;
+  }
+}
+
+/**
+ * Runs a claimed job to its end: a heartbeat while it runs (through which a cancel arrives),
+ * the configured time limit, and exactly one final state. Used by the server's worker and by
+ * `medlake query`, which runs its own job in the foreground.
+ */
+export async function executeQueryJob(
+  platform: Platform,
+  job: QueryJob,
+  workerId: string,
+  options: Pick<QueryWorkerOptions, 'logger' | 'heartbeatMs'> & { shutdown?: AbortSignal },
+): Promise<void> {
+  const jobs = queryJobsRepository(platform.catalog.db);
+  const controller = new AbortController();
+  const stop = (status: 'failed' | 'cancelled', message: string) => {
+    if (!controller.signal.aborted) controller.abort(new StopReason(status, message));
+  };
+  const limit = platform.env.MEDLAKE_QUERY_TIMEOUT_SECONDS;
+  const timer = setTimeout(
+    () => stop('failed', `the query ran longer than its limit of ${limit} seconds and was stopped`),
+    limit * 1000,
+  );
+  const heartbeat = setInterval(() => {
+    jobs
+      .heartbeat(job.id, workerId)
+      .then(({ cancel }) => cancel && stop('cancelled', 'cancelled by the user'))
+      .catch(() => undefined);
+  }, options.heartbeatMs ?? 2000);
+  const onShutdown = () => stop('failed', 'the server stopped while the query ran; run it again');
+  options.shutdown?.addEventListener('abort', onShutdown, { once: true });
+
+  try {
+    const outcome = await runQueryJob(platform, job, { signal: controller.signal });
+    if (controller.signal.aborted) throw controller.signal.reason;
+    await jobs.succeed(job.id, workerId, outcome);
+  } catch (error) {
+    const reason = controller.signal.reason as unknown;
+    if (reason instanceof StopReason) {
+      await jobs.fail(job.id, workerId, reason.status, { message: reason.message });
+    } else if (error instanceof AppError) {
+      await jobs.fail(job.id, workerId, 'failed', { message: error.message });
+    } else {
+      // Engine errors can quote the statement; the log keeps them, the user gets a plain line.
+      options.logger.error({ err: error, queryJob: job.id }, 'query job failed');
+      await jobs.fail(job.id, workerId, 'failed', {
+        message:
+          'the query failed in the engine; the administrator can find the details in the log',
+      });
+    }
+  } finally {
+    clearTimeout(timer);
+    clearInterval(heartbeat);
+    options.shutdown?.removeEventListener('abort', onShutdown);
+  }
+}
+
+/**
+ * The server's query worker: takes queued jobs from the catalog, at most
+ * MEDLAKE_QUERY_CONCURRENCY at a time, so that heavy queries wait in line instead of starving
+ * the server. It also returns the jobs of workers that died to the queue.
+ */
+export function startQueryWorker(platform: Platform, options: QueryWorkerOptions): QueryWorker {
+  const jobs = queryJobsRepository(platform.catalog.db);
+  const workerId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  const staleAfterMs = options.staleAfterMs ?? 30_000;
+  const shutdown = new AbortController();
+  const running = new Set<Promise<void>>();
+  let looking = false;
+  let stopped = false;
+
+  const fill = async () => {
+    if (looking || stopped) return;
+    looking = true;
+    try {
+      while (!stopped && running.size < platform.env.MEDLAKE_QUERY_CONCURRENCY) {
+        const job = await jobs.claim(workerId);
+        if (!job) break;
+        const run = executeQueryJob(platform, job, workerId, {
+          ...options,
+          shutdown: shutdown.signal,
+        })
+          .catch((error: unknown) => options.logger.error({ err: error }, 'query worker error'))
+          .finally(() => {
+            running.delete(run);
+            void fill();
+          });
+        running.add(run);
+      }
+    } catch (error) {
+      options.logger.error({ err: error }, 'query worker could not read the queue');
+    } finally {
+      looking = false;
+    }
+  };
+
+  const reap = async (staleBefore: Date) => {
+    const count = await jobs.reapStale(staleBefore).catch(() => 0);
+    if (count > 0)
+      options.logger.warn({ count }, 'query jobs of a stopped worker were requeued or failed');
+  };
+
+  // An embedded catalog belongs to this process alone, so any job still marked running was
+  // left by a process that died: it is stale now, not after the usual wait.
+  const startup = (platform.catalog.kind === 'pglite' ? reap(new Date()) : Promise.resolve()).then(
+    fill,
+  );
+  const poll = setInterval(() => void fill(), options.pollMs ?? 1000);
+  const reaper = setInterval(
+    () => void reap(new Date(Date.now() - staleAfterMs)),
+    staleAfterMs / 2,
+  );
+
+  return {
+    wake() {
+      void fill();
+    },
+    async stop() {
+      stopped = true;
+      clearInterval(poll);
+      clearInterval(reaper);
+      await startup;
+      shutdown.abort();
+      await Promise.allSettled([...running]);
+    },
+  };
+}

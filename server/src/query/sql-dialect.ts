@@ -1,0 +1,28 @@
+import type { timeBuckets } from '@medlake/shared';
+
+/**
+ * What differs between the engines' SQL: the compiler writes every query through this, so that
+ * one query spec compiles for DuckDB and for Spark. Values never pass through here as text;
+ * the compiler hands in placeholders it made with `placeholder`.
+ */
+export interface SqlDialect {
+  /** The placeholder for the n-th parameter (1-based). */
+  placeholder(index: number): string;
+  quoteIdentifier(name: string): string;
+  /** A table expression over these Parquet files, with hospital and month from their paths. */
+  scanParquet(files: readonly string[]): string;
+  /** A date or timestamp cut down to the start of its bucket, as a date. */
+  timeBucket(expression: string, bucket: (typeof timeBuckets)[number]): string;
+  startsWith(expression: string, prefix: string): string;
+  castToDate(expression: string): string;
+  castToTimestamp(expression: string): string;
+  /** The day after a date, as a timestamp: the exclusive end of a date-only upper bound. */
+  dayAfter(expression: string): string;
+  countDistinct(expression: string): string;
+  mean(expression: string): string;
+  stddev(expression: string): string;
+  /** A continuous percentile; `fraction` is a placeholder. */
+  percentile(expression: string, fraction: string): string;
+  /** The count of rows per value, as a list of {key, value} pairs. */
+  histogram(expression: string): string;
+}

@@ -1,0 +1,86 @@
+import { z } from 'zod';
+import { datasetsRepository } from '../catalog/datasets-repository.ts';
+import { grantsRepository, type AccessLevel, type Grant } from '../catalog/grants-repository.ts';
+import { hospitalsRepository } from '../catalog/hospitals-repository.ts';
+import type { UserRole } from '../catalog/schema.ts';
+import { usersRepository, type User } from '../catalog/users-repository.ts';
+import { AppError, notFound } from '../errors.ts';
+import type { Platform } from '../platform.ts';
+
+export const userRoles = ['admin', 'steward', 'researcher', 'auditor', 'custodian'] as const;
+
+const newUserSchema = z.object({
+  email: z.email(),
+  name: z.string().min(1).max(200),
+  role: z.enum(userRoles),
+});
+
+export async function addUser(
+  platform: Platform,
+  input: { email: string; name: string; role: UserRole },
+): Promise<User> {
+  const parsed = newUserSchema.safeParse(input);
+  if (!parsed.success) {
+    throw new AppError(
+      'VALIDATION_FAILED',
+      `The user is invalid: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`,
+    );
+  }
+  const users = usersRepository(platform.catalog.db);
+  if (await users.byEmail(parsed.data.email)) {
+    throw new AppError('CONFLICT', `A user with e-mail ${parsed.data.email} exists`);
+  }
+  return users.create(parsed.data);
+}
+
+export async function requireUser(platform: Platform, email: string): Promise<User> {
+  const user = await usersRepository(platform.catalog.db).byEmail(email);
+  if (!user) throw notFound(`User ${email}`);
+  return user;
+}
+
+/** Gives a user access to a dataset at a level, optionally for some hospitals and until a date. */
+export async function grantDatasetAccess(
+  platform: Platform,
+  input: {
+    email: string;
+    datasetId: string;
+    level: AccessLevel;
+    hospitals?: string[];
+    expiresAt?: Date;
+  },
+): Promise<Grant> {
+  const user = await requireUser(platform, input.email);
+  if (!(await datasetsRepository(platform.catalog.db).get(input.datasetId))) {
+    throw notFound(`Dataset ${input.datasetId}`);
+  }
+  const hospitals = hospitalsRepository(platform.catalog.db);
+  for (const id of input.hospitals ?? []) {
+    if (!(await hospitals.get(id))) throw notFound(`Hospital ${id}`);
+  }
+  if (input.expiresAt && input.expiresAt.getTime() <= Date.now()) {
+    throw new AppError('VALIDATION_FAILED', 'The grant would expire before it starts');
+  }
+  return grantsRepository(platform.catalog.db).add({
+    datasetId: input.datasetId,
+    userId: user.id,
+    level: input.level,
+    hospitals: input.hospitals && input.hospitals.length > 0 ? input.hospitals : null,
+    expiresAt: input.expiresAt ?? null,
+  });
+}
+
+/** A personal API token for scripts; shown once. */
+export async function createApiToken(
+  platform: Platform,
+  input: { email: string; name: string; days: number },
+): Promise<{ token: string; expiresAt: Date }> {
+  const user = await requireUser(platform, input.email);
+  if (!Number.isInteger(input.days) || input.days < 1 || input.days > 366) {
+    throw new AppError('VALIDATION_FAILED', 'A token lasts from 1 to 366 days');
+  }
+  return usersRepository(platform.catalog.db).createToken(user.id, {
+    name: input.name,
+    expiresAt: new Date(Date.now() + input.days * 86_400_000),
+  });
+}

@@ -1,0 +1,72 @@
+import type { QuerySummary, ResultPage } from '@medlake/shared';
+import { queryJobsRepository, type QueryJob } from '../../catalog/query-jobs-repository.ts';
+import type { User } from '../../catalog/users-repository.ts';
+import { AppError } from '../../errors.ts';
+import type { Platform } from '../../platform.ts';
+import { assertOwnsQuery } from '../../policy.ts';
+import { presentResultRow } from '../../query/present-result.ts';
+
+export const maxPageSize = 1000;
+
+/** The user's own query job; another user's is answered as not found. */
+export async function getQuery(platform: Platform, user: User, id: string): Promise<QueryJob> {
+  const job = await queryJobsRepository(platform.catalog.db).get(id);
+  if (!job) throw new AppError('NOT_FOUND', 'Query not found');
+  assertOwnsQuery(user, job);
+  return job;
+}
+
+export async function listQueries(platform: Platform, user: User): Promise<QueryJob[]> {
+  return queryJobsRepository(platform.catalog.db).listForUser(user.id, 100);
+}
+
+export async function cancelQuery(platform: Platform, user: User, id: string): Promise<QueryJob> {
+  const job = await getQuery(platform, user, id);
+  if (job.status === 'queued' || job.status === 'running') {
+    await queryJobsRepository(platform.catalog.db).requestCancel(id);
+  }
+  return getQuery(platform, user, id);
+}
+
+/**
+ * One page of a finished query's result, sorted on the server: the client never receives the
+ * whole result. Sort columns must be columns of the result.
+ */
+export async function readResultPage(
+  platform: Platform,
+  user: User,
+  id: string,
+  request: { page: number; pageSize: number; sort?: { column: string; direction: 'asc' | 'desc' } },
+): Promise<ResultPage> {
+  const job = await getQuery(platform, user, id);
+  if (job.status !== 'succeeded' || !job.resultKey) {
+    throw new AppError('CONFLICT', `The query has no result yet: it is ${job.status}`);
+  }
+  const summary = job.summary as QuerySummary;
+  const columns = summary.columns as Parameters<typeof presentResultRow>[1];
+  const pageSize = Math.min(Math.max(1, request.pageSize), maxPageSize);
+  const page = Math.max(1, request.page);
+  const { dialect } = platform.engine;
+  let order = '';
+  if (request.sort) {
+    if (!columns.some((column) => column.name === request.sort?.column)) {
+      throw new AppError(
+        'VALIDATION_FAILED',
+        `${request.sort.column} is not a column of the result`,
+        [{ path: 'sort', message: `${request.sort.column} is not a column of the result` }],
+      );
+    }
+    order = ` ORDER BY ${dialect.quoteIdentifier(request.sort.column)} ${request.sort.direction === 'desc' ? 'DESC' : 'ASC'} NULLS LAST`;
+  }
+  const rows = await platform.engine.rows({
+    sql: `SELECT * FROM ${dialect.scanParquet([platform.store.locate(job.resultKey)])} AS r${order} LIMIT ${dialect.placeholder(1)} OFFSET ${dialect.placeholder(2)}`,
+    params: [pageSize, (page - 1) * pageSize],
+  });
+  return {
+    page,
+    pageSize,
+    totalRows: summary.rowCount,
+    columns: summary.columns,
+    rows: rows.map((row) => presentResultRow(row, columns, summary.threshold)),
+  };
+}

@@ -1,0 +1,314 @@
+import { querySpecSchema, type QuerySpec, type QuerySummary } from '@medlake/shared';
+import { datasetsRepository } from '../../catalog/datasets-repository.ts';
+import type { QueryJob } from '../../catalog/query-jobs-repository.ts';
+import { releasesRepository, type Release } from '../../catalog/releases-repository.ts';
+import { usersRepository } from '../../catalog/users-repository.ts';
+import type { RunOptions } from '../../engines/types.ts';
+import { AppError } from '../../errors.ts';
+import type { Platform } from '../../platform.ts';
+import { assertSpecAllowed, type DatasetAccess } from '../../policy.ts';
+import { codeSetCodes, loadCodeSets } from '../../query/code-sets.ts';
+import {
+  compileQuery,
+  hiddenPatients,
+  hiddenRows,
+  hiddenTotal,
+  type CompiledQuery,
+  type ResultColumn,
+} from '../../query/compile-query.ts';
+import {
+  applyDisclosureControl,
+  type AggregateRow,
+  type DisclosedResult,
+  type DisclosedRow,
+} from '../../query/disclosure.ts';
+import { planQuery, type CandidateRelease, type QueryPlan } from '../../query/plan-query.ts';
+import { presentResultRow } from '../../query/present-result.ts';
+import { queryColumns } from '../../query/query-columns.ts';
+import { sortRows } from '../../query/sort-rows.ts';
+import { requireDatasetAccess } from './dataset-access.ts';
+
+/** An aggregate with more groups than this fails with advice to narrow it. */
+export const maxAggregateGroups = 100_000;
+
+export type QueryJobOutcome = {
+  summary: QuerySummary;
+  resultKey: string;
+  releaseIds: string[];
+};
+
+export function resultKeyOf(jobId: string): string {
+  return `results/${jobId}/result.parquet`;
+}
+
+/**
+ * Runs one claimed query job: plans which releases it reads, compiles it for the engine, runs
+ * it, applies disclosure control for the user's access level as it is now, and stores the
+ * result once as Parquet in the results area. The user's rights are checked again here: a
+ * grant may have expired while the job waited.
+ */
+export async function runQueryJob(
+  platform: Platform,
+  job: QueryJob,
+  options: RunOptions = {},
+): Promise<QueryJobOutcome> {
+  const user = await usersRepository(platform.catalog.db).byId(job.userId);
+  const dataset = await datasetsRepository(platform.catalog.db).get(job.datasetId);
+  if (!user || !dataset) throw new AppError('NOT_FOUND', 'The query’s user or dataset is gone');
+  const spec = querySpecSchema.parse(job.spec);
+  const access = await requireDatasetAccess(platform, user, dataset.id);
+  const columns = queryColumns(dataset.contract);
+  assertSpecAllowed(spec, access, columns);
+
+  const candidates = await candidateReleases(platform, spec, access);
+  const plan = planQuery(spec, candidates);
+  const locate = (releases: CandidateRelease[]) =>
+    releases.flatMap((release) => release.files.map((key) => platform.store.locate(key)));
+  const compiled = compileQuery(plan.spec, {
+    dialect: platform.engine.dialect,
+    columns,
+    codeSets: codeSetCodes(loadCodeSets()),
+    files: { main: locate(plan.main), cohort: plan.cohort.map(locate) },
+  });
+
+  const resultKey = resultKeyOf(job.id);
+  const threshold = dataset.contract.smallCellThreshold;
+  const read = new Map<string, CandidateRelease>();
+  for (const release of [...plan.main, ...plan.cohort.flat()]) read.set(release.id, release);
+  const releases = summarizeReleases([...read.values()]);
+
+  if (spec.select) {
+    const rowCount = await writeRowLevelResult(platform, compiled, plan, resultKey, options);
+    return {
+      resultKey,
+      releaseIds: [...read.keys()],
+      summary: {
+        kind: 'rows',
+        accessLevel: access.level,
+        columns: compiled.columns,
+        rowCount,
+        total: null,
+        matching: null,
+        suppressedGroups: 0,
+        threshold,
+        rules: [],
+        releases,
+        keyPoints: [
+          `${rowCount.toLocaleString('en-US')} ${rowCount === 1 ? 'row matches' : 'rows match'}${spec.limit !== undefined && rowCount === spec.limit ? ` (limited to ${spec.limit.toLocaleString('en-US')})` : ''}.`,
+          describeReleases(releases),
+        ],
+      },
+    };
+  }
+
+  const { groups, total } = await aggregate(platform, compiled, plan, options);
+  const disclosed = applyDisclosureControl({
+    groups,
+    total,
+    columns: compiled.columns,
+    level: access.level,
+    threshold,
+    grouped: spec.groupBy.length > 0,
+  });
+  const rows = sortRows(disclosed.rows, spec.orderBy).slice(0, spec.limit);
+  await writeAggregateResult(platform, compiled.columns, rows, resultKey);
+
+  const hidden = disclosed.total.suppressed;
+  const matching = {
+    rows: hidden ? `<${threshold}` : total[hiddenRows],
+    patients: hidden ? `<${threshold}` : total[hiddenPatients],
+  };
+  const suppressedGroups =
+    spec.groupBy.length > 0 ? rows.filter((row) => row.suppressed).length : 0;
+  return {
+    resultKey,
+    releaseIds: [...read.keys()],
+    summary: {
+      kind: 'aggregate',
+      accessLevel: access.level,
+      columns: compiled.columns,
+      rowCount: rows.length,
+      total: presentResultRow(disclosed.total, compiled.columns, threshold),
+      matching,
+      suppressedGroups,
+      threshold,
+      rules: disclosed.rules,
+      releases,
+      keyPoints: aggregateKeyPoints(
+        matching,
+        rows.length,
+        suppressedGroups,
+        disclosed,
+        releases,
+        spec,
+      ),
+    },
+  };
+}
+
+/** The releases the query may read: the ones it names, or the current ones, within the grant. */
+async function candidateReleases(
+  platform: Platform,
+  spec: QuerySpec,
+  access: DatasetAccess,
+): Promise<CandidateRelease[]> {
+  const repository = releasesRepository(platform.catalog.db);
+  let releases: Release[];
+  if (spec.releases) {
+    releases = [];
+    for (const [index, id] of spec.releases.entries()) {
+      const release = await repository.get(id);
+      if (!release || release.datasetId !== spec.dataset) {
+        throw new AppError(
+          'VALIDATION_FAILED',
+          `Release ${id} is not a release of ${spec.dataset}`,
+          [{ path: `releases[${index}]`, message: 'not a release of this dataset' }],
+        );
+      }
+      if (access.hospitals && !access.hospitals.includes(release.hospitalId)) {
+        throw new AppError(
+          'FORBIDDEN',
+          `Your access to ${spec.dataset} does not cover the hospital of release ${id}`,
+        );
+      }
+      releases.push(release);
+    }
+  } else {
+    releases = (await repository.list({ datasetId: spec.dataset })).filter(
+      (release) =>
+        release.current && (!access.hospitals || access.hospitals.includes(release.hospitalId)),
+    );
+  }
+  return releases.map((release) => ({
+    id: release.id,
+    hospitalId: release.hospitalId,
+    month: release.month,
+    files: release.files,
+  }));
+}
+
+async function aggregate(
+  platform: Platform,
+  compiled: CompiledQuery,
+  plan: QueryPlan,
+  options: RunOptions,
+): Promise<{ groups: AggregateRow[]; total: AggregateRow }> {
+  const empty = { [hiddenRows]: 0, [hiddenPatients]: 0 } as AggregateRow;
+  if (plan.main.length === 0) return { groups: [], total: empty };
+  // The total row first, so that a cut at the group limit never loses it.
+  const rows = await platform.engine.rows(
+    {
+      sql: `SELECT * FROM (${compiled.sql}) AS r ORDER BY ${hiddenTotal} DESC LIMIT ${maxAggregateGroups + 2}`,
+      params: compiled.params,
+    },
+    options,
+  );
+  if (rows.length > maxAggregateGroups + 1) {
+    throw new AppError(
+      'VALIDATION_FAILED',
+      `The query makes more than ${maxAggregateGroups.toLocaleString('en-US')} groups; group by fewer or coarser columns, or filter first`,
+    );
+  }
+  const typed = rows.map((row) => toAggregateRow(row, compiled.columns));
+  const total = typed.find((row) => Number(row[hiddenTotal]) === 1) ?? empty;
+  const groups = plan.spec.groupBy.length > 0 ? typed.filter((row) => row !== total) : [total];
+  return { groups, total };
+}
+
+/** Engine JSON to numbers where the column is a number (big integers arrive as text). */
+function toAggregateRow(
+  row: Record<string, unknown>,
+  columns: readonly ResultColumn[],
+): AggregateRow {
+  const typed: Record<string, unknown> = { ...row };
+  for (const column of columns) {
+    const value = row[column.name];
+    const numeric =
+      column.type === 'integer' || column.type === 'smallint' || column.type === 'double';
+    if (numeric && typeof value === 'string') typed[column.name] = Number(value);
+  }
+  typed[hiddenRows] = Number(row[hiddenRows] ?? 0);
+  typed[hiddenPatients] = Number(row[hiddenPatients] ?? 0);
+  return typed as AggregateRow;
+}
+
+async function writeAggregateResult(
+  platform: Platform,
+  columns: readonly ResultColumn[],
+  rows: readonly DisclosedRow[],
+  resultKey: string,
+): Promise<void> {
+  const staging = resultKey.replace(/\.parquet$/, '.jsonl');
+  const lines = rows.map((row) => JSON.stringify(row)).join('\n');
+  await platform.store.put(staging, lines.length > 0 ? `${lines}\n` : '');
+  try {
+    await platform.engine.convertJsonLinesToParquet(
+      platform.store.locate(staging),
+      [...columns, { name: 'suppressed', type: 'boolean' }],
+      await platform.store.locateForWrite(resultKey),
+    );
+  } finally {
+    await platform.store.delete(staging);
+  }
+}
+
+async function writeRowLevelResult(
+  platform: Platform,
+  compiled: CompiledQuery,
+  plan: QueryPlan,
+  resultKey: string,
+  options: RunOptions,
+): Promise<number> {
+  const target = await platform.store.locateForWrite(resultKey);
+  const { dialect } = platform.engine;
+  const statement =
+    plan.main.length > 0
+      ? compiled
+      : {
+          // Nothing to read: an empty table with the result's columns.
+          sql: `SELECT ${compiled.columns.map((column) => `CAST(NULL AS VARCHAR) AS ${dialect.quoteIdentifier(column.name)}`).join(', ')} WHERE FALSE`,
+          params: [],
+        };
+  await platform.engine.writeParquet(statement, target, options);
+  const [count] = await platform.engine.rows({
+    sql: `SELECT count(*) AS n FROM ${dialect.scanParquet([target])} AS r`,
+    params: [],
+  });
+  return Number(count?.n ?? 0);
+}
+
+function summarizeReleases(releases: readonly CandidateRelease[]): QuerySummary['releases'] {
+  return {
+    count: releases.length,
+    hospitals: [...new Set(releases.map((release) => release.hospitalId))].sort(),
+    months: [...new Set(releases.map((release) => release.month))].sort(),
+  };
+}
+
+function describeReleases(releases: QuerySummary['releases']): string {
+  if (releases.count === 0) return 'No release matched the filters, so no data was read.';
+  const months = releases.months;
+  const span = months.length === 1 ? months[0] : `${months[0]} to ${months.at(-1)}`;
+  return `Read ${releases.count} ${releases.count === 1 ? 'release' : 'releases'}: ${releases.hospitals.length} ${releases.hospitals.length === 1 ? 'hospital' : 'hospitals'}, ${span}.`;
+}
+
+function aggregateKeyPoints(
+  matching: { rows: number | string; patients: number | string },
+  groups: number,
+  suppressed: number,
+  disclosed: DisclosedResult,
+  releases: QuerySummary['releases'],
+  spec: QuerySpec,
+): string[] {
+  const count = (value: number | string) =>
+    typeof value === 'number' ? value.toLocaleString('en-US') : value;
+  const points = [`${count(matching.patients)} patients and ${count(matching.rows)} rows match.`];
+  if (spec.groupBy.length > 0) {
+    points.push(
+      `${groups.toLocaleString('en-US')} ${groups === 1 ? 'group' : 'groups'}${suppressed > 0 ? `, ${suppressed} of them suppressed` : ''}.`,
+    );
+  }
+  for (const rule of disclosed.rules) if (rule.affected > 0) points.push(rule.description);
+  points.push(describeReleases(releases));
+  return points;
+}

@@ -1,0 +1,34 @@
+import type { QueryJobView, ResultPage } from '@medlake/shared';
+import type { User } from '../src/catalog/users-repository.ts';
+import { queryJobsRepository } from '../src/catalog/query-jobs-repository.ts';
+import { createLogger } from '../src/logger.ts';
+import type { Platform } from '../src/platform.ts';
+import { presentQueryJob } from '../src/query/present-result.ts';
+import { executeQueryJob } from '../src/query/query-worker.ts';
+import { getQuery, readResultPage } from '../src/use-cases/queries/read-query.ts';
+import { submitQuery } from '../src/use-cases/queries/submit-query.ts';
+
+/**
+ * Submits a query as the user and runs it in the foreground, as `medlake query` does. Returns
+ * the finished job and the whole result, read page by page through the same use-case as the API.
+ */
+export async function runQuery(
+  platform: Platform,
+  user: User,
+  spec: unknown,
+  options: { sort?: { column: string; direction: 'asc' | 'desc' } } = {},
+): Promise<{ job: QueryJobView; rows: ResultPage['rows'] }> {
+  const submitted = await submitQuery(platform, user, spec);
+  const claimed = await queryJobsRepository(platform.catalog.db).claim('test-worker', submitted.id);
+  if (!claimed) throw new Error('the submitted job could not be claimed');
+  await executeQueryJob(platform, claimed, 'test-worker', { logger: createLogger('silent') });
+  const job = presentQueryJob(await getQuery(platform, user, submitted.id));
+  if (job.status !== 'succeeded') return { job, rows: [] };
+  const rows: ResultPage['rows'] = [];
+  for (let page = 1; ; page += 1) {
+    const result = await readResultPage(platform, user, job.id, { page, pageSize: 1000, ...options });
+    rows.push(...result.rows);
+    if (result.rows.length < result.pageSize) break;
+  }
+  return { job, rows };
+}

@@ -1,0 +1,78 @@
+import { z } from 'zod';
+
+/** A column of a query result. */
+export const resultColumnSchema = z.object({
+  name: z.string(),
+  kind: z.enum(['group', 'measure', 'row']),
+  type: z.string(),
+  fn: z.string().optional(),
+});
+
+export const disclosureRuleSchema = z.object({
+  rule: z.enum(['small_cell', 'complementary', 'small_histogram_bin', 'row_access']),
+  description: z.string(),
+  affected: z.number().int(),
+});
+
+/**
+ * A cell value as the API shows it: suppressed counts are the text "<N" (N the dataset's
+ * threshold); other suppressed measures are null.
+ */
+export const cellSchema = z.unknown();
+
+/** The "key points" of a finished query. */
+export const querySummarySchema = z.object({
+  kind: z.enum(['aggregate', 'rows']),
+  accessLevel: z.enum(['aggregate', 'row']),
+  columns: z.array(resultColumnSchema),
+  /** Rows in the result table. */
+  rowCount: z.number().int(),
+  /** The measures over all matching rows (aggregates only), after disclosure control. */
+  total: z.record(z.string(), cellSchema).nullable(),
+  /** How many rows and patients match (aggregates only): numbers, or "<N" when suppressed. */
+  matching: z
+    .object({
+      rows: z.union([z.number(), z.string()]),
+      patients: z.union([z.number(), z.string()]),
+    })
+    .nullable(),
+  suppressedGroups: z.number().int(),
+  threshold: z.number().int(),
+  rules: z.array(disclosureRuleSchema),
+  /** The releases read: how many, and which hospitals and months they cover. */
+  releases: z.object({
+    count: z.number().int(),
+    hospitals: z.array(z.string()),
+    months: z.array(z.string()),
+  }),
+  /** Plain sentences for the top of the results page. */
+  keyPoints: z.array(z.string()),
+});
+export type QuerySummary = z.infer<typeof querySummarySchema>;
+
+export const queryStatuses = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
+
+export const queryJobSchema = z.object({
+  id: z.uuid(),
+  dataset: z.string(),
+  status: z.enum(queryStatuses),
+  spec: z.unknown(),
+  specSha256: z.string(),
+  engine: z.string(),
+  releaseIds: z.array(z.string()).nullable(),
+  createdAt: z.string(),
+  startedAt: z.string().nullable(),
+  finishedAt: z.string().nullable(),
+  error: z.object({ message: z.string() }).nullable(),
+  summary: querySummarySchema.nullable(),
+});
+export type QueryJobView = z.infer<typeof queryJobSchema>;
+
+export const resultPageSchema = z.object({
+  page: z.number().int(),
+  pageSize: z.number().int(),
+  totalRows: z.number().int(),
+  columns: z.array(resultColumnSchema),
+  rows: z.array(z.record(z.string(), cellSchema)),
+});
+export type ResultPage = z.infer<typeof resultPageSchema>;
