@@ -15,6 +15,7 @@ import { handleError } from './http/error-handler.ts';
 import type { Logger } from './logger.ts';
 import type { Platform } from './platform.ts';
 import { healthRoutes } from './routes/health/health-routes.ts';
+import { queryRoutes } from './routes/queries/query-routes.ts';
 import { uploadRoutes } from './routes/uploads/upload-routes.ts';
 import { version } from './version.ts';
 
@@ -23,6 +24,8 @@ export type AppOptions = {
   logger: Logger;
   /** The built web app (web/dist); when absent, `/` explains how to build it. */
   webRoot?: string;
+  /** Called when a query is queued, to wake the worker instead of waiting for its poll. */
+  onQuerySubmitted?: () => void;
 };
 
 /** Builds the HTTP server: the API under /api, its OpenAPI document, and the web app. */
@@ -43,6 +46,9 @@ export async function buildApp(options: AppOptions) {
 
   await app.register(healthRoutes(options.platform), { prefix: '/api' });
   await app.register(uploadRoutes(options.platform), { prefix: '/api' });
+  await app.register(queryRoutes(options.platform, { onSubmitted: options.onQuerySubmitted }), {
+    prefix: '/api',
+  });
 
   const webRoot = options.webRoot;
   const hasWebApp = webRoot !== undefined && existsSync(path.join(webRoot, 'index.html'));

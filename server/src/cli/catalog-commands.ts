@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { lakeColumns, expectedHeader } from '@medlake/shared';
 import type { Command } from 'commander';
 import { datasetsRepository } from '../catalog/datasets-repository.ts';
@@ -9,24 +8,8 @@ import { inferContract } from '../use-cases/infer-contract.ts';
 import { addHospital, mapHospitalHeaders, saveDataset } from '../use-cases/manage-datasets.ts';
 import { formatBytes, formatProblem, printTable } from './format.ts';
 import { withPlatform } from './open-for-command.ts';
+import { readJson } from './read-json.ts';
 import { runCommand } from './run-command.ts';
-
-async function readJson(file: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch {
-    throw new AppError('NOT_FOUND', `Cannot read ${file}`);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    throw new AppError(
-      'VALIDATION_FAILED',
-      `${file} is not valid JSON: ${(error as Error).message}`,
-    );
-  }
-}
 
 export function registerCatalogCommands(program: Command): void {
   const datasets = program.command('datasets').description('dataset contracts');

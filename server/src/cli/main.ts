@@ -1,9 +1,11 @@
 import { existsSync } from 'node:fs';
 import { Command } from 'commander';
 import { version } from '../version.ts';
+import { registerAccessCommands } from './access-commands.ts';
 import { registerCatalogCommands } from './catalog-commands.ts';
 import { registerDbCommands } from './db-commands.ts';
 import { registerIngestCommand } from './ingest-command.ts';
+import { registerQueryCommand } from './query-command.ts';
 import { runCommand } from './run-command.ts';
 import { serve } from './serve.ts';
 import { registerDemoCommands, registerVaultCommands } from './vault-and-demo-commands.ts';
@@ -31,6 +33,8 @@ program
 
 registerIngestCommand(program);
 registerCatalogCommands(program);
+registerQueryCommand(program);
+registerAccessCommands(program);
 registerVaultCommands(program);
 registerDemoCommands(program);
 registerDbCommands(program);

@@ -20,6 +20,9 @@ export async function runCommand(
     process.exitCode = 1;
     if (error instanceof ConfigError || error instanceof AppError) {
       console.error(`medlake: ${error.message}`);
+      const details = error instanceof AppError ? (error.details ?? []) : [];
+      if (details.length > 1)
+        for (const detail of details) console.error(`  ${detail.path}: ${detail.message}`);
       return;
     }
     const debug = ['debug', 'trace'].includes(process.env.LOG_LEVEL ?? '');

@@ -3,6 +3,7 @@ import { buildApp } from '../app.ts';
 import type { Env } from '../env.ts';
 import { createLogger } from '../logger.ts';
 import { openPlatform } from '../platform.ts';
+import { startQueryWorker } from '../query/query-worker.ts';
 import { cleanInterruptedIngests } from '../use-cases/clean-interrupted-ingests.ts';
 import { loadDemoData } from '../use-cases/load-demo-data.ts';
 
@@ -18,13 +19,15 @@ export async function serve(env: Env, options: { demo: boolean }): Promise<void>
   if (options.demo && (await loadDemoData(platform, (message) => logger.info(message)))) {
     console.log('Loaded the demo data set: dataset lab-results, 2 hospitals, 3 months.');
   }
-  const app = await buildApp({ platform, logger, webRoot });
+  const worker = startQueryWorker(platform, { logger });
+  const app = await buildApp({ platform, logger, webRoot, onQuerySubmitted: () => worker.wake() });
 
   let closing: Promise<void> | undefined;
   const shutdown = (signal: string) => {
     closing ??= (async () => {
       logger.info({ signal }, 'shutting down');
       await app.close();
+      await worker.stop();
       await platform.close();
     })();
     return closing;

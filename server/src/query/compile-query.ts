@@ -366,7 +366,7 @@ class QueryCompiler {
   #dateRange(condition: { column?: string; from?: string; to?: string }, path: string): string {
     const name =
       condition.column ??
-      [...this.#context.columns.values()].find((column) => column.role === 'event_date')?.name;
+      [...this.#context.columns.values()].find((column) => column.primaryDate)?.name;
     if (!name) {
       this.#problem(`${path}.column`, 'this dataset has no event date; name a date column');
       return 'FALSE';

@@ -97,7 +97,9 @@ export function applyDisclosureControl({
       rule: 'small_cell',
       description: totalSuppressed
         ? `Fewer than ${threshold} patients match the query, so every figure is suppressed.`
-        : `${primary} ${primary === 1 ? 'group has' : 'groups have'} fewer than ${threshold} patients; ${primary === 1 ? 'its' : 'their'} counts show as <${threshold} and ${primary === 1 ? 'its' : 'their'} other measures are hidden.`,
+        : primary === 0
+          ? `Every group has at least ${threshold} patients, so nothing was suppressed.`
+          : `${primary} ${primary === 1 ? 'group has' : 'groups have'} fewer than ${threshold} patients; ${primary === 1 ? 'its' : 'their'} counts show as <${threshold} and ${primary === 1 ? 'its' : 'their'} other measures are hidden.`,
       affected: primary + (totalSuppressed ? 1 : 0),
     },
   ];

@@ -7,6 +7,8 @@ export type QueryColumn = {
   /** A pseudonym (the patient, an encounter): it links rows, and only row-level users may use it. */
   linkage: boolean;
   role: 'code' | 'event_date' | 'measure' | 'partition' | 'other';
+  /** The event date that date filters use when they name none: the age reference, or the first. */
+  primaryDate?: boolean;
 };
 
 /** Every column the dataset's queries may name, by name. */
@@ -25,6 +27,10 @@ export function queryColumns(contract: DatasetContract): Map<string, QueryColumn
       role: lake.type === 'varchar' && role === 'measure' ? 'other' : role,
     });
   }
+  const events = contract.columns.filter((column) => column.role === 'event_date');
+  const primary = events.find((column) => column.ageReference) ?? events[0];
+  const primaryColumn = primary && columns.get(primary.name);
+  if (primaryColumn) primaryColumn.primaryDate = true;
   for (const name of ['hospital', 'month'] as const) {
     columns.set(name, { name, type: 'varchar', linkage: false, role: 'partition' });
   }

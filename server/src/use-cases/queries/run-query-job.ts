@@ -308,7 +308,7 @@ function aggregateKeyPoints(
       `${groups.toLocaleString('en-US')} ${groups === 1 ? 'group' : 'groups'}${suppressed > 0 ? `, ${suppressed} of them suppressed` : ''}.`,
     );
   }
-  for (const rule of disclosed.rules) if (rule.affected > 0) points.push(rule.description);
+  for (const rule of disclosed.rules) points.push(rule.description);
   points.push(describeReleases(releases));
   return points;
 }

@@ -1,0 +1,155 @@
+import type { Command } from 'commander';
+import type { AccessLevel } from '../catalog/grants-repository.ts';
+import { grantsRepository } from '../catalog/grants-repository.ts';
+import type { UserRole } from '../catalog/schema.ts';
+import { usersRepository } from '../catalog/users-repository.ts';
+import { AppError } from '../errors.ts';
+import {
+  addUser,
+  createApiToken,
+  grantDatasetAccess,
+  userRoles,
+} from '../use-cases/manage-access.ts';
+import { printTable } from './format.ts';
+import { withPlatform } from './open-for-command.ts';
+import { runCommand } from './run-command.ts';
+
+export function registerAccessCommands(program: Command): void {
+  const users = program.command('users').description('people who use medlake');
+
+  users
+    .command('add')
+    .description('add a user')
+    .requiredOption('-e, --email <email>', 'their e-mail address, which is their login')
+    .requiredOption('-n, --name <name>', 'their name')
+    .requiredOption('-r, --role <role>', `one of ${userRoles.join(', ')}`)
+    .action((options: { email: string; name: string; role: string }) =>
+      runCommand((env) =>
+        withPlatform(env, async (platform) => {
+          if (!(userRoles as readonly string[]).includes(options.role)) {
+            throw new AppError(
+              'VALIDATION_FAILED',
+              `--role must be one of ${userRoles.join(', ')}`,
+            );
+          }
+          const user = await addUser(platform, { ...options, role: options.role as UserRole });
+          console.log(`User ${user.email} (${user.role}) added.`);
+        }),
+      ),
+    );
+
+  users
+    .command('list')
+    .description('list users')
+    .action(() =>
+      runCommand((env) =>
+        withPlatform(env, async (platform) => {
+          const all = await usersRepository(platform.catalog.db).list();
+          printTable(
+            all.map((user) => ({
+              email: user.email,
+              name: user.name,
+              role: user.role,
+              status: user.disabledAt ? 'disabled' : 'active',
+            })),
+          );
+        }),
+      ),
+    );
+
+  users
+    .command('token')
+    .description('make a personal API token for a user (shown once)')
+    .requiredOption('-e, --email <email>', 'the user')
+    .option('-n, --name <name>', 'what the token is for', 'cli')
+    .option('-d, --days <days>', 'how long it lasts, in days', '30')
+    .action((options: { email: string; name: string; days: string }) =>
+      runCommand((env) =>
+        withPlatform(env, async (platform) => {
+          const { token, expiresAt } = await createApiToken(platform, {
+            email: options.email,
+            name: options.name,
+            days: Number(options.days),
+          });
+          console.error(`Token for ${options.email}, valid until ${expiresAt.toISOString()}:`);
+          console.log(token);
+        }),
+      ),
+    );
+
+  const grants = program.command('grants').description('who may query which dataset');
+
+  grants
+    .command('add')
+    .description('give a user access to a dataset')
+    .requiredOption('-e, --email <email>', 'the user')
+    .requiredOption('-d, --dataset <id>', 'the dataset')
+    .requiredOption('-l, --level <level>', 'aggregate (counts and statistics) or row (rows too)')
+    .option('--hospitals <ids>', 'only these hospitals, comma-separated')
+    .option('--expires <date>', 'the last day of access, YYYY-MM-DD')
+    .action(
+      (options: {
+        email: string;
+        dataset: string;
+        level: string;
+        hospitals?: string;
+        expires?: string;
+      }) =>
+        runCommand((env) =>
+          withPlatform(env, async (platform) => {
+            if (options.level !== 'aggregate' && options.level !== 'row') {
+              throw new AppError('VALIDATION_FAILED', '--level must be aggregate or row');
+            }
+            const expiresAt = options.expires ? endOfDay(options.expires) : undefined;
+            const grant = await grantDatasetAccess(platform, {
+              email: options.email,
+              datasetId: options.dataset,
+              level: options.level as AccessLevel,
+              hospitals: options.hospitals
+                ?.split(',')
+                .map((id) => id.trim())
+                .filter(Boolean),
+              expiresAt,
+            });
+            console.log(
+              `${options.email} has ${grant.level} access to ${grant.datasetId}` +
+                `${grant.hospitals ? ` for ${grant.hospitals.join(', ')}` : ''}` +
+                `${grant.expiresAt ? ` until ${grant.expiresAt.toISOString()}` : ''}.`,
+            );
+          }),
+        ),
+    );
+
+  grants
+    .command('list')
+    .description('list grants')
+    .option('-d, --dataset <id>', 'only this dataset')
+    .action((options: { dataset?: string }) =>
+      runCommand((env) =>
+        withPlatform(env, async (platform) => {
+          const users = new Map(
+            (await usersRepository(platform.catalog.db).list()).map((user) => [user.id, user]),
+          );
+          const all = await grantsRepository(platform.catalog.db).list({
+            datasetId: options.dataset,
+          });
+          printTable(
+            all.map((grant) => ({
+              user: users.get(grant.userId)?.email ?? grant.userId,
+              dataset: grant.datasetId,
+              level: grant.level,
+              hospitals: grant.hospitals?.join(', ') ?? 'all',
+              expires: grant.expiresAt?.toISOString() ?? 'never',
+            })),
+          );
+        }),
+      ),
+    );
+}
+
+function endOfDay(day: string): Date {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(day) || Number.isNaN(Date.parse(day))) {
+    throw new AppError('VALIDATION_FAILED', '--expires must be a date as YYYY-MM-DD');
+  }
+  return new Date(`${day}T23:59:59.999Z`);
+}
