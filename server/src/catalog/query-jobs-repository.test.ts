@@ -1,0 +1,88 @@
+import { randomUUID } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  catalogBackends,
+  createTestCatalog,
+  type TestCatalog,
+} from '../../test/catalog-backends.ts';
+import { migrateToLatest } from './migrate.ts';
+import { maxQueryAttempts, queryJobsRepository } from './query-jobs-repository.ts';
+import { usersRepository } from './users-repository.ts';
+
+describe.each(catalogBackends())('query job queue on %s', (kind) => {
+  let catalog: TestCatalog;
+  let userId: string;
+  const enqueue = async () =>
+    queryJobsRepository(catalog.db).enqueue({
+      id: randomUUID(),
+      userId,
+      datasetId: 'lab-results',
+      spec: { dataset: 'lab-results' },
+      specSha256: 'x',
+      accessLevel: 'aggregate',
+      engine: 'duckdb',
+    });
+
+  beforeEach(async () => {
+    catalog = await createTestCatalog(kind);
+    await migrateToLatest(catalog.db);
+    await catalog.db
+      .insertInto('datasets')
+      .values({ id: 'lab-results', title: 'Lab', description: '', contract: '{}' })
+      .execute();
+    userId = (
+      await usersRepository(catalog.db).create({
+        email: 'a@example.org',
+        name: 'A',
+        role: 'researcher',
+      })
+    ).id;
+  });
+
+  afterEach(async () => {
+    await catalog.dispose();
+  });
+
+  it('hands each queued job to exactly one of several workers claiming at once', async () => {
+    const jobs = queryJobsRepository(catalog.db);
+    const queued = [];
+    for (let i = 0; i < 6; i += 1) queued.push((await enqueue()).id);
+    const claims = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => jobs.claim(`worker-${i}`)),
+    );
+    const claimed = claims.filter((job) => job !== undefined).map((job) => job.id);
+    expect(new Set(claimed).size).toBe(claimed.length);
+    // Every job is eventually taken, none twice.
+    for (let next = await jobs.claim('late'); next; next = await jobs.claim('late'))
+      claimed.push(next.id);
+    expect(claimed.sort()).toEqual([...queued].sort());
+  });
+
+  it('requeues the job of a worker that stopped beating, and fails it after the last attempt', async () => {
+    const jobs = queryJobsRepository(catalog.db);
+    const { id } = await enqueue();
+    for (let attempt = 1; attempt <= maxQueryAttempts; attempt += 1) {
+      const claimed = await jobs.claim('dies');
+      expect(claimed?.id).toBe(id);
+      expect(claimed?.attempts).toBe(attempt);
+      expect(await jobs.reapStale(new Date(Date.now() + 60_000))).toBe(1);
+    }
+    expect(await jobs.get(id)).toMatchObject({
+      status: 'failed',
+      error: { message: expect.stringContaining('stopped') },
+    });
+  });
+
+  it('lets only the worker that owns a job finish it, and cancels through the heartbeat', async () => {
+    const jobs = queryJobsRepository(catalog.db);
+    const { id } = await enqueue();
+    await jobs.claim('owner');
+    await jobs.succeed(id, 'someone-else', { summary: {}, resultKey: 'results/x', releaseIds: [] });
+    expect((await jobs.get(id))?.status).toBe('running');
+    expect(await jobs.heartbeat(id, 'owner')).toEqual({ cancel: false });
+    await jobs.requestCancel(id);
+    expect(await jobs.heartbeat(id, 'owner')).toEqual({ cancel: true });
+    await jobs.fail(id, 'owner', 'cancelled', { message: 'cancelled by the user' });
+    expect((await jobs.get(id))?.status).toBe('cancelled');
+  });
+});

@@ -1,0 +1,253 @@
+import type { QueryJobView, ResultPage } from '@medlake/shared';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestApp, createTestPlatform, type TestPlatform } from '../../../test/helper.ts';
+import { ingest, prepareDataset, synthea } from '../../../test/ingest-helpers.ts';
+import type { App } from '../../app.ts';
+import { grantsRepository } from '../../catalog/grants-repository.ts';
+import { createLogger } from '../../logger.ts';
+import { startQueryWorker, type QueryWorker } from '../../query/query-worker.ts';
+import { addUser, createApiToken, grantDatasetAccess } from '../../use-cases/manage-access.ts';
+
+const byCode = {
+  dataset: 'synthea-observations',
+  groupBy: [{ column: 'code' }, { column: 'sex' }],
+  measures: [{ fn: 'count' }, { fn: 'patients' }, { fn: 'mean', column: 'value' }],
+};
+
+describe('/api/v1/queries', () => {
+  let platform: TestPlatform;
+  let app: App;
+  let worker: QueryWorker | undefined;
+  const tokens: Record<string, string> = {};
+
+  const call = (
+    user: string | undefined,
+    method: 'GET' | 'POST' | 'DELETE',
+    url: string,
+    payload?: unknown,
+  ) =>
+    app.inject({
+      method,
+      url,
+      headers: user ? { authorization: `Bearer ${tokens[user]}` } : {},
+      ...(payload === undefined ? {} : { payload: payload as object }),
+    });
+
+  /** Submits a query and waits for the worker to finish it. */
+  async function finished(user: string, spec: unknown): Promise<QueryJobView> {
+    const submitted = await call(user, 'POST', '/api/v1/queries', spec);
+    expect(submitted.statusCode).toBe(202);
+    const id = submitted.json<QueryJobView>().id;
+    for (let attempt = 0; attempt < 200; attempt += 1) {
+      const job = (await call(user, 'GET', `/api/v1/queries/${id}`)).json<QueryJobView>();
+      if (!['queued', 'running'].includes(job.status)) return job;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw new Error('the query did not finish');
+  }
+
+  beforeAll(async () => {
+    platform = await createTestPlatform();
+    await prepareDataset(platform, 'synthea-observations');
+    await ingest(platform, { file: synthea('all'), month: '2021-06' });
+    for (const [email, level] of [
+      ['agg@example.org', 'aggregate'],
+      ['row@example.org', 'row'],
+      ['other@example.org', 'aggregate'],
+    ] as const) {
+      await addUser(platform, { email, name: email, role: 'researcher' });
+      await grantDatasetAccess(platform, { email, datasetId: 'synthea-observations', level });
+      tokens[email] = (await createApiToken(platform, { email, name: 'test', days: 1 })).token;
+    }
+    await addUser(platform, { email: 'none@example.org', name: 'None', role: 'researcher' });
+    tokens['none@example.org'] = (
+      await createApiToken(platform, { email: 'none@example.org', name: 'test', days: 1 })
+    ).token;
+    worker = startQueryWorker(platform, { logger: createLogger('silent'), pollMs: 50 });
+    app = await createTestApp(platform);
+  }, 60_000);
+
+  afterAll(async () => {
+    await app.close();
+    await worker?.stop();
+    await platform.dispose();
+  });
+
+  it('refuses a request without a valid token', async () => {
+    expect((await call(undefined, 'GET', '/api/v1/queries')).statusCode).toBe(401);
+    const forged = await app.inject({
+      method: 'GET',
+      url: '/api/v1/queries',
+      headers: { authorization: 'Bearer mlk_not-a-real-token' },
+    });
+    expect(forged.statusCode).toBe(401);
+    expect(forged.json()).toMatchObject({ error: { code: 'UNAUTHENTICATED' } });
+  });
+
+  it('runs a query as a job and serves its key points and sorted pages', async () => {
+    const job = await finished('row@example.org', byCode);
+    expect(job).toMatchObject({ status: 'succeeded', engine: 'duckdb', error: null });
+    expect(job.releaseIds).toHaveLength(1);
+    expect(job.summary?.matching).toEqual({ rows: 21_697, patients: 59 });
+    expect(job.summary?.keyPoints[0]).toBe('59 patients and 21,697 rows match.');
+
+    const firstPage = await call(
+      'row@example.org',
+      'GET',
+      `/api/v1/queries/${job.id}/results?pageSize=5&sort=rows&direction=desc`,
+    );
+    expect(firstPage.statusCode).toBe(200);
+    const page = firstPage.json<ResultPage>();
+    expect(page.totalRows).toBe(job.summary?.rowCount);
+    expect(page.rows).toHaveLength(5);
+    const counts = page.rows.map((row) => row.rows as number);
+    expect(counts).toEqual([...counts].sort((a, b) => b - a));
+
+    const second = (
+      await call(
+        'row@example.org',
+        'GET',
+        `/api/v1/queries/${job.id}/results?page=2&pageSize=5&sort=rows&direction=desc`,
+      )
+    ).json<ResultPage>();
+    expect(second.rows[0]?.rows as number).toBeLessThanOrEqual(counts.at(-1) ?? 0);
+  });
+
+  it('never shows an aggregate user a count from 1 to 10', async () => {
+    const job = await finished('agg@example.org', byCode);
+    expect(job.status).toBe('succeeded');
+    expect(job.summary?.suppressedGroups).toBeGreaterThan(0);
+    expect(job.summary?.rules.map((rule) => rule.rule)).toContain('small_cell');
+    const all = (
+      await call('agg@example.org', 'GET', `/api/v1/queries/${job.id}/results?pageSize=1000`)
+    ).json<ResultPage>();
+    for (const row of all.rows) {
+      for (const name of ['rows', 'patients']) {
+        const value = row[name];
+        if (row.suppressed) expect(value).toBe('<11');
+        else expect(typeof value === 'number' && value >= 11).toBe(true);
+      }
+      if (row.suppressed) expect(row.value_mean).toBeNull();
+    }
+  });
+
+  it('refuses row-level output and linkage columns with aggregate access', async () => {
+    const rows = await call('agg@example.org', 'POST', '/api/v1/queries', {
+      dataset: 'synthea-observations',
+      select: ['code', 'value'],
+    });
+    expect(rows.statusCode).toBe(403);
+    const linkage = await call('agg@example.org', 'POST', '/api/v1/queries', {
+      dataset: 'synthea-observations',
+      groupBy: [{ column: 'patient' }],
+      measures: [{ fn: 'count' }],
+    });
+    expect(linkage.statusCode).toBe(403);
+    expect(linkage.json()).toMatchObject({
+      error: { details: [{ path: 'groupBy[0].column' }] },
+    });
+  });
+
+  it('gives row-level users their rows', async () => {
+    const job = await finished('row@example.org', {
+      dataset: 'synthea-observations',
+      select: ['patient', 'code', 'value'],
+      where: { column: 'code', op: 'eq', value: '8302-2' },
+      limit: 3,
+    });
+    const page = (
+      await call('row@example.org', 'GET', `/api/v1/queries/${job.id}/results`)
+    ).json<ResultPage>();
+    expect(page.rows).toHaveLength(3);
+    expect(page.rows[0]?.patient).toMatch(/^p_[0-9a-f]{20}$/);
+  });
+
+  it('answers 400 naming the field for an unknown column, a wrong type or an injection attempt, never with SQL', async () => {
+    const bad = [
+      [{ ...byCode, groupBy: [{ column: 'ssn' }] }, 'groupBy[0].column'],
+      [{ ...byCode, where: { column: 'age', op: 'eq', value: 'forty' } }, 'where.value'],
+      [{ ...byCode, where: { column: 'code; DROP TABLE users', op: 'eq', value: 'x' } }, 'where'],
+      [{ ...byCode, measures: [{ fn: 'count', as: 'x" FROM y --' }] }, 'measures[0].as'],
+      [{ ...byCode, dataset: "lab'--" }, 'dataset'],
+      [{ ...byCode, where: { op: 'date_range', from: "2020-01-01' OR '1'='1" } }, 'where'],
+      [{ ...byCode, limit: -1 }, 'limit'],
+    ] as const;
+    for (const [spec, path] of bad) {
+      const response = await call('row@example.org', 'POST', '/api/v1/queries', spec);
+      expect(response.statusCode, JSON.stringify(spec)).toBe(400);
+      const body = response.json<{
+        error: { message: string; details: Array<{ path: string }> };
+      }>();
+      const paths = body.error.details.map((detail) => detail.path);
+      expect(
+        paths.some((reported) => reported.startsWith(path)),
+        paths.join(),
+      ).toBe(true);
+      expect(response.body).not.toMatch(/SELECT|read_parquet|GROUP BY|\$\d/);
+    }
+  });
+
+  it('answers a deeply nested filter with a 400, not a crash', async () => {
+    // Written out by hand: a JSON encoder would itself run out of stack on it.
+    const depth = 100_000;
+    const where = `${'{"not":'.repeat(depth)}{"column":"code","op":"eq","value":"x"}${'}'.repeat(depth)}`;
+    const response = await app.inject({
+      method: 'POST',
+      url: '/api/v1/queries',
+      headers: {
+        authorization: `Bearer ${tokens['row@example.org']}`,
+        'content-type': 'application/json',
+      },
+      payload: `{"dataset":"synthea-observations","measures":[{"fn":"count"}],"where":${where}}`,
+    });
+    expect(response.statusCode).toBe(400);
+    expect(response.json()).toMatchObject({
+      error: { message: expect.stringContaining('nested') },
+    });
+  });
+
+  it('hides other users’ queries and refuses users without a grant', async () => {
+    const job = await finished('agg@example.org', byCode);
+    for (const path of [`/api/v1/queries/${job.id}`, `/api/v1/queries/${job.id}/results`]) {
+      const response = await call('other@example.org', 'GET', path);
+      expect(response.statusCode).toBe(404);
+    }
+    expect(
+      (await call('other@example.org', 'DELETE', `/api/v1/queries/${job.id}`)).statusCode,
+    ).toBe(404);
+    const listed = (await call('other@example.org', 'GET', '/api/v1/queries')).json<{
+      queries: QueryJobView[];
+    }>();
+    expect(listed.queries.map((query) => query.id)).not.toContain(job.id);
+    expect((await call('none@example.org', 'POST', '/api/v1/queries', byCode)).statusCode).toBe(
+      403,
+    );
+  });
+
+  it('cancels a query that is still queued', async () => {
+    await worker?.stop();
+    worker = undefined;
+    const submitted = (
+      await call('row@example.org', 'POST', '/api/v1/queries', byCode)
+    ).json<QueryJobView>();
+    const cancelled = await call('row@example.org', 'DELETE', `/api/v1/queries/${submitted.id}`);
+    expect(cancelled.json()).toMatchObject({ status: 'cancelled' });
+    const results = await call('row@example.org', 'GET', `/api/v1/queries/${submitted.id}/results`);
+    expect(results.statusCode).toBe(409);
+    worker = startQueryWorker(platform, { logger: createLogger('silent'), pollMs: 50 });
+  });
+
+  it('stops serving a user whose grant has expired, without anyone acting', async () => {
+    const grants = grantsRepository(platform.catalog.db);
+    await platform.catalog.db
+      .updateTable('dataset_grants')
+      .set({ expires_at: new Date(Date.now() - 1000) })
+      .where(
+        'id',
+        'in',
+        (await grants.list()).filter((g) => g.level === 'aggregate').map((g) => g.id),
+      )
+      .execute();
+    expect((await call('agg@example.org', 'POST', '/api/v1/queries', byCode)).statusCode).toBe(403);
+  });
+});
