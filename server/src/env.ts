@@ -45,6 +45,18 @@ const envSchema = z.object({
     .string()
     .regex(/^\d+(\.\d+)?\s*(KB|MB|GB|TB)$/i, 'must be a size such as 512MB or 2GB')
     .default('2GB'),
+  /** How long a download link works, in seconds. */
+  MEDLAKE_DOWNLOAD_TTL_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(10)
+    .max(7 * 86_400)
+    .default(900),
+  /**
+   * The key download links are signed with (at least 32 characters). Every server instance
+   * behind one load balancer needs the same one; the embedded default generates its own.
+   */
+  MEDLAKE_DOWNLOAD_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
 });
 
 export type Env = Omit<z.infer<typeof envSchema>, 'MEDLAKE_HOME' | 'MEDLAKE_VAULT_DIR'> & {
@@ -57,7 +69,11 @@ export type Env = Omit<z.infer<typeof envSchema>, 'MEDLAKE_HOME' | 'MEDLAKE_VAUL
 type EnvKey = keyof z.infer<typeof envSchema>;
 
 /** Variables that may instead be given as `NAME_FILE`, a path to a file holding the value. */
-const fileBackedKeys: readonly EnvKey[] = ['DATABASE_URL', 'MEDLAKE_VAULT_KEY'];
+const fileBackedKeys: readonly EnvKey[] = [
+  'DATABASE_URL',
+  'MEDLAKE_VAULT_KEY',
+  'MEDLAKE_DOWNLOAD_SECRET',
+];
 
 export type ConfigProblem = { variable: string; message: string };
 

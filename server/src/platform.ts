@@ -4,6 +4,11 @@ import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import { openCatalog, type Catalog, type CatalogLocation } from './catalog/catalog.ts';
 import { migrateToLatest } from './catalog/migrate.ts';
+import {
+  createSignedDownloadLinks,
+  resolveDownloadSecret,
+  type DownloadLinks,
+} from './downloads/download-links.ts';
 import { createEngine } from './engines/registry.ts';
 import type { QueryEngine } from './engines/types.ts';
 import type { Env } from './env.ts';
@@ -19,6 +24,7 @@ export type Platform = {
   readonly catalog: Catalog;
   readonly engine: QueryEngine;
   readonly store: ObjectStore;
+  readonly downloads: DownloadLinks;
   close(): Promise<void>;
 };
 
@@ -67,8 +73,12 @@ export async function openPlatform(env: Env, options: OpenPlatformOptions = {}):
     closers.push(() => engine.close());
 
     const store = createObjectStore(env.MEDLAKE_STORAGE, layout.objects);
+    const downloads = createSignedDownloadLinks(
+      await resolveDownloadSecret(env.MEDLAKE_DOWNLOAD_SECRET, layout.keys),
+      env.MEDLAKE_DOWNLOAD_TTL_SECONDS,
+    );
 
-    return { env, layout, catalog, engine, store, close: closeAll };
+    return { env, layout, catalog, engine, store, downloads, close: closeAll };
   } catch (error) {
     await closeAll();
     throw error;

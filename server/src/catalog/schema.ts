@@ -130,6 +130,17 @@ export interface QueryJobsTable {
   finished_at: Date | null;
 }
 
+export interface QueryExportsTable {
+  id: string;
+  query_id: string;
+  user_id: string;
+  format: 'csv' | 'parquet';
+  object_key: string;
+  file_name: string;
+  bytes: BigIntColumn;
+  created_at: CreatedAt;
+}
+
 /** The catalog's tables as Kysely sees them. Each migration that adds a table adds it here. */
 export interface CatalogSchema {
   meta: MetaTable;
@@ -143,4 +154,5 @@ export interface CatalogSchema {
   api_tokens: ApiTokensTable;
   dataset_grants: DatasetGrantsTable;
   query_jobs: QueryJobsTable;
+  query_exports: QueryExportsTable;
 }

@@ -22,8 +22,13 @@ export interface QueryEngine {
    * text). For results known to be small, such as aggregates.
    */
   rows(statement: SqlStatement, options?: RunOptions): Promise<Array<Record<string, unknown>>>;
-  /** Writes the statement's rows to a Parquet file where the object store locates it. */
-  writeParquet(statement: SqlStatement, target: string, options?: RunOptions): Promise<void>;
+  /** Writes the statement's rows to a file where the object store locates it. */
+  writeFile(
+    statement: SqlStatement,
+    target: string,
+    format: 'parquet' | 'csv',
+    options?: RunOptions,
+  ): Promise<void>;
   /** Writes JSON Lines of the given column types to Parquet: how disclosed aggregates are kept. */
   convertJsonLinesToParquet(
     source: string,

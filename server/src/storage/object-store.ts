@@ -14,6 +14,8 @@ export interface ObjectStore {
   /** Streams the object; rejects with a NOT_FOUND AppError when it does not exist. */
   get(key: string): Promise<Readable>;
   exists(key: string): Promise<boolean>;
+  /** The object's size in bytes; rejects with NOT_FOUND when it does not exist. */
+  size(key: string): Promise<number>;
   /** Every key under the prefix, sorted. */
   list(prefix: string): Promise<string[]>;
   /** Deletes the object; deleting a missing object is not an error. */

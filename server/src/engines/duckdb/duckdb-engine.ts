@@ -46,10 +46,12 @@ export async function createDuckDbEngine(options: DuckDbEngineOptions): Promise<
       });
     },
 
-    async writeParquet(statement, target, runOptions) {
+    async writeFile(statement, target, format, runOptions) {
+      const options =
+        format === 'csv' ? 'FORMAT csv, HEADER true' : 'FORMAT parquet, COMPRESSION zstd';
       await withConnection(instance, runOptions, async (connection) => {
         await connection.run(
-          `COPY (${statement.sql}) TO ${quoteLiteral(target)} (FORMAT parquet, COMPRESSION zstd)`,
+          `COPY (${statement.sql}) TO ${quoteLiteral(target)} (${options})`,
           values(statement),
         );
       });

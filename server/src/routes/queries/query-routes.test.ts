@@ -1,7 +1,7 @@
 import type { QueryJobView, ResultPage } from '@medlake/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, createTestPlatform, type TestPlatform } from '../../../test/helper.ts';
-import { ingest, prepareDataset, synthea } from '../../../test/ingest-helpers.ts';
+import { fixtureLines, ingest, prepareDataset, synthea } from '../../../test/ingest-helpers.ts';
 import type { App } from '../../app.ts';
 import { grantsRepository } from '../../catalog/grants-repository.ts';
 import { createLogger } from '../../logger.ts';
@@ -48,7 +48,7 @@ describe('/api/v1/queries', () => {
 
   beforeAll(async () => {
     platform = await createTestPlatform();
-    await prepareDataset(platform, 'synthea-observations');
+    await prepareDataset(platform, 'synthea-observations', ['synthea', 'evil']);
     await ingest(platform, { file: synthea('all'), month: '2021-06' });
     for (const [email, level] of [
       ['agg@example.org', 'aggregate'],
@@ -235,6 +235,108 @@ describe('/api/v1/queries', () => {
     const results = await call('row@example.org', 'GET', `/api/v1/queries/${submitted.id}/results`);
     expect(results.statusCode).toBe(409);
     worker = startQueryWorker(platform, { logger: createLogger('silent'), pollMs: 50 });
+  });
+
+  it('exports a disclosure-controlled CSV behind an expiring link bound to its user', async () => {
+    const job = await finished('agg@example.org', byCode);
+    const created = await call('agg@example.org', 'POST', `/api/v1/queries/${job.id}/exports`, {
+      format: 'csv',
+    });
+    expect(created.statusCode).toBe(201);
+    const link = created.json<{ url: string; expiresAt: string; fileName: string }>();
+    const expiresIn = Date.parse(link.expiresAt) - Date.now();
+    expect(expiresIn).toBeGreaterThan(14 * 60_000);
+    expect(expiresIn).toBeLessThanOrEqual(15 * 60_000);
+
+    // No token: the signed link is what grants the download.
+    const download = await app.inject({ method: 'GET', url: link.url });
+    expect(download.statusCode).toBe(200);
+    expect(download.headers['content-disposition']).toBe(`attachment; filename="${link.fileName}"`);
+    const [header, ...lines] = download.body.trimEnd().split('\n');
+    expect(header).toBe('code,sex,rows,patients,value_mean,suppressed');
+    expect(lines.length).toBe(job.summary?.rowCount);
+    for (const line of lines) {
+      const [, , rows, patients] = line.split(',');
+      for (const count of [rows, patients]) {
+        expect(count === '<11' || Number(count) >= 11, line).toBe(true);
+      }
+    }
+
+    const url = new URL(link.url, 'http://medlake.test');
+    const tampered = (name: string, value: string) => {
+      const changed = new URL(url);
+      changed.searchParams.set(name, value);
+      return app.inject({ method: 'GET', url: `${changed.pathname}${changed.search}` });
+    };
+    expect(
+      (await tampered('expires', String(Math.floor(Date.now() / 1000) + 86_400))).statusCode,
+    ).toBe(403);
+    expect((await tampered('user', '00000000-0000-4000-8000-000000000000')).statusCode).toBe(403);
+    expect((await tampered('signature', '0'.repeat(64))).statusCode).toBe(403);
+  });
+
+  it('refuses an expired link and another user’s export', async () => {
+    const job = await finished('row@example.org', byCode);
+    const created = (
+      await call('row@example.org', 'POST', `/api/v1/queries/${job.id}/exports`, {
+        format: 'parquet',
+      })
+    ).json<{ exportId: string; url: string }>();
+    const parquet = await app.inject({ method: 'GET', url: created.url });
+    expect(parquet.rawPayload.subarray(0, 4).toString()).toBe('PAR1');
+
+    const rowUser = await platform.catalog.db
+      .selectFrom('users')
+      .select('id')
+      .where('email', '=', 'row@example.org')
+      .executeTakeFirstOrThrow();
+    const old = platform.downloads.create(
+      { exportId: created.exportId, userId: rowUser.id },
+      new Date(Date.now() - 3_600_000),
+    );
+    const expired = await app.inject({ method: 'GET', url: old.url });
+    expect(expired.statusCode).toBe(403);
+    expect(expired.json()).toMatchObject({
+      error: { message: expect.stringContaining('expired') },
+    });
+
+    const foreign = await call('other@example.org', 'POST', `/api/v1/queries/${job.id}/exports`, {
+      format: 'csv',
+    });
+    expect(foreign.statusCode).toBe(404);
+  });
+
+  it('defuses spreadsheet formulas in CSV exports', async () => {
+    const { header, rows } = await fixtureLines('2021-03');
+    const columns = header.split(',');
+    const description = columns.indexOf('DESCRIPTION');
+    const evil = rows.slice(0, 20).map((row) => {
+      const fields = row.split(',');
+      fields[description] = '=HYPERLINK("http://evil.example";"x")';
+      return fields
+        .map((field) =>
+          field.includes(',') || field.includes('"') ? `"${field.replaceAll('"', '""')}"` : field,
+        )
+        .join(',');
+    });
+    const published = await ingest(platform, {
+      text: [header, ...evil].join('\n'),
+      hospital: 'evil',
+      month: '2021-04',
+    });
+    expect(published.status).toBe('published');
+    const job = await finished('row@example.org', {
+      dataset: 'synthea-observations',
+      select: ['description'],
+      where: { column: 'hospital', op: 'eq', value: 'evil' },
+      limit: 1,
+    });
+    const link = (
+      await call('row@example.org', 'POST', `/api/v1/queries/${job.id}/exports`, { format: 'csv' })
+    ).json<{ url: string }>();
+    const body = (await app.inject({ method: 'GET', url: link.url })).body;
+    expect(body).toContain(`"'=HYPERLINK(""http://evil.example"";""x"")"`);
+    expect(body).not.toMatch(/^"?=/m);
   });
 
   it('stops serving a user whose grant has expired, without anyone acting', async () => {

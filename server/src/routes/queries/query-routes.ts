@@ -11,9 +11,20 @@ import {
   maxPageSize,
   readResultPage,
 } from '../../use-cases/queries/read-query.ts';
+import { openDownload } from '../../use-cases/queries/download-export.ts';
+import { exportQueryResult } from '../../use-cases/queries/export-query.ts';
 import { submitQuery } from '../../use-cases/queries/submit-query.ts';
 
 const idParams = z.object({ id: z.uuid() });
+const exportLink = z.object({
+  exportId: z.uuid(),
+  format: z.enum(['csv', 'parquet']),
+  fileName: z.string(),
+  bytes: z.number(),
+  /** Relative to the server; works without a token until it expires. */
+  url: z.string(),
+  expiresAt: z.string(),
+});
 const errors = {
   400: errorBodySchema,
   401: errorBodySchema,
@@ -108,6 +119,68 @@ export function queryRoutes(
           pageSize,
           ...(sort ? { sort: { column: sort, direction } } : {}),
         });
+      },
+    );
+
+    app.post(
+      '/v1/queries/:id/exports',
+      {
+        schema: {
+          summary: 'Export a finished result as CSV or Parquet and get an expiring download link',
+          tags: ['queries'],
+          params: idParams,
+          body: z.object({ format: z.enum(['csv', 'parquet']) }),
+          response: { 201: exportLink, ...errors },
+        },
+      },
+      async (request, reply) => {
+        const user = await requireUser(platform, request);
+        const link = await exportQueryResult(
+          platform,
+          user,
+          request.params.id,
+          request.body.format,
+        );
+        return reply.status(201).send({ ...link, expiresAt: link.expiresAt.toISOString() });
+      },
+    );
+
+    app.get(
+      '/v1/downloads/:id',
+      {
+        schema: {
+          summary:
+            'Download an export through a signed link (no token needed; the link is the key)',
+          tags: ['queries'],
+          params: idParams,
+          querystring: z.object({
+            user: z.uuid(),
+            expires: z.coerce.number().int(),
+            signature: z.string().max(128),
+          }),
+          response: {
+            200: z.unknown().describe('the file'),
+            403: errorBodySchema,
+            404: errorBodySchema,
+          },
+        },
+      },
+      async (request, reply) => {
+        const download = await openDownload(platform, {
+          exportId: request.params.id,
+          ...request.query,
+        });
+        return reply
+          .header(
+            'content-type',
+            download.format === 'csv'
+              ? 'text/csv; charset=utf-8'
+              : 'application/vnd.apache.parquet',
+          )
+          .header('content-length', download.bytes)
+          .header('content-disposition', `attachment; filename="${download.fileName}"`)
+          .header('cache-control', 'private, no-store')
+          .send(download.body);
       },
     );
 

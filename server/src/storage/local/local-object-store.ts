@@ -79,6 +79,14 @@ export function createLocalObjectStore(root: string): ObjectStore {
         .sort();
     },
 
+    async size(key) {
+      try {
+        return (await stat(fileOf(key))).size;
+      } catch {
+        throw notFound(`Object ${key}`);
+      }
+    },
+
     async delete(key) {
       await rm(fileOf(key), { force: true });
     },

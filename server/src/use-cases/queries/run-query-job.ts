@@ -269,7 +269,7 @@ async function writeRowLevelResult(
           sql: `SELECT ${compiled.columns.map((column) => `CAST(NULL AS VARCHAR) AS ${dialect.quoteIdentifier(column.name)}`).join(', ')} WHERE FALSE`,
           params: [],
         };
-  await platform.engine.writeParquet(statement, target, options);
+  await platform.engine.writeFile(statement, target, 'parquet', options);
   const [count] = await platform.engine.rows({
     sql: `SELECT count(*) AS n FROM ${dialect.scanParquet([target])} AS r`,
     params: [],

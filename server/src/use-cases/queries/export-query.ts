@@ -1,0 +1,104 @@
+import { randomUUID } from 'node:crypto';
+import type { QuerySummary } from '@medlake/shared';
+import { exportsRepository, type QueryExport } from '../../catalog/exports-repository.ts';
+import type { User } from '../../catalog/users-repository.ts';
+import { AppError } from '../../errors.ts';
+import type { Platform } from '../../platform.ts';
+import { requireDatasetAccess } from './dataset-access.ts';
+import { getQuery } from './read-query.ts';
+
+export type ExportFormat = QueryExport['format'];
+
+export type ExportLink = {
+  exportId: string;
+  format: ExportFormat;
+  fileName: string;
+  bytes: number;
+  url: string;
+  expiresAt: Date;
+};
+
+/**
+ * Makes (once) an export of a finished query's result in the format asked for, and hands out
+ * a fresh download link for it. Row-level results are exported only while the user still has
+ * row access. CSV cells that a spreadsheet would run as a formula are defused.
+ */
+export async function exportQueryResult(
+  platform: Platform,
+  user: User,
+  queryId: string,
+  format: ExportFormat,
+): Promise<ExportLink> {
+  const job = await getQuery(platform, user, queryId);
+  if (job.status !== 'succeeded' || !job.resultKey) {
+    throw new AppError('CONFLICT', `The query has no result to export: it is ${job.status}`);
+  }
+  const summary = job.summary as QuerySummary;
+  const access = await requireDatasetAccess(platform, user, job.datasetId);
+  if (summary.kind === 'rows' && access.level !== 'row') {
+    throw new AppError('FORBIDDEN', 'Exporting rows needs row access to the dataset');
+  }
+
+  const exports = exportsRepository(platform.catalog.db);
+  const existing = await exports.find(job.id, format);
+  const made =
+    existing ??
+    (await makeExport(platform, { ...job, resultKey: job.resultKey }, summary, format, user));
+  const link = platform.downloads.create({ exportId: made.id, userId: user.id });
+  return {
+    exportId: made.id,
+    format,
+    fileName: made.fileName,
+    bytes: made.bytes,
+    ...link,
+  };
+}
+
+async function makeExport(
+  platform: Platform,
+  job: { id: string; datasetId: string; resultKey: string },
+  summary: QuerySummary,
+  format: ExportFormat,
+  user: User,
+): Promise<QueryExport> {
+  const { dialect } = platform.engine;
+  const key = `results/${job.id}/export.${format}`;
+  const source = dialect.scanParquet([platform.store.locate(job.resultKey)]);
+  const params: unknown[] = [];
+  const param = (value: unknown) => {
+    params.push(value);
+    return dialect.placeholder(params.length);
+  };
+  const columns =
+    format === 'parquet'
+      ? ['*']
+      : [
+          ...summary.columns.map((column) => {
+            const name = dialect.quoteIdentifier(column.name);
+            if (column.kind === 'measure' && (column.fn === 'count' || column.fn === 'patients')) {
+              return `CASE WHEN suppressed THEN ${param(`<${summary.threshold}`)} ELSE CAST(${name} AS VARCHAR) END AS ${name}`;
+            }
+            if (column.type === 'histogram') return `to_json(${name}) AS ${name}`;
+            if (column.type === 'varchar') {
+              // =, +, - and @ start a formula in spreadsheets; a leading quote keeps it text.
+              return `CASE WHEN left(${name}, 1) IN ('=', '+', '-', '@', chr(9), chr(13)) THEN '''' || ${name} ELSE ${name} END AS ${name}`;
+            }
+            return name;
+          }),
+          ...(summary.kind === 'aggregate' ? ['suppressed'] : []),
+        ];
+  await platform.engine.writeFile(
+    { sql: `SELECT ${columns.join(', ')} FROM ${source} AS r`, params },
+    await platform.store.locateForWrite(key),
+    format,
+  );
+  return exportsRepository(platform.catalog.db).add({
+    id: randomUUID(),
+    queryId: job.id,
+    userId: user.id,
+    format,
+    objectKey: key,
+    fileName: `medlake-${job.datasetId}-${job.id.slice(0, 8)}.${format}`,
+    bytes: await platform.store.size(key),
+  });
+}
