@@ -14,6 +14,7 @@ import { AppError } from './errors.ts';
 import { handleError } from './http/error-handler.ts';
 import type { Logger } from './logger.ts';
 import type { Platform } from './platform.ts';
+import { datasetRoutes } from './routes/datasets/dataset-routes.ts';
 import { healthRoutes } from './routes/health/health-routes.ts';
 import { queryRoutes } from './routes/queries/query-routes.ts';
 import { uploadRoutes } from './routes/uploads/upload-routes.ts';
@@ -46,6 +47,7 @@ export async function buildApp(options: AppOptions) {
 
   await app.register(healthRoutes(options.platform), { prefix: '/api' });
   await app.register(uploadRoutes(options.platform), { prefix: '/api' });
+  await app.register(datasetRoutes(options.platform), { prefix: '/api' });
   await app.register(queryRoutes(options.platform, { onSubmitted: options.onQuerySubmitted }), {
     prefix: '/api',
   });

@@ -1,12 +1,11 @@
 import { querySpecSchema, type QuerySpec, type QuerySummary } from '@medlake/shared';
 import { datasetsRepository } from '../../catalog/datasets-repository.ts';
 import type { QueryJob } from '../../catalog/query-jobs-repository.ts';
-import { releasesRepository, type Release } from '../../catalog/releases-repository.ts';
 import { usersRepository } from '../../catalog/users-repository.ts';
 import type { RunOptions } from '../../engines/types.ts';
 import { AppError } from '../../errors.ts';
 import type { Platform } from '../../platform.ts';
-import { assertSpecAllowed, type DatasetAccess } from '../../policy.ts';
+import { assertSpecAllowed } from '../../policy.ts';
 import { codeSetCodes, loadCodeSets } from '../../query/code-sets.ts';
 import {
   compileQuery,
@@ -26,6 +25,7 @@ import { planQuery, type CandidateRelease, type QueryPlan } from '../../query/pl
 import { presentResultRow } from '../../query/present-result.ts';
 import { queryColumns } from '../../query/query-columns.ts';
 import { sortRows } from '../../query/sort-rows.ts';
+import { candidateReleases } from './candidate-releases.ts';
 import { requireDatasetAccess } from './dataset-access.ts';
 
 /** An aggregate with more groups than this fails with advice to narrow it. */
@@ -144,47 +144,6 @@ export async function runQueryJob(
       ),
     },
   };
-}
-
-/** The releases the query may read: the ones it names, or the current ones, within the grant. */
-async function candidateReleases(
-  platform: Platform,
-  spec: QuerySpec,
-  access: DatasetAccess,
-): Promise<CandidateRelease[]> {
-  const repository = releasesRepository(platform.catalog.db);
-  let releases: Release[];
-  if (spec.releases) {
-    releases = [];
-    for (const [index, id] of spec.releases.entries()) {
-      const release = await repository.get(id);
-      if (!release || release.datasetId !== spec.dataset) {
-        throw new AppError(
-          'VALIDATION_FAILED',
-          `Release ${id} is not a release of ${spec.dataset}`,
-          [{ path: `releases[${index}]`, message: 'not a release of this dataset' }],
-        );
-      }
-      if (access.hospitals && !access.hospitals.includes(release.hospitalId)) {
-        throw new AppError(
-          'FORBIDDEN',
-          `Your access to ${spec.dataset} does not cover the hospital of release ${id}`,
-        );
-      }
-      releases.push(release);
-    }
-  } else {
-    releases = (await repository.list({ datasetId: spec.dataset })).filter(
-      (release) =>
-        release.current && (!access.hospitals || access.hospitals.includes(release.hospitalId)),
-    );
-  }
-  return releases.map((release) => ({
-    id: release.id,
-    hospitalId: release.hospitalId,
-    month: release.month,
-    files: release.files,
-  }));
 }
 
 async function aggregate(

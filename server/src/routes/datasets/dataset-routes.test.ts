@@ -1,0 +1,97 @@
+import { DuckDBInstance } from '@duckdb/node-api';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestApp, createTestPlatform, type TestPlatform } from '../../../test/helper.ts';
+import { ingest, prepareDataset, synthea } from '../../../test/ingest-helpers.ts';
+import type { App } from '../../app.ts';
+import { addUser, createApiToken, grantDatasetAccess } from '../../use-cases/manage-access.ts';
+
+type Dictionary = {
+  hospitals: string[];
+  months: string[];
+  codes: Array<{
+    code: string;
+    label: string | null;
+    rows: number | string;
+    patients: number | string;
+  }>;
+};
+
+describe('/api/v1/datasets', () => {
+  let platform: TestPlatform;
+  let app: App;
+  const tokens: Record<string, string> = {};
+  const get = (user: string, url: string) =>
+    app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${tokens[user]}` } });
+
+  beforeAll(async () => {
+    platform = await createTestPlatform();
+    await prepareDataset(platform, 'synthea-observations');
+    await prepareDataset(platform, 'lab-results', []);
+    await ingest(platform, { file: synthea('all'), month: '2021-06' });
+    for (const [email, level] of [
+      ['agg@example.org', 'aggregate'],
+      ['row@example.org', 'row'],
+      ['none@example.org', undefined],
+    ] as const) {
+      await addUser(platform, { email, name: email, role: 'researcher' });
+      if (level)
+        await grantDatasetAccess(platform, { email, datasetId: 'synthea-observations', level });
+      tokens[email] = (await createApiToken(platform, { email, name: 'test', days: 1 })).token;
+    }
+    app = await createTestApp(platform);
+  }, 60_000);
+
+  afterAll(async () => {
+    await app.close();
+    await platform.dispose();
+  });
+
+  it('lists every dataset with the user’s access to it', async () => {
+    const response = await get('agg@example.org', '/api/v1/datasets');
+    expect(response.json()).toEqual({
+      datasets: [
+        expect.objectContaining({ id: 'lab-results', access: null }),
+        expect.objectContaining({ id: 'synthea-observations', access: 'aggregate' }),
+      ],
+    });
+  });
+
+  it('gives exact counts per code to a row-level user, matching the source file', async () => {
+    const dictionary = (
+      await get('row@example.org', '/api/v1/datasets/synthea-observations/dictionary')
+    ).json<Dictionary>();
+    expect(dictionary.hospitals).toEqual(['synthea']);
+    expect(dictionary.months).toEqual(['2021-06']);
+    const instance = await DuckDBInstance.create(':memory:');
+    const connection = await instance.connect();
+    const expected = (
+      await connection.runAndReadAll(
+        `SELECT CODE AS code, count(*)::INTEGER AS rows, count(DISTINCT MRN)::INTEGER AS patients
+         FROM read_csv('${synthea('all')}', all_varchar = true) GROUP BY 1 ORDER BY 1`,
+      )
+    ).getRowObjectsJson();
+    connection.closeSync();
+    instance.closeSync();
+    expect(dictionary.codes.map(({ code, rows, patients }) => ({ code, rows, patients }))).toEqual(
+      expected,
+    );
+    expect(dictionary.codes.find((entry) => entry.code === '8302-2')?.label).toBe('Body Height');
+  });
+
+  it('suppresses small counts for an aggregate user, and refuses users without access', async () => {
+    const dictionary = (
+      await get('agg@example.org', '/api/v1/datasets/synthea-observations/dictionary')
+    ).json<Dictionary>();
+    const suppressed = dictionary.codes.filter((entry) => entry.patients === '<11');
+    expect(suppressed.length).toBeGreaterThan(0);
+    for (const entry of dictionary.codes) {
+      for (const value of [entry.rows, entry.patients]) {
+        expect(value === '<11' || (typeof value === 'number' && value >= 11)).toBe(true);
+      }
+    }
+    expect(
+      (await get('none@example.org', '/api/v1/datasets/synthea-observations/dictionary'))
+        .statusCode,
+    ).toBe(403);
+  });
+});

@@ -1,0 +1,181 @@
+import { lakeColumns, querySpecSchema, type DatasetContract } from '@medlake/shared';
+import { datasetsRepository } from '../../catalog/datasets-repository.ts';
+import { grantsRepository } from '../../catalog/grants-repository.ts';
+import type { User } from '../../catalog/users-repository.ts';
+import { notFound } from '../../errors.ts';
+import type { Platform } from '../../platform.ts';
+import { datasetAccess, type DatasetAccess } from '../../policy.ts';
+import {
+  compileQuery,
+  hiddenPatients,
+  hiddenRows,
+  hiddenTotal,
+} from '../../query/compile-query.ts';
+import {
+  applyDisclosureControl,
+  type AggregateRow,
+  type DisclosureRule,
+} from '../../query/disclosure.ts';
+import { presentResultRow } from '../../query/present-result.ts';
+import { queryColumns } from '../../query/query-columns.ts';
+import { candidateReleases } from './candidate-releases.ts';
+import { requireDatasetAccess } from './dataset-access.ts';
+
+export type DatasetListing = {
+  id: string;
+  title: string;
+  description: string;
+  /** The user's access, or null: they may request it. */
+  access: DatasetAccess['level'] | null;
+};
+
+/** Every dataset with the user's access to it: the catalog a researcher browses. */
+export async function listDatasetsFor(platform: Platform, user: User): Promise<DatasetListing[]> {
+  const datasets = await datasetsRepository(platform.catalog.db).list();
+  const grants = grantsRepository(platform.catalog.db);
+  const now = new Date();
+  return Promise.all(
+    datasets.map(async (dataset) => ({
+      id: dataset.id,
+      title: dataset.title,
+      description: dataset.description,
+      access: datasetAccess(user, await grants.active(user.id, dataset.id, now))?.level ?? null,
+    })),
+  );
+}
+
+export type DictionaryEntry = {
+  code: string;
+  label: string | null;
+  unit: string | null;
+  rows: number | string;
+  patients: number | string;
+};
+
+export type DatasetDictionary = {
+  id: string;
+  title: string;
+  description: string;
+  columns: Array<{ name: string; type: string; treatment: string }>;
+  hospitals: string[];
+  months: string[];
+  releases: number;
+  threshold: number;
+  codes: DictionaryEntry[];
+  rules: DisclosureRule[];
+};
+
+/** Dictionaries by dataset, access and the releases read: they change only with a new release. */
+const cache = new Map<string, DatasetDictionary>();
+const cacheSize = 100;
+
+/**
+ * The data dictionary of a dataset as the user may see it: its columns and how each was
+ * de-identified, the hospitals and months covered, and every code present with its name, unit
+ * and counts. Counts go through the same disclosure control as query results.
+ */
+export async function describeDataset(
+  platform: Platform,
+  user: User,
+  datasetId: string,
+): Promise<DatasetDictionary> {
+  const dataset = await datasetsRepository(platform.catalog.db).get(datasetId);
+  if (!dataset) throw notFound(`Dataset ${datasetId}`);
+  const access = await requireDatasetAccess(platform, user, dataset.id);
+  const releases = await candidateReleases(platform, { dataset: dataset.id }, access);
+  const key = [
+    dataset.id,
+    dataset.contractVersion,
+    access.level,
+    ...releases.map((r) => r.id).sort(),
+  ].join('|');
+  const cached = cache.get(key);
+  if (cached) return cached;
+
+  const contract = dataset.contract;
+  const threshold = contract.smallCellThreshold;
+  const { codes, rules } = await codesOf(platform, contract, releases, access);
+  const dictionary: DatasetDictionary = {
+    id: dataset.id,
+    title: dataset.title,
+    description: dataset.description,
+    columns: lakeColumns(contract).map((column) => ({
+      name: column.name,
+      type: column.type,
+      treatment: column.treatment,
+    })),
+    hospitals: [...new Set(releases.map((release) => release.hospitalId))].sort(),
+    months: [...new Set(releases.map((release) => release.month))].sort(),
+    releases: releases.length,
+    threshold,
+    codes,
+    rules,
+  };
+  if (cache.size >= cacheSize) cache.delete(cache.keys().next().value ?? '');
+  cache.set(key, dictionary);
+  return dictionary;
+}
+
+async function codesOf(
+  platform: Platform,
+  contract: DatasetContract,
+  releases: Awaited<ReturnType<typeof candidateReleases>>,
+  access: DatasetAccess,
+): Promise<{ codes: DictionaryEntry[]; rules: DisclosureRule[] }> {
+  const lake = lakeColumns(contract);
+  const code = lake.find((column) => column.role === 'code');
+  if (!code || releases.length === 0) return { codes: [], rules: [] };
+  const label = lake.find((column) => column.role === 'code_label');
+  const unit = lake.find((column) => column.role === 'unit');
+  const spec = querySpecSchema.parse({
+    dataset: contract.name,
+    groupBy: [{ column: code.name, as: 'code' }],
+    measures: [
+      { fn: 'count' },
+      { fn: 'patients' },
+      ...(label ? [{ fn: 'min', column: label.name, as: 'label' }] : []),
+      ...(unit ? [{ fn: 'min', column: unit.name, as: 'unit' }] : []),
+    ],
+  });
+  const compiled = compileQuery(spec, {
+    dialect: platform.engine.dialect,
+    columns: queryColumns(contract),
+    codeSets: {},
+    files: {
+      main: releases.flatMap((release) => release.files.map((file) => platform.store.locate(file))),
+      cohort: [],
+    },
+  });
+  const rows = (await platform.engine.rows(compiled)).map((row) => ({
+    ...row,
+    rows: Number(row.rows),
+    patients: Number(row.patients),
+    [hiddenRows]: Number(row[hiddenRows]),
+    [hiddenPatients]: Number(row[hiddenPatients]),
+  })) as AggregateRow[];
+  const total = rows.find((row) => Number(row[hiddenTotal]) === 1);
+  const groups = rows.filter((row) => row !== total);
+  const disclosed = applyDisclosureControl({
+    groups,
+    total: total ?? ({ [hiddenRows]: 0, [hiddenPatients]: 0 } as AggregateRow),
+    columns: compiled.columns,
+    level: access.level,
+    threshold: contract.smallCellThreshold,
+    grouped: true,
+  });
+  const codes = disclosed.rows
+    .map((row, index) => {
+      const shown = presentResultRow(row, compiled.columns, contract.smallCellThreshold);
+      // A suppressed code keeps its name and unit: what is hidden is how often it occurs.
+      const source = groups[index];
+      return {
+        code: String(shown.code),
+        label: (source?.label as string | null) ?? null,
+        unit: (source?.unit as string | null) ?? null,
+        rows: shown.rows as number | string,
+        patients: shown.patients as number | string,
+      };
+    })
+    .sort((a, b) => (a.code < b.code ? -1 : a.code > b.code ? 1 : 0));
+  return { codes, rules: disclosed.rules };
+}
