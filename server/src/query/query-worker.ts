@@ -5,6 +5,7 @@ import { AppError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Platform } from '../platform.ts';
 import { runQueryJob } from '../use-cases/queries/run-query-job.ts';
+import { announceQueryFinished } from './query-events.ts';
 
 export type QueryWorkerOptions = {
   logger: Logger;
@@ -83,6 +84,7 @@ export async function executeQueryJob(
     clearTimeout(timer);
     clearInterval(heartbeat);
     options.shutdown?.removeEventListener('abort', onShutdown);
+    announceQueryFinished(job.id);
   }
 }
 

@@ -8,6 +8,7 @@ import {
   cancelQuery,
   getQuery,
   listQueries,
+  waitForQuery,
   maxPageSize,
   readResultPage,
 } from '../../use-cases/queries/read-query.ts';
@@ -83,12 +84,17 @@ export function queryRoutes(
           summary: 'A query: its status, and when it has succeeded its key points',
           tags: ['queries'],
           params: idParams,
+          querystring: z.object({
+            /** Wait up to this many seconds for the query to finish before answering. */
+            wait: z.coerce.number().min(0).max(30).default(0),
+          }),
           response: { 200: queryJobSchema, ...errors },
         },
       },
       async (request) => {
         const user = await requireUser(platform, request);
-        return presentQueryJob(await getQuery(platform, user, request.params.id));
+        const job = await waitForQuery(platform, user, request.params.id, request.query.wait);
+        return presentQueryJob(job);
       },
     );
 

@@ -5,6 +5,7 @@ import { AppError } from '../../errors.ts';
 import type { Platform } from '../../platform.ts';
 import { assertOwnsQuery } from '../../policy.ts';
 import { presentResultRow } from '../../query/present-result.ts';
+import { queryFinishedOrTimeout } from '../../query/query-events.ts';
 
 export const maxPageSize = 1000;
 
@@ -13,6 +14,26 @@ export async function getQuery(platform: Platform, user: User, id: string): Prom
   const job = await queryJobsRepository(platform.catalog.db).get(id);
   if (!job) throw new AppError('NOT_FOUND', 'Query not found');
   assertOwnsQuery(user, job);
+  return job;
+}
+
+/**
+ * The query once it has finished, or as it is after `seconds`: a client long-polls instead of
+ * asking again and again. A worker in this process announces the end at once; one in another
+ * process is seen at the next look at the catalog.
+ */
+export async function waitForQuery(
+  platform: Platform,
+  user: User,
+  id: string,
+  seconds: number,
+): Promise<QueryJob> {
+  const deadline = Date.now() + seconds * 1000;
+  let job = await getQuery(platform, user, id);
+  while ((job.status === 'queued' || job.status === 'running') && Date.now() < deadline) {
+    await queryFinishedOrTimeout(id, Math.min(250, deadline - Date.now()));
+    job = await getQuery(platform, user, id);
+  }
   return job;
 }
 
