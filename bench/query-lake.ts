@@ -75,27 +75,33 @@ export async function buildQueryLake(
           releaseId,
         });
         const target = await platform.store.locateForWrite(files.lakeKey);
-        // Columns in the order and types the ingest writes for this contract.
+        // The same patients every month: their attributes are made once per hospital.
+        if (m === 0) {
+          await connection.run(`
+            CREATE OR REPLACE TABLE patients AS
+            SELECT p AS i,
+              'p_' || lpad(CAST(hash(${h}, p) % 1000000000000 AS VARCHAR), 20, '0') AS patient,
+              CAST(1930 + hash(${h}, p, 'b') % 75 AS SMALLINT) AS birth_year,
+              CASE hash(${h}, p, 's') % 2 WHEN 0 THEN 'F' ELSE 'M' END AS sex,
+              (['white', 'black', 'asian', 'hawaiian', 'other'])[CAST(1 + hash(${h}, p, 'r') % 5 AS BIGINT)] AS race,
+              CASE hash(${h}, p, 'e') % 5 WHEN 0 THEN 'hispanic' ELSE 'nonhispanic' END AS ethnicity,
+              lpad(CAST(10 + hash(${h}, p, 'z') % 90 AS VARCHAR), 3, '0') AS zip
+            FROM range(${patientsPerHospital}) AS g(p)`);
+        }
+        const seed = h * 1000 + m;
         await connection.run(`
           COPY (
-            SELECT
-              'p_' || lpad(CAST(hash(${h}, r % ${patientsPerHospital}) % 1000000000000 AS VARCHAR), 20, '0') AS patient,
-              'enc_' || CAST(hash(${h}, r // 4) % 1000000000000 AS VARCHAR) AS encounter,
-              CAST(1930 + hash(${h}, r % ${patientsPerHospital}, 'b') % 75 AS SMALLINT) AS birth_year,
-              CAST((2024 - (1930 + hash(${h}, r % ${patientsPerHospital}, 'b') % 75)) AS SMALLINT) AS age,
-              CASE hash(${h}, r % ${patientsPerHospital}, 's') % 2 WHEN 0 THEN 'F' ELSE 'M' END AS sex,
-              (['white', 'black', 'asian', 'hawaiian', 'other'])[CAST(1 + hash(${h}, r % ${patientsPerHospital}, 'r') % 5 AS BIGINT)] AS race,
-              CASE hash(${h}, r % ${patientsPerHospital}, 'e') % 5 WHEN 0 THEN 'hispanic' ELSE 'nonhispanic' END AS ethnicity,
-              'Massachusetts' AS state,
-              lpad(CAST(10 + hash(${h}, r % ${patientsPerHospital}, 'z') % 90 AS VARCHAR), 3, '0') AS zip,
-              TIMESTAMP '2024-${String(m + 1).padStart(2, '0')}-01' + to_seconds(CAST(hash(r, 't') % 2419200 AS BIGINT)) AS collected_at,
+            SELECT p.patient,
+              'enc_' || CAST(${seed} AS VARCHAR) || '_' || CAST(r // 4 AS VARCHAR) AS encounter,
+              p.birth_year, CAST(2024 - p.birth_year AS SMALLINT) AS age, p.sex, p.race, p.ethnicity,
+              'Massachusetts' AS state, p.zip,
+              TIMESTAMP '${month}-01' + to_seconds(CAST((r * 7919) % 2419200 AS BIGINT)) AS collected_at,
               t.category, t.code, t.name AS description,
-              round(t.mean + t.sd * ((hash(r, 'v') % 2000) / 1000.0 - 1), 1) AS value,
-              CAST(NULL AS VARCHAR) AS value_text,
-              t.unit,
-              CAST(NULL AS VARCHAR) AS comment
+              round(t.mean + t.sd * (((r * 2654435761 + ${seed}) % 2000) / 1000.0 - 1), 1) AS value,
+              CAST(NULL AS VARCHAR) AS value_text, t.unit, CAST(NULL AS VARCHAR) AS comment
             FROM range(${options.rowsPerRelease}) AS g(r)
-            JOIN tests AS t ON t.i = hash(r, 'c') % (SELECT count(*) FROM tests)
+            JOIN patients AS p ON p.i = (r * 31 + ${seed}) % ${patientsPerHospital}
+            JOIN tests AS t ON t.i = (r * 17 + r // 7 + ${seed}) % ${numericTests.length}
           ) TO ${quoteLiteral(target)} (FORMAT parquet, COMPRESSION snappy)`);
         const quality: QualityReport = {
           rows: options.rowsPerRelease,

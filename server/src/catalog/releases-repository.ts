@@ -125,6 +125,31 @@ export function releasesRepository(db: CatalogDb) {
       return currentOf(datasetId, hospitalId, '<', month);
     },
 
+    /**
+     * Where releases' files are, without their quality reports: the current release of every
+     * hospital and month of the dataset, or the releases named. What the query planner needs.
+     */
+    async locations(
+      datasetId: string,
+      ids?: readonly string[],
+    ): Promise<Array<Pick<Release, 'id' | 'datasetId' | 'hospitalId' | 'month' | 'files'>>> {
+      let query = db
+        .selectFrom('releases as r')
+        .select(['r.id', 'r.dataset_id', 'r.hospital_id', 'r.month', 'r.files'])
+        .where('r.dataset_id', '=', datasetId);
+      query = ids
+        ? query.where('r.id', 'in', ids.length > 0 ? [...ids] : [''])
+        : query.innerJoin('current_releases as c', 'c.release_id', 'r.id');
+      const rows = await query.orderBy('r.hospital_id').orderBy('r.month').execute();
+      return rows.map((row) => ({
+        id: row.id,
+        datasetId: row.dataset_id,
+        hospitalId: row.hospital_id,
+        month: row.month,
+        files: row.files,
+      }));
+    },
+
     async list(filter: { datasetId?: string; hospitalId?: string } = {}): Promise<Release[]> {
       let query = selectReleases();
       if (filter.datasetId) query = query.where('r.dataset_id', '=', filter.datasetId);

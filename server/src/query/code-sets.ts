@@ -14,9 +14,16 @@ export type CodeSets = z.infer<typeof codeSetsSchema>;
 
 const defaultFile = new URL('../../config/code-sets/loinc.json', import.meta.url);
 
-/** Named code sets, kept as versioned configuration so that clinicians can change them. */
-export function loadCodeSets(file: URL | string = defaultFile): CodeSets {
-  return codeSetsSchema.parse(JSON.parse(readFileSync(file, 'utf8')));
+let loaded: CodeSets | undefined;
+
+/**
+ * Named code sets, kept as versioned configuration so that clinicians can change them. Read
+ * once per process: a changed file takes effect at the next start.
+ */
+export function loadCodeSets(file?: URL | string): CodeSets {
+  if (file) return codeSetsSchema.parse(JSON.parse(readFileSync(file, 'utf8')));
+  loaded ??= codeSetsSchema.parse(JSON.parse(readFileSync(defaultFile, 'utf8')));
+  return loaded;
 }
 
 /** Name → codes, as the query compiler takes them. */

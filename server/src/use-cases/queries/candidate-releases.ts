@@ -1,5 +1,5 @@
 import type { QuerySpec } from '@medlake/shared';
-import { releasesRepository, type Release } from '../../catalog/releases-repository.ts';
+import { releasesRepository } from '../../catalog/releases-repository.ts';
 import { AppError } from '../../errors.ts';
 import type { Platform } from '../../platform.ts';
 import type { DatasetAccess } from '../../policy.ts';
@@ -12,33 +12,32 @@ export async function candidateReleases(
   access: DatasetAccess,
 ): Promise<CandidateRelease[]> {
   const repository = releasesRepository(platform.catalog.db);
-  let releases: Release[];
+  const releases = await repository.locations(spec.dataset, spec.releases);
   if (spec.releases) {
-    releases = [];
-    for (const [index, id] of spec.releases.entries()) {
-      const release = await repository.get(id);
-      if (!release || release.datasetId !== spec.dataset) {
+    const found = new Set(releases.map((release) => release.id));
+    spec.releases.forEach((id, index) => {
+      if (!found.has(id)) {
         throw new AppError(
           'VALIDATION_FAILED',
           `Release ${id} is not a release of ${spec.dataset}`,
           [{ path: `releases[${index}]`, message: 'not a release of this dataset' }],
         );
       }
-      if (access.hospitals && !access.hospitals.includes(release.hospitalId)) {
-        throw new AppError(
-          'FORBIDDEN',
-          `Your access to ${spec.dataset} does not cover the hospital of release ${id}`,
-        );
-      }
-      releases.push(release);
-    }
-  } else {
-    releases = (await repository.list({ datasetId: spec.dataset })).filter(
-      (release) =>
-        release.current && (!access.hospitals || access.hospitals.includes(release.hospitalId)),
+    });
+    const outside = releases.find(
+      (release) => access.hospitals && !access.hospitals.includes(release.hospitalId),
     );
+    if (outside) {
+      throw new AppError(
+        'FORBIDDEN',
+        `Your access to ${spec.dataset} does not cover the hospital of release ${outside.id}`,
+      );
+    }
   }
-  return releases.map((release) => ({
+  const readable = releases.filter(
+    (release) => !access.hospitals || access.hospitals.includes(release.hospitalId),
+  );
+  return readable.map((release) => ({
     id: release.id,
     hospitalId: release.hospitalId,
     month: release.month,
