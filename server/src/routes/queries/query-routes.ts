@@ -6,7 +6,6 @@ import type { Platform } from '../../platform.ts';
 import { presentQueryJob } from '../../query/present-result.ts';
 import {
   cancelQuery,
-  getQuery,
   listQueries,
   waitForQuery,
   maxPageSize,
