@@ -129,6 +129,73 @@ describe('medlake CLI', () => {
     );
   });
 
+  it('adds a researcher, grants access and runs a query with their rights', async () => {
+    const env = { MEDLAKE_HOME: path.join(home, 'query') };
+    const contract = path.join(repositoryRoot, 'server/config/contracts/synthea-observations.json');
+    const fixture = path.join(repositoryRoot, '../shared/fixtures/synthea/hospital-export-all.csv');
+    for (const args of [
+      ['hospitals', 'add', 'synthea', '--name', 'Synthea'],
+      ['datasets', 'create', '--contract', contract],
+      ['ingest', fixture, '-d', 'synthea-observations', '-H', 'synthea', '-m', '2021-06'],
+      ['users', 'add', '-e', 'ann@example.org', '-n', 'Ann', '-r', 'researcher'],
+      ['grants', 'add', '-e', 'ann@example.org', '-d', 'synthea-observations', '-l', 'aggregate'],
+    ]) {
+      const result = await medlake(args, env);
+      expect(result.code, result.stderr).toBe(0);
+    }
+    const spec = path.join(home, 'by-sex.json');
+    await writeFile(
+      spec,
+      JSON.stringify({
+        groupBy: [{ column: 'sex' }, { column: 'race' }],
+        measures: [{ fn: 'patients' }],
+        orderBy: [{ by: 'sex' }, { by: 'race' }],
+      }),
+    );
+    const printed = await medlake(
+      ['query', '--spec', spec, '-d', 'synthea-observations', '--as', 'ann@example.org'],
+      env,
+    );
+    expect(printed.code, printed.stderr).toBe(0);
+    expect(printed.stdout).toContain('59 patients and 21,697 rows match.');
+    expect(printed.stdout).toMatch(/^F\s+white\s+22\s*$/m);
+    expect(printed.stdout).toMatch(/^M\s+black\s+<11\s*$/m);
+
+    const asJson = await medlake(
+      ['query', '--spec', spec, '-d', 'synthea-observations', '--as', 'ann@example.org', '--json'],
+      env,
+    );
+    const { query, result } = JSON.parse(asJson.stdout) as {
+      query: { status: string; summary: { suppressedGroups: number } };
+      result: { rows: Array<{ patients: number | string }> };
+    };
+    expect(query.status).toBe('succeeded');
+    expect(result.rows.filter((row) => row.patients === '<11')).toHaveLength(
+      query.summary.suppressedGroups,
+    );
+
+    await writeFile(spec, JSON.stringify({ select: ['code'] }));
+    const refused = await medlake(
+      ['query', '--spec', spec, '-d', 'synthea-observations', '--as', 'ann@example.org'],
+      env,
+    );
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('row-level output needs row access');
+  });
+
+  it('prints the query spec’s JSON Schema', async () => {
+    const { code, stdout } = await medlake(['query', '--schema']);
+    expect(code).toBe(0);
+    const schema = JSON.parse(stdout) as {
+      properties: Record<string, unknown>;
+      required: string[];
+    };
+    expect(Object.keys(schema.properties)).toEqual(
+      expect.arrayContaining(['dataset', 'where', 'cohort', 'groupBy', 'measures', 'select']),
+    );
+    expect(schema.required).toEqual(['dataset']);
+  });
+
   describe('serve', () => {
     let server: ChildProcess;
     let baseUrl: string;

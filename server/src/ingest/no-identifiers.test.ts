@@ -1,14 +1,16 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createReadStream } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { lakeColumns } from '@medlake/shared';
 import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { contractFile, listFiles, repositoryRoot, synthea } from '../../test/ingest-helpers.ts';
 import { readParquet } from '../../test/parquet.ts';
+import { parseContract } from '../use-cases/manage-datasets.ts';
 
 const bin = path.join(repositoryRoot, 'server/bin/medlake.js');
 
@@ -130,6 +132,28 @@ describe('no identifier outside the vault', () => {
     server.kill('SIGTERM');
     await once(server, 'exit');
     printed.push(serverOutput);
+
+    // A row-level query of every lake column: its stored result and its printout are scanned too.
+    const spec = path.join(home, 'every-column.json');
+    const columns = lakeColumns(
+      parseContract(JSON.parse(await readFile(contractFile('synthea-observations'), 'utf8'))),
+    );
+    await writeFile(
+      spec,
+      JSON.stringify({
+        dataset: 'synthea-observations',
+        select: columns.map((column) => column.name),
+      }),
+    );
+    for (const args of [
+      ['users', 'add', '-e', 'row@example.org', '-n', 'Row', '-r', 'researcher'],
+      ['grants', 'add', '-e', 'row@example.org', '-d', 'synthea-observations', '-l', 'row'],
+      ['query', '--spec', spec, '--as', 'row@example.org', '--json'],
+    ]) {
+      const run = await medlake(args, env);
+      printed.push(run.output);
+      expect(run.code, run.output).toBe(0);
+    }
   });
 
   afterAll(async () => {
@@ -155,9 +179,13 @@ describe('no identifier outside the vault', () => {
 
   it('leaves none in the decoded Parquet either', async () => {
     const parquet = (await listFiles(home)).filter((file) => file.endsWith('.parquet'));
-    expect(parquet).toHaveLength(3);
+    const lake = parquet.filter((file) => file.includes(`${path.sep}lake${path.sep}`));
+    expect(lake).toHaveLength(3);
+    const results = parquet.filter((file) => file.includes(`${path.sep}results${path.sep}`));
+    expect(results).toHaveLength(1);
+    expect(await readParquet(results)).toHaveLength(1052 + 867 + 21697);
     const rows = await readParquet(parquet);
-    expect(rows.length).toBe(1052 + 867 + 21697);
+    expect(rows.length).toBe(2 * (1052 + 867 + 21697));
     const values = rows.flatMap((row) => Object.values(row).map((value) => String(value)));
     expect(findIdentifiers(values.join('\n'), identifiers)).toEqual([]);
   });
