@@ -98,3 +98,13 @@ export function assertOwnsQuery(user: User, job: { userId: string }): void {
   // Answered as "not found" so that guessing ids tells nothing about other users' queries.
   if (job.userId !== user.id) throw new AppError('NOT_FOUND', 'Query not found');
 }
+
+/**
+ * Uploads come from hospital data stewards (and admins). Which hospitals a steward may upload
+ * for is recorded with the accounts issue; until then any steward may upload for any hospital.
+ */
+export function assertCanUpload(user: User): void {
+  if (user.role !== 'steward' && user.role !== 'admin') {
+    throw new AppError('FORBIDDEN', 'Uploading needs the steward role');
+  }
+}

@@ -96,12 +96,15 @@ describe('no identifier outside the vault', () => {
       ],
       ['releases', 'list'],
       ['datasets', 'show', 'synthea-observations'],
+      ['users', 'add', '-e', 'steward@example.org', '-n', 'Steward', '-r', 'steward'],
     ];
     for (const args of steps) {
       const run = await medlake(args, env);
       printed.push(run.output);
       expect(run.code, run.output).toBe(0);
     }
+    const tokenRun = await medlake(['users', 'token', '-e', 'steward@example.org'], env);
+    const token = tokenRun.output.match(/mlk_\S+/)?.[0] ?? '';
     // The full export (every patient) through the HTTP API, with the server logging at debug.
     const server = spawn(process.execPath, [bin, 'serve'], {
       cwd: repositoryRoot,
@@ -122,7 +125,7 @@ describe('no identifier outside the vault', () => {
       `${url}/api/uploads?dataset=synthea-observations&hospital=synthea&month=2022-02&fileName=all.csv`,
       {
         method: 'POST',
-        headers: { 'content-type': 'text/csv' },
+        headers: { 'content-type': 'text/csv', authorization: `Bearer ${token}` },
         body: Readable.toWeb(createReadStream(synthea('all'))) as ReadableStream,
         duplex: 'half',
       } as RequestInit,

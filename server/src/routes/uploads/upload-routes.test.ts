@@ -7,28 +7,55 @@ import { fixtureLines, prepareDataset, synthea } from '../../../test/ingest-help
 import type { App } from '../../app.ts';
 import { jobsRepository } from '../../catalog/jobs-repository.ts';
 import { releasesRepository } from '../../catalog/releases-repository.ts';
+import { addUser, createApiToken } from '../../use-cases/manage-access.ts';
 
 describe('POST /api/uploads', () => {
   let platform: TestPlatform;
   let app: App;
+  let token: string;
   /** POSTs a CSV to the upload API with the given query string. */
   const upload = (query: string, payload: string | NodeJS.ReadableStream) =>
     app.inject({
       method: 'POST',
       url: `/api/uploads?${query}`,
-      headers: { 'content-type': 'text/csv' },
+      headers: { 'content-type': 'text/csv', authorization: `Bearer ${token}` },
       payload,
     });
 
   beforeAll(async () => {
     platform = await createTestPlatform();
     await prepareDataset(platform, 'synthea-observations');
+    await addUser(platform, { email: 'steward@example.org', name: 'S', role: 'steward' });
+    token = (await createApiToken(platform, { email: 'steward@example.org', name: 't', days: 1 }))
+      .token;
     app = await createTestApp(platform);
   });
 
   afterAll(async () => {
     await app.close();
     await platform.dispose();
+  });
+
+  it('takes uploads only from a signed-in steward', async () => {
+    const anonymous = await app.inject({
+      method: 'POST',
+      url: '/api/uploads?dataset=synthea-observations&hospital=synthea&month=2020-12',
+      headers: { 'content-type': 'text/csv' },
+      payload: 'a,b\n',
+    });
+    expect(anonymous.statusCode).toBe(401);
+    await addUser(platform, { email: 'res@example.org', name: 'R', role: 'researcher' });
+    const researcher = (
+      await createApiToken(platform, { email: 'res@example.org', name: 't', days: 1 })
+    ).token;
+    const refused = await app.inject({
+      method: 'POST',
+      url: '/api/uploads?dataset=synthea-observations&hospital=synthea&month=2020-12',
+      headers: { 'content-type': 'text/csv', authorization: `Bearer ${researcher}` },
+      payload: 'a,b\n',
+    });
+    expect(refused.statusCode).toBe(403);
+    expect(await releasesRepository(platform.catalog.db).list()).toEqual([]);
   });
 
   it('streams a CSV in and answers 201 with the published release and its quality report', async () => {
@@ -95,7 +122,11 @@ describe('POST /api/uploads', () => {
         port,
         method: 'POST',
         path: '/api/uploads?dataset=synthea-observations&hospital=synthea&month=2021-03',
-        headers: { 'content-type': 'text/csv', 'content-length': '10000000' },
+        headers: {
+          'content-type': 'text/csv',
+          'content-length': '10000000',
+          authorization: `Bearer ${token}`,
+        },
       });
       request.on('error', () => undefined);
       request.write([header, ...rows.slice(0, 50)].join('\n'));

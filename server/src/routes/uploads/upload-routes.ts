@@ -2,7 +2,9 @@ import type { Readable } from 'node:stream';
 import { errorBodySchema, ingestProblemSchema, qualityReportSchema } from '@medlake/shared';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { requireUser } from '../../http/authenticate.ts';
 import type { Platform } from '../../platform.ts';
+import { assertCanUpload } from '../../policy.ts';
 import { ingestUpload } from '../../use-cases/ingest-upload.ts';
 
 const uploadQuery = z.object({
@@ -56,11 +58,14 @@ export function uploadRoutes(platform: Platform): FastifyPluginAsyncZod {
             200: uploadResult,
             422: uploadResult,
             400: errorBodySchema,
+            401: errorBodySchema,
+            403: errorBodySchema,
             404: errorBodySchema,
           },
         },
       },
       async (request, reply) => {
+        assertCanUpload(await requireUser(platform, request));
         const result = await ingestUpload(platform, {
           datasetId: request.query.dataset,
           hospitalId: request.query.hospital,
