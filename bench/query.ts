@@ -144,6 +144,8 @@ async function viaApi(spec: object): Promise<number> {
 const instance = await DuckDBInstance.create(':memory:');
 const connection = await instance.connect();
 await connection.run(`SET memory_limit = '2GB'`);
+// Spills go beside the lake, not into the working directory.
+await connection.run(`SET temp_directory = '${path.join(home, 'direct-spill')}'`);
 async function direct(sql: string, params: unknown[] = []): Promise<number> {
   const started = performance.now();
   (await connection.runAndReadAll(sql, params as never)).getRows();

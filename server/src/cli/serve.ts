@@ -16,8 +16,14 @@ export async function serve(env: Env, options: { demo: boolean }): Promise<void>
   const interrupted = await cleanInterruptedIngests(platform);
   if (interrupted > 0)
     logger.warn({ interrupted }, 'marked interrupted ingests as failed and removed their files');
-  if (options.demo && (await loadDemoData(platform, (message) => logger.info(message)))) {
+  const demo = options.demo
+    ? await loadDemoData(platform, (message) => logger.info(message))
+    : undefined;
+  if (demo) {
     console.log('Loaded the demo data set: dataset lab-results, 2 hospitals, 3 months.');
+    console.log(
+      `Demo researcher ${demo.email} (aggregate access); API token, shown once, valid until ${demo.expiresAt.toISOString().slice(0, 10)}:\n  ${demo.token}`,
+    );
   }
   const worker = startQueryWorker(platform, { logger });
   const app = await buildApp({ platform, logger, webRoot, onQuerySubmitted: () => worker.wake() });

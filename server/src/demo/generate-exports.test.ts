@@ -6,7 +6,9 @@ import { createTestPlatform, type TestPlatform } from '../../test/helper.ts';
 import { ingest, prepareDataset } from '../../test/ingest-helpers.ts';
 import { readParquet } from '../../test/parquet.ts';
 import { releasesRepository } from '../catalog/releases-repository.ts';
-import { loadDemoData } from '../use-cases/load-demo-data.ts';
+import { usersRepository } from '../catalog/users-repository.ts';
+import { demoResearcher, loadDemoData } from '../use-cases/load-demo-data.ts';
+import { listDatasetsFor } from '../use-cases/queries/describe-dataset.ts';
 import { exportHeader, generateExports } from './generate-exports.ts';
 
 describe('synthetic exports', () => {
@@ -105,11 +107,20 @@ describe('loadDemoData', () => {
   it('fills an empty installation once, and leaves one with data alone', async () => {
     const platform = await createTestPlatform();
     try {
-      expect(await loadDemoData(platform)).toBe(true);
+      const demo = await loadDemoData(platform);
       const releases = await releasesRepository(platform.catalog.db).list();
       expect(releases).toHaveLength(6);
       expect(releases.every((release) => release.current && release.rowCount > 2900)).toBe(true);
-      expect(await loadDemoData(platform)).toBe(false);
+      // The demo researcher's token works and sees the dataset with aggregate access.
+      const user = await usersRepository(platform.catalog.db).byToken(
+        demo?.token ?? '',
+        new Date(),
+      );
+      expect(user?.email).toBe(demoResearcher);
+      expect(await listDatasetsFor(platform, user!)).toEqual([
+        expect.objectContaining({ id: 'lab-results', access: 'aggregate' }),
+      ]);
+      expect(await loadDemoData(platform)).toBeUndefined();
       expect(await platform.store.list('landing/')).toEqual([]);
     } finally {
       await platform.dispose();

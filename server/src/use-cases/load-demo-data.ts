@@ -6,6 +6,7 @@ import { metaRepository } from '../catalog/meta-repository.ts';
 import { demoHospital, generateExports } from '../demo/generate-exports.ts';
 import type { Platform } from '../platform.ts';
 import { ingestUpload } from './ingest-upload.ts';
+import { addUser, createApiToken, grantDatasetAccess } from './manage-access.ts';
 import { addHospital, saveDataset } from './manage-datasets.ts';
 
 export const demoSize = { hospitals: 2, months: 3, rows: 3000 };
@@ -20,9 +21,9 @@ const labResultsContract = new URL('../../config/contracts/lab-results.json', im
 export async function loadDemoData(
   platform: Platform,
   onFile: (message: string) => void = () => undefined,
-): Promise<boolean> {
+): Promise<DemoAccount | undefined> {
   const db = platform.catalog.db;
-  if ((await datasetsRepository(db).list()).length > 0) return false;
+  if ((await datasetsRepository(db).list()).length > 0) return undefined;
 
   const contract = JSON.parse(await readFile(labResultsContract, 'utf8')) as unknown;
   const dataset = await saveDataset(platform, contract);
@@ -49,5 +50,26 @@ export async function loadDemoData(
     await rm(directory, { recursive: true, force: true });
   }
   await metaRepository(db).set('demo_data', { loadedAt: new Date().toISOString(), ...demoSize });
-  return true;
+
+  // Someone to try the query API as: aggregate access, like most researchers.
+  const researcher = await addUser(platform, {
+    email: demoResearcher,
+    name: 'Demo Researcher',
+    role: 'researcher',
+  });
+  await grantDatasetAccess(platform, {
+    email: researcher.email,
+    datasetId: dataset.id,
+    level: 'aggregate',
+  });
+  const { token, expiresAt } = await createApiToken(platform, {
+    email: researcher.email,
+    name: 'demo',
+    days: 30,
+  });
+  return { email: researcher.email, token, expiresAt };
 }
+
+export const demoResearcher = 'researcher@demo.medlake.example';
+
+export type DemoAccount = { email: string; token: string; expiresAt: Date };
