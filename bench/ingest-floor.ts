@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { datasetContractSchema } from '@medlake/shared';
+import { duckTypes } from '../server/src/engines/duckdb/duckdb-ingest.ts';
 import { quoteLiteral } from '../server/src/engines/duckdb/duckdb-sql.ts';
 import { readHeader, resolveHeader } from '../server/src/ingest/ingest-plan.ts';
 import { openVault } from '../server/src/vault/vault.ts';
@@ -28,16 +29,8 @@ try {
   const header = await readHeader(csv, contract.delimiter);
   if (!('fields' in header)) throw new Error('the generated file has no header');
   const { source } = resolveHeader(header.fields, contract);
-  const types: Record<string, string> = {
-    varchar: 'VARCHAR',
-    integer: 'BIGINT',
-    double: 'DOUBLE',
-    boolean: 'BOOLEAN',
-    date: 'DATE',
-    timestamp: 'TIMESTAMP',
-  };
   const columns = source
-    .map((s) => `${quoteLiteral(s.header)}: ${quoteLiteral(types[s.readAs] ?? 'VARCHAR')}`)
+    .map((s) => `${quoteLiteral(s.header)}: ${quoteLiteral(duckTypes[s.readAs])}`)
     .join(', ');
   // What reaches the lake: everything but the identifiers that are dropped.
   const kept = source

@@ -1,4 +1,6 @@
+import type { Selectable } from 'kysely';
 import type { CatalogDb } from './catalog.ts';
+import type { QueryExportsTable } from './schema.ts';
 
 export type QueryExport = {
   id: string;
@@ -13,16 +15,7 @@ export type QueryExport = {
 
 /** Files made from query results, which download links point at. */
 export function exportsRepository(db: CatalogDb) {
-  const toExport = (row: {
-    id: string;
-    query_id: string;
-    user_id: string;
-    format: 'csv' | 'parquet';
-    object_key: string;
-    file_name: string;
-    bytes: string;
-    created_at: Date;
-  }): QueryExport => ({
+  const toExport = (row: Selectable<QueryExportsTable>): QueryExport => ({
     id: row.id,
     queryId: row.query_id,
     userId: row.user_id,

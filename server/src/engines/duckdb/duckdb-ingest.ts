@@ -19,7 +19,8 @@ import type {
 import { describeRejectedLine, lineOfRecord, rejectCodes } from './ingest-problems.ts';
 import { lockDown, quoteIdentifier, quoteLiteral } from './duckdb-sql.ts';
 
-const duckTypes: Record<SourceType, string> = {
+/** The DuckDB type each contract source type is read as. */
+export const duckTypes: Record<SourceType, string> = {
   varchar: 'VARCHAR',
   integer: 'BIGINT',
   double: 'DOUBLE',
