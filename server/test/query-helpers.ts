@@ -26,7 +26,11 @@ export async function runQuery(
   if (job.status !== 'succeeded') return { job, rows: [] };
   const rows: ResultPage['rows'] = [];
   for (let page = 1; ; page += 1) {
-    const result = await readResultPage(platform, user, job.id, { page, pageSize: 1000, ...options });
+    const result = await readResultPage(platform, user, job.id, {
+      page,
+      pageSize: 1000,
+      ...options,
+    });
     rows.push(...result.rows);
     if (result.rows.length < result.pageSize) break;
   }
