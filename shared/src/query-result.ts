@@ -52,6 +52,15 @@ export type QuerySummary = z.infer<typeof querySummarySchema>;
 
 export const queryStatuses = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
 
+export const resultPageSchema = z.object({
+  page: z.number().int(),
+  pageSize: z.number().int(),
+  totalRows: z.number().int(),
+  columns: z.array(resultColumnSchema),
+  rows: z.array(z.record(z.string(), cellSchema)),
+});
+export type ResultPage = z.infer<typeof resultPageSchema>;
+
 export const queryJobSchema = z.object({
   id: z.uuid(),
   dataset: z.string(),
@@ -65,14 +74,7 @@ export const queryJobSchema = z.object({
   finishedAt: z.string().nullable(),
   error: z.object({ message: z.string() }).nullable(),
   summary: querySummarySchema.nullable(),
+  /** With a submit that waited for the end: the first page of the result. */
+  firstPage: resultPageSchema.optional(),
 });
 export type QueryJobView = z.infer<typeof queryJobSchema>;
-
-export const resultPageSchema = z.object({
-  page: z.number().int(),
-  pageSize: z.number().int(),
-  totalRows: z.number().int(),
-  columns: z.array(resultColumnSchema),
-  rows: z.array(z.record(z.string(), cellSchema)),
-});
-export type ResultPage = z.infer<typeof resultPageSchema>;

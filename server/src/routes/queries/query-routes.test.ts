@@ -6,6 +6,7 @@ import type { App } from '../../app.ts';
 import { grantsRepository } from '../../catalog/grants-repository.ts';
 import { createLogger } from '../../logger.ts';
 import { startQueryWorker, type QueryWorker } from '../../query/query-worker.ts';
+import { forgetResultRows } from '../../query/result-cache.ts';
 import { addUser, createApiToken, grantDatasetAccess } from '../../use-cases/manage-access.ts';
 
 const byCode = {
@@ -108,6 +109,29 @@ describe('/api/v1/queries', () => {
       )
     ).json<ResultPage>();
     expect(second.rows[0]?.rows as number).toBeLessThanOrEqual(counts.at(-1) ?? 0);
+  });
+
+  it('answers a submit that waits with the finished job and its first page', async () => {
+    const response = await call('row@example.org', 'POST', '/api/v1/queries?wait=20', byCode);
+    expect(response.statusCode).toBe(200);
+    const job = response.json<QueryJobView>();
+    expect(job.status).toBe('succeeded');
+    expect(job.firstPage?.rows).toHaveLength(Math.min(100, job.summary?.rowCount ?? 0));
+    const page = (
+      await call('row@example.org', 'GET', `/api/v1/queries/${job.id}/results`)
+    ).json<ResultPage>();
+    expect(job.firstPage).toEqual(page);
+  });
+
+  it('serves the same pages from memory as from the stored result', async () => {
+    const job = await finished('agg@example.org', byCode);
+    // In stored order: sorting on a column would leave ties (the suppressed groups) unordered.
+    const url = `/api/v1/queries/${job.id}/results?pageSize=7&page=2`;
+    const fromMemory = (await call('agg@example.org', 'GET', url)).json<ResultPage>();
+    forgetResultRows(job.id);
+    const fromFile = (await call('agg@example.org', 'GET', url)).json<ResultPage>();
+    expect(fromMemory.rows).toHaveLength(7);
+    expect(fromFile).toEqual(fromMemory);
   });
 
   it('never shows an aggregate user a count from 1 to 10', async () => {

@@ -50,14 +50,32 @@ export function queryRoutes(
             'Run a query: the body is a query spec (docs/query-spec.md, `medlake query --schema`)',
           tags: ['queries'],
           body: z.unknown(),
-          response: { 202: queryJobSchema, ...errors },
+          querystring: z.object({
+            /**
+             * Wait up to this many seconds for the query to finish: a query that does answers
+             * 200 with its key points and the first page of its result, in one round trip.
+             */
+            wait: z.coerce.number().min(0).max(30).default(0),
+          }),
+          response: { 200: queryJobSchema, 202: queryJobSchema, ...errors },
         },
       },
       async (request, reply) => {
         const user = await requireUser(platform, request);
-        const job = await submitQuery(platform, user, request.body);
+        const submitted = await submitQuery(platform, user, request.body);
         options.onSubmitted?.();
-        return reply.status(202).send(presentQueryJob(job));
+        const job =
+          request.query.wait > 0
+            ? await waitForQuery(platform, user, submitted.id, request.query.wait)
+            : submitted;
+        if (job.status === 'queued' || job.status === 'running') {
+          return reply.status(202).send(presentQueryJob(job));
+        }
+        const firstPage =
+          job.status === 'succeeded'
+            ? await resultPageOf(platform, job, { page: 1, pageSize: 100 })
+            : undefined;
+        return reply.status(200).send({ ...presentQueryJob(job), firstPage });
       },
     );
 

@@ -5,7 +5,9 @@ import { AppError } from '../../errors.ts';
 import type { Platform } from '../../platform.ts';
 import { assertOwnsQuery } from '../../policy.ts';
 import { presentResultRow } from '../../query/present-result.ts';
-import { queryFinishedOrTimeout } from '../../query/query-events.ts';
+import { cachedResultRows } from '../../query/result-cache.ts';
+import { sortRows } from '../../query/sort-rows.ts';
+import { listenForQueryEnd } from '../../query/query-events.ts';
 
 export const maxPageSize = 1000;
 
@@ -29,12 +31,15 @@ export async function waitForQuery(
   seconds: number,
 ): Promise<QueryJob> {
   const deadline = Date.now() + seconds * 1000;
-  let job = await getQuery(platform, user, id);
-  while ((job.status === 'queued' || job.status === 'running') && Date.now() < deadline) {
-    await queryFinishedOrTimeout(id, Math.min(250, deadline - Date.now()));
-    job = await getQuery(platform, user, id);
+  for (;;) {
+    const end = listenForQueryEnd(id, Math.max(0, Math.min(250, deadline - Date.now())));
+    const job = await getQuery(platform, user, id);
+    if ((job.status !== 'queued' && job.status !== 'running') || Date.now() >= deadline) {
+      end.stop();
+      return job;
+    }
+    await end.finished;
   }
-  return job;
 }
 
 export async function listQueries(platform: Platform, user: User): Promise<QueryJob[]> {
@@ -59,7 +64,15 @@ export async function readResultPage(
   id: string,
   request: { page: number; pageSize: number; sort?: { column: string; direction: 'asc' | 'desc' } },
 ): Promise<ResultPage> {
-  const job = await getQuery(platform, user, id);
+  return resultPageOf(platform, await getQuery(platform, user, id), request);
+}
+
+/** A page of a job the caller has already read (and checked the user may see). */
+export async function resultPageOf(
+  platform: Platform,
+  job: QueryJob,
+  request: { page: number; pageSize: number; sort?: { column: string; direction: 'asc' | 'desc' } },
+): Promise<ResultPage> {
   if (job.status !== 'succeeded' || !job.resultKey) {
     throw new AppError('CONFLICT', `The query has no result yet: it is ${job.status}`);
   }
@@ -67,27 +80,34 @@ export async function readResultPage(
   const columns = summary.columns as Parameters<typeof presentResultRow>[1];
   const pageSize = Math.min(Math.max(1, request.pageSize), maxPageSize);
   const page = Math.max(1, request.page);
-  const { dialect } = platform.engine;
-  let order = '';
-  if (request.sort) {
-    if (!columns.some((column) => column.name === request.sort?.column)) {
-      throw new AppError(
-        'VALIDATION_FAILED',
-        `${request.sort.column} is not a column of the result`,
-        [{ path: 'sort', message: `${request.sort.column} is not a column of the result` }],
-      );
-    }
-    order = ` ORDER BY ${dialect.quoteIdentifier(request.sort.column)} ${request.sort.direction === 'desc' ? 'DESC' : 'ASC'} NULLS LAST`;
+  if (request.sort && !columns.some((column) => column.name === request.sort?.column)) {
+    throw new AppError(
+      'VALIDATION_FAILED',
+      `${request.sort.column} is not a column of the result`,
+      [{ path: 'sort', message: `${request.sort.column} is not a column of the result` }],
+    );
   }
-  const rows = await platform.engine.rows({
-    sql: `SELECT * FROM ${dialect.scanParquet([platform.store.locate(job.resultKey)])} AS r${order} LIMIT ${dialect.placeholder(1)} OFFSET ${dialect.placeholder(2)}`,
-    params: [pageSize, (page - 1) * pageSize],
-  });
-  return {
+  const present = (rows: ReadonlyArray<Record<string, unknown>>): ResultPage => ({
     page,
     pageSize,
     totalRows: summary.rowCount,
     columns: summary.columns,
     rows: rows.map((row) => presentResultRow(row, columns, summary.threshold)),
-  };
+  });
+  const cached = cachedResultRows(job.id);
+  if (cached) {
+    const order = request.sort
+      ? [{ by: request.sort.column, direction: request.sort.direction }]
+      : [];
+    return present(sortRows(cached, order).slice((page - 1) * pageSize, page * pageSize));
+  }
+  const { dialect } = platform.engine;
+  const order = request.sort
+    ? ` ORDER BY ${dialect.quoteIdentifier(request.sort.column)} ${request.sort.direction === 'desc' ? 'DESC' : 'ASC'} NULLS LAST`
+    : '';
+  const rows = await platform.engine.rows({
+    sql: `SELECT * FROM ${dialect.scanParquet([platform.store.locate(job.resultKey)])} AS r${order} LIMIT ${dialect.placeholder(1)} OFFSET ${dialect.placeholder(2)}`,
+    params: [pageSize, (page - 1) * pageSize],
+  });
+  return present(rows);
 }

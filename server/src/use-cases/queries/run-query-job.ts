@@ -24,6 +24,7 @@ import {
 import { planQuery, type CandidateRelease, type QueryPlan } from '../../query/plan-query.ts';
 import { presentResultRow } from '../../query/present-result.ts';
 import { queryColumns } from '../../query/query-columns.ts';
+import { rememberResultRows } from '../../query/result-cache.ts';
 import { sortRows } from '../../query/sort-rows.ts';
 import { candidateReleases } from './candidate-releases.ts';
 import { requireDatasetAccess } from './dataset-access.ts';
@@ -112,6 +113,7 @@ export async function runQueryJob(
   });
   const rows = sortRows(disclosed.rows, spec.orderBy).slice(0, spec.limit);
   await writeAggregateResult(platform, compiled.columns, rows, resultKey);
+  rememberResultRows(job.id, rows);
 
   const hidden = disclosed.total.suppressed;
   const matching = {
