@@ -7,9 +7,10 @@ import { presentQueryJob } from '../../query/present-result.ts';
 import {
   cancelQuery,
   listQueries,
-  waitForQuery,
   maxPageSize,
   readResultPage,
+  resultPageOf,
+  waitForQuery,
 } from '../../use-cases/queries/read-query.ts';
 import { openDownload } from '../../use-cases/queries/download-export.ts';
 import { exportQueryResult } from '../../use-cases/queries/export-query.ts';
