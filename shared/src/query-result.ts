@@ -72,6 +72,8 @@ export const queryJobSchema = z.object({
   createdAt: z.string(),
   startedAt: z.string().nullable(),
   finishedAt: z.string().nullable(),
+  /** While running: how far the engine got, when it can tell. */
+  progress: z.object({ percent: z.number() }).nullable(),
   error: z.object({ message: z.string() }).nullable(),
   summary: querySummarySchema.nullable(),
   /** With a submit that waited for the end: the first page of the result. */

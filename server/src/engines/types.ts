@@ -43,6 +43,8 @@ export type SqlStatement = { sql: string; params: readonly unknown[] };
 export type RunOptions = {
   /** Aborting interrupts the statement; it then rejects with a CANCELLED-like error. */
   signal?: AbortSignal;
+  /** Called now and then while the statement runs, with how far it got (0 to 100). */
+  onProgress?: (percent: number) => void;
 };
 
 export type EngineOptions = {

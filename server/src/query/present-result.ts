@@ -18,6 +18,7 @@ export function presentQueryJob(job: QueryJob): QueryJobView {
     createdAt: job.createdAt.toISOString(),
     startedAt: job.startedAt?.toISOString() ?? null,
     finishedAt: job.finishedAt?.toISOString() ?? null,
+    progress: (job.progress as { percent: number } | null) ?? null,
     error: job.error,
     summary: (job.summary as QuerySummary | null) ?? null,
   };

@@ -53,9 +53,11 @@ export async function executeQueryJob(
     () => stop('failed', `the query ran longer than its limit of ${limit} seconds and was stopped`),
     limit * 1000,
   );
+  // The engine's latest figure, sent with the next heartbeat rather than on every change.
+  let percent: number | undefined;
   const heartbeat = setInterval(() => {
     jobs
-      .heartbeat(job.id, workerId)
+      .heartbeat(job.id, workerId, percent === undefined ? undefined : { percent })
       .then(({ cancel }) => cancel && stop('cancelled', 'cancelled by the user'))
       .catch(() => undefined);
   }, options.heartbeatMs ?? 2000);
@@ -63,7 +65,10 @@ export async function executeQueryJob(
   options.shutdown?.addEventListener('abort', onShutdown, { once: true });
 
   try {
-    const outcome = await runQueryJob(platform, job, { signal: controller.signal });
+    const outcome = await runQueryJob(platform, job, {
+      signal: controller.signal,
+      onProgress: (value) => (percent = Math.round(value)),
+    });
     if (controller.signal.aborted) throw controller.signal.reason;
     await jobs.succeed(job.id, workerId, outcome);
   } catch (error) {

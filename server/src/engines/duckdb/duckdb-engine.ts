@@ -115,6 +115,13 @@ async function withConnection<T>(
   const signal = options?.signal;
   const interrupt = () => connection.interrupt();
   signal?.addEventListener('abort', interrupt, { once: true });
+  const onProgress = options?.onProgress;
+  const progress = onProgress
+    ? setInterval(() => {
+        const { percentage } = connection.progress;
+        if (percentage >= 0) onProgress(percentage);
+      }, 500)
+    : undefined;
   try {
     if (signal?.aborted) throw signal.reason;
     return await work(connection);
@@ -126,6 +133,7 @@ async function withConnection<T>(
     }
     throw error;
   } finally {
+    clearInterval(progress);
     signal?.removeEventListener('abort', interrupt);
     connection.closeSync();
   }
