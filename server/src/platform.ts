@@ -69,6 +69,8 @@ export async function openPlatform(env: Env, options: OpenPlatformOptions = {}):
       allowedDirectories: [layout.lake, layout.results],
       tempDirectory: layout.engineTemp,
       memoryLimit: env.MEDLAKE_QUERY_MEMORY,
+      // Running queries, plus room for pages, exports and health checks beside them.
+      connections: env.MEDLAKE_QUERY_CONCURRENCY + 4,
     });
     closers.push(() => engine.close());
 

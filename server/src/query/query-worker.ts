@@ -105,15 +105,23 @@ export function startQueryWorker(platform: Platform, options: QueryWorkerOptions
   const shutdown = new AbortController();
   const running = new Set<Promise<void>>();
   let looking = false;
+  /** A wake-up that came while the queue was being looked at: look once more after. */
+  let lookAgain = false;
   let stopped = false;
 
   const fill = async () => {
-    if (looking || stopped) return;
+    if (stopped) return;
+    if (looking) {
+      lookAgain = true;
+      return;
+    }
     looking = true;
     try {
       while (!stopped && running.size < platform.env.MEDLAKE_QUERY_CONCURRENCY) {
+        lookAgain = false;
         const job = await jobs.claim(workerId);
-        if (!job) break;
+        if (!job && !lookAgain) break;
+        if (!job) continue;
         const run = executeQueryJob(platform, job, workerId, {
           ...options,
           shutdown: shutdown.signal,

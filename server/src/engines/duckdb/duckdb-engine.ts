@@ -3,6 +3,7 @@ import { DuckDBInstance, type DuckDBConnection, type DuckDBValue } from '@duckdb
 import { AppError } from '../../errors.ts';
 import type { ResultColumn } from '../../query/compile-query.ts';
 import type { EngineOptions, QueryEngine, RunOptions, SqlStatement } from '../types.ts';
+import { ConnectionPool } from './connection-pool.ts';
 import { duckDbDialect } from './duckdb-dialect.ts';
 import { lockDown, quoteIdentifier, quoteLiteral } from './duckdb-sql.ts';
 
@@ -11,13 +12,19 @@ export type DuckDbEngineOptions = EngineOptions & {
   memoryLimit?: string;
   /** Threads for queries; by default one per core. */
   threads?: number;
+  /** Statements that may run at once: running queries plus pages, exports and health checks. */
+  connections?: number;
 };
+
+/** Progress is tracked, for job records, but never printed to the server's terminal. */
+const sessionSettings = ['SET enable_progress_bar = true', 'SET enable_progress_bar_print = false'];
 
 /** DuckDB in-process for queries, locked to the lake and results directories. */
 export async function createDuckDbEngine(options: DuckDbEngineOptions): Promise<QueryEngine> {
   await mkdir(options.tempDirectory, { recursive: true });
   const instance = await DuckDBInstance.create(':memory:');
-  const setup = await instance.connect();
+  const pool = await ConnectionPool.open(instance, options.connections ?? 6, sessionSettings);
+  const setup = await pool.acquire();
   try {
     const extra = [
       ...(options.memoryLimit ? [`SET memory_limit = ${quoteLiteral(options.memoryLimit)}`] : []),
@@ -25,22 +32,26 @@ export async function createDuckDbEngine(options: DuckDbEngineOptions): Promise<
     ];
     await lockDown(setup, { ...options, extra });
   } finally {
-    setup.closeSync();
+    pool.release(setup);
   }
+  const withConnection = <T>(
+    runOptions: RunOptions | undefined,
+    work: (connection: DuckDBConnection) => Promise<T>,
+  ) => withPooledConnection(pool, runOptions, work);
 
   return {
     kind: 'duckdb',
     dialect: duckDbDialect,
 
     async ping() {
-      await withConnection(instance, undefined, async (connection) => {
+      await withConnection(undefined, async (connection) => {
         const reader = await connection.runAndReadAll('SELECT 1 AS ok');
         if (reader.getRows()[0]?.[0] !== 1) throw new Error('DuckDB answered SELECT 1 wrongly');
       });
     },
 
     async rows(statement, runOptions) {
-      return withConnection(instance, runOptions, async (connection) => {
+      return withConnection(runOptions, async (connection) => {
         const reader = await connection.runAndReadAll(statement.sql, values(statement));
         return reader.getRowObjectsJson() as Array<Record<string, unknown>>;
       });
@@ -49,7 +60,7 @@ export async function createDuckDbEngine(options: DuckDbEngineOptions): Promise<
     async writeFile(statement, target, format, runOptions) {
       const options =
         format === 'csv' ? 'FORMAT csv, HEADER true' : 'FORMAT parquet, COMPRESSION zstd';
-      await withConnection(instance, runOptions, async (connection) => {
+      await withConnection(runOptions, async (connection) => {
         await connection.run(
           `COPY (${statement.sql}) TO ${quoteLiteral(target)} (${options})`,
           values(statement),
@@ -63,7 +74,7 @@ export async function createDuckDbEngine(options: DuckDbEngineOptions): Promise<
           (column) => `${quoteIdentifier(column.name)}: ${quoteLiteral(duckDbType(column.type))}`,
         )
         .join(', ');
-      await withConnection(instance, undefined, async (connection) => {
+      await withConnection(undefined, async (connection) => {
         await connection.run(
           `COPY (SELECT * FROM read_json(${quoteLiteral(source)}, format = 'newline_delimited', columns = {${types}}))
            TO ${quoteLiteral(target)} (FORMAT parquet, COMPRESSION zstd)`,
@@ -72,6 +83,7 @@ export async function createDuckDbEngine(options: DuckDbEngineOptions): Promise<
     },
 
     async close() {
+      pool.close();
       instance.closeSync();
     },
   };
@@ -103,15 +115,16 @@ function duckDbType(type: ResultColumn['type']): string {
 }
 
 /**
- * Runs work on a connection of its own, so that one query can be interrupted without touching
- * the others; an abort interrupts it and rejects with a clear error.
+ * Runs work on a pooled connection, one statement at a time on it, so that one query can be
+ * interrupted without touching the others; an abort interrupts it and rejects with a clear
+ * error.
  */
-async function withConnection<T>(
-  instance: DuckDBInstance,
+async function withPooledConnection<T>(
+  pool: ConnectionPool,
   options: RunOptions | undefined,
   work: (connection: DuckDBConnection) => Promise<T>,
 ): Promise<T> {
-  const connection = await instance.connect();
+  const connection = await pool.acquire();
   const signal = options?.signal;
   const interrupt = () => connection.interrupt();
   signal?.addEventListener('abort', interrupt, { once: true });
@@ -135,6 +148,6 @@ async function withConnection<T>(
   } finally {
     clearInterval(progress);
     signal?.removeEventListener('abort', interrupt);
-    connection.closeSync();
+    pool.release(connection);
   }
 }

@@ -74,7 +74,12 @@ export function createDuckDbIngestEngine(options: DuckDbIngestOptions): IngestEn
       try {
         await lockDown(connection, {
           ...options,
-          extra: [`SET memory_limit = ${quoteLiteral(options.memoryLimit)}`],
+          extra: [
+            `SET memory_limit = ${quoteLiteral(options.memoryLimit)}`,
+            // DuckDB's progress, for the job record and the CLI; never printed by DuckDB itself.
+            'SET enable_progress_bar = true',
+            'SET enable_progress_bar_print = false',
+          ],
         });
         return await new IngestRun(connection, request).run();
       } finally {

@@ -1,0 +1,106 @@
+import { readFile } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestPlatform, type TestPlatform } from '../../test/helper.ts';
+import { contractFile } from '../../test/ingest-helpers.ts';
+import type { User } from '../catalog/users-repository.ts';
+import { publishSyntheticLabResults } from '../demo/synthetic-lake.ts';
+import { createLogger } from '../logger.ts';
+import type { Platform } from '../platform.ts';
+import { addUser, grantDatasetAccess } from '../use-cases/manage-access.ts';
+import { saveDataset } from '../use-cases/manage-datasets.ts';
+import { cancelQuery, getQuery, waitForQuery } from '../use-cases/queries/read-query.ts';
+import { submitQuery } from '../use-cases/queries/submit-query.ts';
+import { startQueryWorker } from './query-worker.ts';
+
+/** A query that keeps DuckDB busy for seconds on the synthetic lake: exact percentiles. */
+const heavy = {
+  dataset: 'lab-results',
+  groupBy: [{ column: 'code' }, { column: 'age' }],
+  measures: [
+    { fn: 'percentile', column: 'value', p: 0.5 },
+    { fn: 'percentile', column: 'value', p: 0.9 },
+    { fn: 'patients' },
+  ],
+};
+
+describe('query worker, with queries that take a while', () => {
+  let platform: TestPlatform;
+  let user: User;
+
+  beforeAll(async () => {
+    platform = await createTestPlatform();
+    const dataset = await saveDataset(
+      platform,
+      JSON.parse(await readFile(contractFile('lab-results'), 'utf8')),
+    );
+    await publishSyntheticLabResults(platform, dataset, {
+      hospitals: 1,
+      months: 4,
+      rowsPerRelease: 3_000_000,
+    });
+    user = await addUser(platform, { email: 'row@example.org', name: 'Row', role: 'researcher' });
+    await grantDatasetAccess(platform, {
+      email: user.email,
+      datasetId: 'lab-results',
+      level: 'row',
+    });
+  }, 120_000);
+
+  afterAll(() => platform.dispose());
+
+  async function run(on: Platform, act?: (id: string) => Promise<void>) {
+    const worker = startQueryWorker(on, {
+      logger: createLogger('silent'),
+      heartbeatMs: 100,
+      pollMs: 50,
+    });
+    try {
+      const job = await submitQuery(on, user, heavy);
+      worker.wake();
+      await act?.(job.id);
+      return await waitForQuery(on, user, job.id, 60);
+    } finally {
+      await worker.stop();
+    }
+  }
+
+  it('runs the heavy query to the end when nothing stops it, reporting progress', async () => {
+    const seen: number[] = [];
+    const finished = await run(platform, async (id) => {
+      for (let i = 0; i < 40; i += 1) {
+        const job = await waitForQuery(platform, user, id, 0.25);
+        const percent = (job.progress as { percent?: number } | null)?.percent;
+        if (percent !== undefined) seen.push(percent);
+        if (job.status === 'succeeded') break;
+      }
+    });
+    expect(finished.error).toBeNull();
+    expect(finished.status).toBe('succeeded');
+    expect(seen.length).toBeGreaterThan(0);
+  }, 120_000);
+
+  it('stops a query that runs past the time limit', async () => {
+    const limited = { ...platform, env: { ...platform.env, MEDLAKE_QUERY_TIMEOUT_SECONDS: 1 } };
+    const finished = await run(limited);
+    expect(finished.status).toBe('failed');
+    expect(finished.error?.message).toBe(
+      'the query ran longer than its limit of 1 seconds and was stopped',
+    );
+    expect(finished.resultKey).toBeNull();
+  }, 60_000);
+
+  it('cancels a running query', async () => {
+    const finished = await run(platform, async (id) => {
+      for (
+        let i = 0;
+        i < 100 && (await getQuery(platform, user, id)).status !== 'running';
+        i += 1
+      ) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      await cancelQuery(platform, user, id);
+    });
+    expect(finished.status).toBe('cancelled');
+    expect(finished.error?.message).toBe('cancelled by the user');
+  }, 60_000);
+});
