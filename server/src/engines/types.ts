@@ -29,9 +29,9 @@ export interface QueryEngine {
     format: 'parquet' | 'csv',
     options?: RunOptions,
   ): Promise<void>;
-  /** Writes JSON Lines of the given column types to Parquet: how disclosed aggregates are kept. */
-  convertJsonLinesToParquet(
-    source: string,
+  /** Writes rows held in memory, with these column types, to Parquet: how disclosed aggregates are kept. */
+  writeRowsAsParquet(
+    rows: ReadonlyArray<Record<string, unknown>>,
     columns: ReadonlyArray<Pick<ResultColumn, 'name' | 'type'>>,
     target: string,
   ): Promise<void>;

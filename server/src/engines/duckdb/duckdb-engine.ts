@@ -5,7 +5,7 @@ import type { ResultColumn } from '../../query/compile-query.ts';
 import type { EngineOptions, QueryEngine, RunOptions, SqlStatement } from '../types.ts';
 import { ConnectionPool } from './connection-pool.ts';
 import { duckDbDialect } from './duckdb-dialect.ts';
-import { lockDown, quoteIdentifier, quoteLiteral } from './duckdb-sql.ts';
+import { lockDown, quoteLiteral } from './duckdb-sql.ts';
 
 export type DuckDbEngineOptions = EngineOptions & {
   /** DuckDB's memory limit for all queries together, e.g. "2GB"; beyond it, it spills. */
@@ -68,16 +68,16 @@ export async function createDuckDbEngine(options: DuckDbEngineOptions): Promise<
       });
     },
 
-    async convertJsonLinesToParquet(source, columns, target) {
-      const types = columns
-        .map(
-          (column) => `${quoteIdentifier(column.name)}: ${quoteLiteral(duckDbType(column.type))}`,
-        )
-        .join(', ');
+    async writeRowsAsParquet(rows, columns, target) {
+      // The rows travel as one JSON parameter, typed by a structure, and never touch a file.
+      const structure = [
+        Object.fromEntries(columns.map((column) => [column.name, jsonStructureType(column.type)])),
+      ];
       await withConnection(undefined, async (connection) => {
         await connection.run(
-          `COPY (SELECT * FROM read_json(${quoteLiteral(source)}, format = 'newline_delimited', columns = {${types}}))
+          `COPY (SELECT unnest(from_json($1::JSON, $2), recursive := true))
            TO ${quoteLiteral(target)} (FORMAT parquet, COMPRESSION zstd)`,
+          [JSON.stringify(rows), JSON.stringify(structure)],
         );
       });
     },
@@ -93,7 +93,8 @@ function values(statement: SqlStatement): DuckDBValue[] {
   return statement.params as DuckDBValue[];
 }
 
-function duckDbType(type: ResultColumn['type']): string {
+/** A result column's type as DuckDB's from_json structure names it. */
+function jsonStructureType(type: ResultColumn['type']): unknown {
   switch (type) {
     case 'integer':
       return 'BIGINT';
@@ -108,7 +109,7 @@ function duckDbType(type: ResultColumn['type']): string {
     case 'timestamp':
       return 'TIMESTAMP';
     case 'histogram':
-      return 'STRUCT(bin DOUBLE, count BIGINT, suppressed BOOLEAN)[]';
+      return [{ bin: 'DOUBLE', count: 'BIGINT', suppressed: 'BOOLEAN' }];
     default:
       return 'VARCHAR';
   }

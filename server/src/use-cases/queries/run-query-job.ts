@@ -199,18 +199,11 @@ async function writeAggregateResult(
   rows: readonly DisclosedRow[],
   resultKey: string,
 ): Promise<void> {
-  const staging = resultKey.replace(/\.parquet$/, '.jsonl');
-  const lines = rows.map((row) => JSON.stringify(row)).join('\n');
-  await platform.store.put(staging, lines.length > 0 ? `${lines}\n` : '');
-  try {
-    await platform.engine.convertJsonLinesToParquet(
-      platform.store.locate(staging),
-      [...columns, { name: 'suppressed', type: 'boolean' }],
-      await platform.store.locateForWrite(resultKey),
-    );
-  } finally {
-    await platform.store.delete(staging);
-  }
+  await platform.engine.writeRowsAsParquet(
+    rows,
+    [...columns, { name: 'suppressed', type: 'boolean' }],
+    await platform.store.locateForWrite(resultKey),
+  );
 }
 
 async function writeRowLevelResult(
