@@ -102,33 +102,45 @@ export function queryJobsRepository(db: CatalogDb) {
       return rows.map(toQueryJob);
     },
 
-    /** Takes the oldest queued job (or the one named) for this worker, or none. */
+    /**
+     * Takes the oldest queued job (or the one named) for this worker, or none: one statement,
+     * whose FOR UPDATE SKIP LOCKED lets workers on one PostgreSQL claim side by side.
+     */
     async claim(workerId: string, id?: string): Promise<QueryJob | undefined> {
-      return db.transaction().execute(async (trx) => {
-        let candidates = trx
-          .selectFrom('query_jobs')
-          .select('id')
-          .where('status', '=', 'queued')
-          .orderBy('created_at')
-          .limit(1);
-        if (id !== undefined) candidates = candidates.where('id', '=', id);
-        const next = await candidates.forUpdate().skipLocked().executeTakeFirst();
-        if (!next) return undefined;
-        const now = new Date();
-        const row = await trx
-          .updateTable('query_jobs')
-          .set((eb) => ({
-            status: 'running',
-            worker_id: workerId,
-            started_at: now,
-            heartbeat_at: now,
-            attempts: eb('attempts', '+', 1),
-          }))
-          .where('id', '=', next.id)
-          .returningAll()
-          .executeTakeFirstOrThrow();
-        return toQueryJob(row);
-      });
+      const now = new Date();
+      const row = await db
+        .updateTable('query_jobs')
+        .set((eb) => ({
+          status: 'running',
+          worker_id: workerId,
+          started_at: now,
+          heartbeat_at: now,
+          attempts: eb('attempts', '+', 1),
+        }))
+        .where('id', '=', (eb) => {
+          let next = eb
+            .selectFrom('query_jobs')
+            .select('id')
+            .where('status', '=', 'queued')
+            .orderBy('created_at')
+            .limit(1);
+          if (id !== undefined) next = next.where('id', '=', id);
+          return next.forUpdate().skipLocked();
+        })
+        .returningAll()
+        .executeTakeFirst();
+      return row && toQueryJob(row);
+    },
+
+    /** Puts a job this worker runs back in the queue, for another worker or a restart. */
+    async requeue(id: string, workerId: string): Promise<void> {
+      await db
+        .updateTable('query_jobs')
+        .set({ status: 'queued', worker_id: null, heartbeat_at: null, progress: null })
+        .where('id', '=', id)
+        .where('worker_id', '=', workerId)
+        .where('status', '=', 'running')
+        .execute();
     },
 
     /** Marks the job alive; tells whether someone asked to cancel it. */

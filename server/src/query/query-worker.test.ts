@@ -89,6 +89,28 @@ describe('query worker, with queries that take a while', () => {
     expect(finished.resultKey).toBeNull();
   }, 60_000);
 
+  it('puts a running query back in the queue when the server stops, and runs it after', async () => {
+    const first = startQueryWorker(platform, { logger: createLogger('silent'), pollMs: 50 });
+    const job = await submitQuery(platform, user, heavy);
+    first.wake();
+    for (
+      let i = 0;
+      i < 100 && (await getQuery(platform, user, job.id)).status !== 'running';
+      i += 1
+    ) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await first.stop();
+    expect(await getQuery(platform, user, job.id)).toMatchObject({ status: 'queued', error: null });
+    const second = startQueryWorker(platform, { logger: createLogger('silent'), pollMs: 50 });
+    try {
+      const finished = await waitForQuery(platform, user, job.id, 60);
+      expect(finished).toMatchObject({ status: 'succeeded', attempts: 2 });
+    } finally {
+      await second.stop();
+    }
+  }, 120_000);
+
   it('cancels a running query', async () => {
     const finished = await run(platform, async (id) => {
       for (

@@ -25,8 +25,8 @@ export type QueryWorker = {
 };
 
 class StopReason extends Error {
-  readonly status: 'failed' | 'cancelled';
-  constructor(status: 'failed' | 'cancelled', message: string) {
+  readonly status: 'failed' | 'cancelled' | 'queued';
+  constructor(status: 'failed' | 'cancelled' | 'queued', message: string) {
     super(message);
     this.status = status;
   }
@@ -45,7 +45,7 @@ export async function executeQueryJob(
 ): Promise<void> {
   const jobs = queryJobsRepository(platform.catalog.db);
   const controller = new AbortController();
-  const stop = (status: 'failed' | 'cancelled', message: string) => {
+  const stop = (status: StopReason['status'], message: string) => {
     if (!controller.signal.aborted) controller.abort(new StopReason(status, message));
   };
   const limit = platform.env.MEDLAKE_QUERY_TIMEOUT_SECONDS;
@@ -61,7 +61,9 @@ export async function executeQueryJob(
       .then(({ cancel }) => cancel && stop('cancelled', 'cancelled by the user'))
       .catch(() => undefined);
   }, options.heartbeatMs ?? 2000);
-  const onShutdown = () => stop('failed', 'the server stopped while the query ran; run it again');
+  // A server that stops puts its running queries back in the queue: they start again on the
+  // next worker (or after a restart) instead of failing.
+  const onShutdown = () => stop('queued', 'the server stopped while the query ran');
   options.shutdown?.addEventListener('abort', onShutdown, { once: true });
 
   try {
@@ -74,7 +76,8 @@ export async function executeQueryJob(
   } catch (error) {
     const reason = controller.signal.reason as unknown;
     if (reason instanceof StopReason) {
-      await jobs.fail(job.id, workerId, reason.status, { message: reason.message });
+      if (reason.status === 'queued') await jobs.requeue(job.id, workerId);
+      else await jobs.fail(job.id, workerId, reason.status, { message: reason.message });
     } else if (error instanceof AppError) {
       await jobs.fail(job.id, workerId, 'failed', { message: error.message });
     } else {
