@@ -9,13 +9,19 @@ import { addHospital, saveDataset } from '../src/use-cases/manage-datasets.ts';
 
 export const repositoryRoot = fileURLToPath(new URL('../..', import.meta.url));
 
-/** The realistic hospital exports of ../shared/fixtures/synthea, beside the repository. */
+/**
+ * The realistic hospital exports of ../shared/fixtures/synthea, beside the repository, or of
+ * MEDLAKE_SYNTHEA_DIR for a clone that lives elsewhere.
+ */
 export function synthea(name: '2020-12' | '2021-03' | 'all'): string {
-  const fixtures = path.join(repositoryRoot, '..', 'shared', 'fixtures', 'synthea');
+  const fixtures =
+    process.env.MEDLAKE_SYNTHEA_DIR ??
+    path.join(repositoryRoot, '..', 'shared', 'fixtures', 'synthea');
   const file = path.join(fixtures, `hospital-export-${name}.csv`);
   if (!existsSync(file)) {
     throw new Error(
-      `The Synthea fixture ${file} is missing: the tests expect shared/ beside the repository.`,
+      `The Synthea fixture ${file} is missing: the tests expect shared/ beside the repository, ` +
+        'or MEDLAKE_SYNTHEA_DIR naming the folder that holds the fixture.',
     );
   }
   return file;

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { synthea } from '../../test/ingest-helpers.ts';
 
 const repositoryRoot = fileURLToPath(new URL('../../..', import.meta.url));
 const bin = path.join(repositoryRoot, 'server/bin/medlake.js');
@@ -107,12 +108,7 @@ describe('medlake CLI', () => {
     const contract = path.join(repositoryRoot, 'server/config/contracts/synthea-observations.json');
     expect((await medlake(['hospitals', 'add', 'synthea', '--name', 'Synthea'], env)).code).toBe(0);
     expect((await medlake(['datasets', 'create', '--contract', contract], env)).code).toBe(0);
-    const lines = (
-      await readFile(
-        path.join(repositoryRoot, '../shared/fixtures/synthea/hospital-export-2020-12.csv'),
-        'utf8',
-      )
-    ).split('\n');
+    const lines = (await readFile(synthea('2020-12'), 'utf8')).split('\n');
     const bad = path.join(home, 'bad-2020-12.csv');
     await writeFile(
       bad,
@@ -132,7 +128,7 @@ describe('medlake CLI', () => {
   it('adds a researcher, grants access and runs a query with their rights', async () => {
     const env = { MEDLAKE_HOME: path.join(home, 'query') };
     const contract = path.join(repositoryRoot, 'server/config/contracts/synthea-observations.json');
-    const fixture = path.join(repositoryRoot, '../shared/fixtures/synthea/hospital-export-all.csv');
+    const fixture = synthea('all');
     for (const args of [
       ['hospitals', 'add', 'synthea', '--name', 'Synthea'],
       ['datasets', 'create', '--contract', contract],
