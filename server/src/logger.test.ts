@@ -26,6 +26,16 @@ describe('logger', () => {
     expect(line).toContain('[redacted]');
   });
 
+  it('keeps a download link’s signature out of logged URLs', () => {
+    const { lines, logger } = capture();
+    logger.info({
+      req: { method: 'GET', url: '/api/v1/downloads/x?user=u&expires=1&signature=0badc0de' },
+    });
+    const line = lines.join('');
+    expect(line).not.toContain('0badc0de');
+    expect(line).toContain('expires=1&signature=[redacted]');
+  });
+
   it('redacts patient fields at any of the first three levels', () => {
     const { lines, logger } = capture();
     logger.info({

@@ -40,9 +40,31 @@ export const redactedPaths = [
   ...patientFields.flatMap((field) => [field, `*.${field}`, `*.*.${field}`]),
 ];
 
+/** Query parameters that are credentials: a download link's signature works as a key. */
+const secretQueryParameters = ['signature'];
+
+/** A request as logged: its URL without the values of secret query parameters. */
+function serializeRequest(request: {
+  method?: string;
+  url?: string;
+  host?: string;
+  ip?: string;
+}): Record<string, unknown> {
+  let url = request.url ?? '';
+  for (const name of secretQueryParameters) {
+    url = url.replace(new RegExp(`([?&]${name}=)[^&]*`, 'g'), '$1[redacted]');
+  }
+  return { method: request.method, url, host: request.host, remoteAddress: request.ip };
+}
+
 export function createLogger(level: string, destination?: DestinationStream): Logger {
   return pino(
-    { level, redact: { paths: redactedPaths, censor: '[redacted]' }, base: { service: 'medlake' } },
+    {
+      level,
+      redact: { paths: redactedPaths, censor: '[redacted]' },
+      base: { service: 'medlake' },
+      serializers: { req: serializeRequest },
+    },
     destination,
   );
 }

@@ -141,6 +141,13 @@ export interface QueryExportsTable {
   created_at: CreatedAt;
 }
 
+export interface ExportDownloadsTable {
+  id: string;
+  export_id: string;
+  user_id: string;
+  downloaded_at: CreatedAt;
+}
+
 /** The catalog's tables as Kysely sees them. Each migration that adds a table adds it here. */
 export interface CatalogSchema {
   meta: MetaTable;
@@ -155,4 +162,5 @@ export interface CatalogSchema {
   dataset_grants: DatasetGrantsTable;
   query_jobs: QueryJobsTable;
   query_exports: QueryExportsTable;
+  export_downloads: ExportDownloadsTable;
 }

@@ -21,8 +21,19 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .on('query_exports')
     .columns(['query_id', 'format'])
     .execute();
+
+  // Every download through a link: who, which export, when. The audit log of the accounts
+  // issue takes these over.
+  await db.schema
+    .createTable('export_downloads')
+    .addColumn('id', 'uuid', (column) => column.primaryKey())
+    .addColumn('export_id', 'uuid', (column) => column.notNull().references('query_exports.id'))
+    .addColumn('user_id', 'uuid', (column) => column.notNull().references('users.id'))
+    .addColumn('downloaded_at', 'timestamptz', (column) => column.notNull().defaultTo(sql`now()`))
+    .execute();
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
+  await db.schema.dropTable('export_downloads').execute();
   await db.schema.dropTable('query_exports').execute();
 }

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, createTestPlatform, type TestPlatform } from '../../../test/helper.ts';
 import { fixtureLines, ingest, prepareDataset, synthea } from '../../../test/ingest-helpers.ts';
 import type { App } from '../../app.ts';
+import { exportsRepository } from '../../catalog/exports-repository.ts';
 import { grantsRepository } from '../../catalog/grants-repository.ts';
 import { createLogger } from '../../logger.ts';
 import { startQueryWorker, type QueryWorker } from '../../query/query-worker.ts';
@@ -264,7 +265,12 @@ describe('/api/v1/queries', () => {
       format: 'csv',
     });
     expect(created.statusCode).toBe(201);
-    const link = created.json<{ url: string; expiresAt: string; fileName: string }>();
+    const link = created.json<{
+      exportId: string;
+      url: string;
+      expiresAt: string;
+      fileName: string;
+    }>();
     const expiresIn = Date.parse(link.expiresAt) - Date.now();
     expect(expiresIn).toBeGreaterThan(14 * 60_000);
     expect(expiresIn).toBeLessThanOrEqual(15 * 60_000);
@@ -294,6 +300,10 @@ describe('/api/v1/queries', () => {
     ).toBe(403);
     expect((await tampered('user', '00000000-0000-4000-8000-000000000000')).statusCode).toBe(403);
     expect((await tampered('signature', '0'.repeat(64))).statusCode).toBe(403);
+    // The one download that went through is on record, with its user; refused ones are not.
+    const downloads = await exportsRepository(platform.catalog.db).downloads(link.exportId);
+    expect(downloads).toHaveLength(1);
+    expect(downloads[0]?.userId).toBe(url.searchParams.get('user'));
   });
 
   it('refuses an expired link and another user’s export', async () => {

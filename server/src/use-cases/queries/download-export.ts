@@ -7,7 +7,8 @@ import type { Platform } from '../../platform.ts';
 
 /**
  * Opens the file a download link points at, after checking the link: its signature, its
- * expiry, and that the export belongs to the user it was made for, who is still active.
+ * expiry, and that the export belongs to the user it was made for, who is still active. Each
+ * download is recorded with who and when.
  */
 export async function openDownload(
   platform: Platform,
@@ -18,11 +19,14 @@ export async function openDownload(
   if (verdict === 'expired') {
     throw new AppError('FORBIDDEN', 'The download link has expired; make a new one from the query');
   }
-  const item = await exportsRepository(platform.catalog.db).get(link.exportId);
+  const exports = exportsRepository(platform.catalog.db);
+  const item = await exports.get(link.exportId);
   const user = await usersRepository(platform.catalog.db).byId(link.user);
   if (!item || !user || item.userId !== user.id || user.disabledAt !== null) {
     throw new AppError('FORBIDDEN', 'The download link is not valid');
   }
+  // Recorded before a byte leaves: a download that breaks off still counts as one.
+  await exports.recordDownload(item.id, user.id);
   return {
     body: await platform.store.get(item.objectKey),
     fileName: item.fileName,
