@@ -12,7 +12,7 @@ import { compileQuery, hiddenTotal } from '../server/src/query/compile-query.ts'
 import { planQuery } from '../server/src/query/plan-query.ts';
 import { queryColumns } from '../server/src/query/query-columns.ts';
 import { candidateReleases } from '../server/src/use-cases/queries/candidate-releases.ts';
-import { maxAggregateGroups } from '../server/src/use-cases/queries/run-query-job.ts';
+import { maxAggregateGroups } from '../server/src/query/run-aggregate.ts';
 import {
   addUser,
   createApiToken,

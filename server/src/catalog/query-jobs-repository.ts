@@ -55,6 +55,14 @@ export const maxQueryAttempts = 2;
  * processes on one PostgreSQL share the queue without taking the same job twice.
  */
 export function queryJobsRepository(db: CatalogDb) {
+  /** An update of a job only while this worker runs it: a reaped or finished job is left be. */
+  const updateOwned = (id: string, workerId: string) =>
+    db
+      .updateTable('query_jobs')
+      .where('id', '=', id)
+      .where('worker_id', '=', workerId)
+      .where('status', '=', 'running');
+
   return {
     async enqueue(job: {
       id: string;
@@ -134,12 +142,8 @@ export function queryJobsRepository(db: CatalogDb) {
 
     /** Puts a job this worker runs back in the queue, for another worker or a restart. */
     async requeue(id: string, workerId: string): Promise<void> {
-      await db
-        .updateTable('query_jobs')
+      await updateOwned(id, workerId)
         .set({ status: 'queued', worker_id: null, heartbeat_at: null, progress: null })
-        .where('id', '=', id)
-        .where('worker_id', '=', workerId)
-        .where('status', '=', 'running')
         .execute();
     },
 
@@ -149,15 +153,11 @@ export function queryJobsRepository(db: CatalogDb) {
       workerId: string,
       progress?: unknown,
     ): Promise<{ cancel: boolean }> {
-      const row = await db
-        .updateTable('query_jobs')
+      const row = await updateOwned(id, workerId)
         .set({
           heartbeat_at: new Date(),
           ...(progress === undefined ? {} : { progress: JSON.stringify(progress) }),
         })
-        .where('id', '=', id)
-        .where('worker_id', '=', workerId)
-        .where('status', '=', 'running')
         .returning('cancel_requested')
         .executeTakeFirst();
       // A job this worker no longer owns (reaped, or finished elsewhere) is abandoned.
@@ -169,8 +169,7 @@ export function queryJobsRepository(db: CatalogDb) {
       workerId: string,
       outcome: { summary: unknown; resultKey: string; releaseIds: string[] },
     ): Promise<void> {
-      await db
-        .updateTable('query_jobs')
+      await updateOwned(id, workerId)
         .set({
           status: 'succeeded',
           summary: JSON.stringify(outcome.summary),
@@ -178,9 +177,6 @@ export function queryJobsRepository(db: CatalogDb) {
           release_ids: JSON.stringify(outcome.releaseIds),
           finished_at: new Date(),
         })
-        .where('id', '=', id)
-        .where('worker_id', '=', workerId)
-        .where('status', '=', 'running')
         .execute();
     },
 
@@ -190,12 +186,8 @@ export function queryJobsRepository(db: CatalogDb) {
       status: 'failed' | 'cancelled',
       error: { message: string },
     ): Promise<void> {
-      await db
-        .updateTable('query_jobs')
+      await updateOwned(id, workerId)
         .set({ status, error: JSON.stringify(error), finished_at: new Date() })
-        .where('id', '=', id)
-        .where('worker_id', '=', workerId)
-        .where('status', '=', 'running')
         .execute();
     },
 

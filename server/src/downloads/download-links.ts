@@ -1,7 +1,7 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { createKeyFile, readKeyFile } from '../key-file.ts';
 
 /**
  * Download links: bound to one export and one user, expiring, and refused when any part of
@@ -58,14 +58,5 @@ export async function resolveDownloadSecret(
 ): Promise<Buffer> {
   if (configured !== undefined) return Buffer.from(configured, 'utf8');
   const file = path.join(keysDirectory, 'download.key');
-  if (existsSync(file)) return Buffer.from((await readFile(file, 'utf8')).trim(), 'hex');
-  const key = randomBytes(32);
-  await mkdir(keysDirectory, { recursive: true, mode: 0o700 });
-  await writeFile(file, `${key.toString('hex')}\n`, { mode: 0o600, flag: 'wx' }).catch(
-    async (error: NodeJS.ErrnoException) => {
-      if (error.code !== 'EEXIST') throw error;
-    },
-  );
-  await chmod(file, 0o600);
-  return Buffer.from((await readFile(file, 'utf8')).trim(), 'hex');
+  return existsSync(file) ? readKeyFile(file) : createKeyFile(file);
 }

@@ -1,8 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
-import path from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { AppError } from '../errors.ts';
+import { createKeyFile } from '../key-file.ts';
 
 export class VaultKeyError extends AppError {
   constructor(message: string) {
@@ -51,9 +50,5 @@ export async function resolveVaultKey(source: VaultKeySource): Promise<Buffer> {
         'A new key cannot read the existing pseudonym mapping.',
     );
   }
-  const key = randomBytes(32);
-  await mkdir(path.dirname(source.generatedKeyFile), { recursive: true, mode: 0o700 });
-  await writeFile(source.generatedKeyFile, `${key.toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
-  await chmod(source.generatedKeyFile, 0o600);
-  return key;
+  return createKeyFile(source.generatedKeyFile);
 }

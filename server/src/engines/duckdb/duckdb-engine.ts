@@ -5,7 +5,7 @@ import type { ResultColumn } from '../../query/compile-query.ts';
 import type { EngineOptions, QueryEngine, RunOptions, SqlStatement } from '../types.ts';
 import { ConnectionPool } from './connection-pool.ts';
 import { duckDbDialect } from './duckdb-dialect.ts';
-import { lockDown, quoteLiteral } from './duckdb-sql.ts';
+import { lockDown, progressTracking, quoteLiteral } from './duckdb-sql.ts';
 
 export type DuckDbEngineOptions = EngineOptions & {
   /** DuckDB's memory limit for all queries together, e.g. "2GB"; beyond it, it spills. */
@@ -16,14 +16,11 @@ export type DuckDbEngineOptions = EngineOptions & {
   connections?: number;
 };
 
-/** Progress is tracked, for job records, but never printed to the server's terminal. */
-const sessionSettings = ['SET enable_progress_bar = true', 'SET enable_progress_bar_print = false'];
-
 /** DuckDB in-process for queries, locked to the lake and results directories. */
 export async function createDuckDbEngine(options: DuckDbEngineOptions): Promise<QueryEngine> {
   await mkdir(options.tempDirectory, { recursive: true });
   const instance = await DuckDBInstance.create(':memory:');
-  const pool = await ConnectionPool.open(instance, options.connections ?? 6, sessionSettings);
+  const pool = await ConnectionPool.open(instance, options.connections ?? 6, progressTracking);
   const setup = await pool.acquire();
   try {
     const extra = [

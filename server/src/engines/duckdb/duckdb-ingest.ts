@@ -17,7 +17,7 @@ import type {
   IngestRequest,
 } from '../types.ts';
 import { describeRejectedLine, lineOfRecord, rejectCodes } from './ingest-problems.ts';
-import { lockDown, quoteIdentifier, quoteLiteral } from './duckdb-sql.ts';
+import { lockDown, progressTracking, quoteIdentifier, quoteLiteral } from './duckdb-sql.ts';
 
 /** The DuckDB type each contract source type is read as. */
 export const duckTypes: Record<SourceType, string> = {
@@ -74,12 +74,7 @@ export function createDuckDbIngestEngine(options: DuckDbIngestOptions): IngestEn
       try {
         await lockDown(connection, {
           ...options,
-          extra: [
-            `SET memory_limit = ${quoteLiteral(options.memoryLimit)}`,
-            // DuckDB's progress, for the job record and the CLI; never printed by DuckDB itself.
-            'SET enable_progress_bar = true',
-            'SET enable_progress_bar_print = false',
-          ],
+          extra: [`SET memory_limit = ${quoteLiteral(options.memoryLimit)}`, ...progressTracking],
         });
         return await new IngestRun(connection, request).run();
       } finally {

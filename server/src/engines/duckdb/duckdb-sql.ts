@@ -11,6 +11,15 @@ export function quoteIdentifier(name: string): string {
 }
 
 /**
+ * Session settings every engine connection gets: DuckDB tracks each statement's progress (for
+ * job records and the CLI) but never prints it to the server's terminal.
+ */
+export const progressTracking = [
+  'SET enable_progress_bar = true',
+  'SET enable_progress_bar_print = false',
+] as const;
+
+/**
  * Locks a DuckDB instance down: it may touch only the allowed directories, may not install or
  * load extensions on its own, and no later statement can loosen that.
  */

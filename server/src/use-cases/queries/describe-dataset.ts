@@ -5,19 +5,11 @@ import type { User } from '../../catalog/users-repository.ts';
 import { notFound } from '../../errors.ts';
 import type { Platform } from '../../platform.ts';
 import { datasetAccess, type DatasetAccess } from '../../policy.ts';
-import {
-  compileQuery,
-  hiddenPatients,
-  hiddenRows,
-  hiddenTotal,
-} from '../../query/compile-query.ts';
-import {
-  applyDisclosureControl,
-  type AggregateRow,
-  type DisclosureRule,
-} from '../../query/disclosure.ts';
+import { compileQuery } from '../../query/compile-query.ts';
+import { applyDisclosureControl, type DisclosureRule } from '../../query/disclosure.ts';
 import { presentResultRow } from '../../query/present-result.ts';
 import { queryColumns } from '../../query/query-columns.ts';
+import { runAggregate } from '../../query/run-aggregate.ts';
 import { candidateReleases } from './candidate-releases.ts';
 import { requireDatasetAccess } from './dataset-access.ts';
 
@@ -146,18 +138,13 @@ async function codesOf(
       cohort: [],
     },
   });
-  const rows = (await platform.engine.rows(compiled)).map((row) => ({
-    ...row,
-    rows: Number(row.rows),
-    patients: Number(row.patients),
-    [hiddenRows]: Number(row[hiddenRows]),
-    [hiddenPatients]: Number(row[hiddenPatients]),
-  })) as AggregateRow[];
-  const total = rows.find((row) => Number(row[hiddenTotal]) === 1);
-  const groups = rows.filter((row) => row !== total);
+  const { groups, total } = await runAggregate(platform.engine, compiled, {
+    grouped: true,
+    readsFiles: true,
+  });
   const disclosed = applyDisclosureControl({
     groups,
-    total: total ?? ({ [hiddenRows]: 0, [hiddenPatients]: 0 } as AggregateRow),
+    total,
     columns: compiled.columns,
     level: access.level,
     threshold: contract.smallCellThreshold,

@@ -11,26 +11,22 @@ import {
   compileQuery,
   hiddenPatients,
   hiddenRows,
-  hiddenTotal,
   type CompiledQuery,
   type ResultColumn,
 } from '../../query/compile-query.ts';
 import {
   applyDisclosureControl,
-  type AggregateRow,
   type DisclosedResult,
   type DisclosedRow,
 } from '../../query/disclosure.ts';
 import { planQuery, type CandidateRelease, type QueryPlan } from '../../query/plan-query.ts';
 import { presentResultRow } from '../../query/present-result.ts';
 import { queryColumns } from '../../query/query-columns.ts';
+import { runAggregate } from '../../query/run-aggregate.ts';
 import { rememberResultRows } from '../../query/result-cache.ts';
 import { sortRows } from '../../query/sort-rows.ts';
 import { candidateReleases } from './candidate-releases.ts';
 import { requireDatasetAccess } from './dataset-access.ts';
-
-/** An aggregate with more groups than this fails with advice to narrow it. */
-export const maxAggregateGroups = 100_000;
 
 export type QueryJobOutcome = {
   summary: QuerySummary;
@@ -102,7 +98,12 @@ export async function runQueryJob(
     };
   }
 
-  const { groups, total } = await aggregate(platform, compiled, plan, options);
+  const { groups, total } = await runAggregate(
+    platform.engine,
+    compiled,
+    { grouped: spec.groupBy.length > 0, readsFiles: plan.main.length > 0 },
+    options,
+  );
   const disclosed = applyDisclosureControl({
     groups,
     total,
@@ -146,51 +147,6 @@ export async function runQueryJob(
       ),
     },
   };
-}
-
-async function aggregate(
-  platform: Platform,
-  compiled: CompiledQuery,
-  plan: QueryPlan,
-  options: RunOptions,
-): Promise<{ groups: AggregateRow[]; total: AggregateRow }> {
-  const empty = { [hiddenRows]: 0, [hiddenPatients]: 0 } as AggregateRow;
-  if (plan.main.length === 0) return { groups: [], total: empty };
-  // The total row first, so that a cut at the group limit never loses it.
-  const rows = await platform.engine.rows(
-    {
-      sql: `SELECT * FROM (${compiled.sql}) AS r ORDER BY ${hiddenTotal} DESC LIMIT ${maxAggregateGroups + 2}`,
-      params: compiled.params,
-    },
-    options,
-  );
-  if (rows.length > maxAggregateGroups + 1) {
-    throw new AppError(
-      'VALIDATION_FAILED',
-      `The query makes more than ${maxAggregateGroups.toLocaleString('en-US')} groups; group by fewer or coarser columns, or filter first`,
-    );
-  }
-  const typed = rows.map((row) => toAggregateRow(row, compiled.columns));
-  const total = typed.find((row) => Number(row[hiddenTotal]) === 1) ?? empty;
-  const groups = plan.spec.groupBy.length > 0 ? typed.filter((row) => row !== total) : [total];
-  return { groups, total };
-}
-
-/** Engine JSON to numbers where the column is a number (big integers arrive as text). */
-function toAggregateRow(
-  row: Record<string, unknown>,
-  columns: readonly ResultColumn[],
-): AggregateRow {
-  const typed: Record<string, unknown> = { ...row };
-  for (const column of columns) {
-    const value = row[column.name];
-    const numeric =
-      column.type === 'integer' || column.type === 'smallint' || column.type === 'double';
-    if (numeric && typeof value === 'string') typed[column.name] = Number(value);
-  }
-  typed[hiddenRows] = Number(row[hiddenRows] ?? 0);
-  typed[hiddenPatients] = Number(row[hiddenPatients] ?? 0);
-  return typed as AggregateRow;
 }
 
 async function writeAggregateResult(

@@ -8,6 +8,7 @@ import type { Platform } from '../../platform.ts';
 import { assertSpecAllowed } from '../../policy.ts';
 import { codeSetCodes, loadCodeSets } from '../../query/code-sets.ts';
 import { compileQuery } from '../../query/compile-query.ts';
+import { planQuery } from '../../query/plan-query.ts';
 import { queryColumns } from '../../query/query-columns.ts';
 import { nestingDepth, zodIssues } from '../../validation.ts';
 import { requireDatasetAccess } from './dataset-access.ts';
@@ -51,8 +52,9 @@ export async function submitQuery(
   const access = await requireDatasetAccess(platform, user, dataset.id);
   const columns = queryColumns(dataset.contract);
   assertSpecAllowed(spec, access, columns);
-  // Compiling without files checks every column name, type and value now.
-  compileQuery(withoutRelativeParts(spec), {
+  // Planning against no releases and compiling checks every column name, type and value now,
+  // before the job waits in the queue; the worker plans again against the real releases.
+  compileQuery(planQuery(spec, []).spec, {
     dialect: platform.engine.dialect,
     columns,
     codeSets: codeSetCodes(loadCodeSets()),
@@ -68,17 +70,6 @@ export async function submitQuery(
     accessLevel: access.level,
     engine: platform.engine.kind,
   });
-}
-
-/** The spec with `last_months` made harmless for a compile-only check. */
-function withoutRelativeParts(spec: QuerySpec): QuerySpec {
-  return JSON.parse(
-    JSON.stringify(spec, (_key, value: unknown) =>
-      value && typeof value === 'object' && (value as { op?: string }).op === 'last_months'
-        ? { op: 'months', from: '0001-01' }
-        : value,
-    ),
-  ) as QuerySpec;
 }
 
 /** JSON with object keys sorted, so that the same spec always hashes the same. */
