@@ -23,6 +23,7 @@ try {
   await addHospital(platform, { id: 'h01', name: 'Benchmark hospital' });
   if (warmUpCsv && warmUpMonth) {
     const warmUp = await ingestUpload(platform, {
+      actor: { userId: null, name: 'bench', source: 'bench' },
       datasetId: 'lab-results',
       hospitalId: 'h01',
       month: warmUpMonth,
@@ -35,6 +36,7 @@ try {
   // When each phase started, to show where the time goes.
   const phases: Array<[string, number]> = [];
   const result = await ingestUpload(platform, {
+    actor: { userId: null, name: 'bench', source: 'bench' },
     datasetId: 'lab-results',
     hospitalId: 'h01',
     month,

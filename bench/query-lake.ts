@@ -20,6 +20,8 @@ import {
 } from '../server/src/use-cases/manage-access.ts';
 import { saveDataset } from '../server/src/use-cases/manage-datasets.ts';
 
+const benchActor = { userId: null, name: 'bench', source: 'bench' };
+
 export type BenchLake = { home: string; token: string; lakeGlob: string };
 
 export async function buildQueryLake(
@@ -42,13 +44,17 @@ export async function buildQueryLake(
     const dataset = await saveDataset(platform, JSON.parse(await readFile(contractFile, 'utf8')));
     await publishSyntheticLabResults(platform, dataset, options, () => process.stdout.write('.'));
     console.log('');
-    await addUser(platform, { email: 'bench@example.org', name: 'Bench', role: 'researcher' });
-    await grantDatasetAccess(platform, {
+    await addUser(platform, benchActor, {
+      email: 'bench@example.org',
+      name: 'Bench',
+      role: 'researcher',
+    });
+    await grantDatasetAccess(platform, benchActor, {
       email: 'bench@example.org',
       datasetId: dataset.id,
       level: 'aggregate',
     });
-    const { token } = await createApiToken(platform, {
+    const { token } = await createApiToken(platform, benchActor, {
       email: 'bench@example.org',
       name: 'bench',
       days: 30,

@@ -11,9 +11,11 @@ import {
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
 import { AppError } from './errors.ts';
+import { auditRefusal } from './http/audit-refusals.ts';
 import { handleError } from './http/error-handler.ts';
 import type { Logger } from './logger.ts';
 import type { Platform } from './platform.ts';
+import { auditRoutes } from './routes/audit/audit-routes.ts';
 import { datasetRoutes } from './routes/datasets/dataset-routes.ts';
 import { healthRoutes } from './routes/health/health-routes.ts';
 import { queryRoutes } from './routes/queries/query-routes.ts';
@@ -35,6 +37,7 @@ export async function buildApp(options: AppOptions) {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(handleError);
+  app.addHook('onError', auditRefusal(options.platform));
 
   await app.register(fastifySwagger, {
     openapi: {
@@ -48,6 +51,7 @@ export async function buildApp(options: AppOptions) {
   await app.register(healthRoutes(options.platform), { prefix: '/api' });
   await app.register(uploadRoutes(options.platform), { prefix: '/api' });
   await app.register(datasetRoutes(options.platform), { prefix: '/api' });
+  await app.register(auditRoutes(options.platform), { prefix: '/api' });
   await app.register(queryRoutes(options.platform, { onSubmitted: options.onQuerySubmitted }), {
     prefix: '/api',
   });

@@ -57,6 +57,12 @@ const envSchema = z.object({
    * behind one load balancer needs the same one; the embedded default generates its own.
    */
   MEDLAKE_DOWNLOAD_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  /**
+   * The key the audit log's chain is signed with (at least 32 characters), kept away from the
+   * catalog database. Every server instance on one catalog needs the same one; the embedded
+   * default generates its own under MEDLAKE_HOME/keys.
+   */
+  MEDLAKE_AUDIT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
 });
 
 export type Env = Omit<z.infer<typeof envSchema>, 'MEDLAKE_HOME' | 'MEDLAKE_VAULT_DIR'> & {
@@ -73,6 +79,7 @@ const fileBackedKeys: readonly EnvKey[] = [
   'DATABASE_URL',
   'MEDLAKE_VAULT_KEY',
   'MEDLAKE_DOWNLOAD_SECRET',
+  'MEDLAKE_AUDIT_SECRET',
 ];
 
 export type ConfigProblem = { variable: string; message: string };

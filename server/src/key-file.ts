@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -20,4 +21,16 @@ export async function createKeyFile(file: string): Promise<Buffer> {
   }
   await chmod(file, 0o600);
   return readKeyFile(file);
+}
+
+/**
+ * A signing key: the configured secret when there is one (several servers must share it), else
+ * the one the embedded default generated once into `file`.
+ */
+export async function resolveSigningKey(
+  configured: string | undefined,
+  file: string,
+): Promise<Buffer> {
+  if (configured !== undefined) return Buffer.from(configured, 'utf8');
+  return existsSync(file) ? readKeyFile(file) : createKeyFile(file);
 }

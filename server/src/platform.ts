@@ -4,16 +4,14 @@ import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import { openCatalog, type Catalog, type CatalogLocation } from './catalog/catalog.ts';
 import { migrateToLatest } from './catalog/migrate.ts';
-import {
-  createSignedDownloadLinks,
-  resolveDownloadSecret,
-  type DownloadLinks,
-} from './downloads/download-links.ts';
+import { auditLog, type AuditLog } from './audit/audit-log.ts';
+import { createSignedDownloadLinks, type DownloadLinks } from './downloads/download-links.ts';
 import { createEngine } from './engines/registry.ts';
 import type { QueryEngine } from './engines/types.ts';
 import type { Env } from './env.ts';
 import { AppError } from './errors.ts';
 import { homeLayout, type HomeLayout } from './home-layout.ts';
+import { resolveSigningKey } from './key-file.ts';
 import type { ObjectStore } from './storage/object-store.ts';
 import { createObjectStore } from './storage/registry.ts';
 
@@ -25,6 +23,7 @@ export type Platform = {
   readonly engine: QueryEngine;
   readonly store: ObjectStore;
   readonly downloads: DownloadLinks;
+  readonly audit: AuditLog;
   close(): Promise<void>;
 };
 
@@ -76,11 +75,15 @@ export async function openPlatform(env: Env, options: OpenPlatformOptions = {}):
 
     const store = createObjectStore(env.MEDLAKE_STORAGE, layout.objects);
     const downloads = createSignedDownloadLinks(
-      await resolveDownloadSecret(env.MEDLAKE_DOWNLOAD_SECRET, layout.keys),
+      await resolveSigningKey(env.MEDLAKE_DOWNLOAD_SECRET, path.join(layout.keys, 'download.key')),
       env.MEDLAKE_DOWNLOAD_TTL_SECONDS,
     );
+    const audit = auditLog(
+      catalog.db,
+      await resolveSigningKey(env.MEDLAKE_AUDIT_SECRET, path.join(layout.keys, 'audit.key')),
+    );
 
-    return { env, layout, catalog, engine, store, downloads, close: closeAll };
+    return { env, layout, catalog, engine, store, downloads, audit, close: closeAll };
   } catch (error) {
     await closeAll();
     throw error;

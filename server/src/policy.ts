@@ -6,7 +6,9 @@ import type { QueryColumn } from './query/query-columns.ts';
 
 /**
  * Authorization, in one place: who may read what. Routes and CLI commands ask here and
- * nowhere else, so that a rule is changed once.
+ * nowhere else, so that a rule is changed once. The operator at the CLI has the machine, its
+ * keys and its files, and may do what an admin may; the CLI asks here for the users it acts
+ * for (`medlake query --as`).
  */
 
 /** What a user may read of one dataset, from their active grants. */
@@ -106,5 +108,12 @@ export function assertOwnsQuery(user: User, job: { userId: string }): void {
 export function assertCanUpload(user: User): void {
   if (user.role !== 'steward' && user.role !== 'admin') {
     throw new AppError('FORBIDDEN', 'Uploading needs the steward role');
+  }
+}
+
+/** The audit log is read by admins and auditors. */
+export function assertCanReadAudit(user: User): void {
+  if (user.role !== 'admin' && user.role !== 'auditor') {
+    throw new AppError('FORBIDDEN', 'Reading the audit log needs the auditor or admin role');
   }
 }

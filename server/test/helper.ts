@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { buildApp, type App } from '../src/app.ts';
+import type { Actor } from '../src/audit/audit-log.ts';
 import type { CatalogKind } from '../src/catalog/catalog.ts';
 import { loadEnv, type Env } from '../src/env.ts';
 import { homeLayout } from '../src/home-layout.ts';
@@ -51,3 +52,6 @@ export async function createTestApp(
   await app.ready();
   return app;
 }
+
+/** Who the audit log names for what a test sets up. */
+export const testActor: Actor = { userId: null, name: 'test setup', source: 'test' };

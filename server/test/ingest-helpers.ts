@@ -56,6 +56,7 @@ export async function ingest(
     ? { file: input.file }
     : { stream: Readable.from([text ?? Buffer.alloc(0)]) };
   return ingestUpload(platform, {
+    actor: { userId: null, name: 'test', source: 'test' },
     datasetId: input.dataset ?? 'synthea-observations',
     hospitalId: input.hospital ?? 'synthea',
     month: input.month,

@@ -18,7 +18,7 @@ export async function runQuery(
   spec: unknown,
   options: { sort?: { column: string; direction: 'asc' | 'desc' } } = {},
 ): Promise<{ job: QueryJobView; rows: ResultPage['rows'] }> {
-  const submitted = await submitQuery(platform, user, spec);
+  const submitted = await submitQuery(platform, { user, source: 'test' }, spec);
   const claimed = await queryJobsRepository(platform.catalog.db).claim('test-worker', submitted.id);
   if (!claimed) throw new Error('the submitted job could not be claimed');
   await executeQueryJob(platform, claimed, 'test-worker', { logger: createLogger('silent') });

@@ -4,3 +4,4 @@ export * from './health.ts';
 export * from './ingest.ts';
 export * from './query-spec.ts';
 export * from './query-result.ts';
+export * from './audit.ts';

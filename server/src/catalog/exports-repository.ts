@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { Selectable } from 'kysely';
 import type { CatalogDb } from './catalog.ts';
 import type { QueryExportsTable } from './schema.ts';
@@ -52,24 +51,6 @@ export function exportsRepository(db: CatalogDb) {
         .where('id', '=', id)
         .executeTakeFirst();
       return row && toExport(row);
-    },
-
-    /** Records that the export's user downloaded it. */
-    async recordDownload(exportId: string, userId: string): Promise<void> {
-      await db
-        .insertInto('export_downloads')
-        .values({ id: randomUUID(), export_id: exportId, user_id: userId })
-        .execute();
-    },
-
-    async downloads(exportId: string): Promise<Array<{ userId: string; at: Date }>> {
-      const rows = await db
-        .selectFrom('export_downloads')
-        .select(['user_id', 'downloaded_at'])
-        .where('export_id', '=', exportId)
-        .orderBy('downloaded_at')
-        .execute();
-      return rows.map((row) => ({ userId: row.user_id, at: row.downloaded_at }));
     },
 
     async find(queryId: string, format: 'csv' | 'parquet'): Promise<QueryExport | undefined> {

@@ -141,11 +141,20 @@ export interface QueryExportsTable {
   created_at: CreatedAt;
 }
 
-export interface ExportDownloadsTable {
-  id: string;
-  export_id: string;
-  user_id: string;
-  downloaded_at: CreatedAt;
+export type AuditOutcome = 'success' | 'failure' | 'denied';
+
+export interface AuditLogTable {
+  seq: BigIntColumn;
+  at: Date;
+  actor_id: string | null;
+  actor: string | null;
+  action: string;
+  target: string | null;
+  outcome: AuditOutcome;
+  source: string;
+  details: Json<Record<string, unknown>>;
+  prev_hash: string;
+  hash: string;
 }
 
 /** The catalog's tables as Kysely sees them. Each migration that adds a table adds it here. */
@@ -162,5 +171,5 @@ export interface CatalogSchema {
   dataset_grants: DatasetGrantsTable;
   query_jobs: QueryJobsTable;
   query_exports: QueryExportsTable;
-  export_downloads: ExportDownloadsTable;
+  audit_log: AuditLogTable;
 }

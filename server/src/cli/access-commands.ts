@@ -3,6 +3,7 @@ import type { AccessLevel } from '../catalog/grants-repository.ts';
 import { grantsRepository } from '../catalog/grants-repository.ts';
 import type { UserRole } from '../catalog/schema.ts';
 import { usersRepository } from '../catalog/users-repository.ts';
+import { cliOperator } from '../caller.ts';
 import { AppError } from '../errors.ts';
 import {
   addUser,
@@ -32,7 +33,10 @@ export function registerAccessCommands(program: Command): void {
               `--role must be one of ${userRoles.join(', ')}`,
             );
           }
-          const user = await addUser(platform, { ...options, role: options.role as UserRole });
+          const user = await addUser(platform, cliOperator(), {
+            ...options,
+            role: options.role as UserRole,
+          });
           console.log(`User ${user.email} (${user.role}) added.`);
         }),
       ),
@@ -66,7 +70,7 @@ export function registerAccessCommands(program: Command): void {
     .action((options: { email: string; name: string; days: string }) =>
       runCommand((env) =>
         withPlatform(env, async (platform) => {
-          const { token, expiresAt } = await createApiToken(platform, {
+          const { token, expiresAt } = await createApiToken(platform, cliOperator(), {
             email: options.email,
             name: options.name,
             days: Number(options.days),
@@ -101,7 +105,7 @@ export function registerAccessCommands(program: Command): void {
               throw new AppError('VALIDATION_FAILED', '--level must be aggregate or row');
             }
             const expiresAt = options.expires ? endOfDay(options.expires) : undefined;
-            const grant = await grantDatasetAccess(platform, {
+            const grant = await grantDatasetAccess(platform, cliOperator(), {
               email: options.email,
               datasetId: options.dataset,
               level: options.level as AccessLevel,

@@ -4,8 +4,10 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { synthea } from '../../test/ingest-helpers.ts';
+import { openCatalog } from '../catalog/catalog.ts';
 
 const repositoryRoot = fileURLToPath(new URL('../../..', import.meta.url));
 const bin = path.join(repositoryRoot, 'server/bin/medlake.js');
@@ -177,6 +179,48 @@ describe('medlake CLI', () => {
     );
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain('row-level output needs row access');
+  });
+
+  it('keeps what the commands above did in the audit log, and names an edited entry', async () => {
+    const env = { MEDLAKE_HOME: path.join(home, 'query') };
+    const listed = await medlake(['audit', 'list', '--json', '-n', '100'], env);
+    expect(listed.code, listed.stderr).toBe(0);
+    const { entries } = JSON.parse(listed.stdout) as {
+      entries: Array<{ seq: number; action: string; actor: string | null; source: string }>;
+    };
+    const actions = entries.map((entry) => `${entry.action} by ${entry.actor}`).reverse();
+    expect(actions).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^release\.publish by cli:/),
+        expect.stringMatching(/^upload by cli:/),
+        expect.stringMatching(/^user\.create by cli:/),
+        expect.stringMatching(/^grant\.add by cli:/),
+        'query.submit by ann@example.org',
+      ]),
+    );
+    expect(entries.every((entry) => entry.source.startsWith('cli:'))).toBe(true);
+
+    const intact = await medlake(['audit', 'verify'], env);
+    expect(intact.code, intact.stderr).toBe(0);
+    expect(intact.stdout).toMatch(
+      /^The audit log is intact: \d+ entries, last #\d+ [0-9a-f]{64}\.$/m,
+    );
+
+    const grant = entries.find((entry) => entry.action === 'grant.add');
+    const catalog = await openCatalog({ directory: path.join(env.MEDLAKE_HOME, 'catalog') });
+    try {
+      await sql`alter table audit_log disable trigger audit_log_append_only`.execute(catalog.db);
+      await sql`update audit_log set details = jsonb_set(details, '{level}', '"row"') where seq = ${grant?.seq}`.execute(
+        catalog.db,
+      );
+    } finally {
+      await catalog.close();
+    }
+    const broken = await medlake(['audit', 'verify'], env);
+    expect(broken.code).toBe(1);
+    expect(broken.stderr).toContain(
+      `the audit log is broken at entry #${grant?.seq}: entry ${grant?.seq} was changed after it was written`,
+    );
   });
 
   it('prints the query spec’s JSON Schema', async () => {

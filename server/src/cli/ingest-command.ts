@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
+import { cliOperator } from '../caller.ts';
 import { AppError } from '../errors.ts';
 import {
   ingestUpload,
@@ -30,6 +31,7 @@ export function registerIngestCommand(program: Command): void {
           });
           const started = Date.now();
           const result = await ingestUpload(platform, {
+            actor: cliOperator(),
             datasetId: options.dataset,
             hospitalId: options.hospital,
             month: options.month,

@@ -7,6 +7,7 @@ import { createLogger } from '../logger.ts';
 import { presentQueryJob } from '../query/present-result.ts';
 import { executeQueryJob } from '../query/query-worker.ts';
 import { requireUser } from '../use-cases/manage-access.ts';
+import { cliSource } from '../caller.ts';
 import { getQuery, readResultPage } from '../use-cases/queries/read-query.ts';
 import { submitQuery } from '../use-cases/queries/submit-query.ts';
 import { printTable } from './format.ts';
@@ -53,7 +54,7 @@ export function registerQueryCommand(program: Command): void {
           }
           await withPlatform(env, async (platform) => {
             const user = await requireUser(platform, options.as ?? '');
-            const submitted = await submitQuery(platform, user, spec);
+            const submitted = await submitQuery(platform, { user, source: cliSource() }, spec);
             const workerId = `cli:${process.pid}`;
             const job = await queryJobsRepository(platform.catalog.db).claim(
               workerId,

@@ -1,7 +1,4 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import path from 'node:path';
-import { createKeyFile, readKeyFile } from '../key-file.ts';
 
 /**
  * Download links: bound to one export and one user, expiring, and refused when any part of
@@ -46,17 +43,4 @@ export function createSignedDownloadLinks(secret: Buffer, ttlSeconds: number): D
       return link.expires * 1000 <= now.getTime() ? 'expired' : 'valid';
     },
   };
-}
-
-/**
- * The signing key: MEDLAKE_DOWNLOAD_SECRET when configured (several servers must share it),
- * else one the embedded default generates once under MEDLAKE_HOME/keys.
- */
-export async function resolveDownloadSecret(
-  configured: string | undefined,
-  keysDirectory: string,
-): Promise<Buffer> {
-  if (configured !== undefined) return Buffer.from(configured, 'utf8');
-  const file = path.join(keysDirectory, 'download.key');
-  return existsSync(file) ? readKeyFile(file) : createKeyFile(file);
 }

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import type { QuerySpecInput } from '@medlake/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestPlatform, type TestPlatform } from '../../test/helper.ts';
+import { createTestPlatform, type TestPlatform, testActor } from '../../test/helper.ts';
 import { ingest, prepareDataset, synthea } from '../../test/ingest-helpers.ts';
 import { runQuery } from '../../test/query-helpers.ts';
 import { hospitalsRepository } from '../catalog/hospitals-repository.ts';
@@ -523,13 +523,17 @@ describe('query golden suite', () => {
       expect(result.status === 'published' && result.rejectedRows).toBe(0);
     }
 
-    researcher = await addUser(platform, {
+    researcher = await addUser(platform, testActor, {
       email: 'row@example.org',
       name: 'Row',
       role: 'researcher',
     });
     for (const datasetId of ['synthea-observations', 'lab-results']) {
-      await grantDatasetAccess(platform, { email: 'row@example.org', datasetId, level: 'row' });
+      await grantDatasetAccess(platform, testActor, {
+        email: 'row@example.org',
+        datasetId,
+        level: 'row',
+      });
     }
 
     expectedInstance = await DuckDBInstance.create(':memory:');

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestPlatform, type TestPlatform } from '../../test/helper.ts';
+import { createTestPlatform, type TestPlatform, testActor } from '../../test/helper.ts';
 import { contractFile } from '../../test/ingest-helpers.ts';
 import type { User } from '../catalog/users-repository.ts';
 import { publishSyntheticLabResults } from '../demo/synthetic-lake.ts';
@@ -38,8 +38,12 @@ describe('query worker, with queries that take a while', () => {
       months: 4,
       rowsPerRelease: 3_000_000,
     });
-    user = await addUser(platform, { email: 'row@example.org', name: 'Row', role: 'researcher' });
-    await grantDatasetAccess(platform, {
+    user = await addUser(platform, testActor, {
+      email: 'row@example.org',
+      name: 'Row',
+      role: 'researcher',
+    });
+    await grantDatasetAccess(platform, testActor, {
       email: user.email,
       datasetId: 'lab-results',
       level: 'row',
@@ -55,7 +59,7 @@ describe('query worker, with queries that take a while', () => {
       pollMs: 50,
     });
     try {
-      const job = await submitQuery(on, user, heavy);
+      const job = await submitQuery(on, { user, source: 'test' }, heavy);
       worker.wake();
       await act?.(job.id);
       return await waitForQuery(on, user, job.id, 60);
@@ -91,7 +95,7 @@ describe('query worker, with queries that take a while', () => {
 
   it('puts a running query back in the queue when the server stops, and runs it after', async () => {
     const first = startQueryWorker(platform, { logger: createLogger('silent'), pollMs: 50 });
-    const job = await submitQuery(platform, user, heavy);
+    const job = await submitQuery(platform, { user, source: 'test' }, heavy);
     first.wake();
     for (
       let i = 0;
@@ -120,7 +124,7 @@ describe('query worker, with queries that take a while', () => {
       ) {
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
-      await cancelQuery(platform, user, id);
+      await cancelQuery(platform, { user, source: 'test' }, id);
     });
     expect(finished.status).toBe('cancelled');
     expect(finished.error?.message).toBe('cancelled by the user');

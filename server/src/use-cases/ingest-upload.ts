@@ -4,6 +4,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline, Transform, type Readable } from 'node:stream';
 import type { IngestProblem, QualityReport } from '@medlake/shared';
+import type { Actor } from '../audit/audit-log.ts';
 import { datasetsRepository } from '../catalog/datasets-repository.ts';
 import { hospitalsRepository } from '../catalog/hospitals-repository.ts';
 import { jobsRepository } from '../catalog/jobs-repository.ts';
@@ -23,6 +24,8 @@ export const ingestJobKind = 'ingest';
 const maxReportedProblems = 100;
 
 export type IngestInput = {
+  /** Who uploads, for the audit log: the steward's account, or the operator at the CLI. */
+  actor: Actor;
   datasetId: string;
   hospitalId: string;
   /** YYYY-MM */
@@ -71,9 +74,46 @@ const monthPattern = /^\d{4}-(0[1-9]|1[0-2])$/;
  * Turns one monthly upload into a published release: land the raw file, validate it against
  * the dataset's contract, de-identify it into Parquet, and publish it in one catalog
  * transaction. Nothing is visible to queries until that transaction commits; on any failure
- * the previous release stays current and every file the attempt made is removed.
+ * the previous release stays current and every file the attempt made is removed. Every
+ * attempt is audited with its outcome; a publication also in the transaction that makes it.
  */
 export async function ingestUpload(platform: Platform, input: IngestInput): Promise<IngestResult> {
+  const target = `dataset:${input.datasetId}`;
+  const where = { dataset: input.datasetId, hospital: input.hospitalId, month: input.month };
+  try {
+    const result = await ingestAndPublish(platform, input);
+    await platform.audit.record({
+      action: 'upload',
+      actor: input.actor,
+      target,
+      outcome: result.status === 'rejected' ? 'failure' : 'success',
+      details: {
+        ...where,
+        status: result.status,
+        job: result.jobId,
+        ...(result.status === 'rejected' ? { problems: result.problemCount } : {}),
+      },
+    });
+    return result;
+  } catch (error) {
+    await platform.audit
+      .record({
+        action: 'upload',
+        actor: input.actor,
+        target,
+        outcome: 'failure',
+        details: {
+          ...where,
+          status: 'failed',
+          reason: error instanceof AppError ? error.message : 'unexpected error',
+        },
+      })
+      .catch(() => undefined);
+    throw error;
+  }
+}
+
+async function ingestAndPublish(platform: Platform, input: IngestInput): Promise<IngestResult> {
   if (!monthPattern.test(input.month)) {
     throw new AppError('VALIDATION_FAILED', `month must be YYYY-MM, for example 2024-01`);
   }
@@ -205,11 +245,27 @@ export async function ingestUpload(platform: Platform, input: IngestInput): Prom
         files: [files.lakeKey],
         quality,
       },
-      (trx) =>
-        jobsRepository(trx).finish(jobId, {
+      async (trx) => {
+        await jobsRepository(trx).finish(jobId, {
           status: 'succeeded',
           result: { status: 'published', releaseId: params.releaseId, rows: quality.rows },
-        }),
+        });
+        await platform.audit.record(
+          {
+            action: 'release.publish',
+            actor: input.actor,
+            target: `release:${params.releaseId}`,
+            details: {
+              dataset: dataset.id,
+              hospital: input.hospitalId,
+              month: input.month,
+              rows: quality.rows,
+              replaces: current?.id ?? null,
+            },
+          },
+          trx,
+        );
+      },
     );
     return result;
   } catch (error) {

@@ -2,12 +2,16 @@ import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { datasetsRepository } from '../catalog/datasets-repository.ts';
 import { hospitalsRepository } from '../catalog/hospitals-repository.ts';
+import type { Actor } from '../audit/audit-log.ts';
 import { metaRepository } from '../catalog/meta-repository.ts';
 import { demoHospital, generateExports } from '../demo/generate-exports.ts';
 import type { Platform } from '../platform.ts';
 import { ingestUpload } from './ingest-upload.ts';
 import { addUser, createApiToken, grantDatasetAccess } from './manage-access.ts';
 import { addHospital, saveDataset } from './manage-datasets.ts';
+
+/** The demo data's uploads and accounts are made by medlake itself, as the log says. */
+const demoActor: Actor = { userId: null, name: 'demo data', source: 'medlake' };
 
 export const demoSize = { hospitals: 2, months: 3, rows: 3000 };
 
@@ -37,6 +41,7 @@ export async function loadDemoData(
     const exports = await generateExports({ ...demoSize, outDir: directory, dirtyShare: 0.002 });
     for (const file of exports) {
       const result = await ingestUpload(platform, {
+        actor: demoActor,
         datasetId: dataset.id,
         hospitalId: file.hospital,
         month: file.month,
@@ -52,17 +57,17 @@ export async function loadDemoData(
   await metaRepository(db).set('demo_data', { loadedAt: new Date().toISOString(), ...demoSize });
 
   // Someone to try the query API as: aggregate access, like most researchers.
-  const researcher = await addUser(platform, {
+  const researcher = await addUser(platform, demoActor, {
     email: demoResearcher,
     name: 'Demo Researcher',
     role: 'researcher',
   });
-  await grantDatasetAccess(platform, {
+  await grantDatasetAccess(platform, demoActor, {
     email: researcher.email,
     datasetId: dataset.id,
     level: 'aggregate',
   });
-  const { token, expiresAt } = await createApiToken(platform, {
+  const { token, expiresAt } = await createApiToken(platform, demoActor, {
     email: researcher.email,
     name: 'demo',
     days: 30,

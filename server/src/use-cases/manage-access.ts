@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { Actor } from '../audit/audit-log.ts';
 import { datasetsRepository } from '../catalog/datasets-repository.ts';
 import { grantsRepository, type AccessLevel, type Grant } from '../catalog/grants-repository.ts';
 import { hospitalsRepository } from '../catalog/hospitals-repository.ts';
@@ -17,6 +18,7 @@ const newUserSchema = z.object({
 
 export async function addUser(
   platform: Platform,
+  actor: Actor,
   input: { email: string; name: string; role: UserRole },
 ): Promise<User> {
   const parsed = newUserSchema.safeParse(input);
@@ -30,7 +32,19 @@ export async function addUser(
   if (await users.byEmail(parsed.data.email)) {
     throw new AppError('CONFLICT', `A user with e-mail ${parsed.data.email} exists`);
   }
-  return users.create(parsed.data);
+  return platform.catalog.db.transaction().execute(async (trx) => {
+    const user = await usersRepository(trx).create(parsed.data);
+    await platform.audit.record(
+      {
+        action: 'user.create',
+        actor,
+        target: `user:${user.id}`,
+        details: { email: user.email, role: user.role },
+      },
+      trx,
+    );
+    return user;
+  });
 }
 
 export async function requireUser(platform: Platform, email: string): Promise<User> {
@@ -42,6 +56,7 @@ export async function requireUser(platform: Platform, email: string): Promise<Us
 /** Gives a user access to a dataset at a level, optionally for some hospitals and until a date. */
 export async function grantDatasetAccess(
   platform: Platform,
+  actor: Actor,
   input: {
     email: string;
     datasetId: string;
@@ -61,26 +76,52 @@ export async function grantDatasetAccess(
   if (input.expiresAt && input.expiresAt.getTime() <= Date.now()) {
     throw new AppError('VALIDATION_FAILED', 'The grant would expire before it starts');
   }
-  return grantsRepository(platform.catalog.db).add({
-    datasetId: input.datasetId,
-    userId: user.id,
-    level: input.level,
-    hospitals: input.hospitals && input.hospitals.length > 0 ? input.hospitals : null,
-    expiresAt: input.expiresAt ?? null,
+  return platform.catalog.db.transaction().execute(async (trx) => {
+    const grant = await grantsRepository(trx).add({
+      datasetId: input.datasetId,
+      userId: user.id,
+      level: input.level,
+      hospitals: input.hospitals && input.hospitals.length > 0 ? input.hospitals : null,
+      expiresAt: input.expiresAt ?? null,
+    });
+    await platform.audit.record(
+      {
+        action: 'grant.add',
+        actor,
+        target: `grant:${grant.id}`,
+        details: {
+          user: user.id,
+          dataset: grant.datasetId,
+          level: grant.level,
+          hospitals: grant.hospitals,
+          expiresAt: grant.expiresAt,
+        },
+      },
+      trx,
+    );
+    return grant;
   });
 }
 
 /** A personal API token for scripts; shown once. */
 export async function createApiToken(
   platform: Platform,
+  actor: Actor,
   input: { email: string; name: string; days: number },
 ): Promise<{ token: string; expiresAt: Date }> {
   const user = await requireUser(platform, input.email);
   if (!Number.isInteger(input.days) || input.days < 1 || input.days > 366) {
     throw new AppError('VALIDATION_FAILED', 'A token lasts from 1 to 366 days');
   }
-  return usersRepository(platform.catalog.db).createToken(user.id, {
+  const created = await usersRepository(platform.catalog.db).createToken(user.id, {
     name: input.name,
     expiresAt: new Date(Date.now() + input.days * 86_400_000),
   });
+  await platform.audit.record({
+    action: 'token.create',
+    actor,
+    target: `user:${user.id}`,
+    details: { name: input.name, expiresAt: created.expiresAt },
+  });
+  return created;
 }

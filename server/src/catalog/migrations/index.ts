@@ -3,6 +3,7 @@ import * as createMeta from './2026-11-26a-create-meta.ts';
 import * as createDatasetsAndReleases from './2026-11-26b-create-datasets-and-releases.ts';
 import * as createUsersGrantsAndQueries from './2026-11-26c-create-users-grants-and-queries.ts';
 import * as createQueryExports from './2026-11-26d-create-query-exports.ts';
+import * as createAuditLog from './2026-11-26e-create-audit-log.ts';
 
 /**
  * Every catalog migration, oldest first, keyed by its dated file name. Listed by hand rather
@@ -14,4 +15,5 @@ export const migrations: Record<string, Migration> = {
   '2026-11-26b-create-datasets-and-releases': createDatasetsAndReleases,
   '2026-11-26c-create-users-grants-and-queries': createUsersGrantsAndQueries,
   '2026-11-26d-create-query-exports': createQueryExports,
+  '2026-11-26e-create-audit-log': createAuditLog,
 };

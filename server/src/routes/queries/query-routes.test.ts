@@ -1,9 +1,13 @@
 import type { QueryJobView, ResultPage } from '@medlake/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestApp, createTestPlatform, type TestPlatform } from '../../../test/helper.ts';
+import {
+  createTestApp,
+  createTestPlatform,
+  type TestPlatform,
+  testActor,
+} from '../../../test/helper.ts';
 import { fixtureLines, ingest, prepareDataset, synthea } from '../../../test/ingest-helpers.ts';
 import type { App } from '../../app.ts';
-import { exportsRepository } from '../../catalog/exports-repository.ts';
 import { grantsRepository } from '../../catalog/grants-repository.ts';
 import { createLogger } from '../../logger.ts';
 import { startQueryWorker, type QueryWorker } from '../../query/query-worker.ts';
@@ -54,13 +58,27 @@ describe('/api/v1/queries', () => {
       ['row@example.org', 'row'],
       ['other@example.org', 'aggregate'],
     ] as const) {
-      await addUser(platform, { email, name: email, role: 'researcher' });
-      await grantDatasetAccess(platform, { email, datasetId: 'synthea-observations', level });
-      tokens[email] = (await createApiToken(platform, { email, name: 'test', days: 1 })).token;
+      await addUser(platform, testActor, { email, name: email, role: 'researcher' });
+      await grantDatasetAccess(platform, testActor, {
+        email,
+        datasetId: 'synthea-observations',
+        level,
+      });
+      tokens[email] = (
+        await createApiToken(platform, testActor, { email, name: 'test', days: 1 })
+      ).token;
     }
-    await addUser(platform, { email: 'none@example.org', name: 'None', role: 'researcher' });
+    await addUser(platform, testActor, {
+      email: 'none@example.org',
+      name: 'None',
+      role: 'researcher',
+    });
     tokens['none@example.org'] = (
-      await createApiToken(platform, { email: 'none@example.org', name: 'test', days: 1 })
+      await createApiToken(platform, testActor, {
+        email: 'none@example.org',
+        name: 'test',
+        days: 1,
+      })
     ).token;
     worker = startQueryWorker(platform, { logger: createLogger('silent'), pollMs: 50 });
     app = await createTestApp(platform);
@@ -300,10 +318,19 @@ describe('/api/v1/queries', () => {
     ).toBe(403);
     expect((await tampered('user', '00000000-0000-4000-8000-000000000000')).statusCode).toBe(403);
     expect((await tampered('signature', '0'.repeat(64))).statusCode).toBe(403);
-    // The one download that went through is on record, with its user; refused ones are not.
-    const downloads = await exportsRepository(platform.catalog.db).downloads(link.exportId);
-    expect(downloads).toHaveLength(1);
-    expect(downloads[0]?.userId).toBe(url.searchParams.get('user'));
+    // The one download that went through is audited with its user; the refused ones as
+    // refusals naming nobody, and none of them with the link's signature.
+    const audited = await platform.audit.search({}, { page: 1, pageSize: 10 });
+    const downloads = audited.entries.filter(
+      (entry) => entry.action === 'download' || entry.target?.includes('/downloads/'),
+    );
+    expect(downloads.map((entry) => [entry.action, entry.outcome, entry.actorId])).toEqual([
+      ['access.denied', 'denied', null],
+      ['access.denied', 'denied', null],
+      ['access.denied', 'denied', null],
+      ['download', 'success', url.searchParams.get('user')],
+    ]);
+    expect(JSON.stringify(downloads)).not.toContain(url.searchParams.get('signature'));
   });
 
   it('refuses an expired link and another user’s export', async () => {

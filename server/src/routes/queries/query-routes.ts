@@ -1,7 +1,7 @@
 import { errorBodySchema, queryJobSchema, resultPageSchema } from '@medlake/shared';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { requireUser } from '../../http/authenticate.ts';
+import { requireCaller, requireUser } from '../../http/authenticate.ts';
 import type { Platform } from '../../platform.ts';
 import { presentQueryJob } from '../../query/present-result.ts';
 import {
@@ -62,12 +62,12 @@ export function queryRoutes(
         },
       },
       async (request, reply) => {
-        const user = await requireUser(platform, request);
-        const submitted = await submitQuery(platform, user, request.body);
+        const caller = await requireCaller(platform, request);
+        const submitted = await submitQuery(platform, caller, request.body);
         options.onSubmitted?.();
         const job =
           request.query.wait > 0
-            ? await waitForQuery(platform, user, submitted.id, request.query.wait)
+            ? await waitForQuery(platform, caller.user, submitted.id, request.query.wait)
             : submitted;
         if (job.status === 'queued' || job.status === 'running') {
           return reply.status(202).send(presentQueryJob(job));
@@ -158,10 +158,10 @@ export function queryRoutes(
         },
       },
       async (request, reply) => {
-        const user = await requireUser(platform, request);
+        const caller = await requireCaller(platform, request);
         const link = await exportQueryResult(
           platform,
-          user,
+          caller,
           request.params.id,
           request.body.format,
         );
@@ -190,10 +190,11 @@ export function queryRoutes(
         },
       },
       async (request, reply) => {
-        const download = await openDownload(platform, {
-          exportId: request.params.id,
-          ...request.query,
-        });
+        const download = await openDownload(
+          platform,
+          { exportId: request.params.id, ...request.query },
+          request.ip,
+        );
         return reply
           .header(
             'content-type',
@@ -219,8 +220,8 @@ export function queryRoutes(
         },
       },
       async (request) => {
-        const user = await requireUser(platform, request);
-        return presentQueryJob(await cancelQuery(platform, user, request.params.id));
+        const caller = await requireCaller(platform, request);
+        return presentQueryJob(await cancelQuery(platform, caller, request.params.id));
       },
     );
   };

@@ -2,7 +2,12 @@ import { createReadStream } from 'node:fs';
 import http from 'node:http';
 import { errorBodySchema } from '@medlake/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestApp, createTestPlatform, type TestPlatform } from '../../../test/helper.ts';
+import {
+  createTestApp,
+  createTestPlatform,
+  type TestPlatform,
+  testActor,
+} from '../../../test/helper.ts';
 import { fixtureLines, prepareDataset, synthea } from '../../../test/ingest-helpers.ts';
 import type { App } from '../../app.ts';
 import { jobsRepository } from '../../catalog/jobs-repository.ts';
@@ -25,9 +30,18 @@ describe('POST /api/uploads', () => {
   beforeAll(async () => {
     platform = await createTestPlatform();
     await prepareDataset(platform, 'synthea-observations');
-    await addUser(platform, { email: 'steward@example.org', name: 'S', role: 'steward' });
-    token = (await createApiToken(platform, { email: 'steward@example.org', name: 't', days: 1 }))
-      .token;
+    await addUser(platform, testActor, {
+      email: 'steward@example.org',
+      name: 'S',
+      role: 'steward',
+    });
+    token = (
+      await createApiToken(platform, testActor, {
+        email: 'steward@example.org',
+        name: 't',
+        days: 1,
+      })
+    ).token;
     app = await createTestApp(platform);
   });
 
@@ -44,9 +58,9 @@ describe('POST /api/uploads', () => {
       payload: 'a,b\n',
     });
     expect(anonymous.statusCode).toBe(401);
-    await addUser(platform, { email: 'res@example.org', name: 'R', role: 'researcher' });
+    await addUser(platform, testActor, { email: 'res@example.org', name: 'R', role: 'researcher' });
     const researcher = (
-      await createApiToken(platform, { email: 'res@example.org', name: 't', days: 1 })
+      await createApiToken(platform, testActor, { email: 'res@example.org', name: 't', days: 1 })
     ).token;
     const refused = await app.inject({
       method: 'POST',

@@ -2,7 +2,8 @@ import type { Readable } from 'node:stream';
 import { errorBodySchema, ingestProblemSchema, qualityReportSchema } from '@medlake/shared';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { requireUser } from '../../http/authenticate.ts';
+import { actorOf } from '../../caller.ts';
+import { requireCaller } from '../../http/authenticate.ts';
 import type { Platform } from '../../platform.ts';
 import { assertCanUpload } from '../../policy.ts';
 import { ingestUpload } from '../../use-cases/ingest-upload.ts';
@@ -65,8 +66,10 @@ export function uploadRoutes(platform: Platform): FastifyPluginAsyncZod {
         },
       },
       async (request, reply) => {
-        assertCanUpload(await requireUser(platform, request));
+        const caller = await requireCaller(platform, request);
+        assertCanUpload(caller.user);
         const result = await ingestUpload(platform, {
+          actor: actorOf(caller),
           datasetId: request.query.dataset,
           hospitalId: request.query.hospital,
           month: request.query.month,

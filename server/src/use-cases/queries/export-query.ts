@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { QuerySummary } from '@medlake/shared';
 import { exportsRepository, type QueryExport } from '../../catalog/exports-repository.ts';
 import type { User } from '../../catalog/users-repository.ts';
+import { actorOf, type Caller } from '../../caller.ts';
 import { AppError } from '../../errors.ts';
 import type { Platform } from '../../platform.ts';
 import { requireDatasetAccess } from './dataset-access.ts';
@@ -25,10 +26,11 @@ export type ExportLink = {
  */
 export async function exportQueryResult(
   platform: Platform,
-  user: User,
+  caller: Caller,
   queryId: string,
   format: ExportFormat,
 ): Promise<ExportLink> {
+  const { user } = caller;
   const job = await getQuery(platform, user, queryId);
   if (job.status !== 'succeeded' || !job.resultKey) {
     throw new AppError('CONFLICT', `The query has no result to export: it is ${job.status}`);
@@ -45,6 +47,12 @@ export async function exportQueryResult(
     existing ??
     (await makeExport(platform, { ...job, resultKey: job.resultKey }, summary, format, user));
   const link = platform.downloads.create({ exportId: made.id, userId: user.id });
+  await platform.audit.record({
+    action: 'export.create',
+    actor: actorOf(caller),
+    target: `export:${made.id}`,
+    details: { query: job.id, format, bytes: made.bytes, linkExpiresAt: link.expiresAt },
+  });
   return {
     exportId: made.id,
     format,

@@ -1,6 +1,7 @@
 import type { QuerySummary, ResultPage } from '@medlake/shared';
 import { queryJobsRepository, type QueryJob } from '../../catalog/query-jobs-repository.ts';
 import type { User } from '../../catalog/users-repository.ts';
+import { actorOf, type Caller } from '../../caller.ts';
 import { AppError } from '../../errors.ts';
 import type { Platform } from '../../platform.ts';
 import { assertOwnsQuery } from '../../policy.ts';
@@ -46,12 +47,21 @@ export async function listQueries(platform: Platform, user: User): Promise<Query
   return queryJobsRepository(platform.catalog.db).listForUser(user.id, 100);
 }
 
-export async function cancelQuery(platform: Platform, user: User, id: string): Promise<QueryJob> {
-  const job = await getQuery(platform, user, id);
+export async function cancelQuery(
+  platform: Platform,
+  caller: Caller,
+  id: string,
+): Promise<QueryJob> {
+  const job = await getQuery(platform, caller.user, id);
   if (job.status === 'queued' || job.status === 'running') {
     await queryJobsRepository(platform.catalog.db).requestCancel(id);
+    await platform.audit.record({
+      action: 'query.cancel',
+      actor: actorOf(caller),
+      target: `query:${id}`,
+    });
   }
-  return getQuery(platform, user, id);
+  return getQuery(platform, caller.user, id);
 }
 
 /**

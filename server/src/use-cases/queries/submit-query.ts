@@ -1,8 +1,9 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { querySpecSchema, type QuerySpec } from '@medlake/shared';
+import { canonicalJson } from '../../canonical-json.ts';
 import { datasetsRepository } from '../../catalog/datasets-repository.ts';
 import { queryJobsRepository, type QueryJob } from '../../catalog/query-jobs-repository.ts';
-import type { User } from '../../catalog/users-repository.ts';
+import { actorOf, type Caller } from '../../caller.ts';
 import { AppError, notFound } from '../../errors.ts';
 import type { Platform } from '../../platform.ts';
 import { assertSpecAllowed } from '../../policy.ts';
@@ -39,17 +40,18 @@ export function parseQuerySpec(input: unknown): QuerySpec {
 /**
  * Queues a query for the user: the spec is checked against the dataset's columns and the
  * user's access before anything runs, so that a bad spec is a 400 (or 403) at once rather
- * than a failed job later.
+ * than a failed job later. The job is queued together with its audit entry.
  */
 export async function submitQuery(
   platform: Platform,
-  user: User,
+  caller: Caller,
   input: unknown,
 ): Promise<QueryJob> {
   const spec = parseQuerySpec(input);
   const dataset = await datasetsRepository(platform.catalog.db).get(spec.dataset);
   if (!dataset) throw notFound(`Dataset ${spec.dataset}`);
-  const access = await requireDatasetAccess(platform, user, dataset.id);
+  const specSha256 = createHash('sha256').update(canonicalJson(spec)).digest('hex');
+  const access = await requireDatasetAccess(platform, caller.user, dataset.id);
   const columns = queryColumns(dataset.contract);
   assertSpecAllowed(spec, access, columns);
   // Planning against no releases and compiling checks every column name, type and value now,
@@ -61,22 +63,25 @@ export async function submitQuery(
     files: { main: ['(check)'], cohort: spec.cohort?.criteria.map(() => ['(check)']) ?? [] },
   });
 
-  return queryJobsRepository(platform.catalog.db).enqueue({
-    id: randomUUID(),
-    userId: user.id,
-    datasetId: dataset.id,
-    spec,
-    specSha256: createHash('sha256').update(canonicalJson(spec)).digest('hex'),
-    accessLevel: access.level,
-    engine: platform.engine.kind,
+  const id = randomUUID();
+  return platform.catalog.db.transaction().execute(async (trx) => {
+    await platform.audit.record(
+      {
+        action: 'query.submit',
+        actor: actorOf(caller),
+        target: `query:${id}`,
+        details: { dataset: dataset.id, specSha256, accessLevel: access.level },
+      },
+      trx,
+    );
+    return queryJobsRepository(trx).enqueue({
+      id,
+      userId: caller.user.id,
+      datasetId: dataset.id,
+      spec,
+      specSha256,
+      accessLevel: access.level,
+      engine: platform.engine.kind,
+    });
   });
-}
-
-/** JSON with object keys sorted, so that the same spec always hashes the same. */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, item: unknown) =>
-    item && typeof item === 'object' && !Array.isArray(item)
-      ? Object.fromEntries(Object.entries(item).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      : item,
-  );
 }

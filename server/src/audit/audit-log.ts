@@ -1,0 +1,274 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { sql, type Selectable } from 'kysely';
+import { canonicalJson } from '../canonical-json.ts';
+import type { CatalogDb } from '../catalog/catalog.ts';
+import type { AuditLogTable, AuditOutcome } from '../catalog/schema.ts';
+
+/** Every kind of event the audit log records. */
+export const auditActions = [
+  'login',
+  'logout',
+  'session.revoke',
+  'password.change',
+  'totp.enable',
+  'token.create',
+  'token.revoke',
+  'user.create',
+  'user.update',
+  'user.disable',
+  'user.enable',
+  'user.reset_password',
+  'grant.add',
+  'grant.revoke',
+  'access_request.create',
+  'access_request.decide',
+  'access.denied',
+  'query.submit',
+  'query.cancel',
+  'export.create',
+  'download',
+  'upload',
+  'release.publish',
+  'reidentify',
+  'audit.read',
+  'audit.verify',
+] as const;
+
+export type AuditAction = (typeof auditActions)[number];
+
+export const auditOutcomes = [
+  'success',
+  'failure',
+  'denied',
+] as const satisfies readonly AuditOutcome[];
+
+/** Who did something, and from where, as the log keeps it. */
+export type Actor = {
+  /** The user's id; null when nobody is known (a login with an unknown name). */
+  userId: string | null;
+  /** The user's e-mail, or the name given at a failed login. */
+  name: string | null;
+  /** The client's address for the API; "cli:<os user>@<host>" for the CLI. */
+  source: string;
+};
+
+export type AuditEvent = {
+  action: AuditAction;
+  actor: Actor;
+  /** What the event was about, as "<kind>:<id>": "dataset:lab-results", "query:<uuid>". */
+  target?: string;
+  outcome?: AuditOutcome;
+  /**
+   * Facts about the event: ids, counts, hashes, reasons. Never a patient identifier and never
+   * a secret; the callers pass only catalog ids and their own words.
+   */
+  details?: Record<string, unknown>;
+};
+
+export type AuditEntry = {
+  seq: number;
+  at: Date;
+  actorId: string | null;
+  actor: string | null;
+  action: string;
+  target: string | null;
+  outcome: AuditOutcome;
+  source: string;
+  details: Record<string, unknown>;
+  prevHash: string;
+  hash: string;
+};
+
+export type AuditVerification =
+  | { ok: true; entries: number; head: { seq: number; hash: string } | null }
+  | { ok: false; entries: number; firstBad: number; problem: string };
+
+export type AuditFilter = {
+  actor?: string;
+  action?: string;
+  target?: string;
+  outcome?: AuditOutcome;
+  from?: Date;
+  to?: Date;
+};
+
+/** The hash the first entry chains to. */
+const genesisHash = '0'.repeat(64);
+
+/**
+ * One lock number for appends across every process on one PostgreSQL: entries are numbered
+ * and chained one at a time. (The number only has to be the same everywhere.)
+ */
+const appendLockId = 4_210_556_231;
+
+const verifyBatch = 2000;
+
+/**
+ * The audit log: append-only, each entry chained to the one before with an HMAC under a key
+ * kept outside the catalog, so that someone who can write to the database can neither change
+ * nor remove an entry, nor forge a new chain, without `verify` naming the first entry affected.
+ */
+export function auditLog(db: CatalogDb, key: Buffer) {
+  const hashOf = (prevHash: string, entry: Omit<AuditEntry, 'prevHash' | 'hash'>) =>
+    createHmac('sha256', key)
+      .update(`medlake audit\n${prevHash}\n`)
+      .update(
+        canonicalJson({
+          seq: entry.seq,
+          at: entry.at.toISOString(),
+          actorId: entry.actorId,
+          actor: entry.actor,
+          action: entry.action,
+          target: entry.target,
+          outcome: entry.outcome,
+          source: entry.source,
+          details: entry.details,
+        }),
+      )
+      .digest('hex');
+
+  return {
+    /**
+     * Appends one event. Given a transaction, the entry commits or rolls back with the change
+     * it records: a grant is never added without its entry.
+     */
+    async record(event: AuditEvent, trx?: CatalogDb): Promise<void> {
+      const append = async (tx: CatalogDb) => {
+        await sql`select pg_advisory_xact_lock(${appendLockId})`.execute(tx);
+        const last = await tx
+          .selectFrom('audit_log')
+          .select(['seq', 'hash'])
+          .orderBy('seq', 'desc')
+          .limit(1)
+          .executeTakeFirst();
+        const entry = {
+          seq: last ? Number(last.seq) + 1 : 1,
+          at: new Date(),
+          actorId: event.actor.userId,
+          actor: event.actor.name,
+          action: event.action,
+          target: event.target ?? null,
+          outcome: event.outcome ?? 'success',
+          source: event.actor.source,
+          details: event.details ?? {},
+        };
+        const prevHash = last?.hash ?? genesisHash;
+        await tx
+          .insertInto('audit_log')
+          .values({
+            seq: entry.seq,
+            at: entry.at,
+            actor_id: entry.actorId,
+            actor: entry.actor,
+            action: entry.action,
+            target: entry.target,
+            outcome: entry.outcome,
+            source: entry.source,
+            details: JSON.stringify(entry.details),
+            prev_hash: prevHash,
+            hash: hashOf(prevHash, entry),
+          })
+          .execute();
+      };
+      if (trx) await append(trx);
+      else await db.transaction().execute(append);
+    },
+
+    /**
+     * Walks the whole chain in order. The first entry whose number, link or content does not
+     * fit is named; an untouched log reports its head, which an operator can note elsewhere to
+     * detect later removal of the newest entries too.
+     */
+    async verify(): Promise<AuditVerification> {
+      let expectedSeq = 1;
+      let prevHash = genesisHash;
+      let head: { seq: number; hash: string } | null = null;
+      for (;;) {
+        const rows = await db
+          .selectFrom('audit_log')
+          .selectAll()
+          .where('seq', '>=', String(expectedSeq))
+          .orderBy('seq')
+          .limit(verifyBatch)
+          .execute();
+        for (const row of rows) {
+          const entry = toAuditEntry(row);
+          const bad = (problem: string): AuditVerification => ({
+            ok: false,
+            entries: expectedSeq - 1,
+            firstBad: expectedSeq,
+            problem,
+          });
+          if (entry.seq !== expectedSeq) {
+            return bad(
+              `entr${entry.seq - expectedSeq === 1 ? 'y' : 'ies'} ${expectedSeq}${entry.seq - expectedSeq === 1 ? '' : `–${entry.seq - 1}`} missing (deleted)`,
+            );
+          }
+          if (entry.prevHash !== prevHash) {
+            return bad(`entry ${entry.seq} does not follow the entry before it`);
+          }
+          if (!sameHex(entry.hash, hashOf(prevHash, entry))) {
+            return bad(`entry ${entry.seq} was changed after it was written`);
+          }
+          prevHash = entry.hash;
+          head = { seq: entry.seq, hash: entry.hash };
+          expectedSeq += 1;
+        }
+        if (rows.length < verifyBatch) return { ok: true, entries: expectedSeq - 1, head };
+      }
+    },
+
+    /** Entries matching the filter, newest first, one page at a time. */
+    async search(
+      filter: AuditFilter,
+      page: { page: number; pageSize: number },
+    ): Promise<{ entries: AuditEntry[]; total: number }> {
+      let query = db.selectFrom('audit_log');
+      if (filter.actor) query = query.where('actor', 'ilike', `%${escapeLike(filter.actor)}%`);
+      if (filter.action) query = query.where('action', 'like', `${escapeLike(filter.action)}%`);
+      if (filter.target) query = query.where('target', '=', filter.target);
+      if (filter.outcome) query = query.where('outcome', '=', filter.outcome);
+      if (filter.from) query = query.where('at', '>=', filter.from);
+      if (filter.to) query = query.where('at', '<', filter.to);
+      const [rows, count] = await Promise.all([
+        query
+          .selectAll()
+          .orderBy('seq', 'desc')
+          .limit(page.pageSize)
+          .offset((page.page - 1) * page.pageSize)
+          .execute(),
+        query.select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow(),
+      ]);
+      return { entries: rows.map(toAuditEntry), total: Number(count.n) };
+    },
+  };
+}
+
+export type AuditLog = ReturnType<typeof auditLog>;
+
+function toAuditEntry(row: Selectable<AuditLogTable>): AuditEntry {
+  return {
+    seq: Number(row.seq),
+    at: row.at,
+    actorId: row.actor_id,
+    actor: row.actor,
+    action: row.action,
+    target: row.target,
+    outcome: row.outcome,
+    source: row.source,
+    details: row.details,
+    prevHash: row.prev_hash,
+    hash: row.hash,
+  };
+}
+
+function sameHex(a: string, b: string): boolean {
+  const left = Buffer.from(a, 'utf8');
+  const right = Buffer.from(b, 'utf8');
+  return left.length === right.length && timingSafeEqual(left, right);
+}
+
+/** A user's text as a literal part of a LIKE pattern. */
+function escapeLike(text: string): string {
+  return text.replace(/[\\%_]/g, (character) => `\\${character}`);
+}

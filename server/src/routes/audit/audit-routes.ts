@@ -1,0 +1,101 @@
+import {
+  auditOutcomeSchema,
+  auditPageSchema,
+  auditVerificationSchema,
+  errorBodySchema,
+} from '@medlake/shared';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { actorOf } from '../../caller.ts';
+import { requireCaller } from '../../http/authenticate.ts';
+import type { Platform } from '../../platform.ts';
+import { assertCanReadAudit } from '../../policy.ts';
+import {
+  exportAuditLog,
+  searchAuditLog,
+  verifyAuditLog,
+} from '../../use-cases/audit/read-audit-log.ts';
+
+const filter = z.object({
+  actor: z.string().max(200).optional(),
+  action: z.string().max(64).optional(),
+  target: z.string().max(200).optional(),
+  outcome: auditOutcomeSchema.optional(),
+  from: z.coerce.date().optional(),
+  to: z.coerce.date().optional(),
+});
+const errors = { 400: errorBodySchema, 401: errorBodySchema, 403: errorBodySchema };
+
+/** The audit log, for auditors and admins: search, export and verify. */
+export function auditRoutes(platform: Platform): FastifyPluginAsyncZod {
+  return async (app) => {
+    app.get(
+      '/v1/audit',
+      {
+        schema: {
+          summary: 'Audit log entries matching a filter, newest first',
+          tags: ['audit'],
+          querystring: filter.extend({
+            page: z.coerce.number().int().min(1).default(1),
+            pageSize: z.coerce.number().int().min(1).max(500).default(50),
+          }),
+          response: { 200: auditPageSchema, ...errors },
+        },
+      },
+      async (request) => {
+        const caller = await requireCaller(platform, request);
+        assertCanReadAudit(caller.user);
+        const { page, pageSize, ...wanted } = request.query;
+        const found = await searchAuditLog(platform, actorOf(caller), wanted, { page, pageSize });
+        return {
+          page,
+          pageSize,
+          total: found.total,
+          entries: found.entries.map(({ prevHash: _prevHash, ...entry }) => ({
+            ...entry,
+            at: entry.at.toISOString(),
+          })),
+        };
+      },
+    );
+
+    app.get(
+      '/v1/audit/export',
+      {
+        schema: {
+          summary: 'Audit log entries matching a filter as CSV, oldest first',
+          tags: ['audit'],
+          querystring: filter,
+          response: { 200: z.string().describe('text/csv'), ...errors },
+        },
+      },
+      async (request, reply) => {
+        const caller = await requireCaller(platform, request);
+        assertCanReadAudit(caller.user);
+        const exported = await exportAuditLog(platform, actorOf(caller), request.query);
+        return reply
+          .header('content-type', 'text/csv; charset=utf-8')
+          .header('content-disposition', 'attachment; filename="medlake-audit.csv"')
+          .header('x-medlake-truncated', String(exported.truncated))
+          .header('cache-control', 'private, no-store')
+          .send(exported.csv);
+      },
+    );
+
+    app.post(
+      '/v1/audit/verify',
+      {
+        schema: {
+          summary: 'Check the whole chain of the audit log; names the first bad entry',
+          tags: ['audit'],
+          response: { 200: auditVerificationSchema, ...errors },
+        },
+      },
+      async (request) => {
+        const caller = await requireCaller(platform, request);
+        assertCanReadAudit(caller.user);
+        return verifyAuditLog(platform, actorOf(caller));
+      },
+    );
+  };
+}

@@ -1,0 +1,41 @@
+import { z } from 'zod';
+
+export const auditOutcomeSchema = z.enum(['success', 'failure', 'denied']);
+
+/** One entry of the audit log as the API shows it. */
+export const auditEntrySchema = z.object({
+  seq: z.number().int(),
+  at: z.string().describe('ISO 8601'),
+  actorId: z.string().nullable(),
+  actor: z.string().nullable().describe('the e-mail of the user, or the name tried at a login'),
+  action: z.string(),
+  target: z.string().nullable().describe('what the event was about, as kind:id'),
+  outcome: auditOutcomeSchema,
+  source: z.string().describe("the client's address, or cli:<user>@<host>"),
+  details: z.record(z.string(), z.unknown()),
+  hash: z.string(),
+});
+
+export const auditPageSchema = z.object({
+  page: z.number().int(),
+  pageSize: z.number().int(),
+  total: z.number().int(),
+  entries: z.array(auditEntrySchema),
+});
+
+export const auditVerificationSchema = z.union([
+  z.object({
+    ok: z.literal(true),
+    entries: z.number().int(),
+    head: z.object({ seq: z.number().int(), hash: z.string() }).nullable(),
+  }),
+  z.object({
+    ok: z.literal(false),
+    entries: z.number().int().describe('how many entries from the first on are intact'),
+    firstBad: z.number().int(),
+    problem: z.string(),
+  }),
+]);
+
+export type AuditEntryView = z.infer<typeof auditEntrySchema>;
+export type AuditPage = z.infer<typeof auditPageSchema>;
