@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import fastifyCookie from '@fastify/cookie';
 import fastifyStatic from '@fastify/static';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
@@ -12,9 +13,11 @@ import {
 } from 'fastify-type-provider-zod';
 import { AppError } from './errors.ts';
 import { auditRefusal } from './http/audit-refusals.ts';
+import { routeAccess } from './http/authenticate.ts';
 import { handleError } from './http/error-handler.ts';
 import type { Logger } from './logger.ts';
 import type { Platform } from './platform.ts';
+import { sessionRoutes } from './routes/accounts/session-routes.ts';
 import { auditRoutes } from './routes/audit/audit-routes.ts';
 import { datasetRoutes } from './routes/datasets/dataset-routes.ts';
 import { healthRoutes } from './routes/health/health-routes.ts';
@@ -37,6 +40,8 @@ export async function buildApp(options: AppOptions) {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(handleError);
+  await app.register(fastifyCookie);
+  app.addHook('onRequest', routeAccess(options.platform));
   app.addHook('onError', auditRefusal(options.platform));
 
   await app.register(fastifySwagger, {
@@ -52,6 +57,7 @@ export async function buildApp(options: AppOptions) {
   await app.register(uploadRoutes(options.platform), { prefix: '/api' });
   await app.register(datasetRoutes(options.platform), { prefix: '/api' });
   await app.register(auditRoutes(options.platform), { prefix: '/api' });
+  await app.register(sessionRoutes(options.platform), { prefix: '/api' });
   await app.register(queryRoutes(options.platform, { onSubmitted: options.onQuerySubmitted }), {
     prefix: '/api',
   });

@@ -63,6 +63,21 @@ const envSchema = z.object({
    * default generates its own under MEDLAKE_HOME/keys.
    */
   MEDLAKE_AUDIT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  /**
+   * The key TOTP secrets are encrypted with in the catalog (at least 32 characters). Shared by
+   * every server instance; the embedded default generates its own under MEDLAKE_HOME/keys.
+   */
+  MEDLAKE_ACCOUNTS_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  /** Failed sign-ins in a row after which an account is locked for a while. */
+  MEDLAKE_LOGIN_MAX_FAILURES: z.coerce.number().int().min(1).max(100).default(5),
+  /** How long a locked account stays locked, and the window failures per source count in. */
+  MEDLAKE_LOGIN_LOCK_MINUTES: z.coerce.number().int().min(1).max(1440).default(15),
+  /** Failed sign-ins from one address, within the lock window, after which it is refused. */
+  MEDLAKE_LOGIN_MAX_FAILURES_PER_SOURCE: z.coerce.number().int().min(1).max(10_000).default(20),
+  /** A browser session unused for this long ends. */
+  MEDLAKE_SESSION_IDLE_MINUTES: z.coerce.number().int().min(1).max(1440).default(30),
+  /** A browser session ends this long after sign-in, however busy. */
+  MEDLAKE_SESSION_HOURS: z.coerce.number().int().min(1).max(720).default(12),
 });
 
 export type Env = Omit<z.infer<typeof envSchema>, 'MEDLAKE_HOME' | 'MEDLAKE_VAULT_DIR'> & {
@@ -80,6 +95,7 @@ const fileBackedKeys: readonly EnvKey[] = [
   'MEDLAKE_VAULT_KEY',
   'MEDLAKE_DOWNLOAD_SECRET',
   'MEDLAKE_AUDIT_SECRET',
+  'MEDLAKE_ACCOUNTS_SECRET',
 ];
 
 export type ConfigProblem = { variable: string; message: string };

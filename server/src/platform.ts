@@ -4,6 +4,7 @@ import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import { openCatalog, type Catalog, type CatalogLocation } from './catalog/catalog.ts';
 import { migrateToLatest } from './catalog/migrate.ts';
+import { totpSecretBox, type TotpSecretBox } from './accounts/totp.ts';
 import { auditLog, type AuditLog } from './audit/audit-log.ts';
 import { createSignedDownloadLinks, type DownloadLinks } from './downloads/download-links.ts';
 import { createEngine } from './engines/registry.ts';
@@ -24,6 +25,7 @@ export type Platform = {
   readonly store: ObjectStore;
   readonly downloads: DownloadLinks;
   readonly audit: AuditLog;
+  readonly totpSecrets: TotpSecretBox;
   close(): Promise<void>;
 };
 
@@ -83,7 +85,21 @@ export async function openPlatform(env: Env, options: OpenPlatformOptions = {}):
       await resolveSigningKey(env.MEDLAKE_AUDIT_SECRET, path.join(layout.keys, 'audit.key')),
     );
 
-    return { env, layout, catalog, engine, store, downloads, audit, close: closeAll };
+    const totpSecrets = totpSecretBox(
+      await resolveSigningKey(env.MEDLAKE_ACCOUNTS_SECRET, path.join(layout.keys, 'accounts.key')),
+    );
+
+    return {
+      env,
+      layout,
+      catalog,
+      engine,
+      store,
+      downloads,
+      audit,
+      totpSecrets,
+      close: closeAll,
+    };
   } catch (error) {
     await closeAll();
     throw error;

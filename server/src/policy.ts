@@ -1,5 +1,6 @@
-import type { Filter, QuerySpec } from '@medlake/shared';
+import { tokenScopes, type Filter, type QuerySpec, type TokenScope } from '@medlake/shared';
 import type { AccessLevel, Grant } from './catalog/grants-repository.ts';
+import type { UserRole } from './catalog/schema.ts';
 import type { User } from './catalog/users-repository.ts';
 import { AppError, type ErrorDetail } from './errors.ts';
 import type { QueryColumn } from './query/query-columns.ts';
@@ -102,18 +103,125 @@ export function assertOwnsQuery(user: User, job: { userId: string }): void {
 }
 
 /**
- * Uploads come from hospital data stewards (and admins). Which hospitals a steward may upload
- * for is recorded with the accounts issue; until then any steward may upload for any hospital.
+ * What a session must do before it may do anything else: replace a one-time password, or
+ * (for an admin signed in with a password) set up the second factor admins are required to
+ * have. An OpenID sign-in leaves the second factor to the identity provider.
  */
-export function assertCanUpload(user: User): void {
-  if (user.role !== 'steward' && user.role !== 'admin') {
-    throw new AppError('FORBIDDEN', 'Uploading needs the steward role');
-  }
+export type SessionNeed = 'password_change' | 'totp_setup';
+
+export function sessionNeeds(user: User, method: 'password' | 'oidc'): SessionNeed[] {
+  const needs: SessionNeed[] = [];
+  if (user.mustChangePassword) needs.push('password_change');
+  if (user.role === 'admin' && !user.totpEnabled && method === 'password') needs.push('totp_setup');
+  return needs;
 }
 
-/** The audit log is read by admins and auditors. */
-export function assertCanReadAudit(user: User): void {
-  if (user.role !== 'admin' && user.role !== 'auditor') {
-    throw new AppError('FORBIDDEN', 'Reading the audit log needs the auditor or admin role');
+/** The token scopes a role can make use of: the scopes of the routes its role may call. */
+export function scopesOfRole(role: UserRole): TokenScope[] {
+  const scopes = new Set<TokenScope>();
+  for (const rule of Object.values(routeRules)) {
+    if (rule.who === 'anyone' || rule.scope === null) continue;
+    if (rule.who === 'signed-in' || rule.who.includes(role)) scopes.add(rule.scope);
+  }
+  return tokenScopes.filter((scope) => scopes.has(scope));
+}
+
+/** Who may call a route at all; what they may then reach is decided further in (grants, owners). */
+export type RouteRule =
+  | {
+      /** No sign-in: health, signing in, and download links (the signed link is the key). */
+      who: 'anyone';
+    }
+  | {
+      who: 'signed-in' | readonly UserRole[];
+      /** The scope a token needs; null: any token, as long as the route allows tokens. */
+      scope: TokenScope | null;
+      /** Only with a browser session, never a token (managing one's own credentials). */
+      sessionOnly?: boolean;
+      /** Open to a session that must first change its password or set up its second factor. */
+      whileRestricted?: boolean;
+    };
+
+const signedIn = (scope: TokenScope | null, extra: Partial<RouteRule> = {}): RouteRule => ({
+  who: 'signed-in',
+  scope,
+  ...extra,
+});
+const roles = (who: readonly UserRole[], scope: TokenScope): RouteRule => ({ who, scope });
+
+/**
+ * Every API route and who may call it, by method and path. A route that is not listed here is
+ * refused for everyone, and the access-matrix test fails until it has a rule.
+ */
+export const routeRules: Readonly<Record<string, RouteRule>> = {
+  'GET /api/health': { who: 'anyone' },
+
+  'POST /api/v1/session': { who: 'anyone' },
+  'GET /api/v1/session': signedIn(null, { whileRestricted: true }),
+  'DELETE /api/v1/session': signedIn(null, { sessionOnly: true, whileRestricted: true }),
+  'POST /api/v1/me/password': signedIn(null, { sessionOnly: true, whileRestricted: true }),
+  'POST /api/v1/me/totp': signedIn(null, { sessionOnly: true, whileRestricted: true }),
+  'POST /api/v1/me/totp/confirm': signedIn(null, { sessionOnly: true, whileRestricted: true }),
+  'GET /api/v1/me/tokens': signedIn(null, { sessionOnly: true }),
+  'POST /api/v1/me/tokens': signedIn(null, { sessionOnly: true }),
+  'DELETE /api/v1/me/tokens/:id': signedIn(null, { sessionOnly: true }),
+
+  'GET /api/v1/datasets': signedIn('query'),
+  'GET /api/v1/datasets/:id/dictionary': signedIn('query'),
+  'POST /api/v1/queries': signedIn('query'),
+  'GET /api/v1/queries': signedIn('query'),
+  'GET /api/v1/queries/:id': signedIn('query'),
+  'DELETE /api/v1/queries/:id': signedIn('query'),
+  'GET /api/v1/queries/:id/results': signedIn('query'),
+  'POST /api/v1/queries/:id/exports': signedIn('query'),
+  'GET /api/v1/downloads/:id': { who: 'anyone' },
+
+  'POST /api/uploads': roles(['steward', 'admin'], 'upload'),
+
+  'GET /api/v1/audit': roles(['auditor', 'admin'], 'audit'),
+  'GET /api/v1/audit/export': roles(['auditor', 'admin'], 'audit'),
+  'POST /api/v1/audit/verify': roles(['auditor', 'admin'], 'audit'),
+};
+
+/** The rule of a route; HEAD follows GET. */
+export function routeRuleFor(method: string, url: string): RouteRule | undefined {
+  return routeRules[`${method === 'HEAD' ? 'GET' : method} ${url}`];
+}
+
+/** Who a request turned out to be, as the route rules need to know it. */
+export type RequestIdentity = {
+  user: User;
+  /** A token's scopes; null for a browser session. */
+  scopes: readonly TokenScope[] | null;
+  needs: readonly SessionNeed[];
+};
+
+/** Checks a route's rule against the signed-in identity (or its absence). */
+export function assertRouteAllowed(rule: RouteRule, identity: RequestIdentity | undefined): void {
+  if (rule.who === 'anyone') return;
+  if (!identity) {
+    throw new AppError(
+      'UNAUTHENTICATED',
+      'Sign in first, or send a personal API token as "Authorization: Bearer <token>"',
+    );
+  }
+  if (identity.needs.length > 0 && !rule.whileRestricted) {
+    throw new AppError(
+      'FORBIDDEN',
+      identity.needs.includes('password_change')
+        ? 'Choose a new password first: yours was set by an administrator'
+        : 'Set up your authenticator app first: administrators sign in with a second factor',
+    );
+  }
+  if (rule.who !== 'signed-in' && !rule.who.includes(identity.user.role)) {
+    throw new AppError('FORBIDDEN', `This needs the ${rule.who.join(' or ')} role`);
+  }
+  if (identity.scopes !== null) {
+    if (rule.sessionOnly) {
+      throw new AppError('FORBIDDEN', 'This is done signed in to the web app, not with a token');
+    }
+    if (rule.scope !== null && !identity.scopes.includes(rule.scope)) {
+      throw new AppError('FORBIDDEN', `The API token lacks the "${rule.scope}" scope`);
+    }
   }
 }

@@ -5,3 +5,4 @@ export * from './ingest.ts';
 export * from './query-spec.ts';
 export * from './query-result.ts';
 export * from './audit.ts';
+export * from './accounts.ts';

@@ -218,6 +218,19 @@ export function auditLog(db: CatalogDb, key: Buffer) {
       }
     },
 
+    /** Failed or refused sign-ins from an address since a time: what throttles an attacker. */
+    async failedLoginsFrom(source: string, since: Date): Promise<number> {
+      const row = await db
+        .selectFrom('audit_log')
+        .select((eb) => eb.fn.countAll<string>().as('n'))
+        .where('source', '=', source)
+        .where('action', '=', 'login')
+        .where('at', '>=', since)
+        .where('outcome', '!=', 'success')
+        .executeTakeFirstOrThrow();
+      return Number(row.n);
+    },
+
     /** Entries matching the filter, newest first, one page at a time. */
     async search(
       filter: AuditFilter,

@@ -82,6 +82,29 @@ export interface UsersTable {
   role: UserRole;
   created_at: CreatedAt;
   disabled_at: Date | null;
+  password_hash: string | null;
+  password_changed_at: Date | null;
+  must_change_password: Generated<boolean>;
+  failed_logins: Generated<number>;
+  locked_until: Date | null;
+  totp_secret: string | null;
+  totp_enabled_at: Date | null;
+  totp_last_step: BigIntColumn | null;
+  last_login_at: Date | null;
+}
+
+export interface SessionsTable {
+  id: string;
+  user_id: string;
+  token_sha256: string;
+  csrf_token: string;
+  method: 'password' | 'oidc';
+  source: string;
+  user_agent: string | null;
+  created_at: CreatedAt;
+  last_seen_at: Date;
+  expires_at: Date;
+  revoked_at: Date | null;
 }
 
 export interface ApiTokensTable {
@@ -93,6 +116,7 @@ export interface ApiTokensTable {
   created_at: CreatedAt;
   last_used_at: Date | null;
   revoked_at: Date | null;
+  scopes: ColumnType<string[], string | undefined, string>;
 }
 
 export interface DatasetGrantsTable {
@@ -172,4 +196,5 @@ export interface CatalogSchema {
   query_jobs: QueryJobsTable;
   query_exports: QueryExportsTable;
   audit_log: AuditLogTable;
+  sessions: SessionsTable;
 }

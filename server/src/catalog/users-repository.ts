@@ -1,5 +1,6 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { CatalogDb } from './catalog.ts';
+import type { TokenScope } from '@medlake/shared';
 import type { UserRole } from './schema.ts';
 
 export type User = {
@@ -9,6 +10,18 @@ export type User = {
   role: UserRole;
   createdAt: Date;
   disabledAt: Date | null;
+  /** Set by an admin's password reset: nothing but choosing a new password until done. */
+  mustChangePassword: boolean;
+  totpEnabled: boolean;
+};
+
+export type ApiToken = {
+  id: string;
+  name: string;
+  scopes: TokenScope[];
+  createdAt: Date;
+  expiresAt: Date;
+  lastUsedAt: Date | null;
 };
 
 /** What a token is shown as: a prefix that says what it is, then 256 random bits. */
@@ -18,24 +31,31 @@ export function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
 }
 
-/** People who use medlake, and their personal API tokens. */
-export function usersRepository(db: CatalogDb) {
-  const toUser = (row: {
-    id: string;
-    email: string;
-    name: string;
-    role: UserRole;
-    created_at: Date;
-    disabled_at: Date | null;
-  }): User => ({
+/** A user as the catalog row has it, without the credentials. */
+export function toUser(row: {
+  id: string;
+  email: string;
+  name: string;
+  role: UserRole;
+  created_at: Date;
+  disabled_at: Date | null;
+  must_change_password: boolean;
+  totp_enabled_at: Date | null;
+}): User {
+  return {
     id: row.id,
     email: row.email,
     name: row.name,
     role: row.role,
     createdAt: row.created_at,
     disabledAt: row.disabled_at,
-  });
+    mustChangePassword: row.must_change_password,
+    totpEnabled: row.totp_enabled_at !== null,
+  };
+}
 
+/** People who use medlake, and their personal API tokens. */
+export function usersRepository(db: CatalogDb) {
   return {
     async create(user: { email: string; name: string; role: UserRole }): Promise<User> {
       const row = await db
@@ -73,30 +93,66 @@ export function usersRepository(db: CatalogDb) {
     /** Makes a token; the token itself is returned once and only its hash is kept. */
     async createToken(
       userId: string,
-      options: { name: string; expiresAt: Date },
-    ): Promise<{ token: string; expiresAt: Date }> {
+      options: { name: string; expiresAt: Date; scopes: readonly TokenScope[] },
+    ): Promise<{ id: string; token: string; expiresAt: Date }> {
       const token = `${tokenPrefix}${randomBytes(32).toString('base64url')}`;
+      const id = randomUUID();
       await db
         .insertInto('api_tokens')
         .values({
-          id: randomUUID(),
+          id,
           user_id: userId,
           token_sha256: hashToken(token),
           name: options.name,
           expires_at: options.expiresAt,
+          scopes: JSON.stringify(options.scopes),
         })
         .execute();
-      return { token, expiresAt: options.expiresAt };
+      return { id, token, expiresAt: options.expiresAt };
     },
 
-    /** The active user a token belongs to; none for an unknown, expired or revoked token. */
-    async byToken(token: string, now: Date): Promise<User | undefined> {
+    /** A user's tokens that have not been revoked, newest first: never the tokens themselves. */
+    async tokensOf(userId: string): Promise<ApiToken[]> {
+      const rows = await db
+        .selectFrom('api_tokens')
+        .select(['id', 'name', 'scopes', 'created_at', 'expires_at', 'last_used_at'])
+        .where('user_id', '=', userId)
+        .where('revoked_at', 'is', null)
+        .orderBy('created_at', 'desc')
+        .execute();
+      return rows.map((row) => ({
+        id: row.id,
+        name: row.name,
+        scopes: row.scopes as TokenScope[],
+        createdAt: row.created_at,
+        expiresAt: row.expires_at,
+        lastUsedAt: row.last_used_at,
+      }));
+    },
+
+    /** Revokes one of the user's tokens; false when they have no such token. */
+    async revokeToken(userId: string, tokenId: string, now: Date): Promise<boolean> {
+      const result = await db
+        .updateTable('api_tokens')
+        .set({ revoked_at: now })
+        .where('id', '=', tokenId)
+        .where('user_id', '=', userId)
+        .where('revoked_at', 'is', null)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) === 1;
+    },
+
+    /** The active user a token belongs to, and its scopes; none for an unknown, expired or revoked token. */
+    async byToken(
+      token: string,
+      now: Date,
+    ): Promise<{ user: User; scopes: TokenScope[] } | undefined> {
       if (!token.startsWith(tokenPrefix)) return undefined;
       const row = await db
         .selectFrom('api_tokens as t')
         .innerJoin('users as u', 'u.id', 't.user_id')
         .selectAll('u')
-        .select(['t.id as token_id', 't.last_used_at'])
+        .select(['t.id as token_id', 't.last_used_at', 't.scopes'])
         .where('t.token_sha256', '=', hashToken(token))
         .where('t.revoked_at', 'is', null)
         .where('t.expires_at', '>', now)
@@ -111,7 +167,7 @@ export function usersRepository(db: CatalogDb) {
           .where('id', '=', row.token_id)
           .execute();
       }
-      return toUser(row);
+      return { user: toUser(row), scopes: row.scopes as TokenScope[] };
     },
   };
 }

@@ -1,3 +1,4 @@
+import { tokenScopes, type TokenScope } from '@medlake/shared';
 import type { Command } from 'commander';
 import type { AccessLevel } from '../catalog/grants-repository.ts';
 import { grantsRepository } from '../catalog/grants-repository.ts';
@@ -67,15 +68,33 @@ export function registerAccessCommands(program: Command): void {
     .requiredOption('-e, --email <email>', 'the user')
     .option('-n, --name <name>', 'what the token is for', 'cli')
     .option('-d, --days <days>', 'how long it lasts, in days', '30')
-    .action((options: { email: string; name: string; days: string }) =>
+    .option(
+      '-s, --scopes <scopes>',
+      `what it may be used for, comma-separated: ${tokenScopes.join(', ')} (default: all its user's role can use)`,
+    )
+    .action((options: { email: string; name: string; days: string; scopes?: string }) =>
       runCommand((env) =>
         withPlatform(env, async (platform) => {
-          const { token, expiresAt } = await createApiToken(platform, cliOperator(), {
+          const scopes = options.scopes?.split(',').map((scope) => scope.trim());
+          const unknown = scopes?.find(
+            (scope) => !(tokenScopes as readonly string[]).includes(scope),
+          );
+          if (unknown !== undefined) {
+            throw new AppError(
+              'VALIDATION_FAILED',
+              `--scopes: ${unknown} is not one of ${tokenScopes.join(', ')}`,
+            );
+          }
+          const created = await createApiToken(platform, cliOperator(), {
             email: options.email,
             name: options.name,
             days: Number(options.days),
+            scopes: scopes as TokenScope[] | undefined,
           });
-          console.error(`Token for ${options.email}, valid until ${expiresAt.toISOString()}:`);
+          const { token, expiresAt } = created;
+          console.error(
+            `Token for ${options.email} (${created.scopes.join(', ')}), valid until ${expiresAt.toISOString()}:`,
+          );
           console.log(token);
         }),
       ),

@@ -112,12 +112,13 @@ describe('loadDemoData', () => {
       expect(releases).toHaveLength(6);
       expect(releases.every((release) => release.current && release.rowCount > 2900)).toBe(true);
       // The demo researcher's token works and sees the dataset with aggregate access.
-      const user = await usersRepository(platform.catalog.db).byToken(
+      const found = await usersRepository(platform.catalog.db).byToken(
         demo?.token ?? '',
         new Date(),
       );
-      expect(user?.email).toBe(demoResearcher);
-      expect(await listDatasetsFor(platform, user!)).toEqual([
+      expect(found?.user.email).toBe(demoResearcher);
+      expect(found?.scopes).toEqual(['query']);
+      expect(await listDatasetsFor(platform, found!.user)).toEqual([
         expect.objectContaining({ id: 'lab-results', access: 'aggregate' }),
       ]);
       expect(await loadDemoData(platform)).toBeUndefined();

@@ -1,41 +1,139 @@
-import type { FastifyRequest } from 'fastify';
+import { timingSafeEqual } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { sessionsRepository, type Session } from '../catalog/sessions-repository.ts';
 import { usersRepository, type User } from '../catalog/users-repository.ts';
 import type { Caller } from '../caller.ts';
 import { AppError } from '../errors.ts';
 import type { Platform } from '../platform.ts';
+import { assertRouteAllowed, routeRuleFor, sessionNeeds, type RequestIdentity } from '../policy.ts';
 
-/** Who each request turned out to be, for the audit entry of a refusal later in it. */
-const signedIn = new WeakMap<FastifyRequest, User>();
+export const sessionCookie = 'medlake_session';
+/** The header a browser sends its session's CSRF token in, on every write. */
+export const csrfHeader = 'x-csrf-token';
+
+export type Identity = RequestIdentity & { session: Session | null };
+
+/** Who each request turned out to be, set by the route-access hook. */
+const identities = new WeakMap<FastifyRequest, Identity>();
+
+const safeMethods = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /**
- * The user a request speaks for, from its `Authorization: Bearer <token>` header (a personal
- * API token). Browser sessions join here with the accounts issue. No user, no data: every
- * route that touches data calls this first.
+ * An onRequest hook for the API: finds who the request speaks for and checks the route's rule
+ * (policy.ts) before anything else happens, even before an upload's body is read. A route
+ * without a rule is refused. What a user may reach inside an allowed route (datasets through
+ * grants, their own queries) is checked further in.
  */
-export async function requireUser(platform: Platform, request: FastifyRequest): Promise<User> {
+export function routeAccess(platform: Platform) {
+  return async (request: FastifyRequest) => {
+    const url = request.routeOptions.url;
+    // Not the API (the web app's files), an unknown path (answered 404), or the API's docs.
+    if (!url?.startsWith('/api/') || url.startsWith('/api/docs')) return;
+    const rule = routeRuleFor(request.method, url);
+    if (!rule) {
+      throw new AppError('FORBIDDEN', 'This route has no access rule, so nobody may call it');
+    }
+    if (rule.who === 'anyone') return;
+    const identity = await identify(platform, request);
+    if (identity) identities.set(request, identity);
+    assertRouteAllowed(rule, identity);
+  };
+}
+
+/**
+ * Who a request speaks for: a personal API token (`Authorization: Bearer mlk_…`, for scripts)
+ * or a browser session cookie. A cookie alone does not authorize a write: the session's CSRF
+ * token must come along in a header, which a page of another site cannot read or send.
+ */
+async function identify(
+  platform: Platform,
+  request: FastifyRequest,
+): Promise<Identity | undefined> {
   const header = request.headers.authorization;
-  const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
-  const user = match?.[1]
-    ? await usersRepository(platform.catalog.db).byToken(match[1], new Date())
-    : undefined;
-  if (!user) {
-    throw new AppError(
-      'UNAUTHENTICATED',
-      header
-        ? 'The API token is unknown, expired or revoked'
-        : 'Sign in first: send a personal API token as "Authorization: Bearer <token>"',
-    );
+  if (header) {
+    const match = /^Bearer\s+(\S+)$/i.exec(header);
+    const found = match?.[1]
+      ? await usersRepository(platform.catalog.db).byToken(match[1], new Date())
+      : undefined;
+    if (!found) {
+      throw new AppError('UNAUTHENTICATED', 'The API token is unknown, expired or revoked');
+    }
+    return { user: found.user, scopes: found.scopes, needs: [], session: null };
   }
-  signedIn.set(request, user);
-  return user;
+  const token = request.cookies[sessionCookie];
+  if (!token) return undefined;
+  const now = new Date();
+  const idleMs = platform.env.MEDLAKE_SESSION_IDLE_MINUTES * 60_000;
+  const found = await sessionsRepository(platform.catalog.db).byToken(
+    token,
+    now,
+    new Date(now.getTime() - idleMs),
+  );
+  if (!found) throw new AppError('UNAUTHENTICATED', 'Your session has ended; sign in again');
+  const identity: Identity = {
+    user: found.user,
+    scopes: null,
+    needs: sessionNeeds(found.user, found.session.method),
+    session: found.session,
+  };
+  if (!safeMethods.has(request.method)) {
+    const sent = request.headers[csrfHeader];
+    const given = Buffer.from(typeof sent === 'string' ? sent : '');
+    const expected = Buffer.from(found.session.csrfToken);
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      identities.set(request, identity);
+      throw new AppError(
+        'FORBIDDEN',
+        `A change made with a session cookie needs the session's CSRF token in the ${csrfHeader} header`,
+      );
+    }
+  }
+  return identity;
+}
+
+/** Who the request speaks for; only on routes whose rule requires a sign-in. */
+export function requireIdentity(request: FastifyRequest): Identity {
+  const identity = identities.get(request);
+  // The route-access hook guarantees it on signed-in routes; anything else is a wrong rule.
+  if (!identity) throw new Error(`${request.routeOptions.url} reads the user but allows anyone`);
+  return identity;
+}
+
+/** The signed-in user. */
+export function requireUser(request: FastifyRequest): User {
+  return requireIdentity(request).user;
 }
 
 /** The signed-in user and the client's address, for use-cases that audit what they do. */
-export async function requireCaller(platform: Platform, request: FastifyRequest): Promise<Caller> {
-  return { user: await requireUser(platform, request), source: request.ip };
+export function requireCaller(request: FastifyRequest): Caller {
+  return { user: requireUser(request), source: request.ip };
 }
 
-/** The user the request was signed in as, if it got that far. */
+/** The user the request was signed in as, if it got that far (for auditing refusals). */
 export function signedInUser(request: FastifyRequest): User | undefined {
-  return signedIn.get(request);
+  return identities.get(request)?.user;
+}
+
+/**
+ * Sets the session cookie: not readable by scripts, sent to this site only (and on top-level
+ * navigation to it, so that the OpenID provider's redirect back lands signed in), over https
+ * only when the server is reached over https.
+ */
+export function setSessionCookie(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  token: string,
+  expiresAt: Date,
+): void {
+  reply.setCookie(sessionCookie, token, {
+    path: '/',
+    httpOnly: true,
+    sameSite: 'lax',
+    secure: request.protocol === 'https',
+    expires: expiresAt,
+  });
+}
+
+export function clearSessionCookie(reply: FastifyReply): void {
+  reply.clearCookie(sessionCookie, { path: '/' });
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { TokenScope } from '@medlake/shared';
 import type { Actor } from '../audit/audit-log.ts';
 import { datasetsRepository } from '../catalog/datasets-repository.ts';
 import { grantsRepository, type AccessLevel, type Grant } from '../catalog/grants-repository.ts';
@@ -6,6 +7,7 @@ import { hospitalsRepository } from '../catalog/hospitals-repository.ts';
 import type { UserRole } from '../catalog/schema.ts';
 import { usersRepository, type User } from '../catalog/users-repository.ts';
 import { AppError, notFound } from '../errors.ts';
+import { scopesOfRole } from '../policy.ts';
 import type { Platform } from '../platform.ts';
 
 export const userRoles = ['admin', 'steward', 'researcher', 'auditor', 'custodian'] as const;
@@ -103,25 +105,41 @@ export async function grantDatasetAccess(
   });
 }
 
-/** A personal API token for scripts; shown once. */
+/**
+ * A personal API token for scripts; shown once. Its scopes are those asked for, or by default
+ * every scope the user's role can use; a scope the role cannot use is refused.
+ */
 export async function createApiToken(
   platform: Platform,
   actor: Actor,
-  input: { email: string; name: string; days: number },
-): Promise<{ token: string; expiresAt: Date }> {
+  input: { email: string; name: string; days: number; scopes?: readonly TokenScope[] },
+): Promise<{ id: string; token: string; expiresAt: Date; scopes: TokenScope[] }> {
   const user = await requireUser(platform, input.email);
   if (!Number.isInteger(input.days) || input.days < 1 || input.days > 366) {
-    throw new AppError('VALIDATION_FAILED', 'A token lasts from 1 to 366 days');
+    throw new AppError('VALIDATION_FAILED', 'A token lasts from 1 to 366 days', [
+      { path: 'days', message: 'from 1 to 366' },
+    ]);
+  }
+  const usable = scopesOfRole(user.role);
+  const scopes = [...new Set(input.scopes ?? usable)];
+  const unusable = scopes.filter((scope) => !usable.includes(scope));
+  if (scopes.length === 0 || unusable.length > 0) {
+    throw new AppError(
+      'VALIDATION_FAILED',
+      `A ${user.role}'s token can have the scopes ${usable.join(', ')}`,
+      [{ path: 'scopes', message: `choose from ${usable.join(', ')}` }],
+    );
   }
   const created = await usersRepository(platform.catalog.db).createToken(user.id, {
     name: input.name,
     expiresAt: new Date(Date.now() + input.days * 86_400_000),
+    scopes,
   });
   await platform.audit.record({
     action: 'token.create',
     actor,
-    target: `user:${user.id}`,
-    details: { name: input.name, expiresAt: created.expiresAt },
+    target: `token:${created.id}`,
+    details: { user: user.id, name: input.name, scopes, expiresAt: created.expiresAt },
   });
-  return created;
+  return { ...created, scopes };
 }

@@ -4,6 +4,7 @@ import * as createDatasetsAndReleases from './2026-11-26b-create-datasets-and-re
 import * as createUsersGrantsAndQueries from './2026-11-26c-create-users-grants-and-queries.ts';
 import * as createQueryExports from './2026-11-26d-create-query-exports.ts';
 import * as createAuditLog from './2026-11-26e-create-audit-log.ts';
+import * as createAccountsAndSessions from './2026-11-26f-create-accounts-and-sessions.ts';
 
 /**
  * Every catalog migration, oldest first, keyed by its dated file name. Listed by hand rather
@@ -16,4 +17,5 @@ export const migrations: Record<string, Migration> = {
   '2026-11-26c-create-users-grants-and-queries': createUsersGrantsAndQueries,
   '2026-11-26d-create-query-exports': createQueryExports,
   '2026-11-26e-create-audit-log': createAuditLog,
+  '2026-11-26f-create-accounts-and-sessions': createAccountsAndSessions,
 };

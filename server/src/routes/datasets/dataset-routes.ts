@@ -53,7 +53,7 @@ export function datasetRoutes(platform: Platform): FastifyPluginAsyncZod {
         },
       },
       async (request) => {
-        const user = await requireUser(platform, request);
+        const user = requireUser(request);
         return { datasets: await listDatasetsFor(platform, user) };
       },
     );
@@ -75,7 +75,7 @@ export function datasetRoutes(platform: Platform): FastifyPluginAsyncZod {
         },
       },
       async (request) => {
-        const user = await requireUser(platform, request);
+        const user = requireUser(request);
         return describeDataset(platform, user, request.params.id);
       },
     );

@@ -62,7 +62,7 @@ export function queryRoutes(
         },
       },
       async (request, reply) => {
-        const caller = await requireCaller(platform, request);
+        const caller = requireCaller(request);
         const submitted = await submitQuery(platform, caller, request.body);
         options.onSubmitted?.();
         const job =
@@ -90,7 +90,7 @@ export function queryRoutes(
         },
       },
       async (request) => {
-        const user = await requireUser(platform, request);
+        const user = requireUser(request);
         return { queries: (await listQueries(platform, user)).map(presentQueryJob) };
       },
     );
@@ -110,7 +110,7 @@ export function queryRoutes(
         },
       },
       async (request) => {
-        const user = await requireUser(platform, request);
+        const user = requireUser(request);
         const job = await waitForQuery(platform, user, request.params.id, request.query.wait);
         return presentQueryJob(job);
       },
@@ -136,7 +136,7 @@ export function queryRoutes(
         },
       },
       async (request) => {
-        const user = await requireUser(platform, request);
+        const user = requireUser(request);
         const { page, pageSize, sort, direction } = request.query;
         return readResultPage(platform, user, request.params.id, {
           page,
@@ -158,7 +158,7 @@ export function queryRoutes(
         },
       },
       async (request, reply) => {
-        const caller = await requireCaller(platform, request);
+        const caller = requireCaller(request);
         const link = await exportQueryResult(
           platform,
           caller,
@@ -220,7 +220,7 @@ export function queryRoutes(
         },
       },
       async (request) => {
-        const caller = await requireCaller(platform, request);
+        const caller = requireCaller(request);
         return presentQueryJob(await cancelQuery(platform, caller, request.params.id));
       },
     );

@@ -1,0 +1,48 @@
+import { z } from 'zod';
+
+/**
+ * What a personal API token may be used for; a browser session may do all its user may. A
+ * token for a script that only queries cannot upload, read the audit log or change accounts.
+ */
+export const tokenScopes = ['query', 'upload', 'audit', 'admin'] as const;
+export const tokenScopeSchema = z.enum(tokenScopes);
+export type TokenScope = z.infer<typeof tokenScopeSchema>;
+
+export const userRoleSchema = z.enum(['admin', 'steward', 'researcher', 'auditor', 'custodian']);
+
+/** A user as the API shows them: never a hash, a secret or a failed-login count. */
+export const userViewSchema = z.object({
+  id: z.string(),
+  email: z.string(),
+  name: z.string(),
+  role: userRoleSchema,
+  totpEnabled: z.boolean(),
+  disabled: z.boolean(),
+});
+
+/**
+ * What must happen before a session may do anything else: replace a one-time password, or set
+ * up the authenticator app that admins are required to use.
+ */
+export const sessionNeedSchema = z.enum(['password_change', 'totp_setup']);
+
+export const sessionViewSchema = z.object({
+  user: userViewSchema,
+  /** Send it back in the x-csrf-token header with every write made with the session cookie. */
+  csrfToken: z.string().nullable(),
+  needs: z.array(sessionNeedSchema),
+  expiresAt: z.string().nullable(),
+  method: z.enum(['password', 'oidc', 'token']),
+});
+
+export const signInSchema = z.object({
+  email: z.string().min(1).max(320),
+  password: z.string().min(1).max(1024),
+  code: z
+    .string()
+    .regex(/^\d{6}$/, 'six digits')
+    .optional(),
+});
+
+export type UserView = z.infer<typeof userViewSchema>;
+export type SessionView = z.infer<typeof sessionViewSchema>;
