@@ -17,6 +17,7 @@ import { routeAccess } from './http/authenticate.ts';
 import { handleError } from './http/error-handler.ts';
 import type { Logger } from './logger.ts';
 import type { Platform } from './platform.ts';
+import { meRoutes } from './routes/accounts/me-routes.ts';
 import { sessionRoutes } from './routes/accounts/session-routes.ts';
 import { auditRoutes } from './routes/audit/audit-routes.ts';
 import { datasetRoutes } from './routes/datasets/dataset-routes.ts';
@@ -43,6 +44,14 @@ export async function buildApp(options: AppOptions) {
   await app.register(fastifyCookie);
   app.addHook('onRequest', routeAccess(options.platform));
   app.addHook('onError', auditRefusal(options.platform));
+  // Every API route, for the access-matrix test: a route added without a rule fails it.
+  const apiRoutes: Array<{ method: string; url: string }> = [];
+  app.addHook('onRoute', (route) => {
+    if (!route.url.startsWith('/api/') || route.url.startsWith('/api/docs')) return;
+    for (const method of [route.method].flat()) {
+      if (method !== 'HEAD') apiRoutes.push({ method, url: route.url });
+    }
+  });
 
   await app.register(fastifySwagger, {
     openapi: {
@@ -58,6 +67,7 @@ export async function buildApp(options: AppOptions) {
   await app.register(datasetRoutes(options.platform), { prefix: '/api' });
   await app.register(auditRoutes(options.platform), { prefix: '/api' });
   await app.register(sessionRoutes(options.platform), { prefix: '/api' });
+  await app.register(meRoutes(options.platform), { prefix: '/api' });
   await app.register(queryRoutes(options.platform, { onSubmitted: options.onQuerySubmitted }), {
     prefix: '/api',
   });
@@ -78,7 +88,7 @@ export async function buildApp(options: AppOptions) {
     throw new AppError('NOT_FOUND', `No route for ${request.method} ${request.url.split('?')[0]}`);
   });
 
-  return app;
+  return Object.assign(app, { apiRoutes });
 }
 
 export type App = Awaited<ReturnType<typeof buildApp>>;

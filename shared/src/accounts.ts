@@ -46,3 +46,21 @@ export const signInSchema = z.object({
 
 export type UserView = z.infer<typeof userViewSchema>;
 export type SessionView = z.infer<typeof sessionViewSchema>;
+
+export const apiTokenViewSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  scopes: z.array(tokenScopeSchema),
+  createdAt: z.string(),
+  expiresAt: z.string(),
+  lastUsedAt: z.string().nullable(),
+});
+
+export const newApiTokenSchema = z.object({
+  name: z.string().min(1).max(100),
+  days: z.number().int().min(1).max(366).default(30),
+  /** Default: every scope the user's role can use. */
+  scopes: z.array(tokenScopeSchema).min(1).optional(),
+});
+
+export type ApiTokenView = z.infer<typeof apiTokenViewSchema>;

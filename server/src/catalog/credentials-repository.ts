@@ -104,6 +104,14 @@ export function credentialsRepository(db: CatalogDb) {
         .execute();
     },
 
+    async clearTotp(userId: string): Promise<void> {
+      await db
+        .updateTable('users')
+        .set({ totp_secret: null, totp_enabled_at: null, totp_last_step: null })
+        .where('id', '=', userId)
+        .execute();
+    },
+
     async enableTotp(userId: string, now: Date, step: number): Promise<void> {
       await db
         .updateTable('users')

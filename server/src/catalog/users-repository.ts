@@ -85,6 +85,24 @@ export function usersRepository(db: CatalogDb) {
       return row && toUser(row);
     },
 
+    async setDisabled(id: string, at: Date | null): Promise<void> {
+      await db.updateTable('users').set({ disabled_at: at }).where('id', '=', id).execute();
+    },
+
+    async setRole(id: string, role: UserRole): Promise<void> {
+      await db.updateTable('users').set({ role }).where('id', '=', id).execute();
+    },
+
+    async activeAdmins(): Promise<number> {
+      const row = await db
+        .selectFrom('users')
+        .select((eb) => eb.fn.countAll<string>().as('n'))
+        .where('role', '=', 'admin')
+        .where('disabled_at', 'is', null)
+        .executeTakeFirstOrThrow();
+      return Number(row.n);
+    },
+
     async list(): Promise<User[]> {
       const rows = await db.selectFrom('users').selectAll().orderBy('email').execute();
       return rows.map(toUser);

@@ -7,11 +7,12 @@ import { usersRepository } from '../catalog/users-repository.ts';
 import { cliOperator } from '../caller.ts';
 import { AppError } from '../errors.ts';
 import {
-  addUser,
-  createApiToken,
-  grantDatasetAccess,
-  userRoles,
-} from '../use-cases/manage-access.ts';
+  changeRole,
+  createUserWithPassword,
+  resetPassword,
+  setUserDisabled,
+} from '../use-cases/accounts/manage-users.ts';
+import { createApiToken, grantDatasetAccess, userRoles } from '../use-cases/manage-access.ts';
 import { printTable } from './format.ts';
 import { withPlatform } from './open-for-command.ts';
 import { runCommand } from './run-command.ts';
@@ -20,25 +21,75 @@ export function registerAccessCommands(program: Command): void {
   const users = program.command('users').description('people who use medlake');
 
   users
-    .command('add')
-    .description('add a user')
+    .command('create')
+    .alias('add')
+    .description('add a user; prints a one-time password to replace at the first sign-in')
     .requiredOption('-e, --email <email>', 'their e-mail address, which is their login')
     .requiredOption('-n, --name <name>', 'their name')
     .requiredOption('-r, --role <role>', `one of ${userRoles.join(', ')}`)
     .action((options: { email: string; name: string; role: string }) =>
       runCommand((env) =>
         withPlatform(env, async (platform) => {
-          if (!(userRoles as readonly string[]).includes(options.role)) {
-            throw new AppError(
-              'VALIDATION_FAILED',
-              `--role must be one of ${userRoles.join(', ')}`,
-            );
-          }
-          const user = await addUser(platform, cliOperator(), {
+          const { user, oneTimePassword } = await createUserWithPassword(platform, cliOperator(), {
             ...options,
-            role: options.role as UserRole,
+            role: parseRole(options.role),
           });
-          console.log(`User ${user.email} (${user.role}) added.`);
+          console.error(`User ${user.email} (${user.role}) added. One-time password, shown once:`);
+          console.log(oneTimePassword);
+        }),
+      ),
+    );
+
+  users
+    .command('reset-password')
+    .description('give a user a new one-time password and end their sessions')
+    .requiredOption('-e, --email <email>', 'the user')
+    .option('--reset-totp', 'also remove their authenticator app (they set up a new one)')
+    .action((options: { email: string; resetTotp?: boolean }) =>
+      runCommand((env) =>
+        withPlatform(env, async (platform) => {
+          const { user, oneTimePassword } = await resetPassword(platform, cliOperator(), options);
+          console.error(`New one-time password for ${user.email}, shown once:`);
+          console.log(oneTimePassword);
+        }),
+      ),
+    );
+
+  for (const [name, disabled] of [
+    ['disable', true],
+    ['enable', false],
+  ] as const) {
+    users
+      .command(name)
+      .description(
+        disabled
+          ? 'stop a user from signing in; ends their sessions and tokens'
+          : 'let a disabled user sign in again',
+      )
+      .requiredOption('-e, --email <email>', 'the user')
+      .action((options: { email: string }) =>
+        runCommand((env) =>
+          withPlatform(env, async (platform) => {
+            const user = await setUserDisabled(platform, cliOperator(), { ...options, disabled });
+            console.log(`${user.email} is ${user.disabledAt ? 'disabled' : 'active'}.`);
+          }),
+        ),
+      );
+  }
+
+  users
+    .command('set-role')
+    .description("change a user's role")
+    .requiredOption('-e, --email <email>', 'the user')
+    .requiredOption('-r, --role <role>', `one of ${userRoles.join(', ')}`)
+    .action((options: { email: string; role: string }) =>
+      runCommand((env) =>
+        withPlatform(env, async (platform) => {
+          const user = await changeRole(platform, cliOperator(), {
+            email: options.email,
+            role: parseRole(options.role),
+          });
+          console.log(`${user.email} is now ${user.role}.`);
         }),
       ),
     );
@@ -175,4 +226,11 @@ function endOfDay(day: string): Date {
     throw new AppError('VALIDATION_FAILED', '--expires must be a date as YYYY-MM-DD');
   }
   return new Date(`${day}T23:59:59.999Z`);
+}
+
+function parseRole(role: string): UserRole {
+  if (!(userRoles as readonly string[]).includes(role)) {
+    throw new AppError('VALIDATION_FAILED', `--role must be one of ${userRoles.join(', ')}`);
+  }
+  return role as UserRole;
 }

@@ -5,6 +5,7 @@ import { createLogger } from '../logger.ts';
 import { openPlatform } from '../platform.ts';
 import { startQueryWorker } from '../query/query-worker.ts';
 import { cleanInterruptedIngests } from '../use-cases/clean-interrupted-ingests.ts';
+import { ensureFirstAdmin } from '../use-cases/accounts/manage-users.ts';
 import { loadDemoData } from '../use-cases/load-demo-data.ts';
 
 const webRoot = fileURLToPath(new URL('../../../web/dist', import.meta.url));
@@ -23,6 +24,12 @@ export async function serve(env: Env, options: { demo: boolean }): Promise<void>
     console.log('Loaded the demo data set: dataset lab-results, 2 hospitals, 3 months.');
     console.log(
       `Demo researcher ${demo.email} (aggregate access); API token, shown once, valid until ${demo.expiresAt.toISOString().slice(0, 10)}:\n  ${demo.token}`,
+    );
+  }
+  const firstAdmin = await ensureFirstAdmin(platform);
+  if (firstAdmin) {
+    console.log(
+      `First admin ${firstAdmin.email}; one-time password, shown once (choose a new one and set up an authenticator app at the first sign-in):\n  ${firstAdmin.oneTimePassword}`,
     );
   }
   const worker = startQueryWorker(platform, { logger });

@@ -398,6 +398,7 @@ describe('/api/v1/queries', () => {
   });
 
   it('stops serving a user whose grant has expired, without anyone acting', async () => {
+    const earlier = await finished('agg@example.org', byCode);
     const grants = grantsRepository(platform.catalog.db);
     await platform.catalog.db
       .updateTable('dataset_grants')
@@ -409,5 +410,14 @@ describe('/api/v1/queries', () => {
       )
       .execute();
     expect((await call('agg@example.org', 'POST', '/api/v1/queries', byCode)).statusCode).toBe(403);
+    // The results of a query run while the grant held are data too.
+    const page = await call('agg@example.org', 'GET', `/api/v1/queries/${earlier.id}/results`);
+    expect(page.statusCode).toBe(403);
+    const dictionary = await call(
+      'agg@example.org',
+      'GET',
+      '/api/v1/datasets/synthea-observations/dictionary',
+    );
+    expect(dictionary.statusCode).toBe(403);
   });
 });

@@ -9,6 +9,7 @@ import { presentResultRow } from '../../query/present-result.ts';
 import { cachedResultRows } from '../../query/result-cache.ts';
 import { sortRows } from '../../query/sort-rows.ts';
 import { listenForQueryEnd } from '../../query/query-events.ts';
+import { requireDatasetAccess } from './dataset-access.ts';
 
 export const maxPageSize = 1000;
 
@@ -74,7 +75,11 @@ export async function readResultPage(
   id: string,
   request: { page: number; pageSize: number; sort?: { column: string; direction: 'asc' | 'desc' } },
 ): Promise<ResultPage> {
-  return resultPageOf(platform, await getQuery(platform, user, id), request);
+  const job = await getQuery(platform, user, id);
+  // Results are data: reading them needs access to the dataset now, not only when the query
+  // ran. An expired or revoked grant stops the pages too.
+  await requireDatasetAccess(platform, user, job.datasetId);
+  return resultPageOf(platform, job, request);
 }
 
 /** A page of a job the caller has already read (and checked the user may see). */

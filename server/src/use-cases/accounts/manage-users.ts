@@ -1,0 +1,151 @@
+import { hashPassword, oneTimePassword } from '../../accounts/passwords.ts';
+import type { Actor } from '../../audit/audit-log.ts';
+import { credentialsRepository } from '../../catalog/credentials-repository.ts';
+import type { UserRole } from '../../catalog/schema.ts';
+import { sessionsRepository } from '../../catalog/sessions-repository.ts';
+import { usersRepository, type User } from '../../catalog/users-repository.ts';
+import { AppError } from '../../errors.ts';
+import type { Platform } from '../../platform.ts';
+import { addUser, requireUser } from '../manage-access.ts';
+
+/** The first admin's login on a new installation. */
+export const firstAdminEmail = 'admin@medlake.local';
+
+/**
+ * Creates a user who signs in with a password: they get a one-time password, shown once, to be
+ * replaced at their first sign-in (admins then also set up an authenticator app).
+ */
+export async function createUserWithPassword(
+  platform: Platform,
+  actor: Actor,
+  input: { email: string; name: string; role: UserRole },
+): Promise<{ user: User; oneTimePassword: string }> {
+  const user = await addUser(platform, actor, input);
+  const password = oneTimePassword();
+  await credentialsRepository(platform.catalog.db).setPassword(
+    user.id,
+    await hashPassword(password),
+    true,
+    new Date(),
+  );
+  return { user: await refreshed(platform, user.id), oneTimePassword: password };
+}
+
+/**
+ * An admin's reset: a new one-time password, every session and the authenticator app (when
+ * `resetTotp`) cleared. The user chooses a new password at their next sign-in.
+ */
+export async function resetPassword(
+  platform: Platform,
+  actor: Actor,
+  input: { email: string; resetTotp?: boolean },
+): Promise<{ user: User; oneTimePassword: string }> {
+  const user = await requireUser(platform, input.email);
+  const password = oneTimePassword();
+  const hash = await hashPassword(password);
+  const now = new Date();
+  await platform.catalog.db.transaction().execute(async (trx) => {
+    const credentials = credentialsRepository(trx);
+    await credentials.setPassword(user.id, hash, true, now);
+    if (input.resetTotp) await credentials.clearTotp(user.id);
+    const ended = await sessionsRepository(trx).revokeAllOf(user.id, now);
+    await platform.audit.record(
+      {
+        action: 'user.reset_password',
+        actor,
+        target: `user:${user.id}`,
+        details: { resetTotp: input.resetTotp ?? false, sessionsEnded: ended },
+      },
+      trx,
+    );
+  });
+  return { user: await refreshed(platform, user.id), oneTimePassword: password };
+}
+
+/** Disables (or enables again) an account; disabling ends its sessions and stops its tokens. */
+export async function setUserDisabled(
+  platform: Platform,
+  actor: Actor,
+  input: { email: string; disabled: boolean },
+): Promise<User> {
+  const user = await requireUser(platform, input.email);
+  if (input.disabled && user.role === 'admin' && user.disabledAt === null) {
+    await assertNotLastAdmin(platform);
+  }
+  const now = new Date();
+  await platform.catalog.db.transaction().execute(async (trx) => {
+    await usersRepository(trx).setDisabled(user.id, input.disabled ? now : null);
+    const ended = input.disabled ? await sessionsRepository(trx).revokeAllOf(user.id, now) : 0;
+    await platform.audit.record(
+      {
+        action: input.disabled ? 'user.disable' : 'user.enable',
+        actor,
+        target: `user:${user.id}`,
+        details: input.disabled ? { sessionsEnded: ended } : {},
+      },
+      trx,
+    );
+  });
+  return refreshed(platform, user.id);
+}
+
+/** Gives a user another role. The last active admin keeps theirs. */
+export async function changeRole(
+  platform: Platform,
+  actor: Actor,
+  input: { email: string; role: UserRole },
+): Promise<User> {
+  const user = await requireUser(platform, input.email);
+  if (user.role === input.role) return user;
+  if (user.role === 'admin') await assertNotLastAdmin(platform);
+  await platform.catalog.db.transaction().execute(async (trx) => {
+    await usersRepository(trx).setRole(user.id, input.role);
+    await platform.audit.record(
+      {
+        action: 'user.update',
+        actor,
+        target: `user:${user.id}`,
+        details: { role: { from: user.role, to: input.role } },
+      },
+      trx,
+    );
+  });
+  return refreshed(platform, user.id);
+}
+
+/**
+ * On an installation without an admin, makes the first one, with a one-time password to be
+ * shown once to whoever started medlake. Returns nothing when there is an admin already.
+ */
+export async function ensureFirstAdmin(
+  platform: Platform,
+): Promise<{ email: string; oneTimePassword: string } | undefined> {
+  if ((await usersRepository(platform.catalog.db).activeAdmins()) > 0) return undefined;
+  const existing = await usersRepository(platform.catalog.db).byEmail(firstAdminEmail);
+  const actor: Actor = { userId: null, name: 'first start', source: 'medlake' };
+  const made = existing
+    ? await resetPassword(platform, actor, { email: firstAdminEmail, resetTotp: true })
+    : await createUserWithPassword(platform, actor, {
+        email: firstAdminEmail,
+        name: 'Administrator',
+        role: 'admin',
+      });
+  if (made.user.role !== 'admin')
+    await changeRole(platform, actor, { email: firstAdminEmail, role: 'admin' });
+  if (made.user.disabledAt)
+    await setUserDisabled(platform, actor, { email: firstAdminEmail, disabled: false });
+  return { email: firstAdminEmail, oneTimePassword: made.oneTimePassword };
+}
+
+/** An installation always keeps an admin who can sign in. */
+async function assertNotLastAdmin(platform: Platform): Promise<void> {
+  if ((await usersRepository(platform.catalog.db).activeAdmins()) <= 1) {
+    throw new AppError('CONFLICT', 'This is the last active admin; make another admin first');
+  }
+}
+
+async function refreshed(platform: Platform, id: string): Promise<User> {
+  const user = await usersRepository(platform.catalog.db).byId(id);
+  if (!user) throw new AppError('NOT_FOUND', 'User not found');
+  return user;
+}
