@@ -103,6 +103,29 @@ export function assertOwnsQuery(user: User, job: { userId: string }): void {
 }
 
 /**
+ * The hospitals whose uploads a user may make and read the reports of: every one for an
+ * admin (null), a steward's assigned ones, none for anyone else.
+ */
+export function uploadHospitals(user: User, assigned: readonly string[]): readonly string[] | null {
+  if (user.role === 'admin') return null;
+  return user.role === 'steward' ? assigned : [];
+}
+
+export function assertUploadsFor(
+  user: User,
+  assigned: readonly string[],
+  hospitalId: string,
+): void {
+  const allowed = uploadHospitals(user, assigned);
+  if (allowed !== null && !allowed.includes(hospitalId)) {
+    throw new AppError(
+      'FORBIDDEN',
+      `You are not a data steward of hospital ${hospitalId}; an administrator assigns stewards to hospitals`,
+    );
+  }
+}
+
+/**
  * What a session must do before it may do anything else: replace a one-time password, or
  * (for an admin signed in with a password) set up the second factor admins are required to
  * have. An OpenID sign-in leaves the second factor to the identity provider.
@@ -177,6 +200,8 @@ export const routeRules: Readonly<Record<string, RouteRule>> = {
   'GET /api/v1/downloads/:id': { who: 'anyone' },
 
   'POST /api/uploads': roles(['steward', 'admin'], 'upload'),
+  'GET /api/v1/uploads': roles(['steward', 'admin'], 'upload'),
+  'GET /api/v1/uploads/:id': roles(['steward', 'admin'], 'upload'),
 
   'GET /api/v1/audit': roles(['auditor', 'admin'], 'audit'),
   'GET /api/v1/audit/export': roles(['auditor', 'admin'], 'audit'),

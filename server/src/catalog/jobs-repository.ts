@@ -12,6 +12,8 @@ export type Job = {
   error: unknown;
   startedAt: Date;
   finishedAt: Date | null;
+  userId: string | null;
+  hospitalId: string | null;
 };
 
 type JobRow = Selectable<JobsTable>;
@@ -27,13 +29,21 @@ function toJob(row: JobRow): Job {
     error: row.error,
     startedAt: row.started_at,
     finishedAt: row.finished_at,
+    userId: row.user_id,
+    hospitalId: row.hospital_id,
   };
 }
 
 /** Long-running work (ingests now; queries and exports later) and how far it got. */
 export function jobsRepository(db: CatalogDb) {
   return {
-    async start(job: { id: string; kind: string; params: unknown }): Promise<void> {
+    async start(job: {
+      id: string;
+      kind: string;
+      params: unknown;
+      userId?: string | null;
+      hospitalId?: string;
+    }): Promise<void> {
       await db
         .insertInto('jobs')
         .values({
@@ -41,8 +51,33 @@ export function jobsRepository(db: CatalogDb) {
           kind: job.kind,
           status: 'running',
           params: JSON.stringify(job.params),
+          user_id: job.userId ?? null,
+          hospital_id: job.hospitalId ?? null,
         })
         .execute();
+    },
+
+    /** Jobs of a kind, newest first; only those of the given hospitals unless null (all). */
+    async list(
+      kind: string,
+      hospitals: readonly string[] | null,
+      page: { page: number; pageSize: number },
+    ): Promise<{ jobs: Job[]; total: number }> {
+      let query = db.selectFrom('jobs').where('kind', '=', kind);
+      if (hospitals !== null) {
+        if (hospitals.length === 0) return { jobs: [], total: 0 };
+        query = query.where('hospital_id', 'in', hospitals);
+      }
+      const [rows, count] = await Promise.all([
+        query
+          .selectAll()
+          .orderBy('started_at', 'desc')
+          .limit(page.pageSize)
+          .offset((page.page - 1) * page.pageSize)
+          .execute(),
+        query.select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow(),
+      ]);
+      return { jobs: rows.map(toJob), total: Number(count.n) };
     },
 
     async reportProgress(id: string, progress: unknown): Promise<void> {

@@ -48,6 +48,14 @@ export interface JobsTable {
   error: Json<unknown> | null;
   started_at: Generated<Date>;
   finished_at: Date | null;
+  user_id: string | null;
+  hospital_id: string | null;
+}
+
+export interface StewardHospitalsTable {
+  user_id: string;
+  hospital_id: string;
+  created_at: CreatedAt;
 }
 
 export interface ReleasesTable {
@@ -197,4 +205,5 @@ export interface CatalogSchema {
   query_exports: QueryExportsTable;
   audit_log: AuditLogTable;
   sessions: SessionsTable;
+  steward_hospitals: StewardHospitalsTable;
 }

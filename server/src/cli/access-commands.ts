@@ -7,6 +7,7 @@ import { usersRepository } from '../catalog/users-repository.ts';
 import { cliOperator } from '../caller.ts';
 import { AppError } from '../errors.ts';
 import {
+  assignSteward,
   changeRole,
   createUserWithPassword,
   resetPassword,
@@ -150,6 +151,34 @@ export function registerAccessCommands(program: Command): void {
         }),
       ),
     );
+
+  const stewards = program
+    .command('stewards')
+    .description('which hospitals each data steward uploads for');
+  for (const [name, assigned] of [
+    ['assign', true],
+    ['unassign', false],
+  ] as const) {
+    stewards
+      .command(name)
+      .description(assigned ? 'make a steward a data steward of a hospital' : 'undo that')
+      .requiredOption('-e, --email <email>', 'the steward')
+      .requiredOption('-H, --hospital <id>', 'the hospital')
+      .action((options: { email: string; hospital: string }) =>
+        runCommand((env) =>
+          withPlatform(env, async (platform) => {
+            const hospitals = await assignSteward(platform, cliOperator(), {
+              email: options.email,
+              hospitalId: options.hospital,
+              assigned,
+            });
+            console.log(
+              `${options.email} is a data steward of ${hospitals.length > 0 ? hospitals.join(', ') : 'no hospital'}.`,
+            );
+          }),
+        ),
+      );
+  }
 
   const grants = program.command('grants').description('who may query which dataset');
 

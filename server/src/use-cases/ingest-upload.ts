@@ -133,7 +133,13 @@ async function ingestAndPublish(platform: Platform, input: IngestInput): Promise
     fileName: path.basename(input.fileName),
     releaseId: randomUUID(),
   };
-  await jobs.start({ id: jobId, kind: ingestJobKind, params });
+  await jobs.start({
+    id: jobId,
+    kind: ingestJobKind,
+    params,
+    userId: input.actor.userId,
+    hospitalId: input.hospitalId,
+  });
   const files = ingestFiles(platform, jobId, params);
   const reportProgress = throttledProgress(input.onProgress, (progress) =>
     jobs.reportProgress(jobId, progress),

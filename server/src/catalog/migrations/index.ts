@@ -5,6 +5,7 @@ import * as createUsersGrantsAndQueries from './2026-11-26c-create-users-grants-
 import * as createQueryExports from './2026-11-26d-create-query-exports.ts';
 import * as createAuditLog from './2026-11-26e-create-audit-log.ts';
 import * as createAccountsAndSessions from './2026-11-26f-create-accounts-and-sessions.ts';
+import * as createStewardHospitals from './2026-11-26g-create-steward-hospitals.ts';
 
 /**
  * Every catalog migration, oldest first, keyed by its dated file name. Listed by hand rather
@@ -18,4 +19,5 @@ export const migrations: Record<string, Migration> = {
   '2026-11-26d-create-query-exports': createQueryExports,
   '2026-11-26e-create-audit-log': createAuditLog,
   '2026-11-26f-create-accounts-and-sessions': createAccountsAndSessions,
+  '2026-11-26g-create-steward-hospitals': createStewardHospitals,
 };

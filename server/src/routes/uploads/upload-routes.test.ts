@@ -13,11 +13,13 @@ import type { App } from '../../app.ts';
 import { jobsRepository } from '../../catalog/jobs-repository.ts';
 import { releasesRepository } from '../../catalog/releases-repository.ts';
 import { addUser, createApiToken } from '../../use-cases/manage-access.ts';
+import { assignSteward } from '../../use-cases/accounts/manage-users.ts';
 
 describe('POST /api/uploads', () => {
   let platform: TestPlatform;
   let app: App;
   let token: string;
+  let otherToken: string;
   /** POSTs a CSV to the upload API with the given query string. */
   const upload = (query: string, payload: string | NodeJS.ReadableStream) =>
     app.inject({
@@ -29,12 +31,21 @@ describe('POST /api/uploads', () => {
 
   beforeAll(async () => {
     platform = await createTestPlatform();
-    await prepareDataset(platform, 'synthea-observations');
-    await addUser(platform, testActor, {
-      email: 'steward@example.org',
-      name: 'S',
-      role: 'steward',
-    });
+    await prepareDataset(platform, 'synthea-observations', ['synthea', 'elsewhere']);
+    for (const [email, hospitalId] of [
+      ['steward@example.org', 'synthea'],
+      ['other-steward@example.org', 'elsewhere'],
+    ] as const) {
+      await addUser(platform, testActor, { email, name: 'S', role: 'steward' });
+      await assignSteward(platform, testActor, { email, hospitalId, assigned: true });
+    }
+    otherToken = (
+      await createApiToken(platform, testActor, {
+        email: 'other-steward@example.org',
+        name: 't',
+        days: 1,
+      })
+    ).token;
     token = (
       await createApiToken(platform, testActor, {
         email: 'steward@example.org',
@@ -157,5 +168,49 @@ describe('POST /api/uploads', () => {
     } finally {
       await listening.close();
     }
+  });
+
+  it('keeps a hospital’s uploads and reports to its own stewards', async () => {
+    const asOther = (method: 'GET' | 'POST', url: string, payload?: string) =>
+      app.inject({
+        method,
+        url,
+        headers: { 'content-type': 'text/csv', authorization: `Bearer ${otherToken}` },
+        ...(payload === undefined ? {} : { payload }),
+      });
+    const refused = await asOther(
+      'POST',
+      '/api/uploads?dataset=synthea-observations&hospital=synthea&month=2019-01',
+      'a,b\n',
+    );
+    expect(refused.statusCode).toBe(403);
+    expect(refused.json()).toMatchObject({
+      error: { message: expect.stringContaining('not a data steward of hospital synthea') },
+    });
+
+    const own = await app.inject({
+      method: 'GET',
+      url: '/api/v1/uploads',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    const { uploads, total } = own.json<{
+      total: number;
+      uploads: Array<{ id: string; hospital: string; status: string; result: unknown }>;
+    }>();
+    expect(total).toBeGreaterThanOrEqual(3);
+    expect(uploads.every((item) => item.hospital === 'synthea')).toBe(true);
+    const published = uploads.find(
+      (item) => (item.result as { status?: string } | null)?.status === 'published',
+    );
+    const report = await app.inject({
+      method: 'GET',
+      url: `/api/v1/uploads/${published?.id}`,
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(report.statusCode).toBe(200);
+    expect(report.json()).toMatchObject({ quality: { rows: 1052 } });
+
+    expect((await asOther('GET', '/api/v1/uploads')).json()).toEqual({ total: 0, uploads: [] });
+    expect((await asOther('GET', `/api/v1/uploads/${published?.id}`)).statusCode).toBe(403);
   });
 });

@@ -6,6 +6,13 @@ import { actorOf } from '../../caller.ts';
 import { requireCaller } from '../../http/authenticate.ts';
 import type { Platform } from '../../platform.ts';
 import { ingestUpload } from '../../use-cases/ingest-upload.ts';
+import {
+  listUploads,
+  readUploadReport,
+  requireUploadRight,
+} from '../../use-cases/uploads/read-uploads.ts';
+import type { Job } from '../../catalog/jobs-repository.ts';
+import { requireUser } from '../../http/authenticate.ts';
 
 const uploadQuery = z.object({
   dataset: z.string().min(1),
@@ -35,6 +42,43 @@ const uploadResult = z.discriminatedUnion('status', [
 ]);
 
 const csvTypes = ['text/csv', 'application/octet-stream'];
+
+const uploadJob = z.object({
+  id: z.string(),
+  status: z.enum(['running', 'succeeded', 'failed']),
+  dataset: z.string(),
+  hospital: z.string(),
+  month: z.string(),
+  fileName: z.string(),
+  startedAt: z.string(),
+  finishedAt: z.string().nullable(),
+  progress: z.unknown(),
+  /** Published or unchanged: the release; rejected: the problems with line and column. */
+  result: z.unknown(),
+  error: z.unknown(),
+});
+
+function presentUploadJob(job: Job): z.infer<typeof uploadJob> {
+  const params = job.params as {
+    datasetId: string;
+    hospitalId: string;
+    month: string;
+    fileName: string;
+  };
+  return {
+    id: job.id,
+    status: job.status,
+    dataset: params.datasetId,
+    hospital: params.hospitalId,
+    month: params.month,
+    fileName: params.fileName,
+    startedAt: job.startedAt.toISOString(),
+    finishedAt: job.finishedAt?.toISOString() ?? null,
+    progress: job.progress,
+    result: job.result,
+    error: job.error,
+  };
+}
 
 /**
  * The upload API: the request body is the CSV itself, streamed into the landing zone as it
@@ -66,6 +110,8 @@ export function uploadRoutes(platform: Platform): FastifyPluginAsyncZod {
       },
       async (request, reply) => {
         const caller = requireCaller(request);
+        // Checked before a byte of the body is read into the landing zone.
+        await requireUploadRight(platform, caller.user, request.query.hospital);
         const result = await ingestUpload(platform, {
           actor: actorOf(caller),
           datasetId: request.query.dataset,
@@ -77,6 +123,50 @@ export function uploadRoutes(platform: Platform): FastifyPluginAsyncZod {
         const statuses = { published: 201, unchanged: 200, rejected: 422 } as const;
         const status = statuses[result.status];
         return reply.status(status).send(result);
+      },
+    );
+
+    app.get(
+      '/v1/uploads',
+      {
+        schema: {
+          summary: 'Uploads of the hospitals you are a data steward of, newest first',
+          tags: ['ingestion'],
+          querystring: z.object({
+            page: z.coerce.number().int().min(1).default(1),
+            pageSize: z.coerce.number().int().min(1).max(200).default(50),
+          }),
+          response: {
+            200: z.object({ total: z.number(), uploads: z.array(uploadJob) }),
+            401: errorBodySchema,
+            403: errorBodySchema,
+          },
+        },
+      },
+      async (request) => {
+        const { jobs, total } = await listUploads(platform, requireUser(request), request.query);
+        return { total, uploads: jobs.map(presentUploadJob) };
+      },
+    );
+
+    app.get(
+      '/v1/uploads/:id',
+      {
+        schema: {
+          summary: 'One upload: its validation report, or the data-quality report of its release',
+          tags: ['ingestion'],
+          params: z.object({ id: z.uuid() }),
+          response: {
+            200: uploadJob.extend({ quality: qualityReportSchema.nullable() }),
+            401: errorBodySchema,
+            403: errorBodySchema,
+            404: errorBodySchema,
+          },
+        },
+      },
+      async (request) => {
+        const report = await readUploadReport(platform, requireUser(request), request.params.id);
+        return { ...presentUploadJob(report.job), quality: report.quality };
       },
     );
   };

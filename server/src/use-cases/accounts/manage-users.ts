@@ -2,9 +2,11 @@ import { hashPassword, oneTimePassword } from '../../accounts/passwords.ts';
 import type { Actor } from '../../audit/audit-log.ts';
 import { credentialsRepository } from '../../catalog/credentials-repository.ts';
 import type { UserRole } from '../../catalog/schema.ts';
+import { hospitalsRepository } from '../../catalog/hospitals-repository.ts';
 import { sessionsRepository } from '../../catalog/sessions-repository.ts';
+import { stewardsRepository } from '../../catalog/stewards-repository.ts';
 import { usersRepository, type User } from '../../catalog/users-repository.ts';
-import { AppError } from '../../errors.ts';
+import { AppError, notFound } from '../../errors.ts';
 import type { Platform } from '../../platform.ts';
 import { addUser, requireUser } from '../manage-access.ts';
 
@@ -111,6 +113,41 @@ export async function changeRole(
     );
   });
   return refreshed(platform, user.id);
+}
+
+/**
+ * Makes a steward a data steward of a hospital (or no longer one): they upload for it and see
+ * its uploads' reports.
+ */
+export async function assignSteward(
+  platform: Platform,
+  actor: Actor,
+  input: { email: string; hospitalId: string; assigned: boolean },
+): Promise<string[]> {
+  const user = await requireUser(platform, input.email);
+  if (user.role !== 'steward') {
+    throw new AppError('VALIDATION_FAILED', `${user.email} is a ${user.role}, not a steward`);
+  }
+  if (!(await hospitalsRepository(platform.catalog.db).get(input.hospitalId))) {
+    throw notFound(`Hospital ${input.hospitalId}`);
+  }
+  await platform.catalog.db.transaction().execute(async (trx) => {
+    const stewards = stewardsRepository(trx);
+    const changed = input.assigned
+      ? await stewards.assign(user.id, input.hospitalId)
+      : await stewards.unassign(user.id, input.hospitalId);
+    if (!changed) return;
+    await platform.audit.record(
+      {
+        action: 'user.update',
+        actor,
+        target: `user:${user.id}`,
+        details: { [input.assigned ? 'stewardOf' : 'noLongerStewardOf']: input.hospitalId },
+      },
+      trx,
+    );
+  });
+  return stewardsRepository(platform.catalog.db).hospitalsOf(user.id);
 }
 
 /**

@@ -1,0 +1,52 @@
+import type { QualityReport } from '@medlake/shared';
+import { jobsRepository, type Job } from '../../catalog/jobs-repository.ts';
+import { releasesRepository } from '../../catalog/releases-repository.ts';
+import { stewardsRepository } from '../../catalog/stewards-repository.ts';
+import type { User } from '../../catalog/users-repository.ts';
+import { AppError } from '../../errors.ts';
+import type { Platform } from '../../platform.ts';
+import { assertUploadsFor, uploadHospitals } from '../../policy.ts';
+import { ingestJobKind } from '../ingest-upload.ts';
+
+/** Refuses an upload for a hospital the user is not a steward of (admins upload for any). */
+export async function requireUploadRight(
+  platform: Platform,
+  user: User,
+  hospitalId: string,
+): Promise<void> {
+  const assigned = await stewardsRepository(platform.catalog.db).hospitalsOf(user.id);
+  assertUploadsFor(user, assigned, hospitalId);
+}
+
+/** The uploads of the hospitals the user stewards (all of them for an admin), newest first. */
+export async function listUploads(
+  platform: Platform,
+  user: User,
+  page: { page: number; pageSize: number },
+): Promise<{ jobs: Job[]; total: number }> {
+  const assigned = await stewardsRepository(platform.catalog.db).hospitalsOf(user.id);
+  return jobsRepository(platform.catalog.db).list(
+    ingestJobKind,
+    uploadHospitals(user, assigned),
+    page,
+  );
+}
+
+/**
+ * One upload's report: its outcome, the problems found (with line and column) or, once
+ * published, the data-quality report of its release. Only for the hospital's stewards.
+ */
+export async function readUploadReport(
+  platform: Platform,
+  user: User,
+  jobId: string,
+): Promise<{ job: Job; quality: QualityReport | null }> {
+  const job = await jobsRepository(platform.catalog.db).get(jobId);
+  if (!job || job.kind !== ingestJobKind || !job.hospitalId) {
+    throw new AppError('NOT_FOUND', 'Upload not found');
+  }
+  await requireUploadRight(platform, user, job.hospitalId);
+  const releaseId = (job.result as { releaseId?: string } | null)?.releaseId;
+  const release = releaseId ? await releasesRepository(platform.catalog.db).get(releaseId) : null;
+  return { job, quality: release?.quality ?? null };
+}
