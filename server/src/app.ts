@@ -18,6 +18,7 @@ import { handleError } from './http/error-handler.ts';
 import type { Logger } from './logger.ts';
 import type { Platform } from './platform.ts';
 import { meRoutes } from './routes/accounts/me-routes.ts';
+import { oidcRoutes } from './routes/accounts/oidc-routes.ts';
 import { sessionRoutes } from './routes/accounts/session-routes.ts';
 import { auditRoutes } from './routes/audit/audit-routes.ts';
 import { datasetRoutes } from './routes/datasets/dataset-routes.ts';
@@ -68,6 +69,7 @@ export async function buildApp(options: AppOptions) {
   await app.register(auditRoutes(options.platform), { prefix: '/api' });
   await app.register(sessionRoutes(options.platform), { prefix: '/api' });
   await app.register(meRoutes(options.platform), { prefix: '/api' });
+  await app.register(oidcRoutes(options.platform), { prefix: '/api' });
   await app.register(queryRoutes(options.platform, { onSubmitted: options.onQuerySubmitted }), {
     prefix: '/api',
   });

@@ -74,6 +74,24 @@ const envSchema = z.object({
   MEDLAKE_LOGIN_LOCK_MINUTES: z.coerce.number().int().min(1).max(1440).default(15),
   /** Failed sign-ins from one address, within the lock window, after which it is refused. */
   MEDLAKE_LOGIN_MAX_FAILURES_PER_SOURCE: z.coerce.number().int().min(1).max(10_000).default(20),
+  /**
+   * Single sign-on through an OpenID Connect provider: its issuer URL, this client's id and
+   * secret, and the address the provider sends the browser back to (…/api/v1/oidc/callback).
+   * Unset: sign-in with password only.
+   */
+  MEDLAKE_OIDC_ISSUER: z.url().optional(),
+  MEDLAKE_OIDC_CLIENT_ID: z.string().min(1).optional(),
+  MEDLAKE_OIDC_CLIENT_SECRET: z.string().min(1).optional(),
+  MEDLAKE_OIDC_REDIRECT_URL: z.url().optional(),
+  /** The claim that carries the user's groups or roles at the provider. */
+  MEDLAKE_OIDC_ROLE_CLAIM: z.string().min(1).default('groups'),
+  /**
+   * Which claim values make which medlake role, e.g. "medlake-admins=admin,lab-research=researcher".
+   * The first that matches, in this order, wins; with none, the account keeps its role.
+   */
+  MEDLAKE_OIDC_ROLE_MAP: z.string().default(''),
+  /** Whether a first SSO sign-in of an unknown person creates their account. */
+  MEDLAKE_OIDC_CREATE_ACCOUNTS: z.enum(['true', 'false']).default('false'),
   /** A browser session unused for this long ends. */
   MEDLAKE_SESSION_IDLE_MINUTES: z.coerce.number().int().min(1).max(1440).default(30),
   /** A browser session ends this long after sign-in, however busy. */
@@ -96,6 +114,7 @@ const fileBackedKeys: readonly EnvKey[] = [
   'MEDLAKE_DOWNLOAD_SECRET',
   'MEDLAKE_AUDIT_SECRET',
   'MEDLAKE_ACCOUNTS_SECRET',
+  'MEDLAKE_OIDC_CLIENT_SECRET',
 ];
 
 export type ConfigProblem = { variable: string; message: string };
@@ -146,6 +165,7 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env, cwd = process.c
       problems.push({ variable: String(issue.path[0]), message: issue.message });
     }
   }
+  if (parsed.success) problems.push(...oidcProblems(parsed.data));
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
 
   const home = path.resolve(cwd, parsed.data.MEDLAKE_HOME);
@@ -161,4 +181,39 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env, cwd = process.c
 export function describeDatabaseUrl(databaseUrl: string): string {
   const url = new URL(databaseUrl);
   return `postgres://${url.hostname}${url.port ? `:${url.port}` : ''}${url.pathname}`;
+}
+
+/** Single sign-on needs its client and callback once an issuer is named, and known roles. */
+function oidcProblems(env: z.infer<typeof envSchema>): ConfigProblem[] {
+  if (!env.MEDLAKE_OIDC_ISSUER) return [];
+  const problems: ConfigProblem[] = [];
+  for (const key of ['MEDLAKE_OIDC_CLIENT_ID', 'MEDLAKE_OIDC_REDIRECT_URL'] as const) {
+    if (!env[key])
+      problems.push({ variable: key, message: 'needed when MEDLAKE_OIDC_ISSUER is set' });
+  }
+  try {
+    parseRoleMap(env.MEDLAKE_OIDC_ROLE_MAP);
+  } catch (error) {
+    problems.push({ variable: 'MEDLAKE_OIDC_ROLE_MAP', message: (error as Error).message });
+  }
+  return problems;
+}
+
+const roles = ['admin', 'steward', 'researcher', 'auditor', 'custodian'];
+
+/** "group=role,group=role" as ordered pairs; throws naming the first bad pair. */
+export function parseRoleMap(text: string): Array<{ value: string; role: string }> {
+  return text
+    .split(',')
+    .map((pair) => pair.trim())
+    .filter(Boolean)
+    .map((pair) => {
+      const at = pair.lastIndexOf('=');
+      const value = pair.slice(0, at).trim();
+      const role = pair.slice(at + 1).trim();
+      if (at <= 0 || !roles.includes(role)) {
+        throw new Error(`"${pair}" is not claim-value=role with a role of ${roles.join(', ')}`);
+      }
+      return { value, role };
+    });
 }

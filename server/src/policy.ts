@@ -180,6 +180,9 @@ export const routeRules: Readonly<Record<string, RouteRule>> = {
   'GET /api/health': { who: 'anyone' },
 
   'POST /api/v1/session': { who: 'anyone' },
+  'GET /api/v1/auth/methods': { who: 'anyone' },
+  'GET /api/v1/oidc/login': { who: 'anyone' },
+  'GET /api/v1/oidc/callback': { who: 'anyone' },
   'GET /api/v1/session': signedIn(null, { whileRestricted: true }),
   'DELETE /api/v1/session': signedIn(null, { sessionOnly: true, whileRestricted: true }),
   'POST /api/v1/me/password': signedIn(null, { sessionOnly: true, whileRestricted: true }),

@@ -99,6 +99,15 @@ export interface UsersTable {
   totp_enabled_at: Date | null;
   totp_last_step: BigIntColumn | null;
   last_login_at: Date | null;
+  oidc_subject: string | null;
+}
+
+export interface OidcLoginsTable {
+  state: string;
+  nonce: string;
+  code_verifier: string;
+  return_to: string;
+  created_at: CreatedAt;
 }
 
 export interface SessionsTable {
@@ -206,4 +215,5 @@ export interface CatalogSchema {
   audit_log: AuditLogTable;
   sessions: SessionsTable;
   steward_hospitals: StewardHospitalsTable;
+  oidc_logins: OidcLoginsTable;
 }

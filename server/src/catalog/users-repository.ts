@@ -85,6 +85,20 @@ export function usersRepository(db: CatalogDb) {
       return row && toUser(row);
     },
 
+    async bySubject(subject: string): Promise<User | undefined> {
+      const row = await db
+        .selectFrom('users')
+        .selectAll()
+        .where('oidc_subject', '=', subject)
+        .executeTakeFirst();
+      return row && toUser(row);
+    },
+
+    /** Ties the account to its identity at the OpenID provider. */
+    async linkSubject(id: string, subject: string): Promise<void> {
+      await db.updateTable('users').set({ oidc_subject: subject }).where('id', '=', id).execute();
+    },
+
     async setDisabled(id: string, at: Date | null): Promise<void> {
       await db.updateTable('users').set({ disabled_at: at }).where('id', '=', id).execute();
     },

@@ -6,6 +6,7 @@ import * as createQueryExports from './2026-11-26d-create-query-exports.ts';
 import * as createAuditLog from './2026-11-26e-create-audit-log.ts';
 import * as createAccountsAndSessions from './2026-11-26f-create-accounts-and-sessions.ts';
 import * as createStewardHospitals from './2026-11-26g-create-steward-hospitals.ts';
+import * as createOidcLogins from './2026-11-26h-create-oidc-logins.ts';
 
 /**
  * Every catalog migration, oldest first, keyed by its dated file name. Listed by hand rather
@@ -20,4 +21,5 @@ export const migrations: Record<string, Migration> = {
   '2026-11-26e-create-audit-log': createAuditLog,
   '2026-11-26f-create-accounts-and-sessions': createAccountsAndSessions,
   '2026-11-26g-create-steward-hospitals': createStewardHospitals,
+  '2026-11-26h-create-oidc-logins': createOidcLogins,
 };
