@@ -20,6 +20,8 @@ import type { Platform } from './platform.ts';
 import { meRoutes } from './routes/accounts/me-routes.ts';
 import { oidcRoutes } from './routes/accounts/oidc-routes.ts';
 import { sessionRoutes } from './routes/accounts/session-routes.ts';
+import { accessRequestRoutes } from './routes/admin/access-request-routes.ts';
+import { adminRoutes } from './routes/admin/admin-routes.ts';
 import { auditRoutes } from './routes/audit/audit-routes.ts';
 import { datasetRoutes } from './routes/datasets/dataset-routes.ts';
 import { healthRoutes } from './routes/health/health-routes.ts';
@@ -70,6 +72,8 @@ export async function buildApp(options: AppOptions) {
   await app.register(sessionRoutes(options.platform), { prefix: '/api' });
   await app.register(meRoutes(options.platform), { prefix: '/api' });
   await app.register(oidcRoutes(options.platform), { prefix: '/api' });
+  await app.register(adminRoutes(options.platform), { prefix: '/api' });
+  await app.register(accessRequestRoutes(options.platform), { prefix: '/api' });
   await app.register(queryRoutes(options.platform, { onSubmitted: options.onQuerySubmitted }), {
     prefix: '/api',
   });

@@ -127,6 +127,16 @@ export const datasetContractSchema = z
      * this is suppressed (shown as "<threshold"). 11 follows the CMS cell-size rule.
      */
     smallCellThreshold: z.number().int().min(2).max(1000).default(11),
+    /**
+     * What a researcher agrees to when asking for access: shown with the request form and
+     * accepted with each request (the contract's version is recorded with the acceptance).
+     */
+    dataUseTerms: z
+      .string()
+      .max(20_000)
+      .default(
+        'Use the data only for the purpose stated in your request. Do not try to re-identify any person, link the data with other sources to that end, or share it with anyone outside your grant. Report any suspected disclosure to the data custodian at once. Access ends when your grant expires or is revoked.',
+      ),
     columns: z.array(contractColumnSchema).min(2),
   })
   .superRefine((contract, context) => {

@@ -6,3 +6,4 @@ export * from './query-spec.ts';
 export * from './query-result.ts';
 export * from './audit.ts';
 export * from './accounts.ts';
+export * from './access.ts';

@@ -1,47 +1,49 @@
 import { randomUUID } from 'node:crypto';
+import type { Selectable } from 'kysely';
 import type { CatalogDb } from './catalog.ts';
+import type { DatasetGrantsTable } from './schema.ts';
 
 export type AccessLevel = 'aggregate' | 'row';
 
 export type Grant = {
   id: string;
   datasetId: string;
-  userId: string;
+  /** The grant's holder: one user, or every member of one project. */
+  userId: string | null;
+  projectId: string | null;
   level: AccessLevel;
   /** The hospitals whose data the grant covers; null: all of the dataset's hospitals. */
   hospitals: string[] | null;
   expiresAt: Date | null;
   createdAt: Date;
+  revokedAt: Date | null;
 };
 
-/** Who may query which dataset, at which level, for which hospitals, until when. */
-export function grantsRepository(db: CatalogDb) {
-  const toGrant = (row: {
-    id: string;
-    dataset_id: string;
-    user_id: string;
-    level: AccessLevel;
-    hospitals: string[] | null;
-    expires_at: Date | null;
-    created_at: Date;
-  }): Grant => ({
+function toGrant(row: Selectable<DatasetGrantsTable>): Grant {
+  return {
     id: row.id,
     datasetId: row.dataset_id,
     userId: row.user_id,
+    projectId: row.project_id,
     level: row.level,
     hospitals: row.hospitals,
     expiresAt: row.expires_at,
     createdAt: row.created_at,
-  });
+    revokedAt: row.revoked_at,
+  };
+}
 
+/** Who may query which dataset, at which level, for which hospitals, until when. */
+export function grantsRepository(db: CatalogDb) {
   return {
-    async add(grant: Omit<Grant, 'id' | 'createdAt'>): Promise<Grant> {
+    async add(grant: Omit<Grant, 'id' | 'createdAt' | 'revokedAt'>): Promise<Grant> {
       const row = await db
         .insertInto('dataset_grants')
         .values({
           id: randomUUID(),
           dataset_id: grant.datasetId,
           user_id: grant.userId,
+          project_id: grant.projectId,
           level: grant.level,
           hospitals: grant.hospitals === null ? null : JSON.stringify(grant.hospitals),
           expires_at: grant.expiresAt,
@@ -51,24 +53,61 @@ export function grantsRepository(db: CatalogDb) {
       return toGrant(row);
     },
 
-    /** The user's grants on the dataset that have not expired at `now`. */
+    async get(id: string): Promise<Grant | undefined> {
+      const row = await db
+        .selectFrom('dataset_grants')
+        .selectAll()
+        .where('id', '=', id)
+        .executeTakeFirst();
+      return row && toGrant(row);
+    },
+
+    /**
+     * The grants a user holds on the dataset at `now`, their own and their projects': not
+     * revoked and not expired. An expired grant needs nobody to act to stop working.
+     */
     async active(userId: string, datasetId: string, now: Date): Promise<Grant[]> {
       const rows = await db
         .selectFrom('dataset_grants')
         .selectAll()
-        .where('user_id', '=', userId)
         .where('dataset_id', '=', datasetId)
+        .where('revoked_at', 'is', null)
         .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
+        .where((eb) =>
+          eb.or([
+            eb('user_id', '=', userId),
+            eb(
+              'project_id',
+              'in',
+              eb.selectFrom('project_members').select('project_id').where('user_id', '=', userId),
+            ),
+          ]),
+        )
         .execute();
       return rows.map(toGrant);
     },
 
-    async list(filter: { userId?: string; datasetId?: string } = {}): Promise<Grant[]> {
-      let query = db.selectFrom('dataset_grants').selectAll();
+    /** Grants not revoked, oldest first, optionally of one dataset, user or project. */
+    async list(
+      filter: { userId?: string; datasetId?: string; projectId?: string } = {},
+    ): Promise<Grant[]> {
+      let query = db.selectFrom('dataset_grants').selectAll().where('revoked_at', 'is', null);
       if (filter.userId) query = query.where('user_id', '=', filter.userId);
+      if (filter.projectId) query = query.where('project_id', '=', filter.projectId);
       if (filter.datasetId) query = query.where('dataset_id', '=', filter.datasetId);
       const rows = await query.orderBy('created_at').execute();
       return rows.map(toGrant);
+    },
+
+    /** Revokes a grant; false when there is no such grant in force. */
+    async revoke(id: string, now: Date): Promise<boolean> {
+      const result = await db
+        .updateTable('dataset_grants')
+        .set({ revoked_at: now })
+        .where('id', '=', id)
+        .where('revoked_at', 'is', null)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) === 1;
     },
   };
 }

@@ -139,10 +139,43 @@ export interface ApiTokensTable {
 export interface DatasetGrantsTable {
   id: string;
   dataset_id: string;
-  user_id: string;
+  user_id: string | null;
+  project_id: string | null;
   level: 'aggregate' | 'row';
   hospitals: Json<string[]> | null;
   expires_at: Date | null;
+  created_at: CreatedAt;
+  revoked_at: Date | null;
+}
+
+export interface ProjectsTable {
+  id: string;
+  name: string;
+  description: Generated<string>;
+  created_at: CreatedAt;
+}
+
+export interface ProjectMembersTable {
+  project_id: string;
+  user_id: string;
+  created_at: CreatedAt;
+}
+
+export type AccessRequestStatus = 'pending' | 'approved' | 'rejected';
+
+export interface AccessRequestsTable {
+  id: string;
+  user_id: string;
+  dataset_id: string;
+  purpose: string;
+  level: 'aggregate' | 'row';
+  terms_version: number;
+  terms_accepted_at: Date;
+  status: AccessRequestStatus;
+  decided_by: string | null;
+  decided_at: Date | null;
+  decision_reason: string | null;
+  grant_id: string | null;
   created_at: CreatedAt;
 }
 
@@ -216,4 +249,7 @@ export interface CatalogSchema {
   sessions: SessionsTable;
   steward_hospitals: StewardHospitalsTable;
   oidc_logins: OidcLoginsTable;
+  projects: ProjectsTable;
+  project_members: ProjectMembersTable;
+  access_requests: AccessRequestsTable;
 }

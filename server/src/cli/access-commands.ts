@@ -1,7 +1,5 @@
 import { tokenScopes, type TokenScope } from '@medlake/shared';
 import type { Command } from 'commander';
-import type { AccessLevel } from '../catalog/grants-repository.ts';
-import { grantsRepository } from '../catalog/grants-repository.ts';
 import type { UserRole } from '../catalog/schema.ts';
 import { usersRepository } from '../catalog/users-repository.ts';
 import { cliOperator } from '../caller.ts';
@@ -13,7 +11,7 @@ import {
   resetPassword,
   setUserDisabled,
 } from '../use-cases/accounts/manage-users.ts';
-import { createApiToken, grantDatasetAccess, userRoles } from '../use-cases/manage-access.ts';
+import { createApiToken, userRoles } from '../use-cases/manage-access.ts';
 import { printTable } from './format.ts';
 import { withPlatform } from './open-for-command.ts';
 import { runCommand } from './run-command.ts';
@@ -179,82 +177,6 @@ export function registerAccessCommands(program: Command): void {
         ),
       );
   }
-
-  const grants = program.command('grants').description('who may query which dataset');
-
-  grants
-    .command('add')
-    .description('give a user access to a dataset')
-    .requiredOption('-e, --email <email>', 'the user')
-    .requiredOption('-d, --dataset <id>', 'the dataset')
-    .requiredOption('-l, --level <level>', 'aggregate (counts and statistics) or row (rows too)')
-    .option('--hospitals <ids>', 'only these hospitals, comma-separated')
-    .option('--expires <date>', 'the last day of access, YYYY-MM-DD')
-    .action(
-      (options: {
-        email: string;
-        dataset: string;
-        level: string;
-        hospitals?: string;
-        expires?: string;
-      }) =>
-        runCommand((env) =>
-          withPlatform(env, async (platform) => {
-            if (options.level !== 'aggregate' && options.level !== 'row') {
-              throw new AppError('VALIDATION_FAILED', '--level must be aggregate or row');
-            }
-            const expiresAt = options.expires ? endOfDay(options.expires) : undefined;
-            const grant = await grantDatasetAccess(platform, cliOperator(), {
-              email: options.email,
-              datasetId: options.dataset,
-              level: options.level as AccessLevel,
-              hospitals: options.hospitals
-                ?.split(',')
-                .map((id) => id.trim())
-                .filter(Boolean),
-              expiresAt,
-            });
-            console.log(
-              `${options.email} has ${grant.level} access to ${grant.datasetId}` +
-                `${grant.hospitals ? ` for ${grant.hospitals.join(', ')}` : ''}` +
-                `${grant.expiresAt ? ` until ${grant.expiresAt.toISOString()}` : ''}.`,
-            );
-          }),
-        ),
-    );
-
-  grants
-    .command('list')
-    .description('list grants')
-    .option('-d, --dataset <id>', 'only this dataset')
-    .action((options: { dataset?: string }) =>
-      runCommand((env) =>
-        withPlatform(env, async (platform) => {
-          const users = new Map(
-            (await usersRepository(platform.catalog.db).list()).map((user) => [user.id, user]),
-          );
-          const all = await grantsRepository(platform.catalog.db).list({
-            datasetId: options.dataset,
-          });
-          printTable(
-            all.map((grant) => ({
-              user: users.get(grant.userId)?.email ?? grant.userId,
-              dataset: grant.datasetId,
-              level: grant.level,
-              hospitals: grant.hospitals?.join(', ') ?? 'all',
-              expires: grant.expiresAt?.toISOString() ?? 'never',
-            })),
-          );
-        }),
-      ),
-    );
-}
-
-function endOfDay(day: string): Date {
-  if (!/^\d{4}-\d{2}-\d{2}$/.test(day) || Number.isNaN(Date.parse(day))) {
-    throw new AppError('VALIDATION_FAILED', '--expires must be a date as YYYY-MM-DD');
-  }
-  return new Date(`${day}T23:59:59.999Z`);
 }
 
 function parseRole(role: string): UserRole {

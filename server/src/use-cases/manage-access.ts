@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import type { TokenScope } from '@medlake/shared';
 import type { Actor } from '../audit/audit-log.ts';
+import type { CatalogDb } from '../catalog/catalog.ts';
 import { datasetsRepository } from '../catalog/datasets-repository.ts';
+import { projectsRepository } from '../catalog/projects-repository.ts';
 import { grantsRepository, type AccessLevel, type Grant } from '../catalog/grants-repository.ts';
 import { hospitalsRepository } from '../catalog/hospitals-repository.ts';
 import type { UserRole } from '../catalog/schema.ts';
@@ -55,33 +57,49 @@ export async function requireUser(platform: Platform, email: string): Promise<Us
   return user;
 }
 
-/** Gives a user access to a dataset at a level, optionally for some hospitals and until a date. */
+/**
+ * Gives a user, or every member of a project, access to a dataset at a level, optionally for
+ * some hospitals and until a date. With a transaction, the grant commits with the caller's
+ * other changes (an access request's decision).
+ */
 export async function grantDatasetAccess(
   platform: Platform,
   actor: Actor,
   input: {
-    email: string;
+    email?: string;
+    projectId?: string;
     datasetId: string;
     level: AccessLevel;
     hospitals?: string[];
     expiresAt?: Date;
   },
+  trx?: CatalogDb,
 ): Promise<Grant> {
-  const user = await requireUser(platform, input.email);
-  if (!(await datasetsRepository(platform.catalog.db).get(input.datasetId))) {
+  if ((input.email === undefined) === (input.projectId === undefined)) {
+    throw new AppError('VALIDATION_FAILED', 'A grant goes to one user or to one project');
+  }
+  // Inside the caller's transaction every read goes through it too: PGlite has one connection.
+  const db = trx ?? platform.catalog.db;
+  const user = input.email === undefined ? null : await usersRepository(db).byEmail(input.email);
+  if (input.email !== undefined && !user) throw notFound(`User ${input.email}`);
+  if (input.projectId !== undefined && !(await projectsRepository(db).get(input.projectId))) {
+    throw notFound(`Project ${input.projectId}`);
+  }
+  if (!(await datasetsRepository(db).get(input.datasetId))) {
     throw notFound(`Dataset ${input.datasetId}`);
   }
-  const hospitals = hospitalsRepository(platform.catalog.db);
+  const hospitals = hospitalsRepository(db);
   for (const id of input.hospitals ?? []) {
     if (!(await hospitals.get(id))) throw notFound(`Hospital ${id}`);
   }
   if (input.expiresAt && input.expiresAt.getTime() <= Date.now()) {
     throw new AppError('VALIDATION_FAILED', 'The grant would expire before it starts');
   }
-  return platform.catalog.db.transaction().execute(async (trx) => {
-    const grant = await grantsRepository(trx).add({
+  const add = async (tx: CatalogDb) => {
+    const grant = await grantsRepository(tx).add({
       datasetId: input.datasetId,
-      userId: user.id,
+      userId: user?.id ?? null,
+      projectId: input.projectId ?? null,
       level: input.level,
       hospitals: input.hospitals && input.hospitals.length > 0 ? input.hospitals : null,
       expiresAt: input.expiresAt ?? null,
@@ -92,16 +110,41 @@ export async function grantDatasetAccess(
         actor,
         target: `grant:${grant.id}`,
         details: {
-          user: user.id,
+          user: grant.userId,
+          project: grant.projectId,
           dataset: grant.datasetId,
           level: grant.level,
           hospitals: grant.hospitals,
           expiresAt: grant.expiresAt,
         },
       },
-      trx,
+      tx,
     );
     return grant;
+  };
+  return trx ? add(trx) : platform.catalog.db.transaction().execute(add);
+}
+
+/** Revokes a grant at once; queries of its holders that wait or run after it are refused. */
+export async function revokeGrant(
+  platform: Platform,
+  actor: Actor,
+  grantId: string,
+): Promise<Grant> {
+  return platform.catalog.db.transaction().execute(async (trx) => {
+    const grants = grantsRepository(trx);
+    if (!(await grants.revoke(grantId, new Date()))) throw notFound(`Grant ${grantId}`);
+    const grant = await grants.get(grantId);
+    await platform.audit.record(
+      {
+        action: 'grant.revoke',
+        actor,
+        target: `grant:${grantId}`,
+        details: { user: grant?.userId, project: grant?.projectId, dataset: grant?.datasetId },
+      },
+      trx,
+    );
+    return grant as Grant;
   });
 }
 

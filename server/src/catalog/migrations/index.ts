@@ -7,6 +7,7 @@ import * as createAuditLog from './2026-11-26e-create-audit-log.ts';
 import * as createAccountsAndSessions from './2026-11-26f-create-accounts-and-sessions.ts';
 import * as createStewardHospitals from './2026-11-26g-create-steward-hospitals.ts';
 import * as createOidcLogins from './2026-11-26h-create-oidc-logins.ts';
+import * as createProjectsAndAccessRequests from './2026-11-26i-create-projects-and-access-requests.ts';
 
 /**
  * Every catalog migration, oldest first, keyed by its dated file name. Listed by hand rather
@@ -22,4 +23,5 @@ export const migrations: Record<string, Migration> = {
   '2026-11-26f-create-accounts-and-sessions': createAccountsAndSessions,
   '2026-11-26g-create-steward-hospitals': createStewardHospitals,
   '2026-11-26h-create-oidc-logins': createOidcLogins,
+  '2026-11-26i-create-projects-and-access-requests': createProjectsAndAccessRequests,
 };

@@ -1,0 +1,82 @@
+import type { CatalogDb } from './catalog.ts';
+
+export type Project = {
+  id: string;
+  name: string;
+  description: string;
+  members: string[];
+  createdAt: Date;
+};
+
+/** Projects: groups of researchers that grants can be given to. */
+export function projectsRepository(db: CatalogDb) {
+  const membersOf = async (ids: string[]) => {
+    if (ids.length === 0) return new Map<string, string[]>();
+    const rows = await db
+      .selectFrom('project_members')
+      .select(['project_id', 'user_id'])
+      .where('project_id', 'in', ids)
+      .orderBy('created_at')
+      .execute();
+    const members = new Map<string, string[]>();
+    for (const row of rows)
+      members.set(row.project_id, [...(members.get(row.project_id) ?? []), row.user_id]);
+    return members;
+  };
+
+  return {
+    async create(project: { id: string; name: string; description: string }): Promise<void> {
+      await db.insertInto('projects').values(project).execute();
+    },
+
+    async get(id: string): Promise<Project | undefined> {
+      const row = await db
+        .selectFrom('projects')
+        .selectAll()
+        .where('id', '=', id)
+        .executeTakeFirst();
+      if (!row) return undefined;
+      const members = await membersOf([id]);
+      return {
+        id: row.id,
+        name: row.name,
+        description: row.description,
+        members: members.get(id) ?? [],
+        createdAt: row.created_at,
+      };
+    },
+
+    async list(): Promise<Project[]> {
+      const rows = await db.selectFrom('projects').selectAll().orderBy('id').execute();
+      const members = await membersOf(rows.map((row) => row.id));
+      return rows.map((row) => ({
+        id: row.id,
+        name: row.name,
+        description: row.description,
+        members: members.get(row.id) ?? [],
+        createdAt: row.created_at,
+      }));
+    },
+
+    /** Adds a member; false when they were one already. */
+    async addMember(projectId: string, userId: string): Promise<boolean> {
+      const added = await db
+        .insertInto('project_members')
+        .values({ project_id: projectId, user_id: userId })
+        .onConflict((conflict) => conflict.columns(['project_id', 'user_id']).doNothing())
+        .returning('user_id')
+        .execute();
+      return added.length === 1;
+    },
+
+    /** Removes a member; false when they were none. */
+    async removeMember(projectId: string, userId: string): Promise<boolean> {
+      const result = await db
+        .deleteFrom('project_members')
+        .where('project_id', '=', projectId)
+        .where('user_id', '=', userId)
+        .executeTakeFirst();
+      return Number(result.numDeletedRows) === 1;
+    },
+  };
+}

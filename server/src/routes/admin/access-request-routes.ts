@@ -1,0 +1,56 @@
+import { accessRequestViewSchema, errorBodySchema, newAccessRequestSchema } from '@medlake/shared';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { requireCaller } from '../../http/authenticate.ts';
+import type { Platform } from '../../platform.ts';
+import { listOwnAccessRequests, requestAccess } from '../../use-cases/access/access-requests.ts';
+import { presentAccessRequest } from './present-access.ts';
+
+const errors = {
+  400: errorBodySchema,
+  401: errorBodySchema,
+  403: errorBodySchema,
+  404: errorBodySchema,
+  409: errorBodySchema,
+};
+
+/** A researcher's own access requests: make one, and see the decisions. */
+export function accessRequestRoutes(platform: Platform): FastifyPluginAsyncZod {
+  return async (app) => {
+    app.post(
+      '/v1/access-requests',
+      {
+        schema: {
+          summary: 'Ask for access to a dataset, accepting its data-use terms',
+          tags: ['access'],
+          body: newAccessRequestSchema,
+          response: { 201: accessRequestViewSchema, ...errors },
+        },
+      },
+      async (request, reply) =>
+        reply
+          .status(201)
+          .send(
+            presentAccessRequest(
+              await requestAccess(platform, requireCaller(request), request.body),
+            ),
+          ),
+    );
+
+    app.get(
+      '/v1/access-requests',
+      {
+        schema: {
+          summary: 'Your access requests and their decisions, newest first',
+          tags: ['access'],
+          response: { 200: z.object({ requests: z.array(accessRequestViewSchema) }), ...errors },
+        },
+      },
+      async (request) => ({
+        requests: (await listOwnAccessRequests(platform, requireCaller(request))).map(
+          presentAccessRequest,
+        ),
+      }),
+    );
+  };
+}

@@ -1,0 +1,73 @@
+import { z } from 'zod';
+
+export const accessLevelSchema = z.enum(['aggregate', 'row']);
+
+export const grantViewSchema = z.object({
+  id: z.string(),
+  datasetId: z.string(),
+  userId: z.string().nullable(),
+  projectId: z.string().nullable(),
+  level: accessLevelSchema,
+  hospitals: z.array(z.string()).nullable(),
+  expiresAt: z.string().nullable(),
+  createdAt: z.string(),
+});
+
+export const newGrantSchema = z
+  .object({
+    datasetId: z.string().min(1),
+    userId: z.uuid().optional(),
+    projectId: z.string().min(1).optional(),
+    level: accessLevelSchema,
+    hospitals: z.array(z.string().min(1)).optional(),
+    expiresAt: z.iso.datetime({ offset: true }).optional(),
+  })
+  .refine((grant) => (grant.userId === undefined) !== (grant.projectId === undefined), {
+    message: 'give userId or projectId, not both',
+    path: ['userId'],
+  });
+
+export const projectViewSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  description: z.string(),
+  members: z.array(z.string()).describe('user ids'),
+  createdAt: z.string(),
+});
+
+export const accessRequestViewSchema = z.object({
+  id: z.string(),
+  userId: z.string(),
+  datasetId: z.string(),
+  purpose: z.string(),
+  level: accessLevelSchema,
+  termsVersion: z.number(),
+  termsAcceptedAt: z.string(),
+  status: z.enum(['pending', 'approved', 'rejected']),
+  decidedAt: z.string().nullable(),
+  decisionReason: z.string().nullable(),
+  grantId: z.string().nullable(),
+  createdAt: z.string(),
+});
+
+export const newAccessRequestSchema = z.object({
+  datasetId: z.string().min(1),
+  purpose: z.string().min(1).max(5000),
+  level: accessLevelSchema,
+  /** Must be true: the researcher accepts the dataset's data-use terms. */
+  acceptTerms: z.boolean(),
+});
+
+export const accessDecisionSchema = z.object({
+  approve: z.boolean(),
+  /** The level granted; by default the one asked for. */
+  level: accessLevelSchema.optional(),
+  expiresAt: z.iso.datetime({ offset: true }).optional(),
+  hospitals: z.array(z.string().min(1)).optional(),
+  /** Needed for a rejection; the researcher reads it. */
+  reason: z.string().max(2000).optional(),
+});
+
+export type GrantView = z.infer<typeof grantViewSchema>;
+export type ProjectView = z.infer<typeof projectViewSchema>;
+export type AccessRequestView = z.infer<typeof accessRequestViewSchema>;
