@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import fastifyCookie from '@fastify/cookie';
+import fastifyHelmet from '@fastify/helmet';
 import fastifyStatic from '@fastify/static';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
@@ -15,6 +16,7 @@ import { AppError } from './errors.ts';
 import { auditRefusal } from './http/audit-refusals.ts';
 import { routeAccess } from './http/authenticate.ts';
 import { handleError } from './http/error-handler.ts';
+import { helmetOptions, jsonBodyLimit, strictTransportSecurity } from './http/security-headers.ts';
 import type { Logger } from './logger.ts';
 import type { Platform } from './platform.ts';
 import { meRoutes } from './routes/accounts/me-routes.ts';
@@ -40,10 +42,18 @@ export type AppOptions = {
 
 /** Builds the HTTP server: the API under /api, its OpenAPI document, and the web app. */
 export async function buildApp(options: AppOptions) {
-  const app = Fastify({ loggerInstance: options.logger }).withTypeProvider<ZodTypeProvider>();
+  const app = Fastify({
+    loggerInstance: options.logger,
+    bodyLimit: jsonBodyLimit,
+    // Behind a load balancer the client's address and scheme come from its X-Forwarded-*
+    // headers, for the audit log and for Secure cookies; never trusted otherwise.
+    trustProxy: options.platform.env.MEDLAKE_TRUST_PROXY,
+  }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(handleError);
+  await app.register(fastifyHelmet, helmetOptions);
+  app.addHook('onSend', strictTransportSecurity);
   await app.register(fastifyCookie);
   app.addHook('onRequest', routeAccess(options.platform));
   app.addHook('onError', auditRefusal(options.platform));
@@ -63,7 +73,8 @@ export async function buildApp(options: AppOptions) {
     },
     transform: jsonSchemaTransform,
   });
-  await app.register(fastifySwaggerUi, { routePrefix: '/api/docs' });
+  // Its page carries its own content security policy, with the hashes of its inline parts.
+  await app.register(fastifySwaggerUi, { routePrefix: '/api/docs', staticCSP: true });
 
   await app.register(healthRoutes(options.platform), { prefix: '/api' });
   await app.register(uploadRoutes(options.platform), { prefix: '/api' });

@@ -23,6 +23,21 @@ const envSchema = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
   PORT: port.default(8080),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /**
+   * Set when medlake runs behind a proxy or load balancer: then the client's address and the
+   * scheme come from X-Forwarded-For and X-Forwarded-Proto. "true" trusts any proxy; better a
+   * list of the proxies' addresses or networks, e.g. "10.0.0.0/8".
+   */
+  MEDLAKE_TRUST_PROXY: z
+    .string()
+    .default('false')
+    .transform((value) =>
+      value === 'true'
+        ? true
+        : value === 'false'
+          ? false
+          : value.split(',').map((part) => part.trim()),
+    ),
   MEDLAKE_ENGINE: z.enum(['duckdb']).default('duckdb'),
   MEDLAKE_STORAGE: z.enum(['local']).default('local'),
   /** The vault's own directory; by default inside MEDLAKE_HOME, better on another disk or host. */
