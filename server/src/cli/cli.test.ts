@@ -4,6 +4,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { synthea } from '../../test/ingest-helpers.ts';
@@ -179,6 +180,44 @@ describe('medlake CLI', () => {
     );
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain('row-level output needs row access');
+  });
+
+  it('re-identifies a pseudonym for a custodian only with an audit entry', async () => {
+    const env = { MEDLAKE_HOME: path.join(home, 'query') };
+    const instance = await DuckDBInstance.create(':memory:');
+    const connection = await instance.connect();
+    const lake = path.join(env.MEDLAKE_HOME, 'objects/lake/**/*.parquet');
+    const [row] = (
+      await connection.runAndReadAll(`SELECT patient FROM read_parquet('${lake}') LIMIT 1`)
+    ).getRowObjectsJson();
+    connection.closeSync();
+    instance.closeSync();
+    const pseudonym = String(row?.patient);
+
+    const found = await medlake(
+      ['vault', 'reidentify', pseudonym, '--reason', 'incidental finding, ethics ref 12'],
+      env,
+    );
+    expect(found.code, found.stderr).toBe(0);
+    expect(found.stdout).toContain(`${pseudonym} is patient `);
+    const missing = await medlake(
+      ['vault', 'reidentify', 'p_not-a-pseudonym', '--reason', 'checking the audit trail'],
+      env,
+    );
+    expect(missing.code).toBe(1);
+
+    const listed = await medlake(['audit', 'list', '--json', '--action', 'reidentify'], env);
+    const { entries } = JSON.parse(listed.stdout) as {
+      entries: Array<{ target: string; outcome: string; details: Record<string, unknown> }>;
+    };
+    expect(entries.map((entry) => [entry.target, entry.outcome])).toEqual([
+      ['pseudonym:p_not-a-pseudonym', 'failure'],
+      [`pseudonym:${pseudonym}`, 'success'],
+    ]);
+    // The real id never reaches the audit log.
+    const realId = /is patient (\S+) /.exec(found.stdout)?.[1] ?? '';
+    expect(realId.length).toBeGreaterThan(3);
+    expect(listed.stdout).not.toContain(realId);
   });
 
   it('keeps what the commands above did in the audit log, and names an edited entry', async () => {

@@ -2,34 +2,31 @@ import { userInfo } from 'node:os';
 import type { Command } from 'commander';
 import { generateExports } from '../demo/generate-exports.ts';
 import { AppError } from '../errors.ts';
-import { openConfiguredVault } from '../vault/configured-vault.ts';
+import { cliSource } from '../caller.ts';
+import { reidentifyPatient } from '../use-cases/reidentify-patient.ts';
 import { runCommand } from './run-command.ts';
 
 export function registerVaultCommands(program: Command): void {
   const vault = program.command('vault').description('the pseudonym vault (custodians only)');
   vault
     .command('reidentify')
-    .description('map a pseudonym back to the real patient id; every use is recorded in the vault')
+    .description(
+      'map a pseudonym back to the real patient id; every use is audited (vault and catalog)',
+    )
     .argument('<pseudonym>')
     .requiredOption('-r, --reason <text>', 'why re-identification is needed (recorded)')
     .option('--custodian <name>', 'who asks (recorded)', userInfo().username)
     .action((pseudonym: string, options: { reason: string; custodian: string }) =>
       runCommand(async (env) => {
-        if (options.reason.trim().length < 5) {
-          throw new AppError('VALIDATION_FAILED', 'Give a reason of at least a few words');
-        }
-        const opened = await openConfiguredVault(env);
-        try {
-          const identity = opened.reidentify(pseudonym, {
-            custodian: options.custodian,
-            reason: options.reason,
-          });
-          console.log(
-            `${pseudonym} is ${identity.kind} ${identity.realId} of ${identity.space} (first seen ${identity.createdAt})`,
-          );
-        } finally {
-          opened.close();
-        }
+        const identity = await reidentifyPatient(env, {
+          pseudonym,
+          custodian: options.custodian,
+          reason: options.reason,
+          source: cliSource(),
+        });
+        console.log(
+          `${pseudonym} is ${identity.kind} ${identity.realId} of ${identity.space} (first seen ${identity.createdAt})`,
+        );
       }),
     );
 }

@@ -1,0 +1,62 @@
+import path from 'node:path';
+import { auditLog, type Actor } from '../audit/audit-log.ts';
+import type { Env } from '../env.ts';
+import { AppError } from '../errors.ts';
+import { homeLayout } from '../home-layout.ts';
+import { resolveSigningKey } from '../key-file.ts';
+import { openLockedCatalog } from '../platform.ts';
+import { openConfiguredVault } from '../vault/configured-vault.ts';
+import type { Reidentification } from '../vault/vault.ts';
+
+/**
+ * The custodian maps a pseudonym back to the real patient id. The vault keeps its own log of
+ * every lookup; the catalog's audit log gets an entry too (pseudonym, custodian, reason and
+ * outcome, never the real id), written before the identity is handed out, so that no
+ * re-identification goes unrecorded there: without the catalog, nothing is re-identified.
+ */
+export async function reidentifyPatient(
+  env: Env,
+  request: { pseudonym: string; custodian: string; reason: string; source: string },
+): Promise<Reidentification> {
+  if (request.reason.trim().length < 5) {
+    throw new AppError('VALIDATION_FAILED', 'Give a reason of at least a few words');
+  }
+  const catalog = await openLockedCatalog(env);
+  try {
+    const audit = auditLog(
+      catalog.db,
+      await resolveSigningKey(
+        env.MEDLAKE_AUDIT_SECRET,
+        path.join(homeLayout(env.MEDLAKE_HOME).keys, 'audit.key'),
+      ),
+    );
+    const actor: Actor = { userId: null, name: request.custodian, source: request.source };
+    const vault = await openConfiguredVault(env);
+    try {
+      let identity: Reidentification;
+      try {
+        identity = vault.reidentify(request.pseudonym, request);
+      } catch (error) {
+        await audit.record({
+          action: 'reidentify',
+          actor,
+          target: `pseudonym:${request.pseudonym}`,
+          outcome: 'failure',
+          details: { reason: request.reason, problem: (error as Error).message },
+        });
+        throw error;
+      }
+      await audit.record({
+        action: 'reidentify',
+        actor,
+        target: `pseudonym:${request.pseudonym}`,
+        details: { reason: request.reason, space: identity.space, kind: identity.kind },
+      });
+      return identity;
+    } finally {
+      vault.close();
+    }
+  } finally {
+    await catalog.close();
+  }
+}
