@@ -97,6 +97,7 @@ describe('no identifier outside the vault', () => {
       ['releases', 'list'],
       ['datasets', 'show', 'synthea-observations'],
       ['users', 'add', '-e', 'steward@example.org', '-n', 'Steward', '-r', 'steward'],
+      ['stewards', 'assign', '-e', 'steward@example.org', '-H', 'synthea'],
     ];
     for (const args of steps) {
       const run = await medlake(args, env);
