@@ -168,8 +168,8 @@ export function queryJobsRepository(db: CatalogDb) {
       id: string,
       workerId: string,
       outcome: { summary: unknown; resultKey: string; releaseIds: string[] },
-    ): Promise<void> {
-      await updateOwned(id, workerId)
+    ): Promise<QueryJob | undefined> {
+      const row = await updateOwned(id, workerId)
         .set({
           status: 'succeeded',
           summary: JSON.stringify(outcome.summary),
@@ -177,7 +177,9 @@ export function queryJobsRepository(db: CatalogDb) {
           release_ids: JSON.stringify(outcome.releaseIds),
           finished_at: new Date(),
         })
-        .execute();
+        .returningAll()
+        .executeTakeFirst();
+      return row && toQueryJob(row);
     },
 
     async fail(
@@ -185,10 +187,12 @@ export function queryJobsRepository(db: CatalogDb) {
       workerId: string,
       status: 'failed' | 'cancelled',
       error: { message: string },
-    ): Promise<void> {
-      await updateOwned(id, workerId)
+    ): Promise<QueryJob | undefined> {
+      const row = await updateOwned(id, workerId)
         .set({ status, error: JSON.stringify(error), finished_at: new Date() })
-        .execute();
+        .returningAll()
+        .executeTakeFirst();
+      return row && toQueryJob(row);
     },
 
     /** Cancels a queued job at once; a running one is asked to stop at its next heartbeat. */

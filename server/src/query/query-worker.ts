@@ -66,24 +66,26 @@ export async function executeQueryJob(
   const onShutdown = () => stop('queued', 'the server stopped while the query ran');
   options.shutdown?.addEventListener('abort', onShutdown, { once: true });
 
+  // The job as it ended, announced to waiting requests so that they need not read it again.
+  let ended: QueryJob | undefined;
   try {
     const outcome = await runQueryJob(platform, job, {
       signal: controller.signal,
       onProgress: (value) => (percent = Math.round(value)),
     });
     if (controller.signal.aborted) throw controller.signal.reason;
-    await jobs.succeed(job.id, workerId, outcome);
+    ended = await jobs.succeed(job.id, workerId, outcome);
   } catch (error) {
     const reason = controller.signal.reason as unknown;
     if (reason instanceof StopReason) {
       if (reason.status === 'queued') await jobs.requeue(job.id, workerId);
-      else await jobs.fail(job.id, workerId, reason.status, { message: reason.message });
+      else ended = await jobs.fail(job.id, workerId, reason.status, { message: reason.message });
     } else if (error instanceof AppError) {
-      await jobs.fail(job.id, workerId, 'failed', { message: error.message });
+      ended = await jobs.fail(job.id, workerId, 'failed', { message: error.message });
     } else {
       // Engine errors can quote the statement; the log keeps them, the user gets a plain line.
       options.logger.error({ err: error, queryJob: job.id }, 'query job failed');
-      await jobs.fail(job.id, workerId, 'failed', {
+      ended = await jobs.fail(job.id, workerId, 'failed', {
         message:
           'the query failed in the engine; the administrator can find the details in the log',
       });
@@ -92,7 +94,7 @@ export async function executeQueryJob(
     clearTimeout(timer);
     clearInterval(heartbeat);
     options.shutdown?.removeEventListener('abort', onShutdown);
-    announceQueryFinished(job.id);
+    announceQueryFinished(job.id, ended);
   }
 }
 

@@ -46,8 +46,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     create trigger audit_log_append_only before update or delete or truncate on audit_log
     for each statement execute function audit_log_append_only()`.execute(db);
 
-  // Downloads are audited from now on; the table that recorded them before goes.
-  await db.schema.dropTable('export_downloads').execute();
+  // Downloads are audited from now on; the table that recorded them before goes. (Catalogs
+  // made while it was being written may not have it.)
+  await db.schema.dropTable('export_downloads').ifExists().execute();
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {

@@ -40,7 +40,9 @@ export async function waitForQuery(
       end.stop();
       return job;
     }
-    await end.finished;
+    // The worker announces the job as it ended; its owner was checked above.
+    const ended = await end.finished;
+    if (ended) return ended;
   }
 }
 

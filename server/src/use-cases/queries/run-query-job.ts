@@ -19,6 +19,7 @@ import {
   type DisclosedResult,
   type DisclosedRow,
 } from '../../query/disclosure.ts';
+import { takeFreshSubmitChecks, type SubmitChecks } from '../../query/fresh-checks.ts';
 import { planQuery, type CandidateRelease, type QueryPlan } from '../../query/plan-query.ts';
 import { presentResultRow } from '../../query/present-result.ts';
 import { queryColumns } from '../../query/query-columns.ts';
@@ -41,19 +42,16 @@ export function resultKeyOf(jobId: string): string {
 /**
  * Runs one claimed query job: plans which releases it reads, compiles it for the engine, runs
  * it, applies disclosure control for the user's access level as it is now, and stores the
- * result once as Parquet in the results area. The user's rights are checked again here: a
- * grant may have expired while the job waited.
+ * result once as Parquet in the results area. The user's rights are checked again here when
+ * the job waited (a grant may have expired meanwhile); see fresh-checks.ts.
  */
 export async function runQueryJob(
   platform: Platform,
   job: QueryJob,
   options: RunOptions = {},
 ): Promise<QueryJobOutcome> {
-  const user = await usersRepository(platform.catalog.db).byId(job.userId);
-  const dataset = await datasetsRepository(platform.catalog.db).get(job.datasetId);
-  if (!user || !dataset) throw new AppError('NOT_FOUND', 'The query’s user or dataset is gone');
+  const { dataset, access } = takeFreshSubmitChecks(job.id) ?? (await checkAgain(platform, job));
   const spec = querySpecSchema.parse(job.spec);
-  const access = await requireDatasetAccess(platform, user, dataset.id);
   const columns = queryColumns(dataset.contract);
   assertSpecAllowed(spec, access, columns);
 
@@ -147,6 +145,14 @@ export async function runQueryJob(
       ),
     },
   };
+}
+
+/** The user's rights as they are now, for a job that waited or was submitted elsewhere. */
+async function checkAgain(platform: Platform, job: QueryJob): Promise<SubmitChecks> {
+  const user = await usersRepository(platform.catalog.db).byId(job.userId);
+  const dataset = await datasetsRepository(platform.catalog.db).get(job.datasetId);
+  if (!user || !dataset) throw new AppError('NOT_FOUND', 'The query’s user or dataset is gone');
+  return { user, dataset, access: await requireDatasetAccess(platform, user, dataset.id) };
 }
 
 async function writeAggregateResult(

@@ -9,6 +9,7 @@ import type { Platform } from '../../platform.ts';
 import { assertSpecAllowed } from '../../policy.ts';
 import { codeSetCodes, loadCodeSets } from '../../query/code-sets.ts';
 import { compileQuery } from '../../query/compile-query.ts';
+import { rememberSubmitChecks } from '../../query/fresh-checks.ts';
 import { planQuery } from '../../query/plan-query.ts';
 import { queryColumns } from '../../query/query-columns.ts';
 import { nestingDepth, zodIssues } from '../../validation.ts';
@@ -64,7 +65,7 @@ export async function submitQuery(
   });
 
   const id = randomUUID();
-  return platform.catalog.db.transaction().execute(async (trx) => {
+  const job = await platform.catalog.db.transaction().execute(async (trx) => {
     await platform.audit.record(
       {
         action: 'query.submit',
@@ -84,4 +85,6 @@ export async function submitQuery(
       engine: platform.engine.kind,
     });
   });
+  rememberSubmitChecks(job.id, { user: caller.user, dataset, access });
+  return job;
 }
