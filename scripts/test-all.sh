@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The full test suite: starts the services the tests need (now PostgreSQL), runs every test
-# against them, and stops what it started, whether the tests pass or not.
+# The full test suite: starts the services the tests need (PostgreSQL; Chromium for the
+# browser tests is installed if missing), runs every test against them, and stops what it
+# started, whether the tests pass or not.
 # A PostgreSQL URL already in MEDLAKE_TEST_POSTGRES_URL is used as it is (it must allow
 # CREATE DATABASE); nothing is started for it.
 set -euo pipefail
@@ -18,6 +19,11 @@ if [ -z "${MEDLAKE_TEST_POSTGRES_URL:-}" ]; then
 fi
 export MEDLAKE_TEST_POSTGRES_URL
 export MEDLAKE_TEST_REQUIRE_POSTGRES=1
+if [ -z "${MEDLAKE_TEST_CHROMIUM:-}" ]; then
+  MEDLAKE_TEST_CHROMIUM="$(bash scripts/services/chromium.sh path)"
+fi
+export MEDLAKE_TEST_CHROMIUM
+export MEDLAKE_TEST_REQUIRE_CHROMIUM=1
 
 report="$(mktemp)"
 status=0

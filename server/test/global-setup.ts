@@ -1,5 +1,4 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -9,13 +8,12 @@ import { openCatalog } from '../src/catalog/catalog.ts';
 const repositoryRoot = fileURLToPath(new URL('../..', import.meta.url));
 
 /**
- * Once per test run: build the web app if no build is there (the end-to-end tests serve it),
- * and make one empty PGlite database that tests copy instead of running initdb each time.
+ * Once per test run: build the web app (the browser tests must see the current one, not an
+ * older build), and make one empty PGlite database that tests copy instead of running initdb
+ * each time.
  */
 export default async function setup(): Promise<() => Promise<void>> {
-  if (!existsSync(`${repositoryRoot}/web/dist/index.html`)) {
-    execFileSync('npm', ['run', 'build'], { cwd: repositoryRoot, stdio: 'inherit' });
-  }
+  execFileSync('npm', ['run', 'build'], { cwd: repositoryRoot, stdio: 'inherit' });
   const directory = await mkdtemp(path.join(tmpdir(), 'medlake-pglite-template-'));
   const template = path.join(directory, 'catalog');
   await (await openCatalog({ directory: template })).close();

@@ -71,3 +71,15 @@ export const accessDecisionSchema = z.object({
 export type GrantView = z.infer<typeof grantViewSchema>;
 export type ProjectView = z.infer<typeof projectViewSchema>;
 export type AccessRequestView = z.infer<typeof accessRequestViewSchema>;
+
+/** A dataset in the catalog as a user sees it: with their access level, or null (request it). */
+export const datasetListingSchema = z.object({
+  id: z.string(),
+  title: z.string(),
+  description: z.string(),
+  access: accessLevelSchema.nullable(),
+  /** What a researcher accepts when requesting access. */
+  dataUseTerms: z.string(),
+});
+
+export type DatasetListing = z.infer<typeof datasetListingSchema>;

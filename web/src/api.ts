@@ -1,12 +1,70 @@
 import { errorBodySchema, type HealthReport, healthReportSchema } from '@medlake/shared';
+import type { z } from 'zod';
 
+/** An answer other than 2xx, with the API's error code and the fields it names. */
 export class ApiError extends Error {
   readonly status: number;
+  readonly code: string;
+  readonly details: ReadonlyArray<{ path: string; message: string }>;
 
-  constructor(status: number, message: string) {
+  constructor(
+    status: number,
+    message: string,
+    code = 'INTERNAL',
+    details: ReadonlyArray<{ path: string; message: string }> = [],
+  ) {
     super(message);
     this.status = status;
+    this.code = code;
+    this.details = details;
   }
+
+  /** The message for one field of a form, if the server named it. */
+  detailFor(path: string): string | undefined {
+    return this.details.find((detail) => detail.path === path || detail.path === `/${path}`)
+      ?.message;
+  }
+}
+
+/**
+ * The session's CSRF token: sent with every write, as the server asks of cookie sessions. It
+ * lives in memory only; a reload asks the server for it again.
+ */
+let csrfToken: string | null = null;
+
+export function setCsrfToken(token: string | null): void {
+  csrfToken = token;
+}
+
+/**
+ * Calls the API and parses the answer with the shared schema for it: the browser and the
+ * server agree on every shape through `shared/`.
+ */
+export async function api<T extends z.ZodType>(
+  schema: T,
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
+  path: string,
+  body?: unknown,
+): Promise<z.infer<T>> {
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  if (method !== 'GET' && csrfToken) headers['x-csrf-token'] = csrfToken;
+  const response = await fetch(path, {
+    method,
+    headers,
+    credentials: 'same-origin',
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const payload: unknown = response.status === 204 ? null : await response.json().catch(() => null);
+  if (!response.ok) {
+    const error = errorBodySchema.safeParse(payload);
+    if (error.success) {
+      const { code, message, details } = error.data.error;
+      throw new ApiError(response.status, message, code, details ?? []);
+    }
+    throw new ApiError(response.status, `The server answered ${response.status}; try again`);
+  }
+  return schema.parse(payload);
 }
 
 /** Reads the platform's health; a 503 still carries a report, which says what is failing. */
@@ -20,4 +78,10 @@ export async function fetchHealth(): Promise<HealthReport> {
     response.status,
     error.success ? error.data.error.message : `The server answered ${response.status}`,
   );
+}
+
+/** A message for a failure, saying what to do next where we can. */
+export function messageOf(error: unknown): string {
+  if (error instanceof ApiError) return error.message;
+  return 'The server could not be reached. Check your connection and try again.';
 }

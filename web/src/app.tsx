@@ -1,97 +1,81 @@
 import {
-  Alert,
   AppBar,
   Box,
-  Card,
-  CardContent,
-  Chip,
+  Button,
   CircularProgress,
   Container,
-  Link,
   Stack,
   Toolbar,
   Typography,
 } from '@mui/material';
-import type { ComponentStatus, HealthReport } from '@medlake/shared';
-import { useEffect, useState } from 'react';
-import { fetchHealth } from './api.ts';
+import { Link as RouterLink, Navigate, Route, Routes } from 'react-router';
+import { CatalogPage } from './pages/catalog-page.tsx';
+import { FirstStepsPage } from './pages/first-steps-page.tsx';
+import { SignInPage } from './pages/sign-in-page.tsx';
+import { StatusPage } from './pages/status-page.tsx';
+import { useSession } from './session.tsx';
 
-const componentLabels: Record<keyof HealthReport['components'], string> = {
-  catalog: 'Metadata catalog',
-  engine: 'Query engine',
-  storage: 'Object store',
-};
-
+/**
+ * The app: the sign-in page for visitors, the first steps for a session that must change its
+ * password or set up its authenticator, and the pages of the app for everyone else.
+ */
 export function App() {
-  const [health, setHealth] = useState<HealthReport>();
-  const [error, setError] = useState<string>();
-
-  useEffect(() => {
-    fetchHealth()
-      .then(setHealth)
-      .catch((caught: unknown) =>
-        setError(caught instanceof Error ? caught.message : 'The server did not answer'),
-      );
-  }, []);
-
+  const { session } = useSession();
+  if (session === undefined) {
+    return (
+      <Box sx={{ display: 'grid', placeItems: 'center', minHeight: '100vh' }}>
+        <CircularProgress aria-label="Loading" />
+      </Box>
+    );
+  }
+  if (session === null) {
+    return (
+      <Routes>
+        <Route path="/status" element={<StatusPage />} />
+        <Route path="*" element={<SignInPage />} />
+      </Routes>
+    );
+  }
+  if (session.needs.length > 0) return <FirstStepsPage session={session} />;
   return (
-    <Box sx={{ minHeight: '100vh' }}>
-      <AppBar position="static" elevation={0}>
-        <Toolbar>
-          <Typography variant="h6" component="h1" sx={{ fontWeight: 700 }}>
-            medlake
-          </Typography>
-        </Toolbar>
-      </AppBar>
-      <Container maxWidth="md" sx={{ py: 5 }}>
-        <Typography variant="h4" component="h2" gutterBottom>
-          De-identified hospital data for approved research
-        </Typography>
-        <Typography color="text.secondary" sx={{ mb: 4 }}>
-          Hospitals upload monthly test results; medlake replaces patient identities with pseudonyms
-          and keeps the data in a columnar lake that researchers query within the access they were
-          granted.
-        </Typography>
-        <Card variant="outlined">
-          <CardContent>
-            <Typography variant="h6" component="h3" gutterBottom>
-              Platform status
-            </Typography>
-            {error && <Alert severity="error">{error}</Alert>}
-            {!error && !health && <CircularProgress size={24} aria-label="Loading status" />}
-            {health && <HealthDetails health={health} />}
-          </CardContent>
-        </Card>
-        <Typography sx={{ mt: 3 }}>
-          <Link href="/api/docs">API reference</Link>
-        </Typography>
-      </Container>
-    </Box>
+    <Shell>
+      <Routes>
+        <Route path="/" element={<CatalogPage />} />
+        <Route path="/status" element={<StatusPage />} />
+        <Route path="*" element={<Navigate to="/" replace />} />
+      </Routes>
+    </Shell>
   );
 }
 
-function HealthDetails({ health }: { health: HealthReport }) {
-  const entries = Object.entries(health.components) as Array<
-    [keyof HealthReport['components'], ComponentStatus]
-  >;
+function Shell({ children }: { children: React.ReactNode }) {
+  const { session, signOut } = useSession();
   return (
-    <Stack spacing={1.5}>
-      <Typography color="text.secondary">
-        Version {health.version} ·{' '}
-        {health.status === 'ok' ? 'all parts are working' : 'some parts are failing'}
-      </Typography>
-      {entries.map(([name, component]) => (
-        <Stack key={name} direction="row" spacing={2} sx={{ alignItems: 'center' }}>
-          <Chip
-            size="small"
-            label={component.status === 'ok' ? 'OK' : 'Error'}
-            color={component.status === 'ok' ? 'success' : 'error'}
-          />
-          <Typography sx={{ minWidth: 160 }}>{componentLabels[name]}</Typography>
-          <Typography color="text.secondary">{component.kind}</Typography>
-          {component.message && <Typography color="error">{component.message}</Typography>}
-        </Stack>
-      ))}
-    </Stack>
+    <Box sx={{ minHeight: '100vh' }}>
+      <AppBar position="static" elevation={0}>
+        <Toolbar sx={{ gap: 2, flexWrap: 'wrap' }}>
+          <Typography variant="h6" component="span" sx={{ fontWeight: 700 }}>
+            medlake
+          </Typography>
+          <Stack component="nav" aria-label="Main" direction="row" spacing={1} sx={{ flexGrow: 1 }}>
+            <Button color="inherit" component={RouterLink} to="/">
+              Catalog
+            </Button>
+            <Button color="inherit" component={RouterLink} to="/status">
+              Status
+            </Button>
+          </Stack>
+          <Typography variant="body2" component="span">
+            {session?.user.name} ({session?.user.role})
+          </Typography>
+          <Button color="inherit" variant="outlined" onClick={() => void signOut()}>
+            Sign out
+          </Button>
+        </Toolbar>
+      </AppBar>
+      <Container component="main" maxWidth="lg" sx={{ py: 4 }}>
+        {children}
+      </Container>
+    </Box>
   );
 }

@@ -1,4 +1,4 @@
-import { errorBodySchema } from '@medlake/shared';
+import { datasetListingSchema, errorBodySchema } from '@medlake/shared';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { requireUser } from '../../http/authenticate.ts';
@@ -38,16 +38,7 @@ export function datasetRoutes(platform: Platform): FastifyPluginAsyncZod {
           summary: 'Every dataset, with your access level (null: request access)',
           tags: ['catalog'],
           response: {
-            200: z.object({
-              datasets: z.array(
-                z.object({
-                  id: z.string(),
-                  title: z.string(),
-                  description: z.string(),
-                  access: z.enum(['aggregate', 'row']).nullable(),
-                }),
-              ),
-            }),
+            200: z.object({ datasets: z.array(datasetListingSchema) }),
             401: errorBodySchema,
           },
         },

@@ -1,4 +1,9 @@
-import { lakeColumns, querySpecSchema, type DatasetContract } from '@medlake/shared';
+import {
+  lakeColumns,
+  querySpecSchema,
+  type DatasetContract,
+  type DatasetListing,
+} from '@medlake/shared';
 import { datasetsRepository } from '../../catalog/datasets-repository.ts';
 import { grantsRepository } from '../../catalog/grants-repository.ts';
 import type { User } from '../../catalog/users-repository.ts';
@@ -13,14 +18,6 @@ import { runAggregate } from '../../query/run-aggregate.ts';
 import { candidateReleases } from './candidate-releases.ts';
 import { requireDatasetAccess } from './dataset-access.ts';
 
-export type DatasetListing = {
-  id: string;
-  title: string;
-  description: string;
-  /** The user's access, or null: they may request it. */
-  access: DatasetAccess['level'] | null;
-};
-
 /** Every dataset with the user's access to it: the catalog a researcher browses. */
 export async function listDatasetsFor(platform: Platform, user: User): Promise<DatasetListing[]> {
   const datasets = await datasetsRepository(platform.catalog.db).list();
@@ -32,6 +29,7 @@ export async function listDatasetsFor(platform: Platform, user: User): Promise<D
       title: dataset.title,
       description: dataset.description,
       access: datasetAccess(user, await grants.active(user.id, dataset.id, now))?.level ?? null,
+      dataUseTerms: dataset.contract.dataUseTerms,
     })),
   );
 }

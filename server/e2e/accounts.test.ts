@@ -1,0 +1,128 @@
+import { Secret, TOTP } from 'otpauth';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { accessibilityViolations, launchBrowser, screenshot } from '../test/browser.ts';
+import { prepareDataset } from '../test/ingest-helpers.ts';
+import { testActor } from '../test/helper.ts';
+import { startWebServer, type WebServer } from '../test/web-server.ts';
+import { hashPassword } from '../src/accounts/passwords.ts';
+import { credentialsRepository } from '../src/catalog/credentials-repository.ts';
+import { ensureFirstAdmin } from '../src/use-cases/accounts/manage-users.ts';
+import { decideAccessRequest } from '../src/use-cases/access/access-requests.ts';
+import { accessRequestsRepository } from '../src/catalog/access-requests-repository.ts';
+import { addUser } from '../src/use-cases/manage-access.ts';
+
+const newPassword = 'lantern harbour seventeen quiet';
+
+describe('signing in and asking for access, in a real browser', () => {
+  let server: WebServer;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    server = await startWebServer();
+    await prepareDataset(server.platform, 'synthea-observations');
+    browser = await launchBrowser();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  async function newPage(): Promise<Page> {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    return context.newPage();
+  }
+
+  it('takes the first admin from the one-time password through a new password and an authenticator to the catalog', async () => {
+    const first = await ensureFirstAdmin(server.platform);
+    const page = await newPage();
+    await page.goto(server.url);
+    await page.getByRole('heading', { name: 'Sign in to medlake' }).waitFor();
+    expect(await accessibilityViolations(page)).toEqual([]);
+    await screenshot(page, 'sign-in');
+
+    await page.getByLabel('E-mail').fill(first!.email);
+    await page.getByLabel('Password').fill(first!.oneTimePassword);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+
+    await page.getByRole('heading', { name: 'Choose your password' }).waitFor();
+    await page.getByLabel('One-time password').fill(first!.oneTimePassword);
+    await page.getByLabel('New password').fill('password1234');
+    await page.getByRole('button', { name: 'Save password' }).click();
+    // The server's reason is shown at the field.
+    await page.getByText('commonly used password').waitFor();
+    await page.getByLabel('New password').fill(newPassword);
+    await page.getByRole('button', { name: 'Save password' }).click();
+
+    await page.getByRole('heading', { name: 'Set up your authenticator app' }).waitFor();
+    await page.getByRole('button', { name: 'Show my secret' }).click();
+    const secret = (await page.getByTestId('totp-secret').textContent()) ?? '';
+    const code = new TOTP({ secret: Secret.fromBase32(secret) }).generate();
+    await page.getByLabel('Code from your authenticator app').fill(code);
+    await page.getByRole('button', { name: 'Confirm' }).click();
+
+    await page.getByRole('heading', { name: 'Catalog' }).waitFor();
+    await page.getByText('No access').waitFor();
+    expect(await accessibilityViolations(page)).toEqual([]);
+    await page.context().close();
+  });
+
+  it('lets a researcher request access, and shows the grant once an admin approves', async () => {
+    const researcher = await addUser(server.platform, testActor, {
+      email: 'rita@example.org',
+      name: 'Rita Researcher',
+      role: 'researcher',
+    });
+    await credentialsRepository(server.platform.catalog.db).setPassword(
+      researcher.id,
+      await hashPassword(newPassword),
+      false,
+      new Date(),
+    );
+    const page = await newPage();
+    await page.goto(server.url);
+    await page.getByLabel('E-mail').fill('rita@example.org');
+    await page.getByLabel('Password').fill(newPassword);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Catalog' }).waitFor();
+
+    await page.getByRole('button', { name: 'Request access' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog
+      .getByLabel('What you will use it for')
+      .fill('HbA1c and LDL in adults with diabetes, 2020 to 2021, by sex and age band.');
+    await dialog.getByLabel('I accept the data-use terms').check();
+    expect(await accessibilityViolations(page)).toEqual([]);
+    await screenshot(page, 'request-access');
+    await dialog.getByRole('button', { name: 'Send request' }).click();
+    await page.getByText('waiting for an administrator').waitFor();
+
+    const [request] = await accessRequestsRepository(server.platform.catalog.db).list({
+      status: 'pending',
+    });
+    await decideAccessRequest(server.platform, testActor, {
+      requestId: request!.id,
+      approve: true,
+    });
+    await page.reload();
+    await page.getByText('Aggregate access').waitFor();
+    await screenshot(page, 'catalog');
+
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('heading', { name: 'Sign in to medlake' }).waitFor();
+    await page.context().close();
+  });
+
+  it('works in a narrow window too', async () => {
+    const context = await browser.newContext({ viewport: { width: 390, height: 800 } });
+    const page = await context.newPage();
+    await page.goto(server.url);
+    await page.getByRole('heading', { name: 'Sign in to medlake' }).waitFor();
+    const overflow = await page.evaluate<boolean>(
+      'document.documentElement.scrollWidth > document.documentElement.clientWidth',
+    );
+    expect(overflow).toBe(false);
+    await context.close();
+  });
+});

@@ -1,0 +1,172 @@
+import { sessionViewSchema, userViewSchema, type SessionView } from '@medlake/shared';
+import { Alert, Box, Button, Card, CardContent, Stack, TextField, Typography } from '@mui/material';
+import { useState, type FormEvent } from 'react';
+import { z } from 'zod';
+import { api, ApiError, messageOf } from '../api.ts';
+import { useSession } from '../session.tsx';
+
+/**
+ * What a new session must do before anything else: replace a one-time password, and for
+ * admins set up an authenticator app. One step at a time, then on to the app.
+ */
+export function FirstStepsPage({ session }: { session: SessionView }) {
+  return (
+    <Box sx={{ minHeight: '100vh', display: 'grid', placeItems: 'center', p: 2 }}>
+      <Card variant="outlined" sx={{ width: '100%', maxWidth: 520 }}>
+        <CardContent>
+          {session.needs.includes('password_change') ? <ChangePassword /> : <SetUpAuthenticator />}
+        </CardContent>
+      </Card>
+    </Box>
+  );
+}
+
+function ChangePassword() {
+  const { adopt } = useSession();
+  const [currentPassword, setCurrent] = useState('');
+  const [newPassword, setNew] = useState('');
+  const [error, setError] = useState<ApiError | string>();
+  const [busy, setBusy] = useState(false);
+
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    setBusy(true);
+    setError(undefined);
+    try {
+      adopt(
+        await api(sessionViewSchema, 'POST', '/api/v1/me/password', {
+          currentPassword,
+          newPassword,
+        }),
+      );
+    } catch (caught) {
+      setError(caught instanceof ApiError ? caught : messageOf(caught));
+    } finally {
+      setBusy(false);
+    }
+  };
+  const fieldError = (path: string) =>
+    error instanceof ApiError ? error.detailFor(path) : undefined;
+
+  return (
+    <Stack component="form" spacing={2} onSubmit={submit} noValidate>
+      <Typography variant="h5" component="h1" sx={{ fontWeight: 700 }}>
+        Choose your password
+      </Typography>
+      <Typography color="text.secondary">
+        The password you signed in with was set by an administrator and works only this once. Use at
+        least 12 characters; a few unrelated words make a strong one.
+      </Typography>
+      {typeof error === 'string' && <Alert severity="error">{error}</Alert>}
+      <TextField
+        label="One-time password"
+        type="password"
+        autoComplete="current-password"
+        value={currentPassword}
+        onChange={(event) => setCurrent(event.target.value)}
+        error={Boolean(fieldError('currentPassword'))}
+        helperText={fieldError('currentPassword')}
+        required
+      />
+      <TextField
+        label="New password"
+        type="password"
+        autoComplete="new-password"
+        value={newPassword}
+        onChange={(event) => setNew(event.target.value)}
+        error={Boolean(fieldError('newPassword'))}
+        helperText={fieldError('newPassword') ?? 'At least 12 characters, hard to guess'}
+        required
+      />
+      <Button type="submit" variant="contained" size="large" disabled={busy}>
+        Save password
+      </Button>
+    </Stack>
+  );
+}
+
+const setupSchema = z.object({ secret: z.string(), uri: z.string() });
+
+function SetUpAuthenticator() {
+  const { session, adopt } = useSession();
+  const [setup, setSetup] = useState<z.infer<typeof setupSchema>>();
+  const [code, setCode] = useState('');
+  const [error, setError] = useState<string>();
+  const [busy, setBusy] = useState(false);
+
+  const start = async () => {
+    setBusy(true);
+    setError(undefined);
+    try {
+      setSetup(await api(setupSchema, 'POST', '/api/v1/me/totp'));
+    } catch (caught) {
+      setError(messageOf(caught));
+    } finally {
+      setBusy(false);
+    }
+  };
+  const confirm = async (event: FormEvent) => {
+    event.preventDefault();
+    setBusy(true);
+    setError(undefined);
+    try {
+      const user = await api(userViewSchema, 'POST', '/api/v1/me/totp/confirm', { code });
+      if (session)
+        adopt({ ...session, user, needs: session.needs.filter((need) => need !== 'totp_setup') });
+    } catch (caught) {
+      setError(messageOf(caught));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <Stack spacing={2}>
+      <Typography variant="h5" component="h1" sx={{ fontWeight: 700 }}>
+        Set up your authenticator app
+      </Typography>
+      <Typography color="text.secondary">
+        Administrators sign in with a second factor: a six-digit code from an authenticator app on
+        your phone (any app that reads time-based codes).
+      </Typography>
+      {error && <Alert severity="error">{error}</Alert>}
+      {!setup ? (
+        <Button variant="contained" size="large" onClick={start} disabled={busy}>
+          Show my secret
+        </Button>
+      ) : (
+        <Stack component="form" spacing={2} onSubmit={confirm} noValidate>
+          <Typography>
+            In the app, add an account with this key (or open the link on the phone):
+          </Typography>
+          <Box
+            component="code"
+            data-testid="totp-secret"
+            sx={{ p: 1.5, bgcolor: 'grey.100', borderRadius: 1, wordBreak: 'break-all' }}
+          >
+            {setup.secret}
+          </Box>
+          <Typography variant="body2" sx={{ wordBreak: 'break-all' }}>
+            <a href={setup.uri}>{setup.uri}</a>
+          </Typography>
+          <TextField
+            label="Code from your authenticator app"
+            inputMode="numeric"
+            autoComplete="one-time-code"
+            value={code}
+            onChange={(event) => setCode(event.target.value.replace(/\D/g, '').slice(0, 6))}
+            required
+          />
+          <Button
+            type="submit"
+            variant="contained"
+            size="large"
+            disabled={busy || code.length !== 6}
+          >
+            Confirm
+          </Button>
+        </Stack>
+      )}
+    </Stack>
+  );
+}
