@@ -2,7 +2,7 @@ import { Secret, TOTP } from 'otpauth';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { accessibilityViolations, launchBrowser, screenshot } from '../test/browser.ts';
-import { prepareDataset } from '../test/ingest-helpers.ts';
+import { ingest, prepareDataset, synthea } from '../test/ingest-helpers.ts';
 import { testActor } from '../test/helper.ts';
 import { startWebServer, type WebServer } from '../test/web-server.ts';
 import { hashPassword } from '../src/accounts/passwords.ts';
@@ -21,6 +21,7 @@ describe('signing in and asking for access, in a real browser', () => {
   beforeAll(async () => {
     server = await startWebServer();
     await prepareDataset(server.platform, 'synthea-observations');
+    await ingest(server.platform, { file: synthea('all'), month: '2021-06' });
     browser = await launchBrowser();
   });
 
@@ -108,6 +109,35 @@ describe('signing in and asking for access, in a real browser', () => {
     await page.reload();
     await page.getByText('Aggregate access').waitFor();
     await screenshot(page, 'catalog');
+
+    // A query with a filter, a cohort criterion and a time bucket.
+    await page.getByRole('link', { name: 'New query' }).click();
+    await page.getByRole('heading', { name: 'New query' }).waitFor();
+    await page.getByLabel('Tests (codes)').fill('8302-2');
+    await page.getByRole('option', { name: /^8302-2/ }).click();
+    await page.getByLabel('Only patients who had a test with a value in a range').check();
+    await page.getByLabel('Cohort test').fill('29463-7');
+    await page.getByRole('option', { name: /^29463-7/ }).click();
+    await page.getByLabel('From value').fill('60');
+    await page.getByLabel('Group by').click();
+    await page.getByRole('option', { name: 'observed_at' }).click();
+    await page.getByLabel('Time bucket').click();
+    await page.getByRole('option', { name: 'year' }).click();
+    await page.getByText('among patients who had 29463-7 with a value from 60').waitFor();
+    expect(await accessibilityViolations(page)).toEqual([]);
+    await page.getByRole('button', { name: 'Run query' }).click();
+
+    await page.getByRole('heading', { name: 'Key points' }).waitFor();
+    await page.getByRole('heading', { name: 'Result' }).waitFor();
+    await page.getByRole('figure', { name: 'patients by observed_at_year' }).waitFor();
+    expect(await accessibilityViolations(page)).toEqual([]);
+    await screenshot(page, 'query-result');
+    await page.getByRole('button', { name: 'Export CSV' }).click();
+    const link = page.getByRole('link', { name: /\.csv$/ });
+    const href = await link.getAttribute('href');
+    const download = await page.request.get(new URL(href!, server.url).href);
+    expect(download.status()).toBe(200);
+    expect((await download.text()).split('\n')[0]).toContain('observed_at_year');
 
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByRole('heading', { name: 'Sign in to medlake' }).waitFor();

@@ -11,6 +11,9 @@ import {
 import { Link as RouterLink, Navigate, Route, Routes } from 'react-router';
 import { CatalogPage } from './pages/catalog-page.tsx';
 import { FirstStepsPage } from './pages/first-steps-page.tsx';
+import { QueryBuilderPage } from './pages/query-builder-page.tsx';
+import { QueryHistoryPage } from './pages/query-history-page.tsx';
+import { QueryResultPage } from './pages/query-result-page.tsx';
 import { SignInPage } from './pages/sign-in-page.tsx';
 import { StatusPage } from './pages/status-page.tsx';
 import { useSession } from './session.tsx';
@@ -41,6 +44,9 @@ export function App() {
     <Shell>
       <Routes>
         <Route path="/" element={<CatalogPage />} />
+        <Route path="/queries" element={<QueryHistoryPage />} />
+        <Route path="/queries/new" element={<QueryBuilderPage />} />
+        <Route path="/queries/:id" element={<QueryResultPage />} />
         <Route path="/status" element={<StatusPage />} />
         <Route path="*" element={<Navigate to="/" replace />} />
       </Routes>
@@ -60,6 +66,9 @@ function Shell({ children }: { children: React.ReactNode }) {
           <Stack component="nav" aria-label="Main" direction="row" spacing={1} sx={{ flexGrow: 1 }}>
             <Button color="inherit" component={RouterLink} to="/">
               Catalog
+            </Button>
+            <Button color="inherit" component={RouterLink} to="/queries">
+              Queries
             </Button>
             <Button color="inherit" component={RouterLink} to="/status">
               Status

@@ -24,6 +24,7 @@ import {
 } from '@mui/material';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
+import { Link as RouterLink } from 'react-router';
 import { z } from 'zod';
 import { api, ApiError, messageOf } from '../api.ts';
 
@@ -101,6 +102,13 @@ export function CatalogPage() {
                 </Alert>
               )}
             </CardContent>
+            {dataset.access && (
+              <CardActions>
+                <Button component={RouterLink} to={`/queries/new?dataset=${dataset.id}`}>
+                  New query
+                </Button>
+              </CardActions>
+            )}
             {!dataset.access && latest?.status !== 'pending' && (
               <CardActions>
                 <Button onClick={() => setRequesting(dataset)}>Request access</Button>

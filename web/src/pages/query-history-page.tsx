@@ -1,0 +1,83 @@
+import { queryJobSchema } from '@medlake/shared';
+import {
+  Alert,
+  Button,
+  Chip,
+  CircularProgress,
+  Stack,
+  Table,
+  TableBody,
+  TableCell,
+  TableHead,
+  TableRow,
+  Typography,
+} from '@mui/material';
+import { useQuery } from '@tanstack/react-query';
+import { Link as RouterLink } from 'react-router';
+import { z } from 'zod';
+import { api, messageOf } from '../api.ts';
+
+const listSchema = z.object({ queries: z.array(queryJobSchema) });
+
+/** The user's latest queries, newest first, each opening its result. */
+export function QueryHistoryPage() {
+  const queries = useQuery({
+    queryKey: ['queries'],
+    queryFn: () => api(listSchema, 'GET', '/api/v1/queries'),
+  });
+  return (
+    <Stack spacing={2}>
+      <Stack direction="row" sx={{ justifyContent: 'space-between', alignItems: 'center' }}>
+        <Typography variant="h4" component="h1">
+          Queries
+        </Typography>
+        <Button variant="contained" component={RouterLink} to="/queries/new">
+          New query
+        </Button>
+      </Stack>
+      {queries.isPending && <CircularProgress aria-label="Loading your queries" />}
+      {queries.isError && <Alert severity="error">{messageOf(queries.error)}</Alert>}
+      {queries.data?.queries.length === 0 && (
+        <Alert severity="info">You have run no query yet. Start with “New query”.</Alert>
+      )}
+      {queries.data && queries.data.queries.length > 0 && (
+        <Table size="small" aria-label="Your queries">
+          <TableHead>
+            <TableRow>
+              <TableCell>Started</TableCell>
+              <TableCell>Dataset</TableCell>
+              <TableCell>Status</TableCell>
+              <TableCell>Key point</TableCell>
+            </TableRow>
+          </TableHead>
+          <TableBody>
+            {queries.data.queries.map((query) => (
+              <TableRow key={query.id} hover>
+                <TableCell>
+                  <RouterLink to={`/queries/${query.id}`}>
+                    {new Date(query.createdAt).toLocaleString()}
+                  </RouterLink>
+                </TableCell>
+                <TableCell>{query.dataset}</TableCell>
+                <TableCell>
+                  <Chip
+                    size="small"
+                    label={query.status}
+                    color={
+                      query.status === 'succeeded'
+                        ? 'success'
+                        : query.status === 'failed'
+                          ? 'error'
+                          : 'default'
+                    }
+                  />
+                </TableCell>
+                <TableCell>{query.summary?.keyPoints[0] ?? query.error?.message ?? ''}</TableCell>
+              </TableRow>
+            ))}
+          </TableBody>
+        </Table>
+      )}
+    </Stack>
+  );
+}

@@ -1,0 +1,335 @@
+import { queryJobSchema, resultPageSchema, type QueryJobView } from '@medlake/shared';
+import {
+  Alert,
+  Button,
+  Card,
+  CardContent,
+  Chip,
+  CircularProgress,
+  LinearProgress,
+  Link,
+  Stack,
+  Table,
+  TableBody,
+  TableCell,
+  TableContainer,
+  TableHead,
+  TablePagination,
+  TableRow,
+  TableSortLabel,
+  Typography,
+} from '@mui/material';
+import { BarChart } from '@mui/x-charts/BarChart';
+import { LineChart } from '@mui/x-charts/LineChart';
+import { keepPreviousData, useMutation, useQuery } from '@tanstack/react-query';
+import { useState } from 'react';
+import { useParams } from 'react-router';
+import { z } from 'zod';
+import { api, messageOf } from '../api.ts';
+
+const exportLinkSchema = z.object({
+  exportId: z.string(),
+  format: z.enum(['csv', 'parquet']),
+  fileName: z.string(),
+  bytes: z.number(),
+  url: z.string(),
+  expiresAt: z.string(),
+});
+
+/**
+ * One query: its progress while it runs (with cancel), then the key points first, a chart
+ * that fits the result, the table paged and sorted on the server, and exports.
+ */
+export function QueryResultPage() {
+  const { id = '' } = useParams();
+  const job = useQuery({
+    queryKey: ['query', id],
+    queryFn: () => api(queryJobSchema, 'GET', `/api/v1/queries/${id}?wait=10`),
+    refetchInterval: (query) =>
+      query.state.data && ['queued', 'running'].includes(query.state.data.status) ? 500 : false,
+  });
+  const cancel = useMutation({
+    mutationFn: () => api(queryJobSchema, 'DELETE', `/api/v1/queries/${id}`),
+    onSuccess: () => job.refetch(),
+  });
+
+  if (job.isPending) return <CircularProgress aria-label="Loading the query" />;
+  if (job.isError) return <Alert severity="error">{messageOf(job.error)}</Alert>;
+  const data = job.data;
+  return (
+    <Stack spacing={3}>
+      <Typography variant="h4" component="h1">
+        Query on {data.dataset}
+      </Typography>
+      {(data.status === 'queued' || data.status === 'running') && (
+        <Card variant="outlined">
+          <CardContent>
+            <Typography gutterBottom>
+              {data.status === 'queued' ? 'Waiting for its turn…' : 'Running…'}
+            </Typography>
+            <LinearProgress
+              variant={data.progress ? 'determinate' : 'indeterminate'}
+              value={data.progress?.percent ?? 0}
+              aria-label="Query progress"
+            />
+            <Button sx={{ mt: 2 }} onClick={() => cancel.mutate()} disabled={cancel.isPending}>
+              Cancel the query
+            </Button>
+          </CardContent>
+        </Card>
+      )}
+      {data.status === 'failed' && (
+        <Alert severity="error">
+          The query failed: {data.error?.message}. Change the query and run it again.
+        </Alert>
+      )}
+      {data.status === 'cancelled' && <Alert severity="info">The query was cancelled.</Alert>}
+      {data.status === 'succeeded' && data.summary && <Result job={data} />}
+    </Stack>
+  );
+}
+
+function Result({ job }: { job: QueryJobView }) {
+  const summary = job.summary!;
+  return (
+    <>
+      <Card variant="outlined" component="section" aria-labelledby="key-points">
+        <CardContent>
+          <Typography variant="h6" component="h2" id="key-points" gutterBottom>
+            Key points
+          </Typography>
+          <Stack component="ul" spacing={0.5} sx={{ pl: 2, m: 0 }}>
+            {summary.keyPoints.map((point) => (
+              <Typography component="li" key={point}>
+                {point}
+              </Typography>
+            ))}
+          </Stack>
+          <Stack direction="row" spacing={1} sx={{ mt: 2 }}>
+            <Chip size="small" label={`${summary.accessLevel} access`} />
+            {summary.suppressedGroups > 0 && (
+              <Chip
+                size="small"
+                color="warning"
+                label={`${summary.suppressedGroups} groups shown as <${summary.threshold}`}
+              />
+            )}
+          </Stack>
+        </CardContent>
+      </Card>
+      <ResultChart job={job} />
+      <ResultTable job={job} />
+      <Exports job={job} />
+    </>
+  );
+}
+
+/** Groups a chart shows at most; a result with more is a table, not a picture. */
+const maxChartGroups = 500;
+
+/**
+ * A chart when the result has one group column and a counted or averaged measure: a line over
+ * time for time buckets, bars otherwise. Suppressed groups have no number to draw; the caption
+ * says so.
+ */
+function ResultChart({ job }: { job: QueryJobView }) {
+  const columns = job.summary!.columns;
+  const groups = columns.filter((column) => column.kind === 'group');
+  const group = groups.length === 1 ? groups[0] : undefined;
+  const measure = columns.find(
+    (column) =>
+      column.kind === 'measure' && ['count', 'patients', 'mean'].includes(column.fn ?? ''),
+  );
+  const drawable = Boolean(group && measure) && job.summary!.rowCount <= maxChartGroups;
+  const page = useQuery({
+    queryKey: ['query-chart', job.id],
+    queryFn: () =>
+      api(
+        resultPageSchema,
+        'GET',
+        `/api/v1/queries/${job.id}/results?pageSize=${maxChartGroups}&sort=${group!.name}&direction=asc`,
+      ),
+    enabled: drawable,
+  });
+  if (!drawable || !page.data || !group || !measure) return null;
+  const points = page.data.rows
+    .filter((row) => typeof row[measure.name] === 'number')
+    .map((row) => ({ label: String(row[group.name] ?? '—'), value: row[measure.name] as number }));
+  if (points.length < 2) return null;
+  const overTime = group.type === 'date' || group.type === 'timestamp';
+  const title = `${measure.name} by ${group.name}`;
+  return (
+    <Card variant="outlined" component="figure" sx={{ m: 0 }} aria-label={title}>
+      <CardContent>
+        <Typography variant="h6" component="figcaption" gutterBottom>
+          {title}
+          {points.length < page.data.rows.length &&
+            ` (${page.data.rows.length - points.length} groups shown as <${job.summary!.threshold} are left out)`}
+        </Typography>
+        {overTime ? (
+          <LineChart
+            height={280}
+            xAxis={[{ scaleType: 'point', data: points.map((point) => point.label) }]}
+            series={[{ data: points.map((point) => point.value), label: measure.name }]}
+          />
+        ) : (
+          <BarChart
+            height={280}
+            xAxis={[{ scaleType: 'band', data: points.map((point) => point.label) }]}
+            series={[{ data: points.map((point) => point.value), label: measure.name }]}
+          />
+        )}
+      </CardContent>
+    </Card>
+  );
+}
+
+function ResultTable({ job }: { job: QueryJobView }) {
+  const [page, setPage] = useState(0);
+  const [pageSize, setPageSize] = useState(25);
+  const [sort, setSort] = useState<{ column: string; direction: 'asc' | 'desc' }>();
+  const rows = useQuery({
+    queryKey: ['query-results', job.id, page, pageSize, sort?.column, sort?.direction],
+    queryFn: () => {
+      const query = new URLSearchParams({ page: String(page + 1), pageSize: String(pageSize) });
+      if (sort) {
+        query.set('sort', sort.column);
+        query.set('direction', sort.direction);
+      }
+      return api(resultPageSchema, 'GET', `/api/v1/queries/${job.id}/results?${query}`);
+    },
+    placeholderData: keepPreviousData,
+  });
+  const columns = job.summary!.columns;
+  const toggle = (column: string) =>
+    setSort((current) =>
+      current?.column === column && current.direction === 'asc'
+        ? { column, direction: 'desc' }
+        : { column, direction: 'asc' },
+    );
+  return (
+    <Card variant="outlined" component="section" aria-labelledby="result-table">
+      <CardContent>
+        <Typography variant="h6" component="h2" id="result-table" gutterBottom>
+          Result
+        </Typography>
+        {rows.isError && <Alert severity="error">{messageOf(rows.error)}</Alert>}
+        <TableContainer>
+          <Table size="small" aria-labelledby="result-table">
+            <TableHead>
+              <TableRow>
+                {columns.map((column) => (
+                  <TableCell key={column.name} align={column.kind === 'measure' ? 'right' : 'left'}>
+                    <TableSortLabel
+                      active={sort?.column === column.name}
+                      direction={sort?.column === column.name ? sort.direction : 'asc'}
+                      onClick={() => toggle(column.name)}
+                    >
+                      {column.name}
+                    </TableSortLabel>
+                  </TableCell>
+                ))}
+              </TableRow>
+            </TableHead>
+            <TableBody>
+              {(rows.data?.rows ?? []).map((row, index) => (
+                <TableRow key={index}>
+                  {columns.map((column) => (
+                    <TableCell
+                      key={column.name}
+                      align={column.kind === 'measure' ? 'right' : 'left'}
+                    >
+                      {formatCell(row[column.name])}
+                    </TableCell>
+                  ))}
+                </TableRow>
+              ))}
+              {rows.data?.rows.length === 0 && (
+                <TableRow>
+                  <TableCell colSpan={columns.length}>No rows matched.</TableCell>
+                </TableRow>
+              )}
+            </TableBody>
+          </Table>
+        </TableContainer>
+        <TablePagination
+          component="div"
+          count={rows.data?.totalRows ?? job.summary!.rowCount}
+          page={page}
+          onPageChange={(_event, next) => setPage(next)}
+          rowsPerPage={pageSize}
+          onRowsPerPageChange={(event) => {
+            setPageSize(Number(event.target.value));
+            setPage(0);
+          }}
+          rowsPerPageOptions={[25, 100, 500]}
+        />
+      </CardContent>
+    </Card>
+  );
+}
+
+function Exports({ job }: { job: QueryJobView }) {
+  const [links, setLinks] = useState<Array<z.infer<typeof exportLinkSchema>>>([]);
+  const make = useMutation({
+    mutationFn: (format: 'csv' | 'parquet') =>
+      api(exportLinkSchema, 'POST', `/api/v1/queries/${job.id}/exports`, { format }),
+    onSuccess: (link) =>
+      setLinks((current) => [link, ...current.filter((item) => item.format !== link.format)]),
+  });
+  return (
+    <Card variant="outlined" component="section" aria-labelledby="exports">
+      <CardContent>
+        <Typography variant="h6" component="h2" id="exports" gutterBottom>
+          Download
+        </Typography>
+        <Stack direction="row" spacing={1}>
+          <Button variant="outlined" onClick={() => make.mutate('csv')} disabled={make.isPending}>
+            Export CSV
+          </Button>
+          <Button
+            variant="outlined"
+            onClick={() => make.mutate('parquet')}
+            disabled={make.isPending}
+          >
+            Export Parquet
+          </Button>
+        </Stack>
+        {make.isError && (
+          <Alert severity="error" sx={{ mt: 2 }}>
+            {messageOf(make.error)}
+          </Alert>
+        )}
+        <Stack spacing={1} sx={{ mt: 2 }}>
+          {links.map((link) => (
+            <Typography key={link.exportId}>
+              <Link href={link.url} download={link.fileName}>
+                {link.fileName}
+              </Link>{' '}
+              ({formatBytes(link.bytes)}), link works until{' '}
+              {new Date(link.expiresAt).toLocaleTimeString()}
+            </Typography>
+          ))}
+        </Stack>
+      </CardContent>
+    </Card>
+  );
+}
+
+function formatCell(value: unknown): string {
+  if (value === null || value === undefined) return '—';
+  if (typeof value === 'number') {
+    return Number.isInteger(value)
+      ? value.toLocaleString()
+      : value.toLocaleString(undefined, { maximumFractionDigits: 3 });
+  }
+  return String(value);
+}
+
+function formatBytes(bytes: number): string {
+  return bytes < 1024
+    ? `${bytes} B`
+    : bytes < 1024 ** 2
+      ? `${(bytes / 1024).toFixed(1)} KB`
+      : `${(bytes / 1024 ** 2).toFixed(1)} MB`;
+}
