@@ -78,3 +78,43 @@ export const qualityReportSchema = z.object({
 });
 
 export type QualityReport = z.infer<typeof qualityReportSchema>;
+
+/** The answer to an upload: published, unchanged (the same file again), or rejected. */
+export const uploadResultSchema = z.discriminatedUnion('status', [
+  z.object({
+    status: z.literal('published'),
+    jobId: z.string(),
+    releaseId: z.string(),
+    rows: z.number(),
+    rejectedRows: z.number(),
+    quality: qualityReportSchema,
+  }),
+  z.object({ status: z.literal('unchanged'), jobId: z.string(), releaseId: z.string() }),
+  z.object({
+    status: z.literal('rejected'),
+    jobId: z.string(),
+    fileName: z.string(),
+    problems: z.array(ingestProblemSchema),
+    problemCount: z.number(),
+    rejectedRows: z.number(),
+  }),
+]);
+
+/** An upload as its steward sees it in the list. */
+export const uploadJobSchema = z.object({
+  id: z.string(),
+  status: z.enum(['running', 'succeeded', 'failed']),
+  dataset: z.string(),
+  hospital: z.string(),
+  month: z.string(),
+  fileName: z.string(),
+  startedAt: z.string(),
+  finishedAt: z.string().nullable(),
+  progress: z.unknown(),
+  /** Published or unchanged: the release; rejected: the problems with line and column. */
+  result: z.unknown(),
+  error: z.unknown(),
+});
+
+export type UploadResult = z.infer<typeof uploadResultSchema>;
+export type UploadJob = z.infer<typeof uploadJobSchema>;

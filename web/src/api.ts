@@ -36,6 +36,11 @@ export function setCsrfToken(token: string | null): void {
   csrfToken = token;
 }
 
+/** For requests made without `api` (an upload with progress). */
+export function currentCsrfToken(): string | null {
+  return csrfToken;
+}
+
 /**
  * Calls the API and parses the answer with the shared schema for it: the browser and the
  * server agree on every shape through `shared/`.

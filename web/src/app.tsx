@@ -9,6 +9,8 @@ import {
   Typography,
 } from '@mui/material';
 import { Link as RouterLink, Navigate, Route, Routes } from 'react-router';
+import { AccessRequestsPage } from './pages/access-requests-page.tsx';
+import { AuditPage } from './pages/audit-page.tsx';
 import { CatalogPage } from './pages/catalog-page.tsx';
 import { FirstStepsPage } from './pages/first-steps-page.tsx';
 import { QueryBuilderPage } from './pages/query-builder-page.tsx';
@@ -16,6 +18,7 @@ import { QueryHistoryPage } from './pages/query-history-page.tsx';
 import { QueryResultPage } from './pages/query-result-page.tsx';
 import { SignInPage } from './pages/sign-in-page.tsx';
 import { StatusPage } from './pages/status-page.tsx';
+import { UploadsPage } from './pages/uploads-page.tsx';
 import { useSession } from './session.tsx';
 
 /**
@@ -47,6 +50,9 @@ export function App() {
         <Route path="/queries" element={<QueryHistoryPage />} />
         <Route path="/queries/new" element={<QueryBuilderPage />} />
         <Route path="/queries/:id" element={<QueryResultPage />} />
+        <Route path="/uploads" element={<UploadsPage />} />
+        <Route path="/admin/access-requests" element={<AccessRequestsPage />} />
+        <Route path="/audit" element={<AuditPage />} />
         <Route path="/status" element={<StatusPage />} />
         <Route path="*" element={<Navigate to="/" replace />} />
       </Routes>
@@ -56,6 +62,7 @@ export function App() {
 
 function Shell({ children }: { children: React.ReactNode }) {
   const { session, signOut } = useSession();
+  const role = session?.user.role;
   return (
     <Box sx={{ minHeight: '100vh' }}>
       <AppBar position="static" elevation={0}>
@@ -70,6 +77,21 @@ function Shell({ children }: { children: React.ReactNode }) {
             <Button color="inherit" component={RouterLink} to="/queries">
               Queries
             </Button>
+            {(role === 'steward' || role === 'admin') && (
+              <Button color="inherit" component={RouterLink} to="/uploads">
+                Uploads
+              </Button>
+            )}
+            {role === 'admin' && (
+              <Button color="inherit" component={RouterLink} to="/admin/access-requests">
+                Access requests
+              </Button>
+            )}
+            {(role === 'auditor' || role === 'admin') && (
+              <Button color="inherit" component={RouterLink} to="/audit">
+                Audit log
+              </Button>
+            )}
             <Button color="inherit" component={RouterLink} to="/status">
               Status
             </Button>

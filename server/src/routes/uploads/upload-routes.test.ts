@@ -210,7 +210,11 @@ describe('POST /api/uploads', () => {
     expect(report.statusCode).toBe(200);
     expect(report.json()).toMatchObject({ quality: { rows: 1052 } });
 
-    expect((await asOther('GET', '/api/v1/uploads')).json()).toEqual({ total: 0, uploads: [] });
+    expect((await asOther('GET', '/api/v1/uploads')).json()).toEqual({
+      total: 0,
+      hospitals: ['elsewhere'],
+      uploads: [],
+    });
     expect((await asOther('GET', `/api/v1/uploads/${published?.id}`)).statusCode).toBe(403);
   });
 });

@@ -1,5 +1,10 @@
 import type { Readable } from 'node:stream';
-import { errorBodySchema, ingestProblemSchema, qualityReportSchema } from '@medlake/shared';
+import {
+  errorBodySchema,
+  qualityReportSchema,
+  uploadJobSchema,
+  uploadResultSchema,
+} from '@medlake/shared';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { actorOf } from '../../caller.ts';
@@ -21,44 +26,9 @@ const uploadQuery = z.object({
   fileName: z.string().min(1).max(255).default('upload.csv'),
 });
 
-const uploadResult = z.discriminatedUnion('status', [
-  z.object({
-    status: z.literal('published'),
-    jobId: z.string(),
-    releaseId: z.string(),
-    rows: z.number(),
-    rejectedRows: z.number(),
-    quality: qualityReportSchema,
-  }),
-  z.object({ status: z.literal('unchanged'), jobId: z.string(), releaseId: z.string() }),
-  z.object({
-    status: z.literal('rejected'),
-    jobId: z.string(),
-    fileName: z.string(),
-    problems: z.array(ingestProblemSchema),
-    problemCount: z.number(),
-    rejectedRows: z.number(),
-  }),
-]);
-
 const csvTypes = ['text/csv', 'application/octet-stream'];
 
-const uploadJob = z.object({
-  id: z.string(),
-  status: z.enum(['running', 'succeeded', 'failed']),
-  dataset: z.string(),
-  hospital: z.string(),
-  month: z.string(),
-  fileName: z.string(),
-  startedAt: z.string(),
-  finishedAt: z.string().nullable(),
-  progress: z.unknown(),
-  /** Published or unchanged: the release; rejected: the problems with line and column. */
-  result: z.unknown(),
-  error: z.unknown(),
-});
-
-function presentUploadJob(job: Job): z.infer<typeof uploadJob> {
+function presentUploadJob(job: Job): z.infer<typeof uploadJobSchema> {
   const params = job.params as {
     datasetId: string;
     hospitalId: string;
@@ -98,9 +68,9 @@ export function uploadRoutes(platform: Platform): FastifyPluginAsyncZod {
           querystring: uploadQuery,
           consumes: csvTypes,
           response: {
-            201: uploadResult,
-            200: uploadResult,
-            422: uploadResult,
+            201: uploadResultSchema,
+            200: uploadResultSchema,
+            422: uploadResultSchema,
             400: errorBodySchema,
             401: errorBodySchema,
             403: errorBodySchema,
@@ -137,15 +107,24 @@ export function uploadRoutes(platform: Platform): FastifyPluginAsyncZod {
             pageSize: z.coerce.number().int().min(1).max(200).default(50),
           }),
           response: {
-            200: z.object({ total: z.number(), uploads: z.array(uploadJob) }),
+            200: z.object({
+              total: z.number(),
+              /** The hospitals you may upload for. */
+              hospitals: z.array(z.string()),
+              uploads: z.array(uploadJobSchema),
+            }),
             401: errorBodySchema,
             403: errorBodySchema,
           },
         },
       },
       async (request) => {
-        const { jobs, total } = await listUploads(platform, requireUser(request), request.query);
-        return { total, uploads: jobs.map(presentUploadJob) };
+        const found = await listUploads(platform, requireUser(request), request.query);
+        return {
+          total: found.total,
+          hospitals: found.hospitals,
+          uploads: found.jobs.map(presentUploadJob),
+        };
       },
     );
 
@@ -157,7 +136,7 @@ export function uploadRoutes(platform: Platform): FastifyPluginAsyncZod {
           tags: ['ingestion'],
           params: z.object({ id: z.uuid() }),
           response: {
-            200: uploadJob.extend({ quality: qualityReportSchema.nullable() }),
+            200: uploadJobSchema.extend({ quality: qualityReportSchema.nullable() }),
             401: errorBodySchema,
             403: errorBodySchema,
             404: errorBodySchema,

@@ -1,4 +1,5 @@
 import type { QualityReport } from '@medlake/shared';
+import { hospitalsRepository } from '../../catalog/hospitals-repository.ts';
 import { jobsRepository, type Job } from '../../catalog/jobs-repository.ts';
 import { releasesRepository } from '../../catalog/releases-repository.ts';
 import { stewardsRepository } from '../../catalog/stewards-repository.ts';
@@ -18,18 +19,21 @@ export async function requireUploadRight(
   assertUploadsFor(user, assigned, hospitalId);
 }
 
-/** The uploads of the hospitals the user stewards (all of them for an admin), newest first. */
+/**
+ * The uploads of the hospitals the user stewards (all of them for an admin), newest first, and
+ * those hospitals: the ones the user may upload for.
+ */
 export async function listUploads(
   platform: Platform,
   user: User,
   page: { page: number; pageSize: number },
-): Promise<{ jobs: Job[]; total: number }> {
+): Promise<{ jobs: Job[]; total: number; hospitals: string[] }> {
   const assigned = await stewardsRepository(platform.catalog.db).hospitalsOf(user.id);
-  return jobsRepository(platform.catalog.db).list(
-    ingestJobKind,
-    uploadHospitals(user, assigned),
-    page,
-  );
+  const visible = uploadHospitals(user, assigned);
+  const found = await jobsRepository(platform.catalog.db).list(ingestJobKind, visible, page);
+  const hospitals =
+    visible ?? (await hospitalsRepository(platform.catalog.db).list()).map((item) => item.id);
+  return { ...found, hospitals: [...hospitals] };
 }
 
 /**

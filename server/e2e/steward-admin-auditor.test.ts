@@ -1,0 +1,141 @@
+import { writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Secret, TOTP } from 'otpauth';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hashPassword } from '../src/accounts/passwords.ts';
+import { newTotpSecret } from '../src/accounts/totp.ts';
+import { credentialsRepository } from '../src/catalog/credentials-repository.ts';
+import type { UserRole } from '../src/catalog/schema.ts';
+import { requestAccess } from '../src/use-cases/access/access-requests.ts';
+import { assignSteward } from '../src/use-cases/accounts/manage-users.ts';
+import { addUser } from '../src/use-cases/manage-access.ts';
+import { accessibilityViolations, launchBrowser, screenshot } from '../test/browser.ts';
+import { testActor } from '../test/helper.ts';
+import { fixtureLines, prepareDataset, synthea } from '../test/ingest-helpers.ts';
+import { startWebServer, type WebServer } from '../test/web-server.ts';
+
+const password = 'copper meadow under nine lanterns';
+
+describe('a steward uploads, an admin decides, an auditor checks, in a real browser', () => {
+  let server: WebServer;
+  let browser: Browser;
+  let adminSecret = '';
+
+  async function person(email: string, role: UserRole) {
+    const user = await addUser(server.platform, testActor, {
+      email,
+      name: email.split('@')[0]!,
+      role,
+    });
+    const credentials = credentialsRepository(server.platform.catalog.db);
+    await credentials.setPassword(user.id, await hashPassword(password), false, new Date());
+    if (role === 'admin') {
+      adminSecret = newTotpSecret();
+      await credentials.setPendingTotp(user.id, server.platform.totpSecrets.seal(adminSecret));
+      await credentials.enableTotp(user.id, new Date(), 0);
+    }
+    return user;
+  }
+
+  async function signIn(email: string): Promise<Page> {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await context.newPage();
+    await page.goto(server.url);
+    await page.getByLabel('E-mail').fill(email);
+    await page.getByLabel('Password').fill(password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    if (email.startsWith('admin')) {
+      const code = new TOTP({ secret: Secret.fromBase32(adminSecret) }).generate();
+      await page.getByLabel('Code from your authenticator app').fill(code);
+      await page.getByRole('button', { name: 'Verify and sign in' }).click();
+    }
+    await page.getByRole('heading', { name: 'Catalog' }).waitFor();
+    return page;
+  }
+
+  beforeAll(async () => {
+    server = await startWebServer();
+    await prepareDataset(server.platform, 'synthea-observations');
+    await person('steward@example.org', 'steward');
+    await assignSteward(server.platform, testActor, {
+      email: 'steward@example.org',
+      hospitalId: 'synthea',
+      assigned: true,
+    });
+    await person('admin@example.org', 'admin');
+    await person('auditor@example.org', 'auditor');
+    browser = await launchBrowser();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  it('a steward uploads the Synthea export and reads the report, and a bad file’s problems', async () => {
+    const page = await signIn('steward@example.org');
+    await page.getByRole('link', { name: 'Uploads' }).click();
+    await page.getByRole('heading', { name: 'Upload a month' }).waitFor();
+    await page.getByRole('textbox', { name: /^Month/ }).fill('2020-12');
+    await page.getByLabel('CSV file').setInputFiles(synthea('2020-12'));
+    await page.getByRole('button', { name: 'Upload', exact: true }).click();
+    await page.getByText('Published: 1,052 rows').waitFor();
+    await page.getByRole('cell', { name: 'published' }).waitFor();
+    expect(await accessibilityViolations(page)).toEqual([]);
+    await screenshot(page, 'uploads');
+
+    const { header, rows } = await fixtureLines('2021-03');
+    const bad = path.join(tmpdir(), 'medlake-e2e-march.csv');
+    await writeFile(bad, [header, rows[0], `${rows[1]},extra`].join('\n'));
+    await page.getByRole('textbox', { name: /^Month/ }).fill('2021-03');
+    await page.getByLabel('CSV file').setInputFiles(bad);
+    await page.getByRole('button', { name: 'Upload', exact: true }).click();
+    await page.getByText('was not published').waitFor();
+    await page.getByText(/line 3/).waitFor();
+    await page.context().close();
+  });
+
+  it('an admin approves a researcher’s request, choosing the level', async () => {
+    const researcher = await person('rae@example.org', 'researcher');
+    await requestAccess(
+      server.platform,
+      { user: researcher, source: 'test' },
+      {
+        datasetId: 'synthea-observations',
+        purpose: 'Vital signs over time in the synthetic population.',
+        level: 'row',
+        acceptTerms: true,
+      },
+    );
+    const page = await signIn('admin@example.org');
+    await page.getByRole('link', { name: 'Access requests' }).click();
+    await page.getByText('Vital signs over time').waitFor();
+    await page.getByLabel('Grant level').click();
+    await page.getByRole('option', { name: 'Aggregate' }).click();
+    expect(await accessibilityViolations(page)).toEqual([]);
+    await page.getByRole('button', { name: 'Approve' }).click();
+    await page.getByText('No request is waiting for a decision.').waitFor();
+    await page.context().close();
+
+    const researcherPage = await signIn('rae@example.org');
+    await researcherPage.getByText('Aggregate access').waitFor();
+    await researcherPage.context().close();
+  });
+
+  it('an auditor finds those actions in the audit log, and the chain verifies', async () => {
+    const page = await signIn('auditor@example.org');
+    await page.getByRole('link', { name: 'Audit log' }).click();
+    await page.getByLabel('Action (starts with)').fill('upload');
+    await page.getByRole('cell', { name: 'steward@example.org' }).first().waitFor();
+    expect(await page.getByRole('cell', { name: 'upload', exact: true }).count()).toBe(2);
+    await page.getByLabel('Action (starts with)').fill('access_request.decide');
+    await page.getByRole('cell', { name: 'admin@example.org' }).waitFor();
+    await page.getByRole('button', { name: 'Verify the chain' }).click();
+    await page.getByText('The audit log is intact').waitFor();
+    expect(await accessibilityViolations(page)).toEqual([]);
+    await screenshot(page, 'audit-log');
+    await page.context().close();
+  });
+});

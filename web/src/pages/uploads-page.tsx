@@ -1,0 +1,304 @@
+import {
+  datasetListingSchema,
+  errorBodySchema,
+  uploadJobSchema,
+  uploadResultSchema,
+  type UploadJob,
+  type UploadResult,
+} from '@medlake/shared';
+import {
+  Alert,
+  Button,
+  Card,
+  CardContent,
+  Chip,
+  CircularProgress,
+  LinearProgress,
+  MenuItem,
+  Stack,
+  Table,
+  TableBody,
+  TableCell,
+  TableHead,
+  TableRow,
+  TextField,
+  Typography,
+} from '@mui/material';
+import { useQuery, useQueryClient } from '@tanstack/react-query';
+import { useState, type FormEvent } from 'react';
+import { z } from 'zod';
+import { api, currentCsrfToken, messageOf } from '../api.ts';
+
+const uploadsSchema = z.object({
+  total: z.number(),
+  hospitals: z.array(z.string()),
+  uploads: z.array(uploadJobSchema),
+});
+const datasetsSchema = z.object({ datasets: z.array(datasetListingSchema) });
+
+/** A steward's uploads: send a month's CSV, read its report, see what came before. */
+export function UploadsPage() {
+  const uploads = useQuery({
+    queryKey: ['uploads'],
+    queryFn: () => api(uploadsSchema, 'GET', '/api/v1/uploads?pageSize=50'),
+  });
+  if (uploads.isPending) return <CircularProgress aria-label="Loading uploads" />;
+  if (uploads.isError) return <Alert severity="error">{messageOf(uploads.error)}</Alert>;
+  return (
+    <Stack spacing={3}>
+      <Typography variant="h4" component="h1">
+        Uploads
+      </Typography>
+      {uploads.data.hospitals.length === 0 ? (
+        <Alert severity="info">
+          You are not a data steward of any hospital yet; an administrator assigns you.
+        </Alert>
+      ) : (
+        <UploadForm hospitals={uploads.data.hospitals} />
+      )}
+      <UploadList uploads={uploads.data.uploads} total={uploads.data.total} />
+    </Stack>
+  );
+}
+
+function UploadForm({ hospitals }: { hospitals: string[] }) {
+  const client = useQueryClient();
+  const datasets = useQuery({
+    queryKey: ['datasets'],
+    queryFn: () => api(datasetsSchema, 'GET', '/api/v1/datasets'),
+  });
+  const [dataset, setDataset] = useState('');
+  const [hospital, setHospital] = useState(hospitals[0] ?? '');
+  const [month, setMonth] = useState('');
+  const [file, setFile] = useState<File>();
+  const [sent, setSent] = useState<number>();
+  const [result, setResult] = useState<UploadResult>();
+  const [error, setError] = useState<string>();
+  const chosenDataset = dataset || datasets.data?.datasets[0]?.id || '';
+
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    if (!file) return;
+    setError(undefined);
+    setResult(undefined);
+    setSent(0);
+    try {
+      const query = new URLSearchParams({
+        dataset: chosenDataset,
+        hospital,
+        month,
+        fileName: file.name,
+      });
+      setResult(await send(`/api/uploads?${query}`, file, setSent));
+      await client.invalidateQueries({ queryKey: ['uploads'] });
+    } catch (caught) {
+      setError(caught instanceof Error ? caught.message : messageOf(caught));
+    } finally {
+      setSent(undefined);
+    }
+  };
+
+  return (
+    <Card variant="outlined" component="section" aria-labelledby="new-upload">
+      <CardContent>
+        <Typography variant="h6" component="h2" id="new-upload" gutterBottom>
+          Upload a month
+        </Typography>
+        <Stack component="form" spacing={2} onSubmit={submit} noValidate>
+          <Stack direction={{ xs: 'column', sm: 'row' }} spacing={2}>
+            <TextField
+              select
+              sx={{ flex: 1 }}
+              label="Dataset"
+              value={chosenDataset}
+              onChange={(event) => setDataset(event.target.value)}
+            >
+              {(datasets.data?.datasets ?? []).map((item) => (
+                <MenuItem key={item.id} value={item.id}>
+                  {item.title}
+                </MenuItem>
+              ))}
+            </TextField>
+            <TextField
+              select
+              sx={{ flex: 1 }}
+              label="Hospital"
+              value={hospital}
+              onChange={(event) => setHospital(event.target.value)}
+            >
+              {hospitals.map((item) => (
+                <MenuItem key={item} value={item}>
+                  {item}
+                </MenuItem>
+              ))}
+            </TextField>
+            <TextField
+              sx={{ flex: 1 }}
+              label="Month"
+              placeholder="2024-01"
+              value={month}
+              onChange={(event) => setMonth(event.target.value)}
+              helperText="The month the file covers, YYYY-MM"
+              required
+            />
+          </Stack>
+          <Button variant="outlined" component="label">
+            {file ? `${file.name} (${formatBytes(file.size)})` : 'Choose the CSV file'}
+            <input
+              type="file"
+              accept=".csv,text/csv"
+              hidden
+              aria-label="CSV file"
+              onChange={(event) => setFile(event.target.files?.[0])}
+            />
+          </Button>
+          {sent !== undefined && file && (
+            <LinearProgress
+              variant="determinate"
+              value={(100 * sent) / Math.max(1, file.size)}
+              aria-label="Upload progress"
+            />
+          )}
+          {error && <Alert severity="error">{error}</Alert>}
+          {result && <UploadReport result={result} />}
+          <div>
+            <Button
+              type="submit"
+              variant="contained"
+              disabled={!file || !month || sent !== undefined}
+            >
+              Upload
+            </Button>
+          </div>
+        </Stack>
+      </CardContent>
+    </Card>
+  );
+}
+
+/**
+ * Sends the file as the request body, streamed by the browser, reporting how much has gone:
+ * XMLHttpRequest, because fetch tells nothing of an upload's progress.
+ */
+function send(url: string, file: File, onSent: (bytes: number) => void): Promise<UploadResult> {
+  return new Promise((resolve, reject) => {
+    const request = new XMLHttpRequest();
+    request.open('POST', url);
+    request.setRequestHeader('content-type', 'text/csv');
+    request.setRequestHeader('x-csrf-token', currentCsrfToken() ?? '');
+    request.upload.onprogress = (event) => onSent(event.loaded);
+    request.onload = () => {
+      const body: unknown = JSON.parse(request.responseText || 'null');
+      const result = uploadResultSchema.safeParse(body);
+      if (result.success) return resolve(result.data);
+      const error = errorBodySchema.safeParse(body);
+      reject(
+        new Error(
+          error.success ? error.data.error.message : `The server answered ${request.status}`,
+        ),
+      );
+    };
+    request.onerror = () =>
+      reject(new Error('The connection broke off; nothing was published. Upload the file again.'));
+    request.send(file);
+  });
+}
+
+function UploadReport({ result }: { result: UploadResult }) {
+  if (result.status === 'unchanged') {
+    return (
+      <Alert severity="info">This file was uploaded before; the release stays as it is.</Alert>
+    );
+  }
+  if (result.status === 'published') {
+    return (
+      <Alert severity="success">
+        Published: {result.rows.toLocaleString()} rows
+        {result.rejectedRows > 0 && `, ${result.rejectedRows} rows left out`}.
+        {result.quality.changes.length > 0 &&
+          ` Compared with last month: ${result.quality.changes.map((change) => change.message).join(' ')}`}
+      </Alert>
+    );
+  }
+  return (
+    <Alert severity="error">
+      <Typography gutterBottom>
+        {result.fileName} was not published: {result.problemCount} problems. Fix them and upload the
+        file again.
+      </Typography>
+      <Stack component="ul" sx={{ m: 0, pl: 2 }}>
+        {result.problems.map((problem, index) => (
+          <li key={index}>
+            {problem.line !== null ? `line ${problem.line}` : 'file'}
+            {problem.column !== null ? `, column ${problem.column}` : ''}
+            {problem.header ? ` (${problem.header})` : ''}: {problem.message}
+          </li>
+        ))}
+      </Stack>
+    </Alert>
+  );
+}
+
+function UploadList({ uploads, total }: { uploads: UploadJob[]; total: number }) {
+  return (
+    <Card variant="outlined" component="section" aria-labelledby="upload-history">
+      <CardContent>
+        <Typography variant="h6" component="h2" id="upload-history" gutterBottom>
+          Earlier uploads {total > uploads.length && `(latest ${uploads.length} of ${total})`}
+        </Typography>
+        {uploads.length === 0 ? (
+          <Typography color="text.secondary">No uploads yet.</Typography>
+        ) : (
+          <Table size="small" aria-labelledby="upload-history">
+            <TableHead>
+              <TableRow>
+                <TableCell>Started</TableCell>
+                <TableCell>Hospital</TableCell>
+                <TableCell>Month</TableCell>
+                <TableCell>File</TableCell>
+                <TableCell>Outcome</TableCell>
+              </TableRow>
+            </TableHead>
+            <TableBody>
+              {uploads.map((upload) => (
+                <TableRow key={upload.id}>
+                  <TableCell>{new Date(upload.startedAt).toLocaleString()}</TableCell>
+                  <TableCell>{upload.hospital}</TableCell>
+                  <TableCell>{upload.month}</TableCell>
+                  <TableCell>{upload.fileName}</TableCell>
+                  <TableCell>
+                    <Chip
+                      size="small"
+                      label={outcomeOf(upload)}
+                      color={
+                        upload.status === 'succeeded'
+                          ? 'success'
+                          : upload.status === 'failed'
+                            ? 'error'
+                            : 'default'
+                      }
+                    />
+                  </TableCell>
+                </TableRow>
+              ))}
+            </TableBody>
+          </Table>
+        )}
+      </CardContent>
+    </Card>
+  );
+}
+
+function outcomeOf(upload: UploadJob): string {
+  if (upload.status === 'running') return 'running';
+  const status = (upload.result as { status?: string } | null)?.status;
+  if (status === 'published') return 'published';
+  if (status === 'unchanged') return 'unchanged';
+  return 'rejected or failed';
+}
+
+function formatBytes(bytes: number): string {
+  return bytes < 1024 ** 2
+    ? `${(bytes / 1024).toFixed(1)} KB`
+    : `${(bytes / 1024 ** 2).toFixed(1)} MB`;
+}
