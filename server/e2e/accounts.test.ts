@@ -110,6 +110,13 @@ describe('signing in and asking for access, in a real browser', () => {
     await page.getByText('Aggregate access').waitFor();
     await screenshot(page, 'catalog');
 
+    // The data dictionary, searched on the server.
+    await page.getByRole('link', { name: 'Dictionary' }).click();
+    await page.getByLabel('Search codes and names').fill('height');
+    await page.getByRole('cell', { name: 'Body Height' }).waitFor();
+    expect(await accessibilityViolations(page)).toEqual([]);
+    await screenshot(page, 'dataset');
+
     // A query with a filter, a cohort criterion and a time bucket.
     await page.getByRole('link', { name: 'New query' }).click();
     await page.getByRole('heading', { name: 'New query' }).waitFor();
@@ -132,6 +139,13 @@ describe('signing in and asking for access, in a real browser', () => {
     await page.getByRole('figure', { name: 'patients by observed_at_year' }).waitFor();
     expect(await accessibilityViolations(page)).toEqual([]);
     await screenshot(page, 'query-result');
+    // An aggregate-only researcher sees small cells as <11, never a number from 1 to 10.
+    const cells = await page.getByRole('table').locator('tbody td:last-child').allTextContents();
+    expect(cells).toContain('<11');
+    expect(cells.filter((cell) => /^([1-9]|10)$/.test(cell))).toEqual([]);
+    // The table is paged on the server.
+    await page.getByRole('button', { name: 'Go to next page' }).click();
+    await page.getByText('26–44 of 44').waitFor();
     await page.getByRole('button', { name: 'Export CSV' }).click();
     const link = page.getByRole('link', { name: /\.csv$/ });
     const href = await link.getAttribute('href');

@@ -83,3 +83,31 @@ export const datasetListingSchema = z.object({
 });
 
 export type DatasetListing = z.infer<typeof datasetListingSchema>;
+
+const count = z.union([z.number(), z.string()]).describe('a number, or "<N" when suppressed');
+
+/** A dataset's data dictionary: columns and how each is de-identified, coverage, codes. */
+export const datasetDictionarySchema = z.object({
+  id: z.string(),
+  title: z.string(),
+  description: z.string(),
+  columns: z.array(z.object({ name: z.string(), type: z.string(), treatment: z.string() })),
+  hospitals: z.array(z.string()),
+  months: z.array(z.string()),
+  releases: z.number(),
+  threshold: z.number(),
+  codes: z.array(
+    z.object({
+      code: z.string(),
+      label: z.string().nullable(),
+      unit: z.string().nullable(),
+      rows: count,
+      patients: count,
+    }),
+  ),
+  rules: z.array(z.object({ rule: z.string(), description: z.string(), affected: z.number() })),
+  /** How many codes match the search; `codes` holds the page asked for. */
+  codesMatching: z.number(),
+});
+
+export type DatasetDictionary = z.infer<typeof datasetDictionarySchema>;

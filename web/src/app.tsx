@@ -12,6 +12,7 @@ import { Link as RouterLink, Navigate, Route, Routes } from 'react-router';
 import { AccessRequestsPage } from './pages/access-requests-page.tsx';
 import { AuditPage } from './pages/audit-page.tsx';
 import { CatalogPage } from './pages/catalog-page.tsx';
+import { DatasetPage } from './pages/dataset-page.tsx';
 import { FirstStepsPage } from './pages/first-steps-page.tsx';
 import { QueryBuilderPage } from './pages/query-builder-page.tsx';
 import { QueryHistoryPage } from './pages/query-history-page.tsx';
@@ -47,6 +48,7 @@ export function App() {
     <Shell>
       <Routes>
         <Route path="/" element={<CatalogPage />} />
+        <Route path="/datasets/:id" element={<DatasetPage />} />
         <Route path="/queries" element={<QueryHistoryPage />} />
         <Route path="/queries/new" element={<QueryBuilderPage />} />
         <Route path="/queries/:id" element={<QueryResultPage />} />

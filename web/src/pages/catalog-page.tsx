@@ -104,6 +104,9 @@ export function CatalogPage() {
             </CardContent>
             {dataset.access && (
               <CardActions>
+                <Button component={RouterLink} to={`/datasets/${dataset.id}`}>
+                  Dictionary
+                </Button>
                 <Button component={RouterLink} to={`/queries/new?dataset=${dataset.id}`}>
                   New query
                 </Button>

@@ -1,32 +1,9 @@
-import { datasetListingSchema, errorBodySchema } from '@medlake/shared';
+import { datasetDictionarySchema, datasetListingSchema, errorBodySchema } from '@medlake/shared';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { requireUser } from '../../http/authenticate.ts';
 import type { Platform } from '../../platform.ts';
 import { describeDataset, listDatasetsFor } from '../../use-cases/queries/describe-dataset.ts';
-
-const count = z.union([z.number(), z.string()]).describe('a number, or "<N" when suppressed');
-
-const dictionarySchema = z.object({
-  id: z.string(),
-  title: z.string(),
-  description: z.string(),
-  columns: z.array(z.object({ name: z.string(), type: z.string(), treatment: z.string() })),
-  hospitals: z.array(z.string()),
-  months: z.array(z.string()),
-  releases: z.number(),
-  threshold: z.number(),
-  codes: z.array(
-    z.object({
-      code: z.string(),
-      label: z.string().nullable(),
-      unit: z.string().nullable(),
-      rows: count,
-      patients: count,
-    }),
-  ),
-  rules: z.array(z.object({ rule: z.string(), description: z.string(), affected: z.number() })),
-});
 
 /** The researchers' catalog: which datasets there are, and what is in the ones they may query. */
 export function datasetRoutes(platform: Platform): FastifyPluginAsyncZod {
@@ -57,8 +34,15 @@ export function datasetRoutes(platform: Platform): FastifyPluginAsyncZod {
             'The codes of a dataset with names, units and counts, hospitals and months covered',
           tags: ['catalog'],
           params: z.object({ id: z.string().regex(/^[a-z][a-z0-9-]{1,62}$/) }),
+          querystring: z.object({
+            /** Only codes whose code or name contains this. */
+            search: z.string().max(100).optional(),
+            page: z.coerce.number().int().min(1).default(1),
+            /** Without it, every matching code. */
+            pageSize: z.coerce.number().int().min(1).max(1000).optional(),
+          }),
           response: {
-            200: dictionarySchema,
+            200: datasetDictionarySchema,
             401: errorBodySchema,
             403: errorBodySchema,
             404: errorBodySchema,
@@ -66,8 +50,19 @@ export function datasetRoutes(platform: Platform): FastifyPluginAsyncZod {
         },
       },
       async (request) => {
-        const user = requireUser(request);
-        return describeDataset(platform, user, request.params.id);
+        const dictionary = await describeDataset(platform, requireUser(request), request.params.id);
+        // The codes can run to thousands: the browser asks for one page of those it searches.
+        const { search, page, pageSize } = request.query;
+        const needle = search?.toLowerCase();
+        const matching = needle
+          ? dictionary.codes.filter(
+              (entry) =>
+                entry.code.toLowerCase().includes(needle) ||
+                (entry.label ?? '').toLowerCase().includes(needle),
+            )
+          : dictionary.codes;
+        const codes = pageSize ? matching.slice((page - 1) * pageSize, page * pageSize) : matching;
+        return { ...dictionary, codes, codesMatching: matching.length };
       },
     );
   };
