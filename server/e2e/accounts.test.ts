@@ -66,6 +66,24 @@ describe('signing in and asking for access, in a real browser', () => {
     await page.getByRole('heading', { name: 'Catalog' }).waitFor();
     await page.getByText('No access').waitFor();
     expect(await accessibilityViolations(page)).toEqual([]);
+
+    // A personal token for a script, made on the profile page, works until it is revoked.
+    await page.getByRole('link', { name: 'Administrator (admin)' }).click();
+    await page.getByLabel('What it is for').fill('audit export script');
+    await page.getByLabel('audit').check();
+    await page.getByLabel('query').uncheck();
+    await page.getByRole('button', { name: 'Make token' }).click();
+    const token = (await page.getByTestId('new-token').textContent()) ?? '';
+    expect(token).toMatch(/^mlk_/);
+    expect(await accessibilityViolations(page)).toEqual([]);
+    const asScript = () =>
+      fetch(`${server.url}/api/v1/audit?pageSize=1`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+    expect((await asScript()).status).toBe(200);
+    await page.getByRole('button', { name: 'Revoke' }).click();
+    await page.getByText('audit export script').waitFor({ state: 'detached' });
+    expect((await asScript()).status).toBe(401);
     await page.context().close();
   });
 

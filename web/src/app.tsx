@@ -16,6 +16,7 @@ import { DatasetPage } from './pages/dataset-page.tsx';
 import { FirstStepsPage } from './pages/first-steps-page.tsx';
 import { QueryBuilderPage } from './pages/query-builder-page.tsx';
 import { QueryHistoryPage } from './pages/query-history-page.tsx';
+import { ProfilePage } from './pages/profile-page.tsx';
 import { QueryResultPage } from './pages/query-result-page.tsx';
 import { SignInPage } from './pages/sign-in-page.tsx';
 import { StatusPage } from './pages/status-page.tsx';
@@ -55,6 +56,7 @@ export function App() {
         <Route path="/uploads" element={<UploadsPage />} />
         <Route path="/admin/access-requests" element={<AccessRequestsPage />} />
         <Route path="/audit" element={<AuditPage />} />
+        <Route path="/profile" element={<ProfilePage />} />
         <Route path="/status" element={<StatusPage />} />
         <Route path="*" element={<Navigate to="/" replace />} />
       </Routes>
@@ -98,9 +100,9 @@ function Shell({ children }: { children: React.ReactNode }) {
               Status
             </Button>
           </Stack>
-          <Typography variant="body2" component="span">
+          <Button color="inherit" component={RouterLink} to="/profile">
             {session?.user.name} ({session?.user.role})
-          </Typography>
+          </Button>
           <Button color="inherit" variant="outlined" onClick={() => void signOut()}>
             Sign out
           </Button>

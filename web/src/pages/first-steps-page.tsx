@@ -21,7 +21,7 @@ export function FirstStepsPage({ session }: { session: SessionView }) {
   );
 }
 
-function ChangePassword() {
+export function ChangePassword({ oneTime = true }: { oneTime?: boolean }) {
   const { adopt } = useSession();
   const [currentPassword, setCurrent] = useState('');
   const [newPassword, setNew] = useState('');
@@ -59,7 +59,7 @@ function ChangePassword() {
       </Typography>
       {typeof error === 'string' && <Alert severity="error">{error}</Alert>}
       <TextField
-        label="One-time password"
+        label={oneTime ? 'One-time password' : 'Current password'}
         type="password"
         autoComplete="current-password"
         value={currentPassword}
@@ -87,7 +87,7 @@ function ChangePassword() {
 
 const setupSchema = z.object({ secret: z.string(), uri: z.string() });
 
-function SetUpAuthenticator() {
+export function SetUpAuthenticator() {
   const { session, adopt } = useSession();
   const [setup, setSetup] = useState<z.infer<typeof setupSchema>>();
   const [code, setCode] = useState('');
@@ -122,7 +122,11 @@ function SetUpAuthenticator() {
 
   return (
     <Stack spacing={2}>
-      <Typography variant="h5" component="h1" sx={{ fontWeight: 700 }}>
+      <Typography
+        variant="h5"
+        component={session?.needs.includes('totp_setup') ? 'h1' : 'h2'}
+        sx={{ fontWeight: 700 }}
+      >
         Set up your authenticator app
       </Typography>
       <Typography color="text.secondary">
