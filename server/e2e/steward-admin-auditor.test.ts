@@ -117,7 +117,18 @@ describe('a steward uploads, an admin decides, an auditor checks, in a real brow
     expect(await accessibilityViolations(page)).toEqual([]);
     await page.getByRole('button', { name: 'Approve' }).click();
     await page.getByText('No request is waiting for a decision.').waitFor();
-    await page.context().close();
+
+    // The users and grants page shows the new grant, and adds a user with a one-time password.
+    const adminPage = page;
+    await adminPage.getByRole('link', { name: 'Users and grants' }).click();
+    await adminPage.getByRole('cell', { name: 'rae@example.org' }).first().waitFor();
+    await adminPage.getByLabel('E-mail').fill('new.auditor@example.org');
+    await adminPage.getByLabel('Name').fill('New Auditor');
+    await adminPage.getByRole('button', { name: 'Add', exact: true }).click();
+    expect(await adminPage.getByTestId('one-time-password').textContent()).toMatch(/^[\w-]{20}$/);
+    expect(await accessibilityViolations(adminPage)).toEqual([]);
+    await screenshot(adminPage, 'admin-users');
+    await adminPage.context().close();
 
     const researcherPage = await signIn('rae@example.org');
     await researcherPage.getByText('Aggregate access').waitFor();

@@ -10,6 +10,7 @@ import {
 } from '@mui/material';
 import { Link as RouterLink, Navigate, Route, Routes } from 'react-router';
 import { AccessRequestsPage } from './pages/access-requests-page.tsx';
+import { AdminUsersPage } from './pages/admin-users-page.tsx';
 import { AuditPage } from './pages/audit-page.tsx';
 import { CatalogPage } from './pages/catalog-page.tsx';
 import { DatasetPage } from './pages/dataset-page.tsx';
@@ -55,6 +56,7 @@ export function App() {
         <Route path="/queries/:id" element={<QueryResultPage />} />
         <Route path="/uploads" element={<UploadsPage />} />
         <Route path="/admin/access-requests" element={<AccessRequestsPage />} />
+        <Route path="/admin/users" element={<AdminUsersPage />} />
         <Route path="/audit" element={<AuditPage />} />
         <Route path="/profile" element={<ProfilePage />} />
         <Route path="/status" element={<StatusPage />} />
@@ -87,9 +89,14 @@ function Shell({ children }: { children: React.ReactNode }) {
               </Button>
             )}
             {role === 'admin' && (
-              <Button color="inherit" component={RouterLink} to="/admin/access-requests">
-                Access requests
-              </Button>
+              <>
+                <Button color="inherit" component={RouterLink} to="/admin/users">
+                  Users and grants
+                </Button>
+                <Button color="inherit" component={RouterLink} to="/admin/access-requests">
+                  Access requests
+                </Button>
+              </>
             )}
             {(role === 'auditor' || role === 'admin') && (
               <Button color="inherit" component={RouterLink} to="/audit">

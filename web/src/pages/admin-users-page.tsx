@@ -1,0 +1,300 @@
+import {
+  datasetListingSchema,
+  grantViewSchema,
+  userRoleSchema,
+  userViewSchema,
+  type UserView,
+} from '@medlake/shared';
+import {
+  Alert,
+  Button,
+  Card,
+  CardContent,
+  CircularProgress,
+  MenuItem,
+  Stack,
+  Table,
+  TableBody,
+  TableCell,
+  TableHead,
+  TableRow,
+  TextField,
+  Typography,
+} from '@mui/material';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useState } from 'react';
+import { z } from 'zod';
+import { api, messageOf } from '../api.ts';
+
+const usersSchema = z.object({ users: z.array(userViewSchema) });
+const grantsSchema = z.object({ grants: z.array(grantViewSchema) });
+const datasetsSchema = z.object({ datasets: z.array(datasetListingSchema) });
+const roles = userRoleSchema.options;
+
+/** Users and their roles, and the grants in force: an admin's daily work. */
+export function AdminUsersPage() {
+  const users = useQuery({
+    queryKey: ['admin-users'],
+    queryFn: () => api(usersSchema, 'GET', '/api/v1/admin/users'),
+  });
+  if (users.isPending) return <CircularProgress aria-label="Loading users" />;
+  if (users.isError) return <Alert severity="error">{messageOf(users.error)}</Alert>;
+  return (
+    <Stack spacing={3}>
+      <Typography variant="h4" component="h1">
+        Users and grants
+      </Typography>
+      <NewUser />
+      <UserTable users={users.data.users} />
+      <Grants users={users.data.users} />
+    </Stack>
+  );
+}
+
+function NewUser() {
+  const client = useQueryClient();
+  const [email, setEmail] = useState('');
+  const [name, setName] = useState('');
+  const [role, setRole] = useState<UserView['role']>('researcher');
+  const make = useMutation({
+    mutationFn: () =>
+      api(
+        z.object({ user: userViewSchema, oneTimePassword: z.string() }),
+        'POST',
+        '/api/v1/admin/users',
+        { email, name, role },
+      ),
+    onSuccess: () => client.invalidateQueries({ queryKey: ['admin-users'] }),
+  });
+  return (
+    <Card variant="outlined" component="section" aria-labelledby="new-user">
+      <CardContent>
+        <Typography variant="h6" component="h2" id="new-user" gutterBottom>
+          Add a user
+        </Typography>
+        <Stack direction={{ xs: 'column', md: 'row' }} spacing={2}>
+          <TextField
+            label="E-mail"
+            value={email}
+            onChange={(event) => setEmail(event.target.value)}
+          />
+          <TextField label="Name" value={name} onChange={(event) => setName(event.target.value)} />
+          <TextField
+            select
+            label="Role"
+            value={role}
+            onChange={(event) => setRole(event.target.value as UserView['role'])}
+          >
+            {roles.map((item) => (
+              <MenuItem key={item} value={item}>
+                {item}
+              </MenuItem>
+            ))}
+          </TextField>
+          <Button
+            variant="contained"
+            onClick={() => make.mutate()}
+            disabled={!email || !name || make.isPending}
+          >
+            Add
+          </Button>
+        </Stack>
+        {make.isError && (
+          <Alert severity="error" sx={{ mt: 2 }}>
+            {messageOf(make.error)}
+          </Alert>
+        )}
+        {make.data && (
+          <Alert severity="success" sx={{ mt: 2 }}>
+            {make.data.user.email} can sign in once with{' '}
+            <code data-testid="one-time-password">{make.data.oneTimePassword}</code> and then
+            chooses a password. Hand it over in person or by phone; it is not shown again.
+          </Alert>
+        )}
+      </CardContent>
+    </Card>
+  );
+}
+
+function UserTable({ users }: { users: UserView[] }) {
+  const client = useQueryClient();
+  const change = useMutation({
+    mutationFn: (input: { id: string; role?: UserView['role']; disabled?: boolean }) =>
+      api(userViewSchema, 'PATCH', `/api/v1/admin/users/${input.id}`, {
+        role: input.role,
+        disabled: input.disabled,
+      }),
+    onSuccess: () => client.invalidateQueries({ queryKey: ['admin-users'] }),
+  });
+  return (
+    <Card variant="outlined" component="section" aria-labelledby="users">
+      <CardContent>
+        <Typography variant="h6" component="h2" id="users" gutterBottom>
+          Users
+        </Typography>
+        {change.isError && <Alert severity="error">{messageOf(change.error)}</Alert>}
+        <Table size="small" aria-labelledby="users">
+          <TableHead>
+            <TableRow>
+              <TableCell>E-mail</TableCell>
+              <TableCell>Name</TableCell>
+              <TableCell>Role</TableCell>
+              <TableCell>Authenticator</TableCell>
+              <TableCell>Account</TableCell>
+            </TableRow>
+          </TableHead>
+          <TableBody>
+            {users.map((user) => (
+              <TableRow key={user.id}>
+                <TableCell>{user.email}</TableCell>
+                <TableCell>{user.name}</TableCell>
+                <TableCell>
+                  <TextField
+                    select
+                    size="small"
+                    value={user.role}
+                    slotProps={{ htmlInput: { 'aria-label': `Role of ${user.email}` } }}
+                    onChange={(event) =>
+                      change.mutate({ id: user.id, role: event.target.value as UserView['role'] })
+                    }
+                  >
+                    {roles.map((item) => (
+                      <MenuItem key={item} value={item}>
+                        {item}
+                      </MenuItem>
+                    ))}
+                  </TextField>
+                </TableCell>
+                <TableCell>{user.totpEnabled ? 'set up' : 'none'}</TableCell>
+                <TableCell>
+                  <Button
+                    size="small"
+                    color={user.disabled ? 'primary' : 'error'}
+                    onClick={() => change.mutate({ id: user.id, disabled: !user.disabled })}
+                  >
+                    {user.disabled ? 'Enable' : 'Disable'}
+                  </Button>
+                </TableCell>
+              </TableRow>
+            ))}
+          </TableBody>
+        </Table>
+      </CardContent>
+    </Card>
+  );
+}
+
+function Grants({ users }: { users: UserView[] }) {
+  const client = useQueryClient();
+  const grants = useQuery({
+    queryKey: ['admin-grants'],
+    queryFn: () => api(grantsSchema, 'GET', '/api/v1/admin/grants'),
+  });
+  const datasets = useQuery({
+    queryKey: ['datasets'],
+    queryFn: () => api(datasetsSchema, 'GET', '/api/v1/datasets'),
+  });
+  const [userId, setUserId] = useState('');
+  const [datasetId, setDatasetId] = useState('');
+  const [level, setLevel] = useState<'aggregate' | 'row'>('aggregate');
+  const add = useMutation({
+    mutationFn: () =>
+      api(grantViewSchema, 'POST', '/api/v1/admin/grants', { userId, datasetId, level }),
+    onSuccess: () => client.invalidateQueries({ queryKey: ['admin-grants'] }),
+  });
+  const revoke = useMutation({
+    mutationFn: (id: string) => api(grantViewSchema, 'DELETE', `/api/v1/admin/grants/${id}`),
+    onSuccess: () => client.invalidateQueries({ queryKey: ['admin-grants'] }),
+  });
+  const emailOf = (id: string | null) => users.find((user) => user.id === id)?.email ?? id;
+  return (
+    <Card variant="outlined" component="section" aria-labelledby="grants">
+      <CardContent>
+        <Typography variant="h6" component="h2" id="grants" gutterBottom>
+          Grants in force
+        </Typography>
+        <Stack direction={{ xs: 'column', md: 'row' }} spacing={2} sx={{ mb: 2 }}>
+          <TextField
+            select
+            sx={{ minWidth: 220 }}
+            label="User"
+            value={userId}
+            onChange={(event) => setUserId(event.target.value)}
+          >
+            {users.map((user) => (
+              <MenuItem key={user.id} value={user.id}>
+                {user.email}
+              </MenuItem>
+            ))}
+          </TextField>
+          <TextField
+            select
+            sx={{ minWidth: 220 }}
+            label="Dataset"
+            value={datasetId}
+            onChange={(event) => setDatasetId(event.target.value)}
+          >
+            {(datasets.data?.datasets ?? []).map((dataset) => (
+              <MenuItem key={dataset.id} value={dataset.id}>
+                {dataset.title}
+              </MenuItem>
+            ))}
+          </TextField>
+          <TextField
+            select
+            label="Level"
+            value={level}
+            onChange={(event) => setLevel(event.target.value as typeof level)}
+          >
+            <MenuItem value="aggregate">Aggregate</MenuItem>
+            <MenuItem value="row">Row</MenuItem>
+          </TextField>
+          <Button
+            variant="contained"
+            onClick={() => add.mutate()}
+            disabled={!userId || !datasetId || add.isPending}
+          >
+            Grant
+          </Button>
+        </Stack>
+        {(add.isError || revoke.isError) && (
+          <Alert severity="error">{messageOf(add.error ?? revoke.error)}</Alert>
+        )}
+        <Table size="small" aria-labelledby="grants">
+          <TableHead>
+            <TableRow>
+              <TableCell>Holder</TableCell>
+              <TableCell>Dataset</TableCell>
+              <TableCell>Level</TableCell>
+              <TableCell>Hospitals</TableCell>
+              <TableCell>Until</TableCell>
+              <TableCell />
+            </TableRow>
+          </TableHead>
+          <TableBody>
+            {(grants.data?.grants ?? []).map((grant) => (
+              <TableRow key={grant.id}>
+                <TableCell>
+                  {grant.userId ? emailOf(grant.userId) : `project ${grant.projectId}`}
+                </TableCell>
+                <TableCell>{grant.datasetId}</TableCell>
+                <TableCell>{grant.level}</TableCell>
+                <TableCell>{grant.hospitals?.join(', ') ?? 'all'}</TableCell>
+                <TableCell>
+                  {grant.expiresAt
+                    ? new Date(grant.expiresAt).toLocaleDateString()
+                    : 'revoked only'}
+                </TableCell>
+                <TableCell>
+                  <Button size="small" color="error" onClick={() => revoke.mutate(grant.id)}>
+                    Revoke
+                  </Button>
+                </TableCell>
+              </TableRow>
+            ))}
+          </TableBody>
+        </Table>
+      </CardContent>
+    </Card>
+  );
+}
