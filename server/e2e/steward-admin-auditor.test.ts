@@ -83,6 +83,7 @@ describe('a steward uploads, an admin decides, an auditor checks, in a real brow
     await page.getByRole('button', { name: 'Upload', exact: true }).click();
     await page.getByText('Published: 1,052 rows').waitFor();
     await page.getByRole('cell', { name: 'published' }).waitFor();
+    await page.getByRole('cell', { name: 'current' }).waitFor();
     expect(await accessibilityViolations(page)).toEqual([]);
     await screenshot(page, 'uploads');
 

@@ -118,3 +118,18 @@ export const uploadJobSchema = z.object({
 
 export type UploadResult = z.infer<typeof uploadResultSchema>;
 export type UploadJob = z.infer<typeof uploadJobSchema>;
+
+/** A release as a steward sees it in a hospital's history. */
+export const releaseViewSchema = z.object({
+  id: z.string(),
+  dataset: z.string(),
+  hospital: z.string(),
+  month: z.string(),
+  rows: z.number(),
+  rejectedRows: z.number(),
+  publishedAt: z.string(),
+  /** Whether queries read this release for its month (a later upload replaces it). */
+  current: z.boolean(),
+});
+
+export type ReleaseView = z.infer<typeof releaseViewSchema>;

@@ -2,6 +2,7 @@ import {
   datasetListingSchema,
   errorBodySchema,
   uploadJobSchema,
+  releaseViewSchema,
   uploadResultSchema,
   type UploadJob,
   type UploadResult,
@@ -20,6 +21,7 @@ import {
   TableBody,
   TableCell,
   TableHead,
+  TablePagination,
   TableRow,
   TextField,
   Typography,
@@ -57,6 +59,7 @@ export function UploadsPage() {
         <UploadForm hospitals={uploads.data.hospitals} />
       )}
       <UploadList uploads={uploads.data.uploads} total={uploads.data.total} />
+      {uploads.data.hospitals.length > 0 && <ReleaseHistory hospitals={uploads.data.hospitals} />}
     </Stack>
   );
 }
@@ -91,6 +94,7 @@ function UploadForm({ hospitals }: { hospitals: string[] }) {
       });
       setResult(await send(`/api/uploads?${query}`, file, setSent));
       await client.invalidateQueries({ queryKey: ['uploads'] });
+      await client.invalidateQueries({ queryKey: ['releases'] });
     } catch (caught) {
       setError(caught instanceof Error ? caught.message : messageOf(caught));
     } finally {
@@ -283,6 +287,94 @@ function UploadList({ uploads, total }: { uploads: UploadJob[]; total: number })
               ))}
             </TableBody>
           </Table>
+        )}
+      </CardContent>
+    </Card>
+  );
+}
+
+const releasesSchema = z.object({ total: z.number(), releases: z.array(releaseViewSchema) });
+
+/** Each month's releases of a hospital, and which one queries read now. */
+function ReleaseHistory({ hospitals }: { hospitals: string[] }) {
+  const [hospital, setHospital] = useState(hospitals[0] ?? '');
+  const [page, setPage] = useState(0);
+  const releases = useQuery({
+    queryKey: ['releases', hospital, page],
+    queryFn: () =>
+      api(
+        releasesSchema,
+        'GET',
+        `/api/v1/releases?hospital=${encodeURIComponent(hospital)}&page=${page + 1}&pageSize=25`,
+      ),
+  });
+  return (
+    <Card variant="outlined" component="section" aria-labelledby="release-history">
+      <CardContent>
+        <Stack direction="row" spacing={2} sx={{ alignItems: 'center', mb: 2 }}>
+          <Typography variant="h6" component="h2" id="release-history">
+            Releases
+          </Typography>
+          <TextField
+            select
+            size="small"
+            label="Hospital"
+            value={hospital}
+            onChange={(event) => {
+              setHospital(event.target.value);
+              setPage(0);
+            }}
+          >
+            {hospitals.map((item) => (
+              <MenuItem key={item} value={item}>
+                {item}
+              </MenuItem>
+            ))}
+          </TextField>
+        </Stack>
+        {releases.isError && <Alert severity="error">{messageOf(releases.error)}</Alert>}
+        {releases.data && releases.data.releases.length === 0 && (
+          <Typography color="text.secondary">No release yet.</Typography>
+        )}
+        {releases.data && releases.data.releases.length > 0 && (
+          <>
+            <Table size="small" aria-labelledby="release-history">
+              <TableHead>
+                <TableRow>
+                  <TableCell>Month</TableCell>
+                  <TableCell>Dataset</TableCell>
+                  <TableCell align="right">Rows</TableCell>
+                  <TableCell>Published</TableCell>
+                  <TableCell>Read by queries</TableCell>
+                </TableRow>
+              </TableHead>
+              <TableBody>
+                {releases.data.releases.map((release) => (
+                  <TableRow key={release.id}>
+                    <TableCell>{release.month}</TableCell>
+                    <TableCell>{release.dataset}</TableCell>
+                    <TableCell align="right">{release.rows.toLocaleString()}</TableCell>
+                    <TableCell>{new Date(release.publishedAt).toLocaleString()}</TableCell>
+                    <TableCell>
+                      {release.current ? (
+                        <Chip size="small" color="success" label="current" />
+                      ) : (
+                        'replaced'
+                      )}
+                    </TableCell>
+                  </TableRow>
+                ))}
+              </TableBody>
+            </Table>
+            <TablePagination
+              component="div"
+              count={releases.data.total}
+              page={page}
+              onPageChange={(_event, next) => setPage(next)}
+              rowsPerPage={25}
+              rowsPerPageOptions={[25]}
+            />
+          </>
         )}
       </CardContent>
     </Card>

@@ -216,5 +216,16 @@ describe('POST /api/uploads', () => {
       uploads: [],
     });
     expect((await asOther('GET', `/api/v1/uploads/${published?.id}`)).statusCode).toBe(403);
+
+    const history = await app.inject({
+      method: 'GET',
+      url: '/api/v1/releases?hospital=synthea',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(history.json()).toMatchObject({
+      total: 1,
+      releases: [{ month: '2020-12', rows: 1052, current: true }],
+    });
+    expect((await asOther('GET', '/api/v1/releases?hospital=synthea')).statusCode).toBe(403);
   });
 });

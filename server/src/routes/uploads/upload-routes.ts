@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import {
   errorBodySchema,
   qualityReportSchema,
+  releaseViewSchema,
   uploadJobSchema,
   uploadResultSchema,
 } from '@medlake/shared';
@@ -12,6 +13,7 @@ import { requireCaller } from '../../http/authenticate.ts';
 import type { Platform } from '../../platform.ts';
 import { ingestUpload } from '../../use-cases/ingest-upload.ts';
 import {
+  listReleasesOf,
   listUploads,
   readUploadReport,
   requireUploadRight,
@@ -146,6 +148,43 @@ export function uploadRoutes(platform: Platform): FastifyPluginAsyncZod {
       async (request) => {
         const report = await readUploadReport(platform, requireUser(request), request.params.id);
         return { ...presentUploadJob(report.job), quality: report.quality };
+      },
+    );
+
+    app.get(
+      '/v1/releases',
+      {
+        schema: {
+          summary: 'The release history of a hospital you steward, newest month first',
+          tags: ['ingestion'],
+          querystring: z.object({
+            hospital: z.string().min(1),
+            page: z.coerce.number().int().min(1).default(1),
+            pageSize: z.coerce.number().int().min(1).max(200).default(50),
+          }),
+          response: {
+            200: z.object({ total: z.number(), releases: z.array(releaseViewSchema) }),
+            401: errorBodySchema,
+            403: errorBodySchema,
+          },
+        },
+      },
+      async (request) => {
+        const { hospital, ...page } = request.query;
+        const found = await listReleasesOf(platform, requireUser(request), hospital, page);
+        return {
+          total: found.total,
+          releases: found.releases.map((release) => ({
+            id: release.id,
+            dataset: release.datasetId,
+            hospital: release.hospitalId,
+            month: release.month,
+            rows: release.rowCount,
+            rejectedRows: release.rejectedRowCount,
+            publishedAt: release.publishedAt.toISOString(),
+            current: release.current,
+          })),
+        };
       },
     );
   };

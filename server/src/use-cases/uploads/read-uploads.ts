@@ -1,7 +1,7 @@
 import type { QualityReport } from '@medlake/shared';
 import { hospitalsRepository } from '../../catalog/hospitals-repository.ts';
 import { jobsRepository, type Job } from '../../catalog/jobs-repository.ts';
-import { releasesRepository } from '../../catalog/releases-repository.ts';
+import { releasesRepository, type Release } from '../../catalog/releases-repository.ts';
 import { stewardsRepository } from '../../catalog/stewards-repository.ts';
 import type { User } from '../../catalog/users-repository.ts';
 import { AppError } from '../../errors.ts';
@@ -53,4 +53,22 @@ export async function readUploadReport(
   const releaseId = (job.result as { releaseId?: string } | null)?.releaseId;
   const release = releaseId ? await releasesRepository(platform.catalog.db).get(releaseId) : null;
   return { job, quality: release?.quality ?? null };
+}
+
+/**
+ * The releases of a hospital the user stewards (any for an admin), newest month first, with
+ * which one is current for each month: what a re-upload replaced.
+ */
+export async function listReleasesOf(
+  platform: Platform,
+  user: User,
+  hospitalId: string,
+  page: { page: number; pageSize: number },
+): Promise<{ releases: Release[]; total: number }> {
+  await requireUploadRight(platform, user, hospitalId);
+  const all = (await releasesRepository(platform.catalog.db).list({ hospitalId })).sort(
+    (a, b) => b.month.localeCompare(a.month) || b.publishedAt.getTime() - a.publishedAt.getTime(),
+  );
+  const start = (page.page - 1) * page.pageSize;
+  return { releases: all.slice(start, start + page.pageSize), total: all.length };
 }
