@@ -171,6 +171,14 @@ describe('signing in and asking for access, in a real browser', () => {
     expect(download.status()).toBe(200);
     expect((await download.text()).split('\n')[0]).toContain('observed_at_year');
 
+    // The history runs a query again.
+    await page.getByRole('link', { name: 'Queries' }).click();
+    await page.getByRole('button', { name: 'Run again' }).click();
+    await page.getByRole('heading', { name: 'Key points' }).waitFor();
+    await page.getByRole('link', { name: 'Queries' }).click();
+    await page.getByRole('button', { name: 'Run again' }).nth(1).waitFor();
+    expect(await accessibilityViolations(page)).toEqual([]);
+
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByRole('heading', { name: 'Sign in to medlake' }).waitFor();
     await page.context().close();

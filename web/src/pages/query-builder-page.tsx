@@ -13,7 +13,7 @@ import {
   TextField,
   Typography,
 } from '@mui/material';
-import { useMutation, useQuery } from '@tanstack/react-query';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import { useNavigate, useSearchParams } from 'react-router';
 import { z } from 'zod';
@@ -36,6 +36,7 @@ type CodeOption = { code: string; label: string | null };
 export function QueryBuilderPage() {
   const [params] = useSearchParams();
   const navigate = useNavigate();
+  const client = useQueryClient();
   const datasets = useQuery({
     queryKey: ['datasets'],
     queryFn: () => api(listSchema, 'GET', '/api/v1/datasets'),
@@ -99,7 +100,10 @@ export function QueryBuilderPage() {
 
   const run = useMutation({
     mutationFn: () => api(queryJobSchema, 'POST', '/api/v1/queries?wait=25', spec),
-    onSuccess: (job) => navigate(`/queries/${job.id}`),
+    onSuccess: async (job) => {
+      await client.invalidateQueries({ queryKey: ['queries'] });
+      await navigate(`/queries/${job.id}`);
+    },
   });
 
   if (datasets.isPending) return <CircularProgress aria-label="Loading datasets" />;

@@ -12,8 +12,8 @@ import {
   TableRow,
   Typography,
 } from '@mui/material';
-import { useQuery } from '@tanstack/react-query';
-import { Link as RouterLink } from 'react-router';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { Link as RouterLink, useNavigate } from 'react-router';
 import { z } from 'zod';
 import { api, messageOf } from '../api.ts';
 
@@ -21,9 +21,19 @@ const listSchema = z.object({ queries: z.array(queryJobSchema) });
 
 /** The user's latest queries, newest first, each opening its result. */
 export function QueryHistoryPage() {
+  const navigate = useNavigate();
+  const client = useQueryClient();
   const queries = useQuery({
     queryKey: ['queries'],
     queryFn: () => api(listSchema, 'GET', '/api/v1/queries'),
+  });
+  // The same spec again: current releases and the user's access as they are now.
+  const rerun = useMutation({
+    mutationFn: (spec: unknown) => api(queryJobSchema, 'POST', '/api/v1/queries', spec),
+    onSuccess: async (job) => {
+      await client.invalidateQueries({ queryKey: ['queries'] });
+      await navigate(`/queries/${job.id}`);
+    },
   });
   return (
     <Stack spacing={2}>
@@ -37,6 +47,7 @@ export function QueryHistoryPage() {
       </Stack>
       {queries.isPending && <CircularProgress aria-label="Loading your queries" />}
       {queries.isError && <Alert severity="error">{messageOf(queries.error)}</Alert>}
+      {rerun.isError && <Alert severity="error">{messageOf(rerun.error)}</Alert>}
       {queries.data?.queries.length === 0 && (
         <Alert severity="info">You have run no query yet. Start with “New query”.</Alert>
       )}
@@ -48,6 +59,7 @@ export function QueryHistoryPage() {
               <TableCell>Dataset</TableCell>
               <TableCell>Status</TableCell>
               <TableCell>Key point</TableCell>
+              <TableCell />
             </TableRow>
           </TableHead>
           <TableBody>
@@ -73,6 +85,15 @@ export function QueryHistoryPage() {
                   />
                 </TableCell>
                 <TableCell>{query.summary?.keyPoints[0] ?? query.error?.message ?? ''}</TableCell>
+                <TableCell>
+                  <Button
+                    size="small"
+                    onClick={() => rerun.mutate(query.spec)}
+                    disabled={rerun.isPending}
+                  >
+                    Run again
+                  </Button>
+                </TableCell>
               </TableRow>
             ))}
           </TableBody>
