@@ -25,6 +25,7 @@ import { keepPreviousData, useMutation, useQuery } from '@tanstack/react-query';
 import { useState } from 'react';
 import { useParams } from 'react-router';
 import { z } from 'zod';
+import { formatBytes } from '../format.ts';
 import { api, messageOf } from '../api.ts';
 
 const exportLinkSchema = z.object({
@@ -324,12 +325,4 @@ function formatCell(value: unknown): string {
       : value.toLocaleString(undefined, { maximumFractionDigits: 3 });
   }
   return String(value);
-}
-
-function formatBytes(bytes: number): string {
-  return bytes < 1024
-    ? `${bytes} B`
-    : bytes < 1024 ** 2
-      ? `${(bytes / 1024).toFixed(1)} KB`
-      : `${(bytes / 1024 ** 2).toFixed(1)} MB`;
 }

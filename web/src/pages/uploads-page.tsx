@@ -29,6 +29,7 @@ import {
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
 import { z } from 'zod';
+import { formatBytes } from '../format.ts';
 import { api, currentCsrfToken, messageOf } from '../api.ts';
 
 const uploadsSchema = z.object({
@@ -387,10 +388,4 @@ function outcomeOf(upload: UploadJob): string {
   if (status === 'published') return 'published';
   if (status === 'unchanged') return 'unchanged';
   return 'rejected or failed';
-}
-
-function formatBytes(bytes: number): string {
-  return bytes < 1024 ** 2
-    ? `${(bytes / 1024).toFixed(1)} KB`
-    : `${(bytes / 1024 ** 2).toFixed(1)} MB`;
 }

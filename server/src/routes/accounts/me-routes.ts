@@ -1,6 +1,5 @@
 import {
   apiTokenViewSchema,
-  errorBodySchema,
   newApiTokenSchema,
   sessionViewSchema,
   userViewSchema,
@@ -20,14 +19,9 @@ import {
   revokeOwnToken,
 } from '../../use-cases/accounts/own-tokens.ts';
 import { presentSession, presentUser } from './present-account.ts';
+import { errorResponses } from '../../http/error-responses.ts';
 
-const errors = {
-  400: errorBodySchema,
-  401: errorBodySchema,
-  403: errorBodySchema,
-  404: errorBodySchema,
-  409: errorBodySchema,
-};
+const errors = errorResponses(400, 401, 403, 404, 409);
 
 /** The signed-in user's own account: password, authenticator app and API tokens. */
 export function meRoutes(platform: Platform): FastifyPluginAsyncZod {

@@ -1,4 +1,4 @@
-import { errorBodySchema, sessionViewSchema, signInSchema } from '@medlake/shared';
+import { sessionViewSchema, signInSchema } from '@medlake/shared';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { actorOf } from '../../caller.ts';
@@ -7,13 +7,9 @@ import type { Platform } from '../../platform.ts';
 import { AppError } from '../../errors.ts';
 import { signInWithPassword, signOut } from '../../use-cases/accounts/sign-in.ts';
 import { presentSession } from './present-account.ts';
+import { errorResponses } from '../../http/error-responses.ts';
 
-const errors = {
-  400: errorBodySchema,
-  401: errorBodySchema,
-  403: errorBodySchema,
-  429: errorBodySchema,
-};
+const errors = errorResponses(400, 401, 403, 429);
 
 /** Signing in and out of the web app: a session cookie and its CSRF token. */
 export function sessionRoutes(platform: Platform): FastifyPluginAsyncZod {

@@ -1,18 +1,13 @@
-import { accessRequestViewSchema, errorBodySchema, newAccessRequestSchema } from '@medlake/shared';
+import { accessRequestViewSchema, newAccessRequestSchema } from '@medlake/shared';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { requireCaller } from '../../http/authenticate.ts';
 import type { Platform } from '../../platform.ts';
 import { listOwnAccessRequests, requestAccess } from '../../use-cases/access/access-requests.ts';
 import { presentAccessRequest } from './present-access.ts';
+import { errorResponses } from '../../http/error-responses.ts';
 
-const errors = {
-  400: errorBodySchema,
-  401: errorBodySchema,
-  403: errorBodySchema,
-  404: errorBodySchema,
-  409: errorBodySchema,
-};
+const errors = errorResponses(400, 401, 403, 404, 409);
 
 /** A researcher's own access requests: make one, and see the decisions. */
 export function accessRequestRoutes(platform: Platform): FastifyPluginAsyncZod {

@@ -1,7 +1,6 @@
 import {
   accessDecisionSchema,
   accessRequestViewSchema,
-  errorBodySchema,
   grantViewSchema,
   newGrantSchema,
   projectViewSchema,
@@ -30,14 +29,9 @@ import { createProject, setProjectMember } from '../../use-cases/access/projects
 import { grantDatasetAccess, revokeGrant } from '../../use-cases/manage-access.ts';
 import { presentUser } from '../accounts/present-account.ts';
 import { presentAccessRequest, presentGrant, presentProject } from './present-access.ts';
+import { errorResponses } from '../../http/error-responses.ts';
 
-const errors = {
-  400: errorBodySchema,
-  401: errorBodySchema,
-  403: errorBodySchema,
-  404: errorBodySchema,
-  409: errorBodySchema,
-};
+const errors = errorResponses(400, 401, 403, 404, 409);
 const userParams = z.object({ id: z.uuid() });
 
 /**

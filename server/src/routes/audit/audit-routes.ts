@@ -1,9 +1,4 @@
-import {
-  auditOutcomeSchema,
-  auditPageSchema,
-  auditVerificationSchema,
-  errorBodySchema,
-} from '@medlake/shared';
+import { auditOutcomeSchema, auditPageSchema, auditVerificationSchema } from '@medlake/shared';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { actorOf } from '../../caller.ts';
@@ -14,6 +9,7 @@ import {
   searchAuditLog,
   verifyAuditLog,
 } from '../../use-cases/audit/read-audit-log.ts';
+import { errorResponses } from '../../http/error-responses.ts';
 
 const filter = z.object({
   actor: z.string().max(200).optional(),
@@ -23,7 +19,7 @@ const filter = z.object({
   from: z.coerce.date().optional(),
   to: z.coerce.date().optional(),
 });
-const errors = { 400: errorBodySchema, 401: errorBodySchema, 403: errorBodySchema };
+const errors = errorResponses(400, 401, 403);
 
 /** The audit log, for auditors and admins: search, export and verify. */
 export function auditRoutes(platform: Platform): FastifyPluginAsyncZod {

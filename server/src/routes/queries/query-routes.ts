@@ -15,6 +15,7 @@ import {
 import { openDownload } from '../../use-cases/queries/download-export.ts';
 import { exportQueryResult } from '../../use-cases/queries/export-query.ts';
 import { submitQuery } from '../../use-cases/queries/submit-query.ts';
+import { errorResponses } from '../../http/error-responses.ts';
 
 const idParams = z.object({ id: z.uuid() });
 const exportLink = z.object({
@@ -26,13 +27,7 @@ const exportLink = z.object({
   url: z.string(),
   expiresAt: z.string(),
 });
-const errors = {
-  400: errorBodySchema,
-  401: errorBodySchema,
-  403: errorBodySchema,
-  404: errorBodySchema,
-  409: errorBodySchema,
-};
+const errors = errorResponses(400, 401, 403, 404, 409);
 
 /**
  * Queries: submitted as a query spec, run as jobs, read back as a summary and pages. Every
