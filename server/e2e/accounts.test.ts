@@ -184,6 +184,18 @@ describe('signing in and asking for access, in a real browser', () => {
     await page.context().close();
   });
 
+  it('shows the API reference under the content security policy', async () => {
+    const page = await newPage();
+    const refused: string[] = [];
+    page.on('console', (message) => {
+      if (message.type() === 'error') refused.push(message.text());
+    });
+    await page.goto(`${server.url}/api/docs`);
+    await page.getByText('medlake API').first().waitFor();
+    expect(refused).toEqual([]);
+    await page.context().close();
+  });
+
   it('works in a narrow window too', async () => {
     const context = await browser.newContext({ viewport: { width: 390, height: 800 } });
     const page = await context.newPage();

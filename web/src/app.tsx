@@ -8,21 +8,44 @@ import {
   Toolbar,
   Typography,
 } from '@mui/material';
+import { lazy, Suspense } from 'react';
 import { Link as RouterLink, Navigate, Route, Routes } from 'react-router';
-import { AccessRequestsPage } from './pages/access-requests-page.tsx';
-import { AdminUsersPage } from './pages/admin-users-page.tsx';
-import { AuditPage } from './pages/audit-page.tsx';
 import { CatalogPage } from './pages/catalog-page.tsx';
-import { DatasetPage } from './pages/dataset-page.tsx';
 import { FirstStepsPage } from './pages/first-steps-page.tsx';
-import { QueryBuilderPage } from './pages/query-builder-page.tsx';
-import { QueryHistoryPage } from './pages/query-history-page.tsx';
-import { ProfilePage } from './pages/profile-page.tsx';
-import { QueryResultPage } from './pages/query-result-page.tsx';
 import { SignInPage } from './pages/sign-in-page.tsx';
 import { StatusPage } from './pages/status-page.tsx';
-import { UploadsPage } from './pages/uploads-page.tsx';
 import { useSession } from './session.tsx';
+
+// Pages past the catalog load when first visited: the first screen needs only its own code.
+const AccessRequestsPage = lazy(() =>
+  import('./pages/access-requests-page.tsx').then((module) => ({
+    default: module.AccessRequestsPage,
+  })),
+);
+const AdminUsersPage = lazy(() =>
+  import('./pages/admin-users-page.tsx').then((module) => ({ default: module.AdminUsersPage })),
+);
+const AuditPage = lazy(() =>
+  import('./pages/audit-page.tsx').then((module) => ({ default: module.AuditPage })),
+);
+const DatasetPage = lazy(() =>
+  import('./pages/dataset-page.tsx').then((module) => ({ default: module.DatasetPage })),
+);
+const QueryBuilderPage = lazy(() =>
+  import('./pages/query-builder-page.tsx').then((module) => ({ default: module.QueryBuilderPage })),
+);
+const QueryHistoryPage = lazy(() =>
+  import('./pages/query-history-page.tsx').then((module) => ({ default: module.QueryHistoryPage })),
+);
+const ProfilePage = lazy(() =>
+  import('./pages/profile-page.tsx').then((module) => ({ default: module.ProfilePage })),
+);
+const QueryResultPage = lazy(() =>
+  import('./pages/query-result-page.tsx').then((module) => ({ default: module.QueryResultPage })),
+);
+const UploadsPage = lazy(() =>
+  import('./pages/uploads-page.tsx').then((module) => ({ default: module.UploadsPage })),
+);
 
 /**
  * The app: the sign-in page for visitors, the first steps for a session that must change its
@@ -48,20 +71,22 @@ export function App() {
   if (session.needs.length > 0) return <FirstStepsPage session={session} />;
   return (
     <Shell>
-      <Routes>
-        <Route path="/" element={<CatalogPage />} />
-        <Route path="/datasets/:id" element={<DatasetPage />} />
-        <Route path="/queries" element={<QueryHistoryPage />} />
-        <Route path="/queries/new" element={<QueryBuilderPage />} />
-        <Route path="/queries/:id" element={<QueryResultPage />} />
-        <Route path="/uploads" element={<UploadsPage />} />
-        <Route path="/admin/access-requests" element={<AccessRequestsPage />} />
-        <Route path="/admin/users" element={<AdminUsersPage />} />
-        <Route path="/audit" element={<AuditPage />} />
-        <Route path="/profile" element={<ProfilePage />} />
-        <Route path="/status" element={<StatusPage />} />
-        <Route path="*" element={<Navigate to="/" replace />} />
-      </Routes>
+      <Suspense fallback={<CircularProgress aria-label="Loading the page" />}>
+        <Routes>
+          <Route path="/" element={<CatalogPage />} />
+          <Route path="/datasets/:id" element={<DatasetPage />} />
+          <Route path="/queries" element={<QueryHistoryPage />} />
+          <Route path="/queries/new" element={<QueryBuilderPage />} />
+          <Route path="/queries/:id" element={<QueryResultPage />} />
+          <Route path="/uploads" element={<UploadsPage />} />
+          <Route path="/admin/access-requests" element={<AccessRequestsPage />} />
+          <Route path="/admin/users" element={<AdminUsersPage />} />
+          <Route path="/audit" element={<AuditPage />} />
+          <Route path="/profile" element={<ProfilePage />} />
+          <Route path="/status" element={<StatusPage />} />
+          <Route path="*" element={<Navigate to="/" replace />} />
+        </Routes>
+      </Suspense>
     </Shell>
   );
 }
