@@ -129,6 +129,17 @@ describe('a steward uploads, an admin decides, an auditor checks, in a real brow
     expect(await adminPage.getByTestId('one-time-password').textContent()).toMatch(/^[\w-]{20}$/);
     expect(await accessibilityViolations(adminPage)).toEqual([]);
     await screenshot(adminPage, 'admin-users');
+
+    // A project with the researcher as its member.
+    await adminPage.getByRole('link', { name: 'Projects' }).click();
+    await adminPage.getByLabel('Project id').fill('vitals-2026');
+    await adminPage.getByLabel('Project name').fill('Vital signs 2026');
+    await adminPage.getByRole('button', { name: 'Make project' }).click();
+    await adminPage.getByLabel('Add a member to Vital signs 2026').click();
+    await adminPage.getByRole('option', { name: 'rae@example.org' }).click();
+    await adminPage.getByRole('button', { name: 'Add', exact: true }).click();
+    await adminPage.getByRole('button', { name: 'rae@example.org' }).waitFor();
+    expect(await accessibilityViolations(adminPage)).toEqual([]);
     await adminPage.context().close();
 
     const researcherPage = await signIn('rae@example.org');

@@ -22,6 +22,11 @@ const AccessRequestsPage = lazy(() =>
     default: module.AccessRequestsPage,
   })),
 );
+const AdminProjectsPage = lazy(() =>
+  import('./pages/admin-projects-page.tsx').then((module) => ({
+    default: module.AdminProjectsPage,
+  })),
+);
 const AdminUsersPage = lazy(() =>
   import('./pages/admin-users-page.tsx').then((module) => ({ default: module.AdminUsersPage })),
 );
@@ -81,6 +86,7 @@ export function App() {
           <Route path="/uploads" element={<UploadsPage />} />
           <Route path="/admin/access-requests" element={<AccessRequestsPage />} />
           <Route path="/admin/users" element={<AdminUsersPage />} />
+          <Route path="/admin/projects" element={<AdminProjectsPage />} />
           <Route path="/audit" element={<AuditPage />} />
           <Route path="/profile" element={<ProfilePage />} />
           <Route path="/status" element={<StatusPage />} />
@@ -117,6 +123,9 @@ function Shell({ children }: { children: React.ReactNode }) {
               <>
                 <Button color="inherit" component={RouterLink} to="/admin/users">
                   Users and grants
+                </Button>
+                <Button color="inherit" component={RouterLink} to="/admin/projects">
+                  Projects
                 </Button>
                 <Button color="inherit" component={RouterLink} to="/admin/access-requests">
                   Access requests
