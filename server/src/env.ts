@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { userRoleSchema } from '@medlake/shared';
 import { z } from 'zod';
 
 const port = z
@@ -214,7 +215,7 @@ function oidcProblems(env: z.infer<typeof envSchema>): ConfigProblem[] {
   return problems;
 }
 
-const roles = ['admin', 'steward', 'researcher', 'auditor', 'custodian'];
+const roles: readonly string[] = userRoleSchema.options;
 
 /** "group=role,group=role" as ordered pairs; throws naming the first bad pair. */
 export function parseRoleMap(text: string): Array<{ value: string; role: string }> {

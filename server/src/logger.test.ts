@@ -36,6 +36,14 @@ describe('logger', () => {
     expect(line).toContain('expires=1&signature=[redacted]');
   });
 
+  it('keeps the sign-on callback’s code and state out of logged URLs', () => {
+    const { lines, logger } = capture();
+    logger.info({ req: { method: 'GET', url: '/api/v1/oidc/callback?code=c0dec0de&state=5ta7e' } });
+    const line = lines.join('');
+    expect(line).not.toContain('c0dec0de');
+    expect(line).not.toContain('5ta7e');
+  });
+
   it('redacts patient fields at any of the first three levels', () => {
     const { lines, logger } = capture();
     logger.info({

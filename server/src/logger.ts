@@ -40,8 +40,11 @@ export const redactedPaths = [
   ...patientFields.flatMap((field) => [field, `*.${field}`, `*.*.${field}`]),
 ];
 
-/** Query parameters that are credentials: a download link's signature works as a key. */
-const secretQueryParameters = ['signature'];
+/**
+ * Query parameters that are credentials: a download link's signature works as a key, and the
+ * OpenID provider's authorization code and state come back to the sign-on callback.
+ */
+const secretQueryParameters = ['signature', 'code', 'state'];
 
 /** A request as logged: its URL without the values of secret query parameters. */
 function serializeRequest(request: {

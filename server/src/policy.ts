@@ -1,4 +1,10 @@
-import { tokenScopes, type Filter, type QuerySpec, type TokenScope } from '@medlake/shared';
+import {
+  tokenScopes,
+  type Filter,
+  type QuerySpec,
+  type SessionNeed,
+  type TokenScope,
+} from '@medlake/shared';
 import type { AccessLevel, Grant } from './catalog/grants-repository.ts';
 import type { UserRole } from './catalog/schema.ts';
 import type { User } from './catalog/users-repository.ts';
@@ -130,8 +136,6 @@ export function assertUploadsFor(
  * (for an admin signed in with a password) set up the second factor admins are required to
  * have. An OpenID sign-in leaves the second factor to the identity provider.
  */
-export type SessionNeed = 'password_change' | 'totp_setup';
-
 export function sessionNeeds(user: User, method: 'password' | 'oidc'): SessionNeed[] {
   const needs: SessionNeed[] = [];
   if (user.mustChangePassword) needs.push('password_change');

@@ -46,6 +46,7 @@ export const signInSchema = z.object({
 
 export type UserView = z.infer<typeof userViewSchema>;
 export type SessionView = z.infer<typeof sessionViewSchema>;
+export type SessionNeed = z.infer<typeof sessionNeedSchema>;
 
 export const apiTokenViewSchema = z.object({
   id: z.string(),

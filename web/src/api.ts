@@ -61,15 +61,16 @@ export async function api<T extends z.ZodType>(
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const payload: unknown = response.status === 204 ? null : await response.json().catch(() => null);
-  if (!response.ok) {
-    const error = errorBodySchema.safeParse(payload);
-    if (error.success) {
-      const { code, message, details } = error.data.error;
-      throw new ApiError(response.status, message, code, details ?? []);
-    }
-    throw new ApiError(response.status, `The server answered ${response.status}; try again`);
-  }
+  if (!response.ok) throw apiErrorOf(response.status, payload);
   return schema.parse(payload);
+}
+
+/** The error an answer other than 2xx carries, with its code and the fields it names. */
+export function apiErrorOf(status: number, payload: unknown): ApiError {
+  const error = errorBodySchema.safeParse(payload);
+  if (!error.success) return new ApiError(status, `The server answered ${status}; try again`);
+  const { code, message, details } = error.data.error;
+  return new ApiError(status, message, code, details ?? []);
 }
 
 /** Reads the platform's health; a 503 still carries a report, which says what is failing. */

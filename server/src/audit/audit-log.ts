@@ -8,7 +8,6 @@ import type { AuditLogTable, AuditOutcome } from '../catalog/schema.ts';
 export const auditActions = [
   'login',
   'logout',
-  'session.revoke',
   'password.change',
   'totp.enable',
   'token.create',

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { TokenScope } from '@medlake/shared';
+import { userRoleSchema, type TokenScope } from '@medlake/shared';
 import type { Actor } from '../audit/audit-log.ts';
 import type { CatalogDb } from '../catalog/catalog.ts';
 import { datasetsRepository } from '../catalog/datasets-repository.ts';
@@ -12,7 +12,7 @@ import { AppError, notFound } from '../errors.ts';
 import { scopesOfRole } from '../policy.ts';
 import type { Platform } from '../platform.ts';
 
-export const userRoles = ['admin', 'steward', 'researcher', 'auditor', 'custodian'] as const;
+export const userRoles = userRoleSchema.options;
 
 const newUserSchema = z.object({
   email: z.email(),

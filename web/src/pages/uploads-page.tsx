@@ -1,6 +1,5 @@
 import {
   datasetListingSchema,
-  errorBodySchema,
   uploadJobSchema,
   releaseViewSchema,
   uploadResultSchema,
@@ -30,7 +29,7 @@ import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
 import { z } from 'zod';
 import { formatBytes } from '../format.ts';
-import { api, currentCsrfToken, messageOf } from '../api.ts';
+import { api, ApiError, apiErrorOf, currentCsrfToken, messageOf } from '../api.ts';
 
 const uploadsSchema = z.object({
   total: z.number(),
@@ -97,7 +96,7 @@ function UploadForm({ hospitals }: { hospitals: string[] }) {
       await client.invalidateQueries({ queryKey: ['uploads'] });
       await client.invalidateQueries({ queryKey: ['releases'] });
     } catch (caught) {
-      setError(caught instanceof Error ? caught.message : messageOf(caught));
+      setError(messageOf(caught));
     } finally {
       setSent(undefined);
     }
@@ -193,18 +192,20 @@ function send(url: string, file: File, onSent: (bytes: number) => void): Promise
     request.setRequestHeader('x-csrf-token', currentCsrfToken() ?? '');
     request.upload.onprogress = (event) => onSent(event.loaded);
     request.onload = () => {
-      const body: unknown = JSON.parse(request.responseText || 'null');
+      let body: unknown = null;
+      try {
+        body = JSON.parse(request.responseText || 'null');
+      } catch {
+        // A proxy's HTML error page: the status says enough.
+      }
       const result = uploadResultSchema.safeParse(body);
-      if (result.success) return resolve(result.data);
-      const error = errorBodySchema.safeParse(body);
-      reject(
-        new Error(
-          error.success ? error.data.error.message : `The server answered ${request.status}`,
-        ),
-      );
+      if (result.success) resolve(result.data);
+      else reject(apiErrorOf(request.status, body));
     };
     request.onerror = () =>
-      reject(new Error('The connection broke off; nothing was published. Upload the file again.'));
+      reject(
+        new ApiError(0, 'The connection broke off; nothing was published. Upload the file again.'),
+      );
     request.send(file);
   });
 }

@@ -1,7 +1,6 @@
-import type { SessionView, UserView } from '@medlake/shared';
+import type { SessionNeed, SessionView, UserView } from '@medlake/shared';
 import type { Session } from '../../catalog/sessions-repository.ts';
 import type { User } from '../../catalog/users-repository.ts';
-import type { SessionNeed } from '../../policy.ts';
 
 export function presentUser(user: User): UserView {
   return {

@@ -6,7 +6,8 @@ import { sessionsRepository, type Session } from '../../catalog/sessions-reposit
 import { usersRepository, type User } from '../../catalog/users-repository.ts';
 import { AppError } from '../../errors.ts';
 import type { Platform } from '../../platform.ts';
-import { sessionNeeds, type SessionNeed } from '../../policy.ts';
+import type { SessionNeed } from '@medlake/shared';
+import { sessionNeeds } from '../../policy.ts';
 
 export type SignedIn = { token: string; session: Session; user: User; needs: SessionNeed[] };
 
