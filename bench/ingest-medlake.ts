@@ -17,13 +17,14 @@ const home = await mkdtemp(path.join(tmpdir(), 'medlake-bench-home-'));
 const platform = await openPlatform(loadEnv({ MEDLAKE_HOME: home, LOG_LEVEL: 'silent' }), {
   migrate: true,
 });
+const benchActor = { userId: null, name: 'bench', source: 'bench' };
 try {
   const contract = new URL('../server/config/contracts/lab-results.json', import.meta.url);
   await saveDataset(platform, JSON.parse(await readFile(contract, 'utf8')));
-  await addHospital(platform, { id: 'h01', name: 'Benchmark hospital' });
+  await addHospital(platform, benchActor, { id: 'h01', name: 'Benchmark hospital' });
   if (warmUpCsv && warmUpMonth) {
     const warmUp = await ingestUpload(platform, {
-      actor: { userId: null, name: 'bench', source: 'bench' },
+      actor: benchActor,
       datasetId: 'lab-results',
       hospitalId: 'h01',
       month: warmUpMonth,

@@ -27,6 +27,8 @@ import { adminRoutes } from './routes/admin/admin-routes.ts';
 import { auditRoutes } from './routes/audit/audit-routes.ts';
 import { datasetRoutes } from './routes/datasets/dataset-routes.ts';
 import { healthRoutes } from './routes/health/health-routes.ts';
+import { operationsRoutes } from './routes/admin/operations-routes.ts';
+import { savedQueryRoutes } from './routes/queries/saved-query-routes.ts';
 import { queryRoutes } from './routes/queries/query-routes.ts';
 import { uploadRoutes } from './routes/uploads/upload-routes.ts';
 import { version } from './version.ts';
@@ -85,6 +87,8 @@ export async function buildApp(options: AppOptions) {
   await app.register(oidcRoutes(options.platform), { prefix: '/api' });
   await app.register(adminRoutes(options.platform), { prefix: '/api' });
   await app.register(accessRequestRoutes(options.platform), { prefix: '/api' });
+  await app.register(savedQueryRoutes(options.platform), { prefix: '/api' });
+  await app.register(operationsRoutes(options.platform), { prefix: '/api' });
   await app.register(queryRoutes(options.platform, { onSubmitted: options.onQuerySubmitted }), {
     prefix: '/api',
   });

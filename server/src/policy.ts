@@ -108,6 +108,23 @@ export function assertOwnsQuery(user: User, job: { userId: string }): void {
   if (job.userId !== user.id) throw new AppError('NOT_FOUND', 'Query not found');
 }
 
+/** A saved query is deleted by its author only; project members may read and run it. */
+export function assertOwnsSavedQuery(user: User, saved: { userId: string }): void {
+  if (saved.userId !== user.id) {
+    throw new AppError('FORBIDDEN', 'Only the author of a saved query may delete it');
+  }
+}
+
+/** A query is shared only with a project its author is a member of. */
+export function assertProjectMember(projectId: string, projects: readonly { id: string }[]): void {
+  if (!projects.some((project) => project.id === projectId)) {
+    throw new AppError(
+      'FORBIDDEN',
+      `You are not a member of project ${projectId}; an administrator adds members`,
+    );
+  }
+}
+
 /**
  * The hospitals whose uploads a user may make and read the reports of: every one for an
  * admin (null), a steward's assigned ones, none for anyone else.
@@ -205,6 +222,11 @@ export const routeRules: Readonly<Record<string, RouteRule>> = {
   'GET /api/v1/queries/:id/results': signedIn('query'),
   'POST /api/v1/queries/:id/exports': signedIn('query'),
   'GET /api/v1/downloads/:id': { who: 'anyone' },
+  'POST /api/v1/saved-queries': signedIn('query'),
+  'GET /api/v1/saved-queries': signedIn('query'),
+  'GET /api/v1/saved-queries/:id': signedIn('query'),
+  'DELETE /api/v1/saved-queries/:id': signedIn('query'),
+  'GET /api/v1/me/projects': signedIn('query'),
 
   'POST /api/uploads': roles(['steward', 'admin'], 'upload'),
   'GET /api/v1/uploads': roles(['steward', 'admin'], 'upload'),
@@ -228,6 +250,11 @@ export const routeRules: Readonly<Record<string, RouteRule>> = {
   'PUT /api/v1/admin/projects/:id/members/:userId': roles(['admin'], 'admin'),
   'DELETE /api/v1/admin/projects/:id/members/:userId': roles(['admin'], 'admin'),
   'GET /api/v1/admin/access-requests': roles(['admin'], 'admin'),
+  'GET /api/v1/admin/hospitals': roles(['admin'], 'admin'),
+  'POST /api/v1/admin/hospitals': roles(['admin'], 'admin'),
+  'GET /api/v1/admin/jobs': roles(['admin'], 'admin'),
+  'DELETE /api/v1/admin/queries/:id': roles(['admin'], 'admin'),
+  'GET /api/v1/admin/storage': roles(['admin'], 'admin'),
   'POST /api/v1/admin/access-requests/:id/decision': roles(['admin'], 'admin'),
 
   'GET /api/v1/audit': roles(['auditor', 'admin'], 'audit'),

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { Platform } from '../src/platform.ts';
+import { testActor } from './helper.ts';
 import { ingestUpload, type IngestResult } from '../src/use-cases/ingest-upload.ts';
 import { addHospital, saveDataset } from '../src/use-cases/manage-datasets.ts';
 
@@ -36,7 +37,8 @@ export async function prepareDataset(
   contract: 'synthea-observations' | 'lab-results',
   hospitalIds: string[] = ['synthea'],
 ): Promise<void> {
-  for (const id of hospitalIds) await addHospital(platform, { id, name: `Hospital ${id}` });
+  for (const id of hospitalIds)
+    await addHospital(platform, testActor, { id, name: `Hospital ${id}` });
   await saveDataset(platform, JSON.parse(await readFile(contractFile(contract), 'utf8')));
 }
 

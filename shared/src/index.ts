@@ -7,3 +7,6 @@ export * from './query-result.ts';
 export * from './audit.ts';
 export * from './accounts.ts';
 export * from './access.ts';
+export * from './paging.ts';
+export * from './saved-queries.ts';
+export * from './operations.ts';

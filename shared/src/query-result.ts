@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { pageOf } from './paging.ts';
 
 /** A column of a query result. */
 export const resultColumnSchema = z.object({
@@ -80,3 +81,6 @@ export const queryJobSchema = z.object({
   firstPage: resultPageSchema.optional(),
 });
 export type QueryJobView = z.infer<typeof queryJobSchema>;
+
+/** A page of query jobs: one's own history, or (for admins) what is queued and running. */
+export const queryJobPageSchema = pageOf('queries', queryJobSchema);

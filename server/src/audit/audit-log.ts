@@ -2,6 +2,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { sql, type Selectable } from 'kysely';
 import { canonicalJson } from '../canonical-json.ts';
 import type { CatalogDb } from '../catalog/catalog.ts';
+import { escapeLike } from '../catalog/escape-like.ts';
 import type { AuditLogTable, AuditOutcome } from '../catalog/schema.ts';
 
 /** Every kind of event the audit log records. */
@@ -19,6 +20,7 @@ export const auditActions = [
   'user.reset_password',
   'grant.add',
   'grant.revoke',
+  'hospital.create',
   'project.create',
   'project.add_member',
   'project.remove_member',
@@ -27,6 +29,8 @@ export const auditActions = [
   'access.denied',
   'query.submit',
   'query.cancel',
+  'saved_query.create',
+  'saved_query.delete',
   'export.create',
   'download',
   'upload',
@@ -281,9 +285,4 @@ function sameHex(a: string, b: string): boolean {
   const left = Buffer.from(a, 'utf8');
   const right = Buffer.from(b, 'utf8');
   return left.length === right.length && timingSafeEqual(left, right);
-}
-
-/** A user's text as a literal part of a LIKE pattern. */
-function escapeLike(text: string): string {
-  return text.replace(/[\\%_]/g, (character) => `\\${character}`);
 }

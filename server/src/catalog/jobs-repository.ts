@@ -110,6 +110,17 @@ export function jobsRepository(db: CatalogDb) {
       return row && toJob(row);
     },
 
+    /** How many jobs of the kind are running. */
+    async countRunning(kind: string): Promise<number> {
+      const { n } = await db
+        .selectFrom('jobs')
+        .select((eb) => eb.fn.countAll<string>().as('n'))
+        .where('kind', '=', kind)
+        .where('status', '=', 'running')
+        .executeTakeFirstOrThrow();
+      return Number(n);
+    },
+
     async listRunning(kind: string): Promise<Job[]> {
       const rows = await db
         .selectFrom('jobs')

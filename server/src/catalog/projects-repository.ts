@@ -8,6 +8,18 @@ export type Project = {
   createdAt: Date;
 };
 
+type ProjectRow = { id: string; name: string; description: string; created_at: Date };
+
+function toProjects(rows: ProjectRow[], members: Map<string, string[]>): Project[] {
+  return rows.map((row) => ({
+    id: row.id,
+    name: row.name,
+    description: row.description,
+    members: members.get(row.id) ?? [],
+    createdAt: row.created_at,
+  }));
+}
+
 /** Projects: groups of researchers that grants can be given to. */
 export function projectsRepository(db: CatalogDb) {
   const membersOf = async (ids: string[]) => {
@@ -36,26 +48,25 @@ export function projectsRepository(db: CatalogDb) {
         .where('id', '=', id)
         .executeTakeFirst();
       if (!row) return undefined;
-      const members = await membersOf([id]);
-      return {
-        id: row.id,
-        name: row.name,
-        description: row.description,
-        members: members.get(id) ?? [],
-        createdAt: row.created_at,
-      };
+      return toProjects([row], await membersOf([id]))[0];
     },
 
     async list(): Promise<Project[]> {
       const rows = await db.selectFrom('projects').selectAll().orderBy('id').execute();
-      const members = await membersOf(rows.map((row) => row.id));
-      return rows.map((row) => ({
-        id: row.id,
-        name: row.name,
-        description: row.description,
-        members: members.get(row.id) ?? [],
-        createdAt: row.created_at,
-      }));
+      return toProjects(rows, await membersOf(rows.map((row) => row.id)));
+    },
+
+    /** The projects a user is a member of. */
+    async listOfMember(userId: string): Promise<Project[]> {
+      const rows = await db
+        .selectFrom('projects')
+        .selectAll()
+        .where('id', 'in', (eb) =>
+          eb.selectFrom('project_members').select('project_id').where('user_id', '=', userId),
+        )
+        .orderBy('id')
+        .execute();
+      return toProjects(rows, await membersOf(rows.map((row) => row.id)));
     },
 
     /** Adds a member; false when they were one already. */

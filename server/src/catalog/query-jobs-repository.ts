@@ -99,15 +99,49 @@ export function queryJobsRepository(db: CatalogDb) {
       return row && toQueryJob(row);
     },
 
-    async listForUser(userId: string, limit: number): Promise<QueryJob[]> {
+    /** A page of the user's jobs, newest first, and how many they have in all. */
+    async listForUser(
+      userId: string,
+      page: { limit: number; offset: number },
+    ): Promise<{ jobs: QueryJob[]; total: number }> {
       const rows = await db
         .selectFrom('query_jobs')
         .selectAll()
         .where('user_id', '=', userId)
         .orderBy('created_at', 'desc')
-        .limit(limit)
+        .orderBy('id')
+        .limit(page.limit)
+        .offset(page.offset)
         .execute();
-      return rows.map(toQueryJob);
+      const { total } = await db
+        .selectFrom('query_jobs')
+        .select((eb) => eb.fn.countAll<number>().as('total'))
+        .where('user_id', '=', userId)
+        .executeTakeFirstOrThrow();
+      return { jobs: rows.map(toQueryJob), total: Number(total) };
+    },
+
+    /** The queued and running jobs of every user, oldest first: what the platform is doing. */
+    async listActive(page: {
+      limit: number;
+      offset: number;
+    }): Promise<{ jobs: QueryJob[]; total: number }> {
+      const active = ['queued', 'running'] as const;
+      const rows = await db
+        .selectFrom('query_jobs')
+        .selectAll()
+        .where('status', 'in', active)
+        .orderBy('created_at')
+        .orderBy('id')
+        .limit(page.limit)
+        .offset(page.offset)
+        .execute();
+      const { total } = await db
+        .selectFrom('query_jobs')
+        .select((eb) => eb.fn.countAll<number>().as('total'))
+        .where('status', 'in', active)
+        .executeTakeFirstOrThrow();
+      return { jobs: rows.map(toQueryJob), total: Number(total) };
     },
 
     /**

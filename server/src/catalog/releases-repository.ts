@@ -150,6 +150,29 @@ export function releasesRepository(db: CatalogDb) {
       }));
     },
 
+    /** Per dataset: its current releases, their rows and the bytes of the files they came from. */
+    async currentTotals(): Promise<
+      { datasetId: string; releases: number; rows: number; sourceBytes: number }[]
+    > {
+      const rows = await db
+        .selectFrom('current_releases as c')
+        .innerJoin('releases as r', 'r.id', 'c.release_id')
+        .select((eb) => [
+          'c.dataset_id',
+          eb.fn.countAll<string>().as('releases'),
+          eb.fn.sum<string>('r.row_count').as('rows'),
+          eb.fn.sum<string>('r.source_bytes').as('source_bytes'),
+        ])
+        .groupBy('c.dataset_id')
+        .execute();
+      return rows.map((row) => ({
+        datasetId: row.dataset_id,
+        releases: Number(row.releases),
+        rows: Number(row.rows),
+        sourceBytes: Number(row.source_bytes),
+      }));
+    },
+
     async list(filter: { datasetId?: string; hospitalId?: string } = {}): Promise<Release[]> {
       let query = selectReleases();
       if (filter.datasetId) query = query.where('r.dataset_id', '=', filter.datasetId);

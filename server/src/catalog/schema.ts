@@ -179,6 +179,17 @@ export interface AccessRequestsTable {
   created_at: CreatedAt;
 }
 
+export interface SavedQueriesTable {
+  id: string;
+  user_id: string;
+  project_id: string | null;
+  dataset_id: string;
+  name: string;
+  description: Generated<string>;
+  spec: Json<unknown>;
+  created_at: CreatedAt;
+}
+
 export type QueryJobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 
 export interface QueryJobsTable {
@@ -252,4 +263,5 @@ export interface CatalogSchema {
   projects: ProjectsTable;
   project_members: ProjectMembersTable;
   access_requests: AccessRequestsTable;
+  saved_queries: SavedQueriesTable;
 }

@@ -1,5 +1,6 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { CatalogDb } from './catalog.ts';
+import { escapeLike } from './escape-like.ts';
 import type { TokenScope } from '@medlake/shared';
 import type { UserRole } from './schema.ts';
 
@@ -115,6 +116,41 @@ export function usersRepository(db: CatalogDb) {
         .where('disabled_at', 'is', null)
         .executeTakeFirstOrThrow();
       return Number(row.n);
+    },
+
+    /** A page of users by e-mail, those whose e-mail or name contains `search` if given. */
+    async page(
+      page: { limit: number; offset: number },
+      search?: string,
+    ): Promise<{ users: User[]; total: number }> {
+      let query = db.selectFrom('users');
+      if (search) {
+        const pattern = `%${escapeLike(search)}%`;
+        query = query.where((eb) =>
+          eb.or([eb('email', 'ilike', pattern), eb('name', 'ilike', pattern)]),
+        );
+      }
+      const rows = await query
+        .selectAll()
+        .orderBy('email')
+        .limit(page.limit)
+        .offset(page.offset)
+        .execute();
+      const { total } = await query
+        .select((eb) => eb.fn.countAll<string>().as('total'))
+        .executeTakeFirstOrThrow();
+      return { users: rows.map(toUser), total: Number(total) };
+    },
+
+    /** The e-mails of the users with these ids. */
+    async emailsOf(ids: string[]): Promise<Map<string, string>> {
+      if (ids.length === 0) return new Map();
+      const rows = await db
+        .selectFrom('users')
+        .select(['id', 'email'])
+        .where('id', 'in', ids)
+        .execute();
+      return new Map(rows.map((row) => [row.id, row.email]));
     },
 
     async list(): Promise<User[]> {

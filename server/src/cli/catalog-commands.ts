@@ -1,5 +1,6 @@
 import { lakeColumns, expectedHeader } from '@medlake/shared';
 import type { Command } from 'commander';
+import { cliOperator } from '../caller.ts';
 import { datasetsRepository } from '../catalog/datasets-repository.ts';
 import { hospitalsRepository } from '../catalog/hospitals-repository.ts';
 import { releasesRepository } from '../catalog/releases-repository.ts';
@@ -142,7 +143,7 @@ export function registerCatalogCommands(program: Command): void {
     .action((id: string, options: { name: string }) =>
       runCommand((env) =>
         withPlatform(env, async (platform) => {
-          const hospital = await addHospital(platform, { id, name: options.name });
+          const hospital = await addHospital(platform, cliOperator(), { id, name: options.name });
           console.log(`Hospital ${hospital.id} (${hospital.name}) added.`);
         }),
       ),

@@ -6,10 +6,13 @@ import { hospitalsRepository } from '../catalog/hospitals-repository.ts';
 import { jobsRepository } from '../catalog/jobs-repository.ts';
 import { releasesRepository } from '../catalog/releases-repository.ts';
 import { quoteLiteral } from '../engines/duckdb/duckdb-sql.ts';
+import type { Actor } from '../audit/audit-log.ts';
 import type { Platform } from '../platform.ts';
 import { ingestFiles } from '../use-cases/ingest-upload.ts';
 import { addHospital } from '../use-cases/manage-datasets.ts';
 import { numericTests } from './lab-tests.ts';
+
+const syntheticActor: Actor = { userId: null, name: 'synthetic lake', source: 'medlake' };
 
 /**
  * Publishes a large synthetic `lab-results` lake straight as Parquet, release by release, as
@@ -39,7 +42,10 @@ export async function publishSyntheticLabResults(
     for (let h = 0; h < options.hospitals; h += 1) {
       const hospital = `h${String(h + 1).padStart(2, '0')}`;
       if (!(await hospitalsRepository(platform.catalog.db).get(hospital))) {
-        await addHospital(platform, { id: hospital, name: `Synthetic hospital ${h + 1}` });
+        await addHospital(platform, syntheticActor, {
+          id: hospital,
+          name: `Synthetic hospital ${h + 1}`,
+        });
       }
       for (let m = 0; m < options.months; m += 1) {
         const month = `2024-${String(m + 1).padStart(2, '0')}`;

@@ -512,7 +512,7 @@ describe('query golden suite', () => {
     });
     for (const upload of generated) {
       if (!(await hospitalExists(upload.hospital))) {
-        await addHospital(platform, { id: upload.hospital, name: upload.hospital });
+        await addHospital(platform, testActor, { id: upload.hospital, name: upload.hospital });
       }
       const result = await ingest(platform, {
         file: upload.file,

@@ -18,6 +18,8 @@ export interface ObjectStore {
   size(key: string): Promise<number>;
   /** Every key under the prefix, sorted. */
   list(prefix: string): Promise<string[]>;
+  /** How many objects there are under the prefix, and their bytes together. */
+  usage(prefix: string): Promise<{ objects: number; bytes: number }>;
   /** Deletes the object; deleting a missing object is not an error. */
   delete(key: string): Promise<void>;
   /** Where an engine reads or writes the object: a file path here, an s3:// URL on S3. */

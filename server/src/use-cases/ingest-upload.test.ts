@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { parse } from 'csv-parse/sync';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { catalogBackends } from '../../test/catalog-backends.ts';
-import { createTestPlatform, type TestPlatform } from '../../test/helper.ts';
+import { createTestPlatform, testActor, type TestPlatform } from '../../test/helper.ts';
 import {
   fixtureLines,
   ingest,
@@ -127,7 +127,7 @@ describe.each(catalogBackends())('ingesting monthly exports (catalog on %s)', (k
   });
 
   it('keeps hospitals apart unless the contract declares a shared id space', async () => {
-    await addHospital(platform, { id: 'other', name: 'Other hospital' });
+    await addHospital(platform, testActor, { id: 'other', name: 'Other hospital' });
     const pseudonymsOf = async (result: IngestResult) => {
       const release = await releasesRepository(platform.catalog.db).get(
         published(result).releaseId,

@@ -33,7 +33,8 @@ export async function loadDemoData(
   const dataset = await saveDataset(platform, contract);
   for (let index = 0; index < demoSize.hospitals; index += 1) {
     const hospital = demoHospital(index);
-    if (!(await hospitalsRepository(db).get(hospital.id))) await addHospital(platform, hospital);
+    if (!(await hospitalsRepository(db).get(hospital.id)))
+      await addHospital(platform, demoActor, hospital);
   }
 
   const directory = path.join(platform.layout.work, 'demo-exports');

@@ -2,6 +2,7 @@ import { datasetContractSchema, type DatasetContract } from '@medlake/shared';
 import { datasetsRepository, type Dataset } from '../catalog/datasets-repository.ts';
 import { hospitalsRepository, type Hospital } from '../catalog/hospitals-repository.ts';
 import { AppError, notFound } from '../errors.ts';
+import type { Actor } from '../audit/audit-log.ts';
 import type { Platform } from '../platform.ts';
 import { zodIssues } from '../validation.ts';
 
@@ -71,6 +72,7 @@ const hospitalIdPattern = /^[a-z0-9][a-z0-9-]{0,31}$/;
 /** Adds a hospital. Its id appears in lake paths, so it is a short lower-case slug. */
 export async function addHospital(
   platform: Platform,
+  actor: Actor,
   input: { id: string; name: string },
 ): Promise<Hospital> {
   if (!hospitalIdPattern.test(input.id)) {
@@ -82,5 +84,20 @@ export async function addHospital(
   if (input.name.trim() === '') throw new AppError('VALIDATION_FAILED', 'A hospital needs a name');
   const hospitals = hospitalsRepository(platform.catalog.db);
   if (await hospitals.get(input.id)) throw new AppError('CONFLICT', `Hospital ${input.id} exists`);
-  return hospitals.create({ id: input.id, name: input.name.trim() });
+  return platform.catalog.db.transaction().execute(async (trx) => {
+    const hospital = await hospitalsRepository(trx).create({
+      id: input.id,
+      name: input.name.trim(),
+    });
+    await platform.audit.record(
+      {
+        action: 'hospital.create',
+        actor,
+        target: `hospital:${input.id}`,
+        details: { name: hospital.name },
+      },
+      trx,
+    );
+    return hospital;
+  });
 }

@@ -8,6 +8,7 @@ import * as createAccountsAndSessions from './2026-11-26f-create-accounts-and-se
 import * as createStewardHospitals from './2026-11-26g-create-steward-hospitals.ts';
 import * as createOidcLogins from './2026-11-26h-create-oidc-logins.ts';
 import * as createProjectsAndAccessRequests from './2026-11-26i-create-projects-and-access-requests.ts';
+import * as createSavedQueries from './2026-11-26j-create-saved-queries.ts';
 
 /**
  * Every catalog migration, oldest first, keyed by its dated file name. Listed by hand rather
@@ -24,4 +25,5 @@ export const migrations: Record<string, Migration> = {
   '2026-11-26g-create-steward-hospitals': createStewardHospitals,
   '2026-11-26h-create-oidc-logins': createOidcLogins,
   '2026-11-26i-create-projects-and-access-requests': createProjectsAndAccessRequests,
+  '2026-11-26j-create-saved-queries': createSavedQueries,
 };

@@ -1,6 +1,6 @@
 import type { DatasetContractInput } from '@medlake/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestPlatform, type TestPlatform } from '../../../test/helper.ts';
+import { createTestPlatform, testActor, type TestPlatform } from '../../../test/helper.ts';
 import { ingest } from '../../../test/ingest-helpers.ts';
 import { readParquet } from '../../../test/parquet.ts';
 import { releasesRepository } from '../../catalog/releases-repository.ts';
@@ -43,7 +43,7 @@ describe('de-identification on DuckDB', () => {
 
   beforeAll(async () => {
     platform = await createTestPlatform();
-    await addHospital(platform, { id: 'h1', name: 'Hospital 1' });
+    await addHospital(platform, testActor, { id: 'h1', name: 'Hospital 1' });
     await saveDataset(platform, contract('shift', 'shifted'));
     await saveDataset(platform, contract('year', 'by-year'));
     await saveDataset(platform, contract('year_month', 'by-month'));

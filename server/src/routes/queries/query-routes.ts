@@ -1,4 +1,10 @@
-import { errorBodySchema, queryJobSchema, resultPageSchema } from '@medlake/shared';
+import {
+  errorBodySchema,
+  pageRequestSchema,
+  queryJobPageSchema,
+  queryJobSchema,
+  resultPageSchema,
+} from '@medlake/shared';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { requireCaller, requireUser } from '../../http/authenticate.ts';
@@ -79,14 +85,16 @@ export function queryRoutes(
       '/v1/queries',
       {
         schema: {
-          summary: 'Your latest queries, newest first',
+          summary: 'Your queries, newest first, a page at a time',
           tags: ['queries'],
-          response: { 200: z.object({ queries: z.array(queryJobSchema) }), ...errors },
+          querystring: pageRequestSchema,
+          response: { 200: queryJobPageSchema, ...errors },
         },
       },
       async (request) => {
         const user = requireUser(request);
-        return { queries: (await listQueries(platform, user)).map(presentQueryJob) };
+        const found = await listQueries(platform, user, request.query);
+        return { ...request.query, total: found.total, queries: found.jobs.map(presentQueryJob) };
       },
     );
 

@@ -18,7 +18,7 @@ import {
   readUploadReport,
   requireUploadRight,
 } from '../../use-cases/uploads/read-uploads.ts';
-import type { Job } from '../../catalog/jobs-repository.ts';
+import { presentUploadJob } from './present-upload.ts';
 import { requireUser } from '../../http/authenticate.ts';
 
 const uploadQuery = z.object({
@@ -29,28 +29,6 @@ const uploadQuery = z.object({
 });
 
 const csvTypes = ['text/csv', 'application/octet-stream'];
-
-function presentUploadJob(job: Job): z.infer<typeof uploadJobSchema> {
-  const params = job.params as {
-    datasetId: string;
-    hospitalId: string;
-    month: string;
-    fileName: string;
-  };
-  return {
-    id: job.id,
-    status: job.status,
-    dataset: params.datasetId,
-    hospital: params.hospitalId,
-    month: params.month,
-    fileName: params.fileName,
-    startedAt: job.startedAt.toISOString(),
-    finishedAt: job.finishedAt?.toISOString() ?? null,
-    progress: job.progress,
-    result: job.result,
-    error: job.error,
-  };
-}
 
 /**
  * The upload API: the request body is the CSV itself, streamed into the landing zone as it

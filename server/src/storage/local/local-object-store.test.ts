@@ -75,6 +75,14 @@ describe('local object store', () => {
     expect(await store.list('')).toHaveLength(4);
   });
 
+  it('counts the objects and bytes under a prefix', async () => {
+    await store.put('lake/ds/a.parquet', 'abc');
+    await store.put('lake/ds/b.parquet', new Uint8Array(1000));
+    await store.put('results/q.parquet', 'x');
+    expect(await store.usage('lake/')).toEqual({ objects: 2, bytes: 1003 });
+    expect(await store.usage('landing/')).toEqual({ objects: 0, bytes: 0 });
+  });
+
   it('answers NOT_FOUND for a missing object and deletes idempotently', async () => {
     await expect(store.get('lake/missing')).rejects.toMatchObject({ code: 'NOT_FOUND' });
     await store.put('lake/x', 'x');

@@ -79,6 +79,13 @@ export function createLocalObjectStore(root: string): ObjectStore {
         .sort();
     },
 
+    async usage(prefix) {
+      let bytes = 0;
+      const keys = await store.list(prefix);
+      for (const key of keys) bytes += (await stat(fileOf(key))).size;
+      return { objects: keys.length, bytes };
+    },
+
     async size(key) {
       try {
         return (await stat(fileOf(key))).size;

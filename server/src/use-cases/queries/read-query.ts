@@ -1,4 +1,4 @@
-import type { QuerySummary, ResultPage } from '@medlake/shared';
+import { limitOf, type PageRequest, type QuerySummary, type ResultPage } from '@medlake/shared';
 import { queryJobsRepository, type QueryJob } from '../../catalog/query-jobs-repository.ts';
 import type { User } from '../../catalog/users-repository.ts';
 import { actorOf, type Caller } from '../../caller.ts';
@@ -46,8 +46,8 @@ export async function waitForQuery(
   }
 }
 
-export async function listQueries(platform: Platform, user: User): Promise<QueryJob[]> {
-  return queryJobsRepository(platform.catalog.db).listForUser(user.id, 100);
+export async function listQueries(platform: Platform, user: User, page: PageRequest) {
+  return queryJobsRepository(platform.catalog.db).listForUser(user.id, limitOf(page));
 }
 
 export async function cancelQuery(
@@ -55,16 +55,32 @@ export async function cancelQuery(
   caller: Caller,
   id: string,
 ): Promise<QueryJob> {
-  const job = await getQuery(platform, caller.user, id);
-  if (job.status === 'queued' || job.status === 'running') {
-    await queryJobsRepository(platform.catalog.db).requestCancel(id);
-    await platform.audit.record({
-      action: 'query.cancel',
-      actor: actorOf(caller),
-      target: `query:${id}`,
-    });
-  }
+  await stopQuery(platform, caller, await getQuery(platform, caller.user, id));
   return getQuery(platform, caller.user, id);
+}
+
+/** An administrator stops anyone's query: one that holds the engine too long, say. */
+export async function cancelAnyQuery(
+  platform: Platform,
+  caller: Caller,
+  id: string,
+): Promise<QueryJob> {
+  const jobs = queryJobsRepository(platform.catalog.db);
+  const job = await jobs.get(id);
+  if (!job) throw new AppError('NOT_FOUND', 'Query not found');
+  await stopQuery(platform, caller, job);
+  return (await jobs.get(id)) as QueryJob;
+}
+
+async function stopQuery(platform: Platform, caller: Caller, job: QueryJob): Promise<void> {
+  if (job.status !== 'queued' && job.status !== 'running') return;
+  await queryJobsRepository(platform.catalog.db).requestCancel(job.id);
+  await platform.audit.record({
+    action: 'query.cancel',
+    actor: actorOf(caller),
+    target: `query:${job.id}`,
+    details: job.userId === caller.user.id ? {} : { owner: job.userId },
+  });
 }
 
 /**

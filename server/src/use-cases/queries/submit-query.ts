@@ -6,6 +6,7 @@ import { queryJobsRepository, type QueryJob } from '../../catalog/query-jobs-rep
 import { actorOf, type Caller } from '../../caller.ts';
 import { AppError, notFound } from '../../errors.ts';
 import type { Platform } from '../../platform.ts';
+import type { User } from '../../catalog/users-repository.ts';
 import { assertSpecAllowed } from '../../policy.ts';
 import { codeSetCodes, loadCodeSets } from '../../query/code-sets.ts';
 import { compileQuery } from '../../query/compile-query.ts';
@@ -39,20 +40,14 @@ export function parseQuerySpec(input: unknown): QuerySpec {
 }
 
 /**
- * Queues a query for the user: the spec is checked against the dataset's columns and the
- * user's access before anything runs, so that a bad spec is a 400 (or 403) at once rather
- * than a failed job later. The job is queued together with its audit entry.
+ * Checks a query spec for a user: its shape, the dataset's columns and the user's access, so
+ * that a bad spec is a 400 (or 403) at once rather than a failed job later.
  */
-export async function submitQuery(
-  platform: Platform,
-  caller: Caller,
-  input: unknown,
-): Promise<QueryJob> {
+export async function checkQuerySpec(platform: Platform, user: User, input: unknown) {
   const spec = parseQuerySpec(input);
   const dataset = await datasetsRepository(platform.catalog.db).get(spec.dataset);
   if (!dataset) throw notFound(`Dataset ${spec.dataset}`);
-  const specSha256 = createHash('sha256').update(canonicalJson(spec)).digest('hex');
-  const access = await requireDatasetAccess(platform, caller.user, dataset.id);
+  const access = await requireDatasetAccess(platform, user, dataset.id);
   const columns = queryColumns(dataset.contract);
   assertSpecAllowed(spec, access, columns);
   // Planning against no releases and compiling checks every column name, type and value now,
@@ -63,6 +58,17 @@ export async function submitQuery(
     codeSets: codeSetCodes(loadCodeSets()),
     files: { main: ['(check)'], cohort: spec.cohort?.criteria.map(() => ['(check)']) ?? [] },
   });
+  return { spec, dataset, access };
+}
+
+/** Queues a checked query for the user, together with its audit entry. */
+export async function submitQuery(
+  platform: Platform,
+  caller: Caller,
+  input: unknown,
+): Promise<QueryJob> {
+  const { spec, dataset, access } = await checkQuerySpec(platform, caller.user, input);
+  const specSha256 = createHash('sha256').update(canonicalJson(spec)).digest('hex');
 
   const id = randomUUID();
   const job = await platform.catalog.db.transaction().execute(async (trx) => {
