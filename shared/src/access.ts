@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { pageOf } from './paging.ts';
 
 export const accessLevelSchema = z.enum(['aggregate', 'row']);
 
@@ -6,6 +7,7 @@ export const grantViewSchema = z.object({
   id: z.string(),
   datasetId: z.string(),
   userId: z.string().nullable(),
+  userEmail: z.string().nullable().describe("the holder's e-mail, in lists"),
   projectId: z.string().nullable(),
   level: accessLevelSchema,
   hospitals: z.array(z.string()).nullable(),
@@ -31,7 +33,7 @@ export const projectViewSchema = z.object({
   id: z.string(),
   name: z.string(),
   description: z.string(),
-  members: z.array(z.string()).describe('user ids'),
+  members: z.array(z.object({ userId: z.string(), email: z.string() })),
   createdAt: z.string(),
 });
 
@@ -69,7 +71,9 @@ export const accessDecisionSchema = z.object({
 });
 
 export type GrantView = z.infer<typeof grantViewSchema>;
+export const grantPageSchema = pageOf('grants', grantViewSchema);
 export type ProjectView = z.infer<typeof projectViewSchema>;
+export const projectPageSchema = pageOf('projects', projectViewSchema);
 export type AccessRequestView = z.infer<typeof accessRequestViewSchema>;
 
 /** A dataset in the catalog as a user sees it: with their access level, or null (request it). */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { pageOf } from './paging.ts';
 
 /**
  * What a personal API token may be used for; a browser session may do all its user may. A
@@ -45,6 +46,7 @@ export const signInSchema = z.object({
 });
 
 export type UserView = z.infer<typeof userViewSchema>;
+export const userPageSchema = pageOf('users', userViewSchema);
 export type SessionView = z.infer<typeof sessionViewSchema>;
 export type SessionNeed = z.infer<typeof sessionNeedSchema>;
 

@@ -10,3 +10,4 @@ export * from './access.ts';
 export * from './paging.ts';
 export * from './saved-queries.ts';
 export * from './operations.ts';
+export * from './canonical-json.ts';

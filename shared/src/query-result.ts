@@ -84,3 +84,22 @@ export type QueryJobView = z.infer<typeof queryJobSchema>;
 
 /** A page of query jobs: one's own history, or (for admins) what is queued and running. */
 export const queryJobPageSchema = pageOf('queries', queryJobSchema);
+
+/** A download link for an export of a result: signed, bound to its user, and expiring. */
+export const exportLinkSchema = z.object({
+  exportId: z.uuid(),
+  format: z.enum(['csv', 'parquet']),
+  fileName: z.string(),
+  bytes: z.number(),
+  /** Relative to the server; works without a token until it expires. */
+  url: z.string(),
+  expiresAt: z.string(),
+});
+export type ExportLink = z.infer<typeof exportLinkSchema>;
+
+/** One bin of a histogram in a result: its lower bound, and its count or "<N" when hidden. */
+export const histogramBinSchema = z.object({
+  bin: z.number(),
+  count: z.union([z.number(), z.string()]),
+});
+export type HistogramBin = z.infer<typeof histogramBinSchema>;

@@ -37,7 +37,9 @@ const DatasetPage = lazy(() =>
   import('./pages/dataset-page.tsx').then((module) => ({ default: module.DatasetPage })),
 );
 const QueryBuilderPage = lazy(() =>
-  import('./pages/query-builder-page.tsx').then((module) => ({ default: module.QueryBuilderPage })),
+  import('./pages/query-builder/query-builder-page.tsx').then((module) => ({
+    default: module.QueryBuilderPage,
+  })),
 );
 const QueryHistoryPage = lazy(() =>
   import('./pages/query-history-page.tsx').then((module) => ({ default: module.QueryHistoryPage })),

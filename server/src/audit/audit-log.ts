@@ -1,6 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { canonicalJson } from '@medlake/shared';
 import { sql, type Selectable } from 'kysely';
-import { canonicalJson } from '../canonical-json.ts';
 import type { CatalogDb } from '../catalog/catalog.ts';
 import { escapeLike } from '../catalog/escape-like.ts';
 import type { AuditLogTable, AuditOutcome } from '../catalog/schema.ts';

@@ -35,6 +35,14 @@ function toGrant(row: Selectable<DatasetGrantsTable>): Grant {
 
 /** Who may query which dataset, at which level, for which hospitals, until when. */
 export function grantsRepository(db: CatalogDb) {
+  const inForce = (filter: { userId?: string; datasetId?: string; projectId?: string }) => {
+    let query = db.selectFrom('dataset_grants').where('revoked_at', 'is', null);
+    if (filter.userId) query = query.where('user_id', '=', filter.userId);
+    if (filter.projectId) query = query.where('project_id', '=', filter.projectId);
+    if (filter.datasetId) query = query.where('dataset_id', '=', filter.datasetId);
+    return query;
+  };
+
   return {
     async add(grant: Omit<Grant, 'id' | 'createdAt' | 'revokedAt'>): Promise<Grant> {
       const row = await db
@@ -88,15 +96,30 @@ export function grantsRepository(db: CatalogDb) {
     },
 
     /** Grants not revoked, oldest first, optionally of one dataset, user or project. */
+    /** Every grant in force matching the filter, oldest first. */
     async list(
       filter: { userId?: string; datasetId?: string; projectId?: string } = {},
     ): Promise<Grant[]> {
-      let query = db.selectFrom('dataset_grants').selectAll().where('revoked_at', 'is', null);
-      if (filter.userId) query = query.where('user_id', '=', filter.userId);
-      if (filter.projectId) query = query.where('project_id', '=', filter.projectId);
-      if (filter.datasetId) query = query.where('dataset_id', '=', filter.datasetId);
-      const rows = await query.orderBy('created_at').execute();
+      const rows = await inForce(filter).selectAll().orderBy('created_at').execute();
       return rows.map(toGrant);
+    },
+
+    /** A page of the grants in force matching the filter, and how many there are. */
+    async page(
+      filter: { userId?: string; datasetId?: string; projectId?: string },
+      page: { limit: number; offset: number },
+    ): Promise<{ grants: Grant[]; total: number }> {
+      const rows = await inForce(filter)
+        .selectAll()
+        .orderBy('created_at')
+        .orderBy('id')
+        .limit(page.limit)
+        .offset(page.offset)
+        .execute();
+      const { total } = await inForce(filter)
+        .select((eb) => eb.fn.countAll<string>().as('total'))
+        .executeTakeFirstOrThrow();
+      return { grants: rows.map(toGrant), total: Number(total) };
     },
 
     /** Revokes a grant; false when there is no such grant in force. */

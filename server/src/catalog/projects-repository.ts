@@ -4,13 +4,13 @@ export type Project = {
   id: string;
   name: string;
   description: string;
-  members: string[];
+  members: { userId: string; email: string }[];
   createdAt: Date;
 };
 
 type ProjectRow = { id: string; name: string; description: string; created_at: Date };
 
-function toProjects(rows: ProjectRow[], members: Map<string, string[]>): Project[] {
+function toProjects(rows: ProjectRow[], members: Map<string, Project['members']>): Project[] {
   return rows.map((row) => ({
     id: row.id,
     name: row.name,
@@ -23,16 +23,19 @@ function toProjects(rows: ProjectRow[], members: Map<string, string[]>): Project
 /** Projects: groups of researchers that grants can be given to. */
 export function projectsRepository(db: CatalogDb) {
   const membersOf = async (ids: string[]) => {
-    if (ids.length === 0) return new Map<string, string[]>();
+    if (ids.length === 0) return new Map<string, Project['members']>();
     const rows = await db
       .selectFrom('project_members')
-      .select(['project_id', 'user_id'])
-      .where('project_id', 'in', ids)
-      .orderBy('created_at')
+      .innerJoin('users', 'users.id', 'project_members.user_id')
+      .select(['project_members.project_id', 'project_members.user_id', 'users.email'])
+      .where('project_members.project_id', 'in', ids)
+      .orderBy('project_members.created_at')
       .execute();
-    const members = new Map<string, string[]>();
-    for (const row of rows)
-      members.set(row.project_id, [...(members.get(row.project_id) ?? []), row.user_id]);
+    const members = new Map<string, Project['members']>();
+    for (const row of rows) {
+      const member = { userId: row.user_id, email: row.email };
+      members.set(row.project_id, [...(members.get(row.project_id) ?? []), member]);
+    }
     return members;
   };
 
@@ -54,6 +57,28 @@ export function projectsRepository(db: CatalogDb) {
     async list(): Promise<Project[]> {
       const rows = await db.selectFrom('projects').selectAll().orderBy('id').execute();
       return toProjects(rows, await membersOf(rows.map((row) => row.id)));
+    },
+
+    /** A page of projects by id, and how many there are. */
+    async page(page: {
+      limit: number;
+      offset: number;
+    }): Promise<{ projects: Project[]; total: number }> {
+      const rows = await db
+        .selectFrom('projects')
+        .selectAll()
+        .orderBy('id')
+        .limit(page.limit)
+        .offset(page.offset)
+        .execute();
+      const { total } = await db
+        .selectFrom('projects')
+        .select((eb) => eb.fn.countAll<string>().as('total'))
+        .executeTakeFirstOrThrow();
+      return {
+        projects: toProjects(rows, await membersOf(rows.map((row) => row.id))),
+        total: Number(total),
+      };
     },
 
     /** The projects a user is a member of. */

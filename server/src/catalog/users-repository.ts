@@ -118,12 +118,14 @@ export function usersRepository(db: CatalogDb) {
       return Number(row.n);
     },
 
-    /** A page of users by e-mail, those whose e-mail or name contains `search` if given. */
+    /** A page of users by e-mail: of a role, whose e-mail or name contains `search`, if given. */
     async page(
       page: { limit: number; offset: number },
-      search?: string,
+      filter: { search?: string; role?: UserRole } = {},
     ): Promise<{ users: User[]; total: number }> {
+      const { search, role } = filter;
       let query = db.selectFrom('users');
+      if (role) query = query.where('role', '=', role);
       if (search) {
         const pattern = `%${escapeLike(search)}%`;
         query = query.where((eb) =>

@@ -146,14 +146,11 @@ export function registerGrantCommands(program: Command): void {
     .action(() =>
       runCommand((env) =>
         withPlatform(env, async (platform) => {
-          const users = new Map(
-            (await usersRepository(platform.catalog.db).list()).map((user) => [user.id, user]),
-          );
           printTable(
             (await projectsRepository(platform.catalog.db).list()).map((project) => ({
               id: project.id,
               name: project.name,
-              members: project.members.map((id) => users.get(id)?.email ?? id).join(', '),
+              members: project.members.map((member) => member.email).join(', '),
             })),
           );
         }),

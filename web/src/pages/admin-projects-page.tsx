@@ -1,6 +1,6 @@
 import {
+  projectPageSchema,
   projectViewSchema,
-  userViewSchema,
   type ProjectView,
   type UserView,
 } from '@medlake/shared';
@@ -11,33 +11,26 @@ import {
   CardContent,
   Chip,
   CircularProgress,
-  MenuItem,
   Stack,
   TextField,
   Typography,
 } from '@mui/material';
-import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
-import { z } from 'zod';
 import { api, messageOf } from '../api.ts';
-
-const projectsSchema = z.object({ projects: z.array(projectViewSchema) });
-const usersSchema = z.object({ users: z.array(userViewSchema) });
+import { useServerPage } from '../components/server-page.tsx';
+import { UserPicker } from '../components/user-picker.tsx';
 
 /** Projects: groups of researchers that a grant can be given to as a whole. */
 export function AdminProjectsPage() {
+  const paging = useServerPage(10);
   const projects = useQuery({
-    queryKey: ['admin-projects'],
-    queryFn: () => api(projectsSchema, 'GET', '/api/v1/admin/projects'),
+    queryKey: ['admin-projects', ...paging.key],
+    queryFn: () => api(projectPageSchema, 'GET', `/api/v1/admin/projects?${paging.query()}`),
+    placeholderData: keepPreviousData,
   });
-  const users = useQuery({
-    queryKey: ['admin-users'],
-    queryFn: () => api(usersSchema, 'GET', '/api/v1/admin/users'),
-  });
-  if (projects.isPending || users.isPending)
-    return <CircularProgress aria-label="Loading projects" />;
+  if (projects.isPending) return <CircularProgress aria-label="Loading projects" />;
   if (projects.isError) return <Alert severity="error">{messageOf(projects.error)}</Alert>;
-  if (users.isError) return <Alert severity="error">{messageOf(users.error)}</Alert>;
   return (
     <Stack spacing={3}>
       <Typography variant="h4" component="h1">
@@ -50,8 +43,9 @@ export function AdminProjectsPage() {
       <NewProject />
       {projects.data.projects.length === 0 && <Alert severity="info">No project yet.</Alert>}
       {projects.data.projects.map((project) => (
-        <ProjectCard key={project.id} project={project} users={users.data.users} />
+        <ProjectCard key={project.id} project={project} />
       ))}
+      {projects.data.total > 0 && paging.pagination(projects.data.total)}
     </Stack>
   );
 }
@@ -106,9 +100,9 @@ function NewProject() {
   );
 }
 
-function ProjectCard({ project, users }: { project: ProjectView; users: UserView[] }) {
+function ProjectCard({ project }: { project: ProjectView }) {
   const client = useQueryClient();
-  const [adding, setAdding] = useState('');
+  const [adding, setAdding] = useState<UserView | null>(null);
   const membership = useMutation({
     mutationFn: (input: { userId: string; member: boolean }) =>
       api(
@@ -118,8 +112,6 @@ function ProjectCard({ project, users }: { project: ProjectView; users: UserView
       ),
     onSuccess: () => client.invalidateQueries({ queryKey: ['admin-projects'] }),
   });
-  const byId = new Map(users.map((user) => [user.id, user]));
-  const candidates = users.filter((user) => !project.members.includes(user.id));
   return (
     <Card variant="outlined" component="section" aria-labelledby={`project-${project.id}`}>
       <CardContent>
@@ -133,32 +125,24 @@ function ProjectCard({ project, users }: { project: ProjectView; users: UserView
           {project.members.length === 0 && (
             <Typography color="text.secondary">No member yet.</Typography>
           )}
-          {project.members.map((userId) => (
+          {project.members.map((member) => (
             <Chip
-              key={userId}
-              label={byId.get(userId)?.email ?? userId}
-              onDelete={() => membership.mutate({ userId, member: false })}
+              key={member.userId}
+              label={member.email}
+              onDelete={() => membership.mutate({ userId: member.userId, member: false })}
             />
           ))}
         </Stack>
         <Stack direction="row" spacing={2}>
-          <TextField
-            select
-            sx={{ minWidth: 260 }}
+          <UserPicker
             label={`Add a member to ${project.name}`}
             value={adding}
-            onChange={(event) => setAdding(event.target.value)}
-          >
-            {candidates.map((user) => (
-              <MenuItem key={user.id} value={user.id}>
-                {user.email}
-              </MenuItem>
-            ))}
-          </TextField>
+            onChange={setAdding}
+          />
           <Button
             onClick={() => {
-              membership.mutate({ userId: adding, member: true });
-              setAdding('');
+              if (adding) membership.mutate({ userId: adding.id, member: true });
+              setAdding(null);
             }}
             disabled={!adding || membership.isPending}
           >

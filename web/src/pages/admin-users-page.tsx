@@ -1,6 +1,8 @@
 import {
   datasetListingSchema,
+  grantPageSchema,
   grantViewSchema,
+  userPageSchema,
   userRoleSchema,
   userViewSchema,
   type UserView,
@@ -21,32 +23,26 @@ import {
   TextField,
   Typography,
 } from '@mui/material';
-import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import { z } from 'zod';
 import { api, messageOf } from '../api.ts';
+import { UserPicker } from '../components/user-picker.tsx';
+import { useServerPage } from '../components/server-page.tsx';
 
-const usersSchema = z.object({ users: z.array(userViewSchema) });
-const grantsSchema = z.object({ grants: z.array(grantViewSchema) });
 const datasetsSchema = z.object({ datasets: z.array(datasetListingSchema) });
 const roles = userRoleSchema.options;
 
 /** Users and their roles, and the grants in force: an admin's daily work. */
 export function AdminUsersPage() {
-  const users = useQuery({
-    queryKey: ['admin-users'],
-    queryFn: () => api(usersSchema, 'GET', '/api/v1/admin/users'),
-  });
-  if (users.isPending) return <CircularProgress aria-label="Loading users" />;
-  if (users.isError) return <Alert severity="error">{messageOf(users.error)}</Alert>;
   return (
     <Stack spacing={3}>
       <Typography variant="h4" component="h1">
         Users and grants
       </Typography>
       <NewUser />
-      <UserTable users={users.data.users} />
-      <Grants users={users.data.users} />
+      <UserTable />
+      <Grants />
     </Stack>
   );
 }
@@ -116,8 +112,15 @@ function NewUser() {
   );
 }
 
-function UserTable({ users }: { users: UserView[] }) {
+function UserTable() {
   const client = useQueryClient();
+  const [search, setSearch] = useState('');
+  const paging = useServerPage();
+  const users = useQuery({
+    queryKey: ['admin-users', search, ...paging.key],
+    queryFn: () => api(userPageSchema, 'GET', `/api/v1/admin/users?${paging.query({ search })}`),
+    placeholderData: keepPreviousData,
+  });
   const change = useMutation({
     mutationFn: (input: { id: string; role?: UserView['role']; disabled?: boolean }) =>
       api(userViewSchema, 'PATCH', `/api/v1/admin/users/${input.id}`, {
@@ -132,7 +135,19 @@ function UserTable({ users }: { users: UserView[] }) {
         <Typography variant="h6" component="h2" id="users" gutterBottom>
           Users
         </Typography>
+        <TextField
+          label="Search by e-mail or name"
+          size="small"
+          value={search}
+          onChange={(event) => {
+            setSearch(event.target.value);
+            paging.reset();
+          }}
+          sx={{ mb: 2 }}
+        />
         {change.isError && <Alert severity="error">{messageOf(change.error)}</Alert>}
+        {users.isError && <Alert severity="error">{messageOf(users.error)}</Alert>}
+        {users.isPending && <CircularProgress aria-label="Loading users" />}
         <Table size="small" aria-labelledby="users">
           <TableHead>
             <TableRow>
@@ -144,7 +159,7 @@ function UserTable({ users }: { users: UserView[] }) {
             </TableRow>
           </TableHead>
           <TableBody>
-            {users.map((user) => (
+            {(users.data?.users ?? []).map((user) => (
               <TableRow key={user.id}>
                 <TableCell>{user.email}</TableCell>
                 <TableCell>{user.name}</TableCell>
@@ -179,34 +194,40 @@ function UserTable({ users }: { users: UserView[] }) {
             ))}
           </TableBody>
         </Table>
+        {users.data && paging.pagination(users.data.total)}
       </CardContent>
     </Card>
   );
 }
 
-function Grants({ users }: { users: UserView[] }) {
+function Grants() {
   const client = useQueryClient();
+  const paging = useServerPage();
   const grants = useQuery({
-    queryKey: ['admin-grants'],
-    queryFn: () => api(grantsSchema, 'GET', '/api/v1/admin/grants'),
+    queryKey: ['admin-grants', ...paging.key],
+    queryFn: () => api(grantPageSchema, 'GET', `/api/v1/admin/grants?${paging.query()}`),
+    placeholderData: keepPreviousData,
   });
   const datasets = useQuery({
     queryKey: ['datasets'],
     queryFn: () => api(datasetsSchema, 'GET', '/api/v1/datasets'),
   });
-  const [userId, setUserId] = useState('');
+  const [user, setUser] = useState<UserView | null>(null);
   const [datasetId, setDatasetId] = useState('');
   const [level, setLevel] = useState<'aggregate' | 'row'>('aggregate');
   const add = useMutation({
     mutationFn: () =>
-      api(grantViewSchema, 'POST', '/api/v1/admin/grants', { userId, datasetId, level }),
+      api(grantViewSchema, 'POST', '/api/v1/admin/grants', {
+        userId: user?.id,
+        datasetId,
+        level,
+      }),
     onSuccess: () => client.invalidateQueries({ queryKey: ['admin-grants'] }),
   });
   const revoke = useMutation({
     mutationFn: (id: string) => api(grantViewSchema, 'DELETE', `/api/v1/admin/grants/${id}`),
     onSuccess: () => client.invalidateQueries({ queryKey: ['admin-grants'] }),
   });
-  const emailOf = (id: string | null) => users.find((user) => user.id === id)?.email ?? id;
   return (
     <Card variant="outlined" component="section" aria-labelledby="grants">
       <CardContent>
@@ -214,19 +235,7 @@ function Grants({ users }: { users: UserView[] }) {
           Grants in force
         </Typography>
         <Stack direction={{ xs: 'column', md: 'row' }} spacing={2} sx={{ mb: 2 }}>
-          <TextField
-            select
-            sx={{ minWidth: 220 }}
-            label="User"
-            value={userId}
-            onChange={(event) => setUserId(event.target.value)}
-          >
-            {users.map((user) => (
-              <MenuItem key={user.id} value={user.id}>
-                {user.email}
-              </MenuItem>
-            ))}
-          </TextField>
+          <UserPicker label="User" value={user} onChange={setUser} />
           <TextField
             select
             sx={{ minWidth: 220 }}
@@ -252,7 +261,7 @@ function Grants({ users }: { users: UserView[] }) {
           <Button
             variant="contained"
             onClick={() => add.mutate()}
-            disabled={!userId || !datasetId || add.isPending}
+            disabled={!user || !datasetId || add.isPending}
           >
             Grant
           </Button>
@@ -275,7 +284,7 @@ function Grants({ users }: { users: UserView[] }) {
             {(grants.data?.grants ?? []).map((grant) => (
               <TableRow key={grant.id}>
                 <TableCell>
-                  {grant.userId ? emailOf(grant.userId) : `project ${grant.projectId}`}
+                  {grant.userId ? (grant.userEmail ?? grant.userId) : `project ${grant.projectId}`}
                 </TableCell>
                 <TableCell>{grant.datasetId}</TableCell>
                 <TableCell>{grant.level}</TableCell>
@@ -294,6 +303,7 @@ function Grants({ users }: { users: UserView[] }) {
             ))}
           </TableBody>
         </Table>
+        {grants.data && paging.pagination(grants.data.total)}
       </CardContent>
     </Card>
   );

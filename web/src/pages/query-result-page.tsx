@@ -1,4 +1,12 @@
-import { queryJobSchema, resultPageSchema, type QueryJobView } from '@medlake/shared';
+import {
+  exportLinkSchema,
+  histogramBinSchema,
+  queryJobSchema,
+  resultPageSchema,
+  type ExportLink,
+  type HistogramBin,
+  type QueryJobView,
+} from '@medlake/shared';
 import {
   Alert,
   Button,
@@ -8,6 +16,7 @@ import {
   CircularProgress,
   LinearProgress,
   Link,
+  MenuItem,
   Stack,
   Table,
   TableBody,
@@ -17,25 +26,17 @@ import {
   TablePagination,
   TableRow,
   TableSortLabel,
+  TextField,
   Typography,
 } from '@mui/material';
 import { BarChart } from '@mui/x-charts/BarChart';
 import { LineChart } from '@mui/x-charts/LineChart';
 import { keepPreviousData, useMutation, useQuery } from '@tanstack/react-query';
 import { useState } from 'react';
-import { useParams } from 'react-router';
-import { z } from 'zod';
+import { Link as RouterLink, useParams } from 'react-router';
+import { SaveQueryButton } from '../components/save-query-dialog.tsx';
 import { formatBytes } from '../format.ts';
 import { api, messageOf } from '../api.ts';
-
-const exportLinkSchema = z.object({
-  exportId: z.string(),
-  format: z.enum(['csv', 'parquet']),
-  fileName: z.string(),
-  bytes: z.number(),
-  url: z.string(),
-  expiresAt: z.string(),
-});
 
 /**
  * One query: its progress while it runs (with cancel), then the key points first, a chart
@@ -59,9 +60,21 @@ export function QueryResultPage() {
   const data = job.data;
   return (
     <Stack spacing={3}>
-      <Typography variant="h4" component="h1">
-        Query on {data.dataset}
-      </Typography>
+      <Stack
+        direction={{ xs: 'column', sm: 'row' }}
+        spacing={2}
+        sx={{ justifyContent: 'space-between', alignItems: { sm: 'center' } }}
+      >
+        <Typography variant="h4" component="h1">
+          Query on {data.dataset}
+        </Typography>
+        <Stack direction="row" spacing={1}>
+          <Button component={RouterLink} to={`/queries/new?from=${data.id}`}>
+            Copy into builder
+          </Button>
+          <SaveQueryButton spec={data.spec} />
+        </Stack>
+      </Stack>
       {(data.status === 'queued' || data.status === 'running') && (
         <Card variant="outlined">
           <CardContent>
@@ -134,6 +147,15 @@ const maxChartGroups = 500;
  * says so.
  */
 function ResultChart({ job }: { job: QueryJobView }) {
+  const histogram = job.summary!.columns.find((column) => column.type === 'histogram');
+  return histogram ? (
+    <HistogramChart job={job} column={histogram.name} />
+  ) : (
+    <GroupChart job={job} />
+  );
+}
+
+function GroupChart({ job }: { job: QueryJobView }) {
   const columns = job.summary!.columns;
   const groups = columns.filter((column) => column.kind === 'group');
   const group = groups.length === 1 ? groups[0] : undefined;
@@ -180,6 +202,62 @@ function ResultChart({ job }: { job: QueryJobView }) {
             series={[{ data: points.map((point) => point.value), label: measure.name }]}
           />
         )}
+      </CardContent>
+    </Card>
+  );
+}
+
+/**
+ * A histogram's bins as bars: of the one total, or of the group chosen. Hidden bins ("<11")
+ * have no height to draw; the caption counts them.
+ */
+function HistogramChart({ job, column }: { job: QueryJobView; column: string }) {
+  const groups = job.summary!.columns.filter((item) => item.kind === 'group');
+  const [chosen, setChosen] = useState(0);
+  const page = useQuery({
+    queryKey: ['query-chart', job.id],
+    queryFn: () =>
+      api(resultPageSchema, 'GET', `/api/v1/queries/${job.id}/results?pageSize=${maxChartGroups}`),
+  });
+  if (!page.data) return null;
+  const rows = page.data.rows.filter((row) => Array.isArray(row[column]));
+  const row = rows[chosen] ?? rows[0];
+  if (!row) return null;
+  const bins = histogramBinSchema.array().parse(row[column]);
+  const drawn = bins.filter((bin) => typeof bin.count === 'number');
+  const groupName = (item: Record<string, unknown>) =>
+    groups.map((group) => String(item[group.name] ?? '—')).join(', ');
+  const title = `Distribution of ${column}${groups.length > 0 ? ` for ${groupName(row)}` : ''}`;
+  return (
+    <Card variant="outlined" component="figure" sx={{ m: 0 }} aria-label={title}>
+      <CardContent>
+        <Typography variant="h6" component="figcaption" gutterBottom>
+          {title}
+          {drawn.length < bins.length &&
+            ` (${bins.length - drawn.length} bins shown as <${job.summary!.threshold} are left out)`}
+        </Typography>
+        {groups.length > 0 && rows.length > 1 && (
+          <TextField
+            select
+            size="small"
+            label="Group"
+            value={String(Math.min(chosen, rows.length - 1))}
+            onChange={(event) => setChosen(Number(event.target.value))}
+          >
+            {rows.map((item, index) => (
+              <MenuItem key={index} value={String(index)}>
+                {groupName(item)}
+              </MenuItem>
+            ))}
+          </TextField>
+        )}
+        <BarChart
+          height={280}
+          xAxis={[
+            { scaleType: 'band', data: drawn.map((bin) => String(bin.bin)), label: 'bin from' },
+          ]}
+          series={[{ data: drawn.map((bin) => bin.count as number), label: 'rows' }]}
+        />
       </CardContent>
     </Card>
   );
@@ -271,7 +349,7 @@ function ResultTable({ job }: { job: QueryJobView }) {
 }
 
 function Exports({ job }: { job: QueryJobView }) {
-  const [links, setLinks] = useState<Array<z.infer<typeof exportLinkSchema>>>([]);
+  const [links, setLinks] = useState<ExportLink[]>([]);
   const make = useMutation({
     mutationFn: (format: 'csv' | 'parquet') =>
       api(exportLinkSchema, 'POST', `/api/v1/queries/${job.id}/exports`, { format }),
@@ -319,6 +397,11 @@ function Exports({ job }: { job: QueryJobView }) {
 
 function formatCell(value: unknown): string {
   if (value === null || value === undefined) return '—';
+  if (Array.isArray(value)) {
+    return (value as HistogramBin[])
+      .map((bin) => `${bin.bin}: ${formatCell(bin.count)}`)
+      .join(', ');
+  }
   if (typeof value === 'number') {
     return Number.isInteger(value)
       ? value.toLocaleString()

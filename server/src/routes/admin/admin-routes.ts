@@ -1,9 +1,14 @@
 import {
   accessDecisionSchema,
   accessRequestViewSchema,
+  grantPageSchema,
   grantViewSchema,
+  limitOf,
   newGrantSchema,
+  pageRequestSchema,
+  projectPageSchema,
   projectViewSchema,
+  userPageSchema,
   userRoleSchema,
   userViewSchema,
 } from '@medlake/shared';
@@ -50,14 +55,23 @@ export function adminRoutes(platform: Platform): FastifyPluginAsyncZod {
       '/v1/admin/users',
       {
         schema: {
-          summary: 'Every user',
+          summary: 'Users by e-mail, a page at a time; searched by e-mail or name, or by role',
           tags: ['admin'],
-          response: { 200: z.object({ users: z.array(userViewSchema) }), ...errors },
+          querystring: pageRequestSchema.extend({
+            search: z.string().max(200).optional(),
+            role: userRoleSchema.optional(),
+          }),
+          response: { 200: userPageSchema, ...errors },
         },
       },
-      async () => ({
-        users: (await usersRepository(platform.catalog.db).list()).map(presentUser),
-      }),
+      async (request) => {
+        const { search, role, ...page } = request.query;
+        const found = await usersRepository(platform.catalog.db).page(limitOf(page), {
+          search,
+          role,
+        });
+        return { ...page, total: found.total, users: found.users.map(presentUser) };
+      },
     );
 
     app.post(
@@ -170,17 +184,32 @@ export function adminRoutes(platform: Platform): FastifyPluginAsyncZod {
         schema: {
           summary: 'Grants in force, optionally of one dataset, user or project',
           tags: ['admin'],
-          querystring: z.object({
+          querystring: pageRequestSchema.extend({
             datasetId: z.string().optional(),
             userId: z.uuid().optional(),
             projectId: z.string().optional(),
           }),
-          response: { 200: z.object({ grants: z.array(grantViewSchema) }), ...errors },
+          response: { 200: grantPageSchema, ...errors },
         },
       },
-      async (request) => ({
-        grants: (await grantsRepository(platform.catalog.db).list(request.query)).map(presentGrant),
-      }),
+      async (request) => {
+        const { page, pageSize, ...filter } = request.query;
+        const found = await grantsRepository(platform.catalog.db).page(
+          filter,
+          limitOf({ page, pageSize }),
+        );
+        const emails = await usersRepository(platform.catalog.db).emailsOf(
+          found.grants.flatMap((grant) => (grant.userId ? [grant.userId] : [])),
+        );
+        return {
+          page,
+          pageSize,
+          total: found.total,
+          grants: found.grants.map((grant) =>
+            presentGrant(grant, grant.userId ? emails.get(grant.userId) : undefined),
+          ),
+        };
+      },
     );
 
     app.post(
@@ -224,14 +253,20 @@ export function adminRoutes(platform: Platform): FastifyPluginAsyncZod {
       '/v1/admin/projects',
       {
         schema: {
-          summary: 'Projects and their members',
+          summary: 'Projects and their members, a page at a time',
           tags: ['admin'],
-          response: { 200: z.object({ projects: z.array(projectViewSchema) }), ...errors },
+          querystring: pageRequestSchema,
+          response: { 200: projectPageSchema, ...errors },
         },
       },
-      async () => ({
-        projects: (await projectsRepository(platform.catalog.db).list()).map(presentProject),
-      }),
+      async (request) => {
+        const found = await projectsRepository(platform.catalog.db).page(limitOf(request.query));
+        return {
+          ...request.query,
+          total: found.total,
+          projects: found.projects.map(presentProject),
+        };
+      },
     );
 
     app.post(

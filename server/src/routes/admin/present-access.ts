@@ -3,11 +3,13 @@ import type { AccessRequest } from '../../catalog/access-requests-repository.ts'
 import type { Grant } from '../../catalog/grants-repository.ts';
 import type { Project } from '../../catalog/projects-repository.ts';
 
-export function presentGrant(grant: Grant): GrantView {
+/** A grant as the API shows it; with its holder's e-mail where the caller looked it up. */
+export function presentGrant(grant: Grant, userEmail?: string): GrantView {
   return {
     id: grant.id,
     datasetId: grant.datasetId,
     userId: grant.userId,
+    userEmail: userEmail ?? null,
     projectId: grant.projectId,
     level: grant.level,
     hospitals: grant.hospitals,

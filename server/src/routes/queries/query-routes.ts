@@ -1,5 +1,6 @@
 import {
   errorBodySchema,
+  exportLinkSchema,
   pageRequestSchema,
   queryJobPageSchema,
   queryJobSchema,
@@ -24,15 +25,6 @@ import { submitQuery } from '../../use-cases/queries/submit-query.ts';
 import { errorResponses } from '../../http/error-responses.ts';
 
 const idParams = z.object({ id: z.uuid() });
-const exportLink = z.object({
-  exportId: z.uuid(),
-  format: z.enum(['csv', 'parquet']),
-  fileName: z.string(),
-  bytes: z.number(),
-  /** Relative to the server; works without a token until it expires. */
-  url: z.string(),
-  expiresAt: z.string(),
-});
 const errors = errorResponses(400, 401, 403, 404, 409);
 
 /**
@@ -157,7 +149,7 @@ export function queryRoutes(
           tags: ['queries'],
           params: idParams,
           body: z.object({ format: z.enum(['csv', 'parquet']) }),
-          response: { 201: exportLink, ...errors },
+          response: { 201: exportLinkSchema, ...errors },
         },
       },
       async (request, reply) => {

@@ -1,6 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { querySpecSchema, type QuerySpec } from '@medlake/shared';
-import { canonicalJson } from '../../canonical-json.ts';
+import { canonicalJson, querySpecSchema, type QuerySpec } from '@medlake/shared';
 import { datasetsRepository } from '../../catalog/datasets-repository.ts';
 import { queryJobsRepository, type QueryJob } from '../../catalog/query-jobs-repository.ts';
 import { actorOf, type Caller } from '../../caller.ts';
