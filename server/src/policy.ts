@@ -231,6 +231,7 @@ export const routeRules: Readonly<Record<string, RouteRule>> = {
   'POST /api/uploads': roles(['steward', 'admin'], 'upload'),
   'GET /api/v1/uploads': roles(['steward', 'admin'], 'upload'),
   'GET /api/v1/uploads/:id': roles(['steward', 'admin'], 'upload'),
+  'GET /api/v1/uploads/:id/preview': roles(['steward', 'admin'], 'upload'),
   'GET /api/v1/releases': roles(['steward', 'admin'], 'upload'),
 
   'POST /api/v1/access-requests': signedIn('query'),

@@ -133,3 +133,10 @@ export const releaseViewSchema = z.object({
 });
 
 export type ReleaseView = z.infer<typeof releaseViewSchema>;
+
+/** The first rows of a release as the lake holds them: what de-identification made of them. */
+export const releasePreviewSchema = z.object({
+  releaseId: z.string(),
+  rows: z.array(z.record(z.string(), z.unknown())),
+});
+export type ReleasePreview = z.infer<typeof releasePreviewSchema>;

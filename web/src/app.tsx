@@ -4,11 +4,13 @@ import {
   Button,
   CircularProgress,
   Container,
+  Menu,
+  MenuItem,
   Stack,
   Toolbar,
   Typography,
 } from '@mui/material';
-import { lazy, Suspense } from 'react';
+import { lazy, Suspense, useState } from 'react';
 import { Link as RouterLink, Navigate, Route, Routes } from 'react-router';
 import { CatalogPage } from './pages/catalog-page.tsx';
 import { FirstStepsPage } from './pages/first-steps-page.tsx';
@@ -20,6 +22,16 @@ import { useSession } from './session.tsx';
 const AccessRequestsPage = lazy(() =>
   import('./pages/access-requests-page.tsx').then((module) => ({
     default: module.AccessRequestsPage,
+  })),
+);
+const AdminHospitalsPage = lazy(() =>
+  import('./pages/admin-hospitals-page.tsx').then((module) => ({
+    default: module.AdminHospitalsPage,
+  })),
+);
+const AdminOperationsPage = lazy(() =>
+  import('./pages/admin-operations-page.tsx').then((module) => ({
+    default: module.AdminOperationsPage,
   })),
 );
 const AdminProjectsPage = lazy(() =>
@@ -51,7 +63,7 @@ const QueryResultPage = lazy(() =>
   import('./pages/query-result-page.tsx').then((module) => ({ default: module.QueryResultPage })),
 );
 const UploadsPage = lazy(() =>
-  import('./pages/uploads-page.tsx').then((module) => ({ default: module.UploadsPage })),
+  import('./pages/uploads/uploads-page.tsx').then((module) => ({ default: module.UploadsPage })),
 );
 
 /**
@@ -89,6 +101,8 @@ export function App() {
           <Route path="/admin/access-requests" element={<AccessRequestsPage />} />
           <Route path="/admin/users" element={<AdminUsersPage />} />
           <Route path="/admin/projects" element={<AdminProjectsPage />} />
+          <Route path="/admin/hospitals" element={<AdminHospitalsPage />} />
+          <Route path="/admin/operations" element={<AdminOperationsPage />} />
           <Route path="/audit" element={<AuditPage />} />
           <Route path="/profile" element={<ProfilePage />} />
           <Route path="/status" element={<StatusPage />} />
@@ -121,19 +135,7 @@ function Shell({ children }: { children: React.ReactNode }) {
                 Uploads
               </Button>
             )}
-            {role === 'admin' && (
-              <>
-                <Button color="inherit" component={RouterLink} to="/admin/users">
-                  Users and grants
-                </Button>
-                <Button color="inherit" component={RouterLink} to="/admin/projects">
-                  Projects
-                </Button>
-                <Button color="inherit" component={RouterLink} to="/admin/access-requests">
-                  Access requests
-                </Button>
-              </>
-            )}
+            {role === 'admin' && <AdministrationMenu />}
             {(role === 'auditor' || role === 'admin') && (
               <Button color="inherit" component={RouterLink} to="/audit">
                 Audit log
@@ -155,5 +157,45 @@ function Shell({ children }: { children: React.ReactNode }) {
         {children}
       </Container>
     </Box>
+  );
+}
+
+const administrationPages = [
+  ['/admin/users', 'Users and grants'],
+  ['/admin/projects', 'Projects'],
+  ['/admin/access-requests', 'Access requests'],
+  ['/admin/hospitals', 'Hospitals and stewards'],
+  ['/admin/operations', 'Running work and storage'],
+] as const;
+
+/** The admin's pages under one menu, so that the bar stays one line at 1280 pixels. */
+function AdministrationMenu() {
+  const [anchor, setAnchor] = useState<HTMLElement | null>(null);
+  return (
+    <>
+      <Button
+        color="inherit"
+        id="administration-button"
+        aria-haspopup="true"
+        aria-controls={anchor ? 'administration-menu' : undefined}
+        aria-expanded={anchor ? 'true' : undefined}
+        onClick={(event) => setAnchor(event.currentTarget)}
+      >
+        Administration
+      </Button>
+      <Menu
+        id="administration-menu"
+        anchorEl={anchor}
+        open={anchor !== null}
+        onClose={() => setAnchor(null)}
+        slotProps={{ list: { 'aria-labelledby': 'administration-button' } }}
+      >
+        {administrationPages.map(([path, label]) => (
+          <MenuItem key={path} component={RouterLink} to={path} onClick={() => setAnchor(null)}>
+            {label}
+          </MenuItem>
+        ))}
+      </Menu>
+    </>
   );
 }

@@ -35,6 +35,7 @@ export const auditActions = [
   'download',
   'upload',
   'release.publish',
+  'release.preview',
   'reidentify',
   'audit.read',
   'audit.verify',

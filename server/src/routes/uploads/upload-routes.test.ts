@@ -228,4 +228,43 @@ describe('POST /api/uploads', () => {
     });
     expect((await asOther('GET', '/api/v1/releases?hospital=synthea')).statusCode).toBe(403);
   });
+
+  it('previews the first rows of a release de-identified, for its stewards only', async () => {
+    const get = (url: string, bearer = token) =>
+      app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${bearer}` } });
+    const { uploads } = (await get('/api/v1/uploads?pageSize=50')).json<{
+      uploads: Array<{ id: string; status: string; result: { status?: string } | null }>;
+    }>();
+    const published = uploads.find((item) => item.result?.status === 'published');
+    const rejected = uploads.find((item) => item.status === 'failed');
+
+    const preview = await get(`/api/v1/uploads/${published?.id}/preview`);
+    expect(preview.statusCode).toBe(200);
+    const { rows } = preview.json<{ rows: Array<Record<string, unknown>> }>();
+    expect(rows).toHaveLength(20);
+    expect(Object.keys(rows[0]!)).toEqual(expect.arrayContaining(['patient', 'code', 'value']));
+    // No name, SSN, address or MRN of the file reaches the preview: they are not lake columns,
+    // and the patient id is a pseudonym.
+    expect(Object.keys(rows[0]!)).not.toEqual(expect.arrayContaining(['first_name']));
+    const { header, rows: lines } = await fixtureLines('2020-12');
+    const columns = header.split(',');
+    const identifiers = lines.slice(0, 200).flatMap((line) => {
+      const cells = line.split(',');
+      return ['MRN', 'SSN', 'FIRST', 'LAST', 'ADDRESS'].map((name) => cells[columns.indexOf(name)]);
+    });
+    const shown = JSON.stringify(rows);
+    expect(
+      identifiers.filter((value) => value && value.length > 3 && shown.includes(value)),
+    ).toEqual([]);
+
+    expect((await get(`/api/v1/uploads/${published?.id}/preview`, otherToken)).statusCode).toBe(
+      403,
+    );
+    expect((await get(`/api/v1/uploads/${rejected?.id}/preview`)).statusCode).toBe(409);
+    const audited = await platform.audit.search(
+      { action: 'release.preview' },
+      { page: 1, pageSize: 5 },
+    );
+    expect(audited.total).toBe(1);
+  });
 });

@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import {
   errorBodySchema,
   qualityReportSchema,
+  releasePreviewSchema,
   releaseViewSchema,
   uploadJobSchema,
   uploadResultSchema,
@@ -14,11 +15,14 @@ import type { Platform } from '../../platform.ts';
 import { ingestUpload } from '../../use-cases/ingest-upload.ts';
 import {
   listReleasesOf,
+  previewRows,
+  previewUpload,
   listUploads,
   readUploadReport,
   requireUploadRight,
 } from '../../use-cases/uploads/read-uploads.ts';
 import { presentUploadJob } from './present-upload.ts';
+import { errorResponses } from '../../http/error-responses.ts';
 import { requireUser } from '../../http/authenticate.ts';
 
 const uploadQuery = z.object({
@@ -127,6 +131,19 @@ export function uploadRoutes(platform: Platform): FastifyPluginAsyncZod {
         const report = await readUploadReport(platform, requireUser(request), request.params.id);
         return { ...presentUploadJob(report.job), quality: report.quality };
       },
+    );
+
+    app.get(
+      '/v1/uploads/:id/preview',
+      {
+        schema: {
+          summary: `The first ${previewRows} rows of an upload's release as the lake holds them, de-identified`,
+          tags: ['ingestion'],
+          params: z.object({ id: z.uuid() }),
+          response: { 200: releasePreviewSchema, ...errorResponses(401, 403, 404, 409) },
+        },
+      },
+      async (request) => previewUpload(platform, requireCaller(request), request.params.id),
     );
 
     app.get(

@@ -4,6 +4,7 @@ import { jobsRepository, type Job } from '../../catalog/jobs-repository.ts';
 import { releasesRepository, type Release } from '../../catalog/releases-repository.ts';
 import { stewardsRepository } from '../../catalog/stewards-repository.ts';
 import type { User } from '../../catalog/users-repository.ts';
+import { actorOf, type Caller } from '../../caller.ts';
 import { AppError } from '../../errors.ts';
 import type { Platform } from '../../platform.ts';
 import { assertUploadsFor, uploadHospitals } from '../../policy.ts';
@@ -53,6 +54,40 @@ export async function readUploadReport(
   const releaseId = (job.result as { releaseId?: string } | null)?.releaseId;
   const release = releaseId ? await releasesRepository(platform.catalog.db).get(releaseId) : null;
   return { job, quality: release?.quality ?? null };
+}
+
+/** How many rows a preview shows: enough to see what de-identification did, no more. */
+export const previewRows = 20;
+
+/**
+ * The first rows of an upload's release as the lake holds them, de-identified: what the
+ * steward checks after publishing (pseudonyms in place of ids, shifted dates, no names).
+ * Reading them is audited like any other read of the lake.
+ */
+export async function previewUpload(
+  platform: Platform,
+  caller: Caller,
+  jobId: string,
+): Promise<{ releaseId: string; rows: Array<Record<string, unknown>> }> {
+  const { job } = await readUploadReport(platform, caller.user, jobId);
+  const releaseId = (job.result as { releaseId?: string } | null)?.releaseId;
+  const release = releaseId ? await releasesRepository(platform.catalog.db).get(releaseId) : null;
+  if (!release) {
+    throw new AppError('CONFLICT', 'This upload published no release; there is nothing to preview');
+  }
+  const dialect = platform.engine.dialect;
+  const files = release.files.map((key) => platform.store.locate(key));
+  const rows = await platform.engine.rows({
+    sql: `SELECT * FROM ${dialect.scanParquet(files)} AS r LIMIT ${dialect.placeholder(1)}`,
+    params: [previewRows],
+  });
+  await platform.audit.record({
+    action: 'release.preview',
+    actor: actorOf(caller),
+    target: `release:${release.id}`,
+    details: { rows: rows.length },
+  });
+  return { releaseId: release.id, rows };
 }
 
 /**

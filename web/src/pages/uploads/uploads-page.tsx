@@ -8,6 +8,7 @@ import {
 } from '@medlake/shared';
 import {
   Alert,
+  Box,
   Button,
   Card,
   CardContent,
@@ -25,11 +26,13 @@ import {
   TextField,
   Typography,
 } from '@mui/material';
-import { useQuery, useQueryClient } from '@tanstack/react-query';
+import { keepPreviousData, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
 import { z } from 'zod';
-import { formatBytes } from '../format.ts';
-import { api, ApiError, apiErrorOf, currentCsrfToken, messageOf } from '../api.ts';
+import { formatBytes } from '../../format.ts';
+import { api, ApiError, apiErrorOf, currentCsrfToken, messageOf } from '../../api.ts';
+import { useServerPage } from '../../components/server-page.tsx';
+import { EarlierUploadReport, UploadReport } from './upload-report.tsx';
 
 const uploadsSchema = z.object({
   total: z.number(),
@@ -40,9 +43,12 @@ const datasetsSchema = z.object({ datasets: z.array(datasetListingSchema) });
 
 /** A steward's uploads: send a month's CSV, read its report, see what came before. */
 export function UploadsPage() {
+  const paging = useServerPage(10);
+  const [chosen, setChosen] = useState<string>();
   const uploads = useQuery({
-    queryKey: ['uploads'],
-    queryFn: () => api(uploadsSchema, 'GET', '/api/v1/uploads?pageSize=50'),
+    queryKey: ['uploads', ...paging.key],
+    queryFn: () => api(uploadsSchema, 'GET', `/api/v1/uploads?${paging.query()}`),
+    placeholderData: keepPreviousData,
   });
   if (uploads.isPending) return <CircularProgress aria-label="Loading uploads" />;
   if (uploads.isError) return <Alert severity="error">{messageOf(uploads.error)}</Alert>;
@@ -58,7 +64,12 @@ export function UploadsPage() {
       ) : (
         <UploadForm hospitals={uploads.data.hospitals} />
       )}
-      <UploadList uploads={uploads.data.uploads} total={uploads.data.total} />
+      <UploadList
+        uploads={uploads.data.uploads}
+        pagination={paging.pagination(uploads.data.total)}
+        onChoose={setChosen}
+      />
+      {chosen && <EarlierUploadReport key={chosen} uploadId={chosen} />}
       {uploads.data.hospitals.length > 0 && <ReleaseHistory hospitals={uploads.data.hospitals} />}
     </Stack>
   );
@@ -74,6 +85,7 @@ function UploadForm({ hospitals }: { hospitals: string[] }) {
   const [hospital, setHospital] = useState(hospitals[0] ?? '');
   const [month, setMonth] = useState('');
   const [file, setFile] = useState<File>();
+  const [dragging, setDragging] = useState(false);
   const [sent, setSent] = useState<number>();
   const [result, setResult] = useState<UploadResult>();
   const [error, setError] = useState<string>();
@@ -146,16 +158,43 @@ function UploadForm({ hospitals }: { hospitals: string[] }) {
               required
             />
           </Stack>
-          <Button variant="outlined" component="label">
-            {file ? `${file.name} (${formatBytes(file.size)})` : 'Choose the CSV file'}
-            <input
-              type="file"
-              accept=".csv,text/csv"
-              hidden
-              aria-label="CSV file"
-              onChange={(event) => setFile(event.target.files?.[0])}
-            />
-          </Button>
+          <Box
+            onDragOver={(event) => {
+              event.preventDefault();
+              setDragging(true);
+            }}
+            onDragLeave={() => setDragging(false)}
+            onDrop={(event) => {
+              event.preventDefault();
+              setDragging(false);
+              const dropped = event.dataTransfer.files[0];
+              if (dropped) setFile(dropped);
+            }}
+            sx={{
+              border: 2,
+              borderStyle: 'dashed',
+              borderColor: dragging ? 'primary.main' : 'divider',
+              borderRadius: 1,
+              p: 3,
+              textAlign: 'center',
+            }}
+          >
+            <Typography gutterBottom>
+              {file
+                ? `${file.name} (${formatBytes(file.size)})`
+                : 'Drop the CSV file here, of any size: it is streamed, never held whole.'}
+            </Typography>
+            <Button variant="outlined" component="label">
+              {file ? 'Choose another file' : 'Choose the CSV file'}
+              <input
+                type="file"
+                accept=".csv,text/csv"
+                hidden
+                aria-label="CSV file"
+                onChange={(event) => setFile(event.target.files?.[0])}
+              />
+            </Button>
+          </Box>
           {sent !== undefined && file && (
             <LinearProgress
               variant="determinate"
@@ -210,47 +249,17 @@ function send(url: string, file: File, onSent: (bytes: number) => void): Promise
   });
 }
 
-function UploadReport({ result }: { result: UploadResult }) {
-  if (result.status === 'unchanged') {
-    return (
-      <Alert severity="info">This file was uploaded before; the release stays as it is.</Alert>
-    );
-  }
-  if (result.status === 'published') {
-    return (
-      <Alert severity="success">
-        Published: {result.rows.toLocaleString()} rows
-        {result.rejectedRows > 0 && `, ${result.rejectedRows} rows left out`}.
-        {result.quality.changes.length > 0 &&
-          ` Compared with last month: ${result.quality.changes.map((change) => change.message).join(' ')}`}
-      </Alert>
-    );
-  }
-  return (
-    <Alert severity="error">
-      <Typography gutterBottom>
-        {result.fileName} was not published: {result.problemCount} problems. Fix them and upload the
-        file again.
-      </Typography>
-      <Stack component="ul" sx={{ m: 0, pl: 2 }}>
-        {result.problems.map((problem, index) => (
-          <li key={index}>
-            {problem.line !== null ? `line ${problem.line}` : 'file'}
-            {problem.column !== null ? `, column ${problem.column}` : ''}
-            {problem.header ? ` (${problem.header})` : ''}: {problem.message}
-          </li>
-        ))}
-      </Stack>
-    </Alert>
-  );
-}
-
-function UploadList({ uploads, total }: { uploads: UploadJob[]; total: number }) {
+function UploadList(props: {
+  uploads: UploadJob[];
+  pagination: React.ReactNode;
+  onChoose: (id: string) => void;
+}) {
+  const uploads = props.uploads;
   return (
     <Card variant="outlined" component="section" aria-labelledby="upload-history">
       <CardContent>
         <Typography variant="h6" component="h2" id="upload-history" gutterBottom>
-          Earlier uploads {total > uploads.length && `(latest ${uploads.length} of ${total})`}
+          Earlier uploads
         </Typography>
         {uploads.length === 0 ? (
           <Typography color="text.secondary">No uploads yet.</Typography>
@@ -263,6 +272,7 @@ function UploadList({ uploads, total }: { uploads: UploadJob[]; total: number })
                 <TableCell>Month</TableCell>
                 <TableCell>File</TableCell>
                 <TableCell>Outcome</TableCell>
+                <TableCell />
               </TableRow>
             </TableHead>
             <TableBody>
@@ -285,11 +295,21 @@ function UploadList({ uploads, total }: { uploads: UploadJob[]; total: number })
                       }
                     />
                   </TableCell>
+                  <TableCell>
+                    <Button
+                      size="small"
+                      onClick={() => props.onChoose(upload.id)}
+                      aria-label={`Report of ${upload.fileName} for ${upload.hospital} ${upload.month}`}
+                    >
+                      Report
+                    </Button>
+                  </TableCell>
                 </TableRow>
               ))}
             </TableBody>
           </Table>
         )}
+        {uploads.length > 0 && props.pagination}
       </CardContent>
     </Card>
   );

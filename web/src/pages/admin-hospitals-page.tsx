@@ -1,0 +1,201 @@
+import {
+  hospitalOverviewSchema,
+  hospitalPageSchema,
+  type HospitalOverview,
+  type UserView,
+} from '@medlake/shared';
+import {
+  Alert,
+  Button,
+  Card,
+  CardContent,
+  Chip,
+  CircularProgress,
+  Stack,
+  Table,
+  TableBody,
+  TableCell,
+  TableHead,
+  TableRow,
+  TextField,
+  Typography,
+} from '@mui/material';
+import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useState } from 'react';
+import { z } from 'zod';
+import { api, messageOf } from '../api.ts';
+import { useServerPage } from '../components/server-page.tsx';
+import { UserPicker } from '../components/user-picker.tsx';
+
+/**
+ * The hospitals that deliver data: who uploads for each (its data stewards), how many current
+ * releases it has and its latest month. Admins add hospitals and assign stewards here.
+ */
+export function AdminHospitalsPage() {
+  const paging = useServerPage();
+  const hospitals = useQuery({
+    queryKey: ['admin-hospitals', ...paging.key],
+    queryFn: () => api(hospitalPageSchema, 'GET', `/api/v1/admin/hospitals?${paging.query()}`),
+    placeholderData: keepPreviousData,
+  });
+  return (
+    <Stack spacing={3}>
+      <Typography variant="h4" component="h1">
+        Hospitals and stewards
+      </Typography>
+      <NewHospital />
+      <Card variant="outlined" component="section" aria-labelledby="hospitals">
+        <CardContent>
+          <Typography variant="h6" component="h2" id="hospitals" gutterBottom>
+            Hospitals
+          </Typography>
+          {hospitals.isPending && <CircularProgress aria-label="Loading hospitals" />}
+          {hospitals.isError && <Alert severity="error">{messageOf(hospitals.error)}</Alert>}
+          {hospitals.data?.total === 0 && (
+            <Alert severity="info">No hospital yet. Add the first one above.</Alert>
+          )}
+          {hospitals.data && hospitals.data.total > 0 && (
+            <>
+              <Table size="small" aria-labelledby="hospitals">
+                <TableHead>
+                  <TableRow>
+                    <TableCell>Hospital</TableCell>
+                    <TableCell align="right">Current releases</TableCell>
+                    <TableCell>Latest month</TableCell>
+                    <TableCell>Data stewards</TableCell>
+                  </TableRow>
+                </TableHead>
+                <TableBody>
+                  {hospitals.data.hospitals.map((hospital) => (
+                    <HospitalRow key={hospital.id} hospital={hospital} />
+                  ))}
+                </TableBody>
+              </Table>
+              {paging.pagination(hospitals.data.total)}
+            </>
+          )}
+        </CardContent>
+      </Card>
+    </Stack>
+  );
+}
+
+function NewHospital() {
+  const client = useQueryClient();
+  const [id, setId] = useState('');
+  const [name, setName] = useState('');
+  const add = useMutation({
+    mutationFn: () => api(hospitalOverviewSchema, 'POST', '/api/v1/admin/hospitals', { id, name }),
+    onSuccess: async () => {
+      setId('');
+      setName('');
+      await client.invalidateQueries({ queryKey: ['admin-hospitals'] });
+    },
+  });
+  return (
+    <Card variant="outlined" component="section" aria-labelledby="new-hospital">
+      <CardContent>
+        <Typography variant="h6" component="h2" id="new-hospital" gutterBottom>
+          Add a hospital
+        </Typography>
+        <Stack
+          component="form"
+          direction={{ xs: 'column', md: 'row' }}
+          spacing={2}
+          onSubmit={(event) => {
+            event.preventDefault();
+            add.mutate();
+          }}
+        >
+          <TextField
+            label="Id"
+            value={id}
+            onChange={(event) => setId(event.target.value)}
+            helperText="Lower-case letters, digits and dashes; it appears in the lake's paths"
+          />
+          <TextField
+            label="Name"
+            value={name}
+            onChange={(event) => setName(event.target.value)}
+            sx={{ flex: 1 }}
+          />
+          <div>
+            <Button type="submit" variant="contained" disabled={!id || !name || add.isPending}>
+              Add
+            </Button>
+          </div>
+        </Stack>
+        {add.isError && (
+          <Alert severity="error" sx={{ mt: 2 }}>
+            {messageOf(add.error)}
+          </Alert>
+        )}
+        {add.isSuccess && (
+          <Alert severity="success" sx={{ mt: 2 }}>
+            Added {add.data.name}. Assign it a data steward below, who can then upload its months.
+          </Alert>
+        )}
+      </CardContent>
+    </Card>
+  );
+}
+
+function HospitalRow({ hospital }: { hospital: HospitalOverview }) {
+  const client = useQueryClient();
+  const [steward, setSteward] = useState<UserView | null>(null);
+  const assignment = useMutation({
+    mutationFn: (input: { userId: string; assigned: boolean }) =>
+      api(
+        z.object({ hospitals: z.array(z.string()) }),
+        input.assigned ? 'PUT' : 'DELETE',
+        `/api/v1/admin/users/${input.userId}/hospitals/${hospital.id}`,
+      ),
+    onSuccess: () => client.invalidateQueries({ queryKey: ['admin-hospitals'] }),
+  });
+  return (
+    <TableRow>
+      <TableCell>
+        {hospital.name}
+        <Typography variant="body2" color="text.secondary">
+          {hospital.id}
+        </Typography>
+      </TableCell>
+      <TableCell align="right">{hospital.currentReleases}</TableCell>
+      <TableCell>{hospital.latestMonth ?? 'none yet'}</TableCell>
+      <TableCell>
+        <Stack spacing={1}>
+          <Stack direction="row" sx={{ flexWrap: 'wrap', gap: 1 }}>
+            {hospital.stewards.length === 0 && (
+              <Typography color="text.secondary">No steward: nobody can upload.</Typography>
+            )}
+            {hospital.stewards.map((item) => (
+              <Chip
+                key={item.userId}
+                label={item.email}
+                onDelete={() => assignment.mutate({ userId: item.userId, assigned: false })}
+              />
+            ))}
+          </Stack>
+          <Stack direction="row" spacing={1} sx={{ alignItems: 'center' }}>
+            <UserPicker
+              label={`Add a steward to ${hospital.name}`}
+              role="steward"
+              value={steward}
+              onChange={setSteward}
+            />
+            <Button
+              onClick={() => {
+                if (steward) assignment.mutate({ userId: steward.id, assigned: true });
+                setSteward(null);
+              }}
+              disabled={!steward || assignment.isPending}
+            >
+              Assign
+            </Button>
+          </Stack>
+          {assignment.isError && <Alert severity="error">{messageOf(assignment.error)}</Alert>}
+        </Stack>
+      </TableCell>
+    </TableRow>
+  );
+}
