@@ -9,6 +9,7 @@ import { hashPassword } from '../src/accounts/passwords.ts';
 import { credentialsRepository } from '../src/catalog/credentials-repository.ts';
 import { ensureFirstAdmin } from '../src/use-cases/accounts/manage-users.ts';
 import { decideAccessRequest } from '../src/use-cases/access/access-requests.ts';
+import { createProject, setProjectMember } from '../src/use-cases/access/projects.ts';
 import { accessRequestsRepository } from '../src/catalog/access-requests-repository.ts';
 import { addUser } from '../src/use-cases/manage-access.ts';
 
@@ -93,6 +94,12 @@ describe('signing in and asking for access, in a real browser', () => {
       name: 'Rita Researcher',
       role: 'researcher',
     });
+    await createProject(server.platform, testActor, { id: 'lipids-2026', name: 'Lipids 2026' });
+    await setProjectMember(server.platform, testActor, {
+      projectId: 'lipids-2026',
+      email: 'rita@example.org',
+      member: true,
+    });
     await credentialsRepository(server.platform.catalog.db).setPassword(
       researcher.id,
       await hashPassword(newPassword),
@@ -171,6 +178,17 @@ describe('signing in and asking for access, in a real browser', () => {
     expect(download.status()).toBe(200);
     expect((await download.text()).split('\n')[0]).toContain('observed_at_year');
 
+    // Saved and shared with the researcher's project.
+    await page.getByRole('button', { name: 'Save query' }).click();
+    const saveDialog = page.getByRole('dialog');
+    await saveDialog.getByLabel('Name').fill('Height of the heavier, by year');
+    await saveDialog.getByLabel('Share with').click();
+    await page.getByRole('option', { name: 'Lipids 2026' }).click();
+    expect(await accessibilityViolations(page)).toEqual([]);
+    await saveDialog.getByRole('button', { name: 'Save', exact: true }).click();
+    await saveDialog.getByText('shared with lipids-2026').waitFor();
+    await saveDialog.getByRole('button', { name: 'Close' }).click();
+
     // The history runs a query again.
     await page.getByRole('link', { name: 'Queries' }).click();
     await page.getByRole('button', { name: 'Run again' }).click();
@@ -178,6 +196,28 @@ describe('signing in and asking for access, in a real browser', () => {
     await page.getByRole('link', { name: 'Queries' }).click();
     await page.getByRole('button', { name: 'Run again' }).nth(1).waitFor();
     expect(await accessibilityViolations(page)).toEqual([]);
+
+    // The saved query opens in the builder, whose form holds it whole; as a histogram now.
+    await page.getByRole('tab', { name: 'Saved' }).click();
+    await page.getByRole('cell', { name: 'lipids-2026' }).waitFor();
+    expect(await accessibilityViolations(page)).toEqual([]);
+    await screenshot(page, 'saved-queries');
+    await page
+      .getByRole('link', { name: 'Open in builder: Height of the heavier, by year' })
+      .click();
+    await page.getByRole('heading', { name: 'Copy of a query' }).waitFor();
+    await page.getByText('among patients who had 29463-7 with a value from 60').waitFor();
+    await page.getByLabel('Group by').click();
+    await page.getByRole('option', { name: 'Nothing (one total)' }).click();
+    await page.getByLabel('Measure').click();
+    await page.getByRole('option', { name: 'Distribution of values (histogram)' }).click();
+    await page.getByLabel('Bin width').fill('10');
+    expect(await accessibilityViolations(page)).toEqual([]);
+    await screenshot(page, 'query-builder');
+    await page.getByRole('button', { name: 'Run query' }).click();
+    await page.getByRole('figure', { name: 'Histogram of value' }).waitFor();
+    expect(await accessibilityViolations(page)).toEqual([]);
+    await screenshot(page, 'histogram');
 
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByRole('heading', { name: 'Sign in to medlake' }).waitFor();

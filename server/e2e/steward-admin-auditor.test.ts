@@ -55,6 +55,13 @@ describe('a steward uploads, an admin decides, an auditor checks, in a real brow
     return page;
   }
 
+  /** Opens one of the admin's pages from the Administration menu; its heading is the same. */
+  async function openAdministration(page: Page, name: string) {
+    await page.getByRole('button', { name: 'Administration' }).click();
+    await page.getByRole('menuitem', { name }).click();
+    await page.getByRole('heading', { level: 1, name }).waitFor();
+  }
+
   beforeAll(async () => {
     server = await startWebServer();
     await prepareDataset(server.platform, 'synthea-observations');
@@ -84,8 +91,25 @@ describe('a steward uploads, an admin decides, an auditor checks, in a real brow
     await page.getByText('Published: 1,052 rows').waitFor();
     await page.getByRole('cell', { name: 'published' }).waitFor();
     await page.getByRole('cell', { name: 'current' }).waitFor();
+    await page.getByRole('heading', { name: 'Data quality' }).waitFor();
+    await page.getByText('The first month of this hospital').waitFor();
     expect(await accessibilityViolations(page)).toEqual([]);
     await screenshot(page, 'uploads');
+
+    // The release's first rows as researchers' queries read them: pseudonyms, no names.
+    await page.getByRole('button', { name: 'Preview the de-identified rows' }).click();
+    await page.getByRole('heading', { name: /^The first 20 rows/ }).waitFor();
+    const shown =
+      (await page.getByRole('table', { name: /^The first 20 rows/ }).textContent()) ?? '';
+    const { header: fixtureHeader, rows: fixtureRows } = await fixtureLines('2020-12');
+    const headers = fixtureHeader.split(',');
+    const identifiers = fixtureRows.slice(0, 20).flatMap((line) => {
+      const cells = line.split(',');
+      return ['MRN', 'SSN', 'FIRST', 'LAST', 'ADDRESS'].map((name) => cells[headers.indexOf(name)]);
+    });
+    expect(identifiers.filter((value) => value && shown.includes(value))).toEqual([]);
+    expect(await accessibilityViolations(page)).toEqual([]);
+    await screenshot(page, 'upload-preview');
 
     const { header, rows } = await fixtureLines('2021-03');
     const bad = path.join(tmpdir(), 'medlake-e2e-march.csv');
@@ -111,7 +135,7 @@ describe('a steward uploads, an admin decides, an auditor checks, in a real brow
       },
     );
     const page = await signIn('admin@example.org');
-    await page.getByRole('link', { name: 'Access requests' }).click();
+    await openAdministration(page, 'Access requests');
     await page.getByText('Vital signs over time').waitFor();
     await page.getByLabel('Grant level').click();
     await page.getByRole('option', { name: 'Aggregate' }).click();
@@ -121,7 +145,7 @@ describe('a steward uploads, an admin decides, an auditor checks, in a real brow
 
     // The users and grants page shows the new grant, and adds a user with a one-time password.
     const adminPage = page;
-    await adminPage.getByRole('link', { name: 'Users and grants' }).click();
+    await openAdministration(adminPage, 'Users and grants');
     await adminPage.getByRole('cell', { name: 'rae@example.org' }).first().waitFor();
     await adminPage.getByLabel('E-mail').fill('new.auditor@example.org');
     await adminPage.getByLabel('Name').fill('New Auditor');
@@ -131,15 +155,36 @@ describe('a steward uploads, an admin decides, an auditor checks, in a real brow
     await screenshot(adminPage, 'admin-users');
 
     // A project with the researcher as its member.
-    await adminPage.getByRole('link', { name: 'Projects' }).click();
+    await openAdministration(adminPage, 'Projects');
     await adminPage.getByLabel('Project id').fill('vitals-2026');
     await adminPage.getByLabel('Project name').fill('Vital signs 2026');
     await adminPage.getByRole('button', { name: 'Make project' }).click();
-    await adminPage.getByLabel('Add a member to Vital signs 2026').click();
+    await adminPage.getByLabel('Add a member to Vital signs 2026').fill('rae');
     await adminPage.getByRole('option', { name: 'rae@example.org' }).click();
     await adminPage.getByRole('button', { name: 'Add', exact: true }).click();
     await adminPage.getByRole('button', { name: 'rae@example.org' }).waitFor();
     expect(await accessibilityViolations(adminPage)).toEqual([]);
+
+    // A new hospital, and a steward for it.
+    await openAdministration(adminPage, 'Hospitals and stewards');
+    await adminPage.getByLabel('Id').fill('north');
+    await adminPage.getByLabel('Name').fill('North General');
+    await adminPage.getByRole('button', { name: 'Add', exact: true }).click();
+    const north = adminPage.getByRole('row', { name: /North General/ });
+    await north.getByText('No steward: nobody can upload.').waitFor();
+    await adminPage.getByLabel('Add a steward to North General').fill('stew');
+    await adminPage.getByRole('option', { name: 'steward@example.org' }).click();
+    await north.getByRole('button', { name: 'Assign' }).click();
+    await north.getByRole('button', { name: 'steward@example.org' }).waitFor();
+    expect(await accessibilityViolations(adminPage)).toEqual([]);
+    await screenshot(adminPage, 'admin-hospitals');
+
+    // What runs and what is stored.
+    await openAdministration(adminPage, 'Running work and storage');
+    await adminPage.getByText('No query is queued or running.').waitFor();
+    await adminPage.getByRole('cell', { name: 'Lake (de-identified Parquet)' }).waitFor();
+    expect(await accessibilityViolations(adminPage)).toEqual([]);
+    await screenshot(adminPage, 'admin-operations');
     await adminPage.context().close();
 
     const researcherPage = await signIn('rae@example.org');
@@ -155,6 +200,8 @@ describe('a steward uploads, an admin decides, an auditor checks, in a real brow
     expect(await page.getByRole('cell', { name: 'upload', exact: true }).count()).toBe(2);
     await page.getByLabel('Action (starts with)').fill('access_request.decide');
     await page.getByRole('cell', { name: 'admin@example.org' }).waitFor();
+    await page.getByLabel('Action (starts with)').fill('release.preview');
+    await page.getByRole('cell', { name: 'steward@example.org' }).waitFor();
     await page.getByRole('button', { name: 'Verify the chain' }).click();
     await page.getByText('The audit log is intact').waitFor();
     expect(await accessibilityViolations(page)).toEqual([]);

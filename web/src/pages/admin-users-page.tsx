@@ -136,7 +136,8 @@ function UserTable() {
           Users
         </Typography>
         <TextField
-          label="Search by e-mail or name"
+          label="Find a user"
+          helperText="By e-mail or name"
           size="small"
           value={search}
           onChange={(event) => {

@@ -190,7 +190,7 @@ function Saved() {
                   size="small"
                   onClick={() => rerun.mutate(query.spec)}
                   disabled={rerun.isPending}
-                  aria-label={`Run ${query.name}`}
+                  aria-label={`Run: ${query.name}`}
                 >
                   Run
                 </Button>
@@ -198,7 +198,7 @@ function Saved() {
                   size="small"
                   component={RouterLink}
                   to={`/queries/new?saved=${query.id}`}
-                  aria-label={`Open ${query.name} in the builder`}
+                  aria-label={`Open in builder: ${query.name}`}
                 >
                   Open in builder
                 </Button>
@@ -208,7 +208,7 @@ function Saved() {
                     color="error"
                     onClick={() => remove.mutate(query.id)}
                     disabled={remove.isPending}
-                    aria-label={`Delete ${query.name}`}
+                    aria-label={`Delete: ${query.name}`}
                   >
                     Delete
                   </Button>

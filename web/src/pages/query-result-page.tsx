@@ -227,7 +227,7 @@ function HistogramChart({ job, column }: { job: QueryJobView; column: string }) 
   const drawn = bins.filter((bin) => typeof bin.count === 'number');
   const groupName = (item: Record<string, unknown>) =>
     groups.map((group) => String(item[group.name] ?? '—')).join(', ');
-  const title = `Distribution of ${column}${groups.length > 0 ? ` for ${groupName(row)}` : ''}`;
+  const title = `Histogram of ${column.replace(/_histogram$/, '')}${groups.length > 0 ? ` for ${groupName(row)}` : ''}`;
   return (
     <Card variant="outlined" component="figure" sx={{ m: 0 }} aria-label={title}>
       <CardContent>

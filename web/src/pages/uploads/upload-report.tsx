@@ -193,7 +193,13 @@ function ReleasePreview({ uploadId }: { uploadId: string }) {
         <Typography variant="h6" component="h3" id="release-preview" gutterBottom>
           The first {preview.data.rows.length} rows, as researchers' queries read them
         </Typography>
-        <TableContainer sx={{ maxHeight: 420 }}>
+        {/* Focusable, so that the keyboard can scroll it as the mouse does. */}
+        <TableContainer
+          sx={{ maxHeight: 420 }}
+          tabIndex={0}
+          role="region"
+          aria-label="Preview rows"
+        >
           <Table size="small" stickyHeader aria-labelledby="release-preview">
             <TableHead>
               <TableRow>
