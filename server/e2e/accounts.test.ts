@@ -241,10 +241,28 @@ describe('signing in and asking for access, in a real browser', () => {
     const page = await context.newPage();
     await page.goto(server.url);
     await page.getByRole('heading', { name: 'Sign in to medlake' }).waitFor();
-    const overflow = await page.evaluate<boolean>(
-      'document.documentElement.scrollWidth > document.documentElement.clientWidth',
-    );
-    expect(overflow).toBe(false);
+    const overflows = () =>
+      page.evaluate<boolean>(
+        'document.documentElement.scrollWidth > document.documentElement.clientWidth',
+      );
+    expect(await overflows()).toBe(false);
+
+    // The researcher's pages fit too: nothing wider than the window but a table's own scroll.
+    await page.getByLabel('E-mail').fill('rita@example.org');
+    await page.getByLabel('Password').fill(newPassword);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Catalog' }).waitFor();
+    expect(await overflows()).toBe(false);
+    for (const [path, heading] of [
+      ['/queries/new', 'New query'],
+      ['/queries', 'Queries'],
+    ] as const) {
+      await page.goto(`${server.url}${path}`);
+      await page.getByRole('heading', { level: 1, name: heading }).waitFor();
+      expect(await overflows(), path).toBe(false);
+      expect(await accessibilityViolations(page)).toEqual([]);
+    }
+    await screenshot(page, 'narrow-queries');
     await context.close();
   });
 });

@@ -137,6 +137,7 @@ describe('a steward uploads, an admin decides, an auditor checks, in a real brow
     const page = await signIn('admin@example.org');
     await openAdministration(page, 'Access requests');
     await page.getByText('Vital signs over time').waitFor();
+    await page.getByText('rae@example.org asks for row access').waitFor();
     await page.getByLabel('Grant level').click();
     await page.getByRole('option', { name: 'Aggregate' }).click();
     expect(await accessibilityViolations(page)).toEqual([]);

@@ -40,6 +40,7 @@ export const projectViewSchema = z.object({
 export const accessRequestViewSchema = z.object({
   id: z.string(),
   userId: z.string(),
+  userEmail: z.string().nullable().describe("the requester's e-mail, in an admin's list"),
   datasetId: z.string(),
   purpose: z.string(),
   level: accessLevelSchema,
@@ -75,6 +76,7 @@ export const grantPageSchema = pageOf('grants', grantViewSchema);
 export type ProjectView = z.infer<typeof projectViewSchema>;
 export const projectPageSchema = pageOf('projects', projectViewSchema);
 export type AccessRequestView = z.infer<typeof accessRequestViewSchema>;
+export const accessRequestPageSchema = pageOf('requests', accessRequestViewSchema);
 
 /** A dataset in the catalog as a user sees it: with their access level, or null (request it). */
 export const datasetListingSchema = z.object({

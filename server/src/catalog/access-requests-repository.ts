@@ -86,6 +86,26 @@ export function accessRequestsRepository(db: CatalogDb) {
       return rows.map(toAccessRequest);
     },
 
+    /** A page of requests, newest first, and how many match. */
+    async page(
+      filter: { status?: AccessRequestStatus },
+      page: { limit: number; offset: number },
+    ): Promise<{ requests: AccessRequest[]; total: number }> {
+      let query = db.selectFrom('access_requests');
+      if (filter.status) query = query.where('status', '=', filter.status);
+      const rows = await query
+        .selectAll()
+        .orderBy('created_at', 'desc')
+        .orderBy('id')
+        .limit(page.limit)
+        .offset(page.offset)
+        .execute();
+      const { total } = await query
+        .select((eb) => eb.fn.countAll<string>().as('total'))
+        .executeTakeFirstOrThrow();
+      return { requests: rows.map(toAccessRequest), total: Number(total) };
+    },
+
     /** Records the decision on a pending request; false when it was decided already. */
     async decide(
       id: string,

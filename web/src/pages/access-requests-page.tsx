@@ -1,4 +1,8 @@
-import { accessRequestViewSchema, type AccessRequestView } from '@medlake/shared';
+import {
+  accessRequestPageSchema,
+  accessRequestViewSchema,
+  type AccessRequestView,
+} from '@medlake/shared';
 import {
   Alert,
   Button,
@@ -11,18 +15,23 @@ import {
   TextField,
   Typography,
 } from '@mui/material';
-import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
-import { z } from 'zod';
 import { api, messageOf } from '../api.ts';
-
-const listSchema = z.object({ requests: z.array(accessRequestViewSchema) });
+import { useServerPage } from '../components/server-page.tsx';
 
 /** The access requests waiting for an admin's decision, oldest concerns first. */
 export function AccessRequestsPage() {
+  const paging = useServerPage(10);
   const requests = useQuery({
-    queryKey: ['admin-access-requests'],
-    queryFn: () => api(listSchema, 'GET', '/api/v1/admin/access-requests?status=pending'),
+    queryKey: ['admin-access-requests', ...paging.key],
+    queryFn: () =>
+      api(
+        accessRequestPageSchema,
+        'GET',
+        `/api/v1/admin/access-requests?${paging.query({ status: 'pending' })}`,
+      ),
+    placeholderData: keepPreviousData,
   });
   return (
     <Stack spacing={2}>
@@ -37,6 +46,7 @@ export function AccessRequestsPage() {
       {requests.data?.requests.map((request) => (
         <Decision key={request.id} request={request} />
       ))}
+      {requests.data && requests.data.total > 0 && paging.pagination(requests.data.total)}
     </Stack>
   );
 }
@@ -63,8 +73,8 @@ function Decision({ request }: { request: AccessRequestView }) {
     <Card variant="outlined" component="section" aria-label={`Request ${request.id}`}>
       <CardContent>
         <Typography variant="subtitle1" component="h2" gutterBottom>
-          {request.datasetId}: {request.level} access asked on{' '}
-          {new Date(request.createdAt).toLocaleDateString()}
+          {request.userEmail ?? request.userId} asks for {request.level} access to{' '}
+          {request.datasetId} ({new Date(request.createdAt).toLocaleDateString()})
         </Typography>
         <Typography gutterBottom>{request.purpose}</Typography>
         <Typography variant="body2" color="text.secondary">

@@ -6,7 +6,6 @@ import {
   CircularProgress,
   Stack,
   Tab,
-  Table,
   TableBody,
   TableCell,
   TableHead,
@@ -19,6 +18,7 @@ import { Link as RouterLink, useNavigate, useSearchParams } from 'react-router';
 import { z } from 'zod';
 import { api, messageOf } from '../api.ts';
 import { useServerPage } from '../components/server-page.tsx';
+import { WideTable } from '../components/wide-table.tsx';
 
 /**
  * The user's queries, newest first, and the saved queries they may use (their own and those
@@ -79,7 +79,7 @@ function History() {
   return (
     <>
       {rerun.isError && <Alert severity="error">{messageOf(rerun.error)}</Alert>}
-      <Table size="small" aria-label="Your queries">
+      <WideTable label="Your queries">
         <TableHead>
           <TableRow>
             <TableCell>Started</TableCell>
@@ -111,7 +111,9 @@ function History() {
                   }
                 />
               </TableCell>
-              <TableCell>{query.summary?.keyPoints[0] ?? query.error?.message ?? ''}</TableCell>
+              <TableCell sx={{ minWidth: 240 }}>
+                {query.summary?.keyPoints[0] ?? query.error?.message ?? ''}
+              </TableCell>
               <TableCell sx={{ whiteSpace: 'nowrap' }}>
                 <Button
                   size="small"
@@ -127,7 +129,7 @@ function History() {
             </TableRow>
           ))}
         </TableBody>
-      </Table>
+      </WideTable>
       {paging.pagination(queries.data.total)}
     </>
   );
@@ -161,7 +163,7 @@ function Saved() {
       {(rerun.isError || remove.isError) && (
         <Alert severity="error">{messageOf(rerun.error ?? remove.error)}</Alert>
       )}
-      <Table size="small" aria-label="Saved queries">
+      <WideTable label="Saved queries">
         <TableHead>
           <TableRow>
             <TableCell>Name</TableCell>
@@ -217,7 +219,7 @@ function Saved() {
             </TableRow>
           ))}
         </TableBody>
-      </Table>
+      </WideTable>
       {paging.pagination(saved.data.total)}
     </>
   );

@@ -41,11 +41,14 @@ export function accessRequestRoutes(platform: Platform): FastifyPluginAsyncZod {
           response: { 200: z.object({ requests: z.array(accessRequestViewSchema) }), ...errors },
         },
       },
-      async (request) => ({
-        requests: (await listOwnAccessRequests(platform, requireCaller(request))).map(
-          presentAccessRequest,
-        ),
-      }),
+      async (request) => {
+        const caller = requireCaller(request);
+        return {
+          requests: (await listOwnAccessRequests(platform, caller)).map((item) =>
+            presentAccessRequest(item, caller.user.email),
+          ),
+        };
+      },
     );
   };
 }

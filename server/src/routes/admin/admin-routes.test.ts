@@ -76,9 +76,13 @@ describe('administration: access requests, grants and projects', () => {
     expect(await canRead('rae')).toBe(false);
 
     const pending = (await call('admin', 'GET', '/api/v1/admin/access-requests')).json<{
+      total: number;
       requests: AccessRequestView[];
     }>();
+    expect(pending.total).toBe(1);
     expect(pending.requests.map((item) => item.id)).toEqual([request.id]);
+    // The admin sees who asks.
+    expect(pending.requests[0]?.userEmail).toBe('rae@example.org');
 
     const expiresAt = new Date(Date.now() + 90 * 86_400_000).toISOString();
     const approved = await call(

@@ -1,5 +1,6 @@
 import {
   accessDecisionSchema,
+  accessRequestPageSchema,
   accessRequestViewSchema,
   grantPageSchema,
   grantViewSchema,
@@ -324,18 +325,29 @@ export function adminRoutes(platform: Platform): FastifyPluginAsyncZod {
         schema: {
           summary: 'Access requests, newest first; by default the ones waiting for a decision',
           tags: ['admin'],
-          querystring: z.object({
+          querystring: pageRequestSchema.extend({
             status: z.enum(['pending', 'approved', 'rejected', 'all']).default('pending'),
           }),
-          response: { 200: z.object({ requests: z.array(accessRequestViewSchema) }), ...errors },
+          response: { 200: accessRequestPageSchema, ...errors },
         },
       },
       async (request) => {
-        const { status } = request.query;
-        const found = await accessRequestsRepository(platform.catalog.db).list(
+        const { status, page, pageSize } = request.query;
+        const found = await accessRequestsRepository(platform.catalog.db).page(
           status === 'all' ? {} : { status },
+          limitOf({ page, pageSize }),
         );
-        return { requests: found.map(presentAccessRequest) };
+        const emails = await usersRepository(platform.catalog.db).emailsOf(
+          found.requests.map((item) => item.userId),
+        );
+        return {
+          page,
+          pageSize,
+          total: found.total,
+          requests: found.requests.map((item) =>
+            presentAccessRequest(item, emails.get(item.userId)),
+          ),
+        };
       },
     );
 

@@ -22,10 +22,15 @@ export function presentProject(project: Project): ProjectView {
   return { ...project, createdAt: project.createdAt.toISOString() };
 }
 
-export function presentAccessRequest(request: AccessRequest): AccessRequestView {
+/** A request as the API shows it; with the requester's e-mail where the caller looked it up. */
+export function presentAccessRequest(
+  request: AccessRequest,
+  userEmail?: string,
+): AccessRequestView {
   return {
     id: request.id,
     userId: request.userId,
+    userEmail: userEmail ?? null,
     datasetId: request.datasetId,
     purpose: request.purpose,
     level: request.level,
