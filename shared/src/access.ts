@@ -117,3 +117,11 @@ export const datasetDictionarySchema = z.object({
 });
 
 export type DatasetDictionary = z.infer<typeof datasetDictionarySchema>;
+
+export const datasetListSchema = z.object({ datasets: z.array(datasetListingSchema) });
+/** One's own access requests: a researcher has few, so they come whole. */
+export const accessRequestListSchema = z.object({ requests: z.array(accessRequestViewSchema) });
+/** The projects one is a member of. */
+export const projectListSchema = z.object({ projects: z.array(projectViewSchema) });
+/** A steward's hospitals after an assignment changed. */
+export const stewardHospitalsSchema = z.object({ hospitals: z.array(z.string()) });

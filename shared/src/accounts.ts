@@ -67,3 +67,27 @@ export const newApiTokenSchema = z.object({
 });
 
 export type ApiTokenView = z.infer<typeof apiTokenViewSchema>;
+
+/** How one can sign in: password, and single sign-on when configured. */
+export const authMethodsSchema = z.object({
+  password: z.boolean(),
+  sso: z.object({ loginUrl: z.string() }).nullable(),
+});
+
+/** A new user, with the one-time password an admin hands over (shown once). */
+export const newUserResultSchema = z.object({ user: userViewSchema, oneTimePassword: z.string() });
+
+export const passwordResetSchema = z.object({ oneTimePassword: z.string() });
+
+/** An authenticator app's secret to scan, confirmed with a code next. */
+export const totpSetupSchema = z.object({ secret: z.string(), uri: z.string() });
+
+export const apiTokenListSchema = z.object({ tokens: z.array(apiTokenViewSchema) });
+
+/** A personal API token just made: the token itself is in this answer only. */
+export const madeApiTokenSchema = z.object({
+  id: z.string(),
+  token: z.string(),
+  scopes: apiTokenViewSchema.shape.scopes,
+  expiresAt: z.string(),
+});

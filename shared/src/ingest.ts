@@ -140,3 +140,23 @@ export const releasePreviewSchema = z.object({
   rows: z.array(z.record(z.string(), z.unknown())),
 });
 export type ReleasePreview = z.infer<typeof releasePreviewSchema>;
+
+/** A page of uploads, and the hospitals the caller may upload for. */
+export const uploadPageSchema = z.object({
+  page: z.number().int(),
+  pageSize: z.number().int(),
+  total: z.number(),
+  /** The hospitals you may upload for. */
+  hospitals: z.array(z.string()),
+  uploads: z.array(uploadJobSchema),
+});
+
+/** One upload with the data-quality report of its release, once published. */
+export const uploadDetailsSchema = uploadJobSchema.extend({
+  quality: qualityReportSchema.nullable(),
+});
+
+export const releasePageSchema = z.object({
+  total: z.number(),
+  releases: z.array(releaseViewSchema),
+});

@@ -1,4 +1,4 @@
-import { projectViewSchema, savedQueryViewSchema } from '@medlake/shared';
+import { projectListSchema, savedQueryViewSchema } from '@medlake/shared';
 import {
   Alert,
   Button,
@@ -12,10 +12,7 @@ import {
 } from '@mui/material';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
-import { z } from 'zod';
 import { api, messageOf } from '../api.ts';
-
-const projectsSchema = z.object({ projects: z.array(projectViewSchema) });
 
 /**
  * Saves a query spec under a name, for oneself or shared with one of one's projects, whose
@@ -29,7 +26,7 @@ export function SaveQueryButton({ spec, disabled }: { spec: unknown; disabled?: 
   const [projectId, setProjectId] = useState('');
   const projects = useQuery({
     queryKey: ['my-projects'],
-    queryFn: () => api(projectsSchema, 'GET', '/api/v1/me/projects'),
+    queryFn: () => api(projectListSchema, 'GET', '/api/v1/me/projects'),
     enabled: open,
   });
   const save = useMutation({

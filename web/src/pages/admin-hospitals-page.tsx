@@ -1,6 +1,7 @@
 import {
   hospitalOverviewSchema,
   hospitalPageSchema,
+  stewardHospitalsSchema,
   type HospitalOverview,
   type UserView,
 } from '@medlake/shared';
@@ -22,7 +23,6 @@ import {
 } from '@mui/material';
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
-import { z } from 'zod';
 import { api, messageOf } from '../api.ts';
 import { useServerPage } from '../components/server-page.tsx';
 import { UserPicker } from '../components/user-picker.tsx';
@@ -146,7 +146,7 @@ function HospitalRow({ hospital }: { hospital: HospitalOverview }) {
   const assignment = useMutation({
     mutationFn: (input: { userId: string; assigned: boolean }) =>
       api(
-        z.object({ hospitals: z.array(z.string()) }),
+        stewardHospitalsSchema,
         input.assigned ? 'PUT' : 'DELETE',
         `/api/v1/admin/users/${input.userId}/hospitals/${hospital.id}`,
       ),

@@ -1,7 +1,8 @@
 import {
-  datasetListingSchema,
+  datasetListSchema,
   grantPageSchema,
   grantViewSchema,
+  newUserResultSchema,
   userPageSchema,
   userRoleSchema,
   userViewSchema,
@@ -25,12 +26,10 @@ import {
 } from '@mui/material';
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
-import { z } from 'zod';
 import { api, messageOf } from '../api.ts';
 import { UserPicker } from '../components/user-picker.tsx';
 import { useServerPage } from '../components/server-page.tsx';
 
-const datasetsSchema = z.object({ datasets: z.array(datasetListingSchema) });
 const roles = userRoleSchema.options;
 
 /** Users and their roles, and the grants in force: an admin's daily work. */
@@ -54,12 +53,7 @@ function NewUser() {
   const [role, setRole] = useState<UserView['role']>('researcher');
   const make = useMutation({
     mutationFn: () =>
-      api(
-        z.object({ user: userViewSchema, oneTimePassword: z.string() }),
-        'POST',
-        '/api/v1/admin/users',
-        { email, name, role },
-      ),
+      api(newUserResultSchema, 'POST', '/api/v1/admin/users', { email, name, role }),
     onSuccess: () => client.invalidateQueries({ queryKey: ['admin-users'] }),
   });
   return (
@@ -211,7 +205,7 @@ function Grants() {
   });
   const datasets = useQuery({
     queryKey: ['datasets'],
-    queryFn: () => api(datasetsSchema, 'GET', '/api/v1/datasets'),
+    queryFn: () => api(datasetListSchema, 'GET', '/api/v1/datasets'),
   });
   const [user, setUser] = useState<UserView | null>(null);
   const [datasetId, setDatasetId] = useState('');

@@ -1,6 +1,7 @@
 import {
+  accessRequestListSchema,
   accessRequestViewSchema,
-  datasetListingSchema,
+  datasetListSchema,
   type DatasetListing,
 } from '@medlake/shared';
 import {
@@ -25,21 +26,17 @@ import {
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import { Link as RouterLink } from 'react-router';
-import { z } from 'zod';
 import { api, ApiError, messageOf } from '../api.ts';
-
-const listSchema = z.object({ datasets: z.array(datasetListingSchema) });
-const requestsSchema = z.object({ requests: z.array(accessRequestViewSchema) });
 
 /** The datasets there are, with the user's access to each, and access requests for the rest. */
 export function CatalogPage() {
   const datasets = useQuery({
     queryKey: ['datasets'],
-    queryFn: () => api(listSchema, 'GET', '/api/v1/datasets'),
+    queryFn: () => api(datasetListSchema, 'GET', '/api/v1/datasets'),
   });
   const requests = useQuery({
     queryKey: ['access-requests'],
-    queryFn: () => api(requestsSchema, 'GET', '/api/v1/access-requests'),
+    queryFn: () => api(accessRequestListSchema, 'GET', '/api/v1/access-requests'),
   });
   const [requesting, setRequesting] = useState<DatasetListing>();
 

@@ -1,7 +1,12 @@
-import { sessionViewSchema, userViewSchema, type SessionView } from '@medlake/shared';
+import {
+  sessionViewSchema,
+  totpSetupSchema,
+  userViewSchema,
+  type SessionView,
+} from '@medlake/shared';
 import { Alert, Box, Button, Card, CardContent, Stack, TextField, Typography } from '@mui/material';
 import { useState, type FormEvent } from 'react';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { api, ApiError, messageOf } from '../api.ts';
 import { useSession } from '../session.tsx';
 
@@ -85,11 +90,9 @@ export function ChangePassword({ oneTime = true }: { oneTime?: boolean }) {
   );
 }
 
-const setupSchema = z.object({ secret: z.string(), uri: z.string() });
-
 export function SetUpAuthenticator() {
   const { session, adopt } = useSession();
-  const [setup, setSetup] = useState<z.infer<typeof setupSchema>>();
+  const [setup, setSetup] = useState<z.infer<typeof totpSetupSchema>>();
   const [code, setCode] = useState('');
   const [error, setError] = useState<string>();
   const [busy, setBusy] = useState(false);
@@ -98,7 +101,7 @@ export function SetUpAuthenticator() {
     setBusy(true);
     setError(undefined);
     try {
-      setSetup(await api(setupSchema, 'POST', '/api/v1/me/totp'));
+      setSetup(await api(totpSetupSchema, 'POST', '/api/v1/me/totp'));
     } catch (caught) {
       setError(messageOf(caught));
     } finally {

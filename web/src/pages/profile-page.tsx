@@ -1,4 +1,9 @@
-import { apiTokenViewSchema, tokenScopes, type TokenScope } from '@medlake/shared';
+import {
+  apiTokenListSchema,
+  madeApiTokenSchema,
+  tokenScopes,
+  type TokenScope,
+} from '@medlake/shared';
 import {
   Alert,
   Button,
@@ -22,14 +27,6 @@ import { z } from 'zod';
 import { api, messageOf } from '../api.ts';
 import { useSession } from '../session.tsx';
 import { ChangePassword, SetUpAuthenticator } from './first-steps-page.tsx';
-
-const tokensSchema = z.object({ tokens: z.array(apiTokenViewSchema) });
-const madeSchema = z.object({
-  id: z.string(),
-  token: z.string(),
-  scopes: z.array(z.enum(tokenScopes)),
-  expiresAt: z.string(),
-});
 
 /** The signed-in user's own account: password, authenticator app, personal API tokens. */
 export function ProfilePage() {
@@ -71,14 +68,14 @@ function Tokens() {
   const client = useQueryClient();
   const tokens = useQuery({
     queryKey: ['tokens'],
-    queryFn: () => api(tokensSchema, 'GET', '/api/v1/me/tokens'),
+    queryFn: () => api(apiTokenListSchema, 'GET', '/api/v1/me/tokens'),
   });
   const [name, setName] = useState('');
   const [days, setDays] = useState('30');
   const [scopes, setScopes] = useState<TokenScope[]>(['query']);
   const make = useMutation({
     mutationFn: () =>
-      api(madeSchema, 'POST', '/api/v1/me/tokens', { name, days: Number(days), scopes }),
+      api(madeApiTokenSchema, 'POST', '/api/v1/me/tokens', { name, days: Number(days), scopes }),
     onSuccess: () => client.invalidateQueries({ queryKey: ['tokens'] }),
   });
   const revoke = useMutation({

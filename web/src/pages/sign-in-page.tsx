@@ -1,4 +1,4 @@
-import { sessionViewSchema } from '@medlake/shared';
+import { authMethodsSchema, sessionViewSchema } from '@medlake/shared';
 import {
   Alert,
   Box,
@@ -12,14 +12,8 @@ import {
 } from '@mui/material';
 import { useQuery } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
-import { z } from 'zod';
 import { api, ApiError, messageOf } from '../api.ts';
 import { useSession } from '../session.tsx';
-
-const methodsSchema = z.object({
-  password: z.boolean(),
-  sso: z.object({ loginUrl: z.string() }).nullable(),
-});
 
 /**
  * Sign-in with e-mail and password; the authenticator code is asked for when the account has
@@ -29,7 +23,7 @@ export function SignInPage() {
   const { adopt } = useSession();
   const methods = useQuery({
     queryKey: ['auth-methods'],
-    queryFn: () => api(methodsSchema, 'GET', '/api/v1/auth/methods'),
+    queryFn: () => api(authMethodsSchema, 'GET', '/api/v1/auth/methods'),
   });
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');

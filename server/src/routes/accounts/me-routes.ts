@@ -1,6 +1,8 @@
 import {
-  apiTokenViewSchema,
+  apiTokenListSchema,
+  madeApiTokenSchema,
   newApiTokenSchema,
+  totpSetupSchema,
   sessionViewSchema,
   userViewSchema,
 } from '@medlake/shared';
@@ -55,7 +57,7 @@ export function meRoutes(platform: Platform): FastifyPluginAsyncZod {
         schema: {
           summary: 'Start setting up an authenticator app: a secret to scan, confirmed next',
           tags: ['accounts'],
-          response: { 200: z.object({ secret: z.string(), uri: z.string() }), ...errors },
+          response: { 200: totpSetupSchema, ...errors },
         },
       },
       async (request) => beginTotpSetup(platform, requireCaller(request)),
@@ -81,7 +83,7 @@ export function meRoutes(platform: Platform): FastifyPluginAsyncZod {
         schema: {
           summary: 'Your personal API tokens (never the tokens themselves)',
           tags: ['accounts'],
-          response: { 200: z.object({ tokens: z.array(apiTokenViewSchema) }), ...errors },
+          response: { 200: apiTokenListSchema, ...errors },
         },
       },
       async (request) => ({
@@ -102,12 +104,7 @@ export function meRoutes(platform: Platform): FastifyPluginAsyncZod {
           tags: ['accounts'],
           body: newApiTokenSchema,
           response: {
-            201: z.object({
-              id: z.string(),
-              token: z.string(),
-              scopes: apiTokenViewSchema.shape.scopes,
-              expiresAt: z.string(),
-            }),
+            201: madeApiTokenSchema,
             ...errors,
           },
         },

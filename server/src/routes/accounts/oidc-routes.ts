@@ -1,4 +1,4 @@
-import { errorBodySchema } from '@medlake/shared';
+import { authMethodsSchema, errorBodySchema } from '@medlake/shared';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { oidcSettings } from '../../accounts/oidc.ts';
@@ -19,10 +19,7 @@ export function oidcRoutes(platform: Platform): FastifyPluginAsyncZod {
           summary: 'How one can sign in here: password, and single sign-on when configured',
           tags: ['accounts'],
           response: {
-            200: z.object({
-              password: z.boolean(),
-              sso: z.object({ loginUrl: z.string() }).nullable(),
-            }),
+            200: authMethodsSchema,
           },
         },
       },

@@ -1,6 +1,9 @@
-import { accessRequestViewSchema, newAccessRequestSchema } from '@medlake/shared';
+import {
+  accessRequestListSchema,
+  accessRequestViewSchema,
+  newAccessRequestSchema,
+} from '@medlake/shared';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { z } from 'zod';
 import { requireCaller } from '../../http/authenticate.ts';
 import type { Platform } from '../../platform.ts';
 import { listOwnAccessRequests, requestAccess } from '../../use-cases/access/access-requests.ts';
@@ -38,7 +41,7 @@ export function accessRequestRoutes(platform: Platform): FastifyPluginAsyncZod {
         schema: {
           summary: 'Your access requests and their decisions, newest first',
           tags: ['access'],
-          response: { 200: z.object({ requests: z.array(accessRequestViewSchema) }), ...errors },
+          response: { 200: accessRequestListSchema, ...errors },
         },
       },
       async (request) => {

@@ -5,6 +5,9 @@ import {
   grantPageSchema,
   grantViewSchema,
   limitOf,
+  newUserResultSchema,
+  passwordResetSchema,
+  stewardHospitalsSchema,
   newGrantSchema,
   pageRequestSchema,
   projectPageSchema,
@@ -87,7 +90,7 @@ export function adminRoutes(platform: Platform): FastifyPluginAsyncZod {
             role: userRoleSchema,
           }),
           response: {
-            201: z.object({ user: userViewSchema, oneTimePassword: z.string() }),
+            201: newUserResultSchema,
             ...errors,
           },
         },
@@ -139,7 +142,7 @@ export function adminRoutes(platform: Platform): FastifyPluginAsyncZod {
           tags: ['admin'],
           params: userParams,
           body: z.object({ resetTotp: z.boolean().default(false) }),
-          response: { 200: z.object({ oneTimePassword: z.string() }), ...errors },
+          response: { 200: passwordResetSchema, ...errors },
         },
       },
       async (request) => {
@@ -165,7 +168,7 @@ export function adminRoutes(platform: Platform): FastifyPluginAsyncZod {
             : 'Take a hospital from a steward',
           tags: ['admin'],
           params: z.object({ id: z.uuid(), hospitalId: z.string().min(1) }),
-          response: { 200: z.object({ hospitals: z.array(z.string()) }), ...errors },
+          response: { 200: stewardHospitalsSchema, ...errors },
         },
         handler: async (request) => {
           const user = await userById(request.params.id);

@@ -1,4 +1,4 @@
-import { datasetDictionarySchema, datasetListingSchema, errorBodySchema } from '@medlake/shared';
+import { datasetDictionarySchema, datasetListSchema, errorBodySchema } from '@medlake/shared';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { requireUser } from '../../http/authenticate.ts';
@@ -15,7 +15,7 @@ export function datasetRoutes(platform: Platform): FastifyPluginAsyncZod {
           summary: 'Every dataset, with your access level (null: request access)',
           tags: ['catalog'],
           response: {
-            200: z.object({ datasets: z.array(datasetListingSchema) }),
+            200: datasetListSchema,
             401: errorBodySchema,
           },
         },

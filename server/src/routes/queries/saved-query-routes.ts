@@ -1,7 +1,7 @@
 import {
   newSavedQuerySchema,
   pageRequestSchema,
-  projectViewSchema,
+  projectListSchema,
   savedQueryPageSchema,
   savedQueryViewSchema,
   type SavedQueryView,
@@ -107,7 +107,7 @@ export function savedQueryRoutes(platform: Platform): FastifyPluginAsyncZod {
         schema: {
           summary: 'The projects you are a member of (to share queries with)',
           tags: ['queries'],
-          response: { 200: z.object({ projects: z.array(projectViewSchema) }), ...errors },
+          response: { 200: projectListSchema, ...errors },
         },
       },
       async (request) => {

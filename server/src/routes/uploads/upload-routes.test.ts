@@ -211,6 +211,8 @@ describe('POST /api/uploads', () => {
     expect(report.json()).toMatchObject({ quality: { rows: 1052 } });
 
     expect((await asOther('GET', '/api/v1/uploads')).json()).toEqual({
+      page: 1,
+      pageSize: 25,
       total: 0,
       hospitals: ['elsewhere'],
       uploads: [],

@@ -1,10 +1,11 @@
 import type { Readable } from 'node:stream';
 import {
   errorBodySchema,
-  qualityReportSchema,
+  pageRequestSchema,
+  releasePageSchema,
   releasePreviewSchema,
-  releaseViewSchema,
-  uploadJobSchema,
+  uploadDetailsSchema,
+  uploadPageSchema,
   uploadResultSchema,
 } from '@medlake/shared';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
@@ -86,25 +87,14 @@ export function uploadRoutes(platform: Platform): FastifyPluginAsyncZod {
         schema: {
           summary: 'Uploads of the hospitals you are a data steward of, newest first',
           tags: ['ingestion'],
-          querystring: z.object({
-            page: z.coerce.number().int().min(1).default(1),
-            pageSize: z.coerce.number().int().min(1).max(200).default(50),
-          }),
-          response: {
-            200: z.object({
-              total: z.number(),
-              /** The hospitals you may upload for. */
-              hospitals: z.array(z.string()),
-              uploads: z.array(uploadJobSchema),
-            }),
-            401: errorBodySchema,
-            403: errorBodySchema,
-          },
+          querystring: pageRequestSchema,
+          response: { 200: uploadPageSchema, ...errorResponses(401, 403) },
         },
       },
       async (request) => {
         const found = await listUploads(platform, requireUser(request), request.query);
         return {
+          ...request.query,
           total: found.total,
           hospitals: found.hospitals,
           uploads: found.jobs.map(presentUploadJob),
@@ -120,7 +110,7 @@ export function uploadRoutes(platform: Platform): FastifyPluginAsyncZod {
           tags: ['ingestion'],
           params: z.object({ id: z.uuid() }),
           response: {
-            200: uploadJobSchema.extend({ quality: qualityReportSchema.nullable() }),
+            200: uploadDetailsSchema,
             401: errorBodySchema,
             403: errorBodySchema,
             404: errorBodySchema,
@@ -158,7 +148,7 @@ export function uploadRoutes(platform: Platform): FastifyPluginAsyncZod {
             pageSize: z.coerce.number().int().min(1).max(200).default(50),
           }),
           response: {
-            200: z.object({ total: z.number(), releases: z.array(releaseViewSchema) }),
+            200: releasePageSchema,
             401: errorBodySchema,
             403: errorBodySchema,
           },
@@ -168,6 +158,7 @@ export function uploadRoutes(platform: Platform): FastifyPluginAsyncZod {
         const { hospital, ...page } = request.query;
         const found = await listReleasesOf(platform, requireUser(request), hospital, page);
         return {
+          ...request.query,
           total: found.total,
           releases: found.releases.map((release) => ({
             id: release.id,

@@ -1,6 +1,6 @@
 import {
   datasetDictionarySchema,
-  datasetListingSchema,
+  datasetListSchema,
   queryJobSchema,
   querySpecSchema,
   savedQueryViewSchema,
@@ -27,7 +27,6 @@ import {
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useMemo, useState } from 'react';
 import { useNavigate, useSearchParams } from 'react-router';
-import { z } from 'zod';
 import { api, messageOf } from '../../api.ts';
 import { SaveQueryButton } from '../../components/save-query-dialog.tsx';
 import {
@@ -41,8 +40,6 @@ import {
 } from './builder-form.ts';
 import { CodePicker } from './code-picker.tsx';
 
-const listSchema = z.object({ datasets: z.array(datasetListingSchema) });
-
 /**
  * The query builder. It starts empty, or from an earlier query (`?from=<query id>`) or a saved
  * one (`?saved=<id>`): "copy into the builder". The form covers the common questions; the
@@ -54,7 +51,7 @@ export function QueryBuilderPage() {
   const saved = params.get('saved');
   const datasets = useQuery({
     queryKey: ['datasets'],
-    queryFn: () => api(listSchema, 'GET', '/api/v1/datasets'),
+    queryFn: () => api(datasetListSchema, 'GET', '/api/v1/datasets'),
   });
   const source = useQuery({
     queryKey: ['builder-source', from, saved],

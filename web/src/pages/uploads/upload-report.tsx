@@ -1,7 +1,6 @@
 import {
-  qualityReportSchema,
   releasePreviewSchema,
-  uploadJobSchema,
+  uploadDetailsSchema,
   type IngestProblem,
   type QualityReport,
   type UploadResult,
@@ -24,8 +23,6 @@ import {
 import { useQuery } from '@tanstack/react-query';
 import { useState } from 'react';
 import { api, messageOf } from '../../api.ts';
-
-const uploadDetailsSchema = uploadJobSchema.extend({ quality: qualityReportSchema.nullable() });
 
 /** What became of an upload just sent: published, the same file again, or its problems. */
 export function UploadReport({ result }: { result: UploadResult }) {

@@ -1,7 +1,7 @@
 import {
-  datasetListingSchema,
-  uploadJobSchema,
-  releaseViewSchema,
+  datasetListSchema,
+  releasePageSchema,
+  uploadPageSchema,
   uploadResultSchema,
   type UploadJob,
   type UploadResult,
@@ -28,18 +28,10 @@ import {
 } from '@mui/material';
 import { keepPreviousData, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
-import { z } from 'zod';
 import { formatBytes } from '../../format.ts';
 import { api, ApiError, apiErrorOf, currentCsrfToken, messageOf } from '../../api.ts';
 import { useServerPage } from '../../components/server-page.tsx';
 import { EarlierUploadReport, UploadReport } from './upload-report.tsx';
-
-const uploadsSchema = z.object({
-  total: z.number(),
-  hospitals: z.array(z.string()),
-  uploads: z.array(uploadJobSchema),
-});
-const datasetsSchema = z.object({ datasets: z.array(datasetListingSchema) });
 
 /** A steward's uploads: send a month's CSV, read its report, see what came before. */
 export function UploadsPage() {
@@ -47,7 +39,7 @@ export function UploadsPage() {
   const [chosen, setChosen] = useState<string>();
   const uploads = useQuery({
     queryKey: ['uploads', ...paging.key],
-    queryFn: () => api(uploadsSchema, 'GET', `/api/v1/uploads?${paging.query()}`),
+    queryFn: () => api(uploadPageSchema, 'GET', `/api/v1/uploads?${paging.query()}`),
     placeholderData: keepPreviousData,
   });
   if (uploads.isPending) return <CircularProgress aria-label="Loading uploads" />;
@@ -79,7 +71,7 @@ function UploadForm({ hospitals }: { hospitals: string[] }) {
   const client = useQueryClient();
   const datasets = useQuery({
     queryKey: ['datasets'],
-    queryFn: () => api(datasetsSchema, 'GET', '/api/v1/datasets'),
+    queryFn: () => api(datasetListSchema, 'GET', '/api/v1/datasets'),
   });
   const [dataset, setDataset] = useState('');
   const [hospital, setHospital] = useState(hospitals[0] ?? '');
@@ -315,8 +307,6 @@ function UploadList(props: {
   );
 }
 
-const releasesSchema = z.object({ total: z.number(), releases: z.array(releaseViewSchema) });
-
 /** Each month's releases of a hospital, and which one queries read now. */
 function ReleaseHistory({ hospitals }: { hospitals: string[] }) {
   const [hospital, setHospital] = useState(hospitals[0] ?? '');
@@ -325,7 +315,7 @@ function ReleaseHistory({ hospitals }: { hospitals: string[] }) {
     queryKey: ['releases', hospital, page],
     queryFn: () =>
       api(
-        releasesSchema,
+        releasePageSchema,
         'GET',
         `/api/v1/releases?hospital=${encodeURIComponent(hospital)}&page=${page + 1}&pageSize=25`,
       ),
