@@ -39,8 +39,8 @@ describe('a steward uploads, an admin decides, an auditor checks, in a real brow
     return user;
   }
 
-  async function signIn(email: string): Promise<Page> {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  async function signIn(email: string, width = 1280): Promise<Page> {
+    const context = await browser.newContext({ viewport: { width, height: 800 } });
     const page = await context.newPage();
     await page.goto(server.url);
     await page.getByLabel('E-mail').fill(email);
@@ -207,6 +207,28 @@ describe('a steward uploads, an admin decides, an auditor checks, in a real brow
     await page.getByText('The audit log is intact').waitFor();
     expect(await accessibilityViolations(page)).toEqual([]);
     await screenshot(page, 'audit-log');
+    await page.context().close();
+  });
+
+  it('fits the steward’s and the admin’s pages into a narrow window', async () => {
+    // A second admin: the first one's authenticator code may not be used twice in its window.
+    await person('admin.narrow@example.org', 'admin');
+    const page = await signIn('admin.narrow@example.org', 390);
+    for (const [path, heading] of [
+      ['/uploads', 'Uploads'],
+      ['/admin/users', 'Users and grants'],
+      ['/admin/hospitals', 'Hospitals and stewards'],
+      ['/admin/operations', 'Running work and storage'],
+      ['/audit', 'Audit log'],
+    ] as const) {
+      await page.goto(`${server.url}${path}`);
+      await page.getByRole('heading', { level: 1, name: heading }).waitFor();
+      const overflows = await page.evaluate<boolean>(
+        'document.documentElement.scrollWidth > document.documentElement.clientWidth',
+      );
+      expect(overflows, path).toBe(false);
+      expect(await accessibilityViolations(page)).toEqual([]);
+    }
     await page.context().close();
   });
 });

@@ -123,7 +123,12 @@ function Shell({ children }: { children: React.ReactNode }) {
           <Typography variant="h6" component="span" sx={{ fontWeight: 700 }}>
             medlake
           </Typography>
-          <Stack component="nav" aria-label="Main" direction="row" spacing={1} sx={{ flexGrow: 1 }}>
+          <Stack
+            component="nav"
+            aria-label="Main"
+            direction="row"
+            sx={{ flexGrow: 1, flexWrap: 'wrap', columnGap: 1 }}
+          >
             <Button color="inherit" component={RouterLink} to="/">
               Catalog
             </Button>

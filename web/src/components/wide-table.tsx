@@ -3,13 +3,18 @@ import type { ReactNode } from 'react';
 
 /**
  * A table that scrolls sideways within the page when it is wider than the window, instead of
- * widening the page. Focusable, so that the keyboard scrolls it as the mouse does.
+ * widening the page. Focusable, so that the keyboard scrolls it as the mouse does. Named by
+ * a label, or by the id of the heading above it.
  */
-export function WideTable({ label, children }: { label: string; children: ReactNode }) {
+export function WideTable(
+  props: ({ label: string } | { labelledBy: string }) & { children: ReactNode },
+) {
+  const name =
+    'label' in props ? { 'aria-label': props.label } : { 'aria-labelledby': props.labelledBy };
   return (
-    <TableContainer tabIndex={0} role="region" aria-label={label}>
-      <Table size="small" aria-label={label}>
-        {children}
+    <TableContainer tabIndex={0} role="region" {...name}>
+      <Table size="small" {...name}>
+        {props.children}
       </Table>
     </TableContainer>
   );

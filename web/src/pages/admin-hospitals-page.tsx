@@ -13,19 +13,19 @@ import {
   Chip,
   CircularProgress,
   Stack,
-  Table,
   TableBody,
   TableCell,
   TableHead,
   TableRow,
-  TextField,
   Typography,
 } from '@mui/material';
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import { api, messageOf } from '../api.ts';
+import { IdAndNameForm } from '../components/id-and-name-form.tsx';
 import { useServerPage } from '../components/server-page.tsx';
 import { UserPicker } from '../components/user-picker.tsx';
+import { WideTable } from '../components/wide-table.tsx';
 
 /**
  * The hospitals that deliver data: who uploads for each (its data stewards), how many current
@@ -56,7 +56,7 @@ export function AdminHospitalsPage() {
           )}
           {hospitals.data && hospitals.data.total > 0 && (
             <>
-              <Table size="small" aria-labelledby="hospitals">
+              <WideTable labelledBy="hospitals">
                 <TableHead>
                   <TableRow>
                     <TableCell>Hospital</TableCell>
@@ -70,7 +70,7 @@ export function AdminHospitalsPage() {
                     <HospitalRow key={hospital.id} hospital={hospital} />
                   ))}
                 </TableBody>
-              </Table>
+              </WideTable>
               {paging.pagination(hospitals.data.total)}
             </>
           )}
@@ -82,61 +82,22 @@ export function AdminHospitalsPage() {
 
 function NewHospital() {
   const client = useQueryClient();
-  const [id, setId] = useState('');
-  const [name, setName] = useState('');
-  const add = useMutation({
-    mutationFn: () => api(hospitalOverviewSchema, 'POST', '/api/v1/admin/hospitals', { id, name }),
-    onSuccess: async () => {
-      setId('');
-      setName('');
-      await client.invalidateQueries({ queryKey: ['admin-hospitals'] });
-    },
-  });
   return (
-    <Card variant="outlined" component="section" aria-labelledby="new-hospital">
-      <CardContent>
-        <Typography variant="h6" component="h2" id="new-hospital" gutterBottom>
-          Add a hospital
-        </Typography>
-        <Stack
-          component="form"
-          direction={{ xs: 'column', md: 'row' }}
-          spacing={2}
-          onSubmit={(event) => {
-            event.preventDefault();
-            add.mutate();
-          }}
-        >
-          <TextField
-            label="Id"
-            value={id}
-            onChange={(event) => setId(event.target.value)}
-            helperText="Lower-case letters, digits and dashes; it appears in the lake's paths"
-          />
-          <TextField
-            label="Name"
-            value={name}
-            onChange={(event) => setName(event.target.value)}
-            sx={{ flex: 1 }}
-          />
-          <div>
-            <Button type="submit" variant="contained" disabled={!id || !name || add.isPending}>
-              Add
-            </Button>
-          </div>
-        </Stack>
-        {add.isError && (
-          <Alert severity="error" sx={{ mt: 2 }}>
-            {messageOf(add.error)}
-          </Alert>
-        )}
-        {add.isSuccess && (
-          <Alert severity="success" sx={{ mt: 2 }}>
-            Added {add.data.name}. Assign it a data steward below, who can then upload its months.
-          </Alert>
-        )}
-      </CardContent>
-    </Card>
+    <IdAndNameForm
+      title="Add a hospital"
+      idLabel="Id"
+      idHelp="Lower-case letters, digits and dashes; it appears in the lake's paths"
+      nameLabel="Name"
+      submitLabel="Add"
+      create={async (input) => {
+        const made = await api(hospitalOverviewSchema, 'POST', '/api/v1/admin/hospitals', input);
+        await client.invalidateQueries({ queryKey: ['admin-hospitals'] });
+        return made;
+      }}
+      madeMessage={(made) =>
+        `Added ${made.name}. Assign it a data steward below, who can then upload its months.`
+      }
+    />
   );
 }
 

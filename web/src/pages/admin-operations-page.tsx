@@ -7,7 +7,6 @@ import {
   CircularProgress,
   LinearProgress,
   Stack,
-  Table,
   TableBody,
   TableCell,
   TableHead,
@@ -18,6 +17,7 @@ import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tansta
 import { api, messageOf } from '../api.ts';
 import { useServerPage } from '../components/server-page.tsx';
 import { formatBytes } from '../format.ts';
+import { WideTable } from '../components/wide-table.tsx';
 
 /** What the platform is doing and holding: queries and ingests under way, storage used. */
 export function AdminOperationsPage() {
@@ -63,7 +63,7 @@ function RunningWork() {
             </Typography>
             {work.data.total > 0 && (
               <>
-                <Table size="small" aria-label="Queries queued or running">
+                <WideTable label="Queries queued or running">
                   <TableHead>
                     <TableRow>
                       <TableCell>Submitted</TableCell>
@@ -106,7 +106,7 @@ function RunningWork() {
                       </TableRow>
                     ))}
                   </TableBody>
-                </Table>
+                </WideTable>
                 {paging.pagination(work.data.total)}
               </>
             )}
@@ -147,7 +147,7 @@ function Storage() {
         {usage.isError && <Alert severity="error">{messageOf(usage.error)}</Alert>}
         {usage.data && (
           <Stack spacing={2}>
-            <Table size="small" aria-label="Storage zones">
+            <WideTable label="Storage zones">
               <TableHead>
                 <TableRow>
                   <TableCell>Zone ({usage.data.storage})</TableCell>
@@ -164,8 +164,8 @@ function Storage() {
                   </TableRow>
                 ))}
               </TableBody>
-            </Table>
-            <Table size="small" aria-label="Datasets in the lake">
+            </WideTable>
+            <WideTable label="Datasets in the lake">
               <TableHead>
                 <TableRow>
                   <TableCell>Dataset</TableCell>
@@ -184,7 +184,7 @@ function Storage() {
                   </TableRow>
                 ))}
               </TableBody>
-            </Table>
+            </WideTable>
           </Stack>
         )}
       </CardContent>

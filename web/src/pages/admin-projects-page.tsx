@@ -12,12 +12,12 @@ import {
   Chip,
   CircularProgress,
   Stack,
-  TextField,
   Typography,
 } from '@mui/material';
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import { api, messageOf } from '../api.ts';
+import { IdAndNameForm } from '../components/id-and-name-form.tsx';
 import { useServerPage } from '../components/server-page.tsx';
 import { UserPicker } from '../components/user-picker.tsx';
 
@@ -52,51 +52,19 @@ export function AdminProjectsPage() {
 
 function NewProject() {
   const client = useQueryClient();
-  const [id, setId] = useState('');
-  const [name, setName] = useState('');
-  const make = useMutation({
-    mutationFn: () => api(projectViewSchema, 'POST', '/api/v1/admin/projects', { id, name }),
-    onSuccess: async () => {
-      setId('');
-      setName('');
-      await client.invalidateQueries({ queryKey: ['admin-projects'] });
-    },
-  });
   return (
-    <Card variant="outlined" component="section" aria-labelledby="new-project">
-      <CardContent>
-        <Typography variant="h6" component="h2" id="new-project" gutterBottom>
-          New project
-        </Typography>
-        <Stack direction={{ xs: 'column', sm: 'row' }} spacing={2}>
-          <TextField
-            label="Project id"
-            value={id}
-            onChange={(event) => setId(event.target.value)}
-            helperText="Lower-case words joined by dashes, e.g. diabetes-2026"
-          />
-          <TextField
-            label="Project name"
-            value={name}
-            onChange={(event) => setName(event.target.value)}
-          />
-          <div>
-            <Button
-              variant="contained"
-              onClick={() => make.mutate()}
-              disabled={!id || !name || make.isPending}
-            >
-              Make project
-            </Button>
-          </div>
-        </Stack>
-        {make.isError && (
-          <Alert severity="error" sx={{ mt: 2 }}>
-            {messageOf(make.error)}
-          </Alert>
-        )}
-      </CardContent>
-    </Card>
+    <IdAndNameForm
+      title="New project"
+      idLabel="Project id"
+      idHelp="Lower-case words joined by dashes, e.g. diabetes-2026"
+      nameLabel="Project name"
+      submitLabel="Make project"
+      create={async (input) => {
+        const made = await api(projectViewSchema, 'POST', '/api/v1/admin/projects', input);
+        await client.invalidateQueries({ queryKey: ['admin-projects'] });
+        return made;
+      }}
+    />
   );
 }
 

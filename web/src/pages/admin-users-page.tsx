@@ -16,7 +16,6 @@ import {
   CircularProgress,
   MenuItem,
   Stack,
-  Table,
   TableBody,
   TableCell,
   TableHead,
@@ -29,6 +28,7 @@ import { useState } from 'react';
 import { api, messageOf } from '../api.ts';
 import { UserPicker } from '../components/user-picker.tsx';
 import { useServerPage } from '../components/server-page.tsx';
+import { WideTable } from '../components/wide-table.tsx';
 
 const roles = userRoleSchema.options;
 
@@ -143,7 +143,7 @@ function UserTable() {
         {change.isError && <Alert severity="error">{messageOf(change.error)}</Alert>}
         {users.isError && <Alert severity="error">{messageOf(users.error)}</Alert>}
         {users.isPending && <CircularProgress aria-label="Loading users" />}
-        <Table size="small" aria-labelledby="users">
+        <WideTable labelledBy="users">
           <TableHead>
             <TableRow>
               <TableCell>E-mail</TableCell>
@@ -188,7 +188,7 @@ function UserTable() {
               </TableRow>
             ))}
           </TableBody>
-        </Table>
+        </WideTable>
         {users.data && paging.pagination(users.data.total)}
       </CardContent>
     </Card>
@@ -264,7 +264,7 @@ function Grants() {
         {(add.isError || revoke.isError) && (
           <Alert severity="error">{messageOf(add.error ?? revoke.error)}</Alert>
         )}
-        <Table size="small" aria-labelledby="grants">
+        <WideTable labelledBy="grants">
           <TableHead>
             <TableRow>
               <TableCell>Holder</TableCell>
@@ -297,7 +297,7 @@ function Grants() {
               </TableRow>
             ))}
           </TableBody>
-        </Table>
+        </WideTable>
         {grants.data && paging.pagination(grants.data.total)}
       </CardContent>
     </Card>

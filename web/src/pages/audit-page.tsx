@@ -5,7 +5,6 @@ import {
   CircularProgress,
   Link,
   Stack,
-  Table,
   TableBody,
   TableCell,
   TableHead,
@@ -17,6 +16,7 @@ import {
 import { keepPreviousData, useMutation, useQuery } from '@tanstack/react-query';
 import { useState } from 'react';
 import { api, messageOf } from '../api.ts';
+import { WideTable } from '../components/wide-table.tsx';
 
 /** The audit log for auditors and admins: search, page, verify the chain, export. */
 export function AuditPage() {
@@ -82,7 +82,7 @@ export function AuditPage() {
       {entries.isError && <Alert severity="error">{messageOf(entries.error)}</Alert>}
       {entries.data && (
         <>
-          <Table size="small" aria-label="Audit entries">
+          <WideTable label="Audit entries">
             <TableHead>
               <TableRow>
                 <TableCell>#</TableCell>
@@ -107,7 +107,7 @@ export function AuditPage() {
                 </TableRow>
               ))}
             </TableBody>
-          </Table>
+          </WideTable>
           <TablePagination
             component="div"
             count={entries.data.total}

@@ -7,7 +7,6 @@ import {
   Chip,
   CircularProgress,
   Stack,
-  Table,
   TableBody,
   TableCell,
   TableHead,
@@ -20,6 +19,7 @@ import { keepPreviousData, useQuery } from '@tanstack/react-query';
 import { useState } from 'react';
 import { Link as RouterLink, useParams } from 'react-router';
 import { api, messageOf } from '../api.ts';
+import { WideTable } from '../components/wide-table.tsx';
 
 /**
  * A dataset's page: what it holds, how each column is de-identified, which hospitals and
@@ -68,7 +68,7 @@ export function DatasetPage() {
           <Typography variant="h6" component="h2" id="columns" gutterBottom>
             Columns
           </Typography>
-          <Table size="small" aria-labelledby="columns">
+          <WideTable labelledBy="columns">
             <TableHead>
               <TableRow>
                 <TableCell>Column</TableCell>
@@ -85,7 +85,7 @@ export function DatasetPage() {
                 </TableRow>
               ))}
             </TableBody>
-          </Table>
+          </WideTable>
         </CardContent>
       </Card>
       <Card variant="outlined" component="section" aria-labelledby="codes">
@@ -102,7 +102,7 @@ export function DatasetPage() {
             }}
             sx={{ mb: 2 }}
           />
-          <Table size="small" aria-labelledby="codes">
+          <WideTable labelledBy="codes">
             <TableHead>
               <TableRow>
                 <TableCell>Code</TableCell>
@@ -128,7 +128,7 @@ export function DatasetPage() {
                 </TableRow>
               )}
             </TableBody>
-          </Table>
+          </WideTable>
           <TablePagination
             component="div"
             count={data.codesMatching}

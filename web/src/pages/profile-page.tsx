@@ -13,7 +13,6 @@ import {
   FormControlLabel,
   FormGroup,
   Stack,
-  Table,
   TableBody,
   TableCell,
   TableHead,
@@ -27,6 +26,7 @@ import { z } from 'zod';
 import { api, messageOf } from '../api.ts';
 import { useSession } from '../session.tsx';
 import { ChangePassword, SetUpAuthenticator } from './first-steps-page.tsx';
+import { WideTable } from '../components/wide-table.tsx';
 
 /** The signed-in user's own account: password, authenticator app, personal API tokens. */
 export function ProfilePage() {
@@ -139,7 +139,7 @@ function Tokens() {
           </Alert>
         )}
         {tokens.data && tokens.data.tokens.length > 0 && (
-          <Table size="small" aria-labelledby="tokens">
+          <WideTable labelledBy="tokens">
             <TableHead>
               <TableRow>
                 <TableCell>Name</TableCell>
@@ -166,7 +166,7 @@ function Tokens() {
                 </TableRow>
               ))}
             </TableBody>
-          </Table>
+          </WideTable>
         )}
       </CardContent>
     </Card>

@@ -18,10 +18,8 @@ import {
   Link,
   MenuItem,
   Stack,
-  Table,
   TableBody,
   TableCell,
-  TableContainer,
   TableHead,
   TablePagination,
   TableRow,
@@ -37,6 +35,7 @@ import { Link as RouterLink, useParams } from 'react-router';
 import { SaveQueryButton } from '../components/save-query-dialog.tsx';
 import { formatBytes } from '../format.ts';
 import { api, messageOf } from '../api.ts';
+import { WideTable } from '../components/wide-table.tsx';
 
 /**
  * One query: its progress while it runs (with cancel), then the key points first, a chart
@@ -293,44 +292,39 @@ function ResultTable({ job }: { job: QueryJobView }) {
           Result
         </Typography>
         {rows.isError && <Alert severity="error">{messageOf(rows.error)}</Alert>}
-        <TableContainer>
-          <Table size="small" aria-labelledby="result-table">
-            <TableHead>
-              <TableRow>
+        <WideTable labelledBy="result-table">
+          <TableHead>
+            <TableRow>
+              {columns.map((column) => (
+                <TableCell key={column.name} align={column.kind === 'measure' ? 'right' : 'left'}>
+                  <TableSortLabel
+                    active={sort?.column === column.name}
+                    direction={sort?.column === column.name ? sort.direction : 'asc'}
+                    onClick={() => toggle(column.name)}
+                  >
+                    {column.name}
+                  </TableSortLabel>
+                </TableCell>
+              ))}
+            </TableRow>
+          </TableHead>
+          <TableBody>
+            {(rows.data?.rows ?? []).map((row, index) => (
+              <TableRow key={index}>
                 {columns.map((column) => (
                   <TableCell key={column.name} align={column.kind === 'measure' ? 'right' : 'left'}>
-                    <TableSortLabel
-                      active={sort?.column === column.name}
-                      direction={sort?.column === column.name ? sort.direction : 'asc'}
-                      onClick={() => toggle(column.name)}
-                    >
-                      {column.name}
-                    </TableSortLabel>
+                    {formatCell(row[column.name])}
                   </TableCell>
                 ))}
               </TableRow>
-            </TableHead>
-            <TableBody>
-              {(rows.data?.rows ?? []).map((row, index) => (
-                <TableRow key={index}>
-                  {columns.map((column) => (
-                    <TableCell
-                      key={column.name}
-                      align={column.kind === 'measure' ? 'right' : 'left'}
-                    >
-                      {formatCell(row[column.name])}
-                    </TableCell>
-                  ))}
-                </TableRow>
-              ))}
-              {rows.data?.rows.length === 0 && (
-                <TableRow>
-                  <TableCell colSpan={columns.length}>No rows matched.</TableCell>
-                </TableRow>
-              )}
-            </TableBody>
-          </Table>
-        </TableContainer>
+            ))}
+            {rows.data?.rows.length === 0 && (
+              <TableRow>
+                <TableCell colSpan={columns.length}>No rows matched.</TableCell>
+              </TableRow>
+            )}
+          </TableBody>
+        </WideTable>
         <TablePagination
           component="div"
           count={rows.data?.totalRows ?? job.summary!.rowCount}

@@ -17,7 +17,6 @@ import {
   LinearProgress,
   MenuItem,
   Stack,
-  Table,
   TableBody,
   TableCell,
   TableHead,
@@ -32,6 +31,7 @@ import { formatBytes } from '../../format.ts';
 import { api, ApiError, apiErrorOf, currentCsrfToken, messageOf } from '../../api.ts';
 import { useServerPage } from '../../components/server-page.tsx';
 import { EarlierUploadReport, UploadReport } from './upload-report.tsx';
+import { WideTable } from '../../components/wide-table.tsx';
 
 /** A steward's uploads: send a month's CSV, read its report, see what came before. */
 export function UploadsPage() {
@@ -256,7 +256,7 @@ function UploadList(props: {
         {uploads.length === 0 ? (
           <Typography color="text.secondary">No uploads yet.</Typography>
         ) : (
-          <Table size="small" aria-labelledby="upload-history">
+          <WideTable labelledBy="upload-history">
             <TableHead>
               <TableRow>
                 <TableCell>Started</TableCell>
@@ -299,7 +299,7 @@ function UploadList(props: {
                 </TableRow>
               ))}
             </TableBody>
-          </Table>
+          </WideTable>
         )}
         {uploads.length > 0 && props.pagination}
       </CardContent>
@@ -350,7 +350,7 @@ function ReleaseHistory({ hospitals }: { hospitals: string[] }) {
         )}
         {releases.data && releases.data.releases.length > 0 && (
           <>
-            <Table size="small" aria-labelledby="release-history">
+            <WideTable labelledBy="release-history">
               <TableHead>
                 <TableRow>
                   <TableCell>Month</TableCell>
@@ -377,7 +377,7 @@ function ReleaseHistory({ hospitals }: { hospitals: string[] }) {
                   </TableRow>
                 ))}
               </TableBody>
-            </Table>
+            </WideTable>
             <TablePagination
               component="div"
               count={releases.data.total}
