@@ -142,6 +142,23 @@ describe('/api/v1/queries', () => {
     expect(job.firstPage).toEqual(page);
   });
 
+  it('names the cohort in the key points', async () => {
+    const response = await call('agg@example.org', 'POST', '/api/v1/queries?wait=20', {
+      dataset: 'synthea-observations',
+      cohort: {
+        match: 'any',
+        criteria: [
+          { where: { column: 'code', op: 'eq', value: '8302-2' } },
+          { where: { column: 'code', op: 'eq', value: '29463-7' } },
+        ],
+      },
+      measures: [{ fn: 'patients' }],
+    });
+    expect(response.json<QueryJobView>().summary?.keyPoints[0]).toMatch(
+      /^[\d,<]+ patients of the cohort \(patients who met any of its 2 criteria\) and [\d,<]+ rows match\.$/,
+    );
+  });
+
   it('serves the same pages from memory as from the stored result', async () => {
     const job = await finished('agg@example.org', byCode);
     // In stored order: sorting on a column would leave ties (the suppressed groups) unordered.

@@ -218,7 +218,12 @@ function aggregateKeyPoints(
 ): string[] {
   const count = (value: number | string) =>
     typeof value === 'number' ? value.toLocaleString('en-US') : value;
-  const points = [`${count(matching.patients)} patients and ${count(matching.rows)} rows match.`];
+  const cohort = spec.cohort
+    ? ` of the cohort (patients who met ${spec.cohort.criteria.length === 1 ? 'its criterion' : `${spec.cohort.match === 'all' ? 'all' : 'any'} of its ${spec.cohort.criteria.length} criteria`})`
+    : '';
+  const points = [
+    `${count(matching.patients)} patients${cohort} and ${count(matching.rows)} rows match.`,
+  ];
   if (spec.groupBy.length > 0) {
     points.push(
       `${groups.toLocaleString('en-US')} ${groups === 1 ? 'group' : 'groups'}${suppressed > 0 ? `, ${suppressed} of them suppressed` : ''}.`,
