@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The full test suite: starts the services the tests need (PostgreSQL; Chromium for the
-# browser tests is installed if missing), runs every test against them, and stops what it
-# started, whether the tests pass or not.
+# The full test suite: starts the services the tests need (PostgreSQL, a Spark Connect server;
+# Chromium for the browser tests is installed if missing), runs every test against them, and
+# stops what it started, whether the tests pass or not.
 # A PostgreSQL URL already in MEDLAKE_TEST_POSTGRES_URL is used as it is (it must allow
-# CREATE DATABASE); nothing is started for it.
+# CREATE DATABASE), and so is a Spark Connect URL in MEDLAKE_TEST_SPARK_URL; nothing is
+# started for them.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -19,6 +20,11 @@ if [ -z "${MEDLAKE_TEST_POSTGRES_URL:-}" ]; then
 fi
 export MEDLAKE_TEST_POSTGRES_URL
 export MEDLAKE_TEST_REQUIRE_POSTGRES=1
+if [ -z "${MEDLAKE_TEST_SPARK_URL:-}" ]; then
+  MEDLAKE_TEST_SPARK_URL="$(bash scripts/services/spark.sh start)"
+  started+=(spark)
+fi
+export MEDLAKE_TEST_SPARK_URL
 if [ -z "${MEDLAKE_TEST_CHROMIUM:-}" ]; then
   MEDLAKE_TEST_CHROMIUM="$(bash scripts/services/chromium.sh path)"
 fi

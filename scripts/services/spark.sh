@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# A local Spark Connect server for the tests and for development, from PyPI's pyspark wheel
+# (which carries Spark's jars, the Spark Connect server among them) and the machine's Java 17.
+#   spark.sh start   installs pyspark into .test-services/spark-venv when missing, starts a
+#                    Spark Connect server (local[2]) on a free loopback port from 15002 on,
+#                    waits until it answers and prints its sc:// URL on stdout
+#   spark.sh stop    stops the server that `start` started
+#   spark.sh home    installs pyspark when missing and prints SPARK_HOME
+# MEDLAKE_PYSPARK_VERSION picks another pyspark 4.x.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+services="$root/.test-services"
+venv="$services/spark-venv"
+record="$services/spark.pid"
+version="${MEDLAKE_PYSPARK_VERSION:-4.0.1}"
+
+log() { echo "spark: $*" >&2; }
+
+spark_home() {
+  "$venv/bin/python" -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))'
+}
+
+ensure_installed() {
+  if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "import pyspark, sys; sys.exit(pyspark.__version__ != '$version')" 2>/dev/null; then
+    return 0
+  fi
+  command -v java > /dev/null || { log "Java 17 or later is needed to run Spark"; exit 1; }
+  log "installing pyspark $version from PyPI into $venv (about 450 MB, once)"
+  mkdir -p "$services"
+  python3 -m venv "$venv" >&2
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "pyspark==$version" >&2
+}
+
+free_port() {
+  local port
+  for port in $(seq 15002 15102); do
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "$port"
+      return 0
+    fi
+  done
+  log "no free port between 15002 and 15102"
+  exit 1
+}
+
+start() {
+  ensure_installed
+  local home port dir pid
+  home="$(spark_home)"
+  port="$(free_port)"
+  dir="$(mktemp -d /tmp/medlake-spark.XXXXXX)"
+  # Everything the server writes (logs, scratch, the warehouse) stays in its own folder.
+  (
+    cd "$dir"
+    SPARK_HOME="$home" SPARK_LOCAL_IP=127.0.0.1 SPARK_LOCAL_DIRS="$dir/scratch" \
+      nohup "$home/bin/spark-submit" \
+      --class org.apache.spark.sql.connect.service.SparkConnectServer \
+      --master 'local[2]' \
+      --name medlake-test-spark \
+      --conf spark.connect.grpc.binding.address=127.0.0.1 \
+      --conf "spark.connect.grpc.binding.port=$port" \
+      --conf spark.driver.host=127.0.0.1 \
+      --conf spark.driver.bindAddress=127.0.0.1 \
+      --conf spark.ui.enabled=false \
+      --conf "spark.sql.warehouse.dir=$dir/warehouse" \
+      --conf spark.sql.session.timeZone=UTC \
+      --driver-java-options "-Dderby.system.home=$dir" \
+      spark-internal > "$dir/server.log" 2>&1 &
+    echo $! > "$dir/pid"
+  )
+  pid="$(cat "$dir/pid")"
+  mkdir -p "$services"
+  echo "$pid $dir" > "$record"
+  for _ in $(seq 1 180); do
+    if grep -q "Spark Connect server started" "$dir/server.log" 2>/dev/null; then
+      log "started Spark Connect $version on 127.0.0.1:$port (log: $dir/server.log)"
+      echo "sc://127.0.0.1:$port"
+      return 0
+    fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      tail -n 40 "$dir/server.log" >&2
+      log "the Spark Connect server stopped while starting"
+      exit 1
+    fi
+    sleep 1
+  done
+  tail -n 40 "$dir/server.log" >&2
+  log "the Spark Connect server did not start within 180 seconds"
+  stop
+  exit 1
+}
+
+stop() {
+  [ -f "$record" ] || return 0
+  local pid dir
+  read -r pid dir < "$record"
+  if kill -0 "$pid" 2>/dev/null; then
+    # spark-submit runs the JVM as a child; end the whole group it leads.
+    pkill -TERM -P "$pid" 2>/dev/null || true
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+    pkill -KILL -P "$pid" 2>/dev/null || true
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -rf "$dir" "$record"
+  log "stopped"
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  home) ensure_installed; spark_home ;;
+  *) echo "usage: $0 start|stop|home" >&2; exit 2 ;;
+esac
