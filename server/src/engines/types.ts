@@ -3,7 +3,7 @@ import type { IngestPlan } from '../ingest/ingest-plan.ts';
 import type { ResultColumn } from '../query/compile-query.ts';
 import type { SqlDialect } from '../query/sql-dialect.ts';
 
-export type EngineKind = 'duckdb';
+export type EngineKind = 'duckdb' | 'spark';
 
 /**
  * A query engine: the part that reads the Parquet lake. DuckDB in-process by default; Spark

@@ -12,6 +12,10 @@ import type { User } from '../catalog/users-repository.ts';
 import { generateExports } from '../demo/generate-exports.ts';
 import { addHospital } from '../use-cases/manage-datasets.ts';
 import { addUser, grantDatasetAccess } from '../use-cases/manage-access.ts';
+import { createSparkEngine } from '../engines/spark/spark-engine.ts';
+import type { QueryEngine } from '../engines/types.ts';
+import type { Platform } from '../platform.ts';
+import { testSparkUrl } from '../../test/spark.ts';
 
 /**
  * The golden suite: each query runs through the whole service (spec → plan → SQL → engine →
@@ -487,6 +491,7 @@ describe('query golden suite', () => {
   let expected: DuckDBConnection;
   let expectedInstance: DuckDBInstance;
   let scratch: string;
+  let spark: QueryEngine | undefined;
 
   beforeAll(async () => {
     scratch = await mkdtemp(path.join(tmpdir(), 'medlake-golden-'));
@@ -547,6 +552,7 @@ describe('query golden suite', () => {
   }, 120_000);
 
   afterAll(async () => {
+    await spark?.close();
     expected?.closeSync();
     expectedInstance?.closeSync();
     await platform?.dispose();
@@ -562,7 +568,18 @@ describe('query golden suite', () => {
   });
 
   it.each(cases)('$name', async (golden) => {
-    const { job, rows } = await runQuery(platform, researcher, golden.spec);
+    await expectGolden(platform, golden);
+  });
+
+  // The same specs through the same service, with Spark in DuckDB's place: the results must be
+  // the same to the last digit that matters.
+  it.each(cases)('on Spark: $name', async (golden) => {
+    spark ??= await createSparkEngine({ url: testSparkUrl() });
+    await expectGolden({ ...platform, engine: spark }, golden);
+  });
+
+  async function expectGolden(on: Platform, golden: GoldenCase) {
+    const { job, rows } = await runQuery(on, researcher, golden.spec);
     expect(job.error).toBeNull();
     expect(job.status).toBe('succeeded');
     const want = (await expected.runAndReadAll(golden.expected)).getRowObjectsJson();
@@ -575,7 +592,7 @@ describe('query golden suite', () => {
       expect(sortedRows(actual)).toEqual(sortedRows(wanted));
     }
     expect(actual.length).toBeGreaterThan(0);
-  });
+  }
 
   it('reads an older release by id, and the current one by default', async () => {
     const lines = (await readFile(synthea('2020-12'), 'utf8')).trimEnd().split('\n');

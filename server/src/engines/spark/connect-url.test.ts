@@ -30,13 +30,17 @@ describe('Spark Connect URLs', () => {
 describe('Spark literals', () => {
   it('types each parameter as the protocol wants it', () => {
     expect(literalOf(null)).toEqual({ null: { null: {} } });
-    expect(literalOf(42)).toEqual({ long: '42' });
+    expect(literalOf(42)).toEqual({ integer: 42 });
+    expect(literalOf(2 ** 40)).toEqual({ long: '1099511627776' });
     expect(literalOf(4.5)).toEqual({ double: 4.5 });
     expect(literalOf(2n ** 62n)).toEqual({ long: '4611686018427387904' });
     expect(literalOf("O'Brien")).toEqual({ string: "O'Brien" });
     expect(literalOf(new Date('2024-01-02T00:00:00Z'))).toEqual({ timestamp: '1704153600000000' });
     expect(literalOf([1, 2.5])).toEqual({
       array: { elementType: { double: {} }, elements: [{ double: 1 }, { double: 2.5 }] },
+    });
+    expect(literalOf([1, 2 ** 40])).toEqual({
+      array: { elementType: { long: {} }, elements: [{ long: '1' }, { long: '1099511627776' }] },
     });
     expect(() => literalOf(Number.NaN)).toThrow(/finite/);
     expect(() => literalOf(['a', 1])).toThrow(/one type/);

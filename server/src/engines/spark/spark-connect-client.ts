@@ -267,7 +267,11 @@ export class SparkConnectClient {
         // The short message from the status is still worth showing.
       }
     }
-    return new AppError('INTERNAL', `Spark could not run the statement: ${message}`);
+    // The first line says what went wrong; the rest is Spark's plan, with the lake's paths.
+    return new AppError(
+      'INTERNAL',
+      `Spark could not run the statement: ${message.split('\n')[0]!.trim()}`,
+    );
   }
 }
 

@@ -4,6 +4,7 @@ import { AppError } from '../../errors.ts';
 export type Literal =
   | { null: DataType }
   | { boolean: boolean }
+  | { integer: number }
   | { long: string }
   | { double: number }
   | { string: string }
@@ -13,14 +14,19 @@ export type Literal =
 type DataType =
   | { null: object }
   | { boolean: object }
+  | { integer: object }
   | { long: object }
   | { double: object }
   | { string: object }
   | { timestamp: object };
 
+/** The range of Spark's INT, the type a LIMIT or OFFSET must have. */
+const int32 = { min: -(2 ** 31), max: 2 ** 31 - 1 };
+
 /**
- * A statement parameter as a typed literal. Whole numbers go as 64-bit integers (Spark widens
- * them where a column is a double), other numbers as doubles; lists become arrays of one type.
+ * A statement parameter as a typed literal. Whole numbers go as INT when they fit (Spark widens
+ * them where a column is a BIGINT or DOUBLE, and LIMIT takes nothing else), else as BIGINT;
+ * other numbers as doubles; lists become arrays of one type.
  */
 export function literalOf(value: unknown): Literal {
   if (value === null || value === undefined) return { null: { null: {} } };
@@ -30,16 +36,25 @@ export function literalOf(value: unknown): Literal {
     if (!Number.isFinite(value)) {
       throw new AppError('VALIDATION_FAILED', 'A query value must be a finite number');
     }
-    return Number.isSafeInteger(value) ? { long: String(value) } : { double: value };
+    if (!Number.isSafeInteger(value)) return { double: value };
+    return value >= int32.min && value <= int32.max ? { integer: value } : { long: String(value) };
   }
   if (typeof value === 'string') return { string: value };
   if (value instanceof Date) return { timestamp: String(BigInt(value.getTime()) * 1000n) };
   if (Array.isArray(value)) {
     let elements = value.map(literalOf);
-    // A list of whole and other numbers is a list of doubles.
+    // A list of numbers has the widest type among them.
     if (elements.some((element) => 'double' in element)) {
       elements = elements.map((element) =>
-        'long' in element ? { double: Number(element.long) } : element,
+        'long' in element
+          ? { double: Number(element.long) }
+          : 'integer' in element
+            ? { double: element.integer }
+            : element,
+      );
+    } else if (elements.some((element) => 'long' in element)) {
+      elements = elements.map((element) =>
+        'integer' in element ? { long: String(element.integer) } : element,
       );
     }
     return { array: { elementType: arrayTypeOf(elements), elements } };

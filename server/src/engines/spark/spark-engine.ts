@@ -1,0 +1,141 @@
+import { randomUUID } from 'node:crypto';
+import { readdir, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { AppError } from '../../errors.ts';
+import type { ResultColumn } from '../../query/compile-query.ts';
+import type { QueryEngine, RunOptions, SqlStatement } from '../types.ts';
+import { rowsOf } from './arrow-json.ts';
+import { parseConnectUrl } from './connect-url.ts';
+import { SparkConnectClient } from './spark-connect-client.ts';
+import { sparkDialect } from './spark-dialect.ts';
+
+/**
+ * Settings every medlake session on Spark runs with: partition folders stay text (a hospital
+ * "001" is not the number 1), releases written under older contracts read alongside newer ones,
+ * and times are UTC as in the lake.
+ */
+const sessionSettings = [
+  'SET spark.sql.sources.partitionColumnTypeInference.enabled = false',
+  'SET spark.sql.parquet.mergeSchema = true',
+  'SET spark.sql.session.timeZone = UTC',
+];
+
+/**
+ * Queries on a Spark cluster through Spark Connect. Spark reads the lake and writes results
+ * itself; only pages and small answers travel back to medlake, as Arrow.
+ */
+export async function createSparkEngine(options: { url: string }): Promise<QueryEngine> {
+  const client = new SparkConnectClient(parseConnectUrl(options.url));
+  try {
+    for (const setting of sessionSettings) await client.sql(setting);
+  } catch (error) {
+    await client.close();
+    throw error;
+  }
+  const run = (statement: SqlStatement, runOptions?: RunOptions) =>
+    client.sql(statement.sql, namedArguments(statement), runOptions ?? {});
+
+  return {
+    kind: 'spark',
+    dialect: sparkDialect,
+
+    async ping() {
+      const [row] = rowsOf(await client.sql('SELECT 1 AS ok'));
+      if (row?.ok !== 1) throw new Error('Spark answered SELECT 1 wrongly');
+    },
+
+    async rows(statement, runOptions) {
+      return rowsOf(await run(statement, runOptions));
+    },
+
+    async writeFile(statement, target, format, runOptions) {
+      const using =
+        format === 'csv'
+          ? // RFC 4180 quoting (Spark escapes with a backslash by default), one header line.
+            "csv OPTIONS (header 'true', escape '\"', nullValue '', emptyValue '')"
+          : "parquet OPTIONS (compression 'zstd')";
+      await writeOneFile(target, async (directory) => {
+        await run(
+          {
+            sql: `INSERT OVERWRITE DIRECTORY '${directory}' USING ${using} SELECT /*+ COALESCE(1) */ * FROM (${statement.sql}) AS r`,
+            params: statement.params,
+          },
+          runOptions,
+        );
+      });
+    },
+
+    async writeRowsAsParquet(rows, columns, target) {
+      // The rows travel as one JSON parameter, parsed by Spark with the columns' types.
+      const schema = columns
+        .map((column) => `\`${column.name.replaceAll('`', '``')}\`: ${sparkType(column.type)}`)
+        .join(', ');
+      await writeOneFile(target, async (directory) => {
+        await client.sql(
+          `INSERT OVERWRITE DIRECTORY '${directory}' USING parquet OPTIONS (compression 'zstd') SELECT /*+ COALESCE(1) */ inline(from_json(:rows, 'array<struct<${schema}>>'))`,
+          { rows: JSON.stringify(rows) },
+        );
+      });
+    },
+
+    async close() {
+      await client.close();
+    },
+  };
+}
+
+/** A statement's positional parameters as the named arguments of the dialect's :pN markers. */
+function namedArguments(statement: SqlStatement): Record<string, unknown> {
+  return Object.fromEntries(statement.params.map((value, index) => [`p${index + 1}`, value]));
+}
+
+/**
+ * Spark writes a folder of part files; the service wants one file at `target`. Spark writes one
+ * part into a folder beside the target, which is then moved into place. The target is a path
+ * both Spark and medlake see: the local disk of a one-machine Spark here, shared storage (S3,
+ * issue 8) on a cluster.
+ */
+async function writeOneFile(target: string, write: (directory: string) => Promise<void>) {
+  if (!path.isAbsolute(target) || !/^[A-Za-z0-9/_.=-]+$/.test(target)) {
+    throw new AppError(
+      'INTERNAL',
+      'Spark writes results to a local path only until the S3 store (issue 8) is there',
+    );
+  }
+  const directory = `${target}.spark-${randomUUID()}`;
+  try {
+    await write(directory);
+    const parts = (await readdir(directory)).filter((name) => name.startsWith('part-'));
+    if (parts.length !== 1) {
+      throw new AppError(
+        'INTERNAL',
+        `Spark wrote ${parts.length} part files where one was asked for`,
+      );
+    }
+    await rename(path.join(directory, parts[0]!), target);
+  } finally {
+    await rm(directory, { recursive: true, force: true });
+  }
+}
+
+/** A result column's type in Spark's DDL, for reading JSON back into typed columns. */
+function sparkType(type: ResultColumn['type']): string {
+  switch (type) {
+    case 'integer':
+      return 'bigint';
+    case 'smallint':
+      return 'smallint';
+    case 'double':
+      return 'double';
+    case 'boolean':
+      return 'boolean';
+    case 'date':
+      return 'date';
+    case 'timestamp':
+      return 'timestamp';
+    case 'histogram':
+      return 'array<struct<bin: double, count: bigint, suppressed: boolean>>';
+    default:
+      return 'string';
+  }
+}
