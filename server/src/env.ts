@@ -39,7 +39,16 @@ const envSchema = z.object({
           ? false
           : value.split(',').map((part) => part.trim()),
     ),
-  MEDLAKE_ENGINE: z.enum(['duckdb']).default('duckdb'),
+  /** The query engine: DuckDB in the server process, or a Spark cluster through Spark Connect. */
+  MEDLAKE_ENGINE: z.enum(['duckdb', 'spark']).default('duckdb'),
+  /**
+   * The Spark Connect server, for MEDLAKE_ENGINE=spark: sc://host:15002, with
+   * /;token=...;use_ssl=true for clusters that ask for a token.
+   */
+  SPARK_CONNECT_URL: z
+    .string()
+    .regex(/^sc:\/\//, 'must start with sc://')
+    .optional(),
   MEDLAKE_STORAGE: z.enum(['local']).default('local'),
   /** The vault's own directory; by default inside MEDLAKE_HOME, better on another disk or host. */
   MEDLAKE_VAULT_DIR: z.string().min(1).optional(),
@@ -181,7 +190,7 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env, cwd = process.c
       problems.push({ variable: String(issue.path[0]), message: issue.message });
     }
   }
-  if (parsed.success) problems.push(...oidcProblems(parsed.data));
+  if (parsed.success) problems.push(...oidcProblems(parsed.data), ...engineProblems(parsed.data));
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
 
   const home = path.resolve(cwd, parsed.data.MEDLAKE_HOME);
@@ -191,6 +200,18 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env, cwd = process.c
     MEDLAKE_HOME: home,
     MEDLAKE_VAULT_DIR: vault ? path.resolve(cwd, vault) : path.join(home, 'vault'),
   };
+}
+
+function engineProblems(env: z.infer<typeof envSchema>): ConfigProblem[] {
+  if (env.MEDLAKE_ENGINE === 'spark' && !env.SPARK_CONNECT_URL) {
+    return [
+      {
+        variable: 'SPARK_CONNECT_URL',
+        message: 'MEDLAKE_ENGINE=spark needs the Spark Connect server, e.g. sc://spark:15002',
+      },
+    ];
+  }
+  return [];
 }
 
 /** A database URL fit for messages and logs: host, port and database, never the password. */

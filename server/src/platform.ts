@@ -66,7 +66,7 @@ export async function openPlatform(env: Env, options: OpenPlatformOptions = {}):
     closers.push(() => catalog.close());
     if (options.migrate) await migrateToLatest(catalog.db);
 
-    const engine = await createEngine(env.MEDLAKE_ENGINE, {
+    const engine = await createEngine(env, {
       allowedDirectories: [layout.lake, layout.results],
       tempDirectory: layout.engineTemp,
       memoryLimit: env.MEDLAKE_QUERY_MEMORY,

@@ -16,6 +16,7 @@ export interface SqlDialect {
   startsWith(expression: string, prefix: string): string;
   castToDate(expression: string): string;
   castToTimestamp(expression: string): string;
+  castToText(expression: string): string;
   /** The day after a date, as a timestamp: the exclusive end of a date-only upper bound. */
   dayAfter(expression: string): string;
   countDistinct(expression: string): string;

@@ -12,6 +12,7 @@ export const duckDbDialect: SqlDialect = {
   startsWith: (expression, prefix) => `starts_with(${expression}, ${prefix})`,
   castToDate: (expression) => `CAST(${expression} AS DATE)`,
   castToTimestamp: (expression) => `CAST(${expression} AS TIMESTAMP)`,
+  castToText: (expression) => `CAST(${expression} AS VARCHAR)`,
   dayAfter: (expression) => `(CAST(${expression} AS DATE) + INTERVAL 1 DAY)`,
   countDistinct: (expression) => `count(DISTINCT ${expression})`,
   mean: (expression) => `avg(${expression})`,

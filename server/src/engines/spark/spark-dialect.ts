@@ -14,6 +14,7 @@ export const sparkDialect: SqlDialect = {
   startsWith: (expression, prefix) => `startswith(${expression}, ${prefix})`,
   castToDate: (expression) => `CAST(${expression} AS DATE)`,
   castToTimestamp: (expression) => `CAST(${expression} AS TIMESTAMP)`,
+  castToText: (expression) => `CAST(${expression} AS STRING)`,
   dayAfter: (expression) => `CAST(date_add(CAST(${expression} AS DATE), 1) AS TIMESTAMP)`,
   countDistinct: (expression) => `count(DISTINCT ${expression})`,
   mean: (expression) => `avg(${expression})`,

@@ -52,7 +52,7 @@ export async function createSparkEngine(options: { url: string }): Promise<Query
       const using =
         format === 'csv'
           ? // RFC 4180 quoting (Spark escapes with a backslash by default), one header line.
-            "csv OPTIONS (header 'true', escape '\"', nullValue '', emptyValue '')"
+            "csv OPTIONS (header 'true', escape '\"', nullValue '', emptyValue '', timestampFormat 'yyyy-MM-dd HH:mm:ss', timestampNTZFormat 'yyyy-MM-dd HH:mm:ss')"
           : "parquet OPTIONS (compression 'zstd')";
       await writeOneFile(target, async (directory) => {
         await run(

@@ -84,7 +84,7 @@ async function makeExport(
           ...summary.columns.map((column) => {
             const name = dialect.quoteIdentifier(column.name);
             if (column.kind === 'measure' && (column.fn === 'count' || column.fn === 'patients')) {
-              return `CASE WHEN suppressed THEN ${param(`<${summary.threshold}`)} ELSE CAST(${name} AS VARCHAR) END AS ${name}`;
+              return `CASE WHEN suppressed THEN ${param(`<${summary.threshold}`)} ELSE ${dialect.castToText(name)} END AS ${name}`;
             }
             if (column.type === 'histogram') return `to_json(${name}) AS ${name}`;
             if (column.type === 'varchar') {

@@ -182,7 +182,7 @@ async function writeRowLevelResult(
       ? compiled
       : {
           // Nothing to read: an empty table with the result's columns.
-          sql: `SELECT ${compiled.columns.map((column) => `CAST(NULL AS VARCHAR) AS ${dialect.quoteIdentifier(column.name)}`).join(', ')} WHERE FALSE`,
+          sql: `SELECT ${compiled.columns.map((column) => `${dialect.castToText('NULL')} AS ${dialect.quoteIdentifier(column.name)}`).join(', ')} WHERE FALSE`,
           params: [],
         };
   await platform.engine.writeFile(statement, target, 'parquet', options);
