@@ -19,6 +19,7 @@ import {
   grantDatasetAccess,
 } from '../server/src/use-cases/manage-access.ts';
 import { saveDataset } from '../server/src/use-cases/manage-datasets.ts';
+import { releaseFilesGlob } from '../server/src/ingest/lake-keys.ts';
 
 const benchActor = { userId: null, name: 'bench', source: 'bench' };
 
@@ -86,7 +87,7 @@ export async function compileForBench(
     return specs.map((input) => {
       const plan = planQuery(querySpecSchema.parse({ dataset: dataset.id, ...input }), candidates);
       const locate = (releases: typeof candidates) =>
-        releases.flatMap((release) => release.files.map((key) => platform.store.locate(key)));
+        releases.map((release) => releaseFilesGlob(platform.store.locate(release.folder)));
       const statement = compileQuery(plan.spec, {
         dialect: platform.engine.dialect,
         columns: queryColumns(dataset.contract),

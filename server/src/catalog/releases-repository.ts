@@ -129,24 +129,33 @@ export function releasesRepository(db: CatalogDb) {
      * Where releases' files are, without their quality reports: the current release of every
      * hospital and month of the dataset, or the releases named. What the query planner needs.
      */
+    /**
+     * The releases a query may read: those named, or the current ones; within the hospitals and
+     * months given, when given. Their file lists stay in the catalog: a query reads a release
+     * as its folder.
+     */
     async locations(
       datasetId: string,
       ids?: readonly string[],
-    ): Promise<Array<Pick<Release, 'id' | 'datasetId' | 'hospitalId' | 'month' | 'files'>>> {
+      bounds: { hospitals?: readonly string[]; from?: string; to?: string } = {},
+    ): Promise<Array<Pick<Release, 'id' | 'datasetId' | 'hospitalId' | 'month'>>> {
+      if (bounds.hospitals?.length === 0) return [];
       let query = db
         .selectFrom('releases as r')
-        .select(['r.id', 'r.dataset_id', 'r.hospital_id', 'r.month', 'r.files'])
+        .select(['r.id', 'r.dataset_id', 'r.hospital_id', 'r.month'])
         .where('r.dataset_id', '=', datasetId);
       query = ids
         ? query.where('r.id', 'in', ids.length > 0 ? [...ids] : [''])
         : query.innerJoin('current_releases as c', 'c.release_id', 'r.id');
+      if (bounds.hospitals) query = query.where('r.hospital_id', 'in', [...bounds.hospitals]);
+      if (bounds.from) query = query.where('r.month', '>=', bounds.from);
+      if (bounds.to) query = query.where('r.month', '<=', bounds.to);
       const rows = await query.orderBy('r.hospital_id').orderBy('r.month').execute();
       return rows.map((row) => ({
         id: row.id,
         datasetId: row.dataset_id,
         hospitalId: row.hospital_id,
         month: row.month,
-        files: row.files,
       }));
     },
 

@@ -1,13 +1,13 @@
 import { querySpecSchema, type QuerySpecInput } from '@medlake/shared';
 import { describe, expect, it } from 'vitest';
-import { planQuery, type CandidateRelease } from './plan-query.ts';
+import { catalogBounds, planQuery, type CandidateRelease } from './plan-query.ts';
 
 const releases: CandidateRelease[] = ['h1', 'h2'].flatMap((hospitalId) =>
   ['2024-01', '2024-02', '2024-03'].map((month) => ({
     id: `${hospitalId}-${month}`,
     hospitalId,
     month,
-    files: [`lake/d/hospital=${hospitalId}/month=${month}/part-0.parquet`],
+    folder: `lake/d/hospital=${hospitalId}/month=${month}/release=r`,
   })),
 );
 
@@ -81,5 +81,73 @@ describe('planning which releases a query reads', () => {
     );
     expect(main).toEqual(['h1-2024-03', 'h2-2024-03']);
     expect(cohort).toEqual([['h1-2024-01', 'h1-2024-02', 'h1-2024-03']]);
+  });
+});
+
+describe('the catalog bounds of a query', () => {
+  const spec = (input: object) =>
+    querySpecSchema.parse({ dataset: 'labs', measures: [{ fn: 'count' }], ...input });
+
+  it('narrows to the hospitals and months every row must come from', () => {
+    expect(
+      catalogBounds(
+        spec({
+          where: {
+            and: [
+              { column: 'hospital', op: 'in', values: ['h1', 'h2'] },
+              { column: 'hospital', op: 'eq', value: 'h2' },
+              { op: 'months', from: '2024-01', to: '2024-06' },
+              { column: 'month', op: 'gte', value: '2024-03' },
+            ],
+          },
+        }),
+      ),
+    ).toEqual({ hospitals: ['h2'], from: '2024-03', to: '2024-06' });
+  });
+
+  it('widens over either side of an or, and over cohort criteria, which read their own months', () => {
+    expect(
+      catalogBounds(
+        spec({
+          where: {
+            or: [
+              { column: 'hospital', op: 'eq', value: 'h1' },
+              {
+                and: [
+                  { column: 'hospital', op: 'eq', value: 'h2' },
+                  { column: 'month', op: 'eq', value: '2024-02' },
+                ],
+              },
+            ],
+          },
+        }),
+      ),
+    ).toEqual({ hospitals: ['h1', 'h2'], from: undefined, to: undefined });
+    expect(
+      catalogBounds(
+        spec({
+          where: { column: 'hospital', op: 'eq', value: 'h1' },
+          cohort: { criteria: [{ where: { column: 'code', op: 'eq', value: 'x' } }] },
+        }),
+      ),
+    ).toEqual({ hospitals: undefined, from: undefined, to: undefined });
+  });
+
+  it('leaves out nothing for negations and for the latest months, counted over all the data', () => {
+    expect(
+      catalogBounds(spec({ where: { not: { column: 'hospital', op: 'eq', value: 'h1' } } })),
+    ).toEqual({});
+    expect(
+      catalogBounds(
+        spec({
+          where: {
+            and: [
+              { column: 'hospital', op: 'eq', value: 'h1' },
+              { op: 'last_months', months: 3 },
+            ],
+          },
+        }),
+      ),
+    ).toEqual({});
   });
 });

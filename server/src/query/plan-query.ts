@@ -1,12 +1,92 @@
 import type { Condition, Filter, QuerySpec } from '@medlake/shared';
 
-/** A release the query could read: one hospital's month, and its Parquet files. */
+/** A release the query could read: one hospital's month, in its folder of Parquet files. */
 export type CandidateRelease = {
   id: string;
   hospitalId: string;
   month: string;
-  files: readonly string[];
+  /** The release's folder in the lake (lake-keys.ts). */
+  folder: string;
 };
+
+/**
+ * What the catalog may leave out before planning: a query whose rows (and whose cohort
+ * criteria's rows) can only come from these hospitals and from upload months in this range.
+ * Anything unbounded is undefined. Conservative: planQuery still decides release by release.
+ */
+export type CatalogBounds = { hospitals?: string[]; from?: string; to?: string };
+
+export function catalogBounds(spec: Pick<QuerySpec, 'where' | 'cohort'>): CatalogBounds {
+  const filters = [
+    spec.where,
+    ...(spec.cohort?.criteria.map((criterion) => criterion.where) ?? []),
+  ];
+  // "The latest N months" is counted among the months there are data for: all of them.
+  if (filters.some((filter) => filter && mentionsLastMonths(filter))) return {};
+  return filters.map((filter) => (filter ? boundsOf(filter) : {})).reduce(either);
+}
+
+function mentionsLastMonths(filter: Filter): boolean {
+  if ('and' in filter) return filter.and.some(mentionsLastMonths);
+  if ('or' in filter) return filter.or.some(mentionsLastMonths);
+  if ('not' in filter) return mentionsLastMonths(filter.not);
+  return 'op' in filter && filter.op === 'last_months';
+}
+
+function boundsOf(filter: Filter): CatalogBounds {
+  if ('and' in filter) return filter.and.map(boundsOf).reduce(both);
+  if ('or' in filter) return filter.or.map(boundsOf).reduce(either);
+  if ('not' in filter) return {};
+  if (filter.op === 'months') return { from: filter.from, to: filter.to };
+  if (!('column' in filter)) return {};
+  if (filter.column === 'hospital') {
+    if (filter.op === 'eq') return { hospitals: [String(filter.value)] };
+    if (filter.op === 'in') return { hospitals: filter.values.map(String) };
+    return {};
+  }
+  if (filter.column === 'month') {
+    const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
+    switch (filter.op) {
+      case 'eq':
+        return { from: text(filter.value), to: text(filter.value) };
+      case 'gt':
+      case 'gte':
+        return { from: text(filter.value) };
+      case 'lt':
+      case 'lte':
+        return { to: text(filter.value) };
+      case 'between':
+        return { from: text(filter.min), to: text(filter.max) };
+      case 'in': {
+        const months = filter.values.map(String).sort();
+        return { from: months[0], to: months.at(-1) };
+      }
+    }
+  }
+  return {};
+}
+
+/** Rows that meet both: the narrower bounds. */
+function both(a: CatalogBounds, b: CatalogBounds): CatalogBounds {
+  return {
+    hospitals:
+      a.hospitals && b.hospitals
+        ? a.hospitals.filter((hospital) => b.hospitals!.includes(hospital))
+        : (a.hospitals ?? b.hospitals),
+    from: [a.from, b.from].filter(Boolean).sort().at(-1),
+    to: [a.to, b.to].filter(Boolean).sort()[0],
+  };
+}
+
+/** Rows that meet either: the wider bounds, unbounded where either is. */
+function either(a: CatalogBounds, b: CatalogBounds): CatalogBounds {
+  return {
+    hospitals:
+      a.hospitals && b.hospitals ? [...new Set([...a.hospitals, ...b.hospitals])] : undefined,
+    from: a.from && b.from ? [a.from, b.from].sort()[0] : undefined,
+    to: a.to && b.to ? [a.to, b.to].sort().at(-1) : undefined,
+  };
+}
 
 export type QueryPlan = {
   /** The spec with relative parts (`last_months`) made absolute, as the job records it. */

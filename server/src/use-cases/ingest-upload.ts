@@ -10,6 +10,7 @@ import { hospitalsRepository } from '../catalog/hospitals-repository.ts';
 import { jobsRepository } from '../catalog/jobs-repository.ts';
 import { releasesRepository } from '../catalog/releases-repository.ts';
 import { createIngestEngine } from '../engines/registry.ts';
+import { releaseFolder } from '../ingest/lake-keys.ts';
 import type { IngestProgress } from '../engines/types.ts';
 import { AppError, notFound } from '../errors.ts';
 import { compareQuality } from '../ingest/compare-quality.ts';
@@ -292,7 +293,7 @@ async function ingestAndPublish(platform: Platform, input: IngestInput): Promise
 export function ingestFiles(platform: Platform, jobId: string, params: IngestJobParams) {
   return {
     landingKey: `landing/${jobId}.csv`,
-    lakeKey: `lake/${params.datasetId}/hospital=${params.hospitalId}/month=${params.month}/release=${params.releaseId}/part-0.parquet`,
+    lakeKey: `${releaseFolder(params)}/part-0.parquet`,
     workDirectory: path.join(platform.layout.work, jobId),
     parquet: path.join(platform.layout.work, jobId, 'part-0.parquet'),
   };

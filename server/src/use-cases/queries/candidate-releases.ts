@@ -3,16 +3,31 @@ import { releasesRepository } from '../../catalog/releases-repository.ts';
 import { AppError } from '../../errors.ts';
 import type { Platform } from '../../platform.ts';
 import type { DatasetAccess } from '../../policy.ts';
-import type { CandidateRelease } from '../../query/plan-query.ts';
+import { releaseFolder } from '../../ingest/lake-keys.ts';
+import { catalogBounds, type CandidateRelease } from '../../query/plan-query.ts';
 
-/** The releases the query may read: the ones it names, or the current ones, within the grant. */
+/**
+ * The releases the query may read: the ones it names, or the current ones, within the grant
+ * and within the hospitals and months its filters allow (so that a one-hospital query does not
+ * have the catalog list every release of a 500 TB lake).
+ */
 export async function candidateReleases(
   platform: Platform,
-  spec: Pick<QuerySpec, 'dataset' | 'releases'>,
+  spec: Pick<QuerySpec, 'dataset' | 'releases' | 'where' | 'cohort'>,
   access: DatasetAccess,
 ): Promise<CandidateRelease[]> {
   const repository = releasesRepository(platform.catalog.db);
-  const releases = await repository.locations(spec.dataset, spec.releases);
+  // Releases named by id are checked whole against the grant below, so only the current ones
+  // are narrowed.
+  const bounds = spec.releases ? {} : catalogBounds(spec);
+  const hospitals =
+    access.hospitals && bounds.hospitals
+      ? bounds.hospitals.filter((hospital) => access.hospitals!.includes(hospital))
+      : (bounds.hospitals ?? (spec.releases ? undefined : (access.hospitals ?? undefined)));
+  const releases = await repository.locations(spec.dataset, spec.releases, {
+    ...bounds,
+    hospitals,
+  });
   if (spec.releases) {
     const found = new Set(releases.map((release) => release.id));
     spec.releases.forEach((id, index) => {
@@ -41,6 +56,6 @@ export async function candidateReleases(
     id: release.id,
     hospitalId: release.hospitalId,
     month: release.month,
-    files: release.files,
+    folder: releaseFolder({ ...release, releaseId: release.id }),
   }));
 }

@@ -17,6 +17,7 @@ import { queryColumns } from '../../query/query-columns.ts';
 import { runAggregate } from '../../query/run-aggregate.ts';
 import { candidateReleases } from './candidate-releases.ts';
 import { requireDatasetAccess } from './dataset-access.ts';
+import { releaseFilesGlob } from '../../ingest/lake-keys.ts';
 
 /** Every dataset with the user's access to it: the catalog a researcher browses. */
 export async function listDatasetsFor(platform: Platform, user: User): Promise<DatasetListing[]> {
@@ -132,7 +133,7 @@ async function codesOf(
     columns: queryColumns(contract),
     codeSets: {},
     files: {
-      main: releases.flatMap((release) => release.files.map((file) => platform.store.locate(file))),
+      main: releases.map((release) => releaseFilesGlob(platform.store.locate(release.folder))),
       cohort: [],
     },
   });

@@ -1,0 +1,19 @@
+/**
+ * Where a release's Parquet files live in the lake: one folder per release, under folders
+ * named for its hospital and month (the partition columns the engines read from the path).
+ * Queries read a release as its folder's files, so the catalog never has to hand the planner
+ * each file's name.
+ */
+export function releaseFolder(release: {
+  datasetId: string;
+  hospitalId: string;
+  month: string;
+  releaseId: string;
+}): string {
+  return `lake/${release.datasetId}/hospital=${release.hospitalId}/month=${release.month}/release=${release.releaseId}`;
+}
+
+/** The files of a release folder, as a glob both engines read. */
+export function releaseFilesGlob(folderLocation: string): string {
+  return `${folderLocation}/*.parquet`;
+}
