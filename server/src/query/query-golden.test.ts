@@ -567,7 +567,7 @@ describe('query golden suite', () => {
     expect(cases.length).toBeGreaterThanOrEqual(30);
   });
 
-  it.each(cases)('$name', async (golden) => {
+  it.each(cases)('on DuckDB: $name', async (golden) => {
     await expectGolden(platform, golden);
   });
 

@@ -11,6 +11,9 @@ import { saveDataset } from '../use-cases/manage-datasets.ts';
 import { cancelQuery, getQuery, waitForQuery } from '../use-cases/queries/read-query.ts';
 import { submitQuery } from '../use-cases/queries/submit-query.ts';
 import { startQueryWorker } from './query-worker.ts';
+import { createSparkEngine } from '../engines/spark/spark-engine.ts';
+import type { QueryEngine } from '../engines/types.ts';
+import { testSparkUrl } from '../../test/spark.ts';
 
 /** A query that keeps DuckDB busy for seconds on the synthetic lake: exact percentiles. */
 const heavy = {
@@ -129,4 +132,42 @@ describe('query worker, with queries that take a while', () => {
     expect(finished.status).toBe('cancelled');
     expect(finished.error?.message).toBe('cancelled by the user');
   }, 60_000);
+
+  describe('on Spark', () => {
+    let spark: QueryEngine;
+    let onSpark: Platform;
+
+    beforeAll(async () => {
+      spark = await createSparkEngine({ url: testSparkUrl() });
+      onSpark = { ...platform, engine: spark };
+    });
+
+    afterAll(() => spark?.close());
+
+    it('cancels a running query on the cluster', async () => {
+      const finished = await run(onSpark, async (id) => {
+        for (
+          let i = 0;
+          i < 200 && (await getQuery(onSpark, user, id)).status !== 'running';
+          i += 1
+        ) {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        await cancelQuery(onSpark, { user, source: 'test' }, id);
+      });
+      expect(finished.status).toBe('cancelled');
+      expect(finished.error?.message).toBe('cancelled by the user');
+      // The session goes on: Spark answers the next statement.
+      await spark.ping();
+    }, 60_000);
+
+    it('stops a query that runs past the time limit', async () => {
+      const limited = { ...onSpark, env: { ...onSpark.env, MEDLAKE_QUERY_TIMEOUT_SECONDS: 1 } };
+      const finished = await run(limited);
+      expect(finished.status).toBe('failed');
+      expect(finished.error?.message).toBe(
+        'the query ran longer than its limit of 1 seconds and was stopped',
+      );
+    }, 60_000);
+  });
 });

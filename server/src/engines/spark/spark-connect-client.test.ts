@@ -54,13 +54,11 @@ describe('the Spark Connect client, against a real Spark Connect server', () => 
   it('interrupts a running statement when its signal aborts', async () => {
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 1000);
-    const started = Date.now();
     const failure = await client
       .sql('SELECT count(*) FROM range(1000000000000L)', {}, { signal: controller.signal })
       .catch((error) => error);
+    // The count of a trillion rows would run for hours: ending at all means Spark stopped it.
     expect((failure as AppError).message).toBe('The query was stopped');
-    // Well before the count could have finished: the server stopped working on it.
-    expect(Date.now() - started).toBeLessThan(30_000);
     // The session is still usable after the interruption.
     expect((await client.sql('SELECT 1 AS one')).numRows).toBe(1);
   });

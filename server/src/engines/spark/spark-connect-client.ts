@@ -49,6 +49,8 @@ type ErrorDetailsResponse = {
 export type ExecuteOptions = {
   /** Aborting interrupts the operation on the server and rejects the call. */
   signal?: AbortSignal;
+  /** Gives up (as unreachable) when the server has not answered whole within this time. */
+  timeoutMs?: number;
   /** Called with the share of the operation's tasks done, 0 to 100, as Spark reports it. */
   onProgress?: (percent: number) => void;
 };
@@ -107,7 +109,8 @@ export class SparkConnectClient {
       requestOptions: [{ reattachOptions: { reattachable: true } }],
     };
 
-    const { signal, onProgress } = options;
+    const { signal, onProgress, timeoutMs } = options;
+    const deadline = timeoutMs ? { deadline: Date.now() + timeoutMs } : {};
     if (signal?.aborted) throw stopped(signal);
     let current: grpc.ClientReadableStream<ExecuteResponse> | undefined;
     const interrupt = () => {
@@ -123,12 +126,12 @@ export class SparkConnectClient {
       for (let attempt = 0; !complete; attempt++) {
         current =
           attempt === 0
-            ? this.#stream('ExecutePlan', request)
-            : this.#stream('ReattachExecute', {
-                ...this.#base(),
-                operationId,
-                ...(lastResponseId ? { lastResponseId } : {}),
-              });
+            ? this.#stream('ExecutePlan', request, deadline)
+            : this.#stream(
+                'ReattachExecute',
+                { ...this.#base(), operationId, ...(lastResponseId ? { lastResponseId } : {}) },
+                deadline,
+              );
         try {
           for await (const response of current as AsyncIterable<ExecuteResponse>) {
             this.#observe(response);
@@ -197,9 +200,14 @@ export class SparkConnectClient {
     this.#serverSideSessionId = seen;
   }
 
-  #stream(method: 'ExecutePlan' | 'ReattachExecute', request: object) {
-    const call = (this.#client as unknown as Record<string, (request: object) => unknown>)[method]!;
-    return call.call(this.#client, request) as grpc.ClientReadableStream<ExecuteResponse>;
+  #stream(method: 'ExecutePlan' | 'ReattachExecute', request: object, options: grpc.CallOptions) {
+    const call = (
+      this.#client as unknown as Record<
+        string,
+        (request: object, options: grpc.CallOptions) => unknown
+      >
+    )[method]!;
+    return call.call(this.#client, request, options) as grpc.ClientReadableStream<ExecuteResponse>;
   }
 
   #unary<T>(method: string, request: object): Promise<T> {

@@ -20,27 +20,60 @@ const sessionSettings = [
   'SET spark.sql.session.timeZone = UTC',
 ];
 
+/** How long the health check waits for Spark before it reports it unreachable. */
+const pingTimeoutMs = 5000;
+
 /**
  * Queries on a Spark cluster through Spark Connect. Spark reads the lake and writes results
  * itself; only pages and small answers travel back to medlake, as Arrow.
+ *
+ * The session opens at the first statement, not at start: a server whose Spark is down still
+ * starts, and says so in its health report and on each query. When Spark is lost (restarted,
+ * unreachable), the session is dropped and the next statement opens a new one.
  */
 export async function createSparkEngine(options: { url: string }): Promise<QueryEngine> {
-  const client = new SparkConnectClient(parseConnectUrl(options.url));
-  try {
-    for (const setting of sessionSettings) await client.sql(setting);
-  } catch (error) {
-    await client.close();
-    throw error;
-  }
+  const target = parseConnectUrl(options.url);
+  let opening: Promise<SparkConnectClient> | undefined;
+  const session = () => {
+    opening ??= (async () => {
+      const client = new SparkConnectClient(target);
+      try {
+        for (const setting of sessionSettings) await client.sql(setting);
+        return client;
+      } catch (error) {
+        await client.close();
+        throw error;
+      }
+    })();
+    // A session that could not open is not kept: the next statement tries again.
+    opening.catch(() => (opening = undefined));
+    return opening;
+  };
+  const sql = async (
+    query: string,
+    args: Record<string, unknown>,
+    runOptions: RunOptions & { timeoutMs?: number } = {},
+  ) => {
+    const client = await session();
+    try {
+      return await client.sql(query, args, runOptions);
+    } catch (error) {
+      if (error instanceof AppError && error.code === 'SERVICE_UNAVAILABLE') {
+        opening = undefined;
+        void client.close();
+      }
+      throw error;
+    }
+  };
   const run = (statement: SqlStatement, runOptions?: RunOptions) =>
-    client.sql(statement.sql, namedArguments(statement), runOptions ?? {});
+    sql(statement.sql, namedArguments(statement), runOptions);
 
   return {
     kind: 'spark',
     dialect: sparkDialect,
 
     async ping() {
-      const [row] = rowsOf(await client.sql('SELECT 1 AS ok'));
+      const [row] = rowsOf(await sql('SELECT 1 AS ok', {}, { timeoutMs: pingTimeoutMs }));
       if (row?.ok !== 1) throw new Error('Spark answered SELECT 1 wrongly');
     },
 
@@ -71,7 +104,7 @@ export async function createSparkEngine(options: { url: string }): Promise<Query
         .map((column) => `\`${column.name.replaceAll('`', '``')}\`: ${sparkType(column.type)}`)
         .join(', ');
       await writeOneFile(target, async (directory) => {
-        await client.sql(
+        await sql(
           `INSERT OVERWRITE DIRECTORY '${directory}' USING parquet OPTIONS (compression 'zstd') SELECT /*+ COALESCE(1) */ inline(from_json(:rows, 'array<struct<${schema}>>'))`,
           { rows: JSON.stringify(rows) },
         );
@@ -79,7 +112,9 @@ export async function createSparkEngine(options: { url: string }): Promise<Query
     },
 
     async close() {
-      await client.close();
+      const open = opening;
+      opening = undefined;
+      await open?.then((client) => client.close()).catch(() => undefined);
     },
   };
 }

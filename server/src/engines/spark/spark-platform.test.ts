@@ -127,3 +127,47 @@ describe('a platform on Spark', () => {
     expect(preview.rows[0]).toMatchObject({ hospital: 'synthea', month: '2020-12' });
   });
 });
+
+describe('a platform whose Spark is down', () => {
+  let platform: TestPlatform;
+
+  beforeAll(async () => {
+    // Nothing listens on port 1: the server must still start.
+    platform = await createTestPlatform('pglite', {
+      MEDLAKE_ENGINE: 'spark',
+      SPARK_CONNECT_URL: 'sc://127.0.0.1:1',
+    });
+    await prepareDataset(platform, 'synthea-observations');
+    await ingest(platform, { file: synthea('2020-12'), month: '2020-12' });
+  });
+
+  afterAll(async () => {
+    await platform?.dispose();
+  });
+
+  it('says so in its health report and on a query, without hanging', async () => {
+    const health = await checkHealth(platform);
+    expect(health.status).toBe('degraded');
+    expect(health.components.engine).toMatchObject({
+      status: 'error',
+      kind: 'spark',
+      message: expect.stringMatching(/Spark Connect server at 127\.0\.0\.1:1 cannot be reached/),
+    });
+    const user = await addUser(platform, testActor, {
+      email: 'r@example.org',
+      name: 'R',
+      role: 'researcher',
+    });
+    await grantDatasetAccess(platform, testActor, {
+      email: 'r@example.org',
+      datasetId: 'synthea-observations',
+      level: 'aggregate',
+    });
+    const { job } = await runQuery(platform, user, {
+      dataset: 'synthea-observations',
+      measures: [{ fn: 'patients' }],
+    });
+    expect(job.status).toBe('failed');
+    expect(job.error?.message).toMatch(/cannot be reached/);
+  });
+});
