@@ -3,14 +3,11 @@ import {
   hospitalPageSchema,
   stewardHospitalsSchema,
   type HospitalOverview,
-  type UserView,
 } from '@medlake/shared';
 import {
   Alert,
-  Button,
   Card,
   CardContent,
-  Chip,
   CircularProgress,
   Stack,
   TableBody,
@@ -19,12 +16,11 @@ import {
   TableRow,
   Typography,
 } from '@mui/material';
-import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { useState } from 'react';
+import { keepPreviousData, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, messageOf } from '../api.ts';
 import { IdAndNameForm } from '../components/id-and-name-form.tsx';
 import { useServerPage } from '../components/server-page.tsx';
-import { UserPicker } from '../components/user-picker.tsx';
+import { PeopleEditor } from '../components/people-editor.tsx';
 import { WideTable } from '../components/wide-table.tsx';
 
 /**
@@ -103,16 +99,6 @@ function NewHospital() {
 
 function HospitalRow({ hospital }: { hospital: HospitalOverview }) {
   const client = useQueryClient();
-  const [steward, setSteward] = useState<UserView | null>(null);
-  const assignment = useMutation({
-    mutationFn: (input: { userId: string; assigned: boolean }) =>
-      api(
-        stewardHospitalsSchema,
-        input.assigned ? 'PUT' : 'DELETE',
-        `/api/v1/admin/users/${input.userId}/hospitals/${hospital.id}`,
-      ),
-    onSuccess: () => client.invalidateQueries({ queryKey: ['admin-hospitals'] }),
-  });
   return (
     <TableRow>
       <TableCell>
@@ -124,38 +110,21 @@ function HospitalRow({ hospital }: { hospital: HospitalOverview }) {
       <TableCell align="right">{hospital.currentReleases}</TableCell>
       <TableCell>{hospital.latestMonth ?? 'none yet'}</TableCell>
       <TableCell>
-        <Stack spacing={1}>
-          <Stack direction="row" sx={{ flexWrap: 'wrap', gap: 1 }}>
-            {hospital.stewards.length === 0 && (
-              <Typography color="text.secondary">No steward: nobody can upload.</Typography>
-            )}
-            {hospital.stewards.map((item) => (
-              <Chip
-                key={item.userId}
-                label={item.email}
-                onDelete={() => assignment.mutate({ userId: item.userId, assigned: false })}
-              />
-            ))}
-          </Stack>
-          <Stack direction="row" spacing={1} sx={{ alignItems: 'center' }}>
-            <UserPicker
-              label={`Add a steward to ${hospital.name}`}
-              role="steward"
-              value={steward}
-              onChange={setSteward}
-            />
-            <Button
-              onClick={() => {
-                if (steward) assignment.mutate({ userId: steward.id, assigned: true });
-                setSteward(null);
-              }}
-              disabled={!steward || assignment.isPending}
-            >
-              Assign
-            </Button>
-          </Stack>
-          {assignment.isError && <Alert severity="error">{messageOf(assignment.error)}</Alert>}
-        </Stack>
+        <PeopleEditor
+          people={hospital.stewards}
+          empty="No steward: nobody can upload."
+          pickerLabel={`Add a steward to ${hospital.name}`}
+          addLabel="Assign"
+          role="steward"
+          change={async ({ userId, present }) => {
+            await api(
+              stewardHospitalsSchema,
+              present ? 'PUT' : 'DELETE',
+              `/api/v1/admin/users/${userId}/hospitals/${hospital.id}`,
+            );
+            await client.invalidateQueries({ queryKey: ['admin-hospitals'] });
+          }}
+        />
       </TableCell>
     </TableRow>
   );

@@ -1,25 +1,10 @@
-import {
-  projectPageSchema,
-  projectViewSchema,
-  type ProjectView,
-  type UserView,
-} from '@medlake/shared';
-import {
-  Alert,
-  Button,
-  Card,
-  CardContent,
-  Chip,
-  CircularProgress,
-  Stack,
-  Typography,
-} from '@mui/material';
-import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { useState } from 'react';
+import { projectPageSchema, projectViewSchema, type ProjectView } from '@medlake/shared';
+import { Alert, Card, CardContent, CircularProgress, Stack, Typography } from '@mui/material';
+import { keepPreviousData, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, messageOf } from '../api.ts';
 import { IdAndNameForm } from '../components/id-and-name-form.tsx';
 import { useServerPage } from '../components/server-page.tsx';
-import { UserPicker } from '../components/user-picker.tsx';
+import { PeopleEditor } from '../components/people-editor.tsx';
 
 /** Projects: groups of researchers that a grant can be given to as a whole. */
 export function AdminProjectsPage() {
@@ -70,16 +55,6 @@ function NewProject() {
 
 function ProjectCard({ project }: { project: ProjectView }) {
   const client = useQueryClient();
-  const [adding, setAdding] = useState<UserView | null>(null);
-  const membership = useMutation({
-    mutationFn: (input: { userId: string; member: boolean }) =>
-      api(
-        projectViewSchema,
-        input.member ? 'PUT' : 'DELETE',
-        `/api/v1/admin/projects/${project.id}/members/${input.userId}`,
-      ),
-    onSuccess: () => client.invalidateQueries({ queryKey: ['admin-projects'] }),
-  });
   return (
     <Card variant="outlined" component="section" aria-labelledby={`project-${project.id}`}>
       <CardContent>
@@ -89,39 +64,20 @@ function ProjectCard({ project }: { project: ProjectView }) {
             ({project.id})
           </Typography>
         </Typography>
-        <Stack direction="row" spacing={1} sx={{ flexWrap: 'wrap', gap: 1, mb: 2 }}>
-          {project.members.length === 0 && (
-            <Typography color="text.secondary">No member yet.</Typography>
-          )}
-          {project.members.map((member) => (
-            <Chip
-              key={member.userId}
-              label={member.email}
-              onDelete={() => membership.mutate({ userId: member.userId, member: false })}
-            />
-          ))}
-        </Stack>
-        <Stack direction="row" spacing={2}>
-          <UserPicker
-            label={`Add a member to ${project.name}`}
-            value={adding}
-            onChange={setAdding}
-          />
-          <Button
-            onClick={() => {
-              if (adding) membership.mutate({ userId: adding.id, member: true });
-              setAdding(null);
-            }}
-            disabled={!adding || membership.isPending}
-          >
-            Add
-          </Button>
-        </Stack>
-        {membership.isError && (
-          <Alert severity="error" sx={{ mt: 2 }}>
-            {messageOf(membership.error)}
-          </Alert>
-        )}
+        <PeopleEditor
+          people={project.members}
+          empty="No member yet."
+          pickerLabel={`Add a member to ${project.name}`}
+          addLabel="Add"
+          change={async ({ userId, present }) => {
+            await api(
+              projectViewSchema,
+              present ? 'PUT' : 'DELETE',
+              `/api/v1/admin/projects/${project.id}/members/${userId}`,
+            );
+            await client.invalidateQueries({ queryKey: ['admin-projects'] });
+          }}
+        />
       </CardContent>
     </Card>
   );
