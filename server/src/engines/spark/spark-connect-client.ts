@@ -83,11 +83,6 @@ export class SparkConnectClient {
     );
   }
 
-  /** The session's id on this client; the server keeps the query's state under it. */
-  get sessionId(): string {
-    return this.#sessionId;
-  }
-
   /**
    * Runs one SQL statement and returns its result. `:name` markers in the statement are bound
    * to the arguments by the server; no value is ever written into the SQL text.
@@ -145,6 +140,7 @@ export class SparkConnectClient {
           }
         } catch (error) {
           if (signal?.aborted) throw stopped(signal);
+          if (error instanceof AppError) throw error;
           if (!isBrokenStream(error) || attempt >= maxReattachments) {
             throw await this.#explain(error);
           }
@@ -274,6 +270,10 @@ export class SparkConnectClient {
       } catch {
         // The short message from the status is still worth showing.
       }
+    }
+    // A restarted server no longer knows the session: the engine then opens a new one.
+    if (message.includes('INVALID_HANDLE')) {
+      return new UnavailableError('The Spark Connect server lost the session; run the query again');
     }
     // The first line says what went wrong; the rest is Spark's plan, with the lake's paths.
     return new AppError(
