@@ -7,11 +7,9 @@ import { datasetsRepository } from '../server/src/catalog/datasets-repository.ts
 import { loadEnv } from '../server/src/env.ts';
 import { publishSyntheticLabResults } from '../server/src/demo/synthetic-lake.ts';
 import { openPlatform } from '../server/src/platform.ts';
-import { codeSetCodes, loadCodeSets } from '../server/src/query/code-sets.ts';
-import { compileQuery, hiddenTotal } from '../server/src/query/compile-query.ts';
-import { planQuery } from '../server/src/query/plan-query.ts';
+import { hiddenTotal } from '../server/src/query/compile-query.ts';
+import { planAndCompile } from '../server/src/use-cases/queries/run-query-job.ts';
 import { queryColumns } from '../server/src/query/query-columns.ts';
-import { candidateReleases } from '../server/src/use-cases/queries/candidate-releases.ts';
 import { maxAggregateGroups } from '../server/src/query/run-aggregate.ts';
 import {
   addUser,
@@ -19,7 +17,6 @@ import {
   grantDatasetAccess,
 } from '../server/src/use-cases/manage-access.ts';
 import { saveDataset } from '../server/src/use-cases/manage-datasets.ts';
-import { releaseFilesGlob } from '../server/src/ingest/lake-keys.ts';
 
 const benchActor = { userId: null, name: 'bench', source: 'bench' };
 
@@ -68,37 +65,33 @@ export async function buildQueryLake(
 }
 
 /**
- * The statement medlake's query service would run for each spec, as its worker builds it: the
- * current releases, the planner, the compiler, and the cap on groups.
+ * The statement medlake's query service would run for each spec, as its worker builds it
+ * (planAndCompile: the catalog's releases, the planner, the compiler) with the cap on groups,
+ * for the engine the extra settings name (DuckDB by default).
  */
 export async function compileForBench(
   home: string,
   specs: object[],
+  env: Record<string, string> = {},
 ): Promise<Array<{ sql: string; params: unknown[] }>> {
-  const platform = await openPlatform(loadEnv({ MEDLAKE_HOME: home, LOG_LEVEL: 'silent' }));
+  const platform = await openPlatform(loadEnv({ ...env, MEDLAKE_HOME: home, LOG_LEVEL: 'silent' }));
   try {
     const dataset = await datasetsRepository(platform.catalog.db).get('lab-results');
     if (!dataset) throw new Error('the bench lake has no lab-results dataset');
-    const candidates = await candidateReleases(
-      platform,
-      { dataset: dataset.id },
-      { level: 'aggregate', hospitals: null },
-    );
-    return specs.map((input) => {
-      const plan = planQuery(querySpecSchema.parse({ dataset: dataset.id, ...input }), candidates);
-      const locate = (releases: typeof candidates) =>
-        releases.map((release) => releaseFilesGlob(platform.store.locate(release.folder)));
-      const statement = compileQuery(plan.spec, {
-        dialect: platform.engine.dialect,
-        columns: queryColumns(dataset.contract),
-        codeSets: codeSetCodes(loadCodeSets()),
-        files: { main: locate(plan.main), cohort: plan.cohort.map(locate) },
+    const statements = [];
+    for (const input of specs) {
+      const { compiled } = await planAndCompile(
+        platform,
+        querySpecSchema.parse({ dataset: dataset.id, ...input }),
+        { level: 'aggregate', hospitals: null },
+        queryColumns(dataset.contract),
+      );
+      statements.push({
+        sql: `SELECT * FROM (${compiled.sql}) AS r ORDER BY ${hiddenTotal} DESC LIMIT ${maxAggregateGroups + 2}`,
+        params: compiled.params,
       });
-      return {
-        sql: `SELECT * FROM (${statement.sql}) AS r ORDER BY ${hiddenTotal} DESC LIMIT ${maxAggregateGroups + 2}`,
-        params: statement.params,
-      };
-    });
+    }
+    return statements;
   } finally {
     await platform.close();
   }

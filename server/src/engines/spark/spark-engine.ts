@@ -14,7 +14,7 @@ import { sparkDialect } from './spark-dialect.ts';
  * "001" is not the number 1), releases written under older contracts read alongside newer ones,
  * and times are UTC as in the lake.
  */
-const sessionSettings = [
+export const sessionSettings = [
   'SET spark.sql.sources.partitionColumnTypeInference.enabled = false',
   'SET spark.sql.parquet.mergeSchema = true',
   'SET spark.sql.session.timeZone = UTC',
