@@ -34,19 +34,25 @@ const pingTimeoutMs = 5000;
 export async function createSparkEngine(options: { url: string }): Promise<QueryEngine> {
   const target = parseConnectUrl(options.url);
   let opening: Promise<SparkConnectClient> | undefined;
+  /** Forgets a session (one that could not open, or whose Spark went away), if still current. */
+  const forget = (session: Promise<SparkConnectClient>) => {
+    if (opening === session) opening = undefined;
+  };
   const session = () => {
-    opening ??= (async () => {
-      const client = new SparkConnectClient(target);
-      try {
-        for (const setting of sessionSettings) await client.sql(setting);
-        return client;
-      } catch (error) {
-        await client.close();
-        throw error;
-      }
-    })();
-    // A session that could not open is not kept: the next statement tries again.
-    opening.catch(() => (opening = undefined));
+    if (!opening) {
+      const attempt = (async () => {
+        const client = new SparkConnectClient(target);
+        try {
+          for (const setting of sessionSettings) await client.sql(setting);
+          return client;
+        } catch (error) {
+          await client.close();
+          throw error;
+        }
+      })();
+      attempt.catch(() => forget(attempt));
+      opening = attempt;
+    }
     return opening;
   };
   const sql = async (
@@ -54,12 +60,13 @@ export async function createSparkEngine(options: { url: string }): Promise<Query
     args: Record<string, unknown>,
     runOptions: RunOptions & { timeoutMs?: number } = {},
   ) => {
-    const client = await session();
+    const current = session();
+    const client = await current;
     try {
       return await client.sql(query, args, runOptions);
     } catch (error) {
       if (error instanceof AppError && error.code === 'SERVICE_UNAVAILABLE') {
-        opening = undefined;
+        forget(current);
         void client.close();
       }
       throw error;
