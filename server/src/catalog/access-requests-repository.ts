@@ -1,6 +1,7 @@
 import type { Selectable } from 'kysely';
 import type { AccessLevel } from './grants-repository.ts';
 import type { CatalogDb } from './catalog.ts';
+import { paged } from './paged.ts';
 import type { AccessRequestStatus, AccessRequestsTable } from './schema.ts';
 
 export type AccessRequest = {
@@ -93,17 +94,12 @@ export function accessRequestsRepository(db: CatalogDb) {
     ): Promise<{ requests: AccessRequest[]; total: number }> {
       let query = db.selectFrom('access_requests');
       if (filter.status) query = query.where('status', '=', filter.status);
-      const rows = await query
-        .selectAll()
-        .orderBy('created_at', 'desc')
-        .orderBy('id')
-        .limit(page.limit)
-        .offset(page.offset)
-        .execute();
-      const { total } = await query
-        .select((eb) => eb.fn.countAll<string>().as('total'))
-        .executeTakeFirstOrThrow();
-      return { requests: rows.map(toAccessRequest), total: Number(total) };
+      const { rows, total } = await paged(
+        query,
+        (q) => q.selectAll().orderBy('created_at', 'desc').orderBy('id'),
+        page,
+      );
+      return { requests: rows.map(toAccessRequest), total };
     },
 
     /** Records the decision on a pending request; false when it was decided already. */

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Selectable } from 'kysely';
 import type { CatalogDb } from './catalog.ts';
+import { paged } from './paged.ts';
 import type { DatasetGrantsTable } from './schema.ts';
 
 export type AccessLevel = 'aggregate' | 'row';
@@ -109,17 +110,12 @@ export function grantsRepository(db: CatalogDb) {
       filter: { userId?: string; datasetId?: string; projectId?: string },
       page: { limit: number; offset: number },
     ): Promise<{ grants: Grant[]; total: number }> {
-      const rows = await inForce(filter)
-        .selectAll()
-        .orderBy('created_at')
-        .orderBy('id')
-        .limit(page.limit)
-        .offset(page.offset)
-        .execute();
-      const { total } = await inForce(filter)
-        .select((eb) => eb.fn.countAll<string>().as('total'))
-        .executeTakeFirstOrThrow();
-      return { grants: rows.map(toGrant), total: Number(total) };
+      const { rows, total } = await paged(
+        inForce(filter),
+        (query) => query.selectAll().orderBy('created_at').orderBy('id'),
+        page,
+      );
+      return { grants: rows.map(toGrant), total };
     },
 
     /** Revokes a grant; false when there is no such grant in force. */

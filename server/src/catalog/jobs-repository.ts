@@ -1,4 +1,5 @@
 import type { CatalogDb } from './catalog.ts';
+import { paged } from './paged.ts';
 import type { Selectable } from 'kysely';
 import type { JobStatus, JobsTable } from './schema.ts';
 
@@ -68,16 +69,12 @@ export function jobsRepository(db: CatalogDb) {
         if (hospitals.length === 0) return { jobs: [], total: 0 };
         query = query.where('hospital_id', 'in', hospitals);
       }
-      const [rows, count] = await Promise.all([
-        query
-          .selectAll()
-          .orderBy('started_at', 'desc')
-          .limit(page.pageSize)
-          .offset((page.page - 1) * page.pageSize)
-          .execute(),
-        query.select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow(),
-      ]);
-      return { jobs: rows.map(toJob), total: Number(count.n) };
+      const { rows, total } = await paged(
+        query,
+        (q) => q.selectAll().orderBy('started_at', 'desc'),
+        { limit: page.pageSize, offset: (page.page - 1) * page.pageSize },
+      );
+      return { jobs: rows.map(toJob), total };
     },
 
     async reportProgress(id: string, progress: unknown): Promise<void> {

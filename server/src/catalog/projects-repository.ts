@@ -1,4 +1,5 @@
 import type { CatalogDb } from './catalog.ts';
+import { paged } from './paged.ts';
 
 export type Project = {
   id: string;
@@ -64,21 +65,12 @@ export function projectsRepository(db: CatalogDb) {
       limit: number;
       offset: number;
     }): Promise<{ projects: Project[]; total: number }> {
-      const rows = await db
-        .selectFrom('projects')
-        .selectAll()
-        .orderBy('id')
-        .limit(page.limit)
-        .offset(page.offset)
-        .execute();
-      const { total } = await db
-        .selectFrom('projects')
-        .select((eb) => eb.fn.countAll<string>().as('total'))
-        .executeTakeFirstOrThrow();
-      return {
-        projects: toProjects(rows, await membersOf(rows.map((row) => row.id))),
-        total: Number(total),
-      };
+      const { rows, total } = await paged(
+        db.selectFrom('projects'),
+        (query) => query.selectAll().orderBy('id'),
+        page,
+      );
+      return { projects: toProjects(rows, await membersOf(rows.map((row) => row.id))), total };
     },
 
     /** The projects a user is a member of. */

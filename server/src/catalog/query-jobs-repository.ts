@@ -1,6 +1,7 @@
 import type { Selectable } from 'kysely';
 import type { AccessLevel } from './grants-repository.ts';
 import type { CatalogDb } from './catalog.ts';
+import { paged } from './paged.ts';
 import type { QueryJobStatus, QueryJobsTable } from './schema.ts';
 
 export type QueryJob = {
@@ -104,21 +105,12 @@ export function queryJobsRepository(db: CatalogDb) {
       userId: string,
       page: { limit: number; offset: number },
     ): Promise<{ jobs: QueryJob[]; total: number }> {
-      const rows = await db
-        .selectFrom('query_jobs')
-        .selectAll()
-        .where('user_id', '=', userId)
-        .orderBy('created_at', 'desc')
-        .orderBy('id')
-        .limit(page.limit)
-        .offset(page.offset)
-        .execute();
-      const { total } = await db
-        .selectFrom('query_jobs')
-        .select((eb) => eb.fn.countAll<number>().as('total'))
-        .where('user_id', '=', userId)
-        .executeTakeFirstOrThrow();
-      return { jobs: rows.map(toQueryJob), total: Number(total) };
+      const { rows, total } = await paged(
+        db.selectFrom('query_jobs').where('user_id', '=', userId),
+        (query) => query.selectAll().orderBy('created_at', 'desc').orderBy('id'),
+        page,
+      );
+      return { jobs: rows.map(toQueryJob), total };
     },
 
     /** The queued and running jobs of every user, oldest first: what the platform is doing. */
@@ -126,22 +118,12 @@ export function queryJobsRepository(db: CatalogDb) {
       limit: number;
       offset: number;
     }): Promise<{ jobs: QueryJob[]; total: number }> {
-      const active = ['queued', 'running'] as const;
-      const rows = await db
-        .selectFrom('query_jobs')
-        .selectAll()
-        .where('status', 'in', active)
-        .orderBy('created_at')
-        .orderBy('id')
-        .limit(page.limit)
-        .offset(page.offset)
-        .execute();
-      const { total } = await db
-        .selectFrom('query_jobs')
-        .select((eb) => eb.fn.countAll<number>().as('total'))
-        .where('status', 'in', active)
-        .executeTakeFirstOrThrow();
-      return { jobs: rows.map(toQueryJob), total: Number(total) };
+      const { rows, total } = await paged(
+        db.selectFrom('query_jobs').where('status', 'in', ['queued', 'running'] as const),
+        (query) => query.selectAll().orderBy('created_at').orderBy('id'),
+        page,
+      );
+      return { jobs: rows.map(toQueryJob), total };
     },
 
     /**

@@ -1,4 +1,5 @@
 import type { CatalogDb } from './catalog.ts';
+import { paged } from './paged.ts';
 
 export type SavedQuery = {
   id: string;
@@ -73,17 +74,17 @@ export function savedQueriesRepository(db: CatalogDb) {
       userId: string,
       page: { limit: number; offset: number },
     ): Promise<{ queries: SavedQuery[]; total: number }> {
-      const rows = await visibleTo(userId)
-        .orderBy('saved_queries.created_at', 'desc')
-        .orderBy('saved_queries.id')
-        .limit(page.limit)
-        .offset(page.offset)
-        .execute();
-      const { total } = await visibleTo(userId)
-        .clearSelect()
-        .select((eb) => eb.fn.countAll<number>().as('total'))
-        .executeTakeFirstOrThrow();
-      return { queries: rows.map(toSavedQuery), total: Number(total) };
+      const { rows, total } = await paged(
+        visibleTo(userId).clearSelect(),
+        (query) =>
+          query
+            .selectAll('saved_queries')
+            .select('users.email as author')
+            .orderBy('saved_queries.created_at', 'desc')
+            .orderBy('saved_queries.id'),
+        page,
+      );
+      return { queries: rows.map(toSavedQuery), total };
     },
 
     async delete(id: string): Promise<void> {

@@ -1,5 +1,6 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { CatalogDb } from './catalog.ts';
+import { paged } from './paged.ts';
 import { escapeLike } from './escape-like.ts';
 import type { TokenScope } from '@medlake/shared';
 import type { UserRole } from './schema.ts';
@@ -132,16 +133,8 @@ export function usersRepository(db: CatalogDb) {
           eb.or([eb('email', 'ilike', pattern), eb('name', 'ilike', pattern)]),
         );
       }
-      const rows = await query
-        .selectAll()
-        .orderBy('email')
-        .limit(page.limit)
-        .offset(page.offset)
-        .execute();
-      const { total } = await query
-        .select((eb) => eb.fn.countAll<string>().as('total'))
-        .executeTakeFirstOrThrow();
-      return { users: rows.map(toUser), total: Number(total) };
+      const { rows, total } = await paged(query, (q) => q.selectAll().orderBy('email'), page);
+      return { users: rows.map(toUser), total };
     },
 
     /** The e-mails of the users with these ids. */

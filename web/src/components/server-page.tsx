@@ -5,7 +5,7 @@ import { useState } from 'react';
  * The page a list shows, asked of the server (`page`, `pageSize`) and moved through with MUI's
  * pagination: every list is paged on the server.
  */
-export function useServerPage(initialSize = 25) {
+export function useServerPage(initialSize = 25, sizes: readonly number[] = [10, 25, 50, 100]) {
   const [page, setPage] = useState(0);
   const [pageSize, setPageSize] = useState(initialSize);
   const query = (extra: Record<string, string> = {}) =>
@@ -16,7 +16,7 @@ export function useServerPage(initialSize = 25) {
       count={total}
       page={page}
       rowsPerPage={pageSize}
-      rowsPerPageOptions={[10, 25, 50, 100]}
+      rowsPerPageOptions={[...sizes]}
       onPageChange={(_event, next) => setPage(next)}
       onRowsPerPageChange={(event) => {
         setPageSize(Number(event.target.value));

@@ -8,13 +8,13 @@ import {
   TableBody,
   TableCell,
   TableHead,
-  TablePagination,
   TableRow,
   TextField,
   Typography,
 } from '@mui/material';
 import { keepPreviousData, useMutation, useQuery } from '@tanstack/react-query';
 import { useState } from 'react';
+import { useServerPage } from '../components/server-page.tsx';
 import { api, messageOf } from '../api.ts';
 import { WideTable } from '../components/wide-table.tsx';
 
@@ -22,16 +22,14 @@ import { WideTable } from '../components/wide-table.tsx';
 export function AuditPage() {
   const [actor, setActor] = useState('');
   const [action, setAction] = useState('');
-  const [page, setPage] = useState(0);
-  const [pageSize, setPageSize] = useState(50);
-  const filter = new URLSearchParams({
+  const paging = useServerPage(50, [50, 200, 500]);
+  const filter: Record<string, string> = {
     ...(actor ? { actor } : {}),
     ...(action ? { action } : {}),
-  });
+  };
   const entries = useQuery({
-    queryKey: ['audit', actor, action, page, pageSize],
-    queryFn: () =>
-      api(auditPageSchema, 'GET', `/api/v1/audit?${filter}&page=${page + 1}&pageSize=${pageSize}`),
+    queryKey: ['audit', actor, action, ...paging.key],
+    queryFn: () => api(auditPageSchema, 'GET', `/api/v1/audit?${paging.query(filter)}`),
     placeholderData: keepPreviousData,
   });
   const verify = useMutation({
@@ -49,7 +47,7 @@ export function AuditPage() {
           value={actor}
           onChange={(event) => {
             setActor(event.target.value);
-            setPage(0);
+            paging.reset();
           }}
         />
         <TextField
@@ -57,14 +55,14 @@ export function AuditPage() {
           value={action}
           onChange={(event) => {
             setAction(event.target.value);
-            setPage(0);
+            paging.reset();
           }}
           helperText="e.g. login, query, grant"
         />
         <Button variant="outlined" onClick={() => verify.mutate()} disabled={verify.isPending}>
           Verify the chain
         </Button>
-        <Link href={`/api/v1/audit/export?${filter}`}>Export as CSV</Link>
+        <Link href={`/api/v1/audit/export?${new URLSearchParams(filter)}`}>Export as CSV</Link>
       </Stack>
       {verify.data?.ok === true && (
         <Alert severity="success">
@@ -108,18 +106,7 @@ export function AuditPage() {
               ))}
             </TableBody>
           </WideTable>
-          <TablePagination
-            component="div"
-            count={entries.data.total}
-            page={page}
-            onPageChange={(_event, next) => setPage(next)}
-            rowsPerPage={pageSize}
-            onRowsPerPageChange={(event) => {
-              setPageSize(Number(event.target.value));
-              setPage(0);
-            }}
-            rowsPerPageOptions={[50, 200, 500]}
-          />
+          {paging.pagination(entries.data.total)}
         </>
       )}
     </Stack>

@@ -10,7 +10,6 @@ import {
   TableBody,
   TableCell,
   TableHead,
-  TablePagination,
   TableRow,
   TextField,
   Typography,
@@ -18,6 +17,7 @@ import {
 import { keepPreviousData, useQuery } from '@tanstack/react-query';
 import { useState } from 'react';
 import { Link as RouterLink, useParams } from 'react-router';
+import { useServerPage } from '../components/server-page.tsx';
 import { api, messageOf } from '../api.ts';
 import { WideTable } from '../components/wide-table.tsx';
 
@@ -29,15 +29,14 @@ import { WideTable } from '../components/wide-table.tsx';
 export function DatasetPage() {
   const { id = '' } = useParams();
   const [search, setSearch] = useState('');
-  const [page, setPage] = useState(0);
-  const [pageSize, setPageSize] = useState(25);
+  const paging = useServerPage(25, [25, 100, 500]);
   const dictionary = useQuery({
-    queryKey: ['dictionary-page', id, search, page, pageSize],
+    queryKey: ['dictionary-page', id, search, ...paging.key],
     queryFn: () =>
       api(
         datasetDictionarySchema,
         'GET',
-        `/api/v1/datasets/${id}/dictionary?${new URLSearchParams({ search, page: String(page + 1), pageSize: String(pageSize) })}`,
+        `/api/v1/datasets/${id}/dictionary?${paging.query({ search })}`,
       ),
     placeholderData: keepPreviousData,
   });
@@ -98,7 +97,7 @@ export function DatasetPage() {
             value={search}
             onChange={(event) => {
               setSearch(event.target.value);
-              setPage(0);
+              paging.reset();
             }}
             sx={{ mb: 2 }}
           />
@@ -129,18 +128,7 @@ export function DatasetPage() {
               )}
             </TableBody>
           </WideTable>
-          <TablePagination
-            component="div"
-            count={data.codesMatching}
-            page={page}
-            onPageChange={(_event, next) => setPage(next)}
-            rowsPerPage={pageSize}
-            onRowsPerPageChange={(event) => {
-              setPageSize(Number(event.target.value));
-              setPage(0);
-            }}
-            rowsPerPageOptions={[25, 100, 500]}
-          />
+          {paging.pagination(data.codesMatching)}
         </CardContent>
       </Card>
     </Stack>

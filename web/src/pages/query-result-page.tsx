@@ -21,7 +21,6 @@ import {
   TableBody,
   TableCell,
   TableHead,
-  TablePagination,
   TableRow,
   TableSortLabel,
   TextField,
@@ -35,6 +34,7 @@ import { Link as RouterLink, useParams } from 'react-router';
 import { SaveQueryButton } from '../components/save-query-dialog.tsx';
 import { formatBytes } from '../format.ts';
 import { api, messageOf } from '../api.ts';
+import { useServerPage } from '../components/server-page.tsx';
 import { WideTable } from '../components/wide-table.tsx';
 
 /**
@@ -263,17 +263,12 @@ function HistogramChart({ job, column }: { job: QueryJobView; column: string }) 
 }
 
 function ResultTable({ job }: { job: QueryJobView }) {
-  const [page, setPage] = useState(0);
-  const [pageSize, setPageSize] = useState(25);
+  const paging = useServerPage(25, [25, 100, 500]);
   const [sort, setSort] = useState<{ column: string; direction: 'asc' | 'desc' }>();
   const rows = useQuery({
-    queryKey: ['query-results', job.id, page, pageSize, sort?.column, sort?.direction],
+    queryKey: ['query-results', job.id, ...paging.key, sort?.column, sort?.direction],
     queryFn: () => {
-      const query = new URLSearchParams({ page: String(page + 1), pageSize: String(pageSize) });
-      if (sort) {
-        query.set('sort', sort.column);
-        query.set('direction', sort.direction);
-      }
+      const query = paging.query(sort ? { sort: sort.column, direction: sort.direction } : {});
       return api(resultPageSchema, 'GET', `/api/v1/queries/${job.id}/results?${query}`);
     },
     placeholderData: keepPreviousData,
@@ -325,18 +320,7 @@ function ResultTable({ job }: { job: QueryJobView }) {
             )}
           </TableBody>
         </WideTable>
-        <TablePagination
-          component="div"
-          count={rows.data?.totalRows ?? job.summary!.rowCount}
-          page={page}
-          onPageChange={(_event, next) => setPage(next)}
-          rowsPerPage={pageSize}
-          onRowsPerPageChange={(event) => {
-            setPageSize(Number(event.target.value));
-            setPage(0);
-          }}
-          rowsPerPageOptions={[25, 100, 500]}
-        />
+        {paging.pagination(rows.data?.totalRows ?? job.summary!.rowCount)}
       </CardContent>
     </Card>
   );

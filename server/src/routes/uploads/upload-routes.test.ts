@@ -248,6 +248,10 @@ describe('POST /api/uploads', () => {
     // No name, SSN, address or MRN of the file reaches the preview: they are not lake columns,
     // and the patient id is a pseudonym.
     expect(Object.keys(rows[0]!)).not.toEqual(expect.arrayContaining(['first_name']));
+    // Nor their pseudonyms: the steward knows these patients and must not learn their keys.
+    expect(
+      rows.every((row) => row.patient === '(pseudonym)' && row.encounter === '(pseudonym)'),
+    ).toBe(true);
     const { header, rows: lines } = await fixtureLines('2020-12');
     const columns = header.split(',');
     const identifiers = lines.slice(0, 200).flatMap((line) => {

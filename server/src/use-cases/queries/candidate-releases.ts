@@ -20,10 +20,11 @@ export async function candidateReleases(
   // Releases named by id are checked whole against the grant below, so only the current ones
   // are narrowed.
   const bounds = spec.releases ? {} : catalogBounds(spec);
+  const granted = spec.releases ? undefined : (access.hospitals ?? undefined);
   const hospitals =
-    access.hospitals && bounds.hospitals
-      ? bounds.hospitals.filter((hospital) => access.hospitals!.includes(hospital))
-      : (bounds.hospitals ?? (spec.releases ? undefined : (access.hospitals ?? undefined)));
+    bounds.hospitals && granted
+      ? bounds.hospitals.filter((hospital) => granted.includes(hospital))
+      : (bounds.hospitals ?? granted);
   const releases = await repository.locations(spec.dataset, spec.releases, {
     ...bounds,
     hospitals,

@@ -9,6 +9,8 @@ import { AppError } from '../../errors.ts';
 import type { Platform } from '../../platform.ts';
 import { assertUploadsFor, uploadHospitals } from '../../policy.ts';
 import { ingestJobKind } from '../ingest-upload.ts';
+import { datasetsRepository } from '../../catalog/datasets-repository.ts';
+import { queryColumns } from '../../query/query-columns.ts';
 
 /** Refuses an upload for a hospital the user is not a steward of (admins upload for any). */
 export async function requireUploadRight(
@@ -56,12 +58,15 @@ export async function readUploadReport(
   return { job, quality: release?.quality ?? null };
 }
 
+/** What a preview shows in place of a pseudonym. */
+export const hiddenPseudonym = '(pseudonym)';
+
 /** How many rows a preview shows: enough to see what de-identification did, no more. */
 export const previewRows = 20;
 
 /**
  * The first rows of an upload's release as the lake holds them, de-identified: what the
- * steward checks after publishing (pseudonyms in place of ids, shifted dates, no names).
+ * steward checks after publishing (ids replaced, shifted dates, no names).
  * Reading them is audited like any other read of the lake.
  */
 export async function previewUpload(
@@ -77,10 +82,22 @@ export async function previewUpload(
   }
   const dialect = platform.engine.dialect;
   const files = release.files.map((key) => platform.store.locate(key));
-  const rows = await platform.engine.rows({
+  const found = await platform.engine.rows({
     sql: `SELECT * FROM ${dialect.scanParquet(files)} AS r LIMIT ${dialect.placeholder(1)}`,
     params: [previewRows],
   });
+  // The steward knows the patients of these rows: seeing their pseudonyms beside them would
+  // hand the steward part of the vault's mapping. Linkage columns show that they are there.
+  const dataset = await datasetsRepository(platform.catalog.db).get(release.datasetId);
+  const columns = dataset ? queryColumns(dataset.contract) : new Map();
+  const rows = found.map((row) =>
+    Object.fromEntries(
+      Object.entries(row).map(([name, value]) => [
+        name,
+        columns.get(name)?.linkage && value !== null ? hiddenPseudonym : value,
+      ]),
+    ),
+  );
   await platform.audit.record({
     action: 'release.preview',
     actor: actorOf(caller),

@@ -20,7 +20,6 @@ import {
   TableBody,
   TableCell,
   TableHead,
-  TablePagination,
   TableRow,
   TextField,
   Typography,
@@ -310,15 +309,10 @@ function UploadList(props: {
 /** Each month's releases of a hospital, and which one queries read now. */
 function ReleaseHistory({ hospitals }: { hospitals: string[] }) {
   const [hospital, setHospital] = useState(hospitals[0] ?? '');
-  const [page, setPage] = useState(0);
+  const paging = useServerPage();
   const releases = useQuery({
-    queryKey: ['releases', hospital, page],
-    queryFn: () =>
-      api(
-        releasePageSchema,
-        'GET',
-        `/api/v1/releases?hospital=${encodeURIComponent(hospital)}&page=${page + 1}&pageSize=25`,
-      ),
+    queryKey: ['releases', hospital, ...paging.key],
+    queryFn: () => api(releasePageSchema, 'GET', `/api/v1/releases?${paging.query({ hospital })}`),
   });
   return (
     <Card variant="outlined" component="section" aria-labelledby="release-history">
@@ -334,7 +328,7 @@ function ReleaseHistory({ hospitals }: { hospitals: string[] }) {
             value={hospital}
             onChange={(event) => {
               setHospital(event.target.value);
-              setPage(0);
+              paging.reset();
             }}
           >
             {hospitals.map((item) => (
@@ -378,14 +372,7 @@ function ReleaseHistory({ hospitals }: { hospitals: string[] }) {
                 ))}
               </TableBody>
             </WideTable>
-            <TablePagination
-              component="div"
-              count={releases.data.total}
-              page={page}
-              onPageChange={(_event, next) => setPage(next)}
-              rowsPerPage={25}
-              rowsPerPageOptions={[25]}
-            />
+            {paging.pagination(releases.data.total)}
           </>
         )}
       </CardContent>
