@@ -10,14 +10,15 @@ const lineBreak = /\r\n|\r|\n/g;
  * lines (which the engine did not accept) are passed over. Reads only as far as the last
  * record wanted, and only on the path where a file has problems.
  *
- * Returns undefined when the file cannot be read as CSV this way.
+ * Where the file stops being readable as CSV (a quote never closed), the records before that
+ * point are located and the others left out; the caller estimates their lines.
  */
 export async function locateRecords(
   file: string,
   delimiter: string,
   records: readonly number[],
   rejectedLines: ReadonlySet<number>,
-): Promise<Map<number, number> | undefined> {
+): Promise<Map<number, number>> {
   const wanted = new Set(records);
   const last = Math.max(-1, ...records);
   const lines = new Map<number, number>();
@@ -47,9 +48,9 @@ export async function locateRecords(
       if (accepted >= last) break;
     }
   } catch {
-    return undefined;
+    // Unreadable from here on: what was located stands.
   } finally {
     parser.destroy();
   }
-  return lines.size === wanted.size ? lines : undefined;
+  return lines;
 }

@@ -5,7 +5,7 @@ import { ingest } from '../../../test/ingest-helpers.ts';
 import { readParquet } from '../../../test/parquet.ts';
 import { releasesRepository } from '../../catalog/releases-repository.ts';
 import { addHospital, saveDataset } from '../../use-cases/manage-datasets.ts';
-import { lineOfRecord } from './ingest-problems.ts';
+import { lineOfRecord } from '../../ingest/ingest-rules.ts';
 
 const header = 'mrn,name,address,birth,visit,seen_at,zip,code,result,note';
 

@@ -2,7 +2,6 @@ import { mkdir } from 'node:fs/promises';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import {
   lakeColumns,
-  type ContractColumn,
   type IngestProblem,
   type IngestProblemCode,
   type SourceType,
@@ -16,7 +15,18 @@ import type {
   IngestPhase,
   IngestRequest,
 } from '../types.ts';
-import { describeRejectedLine, lineOfRecord, rejectCodes } from './ingest-problems.ts';
+import {
+  approximateLine,
+  failureOf,
+  headerOnly,
+  IngestRules,
+  lineOfRecord,
+  minimumIdentifierLength,
+  minimumNameLength,
+  type RowRule,
+  type ScannedText,
+} from '../../ingest/ingest-rules.ts';
+import { describeRejectedLine, rejectCodes } from './ingest-problems.ts';
 import { lockDown, progressTracking, quoteIdentifier, quoteLiteral } from './duckdb-sql.ts';
 
 /** The DuckDB type each contract source type is read as. */
@@ -28,26 +38,6 @@ export const duckTypes: Record<SourceType, string> = {
   date: 'DATE',
   timestamp: 'TIMESTAMP',
 };
-
-/** Identifier patterns looked for in free text. RE2 syntax, as DuckDB uses. */
-const identifierPatterns = {
-  'a social security number': String.raw`\b\d{3}-\d{2}-\d{4}\b`,
-  'a phone number': String.raw`(^|[^\d])\(?\d{3}\)?[ .-]?\d{3}[ .-]\d{4}([^\d]|$)`,
-  'an e-mail address': String.raw`[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}`,
-} as const;
-
-/** Names shorter than this are too likely to be ordinary words to count as a hit. */
-const minimumNameLength = 3;
-/** Other identifiers shorter than this are too likely to occur in any text by chance. */
-const minimumIdentifierLength = 5;
-
-/** Identifiers made of words (names, places), which free text is searched for word by word. */
-function isWordIdentifier(column: ContractColumn): boolean {
-  return (
-    column.role === 'direct_identifier' &&
-    (column.identifies === 'name' || column.identifies === 'city')
-  );
-}
 
 export type DuckDbIngestOptions = EngineOptions & {
   /** DuckDB's memory limit for one ingest, e.g. "1GB"; beyond it DuckDB spills to disk. */
@@ -85,25 +75,20 @@ export function createDuckDbIngestEngine(options: DuckDbIngestOptions): IngestEn
   };
 }
 
-/** What a problem does to its row: leave it out, empty the offending value, or fail the file. */
-type ProblemAction = 'reject' | 'redact' | 'reject_file';
-
 type RowCheck = {
-  /** The staged row's id in the FROM clause of `condition`; `rowid` unless it is a join. */
-  record?: string;
-  position: number;
-  code: IngestProblemCode;
+  rule: RowRule;
+  /** What the rule's rows are selected FROM (and WHERE). */
   condition: string;
-  message: string;
-  action: ProblemAction;
+  /** The staged row's id in `condition`; `rowid` unless it is a join. */
+  record?: string;
 };
 
 class IngestRun {
   readonly #connection: DuckDBConnection;
   readonly #request: IngestRequest;
+  readonly #rules: IngestRules;
   readonly #source: SourceColumn[];
   readonly #kept: SourceColumn[];
-  readonly #byRole: (role: ContractColumn['role']) => SourceColumn[];
   /** Rows left out, and the first problems, for the quality report of a published file. */
   #rejected: { rows: number; problems: IngestProblem[] } = { rows: 0, problems: [] };
   /** Whether any staged row is left out, and which columns have values to empty: when none,
@@ -114,20 +99,9 @@ class IngestRun {
   constructor(connection: DuckDBConnection, request: IngestRequest) {
     this.#connection = connection;
     this.#request = request;
-    this.#source = request.plan.source;
-    const needsNames = this.#scannedTextColumns().length > 0;
-    // Columns that are dropped unseen are still parsed (the row must be well-formed) but never
-    // kept in memory; names are kept only to look for them in other rows' free text.
-    this.#kept = this.#source.filter((source) => {
-      const column = source.column;
-      if (!column) return false;
-      if (column.role === 'direct_identifier') {
-        return column.action === 'pseudonymize' || (needsNames && isWordIdentifier(column));
-      }
-      if (column.role === 'free_text') return column.allowed;
-      return true;
-    });
-    this.#byRole = (role) => this.#kept.filter((source) => source.column?.role === role);
+    this.#rules = new IngestRules(request.plan);
+    this.#source = this.#rules.source;
+    this.#kept = this.#rules.kept;
   }
 
   async run(): Promise<IngestOutcome> {
@@ -168,80 +142,32 @@ class IngestRun {
 
   /**
    * For each scanned text column, whether its text contains one of the row's own identifiers
-   * (the patient's id, name, address, phone …). Computed while reading, so that the identifier
+   * (the patient's id, address, phone …). Computed while reading, so that the identifier
    * columns are compared and dropped without ever being stored.
    */
   #sameRowHitFlags(): string[] {
-    // Names and places are matched as whole words against every patient (below); a substring
-    // test would flag "Sam" in "sample". Longer identifiers (addresses, numbers) are matched
-    // anywhere in their own row's text.
-    const identifiers = this.#source.filter(
-      (source) =>
-        source.column?.role === 'patient_id' ||
-        (source.column?.role === 'direct_identifier' && !isWordIdentifier(source.column)),
-    );
+    const identifiers = this.#rules.ownIdentifiers;
     if (identifiers.length === 0) return [];
-    return this.#scannedTextColumns().map(({ source, text }) => {
+    return this.#rules.scanned.map((scanned) => {
+      const text = this.#text(scanned);
       const checks = identifiers.map((identifier) => {
         const value = this.#alias(identifier);
         return `(length(${value}) >= ${minimumIdentifierLength} AND contains(lower(${text}), lower(${value})))`;
       });
       // Most rows have no text: test that first, so the comparisons run only where it matters.
-      return `CASE WHEN ${text} IS NULL THEN false ELSE coalesce(${checks.join(' OR ')}, false) END AS hit_${source.position}`;
+      return `CASE WHEN ${text} IS NULL THEN false ELSE coalesce(${checks.join(' OR ')}, false) END AS hit_${scanned.source.position}`;
     });
   }
 
-  /** Pass 2a: row rules that a type cast cannot express. */
-  async #checkRows(): Promise<void> {
-    const checks: RowCheck[] = [];
-    for (const source of this.#kept) {
-      const column = source.column;
-      if (column && (column.required || column.role === 'patient_id')) {
-        checks.push({
-          position: source.position,
-          code: 'missing_value',
-          condition: `staged WHERE ${this.#alias(source)} IS NULL`,
-          message: `${column.name} is required but empty`,
-          action: 'reject',
-        });
-      }
-    }
-    const birth = this.#byRole('birth_date')[0];
-    const reference = this.#ageReference();
-    if (birth && reference) {
-      checks.push({
-        position: birth.position,
-        code: 'birth_after_event',
-        condition: `staged WHERE ${this.#alias(birth)} > CAST(${this.#alias(reference)} AS DATE)`,
-        message: `the birth date is after ${reference.column?.name}`,
-        action: 'reject',
-      });
-    }
-
-    checks.push(...(await this.#textScans()));
-    const parts = checks.map(
-      (check) =>
-        `SELECT DISTINCT ${check.record ?? 'rowid'} AS record, ${check.position} AS position, '${check.code}' AS code, ${quoteLiteral(check.message)} AS message, '${check.action}' AS action FROM ${check.condition}`,
-    );
-    const union =
-      parts.length > 0
-        ? parts.join('\nUNION ALL\n')
-        : 'SELECT NULL::BIGINT AS record, NULL::INTEGER AS position, NULL AS code, NULL AS message, NULL AS action WHERE false';
-    await this.#timed('checking', `CREATE TEMP TABLE row_problems AS ${union}`);
-  }
-
   /**
-   * Text that reaches the lake and holds an identifier: one of its own row's identifiers, a
-   * name of any patient in the upload, or something shaped like an SSN, phone number or e-mail.
+   * Pass 2a: the row rules, as one table of problems. Text is searched for identifiers: one of
+   * its own row's, a name of any patient in the upload, or something shaped like an SSN, phone
+   * number or e-mail.
    */
-  async #textScans(): Promise<RowCheck[]> {
-    const scanned = this.#scannedTextColumns();
-    if (scanned.length === 0) return [];
-    const nameColumns = this.#kept.filter(
-      (source) => source.column?.role === 'direct_identifier' && isWordIdentifier(source.column),
-    );
-    if (nameColumns.length > 0) {
-      const values = nameColumns
+  async #checkRows(): Promise<void> {
+    const rules = this.#rules.rowRules();
+    if (rules.some((rule) => rule.kind === 'patient_name')) {
+      const values = this.#rules.nameColumns
         .map((source) => `SELECT ${this.#alias(source)} AS value FROM staged`)
         .join(' UNION ALL ');
       await this.#connection.run(`
@@ -250,44 +176,47 @@ class IngestRun {
           SELECT unnest(regexp_split_to_array(lower(value), '[^[:alnum:]]+')) AS token FROM (${values})
         ) WHERE length(token) >= ${minimumNameLength}`);
     }
-    const hasSameRowFlags = this.#sameRowHitFlags().length > 0;
-    return scanned.flatMap(({ source, text, action }): RowCheck[] => {
-      const name = source.column?.name ?? source.header;
-      const check = (condition: string, what: string, record?: string): RowCheck => ({
-        record,
-        position: source.position,
-        code: 'identifier_in_text',
-        condition,
-        message: `${name} ${what}`,
-        action,
-      });
-      const checks = Object.entries(identifierPatterns).map(([what, pattern]) =>
-        check(
-          `staged WHERE regexp_matches(${text}, ${quoteLiteral(pattern)})`,
-          `looks like it holds ${what}`,
-        ),
-      );
-      if (hasSameRowFlags) {
-        checks.push(
-          check(`staged WHERE hit_${source.position}`, "holds one of the row's own identifiers"),
-        );
-      }
-      if (nameColumns.length > 0) {
-        checks.push(
-          check(
-            `(SELECT rowid AS row_id, unnest(regexp_split_to_array(lower(${text}), '[^[:alnum:]]+')) AS token FROM staged WHERE ${text} IS NOT NULL) t JOIN upload_names n ON t.token = n.name`,
-            'holds a name or place of a patient in this upload',
-            't.row_id',
-          ),
-        );
-      }
-      return checks;
+    const parts = rules.map((rule) => {
+      const check = this.#check(rule);
+      return `SELECT DISTINCT ${check.record ?? 'rowid'} AS record, ${rule.position} AS position, '${rule.code}' AS code, ${quoteLiteral(rule.message)} AS message, '${rule.action}' AS action FROM ${check.condition}`;
     });
+    const union =
+      parts.length > 0
+        ? parts.join('\nUNION ALL\n')
+        : 'SELECT NULL::BIGINT AS record, NULL::INTEGER AS position, NULL AS code, NULL AS message, NULL AS action WHERE false';
+    await this.#timed('checking', `CREATE TEMP TABLE row_problems AS ${union}`);
+  }
+
+  /** A row rule in DuckDB's SQL: the staged rows it finds. */
+  #check(rule: RowRule): RowCheck {
+    switch (rule.kind) {
+      case 'missing':
+        return { rule, condition: `staged WHERE ${this.#alias(rule.column)} IS NULL` };
+      case 'birth_after_event':
+        return {
+          rule,
+          condition: `staged WHERE ${this.#alias(rule.birth)} > CAST(${this.#alias(rule.reference)} AS DATE)`,
+        };
+      case 'pattern':
+        return {
+          rule,
+          condition: `staged WHERE regexp_matches(${this.#text(rule.text)}, ${quoteLiteral(rule.pattern)})`,
+        };
+      case 'own_identifier':
+        return { rule, condition: `staged WHERE hit_${rule.text.source.position}` };
+      case 'patient_name': {
+        const text = this.#text(rule.text);
+        return {
+          rule,
+          condition: `(SELECT rowid AS row_id, unnest(regexp_split_to_array(lower(${text}), '[^[:alnum:]]+')) AS token FROM staged WHERE ${text} IS NOT NULL) t JOIN upload_names n ON t.token = n.name`,
+          record: 't.row_id',
+        };
+      }
+    }
   }
 
   /** Decides whether the file fails, and if so with which problems. */
   async #failureIfAny(): Promise<IngestOutcome | undefined> {
-    const contract = this.#request.plan.contract;
     const [counts] = await this.#rows<{
       accepted: bigint;
       structural: bigint;
@@ -312,19 +241,14 @@ class IngestRun {
       ).map((row) => row.position),
     );
 
-    if (accepted === 0 && rejectedRows === 0) {
-      const problem: IngestProblem = {
-        code: 'header_only',
-        line: 2,
-        column: null,
-        header: null,
-        message: 'the file has a header but no rows',
-      };
-      return { status: 'rejected', problems: [problem], problemCount: 1, rejectedRows: 0 };
-    }
-    const tooMany = rejectedRows > contract.maxRejectedRows;
-    const nothingLeft = accepted - Number(counts?.semantic ?? 0) <= 0;
-    if (tooMany || nothingLeft || Number(counts?.fatal ?? 0) > 0) {
+    const failure = failureOf(this.#request.plan, {
+      accepted,
+      rejectedRows,
+      semanticRows: Number(counts?.semantic ?? 0),
+      fatal: Number(counts?.fatal ?? 0),
+    });
+    if (failure === 'header_only') return headerOnly;
+    if (failure === 'rejected') {
       const problemCount = await this.#problemCount();
       return { status: 'rejected', problems, problemCount, rejectedRows };
     }
@@ -382,15 +306,14 @@ class IngestRun {
       for (const row of semantic) {
         const source = this.#source[row.position - 1];
         const record = Number(row.record);
-        const line = located?.get(record);
+        const line = located.get(record);
         problems.push({
           code: row.code,
           // Without a second reading of the file, a line is counted as one record per line.
           line: line ?? lineOfRecord(record, rejectedLines),
           column: row.position,
           header: source?.header ?? null,
-          message:
-            line === undefined ? `${row.message} (the line number is approximate)` : row.message,
+          message: line === undefined ? `${row.message}${approximateLine}` : row.message,
         });
       }
     }
@@ -401,8 +324,7 @@ class IngestRun {
 
   /** Pass 2b: the vault's pseudonyms for the distinct patient ids, into a temporary table. */
   async #loadPseudonyms(): Promise<void> {
-    const patient = this.#byRole('patient_id')[0];
-    if (!patient) throw new Error('the plan has no patient_id column');
+    const patient = this.#rules.patient();
     this.#progress('pseudonymizing', null, null);
     const ids = (
       await this.#rows<{ id: string }>(
@@ -426,8 +348,7 @@ class IngestRun {
   /** Pass 3: the de-identified columns, for every row without a problem, to Parquet. */
   async #write(): Promise<void> {
     const { expressions, parameters } = this.#outputExpressions();
-    const patient = this.#byRole('patient_id')[0];
-    if (!patient) throw new Error('the plan has no patient_id column');
+    const patient = this.#rules.patient();
     for (const [index, value] of parameters.entries()) {
       await this.#connection.run(`SET VARIABLE linkage_${index + 1} = $1`, [value]);
     }
@@ -451,9 +372,8 @@ class IngestRun {
       const source = bySourceName.get(name);
       return source ? `s.${this.#alias(source)}` : undefined;
     };
-    const reference = this.#ageReference();
-    const [year, month] = plan.month.split('-').map(Number) as [number, number];
-    const monthEnd = new Date(Date.UTC(year, month, 0)).toISOString().slice(0, 10);
+    const reference = this.#rules.ageReference();
+    const monthEnd = this.#rules.monthEnd();
     const referenceDate = reference
       ? `COALESCE(CAST(s.${this.#alias(reference)} AS DATE), DATE '${monthEnd}')`
       : `DATE '${monthEnd}'`;
@@ -564,7 +484,7 @@ class IngestRun {
         }))
       : [];
 
-    const reference = this.#ageReference() ?? this.#byRole('event_date')[0];
+    const reference = this.#rules.ageReference() ?? this.#rules.byRole('event_date')[0];
     const [outside] = reference
       ? await this.#rows<{ n: bigint }>(
           `SELECT count(*) AS n FROM staged WHERE strftime(${this.#alias(reference)}, '%Y-%m') <> ${quoteLiteral(this.#request.plan.month)}`,
@@ -600,34 +520,12 @@ class IngestRun {
     };
   }
 
-  /** The date ages are computed at: the marked reference, else the first event date. */
-  #ageReference(): SourceColumn | undefined {
-    const events = this.#byRole('event_date');
-    return (
-      events.find((source) => source.column?.role === 'event_date' && source.column.ageReference) ??
-      events[0]
-    );
-  }
-
-  /** Text that reaches the lake and so must be free of identifiers: free text, text results. */
-  #scannedTextColumns(): Array<{ source: SourceColumn; text: string; action: ProblemAction }> {
-    const actions = {
-      reject_row: 'reject',
-      reject_file: 'reject_file',
-      redact_value: 'redact',
-    } as const;
-    return this.#source.flatMap((source) => {
-      const column = source.column;
-      const alias = this.#alias(source);
-      if (column?.role === 'free_text' && column.allowed) {
-        return [{ source, text: alias, action: actions[column.onIdentifier] }];
-      }
-      if (column?.role === 'measure' && column.allowText) {
-        const text = `CASE WHEN TRY_CAST(${alias} AS DOUBLE) IS NULL THEN ${alias} END`;
-        return [{ source, text, action: actions[column.onIdentifier] }];
-      }
-      return [];
-    });
+  /** A scanned column's text: for a text result, only the values that are not numbers. */
+  #text(scanned: ScannedText): string {
+    const alias = this.#alias(scanned.source);
+    return scanned.numbersExcluded
+      ? `CASE WHEN TRY_CAST(${alias} AS DOUBLE) IS NULL THEN ${alias} END`
+      : alias;
   }
 
   /** Staged columns are named by position, so no header text ever reaches SQL. */
