@@ -2,6 +2,7 @@ import type { Env } from '../env.ts';
 import { createDuckDbEngine, type DuckDbEngineOptions } from './duckdb/duckdb-engine.ts';
 import { createDuckDbIngestEngine, type DuckDbIngestOptions } from './duckdb/duckdb-ingest.ts';
 import { createSparkEngine } from './spark/spark-engine.ts';
+import { createSparkIngestEngine } from './spark/spark-ingest.ts';
 import type { IngestEngine, QueryEngine } from './types.ts';
 
 /** Creates the query engine the configuration names. */
@@ -20,15 +21,14 @@ export async function createEngine(
 
 /** Creates the ingest side of the configured engine, with its own locked-down instance. */
 export function createIngestEngine(
-  kind: Env['MEDLAKE_ENGINE'],
+  env: Pick<Env, 'MEDLAKE_ENGINE' | 'SPARK_CONNECT_URL'>,
   options: DuckDbIngestOptions,
 ): IngestEngine {
-  switch (kind) {
+  const sparkUrl = env.SPARK_CONNECT_URL;
+  switch (env.MEDLAKE_ENGINE) {
     case 'duckdb':
       return createDuckDbIngestEngine(options);
     case 'spark':
-      // Until ingestion runs on Spark too (issue 7), a Spark deployment ingests with DuckDB in
-      // the medlake process, into the same lake Spark then reads.
-      return createDuckDbIngestEngine(options);
+      return createSparkIngestEngine({ url: sparkUrl! });
   }
 }

@@ -196,7 +196,7 @@ async function ingestAndPublish(platform: Platform, input: IngestInput): Promise
     try {
       const idSpace =
         dataset.contract.patientIdSpace === 'shared' ? 'shared' : `hospital:${input.hospitalId}`;
-      const engine = createIngestEngine(platform.env.MEDLAKE_ENGINE, {
+      const engine = createIngestEngine(platform.env, {
         allowedDirectories: [path.dirname(source), files.workDirectory],
         tempDirectory: path.join(files.workDirectory, 'spill'),
         memoryLimit: platform.env.MEDLAKE_INGEST_MEMORY,

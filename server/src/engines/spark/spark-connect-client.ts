@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { Table, tableFromIPC } from 'apache-arrow';
+import { Table, tableFromIPC, tableToIPC } from 'apache-arrow';
 import protobuf from 'protobufjs';
 import { AppError, UnavailableError } from '../../errors.ts';
 import type { ConnectTarget } from './connect-url.ts';
@@ -92,15 +92,37 @@ export class SparkConnectClient {
     args: Readonly<Record<string, unknown>> = {},
     options: ExecuteOptions = {},
   ): Promise<Table> {
+    return this.#execute({ root: sqlRelation(query, args) }, options);
+  }
+
+  /**
+   * Makes a query's rows a temporary view of the session. Unlike a CREATE VIEW statement, the
+   * query may have named parameters: they are bound as the view is made.
+   */
+  async createQueryView(
+    name: string,
+    query: string,
+    args: Readonly<Record<string, unknown>> = {},
+    options: ExecuteOptions = {},
+  ): Promise<void> {
+    await this.#execute(viewCommand(name, sqlRelation(query, args)), options);
+  }
+
+  /**
+   * Makes rows held here a temporary view of the session, sent with the plan as Arrow. The
+   * rows are not written anywhere; the view ends with the session.
+   */
+  async createView(name: string, rows: Table, schema: string): Promise<void> {
+    const data = Buffer.from(tableToIPC(rows, 'stream'));
+    await this.#execute(viewCommand(name, { localRelation: { data, schema } }));
+  }
+
+  async #execute(plan: object, options: ExecuteOptions = {}): Promise<Table> {
     const operationId = randomUUID();
-    const namedArguments: Record<string, { literal: Literal }> = {};
-    for (const [name, value] of Object.entries(args)) {
-      namedArguments[name] = { literal: literalOf(value) };
-    }
     const request = {
       ...this.#base(),
       operationId,
-      plan: { root: { sql: { query, namedArguments } } },
+      plan,
       requestOptions: [{ reattachOptions: { reattachable: true } }],
     };
 
@@ -278,7 +300,12 @@ export class SparkConnectClient {
     // The first line says what went wrong; the rest is Spark's plan, with the lake's paths.
     return new AppError(
       'INTERNAL',
-      `Spark could not run the statement: ${message.split('\n')[0]!.trim()}`,
+      `Spark could not run the statement: ${
+        message
+          .split('\n')
+          .find((line) => line.trim() !== '')
+          ?.trim() ?? 'no message'
+      }`,
     );
   }
 }
@@ -301,6 +328,19 @@ function stopped(signal: AbortSignal): AppError {
 function isBrokenStream(error: unknown): boolean {
   const code = (error as Partial<grpc.ServiceError>).code;
   return code === grpc.status.UNAVAILABLE || code === grpc.status.INTERNAL;
+}
+
+/** A SQL statement as a relation, its arguments as literals. */
+function sqlRelation(query: string, args: Readonly<Record<string, unknown>>) {
+  const namedArguments: Record<string, { literal: Literal }> = {};
+  for (const [name, value] of Object.entries(args)) {
+    namedArguments[name] = { literal: literalOf(value) };
+  }
+  return { sql: { query, namedArguments } };
+}
+
+function viewCommand(name: string, input: object) {
+  return { command: { createDataframeView: { input, name, isGlobal: false, replace: true } } };
 }
 
 /** The share of tasks done over the stages Spark has reported, or null before any. */

@@ -1,12 +1,10 @@
-import { randomUUID } from 'node:crypto';
-import { readdir, rename, rm } from 'node:fs/promises';
-import path from 'node:path';
 import { AppError } from '../../errors.ts';
 import type { ResultColumn } from '../../query/compile-query.ts';
 import type { QueryEngine, RunOptions, SqlStatement } from '../types.ts';
 import { rowsOf } from './arrow-json.ts';
 import { parseConnectUrl } from './connect-url.ts';
 import { SparkConnectClient } from './spark-connect-client.ts';
+import { writeOneFile } from './spark-files.ts';
 import { sparkDialect } from './spark-dialect.ts';
 
 /**
@@ -129,35 +127,6 @@ export async function createSparkEngine(options: { url: string }): Promise<Query
 /** A statement's positional parameters as the named arguments of the dialect's :pN markers. */
 function namedArguments(statement: SqlStatement): Record<string, unknown> {
   return Object.fromEntries(statement.params.map((value, index) => [`p${index + 1}`, value]));
-}
-
-/**
- * Spark writes a folder of part files; the service wants one file at `target`. Spark writes one
- * part into a folder beside the target, which is then moved into place. The target is a path
- * both Spark and medlake see: the local disk of a one-machine Spark here, shared storage (S3,
- * issue 8) on a cluster.
- */
-async function writeOneFile(target: string, write: (directory: string) => Promise<void>) {
-  if (!path.isAbsolute(target) || !/^[A-Za-z0-9/_.=-]+$/.test(target)) {
-    throw new AppError(
-      'INTERNAL',
-      'Spark writes results to a local path only until the S3 store (issue 8) is there',
-    );
-  }
-  const directory = `${target}.spark-${randomUUID()}`;
-  try {
-    await write(directory);
-    const parts = (await readdir(directory)).filter((name) => name.startsWith('part-'));
-    if (parts.length !== 1) {
-      throw new AppError(
-        'INTERNAL',
-        `Spark wrote ${parts.length} part files where one was asked for`,
-      );
-    }
-    await rename(path.join(directory, parts[0]!), target);
-  } finally {
-    await rm(directory, { recursive: true, force: true });
-  }
 }
 
 /** A result column's type in Spark's DDL, for reading JSON back into typed columns. */

@@ -12,7 +12,9 @@ import { checkHealth } from '../../use-cases/check-health.ts';
 import { addUser, grantDatasetAccess } from '../../use-cases/manage-access.ts';
 import { exportQueryResult } from '../../use-cases/queries/export-query.ts';
 import { previewUpload } from '../../use-cases/uploads/read-uploads.ts';
+import { releasesRepository } from '../../catalog/releases-repository.ts';
 import { createDuckDbEngine } from '../duckdb/duckdb-engine.ts';
+import { createSparkEngine } from './spark-engine.ts';
 import type { QueryEngine } from '../types.ts';
 
 /**
@@ -130,23 +132,37 @@ describe('a platform on Spark', () => {
 
 describe('a platform whose Spark is down', () => {
   let platform: TestPlatform;
+  let down: Platform;
 
   beforeAll(async () => {
-    // Nothing listens on port 1: the server must still start.
-    platform = await createTestPlatform('pglite', {
-      MEDLAKE_ENGINE: 'spark',
-      SPARK_CONNECT_URL: 'sc://127.0.0.1:1',
-    });
+    // The lake is filled on DuckDB; then the same home is run against a Spark where nothing
+    // listens (port 1). The server must still start.
+    platform = await createTestPlatform();
     await prepareDataset(platform, 'synthea-observations');
     await ingest(platform, { file: synthea('2020-12'), month: '2020-12' });
+    const url = 'sc://127.0.0.1:1';
+    down = {
+      ...platform,
+      env: { ...platform.env, MEDLAKE_ENGINE: 'spark', SPARK_CONNECT_URL: url },
+      engine: await createSparkEngine({ url }),
+    };
   });
 
   afterAll(async () => {
+    await down?.engine.close();
     await platform?.dispose();
   });
 
+  it('fails an upload with a clear error and publishes nothing, without hanging', async () => {
+    const before = await releasesRepository(platform.catalog.db).list();
+    await expect(ingest(down, { file: synthea('2021-03'), month: '2021-03' })).rejects.toThrow(
+      /Spark Connect server at 127\.0\.0\.1:1 cannot be reached/,
+    );
+    expect(await releasesRepository(platform.catalog.db).list()).toEqual(before);
+  });
+
   it('says so in its health report and on a query, without hanging', async () => {
-    const health = await checkHealth(platform);
+    const health = await checkHealth(down);
     expect(health.status).toBe('degraded');
     expect(health.components.engine).toMatchObject({
       status: 'error',
@@ -163,7 +179,7 @@ describe('a platform whose Spark is down', () => {
       datasetId: 'synthea-observations',
       level: 'aggregate',
     });
-    const { job } = await runQuery(platform, user, {
+    const { job } = await runQuery(down, user, {
       dataset: 'synthea-observations',
       measures: [{ fn: 'patients' }],
     });

@@ -1,11 +1,12 @@
 import type { DatasetContractInput } from '@medlake/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestPlatform, testActor, type TestPlatform } from '../../../test/helper.ts';
-import { ingest } from '../../../test/ingest-helpers.ts';
-import { readParquet } from '../../../test/parquet.ts';
-import { releasesRepository } from '../../catalog/releases-repository.ts';
-import { addHospital, saveDataset } from '../../use-cases/manage-datasets.ts';
-import { lineOfRecord } from '../../ingest/ingest-rules.ts';
+import { createTestPlatform, testActor, type TestPlatform } from '../../test/helper.ts';
+import { ingest } from '../../test/ingest-helpers.ts';
+import { readParquet } from '../../test/parquet.ts';
+import { releasesRepository } from '../catalog/releases-repository.ts';
+import { addHospital, saveDataset } from '../use-cases/manage-datasets.ts';
+import { testSparkUrl } from '../../test/spark.ts';
+import { lineOfRecord } from './ingest-rules.ts';
 
 const header = 'mrn,name,address,birth,visit,seen_at,zip,code,result,note';
 
@@ -38,11 +39,16 @@ function contract(
   };
 }
 
-describe('de-identification on DuckDB', () => {
+const engines: Array<[string, () => Record<string, string>]> = [
+  ['DuckDB', () => ({})],
+  ['Spark', () => ({ MEDLAKE_ENGINE: 'spark', SPARK_CONNECT_URL: testSparkUrl() })],
+];
+
+describe.each(engines)('de-identification on %s', (_, engineEnv) => {
   let platform: TestPlatform;
 
   beforeAll(async () => {
-    platform = await createTestPlatform();
+    platform = await createTestPlatform('pglite', engineEnv());
     await addHospital(platform, testActor, { id: 'h1', name: 'Hospital 1' });
     await saveDataset(platform, contract('shift', 'shifted'));
     await saveDataset(platform, contract('year', 'by-year'));

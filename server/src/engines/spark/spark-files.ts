@@ -1,0 +1,42 @@
+import { randomUUID } from 'node:crypto';
+import { readdir, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { AppError } from '../../errors.ts';
+
+/**
+ * Spark writes a folder of part files; the service wants one file at `target`. Spark writes one
+ * part into a folder beside the target, which is then moved into place. The target is a path
+ * both Spark and medlake see: the local disk of a one-machine Spark here, shared storage (S3,
+ * issue 8) on a cluster.
+ */
+export async function writeOneFile(target: string, write: (directory: string) => Promise<void>) {
+  sparkPath(target);
+  const directory = `${target}.spark-${randomUUID()}`;
+  try {
+    await write(directory);
+    const parts = (await readdir(directory)).filter((name) => name.startsWith('part-'));
+    if (parts.length !== 1) {
+      throw new AppError(
+        'INTERNAL',
+        `Spark wrote ${parts.length} part files where one was asked for`,
+      );
+    }
+    await rename(path.join(directory, parts[0]!), target);
+  } finally {
+    await rm(directory, { recursive: true, force: true });
+  }
+}
+
+/**
+ * A path as Spark SQL text: only paths medlake made itself (absolute, of plain characters) are
+ * written into a statement, since Spark takes file paths only as SQL text.
+ */
+export function sparkPath(location: string): string {
+  if (!path.isAbsolute(location) || !/^[A-Za-z0-9/_.=-]+$/.test(location)) {
+    throw new AppError(
+      'INTERNAL',
+      'Spark reads and writes local paths only until the S3 store (issue 8) is there',
+    );
+  }
+  return location;
+}
