@@ -61,6 +61,14 @@ const envSchema = z.object({
     .string()
     .regex(/^\d+(\.\d+)?\s*(KB|MB|GB|TB)$/i, 'must be a size such as 512MB or 2GB')
     .default('512MB'),
+  /**
+   * About how large a release's Parquet files grow before another is started: hundreds of MB
+   * suit Spark and S3; a small monthly upload stays one file.
+   */
+  MEDLAKE_PARQUET_FILE_SIZE: z
+    .string()
+    .regex(/^\d+(\.\d+)?\s*(KB|MB|GB|TB)$/i, 'must be a size such as 256MB or 1GB')
+    .default('256MB'),
   /** How many queries run at once per server process; more wait in the queue. */
   MEDLAKE_QUERY_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
   /** A query running longer than this is stopped and fails. */
@@ -253,4 +261,12 @@ export function parseRoleMap(text: string): Array<{ value: string; role: string 
       }
       return { value, role };
     });
+}
+
+/** A size such as "512MB" in bytes (powers of 1024). */
+export function bytesOf(size: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*(KB|MB|GB|TB)$/i.exec(size.trim());
+  if (!match) throw new Error(`not a size: ${size}`);
+  const power = ['KB', 'MB', 'GB', 'TB'].indexOf(match[2]!.toUpperCase()) + 1;
+  return Math.round(Number(match[1]) * 1024 ** power);
 }

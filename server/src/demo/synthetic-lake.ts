@@ -7,6 +7,7 @@ import { jobsRepository } from '../catalog/jobs-repository.ts';
 import { releasesRepository } from '../catalog/releases-repository.ts';
 import { quoteLiteral } from '../engines/duckdb/duckdb-sql.ts';
 import type { Actor } from '../audit/audit-log.ts';
+import { releaseFileName } from '../ingest/lake-keys.ts';
 import type { Platform } from '../platform.ts';
 import { ingestFiles } from '../use-cases/ingest-upload.ts';
 import { addHospital } from '../use-cases/manage-datasets.ts';
@@ -58,7 +59,8 @@ export async function publishSyntheticLabResults(
           fileName: 'bench.csv',
           releaseId,
         });
-        const target = await platform.store.locateForWrite(files.lakeKey);
+        const lakeKey = `${files.lakeFolder}/${releaseFileName(0)}`;
+        const target = await platform.store.locateForWrite(lakeKey);
         // The same patients every month: their attributes are made once per hospital.
         if (m === 0) {
           await connection.run(`
@@ -117,7 +119,7 @@ export async function publishSyntheticLabResults(
             sourceBytes: 0,
             rowCount: options.rowsPerRelease,
             rejectedRowCount: 0,
-            files: [files.lakeKey],
+            files: [lakeKey],
             quality,
           },
           (trx) => jobsRepository(trx).finish(jobId, { status: 'succeeded', result: {} }),

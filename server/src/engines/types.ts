@@ -84,8 +84,17 @@ export type IngestRequest = {
   plan: IngestPlan;
   /** The landed CSV, where the engine can read it. */
   source: string;
-  /** Where to write the Parquet file. */
-  target: string;
+  /**
+   * The directory, not yet there, to write the release's Parquet files into, named
+   * part-0.parquet, part-1.parquet, …
+   */
+  targetDirectory: string;
+  /**
+   * About how large one Parquet file may grow. A monthly upload smaller than this is one
+   * file; a larger one is split, so that Spark and S3 read it in parallel, in parts of this
+   * size rather than many small files.
+   */
+  fileBytes: number;
   /** Patient pseudonyms (and date shifts) from the vault, for the distinct ids of the upload. */
   pseudonymizePatients: PseudonymLookup;
   /**
@@ -108,5 +117,7 @@ export type IngestOutcome =
     }
   | {
       status: 'written';
+      /** The names of the files written, in the target directory. */
+      files: string[];
       profile: Omit<QualityReport, 'comparedWith' | 'changes'>;
     };

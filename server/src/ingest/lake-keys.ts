@@ -1,3 +1,5 @@
+import { readdir } from 'node:fs/promises';
+
 /**
  * Where a release's Parquet files live in the lake: one folder per release, under folders
  * named for its hospital and month (the partition columns the engines read from the path).
@@ -16,4 +18,17 @@ export function releaseFolder(release: {
 /** The files of a release folder, as a glob both engines read. */
 export function releaseFilesGlob(folderLocation: string): string {
   return `${folderLocation}/*.parquet`;
+}
+
+/** The name of a release's n-th Parquet file (from 0). */
+export function releaseFileName(index: number): string {
+  return `part-${index}.parquet`;
+}
+
+/** The release files an engine wrote into a directory, in order. */
+export async function releaseFilesIn(directory: string): Promise<string[]> {
+  const numberOf = (name: string) => Number(/^part-(\d+)\.parquet$/.exec(name)?.[1] ?? NaN);
+  return (await readdir(directory))
+    .filter((name) => Number.isInteger(numberOf(name)))
+    .sort((a, b) => numberOf(a) - numberOf(b));
 }

@@ -12,6 +12,7 @@ import { releasesRepository } from '../catalog/releases-repository.ts';
 import { createIngestEngine } from '../engines/registry.ts';
 import { releaseFolder } from '../ingest/lake-keys.ts';
 import type { IngestProgress } from '../engines/types.ts';
+import { bytesOf } from '../env.ts';
 import { AppError, notFound } from '../errors.ts';
 import { compareQuality } from '../ingest/compare-quality.ts';
 import { readHeader, resolveHeader, type IngestPlan } from '../ingest/ingest-plan.ts';
@@ -142,6 +143,8 @@ async function ingestAndPublish(platform: Platform, input: IngestInput): Promise
     hospitalId: input.hospitalId,
   });
   const files = ingestFiles(platform, jobId, params);
+  /** The lake objects put so far: removed again if publishing fails. */
+  const lakeKeys: string[] = [];
   const reportProgress = throttledProgress(input.onProgress, (progress) =>
     jobs.reportProgress(jobId, progress),
   );
@@ -204,7 +207,8 @@ async function ingestAndPublish(platform: Platform, input: IngestInput): Promise
       outcome = await engine.ingest({
         plan,
         source,
-        target: files.parquet,
+        targetDirectory: files.releaseDirectory,
+        fileBytes: bytesOf(platform.env.MEDLAKE_PARQUET_FILE_SIZE),
         idSpace,
         linkageKey: vault.linkageKey,
         pseudonymizePatients: async (ids) =>
@@ -228,7 +232,11 @@ async function ingestAndPublish(platform: Platform, input: IngestInput): Promise
           })
         : [],
     };
-    await platform.store.putFile(files.lakeKey, files.parquet);
+    for (const name of outcome.files) {
+      const key = `${files.lakeFolder}/${name}`;
+      lakeKeys.push(key);
+      await platform.store.putFile(key, path.join(files.releaseDirectory, name));
+    }
     const result = {
       status: 'published' as const,
       jobId,
@@ -249,7 +257,7 @@ async function ingestAndPublish(platform: Platform, input: IngestInput): Promise
         sourceBytes: landed.bytes,
         rowCount: quality.rows,
         rejectedRowCount: quality.rejectedRows,
-        files: [files.lakeKey],
+        files: lakeKeys,
         quality,
       },
       async (trx) => {
@@ -276,7 +284,7 @@ async function ingestAndPublish(platform: Platform, input: IngestInput): Promise
     );
     return result;
   } catch (error) {
-    await platform.store.delete(files.lakeKey).catch(() => undefined);
+    for (const key of lakeKeys) await platform.store.delete(key).catch(() => undefined);
     await jobs
       .finish(jobId, {
         status: 'failed',
@@ -293,9 +301,9 @@ async function ingestAndPublish(platform: Platform, input: IngestInput): Promise
 export function ingestFiles(platform: Platform, jobId: string, params: IngestJobParams) {
   return {
     landingKey: `landing/${jobId}.csv`,
-    lakeKey: `${releaseFolder(params)}/part-0.parquet`,
+    lakeFolder: releaseFolder(params),
     workDirectory: path.join(platform.layout.work, jobId),
-    parquet: path.join(platform.layout.work, jobId, 'part-0.parquet'),
+    releaseDirectory: path.join(platform.layout.work, jobId, 'release'),
   };
 }
 

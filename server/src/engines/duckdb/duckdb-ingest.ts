@@ -7,6 +7,7 @@ import {
   type SourceType,
 } from '@medlake/shared';
 import type { SourceColumn } from '../../ingest/ingest-plan.ts';
+import { releaseFilesGlob, releaseFilesIn } from '../../ingest/lake-keys.ts';
 import { locateRecords } from '../../ingest/locate-records.ts';
 import type {
   EngineOptions,
@@ -111,7 +112,8 @@ class IngestRun {
     if (failure) return failure;
     await this.#loadPseudonyms();
     await this.#write();
-    return { status: 'written', profile: await this.#profile() };
+    const files = await releaseFilesIn(this.#request.targetDirectory);
+    return { status: 'written', files, profile: await this.#profile() };
   }
 
   /** Pass 1: the CSV into a typed temporary table; bad lines go to DuckDB's reject tables. */
@@ -359,7 +361,10 @@ class IngestRun {
         SELECT ${expressions.join(',\n ')}
         FROM staged s JOIN patient_map p ON s.${this.#alias(patient)} = p.real
         ${this.#skipsRows ? "WHERE s.rowid NOT IN (SELECT record FROM row_problems WHERE action <> 'redact')" : ''}
-      ) TO ${quoteLiteral(this.#request.target)} (FORMAT parquet, COMPRESSION snappy)`,
+      ) TO ${quoteLiteral(this.#request.targetDirectory)} (
+        FORMAT parquet, COMPRESSION snappy, FILENAME_PATTERN 'part-{i}',
+        FILE_SIZE_BYTES ${Math.round(this.#request.fileBytes)},
+        ROW_GROUP_SIZE ${rowGroupRows(this.#request.fileBytes)})`,
     );
   }
 
@@ -427,7 +432,7 @@ class IngestRun {
   /** Figures for the data-quality report, read back from the Parquet just written. */
   async #profile(): Promise<Extract<IngestOutcome, { status: 'written' }>['profile']> {
     this.#progress('profiling', null, null);
-    const target = quoteLiteral(this.#request.target);
+    const target = quoteLiteral(releaseFilesGlob(this.#request.targetDirectory));
     const lake = lakeColumns(this.#request.plan.contract);
     const nullCounts = lake.map(
       (column) =>
@@ -558,6 +563,15 @@ class IngestRun {
   #progress(phase: IngestPhase, percent: number | null, rowsProcessed: number | null): void {
     this.#request.onProgress?.({ phase, percent, rowsProcessed });
   }
+}
+
+/**
+ * Rows per row group: about a 256th of a file (a million rows in a 256 MB file, tens of MB once
+ * compressed, which Spark and S3 read well), never under DuckDB's own vector-friendly minimum.
+ * A file is only cut between row groups, so small files need small groups.
+ */
+function rowGroupRows(fileBytes: number): number {
+  return Math.min(1_048_576, Math.max(2048, Math.round(fileBytes / 256)));
 }
 
 function generaliseDate(input: string, type: 'date' | 'timestamp', policy: string): string {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { AppError } from '../../errors.ts';
+import { releaseFileName } from '../../ingest/lake-keys.ts';
 
 /**
  * Spark writes a folder of part files; the service wants one file at `target`. Spark writes one
@@ -39,4 +40,26 @@ export function sparkPath(location: string): string {
     );
   }
   return location;
+}
+
+/**
+ * Renames the part files Spark wrote into a directory to the lake's names (part-0.parquet, …)
+ * and removes its markers and checksums. Returns the names, in order.
+ */
+export async function nameParquetParts(directory: string): Promise<string[]> {
+  const entries = (await readdir(directory)).sort();
+  const parts = entries.filter((name) => name.startsWith('part-') && name.endsWith('.parquet'));
+  const names: string[] = [];
+  for (const [index, part] of parts.entries()) {
+    const name = releaseFileName(index);
+    await rename(path.join(directory, part), path.join(directory, `${name}.tmp`));
+    names.push(name);
+  }
+  for (const entry of entries) {
+    if (!parts.includes(entry)) await rm(path.join(directory, entry), { force: true });
+  }
+  for (const name of names) {
+    await rename(path.join(directory, `${name}.tmp`), path.join(directory, name));
+  }
+  return names;
 }

@@ -26,7 +26,7 @@ import { rowsOf } from './arrow-json.ts';
 import { parseConnectUrl } from './connect-url.ts';
 import { SparkConnectClient } from './spark-connect-client.ts';
 import { sessionSettings } from './spark-engine.ts';
-import { sparkPath, writeOneFile } from './spark-files.ts';
+import { nameParquetParts, sparkPath } from './spark-files.ts';
 
 /** The Spark type each contract source type is read as. */
 const sparkTypes: Record<SourceType | 'smallint', string> = {
@@ -42,6 +42,13 @@ const sparkTypes: Record<SourceType | 'smallint', string> = {
 
 /** How much of the landed CSV each task of the later passes works on. */
 const bytesPerPartition = 128 * 1024 * 1024;
+
+/**
+ * How many bytes of CSV make one byte of Parquet, at the least: de-identified columns are
+ * fewer, and Parquet compresses the rest (the Synthea export shrinks about 48 times).
+ * Underestimating keeps files at or below the configured size.
+ */
+const csvBytesPerParquetByte = 10;
 
 /** How many pseudonyms travel in one message: well under Spark Connect's message limit. */
 const pseudonymsPerMessage = 100_000;
@@ -124,8 +131,8 @@ class SparkIngestRun {
     const failure = await this.#failureIfAny();
     if (failure) return failure;
     await this.#handOverPseudonyms();
-    await this.#write();
-    return { status: 'written', profile: await this.#profile() };
+    const files = await this.#write();
+    return { status: 'written', files, profile: await this.#profile() };
   }
 
   async dropCaches(): Promise<void> {
@@ -399,24 +406,29 @@ class SparkIngestRun {
     await this.#sql(`CREATE OR REPLACE TEMPORARY VIEW patient_map AS ${parts.join(' UNION ALL ')}`);
   }
 
-  /** Pass 3: the de-identified columns, for every row without a problem, to Parquet. */
-  async #write(): Promise<void> {
+  /**
+   * Pass 3: the de-identified columns, for every row without a problem, to Parquet files of
+   * about the configured size, estimated from the size of the CSV.
+   */
+  async #write(): Promise<string[]> {
     const patient = this.#alias(this.#rules.patient());
     const expressions = this.#outputExpressions();
-    await writeOneFile(this.#request.target, async (directory) => {
-      await this.#sql(
-        `
-        INSERT OVERWRITE DIRECTORY '${directory}' USING parquet OPTIONS (compression 'snappy')
-        SELECT /*+ COALESCE(1) */ ${expressions.join(',\n')}
-        FROM accepted s
-        JOIN patient_map p ON s.${patient} = p.real
-        LEFT ANTI JOIN (SELECT record FROM problems WHERE action <> 'redact') x ON s.record = x.record
-        LEFT JOIN (
-          SELECT record, collect_set(position) AS positions FROM problems WHERE action = 'redact' GROUP BY record
-        ) d ON s.record = d.record`,
-        'writing',
-      );
-    });
+    const directory = sparkPath(this.#request.targetDirectory);
+    const { size } = await stat(this.#request.source);
+    const files = Math.max(1, Math.ceil(size / (this.#request.fileBytes * csvBytesPerParquetByte)));
+    await this.#sql(
+      `
+      INSERT OVERWRITE DIRECTORY '${directory}' USING parquet OPTIONS (compression 'snappy')
+      SELECT /*+ REPARTITION(${files}) */ ${expressions.join(',\n')}
+      FROM accepted s
+      JOIN patient_map p ON s.${patient} = p.real
+      LEFT ANTI JOIN (SELECT record FROM problems WHERE action <> 'redact') x ON s.record = x.record
+      LEFT JOIN (
+        SELECT record, collect_set(position) AS positions FROM problems WHERE action = 'redact' GROUP BY record
+      ) d ON s.record = d.record`,
+      'writing',
+    );
+    return nameParquetParts(directory);
   }
 
   /** The SELECT list of the lake columns, in Spark SQL, as DuckDB writes them. */
@@ -481,7 +493,7 @@ class SparkIngestRun {
   /** Figures for the data-quality report, read back from the Parquet just written. */
   async #profile(): Promise<Extract<IngestOutcome, { status: 'written' }>['profile']> {
     this.#progress('profiling', null);
-    const written = `parquet.\`${sparkPath(this.#request.target)}\``;
+    const written = `parquet.\`${sparkPath(this.#request.targetDirectory)}\``;
     const lake = lakeColumns(this.#request.plan.contract);
     const quote = (name: string) => `\`${name}\``;
     const nullCounts = lake.map(
