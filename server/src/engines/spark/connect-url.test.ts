@@ -10,13 +10,19 @@ describe('Spark Connect URLs', () => {
       token: null,
       useSsl: false,
       userId: 'medlake',
+      headers: {},
     });
-    expect(parseConnectUrl('sc://dbc.example.net:443/;token=dapi%3Dx;use_ssl=true')).toEqual({
+    expect(
+      parseConnectUrl(
+        'sc://dbc.example.net:443/;token=dapi%3Dx;use_ssl=true;x-databricks-cluster-id=0123-abc',
+      ),
+    ).toEqual({
       host: 'dbc.example.net',
       port: 443,
       token: 'dapi=x',
       useSsl: true,
       userId: 'medlake',
+      headers: { 'x-databricks-cluster-id': '0123-abc' },
     });
   });
 

@@ -9,6 +9,11 @@ export type ConnectTarget = {
   useSsl: boolean;
   /** The user the session belongs to on the server; medlake's service user by default. */
   userId: string;
+  /**
+   * Headers sent with every call: the URL's `x-…` options, such as Databricks'
+   * `x-databricks-cluster-id`.
+   */
+  headers: Record<string, string>;
 };
 
 const defaultPort = 15002;
@@ -23,7 +28,7 @@ export function parseConnectUrl(url: string): ConnectTarget {
   if (!match) {
     throw new AppError(
       'VALIDATION_FAILED',
-      'SPARK_CONNECT_URL must look like sc://host:15002 (optionally /;token=...;use_ssl=true)',
+      'SPARK_CONNECT_URL must look like sc://host:15002 (optionally /;token=...;use_ssl=true;x-header=...)',
     );
   }
   const [, host, port, rest] = match;
@@ -33,7 +38,10 @@ export function parseConnectUrl(url: string): ConnectTarget {
     options.set(decodeURIComponent(key!).toLowerCase(), decodeURIComponent(value.join('=')));
   }
   const known = new Set(['token', 'use_ssl', 'user_id']);
-  const unknown = [...options.keys()].filter((key) => !known.has(key));
+  // Other clients send every other option as a header; medlake takes only `x-` ones as
+  // headers, so that a misspelt option is an error rather than a header nobody reads.
+  const isHeader = (key: string) => /^x-[a-z0-9-]+$/.test(key);
+  const unknown = [...options.keys()].filter((key) => !known.has(key) && !isHeader(key));
   if (unknown.length > 0) {
     throw new AppError(
       'VALIDATION_FAILED',
@@ -47,5 +55,6 @@ export function parseConnectUrl(url: string): ConnectTarget {
     token,
     useSsl: options.get('use_ssl') === 'true' || token !== null,
     userId: options.get('user_id') || 'medlake',
+    headers: Object.fromEntries([...options].filter(([key]) => isHeader(key))),
   };
 }

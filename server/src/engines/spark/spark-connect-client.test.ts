@@ -1,4 +1,7 @@
 import net from 'node:net';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testSparkUrl } from '../../../test/spark.ts';
 import { AppError } from '../../errors.ts';
@@ -107,6 +110,50 @@ describe('the Spark Connect client, against a real Spark Connect server', () => 
       expect((failure as AppError).message).toMatch(/cannot be reached/);
     } finally {
       await nowhere.close();
+    }
+  });
+});
+
+describe('the Spark Connect client’s headers', () => {
+  it('sends the URL’s x- options as headers with every call', async () => {
+    // Spark ignores headers it does not use, so a listener stands in for the cluster's
+    // gateway (Databricks reads x-databricks-cluster-id) and records what arrives.
+    const definition = protoLoader.loadSync('spark-connect.proto', {
+      includeDirs: [fileURLToPath(new URL('./proto/', import.meta.url))],
+    });
+    const service = (
+      grpc.loadPackageDefinition(definition) as unknown as {
+        spark: { connect: { SparkConnectService: grpc.ServiceClientConstructor } };
+      }
+    ).spark.connect.SparkConnectService.service;
+    const seen: string[] = [];
+    const server = new grpc.Server();
+    const refuse = (call: { metadata: grpc.Metadata }, fail: (error: object) => void) => {
+      seen.push(String(call.metadata.get('x-databricks-cluster-id')[0]));
+      fail({ code: grpc.status.UNIMPLEMENTED, details: 'a listener only' });
+    };
+    server.addService(service, {
+      ExecutePlan: (call: grpc.ServerWritableStream<object, object>) =>
+        refuse(call, (error) => call.emit('error', error)),
+      ReleaseSession: (
+        call: grpc.ServerUnaryCall<object, object>,
+        done: grpc.sendUnaryData<object>,
+      ) => refuse(call, (error) => done(error as grpc.ServiceError)),
+    });
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, bound) =>
+        error ? reject(error) : resolve(bound),
+      ),
+    );
+    try {
+      const client = new SparkConnectClient(
+        parseConnectUrl(`sc://127.0.0.1:${port}/;x-databricks-cluster-id=0123-abc`),
+      );
+      await expect(client.sql('SELECT 1')).rejects.toThrow();
+      await client.close();
+      expect(seen).toEqual(['0123-abc', '0123-abc']);
+    } finally {
+      server.forceShutdown();
     }
   });
 });

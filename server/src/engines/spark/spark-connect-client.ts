@@ -222,19 +222,39 @@ export class SparkConnectClient {
     const call = (
       this.#client as unknown as Record<
         string,
-        (request: object, options: grpc.CallOptions) => unknown
+        (request: object, metadata: grpc.Metadata, options: grpc.CallOptions) => unknown
       >
     )[method]!;
-    return call.call(this.#client, request, options) as grpc.ClientReadableStream<ExecuteResponse>;
+    return call.call(
+      this.#client,
+      request,
+      this.#metadata(),
+      options,
+    ) as grpc.ClientReadableStream<ExecuteResponse>;
+  }
+
+  /** The URL's headers, sent with every call. */
+  #metadata(): grpc.Metadata {
+    const metadata = new grpc.Metadata();
+    for (const [name, value] of Object.entries(this.#target.headers)) metadata.set(name, value);
+    return metadata;
   }
 
   #unary<T>(method: string, request: object): Promise<T> {
     const call = (this.#client as unknown as Record<string, grpc.requestCallback<T> | undefined>)[
       method
-    ] as unknown as (request: object, callback: grpc.requestCallback<T>) => void;
+    ] as unknown as (
+      request: object,
+      metadata: grpc.Metadata,
+      callback: grpc.requestCallback<T>,
+    ) => void;
     return new Promise((resolve, reject) =>
-      call.call(this.#client, request, (error: grpc.ServiceError | null, response?: T) =>
-        error ? reject(error) : resolve(response as T),
+      call.call(
+        this.#client,
+        request,
+        this.#metadata(),
+        (error: grpc.ServiceError | null, response?: T) =>
+          error ? reject(error) : resolve(response as T),
       ),
     );
   }
