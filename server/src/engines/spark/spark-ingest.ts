@@ -114,6 +114,8 @@ class SparkIngestRun {
   /** Named arguments of every statement: values (patterns, keys) never enter SQL text. */
   readonly #args: Record<string, unknown> = {};
   #cached: string[] = [];
+  /** How many partitions the upload's rows are spread over, from the size of the CSV. */
+  #partitions = 1;
   #rejected: { rows: number; problems: IngestProblem[] } = { rows: 0, problems: [] };
   #redactedPositions = new Set<number>();
 
@@ -173,6 +175,10 @@ class SparkIngestRun {
     // The file is read as one split; its rows are then spread over the cluster.
     const { size } = await stat(this.#request.source);
     const partitions = Math.max(1, Math.ceil(size / bytesPerPartition));
+    this.#partitions = partitions;
+    // Shuffles (distinct records, the names join) sized to the upload, not to Spark's default
+    // of 200, which makes a small month hundreds of empty tasks.
+    await this.#sql(`SET spark.sql.shuffle.partitions = ${2 * partitions}`);
     await this.#cache(
       'staged',
       'reading',
@@ -285,7 +291,12 @@ class SparkIngestRun {
         ];
       }),
     ];
-    await this.#cache('problems', 'checking', parts.join('\nUNION ALL\n'));
+    // Problems are few: as many partitions as the rows, not one per part of the union.
+    await this.#cache(
+      'problems',
+      'checking',
+      `SELECT /*+ COALESCE(${this.#partitions}) */ * FROM (${parts.join('\nUNION ALL\n')})`,
+    );
   }
 
   /** A rule on a row's own values in Spark SQL; undefined for a rule that needs a join. */
