@@ -9,6 +9,13 @@ import {
 import type { SourceColumn } from '../../ingest/ingest-plan.ts';
 import { releaseFilesGlob, releaseFilesIn } from '../../ingest/lake-keys.ts';
 import { locateRecords } from '../../ingest/locate-records.ts';
+import {
+  codeProfileOf,
+  codesQuery,
+  totalsOf,
+  totalsQuery,
+  type ProfileSql,
+} from '../../ingest/quality-profile.ts';
 import type {
   EngineOptions,
   IngestEngine,
@@ -432,62 +439,20 @@ class IngestRun {
   /** Figures for the data-quality report, read back from the Parquet just written. */
   async #profile(): Promise<Extract<IngestOutcome, { status: 'written' }>['profile']> {
     this.#progress('profiling', null, null);
-    const target = quoteLiteral(releaseFilesGlob(this.#request.targetDirectory));
-    const lake = lakeColumns(this.#request.plan.contract);
-    const nullCounts = lake.map(
-      (column) =>
-        `count(*) - count(${quoteIdentifier(column.name)}) AS ${quoteIdentifier(column.name)}`,
-    );
-    const [totals] = await this.#rows<Record<string, bigint>>(
-      `SELECT count(*) AS __rows, count(DISTINCT patient) AS __patients, ${nullCounts.join(', ')} FROM read_parquet(${target})`,
-    );
-    const rows = Number(totals?.__rows ?? 0);
-    const columns = lake.map((column) => ({
-      name: column.name,
-      nullRate: rows === 0 ? 0 : Number(totals?.[column.name] ?? 0) / rows,
-    }));
-
-    const codeColumn = lake.find((column) => column.role === 'code');
-    const measure = lake.find((column) => column.role === 'measure' && column.type !== 'varchar');
-    const label = lake.find((column) => column.role === 'code_label');
-    const unit = lake.find((column) => column.role === 'unit');
-    const codes = codeColumn
-      ? (
-          await this.#rows<{
-            code: string;
-            label: string | null;
-            unit: string | null;
-            count: bigint;
-            numeric_count: bigint;
-            min: number | null;
-            max: number | null;
-            mean: number | null;
-            q: number[] | null;
-          }>(`
-          SELECT ${quoteIdentifier(codeColumn.name)}::VARCHAR AS code,
-            ${label ? `any_value(${quoteIdentifier(label.name)})::VARCHAR` : 'NULL'} AS label,
-            ${unit ? `mode(${quoteIdentifier(unit.name)})::VARCHAR` : 'NULL'} AS unit,
-            count(*) AS count,
-            ${measure ? `count(${quoteIdentifier(measure.name)})` : '0'} AS numeric_count,
-            ${measure ? `min(${quoteIdentifier(measure.name)})::DOUBLE` : 'NULL'} AS min,
-            ${measure ? `max(${quoteIdentifier(measure.name)})::DOUBLE` : 'NULL'} AS max,
-            ${measure ? `avg(${quoteIdentifier(measure.name)})::DOUBLE` : 'NULL'} AS mean,
-            ${measure ? `quantile_cont(${quoteIdentifier(measure.name)}, [0.25, 0.5, 0.75])::DOUBLE[]` : 'NULL'} AS q
-          FROM read_parquet(${target}) GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 5000`)
-        ).map((row) => ({
-          code: row.code,
-          label: row.label,
-          unit: row.unit,
-          count: Number(row.count),
-          numericCount: Number(row.numeric_count),
-          min: row.min,
-          max: row.max,
-          mean: row.mean,
-          q1: row.q?.[0] ?? null,
-          median: row.q?.[1] ?? null,
-          q3: row.q?.[2] ?? null,
-        }))
-      : [];
+    const contract = this.#request.plan.contract;
+    const sql: ProfileSql = {
+      files: `read_parquet(${quoteLiteral(releaseFilesGlob(this.#request.targetDirectory))})`,
+      quote: quoteIdentifier,
+      asText: (expression) => `CAST(${expression} AS VARCHAR)`,
+      asDouble: (expression) => `CAST(${expression} AS DOUBLE)`,
+      quartiles: (expression) => `quantile_cont(${expression}, [0.25, 0.5, 0.75])::DOUBLE[]`,
+    };
+    const [totals] = await this.#rows<Record<string, unknown>>(totalsQuery(contract, sql));
+    const codes = codesQuery(contract, sql);
+    const profiled = {
+      ...totalsOf(contract, totals),
+      codes: codes ? (await this.#rows<Record<string, unknown>>(codes)).map(codeProfileOf) : [],
+    };
 
     const reference = this.#rules.ageReference() ?? this.#rules.byRole('event_date')[0];
     const [outside] = reference
@@ -513,14 +478,11 @@ class IngestRun {
     );
 
     return {
-      rows,
+      ...profiled,
       rejectedRows: this.#rejected.rows,
       rejectedByReason,
       rejectedSamples: this.#rejected.problems,
       redactedValues: Number(redactions?.n ?? 0),
-      patients: Number(totals?.__patients ?? 0),
-      columns,
-      codes,
       eventsOutsideMonth: Number(outside?.n ?? 0),
     };
   }

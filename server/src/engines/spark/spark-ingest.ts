@@ -21,6 +21,13 @@ import {
   type ScannedText,
 } from '../../ingest/ingest-rules.ts';
 import { locateRecords } from '../../ingest/locate-records.ts';
+import {
+  codeProfileOf,
+  codesQuery,
+  totalsOf,
+  totalsQuery,
+  type ProfileSql,
+} from '../../ingest/quality-profile.ts';
 import type { IngestEngine, IngestOutcome, IngestPhase, IngestRequest } from '../types.ts';
 import { rowsOf } from './arrow-json.ts';
 import { parseConnectUrl } from './connect-url.ts';
@@ -504,56 +511,20 @@ class SparkIngestRun {
   /** Figures for the data-quality report, read back from the Parquet just written. */
   async #profile(): Promise<Extract<IngestOutcome, { status: 'written' }>['profile']> {
     this.#progress('profiling', null);
-    const written = `parquet.\`${sparkPath(this.#request.targetDirectory)}\``;
-    const lake = lakeColumns(this.#request.plan.contract);
-    const quote = (name: string) => `\`${name}\``;
-    const nullCounts = lake.map(
-      (column, index) => `count(*) - count(${quote(column.name)}) AS null_${index}`,
-    );
-    const [totals] = await this.#rows(
-      `SELECT count(*) AS rows, count(DISTINCT patient) AS patients, ${nullCounts.join(', ')} FROM ${written}`,
-    );
-    const rows = Number(totals?.rows ?? 0);
-    const columns = lake.map((column, index) => ({
-      name: column.name,
-      nullRate: rows === 0 ? 0 : Number(totals?.[`null_${index}`] ?? 0) / rows,
-    }));
-
-    const codeColumn = lake.find((column) => column.role === 'code');
-    const measure = lake.find((column) => column.role === 'measure' && column.type !== 'varchar');
-    const label = lake.find((column) => column.role === 'code_label');
-    const unit = lake.find((column) => column.role === 'unit');
-    const m = measure ? quote(measure.name) : undefined;
-    const codes = codeColumn
-      ? (
-          await this.#rows(`
-          SELECT CAST(${quote(codeColumn.name)} AS STRING) AS code,
-            ${label ? `CAST(any_value(${quote(label.name)}) AS STRING)` : 'NULL'} AS label,
-            ${unit ? `CAST(mode(${quote(unit.name)}) AS STRING)` : 'NULL'} AS unit,
-            count(*) AS count,
-            ${m ? `count(${m})` : '0'} AS numeric_count,
-            ${m ? `CAST(min(${m}) AS DOUBLE)` : 'NULL'} AS min,
-            ${m ? `CAST(max(${m}) AS DOUBLE)` : 'NULL'} AS max,
-            ${m ? `CAST(avg(${m}) AS DOUBLE)` : 'NULL'} AS mean,
-            ${m ? `percentile(${m}, array(0.25, 0.5, 0.75))` : 'NULL'} AS q
-          FROM ${written} GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 5000`)
-        ).map((row) => {
-          const q = row.q as number[] | null;
-          return {
-            code: String(row.code),
-            label: (row.label as string | null) ?? null,
-            unit: (row.unit as string | null) ?? null,
-            count: Number(row.count),
-            numericCount: Number(row.numeric_count),
-            min: row.min as number | null,
-            max: row.max as number | null,
-            mean: row.mean as number | null,
-            q1: q?.[0] ?? null,
-            median: q?.[1] ?? null,
-            q3: q?.[2] ?? null,
-          };
-        })
-      : [];
+    const contract = this.#request.plan.contract;
+    const sql: ProfileSql = {
+      files: `parquet.\`${sparkPath(this.#request.targetDirectory)}\``,
+      quote: (name) => `\`${name.replaceAll('`', '``')}\``,
+      asText: (expression) => `CAST(${expression} AS STRING)`,
+      asDouble: (expression) => `CAST(${expression} AS DOUBLE)`,
+      quartiles: (expression) => `percentile(${expression}, array(0.25, 0.5, 0.75))`,
+    };
+    const [totals] = await this.#rows(totalsQuery(contract, sql));
+    const codes = codesQuery(contract, sql);
+    const profiled = {
+      ...totalsOf(contract, totals),
+      codes: codes ? (await this.#rows(codes)).map(codeProfileOf) : [],
+    };
 
     const reference = this.#rules.ageReference() ?? this.#rules.byRole('event_date')[0];
     this.#args.month = this.#request.plan.month;
@@ -576,14 +547,11 @@ class SparkIngestRun {
     );
 
     return {
-      rows,
+      ...profiled,
       rejectedRows: this.#rejected.rows,
       rejectedByReason,
       rejectedSamples: this.#rejected.problems,
       redactedValues: Number(redactions?.n ?? 0),
-      patients: Number(totals?.patients ?? 0),
-      columns,
-      codes,
       eventsOutsideMonth: Number(outside?.n ?? 0),
     };
   }
