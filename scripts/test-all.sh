@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The full test suite: starts the services the tests need (PostgreSQL, a Spark Connect server;
-# Chromium for the browser tests is installed if missing), runs every test against them, and
-# stops what it started, whether the tests pass or not.
+# The full test suite: starts the services the tests need (PostgreSQL, a Spark Connect server,
+# an S3-compatible server; Chromium for the browser tests is installed if missing), runs every
+# test against them, and stops what it started, whether the tests pass or not.
 # A PostgreSQL URL already in MEDLAKE_TEST_POSTGRES_URL is used as it is (it must allow
-# CREATE DATABASE), and so is a Spark Connect URL in MEDLAKE_TEST_SPARK_URL; nothing is
-# started for them.
+# CREATE DATABASE), and so are a Spark Connect URL in MEDLAKE_TEST_SPARK_URL and an S3 URL
+# (http://KEY:SECRET@host:port) in MEDLAKE_TEST_S3_URL; nothing is started for them.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -25,6 +25,11 @@ if [ -z "${MEDLAKE_TEST_SPARK_URL:-}" ]; then
   started+=(spark)
 fi
 export MEDLAKE_TEST_SPARK_URL
+if [ -z "${MEDLAKE_TEST_S3_URL:-}" ]; then
+  MEDLAKE_TEST_S3_URL="$(bash scripts/services/s3.sh start)"
+  started+=(s3)
+fi
+export MEDLAKE_TEST_S3_URL
 if [ -z "${MEDLAKE_TEST_CHROMIUM:-}" ]; then
   MEDLAKE_TEST_CHROMIUM="$(bash scripts/services/chromium.sh path)"
 fi

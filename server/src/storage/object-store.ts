@@ -33,7 +33,7 @@ export interface ObjectStore {
   ping(): Promise<void>;
 }
 
-export type StorageKind = 'local';
+export type StorageKind = 'local' | 's3';
 
 export const storageZones = ['landing', 'lake', 'results'] as const;
 export type StorageZone = (typeof storageZones)[number];

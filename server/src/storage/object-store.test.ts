@@ -1,0 +1,165 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { text } from 'node:stream/consumers';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { testBucket } from '../../test/s3.ts';
+import { createLocalObjectStore } from './local/local-object-store.ts';
+import type { ObjectStore } from './object-store.ts';
+import { createS3ObjectStore } from './s3/s3-object-store.ts';
+
+type Made = { store: ObjectStore; located: (key: string) => string; dispose(): Promise<void> };
+
+const stores: Array<[string, (scratch: string) => Promise<Made>]> = [
+  [
+    'local disk',
+    async (scratch) => {
+      const root = path.join(scratch, 'objects');
+      return {
+        store: createLocalObjectStore(root),
+        located: (key) => path.join(root, ...key.split('/')),
+        dispose: async () => undefined,
+      };
+    },
+  ],
+  [
+    'S3',
+    async () => {
+      const bucket = await testBucket();
+      return {
+        store: createS3ObjectStore(bucket.settings),
+        located: (key) => `s3://${bucket.settings.bucket}/medlake/${key}`,
+        dispose: () => bucket.drop(),
+      };
+    },
+  ],
+];
+
+/** What every object store must do, run against each of them. */
+describe.each(stores)('object store on %s', (_, make) => {
+  let scratch: string;
+  let made: Made;
+  let store: ObjectStore;
+
+  beforeEach(async () => {
+    scratch = await mkdtemp(path.join(tmpdir(), 'medlake-store-'));
+    made = await make(scratch);
+    store = made.store;
+  });
+
+  afterEach(async () => {
+    await made?.dispose();
+    await rm(scratch, { recursive: true, force: true });
+  });
+
+  it('writes and reads back strings, bytes and streams', async () => {
+    await store.put('lake/a.txt', 'alpha');
+    await store.put('lake/b.bin', new Uint8Array([1, 2, 3]));
+    await store.put('lake/c.txt', Readable.from(['str', 'eam']));
+
+    expect(await text(await store.get('lake/a.txt'))).toBe('alpha');
+    expect([...Buffer.concat(await (await store.get('lake/b.bin')).toArray())]).toEqual([1, 2, 3]);
+    expect(await text(await store.get('lake/c.txt'))).toBe('stream');
+  });
+
+  it('copies a local file in as an object, and locates it for the engines', async () => {
+    const file = path.join(scratch, 'outside.csv');
+    await writeFile(file, 'a,b\n1,2\n');
+    await store.putFile('landing/job-1.csv', file);
+    expect(await text(await store.get('landing/job-1.csv'))).toBe('a,b\n1,2\n');
+    expect(await store.size('landing/job-1.csv')).toBe(8);
+    expect(store.locate('landing/job-1.csv')).toBe(made.located('landing/job-1.csv'));
+    await expect(
+      store.putFile('landing/job-2.csv', path.join(scratch, 'missing.csv')),
+    ).rejects.toThrow();
+    expect(await store.exists('landing/job-2.csv')).toBe(false);
+  });
+
+  it('writes a large stream whole, in parts where the store has them', async () => {
+    // 20 MiB: more than one part of a multipart upload on S3.
+    const chunk = Buffer.alloc(1024 * 1024, 7);
+    const chunks = Array.from({ length: 20 }, (_, index) => Buffer.from(chunk.fill(index % 251)));
+    await store.put('landing/large.bin', Readable.from(chunks));
+    expect(await store.size('landing/large.bin')).toBe(20 * 1024 * 1024);
+    const back = Buffer.concat(await (await store.get('landing/large.bin')).toArray());
+    expect(back.equals(Buffer.concat(chunks))).toBe(true);
+  });
+
+  it('replaces an object whole when written again', async () => {
+    await store.put('results/r.json', '{"v":1}');
+    await store.put('results/r.json', '{"v":2}');
+    expect(await text(await store.get('results/r.json'))).toBe('{"v":2}');
+  });
+
+  it('leaves nothing behind when the source stream fails', async () => {
+    const failing = new Readable({
+      read() {
+        this.push('partial');
+        this.destroy(new Error('connection dropped'));
+      },
+    });
+    await expect(store.put('landing/upload.csv', failing)).rejects.toThrow('connection dropped');
+    expect(await store.exists('landing/upload.csv')).toBe(false);
+    expect(await store.list('')).toEqual([]);
+  });
+
+  it('lists keys under a prefix, sorted', async () => {
+    await store.put('lake/ds/hospital=h2/part-0.parquet', 'x');
+    await store.put('lake/ds/hospital=h1/part-0.parquet', 'x');
+    await store.put('lake/other/part-0.parquet', 'x');
+    await store.put('results/q/page-1.json', 'x');
+
+    expect(await store.list('lake/ds/')).toEqual([
+      'lake/ds/hospital=h1/part-0.parquet',
+      'lake/ds/hospital=h2/part-0.parquet',
+    ]);
+    expect(await store.list('lake/ds/hospital=h1')).toEqual(['lake/ds/hospital=h1/part-0.parquet']);
+    expect(await store.list('nothing/here/')).toEqual([]);
+    expect(await store.list('')).toHaveLength(4);
+  });
+
+  it('counts the objects and bytes under a prefix', async () => {
+    await store.put('lake/ds/a.parquet', 'abc');
+    await store.put('lake/ds/b.parquet', new Uint8Array(1000));
+    await store.put('results/q.parquet', 'x');
+    expect(await store.usage('lake/')).toEqual({ objects: 2, bytes: 1003 });
+    expect(await store.usage('landing/')).toEqual({ objects: 0, bytes: 0 });
+  });
+
+  it('answers NOT_FOUND for a missing object and deletes idempotently', async () => {
+    await expect(store.get('lake/missing')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(store.size('lake/missing')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await store.put('lake/x', 'x');
+    await store.delete('lake/x');
+    await store.delete('lake/x');
+    expect(await store.exists('lake/x')).toBe(false);
+  });
+
+  it('refuses keys that would leave its root', async () => {
+    await expect(store.put('../escape', 'x')).rejects.toThrow(/Invalid storage key/);
+    await expect(store.get('lake/../../etc/passwd')).rejects.toThrow(/Invalid storage key/);
+  });
+
+  it('passes its ping when usable', async () => {
+    await expect(store.ping()).resolves.toBeUndefined();
+    expect(await store.list('')).toEqual([]);
+  });
+});
+
+describe('object store on S3, refused', () => {
+  it('fails its ping when a character of the secret is wrong: the server checks signatures', async () => {
+    const bucket = await testBucket();
+    try {
+      const secret = bucket.settings.credentials!.secretAccessKey;
+      const wrong = `${secret.slice(0, -1)}${secret.endsWith('0') ? '1' : '0'}`;
+      const store = createS3ObjectStore({
+        ...bucket.settings,
+        credentials: { ...bucket.settings.credentials!, secretAccessKey: wrong },
+      });
+      await expect(store.ping()).rejects.toThrow(/signature/i);
+    } finally {
+      await bucket.drop();
+    }
+  });
+});

@@ -1,0 +1,179 @@
+import { createReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  S3Client,
+  S3ServiceException,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { notFound } from '../../errors.ts';
+import type { ObjectStore } from '../object-store.ts';
+import { assertValidStorageKey, assertValidStoragePrefix } from '../storage-key.ts';
+
+export type S3StoreSettings = {
+  bucket: string;
+  /** Prepended to every key, e.g. "medlake/"; empty for the whole bucket. */
+  prefix: string;
+  region: string;
+  /** An S3-compatible server's URL; AWS's own endpoint when absent. */
+  endpoint?: string;
+  /** Path-style addressing (bucket in the path), which most S3-compatible servers need. */
+  forcePathStyle: boolean;
+  /**
+   * Keys given outright, for the test server; otherwise the AWS SDK's default chain finds
+   * them (environment, profile, web identity, instance or task role).
+   */
+  credentials?: { accessKeyId: string; secretAccessKey: string };
+};
+
+/** Parts of a multipart write; S3 wants at least 5 MiB for all but the last. */
+const partBytes = 8 * 1024 * 1024;
+/** Parts uploaded at once for one object. */
+const partsInFlight = 4;
+
+/**
+ * An object store on S3 or an S3-compatible server. Every write is whole or nothing (a single
+ * PUT, or a multipart upload that is completed only once every part is in, and aborted on
+ * failure), every request is retried with backoff by the SDK, and every body carries a
+ * checksum that S3 verifies.
+ */
+export function createS3ObjectStore(settings: S3StoreSettings): ObjectStore {
+  const config: S3ClientConfig = {
+    region: settings.region,
+    forcePathStyle: settings.forcePathStyle,
+    maxAttempts: 5,
+    ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
+    ...(settings.credentials ? { credentials: settings.credentials } : {}),
+  };
+  const client = new S3Client(config);
+  const { bucket } = settings;
+  const objectKey = (key: string) => {
+    assertValidStorageKey(key);
+    return `${settings.prefix}${key}`;
+  };
+  const storeKey = (s3Key: string) => s3Key.slice(settings.prefix.length);
+
+  async function* listed(prefix: string) {
+    assertValidStoragePrefix(prefix);
+    let continuationToken: string | undefined;
+    do {
+      const page = await client.send(
+        new ListObjectsV2Command({
+          Bucket: bucket,
+          Prefix: `${settings.prefix}${prefix}`,
+          ContinuationToken: continuationToken,
+        }),
+      );
+      for (const item of page.Contents ?? []) {
+        if (item.Key) yield { key: storeKey(item.Key), bytes: item.Size ?? 0 };
+      }
+      continuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (continuationToken);
+  }
+
+  const head = async (key: string) => {
+    try {
+      return await client.send(new HeadObjectCommand({ Bucket: bucket, Key: objectKey(key) }));
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw error;
+    }
+  };
+
+  const store: ObjectStore = {
+    kind: 's3',
+
+    async put(key, body) {
+      const upload = new Upload({
+        client,
+        params: {
+          Bucket: bucket,
+          Key: objectKey(key),
+          Body: typeof body === 'string' ? Buffer.from(body) : body,
+          ChecksumAlgorithm: 'CRC32',
+        },
+        partSize: partBytes,
+        queueSize: partsInFlight,
+        leavePartsOnError: false,
+      });
+      await upload.done();
+    },
+
+    async putFile(key, file) {
+      await store.put(key, createReadStream(file));
+    },
+
+    async get(key) {
+      try {
+        const object = await client.send(
+          new GetObjectCommand({ Bucket: bucket, Key: objectKey(key), ChecksumMode: 'ENABLED' }),
+        );
+        return object.Body as Readable;
+      } catch (error) {
+        if (isMissing(error)) throw notFound(`Object ${key}`);
+        throw error;
+      }
+    },
+
+    async exists(key) {
+      return (await head(key)) !== undefined;
+    },
+
+    async size(key) {
+      const found = await head(key);
+      if (!found) throw notFound(`Object ${key}`);
+      return found.ContentLength ?? 0;
+    },
+
+    async list(prefix) {
+      const keys: string[] = [];
+      for await (const item of listed(prefix)) keys.push(item.key);
+      return keys.sort();
+    },
+
+    async usage(prefix) {
+      let objects = 0;
+      let bytes = 0;
+      for await (const item of listed(prefix)) {
+        objects += 1;
+        bytes += item.bytes;
+      }
+      return { objects, bytes };
+    },
+
+    async delete(key) {
+      // S3 answers a delete of a missing key with success.
+      await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: objectKey(key) }));
+    },
+
+    locate(key) {
+      return `s3://${bucket}/${objectKey(key)}`;
+    },
+
+    async locateForWrite(key) {
+      return store.locate(key);
+    },
+
+    async ping() {
+      const probe = `results/ping-${process.pid}-${Date.now()}`;
+      await store.put(probe, 'ok');
+      // Read to the end, so that the connection is released.
+      await (await store.get(probe)).toArray();
+      await store.delete(probe);
+    },
+  };
+  return store;
+}
+
+function isMissing(error: unknown): boolean {
+  return (
+    error instanceof S3ServiceException &&
+    (error.name === 'NoSuchKey' ||
+      error.name === 'NotFound' ||
+      error.$metadata.httpStatusCode === 404)
+  );
+}

@@ -1,0 +1,54 @@
+import { randomBytes } from 'node:crypto';
+import {
+  CreateBucketCommand,
+  DeleteBucketCommand,
+  DeleteObjectCommand,
+  ListObjectsV2Command,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import type { S3StoreSettings } from '../src/storage/s3/s3-object-store.ts';
+
+/**
+ * The S3-compatible server the S3 tests run against: the one `npm run test:all` starts with
+ * scripts/services/s3.sh and names in MEDLAKE_TEST_S3_URL (http://KEY:SECRET@host:port).
+ */
+export function testS3Url(): URL {
+  const url = process.env.MEDLAKE_TEST_S3_URL;
+  if (!url) {
+    throw new Error(
+      'No S3 server for the S3 tests: run them with `npm run test:all`, or start one with `bash scripts/services/s3.sh start` and set MEDLAKE_TEST_S3_URL to the URL it prints',
+    );
+  }
+  return new URL(url);
+}
+
+/** A fresh bucket on the test server, with the settings of a store in it; drop() empties and removes it. */
+export async function testBucket(
+  prefix = 'medlake/',
+): Promise<{ settings: S3StoreSettings; drop(): Promise<void> }> {
+  const url = testS3Url();
+  const settings: S3StoreSettings = {
+    bucket: `medlake-test-${randomBytes(6).toString('hex')}`,
+    prefix,
+    region: 'us-east-1',
+    endpoint: `${url.protocol}//${url.host}`,
+    forcePathStyle: true,
+    credentials: {
+      accessKeyId: decodeURIComponent(url.username),
+      secretAccessKey: decodeURIComponent(url.password),
+    },
+  };
+  const client = new S3Client({ ...settings, maxAttempts: 2 });
+  await client.send(new CreateBucketCommand({ Bucket: settings.bucket }));
+  return {
+    settings,
+    async drop() {
+      const listed = await client.send(new ListObjectsV2Command({ Bucket: settings.bucket }));
+      for (const item of listed.Contents ?? []) {
+        await client.send(new DeleteObjectCommand({ Bucket: settings.bucket, Key: item.Key }));
+      }
+      await client.send(new DeleteBucketCommand({ Bucket: settings.bucket }));
+      client.destroy();
+    },
+  };
+}
