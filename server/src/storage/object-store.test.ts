@@ -147,6 +147,87 @@ describe.each(stores)('object store on %s', (_, make) => {
   });
 });
 
+describe('object store on S3, presigned downloads', () => {
+  let bucket: Awaited<ReturnType<typeof testBucket>>;
+  let store: ObjectStore;
+
+  beforeEach(async () => {
+    bucket = await testBucket();
+    store = createS3ObjectStore(bucket.settings);
+    await store.put('results/q1/export.csv', 'a,b\n1,2\n');
+  });
+
+  afterEach(async () => {
+    await bucket?.drop();
+  });
+
+  it('downloads the object under its file name before expiry, without credentials', async () => {
+    const url = await store.downloadUrl('results/q1/export.csv', {
+      fileName: 'medlake-q1.csv',
+      expiresInSeconds: 60,
+    });
+    const response = await fetch(url!);
+    expect(response.status).toBe(200);
+    expect(await response.text()).toBe('a,b\n1,2\n');
+    expect(response.headers.get('content-disposition')).toBe(
+      'attachment; filename="medlake-q1.csv"',
+    );
+  });
+
+  it('is refused after expiry', async () => {
+    const url = await store.downloadUrl('results/q1/export.csv', {
+      fileName: 'q1.csv',
+      expiresInSeconds: 1,
+    });
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    expect((await fetch(url!)).status).toBe(403);
+  });
+
+  it('is refused when any character of its signature or key is changed', async () => {
+    await store.put('results/q2/export.csv', 'other');
+    const url = new URL(
+      (await store.downloadUrl('results/q1/export.csv', {
+        fileName: 'q1.csv',
+        expiresInSeconds: 60,
+      }))!,
+    );
+    const signature = url.searchParams.get('X-Amz-Signature')!;
+    for (const index of [0, 31, signature.length - 1]) {
+      const changed = new URL(url);
+      const flipped = signature[index] === 'a' ? 'b' : 'a';
+      changed.searchParams.set(
+        'X-Amz-Signature',
+        `${signature.slice(0, index)}${flipped}${signature.slice(index + 1)}`,
+      );
+      expect((await fetch(changed)).status).toBe(403);
+    }
+    // Another key under the same signature: another user's export.
+    const otherKey = new URL(url);
+    otherKey.pathname = otherKey.pathname.replace('/q1/', '/q2/');
+    expect((await fetch(otherKey)).status).toBe(403);
+    // A longer life than was signed.
+    const longer = new URL(url);
+    longer.searchParams.set('X-Amz-Expires', '604800');
+    expect((await fetch(longer)).status).toBe(403);
+  });
+
+  it('is not offered by the local store, whose links the server signs itself', async () => {
+    const root = await mkdtemp(path.join(tmpdir(), 'medlake-store-'));
+    try {
+      const local = createLocalObjectStore(root);
+      await local.put('results/q1/export.csv', 'x');
+      expect(
+        await local.downloadUrl('results/q1/export.csv', {
+          fileName: 'q.csv',
+          expiresInSeconds: 60,
+        }),
+      ).toBeUndefined();
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('object store on S3, refused', () => {
   it('fails its ping when a character of the secret is wrong: the server checks signatures', async () => {
     const bucket = await testBucket();

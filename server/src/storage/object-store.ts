@@ -29,6 +29,15 @@ export interface ObjectStore {
    * store needs made ready first. Readers are pointed at it only once the writer has finished.
    */
   locateForWrite(key: string): Promise<string>;
+  /**
+   * A URL that downloads the object without the medlake server, valid for a while and saved
+   * under the file name given; undefined where the store has no such URLs (local disk, where
+   * the server signs and serves its own download links).
+   */
+  downloadUrl(
+    key: string,
+    options: { fileName: string; expiresInSeconds: number },
+  ): Promise<string | undefined>;
   /** Writes, reads back and deletes a probe object; rejects when the store is unusable. */
   ping(): Promise<void>;
 }

@@ -108,6 +108,11 @@ export function createLocalObjectStore(root: string): ObjectStore {
       return file;
     },
 
+    async downloadUrl() {
+      // Downloads from local disk go through the server's own signed links.
+      return undefined;
+    },
+
     async ping() {
       const probe = `health/probe-${randomUUID()}`;
       await store.put(probe, 'ok');

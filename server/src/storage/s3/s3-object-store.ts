@@ -10,6 +10,7 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { notFound } from '../../errors.ts';
 import type { ObjectStore } from '../object-store.ts';
 import { assertValidStorageKey, assertValidStoragePrefix } from '../storage-key.ts';
@@ -156,6 +157,16 @@ export function createS3ObjectStore(settings: S3StoreSettings): ObjectStore {
 
     async locateForWrite(key) {
       return store.locate(key);
+    },
+
+    async downloadUrl(key, { fileName, expiresInSeconds }) {
+      // The name is the store's own (export.csv, result.parquet), never user text.
+      const command = new GetObjectCommand({
+        Bucket: bucket,
+        Key: objectKey(key),
+        ResponseContentDisposition: `attachment; filename="${fileName.replace(/[^A-Za-z0-9._-]/g, '_')}"`,
+      });
+      return getSignedUrl(client, command, { expiresIn: expiresInSeconds });
     },
 
     async ping() {
