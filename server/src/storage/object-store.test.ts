@@ -228,6 +228,28 @@ describe('object store on S3, presigned downloads', () => {
   });
 });
 
+describe('object store on S3, with server-side encryption', () => {
+  it('asks for it on every write, single and multipart', async () => {
+    // S3Proxy keeps objects unencrypted and refuses the header, which shows that it arrives
+    // on each kind of write; S3 would encrypt.
+    const bucket = await testBucket();
+    try {
+      for (const encryption of [
+        { algorithm: 'AES256' as const },
+        { algorithm: 'aws:kms' as const, kmsKeyId: 'alias/medlake' },
+      ]) {
+        const store = createS3ObjectStore({ ...bucket.settings, encryption });
+        await expect(store.put('lake/small', 'x')).rejects.toThrow(/encryption/i);
+        const large = Readable.from([Buffer.alloc(9 * 1024 * 1024)]);
+        await expect(store.put('lake/large', large)).rejects.toThrow(/encryption/i);
+      }
+      expect(await createS3ObjectStore(bucket.settings).list('')).toEqual([]);
+    } finally {
+      await bucket.drop();
+    }
+  });
+});
+
 describe('object store on S3, refused', () => {
   it('fails its ping when a character of the secret is wrong: the server checks signatures', async () => {
     const bucket = await testBucket();

@@ -29,6 +29,12 @@ export type S3StoreSettings = {
    * them (environment, profile, web identity, instance or task role).
    */
   credentials?: { accessKeyId: string; secretAccessKey: string };
+  /**
+   * Server-side encryption asked for on every write: S3-managed keys (AES256), or a KMS key
+   * (aws:kms, with the key's id or ARN, or the account's default key without one). None: the
+   * bucket's default encryption applies.
+   */
+  encryption?: { algorithm: 'AES256' } | { algorithm: 'aws:kms'; kmsKeyId?: string };
 };
 
 /** Parts of a multipart write; S3 wants at least 5 MiB for all but the last. */
@@ -51,6 +57,14 @@ export function createS3ObjectStore(settings: S3StoreSettings): ObjectStore {
     ...(settings.credentials ? { credentials: settings.credentials } : {}),
   };
   const client = new S3Client(config);
+  const encryption = settings.encryption
+    ? {
+        ServerSideEncryption: settings.encryption.algorithm,
+        ...('kmsKeyId' in settings.encryption && settings.encryption.kmsKeyId
+          ? { SSEKMSKeyId: settings.encryption.kmsKeyId }
+          : {}),
+      }
+    : {};
   const { bucket } = settings;
   const objectKey = (key: string) => {
     assertValidStorageKey(key);
@@ -96,6 +110,7 @@ export function createS3ObjectStore(settings: S3StoreSettings): ObjectStore {
           Key: objectKey(key),
           Body: typeof body === 'string' ? Buffer.from(body) : body,
           ChecksumAlgorithm: 'CRC32',
+          ...encryption,
         },
         partSize: partBytes,
         queueSize: partsInFlight,
