@@ -40,7 +40,44 @@ export interface ObjectStore {
   ): Promise<string | undefined>;
   /** Writes, reads back and deletes a probe object; rejects when the store is unusable. */
   ping(): Promise<void>;
+  /** Large objects written in numbered parts, resumably. */
+  readonly parts: PartUploads;
 }
+
+/**
+ * An object written in numbered parts that may arrive over several connections, in any order:
+ * after a dropped connection the writer lists the parts that arrived and sends only the
+ * others. The object appears, whole, only when the upload is completed.
+ */
+export interface PartUploads {
+  /** Begins an upload of the object; returns its id. */
+  start(key: string): Promise<string>;
+  /**
+   * A URL the client PUTs one part's bytes to itself, bypassing the medlake server (presigned
+   * on S3); undefined where parts go through the server, with `put`.
+   */
+  partUrl(
+    key: string,
+    uploadId: string,
+    partNumber: number,
+    expiresInSeconds: number,
+  ): Promise<string | undefined>;
+  /** Stores one part (numbered from 1), replacing an earlier copy of it. */
+  put(
+    key: string,
+    uploadId: string,
+    partNumber: number,
+    body: Readable | Uint8Array,
+  ): Promise<void>;
+  /** The parts that arrived, by number. Rejects with NOT_FOUND for an unknown upload. */
+  list(key: string, uploadId: string): Promise<UploadedPart[]>;
+  /** Joins the parts that arrived, in order, into the object. */
+  complete(key: string, uploadId: string): Promise<void>;
+  /** Drops the upload and its parts; the object is not written. */
+  abort(key: string, uploadId: string): Promise<void>;
+}
+
+export type UploadedPart = { partNumber: number; bytes: number; etag: string };
 
 export type StorageKind = 'local' | 's3';
 

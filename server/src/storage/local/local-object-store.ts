@@ -7,6 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { notFound } from '../../errors.ts';
 import type { ObjectStore } from '../object-store.ts';
 import { assertValidStorageKey, assertValidStoragePrefix } from '../storage-key.ts';
+import { createLocalPartUploads } from './local-part-uploads.ts';
 
 /** Partly written objects live here until renamed into place; never listed. */
 const stagingDirectory = '.staging';
@@ -36,6 +37,7 @@ export function createLocalObjectStore(root: string): ObjectStore {
 
   const store: ObjectStore = {
     kind: 'local',
+    parts: createLocalPartUploads({ stagingRoot: path.join(root, stagingDirectory), fileOf }),
 
     async put(key, body) {
       const source = body instanceof Readable ? body : Readable.from([body]);

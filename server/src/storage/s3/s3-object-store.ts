@@ -13,6 +13,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { notFound } from '../../errors.ts';
 import type { ObjectStore } from '../object-store.ts';
+import { createS3PartUploads } from './s3-part-uploads.ts';
 import { assertValidStorageKey, assertValidStoragePrefix } from '../storage-key.ts';
 
 export type S3StoreSettings = {
@@ -101,6 +102,7 @@ export function createS3ObjectStore(settings: S3StoreSettings): ObjectStore {
 
   const store: ObjectStore = {
     kind: 's3',
+    parts: createS3PartUploads({ client, bucket, objectKey, isMissing, encryption }),
 
     async put(key, body) {
       const upload = new Upload({
