@@ -31,6 +31,7 @@ import { operationsRoutes } from './routes/admin/operations-routes.ts';
 import { savedQueryRoutes } from './routes/queries/saved-query-routes.ts';
 import { queryRoutes } from './routes/queries/query-routes.ts';
 import { uploadRoutes } from './routes/uploads/upload-routes.ts';
+import { uploadSessionRoutes } from './routes/uploads/upload-session-routes.ts';
 import { version } from './version.ts';
 
 export type AppOptions = {
@@ -80,6 +81,7 @@ export async function buildApp(options: AppOptions) {
 
   await app.register(healthRoutes(options.platform), { prefix: '/api' });
   await app.register(uploadRoutes(options.platform), { prefix: '/api' });
+  await app.register(uploadSessionRoutes(options.platform), { prefix: '/api' });
   await app.register(datasetRoutes(options.platform), { prefix: '/api' });
   await app.register(auditRoutes(options.platform), { prefix: '/api' });
   await app.register(sessionRoutes(options.platform), { prefix: '/api' });

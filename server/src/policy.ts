@@ -233,6 +233,12 @@ export const routeRules: Readonly<Record<string, RouteRule>> = {
   'GET /api/v1/uploads/:id': roles(['steward', 'admin'], 'upload'),
   'GET /api/v1/uploads/:id/preview': roles(['steward', 'admin'], 'upload'),
   'GET /api/v1/releases': roles(['steward', 'admin'], 'upload'),
+  'POST /api/v1/upload-sessions': roles(['steward', 'admin'], 'upload'),
+  'GET /api/v1/upload-sessions/:id': roles(['steward', 'admin'], 'upload'),
+  'GET /api/v1/upload-sessions/:id/parts/:part/target': roles(['steward', 'admin'], 'upload'),
+  'PUT /api/v1/upload-sessions/:id/parts/:part': roles(['steward', 'admin'], 'upload'),
+  'POST /api/v1/upload-sessions/:id/complete': roles(['steward', 'admin'], 'upload'),
+  'DELETE /api/v1/upload-sessions/:id': roles(['steward', 'admin'], 'upload'),
 
   'POST /api/v1/access-requests': signedIn('query'),
   'GET /api/v1/access-requests': signedIn('query'),

@@ -160,3 +160,49 @@ export const releasePageSchema = z.object({
   total: z.number(),
   releases: z.array(releaseViewSchema),
 });
+
+const mebibyte = 1024 * 1024;
+
+/**
+ * Starting an upload in parts: what it is for and how large it is. Parts are `partBytes`
+ * long (64 MiB by default), the last one shorter; S3's limits apply on every store.
+ */
+export const newUploadSessionSchema = z.object({
+  dataset: z.string().min(1),
+  hospital: z.string().min(1),
+  month: z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, 'must be YYYY-MM'),
+  fileName: z.string().min(1).max(255).default('upload.csv'),
+  bytes: z.number().int().positive(),
+  partBytes: z
+    .number()
+    .int()
+    .min(5 * mebibyte)
+    .max(5 * 1024 * mebibyte)
+    .default(64 * mebibyte),
+});
+
+export const uploadSessionSchema = z.object({
+  id: z.string(),
+  status: z.enum(['open', 'completed', 'aborted']),
+  dataset: z.string(),
+  hospital: z.string(),
+  month: z.string(),
+  fileName: z.string(),
+  bytes: z.number(),
+  partBytes: z.number(),
+  /** How many parts the file is sent in. */
+  parts: z.number(),
+  /** The parts that have arrived whole, by number (from 1): after a dropped connection, send the others. */
+  arrived: z.array(z.number()),
+  /** The ingest job, once the upload is completed. */
+  jobId: z.string().nullable(),
+});
+
+export type UploadSessionView = z.infer<typeof uploadSessionSchema>;
+
+/** Where to PUT one part's bytes: the bucket itself (presigned), or the medlake server. */
+export const partTargetSchema = z.object({
+  method: z.literal('PUT'),
+  url: z.string(),
+  expiresAt: z.string(),
+});

@@ -190,6 +190,24 @@ export interface SavedQueriesTable {
   created_at: CreatedAt;
 }
 
+export type UploadSessionStatus = 'open' | 'completed' | 'aborted';
+
+export interface UploadSessionsTable {
+  id: string;
+  user_id: string;
+  dataset_id: string;
+  hospital_id: string;
+  month: string;
+  file_name: string;
+  bytes: BigIntColumn;
+  part_bytes: BigIntColumn;
+  object_key: string;
+  store_upload_id: string;
+  status: UploadSessionStatus;
+  job_id: string | null;
+  created_at: CreatedAt;
+}
+
 export type QueryJobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 
 export interface QueryJobsTable {
@@ -264,4 +282,5 @@ export interface CatalogSchema {
   project_members: ProjectMembersTable;
   access_requests: AccessRequestsTable;
   saved_queries: SavedQueriesTable;
+  upload_sessions: UploadSessionsTable;
 }

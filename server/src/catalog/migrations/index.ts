@@ -9,6 +9,7 @@ import * as createStewardHospitals from './2026-11-26g-create-steward-hospitals.
 import * as createOidcLogins from './2026-11-26h-create-oidc-logins.ts';
 import * as createProjectsAndAccessRequests from './2026-11-26i-create-projects-and-access-requests.ts';
 import * as createSavedQueries from './2026-11-26j-create-saved-queries.ts';
+import * as createUploadSessions from './2026-11-26k-create-upload-sessions.ts';
 
 /**
  * Every catalog migration, oldest first, keyed by its dated file name. Listed by hand rather
@@ -26,4 +27,5 @@ export const migrations: Record<string, Migration> = {
   '2026-11-26h-create-oidc-logins': createOidcLogins,
   '2026-11-26i-create-projects-and-access-requests': createProjectsAndAccessRequests,
   '2026-11-26j-create-saved-queries': createSavedQueries,
+  '2026-11-26k-create-upload-sessions': createUploadSessions,
 };

@@ -1,0 +1,186 @@
+import { readFile } from 'node:fs/promises';
+import type { UploadSessionView } from '@medlake/shared';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  createTestApp,
+  createTestPlatform,
+  testActor,
+  type TestPlatform,
+} from '../../../test/helper.ts';
+import { prepareDataset, synthea } from '../../../test/ingest-helpers.ts';
+import type { App } from '../../app.ts';
+import { releasesRepository } from '../../catalog/releases-repository.ts';
+import { assignSteward } from '../../use-cases/accounts/manage-users.ts';
+import { addUser, createApiToken } from '../../use-cases/manage-access.ts';
+
+const mebibyte = 1024 * 1024;
+
+describe('uploads in parts, on the local store', () => {
+  let platform: TestPlatform;
+  let app: App;
+  let file: Buffer;
+  const tokens: Record<'steward' | 'other', string> = {} as never;
+  /** Every part the client sent, by number, in order. */
+  const sent: number[] = [];
+
+  const call = (
+    who: keyof typeof tokens,
+    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+    url: string,
+    payload?: object | Buffer,
+  ) =>
+    app.inject({
+      method,
+      url,
+      headers: {
+        authorization: `Bearer ${tokens[who]}`,
+        ...(Buffer.isBuffer(payload) ? { 'content-type': 'application/octet-stream' } : {}),
+      },
+      ...(payload === undefined ? {} : { payload }),
+    });
+
+  /** Asks where part n goes, and sends it there. */
+  const sendPart = async (session: string, partNumber: number, bytes: Buffer) => {
+    const target = await call(
+      'steward',
+      'GET',
+      `/api/v1/upload-sessions/${session}/parts/${partNumber}/target`,
+    );
+    expect(target.statusCode).toBe(200);
+    const { url, method } = target.json() as { url: string; method: 'PUT' };
+    // The local store takes parts through the server, at the URL the target names.
+    expect(url).toBe(`/api/v1/upload-sessions/${session}/parts/${partNumber}`);
+    const put = await call('steward', method, url, bytes);
+    expect(put.statusCode).toBe(204);
+    sent.push(partNumber);
+  };
+
+  beforeAll(async () => {
+    platform = await createTestPlatform();
+    await prepareDataset(platform, 'synthea-observations', ['synthea', 'elsewhere']);
+    for (const [who, hospitalId] of [
+      ['steward', 'synthea'],
+      ['other', 'elsewhere'],
+    ] as const) {
+      const email = `${who}@example.org`;
+      await addUser(platform, testActor, { email, name: who, role: 'steward' });
+      await assignSteward(platform, testActor, { email, hospitalId, assigned: true });
+      tokens[who] = (
+        await createApiToken(platform, testActor, { email, name: 't', days: 1 })
+      ).token;
+    }
+    app = await createTestApp(platform);
+    file = await readFile(synthea('all'));
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await platform?.dispose();
+  });
+
+  it('resumes after a dropped connection without sending finished parts again, then ingests', async () => {
+    const started = await call('steward', 'POST', '/api/v1/upload-sessions', {
+      dataset: 'synthea-observations',
+      hospital: 'synthea',
+      month: '2020-12',
+      fileName: 'hospital-export-all.csv',
+      bytes: file.length,
+      partBytes: 5 * mebibyte,
+    });
+    expect(started.statusCode).toBe(201);
+    const session = started.json() as UploadSessionView;
+    expect(session).toMatchObject({ status: 'open', parts: 2, arrived: [] });
+    const part = (n: number) => file.subarray((n - 1) * 5 * mebibyte, n * 5 * mebibyte);
+
+    await sendPart(session.id, 1, part(1));
+    // Part 2 breaks off half way: it arrives short.
+    await sendPart(session.id, 2, part(2).subarray(0, 1000));
+    const early = await call('steward', 'POST', `/api/v1/upload-sessions/${session.id}/complete`);
+    expect(early.statusCode).toBe(409);
+    expect(early.json().error.message).toMatch(/part 2 is missing or of the wrong length/);
+
+    // The client comes back, asks which parts arrived whole, and sends only the others.
+    const resumed = (await call('steward', 'GET', `/api/v1/upload-sessions/${session.id}`)).json();
+    expect(resumed.arrived).toEqual([1]);
+    await sendPart(session.id, 2, part(2));
+    expect(sent).toEqual([1, 2, 2]);
+
+    const completed = await call(
+      'steward',
+      'POST',
+      `/api/v1/upload-sessions/${session.id}/complete`,
+    );
+    expect(completed.statusCode).toBe(201);
+    const result = completed.json();
+    expect(result).toMatchObject({ status: 'published' });
+    expect(result.rows).toBeGreaterThan(20_000);
+    expect(await releasesRepository(platform.catalog.db).list()).toHaveLength(1);
+    // Nothing of the upload is left in the landing zone.
+    expect(await platform.store.list('landing/')).toEqual([]);
+
+    const after = (await call('steward', 'GET', `/api/v1/upload-sessions/${session.id}`)).json();
+    expect(after).toMatchObject({ status: 'completed', jobId: result.jobId });
+    expect(
+      (await call('steward', 'POST', `/api/v1/upload-sessions/${session.id}/complete`)).statusCode,
+    ).toBe(409);
+  });
+
+  it('keeps a session to the steward who started it, and its hospital to its stewards', async () => {
+    const forOther = await call('steward', 'POST', '/api/v1/upload-sessions', {
+      dataset: 'synthea-observations',
+      hospital: 'elsewhere',
+      month: '2020-12',
+      bytes: 100,
+    });
+    expect(forOther.statusCode).toBe(403);
+    const mine = (
+      await call('steward', 'POST', '/api/v1/upload-sessions', {
+        dataset: 'synthea-observations',
+        hospital: 'synthea',
+        month: '2021-01',
+        bytes: 100,
+      })
+    ).json() as UploadSessionView;
+    for (const [method, url] of [
+      ['GET', `/api/v1/upload-sessions/${mine.id}`],
+      ['GET', `/api/v1/upload-sessions/${mine.id}/parts/1/target`],
+      ['PUT', `/api/v1/upload-sessions/${mine.id}/parts/1`],
+      ['POST', `/api/v1/upload-sessions/${mine.id}/complete`],
+      ['DELETE', `/api/v1/upload-sessions/${mine.id}`],
+    ] as const) {
+      const response = await call(
+        'other',
+        method,
+        url,
+        method === 'PUT' ? Buffer.from('x') : undefined,
+      );
+      expect(response.statusCode, `${method} ${url}`).toBe(404);
+    }
+    const outOfRange = await call(
+      'steward',
+      'GET',
+      `/api/v1/upload-sessions/${mine.id}/parts/2/target`,
+    );
+    expect(outOfRange.statusCode).toBe(400);
+  });
+
+  it('cancels a session and drops what arrived', async () => {
+    const session = (
+      await call('steward', 'POST', '/api/v1/upload-sessions', {
+        dataset: 'synthea-observations',
+        hospital: 'synthea',
+        month: '2021-02',
+        bytes: 100,
+      })
+    ).json() as UploadSessionView;
+    await sendPart(session.id, 1, Buffer.alloc(100, 65));
+    expect(
+      (await call('steward', 'DELETE', `/api/v1/upload-sessions/${session.id}`)).statusCode,
+    ).toBe(204);
+    const after = (await call('steward', 'GET', `/api/v1/upload-sessions/${session.id}`)).json();
+    expect(after).toMatchObject({ status: 'aborted', arrived: [] });
+    expect(
+      (await call('steward', 'POST', `/api/v1/upload-sessions/${session.id}/complete`)).statusCode,
+    ).toBe(409);
+  });
+});

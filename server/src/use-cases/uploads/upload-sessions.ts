@@ -1,0 +1,221 @@
+import { randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { z } from 'zod';
+import { newUploadSessionSchema, type UploadSessionView } from '@medlake/shared';
+import type { Actor } from '../../audit/audit-log.ts';
+import { datasetsRepository } from '../../catalog/datasets-repository.ts';
+import {
+  uploadSessionsRepository,
+  type UploadSession,
+} from '../../catalog/upload-sessions-repository.ts';
+import type { User } from '../../catalog/users-repository.ts';
+import { AppError, notFound } from '../../errors.ts';
+import type { Platform } from '../../platform.ts';
+import { ingestUpload, type IngestResult } from '../ingest-upload.ts';
+import { requireUploadRight } from './read-uploads.ts';
+
+/** How long a part's URL stays good: long enough for a slow part, short enough to leak little. */
+const partUrlSeconds = 60 * 60;
+/** S3 takes at most this many parts for one object. */
+const maxParts = 10_000;
+
+type Caller = { user: User; actor: Actor };
+
+/**
+ * Uploads in parts, for files too large to send in one request: the client declares the file,
+ * PUTs each part where `partTarget` says (the bucket itself on S3, the medlake server on local
+ * disk), asks which parts arrived after a dropped connection and sends only the others, then
+ * completes the upload, which ingests it as a one-request upload would be.
+ */
+export async function startUploadSession(
+  platform: Platform,
+  caller: Caller,
+  input: z.input<typeof newUploadSessionSchema>,
+): Promise<UploadSessionView> {
+  const request = newUploadSessionSchema.parse(input);
+  await requireUploadRight(platform, caller.user, request.hospital);
+  if (!(await datasetsRepository(platform.catalog.db).get(request.dataset))) {
+    throw notFound(`Dataset ${request.dataset}`);
+  }
+  if (Math.ceil(request.bytes / request.partBytes) > maxParts) {
+    throw new AppError(
+      'VALIDATION_FAILED',
+      `A file of ${request.bytes} bytes needs parts of at least ${Math.ceil(request.bytes / maxParts)} bytes`,
+    );
+  }
+  const id = randomUUID();
+  const objectKey = `landing/sessions/${id}.csv`;
+  const session = {
+    id,
+    userId: caller.user.id,
+    datasetId: request.dataset,
+    hospitalId: request.hospital,
+    month: request.month,
+    fileName: request.fileName,
+    bytes: request.bytes,
+    partBytes: request.partBytes,
+    objectKey,
+    storeUploadId: await platform.store.parts.start(objectKey),
+  };
+  await uploadSessionsRepository(platform.catalog.db).create(session);
+  return present(platform, { ...session, status: 'open', jobId: null, createdAt: new Date() });
+}
+
+/** The session and the parts that have arrived. */
+export async function describeUploadSession(
+  platform: Platform,
+  caller: Caller,
+  id: string,
+): Promise<UploadSessionView> {
+  return present(platform, await sessionOf(platform, caller, id));
+}
+
+/** Where the client PUTs one part. */
+export async function partTarget(
+  platform: Platform,
+  caller: Caller,
+  id: string,
+  partNumber: number,
+): Promise<{ method: 'PUT'; url: string; expiresAt: string }> {
+  const session = await openSessionOf(platform, caller, id);
+  checkPartNumber(session, partNumber);
+  const direct = await platform.store.parts.partUrl(
+    session.objectKey,
+    session.storeUploadId,
+    partNumber,
+    partUrlSeconds,
+  );
+  return {
+    method: 'PUT',
+    url: direct ?? `/api/v1/upload-sessions/${session.id}/parts/${partNumber}`,
+    expiresAt: new Date(Date.now() + partUrlSeconds * 1000).toISOString(),
+  };
+}
+
+/** Stores one part sent through the server (the local store's path). */
+export async function putPart(
+  platform: Platform,
+  caller: Caller,
+  id: string,
+  partNumber: number,
+  body: Readable,
+): Promise<void> {
+  const session = await openSessionOf(platform, caller, id);
+  checkPartNumber(session, partNumber);
+  await platform.store.parts.put(session.objectKey, session.storeUploadId, partNumber, body);
+}
+
+/**
+ * Joins the parts, once every one has arrived at its full length, and ingests the file. The
+ * joined file is removed afterwards, as any landed upload is.
+ */
+export async function completeUploadSession(
+  platform: Platform,
+  caller: Caller,
+  id: string,
+): Promise<IngestResult> {
+  const session = await openSessionOf(platform, caller, id);
+  const arrived = await platform.store.parts.list(session.objectKey, session.storeUploadId);
+  const parts = partCount(session);
+  const missing = [];
+  for (let partNumber = 1; partNumber <= parts; partNumber++) {
+    const part = arrived.find((candidate) => candidate.partNumber === partNumber);
+    if (part?.bytes !== partLength(session, partNumber)) missing.push(partNumber);
+  }
+  if (missing.length > 0 || arrived.length !== parts) {
+    throw new AppError(
+      'CONFLICT',
+      `The upload is not complete: part${missing.length === 1 ? '' : 's'} ${missing.slice(0, 20).join(', ')} ${missing.length === 1 ? 'is' : 'are'} missing or of the wrong length`,
+    );
+  }
+  if (!(await uploadSessionsRepository(platform.catalog.db).close(id, 'completed'))) {
+    throw new AppError('CONFLICT', 'The upload was completed or cancelled already');
+  }
+  await platform.store.parts.complete(session.objectKey, session.storeUploadId);
+  try {
+    const result = await ingestUpload(platform, {
+      actor: caller.actor,
+      datasetId: session.datasetId,
+      hospitalId: session.hospitalId,
+      month: session.month,
+      fileName: session.fileName,
+      source: { stream: await platform.store.get(session.objectKey) },
+    });
+    await uploadSessionsRepository(platform.catalog.db).setJob(id, result.jobId);
+    return result;
+  } finally {
+    await platform.store.delete(session.objectKey);
+  }
+}
+
+/** Cancels an open upload and drops its parts. */
+export async function abortUploadSession(
+  platform: Platform,
+  caller: Caller,
+  id: string,
+): Promise<void> {
+  const session = await openSessionOf(platform, caller, id);
+  await uploadSessionsRepository(platform.catalog.db).close(id, 'aborted');
+  await platform.store.parts.abort(session.objectKey, session.storeUploadId);
+}
+
+/** A session of the caller's; someone else's is as unknown as one that does not exist. */
+async function sessionOf(platform: Platform, caller: Caller, id: string): Promise<UploadSession> {
+  const session = z.string().uuid().safeParse(id).success
+    ? await uploadSessionsRepository(platform.catalog.db).get(id)
+    : undefined;
+  if (!session || session.userId !== caller.user.id) throw notFound(`Upload ${id}`);
+  // A steward who lost the hospital since starting loses the upload too.
+  await requireUploadRight(platform, caller.user, session.hospitalId);
+  return session;
+}
+
+async function openSessionOf(platform: Platform, caller: Caller, id: string) {
+  const session = await sessionOf(platform, caller, id);
+  if (session.status !== 'open') {
+    throw new AppError('CONFLICT', `The upload is ${session.status}`);
+  }
+  return session;
+}
+
+function partCount(session: UploadSession): number {
+  return Math.ceil(session.bytes / session.partBytes);
+}
+
+function partLength(session: UploadSession, partNumber: number): number {
+  return partNumber < partCount(session)
+    ? session.partBytes
+    : session.bytes - session.partBytes * (partCount(session) - 1);
+}
+
+function checkPartNumber(session: UploadSession, partNumber: number): void {
+  if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > partCount(session)) {
+    throw new AppError(
+      'VALIDATION_FAILED',
+      `This upload has parts 1 to ${partCount(session)}; part ${partNumber} is not one of them`,
+    );
+  }
+}
+
+async function present(platform: Platform, session: UploadSession): Promise<UploadSessionView> {
+  const arrived =
+    session.status === 'open'
+      ? await platform.store.parts.list(session.objectKey, session.storeUploadId)
+      : [];
+  return {
+    id: session.id,
+    status: session.status,
+    dataset: session.datasetId,
+    hospital: session.hospitalId,
+    month: session.month,
+    fileName: session.fileName,
+    bytes: session.bytes,
+    partBytes: session.partBytes,
+    parts: partCount(session),
+    // A part cut short by a dropped connection is not counted: the client sends it again.
+    arrived: arrived
+      .filter((part) => part.bytes === partLength(session, part.partNumber))
+      .map((part) => part.partNumber),
+    jobId: session.jobId,
+  };
+}
