@@ -12,6 +12,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 record="$root/.test-services/postgres.dir"
 
 log() { echo "postgres: $*" >&2; }
+# shellcheck source=common.sh
+source "$root/scripts/services/common.sh"
 
 find_bin() {
   local dir
@@ -41,18 +43,6 @@ as_owner() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
-free_port() {
-  local port
-  for port in $(seq 55432 55532); do
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      echo "$port"
-      return 0
-    fi
-  done
-  log "no free port between 55432 and 55532"
-  exit 1
-}
-
 start() {
   ensure_installed
   local bin dir port
@@ -61,7 +51,7 @@ start() {
   [ "$(id -u)" = 0 ] && chown postgres: "$dir"
   mkdir -p "$(dirname "$record")"
   echo "$dir" > "$record"
-  port="$(free_port)"
+  port="$(free_port 55432 55532)"
 
   as_owner "$bin/initdb" -D "$dir/data" -U medlake --auth=trust -E UTF8 --no-locale > "$dir/initdb.log" 2>&1 ||
     { cat "$dir/initdb.log" >&2; exit 1; }

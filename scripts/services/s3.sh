@@ -18,6 +18,8 @@ jar="$services/s3proxy/s3proxy-$version.jar"
 url="https://repo1.maven.org/maven2/org/gaul/s3proxy/$version/s3proxy-$version-jar-with-dependencies.jar"
 
 log() { echo "s3: $*" >&2; }
+# shellcheck source=common.sh
+source "$root/scripts/services/common.sh"
 
 ensure_installed() {
   [ -f "$jar" ] && return 0
@@ -36,22 +38,10 @@ ensure_installed() {
   mv "$jar.part" "$jar"
 }
 
-free_port() {
-  local port
-  for port in $(seq 9100 9200); do
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      echo "$port"
-      return 0
-    fi
-  done
-  log "no free port between 9100 and 9200"
-  exit 1
-}
-
 start() {
   ensure_installed
   local port dir pid identity credential
-  port="$(free_port)"
+  port="$(free_port 9100 9200)"
   dir="$(mktemp -d /tmp/medlake-s3.XXXXXX)"
   identity="medlake$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
   credential="$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')"

@@ -16,6 +16,8 @@ record="$services/spark.pid"
 version="${MEDLAKE_PYSPARK_VERSION:-4.0.1}"
 
 log() { echo "spark: $*" >&2; }
+# shellcheck source=common.sh
+source "$root/scripts/services/common.sh"
 
 spark_home() {
   "$venv/bin/python" -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))'
@@ -32,23 +34,11 @@ ensure_installed() {
   "$venv/bin/pip" install --quiet --disable-pip-version-check "pyspark==$version" >&2
 }
 
-free_port() {
-  local port
-  for port in $(seq 15002 15102); do
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      echo "$port"
-      return 0
-    fi
-  done
-  log "no free port between 15002 and 15102"
-  exit 1
-}
-
 start() {
   ensure_installed
   local home port dir pid
   home="$(spark_home)"
-  port="$(free_port)"
+  port="$(free_port 15002 15102)"
   dir="$(mktemp -d /tmp/medlake-spark.XXXXXX)"
   # Everything the server writes (logs, scratch, the warehouse) stays in its own folder.
   (
