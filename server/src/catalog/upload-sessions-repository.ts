@@ -75,6 +75,23 @@ export function uploadSessionsRepository(db: CatalogDb) {
       return Number(result.numUpdatedRows) === 1;
     },
 
+    /** Sessions still open that were started before the time given. */
+    async openBefore(
+      time: Date,
+    ): Promise<Array<{ id: string; objectKey: string; storeUploadId: string }>> {
+      const rows = await db
+        .selectFrom('upload_sessions')
+        .select(['id', 'object_key', 'store_upload_id'])
+        .where('status', '=', 'open')
+        .where('created_at', '<', time)
+        .execute();
+      return rows.map((row) => ({
+        id: row.id,
+        objectKey: row.object_key,
+        storeUploadId: row.store_upload_id,
+      }));
+    },
+
     /** The ingest a completed session became. */
     async setJob(id: string, jobId: string) {
       await db.updateTable('upload_sessions').set({ job_id: jobId }).where('id', '=', id).execute();

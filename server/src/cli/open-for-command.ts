@@ -1,6 +1,7 @@
 import type { Env } from '../env.ts';
 import { openPlatform, type Platform } from '../platform.ts';
 import { cleanInterruptedIngests } from '../use-cases/clean-interrupted-ingests.ts';
+import { expireUploadSessions } from '../use-cases/uploads/upload-sessions.ts';
 
 /**
  * Opens the platform for one CLI command and closes it afterwards. The MEDLAKE_HOME lock makes
@@ -13,6 +14,7 @@ export async function withPlatform<T>(
   const platform = await openPlatform(env, { migrate: true });
   try {
     await cleanInterruptedIngests(platform);
+    await expireUploadSessions(platform);
     return await work(platform);
   } finally {
     await platform.close();

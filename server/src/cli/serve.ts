@@ -7,6 +7,7 @@ import { startQueryWorker } from '../query/query-worker.ts';
 import { cleanInterruptedIngests } from '../use-cases/clean-interrupted-ingests.ts';
 import { ensureFirstAdmin } from '../use-cases/accounts/manage-users.ts';
 import { loadDemoData } from '../use-cases/load-demo-data.ts';
+import { expireUploadSessions } from '../use-cases/uploads/upload-sessions.ts';
 
 const webRoot = fileURLToPath(new URL('../../../web/dist', import.meta.url));
 
@@ -17,6 +18,8 @@ export async function serve(env: Env, options: { demo: boolean }): Promise<void>
   const interrupted = await cleanInterruptedIngests(platform);
   if (interrupted > 0)
     logger.warn({ interrupted }, 'marked interrupted ingests as failed and removed their files');
+  const expired = await expireUploadSessions(platform);
+  if (expired > 0) logger.warn({ expired }, 'dropped uploads in parts left unfinished for a week');
   const demo = options.demo
     ? await loadDemoData(platform, (message) => logger.info(message))
     : undefined;

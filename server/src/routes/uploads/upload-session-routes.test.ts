@@ -10,8 +10,10 @@ import {
 import { prepareDataset, synthea } from '../../../test/ingest-helpers.ts';
 import type { App } from '../../app.ts';
 import { releasesRepository } from '../../catalog/releases-repository.ts';
+import { uploadSessionsRepository } from '../../catalog/upload-sessions-repository.ts';
 import { assignSteward } from '../../use-cases/accounts/manage-users.ts';
 import { addUser, createApiToken } from '../../use-cases/manage-access.ts';
+import { expireUploadSessions } from '../../use-cases/uploads/upload-sessions.ts';
 
 const mebibyte = 1024 * 1024;
 
@@ -182,5 +184,27 @@ describe('uploads in parts, on the local store', () => {
     expect(
       (await call('steward', 'POST', `/api/v1/upload-sessions/${session.id}/complete`)).statusCode,
     ).toBe(409);
+  });
+
+  it('drops an upload left unfinished for a week, parts and all', async () => {
+    const session = (
+      await call('steward', 'POST', '/api/v1/upload-sessions', {
+        dataset: 'synthea-observations',
+        hospital: 'synthea',
+        month: '2021-04',
+        bytes: 100,
+      })
+    ).json() as UploadSessionView;
+    await sendPart(session.id, 1, Buffer.alloc(100, 66));
+    expect(await expireUploadSessions(platform)).toBe(0);
+    const eightDaysOn = new Date(Date.now() + 8 * 24 * 60 * 60 * 1000);
+    // This one, and any other left open by the tests above.
+    expect(await expireUploadSessions(platform, eightDaysOn)).toBeGreaterThanOrEqual(1);
+    const after = (await call('steward', 'GET', `/api/v1/upload-sessions/${session.id}`)).json();
+    expect(after).toMatchObject({ status: 'aborted', arrived: [] });
+    const stored = await uploadSessionsRepository(platform.catalog.db).get(session.id);
+    await expect(
+      platform.store.parts.list(stored!.objectKey, stored!.storeUploadId),
+    ).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
 });

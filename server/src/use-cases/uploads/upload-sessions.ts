@@ -159,6 +159,24 @@ export async function abortUploadSession(
   await platform.store.parts.abort(session.objectKey, session.storeUploadId);
 }
 
+/** How long an unfinished upload keeps its parts before it is dropped. */
+export const uploadSessionDays = 7;
+
+/**
+ * Cancels the uploads left unfinished for longer than a week and drops their parts, which
+ * would otherwise hold real identifiers in the landing zone indefinitely. Run at start-up.
+ */
+export async function expireUploadSessions(platform: Platform, now = new Date()): Promise<number> {
+  const sessions = uploadSessionsRepository(platform.catalog.db);
+  const cutoff = new Date(now.getTime() - uploadSessionDays * 24 * 60 * 60 * 1000);
+  const stale = await sessions.openBefore(cutoff);
+  for (const session of stale) {
+    await platform.store.parts.abort(session.objectKey, session.storeUploadId);
+    await sessions.close(session.id, 'aborted');
+  }
+  return stale.length;
+}
+
 /** A session of the caller's; someone else's is as unknown as one that does not exist. */
 async function sessionOf(platform: Platform, caller: Caller, id: string): Promise<UploadSession> {
   const session = z.string().uuid().safeParse(id).success
