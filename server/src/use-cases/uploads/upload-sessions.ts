@@ -131,7 +131,13 @@ export async function completeUploadSession(
   if (!(await uploadSessionsRepository(platform.catalog.db).close(id, 'completed'))) {
     throw new AppError('CONFLICT', 'The upload was completed or cancelled already');
   }
-  await platform.store.parts.complete(session.objectKey, session.storeUploadId);
+  try {
+    await platform.store.parts.complete(session.objectKey, session.storeUploadId);
+  } catch (error) {
+    // The session is closed now: its parts would otherwise stay behind for good.
+    await platform.store.parts.abort(session.objectKey, session.storeUploadId);
+    throw error;
+  }
   try {
     const result = await ingestUpload(platform, {
       actor: caller.actor,
