@@ -12,3 +12,20 @@ free_port() {
   log "no free port between $from and $to"
   exit 1
 }
+
+# Stops the process a `start` recorded in RECORD ("PID DIR"), with its children (spark-submit
+# runs the JVM as one), and deletes DIR and the record.
+stop_recorded() {
+  local record="$1" pid dir
+  [ -f "$record" ] || return 0
+  read -r pid dir < "$record"
+  if kill -0 "$pid" 2>/dev/null; then
+    pkill -TERM -P "$pid" 2>/dev/null || true
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+    pkill -KILL -P "$pid" 2>/dev/null || true
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -rf "$dir" "$record"
+  log "stopped"
+}

@@ -83,16 +83,7 @@ EOF
 }
 
 stop() {
-  [ -f "$record" ] || return 0
-  local pid dir
-  read -r pid dir < "$record"
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 20); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  rm -rf "$dir" "$record"
-  log "stopped"
+  stop_recorded "$record"
 }
 
 case "${1:-}" in

@@ -82,19 +82,7 @@ start() {
 }
 
 stop() {
-  [ -f "$record" ] || return 0
-  local pid dir
-  read -r pid dir < "$record"
-  if kill -0 "$pid" 2>/dev/null; then
-    # spark-submit runs the JVM as a child; end the whole group it leads.
-    pkill -TERM -P "$pid" 2>/dev/null || true
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
-    pkill -KILL -P "$pid" 2>/dev/null || true
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  rm -rf "$dir" "$record"
-  log "stopped"
+  stop_recorded "$record"
 }
 
 case "${1:-}" in

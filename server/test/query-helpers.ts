@@ -6,7 +6,9 @@ import type { Platform } from '../src/platform.ts';
 import { presentQueryJob } from '../src/query/present-result.ts';
 import { executeQueryJob } from '../src/query/query-worker.ts';
 import { getQuery, readResultPage } from '../src/use-cases/queries/read-query.ts';
+import { addUser, grantDatasetAccess } from '../src/use-cases/manage-access.ts';
 import { submitQuery } from '../src/use-cases/queries/submit-query.ts';
+import { testActor } from './helper.ts';
 
 /**
  * Submits a query as the user and runs it in the foreground, as `medlake query` does. Returns
@@ -35,4 +37,16 @@ export async function runQuery(
     if (result.rows.length < result.pageSize) break;
   }
   return { job, rows };
+}
+
+/** A researcher with a grant on the dataset at the given level. */
+export async function researcherWithAccess(
+  platform: Platform,
+  email: string,
+  datasetId: string,
+  level: 'aggregate' | 'row',
+): Promise<User> {
+  const user = await addUser(platform, testActor, { email, name: email, role: 'researcher' });
+  await grantDatasetAccess(platform, testActor, { email, datasetId, level });
+  return user;
 }

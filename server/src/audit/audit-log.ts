@@ -34,6 +34,8 @@ export const auditActions = [
   'export.create',
   'download',
   'upload',
+  'upload.start',
+  'upload.cancel',
   'release.publish',
   'release.preview',
   'reidentify',

@@ -78,15 +78,16 @@ export function uploadSessionsRepository(db: CatalogDb) {
     /** Sessions still open that were started before the time given. */
     async openBefore(
       time: Date,
-    ): Promise<Array<{ id: string; objectKey: string; storeUploadId: string }>> {
+    ): Promise<Array<{ id: string; datasetId: string; objectKey: string; storeUploadId: string }>> {
       const rows = await db
         .selectFrom('upload_sessions')
-        .select(['id', 'object_key', 'store_upload_id'])
+        .select(['id', 'dataset_id', 'object_key', 'store_upload_id'])
         .where('status', '=', 'open')
         .where('created_at', '<', time)
         .execute();
       return rows.map((row) => ({
         id: row.id,
+        datasetId: row.dataset_id,
         objectKey: row.object_key,
         storeUploadId: row.store_upload_id,
       }));

@@ -18,7 +18,7 @@ const identifierPatterns = {
 /** Names shorter than this are too likely to be ordinary words to count as a hit. */
 export const minimumNameLength = 3;
 /** Other identifiers shorter than this are too likely to occur in any text by chance. */
-export const minimumIdentifierLength = 5;
+const minimumIdentifierLength = 5;
 
 /** What a problem does to its row: leave it out, empty the offending value, or fail the file. */
 export type ProblemAction = 'reject' | 'redact' | 'reject_file';
@@ -38,6 +38,22 @@ export type ScannedText = {
   numbersExcluded: boolean;
   action: ProblemAction;
 };
+
+/** The name of a file's column in the engines' SQL: by position, so no header text reaches SQL. */
+export function columnAlias(source: SourceColumn): string {
+  return `c${source.position}`;
+}
+
+/**
+ * A scanned column's text, as SQL both engines read alike: for a text result, only the values
+ * that are not numbers.
+ */
+export function scannedTextSql(scanned: ScannedText): string {
+  const column = columnAlias(scanned.source);
+  return scanned.numbersExcluded
+    ? `CASE WHEN TRY_CAST(${column} AS DOUBLE) IS NULL THEN ${column} END`
+    : column;
+}
 
 /**
  * A check of accepted rows that a type cast cannot express. The engine writes `kind` as SQL;
@@ -112,6 +128,25 @@ export class IngestRules {
     this.nameColumns = this.kept.filter(
       (source) => source.column?.role === 'direct_identifier' && isWordIdentifier(source.column),
     );
+  }
+
+  /**
+   * For each scanned text column, whether its text contains one of the row's own identifiers
+   * (the patient's id, address, phone …), as `hit_<position>` columns of SQL both engines
+   * read alike. Engines compute these while reading, so that the identifier columns are
+   * compared and dropped without ever being stored.
+   */
+  ownIdentifierFlagsSql(): string[] {
+    if (this.ownIdentifiers.length === 0) return [];
+    return this.scanned.map((scanned) => {
+      const text = scannedTextSql(scanned);
+      const checks = this.ownIdentifiers.map((identifier) => {
+        const value = columnAlias(identifier);
+        return `(length(${value}) >= ${minimumIdentifierLength} AND contains(lower(${text}), lower(${value})))`;
+      });
+      // Most rows have no text: test that first, so the comparisons run only where it matters.
+      return `CASE WHEN ${text} IS NULL THEN false ELSE coalesce(${checks.join(' OR ')}, false) END AS hit_${scanned.source.position}`;
+    });
   }
 
   /** The kept columns of a role, in file order. */

@@ -1,11 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestPlatform, testActor, type TestPlatform } from '../../test/helper.ts';
+import { createTestPlatform, type TestPlatform } from '../../test/helper.ts';
 import { ingest, prepareDataset, synthea } from '../../test/ingest-helpers.ts';
 import { readParquet } from '../../test/parquet.ts';
-import { runQuery } from '../../test/query-helpers.ts';
+import { researcherWithAccess, runQuery } from '../../test/query-helpers.ts';
 import { testSparkUrl } from '../../test/spark.ts';
 import { releasesRepository } from '../catalog/releases-repository.ts';
-import { addUser, grantDatasetAccess } from '../use-cases/manage-access.ts';
 
 const engines: Array<[string, () => Record<string, string>]> = [
   ['DuckDB', () => ({})],
@@ -48,17 +47,13 @@ describe.each(engines)('release files on %s', (_, engineEnv) => {
     const rows = await readParquet(largeFiles.map((key) => platform.store.locate(key)));
     expect(rows).toHaveLength(large.rows);
 
-    const user = await addUser(platform, testActor, {
-      email: 'r@example.org',
-      name: 'R',
-      role: 'researcher',
-    });
-    await grantDatasetAccess(platform, testActor, {
-      email: 'r@example.org',
-      datasetId: 'synthea-observations',
-      // Row level: the export has few patients, whose counts would otherwise be hidden.
-      level: 'row',
-    });
+    // Row level: the export has few patients, whose counts would otherwise be hidden.
+    const user = await researcherWithAccess(
+      platform,
+      'r@example.org',
+      'synthea-observations',
+      'row',
+    );
     const { job, rows: counts } = await runQuery(platform, user, {
       dataset: 'synthea-observations',
       groupBy: [{ column: 'month' }],

@@ -170,7 +170,7 @@ describe.each(stores)('object store on %s', (_, make) => {
     }
     expect(sent).toEqual([1, 2, 3, 4]);
 
-    await store.parts.complete(key, uploadId);
+    await store.parts.complete(key, uploadId, await store.parts.list(key, uploadId));
     const back = Buffer.concat(await (await store.get(key)).toArray());
     expect(back.equals(Buffer.concat(parts))).toBe(true);
     expect(await store.list('')).toEqual([key]);
@@ -187,7 +187,9 @@ describe.each(stores)('object store on %s', (_, make) => {
       .list(key, uploadId)
       .catch((error: { code?: string }) => error.code);
     expect([[], 'NOT_FOUND']).toContainEqual(after);
-    await expect(store.parts.complete(key, uploadId)).rejects.toThrow();
+    await expect(
+      store.parts.complete(key, uploadId, [{ partNumber: 1, bytes: 4, etag: 'x' }]),
+    ).rejects.toThrow();
     expect(await store.list('')).toEqual([]);
   });
 

@@ -71,8 +71,8 @@ export interface PartUploads {
   ): Promise<void>;
   /** The parts that arrived, by number. Rejects with NOT_FOUND for an unknown upload. */
   list(key: string, uploadId: string): Promise<UploadedPart[]>;
-  /** Joins the parts that arrived, in order, into the object. */
-  complete(key: string, uploadId: string): Promise<void>;
+  /** Joins the parts, as `list` gave them, in order, into the object. */
+  complete(key: string, uploadId: string, parts: readonly UploadedPart[]): Promise<void>;
   /** Drops the upload and its parts; the object is not written. */
   abort(key: string, uploadId: string): Promise<void>;
 }

@@ -25,14 +25,14 @@ import type {
 } from '../types.ts';
 import {
   approximateLine,
+  columnAlias,
   failureOf,
   headerOnly,
   IngestRules,
   lineOfRecord,
-  minimumIdentifierLength,
   minimumNameLength,
+  scannedTextSql,
   type RowRule,
-  type ScannedText,
 } from '../../ingest/ingest-rules.ts';
 import { describeRejectedLine, rejectCodes } from './ingest-problems.ts';
 import { lockDown, progressTracking, quoteIdentifier, quoteLiteral } from './duckdb-sql.ts';
@@ -128,13 +128,13 @@ class IngestRun {
     const columns = this.#source
       .map(
         (source) =>
-          `${quoteLiteral(this.#alias(source))}: ${quoteLiteral(duckTypes[source.readAs])}`,
+          `${quoteLiteral(columnAlias(source))}: ${quoteLiteral(duckTypes[source.readAs])}`,
       )
       .join(', ');
     const delimiter = this.#request.plan.contract.delimiter;
     const selected = [
-      ...this.#kept.map((source) => this.#alias(source)),
-      ...this.#sameRowHitFlags(),
+      ...this.#kept.map((source) => columnAlias(source)),
+      ...this.#rules.ownIdentifierFlagsSql(),
     ].join(', ');
     await this.#timed(
       'reading',
@@ -150,25 +150,6 @@ class IngestRun {
   }
 
   /**
-   * For each scanned text column, whether its text contains one of the row's own identifiers
-   * (the patient's id, address, phone …). Computed while reading, so that the identifier
-   * columns are compared and dropped without ever being stored.
-   */
-  #sameRowHitFlags(): string[] {
-    const identifiers = this.#rules.ownIdentifiers;
-    if (identifiers.length === 0) return [];
-    return this.#rules.scanned.map((scanned) => {
-      const text = this.#text(scanned);
-      const checks = identifiers.map((identifier) => {
-        const value = this.#alias(identifier);
-        return `(length(${value}) >= ${minimumIdentifierLength} AND contains(lower(${text}), lower(${value})))`;
-      });
-      // Most rows have no text: test that first, so the comparisons run only where it matters.
-      return `CASE WHEN ${text} IS NULL THEN false ELSE coalesce(${checks.join(' OR ')}, false) END AS hit_${scanned.source.position}`;
-    });
-  }
-
-  /**
    * Pass 2a: the row rules, as one table of problems. Text is searched for identifiers: one of
    * its own row's, a name of any patient in the upload, or something shaped like an SSN, phone
    * number or e-mail.
@@ -177,7 +158,7 @@ class IngestRun {
     const rules = this.#rules.rowRules();
     if (rules.some((rule) => rule.kind === 'patient_name')) {
       const values = this.#rules.nameColumns
-        .map((source) => `SELECT ${this.#alias(source)} AS value FROM staged`)
+        .map((source) => `SELECT ${columnAlias(source)} AS value FROM staged`)
         .join(' UNION ALL ');
       await this.#connection.run(`
         CREATE TEMP TABLE upload_names AS
@@ -200,21 +181,21 @@ class IngestRun {
   #check(rule: RowRule): RowCheck {
     switch (rule.kind) {
       case 'missing':
-        return { rule, condition: `staged WHERE ${this.#alias(rule.column)} IS NULL` };
+        return { rule, condition: `staged WHERE ${columnAlias(rule.column)} IS NULL` };
       case 'birth_after_event':
         return {
           rule,
-          condition: `staged WHERE ${this.#alias(rule.birth)} > CAST(${this.#alias(rule.reference)} AS DATE)`,
+          condition: `staged WHERE ${columnAlias(rule.birth)} > CAST(${columnAlias(rule.reference)} AS DATE)`,
         };
       case 'pattern':
         return {
           rule,
-          condition: `staged WHERE regexp_matches(${this.#text(rule.text)}, ${quoteLiteral(rule.pattern)})`,
+          condition: `staged WHERE regexp_matches(${scannedTextSql(rule.text)}, ${quoteLiteral(rule.pattern)})`,
         };
       case 'own_identifier':
         return { rule, condition: `staged WHERE hit_${rule.text.source.position}` };
       case 'patient_name': {
-        const text = this.#text(rule.text);
+        const text = scannedTextSql(rule.text);
         return {
           rule,
           condition: `(SELECT rowid AS row_id, unnest(regexp_split_to_array(lower(${text}), '[^[:alnum:]]+')) AS token FROM staged WHERE ${text} IS NOT NULL) t JOIN upload_names n ON t.token = n.name`,
@@ -273,7 +254,7 @@ class IngestRun {
 
   /** The first problems in file order, each with line, column and a message without values. */
   async #problems(limit: number): Promise<IngestProblem[]> {
-    const headers = new Map(this.#source.map((source) => [this.#alias(source), source]));
+    const headers = new Map(this.#source.map((source) => [columnAlias(source), source]));
     const structural = await this.#rows<{
       line: bigint;
       column_idx: bigint | null;
@@ -337,7 +318,7 @@ class IngestRun {
     this.#progress('pseudonymizing', null, null);
     const ids = (
       await this.#rows<{ id: string }>(
-        `SELECT DISTINCT ${this.#alias(patient)} AS id FROM staged WHERE ${this.#alias(patient)} IS NOT NULL`,
+        `SELECT DISTINCT ${columnAlias(patient)} AS id FROM staged WHERE ${columnAlias(patient)} IS NOT NULL`,
       )
     ).map((row) => row.id);
     const entries = await this.#request.pseudonymizePatients(ids);
@@ -366,7 +347,7 @@ class IngestRun {
       `
       COPY (
         SELECT ${expressions.join(',\n ')}
-        FROM staged s JOIN patient_map p ON s.${this.#alias(patient)} = p.real
+        FROM staged s JOIN patient_map p ON s.${columnAlias(patient)} = p.real
         ${this.#skipsRows ? "WHERE s.rowid NOT IN (SELECT record FROM row_problems WHERE action <> 'redact')" : ''}
       ) TO ${quoteLiteral(this.#request.targetDirectory)} (
         FORMAT parquet, COMPRESSION snappy, FILENAME_PATTERN 'part-{i}',
@@ -382,12 +363,12 @@ class IngestRun {
     const bySourceName = new Map(this.#kept.map((source) => [source.column?.name, source]));
     const value = (name: string) => {
       const source = bySourceName.get(name);
-      return source ? `s.${this.#alias(source)}` : undefined;
+      return source ? `s.${columnAlias(source)}` : undefined;
     };
     const reference = this.#rules.ageReference();
     const monthEnd = this.#rules.monthEnd();
     const referenceDate = reference
-      ? `COALESCE(CAST(s.${this.#alias(reference)} AS DATE), DATE '${monthEnd}')`
+      ? `COALESCE(CAST(s.${columnAlias(reference)} AS DATE), DATE '${monthEnd}')`
       : `DATE '${monthEnd}'`;
     const restricted = plan.restrictedZip3.map(quoteLiteral).join(', ') || "''";
     // Whether this row's value of a text column was found to hold an identifier and is emptied.
@@ -457,7 +438,7 @@ class IngestRun {
     const reference = this.#rules.ageReference() ?? this.#rules.byRole('event_date')[0];
     const [outside] = reference
       ? await this.#rows<{ n: bigint }>(
-          `SELECT count(*) AS n FROM staged WHERE strftime(${this.#alias(reference)}, '%Y-%m') <> ${quoteLiteral(this.#request.plan.month)}`,
+          `SELECT count(*) AS n FROM staged WHERE strftime(${columnAlias(reference)}, '%Y-%m') <> ${quoteLiteral(this.#request.plan.month)}`,
         )
       : [];
     const rejectedByReason: Record<string, number> = {};
@@ -485,19 +466,6 @@ class IngestRun {
       redactedValues: Number(redactions?.n ?? 0),
       eventsOutsideMonth: Number(outside?.n ?? 0),
     };
-  }
-
-  /** A scanned column's text: for a text result, only the values that are not numbers. */
-  #text(scanned: ScannedText): string {
-    const alias = this.#alias(scanned.source);
-    return scanned.numbersExcluded
-      ? `CASE WHEN TRY_CAST(${alias} AS DOUBLE) IS NULL THEN ${alias} END`
-      : alias;
-  }
-
-  /** Staged columns are named by position, so no header text ever reaches SQL. */
-  #alias(source: SourceColumn): string {
-    return `c${source.position}`;
   }
 
   async #rows<T>(sql: string): Promise<T[]> {

@@ -10,15 +10,15 @@ import { AppError } from '../../errors.ts';
 import type { SourceColumn } from '../../ingest/ingest-plan.ts';
 import {
   approximateLine,
+  columnAlias,
   failureOf,
   headerOnly,
   IngestRules,
   lineOfRecord,
-  minimumIdentifierLength,
   minimumNameLength,
   readProblemMessage,
+  scannedTextSql,
   type RowRule,
-  type ScannedText,
 } from '../../ingest/ingest-rules.ts';
 import { locateRecords } from '../../ingest/locate-records.ts';
 import {
@@ -155,7 +155,7 @@ class SparkIngestRun {
    */
   async #read(): Promise<void> {
     const plan = this.#request.plan;
-    const columns = this.#source.map((source) => `${this.#alias(source)} STRING`).join(', ');
+    const columns = this.#source.map((source) => `${columnAlias(source)} STRING`).join(', ');
     const delimiter = plan.contract.delimiter === '\t' ? '\\t' : plan.contract.delimiter;
     if (!/^(\\t|[,;|])$/.test(delimiter)) {
       throw new AppError('INTERNAL', 'Spark ingest reads files separated by , ; | or tab');
@@ -172,12 +172,12 @@ class SparkIngestRun {
 
     // Empty fields are missing values, as DuckDB reads them.
     const texts = this.#source
-      .map((source) => `nullif(${this.#alias(source)}, '') AS ${this.#alias(source)}`)
+      .map((source) => `nullif(${columnAlias(source)}, '') AS ${columnAlias(source)}`)
       .join(', ');
     this.#args.field_break = `\\Q${plan.contract.delimiter}\\E(?=(?:[^"]*"[^"]*")*[^"]*$)`;
     this.#args.replacement = '\uFFFD';
     const typed = this.#rules.kept.map(
-      (source) => `${this.#typed(source)} AS ${this.#alias(source)}`,
+      (source) => `${this.#typed(source)} AS ${columnAlias(source)}`,
     );
     // The file is read as one split; its rows are then spread over the cluster.
     const { size } = await stat(this.#request.source);
@@ -191,7 +191,7 @@ class SparkIngestRun {
       'reading',
       `
       SELECT /*+ REPARTITION(${partitions}) */ record, ${this.#readProblems()} AS read_problems,
-        ${[...typed, ...this.#sameRowHitFlags()].join(',\n')}
+        ${[...typed, ...this.#rules.ownIdentifierFlagsSql()].join(',\n')}
       FROM (SELECT monotonically_increasing_id() AS record, ${texts}, malformed FROM landed)`,
     );
     await this.#view('accepted', 'SELECT * FROM staged WHERE size(read_problems) = 0');
@@ -212,12 +212,12 @@ class SparkIngestRun {
       WHEN ${fields} < ${expected} THEN 'missing_fields'
       WHEN ${fields} > ${expected} THEN 'extra_fields'
       ELSE 'invalid_value' END`;
-    const all = this.#source.map((source) => this.#alias(source)).join(', ');
+    const all = this.#source.map((source) => columnAlias(source)).join(', ');
     const invalid = this.#source
       .filter((source) => source.readAs !== 'varchar')
       .map(
         (source) =>
-          `IF(${this.#alias(source)} IS NOT NULL AND ${this.#typed(source)} IS NULL, ${problem(String(source.position), "'invalid_value'")}, NULL)`,
+          `IF(${columnAlias(source)} IS NOT NULL AND ${this.#typed(source)} IS NULL, ${problem(String(source.position), "'invalid_value'")}, NULL)`,
       );
     const invalidValues =
       invalid.length > 0
@@ -231,7 +231,7 @@ class SparkIngestRun {
 
   /** A column's text as its contract type; NULL where it does not cast. */
   #typed(source: SourceColumn): string {
-    const text = this.#alias(source);
+    const text = columnAlias(source);
     switch (source.readAs) {
       case 'varchar':
         return text;
@@ -243,25 +243,11 @@ class SparkIngestRun {
     }
   }
 
-  /** For each scanned text column, whether it holds one of its own row's identifiers. */
-  #sameRowHitFlags(): string[] {
-    const identifiers = this.#rules.ownIdentifiers;
-    if (identifiers.length === 0) return [];
-    return this.#rules.scanned.map((scanned) => {
-      const text = this.#text(scanned);
-      const checks = identifiers.map((identifier) => {
-        const value = this.#alias(identifier);
-        return `(length(${value}) >= ${minimumIdentifierLength} AND contains(lower(${text}), lower(${value})))`;
-      });
-      return `CASE WHEN ${text} IS NULL THEN false ELSE coalesce(${checks.join(' OR ')}, false) END AS hit_${scanned.source.position}`;
-    });
-  }
-
   /** Pass 2a: every problem, read or rule, as one cached table. */
   async #checkRows(): Promise<void> {
     if (this.#rowRules.some((rule) => rule.kind === 'patient_name')) {
       const values = this.#rules.nameColumns
-        .map((source) => `SELECT ${this.#alias(source)} AS value FROM accepted`)
+        .map((source) => `SELECT ${columnAlias(source)} AS value FROM accepted`)
         .join(' UNION ALL ');
       this.#args.word_break = wordBreak;
       await this.#view(
@@ -290,7 +276,7 @@ class SparkIngestRun {
         : []),
       ...this.#rowRules.flatMap((rule, index) => {
         if (rule.kind !== 'patient_name') return [];
-        const text = this.#text(rule.text);
+        const text = scannedTextSql(rule.text);
         return [
           `SELECT DISTINCT t.record AS record, ${rule.position} AS position, '${rule.code}' AS code, ${index} AS rule, '${rule.action}' AS action
            FROM (SELECT record, explode(split(lower(${text}), :word_break)) AS token FROM accepted WHERE ${text} IS NOT NULL) t
@@ -310,12 +296,12 @@ class SparkIngestRun {
   #condition(rule: RowRule, index: number): string | undefined {
     switch (rule.kind) {
       case 'missing':
-        return `${this.#alias(rule.column)} IS NULL`;
+        return `${columnAlias(rule.column)} IS NULL`;
       case 'birth_after_event':
-        return `coalesce(${this.#alias(rule.birth)} > CAST(${this.#alias(rule.reference)} AS DATE), false)`;
+        return `coalesce(${columnAlias(rule.birth)} > CAST(${columnAlias(rule.reference)} AS DATE), false)`;
       case 'pattern':
         this.#args[`pattern_${index}`] = rule.pattern;
-        return `coalesce(${this.#text(rule.text)} RLIKE :pattern_${index}, false)`;
+        return `coalesce(${scannedTextSql(rule.text)} RLIKE :pattern_${index}, false)`;
       case 'own_identifier':
         return `hit_${rule.text.source.position}`;
       case 'patient_name':
@@ -403,7 +389,7 @@ class SparkIngestRun {
    */
   async #handOverPseudonyms(): Promise<void> {
     this.#progress('pseudonymizing', null);
-    const patient = this.#alias(this.#rules.patient());
+    const patient = columnAlias(this.#rules.patient());
     const ids = (
       await this.#rows(
         `SELECT DISTINCT ${patient} AS id FROM accepted WHERE ${patient} IS NOT NULL`,
@@ -429,7 +415,7 @@ class SparkIngestRun {
    * about the configured size, estimated from the size of the CSV.
    */
   async #write(): Promise<string[]> {
-    const patient = this.#alias(this.#rules.patient());
+    const patient = columnAlias(this.#rules.patient());
     const expressions = this.#outputExpressions();
     const directory = sparkPath(this.#request.targetDirectory);
     const { size } = await stat(this.#request.source);
@@ -455,12 +441,12 @@ class SparkIngestRun {
     const bySourceName = new Map(this.#rules.kept.map((source) => [source.column?.name, source]));
     const value = (name: string) => {
       const source = bySourceName.get(name);
-      return source ? `s.${this.#alias(source)}` : undefined;
+      return source ? `s.${columnAlias(source)}` : undefined;
     };
     const reference = this.#rules.ageReference();
     const monthEnd = `DATE '${this.#rules.monthEnd()}'`;
     const referenceDate = reference
-      ? `COALESCE(CAST(s.${this.#alias(reference)} AS DATE), ${monthEnd})`
+      ? `COALESCE(CAST(s.${columnAlias(reference)} AS DATE), ${monthEnd})`
       : monthEnd;
     const restricted = plan.restrictedZip3.map((prefix) => `'${prefix}'`).join(', ') || "''";
     const redacted = (name: string) => {
@@ -530,7 +516,7 @@ class SparkIngestRun {
     this.#args.month = this.#request.plan.month;
     const [outside] = reference
       ? await this.#rows(
-          `SELECT count(*) AS n FROM accepted WHERE date_format(${this.#alias(reference)}, 'yyyy-MM') <> :month`,
+          `SELECT count(*) AS n FROM accepted WHERE date_format(${columnAlias(reference)}, 'yyyy-MM') <> :month`,
         )
       : [];
     const rejectedByReason: Record<string, number> = {};
@@ -554,19 +540,6 @@ class SparkIngestRun {
       redactedValues: Number(redactions?.n ?? 0),
       eventsOutsideMonth: Number(outside?.n ?? 0),
     };
-  }
-
-  /** A scanned column's text: for a text result, only the values that are not numbers. */
-  #text(scanned: ScannedText): string {
-    const alias = this.#alias(scanned.source);
-    return scanned.numbersExcluded
-      ? `CASE WHEN try_cast(${alias} AS DOUBLE) IS NULL THEN ${alias} END`
-      : alias;
-  }
-
-  /** Columns are named by position, so no header text ever reaches SQL. */
-  #alias(source: SourceColumn): string {
-    return `c${source.position}`;
   }
 
   /** Caches a query's rows as a view of the session, spilling to disk when memory is short. */

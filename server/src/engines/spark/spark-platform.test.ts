@@ -3,13 +3,13 @@ import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestPlatform, testActor, type TestPlatform } from '../../../test/helper.ts';
 import { ingest, prepareDataset, synthea } from '../../../test/ingest-helpers.ts';
-import { runQuery } from '../../../test/query-helpers.ts';
+import { researcherWithAccess, runQuery } from '../../../test/query-helpers.ts';
 import { testSparkUrl } from '../../../test/spark.ts';
 import type { User } from '../../catalog/users-repository.ts';
 import { homeLayout } from '../../home-layout.ts';
 import type { Platform } from '../../platform.ts';
 import { checkHealth } from '../../use-cases/check-health.ts';
-import { addUser, grantDatasetAccess } from '../../use-cases/manage-access.ts';
+import { addUser } from '../../use-cases/manage-access.ts';
 import { exportQueryResult } from '../../use-cases/queries/export-query.ts';
 import { previewUpload } from '../../use-cases/uploads/read-uploads.ts';
 import { releasesRepository } from '../../catalog/releases-repository.ts';
@@ -45,12 +45,7 @@ describe('a platform on Spark', () => {
     await ingest(platform, { file: synthea('2021-03'), month: '2021-03' });
     for (const level of ['aggregate', 'row'] as const) {
       const email = `${level}@example.org`;
-      users[level] = await addUser(platform, testActor, { email, name: level, role: 'researcher' });
-      await grantDatasetAccess(platform, testActor, {
-        email,
-        datasetId: 'synthea-observations',
-        level,
-      });
+      users[level] = await researcherWithAccess(platform, email, 'synthea-observations', level);
     }
   }, 120_000);
 
@@ -169,16 +164,12 @@ describe('a platform whose Spark is down', () => {
       kind: 'spark',
       message: expect.stringMatching(/Spark Connect server at 127\.0\.0\.1:1 cannot be reached/),
     });
-    const user = await addUser(platform, testActor, {
-      email: 'r@example.org',
-      name: 'R',
-      role: 'researcher',
-    });
-    await grantDatasetAccess(platform, testActor, {
-      email: 'r@example.org',
-      datasetId: 'synthea-observations',
-      level: 'aggregate',
-    });
+    const user = await researcherWithAccess(
+      platform,
+      'r@example.org',
+      'synthea-observations',
+      'aggregate',
+    );
     const { job } = await runQuery(down, user, {
       dataset: 'synthea-observations',
       measures: [{ fn: 'patients' }],

@@ -57,6 +57,30 @@ describe('uploads in parts, on the local store', () => {
     sent.push(partNumber);
   };
 
+  /** Starts a session for the steward's hospital; `bytes` small unless given. */
+  const startSession = async (month: string, fields: object = {}) => {
+    const response = await call('steward', 'POST', '/api/v1/upload-sessions', {
+      dataset: 'synthea-observations',
+      hospital: 'synthea',
+      month,
+      bytes: 100,
+      ...fields,
+    });
+    expect(response.statusCode).toBe(201);
+    return response.json() as UploadSessionView;
+  };
+
+  /** The details of the audit entries of an action, oldest first. */
+  const audited = async (action: string) =>
+    (
+      await platform.catalog.db
+        .selectFrom('audit_log')
+        .select('details')
+        .where('action', '=', action)
+        .orderBy('seq')
+        .execute()
+    ).map((row) => row.details as Record<string, unknown>);
+
   beforeAll(async () => {
     platform = await createTestPlatform();
     await prepareDataset(platform, 'synthea-observations', ['synthea', 'elsewhere']);
@@ -81,16 +105,14 @@ describe('uploads in parts, on the local store', () => {
   });
 
   it('resumes after a dropped connection without sending finished parts again, then ingests', async () => {
-    const started = await call('steward', 'POST', '/api/v1/upload-sessions', {
-      dataset: 'synthea-observations',
-      hospital: 'synthea',
-      month: '2020-12',
+    const session = await startSession('2020-12', {
       fileName: 'hospital-export-all.csv',
       bytes: file.length,
       partBytes: 5 * mebibyte,
     });
-    expect(started.statusCode).toBe(201);
-    const session = started.json() as UploadSessionView;
+    expect(await audited('upload.start')).toEqual([
+      { hospital: 'synthea', month: '2020-12', session: session.id, bytes: file.length },
+    ]);
     expect(session).toMatchObject({ status: 'open', parts: 2, arrived: [] });
     const part = (n: number) => file.subarray((n - 1) * 5 * mebibyte, n * 5 * mebibyte);
 
@@ -135,14 +157,7 @@ describe('uploads in parts, on the local store', () => {
       bytes: 100,
     });
     expect(forOther.statusCode).toBe(403);
-    const mine = (
-      await call('steward', 'POST', '/api/v1/upload-sessions', {
-        dataset: 'synthea-observations',
-        hospital: 'synthea',
-        month: '2021-01',
-        bytes: 100,
-      })
-    ).json() as UploadSessionView;
+    const mine = await startSession('2021-01');
     for (const [method, url] of [
       ['GET', `/api/v1/upload-sessions/${mine.id}`],
       ['GET', `/api/v1/upload-sessions/${mine.id}/parts/1/target`],
@@ -167,14 +182,7 @@ describe('uploads in parts, on the local store', () => {
   });
 
   it('cancels a session and drops what arrived', async () => {
-    const session = (
-      await call('steward', 'POST', '/api/v1/upload-sessions', {
-        dataset: 'synthea-observations',
-        hospital: 'synthea',
-        month: '2021-02',
-        bytes: 100,
-      })
-    ).json() as UploadSessionView;
+    const session = await startSession('2021-02');
     await sendPart(session.id, 1, Buffer.alloc(100, 65));
     expect(
       (await call('steward', 'DELETE', `/api/v1/upload-sessions/${session.id}`)).statusCode,
@@ -184,17 +192,14 @@ describe('uploads in parts, on the local store', () => {
     expect(
       (await call('steward', 'POST', `/api/v1/upload-sessions/${session.id}/complete`)).statusCode,
     ).toBe(409);
+    expect(await audited('upload.cancel')).toContainEqual({
+      session: session.id,
+      reason: 'cancelled by the uploader',
+    });
   });
 
   it('drops an upload left unfinished for a week, parts and all', async () => {
-    const session = (
-      await call('steward', 'POST', '/api/v1/upload-sessions', {
-        dataset: 'synthea-observations',
-        hospital: 'synthea',
-        month: '2021-04',
-        bytes: 100,
-      })
-    ).json() as UploadSessionView;
+    const session = await startSession('2021-04');
     await sendPart(session.id, 1, Buffer.alloc(100, 66));
     expect(await expireUploadSessions(platform)).toBe(0);
     const eightDaysOn = new Date(Date.now() + 8 * 24 * 60 * 60 * 1000);

@@ -88,9 +88,8 @@ export function createLocalPartUploads(options: {
       return parts.sort((a, b) => a.partNumber - b.partNumber);
     },
 
-    async complete(key, uploadId) {
+    async complete(key, uploadId, parts) {
       const folder = await folderOf(key, uploadId);
-      const parts = await uploads.list(key, uploadId);
       if (parts.length === 0) throw new AppError('VALIDATION_FAILED', 'The upload has no parts');
       const joined = path.join(folder, `joined-${randomUUID()}`);
       const output = createWriteStream(joined, { flags: 'wx' });

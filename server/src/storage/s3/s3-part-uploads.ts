@@ -111,8 +111,7 @@ export function createS3PartUploads(options: {
 
     list: listAll,
 
-    async complete(key, uploadId) {
-      const parts = await listAll(key, uploadId);
+    async complete(key, uploadId, parts) {
       if (parts.length === 0) throw new AppError('VALIDATION_FAILED', 'The upload has no parts');
       await missingAsNotFound(uploadId, () =>
         client.send(

@@ -58,6 +58,17 @@ export async function startUploadSession(
     storeUploadId: await platform.store.parts.start(objectKey),
   };
   await uploadSessionsRepository(platform.catalog.db).create(session);
+  await platform.audit.record({
+    action: 'upload.start',
+    actor: caller.actor,
+    target: `dataset:${request.dataset}`,
+    details: {
+      hospital: request.hospital,
+      month: request.month,
+      session: id,
+      bytes: request.bytes,
+    },
+  });
   return present(platform, { ...session, status: 'open', jobId: null, createdAt: new Date() });
 }
 
@@ -122,7 +133,7 @@ export async function completeUploadSession(
     const part = arrived.find((candidate) => candidate.partNumber === partNumber);
     if (part?.bytes !== partLength(session, partNumber)) missing.push(partNumber);
   }
-  if (missing.length > 0 || arrived.length !== parts) {
+  if (missing.length > 0) {
     throw new AppError(
       'CONFLICT',
       `The upload is not complete: part${missing.length === 1 ? '' : 's'} ${missing.slice(0, 20).join(', ')} ${missing.length === 1 ? 'is' : 'are'} missing or of the wrong length`,
@@ -132,7 +143,7 @@ export async function completeUploadSession(
     throw new AppError('CONFLICT', 'The upload was completed or cancelled already');
   }
   try {
-    await platform.store.parts.complete(session.objectKey, session.storeUploadId);
+    await platform.store.parts.complete(session.objectKey, session.storeUploadId, arrived);
   } catch (error) {
     // The session is closed now: its parts would otherwise stay behind for good.
     await platform.store.parts.abort(session.objectKey, session.storeUploadId);
@@ -161,12 +172,29 @@ export async function abortUploadSession(
   id: string,
 ): Promise<void> {
   const session = await openSessionOf(platform, caller, id);
-  await uploadSessionsRepository(platform.catalog.db).close(id, 'aborted');
+  await cancel(platform, session, caller.actor, 'cancelled by the uploader');
+}
+
+/** Closes a session as cancelled, drops its parts and says so in the audit log. */
+async function cancel(
+  platform: Platform,
+  session: Pick<UploadSession, 'id' | 'datasetId' | 'objectKey' | 'storeUploadId'>,
+  actor: Actor,
+  reason: string,
+): Promise<void> {
+  await uploadSessionsRepository(platform.catalog.db).close(session.id, 'aborted');
   await platform.store.parts.abort(session.objectKey, session.storeUploadId);
+  await platform.audit.record({
+    action: 'upload.cancel',
+    actor,
+    target: `dataset:${session.datasetId}`,
+    details: { session: session.id, reason },
+  });
 }
 
 /** How long an unfinished upload keeps its parts before it is dropped. */
 export const uploadSessionDays = 7;
+const expiryActor: Actor = { userId: null, name: 'medlake', source: 'start-up clean-up' };
 
 /**
  * Cancels the uploads left unfinished for longer than a week and drops their parts, which
@@ -177,8 +205,7 @@ export async function expireUploadSessions(platform: Platform, now = new Date())
   const cutoff = new Date(now.getTime() - uploadSessionDays * 24 * 60 * 60 * 1000);
   const stale = await sessions.openBefore(cutoff);
   for (const session of stale) {
-    await platform.store.parts.abort(session.objectKey, session.storeUploadId);
-    await sessions.close(session.id, 'aborted');
+    await cancel(platform, session, expiryActor, `left unfinished for ${uploadSessionDays} days`);
   }
   return stale.length;
 }
