@@ -151,6 +151,7 @@ describe.each(stores)('object store on %s', (_, make) => {
       const body = parts[partNumber - 1]!;
       // Where the store hands out part URLs (S3), the client writes there, with no credentials.
       const url = await store.parts.partUrl(key, uploadId, partNumber, 60);
+      expect(url !== undefined).toBe(store.parts.direct);
       if (url) expect((await fetch(url, { method: 'PUT', body })).status).toBe(200);
       else await store.parts.put(key, uploadId, partNumber, body);
       sent.push(partNumber);

@@ -50,6 +50,11 @@ export interface ObjectStore {
  * others. The object appears, whole, only when the upload is completed.
  */
 export interface PartUploads {
+  /**
+   * Whether clients send parts straight to the store (`partUrl`), so that the medlake server
+   * never carries them; otherwise they go through the server, with `put`.
+   */
+  readonly direct: boolean;
   /** Begins an upload of the object; returns its id. */
   start(key: string): Promise<string>;
   /**

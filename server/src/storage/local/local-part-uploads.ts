@@ -35,6 +35,8 @@ export function createLocalPartUploads(options: {
   };
 
   const uploads: PartUploads = {
+    direct: false,
+
     async start(key) {
       options.fileOf(key);
       const uploadId = randomUUID();

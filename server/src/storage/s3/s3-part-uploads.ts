@@ -70,6 +70,8 @@ export function createS3PartUploads(options: {
   };
 
   return {
+    direct: true,
+
     async start(key) {
       const created = await client.send(
         new CreateMultipartUploadCommand({
@@ -93,7 +95,8 @@ export function createS3PartUploads(options: {
     },
 
     async put(key, uploadId, partNumber, body) {
-      // A part's length must be known to S3: a stream is read whole first (parts are small).
+      // A part's length must be known to S3: a stream is read whole first. Only medlake's own
+      // code puts parts this way; the upload API sends clients to `partUrl` instead.
       const bytes =
         body instanceof Readable ? Buffer.concat(await body.toArray()) : Buffer.from(body);
       await missingAsNotFound(uploadId, () =>

@@ -103,7 +103,7 @@ export async function partTarget(
   };
 }
 
-/** Stores one part sent through the server (the local store's path). */
+/** Stores one part sent through the server: the path of stores without direct part URLs. */
 export async function putPart(
   platform: Platform,
   caller: Caller,
@@ -113,6 +113,10 @@ export async function putPart(
 ): Promise<void> {
   const session = await openSessionOf(platform, caller, id);
   checkPartNumber(session, partNumber);
+  if (platform.store.parts.direct) {
+    // Large files never pass through the server where the store takes parts itself.
+    throw new AppError('CONFLICT', 'Send the part to the URL its target names, not to medlake');
+  }
   await platform.store.parts.put(session.objectKey, session.storeUploadId, partNumber, body);
 }
 
