@@ -26,7 +26,7 @@ const seconds = async (work: () => Promise<unknown>) => {
 try {
   const contractFile = new URL('../server/config/contracts/lab-results.json', import.meta.url);
   const contract = datasetContractSchema.parse(JSON.parse(await readFile(contractFile, 'utf8')));
-  const header = await readHeader(csv, contract.delimiter);
+  const header = await readHeader(createReadStream(csv), contract.delimiter);
   if (!('fields' in header)) throw new Error('the generated file has no header');
   const { source } = resolveHeader(header.fields, contract);
   const columns = source

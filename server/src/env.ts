@@ -49,7 +49,35 @@ const envSchema = z.object({
     .string()
     .regex(/^sc:\/\//, 'must start with sc://')
     .optional(),
-  MEDLAKE_STORAGE: z.enum(['local']).default('local'),
+  /**
+   * Where landing, lake and results live: a folder under MEDLAKE_HOME, or an S3 bucket (AWS or
+   * an S3-compatible server), with credentials from the AWS SDK's standard chain
+   * (AWS_ACCESS_KEY_ID…, AWS_PROFILE, web identity, instance or task role).
+   */
+  MEDLAKE_STORAGE: z.enum(['local', 's3']).default('local'),
+  MEDLAKE_S3_BUCKET: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name')
+    .optional(),
+  /** A folder in the bucket for everything medlake keeps, e.g. "medlake/"; empty: the bucket. */
+  MEDLAKE_S3_PREFIX: z
+    .string()
+    .regex(/^([A-Za-z0-9_.-]+\/)*$/, 'must be folder names each ending in /, e.g. medlake/')
+    .default(''),
+  MEDLAKE_S3_REGION: z.string().min(1).default('us-east-1'),
+  /** An S3-compatible server's URL (MinIO, Ceph, S3Proxy…); AWS's own endpoint when unset. */
+  MEDLAKE_S3_ENDPOINT: z.url().optional(),
+  /** Bucket in the path rather than the host name, as most S3-compatible servers want. */
+  MEDLAKE_S3_PATH_STYLE: z.enum(['true', 'false']).default('false'),
+  /** Server-side encryption asked for on every write: none (the bucket's default), SSE-S3, SSE-KMS. */
+  MEDLAKE_S3_SSE: z.enum(['none', 'AES256', 'aws:kms']).default('none'),
+  /** The KMS key for MEDLAKE_S3_SSE=aws:kms; the account's default S3 key when unset. */
+  MEDLAKE_S3_KMS_KEY_ID: z.string().min(1).optional(),
+  /**
+   * Where DuckDB finds its httpfs extension (installed by `npm run install:httpfs`), which the
+   * DuckDB engine needs to reach S3; DuckDB's own ~/.duckdb/extensions when unset.
+   */
+  MEDLAKE_DUCKDB_EXTENSIONS: z.string().min(1).optional(),
   /** The vault's own directory; by default inside MEDLAKE_HOME, better on another disk or host. */
   MEDLAKE_VAULT_DIR: z.string().min(1).optional(),
   /** 32 bytes as 64 hex digits or base64. Without it the embedded default generates one. */
@@ -198,13 +226,21 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env, cwd = process.c
       problems.push({ variable: String(issue.path[0]), message: issue.message });
     }
   }
-  if (parsed.success) problems.push(...oidcProblems(parsed.data), ...engineProblems(parsed.data));
+  if (parsed.success) {
+    problems.push(
+      ...oidcProblems(parsed.data),
+      ...engineProblems(parsed.data),
+      ...storageProblems(parsed.data),
+    );
+  }
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
 
   const home = path.resolve(cwd, parsed.data.MEDLAKE_HOME);
   const vault = parsed.data.MEDLAKE_VAULT_DIR;
+  const extensions = parsed.data.MEDLAKE_DUCKDB_EXTENSIONS;
   return {
     ...parsed.data,
+    ...(extensions ? { MEDLAKE_DUCKDB_EXTENSIONS: path.resolve(cwd, extensions) } : {}),
     MEDLAKE_HOME: home,
     MEDLAKE_VAULT_DIR: vault ? path.resolve(cwd, vault) : path.join(home, 'vault'),
   };
@@ -220,6 +256,20 @@ function engineProblems(env: z.infer<typeof envSchema>): ConfigProblem[] {
     ];
   }
   return [];
+}
+
+function storageProblems(env: z.infer<typeof envSchema>): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  if (env.MEDLAKE_STORAGE === 's3' && !env.MEDLAKE_S3_BUCKET) {
+    problems.push({ variable: 'MEDLAKE_S3_BUCKET', message: 'needed when MEDLAKE_STORAGE=s3' });
+  }
+  if (env.MEDLAKE_S3_KMS_KEY_ID && env.MEDLAKE_S3_SSE !== 'aws:kms') {
+    problems.push({
+      variable: 'MEDLAKE_S3_KMS_KEY_ID',
+      message: 'a KMS key is used only with MEDLAKE_S3_SSE=aws:kms',
+    });
+  }
+  return problems;
 }
 
 /** A database URL fit for messages and logs: host, port and database, never the password. */

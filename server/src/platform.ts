@@ -13,7 +13,7 @@ import type { Env } from './env.ts';
 import { AppError } from './errors.ts';
 import { homeLayout, type HomeLayout } from './home-layout.ts';
 import { resolveSigningKey } from './key-file.ts';
-import type { ObjectStore } from './storage/object-store.ts';
+import { folderLocation, type ObjectStore } from './storage/object-store.ts';
 import { createObjectStore } from './storage/registry.ts';
 
 /** Everything a use-case may need: the open catalog, engine and object store. */
@@ -66,16 +66,17 @@ export async function openPlatform(env: Env, options: OpenPlatformOptions = {}):
     closers.push(() => catalog.close());
     if (options.migrate) await migrateToLatest(catalog.db);
 
+    const store = await createObjectStore(env, layout.objects);
     const engine = await createEngine(env, {
-      allowedDirectories: [layout.lake, layout.results],
+      allowedDirectories: [folderLocation(store, 'lake'), folderLocation(store, 'results')],
       tempDirectory: layout.engineTemp,
       memoryLimit: env.MEDLAKE_QUERY_MEMORY,
       // Running queries, plus room for pages, exports and health checks beside them.
       connections: env.MEDLAKE_QUERY_CONCURRENCY + 4,
+      ...(store.engineAccess ? { s3: store.engineAccess } : {}),
     });
     closers.push(() => engine.close());
 
-    const store = createObjectStore(env.MEDLAKE_STORAGE, layout.objects);
     const downloads = createSignedDownloadLinks(
       await resolveSigningKey(env.MEDLAKE_DOWNLOAD_SECRET, path.join(layout.keys, 'download.key')),
       env.MEDLAKE_DOWNLOAD_TTL_SECONDS,

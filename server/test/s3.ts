@@ -6,7 +6,7 @@ import {
   ListObjectsV2Command,
   S3Client,
 } from '@aws-sdk/client-s3';
-import type { S3StoreSettings } from '../src/storage/s3/s3-object-store.ts';
+import type { S3StoreSettings } from '../src/storage/s3/s3-settings.ts';
 
 /**
  * The S3-compatible server the S3 tests run against: the one `npm run test:all` starts with

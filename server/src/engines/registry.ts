@@ -5,14 +5,24 @@ import { createSparkEngine } from './spark/spark-engine.ts';
 import { createSparkIngestEngine } from './spark/spark-ingest.ts';
 import type { IngestEngine, QueryEngine } from './types.ts';
 
+type EngineEnv = Pick<
+  Env,
+  'MEDLAKE_ENGINE' | 'SPARK_CONNECT_URL' | 'MEDLAKE_DUCKDB_EXTENSIONS'
+>;
+
+function withExtensions<T extends object>(env: EngineEnv, options: T): T {
+  const directory = env.MEDLAKE_DUCKDB_EXTENSIONS;
+  return directory ? { ...options, extensionDirectory: directory } : options;
+}
+
 /** Creates the query engine the configuration names. */
 export async function createEngine(
-  env: Pick<Env, 'MEDLAKE_ENGINE' | 'SPARK_CONNECT_URL'>,
+  env: EngineEnv,
   options: DuckDbEngineOptions,
 ): Promise<QueryEngine> {
   switch (env.MEDLAKE_ENGINE) {
     case 'duckdb':
-      return createDuckDbEngine(options);
+      return createDuckDbEngine(withExtensions(env, options));
     case 'spark':
       // loadEnv has made sure the URL is there.
       return createSparkEngine({ url: env.SPARK_CONNECT_URL! });
@@ -20,14 +30,11 @@ export async function createEngine(
 }
 
 /** Creates the ingest side of the configured engine, with its own locked-down instance. */
-export function createIngestEngine(
-  env: Pick<Env, 'MEDLAKE_ENGINE' | 'SPARK_CONNECT_URL'>,
-  options: DuckDbIngestOptions,
-): IngestEngine {
+export function createIngestEngine(env: EngineEnv, options: DuckDbIngestOptions): IngestEngine {
   const sparkUrl = env.SPARK_CONNECT_URL;
   switch (env.MEDLAKE_ENGINE) {
     case 'duckdb':
-      return createDuckDbIngestEngine(options);
+      return createDuckDbIngestEngine(withExtensions(env, options));
     case 'spark':
       return createSparkIngestEngine({ url: sparkUrl! });
   }

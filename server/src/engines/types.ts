@@ -1,7 +1,9 @@
+import type { Readable } from 'node:stream';
 import type { IngestProblem, QualityReport } from '@medlake/shared';
 import type { IngestPlan } from '../ingest/ingest-plan.ts';
 import type { ResultColumn } from '../query/compile-query.ts';
 import type { SqlDialect } from '../query/sql-dialect.ts';
+import type { S3Access } from '../storage/object-store.ts';
 
 export type EngineKind = 'duckdb' | 'spark';
 
@@ -55,6 +57,11 @@ export type EngineOptions = {
   allowedDirectories: string[];
   /** Where the engine may spill to disk. */
   tempDirectory: string;
+  /**
+   * The S3 store's endpoint and credentials, when the directories above are S3 locations. A
+   * Spark cluster uses its own (its S3A settings) instead.
+   */
+  s3?: S3Access;
 };
 
 /**
@@ -82,8 +89,12 @@ export type PseudonymLookup = (
 
 export type IngestRequest = {
   plan: IngestPlan;
-  /** The landed CSV, where the engine can read it. */
+  /** The landed CSV, where the engine can read it: a path, or an S3 URL. */
   source: string;
+  /** The landed CSV's size in bytes. */
+  sourceBytes: number;
+  /** Reads the landed CSV from the medlake server, for the lines of the rows it reports. */
+  openSource(): Promise<Readable>;
   /**
    * The directory, not yet there, to write the release's Parquet files into, named
    * part-0.parquet, part-1.parquet, …

@@ -1,4 +1,4 @@
-import { open } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
 import { parse } from 'csv-parse/sync';
 import {
   expectedHeader,
@@ -53,23 +53,31 @@ export function readAsType(column: ContractColumn): SourceType {
 const maxHeaderBytes = 1 << 20;
 const otherDelimiters = [';', '\t', '|', ','];
 
+/** Up to `limit` bytes from the start of a stream, which is then closed. */
+async function firstBytes(file: Readable, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let length = 0;
+  try {
+    for await (const chunk of file) {
+      chunks.push(chunk as Buffer);
+      length += (chunk as Buffer).length;
+      if (length >= limit) break;
+    }
+  } finally {
+    file.destroy();
+  }
+  return Buffer.concat(chunks).subarray(0, limit);
+}
+
 /**
  * Reads and checks the header line. Returns its fields, or the problems that stop the file
  * before any row is read: empty file, bad encoding, wrong delimiter, broken quoting.
  */
 export async function readHeader(
-  file: string,
+  file: Readable,
   delimiter: string,
 ): Promise<{ fields: string[] } | { problems: IngestProblem[] }> {
-  const handle = await open(file, 'r');
-  let bytes: Buffer;
-  try {
-    const buffer = Buffer.alloc(maxHeaderBytes);
-    const { bytesRead } = await handle.read(buffer, 0, maxHeaderBytes, 0);
-    bytes = buffer.subarray(0, bytesRead);
-  } finally {
-    await handle.close();
-  }
+  const bytes = await firstBytes(file, maxHeaderBytes);
   const fileProblem = (code: IngestProblem['code'], message: string, line: number | null = 1) => ({
     problems: [{ code, line, column: null, header: null, message }],
   });

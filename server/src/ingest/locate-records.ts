@@ -1,4 +1,4 @@
-import { createReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { parse } from 'csv-parse';
 
 const lineBreak = /\r\n|\r|\n/g;
@@ -14,7 +14,7 @@ const lineBreak = /\r\n|\r|\n/g;
  * point are located and the others left out; the caller estimates their lines.
  */
 export async function locateRecords(
-  file: string,
+  file: Readable,
   delimiter: string,
   records: readonly number[],
   rejectedLines: ReadonlySet<number>,
@@ -22,7 +22,7 @@ export async function locateRecords(
   const wanted = new Set(records);
   const last = Math.max(-1, ...records);
   const lines = new Map<number, number>();
-  const parser = createReadStream(file).pipe(
+  const parser = file.pipe(
     parse({
       delimiter,
       bom: true,
@@ -51,6 +51,7 @@ export async function locateRecords(
     // Unreadable from here on: what was located stands.
   } finally {
     parser.destroy();
+    file.destroy();
   }
   return lines;
 }

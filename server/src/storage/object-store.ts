@@ -7,6 +7,11 @@ import type { Readable } from 'node:stream';
  */
 export interface ObjectStore {
   readonly kind: StorageKind;
+  /**
+   * How an engine reaches the objects itself, where `locate` gives URLs rather than paths:
+   * the S3 endpoint and credentials. Undefined on local disk.
+   */
+  readonly engineAccess?: S3Access;
   /** Writes the whole object or nothing: readers never see a partly written object. */
   put(key: string, body: Readable | Uint8Array | string): Promise<void>;
   /** Copies a local file in as the object, as put does but without streaming it through Node. */
@@ -86,5 +91,30 @@ export type UploadedPart = { partNumber: number; bytes: number; etag: string };
 
 export type StorageKind = 'local' | 's3';
 
+export type S3Access = {
+  region: string;
+  /** An S3-compatible server's URL; AWS's own endpoint when absent. */
+  endpoint?: string;
+  pathStyle: boolean;
+  /** The store's current credentials; temporary ones carry their expiry. */
+  credentials(): Promise<S3Credentials>;
+};
+
+export type S3Credentials = {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+  expiration?: Date;
+};
+
 export const storageZones = ['landing', 'lake', 'results'] as const;
 export type StorageZone = (typeof storageZones)[number];
+
+/**
+ * Where an engine finds a folder of objects (a zone, an upload's): a directory on local disk,
+ * a prefix on S3 (ending in a slash, so that no other prefix that begins alike is taken for it).
+ */
+export function folderLocation(store: ObjectStore, folder: string): string {
+  const location = store.locate(folder);
+  return store.kind === 'local' ? location : `${location}/`;
+}

@@ -18,6 +18,7 @@ import { compareQuality } from '../ingest/compare-quality.ts';
 import { readHeader, resolveHeader, type IngestPlan } from '../ingest/ingest-plan.ts';
 import { loadRestrictedZip3 } from '../ingest/restricted-zip3.ts';
 import type { Platform } from '../platform.ts';
+import { folderLocation } from '../storage/object-store.ts';
 import { openConfiguredVault } from '../vault/configured-vault.ts';
 
 export const ingestJobKind = 'ingest';
@@ -168,7 +169,8 @@ async function ingestAndPublish(platform: Platform, input: IngestInput): Promise
     }
 
     const source = platform.store.locate(files.landingKey);
-    const header = await readHeader(source, dataset.contract.delimiter);
+    const openSource = () => platform.store.get(files.landingKey);
+    const header = await readHeader(await openSource(), dataset.contract.delimiter);
     const resolved =
       'fields' in header
         ? resolveHeader(
@@ -200,13 +202,16 @@ async function ingestAndPublish(platform: Platform, input: IngestInput): Promise
       const idSpace =
         dataset.contract.patientIdSpace === 'shared' ? 'shared' : `hospital:${input.hospitalId}`;
       const engine = createIngestEngine(platform.env, {
-        allowedDirectories: [path.dirname(source), files.workDirectory],
+        allowedDirectories: [folderLocation(platform.store, 'landing'), files.workDirectory],
         tempDirectory: path.join(files.workDirectory, 'spill'),
         memoryLimit: platform.env.MEDLAKE_INGEST_MEMORY,
+        ...(platform.store.engineAccess ? { s3: platform.store.engineAccess } : {}),
       });
       outcome = await engine.ingest({
         plan,
         source,
+        sourceBytes: landed.bytes,
+        openSource,
         targetDirectory: files.releaseDirectory,
         fileBytes: bytesOf(platform.env.MEDLAKE_PARQUET_FILE_SIZE),
         idSpace,
@@ -300,6 +305,7 @@ async function ingestAndPublish(platform: Platform, input: IngestInput): Promise
 /** Every place an ingest job writes to, from its ids alone, so that cleanup can find them. */
 export function ingestFiles(platform: Platform, jobId: string, params: IngestJobParams) {
   return {
+    // In the landing zone's own folder, which only the ingest engine may read.
     landingKey: `landing/${jobId}.csv`,
     lakeFolder: releaseFolder(params),
     workDirectory: path.join(platform.layout.work, jobId),

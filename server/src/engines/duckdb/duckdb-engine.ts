@@ -5,6 +5,7 @@ import type { ResultColumn } from '../../query/compile-query.ts';
 import type { EngineOptions, QueryEngine, RunOptions, SqlStatement } from '../types.ts';
 import { ConnectionPool } from './connection-pool.ts';
 import { duckDbDialect } from './duckdb-dialect.ts';
+import { DuckDbS3, s3Options } from './duckdb-s3.ts';
 import { lockDown, progressTracking, quoteLiteral } from './duckdb-sql.ts';
 
 export type DuckDbEngineOptions = EngineOptions & {
@@ -14,6 +15,8 @@ export type DuckDbEngineOptions = EngineOptions & {
   threads?: number;
   /** Statements that may run at once: running queries plus pages, exports and health checks. */
   connections?: number;
+  /** Where DuckDB's httpfs extension is installed, for a lake on S3. */
+  extensionDirectory?: string;
 };
 
 /** DuckDB in-process for queries, locked to the lake and results directories. */
@@ -22,19 +25,29 @@ export async function createDuckDbEngine(options: DuckDbEngineOptions): Promise<
   const instance = await DuckDBInstance.create(':memory:');
   const pool = await ConnectionPool.open(instance, options.connections ?? 6, progressTracking);
   const setup = await pool.acquire();
+  let s3: DuckDbS3 | undefined;
   try {
+    if (options.s3) s3 = await DuckDbS3.open(setup, s3Options(options.s3, options));
     const extra = [
       ...(options.memoryLimit ? [`SET memory_limit = ${quoteLiteral(options.memoryLimit)}`] : []),
       ...(options.threads ? [`SET threads = ${Math.max(1, Math.floor(options.threads))}`] : []),
     ];
     await lockDown(setup, { ...options, extra });
-  } finally {
+  } catch (error) {
     pool.release(setup);
+    pool.close();
+    instance.closeSync();
+    throw error;
   }
+  pool.release(setup);
   const withConnection = <T>(
     runOptions: RunOptions | undefined,
     work: (connection: DuckDBConnection) => Promise<T>,
-  ) => withPooledConnection(pool, runOptions, work);
+  ) =>
+    withPooledConnection(pool, runOptions, async (connection) => {
+      await s3?.renewIfDue(connection);
+      return work(connection);
+    });
 
   return {
     kind: 'duckdb',

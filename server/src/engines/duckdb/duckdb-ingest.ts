@@ -35,6 +35,7 @@ import {
   type RowRule,
 } from '../../ingest/ingest-rules.ts';
 import { describeRejectedLine, rejectCodes } from './ingest-problems.ts';
+import { DuckDbS3, s3Options } from './duckdb-s3.ts';
 import { lockDown, progressTracking, quoteIdentifier, quoteLiteral } from './duckdb-sql.ts';
 
 /** The DuckDB type each contract source type is read as. */
@@ -50,6 +51,8 @@ export const duckTypes: Record<SourceType, string> = {
 export type DuckDbIngestOptions = EngineOptions & {
   /** DuckDB's memory limit for one ingest, e.g. "1GB"; beyond it DuckDB spills to disk. */
   memoryLimit: string;
+  /** Where DuckDB's httpfs extension is installed, for a store on S3. */
+  extensionDirectory?: string;
 };
 
 /**
@@ -70,6 +73,7 @@ export function createDuckDbIngestEngine(options: DuckDbIngestOptions): IngestEn
       const instance = await DuckDBInstance.create(':memory:');
       const connection = await instance.connect();
       try {
+        if (options.s3) await DuckDbS3.open(connection, s3Options(options.s3, options));
         await lockDown(connection, {
           ...options,
           extra: [`SET memory_limit = ${quoteLiteral(options.memoryLimit)}`, ...progressTracking],
@@ -288,7 +292,7 @@ class IngestRun {
       ).map((row) => Number(row.line));
       const records = semantic.map((row) => Number(row.record));
       const located = await locateRecords(
-        this.#request.source,
+        await this.#request.openSource(),
         this.#request.plan.contract.delimiter,
         records,
         new Set(rejectedLines),

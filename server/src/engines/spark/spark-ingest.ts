@@ -1,4 +1,3 @@
-import { stat } from 'node:fs/promises';
 import {
   lakeColumns,
   type IngestProblem,
@@ -180,7 +179,7 @@ class SparkIngestRun {
       (source) => `${this.#typed(source)} AS ${columnAlias(source)}`,
     );
     // The file is read as one split; its rows are then spread over the cluster.
-    const { size } = await stat(this.#request.source);
+    const size = this.#request.sourceBytes;
     const partitions = Math.max(1, Math.ceil(size / bytesPerPartition));
     this.#partitions = partitions;
     // Shuffles (distinct records, the names join) sized to the upload, not to Spark's default
@@ -361,7 +360,7 @@ class SparkIngestRun {
     if (rows.length === 0) return [];
     // Spark numbers every record it read, readable or not: no line is left out of the count.
     const located = await locateRecords(
-      this.#request.source,
+      await this.#request.openSource(),
       this.#request.plan.contract.delimiter,
       rows.map((row) => row.record),
       new Set(),
@@ -418,7 +417,7 @@ class SparkIngestRun {
     const patient = columnAlias(this.#rules.patient());
     const expressions = this.#outputExpressions();
     const directory = sparkPath(this.#request.targetDirectory);
-    const { size } = await stat(this.#request.source);
+    const size = this.#request.sourceBytes;
     const files = Math.max(1, Math.ceil(size / (this.#request.fileBytes * csvBytesPerParquetByte)));
     await this.#sql(
       `

@@ -14,29 +14,8 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { notFound } from '../../errors.ts';
 import type { ObjectStore } from '../object-store.ts';
 import { createS3PartUploads } from './s3-part-uploads.ts';
+import type { S3StoreSettings } from './s3-settings.ts';
 import { assertValidStorageKey, assertValidStoragePrefix } from '../storage-key.ts';
-
-export type S3StoreSettings = {
-  bucket: string;
-  /** Prepended to every key, e.g. "medlake/"; empty for the whole bucket. */
-  prefix: string;
-  region: string;
-  /** An S3-compatible server's URL; AWS's own endpoint when absent. */
-  endpoint?: string;
-  /** Path-style addressing (bucket in the path), which most S3-compatible servers need. */
-  forcePathStyle: boolean;
-  /**
-   * Keys given outright, for the test server; otherwise the AWS SDK's default chain finds
-   * them (environment, profile, web identity, instance or task role).
-   */
-  credentials?: { accessKeyId: string; secretAccessKey: string };
-  /**
-   * Server-side encryption asked for on every write: S3-managed keys (AES256), or a KMS key
-   * (aws:kms, with the key's id or ARN, or the account's default key without one). None: the
-   * bucket's default encryption applies.
-   */
-  encryption?: { algorithm: 'AES256' } | { algorithm: 'aws:kms'; kmsKeyId?: string };
-};
 
 /** Parts of a multipart write; S3 wants at least 5 MiB for all but the last. */
 const partBytes = 8 * 1024 * 1024;
@@ -102,6 +81,13 @@ export function createS3ObjectStore(settings: S3StoreSettings): ObjectStore {
 
   const store: ObjectStore = {
     kind: 's3',
+    engineAccess: {
+      region: settings.region,
+      ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
+      pathStyle: settings.forcePathStyle,
+      // The client's own provider: the standard chain, cached and renewed before expiry.
+      credentials: () => client.config.credentials(),
+    },
     parts: createS3PartUploads({ client, bucket, objectKey, isMissing, encryption }),
 
     async put(key, body) {
