@@ -5,10 +5,7 @@ import { createSparkEngine } from './spark/spark-engine.ts';
 import { createSparkIngestEngine } from './spark/spark-ingest.ts';
 import type { IngestEngine, QueryEngine } from './types.ts';
 
-type EngineEnv = Pick<
-  Env,
-  'MEDLAKE_ENGINE' | 'SPARK_CONNECT_URL' | 'MEDLAKE_DUCKDB_EXTENSIONS'
->;
+type EngineEnv = Pick<Env, 'MEDLAKE_ENGINE' | 'SPARK_CONNECT_URL' | 'MEDLAKE_DUCKDB_EXTENSIONS'>;
 
 function withExtensions<T extends object>(env: EngineEnv, options: T): T {
   const directory = env.MEDLAKE_DUCKDB_EXTENSIONS;

@@ -37,11 +37,15 @@ describe('locateRecords', () => {
 
   it('locates the records before a quote that is never closed, and only those', async () => {
     const csv = await file('a,b\n1,x\n2,y\n"3,z\n4,w\n');
-    expect(await locateRecords(createReadStream(csv), ',', [1, 2, 3], new Set())).toEqual(new Map([[1, 3]]));
+    expect(await locateRecords(createReadStream(csv), ',', [1, 2, 3], new Set())).toEqual(
+      new Map([[1, 3]]),
+    );
   });
 
   it('stops after the last record wanted', async () => {
     const csv = await file(`a\n${Array.from({ length: 1000 }, (_, i) => i).join('\n')}\n`);
-    expect(await locateRecords(createReadStream(csv), ',', [5], new Set())).toEqual(new Map([[5, 7]]));
+    expect(await locateRecords(createReadStream(csv), ',', [5], new Set())).toEqual(
+      new Map([[5, 7]]),
+    );
   });
 });
