@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The full test suite: starts the services the tests need (PostgreSQL, a Spark Connect server,
-# an S3-compatible server; Chromium for the browser tests is installed if missing), runs every
+# an S3-compatible server, DuckDB's httpfs extension; Chromium for the browser tests is installed if missing), runs every
 # test against them, and stops what it started, whether the tests pass or not.
 # A PostgreSQL URL already in MEDLAKE_TEST_POSTGRES_URL is used as it is (it must allow
 # CREATE DATABASE), and so are a Spark Connect URL in MEDLAKE_TEST_SPARK_URL and an S3 URL
@@ -30,6 +30,11 @@ if [ -z "${MEDLAKE_TEST_S3_URL:-}" ]; then
   started+=(s3)
 fi
 export MEDLAKE_TEST_S3_URL
+# DuckDB's httpfs extension, for the DuckDB engine on S3: from PyPI into .test-services, once.
+if [ -z "${MEDLAKE_TEST_DUCKDB_EXTENSIONS:-}" ]; then
+  MEDLAKE_TEST_DUCKDB_EXTENSIONS="$(bash scripts/install-httpfs.sh "$PWD/.test-services/duckdb-extensions")"
+fi
+export MEDLAKE_TEST_DUCKDB_EXTENSIONS
 if [ -z "${MEDLAKE_TEST_CHROMIUM:-}" ]; then
   MEDLAKE_TEST_CHROMIUM="$(bash scripts/services/chromium.sh path)"
 fi

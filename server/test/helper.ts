@@ -8,7 +8,9 @@ import { loadEnv, type Env } from '../src/env.ts';
 import { homeLayout } from '../src/home-layout.ts';
 import { createLogger } from '../src/logger.ts';
 import { openPlatform, type Platform } from '../src/platform.ts';
+import type { StorageKind } from '../src/storage/object-store.ts';
 import { copyEmptyPglite, createTestDatabase } from './catalog-backends.ts';
+import { s3DeploymentEnv } from './s3.ts';
 
 export type TestPlatform = Platform & { dispose(): Promise<void> };
 
@@ -19,7 +21,10 @@ export type TestPlatform = Platform & { dispose(): Promise<void> };
 export async function createTestPlatform(
   kind: CatalogKind = 'pglite',
   extraEnv: Record<string, string> = {},
+  options: { storage?: StorageKind } = {},
 ): Promise<TestPlatform> {
+  // Landing, lake and results in a fresh bucket of the test S3 server, for `storage: 's3'`.
+  const bucket = options.storage === 's3' ? await s3DeploymentEnv() : undefined;
   const home = await mkdtemp(path.join(tmpdir(), 'medlake-home-'));
   // PGlite lives inside MEDLAKE_HOME; PostgreSQL gets a fresh database of its own.
   const database = kind === 'postgres' ? await createTestDatabase('postgres') : undefined;
@@ -30,6 +35,7 @@ export async function createTestPlatform(
     MEDLAKE_HOME: home,
     LOG_LEVEL: 'silent',
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
+    ...bucket?.env,
     ...extraEnv,
   });
   const platform = await openPlatform(env, { migrate: true });
@@ -38,6 +44,7 @@ export async function createTestPlatform(
     dispose: async () => {
       await platform.close();
       await database?.dispose();
+      await bucket?.drop();
       await rm(home, { recursive: true, force: true });
     },
   };

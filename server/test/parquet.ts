@@ -1,4 +1,10 @@
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { DuckDBInstance } from '@duckdb/node-api';
+import type { ObjectStore } from '../src/storage/object-store.ts';
 
 /** Reads Parquet files whole, for assertions on what the lake holds. */
 export async function readParquet(
@@ -32,5 +38,29 @@ export async function parquetColumns(file: string): Promise<Array<Record<string,
   } finally {
     connection.closeSync();
     instance.closeSync();
+  }
+}
+
+/**
+ * Reads Parquet objects whole, from whichever store holds them: they are copied out through
+ * the store first, so that the check does not depend on the engine's own way to the store.
+ */
+export async function readParquetObjects(
+  store: ObjectStore,
+  keys: readonly string[],
+): Promise<Array<Record<string, unknown>>> {
+  if (keys.length === 0) return [];
+  const scratch = await mkdtemp(path.join(tmpdir(), 'medlake-parquet-'));
+  try {
+    const files = await Promise.all(
+      keys.map(async (key, index) => {
+        const file = path.join(scratch, `${index}.parquet`);
+        await pipeline(await store.get(key), createWriteStream(file));
+        return file;
+      }),
+    );
+    return await readParquet(files);
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
   }
 }

@@ -52,3 +52,44 @@ export async function testBucket(
     },
   };
 }
+
+/**
+ * Where the tests find DuckDB's httpfs extension, which the DuckDB engine needs to reach S3:
+ * `npm run test:all` installs it with scripts/install-httpfs.sh and names the folder in
+ * MEDLAKE_TEST_DUCKDB_EXTENSIONS.
+ */
+export function testDuckDbExtensions(): string {
+  const directory = process.env.MEDLAKE_TEST_DUCKDB_EXTENSIONS;
+  if (!directory) {
+    throw new Error(
+      'No DuckDB httpfs extension for the S3 tests: run them with `npm run test:all`, or install it with `bash scripts/install-httpfs.sh .test-services/duckdb-extensions` and set MEDLAKE_TEST_DUCKDB_EXTENSIONS to the folder it prints',
+    );
+  }
+  return directory;
+}
+
+/**
+ * A deployment's settings for a store in a fresh bucket on the test server: the configuration
+ * a server would be given, with the credentials in the environment, where the AWS SDK's
+ * standard chain finds them as it would in production. drop() removes the bucket.
+ */
+export async function s3DeploymentEnv(): Promise<{
+  env: Record<string, string>;
+  drop(): Promise<void>;
+}> {
+  const bucket = await testBucket();
+  const { settings } = bucket;
+  process.env.AWS_ACCESS_KEY_ID = settings.credentials!.accessKeyId;
+  process.env.AWS_SECRET_ACCESS_KEY = settings.credentials!.secretAccessKey;
+  return {
+    env: {
+      MEDLAKE_STORAGE: 's3',
+      MEDLAKE_S3_BUCKET: settings.bucket,
+      MEDLAKE_S3_PREFIX: settings.prefix,
+      MEDLAKE_S3_ENDPOINT: settings.endpoint!,
+      MEDLAKE_S3_PATH_STYLE: 'true',
+      MEDLAKE_DUCKDB_EXTENSIONS: testDuckDbExtensions(),
+    },
+    drop: () => bucket.drop(),
+  };
+}

@@ -2,10 +2,10 @@ import type { DatasetContractInput } from '@medlake/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestPlatform, testActor, type TestPlatform } from '../../test/helper.ts';
 import { ingest } from '../../test/ingest-helpers.ts';
-import { readParquet } from '../../test/parquet.ts';
+import { readParquetObjects } from '../../test/parquet.ts';
 import { releasesRepository } from '../catalog/releases-repository.ts';
 import { addHospital, saveDataset } from '../use-cases/manage-datasets.ts';
-import { testSparkUrl } from '../../test/spark.ts';
+import { deployments } from '../../test/deployments.ts';
 import { lineOfRecord } from './ingest-rules.ts';
 
 const header = 'mrn,name,address,birth,visit,seen_at,zip,code,result,note';
@@ -39,16 +39,11 @@ function contract(
   };
 }
 
-const engines: Array<[string, () => Record<string, string>]> = [
-  ['DuckDB', () => ({})],
-  ['Spark', () => ({ MEDLAKE_ENGINE: 'spark', SPARK_CONNECT_URL: testSparkUrl() })],
-];
-
-describe.each(engines)('de-identification on %s', (_, engineEnv) => {
+describe.each(deployments)('de-identification on %s', (_, { engineEnv, storage }) => {
   let platform: TestPlatform;
 
   beforeAll(async () => {
-    platform = await createTestPlatform('pglite', engineEnv());
+    platform = await createTestPlatform('pglite', engineEnv(), { storage });
     await addHospital(platform, testActor, { id: 'h1', name: 'Hospital 1' });
     await saveDataset(platform, contract('shift', 'shifted'));
     await saveDataset(platform, contract('year', 'by-year'));
@@ -65,7 +60,7 @@ describe.each(engines)('de-identification on %s', (_, engineEnv) => {
     const release = await releasesRepository(platform.catalog.db).get(result.releaseId);
     return {
       result,
-      rows: await readParquet(release?.files.map((key) => platform.store.locate(key)) ?? []),
+      rows: await readParquetObjects(platform.store, release?.files ?? []),
     };
   }
 

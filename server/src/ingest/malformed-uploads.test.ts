@@ -2,7 +2,7 @@ import type { IngestProblem } from '@medlake/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestPlatform, type TestPlatform } from '../../test/helper.ts';
 import { fixtureLines, ingest, listFiles, prepareDataset } from '../../test/ingest-helpers.ts';
-import { testSparkUrl } from '../../test/spark.ts';
+import { deployments } from '../../test/deployments.ts';
 import { releasesRepository } from '../catalog/releases-repository.ts';
 
 type Case = {
@@ -125,18 +125,13 @@ const corpus: Case[] = [
   },
 ];
 
-const engines: Array<[string, () => Record<string, string>]> = [
-  ['DuckDB', () => ({})],
-  ['Spark', () => ({ MEDLAKE_ENGINE: 'spark', SPARK_CONNECT_URL: testSparkUrl() })],
-];
-
-describe.each(engines)('malformed uploads on %s', (_, engineEnv) => {
+describe.each(deployments)('malformed uploads on %s', (_, { engineEnv, storage }) => {
   let platform: TestPlatform;
   let header: string;
   let rows: string[];
 
   beforeAll(async () => {
-    platform = await createTestPlatform('pglite', engineEnv());
+    platform = await createTestPlatform('pglite', engineEnv(), { storage });
     await prepareDataset(platform, 'synthea-observations');
     ({ header, rows } = await fixtureLines('2020-12'));
   });

@@ -1,28 +1,24 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestPlatform, type TestPlatform } from '../../test/helper.ts';
 import { ingest, prepareDataset, synthea } from '../../test/ingest-helpers.ts';
-import { readParquet } from '../../test/parquet.ts';
+import { readParquetObjects } from '../../test/parquet.ts';
 import { researcherWithAccess, runQuery } from '../../test/query-helpers.ts';
-import { testSparkUrl } from '../../test/spark.ts';
+import { deployments } from '../../test/deployments.ts';
 import { releasesRepository } from '../catalog/releases-repository.ts';
-
-const engines: Array<[string, () => Record<string, string>]> = [
-  ['DuckDB', () => ({})],
-  ['Spark', () => ({ MEDLAKE_ENGINE: 'spark', SPARK_CONNECT_URL: testSparkUrl() })],
-];
 
 /**
  * A release is as many Parquet files as its size needs. Here the file size is set tiny, so
  * that the full Synthea export (6 MB of CSV) is split as a large delivery would be.
  */
-describe.each(engines)('release files on %s', (_, engineEnv) => {
+describe.each(deployments)('release files on %s', (_, { engineEnv, storage }) => {
   let platform: TestPlatform;
 
   beforeAll(async () => {
-    platform = await createTestPlatform('pglite', {
-      ...engineEnv(),
-      MEDLAKE_PARQUET_FILE_SIZE: '64KB',
-    });
+    platform = await createTestPlatform(
+      'pglite',
+      { ...engineEnv(), MEDLAKE_PARQUET_FILE_SIZE: '64KB' },
+      { storage },
+    );
     await prepareDataset(platform, 'synthea-observations');
   });
 
@@ -44,7 +40,7 @@ describe.each(engines)('release files on %s', (_, engineEnv) => {
     // What the catalog lists is what the lake holds, and together they hold every row.
     const folder = largeFiles[0]!.slice(0, largeFiles[0]!.lastIndexOf('/'));
     expect(await platform.store.list(folder)).toEqual([...largeFiles].sort());
-    const rows = await readParquet(largeFiles.map((key) => platform.store.locate(key)));
+    const rows = await readParquetObjects(platform.store, largeFiles);
     expect(rows).toHaveLength(large.rows);
 
     // Row level: the export has few patients, whose counts would otherwise be hidden.
