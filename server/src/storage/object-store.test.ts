@@ -1,15 +1,23 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { testBucket } from '../../test/s3.ts';
 import { createLocalObjectStore } from './local/local-object-store.ts';
 import type { ObjectStore } from './object-store.ts';
+import { copyObject } from './s3/s3-copy.ts';
 import { createS3ObjectStore } from './s3/s3-object-store.ts';
 
-type Made = { store: ObjectStore; located: (key: string) => string; dispose(): Promise<void> };
+type Made = {
+  store: ObjectStore;
+  located: (key: string) => string;
+  /** Writes a file as an engine would, beside the store, under a name that is not a key. */
+  putForeign(folder: string, name: string): Promise<void>;
+  dispose(): Promise<void>;
+};
 
 const stores: Array<[string, (scratch: string) => Promise<Made>]> = [
   [
@@ -19,6 +27,10 @@ const stores: Array<[string, (scratch: string) => Promise<Made>]> = [
       return {
         store: createLocalObjectStore(root),
         located: (key) => path.join(root, ...key.split('/')),
+        putForeign: async (folder, name) => {
+          await mkdir(path.join(root, folder), { recursive: true });
+          await writeFile(path.join(root, folder, name), '');
+        },
         dispose: async () => undefined,
       };
     },
@@ -30,6 +42,17 @@ const stores: Array<[string, (scratch: string) => Promise<Made>]> = [
       return {
         store: createS3ObjectStore(bucket.settings),
         located: (key) => `s3://${bucket.settings.bucket}/medlake/${key}`,
+        putForeign: async (folder, name) => {
+          const client = new S3Client({ ...bucket.settings });
+          await client.send(
+            new PutObjectCommand({
+              Bucket: bucket.settings.bucket,
+              Key: `medlake/${folder}/${name}`,
+              Body: '',
+            }),
+          );
+          client.destroy();
+        },
         dispose: () => bucket.drop(),
       };
     },
@@ -61,6 +84,34 @@ describe.each(stores)('object store on %s', (_, make) => {
     expect(await text(await store.get('lake/a.txt'))).toBe('alpha');
     expect([...Buffer.concat(await (await store.get('lake/b.bin')).toArray())]).toEqual([1, 2, 3]);
     expect(await text(await store.get('lake/c.txt'))).toBe('stream');
+  });
+
+  it('moves an object to another key, replacing what was there', async () => {
+    await store.put('results/q1/staging/part-00000.csv', 'new');
+    await store.put('results/q1/export.csv', 'old');
+    await store.move('results/q1/staging/part-00000.csv', 'results/q1/export.csv');
+    expect(await text(await store.get('results/q1/export.csv'))).toBe('new');
+    expect(await store.exists('results/q1/staging/part-00000.csv')).toBe(false);
+    await expect(store.move('results/q1/missing', 'results/q1/other')).rejects.toMatchObject({
+      code: 'NOT_FOUND',
+    });
+  });
+
+  it('deletes a folder with what an engine left in it, and nothing beside it', async () => {
+    await store.put('results/q1/out.spark/part-00000.parquet', 'x');
+    await made.putForeign('results/q1/out.spark', '_SUCCESS');
+    await made.putForeign('results/q1/out.spark', '.part-00000.parquet.crc');
+    await store.put('results/q1/out.sparkle', 'kept');
+    await store.deleteFolder('results/q1/out.spark');
+    expect(await store.list('results/')).toEqual(['results/q1/out.sparkle']);
+    await store.deleteFolder('results/q1/never-there');
+  });
+
+  it('gives back the key of a location, and none for a place outside the store', async () => {
+    const key = 'lake/d/hospital=h1/month=2024-01/release=r1/part-0.parquet';
+    expect(store.keyOf(store.locate(key))).toBe(key);
+    expect(store.keyOf('/somewhere/else/part-0.parquet')).toBeUndefined();
+    expect(store.keyOf('s3://another-bucket/medlake/lake/x')).toBeUndefined();
   });
 
   it('copies a local file in as an object, and locates it for the engines', async () => {
@@ -315,6 +366,36 @@ describe('object store on S3, refused', () => {
       });
       await expect(store.ping()).rejects.toThrow(/signature/i);
     } finally {
+      await bucket.drop();
+    }
+  });
+});
+
+describe('object store on S3, copies', () => {
+  it('copies an object above the single-copy limit in ranges, byte for byte', async () => {
+    const bucket = await testBucket();
+    const client = new S3Client({ ...bucket.settings });
+    try {
+      const store = createS3ObjectStore(bucket.settings);
+      const bytes = Buffer.alloc(12 * 1024 * 1024);
+      for (let i = 0; i < bytes.length; i += 4096) bytes.writeUInt32BE(i, i);
+      await store.put('results/q1/big', Readable.from([bytes]));
+      // Limits scaled down from S3's 5 GiB, so that three ranges are copied.
+      await copyObject(
+        client,
+        {
+          bucket: bucket.settings.bucket,
+          from: 'medlake/results/q1/big',
+          to: 'medlake/results/q1/copy',
+          bytes: bytes.length,
+          encryption: {},
+        },
+        { largestSingleCopy: 5 * 1024 * 1024, partBytes: 5 * 1024 * 1024 },
+      );
+      const copied = Buffer.concat(await (await store.get('results/q1/copy')).toArray());
+      expect(copied.equals(bytes)).toBe(true);
+    } finally {
+      client.destroy();
       await bucket.drop();
     }
   });

@@ -27,8 +27,17 @@ export interface ObjectStore {
   usage(prefix: string): Promise<{ objects: number; bytes: number }>;
   /** Deletes the object; deleting a missing object is not an error. */
   delete(key: string): Promise<void>;
+  /**
+   * Deletes everything under the folder, whatever its names: also the markers and checksum
+   * files an engine leaves beside what it writes, which are not keys of the store's own.
+   */
+  deleteFolder(folder: string): Promise<void>;
+  /** Moves an object to another key, replacing what is there (a rename, or a copy on S3). */
+  move(from: string, to: string): Promise<void>;
   /** Where an engine reads or writes the object: a file path here, an s3:// URL on S3. */
   locate(key: string): string;
+  /** The key a location of this store stands for (the inverse of locate); undefined outside it. */
+  keyOf(location: string): string | undefined;
   /**
    * Where an engine writes the object itself (a query result): like locate, with whatever the
    * store needs made ready first. Readers are pointed at it only once the writer has finished.

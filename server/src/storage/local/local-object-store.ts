@@ -100,8 +100,28 @@ export function createLocalObjectStore(root: string): ObjectStore {
       await rm(fileOf(key), { force: true });
     },
 
+    async deleteFolder(folder) {
+      await rm(fileOf(folder), { recursive: true, force: true });
+    },
+
+    async move(from, to) {
+      const source = fileOf(from);
+      if (!(await isFile(source))) throw notFound(`Object ${from}`);
+      await mkdir(path.dirname(fileOf(to)), { recursive: true });
+      await rename(source, fileOf(to));
+    },
+
     locate(key) {
       return fileOf(key);
+    },
+
+    keyOf(location) {
+      const relative = path.relative(root, location);
+      if (relative === '' || relative.startsWith('..') || path.isAbsolute(relative))
+        return undefined;
+      const key = relative.split(path.sep).join('/');
+      assertValidStorageKey(key);
+      return key;
     },
 
     async locateForWrite(key) {

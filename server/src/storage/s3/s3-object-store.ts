@@ -2,6 +2,7 @@ import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import {
   DeleteObjectCommand,
+  DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
@@ -13,6 +14,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { notFound } from '../../errors.ts';
 import type { ObjectStore } from '../object-store.ts';
+import { copyObject } from './s3-copy.ts';
 import { createS3PartUploads } from './s3-part-uploads.ts';
 import type { S3StoreSettings } from './s3-settings.ts';
 import { assertValidStorageKey, assertValidStoragePrefix } from '../storage-key.ts';
@@ -154,8 +156,54 @@ export function createS3ObjectStore(settings: S3StoreSettings): ObjectStore {
       await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: objectKey(key) }));
     },
 
+    async deleteFolder(folder) {
+      assertValidStorageKey(folder);
+      // Listed raw: an engine's markers (_SUCCESS, folder markers) are no keys of medlake's.
+      const prefix = `${settings.prefix}${folder}/`;
+      let continuationToken: string | undefined;
+      do {
+        const page = await client.send(
+          new ListObjectsV2Command({
+            Bucket: bucket,
+            Prefix: prefix,
+            ContinuationToken: continuationToken,
+          }),
+        );
+        const objects = (page.Contents ?? []).flatMap((item) =>
+          item.Key ? [{ Key: item.Key }] : [],
+        );
+        if (objects.length > 0) {
+          await client.send(
+            new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: objects, Quiet: true } }),
+          );
+        }
+        continuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (continuationToken);
+    },
+
+    async move(from, to) {
+      const found = await head(from);
+      if (!found) throw notFound(`Object ${from}`);
+      await copyObject(client, {
+        bucket,
+        from: objectKey(from),
+        to: objectKey(to),
+        bytes: found.ContentLength ?? 0,
+        encryption,
+      });
+      await store.delete(from);
+    },
+
     locate(key) {
       return `s3://${bucket}/${objectKey(key)}`;
+    },
+
+    keyOf(location) {
+      const root = `s3://${bucket}/${settings.prefix}`;
+      if (!location.startsWith(root)) return undefined;
+      const key = location.slice(root.length);
+      assertValidStorageKey(key);
+      return key;
     },
 
     async locateForWrite(key) {
