@@ -67,14 +67,18 @@ export async function openPlatform(env: Env, options: OpenPlatformOptions = {}):
     if (options.migrate) await migrateToLatest(catalog.db);
 
     const store = await createObjectStore(env, layout.objects);
-    const engine = await createEngine(env, {
-      allowedDirectories: [folderLocation(store, 'lake'), folderLocation(store, 'results')],
-      tempDirectory: layout.engineTemp,
-      memoryLimit: env.MEDLAKE_QUERY_MEMORY,
-      // Running queries, plus room for pages, exports and health checks beside them.
-      connections: env.MEDLAKE_QUERY_CONCURRENCY + 4,
-      ...(store.engineAccess ? { s3: store.engineAccess } : {}),
-    });
+    const engine = await createEngine(
+      env,
+      {
+        allowedDirectories: [folderLocation(store, 'lake'), folderLocation(store, 'results')],
+        tempDirectory: layout.engineTemp,
+        memoryLimit: env.MEDLAKE_QUERY_MEMORY,
+        // Running queries, plus room for pages, exports and health checks beside them.
+        connections: env.MEDLAKE_QUERY_CONCURRENCY + 4,
+        ...(store.engineAccess ? { s3: store.engineAccess } : {}),
+      },
+      store,
+    );
     closers.push(() => engine.close());
 
     const downloads = createSignedDownloadLinks(

@@ -1,4 +1,5 @@
 import type { Env } from '../env.ts';
+import type { ObjectStore } from '../storage/object-store.ts';
 import { createDuckDbEngine, type DuckDbEngineOptions } from './duckdb/duckdb-engine.ts';
 import { createDuckDbIngestEngine, type DuckDbIngestOptions } from './duckdb/duckdb-ingest.ts';
 import { createSparkEngine } from './spark/spark-engine.ts';
@@ -16,13 +17,14 @@ function withExtensions<T extends object>(env: EngineEnv, options: T): T {
 export async function createEngine(
   env: EngineEnv,
   options: DuckDbEngineOptions,
+  store: ObjectStore,
 ): Promise<QueryEngine> {
   switch (env.MEDLAKE_ENGINE) {
     case 'duckdb':
       return createDuckDbEngine(withExtensions(env, options));
     case 'spark':
       // loadEnv has made sure the URL is there.
-      return createSparkEngine({ url: env.SPARK_CONNECT_URL! });
+      return createSparkEngine({ url: env.SPARK_CONNECT_URL!, store });
   }
 }
 

@@ -3,7 +3,7 @@ import type { IngestProblem, QualityReport } from '@medlake/shared';
 import type { IngestPlan } from '../ingest/ingest-plan.ts';
 import type { ResultColumn } from '../query/compile-query.ts';
 import type { SqlDialect } from '../query/sql-dialect.ts';
-import type { S3Access } from '../storage/object-store.ts';
+import type { ObjectStore, S3Access } from '../storage/object-store.ts';
 
 export type EngineKind = 'duckdb' | 'spark';
 
@@ -96,10 +96,11 @@ export type IngestRequest = {
   /** Reads the landed CSV from the medlake server, for the lines of the rows it reports. */
   openSource(): Promise<Readable>;
   /**
-   * The directory, not yet there, to write the release's Parquet files into, named
-   * part-0.parquet, part-1.parquet, …
+   * The folder of the store, not yet there, to write the release's Parquet files into, named
+   * part-0.parquet, part-1.parquet, … It is the release's own folder in the lake, which no
+   * query reads before the catalog publishes the release, and which is deleted on failure.
    */
-  targetDirectory: string;
+  target: { store: ObjectStore; folder: string };
   /**
    * About how large one Parquet file may grow. A monthly upload smaller than this is one
    * file; a larger one is split, so that Spark and S3 read it in parallel, in parts of this
@@ -128,7 +129,7 @@ export type IngestOutcome =
     }
   | {
       status: 'written';
-      /** The names of the files written, in the target directory. */
+      /** The names of the files written, in the target folder, in order. */
       files: string[];
       profile: Omit<QualityReport, 'comparedWith' | 'changes'>;
     };

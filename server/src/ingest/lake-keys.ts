@@ -1,4 +1,4 @@
-import { readdir } from 'node:fs/promises';
+import type { ObjectStore } from '../storage/object-store.ts';
 
 /**
  * Where a release's Parquet files live in the lake: one folder per release, under folders
@@ -25,10 +25,11 @@ export function releaseFileName(index: number): string {
   return `part-${index}.parquet`;
 }
 
-/** The release files an engine wrote into a directory, in order. */
-export async function releaseFilesIn(directory: string): Promise<string[]> {
+/** The release files (part-N.parquet) in a folder of the store, by name, in order. */
+export async function releaseFilesIn(store: ObjectStore, folder: string): Promise<string[]> {
   const numberOf = (name: string) => Number(/^part-(\d+)\.parquet$/.exec(name)?.[1] ?? NaN);
-  return (await readdir(directory))
+  return (await store.list(`${folder}/`))
+    .map((key) => key.slice(folder.length + 1))
     .filter((name) => Number.isInteger(numberOf(name)))
     .sort((a, b) => numberOf(a) - numberOf(b));
 }

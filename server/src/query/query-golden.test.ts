@@ -581,7 +581,7 @@ describe.each(stores)('query golden suite, lake on %s', (_, storage) => {
   // the same to the last digit that matters.
   // Spark reaches a lake on S3 through its own S3A settings: see the Spark-on-S3 suite.
   it.each(storage === 'local' ? cases : [])('on Spark: $name', async (golden) => {
-    spark ??= await createSparkEngine({ url: testSparkUrl() });
+    spark ??= await createSparkEngine({ url: testSparkUrl(), store: platform.store });
     await expectGolden({ ...platform, engine: spark }, golden);
   });
 

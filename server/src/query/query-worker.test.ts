@@ -138,7 +138,7 @@ describe('query worker, with queries that take a while', () => {
     let onSpark: Platform;
 
     beforeAll(async () => {
-      spark = await createSparkEngine({ url: testSparkUrl() });
+      spark = await createSparkEngine({ url: testSparkUrl(), store: platform.store });
       onSpark = { ...platform, engine: spark };
     });
 

@@ -15,7 +15,7 @@ export async function cleanInterruptedIngests(platform: Platform): Promise<numbe
   for (const job of interrupted) {
     const params = job.params as Parameters<typeof ingestFiles>[2];
     const files = ingestFiles(platform, job.id, params);
-    for (const key of await platform.store.list(files.lakeFolder)) await platform.store.delete(key);
+    await platform.store.deleteFolder(files.lakeFolder);
     await platform.store.delete(files.landingKey);
     await rm(files.workDirectory, { recursive: true, force: true });
     await jobs.finish(job.id, {

@@ -202,7 +202,13 @@ async function ingestAndPublish(platform: Platform, input: IngestInput): Promise
       const idSpace =
         dataset.contract.patientIdSpace === 'shared' ? 'shared' : `hospital:${input.hospitalId}`;
       const engine = createIngestEngine(platform.env, {
-        allowedDirectories: [folderLocation(platform.store, 'landing'), files.workDirectory],
+        allowedDirectories: [
+          folderLocation(platform.store, 'landing'),
+          // The folder that will hold the release's: DuckDB allows a directory's contents, and
+          // the release's folder is one that the engine makes.
+          folderLocation(platform.store, path.posix.dirname(files.lakeFolder)),
+          files.workDirectory,
+        ],
         tempDirectory: path.join(files.workDirectory, 'spill'),
         memoryLimit: platform.env.MEDLAKE_INGEST_MEMORY,
         ...(platform.store.engineAccess ? { s3: platform.store.engineAccess } : {}),
@@ -212,7 +218,7 @@ async function ingestAndPublish(platform: Platform, input: IngestInput): Promise
         source,
         sourceBytes: landed.bytes,
         openSource,
-        targetDirectory: files.releaseDirectory,
+        target: { store: platform.store, folder: files.lakeFolder },
         fileBytes: bytesOf(platform.env.MEDLAKE_PARQUET_FILE_SIZE),
         idSpace,
         linkageKey: vault.linkageKey,
@@ -237,11 +243,7 @@ async function ingestAndPublish(platform: Platform, input: IngestInput): Promise
           })
         : [],
     };
-    for (const name of outcome.files) {
-      const key = `${files.lakeFolder}/${name}`;
-      lakeKeys.push(key);
-      await platform.store.putFile(key, path.join(files.releaseDirectory, name));
-    }
+    lakeKeys.push(...outcome.files.map((name) => `${files.lakeFolder}/${name}`));
     const result = {
       status: 'published' as const,
       jobId,
@@ -289,7 +291,8 @@ async function ingestAndPublish(platform: Platform, input: IngestInput): Promise
     );
     return result;
   } catch (error) {
-    for (const key of lakeKeys) await platform.store.delete(key).catch(() => undefined);
+    // Whatever the engine wrote of the release, whole files or not.
+    await platform.store.deleteFolder(files.lakeFolder).catch(() => undefined);
     await jobs
       .finish(jobId, {
         status: 'failed',
@@ -309,7 +312,6 @@ export function ingestFiles(platform: Platform, jobId: string, params: IngestJob
     landingKey: `landing/${jobId}.csv`,
     lakeFolder: releaseFolder(params),
     workDirectory: path.join(platform.layout.work, jobId),
-    releaseDirectory: path.join(platform.layout.work, jobId, 'release'),
   };
 }
 

@@ -123,7 +123,8 @@ class IngestRun {
     if (failure) return failure;
     await this.#loadPseudonyms();
     await this.#write();
-    const files = await releaseFilesIn(this.#request.targetDirectory);
+    const { store, folder } = this.#request.target;
+    const files = await releaseFilesIn(store, folder);
     return { status: 'written', files, profile: await this.#profile() };
   }
 
@@ -339,6 +340,11 @@ class IngestRun {
     appender.closeSync();
   }
 
+  async #targetLocation(): Promise<string> {
+    const { store, folder } = this.#request.target;
+    return store.locateForWrite(folder);
+  }
+
   /** Pass 3: the de-identified columns, for every row without a problem, to Parquet. */
   async #write(): Promise<void> {
     const { expressions, parameters } = this.#outputExpressions();
@@ -353,7 +359,7 @@ class IngestRun {
         SELECT ${expressions.join(',\n ')}
         FROM staged s JOIN patient_map p ON s.${columnAlias(patient)} = p.real
         ${this.#skipsRows ? "WHERE s.rowid NOT IN (SELECT record FROM row_problems WHERE action <> 'redact')" : ''}
-      ) TO ${quoteLiteral(this.#request.targetDirectory)} (
+      ) TO ${quoteLiteral(await this.#targetLocation())} (
         FORMAT parquet, COMPRESSION snappy, FILENAME_PATTERN 'part-{i}',
         FILE_SIZE_BYTES ${Math.round(this.#request.fileBytes)},
         ROW_GROUP_SIZE ${rowGroupRows(this.#request.fileBytes)})`,
@@ -426,7 +432,7 @@ class IngestRun {
     this.#progress('profiling', null, null);
     const contract = this.#request.plan.contract;
     const sql: ProfileSql = {
-      files: `read_parquet(${quoteLiteral(releaseFilesGlob(this.#request.targetDirectory))})`,
+      files: `read_parquet(${quoteLiteral(releaseFilesGlob(await this.#targetLocation()))})`,
       quote: quoteIdentifier,
       asText: (expression) => `CAST(${expression} AS VARCHAR)`,
       asDouble: (expression) => `CAST(${expression} AS DOUBLE)`,

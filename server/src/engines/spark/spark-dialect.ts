@@ -1,5 +1,6 @@
 import { AppError } from '../../errors.ts';
 import type { SqlDialect } from '../../query/sql-dialect.ts';
+import { sparkPath } from './spark-files.ts';
 
 /**
  * Spark SQL. Parameters are named markers (`:p1`), bound by the server from the statement's
@@ -44,7 +45,7 @@ function scanParquet(files: readonly string[]): string {
       throw new AppError('INTERNAL', 'A lake path holds characters Spark globs would misread');
     }
   }
-  const source = `parquet.\`${globOf(files)}\``;
+  const source = `parquet.\`${globOf(files.map(sparkPath))}\``;
   const partitioned = files.length > 0 && files.every((file) => file.includes('/hospital='));
   if (!partitioned) return source;
   const part = (name: string) =>

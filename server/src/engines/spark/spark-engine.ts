@@ -1,4 +1,5 @@
 import { AppError } from '../../errors.ts';
+import type { ObjectStore } from '../../storage/object-store.ts';
 import type { ResultColumn } from '../../query/compile-query.ts';
 import type { QueryEngine, RunOptions, SqlStatement } from '../types.ts';
 import { rowsOf } from './arrow-json.ts';
@@ -29,7 +30,12 @@ const pingTimeoutMs = 5000;
  * starts, and says so in its health report and on each query. When Spark is lost (restarted,
  * unreachable), the session is dropped and the next statement opens a new one.
  */
-export async function createSparkEngine(options: { url: string }): Promise<QueryEngine> {
+export async function createSparkEngine(options: {
+  url: string;
+  /** The store results are written to, through which Spark's part files are moved into place. */
+  store: ObjectStore;
+}): Promise<QueryEngine> {
+  const { store } = options;
   const target = parseConnectUrl(options.url);
   let opening: Promise<SparkConnectClient> | undefined;
   /** Forgets a session (one that could not open, or whose Spark went away), if still current. */
@@ -92,7 +98,7 @@ export async function createSparkEngine(options: { url: string }): Promise<Query
           ? // RFC 4180 quoting (Spark escapes with a backslash by default), one header line.
             "csv OPTIONS (header 'true', escape '\"', nullValue '', emptyValue '', timestampFormat 'yyyy-MM-dd HH:mm:ss', timestampNTZFormat 'yyyy-MM-dd HH:mm:ss')"
           : "parquet OPTIONS (compression 'zstd')";
-      await writeOneFile(target, async (directory) => {
+      await writeOneFile(store, target, async (directory) => {
         await run(
           {
             sql: `INSERT OVERWRITE DIRECTORY '${directory}' USING ${using} SELECT /*+ COALESCE(1) */ * FROM (${statement.sql}) AS r`,
@@ -108,7 +114,7 @@ export async function createSparkEngine(options: { url: string }): Promise<Query
       const schema = columns
         .map((column) => `\`${column.name.replaceAll('`', '``')}\`: ${sparkType(column.type)}`)
         .join(', ');
-      await writeOneFile(target, async (directory) => {
+      await writeOneFile(store, target, async (directory) => {
         await sql(
           `INSERT OVERWRITE DIRECTORY '${directory}' USING parquet OPTIONS (compression 'zstd') SELECT /*+ COALESCE(1) */ inline(from_json(:rows, 'array<struct<${schema}>>'))`,
           { rows: JSON.stringify(rows) },

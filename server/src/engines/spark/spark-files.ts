@@ -1,65 +1,93 @@
 import { randomUUID } from 'node:crypto';
-import { readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { AppError } from '../../errors.ts';
 import { releaseFileName } from '../../ingest/lake-keys.ts';
+import type { ObjectStore } from '../../storage/object-store.ts';
 
 /**
- * Spark writes a folder of part files; the service wants one file at `target`. Spark writes one
- * part into a folder beside the target, which is then moved into place. The target is a path
- * both Spark and medlake see: the local disk of a one-machine Spark here, shared storage (S3,
- * issue 8) on a cluster.
+ * Spark writes a folder of part files; the service wants one object at `target`. Spark writes
+ * one part into a folder beside the target, which the store then moves into place (a rename
+ * on local disk, a copy inside the bucket on S3) before the folder and its markers go.
  */
-export async function writeOneFile(target: string, write: (directory: string) => Promise<void>) {
-  sparkPath(target);
-  const directory = `${target}.spark-${randomUUID()}`;
+export async function writeOneFile(
+  store: ObjectStore,
+  target: string,
+  write: (directory: string) => Promise<unknown>,
+): Promise<void> {
+  const targetKey = store.keyOf(target);
+  if (!targetKey) throw new AppError('INTERNAL', 'Spark writes only into the object store');
+  const folder = `${targetKey}.spark-${randomUUID()}`;
   try {
-    await write(directory);
-    const parts = (await readdir(directory)).filter((name) => name.startsWith('part-'));
+    await write(sparkPath(store.locate(folder)));
+    const parts = partsIn(await store.list(`${folder}/`), folder, '');
     if (parts.length !== 1) {
       throw new AppError(
         'INTERNAL',
         `Spark wrote ${parts.length} part files where one was asked for`,
       );
     }
-    await rename(path.join(directory, parts[0]!), target);
+    await store.move(parts[0]!, targetKey);
   } finally {
-    await rm(directory, { recursive: true, force: true });
+    await store.deleteFolder(folder);
   }
 }
 
 /**
- * A path as Spark SQL text: only paths medlake made itself (absolute, of plain characters) are
- * written into a statement, since Spark takes file paths only as SQL text.
+ * Lets Spark write a release's Parquet files into a folder of its own inside the release
+ * folder, then moves them up under the lake's names (part-0.parquet, …) and drops the rest
+ * (markers, checksums). Returns the names, in order.
+ */
+export async function writeReleaseFiles(
+  store: ObjectStore,
+  folder: string,
+  write: (directory: string) => Promise<unknown>,
+): Promise<string[]> {
+  const staging = `${folder}/spark-${randomUUID()}`;
+  try {
+    await write(sparkPath(store.locate(staging)));
+    const parts = partsIn(await store.list(`${staging}/`), staging, '.parquet');
+    const names: string[] = [];
+    for (const [index, part] of parts.entries()) {
+      const name = releaseFileName(index);
+      await store.move(part, `${folder}/${name}`);
+      names.push(name);
+    }
+    return names;
+  } finally {
+    await store.deleteFolder(staging);
+  }
+}
+
+/** The keys of the part files Spark wrote directly into a folder, in Spark's order. */
+function partsIn(keys: readonly string[], folder: string, extension: string): string[] {
+  return keys
+    .filter((key) => {
+      const name = key.slice(folder.length + 1);
+      return !name.includes('/') && name.startsWith('part-') && name.endsWith(extension);
+    })
+    .sort();
+}
+
+/** A local path Spark may be given: absolute, of plain characters. */
+const localPath = /^\/[A-Za-z0-9/_.=-]*$/;
+/** An S3 URL Spark may be given: a bucket name, then plain characters. */
+const s3Url = /^s3a:\/\/[a-z0-9][a-z0-9.-]*[a-z0-9]\/[A-Za-z0-9/_.=-]*$/;
+
+/**
+ * A location as Spark SQL text: a local path, or an object on S3 through Hadoop's S3A file
+ * system (`s3://` becomes `s3a://`). Only locations medlake made itself, of plain characters,
+ * are written into a statement, since Spark takes file paths only as SQL text. A trailing
+ * `*.parquet` glob (a release folder's files) is kept.
  */
 export function sparkPath(location: string): string {
-  if (!path.isAbsolute(location) || !/^[A-Za-z0-9/_.=-]+$/.test(location)) {
-    throw new AppError(
-      'INTERNAL',
-      'Spark reads and writes local paths only until the S3 store (issue 8) is there',
-    );
+  const glob = location.endsWith('/*.parquet') ? '/*.parquet' : '';
+  const plain = location.slice(0, location.length - glob.length);
+  const spark = plain.startsWith('s3://') ? `s3a://${plain.slice('s3://'.length)}` : plain;
+  const valid = spark.startsWith('s3a://')
+    ? s3Url.test(spark)
+    : path.isAbsolute(spark) && localPath.test(spark);
+  if (!valid) {
+    throw new AppError('INTERNAL', 'A lake location holds characters Spark SQL would misread');
   }
-  return location;
-}
-
-/**
- * Renames the part files Spark wrote into a directory to the lake's names (part-0.parquet, …)
- * and removes its markers and checksums. Returns the names, in order.
- */
-export async function nameParquetParts(directory: string): Promise<string[]> {
-  const entries = (await readdir(directory)).sort();
-  const parts = entries.filter((name) => name.startsWith('part-') && name.endsWith('.parquet'));
-  const names: string[] = [];
-  for (const [index, part] of parts.entries()) {
-    const name = releaseFileName(index);
-    await rename(path.join(directory, part), path.join(directory, `${name}.tmp`));
-    names.push(name);
-  }
-  for (const entry of entries) {
-    if (!parts.includes(entry)) await rm(path.join(directory, entry), { force: true });
-  }
-  for (const name of names) {
-    await rename(path.join(directory, `${name}.tmp`), path.join(directory, name));
-  }
-  return names;
+  return `${spark}${glob}`;
 }

@@ -32,7 +32,7 @@ import { rowsOf } from './arrow-json.ts';
 import { parseConnectUrl } from './connect-url.ts';
 import { SparkConnectClient } from './spark-connect-client.ts';
 import { sessionSettings } from './spark-engine.ts';
-import { nameParquetParts, sparkPath } from './spark-files.ts';
+import { sparkPath, writeReleaseFiles } from './spark-files.ts';
 
 /** The Spark type each contract source type is read as. */
 const sparkTypes: Record<SourceType | 'smallint', string> = {
@@ -416,11 +416,12 @@ class SparkIngestRun {
   async #write(): Promise<string[]> {
     const patient = columnAlias(this.#rules.patient());
     const expressions = this.#outputExpressions();
-    const directory = sparkPath(this.#request.targetDirectory);
     const size = this.#request.sourceBytes;
     const files = Math.max(1, Math.ceil(size / (this.#request.fileBytes * csvBytesPerParquetByte)));
-    await this.#sql(
-      `
+    const { store, folder } = this.#request.target;
+    return writeReleaseFiles(store, folder, (directory) =>
+      this.#sql(
+        `
       INSERT OVERWRITE DIRECTORY '${directory}' USING parquet OPTIONS (compression 'snappy')
       SELECT /*+ REPARTITION(${files}) */ ${expressions.join(',\n')}
       FROM accepted s
@@ -429,9 +430,9 @@ class SparkIngestRun {
       LEFT JOIN (
         SELECT record, collect_set(position) AS positions FROM problems WHERE action = 'redact' GROUP BY record
       ) d ON s.record = d.record`,
-      'writing',
+        'writing',
+      ),
     );
-    return nameParquetParts(directory);
   }
 
   /** The SELECT list of the lake columns, in Spark SQL, as DuckDB writes them. */
@@ -498,7 +499,7 @@ class SparkIngestRun {
     this.#progress('profiling', null);
     const contract = this.#request.plan.contract;
     const sql: ProfileSql = {
-      files: `parquet.\`${sparkPath(this.#request.targetDirectory)}\``,
+      files: `parquet.\`${sparkPath(this.#request.target.store.locate(this.#request.target.folder))}\``,
       quote: (name) => `\`${name.replaceAll('`', '``')}\``,
       asText: (expression) => `CAST(${expression} AS STRING)`,
       asDouble: (expression) => `CAST(${expression} AS DOUBLE)`,

@@ -139,7 +139,7 @@ describe('a platform whose Spark is down', () => {
     down = {
       ...platform,
       env: { ...platform.env, MEDLAKE_ENGINE: 'spark', SPARK_CONNECT_URL: url },
-      engine: await createSparkEngine({ url }),
+      engine: await createSparkEngine({ url, store: platform.store }),
     };
   });
 

@@ -42,6 +42,9 @@ export function parseQuerySpec(input: unknown): QuerySpec {
  * Checks a query spec for a user: its shape, the dataset's columns and the user's access, so
  * that a bad spec is a 400 (or 403) at once rather than a failed job later.
  */
+/** A location the check compiles against and nothing reads. */
+const checkOnly = '/medlake-check/*.parquet';
+
 export async function checkQuerySpec(platform: Platform, user: User, input: unknown) {
   const spec = parseQuerySpec(input);
   const dataset = await datasetsRepository(platform.catalog.db).get(spec.dataset);
@@ -55,7 +58,7 @@ export async function checkQuerySpec(platform: Platform, user: User, input: unkn
     dialect: platform.engine.dialect,
     columns,
     codeSets: codeSetCodes(loadCodeSets()),
-    files: { main: ['(check)'], cohort: spec.cohort?.criteria.map(() => ['(check)']) ?? [] },
+    files: { main: [checkOnly], cohort: spec.cohort?.criteria.map(() => [checkOnly]) ?? [] },
   });
   return { spec, dataset, access };
 }
