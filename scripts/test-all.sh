@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The full test suite: starts the services the tests need (PostgreSQL, a Spark Connect server,
-# an S3-compatible server, DuckDB's httpfs extension; Chromium for the browser tests is installed if missing), runs every
-# test against them, and stops what it started, whether the tests pass or not.
+# The full test suite: starts the services the tests need (PostgreSQL, an S3-compatible server,
+# a Spark Connect server that reaches it; DuckDB's httpfs extension and Chromium are installed
+# if missing), runs every test against them, and stops what it started, pass or fail.
 # A PostgreSQL URL already in MEDLAKE_TEST_POSTGRES_URL is used as it is (it must allow
-# CREATE DATABASE), and so are a Spark Connect URL in MEDLAKE_TEST_SPARK_URL and an S3 URL
-# (http://KEY:SECRET@host:port) in MEDLAKE_TEST_S3_URL; nothing is started for them.
+# CREATE DATABASE), and so are an S3 URL (http://KEY:SECRET@host:port) in MEDLAKE_TEST_S3_URL
+# and a Spark Connect URL in MEDLAKE_TEST_SPARK_URL (whose Spark must reach that S3 server
+# through S3A); nothing is started for them.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -20,16 +21,17 @@ if [ -z "${MEDLAKE_TEST_POSTGRES_URL:-}" ]; then
 fi
 export MEDLAKE_TEST_POSTGRES_URL
 export MEDLAKE_TEST_REQUIRE_POSTGRES=1
-if [ -z "${MEDLAKE_TEST_SPARK_URL:-}" ]; then
-  MEDLAKE_TEST_SPARK_URL="$(bash scripts/services/spark.sh start)"
-  started+=(spark)
-fi
-export MEDLAKE_TEST_SPARK_URL
 if [ -z "${MEDLAKE_TEST_S3_URL:-}" ]; then
   MEDLAKE_TEST_S3_URL="$(bash scripts/services/s3.sh start)"
   started+=(s3)
 fi
 export MEDLAKE_TEST_S3_URL
+# Spark reaches the same S3 server through S3A, with the credentials of its own.
+if [ -z "${MEDLAKE_TEST_SPARK_URL:-}" ]; then
+  MEDLAKE_TEST_SPARK_URL="$(MEDLAKE_SPARK_S3_URL="$MEDLAKE_TEST_S3_URL" bash scripts/services/spark.sh start)"
+  started+=(spark)
+fi
+export MEDLAKE_TEST_SPARK_URL
 # DuckDB's httpfs extension, for the DuckDB engine on S3: from PyPI into .test-services, once.
 if [ -z "${MEDLAKE_TEST_DUCKDB_EXTENSIONS:-}" ]; then
   MEDLAKE_TEST_DUCKDB_EXTENSIONS="$(bash scripts/install-httpfs.sh "$PWD/.test-services/duckdb-extensions")"

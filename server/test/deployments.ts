@@ -18,4 +18,5 @@ export const deployments: Array<[string, Deployment]> = [
   ['DuckDB', { engineEnv: duckdb, storage: 'local' }],
   ['Spark', { engineEnv: spark, storage: 'local' }],
   ['DuckDB, lake on S3', { engineEnv: duckdb, storage: 's3' }],
+  ['Spark, lake on S3', { engineEnv: spark, storage: 's3' }],
 ];

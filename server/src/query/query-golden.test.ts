@@ -579,8 +579,7 @@ describe.each(stores)('query golden suite, lake on %s', (_, storage) => {
 
   // The same specs through the same service, with Spark in DuckDB's place: the results must be
   // the same to the last digit that matters.
-  // Spark reaches a lake on S3 through its own S3A settings: see the Spark-on-S3 suite.
-  it.each(storage === 'local' ? cases : [])('on Spark: $name', async (golden) => {
+  it.each(cases)('on Spark: $name', async (golden) => {
     spark ??= await createSparkEngine({ url: testSparkUrl(), store: platform.store });
     await expectGolden({ ...platform, engine: spark }, golden);
   });
