@@ -166,7 +166,7 @@ async function fill(platform: Platform) {
     month: string;
     job_id: string;
     contract_version: number;
-    content_sha256: string;
+    content_id: string;
     source_bytes: number;
     row_count: number;
     rejected_row_count: number;
@@ -183,7 +183,7 @@ async function fill(platform: Platform) {
       month: monthAt(m),
       job_id: jobId,
       contract_version: 1,
-      content_sha256: id.replaceAll('-', ''),
+      content_id: id.replaceAll('-', ''),
       source_bytes: 2_000_000_000,
       row_count: 20_000_000,
       rejected_row_count: 0,

@@ -8,7 +8,8 @@ export type Release = {
   month: string;
   jobId: string;
   contractVersion: number;
-  contentSha256: string;
+  /** SHA-256 (hex) of the source file, or the store's tag (s3-etag:…) of one uploaded in parts. */
+  contentId: string;
   sourceBytes: number;
   rowCount: number;
   rejectedRowCount: number;
@@ -38,7 +39,7 @@ export function releasesRepository(db: CatalogDb) {
     month: row.month,
     jobId: row.job_id,
     contractVersion: row.contract_version,
-    contentSha256: row.content_sha256,
+    contentId: row.content_id,
     sourceBytes: Number(row.source_bytes),
     rowCount: Number(row.row_count),
     rejectedRowCount: Number(row.rejected_row_count),
@@ -85,7 +86,7 @@ export function releasesRepository(db: CatalogDb) {
             month: release.month,
             job_id: release.jobId,
             contract_version: release.contractVersion,
-            content_sha256: release.contentSha256,
+            content_id: release.contentId,
             source_bytes: release.sourceBytes,
             row_count: release.rowCount,
             rejected_row_count: release.rejectedRowCount,

@@ -65,7 +65,7 @@ export interface ReleasesTable {
   month: string;
   job_id: string;
   contract_version: number;
-  content_sha256: string;
+  content_id: string;
   source_bytes: BigIntColumn;
   row_count: BigIntColumn;
   rejected_row_count: BigIntColumn;

@@ -216,9 +216,7 @@ export function registerCatalogCommands(program: Command): void {
           console.log(
             `${release.datasetId} · ${release.hospitalId} · ${release.month} · published ${release.publishedAt.toISOString()}`,
           );
-          console.log(
-            `source ${formatBytes(release.sourceBytes)}, sha256 ${release.contentSha256}`,
-          );
+          console.log(`source ${formatBytes(release.sourceBytes)}, content ${release.contentId}`);
           console.log(
             `\n${q.rows} rows, ${q.patients} patients, ${q.rejectedRows} rejected rows, ${q.eventsOutsideMonth} rows dated outside ${release.month}`,
           );

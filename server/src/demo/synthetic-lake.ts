@@ -115,7 +115,7 @@ export async function publishSyntheticLabResults(
             month,
             jobId,
             contractVersion: dataset.contractVersion,
-            contentSha256: randomUUID(),
+            contentId: randomUUID(),
             sourceBytes: 0,
             rowCount: options.rowsPerRelease,
             rejectedRowCount: 0,

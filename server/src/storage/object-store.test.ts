@@ -107,6 +107,16 @@ describe.each(stores)('object store on %s', (_, make) => {
     await store.deleteFolder('results/q1/never-there');
   });
 
+  it('tags content: the same bytes the same tag, other bytes another', async () => {
+    await store.put('landing/a.csv', 'a,b\n1,2\n');
+    await store.put('landing/b.csv', 'a,b\n1,2\n');
+    await store.put('landing/c.csv', 'a,b\n1,3\n');
+    const tag = await store.contentTag('landing/a.csv');
+    expect(await store.contentTag('landing/b.csv')).toBe(tag);
+    expect(await store.contentTag('landing/c.csv')).not.toBe(tag);
+    await expect(store.contentTag('landing/none.csv')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+
   it('gives back the key of a location, and none for a place outside the store', async () => {
     const key = 'lake/d/hospital=h1/month=2024-01/release=r1/part-0.parquet';
     expect(store.keyOf(store.locate(key))).toBe(key);

@@ -21,6 +21,12 @@ export interface ObjectStore {
   exists(key: string): Promise<boolean>;
   /** The object's size in bytes; rejects with NOT_FOUND when it does not exist. */
   size(key: string): Promise<number>;
+  /**
+   * What identifies the object's content, without reading it where the store can say: the
+   * SHA-256 (hex) on local disk, the ETag on S3 (`s3-etag:…`; for an object uploaded in parts,
+   * a digest of its parts' digests, so the same file in the same parts gives the same tag).
+   */
+  contentTag(key: string): Promise<string>;
   /** Every key under the prefix, sorted. */
   list(prefix: string): Promise<string[]>;
   /** How many objects there are under the prefix, and their bytes together. */

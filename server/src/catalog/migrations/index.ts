@@ -10,6 +10,7 @@ import * as createOidcLogins from './2026-11-26h-create-oidc-logins.ts';
 import * as createProjectsAndAccessRequests from './2026-11-26i-create-projects-and-access-requests.ts';
 import * as createSavedQueries from './2026-11-26j-create-saved-queries.ts';
 import * as createUploadSessions from './2026-11-26k-create-upload-sessions.ts';
+import * as renameReleaseContentId from './2026-11-26l-rename-release-content-id.ts';
 
 /**
  * Every catalog migration, oldest first, keyed by its dated file name. Listed by hand rather
@@ -28,4 +29,5 @@ export const migrations: Record<string, Migration> = {
   '2026-11-26i-create-projects-and-access-requests': createProjectsAndAccessRequests,
   '2026-11-26j-create-saved-queries': createSavedQueries,
   '2026-11-26k-create-upload-sessions': createUploadSessions,
+  '2026-11-26l-rename-release-content-id': renameReleaseContentId,
 };

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { copyFile, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -59,6 +59,12 @@ export function createLocalObjectStore(root: string): ObjectStore {
 
     async exists(key) {
       return isFile(fileOf(key));
+    },
+
+    async contentTag(key) {
+      const hash = createHash('sha256');
+      await pipeline(await store.get(key), hash);
+      return hash.digest('hex');
     },
 
     async list(prefix) {

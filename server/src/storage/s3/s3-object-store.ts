@@ -129,6 +129,12 @@ export function createS3ObjectStore(settings: S3StoreSettings): ObjectStore {
       return (await head(key)) !== undefined;
     },
 
+    async contentTag(key) {
+      const found = await head(key);
+      if (!found?.ETag) throw notFound(`Object ${key}`);
+      return `s3-etag:${found.ETag.replaceAll('"', '')}`;
+    },
+
     async size(key) {
       const found = await head(key);
       if (!found) throw notFound(`Object ${key}`);

@@ -121,8 +121,9 @@ export async function putPart(
 }
 
 /**
- * Joins the parts, once every one has arrived at its full length, and ingests the file. The
- * joined file is removed afterwards, as any landed upload is.
+ * Joins the parts, once every one has arrived at its full length, and ingests the file, which
+ * the store moves into the landing zone itself: on S3 the file never passes through the server.
+ * Whatever is left of it is removed afterwards, as any landed upload is.
  */
 export async function completeUploadSession(
   platform: Platform,
@@ -160,7 +161,7 @@ export async function completeUploadSession(
       hospitalId: session.hospitalId,
       month: session.month,
       fileName: session.fileName,
-      source: { stream: await platform.store.get(session.objectKey) },
+      source: { object: session.objectKey },
     });
     await uploadSessionsRepository(platform.catalog.db).setJob(id, result.jobId);
     return result;
