@@ -46,6 +46,8 @@ start() {
   identity="medlake$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
   credential="$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')"
   mkdir -p "$dir/data"
+  # CORS for any origin: the web app's browser PUTs upload parts straight to the bucket (an
+  # S3 bucket needs a CORS rule for the app's origin, as docs/operations/s3.md shows).
   cat > "$dir/s3proxy.conf" << EOF
 s3proxy.endpoint=http://127.0.0.1:$port
 s3proxy.authorization=aws-v4
@@ -53,6 +55,7 @@ s3proxy.identity=$identity
 s3proxy.credential=$credential
 jclouds.provider=filesystem
 jclouds.filesystem.basedir=$dir/data
+s3proxy.cors-allow-all=true
 EOF
   (
     cd "$dir"

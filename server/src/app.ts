@@ -55,7 +55,7 @@ export async function buildApp(options: AppOptions) {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(handleError);
-  await app.register(fastifyHelmet, helmetOptions);
+  await app.register(fastifyHelmet, helmetOptions(options.platform.store.parts.directOrigin));
   app.addHook('onSend', strictTransportSecurity);
   await app.register(fastifyCookie);
   app.addHook('onRequest', routeAccess(options.platform));

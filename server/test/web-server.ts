@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { buildApp } from '../src/app.ts';
 import { createLogger } from '../src/logger.ts';
 import { startQueryWorker } from '../src/query/query-worker.ts';
+import type { StorageKind } from '../src/storage/object-store.ts';
 import { createTestPlatform, type TestPlatform } from './helper.ts';
 
 const webRoot = fileURLToPath(new URL('../../web/dist', import.meta.url));
@@ -12,8 +13,11 @@ export type WebServer = { url: string; platform: TestPlatform; close(): Promise<
  * medlake as a browser meets it: the API, the built web app and a query worker, listening on
  * a free loopback port, over a fresh MEDLAKE_HOME.
  */
-export async function startWebServer(extraEnv: Record<string, string> = {}): Promise<WebServer> {
-  const platform = await createTestPlatform('pglite', extraEnv);
+export async function startWebServer(
+  extraEnv: Record<string, string> = {},
+  options: { storage?: StorageKind } = {},
+): Promise<WebServer> {
+  const platform = await createTestPlatform('pglite', extraEnv, options);
   const logger = createLogger('silent');
   const worker = startQueryWorker(platform, { logger, pollMs: 100 });
   const app = await buildApp({ platform, logger, webRoot, onQuerySubmitted: () => worker.wake() });

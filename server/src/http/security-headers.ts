@@ -7,9 +7,10 @@ export const jsonBodyLimit = 1024 * 1024;
 /**
  * Security headers on every answer: a content security policy that lets the page load only
  * its own scripts and nothing embed it (frame-ancestors 'none'), no MIME sniffing, no
- * referrer leaving the site. HSTS is sent by `strictTransportSecurity`, over https only.
+ * referrer leaving the site. HSTS is sent by `strictTransportSecurity`, over https only. The
+ * page may connect to its own server, and to the bucket that takes upload parts directly.
  */
-export const helmetOptions: FastifyHelmetOptions = {
+export const helmetOptions = (directUploadOrigin: string | undefined): FastifyHelmetOptions => ({
   contentSecurityPolicy: {
     directives: {
       defaultSrc: ["'self'"],
@@ -17,7 +18,7 @@ export const helmetOptions: FastifyHelmetOptions = {
       // Material UI writes its styles at run time.
       styleSrc: ["'self'", "'unsafe-inline'"],
       imgSrc: ["'self'", 'data:'],
-      connectSrc: ["'self'"],
+      connectSrc: ["'self'", ...(directUploadOrigin ? [directUploadOrigin] : [])],
       frameAncestors: ["'none'"],
       formAction: ["'self'"],
       objectSrc: ["'none'"],
@@ -27,7 +28,7 @@ export const helmetOptions: FastifyHelmetOptions = {
   },
   hsts: false,
   referrerPolicy: { policy: 'no-referrer' },
-};
+});
 
 /**
  * An onSend hook: HSTS over https only. Sent over plain http it would be ignored anyway, and a

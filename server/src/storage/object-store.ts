@@ -71,10 +71,11 @@ export interface ObjectStore {
  */
 export interface PartUploads {
   /**
-   * Whether clients send parts straight to the store (`partUrl`), so that the medlake server
-   * never carries them; otherwise they go through the server, with `put`.
+   * Where clients send parts themselves (`partUrl`), so that the medlake server never carries
+   * them: the origin of those URLs (for the web app's content security policy). Undefined
+   * where parts go through the server, with `put`.
    */
-  readonly direct: boolean;
+  readonly directOrigin: string | undefined;
   /** Begins an upload of the object; returns its id. */
   start(key: string): Promise<string>;
   /**

@@ -35,7 +35,7 @@ export function createLocalPartUploads(options: {
   };
 
   const uploads: PartUploads = {
-    direct: false,
+    directOrigin: undefined,
 
     async start(key) {
       options.fileOf(key);

@@ -39,6 +39,10 @@ export function createS3ObjectStore(settings: S3StoreSettings): ObjectStore {
     ...(settings.credentials ? { credentials: settings.credentials } : {}),
   };
   const client = new S3Client(config);
+  // Presigned URLs are signed before there is a body: a checksum computed then would be the
+  // empty body's, baked into the URL, and S3 would refuse the real bytes. The client that
+  // signs them adds a checksum only where S3 requires one.
+  const signer = new S3Client({ ...config, requestChecksumCalculation: 'WHEN_REQUIRED' });
   const encryption = settings.encryption
     ? {
         ServerSideEncryption: settings.encryption.algorithm,
@@ -90,7 +94,15 @@ export function createS3ObjectStore(settings: S3StoreSettings): ObjectStore {
       // The client's own provider: the standard chain, cached and renewed before expiry.
       credentials: () => client.config.credentials(),
     },
-    parts: createS3PartUploads({ client, bucket, objectKey, isMissing, encryption }),
+    parts: createS3PartUploads({
+      client,
+      signer,
+      bucket,
+      objectKey,
+      isMissing,
+      encryption,
+      origin: directOrigin(settings),
+    }),
 
     async put(key, body) {
       const upload = new Upload({
@@ -223,7 +235,7 @@ export function createS3ObjectStore(settings: S3StoreSettings): ObjectStore {
         Key: objectKey(key),
         ResponseContentDisposition: `attachment; filename="${fileName.replace(/[^A-Za-z0-9._-]/g, '_')}"`,
       });
-      return getSignedUrl(client, command, { expiresIn: expiresInSeconds });
+      return getSignedUrl(signer, command, { expiresIn: expiresInSeconds });
     },
 
     async ping() {
@@ -235,6 +247,13 @@ export function createS3ObjectStore(settings: S3StoreSettings): ObjectStore {
     },
   };
   return store;
+}
+
+/** The origin presigned URLs point at: the S3-compatible server's, or AWS's for the bucket. */
+function directOrigin(settings: S3StoreSettings): string {
+  const endpoint = new URL(settings.endpoint ?? `https://s3.${settings.region}.amazonaws.com`);
+  if (!settings.forcePathStyle) endpoint.hostname = `${settings.bucket}.${endpoint.hostname}`;
+  return endpoint.origin;
 }
 
 function isMissing(error: unknown): boolean {

@@ -19,6 +19,10 @@ const maxPartNumber = 10_000;
  */
 export function createS3PartUploads(options: {
   client: S3Client;
+  /** The client that presigns part URLs (one that bakes no checksum into them). */
+  signer: S3Client;
+  /** Where part URLs point, for the web app's content security policy. */
+  origin: string;
   bucket: string;
   objectKey: (key: string) => string;
   isMissing: (error: unknown) => boolean;
@@ -70,7 +74,7 @@ export function createS3PartUploads(options: {
   };
 
   return {
-    direct: true,
+    directOrigin: options.origin,
 
     async start(key) {
       const created = await client.send(
@@ -91,7 +95,7 @@ export function createS3PartUploads(options: {
         UploadId: uploadId,
         PartNumber: checkedPart(partNumber),
       });
-      return getSignedUrl(client, command, { expiresIn: expiresInSeconds });
+      return getSignedUrl(options.signer, command, { expiresIn: expiresInSeconds });
     },
 
     async put(key, uploadId, partNumber, body) {

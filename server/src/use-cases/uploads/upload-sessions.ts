@@ -113,7 +113,7 @@ export async function putPart(
 ): Promise<void> {
   const session = await openSessionOf(platform, caller, id);
   checkPartNumber(session, partNumber);
-  if (platform.store.parts.direct) {
+  if (platform.store.parts.directOrigin) {
     // Large files never pass through the server where the store takes parts itself.
     throw new AppError('CONFLICT', 'Send the part to the URL its target names, not to medlake');
   }

@@ -2,7 +2,6 @@ import {
   datasetListSchema,
   releasePageSchema,
   uploadPageSchema,
-  uploadResultSchema,
   type UploadJob,
   type UploadResult,
 } from '@medlake/shared';
@@ -27,7 +26,8 @@ import {
 import { keepPreviousData, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
 import { formatBytes } from '../../format.ts';
-import { api, ApiError, apiErrorOf, currentCsrfToken, messageOf } from '../../api.ts';
+import { api, messageOf } from '../../api.ts';
+import { sendInParts } from './send-in-parts.ts';
 import { useServerPage } from '../../components/server-page.tsx';
 import { EarlierUploadReport, UploadReport } from './upload-report.tsx';
 import { WideTable } from '../../components/wide-table.tsx';
@@ -89,13 +89,7 @@ function UploadForm({ hospitals }: { hospitals: string[] }) {
     setResult(undefined);
     setSent(0);
     try {
-      const query = new URLSearchParams({
-        dataset: chosenDataset,
-        hospital,
-        month,
-        fileName: file.name,
-      });
-      setResult(await send(`/api/uploads?${query}`, file, setSent));
+      setResult(await sendInParts(file, { dataset: chosenDataset, hospital, month }, setSent));
       await client.invalidateQueries({ queryKey: ['uploads'] });
       await client.invalidateQueries({ queryKey: ['releases'] });
     } catch (caught) {
@@ -173,7 +167,7 @@ function UploadForm({ hospitals }: { hospitals: string[] }) {
             <Typography gutterBottom>
               {file
                 ? `${file.name} (${formatBytes(file.size)})`
-                : 'Drop the CSV file here, of any size: it is streamed, never held whole.'}
+                : 'Drop the CSV file here, of any size: it is sent in parts, and a broken connection resumes where it stopped.'}
             </Typography>
             <Button variant="outlined" component="label">
               {file ? 'Choose another file' : 'Choose the CSV file'}
@@ -208,36 +202,6 @@ function UploadForm({ hospitals }: { hospitals: string[] }) {
       </CardContent>
     </Card>
   );
-}
-
-/**
- * Sends the file as the request body, streamed by the browser, reporting how much has gone:
- * XMLHttpRequest, because fetch tells nothing of an upload's progress.
- */
-function send(url: string, file: File, onSent: (bytes: number) => void): Promise<UploadResult> {
-  return new Promise((resolve, reject) => {
-    const request = new XMLHttpRequest();
-    request.open('POST', url);
-    request.setRequestHeader('content-type', 'text/csv');
-    request.setRequestHeader('x-csrf-token', currentCsrfToken() ?? '');
-    request.upload.onprogress = (event) => onSent(event.loaded);
-    request.onload = () => {
-      let body: unknown = null;
-      try {
-        body = JSON.parse(request.responseText || 'null');
-      } catch {
-        // A proxy's HTML error page: the status says enough.
-      }
-      const result = uploadResultSchema.safeParse(body);
-      if (result.success) resolve(result.data);
-      else reject(apiErrorOf(request.status, body));
-    };
-    request.onerror = () =>
-      reject(
-        new ApiError(0, 'The connection broke off; nothing was published. Upload the file again.'),
-      );
-    request.send(file);
-  });
 }
 
 function UploadList(props: {
