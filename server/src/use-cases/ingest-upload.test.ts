@@ -13,7 +13,9 @@ import {
   monthOfFullExport,
   synthea,
 } from '../../test/ingest-helpers.ts';
-import { readParquet } from '../../test/parquet.ts';
+import { readParquetObjects } from '../../test/parquet.ts';
+import type { CatalogKind } from '../catalog/catalog.ts';
+import type { StorageKind } from '../storage/object-store.ts';
 import { jobsRepository } from '../catalog/jobs-repository.ts';
 import { releasesRepository } from '../catalog/releases-repository.ts';
 import { openConfiguredVault } from '../vault/configured-vault.ts';
@@ -31,11 +33,17 @@ async function fixtureMrns(month: '2020-12' | '2021-03'): Promise<Set<string>> {
   return new Set(rows.map((row) => row.MRN));
 }
 
-describe.each(catalogBackends())('ingesting monthly exports (catalog on %s)', (kind) => {
+/** Each catalog with the lake on local disk, and the embedded catalog with the lake on S3. */
+const deployments: Array<[string, CatalogKind, StorageKind]> = [
+  ...catalogBackends().map((kind): [string, CatalogKind, StorageKind] => [kind, kind, 'local']),
+  ['pglite, lake on S3', 'pglite', 's3'],
+];
+
+describe.each(deployments)('ingesting monthly exports (catalog on %s)', (_, kind, storage) => {
   let platform: TestPlatform;
 
   beforeEach(async () => {
-    platform = await createTestPlatform(kind);
+    platform = await createTestPlatform(kind, {}, { storage });
     await prepareDataset(platform, 'synthea-observations');
   });
 
@@ -55,7 +63,7 @@ describe.each(catalogBackends())('ingesting monthly exports (catalog on %s)', (k
     const releases = releasesRepository(platform.catalog.db);
     const current = await releases.current('synthea-observations', 'synthea', '2020-12');
     expect(current?.id).toBe(december.releaseId);
-    const rows = await readParquet(current?.files.map((key) => platform.store.locate(key)) ?? []);
+    const rows = await readParquetObjects(platform.store, current?.files ?? []);
     expect(rows).toHaveLength(1052);
     expect(march.quality.comparedWith).toEqual({ releaseId: december.releaseId, month: '2020-12' });
 
@@ -69,7 +77,7 @@ describe.each(catalogBackends())('ingesting monthly exports (catalog on %s)', (k
   /** Every pseudonym of a release, mapped back to the real id through the vault. */
   async function realIdsOf(releaseId: string): Promise<Map<string, string>> {
     const release = await releasesRepository(platform.catalog.db).get(releaseId);
-    const rows = await readParquet(release?.files.map((key) => platform.store.locate(key)) ?? []);
+    const rows = await readParquetObjects(platform.store, release?.files ?? []);
     const vault = await openConfiguredVault(platform.env);
     try {
       const pseudonyms = new Set(rows.map((row) => row.patient as string));
@@ -132,7 +140,7 @@ describe.each(catalogBackends())('ingesting monthly exports (catalog on %s)', (k
       const release = await releasesRepository(platform.catalog.db).get(
         published(result).releaseId,
       );
-      const rows = await readParquet(release?.files.map((key) => platform.store.locate(key)) ?? []);
+      const rows = await readParquetObjects(platform.store, release?.files ?? []);
       return new Set(rows.map((row) => row.patient as string));
     };
     const here = await pseudonymsOf(
@@ -183,9 +191,7 @@ describe.each(catalogBackends())('ingesting monthly exports (catalog on %s)', (k
     );
     const old = await releases.get(first.releaseId);
     expect(old?.current).toBe(false);
-    expect(
-      await readParquet(old?.files.map((key) => platform.store.locate(key)) ?? []),
-    ).toHaveLength(1052);
+    expect(await readParquetObjects(platform.store, old?.files ?? [])).toHaveLength(1052);
     expect(corrected.rows).toBe(500);
   });
 
