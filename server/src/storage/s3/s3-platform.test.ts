@@ -3,11 +3,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestPlatform, type TestPlatform } from '../../../test/helper.ts';
-import { ingest, prepareDataset, synthea } from '../../../test/ingest-helpers.ts';
+import { ingest, listFiles, prepareDataset, synthea } from '../../../test/ingest-helpers.ts';
 import { researcherWithAccess, runQuery } from '../../../test/query-helpers.ts';
 import { s3DeploymentEnv, testBucket } from '../../../test/s3.ts';
 import { createDuckDbEngine } from '../../engines/duckdb/duckdb-engine.ts';
 import { UnavailableError } from '../../errors.ts';
+import { checkHealth } from '../../use-cases/check-health.ts';
 import { exportQueryResult } from '../../use-cases/queries/export-query.ts';
 import { createS3ObjectStore } from './s3-object-store.ts';
 
@@ -27,7 +28,10 @@ describe('a deployment on S3', () => {
   });
 
   it('keeps the lake in the bucket and nothing of it on local disk', async () => {
-    expect(platform.store.kind).toBe('s3');
+    const health = await checkHealth(platform);
+    expect(health.status).toBe('ok');
+    expect(health.components.storage).toMatchObject({ kind: 's3', status: 'ok' });
+    expect(await listFiles(platform.layout.objects)).toEqual([]);
     const lake = await platform.store.list('lake/');
     expect(lake.length).toBeGreaterThan(0);
     expect(platform.store.locate(lake[0]!)).toMatch(/^s3:\/\//);
