@@ -181,6 +181,15 @@ export const newUploadSessionSchema = z.object({
     .default(64 * mebibyte),
 });
 
+/** Where part n (from 1) of a file sent in parts starts, and how long it is. */
+export function partRange(
+  upload: { bytes: number; partBytes: number },
+  partNumber: number,
+): { start: number; length: number } {
+  const start = (partNumber - 1) * upload.partBytes;
+  return { start, length: Math.max(0, Math.min(upload.partBytes, upload.bytes - start)) };
+}
+
 export const uploadSessionSchema = z.object({
   id: z.string(),
   status: z.enum(['open', 'completed', 'aborted']),

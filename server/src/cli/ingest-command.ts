@@ -1,13 +1,10 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
+import type { UploadResult } from '@medlake/shared';
 import type { Command } from 'commander';
 import { cliOperator } from '../caller.ts';
 import { AppError } from '../errors.ts';
-import {
-  ingestUpload,
-  type IngestJobProgress,
-  type IngestResult,
-} from '../use-cases/ingest-upload.ts';
+import { ingestUpload, type IngestJobProgress } from '../use-cases/ingest-upload.ts';
 import { formatBytes, formatProblem } from './format.ts';
 import { withPlatform } from './open-for-command.ts';
 import { runCommand } from './run-command.ts';
@@ -65,7 +62,8 @@ function printProgress(progress: IngestJobProgress, total: number, started: numb
   );
 }
 
-function printResult(result: IngestResult, bytes: number, elapsedMs: number): void {
+/** What became of an upload, for a person at a terminal. */
+export function printResult(result: UploadResult, bytes: number, elapsedMs: number): void {
   switch (result.status) {
     case 'unchanged':
       console.log(

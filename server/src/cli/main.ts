@@ -8,6 +8,7 @@ import { registerDbCommands } from './db-commands.ts';
 import { registerGrantCommands } from './grant-commands.ts';
 import { registerIngestCommand } from './ingest-command.ts';
 import { registerQueryCommand } from './query-command.ts';
+import { registerSendCommand } from './send-command.ts';
 import { runCommand } from './run-command.ts';
 import { serve } from './serve.ts';
 import { registerDemoCommands, registerVaultCommands } from './vault-and-demo-commands.ts';
@@ -34,6 +35,7 @@ program
   );
 
 registerIngestCommand(program);
+registerSendCommand(program);
 registerCatalogCommands(program);
 registerQueryCommand(program);
 registerAccessCommands(program);

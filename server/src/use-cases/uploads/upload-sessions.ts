@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { z } from 'zod';
-import { newUploadSessionSchema, type UploadSessionView } from '@medlake/shared';
+import { newUploadSessionSchema, partRange, type UploadSessionView } from '@medlake/shared';
 import type { Actor } from '../../audit/audit-log.ts';
 import { datasetsRepository } from '../../catalog/datasets-repository.ts';
 import {
@@ -239,9 +239,7 @@ function partCount(session: UploadSession): number {
 }
 
 function partLength(session: UploadSession, partNumber: number): number {
-  return partNumber < partCount(session)
-    ? session.partBytes
-    : session.bytes - session.partBytes * (partCount(session) - 1);
+  return partRange(session, partNumber).length;
 }
 
 function checkPartNumber(session: UploadSession, partNumber: number): void {

@@ -1,4 +1,5 @@
 import {
+  partRange,
   partTargetSchema,
   uploadResultSchema,
   uploadSessionSchema,
@@ -25,7 +26,7 @@ export async function sendInParts(
   const session = (await resumable(localStorage.getItem(memory))) ?? (await start(file, fields));
   localStorage.setItem(memory, session.id);
 
-  let done = session.arrived.reduce((sum, part) => sum + partLength(session, part), 0);
+  let done = session.arrived.reduce((sum, part) => sum + partRange(session, part).length, 0);
   onSent(done);
   for (let part = 1; part <= session.parts; part++) {
     if (session.arrived.includes(part)) continue;
@@ -34,8 +35,8 @@ export async function sendInParts(
       'GET',
       `/api/v1/upload-sessions/${session.id}/parts/${part}/target`,
     );
-    const start = (part - 1) * session.partBytes;
-    const bytes = file.slice(start, start + partLength(session, part));
+    const { start, length } = partRange(session, part);
+    const bytes = file.slice(start, start + length);
     await put(target.url, bytes, (loaded) => onSent(done + loaded));
     done += bytes.size;
   }
@@ -70,10 +71,6 @@ function start(file: File, fields: UploadFields): Promise<UploadSessionView> {
     fileName: file.name,
     bytes: file.size,
   });
-}
-
-function partLength(session: UploadSessionView, part: number): number {
-  return Math.min(session.partBytes, session.bytes - (part - 1) * session.partBytes);
 }
 
 /**
