@@ -7,6 +7,8 @@ import type { Platform } from '../src/platform.ts';
 import { testActor } from './helper.ts';
 import { ingestUpload, type IngestResult } from '../src/use-cases/ingest-upload.ts';
 import { addHospital, saveDataset } from '../src/use-cases/manage-datasets.ts';
+import { assignSteward } from '../src/use-cases/accounts/manage-users.ts';
+import { addUser, createApiToken } from '../src/use-cases/manage-access.ts';
 
 export const repositoryRoot = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -102,4 +104,15 @@ export async function monthOfFullExport(month: string): Promise<string> {
   // The fixture quotes no field before DATE, so a plain split finds it.
   const inMonth = rows.filter((row) => row.split(',')[dateColumn]?.startsWith(month));
   return [header, ...inMonth].join('\n');
+}
+
+/** A steward of the hospital, with an API token for a day; returns the token. */
+export async function stewardWithToken(
+  platform: Platform,
+  email: string,
+  hospitalId: string,
+): Promise<string> {
+  await addUser(platform, testActor, { email, name: email.split('@')[0]!, role: 'steward' });
+  await assignSteward(platform, testActor, { email, hospitalId, assigned: true });
+  return (await createApiToken(platform, testActor, { email, name: 'test', days: 1 })).token;
 }

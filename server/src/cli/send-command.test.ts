@@ -6,11 +6,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { partRange, type UploadSessionView } from '@medlake/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testActor } from '../../test/helper.ts';
-import { prepareDataset, synthea } from '../../test/ingest-helpers.ts';
+import { prepareDataset, synthea, stewardWithToken } from '../../test/ingest-helpers.ts';
 import { startWebServer, type WebServer } from '../../test/web-server.ts';
-import { assignSteward } from '../use-cases/accounts/manage-users.ts';
-import { addUser, createApiToken } from '../use-cases/manage-access.ts';
 
 const bin = fileURLToPath(new URL('../../bin/medlake.js', import.meta.url));
 const mebibyte = 1024 * 1024;
@@ -38,23 +35,7 @@ describe('medlake send, to a server on S3', () => {
   beforeAll(async () => {
     server = await startWebServer({}, { storage: 's3' });
     await prepareDataset(server.platform, 'synthea-observations');
-    await addUser(server.platform, testActor, {
-      email: 'steward@example.org',
-      name: 'Steward',
-      role: 'steward',
-    });
-    await assignSteward(server.platform, testActor, {
-      email: 'steward@example.org',
-      hospitalId: 'synthea',
-      assigned: true,
-    });
-    token = (
-      await createApiToken(server.platform, testActor, {
-        email: 'steward@example.org',
-        name: 'cli',
-        days: 1,
-      })
-    ).token;
+    token = await stewardWithToken(server.platform, 'steward@example.org', 'synthea');
     scratch = await mkdtemp(path.join(tmpdir(), 'medlake-send-'));
     // The full export twice over: about 12 MB, three parts of 5 MiB.
     const [header, ...rows] = (await readFile(synthea('all'), 'utf8')).trimEnd().split('\n');

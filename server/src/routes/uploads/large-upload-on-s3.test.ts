@@ -6,17 +6,10 @@ import path from 'node:path';
 import { once } from 'node:events';
 import type { UploadSessionView } from '@medlake/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createTestApp,
-  createTestPlatform,
-  testActor,
-  type TestPlatform,
-} from '../../../test/helper.ts';
-import { prepareDataset, synthea } from '../../../test/ingest-helpers.ts';
+import { createTestApp, createTestPlatform, type TestPlatform } from '../../../test/helper.ts';
+import { prepareDataset, synthea, stewardWithToken } from '../../../test/ingest-helpers.ts';
 import { researcherWithAccess, runQuery } from '../../../test/query-helpers.ts';
 import type { App } from '../../app.ts';
-import { assignSteward } from '../../use-cases/accounts/manage-users.ts';
-import { addUser, createApiToken } from '../../use-cases/manage-access.ts';
 
 const mebibyte = 1024 * 1024;
 /** At least 2 GB, in parts of 64 MiB. */
@@ -108,23 +101,7 @@ describe('a 2 GB upload in parts, straight to S3', () => {
       { storage: 's3' },
     );
     await prepareDataset(platform, 'synthea-observations');
-    await addUser(platform, testActor, {
-      email: 'steward@example.org',
-      name: 'Steward',
-      role: 'steward',
-    });
-    await assignSteward(platform, testActor, {
-      email: 'steward@example.org',
-      hospitalId: 'synthea',
-      assigned: true,
-    });
-    token = (
-      await createApiToken(platform, testActor, {
-        email: 'steward@example.org',
-        name: 'cli',
-        days: 1,
-      })
-    ).token;
+    token = await stewardWithToken(platform, 'steward@example.org', 'synthea');
     app = await createTestApp(platform);
   }, 300_000);
 

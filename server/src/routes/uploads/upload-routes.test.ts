@@ -8,12 +8,16 @@ import {
   type TestPlatform,
   testActor,
 } from '../../../test/helper.ts';
-import { fixtureLines, prepareDataset, synthea } from '../../../test/ingest-helpers.ts';
+import {
+  fixtureLines,
+  prepareDataset,
+  synthea,
+  stewardWithToken,
+} from '../../../test/ingest-helpers.ts';
 import type { App } from '../../app.ts';
 import { jobsRepository } from '../../catalog/jobs-repository.ts';
 import { releasesRepository } from '../../catalog/releases-repository.ts';
 import { addUser, createApiToken } from '../../use-cases/manage-access.ts';
-import { assignSteward } from '../../use-cases/accounts/manage-users.ts';
 
 describe('POST /api/uploads', () => {
   let platform: TestPlatform;
@@ -32,27 +36,8 @@ describe('POST /api/uploads', () => {
   beforeAll(async () => {
     platform = await createTestPlatform();
     await prepareDataset(platform, 'synthea-observations', ['synthea', 'elsewhere']);
-    for (const [email, hospitalId] of [
-      ['steward@example.org', 'synthea'],
-      ['other-steward@example.org', 'elsewhere'],
-    ] as const) {
-      await addUser(platform, testActor, { email, name: 'S', role: 'steward' });
-      await assignSteward(platform, testActor, { email, hospitalId, assigned: true });
-    }
-    otherToken = (
-      await createApiToken(platform, testActor, {
-        email: 'other-steward@example.org',
-        name: 't',
-        days: 1,
-      })
-    ).token;
-    token = (
-      await createApiToken(platform, testActor, {
-        email: 'steward@example.org',
-        name: 't',
-        days: 1,
-      })
-    ).token;
+    token = await stewardWithToken(platform, 'steward@example.org', 'synthea');
+    otherToken = await stewardWithToken(platform, 'other-steward@example.org', 'elsewhere');
     app = await createTestApp(platform);
   });
 

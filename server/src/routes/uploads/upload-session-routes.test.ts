@@ -1,18 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import type { UploadSessionView } from '@medlake/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createTestApp,
-  createTestPlatform,
-  testActor,
-  type TestPlatform,
-} from '../../../test/helper.ts';
-import { prepareDataset, synthea } from '../../../test/ingest-helpers.ts';
+import { createTestApp, createTestPlatform, type TestPlatform } from '../../../test/helper.ts';
+import { prepareDataset, synthea, stewardWithToken } from '../../../test/ingest-helpers.ts';
 import type { App } from '../../app.ts';
 import { releasesRepository } from '../../catalog/releases-repository.ts';
 import { uploadSessionsRepository } from '../../catalog/upload-sessions-repository.ts';
-import { assignSteward } from '../../use-cases/accounts/manage-users.ts';
-import { addUser, createApiToken } from '../../use-cases/manage-access.ts';
 import { expireUploadSessions } from '../../use-cases/uploads/upload-sessions.ts';
 
 const mebibyte = 1024 * 1024;
@@ -84,17 +77,8 @@ describe('uploads in parts, on the local store', () => {
   beforeAll(async () => {
     platform = await createTestPlatform();
     await prepareDataset(platform, 'synthea-observations', ['synthea', 'elsewhere']);
-    for (const [who, hospitalId] of [
-      ['steward', 'synthea'],
-      ['other', 'elsewhere'],
-    ] as const) {
-      const email = `${who}@example.org`;
-      await addUser(platform, testActor, { email, name: who, role: 'steward' });
-      await assignSteward(platform, testActor, { email, hospitalId, assigned: true });
-      tokens[who] = (
-        await createApiToken(platform, testActor, { email, name: 't', days: 1 })
-      ).token;
-    }
+    tokens.steward = await stewardWithToken(platform, 'steward@example.org', 'synthea');
+    tokens.other = await stewardWithToken(platform, 'other@example.org', 'elsewhere');
     app = await createTestApp(platform);
     file = await readFile(synthea('all'));
   });
