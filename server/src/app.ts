@@ -16,6 +16,7 @@ import { AppError } from './errors.ts';
 import { auditRefusal } from './http/audit-refusals.ts';
 import { routeAccess } from './http/authenticate.ts';
 import { handleError } from './http/error-handler.ts';
+import { refuseNulCharacters } from './http/refuse-nul-characters.ts';
 import { helmetOptions, jsonBodyLimit, strictTransportSecurity } from './http/security-headers.ts';
 import type { Logger } from './logger.ts';
 import type { Platform } from './platform.ts';
@@ -60,6 +61,7 @@ export async function buildApp(options: AppOptions) {
   await app.register(fastifyCookie);
   app.addHook('onRequest', routeAccess(options.platform));
   app.addHook('onError', auditRefusal(options.platform));
+  app.addHook('preValidation', refuseNulCharacters);
   // Every API route, for the access-matrix test: a route added without a rule fails it.
   const apiRoutes: Array<{ method: string; url: string }> = [];
   app.addHook('onRoute', (route) => {

@@ -32,3 +32,25 @@ export function nestingDepth(value: unknown): number {
   }
   return deepest;
 }
+
+/**
+ * Where a JSON document holds a NUL character (in a key or a string), or undefined. No text
+ * medlake keeps may hold one: PostgreSQL cannot store it, and no name, code or value needs it.
+ */
+export function nulCharacterPath(value: unknown): string | undefined {
+  const pending: Array<[unknown, string]> = [[value, '']];
+  while (pending.length > 0) {
+    const [item, path] = pending.pop() as [unknown, string];
+    if (typeof item === 'string') {
+      if (item.includes('\u0000')) return path || '(body)';
+      continue;
+    }
+    if (item === null || typeof item !== 'object') continue;
+    for (const [key, child] of Object.entries(item)) {
+      const childPath = Array.isArray(item) ? `${path}[${key}]` : path ? `${path}.${key}` : key;
+      if (key.includes('\u0000')) return childPath;
+      pending.push([child, childPath]);
+    }
+  }
+  return undefined;
+}

@@ -12,6 +12,7 @@ export const ingestProblemCodes = [
   'missing_fields',
   'extra_fields',
   'unterminated_quote',
+  'stray_line_break',
   'line_too_long',
   'invalid_value',
   'missing_value',

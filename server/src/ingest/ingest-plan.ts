@@ -85,6 +85,17 @@ export async function readHeader(
   const newline = bytes.indexOf(0x0a);
   let line = newline === -1 ? bytes : bytes.subarray(0, newline);
   if (line.at(-1) === 0x0d) line = line.subarray(0, -1);
+  // UTF-16 puts a NUL beside every ASCII letter; no CSV header holds one.
+  if (
+    line.includes(0x00) ||
+    (bytes[0] === 0xff && bytes[1] === 0xfe) ||
+    (bytes[0] === 0xfe && bytes[1] === 0xff)
+  ) {
+    return fileProblem(
+      'invalid_encoding',
+      'the header holds NUL bytes: the file is probably UTF-16; export it as UTF-8',
+    );
+  }
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(line);

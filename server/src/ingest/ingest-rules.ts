@@ -300,6 +300,8 @@ export function readProblemMessage(
       return 'a quoted value is not closed, or a quote stands inside an unquoted value';
     case 'line_too_long':
       return 'the line is longer than the reader accepts';
+    case 'stray_line_break':
+      return 'a line break outside quotes differs from the file’s others (a carriage return where lines end in a line feed, or the other way round); export the file with one kind of line break';
     case 'invalid_encoding':
       return 'the line is not valid UTF-8; export the file as UTF-8';
     default:

@@ -9,6 +9,8 @@ import {
 import type { SourceColumn } from '../../ingest/ingest-plan.ts';
 import { releaseFilesGlob, releaseFilesIn } from '../../ingest/lake-keys.ts';
 import { locateRecords } from '../../ingest/locate-records.ts';
+import { firstStrayLineBreak } from '../../ingest/stray-line-break.ts';
+import { AppError } from '../../errors.ts';
 import {
   codeProfileOf,
   codesQuery,
@@ -31,6 +33,7 @@ import {
   IngestRules,
   lineOfRecord,
   minimumNameLength,
+  readProblemMessage,
   scannedTextSql,
   type RowRule,
 } from '../../ingest/ingest-rules.ts';
@@ -117,7 +120,11 @@ class IngestRun {
   }
 
   async run(): Promise<IngestOutcome> {
-    await this.#stage();
+    const unreadable = await this.#stage().then(
+      () => undefined,
+      (error: unknown) => this.#readFailure(error),
+    );
+    if (unreadable) return unreadable;
     await this.#checkRows();
     const failure = await this.#failureIfAny();
     if (failure) return failure;
@@ -152,6 +159,30 @@ class IngestRun {
         strict_mode = true, null_padding = false, parallel = true,
         store_rejects = true, rejects_table = 'rejected_lines', rejects_scan = 'rejected_scans')`,
     );
+  }
+
+  /**
+   * What stopped DuckDB's strict CSV reader before any row (its reject tables hold the rows it
+   * could read past): a line break of another kind, which it does not locate, is found by
+   * reading the file once more. Its messages are never shown, since they may quote values.
+   */
+  async #readFailure(error: unknown): Promise<IngestOutcome> {
+    if (!(error instanceof Error) || !/CSV Parser|CSV Error/i.test(error.message)) throw error;
+    const line = await firstStrayLineBreak(await this.#request.openSource());
+    if (line === undefined) {
+      throw new AppError(
+        'VALIDATION_FAILED',
+        'The file cannot be read as CSV: check its quotes and line breaks',
+      );
+    }
+    const problem: IngestProblem = {
+      code: 'stray_line_break',
+      line,
+      column: null,
+      header: null,
+      message: readProblemMessage('stray_line_break', undefined, this.#source.length),
+    };
+    return { status: 'rejected', problems: [problem], problemCount: 1, rejectedRows: 0 };
   }
 
   /**
