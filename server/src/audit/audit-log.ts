@@ -41,6 +41,8 @@ export const auditActions = [
   'reidentify',
   'audit.read',
   'audit.verify',
+  'backup.create',
+  'backup.restore',
 ] as const;
 
 export type AuditAction = (typeof auditActions)[number];

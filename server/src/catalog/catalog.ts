@@ -14,10 +14,22 @@ export type CatalogKind = 'pglite' | 'postgres';
 export type Catalog = {
   readonly kind: CatalogKind;
   readonly db: CatalogDb;
+  /**
+   * The whole database as a gzipped tarball, for PGlite; PostgreSQL is backed up by its own
+   * tools (pg_dump, a provider's snapshots).
+   */
+  dumpDataDir?(): Promise<Blob>;
   close(): Promise<void>;
 };
 
 export type CatalogLocation = { databaseUrl: string } | { directory: string };
+
+/** Makes a PGlite catalog in an empty directory from a tarball that dumpDataDir wrote. */
+export async function restorePglite(directory: string, dump: Blob): Promise<void> {
+  await mkdir(path.dirname(directory), { recursive: true });
+  const pglite = await PGlite.create(directory, { loadDataDir: dump });
+  await pglite.close();
+}
 
 /**
  * Opens the metadata catalog: PostgreSQL when a URL is given, otherwise PGlite on disk. Both
@@ -53,7 +65,12 @@ async function openPglite(directory: string): Promise<Catalog> {
   await mkdir(path.dirname(directory), { recursive: true });
   const pglite = await PGlite.create(directory);
   const db = new Kysely<CatalogSchema>({ dialect: new PGliteDialect({ pglite }) });
-  return { kind: 'pglite', db, close: () => db.destroy() };
+  return {
+    kind: 'pglite',
+    db,
+    dumpDataDir: async () => (await pglite.dumpDataDir('gzip')) as Blob,
+    close: () => db.destroy(),
+  };
 }
 
 function reason(error: unknown): string {

@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { version } from '../version.ts';
 import { registerAccessCommands } from './access-commands.ts';
 import { registerAuditCommands } from './audit-commands.ts';
+import { registerBackupCommands } from './backup-commands.ts';
 import { registerCatalogCommands } from './catalog-commands.ts';
 import { registerDbCommands } from './db-commands.ts';
 import { registerGrantCommands } from './grant-commands.ts';
@@ -44,5 +45,6 @@ registerAuditCommands(program);
 registerVaultCommands(program);
 registerDemoCommands(program);
 registerDbCommands(program);
+registerBackupCommands(program);
 
 await program.parseAsync();

@@ -45,6 +45,8 @@ export type Vault = {
   pseudonymize(scope: IdentityScope, realIds: readonly string[]): Map<string, PseudonymEntry>;
   /** Maps a pseudonym back and records who asked and why. */
   reidentify(pseudonym: string, request: { custodian: string; reason: string }): Reidentification;
+  /** Writes a consistent copy of the vault's database (still sealed) to a new file. */
+  copyTo(file: string): void;
   close(): void;
 };
 
@@ -177,6 +179,11 @@ export function openVault(directory: string, masterKey: Buffer): Vault {
         throw error;
       }
       return result;
+    },
+
+    copyTo(file) {
+      // VACUUM INTO writes a transaction-consistent copy, whatever the WAL holds.
+      db.prepare('VACUUM INTO ?').run(file);
     },
 
     reidentify(pseudonym, request) {
