@@ -45,7 +45,7 @@ export function nulCharacterPath(value: unknown): string | undefined {
       if (item.includes('\u0000')) return path || '(body)';
       continue;
     }
-    if (item === null || typeof item !== 'object') continue;
+    if (item === null || typeof item !== 'object' || !isPlainJson(item)) continue;
     for (const [key, child] of Object.entries(item)) {
       const childPath = Array.isArray(item) ? `${path}[${key}]` : path ? `${path}.${key}` : key;
       if (key.includes('\u0000')) return childPath;
@@ -53,4 +53,10 @@ export function nulCharacterPath(value: unknown): string | undefined {
     }
   }
   return undefined;
+}
+
+/** Arrays and plain objects, as JSON parses them; not a request stream or a buffer. */
+function isPlainJson(value: object): boolean {
+  const prototype = Object.getPrototypeOf(value);
+  return Array.isArray(value) || prototype === Object.prototype || prototype === null;
 }

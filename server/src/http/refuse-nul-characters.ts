@@ -13,7 +13,7 @@ export async function refuseNulCharacters(request: FastifyRequest): Promise<void
     ['query', request.query],
     ['params', request.params],
   ] as const) {
-    if (Buffer.isBuffer(value) || typeof value !== 'object') continue;
+    // A streamed body (an upload) is not JSON: nulCharacterPath passes over it.
     const path = nulCharacterPath(value);
     if (path !== undefined) {
       throw new AppError('VALIDATION_FAILED', 'Text may not hold NUL characters', [

@@ -11,6 +11,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { contractFile, listFiles, repositoryRoot, synthea } from '../../test/ingest-helpers.ts';
 import { readParquet } from '../../test/parquet.ts';
 import { parseContract } from '../use-cases/manage-datasets.ts';
+import { sql } from 'kysely';
+import { text } from 'node:stream/consumers';
+import { usersRepository } from '../catalog/users-repository.ts';
+import { loadEnv } from '../env.ts';
+import { openPlatform } from '../platform.ts';
+import { exportQueryResult } from '../use-cases/queries/export-query.ts';
 
 const bin = path.join(repositoryRoot, 'server/bin/medlake.js');
 
@@ -64,6 +70,9 @@ describe('no identifier outside the vault', () => {
   let home: string;
   let env: Record<string, string>;
   const printed: string[] = [];
+  const exports: string[] = [];
+  const catalogDump: string[] = [];
+  let vaultKey = '';
   let identifiers: { tokens: Set<string>; phrases: Set<string> };
 
   beforeAll(async () => {
@@ -133,6 +142,21 @@ describe('no identifier outside the vault', () => {
     );
     printed.push(await response.text());
     expect(response.status).toBe(201);
+    // A file with a broken row: the report names line and column, never the row's values.
+    const [header, ...lines] = (await readFile(synthea('2021-03'), 'utf8')).trimEnd().split('\n');
+    const broken = [header, ...lines.slice(0, 5), `${lines[5]},extra`, ...lines.slice(6, 20)];
+    const rejected = await fetch(
+      `${url}/api/uploads?dataset=synthea-observations&hospital=synthea&month=2022-03&fileName=bad.csv`,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'text/csv', authorization: `Bearer ${token}` },
+        body: broken.join('\n'),
+      },
+    ).catch((error: unknown) => {
+      throw new Error(`${String(error)}\n${serverOutput.slice(-3000)}`);
+    });
+    expect(rejected.status).toBe(422);
+    printed.push(await rejected.text());
     server.kill('SIGTERM');
     await once(server, 'exit');
     printed.push(serverOutput);
@@ -158,6 +182,38 @@ describe('no identifier outside the vault', () => {
       printed.push(run.output);
       expect(run.code, run.output).toBe(0);
     }
+
+    // The row-level result exported as CSV, and every table of the catalog as text: a scan of
+    // the database's files alone could miss values PostgreSQL stores compressed.
+    const platform = await openPlatform(loadEnv({ MEDLAKE_HOME: home, LOG_LEVEL: 'silent' }));
+    try {
+      const user = await usersRepository(platform.catalog.db).byEmail('row@example.org');
+      const job = await platform.catalog.db
+        .selectFrom('query_jobs')
+        .select('id')
+        .where('user_id', '=', user!.id)
+        .executeTakeFirstOrThrow();
+      const link = await exportQueryResult(
+        platform,
+        { user: user!, source: 'test' },
+        job.id,
+        'csv',
+      );
+      const exported = await text(await platform.store.get(`results/${job.id}/export.csv`));
+      expect(exported.split('\n').length).toBeGreaterThan(20_000);
+      exports.push(exported);
+      printed.push(JSON.stringify(link));
+      const tables = await sql<{ name: string }>`
+        SELECT table_name AS name FROM information_schema.tables
+        WHERE table_schema = 'public' AND table_type = 'BASE TABLE'`.execute(platform.catalog.db);
+      for (const { name } of tables.rows) {
+        const rows = await sql`SELECT * FROM ${sql.table(name)}`.execute(platform.catalog.db);
+        catalogDump.push(`${name}\n${JSON.stringify(rows.rows)}`);
+      }
+    } finally {
+      await platform.close();
+    }
+    vaultKey = (await readFile(path.join(home, 'keys', 'vault.key'), 'utf8')).trim();
   });
 
   afterAll(async () => {
@@ -194,8 +250,30 @@ describe('no identifier outside the vault', () => {
     expect(findIdentifiers(values.join('\n'), identifiers)).toEqual([]);
   });
 
-  it('prints and logs none, in the CLI, the API answers or the server log', () => {
+  it('prints and logs none, in the CLI, the API answers, its error reports or the server log', () => {
     expect(printed.join('\n').length).toBeGreaterThan(1000);
     expect(findIdentifiers(printed.join('\n'), identifiers)).toEqual([]);
+  });
+
+  it('exports none, and the catalog, read table by table, holds none', () => {
+    expect(findIdentifiers(exports.join('\n'), identifiers)).toEqual([]);
+    expect(catalogDump.length).toBeGreaterThan(10);
+    expect(findIdentifiers(catalogDump.join('\n'), identifiers)).toEqual([]);
+  });
+
+  it('shows the vault key nowhere but in its own file', async () => {
+    const bytes = Buffer.from(vaultKey, /^[0-9a-f]{64}$/i.test(vaultKey) ? 'hex' : 'base64');
+    expect(bytes).toHaveLength(32);
+    const forms = [bytes.toString('hex'), bytes.toString('base64')];
+    const keyFile = path.join(home, 'keys', 'vault.key');
+    const vault = path.join(home, 'vault');
+    const files = (await listFiles(home)).filter(
+      (file) => file !== keyFile && !file.startsWith(`${vault}${path.sep}`),
+    );
+    const everything = [...printed, ...exports, ...catalogDump];
+    for (const file of files) everything.push(await readFile(file, 'latin1'));
+    for (const form of forms) {
+      expect(everything.some((content) => content.includes(form))).toBe(false);
+    }
   });
 });
