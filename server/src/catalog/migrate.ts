@@ -4,18 +4,37 @@ import { migrations } from './migrations/index.ts';
 
 export type MigrationStatus = { name: string; appliedAt: Date | null };
 
-function createMigrator(db: CatalogDb): Migrator {
+/**
+ * The migrator, telling `onStart` the name of each migration as it begins (the CLI shows it, so
+ * that a long migration shows where it is).
+ */
+function createMigrator(db: CatalogDb, onStart?: (name: string) => void): Migrator {
+  const reported = Object.fromEntries(
+    Object.entries(migrations).map(([name, migration]) => [
+      name,
+      {
+        ...migration,
+        up: async (on: Parameters<typeof migration.up>[0]) => {
+          onStart?.(name);
+          await migration.up(on);
+        },
+      },
+    ]),
+  );
   return new Migrator({
     db,
-    provider: { getMigrations: async () => migrations },
+    provider: { getMigrations: async () => reported },
     migrationTableName: 'catalog_migrations',
     migrationLockTableName: 'catalog_migrations_lock',
   });
 }
 
 /** Applies every pending migration in one transaction; on failure none of them is applied. */
-export async function migrateToLatest(db: CatalogDb): Promise<string[]> {
-  return applied(await createMigrator(db).migrateToLatest());
+export async function migrateToLatest(
+  db: CatalogDb,
+  onStart?: (name: string) => void,
+): Promise<string[]> {
+  return applied(await createMigrator(db, onStart).migrateToLatest());
 }
 
 /** Reverts the most recently applied migration, if any. */

@@ -13,7 +13,9 @@ export function registerDbCommands(program: Command): void {
     .action(() =>
       runCommand((env) =>
         withCatalog(env, async (catalog) => {
-          const applied = await migrateToLatest(catalog.db);
+          const applied = await migrateToLatest(catalog.db, (name) =>
+            console.error(`applying ${name}`),
+          );
           if (applied.length === 0) console.log('The catalog is up to date.');
           for (const name of applied) console.log(`applied ${name}`);
         }),
