@@ -89,7 +89,7 @@ export function benchQueries(lakeGlob: string): BenchQuery[] {
 export async function startServer(
   medlakeHome: string,
   env: Record<string, string> = {},
-): Promise<{ url: string; stop(): Promise<void> }> {
+): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
   const bin = new URL('../server/bin/medlake.js', import.meta.url).pathname;
   const child = spawn(process.execPath, [bin, 'serve', '--port', '0'], {
     env: { ...process.env, ...env, MEDLAKE_HOME: medlakeHome, LOG_LEVEL: 'warn' },
@@ -106,6 +106,7 @@ export async function startServer(
   });
   return {
     url,
+    pid: child.pid!,
     stop: () =>
       new Promise((resolve) => {
         child.once('exit', () => resolve());
