@@ -148,8 +148,6 @@ async function ingestAndPublish(platform: Platform, input: IngestInput): Promise
     hospitalId: input.hospitalId,
   });
   const files = ingestFiles(platform, jobId, params);
-  /** The lake objects put so far: removed again if publishing fails. */
-  const lakeKeys: string[] = [];
   const reportProgress = throttledProgress(input.onProgress, (progress) =>
     jobs.reportProgress(jobId, progress),
   );
@@ -247,7 +245,7 @@ async function ingestAndPublish(platform: Platform, input: IngestInput): Promise
           })
         : [],
     };
-    lakeKeys.push(...outcome.files.map((name) => `${files.lakeFolder}/${name}`));
+    const lakeKeys = outcome.files.map((name) => `${files.lakeFolder}/${name}`);
     const result = {
       status: 'published' as const,
       jobId,

@@ -136,7 +136,7 @@ export async function completeUploadSession(
   const missing = [];
   for (let partNumber = 1; partNumber <= parts; partNumber++) {
     const part = arrived.find((candidate) => candidate.partNumber === partNumber);
-    if (part?.bytes !== partLength(session, partNumber)) missing.push(partNumber);
+    if (part?.bytes !== partRange(session, partNumber).length) missing.push(partNumber);
   }
   if (missing.length > 0) {
     throw new AppError(
@@ -238,10 +238,6 @@ function partCount(session: UploadSession): number {
   return Math.ceil(session.bytes / session.partBytes);
 }
 
-function partLength(session: UploadSession, partNumber: number): number {
-  return partRange(session, partNumber).length;
-}
-
 function checkPartNumber(session: UploadSession, partNumber: number): void {
   if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > partCount(session)) {
     throw new AppError(
@@ -268,7 +264,7 @@ async function present(platform: Platform, session: UploadSession): Promise<Uplo
     parts: partCount(session),
     // A part cut short by a dropped connection is not counted: the client sends it again.
     arrived: arrived
-      .filter((part) => part.bytes === partLength(session, part.partNumber))
+      .filter((part) => part.bytes === partRange(session, part.partNumber).length)
       .map((part) => part.partNumber),
     jobId: session.jobId,
   };
