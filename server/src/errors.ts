@@ -28,6 +28,22 @@ export class UnavailableError extends AppError {
   }
 }
 
+/**
+ * A write that found the disk full, whether Node reports it (ENOSPC) or an engine does in its
+ * message (DuckDB: "No space left on device"), as an error that says so plainly: the engine's
+ * own text names files and is not for users.
+ */
+export function diskFullError(error: unknown, consequence: string): UnavailableError | undefined {
+  const full =
+    (error as NodeJS.ErrnoException | undefined)?.code === 'ENOSPC' ||
+    /no space left on device/i.test(error instanceof Error ? error.message : String(error));
+  return full
+    ? new UnavailableError(
+        `the server's disk is full: ${consequence}; an administrator must free space before it is tried again`,
+      )
+    : undefined;
+}
+
 export function notFound(what: string): AppError {
   return new AppError('NOT_FOUND', `${what} not found`);
 }

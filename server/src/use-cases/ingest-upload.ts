@@ -13,7 +13,7 @@ import { createIngestEngine } from '../engines/registry.ts';
 import { releaseFolder } from '../ingest/lake-keys.ts';
 import type { IngestProgress } from '../engines/types.ts';
 import { bytesOf } from '../env.ts';
-import { AppError, notFound } from '../errors.ts';
+import { AppError, diskFullError, notFound } from '../errors.ts';
 import { compareQuality } from '../ingest/compare-quality.ts';
 import { readHeader, resolveHeader, type IngestPlan } from '../ingest/ingest-plan.ts';
 import { loadRestrictedZip3 } from '../ingest/restricted-zip3.ts';
@@ -292,7 +292,10 @@ async function ingestAndPublish(platform: Platform, input: IngestInput): Promise
       },
     );
     return result;
-  } catch (error) {
+  } catch (caught) {
+    const error =
+      diskFullError(caught, 'the upload could not be written, and nothing of it was published') ??
+      caught;
     // Whatever the engine wrote of the release, whole files or not.
     await platform.store.deleteFolder(files.lakeFolder).catch(() => undefined);
     await jobs
