@@ -127,5 +127,21 @@ export function jobsRepository(db: CatalogDb) {
         .execute();
       return rows.map(toJob);
     },
+
+    /** Ended jobs whose files could not all be removed when they ended. */
+    async listWithLeftovers(kind: string): Promise<Job[]> {
+      const rows = await db
+        .selectFrom('jobs')
+        .selectAll()
+        .where('kind', '=', kind)
+        .where('leftovers', '=', true)
+        .where('status', '!=', 'running')
+        .execute();
+      return rows.map(toJob);
+    },
+
+    async setLeftovers(id: string, leftovers: boolean): Promise<void> {
+      await db.updateTable('jobs').set({ leftovers }).where('id', '=', id).execute();
+    },
   };
 }

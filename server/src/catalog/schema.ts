@@ -50,6 +50,8 @@ export interface JobsTable {
   finished_at: Date | null;
   user_id: string | null;
   hospital_id: string | null;
+  /** What the job wrote could not all be removed when it ended; the next start removes it. */
+  leftovers: Generated<boolean>;
 }
 
 export interface StewardHospitalsTable {

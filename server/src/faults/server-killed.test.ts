@@ -51,17 +51,18 @@ describe('the server killed with SIGKILL', () => {
       rowsPerRelease: 250_000,
     });
     researcher = { authorization: `Bearer ${lake.token}` };
-    [upload] = await generateExports({
+    const generated = await generateExports({
       hospitals: 1,
       months: 1,
       rows: 300_000,
       outDir: path.join(home, 'exports'),
       firstMonth: '2031-01',
     });
+    upload = generated[0]!;
     const platform = await openPlatform(loadEnv({ MEDLAKE_HOME: lake.home, LOG_LEVEL: 'silent' }));
     try {
       // The generated export's hospital, h01, is one of the lake's.
-      const token = await stewardWithToken(platform, 'steward@example.org', upload!.hospital);
+      const token = await stewardWithToken(platform, 'steward@example.org', upload.hospital);
       steward = { authorization: `Bearer ${token}` };
     } finally {
       await platform.close();

@@ -1,27 +1,47 @@
 import { rm } from 'node:fs/promises';
-import { jobsRepository } from '../catalog/jobs-repository.ts';
+import { jobsRepository, type Job } from '../catalog/jobs-repository.ts';
+import { releasesRepository } from '../catalog/releases-repository.ts';
 import type { Platform } from '../platform.ts';
 import { ingestFiles, ingestJobKind } from './ingest-upload.ts';
 
 /**
  * Marks ingests that were running when the last process died (kill -9, power loss) as failed,
  * and removes what they left: the raw upload, the scratch directory and any Parquet file of the
- * release they never published. Runs at start, while this process holds MEDLAKE_HOME, so no
- * running job can belong to a live process.
+ * release they never published. Also removes what ended ingests could not (the object store was
+ * unreachable as they failed). Runs at start, while this process holds MEDLAKE_HOME, so no
+ * running job can belong to a live process. A store still unreachable leaves the rest for the
+ * next start instead of stopping this one.
  */
 export async function cleanInterruptedIngests(platform: Platform): Promise<number> {
   const jobs = jobsRepository(platform.catalog.db);
   const interrupted = await jobs.listRunning(ingestJobKind);
   for (const job of interrupted) {
-    const params = job.params as Parameters<typeof ingestFiles>[2];
-    const files = ingestFiles(platform, job.id, params);
-    await platform.store.deleteFolder(files.lakeFolder);
-    await platform.store.delete(files.landingKey);
-    await rm(files.workDirectory, { recursive: true, force: true });
     await jobs.finish(job.id, {
       status: 'failed',
       error: { message: 'interrupted: the process stopped before the ingest finished' },
     });
+    await jobs.setLeftovers(job.id, true);
+  }
+  for (const job of await jobs.listWithLeftovers(ingestJobKind)) {
+    try {
+      await removeFilesOf(platform, job);
+      await jobs.setLeftovers(job.id, false);
+    } catch {
+      // Tried again at the next start.
+    }
   }
   return interrupted.length;
+}
+
+async function removeFilesOf(platform: Platform, job: Job): Promise<void> {
+  const params = job.params as Parameters<typeof ingestFiles>[2];
+  const files = ingestFiles(platform, job.id, params);
+  // A published release's folder is the release; only an unpublished one is a leftover.
+  if (!(await releasesRepository(platform.catalog.db).get(params.releaseId))) {
+    await platform.store.deleteFolder(files.lakeFolder);
+  }
+  if (platform.env.MEDLAKE_LANDING_RETENTION === 'delete') {
+    await platform.store.delete(files.landingKey);
+  }
+  await rm(files.workDirectory, { recursive: true, force: true });
 }

@@ -152,6 +152,7 @@ async function ingestAndPublish(platform: Platform, input: IngestInput): Promise
     jobs.reportProgress(jobId, progress),
   );
 
+  let releaseFolderRemoved = true;
   try {
     const landed = await land(platform, files.landingKey, input.source, (bytes) =>
       reportProgress({ phase: 'landing', bytes }),
@@ -297,7 +298,7 @@ async function ingestAndPublish(platform: Platform, input: IngestInput): Promise
       diskFullError(caught, 'the upload could not be written, and nothing of it was published') ??
       caught;
     // Whatever the engine wrote of the release, whole files or not.
-    await platform.store.deleteFolder(files.lakeFolder).catch(() => undefined);
+    releaseFolderRemoved = await succeeds(platform.store.deleteFolder(files.lakeFolder));
     await jobs
       .finish(jobId, {
         status: 'failed',
@@ -306,8 +307,19 @@ async function ingestAndPublish(platform: Platform, input: IngestInput): Promise
       .catch(() => undefined);
     throw error;
   } finally {
-    await removeScratch(platform, files);
+    const scratchRemoved = await succeeds(removeScratch(platform, files));
+    if (!releaseFolderRemoved || !scratchRemoved) {
+      await jobs.setLeftovers(jobId, true).catch(() => undefined);
+    }
   }
+}
+
+/** Whether the cleanup step went through; a failed one is left to the next start. */
+async function succeeds(step: Promise<unknown>): Promise<boolean> {
+  return step.then(
+    () => true,
+    () => false,
+  );
 }
 
 /** Every place an ingest job writes to, from its ids alone, so that cleanup can find them. */

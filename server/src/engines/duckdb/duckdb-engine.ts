@@ -51,7 +51,11 @@ export async function createDuckDbEngine(options: DuckDbEngineOptions): Promise<
   ) =>
     withPooledConnection(pool, runOptions, async (connection) => {
       await s3?.renewIfDue(connection);
-      return work(connection);
+      try {
+        return await work(connection);
+      } catch (error) {
+        throw s3 ? s3.explain(error) : error;
+      }
     });
 
   return {

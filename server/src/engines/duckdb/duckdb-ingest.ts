@@ -76,12 +76,16 @@ export function createDuckDbIngestEngine(options: DuckDbIngestOptions): IngestEn
       const instance = await DuckDBInstance.create(':memory:');
       const connection = await instance.connect();
       try {
-        if (options.s3) await DuckDbS3.open(connection, s3Options(options.s3, options));
+        const s3 = options.s3
+          ? await DuckDbS3.open(connection, s3Options(options.s3, options))
+          : undefined;
         await lockDown(connection, {
           ...options,
           extra: [`SET memory_limit = ${quoteLiteral(options.memoryLimit)}`, ...progressTracking],
         });
-        return await new IngestRun(connection, request).run();
+        return await new IngestRun(connection, request).run().catch((error: unknown) => {
+          throw s3 ? s3.explain(error) : error;
+        });
       } finally {
         connection.closeSync();
         instance.closeSync();

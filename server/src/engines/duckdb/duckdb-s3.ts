@@ -1,5 +1,6 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { UnavailableError } from '../../errors.ts';
+import { isUnreachableFromDuckDb, unreachableStoreError } from '../../storage/s3/s3-unreachable.ts';
 import type { S3Access } from '../../storage/object-store.ts';
 import { quoteLiteral } from './duckdb-sql.ts';
 
@@ -54,6 +55,16 @@ export class DuckDbS3 {
     const s3 = new DuckDbS3(options);
     await s3.#putSecret(connection);
     return s3;
+  }
+
+  /**
+   * A statement's failure as the store's own message when S3 did not answer: DuckDB's names
+   * the object's URL, and the user can act only on "the store cannot be reached".
+   */
+  explain(error: unknown): unknown {
+    if (!isUnreachableFromDuckDb(error)) return error;
+    const { access } = this.#options;
+    return unreachableStoreError(access.endpoint ?? `S3 (${access.region})`, 'from DuckDB');
   }
 
   /** Puts fresh credentials in when the current ones are about to expire. */

@@ -16,6 +16,7 @@ import { notFound } from '../../errors.ts';
 import type { ObjectStore } from '../object-store.ts';
 import { copyObject } from './s3-copy.ts';
 import { createS3PartUploads } from './s3-part-uploads.ts';
+import { reportUnreachableStore } from './s3-unreachable.ts';
 import type { S3StoreSettings } from './s3-settings.ts';
 import { assertValidStorageKey, assertValidStoragePrefix } from '../storage-key.ts';
 
@@ -39,6 +40,7 @@ export function createS3ObjectStore(settings: S3StoreSettings): ObjectStore {
     ...(settings.credentials ? { credentials: settings.credentials } : {}),
   };
   const client = new S3Client(config);
+  reportUnreachableStore(client, settings.endpoint ?? `s3://${settings.bucket}`);
   // Presigned URLs are signed before there is a body: a checksum computed then would be the
   // empty body's, baked into the URL, and S3 would refuse the real bytes. The client that
   // signs them adds a checksum only where S3 requires one.
