@@ -99,6 +99,11 @@ const envSchema = z.object({
     .default('256MB'),
   /** How many queries run at once per server process; more wait in the queue. */
   MEDLAKE_QUERY_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
+  /**
+   * How many queries one user may have queued or running at once; a submit beyond it is
+   * answered 429, so that one user cannot fill the queue in front of everyone else.
+   */
+  MEDLAKE_QUERY_QUEUE_PER_USER: z.coerce.number().int().min(1).default(10),
   /** A query running longer than this is stopped and fails. */
   MEDLAKE_QUERY_TIMEOUT_SECONDS: z.coerce.number().int().min(1).default(600),
   /** DuckDB's memory limit for all queries together; beyond it DuckDB spills to disk. */

@@ -65,6 +65,17 @@ export function queryJobsRepository(db: CatalogDb) {
       .where('status', '=', 'running');
 
   return {
+    /** How many of the user's queries are queued or running. */
+    async countWaiting(userId: string): Promise<number> {
+      const { n } = await db
+        .selectFrom('query_jobs')
+        .select((eb) => eb.fn.countAll<string>().as('n'))
+        .where('user_id', '=', userId)
+        .where('status', 'in', ['queued', 'running'])
+        .executeTakeFirstOrThrow();
+      return Number(n);
+    },
+
     async enqueue(job: {
       id: string;
       userId: string;

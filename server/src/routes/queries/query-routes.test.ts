@@ -294,6 +294,34 @@ describe('/api/v1/queries', () => {
     worker = startQueryWorker(platform, { logger: createLogger('silent'), pollMs: 50 });
   });
 
+  it('answers 429 to a user with as many queries waiting as one may have, and takes more once one ends', async () => {
+    await worker?.stop();
+    worker = undefined;
+    const limit = platform.env.MEDLAKE_QUERY_QUEUE_PER_USER;
+    const submit = () => call('other@example.org', 'POST', '/api/v1/queries', byCode);
+    const waiting: string[] = [];
+    for (let i = 0; i < limit; i += 1) {
+      const submitted = await submit();
+      expect(submitted.statusCode).toBe(202);
+      waiting.push(submitted.json<QueryJobView>().id);
+    }
+    const refused = await submit();
+    expect(refused.statusCode).toBe(429);
+    expect(refused.json().error).toMatchObject({
+      code: 'RATE_LIMITED',
+      message: expect.stringContaining(`You have ${limit} queries queued or running`),
+    });
+    // Another user's queries are not held up by this one's.
+    expect((await call('row@example.org', 'POST', '/api/v1/queries', byCode)).statusCode).toBe(202);
+
+    await call('other@example.org', 'DELETE', `/api/v1/queries/${waiting.pop()}`);
+    const accepted = await submit();
+    expect(accepted.statusCode).toBe(202);
+    waiting.push(accepted.json<QueryJobView>().id);
+    for (const id of waiting) await call('other@example.org', 'DELETE', `/api/v1/queries/${id}`);
+    worker = startQueryWorker(platform, { logger: createLogger('silent'), pollMs: 50 });
+  });
+
   it('exports a disclosure-controlled CSV behind an expiring link bound to its user', async () => {
     const job = await finished('agg@example.org', byCode);
     const created = await call('agg@example.org', 'POST', `/api/v1/queries/${job.id}/exports`, {

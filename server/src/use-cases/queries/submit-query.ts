@@ -70,6 +70,13 @@ export async function submitQuery(
   input: unknown,
 ): Promise<QueryJob> {
   const { spec, dataset, access } = await checkQuerySpec(platform, caller.user, input);
+  const limit = platform.env.MEDLAKE_QUERY_QUEUE_PER_USER;
+  if ((await queryJobsRepository(platform.catalog.db).countWaiting(caller.user.id)) >= limit) {
+    throw new AppError(
+      'RATE_LIMITED',
+      `You have ${limit} queries queued or running, as many as one user may: wait for one to finish, or cancel one, then submit again`,
+    );
+  }
   const specSha256 = createHash('sha256').update(canonicalJson(spec)).digest('hex');
 
   const id = randomUUID();
