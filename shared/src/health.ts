@@ -16,6 +16,8 @@ export const healthReportSchema = z.object({
     engine: componentStatusSchema,
     storage: componentStatusSchema,
   }),
+  /** When the parts were probed: the server answers from a probe at most a few seconds old. */
+  checkedAt: z.string().optional(),
 });
 
 export type ComponentStatus = z.infer<typeof componentStatusSchema>;
