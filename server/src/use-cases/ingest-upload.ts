@@ -137,7 +137,7 @@ async function ingestAndPublish(platform: Platform, input: IngestInput): Promise
     datasetId: dataset.id,
     hospitalId: input.hospitalId,
     month: input.month,
-    fileName: path.basename(input.fileName),
+    fileName: plainFileName(input.fileName),
     releaseId: randomUUID(),
   };
   await jobs.start({
@@ -320,6 +320,14 @@ async function succeeds(step: Promise<unknown>): Promise<boolean> {
     () => true,
     () => false,
   );
+}
+
+/**
+ * The name of an uploaded file as the steward's computer had it, without any folder, whichever
+ * separator the client used: it is shown back and never used as a path.
+ */
+export function plainFileName(name: string): string {
+  return name.split(/[\\/]/).pop() || 'upload.csv';
 }
 
 /** Every place an ingest job writes to, from its ids alone, so that cleanup can find them. */

@@ -11,7 +11,7 @@ import {
 import type { User } from '../../catalog/users-repository.ts';
 import { AppError, notFound } from '../../errors.ts';
 import type { Platform } from '../../platform.ts';
-import { ingestUpload, type IngestResult } from '../ingest-upload.ts';
+import { ingestUpload, plainFileName, type IngestResult } from '../ingest-upload.ts';
 import { requireUploadRight } from './read-uploads.ts';
 
 /** How long a part's URL stays good: long enough for a slow part, short enough to leak little. */
@@ -51,7 +51,7 @@ export async function startUploadSession(
     datasetId: request.dataset,
     hospitalId: request.hospital,
     month: request.month,
-    fileName: request.fileName,
+    fileName: plainFileName(request.fileName),
     bytes: request.bytes,
     partBytes: request.partBytes,
     objectKey,
