@@ -16,11 +16,12 @@ export async function cleanInterruptedIngests(platform: Platform): Promise<numbe
   const jobs = jobsRepository(platform.catalog.db);
   const interrupted = await jobs.listRunning(ingestJobKind);
   for (const job of interrupted) {
+    // Marked first: a process killed in between finds the job still running next time.
+    await jobs.setLeftovers(job.id, true);
     await jobs.finish(job.id, {
       status: 'failed',
       error: { message: 'interrupted: the process stopped before the ingest finished' },
     });
-    await jobs.setLeftovers(job.id, true);
   }
   for (const job of await jobs.listWithLeftovers(ingestJobKind)) {
     try {
