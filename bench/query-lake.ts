@@ -83,7 +83,7 @@ export async function compileForBench(
       const { compiled } = await planAndCompile(
         platform,
         querySpecSchema.parse({ dataset: dataset.id, ...input }),
-        { level: 'aggregate', hospitals: null },
+        { level: 'aggregate', hospitals: null, holder: 'user:bench' },
         queryColumns(dataset.contract),
       );
       statements.push({

@@ -23,6 +23,11 @@ export type DatasetAccess = {
   level: AccessLevel;
   /** The hospitals whose releases the user may read; null: all of them. */
   hospitals: string[] | null;
+  /**
+   * Who results are released to, for the release ledger: the project whose grant gives the
+   * access (`project:ID`), or the user when their own grant does (`user:ID`).
+   */
+  holder: string;
 };
 
 /**
@@ -38,7 +43,11 @@ export function datasetAccess(user: User, grants: readonly Grant[]): DatasetAcce
   const hospitals = atLevel.some((grant) => grant.hospitals === null)
     ? null
     : [...new Set(atLevel.flatMap((grant) => grant.hospitals ?? []))];
-  return { level, hospitals };
+  const projectGrant = atLevel
+    .filter((grant) => grant.projectId !== null)
+    .sort((a, b) => a.id.localeCompare(b.id))[0];
+  const holder = projectGrant ? `project:${projectGrant.projectId}` : `user:${user.id}`;
+  return { level, hospitals, holder };
 }
 
 export function assertCanQuery(

@@ -127,6 +127,18 @@ export const datasetContractSchema = z
      * this is suppressed (shown as "<threshold"). 11 follows the CMS cell-size rule.
      */
     smallCellThreshold: z.number().int().min(2).max(1000).default(11),
+    /** Privacy controls beyond small cells that the admin chose for this dataset (docs/privacy.md). */
+    privacy: z
+      .object({
+        /**
+         * Check every cell before it is released to a project against the cells released to
+         * it before, and suppress one whose patient count differs from an earlier cell of the
+         * same groups by fewer than the threshold: the difference would reveal a small group.
+         */
+        releaseLedger: z.boolean().default(false),
+      })
+      .strict()
+      .prefault({}),
     /**
      * What a researcher agrees to when asking for access: shown with the request form and
      * accepted with each request (the contract's version is recorded with the acceptance).

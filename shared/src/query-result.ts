@@ -10,7 +10,13 @@ export const resultColumnSchema = z.object({
 });
 
 export const disclosureRuleSchema = z.object({
-  rule: z.enum(['small_cell', 'complementary', 'small_histogram_bin', 'row_access']),
+  rule: z.enum([
+    'small_cell',
+    'complementary',
+    'small_histogram_bin',
+    'release_ledger',
+    'row_access',
+  ]),
   description: z.string(),
   affected: z.number().int(),
 });

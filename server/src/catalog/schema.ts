@@ -54,6 +54,17 @@ export interface JobsTable {
   leftovers: Generated<boolean>;
 }
 
+export interface ReleasedCellsTable {
+  id: Generated<string>;
+  holder: string;
+  dataset_id: string;
+  family: string;
+  query_id: string;
+  cell: Json<unknown>;
+  patients: BigIntColumn;
+  released_at: CreatedAt;
+}
+
 export interface StewardHospitalsTable {
   user_id: string;
   hospital_id: string;
@@ -275,6 +286,7 @@ export interface CatalogSchema {
   api_tokens: ApiTokensTable;
   dataset_grants: DatasetGrantsTable;
   query_jobs: QueryJobsTable;
+  released_cells: ReleasedCellsTable;
   query_exports: QueryExportsTable;
   audit_log: AuditLogTable;
   sessions: SessionsTable;

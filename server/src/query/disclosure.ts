@@ -1,5 +1,6 @@
 import type { AccessLevel } from '../catalog/grants-repository.ts';
 import { hiddenPatients, hiddenRows, type ResultColumn } from './compile-query.ts';
+import type { LedgerVerdict } from './release-ledger.ts';
 
 /** One group of an aggregate result as the engine returned it, hidden counts included. */
 export type AggregateRow = Record<string, unknown> & {
@@ -13,7 +14,7 @@ export type HistogramBin = { bin: number; count: number | null; suppressed: bool
 export type DisclosedRow = Record<string, unknown> & { suppressed: boolean };
 
 export type DisclosureRule = {
-  rule: 'small_cell' | 'complementary' | 'small_histogram_bin' | 'row_access';
+  rule: 'small_cell' | 'complementary' | 'small_histogram_bin' | 'release_ledger' | 'row_access';
   /** In plain words, for the result's summary. */
   description: string;
   /** How many groups (or histogram bins) the rule emptied. */
@@ -46,6 +47,7 @@ export function applyDisclosureControl({
   level,
   threshold,
   grouped,
+  ledger,
 }: {
   groups: readonly AggregateRow[];
   total: AggregateRow;
@@ -54,6 +56,8 @@ export function applyDisclosureControl({
   threshold: number;
   /** Whether the query groups; an ungrouped result's one row is its total. */
   grouped: boolean;
+  /** Cells the release ledger holds back (release-ledger.ts), suppressed like small ones. */
+  ledger?: LedgerVerdict;
 }): DisclosedResult {
   if (level === 'row') {
     return {
@@ -71,9 +75,15 @@ export function applyDisclosureControl({
 
   // Zero is no one and safe to show; one to threshold-1 patients is a small cell.
   const small = (row: AggregateRow) => row[hiddenPatients] > 0 && row[hiddenPatients] < threshold;
-  const totalSuppressed = small(total);
-  const suppressed = groups.map((group) => totalSuppressed || small(group));
-  const primary = suppressed.filter(Boolean).length;
+  const totalSmall = small(total);
+  const totalSuppressed = totalSmall || ledger?.total === true;
+  const bySize = groups.map((group) => totalSmall || small(group));
+  const byLedger = groups.map(
+    (_, index) => !bySize[index] && (totalSuppressed || ledger?.groups[index] === true),
+  );
+  const suppressed = bySize.map((isSmall, index) => isSmall || byLedger[index]!);
+  const primary = bySize.filter(Boolean).length;
+  const heldBack = byLedger.filter(Boolean).length + (totalSuppressed && !totalSmall ? 1 : 0);
   const complementary = totalSuppressed ? 0 : suppressAlongMargin(groups, suppressed, threshold);
 
   let bins = 0;
@@ -95,14 +105,21 @@ export function applyDisclosureControl({
   const rules: DisclosureRule[] = [
     {
       rule: 'small_cell',
-      description: totalSuppressed
+      description: totalSmall
         ? `Fewer than ${threshold} patients match the query, so every figure is suppressed.`
         : primary === 0
           ? `Every group has at least ${threshold} patients, so nothing was suppressed.`
           : `${primary} ${primary === 1 ? 'group has' : 'groups have'} fewer than ${threshold} patients; ${primary === 1 ? 'its' : 'their'} counts show as <${threshold} and ${primary === 1 ? 'its' : 'their'} other measures are hidden.`,
-      affected: primary + (totalSuppressed ? 1 : 0),
+      affected: primary + (totalSmall ? 1 : 0),
     },
   ];
+  if (heldBack > 0) {
+    rules.push({
+      rule: 'release_ledger',
+      description: `${heldBack} ${heldBack === 1 ? 'cell was' : 'cells were'} held back: ${ledger?.reason ?? 'compared with cells released to you before, they would reveal a small group'}.`,
+      affected: heldBack,
+    });
+  }
   if (complementary > 0) {
     rules.push({
       rule: 'complementary',

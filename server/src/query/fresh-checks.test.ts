@@ -6,7 +6,7 @@ import { rememberSubmitChecks, takeFreshSubmitChecks } from './fresh-checks.ts';
 const checks = {
   user: { id: 'u' } as User,
   dataset: { id: 'd' } as Dataset,
-  access: { level: 'aggregate' as const, hospitals: null },
+  access: { level: 'aggregate' as const, hospitals: null, holder: 'user:u1' },
 };
 
 describe('checks a submit hands to the worker', () => {

@@ -12,6 +12,7 @@ import * as createSavedQueries from './2026-11-26j-create-saved-queries.ts';
 import * as createUploadSessions from './2026-11-26k-create-upload-sessions.ts';
 import * as renameReleaseContentId from './2026-11-26l-rename-release-content-id.ts';
 import * as addJobLeftovers from './2026-11-26m-add-job-leftovers.ts';
+import * as createReleasedCells from './2026-11-26n-create-released-cells.ts';
 
 /**
  * Every catalog migration, oldest first, keyed by its dated file name. Listed by hand rather
@@ -32,4 +33,5 @@ export const migrations: Record<string, Migration> = {
   '2026-11-26k-create-upload-sessions': createUploadSessions,
   '2026-11-26l-rename-release-content-id': renameReleaseContentId,
   '2026-11-26m-add-job-leftovers': addJobLeftovers,
+  '2026-11-26n-create-released-cells': createReleasedCells,
 };

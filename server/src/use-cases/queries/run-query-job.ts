@@ -25,6 +25,7 @@ import { presentResultRow } from '../../query/present-result.ts';
 import { queryColumns, type QueryColumn } from '../../query/query-columns.ts';
 import { runAggregate } from '../../query/run-aggregate.ts';
 import { rememberResultRows } from '../../query/result-cache.ts';
+import { checkReleaseLedger } from '../../query/release-ledger.ts';
 import { sortRows } from '../../query/sort-rows.ts';
 import { candidateReleases } from './candidate-releases.ts';
 import { releaseFilesGlob } from '../../ingest/lake-keys.ts';
@@ -94,6 +95,19 @@ export async function runQueryJob(
     { grouped: spec.groupBy.length > 0, readsFiles: plan.main.length > 0 },
     options,
   );
+  // Row-level users see the rows themselves: there is nothing for the ledger to protect.
+  const ledger =
+    dataset.contract.privacy.releaseLedger && access.level === 'aggregate'
+      ? await checkReleaseLedger(platform, {
+          holder: access.holder,
+          datasetId: dataset.id,
+          spec,
+          columns: compiled.columns,
+          groups,
+          total,
+          threshold,
+        })
+      : undefined;
   const disclosed = applyDisclosureControl({
     groups,
     total,
@@ -101,9 +115,11 @@ export async function runQueryJob(
     level: access.level,
     threshold,
     grouped: spec.groupBy.length > 0,
+    ...(ledger ? { ledger: ledger.verdict } : {}),
   });
   const rows = sortRows(disclosed.rows, spec.orderBy).slice(0, spec.limit);
   await writeAggregateResult(platform, compiled.columns, rows, resultKey);
+  await ledger?.record(job.id, rows, !disclosed.total.suppressed);
   rememberResultRows(job.id, rows);
 
   const hidden = disclosed.total.suppressed;

@@ -1,0 +1,200 @@
+import { readFile } from 'node:fs/promises';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createTestPlatform, testActor, type TestPlatform } from '../../test/helper.ts';
+import { contractFile, ingest, synthea } from '../../test/ingest-helpers.ts';
+import { researcherWithAccess, runQuery } from '../../test/query-helpers.ts';
+import type { User } from '../catalog/users-repository.ts';
+import { addHospital, saveDataset } from '../use-cases/manage-datasets.ts';
+
+type Row = Record<string, unknown> & { suppressed: boolean };
+
+/**
+ * The classic differencing attacks, each run twice: on `plain`, a dataset with small-cell
+ * suppression alone, where it works (the difference of two released counts is a group of 1 to
+ * 10 patients), and on `guarded`, the same data under the release ledger, where the second
+ * count is held back.
+ */
+describe('the release ledger against differencing', () => {
+  let platform: TestPlatform;
+  /** Each test's attacker: a researcher per dataset, with a ledger of their own. */
+  let attacker: Record<'plain' | 'guarded', User>;
+  let attackers = 0;
+  const newAttacker = async () => {
+    attackers += 1;
+    attacker = {
+      plain: await researcherWithAccess(
+        platform,
+        `p${attackers}@example.org`,
+        'plain',
+        'aggregate',
+      ),
+      guarded: await researcherWithAccess(
+        platform,
+        `g${attackers}@example.org`,
+        'guarded',
+        'aggregate',
+      ),
+    };
+  };
+  let header: string;
+  let rows: string[];
+  /** Five of the fixture's 59 patients (by MRN, the first column), kept out of the first upload. */
+  let heldOut: string[];
+
+  /** The rows of the given patients, as an export. */
+  const rowsOf = (mrns: string[]) =>
+    [header, ...rows.filter((row) => mrns.includes(row.split(',')[0]!))].join('\n');
+
+  const both = async (input: { text?: string; file?: string; hospital: string; month: string }) => {
+    for (const dataset of ['plain', 'guarded']) {
+      const result = await ingest(platform, { ...input, dataset });
+      expect(result.status).toBe('published');
+    }
+  };
+
+  const patients = async (dataset: 'plain' | 'guarded', spec: object) => {
+    const { job, rows } = await runQuery(platform, attacker[dataset], {
+      dataset,
+      measures: [{ fn: 'patients' }],
+      ...spec,
+    });
+    expect(job.status).toBe('succeeded');
+    return { job, rows: rows as Row[] };
+  };
+
+  beforeAll(async () => {
+    platform = await createTestPlatform();
+    for (const id of ['synthea', 'small'])
+      await addHospital(platform, testActor, { id, name: `Hospital ${id}` });
+    const contract = JSON.parse(await readFile(contractFile('synthea-observations'), 'utf8'));
+    await saveDataset(platform, { ...contract, name: 'plain', title: 'Plain' });
+    await saveDataset(platform, {
+      ...contract,
+      name: 'guarded',
+      title: 'Guarded',
+      privacy: { releaseLedger: true },
+    });
+    [header = '', ...rows] = (await readFile(synthea('all'), 'utf8'))
+      .split('\n')
+      .filter((line) => line !== '');
+    const patientIds = [...new Set(rows.map((row) => row.split(',')[0]!))];
+    heldOut = patientIds.slice(-5);
+    await both({
+      text: rowsOf(patientIds.slice(0, -5)),
+      hospital: 'synthea',
+      month: '2020-12',
+    });
+  }, 120_000);
+
+  beforeEach(async () => {
+    await newAttacker();
+  });
+
+  afterAll(async () => {
+    await platform?.dispose();
+  });
+
+  it('months 1..N against 1..N+1: a month of three patients is not revealed', async () => {
+    const before = {
+      plain: await patients('plain', { groupBy: [{ column: 'sex' }] }),
+      guarded: await patients('guarded', { groupBy: [{ column: 'sex' }] }),
+    };
+    expect(before.guarded.rows.every((row) => !row.suppressed)).toBe(true);
+
+    // The next month brings three patients.
+    await both({ text: rowsOf(heldOut.slice(0, 3)), hospital: 'synthea', month: '2021-03' });
+
+    const after = await patients('plain', { groupBy: [{ column: 'sex' }] });
+    const revealed = after.rows.map((row, index) => {
+      const earlier = before.plain.rows[index]!;
+      return Number(row.patients) - Number(earlier.patients);
+    });
+    // The attack works where only small cells are suppressed: 3 patients, by sex.
+    expect(revealed.reduce((sum, n) => sum + n, 0)).toBe(3);
+    expect(revealed.every((n) => n >= 0 && n < 11)).toBe(true);
+
+    const guarded = await patients('guarded', { groupBy: [{ column: 'sex' }] });
+    const changed = guarded.rows.filter((_, index) => revealed[index]! > 0);
+    expect(changed.length).toBeGreaterThan(0);
+    for (const row of changed) {
+      expect(row).toMatchObject({ suppressed: true, patients: '<11' });
+    }
+    const rule = guarded.job.summary?.rules.find((item) => item.rule === 'release_ledger');
+    expect(rule?.description).toMatch(
+      /held back: compared with cells released to you before .* fewer than 11 patients/,
+    );
+    // The total moved by three as well: it is held back too.
+    expect(guarded.job.summary?.matching?.patients).toBe('<11');
+  });
+
+  it('every hospital against all but one: a hospital of two patients is not revealed', async () => {
+    await both({ text: rowsOf(heldOut.slice(3)), hospital: 'small', month: '2020-12' });
+    const allButSmall = { where: { column: 'hospital', op: 'ne', value: 'small' } };
+
+    const plainAll = await patients('plain', {});
+    const plainRest = await patients('plain', allButSmall);
+    expect(Number(plainAll.rows[0]!.patients) - Number(plainRest.rows[0]!.patients)).toBe(2);
+
+    const guardedAll = await patients('guarded', {});
+    expect(guardedAll.rows[0]).toMatchObject({ suppressed: false });
+    const guardedRest = await patients('guarded', allButSmall);
+    expect(guardedRest.rows[0]).toMatchObject({ suppressed: true, patients: '<11' });
+    expect(guardedRest.job.summary?.matching?.patients).toBe('<11');
+  });
+
+  it('two overlapping filters: the patients of a rare code are not revealed', async () => {
+    // On the plain dataset, a common code X and a rare code Y whose patients without X are 1 to 10.
+    const perCode = await patients('plain', { groupBy: [{ column: 'code' }] });
+    const common = perCode.rows
+      .filter((row) => !row.suppressed)
+      .sort((a, b) => Number(b.patients) - Number(a.patients))
+      .map((row) => String(row.code));
+    let found: { x: string; y: string; difference: number } | undefined;
+    const patientsOf = async (codes: string[]) =>
+      Number((await patients('plain', { where: { op: 'code', codes } })).rows[0]!.patients);
+    // Codes of 11 to 40 patients as X, the rarest published codes as Y.
+    const middling = perCode.rows.filter(
+      (row) => !row.suppressed && Number(row.patients) >= 11 && Number(row.patients) <= 40,
+    );
+    search: for (const candidate of middling.slice(0, 5)) {
+      const x = String(candidate.code);
+      const xOnly = await patientsOf([x]);
+      for (const y of common.slice(-10)) {
+        const difference = (await patientsOf([x, y])) - xOnly;
+        if (difference > 0 && difference < 11) {
+          found = { x, y, difference };
+          break search;
+        }
+      }
+    }
+    expect(found, 'a pair of codes whose difference is a small group').toBeDefined();
+
+    const first = await patients('guarded', {
+      where: { op: 'code', codes: [found!.x] },
+    });
+    expect(first.rows[0]).toMatchObject({ suppressed: false });
+    const second = await patients('guarded', {
+      where: { op: 'code', codes: [found!.x, found!.y] },
+    });
+    expect(second.rows[0]).toMatchObject({ suppressed: true, patients: '<11' });
+  });
+
+  it('releases the same count again, and keeps each project’s ledger its own', async () => {
+    const spec = { groupBy: [{ column: 'race' }] };
+    const first = await patients('guarded', spec);
+    const again = await patients('guarded', spec);
+    const byRace = (rows: Row[]) =>
+      rows.toSorted((a, b) => String(a.race).localeCompare(String(b.race)));
+    expect(byRace(again.rows)).toEqual(byRace(first.rows));
+    expect(again.job.summary?.rules.map((rule) => rule.rule)).not.toContain('release_ledger');
+
+    // Another researcher, with a grant of their own, has been released nothing yet.
+    const other = await researcherWithAccess(platform, 'o@example.org', 'guarded', 'aggregate');
+    const theirs = await runQuery(platform, other, {
+      dataset: 'guarded',
+      where: { column: 'hospital', op: 'ne', value: 'small' },
+      measures: [{ fn: 'patients' }],
+    });
+    expect(theirs.rows[0]).toMatchObject({ suppressed: false });
+  });
+});
