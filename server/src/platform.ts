@@ -7,6 +7,7 @@ import { migrateToLatest } from './catalog/migrate.ts';
 import { totpSecretBox, type TotpSecretBox } from './accounts/totp.ts';
 import { auditLog, type AuditLog } from './audit/audit-log.ts';
 import { createSignedDownloadLinks, type DownloadLinks } from './downloads/download-links.ts';
+import { holderPseudonyms, type HolderPseudonyms } from './privacy/holder-pseudonyms.ts';
 import { createEngine } from './engines/registry.ts';
 import type { QueryEngine } from './engines/types.ts';
 import type { Env } from './env.ts';
@@ -26,6 +27,8 @@ export type Platform = {
   readonly downloads: DownloadLinks;
   readonly audit: AuditLog;
   readonly totpSecrets: TotpSecretBox;
+  /** Each project's own pseudonyms in row-level results. */
+  readonly holderPseudonyms: HolderPseudonyms;
   close(): Promise<void>;
 };
 
@@ -103,6 +106,7 @@ export async function openPlatform(env: Env, options: OpenPlatformOptions = {}):
       downloads,
       audit,
       totpSecrets,
+      holderPseudonyms: await openHolderPseudonyms(env),
       close: closeAll,
     };
   } catch (error) {
@@ -181,4 +185,14 @@ async function ownerIsGone(ownerFile: string): Promise<boolean> {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'ESRCH';
   }
+}
+
+/** The holders' pseudonyms, from the configured secret or the embedded default's key file. */
+export async function openHolderPseudonyms(env: Env): Promise<HolderPseudonyms> {
+  return holderPseudonyms(
+    await resolveSigningKey(
+      env.MEDLAKE_PSEUDONYM_SECRET,
+      path.join(homeLayout(env.MEDLAKE_HOME).keys, 'pseudonym.key'),
+    ),
+  );
 }

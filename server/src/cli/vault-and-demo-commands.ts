@@ -16,10 +16,15 @@ export function registerVaultCommands(program: Command): void {
     .argument('<pseudonym>')
     .requiredOption('-r, --reason <text>', 'why re-identification is needed (recorded)')
     .option('--custodian <name>', 'who asks (recorded)', userInfo().username)
-    .action((pseudonym: string, options: { reason: string; custodian: string }) =>
+    .option(
+      '--holder <holder>',
+      'the pseudonym is the own one of this project (project:ID) or user (user:ID), from their row-level results',
+    )
+    .action((pseudonym: string, options: { reason: string; custodian: string; holder?: string }) =>
       runCommand(async (env) => {
         const identity = await reidentifyPatient(env, {
           pseudonym,
+          ...(options.holder ? { holder: options.holder } : {}),
           custodian: options.custodian,
           reason: options.reason,
           source: cliSource(),

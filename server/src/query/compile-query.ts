@@ -34,6 +34,12 @@ export type CompileContext = {
   codeSets: Readonly<Record<string, readonly string[]>>;
   /** The Parquet files the main query reads, and those each cohort criterion reads. */
   files: { main: readonly string[]; cohort: ReadonlyArray<readonly string[]> };
+  /**
+   * The key of the holder the result is for (privacy/holder-pseudonyms.ts): with it, every
+   * pseudonym the query shows, groups by or compares is the holder's own, so that two
+   * projects' results cannot be joined on their pseudonyms.
+   */
+  holderKey?: string;
 };
 
 /** Hidden columns every aggregate carries, for disclosure control; never shown as such. */
@@ -88,7 +94,12 @@ class QueryCompiler {
     });
     const order = this.#orderBy(spec, new Set(names));
     const limit = spec.limit === undefined ? '' : ` LIMIT ${this.#param(spec.limit)}`;
-    const list = names.map((name) => this.#quote(name)).join(', ');
+    const list = names
+      .map((name) => {
+        const value = this.#shown(name);
+        return value === this.#quote(name) ? value : `${value} AS ${this.#quote(name)}`;
+      })
+      .join(', ');
     return {
       sql: `SELECT ${list} FROM ${scan} AS t WHERE ${where}${order}${limit}`,
       params: this.#params,
@@ -152,10 +163,18 @@ class QueryCompiler {
     };
   }
 
+  /** A column as the result shows it: a pseudonym as the holder's own. */
+  #shown(name: string): string {
+    const quoted = this.#quote(name);
+    const { holderKey, columns, dialect } = this.#context;
+    if (!holderKey || !columns.get(name)?.linkage) return quoted;
+    return dialect.keyedPseudonym(quoted, this.#param(holderKey));
+  }
+
   #group(group: Group, path: string): string {
     const column = this.#column(group.column, `${path}.column`);
     if (!column) return 'NULL';
-    const value = this.#quote(group.column);
+    const value = this.#shown(group.column);
     const { dialect } = this.#context;
     if ('bucket' in group) {
       if (!isTemporal(column.type))
@@ -318,7 +337,7 @@ class QueryCompiler {
 
     const column = this.#column(condition.column, `${path}.column`);
     if (!column) return 'FALSE';
-    const value = this.#quote(condition.column);
+    const value = this.#shown(condition.column);
     switch (condition.op) {
       case 'is_null':
         return `(${value} IS NULL)`;

@@ -26,4 +26,9 @@ export interface SqlDialect {
   percentile(expression: string, fraction: string): string;
   /** The count of rows per value, as a list of {key, value} pairs. */
   histogram(expression: string): string;
+  /**
+   * A pseudonym as one holder sees it: the first 20 hex digits of SHA-256 over the holder's key
+   * (a placeholder) followed by the pseudonym; privacy/holder-pseudonyms.ts computes the same.
+   */
+  keyedPseudonym(expression: string, key: string): string;
 }

@@ -4,9 +4,9 @@ import type { Env } from '../env.ts';
 import { AppError } from '../errors.ts';
 import { homeLayout } from '../home-layout.ts';
 import { resolveSigningKey } from '../key-file.ts';
-import { openLockedCatalog } from '../platform.ts';
+import { openHolderPseudonyms, openLockedCatalog } from '../platform.ts';
 import { openConfiguredVault } from '../vault/configured-vault.ts';
-import type { Reidentification } from '../vault/vault.ts';
+import type { Reidentification, Vault } from '../vault/vault.ts';
 
 /**
  * The custodian maps a pseudonym back to the real patient id. The vault keeps its own log of
@@ -16,7 +16,14 @@ import type { Reidentification } from '../vault/vault.ts';
  */
 export async function reidentifyPatient(
   env: Env,
-  request: { pseudonym: string; custodian: string; reason: string; source: string },
+  request: {
+    pseudonym: string;
+    /** The holder whose own pseudonym this is (`project:ID`, `user:ID`), when it is one. */
+    holder?: string;
+    custodian: string;
+    reason: string;
+    source: string;
+  },
 ): Promise<Reidentification> {
   if (request.reason.trim().length < 5) {
     throw new AppError('VALIDATION_FAILED', 'Give a reason of at least a few words');
@@ -35,14 +42,18 @@ export async function reidentifyPatient(
     try {
       let identity: Reidentification;
       try {
-        identity = vault.reidentify(request.pseudonym, request);
+        identity = vault.reidentify(await platformPseudonymOf(env, vault, request), request);
       } catch (error) {
         await audit.record({
           action: 'reidentify',
           actor,
           target: `pseudonym:${request.pseudonym}`,
           outcome: 'failure',
-          details: { reason: request.reason, problem: (error as Error).message },
+          details: {
+            reason: request.reason,
+            problem: (error as Error).message,
+            ...(request.holder ? { holder: request.holder } : {}),
+          },
         });
         throw error;
       }
@@ -50,7 +61,12 @@ export async function reidentifyPatient(
         action: 'reidentify',
         actor,
         target: `pseudonym:${request.pseudonym}`,
-        details: { reason: request.reason, space: identity.space, kind: identity.kind },
+        details: {
+          reason: request.reason,
+          space: identity.space,
+          kind: identity.kind,
+          ...(request.holder ? { holder: request.holder } : {}),
+        },
       });
       return identity;
     } finally {
@@ -59,4 +75,25 @@ export async function reidentifyPatient(
   } finally {
     await catalog.close();
   }
+}
+
+/** The platform pseudonym behind a holder's own one; the pseudonym itself when no holder. */
+async function platformPseudonymOf(
+  env: Env,
+  vault: Vault,
+  request: { pseudonym: string; holder?: string },
+): Promise<string> {
+  if (!request.holder) return request.pseudonym;
+  const pseudonyms = await openHolderPseudonyms(env);
+  const holder = request.holder;
+  const found = vault.findPatientPseudonym(
+    (candidate) => pseudonyms.pseudonymFor(holder, candidate) === request.pseudonym,
+  );
+  if (!found) {
+    throw new AppError(
+      'NOT_FOUND',
+      `${holder} has no patient with the pseudonym ${request.pseudonym}`,
+    );
+  }
+  return found;
 }

@@ -45,6 +45,11 @@ export type Vault = {
   pseudonymize(scope: IdentityScope, realIds: readonly string[]): Map<string, PseudonymEntry>;
   /** Maps a pseudonym back and records who asked and why. */
   reidentify(pseudonym: string, request: { custodian: string; reason: string }): Reidentification;
+  /**
+   * The patient pseudonym for which `matches` holds, found by trying every one: how a holder's
+   * own pseudonym (a keyed hash of it) is traced back.
+   */
+  findPatientPseudonym(matches: (pseudonym: string) => boolean): string | undefined;
   /** Writes a consistent copy of the vault's database (still sealed) to a new file. */
   copyTo(file: string): void;
   close(): void;
@@ -120,6 +125,7 @@ export function openVault(directory: string, masterKey: Buffer): Vault {
     SELECT i.space, i.kind, i.batch_id, i.batch_position, i.created_at, b.sealed
     FROM identities i JOIN sealed_batches b ON b.id = i.batch_id
     WHERE i.pseudonym = ?`);
+  const patientPseudonyms = db.prepare("SELECT pseudonym FROM identities WHERE kind = 'patient'");
   const logReidentification = db.prepare(
     'INSERT INTO reidentifications (at, pseudonym, custodian, reason) VALUES (?, ?, ?, ?)',
   );
@@ -184,6 +190,14 @@ export function openVault(directory: string, masterKey: Buffer): Vault {
     copyTo(file) {
       // VACUUM INTO writes a transaction-consistent copy, whatever the WAL holds.
       db.prepare('VACUUM INTO ?').run(file);
+    },
+
+    findPatientPseudonym(matches) {
+      for (const row of patientPseudonyms.iterate()) {
+        const { pseudonym } = row as { pseudonym: string };
+        if (matches(pseudonym)) return pseudonym;
+      }
+      return undefined;
     },
 
     reidentify(pseudonym, request) {

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestPlatform, testActor, type TestPlatform } from '../../../test/helper.ts';
 import { ingest, listFiles, prepareDataset, synthea } from '../../../test/ingest-helpers.ts';
 import { researcherWithAccess, runQuery } from '../../../test/query-helpers.ts';
+import { readParquetObjects } from '../../../test/parquet.ts';
 import { usersRepository } from '../../catalog/users-repository.ts';
 import { loadEnv } from '../../env.ts';
 import { openPlatform, type Platform } from '../../platform.ts';
@@ -53,13 +54,10 @@ describe('backup and restore', () => {
     }
     await researcherWithAccess(original, 'row@example.org', 'synthea-observations', 'row');
     before = await answers(original, 'row@example.org');
-    const user = await usersRepository(original.catalog.db).byEmail('row@example.org');
-    const { rows } = await runQuery(original, user!, {
-      dataset: 'synthea-observations',
-      select: ['patient'],
-      limit: 1,
-    });
-    pseudonym = String(rows[0]?.patient);
+    // A pseudonym of the lake: results show each user's own (privacy/holder-pseudonyms.ts).
+    const [lakeFile] = await original.store.list('lake/');
+    const [row] = await readParquetObjects(original.store, [lakeFile!]);
+    pseudonym = String(row?.patient);
   }, 120_000);
 
   afterAll(async () => {

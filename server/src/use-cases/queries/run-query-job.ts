@@ -175,6 +175,10 @@ export async function planAndCompile(
     columns,
     codeSets: codeSetCodes(loadCodeSets()),
     files: { main: locate(plan.main), cohort: plan.cohort.map(locate) },
+    // Aggregate users cannot name a pseudonym column; row-level ones see their own pseudonyms.
+    ...(access.level === 'row'
+      ? { holderKey: platform.holderPseudonyms.keyFor(access.holder) }
+      : {}),
   });
   return { plan, compiled };
 }
