@@ -135,11 +135,12 @@ const envSchema = z.object({
    */
   MEDLAKE_ACCOUNTS_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   /**
-   * The key each project's own pseudonyms in row-level results are derived from (at least 32
-   * characters). Shared by every server instance and known to the vault custodian; the
-   * embedded default generates its own under MEDLAKE_HOME/keys.
+   * The key the privacy controls derive their secrets from, each project's own pseudonyms and
+   * the noise of noisy answers (at least 32 characters). Shared by every server instance and
+   * known to the vault custodian; the embedded default generates its own under
+   * MEDLAKE_HOME/keys.
    */
-  MEDLAKE_PSEUDONYM_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  MEDLAKE_PRIVACY_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   /** Failed sign-ins in a row after which an account is locked for a while. */
   MEDLAKE_LOGIN_MAX_FAILURES: z.coerce.number().int().min(1).max(100).default(5),
   /** How long a locked account stays locked, and the window failures per source count in. */
@@ -186,7 +187,7 @@ const fileBackedKeys: readonly EnvKey[] = [
   'MEDLAKE_DOWNLOAD_SECRET',
   'MEDLAKE_AUDIT_SECRET',
   'MEDLAKE_ACCOUNTS_SECRET',
-  'MEDLAKE_PSEUDONYM_SECRET',
+  'MEDLAKE_PRIVACY_SECRET',
   'MEDLAKE_OIDC_CLIENT_SECRET',
 ];
 

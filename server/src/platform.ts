@@ -7,7 +7,7 @@ import { migrateToLatest } from './catalog/migrate.ts';
 import { totpSecretBox, type TotpSecretBox } from './accounts/totp.ts';
 import { auditLog, type AuditLog } from './audit/audit-log.ts';
 import { createSignedDownloadLinks, type DownloadLinks } from './downloads/download-links.ts';
-import { holderPseudonyms, type HolderPseudonyms } from './privacy/holder-pseudonyms.ts';
+import { privacySecrets, type PrivacySecrets } from './privacy/privacy-secrets.ts';
 import { createEngine } from './engines/registry.ts';
 import type { QueryEngine } from './engines/types.ts';
 import type { Env } from './env.ts';
@@ -27,8 +27,8 @@ export type Platform = {
   readonly downloads: DownloadLinks;
   readonly audit: AuditLog;
   readonly totpSecrets: TotpSecretBox;
-  /** Each project's own pseudonyms in row-level results. */
-  readonly holderPseudonyms: HolderPseudonyms;
+  /** Each project's own pseudonyms in row-level results, and the noise of noisy answers. */
+  readonly privacy: PrivacySecrets;
   close(): Promise<void>;
 };
 
@@ -106,7 +106,7 @@ export async function openPlatform(env: Env, options: OpenPlatformOptions = {}):
       downloads,
       audit,
       totpSecrets,
-      holderPseudonyms: await openHolderPseudonyms(env),
+      privacy: await openPrivacySecrets(env),
       close: closeAll,
     };
   } catch (error) {
@@ -187,12 +187,12 @@ async function ownerIsGone(ownerFile: string): Promise<boolean> {
   }
 }
 
-/** The holders' pseudonyms, from the configured secret or the embedded default's key file. */
-export async function openHolderPseudonyms(env: Env): Promise<HolderPseudonyms> {
-  return holderPseudonyms(
+/** The privacy controls' secrets, from the configured key or the embedded default's key file. */
+export async function openPrivacySecrets(env: Env): Promise<PrivacySecrets> {
+  return privacySecrets(
     await resolveSigningKey(
-      env.MEDLAKE_PSEUDONYM_SECRET,
-      path.join(homeLayout(env.MEDLAKE_HOME).keys, 'pseudonym.key'),
+      env.MEDLAKE_PRIVACY_SECRET,
+      path.join(homeLayout(env.MEDLAKE_HOME).keys, 'privacy.key'),
     ),
   );
 }

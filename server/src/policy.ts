@@ -225,6 +225,7 @@ export const routeRules: Readonly<Record<string, RouteRule>> = {
   'GET /api/v1/datasets': signedIn('query'),
   'GET /api/v1/datasets/:id/dictionary': signedIn('query'),
   'POST /api/v1/queries': signedIn('query'),
+  'POST /api/v1/queries/cost': signedIn('query'),
   'GET /api/v1/queries': signedIn('query'),
   'GET /api/v1/queries/:id': signedIn('query'),
   'DELETE /api/v1/queries/:id': signedIn('query'),

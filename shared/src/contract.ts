@@ -136,6 +136,25 @@ export const datasetContractSchema = z
          * same groups by fewer than the threshold: the difference would reveal a small group.
          */
         releaseLedger: z.boolean().default(false),
+        /**
+         * Differentially private answers for aggregate users: counts of rows and patients with
+         * noise from the discrete Laplace distribution, each query spending `epsilonPerQuery` of
+         * a budget of `budget.epsilon` per holder (project or user) per `budget.windowDays`.
+         * Other measures are refused. A patient counts in at most `maxRowsPerPatient` rows.
+         */
+        noise: z
+          .object({
+            epsilonPerQuery: z.number().min(0.001).max(10),
+            budget: z
+              .object({
+                epsilon: z.number().min(0.001).max(1000),
+                windowDays: z.number().int().min(1).max(3660),
+              })
+              .strict(),
+            maxRowsPerPatient: z.number().int().min(1).max(10_000).default(20),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .prefault({}),

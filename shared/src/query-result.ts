@@ -15,6 +15,7 @@ export const disclosureRuleSchema = z.object({
     'complementary',
     'small_histogram_bin',
     'release_ledger',
+    'noise',
     'row_access',
   ]),
   description: z.string(),
@@ -109,3 +110,21 @@ export const histogramBinSchema = z.object({
   count: z.union([z.number(), z.string()]),
 });
 export type HistogramBin = z.infer<typeof histogramBinSchema>;
+
+/** What a query would cost of the privacy budget, shown before it runs (docs/privacy.md). */
+export const queryCostSchema = z.union([
+  z.object({ noisy: z.literal(false) }),
+  z.object({
+    noisy: z.literal(true),
+    /** ε this query costs: nothing when the same answer was given before. */
+    cost: z.number(),
+    epsilonPerQuery: z.number(),
+    /** ε spent by you (or your project) on the dataset in the window, and the budget. */
+    spent: z.number(),
+    budget: z.number(),
+    windowDays: z.number().int(),
+    repeat: z.boolean(),
+    freesAt: z.string().nullable(),
+  }),
+]);
+export type QueryCost = z.infer<typeof queryCostSchema>;

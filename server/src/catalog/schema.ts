@@ -65,6 +65,16 @@ export interface ReleasedCellsTable {
   released_at: CreatedAt;
 }
 
+export interface PrivacySpendingTable {
+  id: Generated<string>;
+  holder: string;
+  dataset_id: string;
+  answer_key: string;
+  query_id: string;
+  epsilon_micro: BigIntColumn;
+  spent_at: CreatedAt;
+}
+
 export interface StewardHospitalsTable {
   user_id: string;
   hospital_id: string;
@@ -287,6 +297,7 @@ export interface CatalogSchema {
   dataset_grants: DatasetGrantsTable;
   query_jobs: QueryJobsTable;
   released_cells: ReleasedCellsTable;
+  privacy_spending: PrivacySpendingTable;
   query_exports: QueryExportsTable;
   audit_log: AuditLogTable;
   sessions: SessionsTable;

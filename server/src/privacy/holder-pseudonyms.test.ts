@@ -97,12 +97,10 @@ describe('pseudonyms per project', () => {
     expect([...seen['a2@example.org']!].sort()).toEqual([...alpha].sort());
     expect([...alpha].filter((p) => beta.has(p))).toEqual([]);
     expect([...alpha].filter((p) => platformPseudonyms.has(p))).toEqual([]);
-    for (const pseudonym of alpha) expect(pseudonym).toMatch(/^[0-9a-f]{20}$/);
+    for (const pseudonym of alpha) expect(pseudonym).toMatch(/^p_[0-9a-f]{20}$/);
     // The transform the engine applied is the one the platform computes.
     const mapped = new Set(
-      [...platformPseudonyms].map((p) =>
-        platform.holderPseudonyms.pseudonymFor('project:alpha', p),
-      ),
+      [...platformPseudonyms].map((p) => platform.privacy.pseudonymFor('project:alpha', p)),
     );
     expect([...mapped].sort()).toEqual([...alpha].sort());
   });

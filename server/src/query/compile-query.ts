@@ -35,11 +35,16 @@ export type CompileContext = {
   /** The Parquet files the main query reads, and those each cohort criterion reads. */
   files: { main: readonly string[]; cohort: ReadonlyArray<readonly string[]> };
   /**
-   * The key of the holder the result is for (privacy/holder-pseudonyms.ts): with it, every
+   * The key of the holder the result is for (privacy/privacy-secrets.ts): with it, every
    * pseudonym the query shows, groups by or compares is the holder's own, so that two
    * projects' results cannot be joined on their pseudonyms.
    */
   holderKey?: string;
+  /**
+   * Count at most this many matching rows of each patient (the earliest first), so that one
+   * patient moves a row count by at most this much: the sensitivity noisy counts are scaled to.
+   */
+  rowsPerPatient?: number;
 };
 
 /** Hidden columns every aggregate carries, for disclosure control; never shown as such. */
@@ -157,10 +162,21 @@ class QueryCompiler {
     const totalFlag =
       groupExpressions.length > 0 ? `, grouping(__g0) AS ${hiddenTotal}` : `, 1 AS ${hiddenTotal}`;
     return {
-      sql: `SELECT ${outer}${totalFlag} FROM (SELECT ${inner} FROM ${scan} AS t WHERE ${where}) AS g${groupBy}`,
+      sql: `SELECT ${outer}${totalFlag} FROM (SELECT ${inner} FROM ${this.#bounded(scan, where)}) AS g${groupBy}`,
       params: this.#params,
       columns,
     };
+  }
+
+  /** The matching rows, `t`, at most rowsPerPatient of each patient when that is set. */
+  #bounded(scan: string, where: string): string {
+    const limit = this.#context.rowsPerPatient;
+    if (limit === undefined) return `${scan} AS t WHERE ${where}`;
+    const patient = this.#quote('patient');
+    const date = [...this.#context.columns.values()].find((column) => column.primaryDate);
+    const order = date ? `t.${this.#quote(date.name)}` : `t.${patient}`;
+    const numbered = `SELECT t.*, row_number() OVER (PARTITION BY t.${patient} ORDER BY ${order}) AS __n FROM ${scan} AS t WHERE ${where}`;
+    return `(SELECT * FROM (${numbered}) AS b WHERE b.__n <= ${this.#param(limit)}) AS t`;
   }
 
   /** A column as the result shows it: a pseudonym as the holder's own. */

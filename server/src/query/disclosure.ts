@@ -14,7 +14,13 @@ export type HistogramBin = { bin: number; count: number | null; suppressed: bool
 export type DisclosedRow = Record<string, unknown> & { suppressed: boolean };
 
 export type DisclosureRule = {
-  rule: 'small_cell' | 'complementary' | 'small_histogram_bin' | 'release_ledger' | 'row_access';
+  rule:
+    | 'small_cell'
+    | 'complementary'
+    | 'small_histogram_bin'
+    | 'release_ledger'
+    | 'noise'
+    | 'row_access';
   /** In plain words, for the result's summary. */
   description: string;
   /** How many groups (or histogram bins) the rule emptied. */

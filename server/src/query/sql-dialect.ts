@@ -27,8 +27,8 @@ export interface SqlDialect {
   /** The count of rows per value, as a list of {key, value} pairs. */
   histogram(expression: string): string;
   /**
-   * A pseudonym as one holder sees it: the first 20 hex digits of SHA-256 over the holder's key
-   * (a placeholder) followed by the pseudonym; privacy/holder-pseudonyms.ts computes the same.
+   * A pseudonym as one holder sees it: p_ and the first 20 hex digits of SHA-256 over the holder's key
+   * (a placeholder) followed by the pseudonym; privacy/privacy-secrets.ts computes the same.
    */
   keyedPseudonym(expression: string, key: string): string;
 }

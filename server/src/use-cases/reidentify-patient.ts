@@ -4,7 +4,7 @@ import type { Env } from '../env.ts';
 import { AppError } from '../errors.ts';
 import { homeLayout } from '../home-layout.ts';
 import { resolveSigningKey } from '../key-file.ts';
-import { openHolderPseudonyms, openLockedCatalog } from '../platform.ts';
+import { openPrivacySecrets, openLockedCatalog } from '../platform.ts';
 import { openConfiguredVault } from '../vault/configured-vault.ts';
 import type { Reidentification, Vault } from '../vault/vault.ts';
 
@@ -84,10 +84,10 @@ async function platformPseudonymOf(
   request: { pseudonym: string; holder?: string },
 ): Promise<string> {
   if (!request.holder) return request.pseudonym;
-  const pseudonyms = await openHolderPseudonyms(env);
+  const secrets = await openPrivacySecrets(env);
   const holder = request.holder;
   const found = vault.findPatientPseudonym(
-    (candidate) => pseudonyms.pseudonymFor(holder, candidate) === request.pseudonym,
+    (candidate) => secrets.pseudonymFor(holder, candidate) === request.pseudonym,
   );
   if (!found) {
     throw new AppError(

@@ -13,6 +13,7 @@ import * as createUploadSessions from './2026-11-26k-create-upload-sessions.ts';
 import * as renameReleaseContentId from './2026-11-26l-rename-release-content-id.ts';
 import * as addJobLeftovers from './2026-11-26m-add-job-leftovers.ts';
 import * as createReleasedCells from './2026-11-26n-create-released-cells.ts';
+import * as createPrivacySpending from './2026-11-26o-create-privacy-spending.ts';
 
 /**
  * Every catalog migration, oldest first, keyed by its dated file name. Listed by hand rather
@@ -34,4 +35,5 @@ export const migrations: Record<string, Migration> = {
   '2026-11-26l-rename-release-content-id': renameReleaseContentId,
   '2026-11-26m-add-job-leftovers': addJobLeftovers,
   '2026-11-26n-create-released-cells': createReleasedCells,
+  '2026-11-26o-create-privacy-spending': createPrivacySpending,
 };

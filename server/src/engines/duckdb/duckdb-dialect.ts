@@ -10,7 +10,7 @@ export const duckDbDialect: SqlDialect = {
     `read_parquet([${files.map(quoteLiteral).join(', ')}], hive_partitioning = true, hive_types_autocast = false, union_by_name = true)`,
   timeBucket: (expression, bucket) => `CAST(date_trunc('${bucket}', ${expression}) AS DATE)`,
   startsWith: (expression, prefix) => `starts_with(${expression}, ${prefix})`,
-  keyedPseudonym: (expression, key) => `substr(sha256(${key} || ${expression}), 1, 20)`,
+  keyedPseudonym: (expression, key) => `'p_' || substr(sha256(${key} || ${expression}), 1, 20)`,
   castToDate: (expression) => `CAST(${expression} AS DATE)`,
   castToTimestamp: (expression) => `CAST(${expression} AS TIMESTAMP)`,
   castToText: (expression) => `CAST(${expression} AS VARCHAR)`,

@@ -13,7 +13,8 @@ export const sparkDialect: SqlDialect = {
   scanParquet,
   timeBucket: (expression, bucket) => `CAST(date_trunc('${bucket}', ${expression}) AS DATE)`,
   startsWith: (expression, prefix) => `startswith(${expression}, ${prefix})`,
-  keyedPseudonym: (expression, key) => `substr(sha2(concat(${key}, ${expression}), 256), 1, 20)`,
+  keyedPseudonym: (expression, key) =>
+    `concat('p_', substr(sha2(concat(${key}, ${expression}), 256), 1, 20))`,
   castToDate: (expression) => `CAST(${expression} AS DATE)`,
   castToTimestamp: (expression) => `CAST(${expression} AS TIMESTAMP)`,
   castToText: (expression) => `CAST(${expression} AS STRING)`,

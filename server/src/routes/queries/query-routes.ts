@@ -3,6 +3,7 @@ import {
   exportLinkSchema,
   pageRequestSchema,
   queryJobPageSchema,
+  queryCostSchema,
   queryJobSchema,
   resultPageSchema,
 } from '@medlake/shared';
@@ -21,7 +22,7 @@ import {
 } from '../../use-cases/queries/read-query.ts';
 import { openDownload } from '../../use-cases/queries/download-export.ts';
 import { exportQueryResult } from '../../use-cases/queries/export-query.ts';
-import { submitQuery } from '../../use-cases/queries/submit-query.ts';
+import { priceQuery, submitQuery } from '../../use-cases/queries/submit-query.ts';
 import { errorResponses } from '../../http/error-responses.ts';
 
 const idParams = z.object({ id: z.uuid() });
@@ -71,6 +72,20 @@ export function queryRoutes(
             : undefined;
         return reply.status(200).send({ ...presentQueryJob(job), firstPage });
       },
+    );
+
+    app.post(
+      '/v1/queries/cost',
+      {
+        schema: {
+          summary:
+            'What a query spec would cost of your privacy budget, on a dataset that answers with noise',
+          tags: ['queries'],
+          body: z.unknown(),
+          response: { 200: queryCostSchema, ...errors },
+        },
+      },
+      async (request) => priceQuery(platform, requireUser(request), request.body),
     );
 
     app.get(

@@ -54,7 +54,7 @@ describe('backup and restore', () => {
     }
     await researcherWithAccess(original, 'row@example.org', 'synthea-observations', 'row');
     before = await answers(original, 'row@example.org');
-    // A pseudonym of the lake: results show each user's own (privacy/holder-pseudonyms.ts).
+    // A pseudonym of the lake: results show each user's own (privacy/privacy-secrets.ts).
     const [lakeFile] = await original.store.list('lake/');
     const [row] = await readParquetObjects(original.store, [lakeFile!]);
     pseudonym = String(row?.patient);

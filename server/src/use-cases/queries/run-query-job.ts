@@ -1,5 +1,5 @@
 import { querySpecSchema, type QuerySpec, type QuerySummary } from '@medlake/shared';
-import { datasetsRepository } from '../../catalog/datasets-repository.ts';
+import { datasetsRepository, type Dataset } from '../../catalog/datasets-repository.ts';
 import type { QueryJob } from '../../catalog/query-jobs-repository.ts';
 import { usersRepository } from '../../catalog/users-repository.ts';
 import type { RunOptions } from '../../engines/types.ts';
@@ -26,6 +26,15 @@ import { queryColumns, type QueryColumn } from '../../query/query-columns.ts';
 import { runAggregate } from '../../query/run-aggregate.ts';
 import { rememberResultRows } from '../../query/result-cache.ts';
 import { checkReleaseLedger } from '../../query/release-ledger.ts';
+import {
+  addNoise,
+  answerKeyOf,
+  assertNoisyMeasures,
+  budgetState,
+  noiseRule,
+  spendBudget,
+  type BudgetState,
+} from '../../privacy/noisy-answers.ts';
 import { sortRows } from '../../query/sort-rows.ts';
 import { candidateReleases } from './candidate-releases.ts';
 import { releaseFilesGlob } from '../../ingest/lake-keys.ts';
@@ -57,7 +66,16 @@ export async function runQueryJob(
   const columns = queryColumns(dataset.contract);
   assertSpecAllowed(spec, access, columns);
 
-  const { plan, compiled } = await planAndCompile(platform, spec, access, columns);
+  // Aggregate users of a dataset with noisy answers get counts with noise, from a budget.
+  const noise = access.level === 'aggregate' ? dataset.contract.privacy.noise : undefined;
+  if (noise) assertNoisyMeasures(spec);
+  const { plan, compiled } = await planAndCompile(
+    platform,
+    spec,
+    access,
+    columns,
+    noise ? { rowsPerPatient: noise.maxRowsPerPatient } : {},
+  );
 
   const resultKey = resultKeyOf(job.id);
   const threshold = dataset.contract.smallCellThreshold;
@@ -95,6 +113,27 @@ export async function runQueryJob(
     { grouped: spec.groupBy.length > 0, readsFiles: plan.main.length > 0 },
     options,
   );
+  let budget: BudgetState | undefined;
+  if (noise) {
+    const answerKey = answerKeyOf(spec, [...read.keys()]);
+    const holder = access.holder;
+    budget = await spendBudget(platform, {
+      holder,
+      datasetId: dataset.id,
+      answerKey,
+      queryId: job.id,
+      noise,
+    });
+    addNoise(platform, {
+      holder,
+      answerKey,
+      noise,
+      columns: compiled.columns,
+      groups,
+      total,
+      grouped: spec.groupBy.length > 0,
+    });
+  }
   // Row-level users see the rows themselves: there is nothing for the ledger to protect.
   const ledger =
     dataset.contract.privacy.releaseLedger && access.level === 'aggregate'
@@ -117,6 +156,7 @@ export async function runQueryJob(
     grouped: spec.groupBy.length > 0,
     ...(ledger ? { ledger: ledger.verdict } : {}),
   });
+  if (budget && noise) disclosed.rules.unshift(noiseRule(budget, noise));
   const rows = sortRows(disclosed.rows, spec.orderBy).slice(0, spec.limit);
   await writeAggregateResult(platform, compiled.columns, rows, resultKey);
   await ledger?.record(job.id, rows, !disclosed.total.suppressed);
@@ -165,6 +205,7 @@ export async function planAndCompile(
   spec: QuerySpec,
   access: DatasetAccess,
   columns: ReadonlyMap<string, QueryColumn>,
+  options: { rowsPerPatient?: number } = {},
 ): Promise<{ plan: QueryPlan; compiled: CompiledQuery }> {
   const candidates = await candidateReleases(platform, spec, access);
   const plan = planQuery(spec, candidates);
@@ -177,10 +218,35 @@ export async function planAndCompile(
     files: { main: locate(plan.main), cohort: plan.cohort.map(locate) },
     // Aggregate users cannot name a pseudonym column; row-level ones see their own pseudonyms.
     ...(access.level === 'row'
-      ? { holderKey: platform.holderPseudonyms.keyFor(access.holder) }
+      ? { holderKey: platform.privacy.pseudonymKeyFor(access.holder) }
       : {}),
+    ...options,
   });
   return { plan, compiled };
+}
+
+/**
+ * What a query would cost of the holder's privacy budget, for a dataset with noisy answers and
+ * an aggregate user (undefined otherwise): shown before it runs, and checked when it is
+ * submitted. The worker checks and spends again when it runs, against the releases it reads.
+ */
+export async function priceOfQuery(
+  platform: Platform,
+  spec: QuerySpec,
+  dataset: Dataset,
+  access: DatasetAccess,
+): Promise<BudgetState | undefined> {
+  const noise = access.level === 'aggregate' ? dataset.contract.privacy.noise : undefined;
+  if (!noise) return undefined;
+  assertNoisyMeasures(spec);
+  const plan = planQuery(spec, await candidateReleases(platform, spec, access));
+  const releaseIds = new Set([...plan.main, ...plan.cohort.flat()].map((release) => release.id));
+  return budgetState(platform, {
+    holder: access.holder,
+    datasetId: dataset.id,
+    answerKey: answerKeyOf(spec, [...releaseIds]),
+    noise,
+  });
 }
 
 /** The user's rights as they are now, for a job that waited or was submitted elsewhere. */

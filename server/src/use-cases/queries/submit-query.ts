@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { canonicalJson, querySpecSchema, type QuerySpec } from '@medlake/shared';
+import { canonicalJson, querySpecSchema, type QueryCost, type QuerySpec } from '@medlake/shared';
 import { datasetsRepository } from '../../catalog/datasets-repository.ts';
 import { queryJobsRepository, type QueryJob } from '../../catalog/query-jobs-repository.ts';
 import { actorOf, type Caller } from '../../caller.ts';
@@ -13,7 +13,9 @@ import { rememberSubmitChecks } from '../../query/fresh-checks.ts';
 import { planQuery } from '../../query/plan-query.ts';
 import { queryColumns } from '../../query/query-columns.ts';
 import { nestingDepth, zodIssues } from '../../validation.ts';
+import { assertAffordable } from '../../privacy/noisy-answers.ts';
 import { requireDatasetAccess } from './dataset-access.ts';
+import { priceOfQuery } from './run-query-job.ts';
 
 const maxSpecDepth = 40;
 
@@ -63,6 +65,20 @@ export async function checkQuerySpec(platform: Platform, user: User, input: unkn
   return { spec, dataset, access };
 }
 
+/**
+ * What the query would cost of the privacy budget, before it is submitted: nothing to say
+ * (`noisy: false`) unless the dataset answers the user with noise.
+ */
+export async function priceQuery(
+  platform: Platform,
+  user: User,
+  input: unknown,
+): Promise<QueryCost> {
+  const { spec, dataset, access } = await checkQuerySpec(platform, user, input);
+  const price = await priceOfQuery(platform, spec, dataset, access);
+  return price ? { noisy: true, ...price } : { noisy: false };
+}
+
 /** Queues a checked query for the user, together with its audit entry. */
 export async function submitQuery(
   platform: Platform,
@@ -70,6 +86,8 @@ export async function submitQuery(
   input: unknown,
 ): Promise<QueryJob> {
   const { spec, dataset, access } = await checkQuerySpec(platform, caller.user, input);
+  const price = await priceOfQuery(platform, spec, dataset, access);
+  if (price) assertAffordable(price);
   const limit = platform.env.MEDLAKE_QUERY_QUEUE_PER_USER;
   if ((await queryJobsRepository(platform.catalog.db).countWaiting(caller.user.id)) >= limit) {
     throw new AppError(
