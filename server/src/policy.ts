@@ -272,6 +272,8 @@ export const routeRules: Readonly<Record<string, RouteRule>> = {
   'GET /api/v1/admin/jobs': roles(['admin'], 'admin'),
   'DELETE /api/v1/admin/queries/:id': roles(['admin'], 'admin'),
   'GET /api/v1/admin/storage': roles(['admin'], 'admin'),
+  'GET /api/v1/admin/exports': roles(['admin'], 'admin'),
+  'POST /api/v1/admin/exports/:id/review': roles(['admin'], 'admin'),
   'POST /api/v1/admin/access-requests/:id/decision': roles(['admin'], 'admin'),
 
   'GET /api/v1/audit': roles(['auditor', 'admin'], 'audit'),

@@ -137,6 +137,11 @@ export const datasetContractSchema = z
          */
         releaseLedger: z.boolean().default(false),
         /**
+         * Exports that fail an output check (row-level records; small cells a row-level user
+         * sees unsuppressed) wait for an admin's approval before a download link is given.
+         */
+        airlock: z.boolean().default(false),
+        /**
          * Differentially private answers for aggregate users: counts of rows and patients with
          * noise from the discrete Laplace distribution, each query spending `epsilonPerQuery` of
          * a budget of `budget.epsilon` per holder (project or user) per `budget.windowDays`.

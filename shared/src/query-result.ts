@@ -93,14 +93,31 @@ export type QueryJobView = z.infer<typeof queryJobSchema>;
 export const queryJobPageSchema = pageOf('queries', queryJobSchema);
 
 /** A download link for an export of a result: signed, bound to its user, and expiring. */
+/** What the output checks of an export found (docs/privacy.md). */
+export const outputReportSchema = z.object({
+  checks: z.array(
+    z.object({
+      check: z.enum(['row_level', 'small_cells', 'disclosure_control', 'privacy_budget']),
+      passed: z.boolean(),
+      detail: z.string(),
+    }),
+  ),
+  /** Whether an admin must approve the export before it can be downloaded. */
+  needsReview: z.boolean(),
+});
+export type OutputReport = z.infer<typeof outputReportSchema>;
+
 export const exportLinkSchema = z.object({
   exportId: z.uuid(),
   format: z.enum(['csv', 'parquet']),
   fileName: z.string(),
   bytes: z.number(),
+  report: outputReportSchema,
+  /** `pending` and `rejected` exports have no link (yet). */
+  review: z.enum(['not_needed', 'pending', 'approved', 'rejected']),
   /** Relative to the server; works without a token until it expires. */
-  url: z.string(),
-  expiresAt: z.string(),
+  url: z.string().nullable(),
+  expiresAt: z.string().nullable(),
 });
 export type ExportLink = z.infer<typeof exportLinkSchema>;
 
@@ -128,3 +145,24 @@ export const queryCostSchema = z.union([
   }),
 ]);
 export type QueryCost = z.infer<typeof queryCostSchema>;
+
+/** The airlock's queue, for admins. */
+export const exportReviewListSchema = z.object({
+  exports: z.array(
+    z.object({
+      id: z.uuid(),
+      queryId: z.uuid(),
+      userEmail: z.string(),
+      format: z.enum(['csv', 'parquet']),
+      fileName: z.string(),
+      bytes: z.number(),
+      report: outputReportSchema,
+      createdAt: z.string(),
+    }),
+  ),
+});
+
+/** An admin's decision on an export in the airlock. */
+export const exportReviewSchema = z
+  .object({ approve: z.boolean(), reason: z.string().trim().min(5).max(2000) })
+  .strict();

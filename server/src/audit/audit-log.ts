@@ -32,6 +32,7 @@ export const auditActions = [
   'saved_query.create',
   'saved_query.delete',
   'export.create',
+  'export.review',
   'download',
   'upload',
   'upload.start',

@@ -1,6 +1,7 @@
 import type { Selectable } from 'kysely';
 import type { CatalogDb } from './catalog.ts';
-import type { QueryExportsTable } from './schema.ts';
+import type { OutputReport } from '@medlake/shared';
+import type { ExportReview, QueryExportsTable } from './schema.ts';
 
 export type QueryExport = {
   id: string;
@@ -11,6 +12,11 @@ export type QueryExport = {
   fileName: string;
   bytes: number;
   createdAt: Date;
+  report: OutputReport;
+  review: ExportReview;
+  reviewedBy: string | null;
+  reviewedAt: Date | null;
+  reviewReason: string | null;
 };
 
 /** Files made from query results, which download links point at. */
@@ -24,10 +30,17 @@ export function exportsRepository(db: CatalogDb) {
     fileName: row.file_name,
     bytes: Number(row.bytes),
     createdAt: row.created_at,
+    report: row.report as OutputReport,
+    review: row.review,
+    reviewedBy: row.reviewed_by,
+    reviewedAt: row.reviewed_at,
+    reviewReason: row.review_reason,
   });
 
   return {
-    async add(item: Omit<QueryExport, 'createdAt'>): Promise<QueryExport> {
+    async add(
+      item: Omit<QueryExport, 'createdAt' | 'reviewedBy' | 'reviewedAt' | 'reviewReason'>,
+    ): Promise<QueryExport> {
       const row = await db
         .insertInto('query_exports')
         .values({
@@ -38,6 +51,8 @@ export function exportsRepository(db: CatalogDb) {
           object_key: item.objectKey,
           file_name: item.fileName,
           bytes: item.bytes,
+          report: JSON.stringify(item.report),
+          review: item.review,
         })
         .returningAll()
         .executeTakeFirstOrThrow();
@@ -51,6 +66,36 @@ export function exportsRepository(db: CatalogDb) {
         .where('id', '=', id)
         .executeTakeFirst();
       return row && toExport(row);
+    },
+
+    /** Exports waiting for an admin's review, oldest first. */
+    async pendingReview(): Promise<QueryExport[]> {
+      const rows = await db
+        .selectFrom('query_exports')
+        .selectAll()
+        .where('review', '=', 'pending')
+        .orderBy('created_at')
+        .execute();
+      return rows.map(toExport);
+    },
+
+    /** Records an admin's decision on a pending export; false when it was not pending. */
+    async decide(
+      id: string,
+      decision: { review: 'approved' | 'rejected'; by: string; reason: string },
+    ): Promise<boolean> {
+      const result = await db
+        .updateTable('query_exports')
+        .set({
+          review: decision.review,
+          reviewed_by: decision.by,
+          reviewed_at: new Date(),
+          review_reason: decision.reason,
+        })
+        .where('id', '=', id)
+        .where('review', '=', 'pending')
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) === 1;
     },
 
     async find(queryId: string, format: 'csv' | 'parquet'): Promise<QueryExport | undefined> {

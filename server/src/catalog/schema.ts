@@ -265,7 +265,14 @@ export interface QueryExportsTable {
   file_name: string;
   bytes: BigIntColumn;
   created_at: CreatedAt;
+  report: ColumnType<unknown, string | undefined, string>;
+  review: ColumnType<ExportReview, ExportReview | undefined, ExportReview>;
+  reviewed_by: string | null;
+  reviewed_at: Date | null;
+  review_reason: string | null;
 }
+
+export type ExportReview = 'not_needed' | 'pending' | 'approved' | 'rejected';
 
 export type AuditOutcome = 'success' | 'failure' | 'denied';
 

@@ -358,15 +358,26 @@ function Exports({ job }: { job: QueryJobView }) {
           </Alert>
         )}
         <Stack spacing={1} sx={{ mt: 2 }}>
-          {links.map((link) => (
-            <Typography key={link.exportId}>
-              <Link href={link.url} download={link.fileName}>
-                {link.fileName}
-              </Link>{' '}
-              ({formatBytes(link.bytes)}), link works until{' '}
-              {new Date(link.expiresAt).toLocaleTimeString()}
-            </Typography>
-          ))}
+          {links.map((link) =>
+            link.url && link.expiresAt ? (
+              <Typography key={link.exportId}>
+                <Link href={link.url} download={link.fileName}>
+                  {link.fileName}
+                </Link>{' '}
+                ({formatBytes(link.bytes)}), link works until{' '}
+                {new Date(link.expiresAt).toLocaleTimeString()}
+              </Typography>
+            ) : (
+              <Alert key={link.exportId} severity={link.review === 'rejected' ? 'error' : 'info'}>
+                {link.review === 'rejected'
+                  ? `${link.fileName} was not approved for download.`
+                  : `${link.fileName} waits for an administrator's review: ${link.report.checks
+                      .filter((check) => !check.passed)
+                      .map((check) => check.detail)
+                      .join(' ')} Export it again once it is approved.`}
+              </Alert>
+            ),
+          )}
         </Stack>
       </CardContent>
     </Card>

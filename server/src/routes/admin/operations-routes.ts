@@ -1,4 +1,6 @@
 import {
+  exportReviewListSchema,
+  exportReviewSchema,
   hospitalOverviewSchema,
   hospitalPageSchema,
   newHospitalSchema,
@@ -19,6 +21,7 @@ import {
   listRunningWork,
   measureStorage,
 } from '../../use-cases/admin/platform-operations.ts';
+import { listExportsForReview, reviewExport } from '../../use-cases/admin/review-exports.ts';
 import { addHospital } from '../../use-cases/manage-datasets.ts';
 import { cancelAnyQuery } from '../../use-cases/queries/read-query.ts';
 import { presentUploadJob } from '../uploads/present-upload.ts';
@@ -28,6 +31,46 @@ const errors = errorResponses(400, 401, 403, 404, 409);
 /** Running the platform: hospitals and their stewards, work under way, storage used. */
 export function operationsRoutes(platform: Platform): FastifyPluginAsyncZod {
   return async (app) => {
+    app.get(
+      '/v1/admin/exports',
+      {
+        schema: {
+          summary: 'Exports waiting in the airlock for an admin’s review, oldest first',
+          tags: ['admin'],
+          response: { 200: exportReviewListSchema, ...errors },
+        },
+      },
+      async () => ({
+        exports: (await listExportsForReview(platform)).map((item) => ({
+          id: item.id,
+          queryId: item.queryId,
+          userEmail: item.userEmail,
+          format: item.format,
+          fileName: item.fileName,
+          bytes: item.bytes,
+          report: item.report,
+          createdAt: item.createdAt.toISOString(),
+        })),
+      }),
+    );
+
+    app.post(
+      '/v1/admin/exports/:id/review',
+      {
+        schema: {
+          summary: 'Approve or reject an export waiting in the airlock, with a reason',
+          tags: ['admin'],
+          params: z.object({ id: z.uuid() }),
+          body: exportReviewSchema,
+          response: { 204: z.null(), ...errors },
+        },
+      },
+      async (request, reply) => {
+        await reviewExport(platform, requireCaller(request), request.params.id, request.body);
+        return reply.status(204).send(null);
+      },
+    );
+
     app.get(
       '/v1/admin/hospitals',
       {

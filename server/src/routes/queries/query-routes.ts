@@ -175,7 +175,9 @@ export function queryRoutes(
           request.params.id,
           request.body.format,
         );
-        return reply.status(201).send({ ...link, expiresAt: link.expiresAt.toISOString() });
+        return reply
+          .status(201)
+          .send({ ...link, expiresAt: link.expiresAt?.toISOString() ?? null });
       },
     );
 

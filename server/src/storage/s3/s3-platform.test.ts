@@ -55,7 +55,7 @@ describe('a deployment on S3', () => {
     const link = await exportQueryResult(platform, { user, source: 'test' }, job.id, 'csv');
 
     const endpoint = new URL(platform.env.MEDLAKE_S3_ENDPOINT!);
-    const url = new URL(link.url);
+    const url = new URL(link.url!);
     expect(url.host).toBe(endpoint.host);
     expect(url.searchParams.get('X-Amz-Expires')).toBe(
       String(platform.env.MEDLAKE_DOWNLOAD_TTL_SECONDS),

@@ -26,6 +26,9 @@ export async function openDownload(
   if (!item || !user || item.userId !== user.id || user.disabledAt !== null) {
     throw new AppError('FORBIDDEN', 'The download link is not valid');
   }
+  if (item.review === 'pending' || item.review === 'rejected') {
+    throw new AppError('FORBIDDEN', 'The export has not been approved for download');
+  }
   // Recorded before a byte leaves: a download that breaks off still counts as one.
   await platform.audit.record({
     action: 'download',

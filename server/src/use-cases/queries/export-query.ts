@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import type { QuerySummary } from '@medlake/shared';
+import type { OutputReport, QuerySummary } from '@medlake/shared';
+import { datasetsRepository } from '../../catalog/datasets-repository.ts';
 import { exportsRepository, type QueryExport } from '../../catalog/exports-repository.ts';
 import type { User } from '../../catalog/users-repository.ts';
 import { actorOf, type Caller } from '../../caller.ts';
 import { AppError } from '../../errors.ts';
 import type { Platform } from '../../platform.ts';
+import { checkOutput } from '../../privacy/output-check.ts';
 import { requireDatasetAccess } from './dataset-access.ts';
 import { getQuery } from './read-query.ts';
 
@@ -15,14 +17,19 @@ export type ExportLink = {
   format: ExportFormat;
   fileName: string;
   bytes: number;
-  url: string;
-  expiresAt: Date;
+  report: OutputReport;
+  review: QueryExport['review'];
+  /** None while the export waits for review, or after it was rejected. */
+  url: string | null;
+  expiresAt: Date | null;
 };
 
 /**
- * Makes (once) an export of a finished query's result in the format asked for, and hands out
- * a fresh download link for it. Row-level results are exported only while the user still has
- * row access. CSV cells that a spreadsheet would run as a formula are defused.
+ * Makes (once) an export of a finished query's result in the format asked for, with its
+ * output-check report, and hands out a fresh download link for it, unless it waits for an
+ * admin's review (a dataset with an airlock, an export that fails a check). Row-level results
+ * are exported only while the user still has row access. CSV cells that a spreadsheet would
+ * run as a formula are defused.
  */
 export async function exportQueryResult(
   platform: Platform,
@@ -46,6 +53,26 @@ export async function exportQueryResult(
   const made =
     existing ??
     (await makeExport(platform, { ...job, resultKey: job.resultKey }, summary, format, user));
+  const described = {
+    exportId: made.id,
+    format,
+    fileName: made.fileName,
+    bytes: made.bytes,
+    report: made.report,
+    review: made.review,
+  };
+  if (made.review === 'pending' || made.review === 'rejected') {
+    // The airlock: no link until an admin has approved the export.
+    if (!existing) {
+      await platform.audit.record({
+        action: 'export.create',
+        actor: actorOf(caller),
+        target: `export:${made.id}`,
+        details: { query: job.id, format, bytes: made.bytes, review: made.review },
+      });
+    }
+    return { ...described, url: null, expiresAt: null };
+  }
   const link = await downloadLink(platform, made, user);
   await platform.audit.record({
     action: 'export.create',
@@ -63,14 +90,7 @@ export async function exportQueryResult(
       details: { query: job.id, format, bytes: made.bytes, presigned: true },
     });
   }
-  return {
-    exportId: made.id,
-    format,
-    fileName: made.fileName,
-    bytes: made.bytes,
-    url: link.url,
-    expiresAt: link.expiresAt,
-  };
+  return { ...described, url: link.url, expiresAt: link.expiresAt };
 }
 
 /**
@@ -130,8 +150,16 @@ async function makeExport(
     await platform.store.locateForWrite(key),
     format,
   );
+  const dataset = await datasetsRepository(platform.catalog.db).get(job.datasetId);
+  const report = await checkOutput(platform, {
+    summary,
+    resultLocation: platform.store.locate(job.resultKey),
+    airlock: dataset?.contract.privacy.airlock ?? false,
+  });
   return exportsRepository(platform.catalog.db).add({
     id: randomUUID(),
+    report,
+    review: report.needsReview ? 'pending' : 'not_needed',
     queryId: job.id,
     userId: user.id,
     format,

@@ -1,0 +1,187 @@
+import { readFile } from 'node:fs/promises';
+import type { ExportLink, OutputReport } from '@medlake/shared';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  createTestApp,
+  createTestPlatform,
+  testActor,
+  type TestPlatform,
+} from '../../test/helper.ts';
+import { contractFile, ingest, synthea } from '../../test/ingest-helpers.ts';
+import type { App } from '../app.ts';
+import { createLogger } from '../logger.ts';
+import { startQueryWorker, type QueryWorker } from '../query/query-worker.ts';
+import { addHospital, saveDataset } from '../use-cases/manage-datasets.ts';
+import { addUser, createApiToken, grantDatasetAccess } from '../use-cases/manage-access.ts';
+
+/**
+ * The output check and the airlock: every export carries a report of the rules that ran, and on
+ * a dataset with an airlock an export that fails a check (row-level records, small cells a
+ * row-level user sees) gets no download link until an admin approves it.
+ */
+describe('the output check and the airlock', () => {
+  let platform: TestPlatform;
+  let app: App;
+  let worker: QueryWorker;
+  const tokens: Record<string, string> = {};
+
+  const call = (who: string, method: 'GET' | 'POST', url: string, payload?: object) =>
+    app.inject({
+      method,
+      url,
+      headers: { authorization: `Bearer ${tokens[who]}` },
+      ...(payload ? { payload } : {}),
+    });
+
+  const exportOf = async (who: string, spec: object) => {
+    const submitted = await call(who, 'POST', '/api/v1/queries?wait=30', {
+      dataset: 'locked',
+      ...spec,
+    });
+    expect(submitted.statusCode, submitted.body).toBe(200);
+    const { id } = submitted.json<{ id: string }>();
+    const made = await call(who, 'POST', `/api/v1/queries/${id}/exports`, { format: 'csv' });
+    expect(made.statusCode, made.body).toBe(201);
+    return { queryId: id, link: made.json<ExportLink>() };
+  };
+
+  beforeAll(async () => {
+    platform = await createTestPlatform();
+    await addHospital(platform, testActor, { id: 'synthea', name: 'Synthea' });
+    const contract = JSON.parse(await readFile(contractFile('synthea-observations'), 'utf8'));
+    await saveDataset(platform, {
+      ...contract,
+      name: 'locked',
+      title: 'Locked',
+      privacy: { airlock: true },
+    });
+    expect(
+      (await ingest(platform, { file: synthea('all'), dataset: 'locked', month: '2021-06' }))
+        .status,
+    ).toBe('published');
+    for (const [email, role, level] of [
+      ['rowan@example.org', 'researcher', 'row'],
+      ['agnes@example.org', 'researcher', 'aggregate'],
+      ['admin@example.org', 'admin', undefined],
+    ] as const) {
+      await addUser(platform, testActor, { email, name: email, role });
+      if (level)
+        await grantDatasetAccess(platform, testActor, { email, datasetId: 'locked', level });
+      tokens[email] = (
+        await createApiToken(platform, testActor, { email, name: 't', days: 1 })
+      ).token;
+    }
+    worker = startQueryWorker(platform, { logger: createLogger('silent'), pollMs: 50 });
+    app = await createTestApp(platform);
+  }, 120_000);
+
+  afterAll(async () => {
+    await app?.close();
+    await worker?.stop();
+    await platform?.dispose();
+  });
+
+  const check = (report: OutputReport, name: string) =>
+    report.checks.find((item) => item.check === name);
+
+  it('lets an aggregate user’s export through at once, with the report of what disclosure control removed', async () => {
+    const { link } = await exportOf('agnes@example.org', {
+      groupBy: [{ column: 'code' }],
+      measures: [{ fn: 'patients' }],
+    });
+    expect(link).toMatchObject({ review: 'not_needed', report: { needsReview: false } });
+    expect(link.url).toMatch(/^\/api\/v1\/downloads\//);
+    expect(check(link.report, 'small_cells')).toMatchObject({ passed: true });
+    expect(check(link.report, 'disclosure_control')?.detail).toMatch(/fewer than 11 patients/);
+    expect((await app.inject({ method: 'GET', url: link.url! })).statusCode).toBe(200);
+  });
+
+  it('holds a row-level export and a row-level user’s small cells until an admin approves, then gives the link', async () => {
+    const rows = await exportOf('rowan@example.org', {
+      select: ['patient', 'code', 'value'],
+      limit: 50,
+    });
+    expect(rows.link).toMatchObject({ review: 'pending', url: null, expiresAt: null });
+    expect(check(rows.link.report, 'row_level')).toMatchObject({
+      passed: false,
+      detail: 'The export holds 50 row-level records.',
+    });
+    const cells = await exportOf('rowan@example.org', {
+      groupBy: [{ column: 'code' }],
+      measures: [{ fn: 'patients' }],
+    });
+    expect(cells.link.review).toBe('pending');
+    expect(check(cells.link.report, 'small_cells')?.detail).toMatch(
+      /groups show counts from 1 to 10 \(row-level access: nothing was suppressed\)/,
+    );
+
+    // Asking again gives no link while it waits; the researcher cannot approve it.
+    const again = await call(
+      'rowan@example.org',
+      'POST',
+      `/api/v1/queries/${rows.queryId}/exports`,
+      { format: 'csv' },
+    );
+    expect(again.json<ExportLink>()).toMatchObject({ review: 'pending', url: null });
+    const self = await call(
+      'rowan@example.org',
+      'POST',
+      `/api/v1/admin/exports/${rows.link.exportId}/review`,
+      {
+        approve: true,
+        reason: 'looks fine to me',
+      },
+    );
+    expect(self.statusCode).toBe(403);
+
+    const queue = await call('admin@example.org', 'GET', '/api/v1/admin/exports');
+    expect(queue.json<{ exports: Array<{ id: string; userEmail: string }> }>().exports).toEqual([
+      expect.objectContaining({ id: rows.link.exportId, userEmail: 'rowan@example.org' }),
+      expect.objectContaining({ id: cells.link.exportId, userEmail: 'rowan@example.org' }),
+    ]);
+    const approve = await call(
+      'admin@example.org',
+      'POST',
+      `/api/v1/admin/exports/${rows.link.exportId}/review`,
+      {
+        approve: true,
+        reason: 'agreed extract for the ethics-approved study 2026-14',
+      },
+    );
+    expect(approve.statusCode).toBe(204);
+    const reject = await call(
+      'admin@example.org',
+      'POST',
+      `/api/v1/admin/exports/${cells.link.exportId}/review`,
+      {
+        approve: false,
+        reason: 'small cells; aggregate with bands instead',
+      },
+    );
+    expect(reject.statusCode).toBe(204);
+
+    const released = (
+      await call('rowan@example.org', 'POST', `/api/v1/queries/${rows.queryId}/exports`, {
+        format: 'csv',
+      })
+    ).json<ExportLink>();
+    expect(released).toMatchObject({ review: 'approved' });
+    const download = await app.inject({ method: 'GET', url: released.url! });
+    expect(download.statusCode).toBe(200);
+    expect(download.body.trimEnd().split('\n')).toHaveLength(51);
+    const rejected = (
+      await call('rowan@example.org', 'POST', `/api/v1/queries/${cells.queryId}/exports`, {
+        format: 'csv',
+      })
+    ).json<ExportLink>();
+    expect(rejected).toMatchObject({ review: 'rejected', url: null });
+
+    const audited = await platform.audit.search(
+      { action: 'export.review' },
+      { page: 1, pageSize: 10 },
+    );
+    expect(
+      audited.entries.map((entry) => (entry.details as { review: string }).review).sort(),
+    ).toEqual(['approved', 'rejected']);
+  });
+});
