@@ -1,6 +1,7 @@
 import {
   datasetDictionarySchema,
   datasetListSchema,
+  queryCostSchema,
   queryJobSchema,
   querySpecSchema,
   savedQueryViewSchema,
@@ -136,6 +137,14 @@ function Builder(props: {
       return undefined;
     }
   };
+  // On a dataset that answers with noise, what the query would cost of the privacy budget.
+  const costSpec = mode === 'form' ? specOf(form, dateColumns) : safeJson(json);
+  const cost = useQuery({
+    queryKey: ['query-cost', JSON.stringify(costSpec)],
+    queryFn: () => api(queryCostSchema, 'POST', '/api/v1/queries/cost', costSpec),
+    enabled: Boolean(dictionary.data) && costSpec !== undefined,
+    retry: false,
+  });
   const run = useMutation({
     mutationFn: (spec: unknown) => api(queryJobSchema, 'POST', '/api/v1/queries?wait=25', spec),
     onSuccess: async (job) => {
@@ -339,6 +348,14 @@ function Builder(props: {
       {mode === 'form' && (
         <Alert severity="info" icon={false} aria-label="The query in words">
           {describe(form, dateColumns)}
+        </Alert>
+      )}
+      {cost.data?.noisy && (
+        <Alert severity={cost.data.spent + cost.data.cost > cost.data.budget ? 'warning' : 'info'}>
+          Answers on this dataset carry noise for privacy.{' '}
+          {cost.data.repeat
+            ? 'You were given this answer before: you will get the same one, at no cost.'
+            : `This query costs ε ${cost.data.cost} of your budget: ε ${cost.data.spent} of ${cost.data.budget} spent in the last ${cost.data.windowDays} days.`}
         </Alert>
       )}
       {run.isError && <Alert severity="error">{messageOf(run.error)}</Alert>}
