@@ -144,8 +144,9 @@ export const datasetContractSchema = z
         /**
          * Differentially private answers for aggregate users: counts of rows and patients with
          * noise from the discrete Laplace distribution, each query spending `epsilonPerQuery` of
-         * a budget of `budget.epsilon` per holder (project or user) per `budget.windowDays`.
-         * Other measures are refused. A patient counts in at most `maxRowsPerPatient` rows.
+         * a budget of `budget.epsilon` per holder (project or user) per `budget.windowDays`; sums
+         * of the columns `sums` names, clamped to their ranges. Other measures are refused. A
+         * patient counts in at most `maxRowsPerPatient` rows.
          */
         noise: z
           .object({
@@ -157,6 +158,20 @@ export const datasetContractSchema = z
               })
               .strict(),
             maxRowsPerPatient: z.number().int().min(1).max(10_000).default(20),
+            /**
+             * Numeric columns whose sums may be asked for, each with the range its values are
+             * clamped to (the sum's sensitivity) and the step they are rounded to (the noise is
+             * a whole number of steps).
+             */
+            sums: z
+              .record(
+                z.string(),
+                z
+                  .object({ min: z.number(), max: z.number(), step: z.number().positive() })
+                  .strict()
+                  .refine((range) => range.min < range.max, 'min must be below max'),
+              )
+              .default({}),
           })
           .strict()
           .optional(),

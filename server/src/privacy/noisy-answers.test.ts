@@ -42,6 +42,7 @@ describe('noisy answers with a privacy budget', () => {
           epsilonPerQuery: 0.5,
           budget: { epsilon: 1.5, windowDays: 30 },
           maxRowsPerPatient: 20,
+          sums: { value: { min: 0, max: 500, step: 0.5 } },
         },
       },
     });
@@ -113,12 +114,38 @@ describe('noisy answers with a privacy budget', () => {
   });
 
   it('refuses measures that have no private mechanism here', async () => {
-    await expect(
-      runQuery(platform, researcher, {
-        dataset: 'noisy',
-        measures: [{ fn: 'mean', column: 'value' }, { fn: 'patients' }],
-      }),
-    ).rejects.toThrow(/only counts \(count, patients\) can carry it: mean is not available/);
+    for (const measure of [
+      { fn: 'mean', column: 'value' },
+      { fn: 'sum', column: 'age' },
+      { fn: 'percentile', column: 'value', p: 0.5 },
+    ]) {
+      await expect(
+        runQuery(platform, researcher, {
+          dataset: 'noisy',
+          measures: [measure, { fn: 'patients' }],
+        }),
+      ).rejects.toThrow(
+        /only counts \(count, patients\) and sums of value can carry it: .* is not available/,
+      );
+    }
+  });
+
+  it('adds up a column clamped to its range, with noise in whole steps', async () => {
+    const summer = await researcherWithAccess(platform, 'sums@example.org', 'noisy', 'aggregate');
+    const spec = {
+      groupBy: [{ column: 'sex' }],
+      measures: [{ fn: 'sum', column: 'value' }, { fn: 'patients' }],
+    };
+    const first = await ask(summer, 'noisy', spec);
+    const again = await ask(summer, 'noisy', spec);
+    expect(again.rows).toEqual(first.rows);
+    for (const row of first.rows) {
+      const sum = Number(row.value_sum);
+      expect(Number.isFinite(sum)).toBe(true);
+      // A whole number of half steps: the noise never leaves the grid.
+      expect(Number.isInteger(sum * 2)).toBe(true);
+    }
+    expect(first.job.summary?.rules.map((rule) => rule.rule)).toContain('noise');
   });
 
   it('refuses a new question once the budget is spent, and still answers ones already answered', async () => {

@@ -9,24 +9,25 @@ import { randomIntegers, sampleDiscreteLaplace } from './discrete-laplace.ts';
 
 export type NoisePolicy = NonNullable<DatasetContract['privacy']['noise']>;
 
-/** The measures a noisy answer can give: counts, whose sensitivity is known. */
-const noisyMeasures = new Set(['count', 'patients']);
-
 /**
- * Refuses a spec with measures that have no differentially private mechanism here: means,
- * percentiles, sums and the like are not given at all rather than given leakily.
+ * Refuses a spec with measures that have no differentially private mechanism here: counts carry
+ * noise, and sums of the columns the policy gives a range; means, percentiles and the like are
+ * not given at all rather than given leakily.
  */
-export function assertNoisyMeasures(spec: QuerySpec): void {
-  const refused = spec.measures.flatMap((measure, index) =>
-    noisyMeasures.has(measure.fn) ? [] : [{ index, fn: measure.fn }],
-  );
+export function assertNoisyMeasures(spec: QuerySpec, noise: NoisePolicy): void {
+  const refused = spec.measures.flatMap((measure, index) => {
+    if (measure.fn === 'count' || measure.fn === 'patients') return [];
+    if (measure.fn === 'sum' && noise.sums[measure.column]) return [];
+    return [{ index, what: measure.fn === 'sum' ? `sum of ${measure.column}` : measure.fn }];
+  });
   if (refused.length > 0) {
+    const sums = Object.keys(noise.sums);
     throw new AppError(
       'VALIDATION_FAILED',
-      `This dataset answers with noise for privacy, and only counts (count, patients) can carry it: ${refused.map((item) => item.fn).join(', ')} ${refused.length === 1 ? 'is' : 'are'} not available`,
+      `This dataset answers with noise for privacy, and only counts (count, patients)${sums.length > 0 ? ` and sums of ${sums.join(', ')}` : ''} can carry it: ${refused.map((item) => item.what).join(', ')} ${refused.length === 1 ? 'is' : 'are'} not available`,
       refused.map((item) => ({
-        path: `measures[${item.index}].fn`,
-        message: `${item.fn} is not available on a dataset with noisy answers`,
+        path: `measures[${item.index}]`,
+        message: `${item.what} is not available on a dataset with noisy answers`,
       })),
     );
   }
@@ -110,10 +111,12 @@ export async function spendBudget(
 }
 
 /**
- * Adds discrete Laplace noise to every count of an aggregate result, in place: rows (bounded to
- * maxRowsPerPatient per patient by the compiler, so sensitivity maxRowsPerPatient) and patients
- * (sensitivity 1). The query's ε is split evenly between the groups, which are disjoint, and
- * the total, which overlaps them, and within each between its two counts. Each cell's noise
+ * Adds discrete Laplace noise to every count and sum of an aggregate result, in place: rows
+ * (bounded to maxRowsPerPatient per patient by the compiler, so sensitivity maxRowsPerPatient),
+ * patients (sensitivity 1) and sums (clamped and counted in steps by the compiler, sensitivity
+ * maxRowsPerPatient × the largest value in steps). The query's ε is split evenly between the
+ * groups, which are disjoint, and the total, which overlaps them, and within each between its
+ * counts and sums. Each cell's noise
  * comes from the holder's secret stream for that answer and cell, so the same question gets the
  * same answer. Counts below zero become zero, which changes nothing of the guarantee.
  */
@@ -123,6 +126,7 @@ export function addNoise(
     holder: string;
     answerKey: string;
     noise: NoisePolicy;
+    spec: QuerySpec;
     columns: readonly ResultColumn[];
     groups: AggregateRow[];
     total: AggregateRow;
@@ -130,12 +134,17 @@ export function addNoise(
   },
 ): void {
   const { noise, columns } = input;
-  const parts = (input.grouped ? 2 : 1) * 2;
+  const sums = columns.filter((column) => column.fn === 'sum');
+  const parts = (input.grouped ? 2 : 1) * (2 + sums.length);
   // scale = sensitivity / (ε / parts), as a fraction of integers: ε in millionths.
   const scaleFor = (sensitivity: number) => ({
     numerator: BigInt(sensitivity * parts * 1_000_000),
     denominator: BigInt(micro(noise.epsilonPerQuery)),
   });
+  // The column each sum measure adds up, in the order of the result's sum columns.
+  const sumColumns = input.spec.measures.flatMap((measure) =>
+    measure.fn === 'sum' ? [measure.column] : [],
+  );
   const groupNames = columns
     .filter((column) => column.kind === 'group')
     .map((column) => column.name);
@@ -152,6 +161,16 @@ export function addNoise(
     for (const column of columns) {
       if (column.fn === 'patients') row[column.name] = row[hiddenPatients];
       if (column.fn === 'count') row[column.name] = row[hiddenRows];
+    }
+    for (const [index, column] of sums.entries()) {
+      const range = noise.sums[sumColumns[index]!]!;
+      // In steps: one patient moves the sum by at most maxRowsPerPatient × the largest value.
+      const sensitivity =
+        noise.maxRowsPerPatient *
+        Math.ceil(Math.max(Math.abs(range.min), Math.abs(range.max)) / range.step);
+      const steps = BigInt(Math.round(Number(row[column.name] ?? 0)));
+      const noisy = steps + sampleDiscreteLaplace(random, scaleFor(sensitivity));
+      row[column.name] = Number(noisy) * range.step;
     }
   };
   for (const group of input.groups) {

@@ -45,6 +45,11 @@ export type CompileContext = {
    * patient moves a row count by at most this much: the sensitivity noisy counts are scaled to.
    */
   rowsPerPatient?: number;
+  /**
+   * Sums of these columns are clamped to the range and counted in whole steps (an integer),
+   * for noisy answers; the noise module turns them back into values.
+   */
+  clampedSums?: Readonly<Record<string, { min: number; max: number; step: number }>>;
 };
 
 /** Hidden columns every aggregate carries, for disclosure control; never shown as such. */
@@ -262,9 +267,18 @@ class QueryCompiler {
       case 'min':
       case 'max':
         return { expression: `${measure.fn}(${value})`, type: column.type };
-      case 'sum':
+      case 'sum': {
         if (!numeric) needsNumber();
+        const clamp = this.#context.clampedSums?.[measure.column];
+        if (clamp) {
+          const clamped = `least(greatest(${value}, ${this.#param(clamp.min)}), ${this.#param(clamp.max)})`;
+          return {
+            expression: `sum(CAST(round(${clamped} / ${this.#param(clamp.step)}) AS BIGINT))`,
+            type: 'double',
+          };
+        }
         return { expression: `sum(${value})`, type: 'double' };
+      }
       case 'mean':
         if (!numeric) needsNumber();
         return { expression: dialect.mean(value), type: 'double' };

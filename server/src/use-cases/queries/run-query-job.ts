@@ -11,6 +11,7 @@ import {
   compileQuery,
   hiddenPatients,
   hiddenRows,
+  type CompileContext,
   type CompiledQuery,
   type ResultColumn,
 } from '../../query/compile-query.ts';
@@ -68,13 +69,13 @@ export async function runQueryJob(
 
   // Aggregate users of a dataset with noisy answers get counts with noise, from a budget.
   const noise = access.level === 'aggregate' ? dataset.contract.privacy.noise : undefined;
-  if (noise) assertNoisyMeasures(spec);
+  if (noise) assertNoisyMeasures(spec, noise);
   const { plan, compiled } = await planAndCompile(
     platform,
     spec,
     access,
     columns,
-    noise ? { rowsPerPatient: noise.maxRowsPerPatient } : {},
+    noise ? { rowsPerPatient: noise.maxRowsPerPatient, clampedSums: noise.sums } : {},
   );
 
   const resultKey = resultKeyOf(job.id);
@@ -128,6 +129,7 @@ export async function runQueryJob(
       holder,
       answerKey,
       noise,
+      spec,
       columns: compiled.columns,
       groups,
       total,
@@ -205,7 +207,7 @@ export async function planAndCompile(
   spec: QuerySpec,
   access: DatasetAccess,
   columns: ReadonlyMap<string, QueryColumn>,
-  options: { rowsPerPatient?: number } = {},
+  options: Pick<CompileContext, 'rowsPerPatient' | 'clampedSums'> = {},
 ): Promise<{ plan: QueryPlan; compiled: CompiledQuery }> {
   const candidates = await candidateReleases(platform, spec, access);
   const plan = planQuery(spec, candidates);
@@ -238,7 +240,7 @@ export async function priceOfQuery(
 ): Promise<BudgetState | undefined> {
   const noise = access.level === 'aggregate' ? dataset.contract.privacy.noise : undefined;
   if (!noise) return undefined;
-  assertNoisyMeasures(spec);
+  assertNoisyMeasures(spec, noise);
   const plan = planQuery(spec, await candidateReleases(platform, spec, access));
   const releaseIds = new Set([...plan.main, ...plan.cohort.flat()].map((release) => release.id));
   return budgetState(platform, {
