@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Secret, TOTP } from 'otpauth';
@@ -10,10 +10,19 @@ import { credentialsRepository } from '../src/catalog/credentials-repository.ts'
 import type { UserRole } from '../src/catalog/schema.ts';
 import { requestAccess } from '../src/use-cases/access/access-requests.ts';
 import { assignSteward } from '../src/use-cases/accounts/manage-users.ts';
-import { addUser } from '../src/use-cases/manage-access.ts';
+import { addUser, grantDatasetAccess } from '../src/use-cases/manage-access.ts';
+import { saveDataset } from '../src/use-cases/manage-datasets.ts';
+import { exportQueryResult } from '../src/use-cases/queries/export-query.ts';
 import { accessibilityViolations, launchBrowser, screenshot } from '../test/browser.ts';
 import { testActor } from '../test/helper.ts';
-import { fixtureLines, prepareDataset, synthea } from '../test/ingest-helpers.ts';
+import {
+  contractFile,
+  fixtureLines,
+  ingest,
+  prepareDataset,
+  synthea,
+} from '../test/ingest-helpers.ts';
+import { runQuery } from '../test/query-helpers.ts';
 import { startWebServer, type WebServer } from '../test/web-server.ts';
 
 const password = 'copper meadow under nine lanterns';
@@ -230,5 +239,59 @@ describe('a steward uploads, an admin decides, an auditor checks, in a real brow
       expect(await accessibilityViolations(page)).toEqual([]);
     }
     await page.context().close();
+  });
+
+  // Last: its upload and export would change what the auditor's test counts.
+  it('an admin approves a row-level export held in the airlock', async () => {
+    const contract = JSON.parse(await readFile(contractFile('synthea-observations'), 'utf8'));
+    await saveDataset(server.platform, {
+      ...contract,
+      name: 'locked',
+      title: 'Locked',
+      privacy: { airlock: true },
+    });
+    expect(
+      (
+        await ingest(server.platform, {
+          file: synthea('2020-12'),
+          dataset: 'locked',
+          month: '2020-12',
+        })
+      ).status,
+    ).toBe('published');
+    const rowan = await person('rowan@example.org', 'researcher');
+    await grantDatasetAccess(server.platform, testActor, {
+      email: 'rowan@example.org',
+      datasetId: 'locked',
+      level: 'row',
+    });
+    const { job } = await runQuery(server.platform, rowan, {
+      dataset: 'locked',
+      select: ['code', 'value'],
+      limit: 20,
+    });
+    const caller = { user: rowan, source: 'test' };
+    const held = await exportQueryResult(server.platform, caller, job.id, 'csv');
+    expect(held).toMatchObject({ review: 'pending', url: null });
+
+    // Another admin: the first one's code of this half-minute is spent.
+    await person('admin2@example.org', 'admin');
+    const page = await signIn('admin2@example.org');
+    await openAdministration(page, 'Exports to review');
+    await page.getByText(/rowan@example.org asks to download medlake-locked-/).waitFor();
+    await page.getByText('Failed: row level').waitFor();
+    await page.getByText('The export holds 20 row-level records.').waitFor();
+    await page
+      .getByLabel('Reason (recorded, shown in the audit log)')
+      .fill('agreed extract, ethics ref 44');
+    expect(await accessibilityViolations(page)).toEqual([]);
+    await screenshot(page, 'admin-exports');
+    await page.getByRole('button', { name: 'Approve' }).click();
+    await page.getByText('No export is waiting for review.').waitFor();
+    await page.context().close();
+
+    const released = await exportQueryResult(server.platform, caller, job.id, 'csv');
+    expect(released.review).toBe('approved');
+    expect(released.url).toMatch(/^\/api\/v1\/downloads\//);
   });
 });

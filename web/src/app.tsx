@@ -24,6 +24,11 @@ const AccessRequestsPage = lazy(() =>
     default: module.AccessRequestsPage,
   })),
 );
+const AdminExportsPage = lazy(() =>
+  import('./pages/admin-exports-page.tsx').then((module) => ({
+    default: module.AdminExportsPage,
+  })),
+);
 const AdminHospitalsPage = lazy(() =>
   import('./pages/admin-hospitals-page.tsx').then((module) => ({
     default: module.AdminHospitalsPage,
@@ -99,6 +104,7 @@ export function App() {
           <Route path="/queries/:id" element={<QueryResultPage />} />
           <Route path="/uploads" element={<UploadsPage />} />
           <Route path="/admin/access-requests" element={<AccessRequestsPage />} />
+          <Route path="/admin/exports" element={<AdminExportsPage />} />
           <Route path="/admin/users" element={<AdminUsersPage />} />
           <Route path="/admin/projects" element={<AdminProjectsPage />} />
           <Route path="/admin/hospitals" element={<AdminHospitalsPage />} />
@@ -169,6 +175,7 @@ const administrationPages = [
   ['/admin/users', 'Users and grants'],
   ['/admin/projects', 'Projects'],
   ['/admin/access-requests', 'Access requests'],
+  ['/admin/exports', 'Exports to review'],
   ['/admin/hospitals', 'Hospitals and stewards'],
   ['/admin/operations', 'Running work and storage'],
 ] as const;
