@@ -34,7 +34,7 @@ export async function reviewExport(
   if (item.userId === caller.user.id) {
     throw new AppError(
       'FORBIDDEN',
-      'An export is reviewed by another admin than the one who made it',
+      'An export is reviewed by an admin other than the one who asked for it',
     );
   }
   const review = decision.approve ? 'approved' : 'rejected';
