@@ -5,6 +5,7 @@ import { contractFile, ingest, synthea } from '../../test/ingest-helpers.ts';
 import { researcherWithAccess, runQuery } from '../../test/query-helpers.ts';
 import type { User } from '../catalog/users-repository.ts';
 import { addHospital, saveDataset } from '../use-cases/manage-datasets.ts';
+import { describeDataset } from '../use-cases/queries/describe-dataset.ts';
 import { priceQuery } from '../use-cases/queries/submit-query.ts';
 
 type Row = Record<string, unknown> & { suppressed: boolean };
@@ -101,6 +102,16 @@ describe('noisy answers with a privacy budget', () => {
     expect(
       answers.at(-1)?.job.summary?.rules.find((item) => item.rule === 'noise')?.description,
     ).toMatch(/given this answer before, so it is the same and cost nothing/);
+  });
+
+  it('withholds the data dictionary’s exact counts per code, which would bypass the budget', async () => {
+    const dictionary = await describeDataset(platform, researcher, 'noisy');
+    expect(dictionary.codes.length).toBeGreaterThan(0);
+    for (const entry of dictionary.codes)
+      expect(entry).toMatchObject({ rows: 'withheld', patients: 'withheld' });
+    expect(dictionary.rules[0]?.description).toMatch(/Counts per code are withheld/);
+    const plain = await describeDataset(platform, exact, 'plain');
+    expect(plain.codes.some((entry) => typeof entry.patients === 'number')).toBe(true);
   });
 
   it('counts each patient in at most maxRowsPerPatient rows', async () => {

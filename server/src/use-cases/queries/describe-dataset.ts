@@ -63,7 +63,8 @@ const cacheSize = 100;
 /**
  * The data dictionary of a dataset as the user may see it: its columns and how each was
  * de-identified, the hospitals and months covered, and every code present with its name, unit
- * and counts. Counts go through the same disclosure control as query results.
+ * and counts. Counts go through the same disclosure control as query results, and are withheld
+ * from aggregate users of a dataset with noisy answers or a release ledger.
  */
 export async function describeDataset(
   platform: Platform,
@@ -149,6 +150,10 @@ async function codesOf(
     threshold: contract.smallCellThreshold,
     grouped: true,
   });
+  // Counts that would bypass the dataset's budget or ledger are left out; the codes stay.
+  const withheld =
+    access.level === 'aggregate' &&
+    (contract.privacy.noise !== undefined || contract.privacy.releaseLedger);
   const codes = disclosed.rows
     .map((row, index) => {
       const shown = presentResultRow(row, compiled.columns, contract.smallCellThreshold);
@@ -158,10 +163,22 @@ async function codesOf(
         code: String(shown.code),
         label: (source?.label as string | null) ?? null,
         unit: (source?.unit as string | null) ?? null,
-        rows: shown.rows as number | string,
-        patients: shown.patients as number | string,
+        rows: withheld ? 'withheld' : (shown.rows as number | string),
+        patients: withheld ? 'withheld' : (shown.patients as number | string),
       };
     })
     .sort((a, b) => (a.code < b.code ? -1 : a.code > b.code ? 1 : 0));
+  if (withheld) {
+    return {
+      codes,
+      rules: [
+        {
+          rule: contract.privacy.noise ? 'noise' : 'release_ledger',
+          description: `Counts per code are withheld: this dataset's answers ${contract.privacy.noise ? 'carry noise from a privacy budget' : 'are checked against the cells released to you before'}, which counts here would bypass. Ask a query for them.`,
+          affected: codes.length,
+        },
+      ],
+    };
+  }
   return { codes, rules: disclosed.rules };
 }
