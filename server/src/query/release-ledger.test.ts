@@ -5,6 +5,7 @@ import { contractFile, ingest, synthea } from '../../test/ingest-helpers.ts';
 import { researcherWithAccess, runQuery } from '../../test/query-helpers.ts';
 import type { User } from '../catalog/users-repository.ts';
 import { addHospital, saveDataset } from '../use-cases/manage-datasets.ts';
+import { describeDataset } from '../use-cases/queries/describe-dataset.ts';
 
 type Row = Record<string, unknown> & { suppressed: boolean };
 
@@ -177,6 +178,12 @@ describe('the release ledger against differencing', () => {
       where: { op: 'code', codes: [found!.x, found!.y] },
     });
     expect(second.rows[0]).toMatchObject({ suppressed: true, patients: '<11' });
+  });
+
+  it('withholds the data dictionary’s counts per code, which are the monthly counts it guards', async () => {
+    const guarded = await describeDataset(platform, attacker.guarded, 'guarded');
+    expect(guarded.codes.every((entry) => entry.patients === 'withheld')).toBe(true);
+    expect(guarded.rules[0]?.rule).toBe('release_ledger');
   });
 
   it('releases the same count again, and keeps each project’s ledger its own', async () => {
