@@ -1,5 +1,10 @@
 import { createHash } from 'node:crypto';
-import { canonicalJson, type DatasetContract, type QuerySpec } from '@medlake/shared';
+import {
+  canonicalJson,
+  measureOutputName,
+  type DatasetContract,
+  type QuerySpec,
+} from '@medlake/shared';
 import { privacySpendingRepository } from '../catalog/privacy-spending-repository.ts';
 import { AppError } from '../errors.ts';
 import type { Platform } from '../platform.ts';
@@ -134,17 +139,18 @@ export function addNoise(
   },
 ): void {
   const { noise, columns } = input;
-  const sums = columns.filter((column) => column.fn === 'sum');
+  // Each sum measure's result column and the range its column's values were clamped to.
+  const sums = input.spec.measures.flatMap((measure) =>
+    measure.fn === 'sum'
+      ? [{ name: measureOutputName(measure), range: noise.sums[measure.column]! }]
+      : [],
+  );
   const parts = (input.grouped ? 2 : 1) * (2 + sums.length);
   // scale = sensitivity / (ε / parts), as a fraction of integers: ε in millionths.
   const scaleFor = (sensitivity: number) => ({
     numerator: BigInt(sensitivity * parts * 1_000_000),
     denominator: BigInt(micro(noise.epsilonPerQuery)),
   });
-  // The column each sum measure adds up, in the order of the result's sum columns.
-  const sumColumns = input.spec.measures.flatMap((measure) =>
-    measure.fn === 'sum' ? [measure.column] : [],
-  );
   const groupNames = columns
     .filter((column) => column.kind === 'group')
     .map((column) => column.name);
@@ -162,15 +168,13 @@ export function addNoise(
       if (column.fn === 'patients') row[column.name] = row[hiddenPatients];
       if (column.fn === 'count') row[column.name] = row[hiddenRows];
     }
-    for (const [index, column] of sums.entries()) {
-      const range = noise.sums[sumColumns[index]!]!;
+    for (const { name, range } of sums) {
       // In steps: one patient moves the sum by at most maxRowsPerPatient × the largest value.
       const sensitivity =
         noise.maxRowsPerPatient *
         Math.ceil(Math.max(Math.abs(range.min), Math.abs(range.max)) / range.step);
-      const steps = BigInt(Math.round(Number(row[column.name] ?? 0)));
-      const noisy = steps + sampleDiscreteLaplace(random, scaleFor(sensitivity));
-      row[column.name] = Number(noisy) * range.step;
+      const steps = BigInt(Math.round(Number(row[name] ?? 0)));
+      row[name] = Number(steps + sampleDiscreteLaplace(random, scaleFor(sensitivity))) * range.step;
     }
   };
   for (const group of input.groups) {
