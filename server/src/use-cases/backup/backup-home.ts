@@ -22,7 +22,7 @@ export type BackupManifest = {
   version: string;
   /** Every object of the lake and the results, with its size and SHA-256. */
   objects: Array<{ key: string; bytes: number; sha256: string }>;
-  /** The server's own keys (download links, audit chain, TOTP secrets): never the vault's. */
+  /** The server's own keys (download links, audit chain, TOTP secrets, privacy): never the vault's. */
   keys: string[];
 };
 
