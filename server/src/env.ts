@@ -111,13 +111,22 @@ const envSchema = z.object({
     .string()
     .regex(/^\d+(\.\d+)?\s*(KB|MB|GB|TB)$/i, 'must be a size such as 512MB or 2GB')
     .default('2GB'),
-  /** How long a download link works, in seconds. */
+  /**
+   * How long a download link works, in seconds. Each use of it is checked against its owner's
+   * access at that moment, so a revoked grant ends it at once however long it had left.
+   */
   MEDLAKE_DOWNLOAD_TTL_SECONDS: z.coerce
     .number()
     .int()
     .min(10)
     .max(7 * 86_400)
     .default(900),
+  /**
+   * On S3, how long the presigned URL a download link redirects to works, in seconds. The
+   * store serves it without asking the server, so a revoked grant stops such a URL only once
+   * it expires: this is how long revocation may wait.
+   */
+  MEDLAKE_DOWNLOAD_PRESIGN_TTL_SECONDS: z.coerce.number().int().min(1).max(3600).default(300),
   /**
    * The key download links are signed with (at least 32 characters). Every server instance
    * behind one load balancer needs the same one; the embedded default generates its own.

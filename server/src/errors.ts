@@ -20,6 +20,18 @@ export class AppError extends Error {
   }
 }
 
+/**
+ * A refusal its use-case has already written to the audit log, with more than the HTTP layer
+ * knows (who used a download link, and why it was refused): the refusal hook skips it rather
+ * than record it twice.
+ */
+export class AuditedRefusalError extends AppError {
+  constructor(message: string) {
+    super('FORBIDDEN', message);
+    this.name = 'AuditedRefusalError';
+  }
+}
+
 /** Raised when a part the platform needs (catalog, engine, storage) cannot be reached. */
 export class UnavailableError extends AppError {
   constructor(message: string) {

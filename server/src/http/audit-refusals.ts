@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { AppError } from '../errors.ts';
+import { AppError, AuditedRefusalError } from '../errors.ts';
 import type { Platform } from '../platform.ts';
 import { signedInUser } from './authenticate.ts';
 
@@ -12,6 +12,7 @@ import { signedInUser } from './authenticate.ts';
 export function auditRefusal(platform: Platform) {
   return async (request: FastifyRequest, _reply: FastifyReply, error: FastifyError | Error) => {
     if (!(error instanceof AppError) || (error.status !== 401 && error.status !== 403)) return;
+    if (error instanceof AuditedRefusalError) return;
     const user = signedInUser(request);
     await platform.audit
       .record({

@@ -109,6 +109,28 @@ export function requireCaller(request: FastifyRequest): Caller {
   return { user: requireUser(request), source: request.ip };
 }
 
+/**
+ * Who a request on a route open to anyone speaks for, when it carries a token or a session
+ * (a download link used by a signed-in browser, say): `credential` says which. A token or
+ * session that is no longer good makes the request anonymous rather than refused, since such a
+ * route does not need one; `credential: 'unrecognised'` keeps the fact for the audit log.
+ */
+export async function optionalIdentity(
+  platform: Platform,
+  request: FastifyRequest,
+): Promise<{ user: User | null; credential: 'token' | 'session' | 'unrecognised' | null }> {
+  try {
+    const identity = await identify(platform, request);
+    if (!identity) return { user: null, credential: null };
+    return { user: identity.user, credential: identity.session ? 'session' : 'token' };
+  } catch (error) {
+    if (error instanceof AppError && error.status === 401) {
+      return { user: null, credential: 'unrecognised' };
+    }
+    throw error;
+  }
+}
+
 /** The user the request was signed in as, if it got that far (for auditing refusals). */
 export function signedInUser(request: FastifyRequest): User | undefined {
   return identities.get(request)?.user;

@@ -363,17 +363,26 @@ describe('/api/v1/queries', () => {
     ).toBe(403);
     expect((await tampered('user', '00000000-0000-4000-8000-000000000000')).statusCode).toBe(403);
     expect((await tampered('signature', '0'.repeat(64))).statusCode).toBe(403);
-    // The one download that went through is audited with its user; the refused ones as
-    // refusals naming nobody, and none of them with the link's signature.
+    // Every use is audited as a download under who used it (here nobody signed in: anonymous,
+    // with the link, which names its owner), the refused ones too, and none of them with the
+    // link's signature.
     const audited = await platform.audit.search({}, { page: 1, pageSize: 10 });
     const downloads = audited.entries.filter(
       (entry) => entry.action === 'download' || entry.target?.includes('/downloads/'),
     );
-    expect(downloads.map((entry) => [entry.action, entry.outcome, entry.actorId])).toEqual([
-      ['access.denied', 'denied', null],
-      ['access.denied', 'denied', null],
-      ['access.denied', 'denied', null],
-      ['download', 'success', url.searchParams.get('user')],
+    expect(
+      downloads.map((entry) => [
+        entry.action,
+        entry.outcome,
+        entry.actor,
+        entry.details.reason ?? null,
+        entry.details.owner ?? null,
+      ]),
+    ).toEqual([
+      ['download', 'denied', 'anonymous, with the link', 'tampered', null],
+      ['download', 'denied', 'anonymous, with the link', 'tampered', null],
+      ['download', 'denied', 'anonymous, with the link', 'tampered', null],
+      ['download', 'success', 'anonymous, with the link', null, url.searchParams.get('user')],
     ]);
     expect(JSON.stringify(downloads)).not.toContain(url.searchParams.get('signature'));
   });

@@ -9,7 +9,7 @@ import {
 } from '@medlake/shared';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { requireCaller, requireUser } from '../../http/authenticate.ts';
+import { optionalIdentity, requireCaller, requireUser } from '../../http/authenticate.ts';
 import type { Platform } from '../../platform.ts';
 import { presentQueryJob } from '../../query/present-result.ts';
 import {
@@ -186,7 +186,7 @@ export function queryRoutes(
       {
         schema: {
           summary:
-            'Download an export through a signed link (no token needed; the link is the key)',
+            'Download an export through a signed link (no token needed; the link is the key). Each use checks that the link’s owner still has access to the dataset, and is audited under who used it: the signed-in user or token holder, else anonymous',
           tags: ['queries'],
           params: idParams,
           querystring: z.object({
@@ -196,17 +196,27 @@ export function queryRoutes(
           }),
           response: {
             200: z.unknown().describe('the file'),
+            303: z
+              .unknown()
+              .describe(
+                'on S3: to a presigned URL of the file, made for this use and valid for MEDLAKE_DOWNLOAD_PRESIGN_TTL_SECONDS',
+              ),
             403: errorBodySchema,
             404: errorBodySchema,
           },
         },
       },
       async (request, reply) => {
+        // Anyone holding the link may use it, but a session or token says who that is.
+        const { user, credential } = await optionalIdentity(platform, request);
         const download = await openDownload(
           platform,
           { exportId: request.params.id, ...request.query },
-          request.ip,
+          { user, credential, source: request.ip },
         );
+        if (download.kind === 'redirect') {
+          return reply.header('cache-control', 'private, no-store').redirect(download.url, 303);
+        }
         return reply
           .header(
             'content-type',

@@ -7,7 +7,7 @@ import { actorOf, type Caller } from '../../caller.ts';
 import { AppError } from '../../errors.ts';
 import type { Platform } from '../../platform.ts';
 import { checkOutput } from '../../privacy/output-check.ts';
-import { requireDatasetAccess } from './dataset-access.ts';
+import { requireDatasetAccess, resultNeedsRowAccess } from './dataset-access.ts';
 import { getQuery } from './read-query.ts';
 
 export type ExportFormat = QueryExport['format'];
@@ -44,8 +44,13 @@ export async function exportQueryResult(
   }
   const summary = job.summary as QuerySummary;
   const access = await requireDatasetAccess(platform, user, job.datasetId);
-  if (summary.kind === 'rows' && access.level !== 'row') {
-    throw new AppError('FORBIDDEN', 'Exporting rows needs row access to the dataset');
+  if (resultNeedsRowAccess(job) && access.level !== 'row') {
+    throw new AppError(
+      'FORBIDDEN',
+      summary.kind === 'rows'
+        ? 'Exporting rows needs row access to the dataset'
+        : 'This result was computed under row access, which you no longer have: run the query again to export it',
+    );
   }
 
   const exports = exportsRepository(platform.catalog.db);
@@ -73,43 +78,16 @@ export async function exportQueryResult(
     }
     return { ...described, url: null, expiresAt: null };
   }
-  const link = await downloadLink(platform, made, user);
+  // Always the server's own link, on S3 too: each use of it is checked against the owner's
+  // access then (download-export.ts), and only then redirected to a short presigned URL.
+  const link = platform.downloads.create({ exportId: made.id, userId: user.id });
   await platform.audit.record({
     action: 'export.create',
     actor: actorOf(caller),
     target: `export:${made.id}`,
     details: { query: job.id, format, bytes: made.bytes, linkExpiresAt: link.expiresAt },
   });
-  if (link.presigned) {
-    // The store serves the file itself and the server never sees the download: it is
-    // recorded now, as the link is handed out, the user and grants having been checked above.
-    await platform.audit.record({
-      action: 'download',
-      actor: actorOf(caller),
-      target: `export:${made.id}`,
-      details: { query: job.id, format, bytes: made.bytes, presigned: true },
-    });
-  }
   return { ...described, url: link.url, expiresAt: link.expiresAt };
-}
-
-/**
- * A link to the export: presigned by the store where it has such links (S3), so that the file
- * never passes through the server; otherwise the server's own signed link.
- */
-async function downloadLink(
-  platform: Platform,
-  made: QueryExport,
-  user: User,
-): Promise<{ url: string; expiresAt: Date; presigned: boolean }> {
-  const ttlSeconds = platform.env.MEDLAKE_DOWNLOAD_TTL_SECONDS;
-  const expiresAt = new Date(Math.floor(Date.now() / 1000 + ttlSeconds) * 1000);
-  const presigned = await platform.store.downloadUrl(made.objectKey, {
-    fileName: made.fileName,
-    expiresInSeconds: ttlSeconds,
-  });
-  if (presigned) return { url: presigned, expiresAt, presigned: true };
-  return { ...platform.downloads.create({ exportId: made.id, userId: user.id }), presigned: false };
 }
 
 async function makeExport(
