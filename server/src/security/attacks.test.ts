@@ -16,7 +16,13 @@ import { routeRules } from '../policy.ts';
 import { startQueryWorker, type QueryWorker } from '../query/query-worker.ts';
 import { openSession } from '../use-cases/accounts/sign-in.ts';
 import { createUserWithPassword, setUserDisabled } from '../use-cases/accounts/manage-users.ts';
-import { addUser, createApiToken, grantDatasetAccess } from '../use-cases/manage-access.ts';
+import { createProject, setProjectMember } from '../use-cases/access/projects.ts';
+import {
+  addUser,
+  createApiToken,
+  grantDatasetAccess,
+  revokeGrant,
+} from '../use-cases/manage-access.ts';
 
 type Response = Awaited<ReturnType<App['inject']>>;
 
@@ -326,6 +332,132 @@ describe('attacks on access', () => {
       new Date(Date.now() - lifetime - 3_600_000),
     );
     attempt('tampered or expired link', ok(await call(undefined, 'GET', old.url)), 'expired');
+  });
+
+  it('a download link after its owner’s access ended, used by the owner, other users and anonymously', async () => {
+    await createProject(platform, testActor, { id: 'leavers-2026', name: 'Leavers' });
+    await grantDatasetAccess(platform, testActor, {
+      projectId: 'leavers-2026',
+      datasetId: 'synthea-observations',
+      level: 'aggregate',
+    });
+    const rowSpec = { dataset: 'synthea-observations', select: ['code', 'value'], limit: 5 };
+    // Each owner loses access one way, as an administrator (or time) takes it away.
+    const owners: Array<{
+      email: string;
+      level: 'aggregate' | 'row' | 'project';
+      query: unknown;
+      end: (email: string, grantId: string | undefined) => Promise<unknown>;
+    }> = [
+      {
+        email: 'revoked@example.org',
+        level: 'aggregate',
+        query: spec,
+        end: (_, grantId) => revokeGrant(platform, testActor, grantId!),
+      },
+      {
+        email: 'expired@example.org',
+        level: 'aggregate',
+        query: spec,
+        end: (_, grantId) =>
+          platform.catalog.db
+            .updateTable('dataset_grants')
+            .set({ expires_at: new Date(Date.now() - 1000) })
+            .where('id', '=', grantId!)
+            .execute(),
+      },
+      {
+        email: 'left@example.org',
+        level: 'project',
+        query: spec,
+        end: (email) =>
+          setProjectMember(platform, testActor, {
+            projectId: 'leavers-2026',
+            email,
+            member: false,
+          }),
+      },
+      {
+        email: 'gone@example.org',
+        level: 'aggregate',
+        query: spec,
+        end: (email) => setUserDisabled(platform, testActor, { email, disabled: true }),
+      },
+      {
+        email: 'demoted@example.org',
+        level: 'row',
+        query: rowSpec,
+        end: async (email, grantId) => {
+          await grantDatasetAccess(platform, testActor, {
+            email,
+            datasetId: 'synthea-observations',
+            level: 'aggregate',
+          });
+          await revokeGrant(platform, testActor, grantId!);
+        },
+      },
+    ];
+    for (const { email, level, query, end } of owners) {
+      await addUser(platform, testActor, { email, name: email, role: 'researcher' });
+      const grant =
+        level === 'project'
+          ? await setProjectMember(platform, testActor, {
+              projectId: 'leavers-2026',
+              email,
+              member: true,
+            }).then(() => undefined)
+          : await grantDatasetAccess(platform, testActor, {
+              email,
+              datasetId: 'synthea-observations',
+              level,
+            });
+      tokens[email] = (
+        await createApiToken(platform, testActor, { email, name: 'test', days: 1 })
+      ).token;
+      const queryId = await finished(email, query);
+      const exported = await call(email, 'POST', `/api/v1/queries/${queryId}/exports`, {
+        format: 'csv',
+      });
+      expect(exported.statusCode, exported.body).toBe(201);
+      const { url, exportId } = exported.json<{ url: string; exportId: string }>();
+      // The link works while the access holds.
+      expect((await call(undefined, 'GET', url)).statusCode).toBe(200);
+      const browser = await sessionOf(email);
+
+      await end(email, grant?.id);
+      const users = usersRepository(platform.catalog.db);
+      const tries: Array<[string, Parameters<typeof call>[0], string | null]> = [
+        ['anonymous', undefined, null],
+        ['its owner’s token', email, (await users.byEmail(email))!.id],
+        ['its owner’s session', browser, (await users.byEmail(email))!.id],
+        [
+          'another aggregate user',
+          'mallory@example.org',
+          (await users.byEmail('mallory@example.org'))!.id,
+        ],
+        ['a row-level user', 'rowan@example.org', (await users.byEmail('rowan@example.org'))!.id],
+      ];
+      for (const [who, credential] of tries) {
+        const used = await call(credential, 'GET', url);
+        attempt('link after access ended', ok(used), `${email}: ${who}`);
+        expect(used.json().error.message, `${email}: ${who}`).toMatch(/no longer works/);
+      }
+      attempt(
+        'link after access ended',
+        ok(await call(email, 'POST', `/api/v1/queries/${queryId}/exports`, { format: 'csv' })),
+        `${email}: a fresh link`,
+      );
+      // Each refused use is in the audit log under who tried it; a disabled owner's token and
+      // session no longer name anyone, so they count as anonymous.
+      const refused = await platform.audit.search(
+        { action: 'download', target: `export:${exportId}`, outcome: 'denied' },
+        { page: 1, pageSize: 20 },
+      );
+      const named = tries.map(([, , id]) =>
+        email === 'gone@example.org' && id === tries[1]![2] ? null : id,
+      );
+      expect(refused.entries.map((entry) => entry.actorId).reverse(), email).toEqual(named);
+    }
   });
 
   it('session fixation: a session id chosen before sign-in is never adopted', async () => {
