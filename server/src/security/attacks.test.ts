@@ -384,6 +384,20 @@ describe('attacks on access', () => {
         end: (email) => setUserDisabled(platform, testActor, { email, disabled: true }),
       },
       {
+        email: 'narrowed@example.org',
+        level: 'aggregate',
+        query: spec,
+        end: async (email, grantId) => {
+          await grantDatasetAccess(platform, testActor, {
+            email,
+            datasetId: 'synthea-observations',
+            level: 'aggregate',
+            hospitals: ['other'],
+          });
+          await revokeGrant(platform, testActor, grantId!);
+        },
+      },
+      {
         email: 'demoted@example.org',
         level: 'row',
         query: rowSpec,

@@ -99,7 +99,7 @@ describe.each(stores)('download links, exports on %s', (_, storage) => {
 
   beforeAll(async () => {
     platform = await createTestPlatform('pglite', {}, { storage });
-    await prepareDataset(platform, 'synthea-observations');
+    await prepareDataset(platform, 'synthea-observations', ['synthea', 'other']);
     expect((await ingest(platform, { file: synthea('2020-12'), month: '2020-12' })).status).toBe(
       'published',
     );
@@ -111,6 +111,7 @@ describe.each(stores)('download links, exports on %s', (_, storage) => {
       ['ron', 'researcher', 'row'],
       ['dee', 'researcher', 'aggregate'],
       ['tess', 'researcher', 'aggregate'],
+      ['hana', 'researcher', 'aggregate'],
     ] as const) {
       const email = `${name}@example.org`;
       users[name] = await addUser(platform, testActor, { email, name, role });
@@ -289,6 +290,20 @@ describe.each(stores)('download links, exports on %s', (_, storage) => {
     );
     await refusedWith(rowsLink.url, /made under row access, which the link’s owner no longer has/);
 
+    // Hospitals: a grant narrowed to another hospital does not cover an export of this one's.
+    const hanaLink = await exported('hana', aggregate);
+    expect((await use(hanaLink.url, undefined)).status).toBe(200);
+    const narrowed = await call('admin', 'POST', '/api/v1/admin/grants', {
+      userId: users.hana!.id,
+      datasetId: 'synthea-observations',
+      level: 'aggregate',
+      hospitals: ['other'],
+    });
+    expect(narrowed.statusCode, narrowed.body).toBe(201);
+    const wide = (await grantOf('hana')).find((grant) => grant.hospitals === null)!;
+    expect((await call('admin', 'DELETE', `/api/v1/admin/grants/${wide.id}`)).statusCode).toBe(200);
+    await refusedWith(hanaLink.url, /data of a hospital the link’s owner no longer has access to/);
+
     // A disabled owner.
     const deeLink = await exported('dee', aggregate);
     expect((await use(deeLink.url, as('dee'))).status).toBe(200);
@@ -314,7 +329,7 @@ describe.each(stores)('download links, exports on %s', (_, storage) => {
       .execute();
     await refusedWith(bobLink.url, /access it was made under has ended/);
 
-    for (const link of [projectLink, rowsLink, deeLink, bobLink]) {
+    for (const link of [projectLink, rowsLink, hanaLink, deeLink, bobLink]) {
       const outcomes = (await downloadsOf(link.exportId)).map((entry) => [
         entry.outcome,
         entry.details.reason ?? null,

@@ -27,10 +27,23 @@ export async function requireDatasetAccess(
 }
 
 /**
- * Whether a query's result needs row access to leave the server: a row-level result, and any
- * result computed under row access, which had none of the noise or release ledger that
- * aggregate access gets.
+ * What of the access a query's result was made under the holder has lost, as far as taking
+ * the result out of the server goes (an export, a use of its download link), or undefined when
+ * nothing: a row-level result, or any result computed under row access (which had none of the
+ * noise or release ledger aggregate access gets), needs row access still; a result that read a
+ * hospital's releases needs access to that hospital still.
  */
-export function resultNeedsRowAccess(job: Pick<QueryJob, 'accessLevel' | 'summary'>): boolean {
-  return job.accessLevel === 'row' || (job.summary as QuerySummary | null)?.kind === 'rows';
+export function lostResultAccess(
+  job: Pick<QueryJob, 'accessLevel' | 'summary'>,
+  access: DatasetAccess,
+): 'row access' | 'hospitals' | undefined {
+  const summary = job.summary as QuerySummary | null;
+  if ((job.accessLevel === 'row' || summary?.kind === 'rows') && access.level !== 'row') {
+    return 'row access';
+  }
+  const granted = access.hospitals;
+  if (granted && summary?.releases.hospitals.some((hospital) => !granted.includes(hospital))) {
+    return 'hospitals';
+  }
+  return undefined;
 }

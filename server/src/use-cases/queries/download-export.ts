@@ -6,7 +6,7 @@ import { usersRepository, type User } from '../../catalog/users-repository.ts';
 import type { DownloadLinkParams } from '../../downloads/download-links.ts';
 import { AuditedRefusalError } from '../../errors.ts';
 import type { Platform } from '../../platform.ts';
-import { currentDatasetAccess, resultNeedsRowAccess } from './dataset-access.ts';
+import { currentDatasetAccess, lostResultAccess } from './dataset-access.ts';
 
 /** How the audit log names someone who used a download link without a session or token. */
 export const anonymousDownloader = 'anonymous, with the link';
@@ -31,6 +31,8 @@ type Refusal = 'tampered' | 'expired' | 'unknown export' | 'not approved' | 'acc
 
 const accessEnded =
   'This download link no longer works: the access it was made under has ended (the grant was revoked or expired, the project membership removed, or the account disabled). Ask an administrator for access, then export again.';
+const hospitalsEnded =
+  'This download link no longer works: the export holds data of a hospital the link’s owner no longer has access to. Run the query again to export it.';
 const rowAccessEnded =
   'This download link no longer works: the export holds a result made under row access, which the link’s owner no longer has. Run the query again to export it.';
 
@@ -39,7 +41,8 @@ const rowAccessEnded =
  * expiry, that the export belongs to the user the link was made for, and that this owner still
  * has access to the export's dataset by the rule queries follow (user not disabled, a grant in
  * force, directly or through a project they still belong to; row access still, for a result
- * made under it). Every use is audited under who used it, the refused ones too.
+ * made under it, and access to every hospital whose data it holds). Every use is audited
+ * under who used it, the refused ones too.
  *
  * On S3 the answer is a presigned URL to redirect to, made fresh at each use and lasting at
  * most MEDLAKE_DOWNLOAD_PRESIGN_TTL_SECONDS: the store serves it without asking the server,
@@ -82,9 +85,9 @@ export async function openDownload(
   }
   const access = await currentDatasetAccess(platform, user, job.datasetId);
   if (!access) throw await refuse('access ended', accessEnded);
-  if (resultNeedsRowAccess(job) && access.level !== 'row') {
-    throw await refuse('access ended', rowAccessEnded);
-  }
+  const lost = lostResultAccess(job, access);
+  if (lost)
+    throw await refuse('access ended', lost === 'row access' ? rowAccessEnded : hospitalsEnded);
 
   const facts = { query: item.queryId, format: item.format, bytes: item.bytes };
   const lifetime = Math.min(

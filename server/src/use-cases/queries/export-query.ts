@@ -7,7 +7,7 @@ import { actorOf, type Caller } from '../../caller.ts';
 import { AppError } from '../../errors.ts';
 import type { Platform } from '../../platform.ts';
 import { checkOutput } from '../../privacy/output-check.ts';
-import { requireDatasetAccess, resultNeedsRowAccess } from './dataset-access.ts';
+import { lostResultAccess, requireDatasetAccess } from './dataset-access.ts';
 import { getQuery } from './read-query.ts';
 
 export type ExportFormat = QueryExport['format'];
@@ -27,9 +27,9 @@ export type ExportLink = {
 /**
  * Makes (once) an export of a finished query's result in the format asked for, with its
  * output-check report, and hands out a fresh download link for it, unless it waits for an
- * admin's review (a dataset with an airlock, an export that fails a check). Row-level results
- * are exported only while the user still has row access. CSV cells that a spreadsheet would
- * run as a formula are defused.
+ * admin's review (a dataset with an airlock, an export that fails a check). A result is
+ * exported only while the user still has the access it was made under (row access, its
+ * hospitals). CSV cells that a spreadsheet would run as a formula are defused.
  */
 export async function exportQueryResult(
   platform: Platform,
@@ -44,12 +44,19 @@ export async function exportQueryResult(
   }
   const summary = job.summary as QuerySummary;
   const access = await requireDatasetAccess(platform, user, job.datasetId);
-  if (resultNeedsRowAccess(job) && access.level !== 'row') {
+  const lost = lostResultAccess(job, access);
+  if (lost === 'row access') {
     throw new AppError(
       'FORBIDDEN',
       summary.kind === 'rows'
         ? 'Exporting rows needs row access to the dataset'
         : 'This result was computed under row access, which you no longer have: run the query again to export it',
+    );
+  }
+  if (lost === 'hospitals') {
+    throw new AppError(
+      'FORBIDDEN',
+      'This result holds data of a hospital you no longer have access to: run the query again to export it',
     );
   }
 
