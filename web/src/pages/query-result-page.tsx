@@ -365,7 +365,7 @@ function Exports({ job }: { job: QueryJobView }) {
                   {link.fileName}
                 </Link>{' '}
                 ({formatBytes(link.bytes)}), link works until{' '}
-                {new Date(link.expiresAt).toLocaleTimeString()}
+                {new Date(link.expiresAt).toLocaleTimeString()} while you keep access to the dataset
               </Typography>
             ) : (
               <Alert key={link.exportId} severity={link.review === 'rejected' ? 'error' : 'info'}>
