@@ -48,7 +48,13 @@ if (!existsSync(first) || !existsSync(next)) {
   });
 }
 
-type Measurement = { seconds: number; peakRssBytes: number; phaseSeconds?: Record<string, number> };
+type Measurement = {
+  seconds: number;
+  peakRssBytes: number;
+  rows?: number;
+  phaseSeconds?: Record<string, number>;
+  phasePeakRss?: Record<string, number>;
+};
 
 async function child(
   script: string,
@@ -105,6 +111,15 @@ async function compare(label: string, csv: string, month: string, warmUp: string
   );
   console.log(`  peak memory of the medlake process: ${mib(peak)}  (target < 2048 MiB)`);
   console.log(`  medlake phases (fastest run): ${phases.join(', ')}`);
+  const worst = medlake.reduce((a, b) => (a.peakRssBytes >= b.peakRssBytes ? a : b));
+  const phasePeaks = Object.entries(worst.phasePeakRss ?? {}).map(
+    ([phase, bytes]) => `${phase} ${mib(bytes)}`,
+  );
+  console.log(`  medlake memory by phase (run with the highest peak): ${phasePeaks.join(', ')}`);
+  if (ours.rows) {
+    const rate = Math.round(ours.rows / ours.seconds).toLocaleString('en-US');
+    console.log(`  medlake rows published: ${ours.rows.toLocaleString('en-US')} (${rate} rows/s)`);
+  }
 }
 
 await compare('first month, every patient new', first, '2024-01', []);

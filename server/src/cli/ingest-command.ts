@@ -47,19 +47,37 @@ export function registerIngestCommand(program: Command): void {
 }
 
 function printProgress(progress: IngestJobProgress, total: number, started: number): void {
-  const seconds = Math.max((Date.now() - started) / 1000, 0.001);
   if (progress.phase === 'landing') {
+    const seconds = Math.max((Date.now() - started) / 1000, 0.001);
     const rate = formatBytes(progress.bytes / seconds);
     console.error(`landing   ${formatBytes(progress.bytes)} of ${formatBytes(total)} (${rate}/s)`);
     return;
   }
-  const percent = progress.percent === null ? '' : ` ${Math.round(progress.percent)}%`;
-  const rows = progress.rowsProcessed
-    ? `, ${progress.rowsProcessed.toLocaleString('en-US')} rows`
-    : '';
-  console.error(
-    `${progress.phase.padEnd(9)}${percent}${rows} (${formatBytes(progress.bytes / seconds)}/s so far)`,
-  );
+  console.error(describeProgress(progress));
+}
+
+/**
+ * One line of an ingest's progress: the phase, how far it got, and how many rows (patients,
+ * while pseudonymizing) that is, at which rate. Figures estimated while a step still runs say
+ * "about".
+ */
+export function describeProgress(progress: IngestJobProgress): string {
+  if (progress.phase === 'landing') return `landing        ${formatBytes(progress.bytes)}`;
+  const parts: string[] = [];
+  if (progress.percent !== null) parts.push(`${Math.floor(progress.percent)}%`);
+  if (progress.rowsProcessed !== null) {
+    const unit = progress.counting;
+    const about = progress.estimated ? 'about ' : '';
+    const of =
+      progress.rowsTotal !== null && progress.rowsTotal !== progress.rowsProcessed
+        ? ` of ${about}${progress.rowsTotal.toLocaleString('en-US')}`
+        : '';
+    parts.push(`${about}${progress.rowsProcessed.toLocaleString('en-US')}${of} ${unit}`);
+    if (progress.rowsPerSecond !== null) {
+      parts.push(`${progress.rowsPerSecond.toLocaleString('en-US')} ${unit}/s`);
+    }
+  }
+  return `${progress.phase.padEnd(15)}${parts.join(', ')}`.trimEnd();
 }
 
 /** What became of an upload, for a person at a terminal. */

@@ -80,7 +80,19 @@ export type IngestProgress = {
   phase: IngestPhase;
   /** 0 to 100 within the phase, when the engine can tell. */
   percent: number | null;
+  /**
+   * How many rows (patients, while pseudonymizing) the phase has got through so far, when the
+   * engine can tell; estimated from the share of the phase's work done while a statement runs.
+   */
   rowsProcessed: number | null;
+  /** Of how many, when known. */
+  rowsTotal: number | null;
+  /** rowsProcessed per second since the phase began. */
+  rowsPerSecond: number | null;
+  /** Whether the row figures are estimates (a statement still running) rather than counts. */
+  estimated: boolean;
+  /** What the row figures count. */
+  counting: 'rows' | 'patients';
 };
 
 export type PseudonymLookup = (
@@ -93,6 +105,11 @@ export type IngestRequest = {
   source: string;
   /** The landed CSV's size in bytes. */
   sourceBytes: number;
+  /**
+   * About how many rows it holds, from the lines in its first megabytes (unknown for an upload
+   * in parts): what the progress of reading it is estimated from, until the rows are counted.
+   */
+  estimatedRows?: number;
   /** Reads the landed CSV from the medlake server, for the lines of the rows it reports. */
   openSource(): Promise<Readable>;
   /**

@@ -220,6 +220,7 @@ async function ingestAndPublish(platform: Platform, input: IngestInput): Promise
         plan,
         source,
         sourceBytes: landed.bytes,
+        ...(landed.estimatedRows === undefined ? {} : { estimatedRows: landed.estimatedRows }),
         openSource,
         target: { store: platform.store, folder: files.lakeFolder },
         fileBytes: bytesOf(platform.env.MEDLAKE_PARQUET_FILE_SIZE),
@@ -265,6 +266,7 @@ async function ingestAndPublish(platform: Platform, input: IngestInput): Promise
         contractVersion: dataset.contractVersion,
         contentId: landed.contentId,
         sourceBytes: landed.bytes,
+        ...(landed.estimatedRows === undefined ? {} : { estimatedRows: landed.estimatedRows }),
         rowCount: quality.rows,
         rejectedRowCount: quality.rejectedRows,
         files: lakeKeys,
@@ -369,7 +371,7 @@ async function land(
   key: string,
   source: IngestInput['source'],
   onBytes: (bytes: number) => void,
-): Promise<{ contentId: string; bytes: number }> {
+): Promise<{ contentId: string; bytes: number; estimatedRows?: number }> {
   if ('object' in source) {
     // Its tag is taken before the move, which on S3 is a copy with a tag of its own.
     const contentId = await platform.store.contentTag(source.object);
@@ -380,9 +382,17 @@ async function land(
   }
   const hash = createHash('sha256');
   let bytes = 0;
+  // Line breaks are counted in the first megabytes only: counting them all would cost as much
+  // as the hash. Reading's progress needs only an estimate of the rows until they are counted.
+  const sample = { bytes: 0, lines: 0 };
   const count = (chunk: Buffer) => {
     hash.update(chunk);
     bytes += chunk.length;
+    if (sample.bytes < rowSampleBytes) {
+      const part = chunk.subarray(0, rowSampleBytes - sample.bytes);
+      sample.bytes += part.length;
+      sample.lines += countLineBreaks(part);
+    }
     onBytes(bytes);
   };
   if ('file' in source) {
@@ -404,10 +414,25 @@ async function land(
     pipeline(source.stream, meter, () => undefined);
     await platform.store.put(key, meter);
   }
-  return { contentId: hash.digest('hex'), bytes };
+  // The header line is not a row.
+  const estimatedRows =
+    sample.lines > 0 ? Math.max(0, Math.round((bytes * sample.lines) / sample.bytes) - 1) : 0;
+  return { contentId: hash.digest('hex'), bytes, estimatedRows };
 }
 
-/** Calls back at most twice a second; the job record in the catalog gets the same figures. */
+const rowSampleBytes = 8 << 20;
+
+/** The line feeds in a piece of the upload. */
+function countLineBreaks(chunk: Buffer): number {
+  let lines = 0;
+  for (let at = chunk.indexOf(10); at !== -1; at = chunk.indexOf(10, at + 1)) lines += 1;
+  return lines;
+}
+
+/**
+ * Calls back at most twice a second, and always at a phase's start and end (its counted
+ * figures); the job record in the catalog gets the same figures.
+ */
 function throttledProgress(
   callback: ((progress: IngestJobProgress) => void) | undefined,
   persist: (progress: IngestJobProgress) => Promise<void>,
@@ -416,7 +441,8 @@ function throttledProgress(
   let lastPhase = '';
   return (progress) => {
     const now = Date.now();
-    if (progress.phase === lastPhase && now - last < 500) return;
+    const final = 'percent' in progress && progress.percent === 100;
+    if (progress.phase === lastPhase && now - last < 500 && !final) return;
     last = now;
     lastPhase = progress.phase;
     callback?.(progress);

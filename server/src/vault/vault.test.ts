@@ -59,6 +59,18 @@ describe('vault', () => {
     vault.close();
   });
 
+  it('maps every pseudonym of a large batch back to its own id', () => {
+    const vault = openVault(directory, key);
+    const ids = Array.from({ length: 2000 }, (_, n) => `MRN-${n}`);
+    const entries = vault.pseudonymize(patients, ids);
+    const request = { custodian: 'dr. who', reason: 'checking a batch' };
+    const wrong = ids.filter(
+      (id) => vault.reidentify(entries.get(id)?.pseudonym ?? '', request).realId !== id,
+    );
+    vault.close();
+    expect(wrong).toEqual([]);
+  });
+
   it('keeps no real id in the clear on disk', async () => {
     const vault = openVault(directory, key);
     vault.pseudonymize(patients, ['UNMISTAKABLE-ID-7731']);

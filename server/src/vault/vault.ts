@@ -119,7 +119,7 @@ export function openVault(directory: string, masterKey: Buffer): Vault {
   const insertBatch = db.prepare('INSERT INTO sealed_batches (sealed, created_at) VALUES (?, ?)');
   const insertMany = db.prepare(`
     INSERT INTO identities (pseudonym, space, kind, blind_index, batch_id, batch_position, shift_days, created_at)
-    SELECT j.value ->> '$.p', ?, ?, unhex(j.value ->> '$.i'), ?, CAST(j.key AS INTEGER), j.value ->> '$.s', ?
+    SELECT j.value ->> '$.p', ?, ?, unhex(j.value ->> '$.i'), ?, j.value ->> '$.n', j.value ->> '$.s', ?
     FROM json_each(?) j`);
   const byPseudonym = db.prepare(`
     SELECT i.space, i.kind, i.batch_id, i.batch_position, i.created_at, b.sealed
@@ -175,8 +175,12 @@ export function openVault(directory: string, masterKey: Buffer): Vault {
               shiftDays: randomShiftDays(),
             };
             result.set(realId, entry);
-            return { p: entry.pseudonym, i: indexes[position], s: entry.shiftDays };
+            // n: the id's place in the sealed batch, which re-identification decrypts.
+            return { p: entry.pseudonym, i: indexes[position] ?? '', n, s: entry.shiftDays };
           });
+          // In the order of the blind index, so that the inserts walk its B-tree in one pass
+          // rather than jumping about it: a month brings hundreds of thousands of new ids.
+          rows.sort((a, b) => (a.i < b.i ? -1 : a.i > b.i ? 1 : 0));
           insertMany.run(scope.space, scope.kind, batch, now, JSON.stringify(rows));
         }
         db.exec('COMMIT');

@@ -11,6 +11,7 @@ import { releaseFilesGlob, releaseFilesIn } from '../../ingest/lake-keys.ts';
 import { locateRecords } from '../../ingest/locate-records.ts';
 import { firstStrayLineBreak } from '../../ingest/stray-line-break.ts';
 import { AppError } from '../../errors.ts';
+import { bytesOf } from '../../env.ts';
 import {
   codeProfileOf,
   codesQuery,
@@ -39,6 +40,7 @@ import {
 } from '../../ingest/ingest-rules.ts';
 import { describeRejectedLine, rejectCodes } from './ingest-problems.ts';
 import { DuckDbS3, s3Options } from './duckdb-s3.ts';
+import { resourceError } from './resource-errors.ts';
 import { lockDown, progressTracking, quoteIdentifier, quoteLiteral } from './duckdb-sql.ts';
 
 /** The DuckDB type each contract source type is read as. */
@@ -83,8 +85,16 @@ export function createDuckDbIngestEngine(options: DuckDbIngestOptions): IngestEn
           ...options,
           extra: [`SET memory_limit = ${quoteLiteral(options.memoryLimit)}`, ...progressTracking],
         });
-        return await new IngestRun(connection, request).run().catch((error: unknown) => {
-          throw s3 ? s3.explain(error) : error;
+        const memory: IngestMemory = {
+          limitBytes: bytesOf(options.memoryLimit),
+          threads: Number(
+            (
+              await connection.runAndReadAll("SELECT current_setting('threads') AS n")
+            ).getRows()[0]?.[0] ?? 1,
+          ),
+        };
+        return await new IngestRun(connection, request, memory).run().catch((error: unknown) => {
+          throw resourceError(error, options.memoryLimit) ?? (s3 ? s3.explain(error) : error);
         });
       } finally {
         connection.closeSync();
@@ -93,6 +103,15 @@ export function createDuckDbIngestEngine(options: DuckDbIngestOptions): IngestEn
     },
   };
 }
+
+/**
+ * Patient ids sent to the vault at once: a few MB of JavaScript heap, and few enough SQLite
+ * statements that the vault's per-statement cost stays negligible.
+ */
+const pseudonymBatch = 50_000;
+
+/** What the ingest may use of DuckDB's memory, and by how many threads at once. */
+type IngestMemory = { limitBytes: number; threads: number };
 
 type RowCheck = {
   rule: RowRule;
@@ -105,6 +124,7 @@ type RowCheck = {
 class IngestRun {
   readonly #connection: DuckDBConnection;
   readonly #request: IngestRequest;
+  readonly #memory: IngestMemory;
   readonly #rules: IngestRules;
   readonly #source: SourceColumn[];
   readonly #kept: SourceColumn[];
@@ -114,9 +134,13 @@ class IngestRun {
    * the write skips those joins, which cost time on every row. */
   #skipsRows = false;
   #redactedPositions = new Set<number>();
+  /** Rows read from the file into the staged table, and of them, the rows to be written. */
+  #stagedRows = 0;
+  #writtenRows = 0;
 
-  constructor(connection: DuckDBConnection, request: IngestRequest) {
+  constructor(connection: DuckDBConnection, request: IngestRequest, memory: IngestMemory) {
     this.#connection = connection;
+    this.#memory = memory;
     this.#request = request;
     this.#rules = new IngestRules(request.plan);
     this.#source = this.#rules.source;
@@ -162,6 +186,12 @@ class IngestRun {
         delim = ${quoteLiteral(delimiter)}, quote = '"', escape = '"', encoding = 'utf-8',
         strict_mode = true, null_padding = false, parallel = true,
         store_rejects = true, rejects_table = 'rejected_lines', rejects_scan = 'rejected_scans')`,
+      this.#request.estimatedRows ?? null,
+      async () => {
+        const [row] = await this.#rows<{ n: bigint }>('SELECT count(*) AS n FROM staged');
+        this.#stagedRows = Number(row?.n ?? 0);
+        return this.#stagedRows;
+      },
     );
   }
 
@@ -214,7 +244,7 @@ class IngestRun {
       parts.length > 0
         ? parts.join('\nUNION ALL\n')
         : 'SELECT NULL::BIGINT AS record, NULL::INTEGER AS position, NULL AS code, NULL AS message, NULL AS action WHERE false';
-    await this.#timed('checking', `CREATE TEMP TABLE row_problems AS ${union}`);
+    await this.#timed('checking', `CREATE TEMP TABLE row_problems AS ${union}`, this.#stagedRows);
   }
 
   /** A row rule in DuckDB's SQL: the staged rows it finds. */
@@ -263,6 +293,7 @@ class IngestRun {
     const problems = await this.#problems(this.#request.maxReportedProblems);
     this.#rejected = { rows: rejectedRows, problems };
     this.#skipsRows = Number(counts?.semantic ?? 0) > 0;
+    this.#writtenRows = accepted - Number(counts?.semantic ?? 0);
     this.#redactedPositions = new Set(
       (
         await this.#rows<{ position: number }>(
@@ -352,27 +383,48 @@ class IngestRun {
       .slice(0, limit);
   }
 
-  /** Pass 2b: the vault's pseudonyms for the distinct patient ids, into a temporary table. */
+  /**
+   * Pass 2b: the vault's pseudonyms for the distinct patient ids, into a temporary table. The
+   * ids go to the vault and back in batches, so that a month of millions of new patients never
+   * sits whole in the JavaScript heap: DuckDB keeps the distinct ids (spilling them if need be),
+   * and medlake holds one batch at a time.
+   */
   async #loadPseudonyms(): Promise<void> {
     const patient = this.#rules.patient();
-    this.#progress('pseudonymizing', null, null);
-    const ids = (
-      await this.#rows<{ id: string }>(
-        `SELECT DISTINCT ${columnAlias(patient)} AS id FROM staged WHERE ${columnAlias(patient)} IS NOT NULL`,
-      )
-    ).map((row) => row.id);
-    const entries = await this.#request.pseudonymizePatients(ids);
+    const started = performance.now();
+    this.#progress('pseudonymizing', 0, null);
+    await this.#connection.run(
+      `CREATE TEMP TABLE patient_ids AS SELECT DISTINCT ${columnAlias(patient)} AS id FROM staged WHERE ${columnAlias(patient)} IS NOT NULL`,
+    );
+    const [count] = await this.#rows<{ n: bigint }>('SELECT count(*) AS n FROM patient_ids');
+    const total = Number(count?.n ?? 0);
     await this.#connection.run(
       'CREATE TEMP TABLE patient_map (real VARCHAR, pseudonym VARCHAR, shift_days INTEGER)',
     );
-    const appender = await this.#connection.createAppender('patient_map');
-    for (const [real, entry] of entries) {
-      appender.appendVarchar(real);
-      appender.appendVarchar(entry.pseudonym);
-      appender.appendInteger(entry.shiftDays);
-      appender.endRow();
+    for (let from = 0; from < total; from += pseudonymBatch) {
+      // A rowid range is a cheap slice of the table, where an OFFSET would rescan it.
+      const reader = await this.#connection.runAndReadAll(
+        `SELECT id FROM patient_ids WHERE rowid >= ${from} AND rowid < ${from + pseudonymBatch}`,
+      );
+      const ids = reader.getColumnsJS()[0] as string[];
+      const entries = await this.#request.pseudonymizePatients(ids);
+      const appender = await this.#connection.createAppender('patient_map');
+      for (const [real, entry] of entries) {
+        appender.appendVarchar(real);
+        appender.appendVarchar(entry.pseudonym);
+        appender.appendInteger(entry.shiftDays);
+        appender.endRow();
+      }
+      appender.closeSync();
+      const done = Math.min(total, from + pseudonymBatch);
+      this.#progress('pseudonymizing', (100 * done) / total, {
+        rows: done,
+        total,
+        started,
+        counting: 'patients',
+      });
     }
-    appender.closeSync();
+    await this.#connection.run('DROP TABLE patient_ids');
   }
 
   async #targetLocation(): Promise<string> {
@@ -397,7 +449,13 @@ class IngestRun {
       ) TO ${quoteLiteral(await this.#targetLocation())} (
         FORMAT parquet, COMPRESSION snappy, FILENAME_PATTERN 'part-{i}',
         FILE_SIZE_BYTES ${Math.round(this.#request.fileBytes)},
-        ROW_GROUP_SIZE ${rowGroupRows(this.#request.fileBytes)})`,
+        ROW_GROUP_SIZE ${rowGroupRows(this.#request.fileBytes, {
+          limitBytes: this.#memory.limitBytes,
+          threads: this.#memory.threads,
+          bytesPerRow: this.#request.sourceBytes / Math.max(this.#stagedRows, 1),
+        })},
+        PRESERVE_ORDER false)`,
+      this.#writtenRows,
     );
   }
 
@@ -518,25 +576,71 @@ class IngestRun {
     return reader.getRowObjectsJS() as unknown as T[];
   }
 
-  /** Runs a long statement, reporting DuckDB's own progress while it runs. */
-  async #timed(phase: IngestPhase, sql: string): Promise<void> {
-    this.#progress(phase, 0, 0);
+  /**
+   * Runs a long statement, reporting its progress while it runs: DuckDB's share of the work
+   * done (of the CSV's bytes while reading, of the staged rows after that), and the rows that
+   * share stands for. DuckDB's own row figure counts its internal units, not rows, so it is
+   * not shown.
+   */
+  async #timed(
+    phase: IngestPhase,
+    sql: string,
+    rowsTotal: number | null,
+    count?: () => Promise<number>,
+  ): Promise<void> {
+    const started = performance.now();
+    const report = (percent: number) =>
+      this.#progress(
+        phase,
+        percent,
+        rowsTotal === null
+          ? null
+          : {
+              rows: Math.round((rowsTotal * percent) / 100),
+              total: rowsTotal,
+              estimated: true,
+              started,
+            },
+      );
+    report(0);
     const timer = setInterval(() => {
       const progress = this.#connection.progress;
-      if (progress.percentage >= 0) {
-        this.#progress(phase, progress.percentage, Number(progress.rows_processed));
-      }
+      if (progress.percentage >= 0) report(Math.min(progress.percentage, 100));
     }, 500);
     try {
       await this.#connection.run(sql);
     } finally {
       clearInterval(timer);
     }
-    this.#progress(phase, 100, null);
+    const rows = count ? await count() : rowsTotal;
+    this.#progress(
+      phase,
+      100,
+      rows === null ? null : { rows, total: rows, estimated: false, started },
+    );
   }
 
-  #progress(phase: IngestPhase, percent: number | null, rowsProcessed: number | null): void {
-    this.#request.onProgress?.({ phase, percent, rowsProcessed });
+  #progress(
+    phase: IngestPhase,
+    percent: number | null,
+    rows: {
+      rows: number;
+      total: number | null;
+      estimated?: boolean;
+      started: number;
+      counting?: 'rows' | 'patients';
+    } | null,
+  ): void {
+    const seconds = rows ? (performance.now() - rows.started) / 1000 : 0;
+    this.#request.onProgress?.({
+      phase,
+      percent,
+      rowsProcessed: rows?.rows ?? null,
+      rowsTotal: rows?.total ?? null,
+      rowsPerSecond: rows && seconds > 0 ? Math.round(rows.rows / seconds) : null,
+      estimated: rows?.estimated ?? false,
+      counting: rows?.counting ?? 'rows',
+    });
   }
 }
 
@@ -545,9 +649,14 @@ class IngestRun {
  * compressed, which Spark and S3 read well), never under DuckDB's own vector-friendly minimum.
  * A file is only cut between row groups, so small files need small groups.
  */
-function rowGroupRows(fileBytes: number): number {
-  return Math.min(1_048_576, Math.max(2048, Math.round(fileBytes / 256)));
+function rowGroupRows(fileBytes: number, memory: WriteMemory): number {
+  // Each writing thread holds its current row group in memory, uncompressed, beside the join's
+  // hash table: together they stay within a quarter of the memory limit.
+  const fitting = memory.limitBytes / (4 * memory.threads * Math.max(memory.bytesPerRow, 1));
+  return Math.min(1_048_576, Math.max(2048, Math.round(Math.min(fileBytes / 256, fitting))));
 }
+
+type WriteMemory = IngestMemory & { bytesPerRow: number };
 
 function generaliseDate(input: string, type: 'date' | 'timestamp', policy: string): string {
   switch (policy) {

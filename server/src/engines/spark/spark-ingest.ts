@@ -576,7 +576,16 @@ class SparkIngestRun {
   }
 
   #progress(phase: IngestPhase, percent: number | null): void {
-    this.#request.onProgress?.({ phase, percent, rowsProcessed: null });
+    // Spark Connect reports its stages' tasks, not rows.
+    this.#request.onProgress?.({
+      phase,
+      percent,
+      rowsProcessed: null,
+      rowsTotal: null,
+      rowsPerSecond: null,
+      estimated: true,
+      counting: 'rows',
+    });
   }
 }
 
