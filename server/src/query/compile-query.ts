@@ -27,6 +27,11 @@ export type ResultColumn = {
    * of each bin, which decide whether a bin may be shown.
    */
   binPatients?: string;
+  /**
+   * For percentiles compiled for aggregate access: hidden columns with the values counted and
+   * the most values one patient has, in the group and among all matching rows.
+   */
+  spread?: { values: string; perPatientInGroup: string; perPatient: string };
 };
 
 export type Statement = { sql: string; params: unknown[] };
@@ -160,12 +165,18 @@ class QueryCompiler {
       });
       return expression;
     });
+    const { dialect } = this.#context;
     const judged = this.#context.minGroupPatients !== undefined;
     const patient = this.#quote('patient');
-    // For aggregate access, each histogram bin also counts its distinct patients: the first
-    // row of each patient in each group and bin carries the bin, the others none.
-    const binFlags: string[] = [];
-    const measures = spec.measures.flatMap((measure, index) => {
+    // What disclosure control needs to judge a measure for aggregate access, computed beside
+    // it: windows over the matching rows, and hidden measures over those.
+    const windows: string[] = [];
+    const hidden: Array<{ name: string; expression: string }> = [];
+    const hide = (name: string, expression: string) => {
+      hidden.push({ name, expression });
+      return name;
+    };
+    const measures = spec.measures.map((measure, index) => {
       const { expression, type, bin } = this.#measure(measure, `measures[${index}]`);
       const column: ResultColumn = {
         name: measureOutputName(measure),
@@ -175,30 +186,47 @@ class QueryCompiler {
         ...(measure.fn === 'percentile' ? { p: measure.p } : {}),
       };
       columns.push(column);
-      if (!judged || bin === undefined) return [expression];
-      const flag = `__hb${binFlags.length}`;
-      binFlags.push(
-        `CASE WHEN row_number() OVER (PARTITION BY ${[...groupExpressions, patient, bin].join(', ')}) = 1 THEN ${bin} END AS ${flag}`,
-      );
-      column.binPatients = `__hp${binFlags.length - 1}`;
-      return [expression, this.#context.dialect.histogram(flag)];
+      if (judged && bin !== undefined) {
+        // Each bin's distinct patients: the first row of each patient in each group and bin
+        // carries the bin, the others none.
+        const flag = `__hb${index}`;
+        windows.push(
+          `CASE WHEN row_number() OVER (PARTITION BY ${[...groupExpressions, patient, bin].join(', ')}) = 1 THEN ${bin} END AS ${flag}`,
+        );
+        column.binPatients = hide(`__hp${index}`, dialect.histogram(flag));
+      }
+      if (judged && measure.fn === 'percentile') {
+        // How many values lie on each side of a percentile is known from the values counted;
+        // how many patients, from the most values one patient has (in the group, and in all).
+        const value = this.#quote(measure.column);
+        windows.push(
+          `count(${value}) OVER (PARTITION BY ${[...groupExpressions, patient].join(', ')}) AS __pg${index}`,
+          `count(${value}) OVER (PARTITION BY ${patient}) AS __pa${index}`,
+        );
+        column.spread = {
+          values: hide(`__pn${index}`, `count(${value})`),
+          perPatientInGroup: hide(`__pmg${index}`, `max(__pg${index})`),
+          perPatient: hide(`__pma${index}`, `max(__pa${index})`),
+        };
+      }
+      return expression;
     });
     this.#checkNames(spec, columns);
     // The service sorts after disclosure control; here the names are only checked.
     this.#orderBy(spec, new Set(columns.map((column) => column.name)));
 
-    const { dialect } = this.#context;
     const inner = [
       't.*',
       ...groupExpressions.map((expression, index) => `${expression} AS __g${index}`),
-      ...binFlags,
+      ...windows,
     ].join(', ');
-    const measureNames = columns
-      .filter((column) => column.kind === 'measure')
-      .flatMap((column) => [column.name, ...(column.binPatients ? [column.binPatients] : [])]);
-    const measureList = measures
-      .map((expression, index) => `${expression} AS ${this.#quote(measureNames[index] ?? '')}`)
-      .join(', ');
+    const measureColumns = columns.filter((column) => column.kind === 'measure');
+    const measureList = [
+      ...measures.map(
+        (expression, index) => `${expression} AS ${this.#quote(measureColumns[index]?.name ?? '')}`,
+      ),
+      ...hidden.map(({ name, expression }) => `${expression} AS ${name}`),
+    ].join(', ');
     const hiddenCounts = `count(*) AS ${hiddenRows}, ${dialect.countDistinct(patient)} AS ${hiddenPatients}`;
     const outer = [
       ...groupExpressions.map(

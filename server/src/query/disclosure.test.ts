@@ -132,23 +132,28 @@ describe('disclosure control', () => {
   });
 
   it('empties a percentile that fewer than the threshold of patients on one side would decide', () => {
+    const spread = { values: '__pn', perPatientInGroup: '__pmg', perPatient: '__pma' };
     const percentileColumns: ResultColumn[] = [
       { name: 'code', kind: 'group', type: 'varchar' },
-      { name: 'v_p50', kind: 'measure', type: 'double', fn: 'percentile', p: 0.5 },
-      { name: 'v_p95', kind: 'measure', type: 'double', fn: 'percentile', p: 0.95 },
+      { name: 'v_p50', kind: 'measure', type: 'double', fn: 'percentile', p: 0.5, spread },
+      { name: 'v_p95', kind: 'measure', type: 'double', fn: 'percentile', p: 0.95, spread },
     ];
-    const row = (code: string, patients: number) =>
+    const row = (code: string, values: number, mostOfOne = 1) =>
       ({
         code,
         v_p50: 5,
         v_p95: 9,
-        [hiddenRows]: patients,
-        [hiddenPatients]: patients,
+        __pn: values,
+        __pmg: mostOfOne,
+        __pma: mostOfOne,
+        [hiddenRows]: values,
+        [hiddenPatients]: Math.ceil(values / mostOfOne),
       }) as AggregateRow;
-    const groups = [row('a', 30), row('b', 400)];
+    // c: 400 values of 20 patients each at most: the 200 below its median may be 10 patients'.
+    const groups = [row('a', 30), row('b', 400), row('c', 400, 20)];
     const result = applyDisclosureControl({
       groups,
-      total: row('', 430),
+      total: row('', 830, 20),
       columns: percentileColumns,
       level: 'aggregate',
       threshold: 11,
@@ -157,7 +162,9 @@ describe('disclosure control', () => {
     // 30 patients: 15 on each side of the median, 1.5 above the 95th percentile.
     expect(result.rows[0]).toMatchObject({ v_p50: 5, v_p95: null });
     expect(result.rows[1]).toMatchObject({ v_p50: 5, v_p95: 9 });
-    expect(result.rules.find((rule) => rule.rule === 'single_record_measure')?.affected).toBe(1);
+    expect(result.rows[2]).toMatchObject({ v_p50: null, v_p95: null });
+    expect(result.total).toMatchObject({ v_p50: 5, v_p95: null });
+    expect(result.rules.find((rule) => rule.rule === 'single_record_measure')?.affected).toBe(4);
   });
 
   it('never shows a group, or a histogram bin, of 1 to 10 patients', () => {

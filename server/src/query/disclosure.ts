@@ -50,9 +50,9 @@ export type DisclosedResult = {
  * - a histogram bin of fewer patients than the threshold is hidden, and while no hidden bin of
  *   that group holds the threshold, the next smallest is hidden too: the group's row count
  *   minus the bins shown is then a figure about at least threshold patients;
- * - a percentile is emptied unless at least threshold patients lie on each side of it by the
- *   fraction asked for (patients × min(p, 1−p) ≥ threshold): otherwise a few patients' values
- *   decide it. Minimum and maximum are refused earlier (policy.ts): one patient decides them.
+ * - a percentile is emptied unless at least threshold patients certainly have a value at or
+ *   below it and threshold patients one at or above it: otherwise a few patients' values decide
+ *   it. Minimum and maximum are refused earlier (policy.ts): one patient decides them.
  * `row` access sees the figures as they are: such users may read the rows themselves.
  */
 export function applyDisclosureControl({
@@ -103,18 +103,18 @@ export function applyDisclosureControl({
   const totalSuppressed = totalSmall || totalHeld;
 
   const counts = { bins: 0, percentiles: 0 };
-  const publish = (group: AggregateRow, suppressed: boolean) => {
+  const publish = (group: AggregateRow, suppressed: boolean, isTotal: boolean) => {
     const row = present(group, columns, suppressed);
     if (suppressed) return row;
     counts.bins += protectHistograms(row, group, columns, threshold);
-    counts.percentiles += protectPercentiles(row, group, columns, threshold);
+    counts.percentiles += protectPercentiles(row, group, columns, threshold, isTotal);
     return row;
   };
   // A total held back by the ledger would come back as the sum of its groups.
   const rows = grouped
-    ? shown.map(({ group, held }) => publish(group, held || ledger?.total === true))
-    : [publish(total, totalSuppressed)];
-  const presentedTotal = grouped ? publish(total, totalSuppressed) : { ...rows[0]! };
+    ? shown.map(({ group, held }) => publish(group, held || ledger?.total === true, false))
+    : [publish(total, totalSuppressed, true)];
+  const presentedTotal = grouped ? publish(total, totalSuppressed, true) : { ...rows[0]! };
   if (grouped) {
     // Each bin of the total adds up the same bin of every group: publishing it would let a
     // hidden bin be worked out down its column, so a grouped result has no total histogram.
@@ -225,18 +225,35 @@ function protectHistograms(
   return hidden;
 }
 
-/** Empties percentiles that fewer than threshold patients on either side would decide. */
+/**
+ * Empties the percentiles of a shown row that fewer than threshold patients on either side
+ * would decide. A continuous percentile p of n values sits at position h = p·(n−1) of the
+ * sorted values: at least ⌊h⌋+1 values lie at or below it and n−⌈h⌉ at or above. One patient
+ * has at most m of them (the most values of one patient in the group; in all the matching rows
+ * for the total, whose patients span groups), so those values are of at least ⌈count ÷ m⌉
+ * patients. Both must reach the threshold.
+ */
 function protectPercentiles(
   row: DisclosedRow,
   group: AggregateRow,
   columns: readonly ResultColumn[],
   threshold: number,
+  isTotal: boolean,
 ): number {
   let emptied = 0;
   for (const column of columns) {
     if (column.fn !== 'percentile' || column.p === undefined || row[column.name] == null) continue;
-    const side = Math.min(column.p, 1 - column.p);
-    if (group[hiddenPatients] * side >= threshold) continue;
+    // Without the spread (not compiled for aggregate access), nothing shows it is safe.
+    const spread = column.spread;
+    const values = spread ? Number(group[spread.values] ?? 0) : 0;
+    const perPatient = spread
+      ? Number(group[isTotal ? spread.perPatient : spread.perPatientInGroup] ?? 0)
+      : 0;
+    const position = column.p * (values - 1);
+    const below = Math.floor(position) + 1;
+    const above = values - Math.ceil(position);
+    const enough = (count: number) => perPatient > 0 && Math.ceil(count / perPatient) >= threshold;
+    if (enough(below) && enough(above)) continue;
     row[column.name] = null;
     emptied += 1;
   }
