@@ -188,10 +188,11 @@ class QueryCompiler {
       columns.push(column);
       if (judged && bin !== undefined) {
         // Each bin's distinct patients: the first row of each patient in each group and bin
-        // carries the bin, the others none.
+        // carries the bin, the others none. (Spark numbers rows only in an ordered window; any
+        // order will do.)
         const flag = `__hb${index}`;
         windows.push(
-          `CASE WHEN row_number() OVER (PARTITION BY ${[...groupExpressions, patient, bin].join(', ')}) = 1 THEN ${bin} END AS ${flag}`,
+          `CASE WHEN row_number() OVER (PARTITION BY ${[...groupExpressions, patient, bin].join(', ')} ORDER BY ${patient}) = 1 THEN ${bin} END AS ${flag}`,
         );
         column.binPatients = hide(`__hp${index}`, dialect.histogram(flag));
       }
