@@ -23,7 +23,7 @@ import {
 } from '../../query/disclosure.ts';
 import { takeFreshSubmitChecks, type SubmitChecks } from '../../query/fresh-checks.ts';
 import { planQuery, type CandidateRelease, type QueryPlan } from '../../query/plan-query.ts';
-import { presentResultRow } from '../../query/present-result.ts';
+import { presentResultRow, suppressedCount } from '../../query/present-result.ts';
 import { queryColumns, type QueryColumn } from '../../query/query-columns.ts';
 import { runAggregate, runPublishedTotal } from '../../query/run-aggregate.ts';
 import { rememberResultRows } from '../../query/result-cache.ts';
@@ -172,10 +172,12 @@ export async function runQueryJob(
   await ledger?.record(job.id, rows, !disclosed.total.suppressed);
   rememberResultRows(job.id, rows);
 
+  // A suppressed total says "<N" patients only where that is true (the ledger may hold back a
+  // large one), and never "<N" rows: few patients may have many rows.
   const hidden = disclosed.total.suppressed;
   const matching = {
-    rows: hidden ? `<${threshold}` : total[hiddenRows],
-    patients: hidden ? `<${threshold}` : total[hiddenPatients],
+    rows: hidden ? suppressedCount : total[hiddenRows],
+    patients: hidden ? (small(total) ? `<${threshold}` : suppressedCount) : total[hiddenPatients],
   };
   const suppressedGroups = grouped ? rows.filter((row) => row.suppressed).length : 0;
   return {
@@ -186,7 +188,7 @@ export async function runQueryJob(
       accessLevel: access.level,
       columns: compiled.columns,
       rowCount: rows.length,
-      total: presentResultRow(disclosed.total, compiled.columns, threshold),
+      total: presentResultRow(disclosed.total, compiled.columns),
       matching,
       suppressedGroups,
       withheldGroups: disclosed.withheld,
@@ -332,9 +334,13 @@ function aggregateKeyPoints(
     ? ` of the cohort (patients who met ${spec.cohort.criteria.length === 1 ? 'its criterion' : `${spec.cohort.match === 'all' ? 'all' : 'any'} of its ${spec.cohort.criteria.length} criteria`})`
     : '';
   const points = [
-    groups.totalOverShown
-      ? `${count(matching.patients)} patients${cohort} and ${count(matching.rows)} rows in the groups shown.`
-      : `${count(matching.patients)} patients${cohort} and ${count(matching.rows)} rows match.`,
+    typeof matching.rows === 'string'
+      ? typeof matching.patients === 'string' && matching.patients.startsWith('<')
+        ? `Fewer than ${matching.patients.slice(1)} patients${cohort} match.`
+        : `The number of patients${cohort} that match is held back.`
+      : groups.totalOverShown
+        ? `${count(matching.patients)} patients${cohort} and ${count(matching.rows)} rows in the groups shown.`
+        : `${count(matching.patients)} patients${cohort} and ${count(matching.rows)} rows match.`,
   ];
   if (spec.groupBy.length > 0) {
     points.push(
