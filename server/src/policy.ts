@@ -63,9 +63,9 @@ export function assertCanQuery(
 }
 
 /**
- * Checks a query spec against the access level: aggregate users get no row-level output and
- * may not name linkage columns (the patient or encounter pseudonyms), which would single out
- * one person.
+ * Checks a query spec against the access level: aggregate users get no row-level output, may
+ * not name linkage columns (the patient or encounter pseudonyms), which would single out one
+ * person, and get no minimum or maximum, which is one person's value.
  */
 export function assertSpecAllowed(
   spec: QuerySpec,
@@ -101,6 +101,14 @@ export function assertSpecAllowed(
   spec.groupBy.forEach((group, i) => linkage(group.column, `groupBy[${i}].column`));
   spec.measures.forEach((measure, i) => {
     if ('column' in measure) linkage(measure.column, `measures[${i}].column`);
+    // One patient decides a minimum or a maximum, however large the group: an exact timestamp,
+    // an extreme result, a text value.
+    if (measure.fn === 'min' || measure.fn === 'max') {
+      problems.push({
+        path: `measures[${i}].fn`,
+        message: `${measure.fn} is one patient's value; with aggregate access ask for a percentile instead (for example p 0.05 or 0.95), which is shown when enough patients lie beyond it`,
+      });
+    }
   });
   if (problems.length > 0) {
     throw new AppError(

@@ -16,7 +16,7 @@ export const repositoryRoot = fileURLToPath(new URL('../..', import.meta.url));
  * The realistic hospital exports of ../shared/fixtures/synthea, beside the repository, or of
  * MEDLAKE_SYNTHEA_DIR for a clone that lives elsewhere.
  */
-export function synthea(name: '2020-12' | '2021-03' | 'all'): string {
+export function synthea(name: '2020-12' | '2021-03' | '2021-04' | 'all'): string {
   const fixtures =
     process.env.MEDLAKE_SYNTHEA_DIR ??
     path.join(repositoryRoot, '..', 'shared', 'fixtures', 'synthea');

@@ -7,6 +7,8 @@ export const resultColumnSchema = z.object({
   kind: z.enum(['group', 'measure', 'row']),
   type: z.string(),
   fn: z.string().optional(),
+  /** For percentiles: the fraction asked for. */
+  p: z.number().optional(),
 });
 
 export const disclosureRuleSchema = z.object({
@@ -14,6 +16,7 @@ export const disclosureRuleSchema = z.object({
     'small_cell',
     'complementary',
     'small_histogram_bin',
+    'single_record_measure',
     'release_ledger',
     'noise',
     'row_access',
@@ -35,7 +38,10 @@ export const querySummarySchema = z.object({
   columns: z.array(resultColumnSchema),
   /** Rows in the result table. */
   rowCount: z.number().int(),
-  /** The measures over all matching rows (aggregates only), after disclosure control. */
+  /**
+   * The measures over all matching rows (aggregates only), after disclosure control; for
+   * aggregate access, over the rows of the groups shown when groups were withheld.
+   */
   total: z.record(z.string(), cellSchema).nullable(),
   /** How many rows and patients match (aggregates only): numbers, or "<N" when suppressed. */
   matching: z
@@ -45,6 +51,11 @@ export const querySummarySchema = z.object({
     })
     .nullable(),
   suppressedGroups: z.number().int(),
+  /**
+   * Groups of fewer patients than the threshold, left out of an aggregate result entirely
+   * (labels included) for aggregate access; the total covers only the groups shown.
+   */
+  withheldGroups: z.number().int(),
   threshold: z.number().int(),
   rules: z.array(disclosureRuleSchema),
   /** The releases read: how many, and which hospitals and months they cover. */

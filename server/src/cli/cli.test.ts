@@ -158,22 +158,24 @@ describe('medlake CLI', () => {
       env,
     );
     expect(printed.code, printed.stderr).toBe(0);
-    expect(printed.stdout).toContain('59 patients and 21,697 rows match.');
+    // Of the eight groups, only white women and white men have 11 patients or more: the other
+    // six are left out, labels included, and the total covers the two shown.
+    expect(printed.stdout).toContain('44 patients and 16,145 rows in the groups shown.');
     expect(printed.stdout).toMatch(/^F\s+white\s+22\s*$/m);
-    expect(printed.stdout).toMatch(/^M\s+black\s+<11\s*$/m);
+    expect(printed.stdout).toMatch(/^M\s+white\s+22\s*$/m);
+    expect(printed.stdout).not.toMatch(/black|asian|hawaiian/);
 
     const asJson = await medlake(
       ['query', '--spec', spec, '-d', 'synthea-observations', '--as', 'ann@example.org', '--json'],
       env,
     );
     const { query, result } = JSON.parse(asJson.stdout) as {
-      query: { status: string; summary: { suppressedGroups: number } };
+      query: { status: string; summary: { withheldGroups: number } };
       result: { rows: Array<{ patients: number | string }> };
     };
     expect(query.status).toBe('succeeded');
-    expect(result.rows.filter((row) => row.patients === '<11')).toHaveLength(
-      query.summary.suppressedGroups,
-    );
+    expect(query.summary.withheldGroups).toBe(6);
+    expect(result.rows.map((row) => row.patients)).toEqual([22, 22]);
 
     await writeFile(spec, JSON.stringify({ select: ['code'] }));
     const refused = await medlake(

@@ -113,9 +113,19 @@ describe('compiling a query spec', () => {
       'where.and[0].value',
       'where.and[1].name',
       'groupBy[0].bucket',
-      'measures',
+      'measures[0].as',
       'orderBy[0].by',
     ]);
+  });
+
+  it('keeps the names of the service’s own result fields from aliases', () => {
+    const problems = problemsOf({
+      dataset: 'lab-results',
+      groupBy: [{ column: 'sex', as: 'suppressed' }],
+      measures: [{ fn: 'count', as: 'suppressed' }, { fn: 'patients' }],
+    });
+    expect(problems.map((problem) => problem.path)).toEqual(['groupBy[0].as', 'measures[0].as']);
+    expect(problems[1]?.message).toContain('suppressed is a name the service keeps for itself');
   });
 
   it('reads the partition columns and every lake column of the contract', () => {

@@ -20,12 +20,30 @@ export type ResultColumn = {
   type: LakeColumnType | 'histogram';
   /** For measures: which function made it. Counts are what disclosure control suppresses. */
   fn?: Measure['fn'];
+  /** For percentiles: the fraction asked for. */
+  p?: number;
+  /**
+   * For histograms compiled for aggregate access: the hidden column with the distinct patients
+   * of each bin, which decide whether a bin may be shown.
+   */
+  binPatients?: string;
+  /**
+   * For percentiles compiled for aggregate access: hidden columns with the values counted and
+   * the most values one patient has, in the group and among all matching rows.
+   */
+  spread?: { values: string; perPatientInGroup: string; perPatient: string };
 };
 
-export type CompiledQuery = {
-  sql: string;
-  params: unknown[];
+export type Statement = { sql: string; params: unknown[] };
+
+export type CompiledQuery = Statement & {
   columns: ResultColumn[];
+  /**
+   * For a grouped query compiled for aggregate access: the total over the rows of the groups
+   * of at least `minGroupPatients` patients only. When groups are withheld, this is the total
+   * shown, so that no hidden remainder can be worked out from it.
+   */
+  publishedTotal?: Statement;
 };
 
 export type CompileContext = {
@@ -50,6 +68,12 @@ export type CompileContext = {
    * for noisy answers; the noise module turns them back into values.
    */
   clampedSums?: Readonly<Record<string, { min: number; max: number; step: number }>>;
+  /**
+   * Set for aggregate access: groups of fewer patients than this are withheld, so the compiler
+   * adds what disclosure control needs to judge them (patients per histogram bin, the total
+   * over the groups shown).
+   */
+  minGroupPatients?: number;
 };
 
 /** Hidden columns every aggregate carries, for disclosure control; never shown as such. */
@@ -57,6 +81,14 @@ export const hiddenRows = '__rows';
 export const hiddenPatients = '__patients';
 /** 1 on the row that holds the grand total, 0 on group rows. */
 export const hiddenTotal = '__total';
+
+/**
+ * Names a result column may not take: the service's own fields of a result row. An alias that
+ * took one would overwrite it (`"as": "suppressed"` would unhide a suppressed row).
+ */
+export function isReservedResultName(name: string): boolean {
+  return name === 'suppressed' || name.startsWith('__');
+}
 
 /**
  * Compiles a query spec to one parameterized SQL statement. Column names come only from the
@@ -133,44 +165,109 @@ class QueryCompiler {
       });
       return expression;
     });
+    const { dialect } = this.#context;
+    const judged = this.#context.minGroupPatients !== undefined;
+    const patient = this.#quote('patient');
+    // What disclosure control needs to judge a measure for aggregate access, computed beside
+    // it: windows over the matching rows, and hidden measures over those.
+    const windows: string[] = [];
+    const hidden: Array<{ name: string; expression: string }> = [];
+    const hide = (name: string, expression: string) => {
+      hidden.push({ name, expression });
+      return name;
+    };
     const measures = spec.measures.map((measure, index) => {
-      const { expression, type } = this.#measure(measure, `measures[${index}]`);
-      columns.push({ name: measureOutputName(measure), kind: 'measure', type, fn: measure.fn });
+      const { expression, type, bin } = this.#measure(measure, `measures[${index}]`);
+      const column: ResultColumn = {
+        name: measureOutputName(measure),
+        kind: 'measure',
+        type,
+        fn: measure.fn,
+        ...(measure.fn === 'percentile' ? { p: measure.p } : {}),
+      };
+      columns.push(column);
+      if (judged && bin !== undefined) {
+        // Each bin's distinct patients: the first row of each patient in each group and bin
+        // carries the bin, the others none. (Spark numbers rows only in an ordered window; any
+        // order will do.)
+        const flag = `__hb${index}`;
+        windows.push(
+          `CASE WHEN row_number() OVER (PARTITION BY ${[...groupExpressions, patient, bin].join(', ')} ORDER BY ${patient}) = 1 THEN ${bin} END AS ${flag}`,
+        );
+        column.binPatients = hide(`__hp${index}`, dialect.histogram(flag));
+      }
+      if (judged && measure.fn === 'percentile') {
+        // How many values lie on each side of a percentile is known from the values counted;
+        // how many patients, from the most values one patient has (in the group, and in all).
+        const value = this.#quote(measure.column);
+        windows.push(
+          `count(${value}) OVER (PARTITION BY ${[...groupExpressions, patient].join(', ')}) AS __pg${index}`,
+          `count(${value}) OVER (PARTITION BY ${patient}) AS __pa${index}`,
+        );
+        column.spread = {
+          values: hide(`__pn${index}`, `count(${value})`),
+          perPatientInGroup: hide(`__pmg${index}`, `max(__pg${index})`),
+          perPatient: hide(`__pma${index}`, `max(__pa${index})`),
+        };
+      }
       return expression;
     });
-    this.#checkUniqueNames(columns);
+    this.#checkNames(spec, columns);
     // The service sorts after disclosure control; here the names are only checked.
     this.#orderBy(spec, new Set(columns.map((column) => column.name)));
 
-    const { dialect } = this.#context;
     const inner = [
       't.*',
       ...groupExpressions.map((expression, index) => `${expression} AS __g${index}`),
+      ...windows,
     ].join(', ');
+    const measureColumns = columns.filter((column) => column.kind === 'measure');
+    const measureList = [
+      ...measures.map(
+        (expression, index) => `${expression} AS ${this.#quote(measureColumns[index]?.name ?? '')}`,
+      ),
+      ...hidden.map(({ name, expression }) => `${expression} AS ${name}`),
+    ].join(', ');
+    const hiddenCounts = `count(*) AS ${hiddenRows}, ${dialect.countDistinct(patient)} AS ${hiddenPatients}`;
     const outer = [
       ...groupExpressions.map(
         (_, index) => `__g${index} AS ${this.#quote(columns[index]?.name ?? '')}`,
       ),
-      ...measures.map(
-        (expression, index) =>
-          `${expression} AS ${this.#quote(columns[groupExpressions.length + index]?.name ?? '')}`,
-      ),
-      `count(*) AS ${hiddenRows}`,
-      `${dialect.countDistinct(this.#quote('patient'))} AS ${hiddenPatients}`,
+      measureList,
+      hiddenCounts,
     ].join(', ');
     // With groups, the grand total comes along as one more row (the empty grouping set): the
-    // summary's headline figures, and the margin disclosure control protects the groups against.
+    // summary's headline figures when no group is withheld.
     const groupBy =
       groupExpressions.length > 0
         ? ` GROUP BY GROUPING SETS ((${groupExpressions.map((_, index) => `__g${index}`).join(', ')}), ())`
         : '';
     const totalFlag =
       groupExpressions.length > 0 ? `, grouping(__g0) AS ${hiddenTotal}` : `, 1 AS ${hiddenTotal}`;
-    return {
-      sql: `SELECT ${outer}${totalFlag} FROM (SELECT ${inner} FROM ${this.#bounded(scan, where)}) AS g${groupBy}`,
-      params: this.#params,
+    const source = `(SELECT ${inner} FROM ${this.#bounded(scan, where)})`;
+    const params = [...this.#params];
+    const compiled: CompiledQuery = {
+      sql: `SELECT ${outer}${totalFlag} FROM ${source} AS g${groupBy}`,
+      params,
       columns,
     };
+    const minimum = this.#context.minGroupPatients;
+    if (minimum !== undefined && groupExpressions.length > 0) {
+      // The same rows, less those of groups under the minimum: one window counts each group's
+      // patients. Its parameters are the main statement's and the minimum after them.
+      const sized = `SELECT w.*, ${dialect.countDistinctOver(
+        patient,
+        groupExpressions.map((_, index) => `__g${index}`),
+      )} AS __gp FROM ${source} AS w`;
+      const nullGroups = groupExpressions
+        .map((_, index) => `NULL AS ${this.#quote(columns[index]?.name ?? '')}`)
+        .join(', ');
+      compiled.publishedTotal = {
+        sql: `SELECT ${nullGroups}, ${measureList}, ${hiddenCounts}, 1 AS ${hiddenTotal} FROM (${sized}) AS g WHERE g.__gp >= ${dialect.placeholder(params.length + 1)}`,
+        params: [...params, minimum],
+      };
+    }
+    return compiled;
   }
 
   /** The matching rows, `t`, at most rowsPerPatient of each patient when that is set. */
@@ -242,7 +339,10 @@ class QueryCompiler {
     return `(floor((${value} - ${o}) / ${w}) * ${w} + ${o})`;
   }
 
-  #measure(measure: Measure, path: string): { expression: string; type: ResultColumn['type'] } {
+  #measure(
+    measure: Measure,
+    path: string,
+  ): { expression: string; type: ResultColumn['type']; bin?: string } {
     const { dialect } = this.#context;
     if (!('column' in measure)) {
       return measure.fn === 'count'
@@ -255,7 +355,7 @@ class QueryCompiler {
   #columnMeasure(
     measure: Exclude<Measure, { fn: 'count' | 'patients' }>,
     path: string,
-  ): { expression: string; type: ResultColumn['type'] } {
+  ): { expression: string; type: ResultColumn['type']; bin?: string } {
     const { dialect } = this.#context;
     const column = this.#column(measure.column, `${path}.column`);
     if (!column) return { expression: 'NULL', type: 'double' };
@@ -288,12 +388,11 @@ class QueryCompiler {
       case 'percentile':
         if (!numeric) needsNumber();
         return { expression: dialect.percentile(value, this.#param(measure.p)), type: 'double' };
-      case 'histogram':
+      case 'histogram': {
         if (!numeric) needsNumber();
-        return {
-          expression: dialect.histogram(this.#bin(value, measure.binWidth, measure.binOffset)),
-          type: 'histogram',
-        };
+        const bin = this.#bin(value, measure.binWidth, measure.binOffset);
+        return { expression: dialect.histogram(bin), type: 'histogram', bin };
+      }
     }
   }
 
@@ -486,17 +585,32 @@ class QueryCompiler {
     return column;
   }
 
-  #checkUniqueNames(columns: ResultColumn[]): void {
+  /** Result column names are unique and never one of the service's own fields. */
+  #checkNames(spec: QuerySpec, columns: ResultColumn[]): void {
+    const paths = [
+      ...spec.groupBy.map((group, index) =>
+        group.as ? `groupBy[${index}].as` : `groupBy[${index}]`,
+      ),
+      ...spec.measures.map((measure, index) =>
+        measure.as ? `measures[${index}].as` : `measures[${index}]`,
+      ),
+    ];
     const seen = new Set<string>();
-    for (const column of columns) {
-      if (seen.has(column.name) || column.name.startsWith('__')) {
+    columns.forEach((column, index) => {
+      const path = paths[index] ?? 'measures';
+      if (isReservedResultName(column.name)) {
         this.#problem(
-          'measures',
+          path,
+          `${column.name} is a name the service keeps for itself (suppressed, or starting with __); choose another "as"`,
+        );
+      } else if (seen.has(column.name)) {
+        this.#problem(
+          path,
           `the result would have two columns named ${column.name}; give one an "as"`,
         );
       }
       seen.add(column.name);
-    }
+    });
   }
 
   #scan(files: readonly string[]): string {

@@ -40,46 +40,33 @@ function disclose(groups: AggregateRow[], level: 'aggregate' | 'row' = 'aggregat
 }
 
 describe('disclosure control', () => {
-  it('suppresses groups of 1 to 10 patients, and their other measures with them', () => {
+  it('withholds groups of 1 to 10 patients entirely, labels included', () => {
     const result = disclose([group('a', 50), group('b', 3), group('c', 40), group('d', 12)]);
-    const b = result.rows.find((row) => row.code === 'b');
-    expect(b).toMatchObject({ suppressed: true, rows: null, patients: null, value_mean: null });
-    expect(result.rows.find((row) => row.code === 'a')).toMatchObject({
-      suppressed: false,
-      rows: 50,
-    });
-  });
-
-  it('suppresses the next smallest group when one suppressed group could be worked out from the total', () => {
-    const result = disclose([group('a', 50), group('b', 3), group('c', 40), group('d', 12)]);
-    // With b alone hidden, total − a − c − d = b. d is the smallest published group.
-    expect(result.rows.find((row) => row.code === 'd')?.suppressed).toBe(true);
-    expect(result.rows.filter((row) => row.suppressed)).toHaveLength(2);
-    expect(result.rules.map((rule) => rule.rule)).toEqual(['small_cell', 'complementary']);
-  });
-
-  it('adds groups until the hidden ones together hold at least the threshold', () => {
-    // b and c are both small and together 4 rows: narrowed to 1..3 each, so one more goes.
-    const result = disclose([
-      group('a', 50),
-      group('b', 2),
-      group('c', 2),
-      group('d', 30),
-      group('e', 20),
-    ]);
-    const hidden = result.rows.filter((row) => row.suppressed).map((row) => row.code);
-    expect(hidden).toEqual(['b', 'c', 'e']);
+    expect(result.rows.map((row) => row.code)).toEqual(['a', 'c', 'd']);
+    expect(result.withheld).toBe(1);
+    expect(result.rows.every((row) => !row.suppressed)).toBe(true);
+    expect(result.rules[0]).toMatchObject({ rule: 'small_cell', affected: 1 });
+    expect(result.rules[0]?.description).toContain('left out, labels included');
   });
 
   it('judges a group by its patients, not its rows', () => {
     const result = disclose([group('a', 200, 5), group('b', 100, 60), group('c', 90, 70)]);
-    expect(result.rows.find((row) => row.code === 'a')?.suppressed).toBe(true);
+    expect(result.rows.map((row) => row.code)).toEqual(['b', 'c']);
   });
 
   it('suppresses everything when the whole result has fewer patients than the threshold', () => {
     const result = disclose([group('a', 4), group('b', 5)]);
     expect(result.total.suppressed).toBe(true);
-    expect(result.rows.every((row) => row.suppressed)).toBe(true);
+    expect(result.rows).toEqual([]);
+    const single = applyDisclosureControl({
+      groups: [group('x', 40, 6)],
+      total: group('x', 40, 6),
+      columns,
+      level: 'aggregate',
+      threshold: 11,
+      grouped: false,
+    });
+    expect(single.rows[0]).toMatchObject({ suppressed: true, rows: null, value_mean: null });
   });
 
   it('leaves figures alone for row-level access, and says so', () => {
@@ -91,18 +78,38 @@ describe('disclosure control', () => {
     expect(result.rules[0]?.rule).toBe('row_access');
   });
 
-  it('hides small histogram bins and enough others to protect them', () => {
-    const histogramColumns: ResultColumn[] = [
-      { name: 'rows', kind: 'measure', type: 'integer', fn: 'count' },
-      { name: 'h', kind: 'measure', type: 'histogram', fn: 'histogram' },
-    ];
-    const bins = [
-      { key: 0, value: 40 },
-      { key: 10, value: 4 },
-      { key: 20, value: 25 },
-      { key: 30, value: 60 },
-    ];
-    const row = { rows: 129, h: bins, [hiddenRows]: 129, [hiddenPatients]: 129 } as AggregateRow;
+  it('suppresses a group the ledger holds back, and the total with it', () => {
+    const groups = [group('a', 50), group('b', 30), group('c', 3)];
+    const result = applyDisclosureControl({
+      groups,
+      total: totalOf(groups.slice(0, 2)),
+      columns,
+      level: 'aggregate',
+      threshold: 11,
+      grouped: true,
+      ledger: { groups: [false, true, false], total: false },
+    });
+    expect(result.rows.map((row) => [row.code, row.suppressed])).toEqual([
+      ['a', false],
+      ['b', true],
+    ]);
+    expect(result.total).toMatchObject({ suppressed: true, rows: null });
+  });
+
+  const histogramColumns: ResultColumn[] = [
+    { name: 'rows', kind: 'measure', type: 'integer', fn: 'count' },
+    { name: 'h', kind: 'measure', type: 'histogram', fn: 'histogram', binPatients: '__hp0' },
+  ];
+  const binsOf = (counts: Record<number, number>) =>
+    Object.entries(counts).map(([key, value]) => ({ key: Number(key), value }));
+  const histogramOf = (rows: Record<number, number>, patients: Record<number, number>) => {
+    const row = {
+      rows: 200,
+      h: binsOf(rows),
+      __hp0: binsOf(patients),
+      [hiddenRows]: 200,
+      [hiddenPatients]: 120,
+    } as AggregateRow;
     const result = applyDisclosureControl({
       groups: [row],
       total: row,
@@ -111,37 +118,99 @@ describe('disclosure control', () => {
       threshold: 11,
       grouped: false,
     });
-    const shown = result.total.h as HistogramBin[];
-    expect(shown.filter((bin) => bin.suppressed).map((bin) => bin.bin)).toEqual([10, 20]);
+    return result.total.h as HistogramBin[];
+  };
+
+  it('hides histogram bins of few patients however many rows they hold', () => {
+    // Bin 10 holds 40 rows of 2 patients: a count of rows would publish it.
+    const shown = histogramOf({ 0: 60, 10: 40, 20: 50, 30: 50 }, { 0: 30, 10: 2, 20: 12, 30: 40 });
+    const hidden = shown.filter((bin) => bin.suppressed).map((bin) => bin.bin);
+    // Bin 20 (12 patients, the fewest shown) goes too: the rows minus the bins shown would
+    // otherwise be bin 10's count.
+    expect(hidden).toEqual([10, 20]);
     expect(shown.find((bin) => bin.bin === 10)?.count).toBeNull();
   });
 
-  it('never publishes a count from 1 to 10, nor a hidden group that subtraction recovers', () => {
-    const groupSizes = fc.array(
-      fc.record({ rows: fc.integer({ min: 1, max: 200 }), extra: fc.integer({ min: 0, max: 50 }) }),
+  it('empties a percentile that fewer than the threshold of patients on one side would decide', () => {
+    const spread = { values: '__pn', perPatientInGroup: '__pmg', perPatient: '__pma' };
+    const percentileColumns: ResultColumn[] = [
+      { name: 'code', kind: 'group', type: 'varchar' },
+      { name: 'v_p50', kind: 'measure', type: 'double', fn: 'percentile', p: 0.5, spread },
+      { name: 'v_p95', kind: 'measure', type: 'double', fn: 'percentile', p: 0.95, spread },
+    ];
+    const row = (code: string, values: number, mostOfOne = 1) =>
+      ({
+        code,
+        v_p50: 5,
+        v_p95: 9,
+        __pn: values,
+        __pmg: mostOfOne,
+        __pma: mostOfOne,
+        [hiddenRows]: values,
+        [hiddenPatients]: Math.ceil(values / mostOfOne),
+      }) as AggregateRow;
+    // c: 400 values of 20 patients each at most: the 200 below its median may be 10 patients'.
+    const groups = [row('a', 30), row('b', 400), row('c', 400, 20)];
+    const result = applyDisclosureControl({
+      groups,
+      total: row('', 830, 20),
+      columns: percentileColumns,
+      level: 'aggregate',
+      threshold: 11,
+      grouped: true,
+    });
+    // 30 patients: 15 on each side of the median, 1.5 above the 95th percentile.
+    expect(result.rows[0]).toMatchObject({ v_p50: 5, v_p95: null });
+    expect(result.rows[1]).toMatchObject({ v_p50: 5, v_p95: 9 });
+    expect(result.rows[2]).toMatchObject({ v_p50: null, v_p95: null });
+    expect(result.total).toMatchObject({ v_p50: 5, v_p95: null });
+    expect(result.rules.find((rule) => rule.rule === 'single_record_measure')?.affected).toBe(4);
+  });
+
+  it('never shows a group, or a histogram bin, of 1 to 10 patients', () => {
+    const shapes = fc.array(
+      fc.record({
+        patients: fc.integer({ min: 1, max: 200 }),
+        extra: fc.integer({ min: 0, max: 50 }),
+        bins: fc.array(fc.integer({ min: 1, max: 60 }), { minLength: 1, maxLength: 8 }),
+      }),
       { minLength: 1, maxLength: 30 },
     );
     fc.assert(
-      fc.property(groupSizes, (sizes) => {
-        // Patients ≤ rows, as in any real group.
-        const groups = sizes.map((size, index) =>
-          group(`g${index}`, size.rows + size.extra, size.rows),
-        );
-        const result = disclose(groups);
-        const published = [...result.rows, result.total].filter((row) => !row.suppressed);
-        for (const row of published) {
-          for (const name of ['rows', 'patients']) {
-            const value = row[name] as number;
-            expect(value === 0 || value >= 11).toBe(true);
+      fc.property(shapes, fc.boolean(), (sizes, grouped) => {
+        const groups = sizes.map((size, index) => ({
+          ...group(`g${index}`, size.patients + size.extra, size.patients),
+          h: size.bins.map((patients, bin) => ({ key: bin, value: patients * 2 })),
+          __hp0: size.bins.map((patients, bin) => ({ key: bin, value: patients })),
+        })) as AggregateRow[];
+        const shown = groups.filter((g) => g[hiddenPatients] >= 11);
+        const total = totalOf(grouped ? shown : groups.slice(0, 1));
+        const result = applyDisclosureControl({
+          groups: grouped ? groups : groups.slice(0, 1),
+          total,
+          columns: [...columns, histogramColumns[1]!],
+          level: 'aggregate',
+          threshold: 11,
+          grouped,
+        });
+        for (const row of [...result.rows, result.total]) {
+          if (row.suppressed) continue;
+          const source = groups.find((g) => g.code === row.code) ?? total;
+          expect(source[hiddenPatients] === 0 || source[hiddenPatients] >= 11).toBe(true);
+          const bins = (row.h ?? []) as HistogramBin[];
+          const patientsOf = (bin: HistogramBin) =>
+            (source.__hp0 as Array<{ key: number; value: number }> | undefined)?.find(
+              (entry) => entry.key === bin.bin,
+            )?.value ?? 0;
+          for (const bin of bins)
+            if (!bin.suppressed) expect(patientsOf(bin)).toBeGreaterThanOrEqual(11);
+          // What the row count minus the bins shown reveals covers at least 11 patients.
+          const hidden = bins.filter((bin) => bin.suppressed);
+          if (hidden.length > 0 && hidden.length < bins.length) {
+            expect(Math.max(...hidden.map(patientsOf))).toBeGreaterThanOrEqual(11);
           }
         }
-        if (!result.total.suppressed) {
-          const hidden = groups.filter((_, index) => result.rows[index]?.suppressed);
-          // What subtraction from the total reveals: the hidden groups' sum, never one of them.
-          expect(hidden.length === 0 || hidden.length >= 2).toBe(true);
-          const hiddenRowSum = hidden.reduce((sum, g) => sum + g[hiddenRows], 0);
-          expect(hidden.length === 0 || hiddenRowSum >= 11).toBe(true);
-        }
+        if (grouped) expect(result.withheld).toBe(groups.length - shown.length);
       }),
       { numRuns: 500 },
     );

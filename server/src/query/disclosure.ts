@@ -1,5 +1,6 @@
 import type { AccessLevel } from '../catalog/grants-repository.ts';
-import { hiddenPatients, hiddenRows, type ResultColumn } from './compile-query.ts';
+import type { hiddenRows } from './compile-query.ts';
+import { hiddenPatients, type ResultColumn } from './compile-query.ts';
 import type { LedgerVerdict } from './release-ledger.ts';
 
 /** One group of an aggregate result as the engine returned it, hidden counts included. */
@@ -16,34 +17,43 @@ export type DisclosedRow = Record<string, unknown> & { suppressed: boolean };
 export type DisclosureRule = {
   rule:
     | 'small_cell'
-    | 'complementary'
     | 'small_histogram_bin'
+    | 'single_record_measure'
     | 'release_ledger'
     | 'noise'
     | 'row_access';
   /** In plain words, for the result's summary. */
   description: string;
-  /** How many groups (or histogram bins) the rule emptied. */
+  /** How many groups (or histogram bins, or measures) the rule withheld or emptied. */
   affected: number;
 };
 
 export type DisclosedResult = {
+  /** The groups shown, in the engine's order; groups under the threshold are not among them. */
   rows: DisclosedRow[];
-  /** The whole of the matching rows (the margin the groups add up to), after the same rules. */
+  /** The margin the shown groups add up to, after the same rules. */
   total: DisclosedRow;
+  /** How many groups were left out, labels included, for having too few patients. */
+  withheld: number;
   rules: DisclosureRule[];
 };
 
 /**
- * Disclosure control for aggregate results, applied by the service whatever the client asks.
- * For `aggregate` access:
- * - a group of fewer patients than the threshold is suppressed: its counts show as "<N" and its
- *   other measures (sums, means, percentiles, min, max, histograms) are emptied;
- * - complementary suppression: the groups add up to the published total, so where suppressed
- *   groups are fewer than two or together hold fewer rows than the threshold, the smallest
- *   published groups are suppressed too, until no suppressed group can be worked out by
- *   subtraction or narrowed to a small number;
- * - histogram bins follow the same two rules within their group.
+ * Disclosure control for aggregate results, applied by the service whatever the client asks
+ * (docs/privacy.md, "What aggregate access guarantees"). For `aggregate` access:
+ * - a group of 1 to threshold−1 distinct patients is withheld: it is not in the result at all,
+ *   labels included, since with fine groupings the labels alone are the records;
+ * - the total must cover only the groups shown. The caller runs the query's `publishedTotal`
+ *   when a group is withheld (run-aggregate.ts), so there is no remainder to work out; a total
+ *   of fewer patients than the threshold suppresses everything;
+ * - a group (or total) the release ledger holds back is suppressed, label shown, and the total
+ *   with it (the total minus the groups shown would give it back);
+ * - a histogram bin of fewer patients than the threshold is hidden, and while no hidden bin of
+ *   that group holds the threshold, the next smallest is hidden too: the group's row count
+ *   minus the bins shown is then a figure about at least threshold patients;
+ * - a percentile is emptied unless at least threshold patients certainly have a value at or
+ *   below it and threshold patients one at or above it: otherwise a few patients' values decide
+ *   it. Minimum and maximum are refused earlier (policy.ts): one patient decides them.
  * `row` access sees the figures as they are: such users may read the rows themselves.
  */
 export function applyDisclosureControl({
@@ -69,6 +79,7 @@ export function applyDisclosureControl({
     return {
       rows: groups.map((group) => present(group, columns, false)),
       total: present(total, columns, false),
+      withheld: 0,
       rules: [
         {
           rule: 'row_access',
@@ -82,30 +93,34 @@ export function applyDisclosureControl({
   // Zero is no one and safe to show; one to threshold-1 patients is a small cell.
   const small = (row: AggregateRow) => row[hiddenPatients] > 0 && row[hiddenPatients] < threshold;
   const totalSmall = small(total);
-  const totalSuppressed = totalSmall || ledger?.total === true;
-  const bySize = groups.map((group) => totalSmall || small(group));
-  const byLedger = groups.map(
-    (_, index) => !bySize[index] && (totalSuppressed || ledger?.groups[index] === true),
-  );
-  const suppressed = bySize.map((isSmall, index) => isSmall || byLedger[index]!);
-  const primary = bySize.filter(Boolean).length;
-  const heldBack = byLedger.filter(Boolean).length + (totalSuppressed && !totalSmall ? 1 : 0);
-  const complementary = totalSuppressed ? 0 : suppressAlongMargin(groups, suppressed, threshold);
+  const shown = grouped
+    ? groups
+        .map((group, index) => ({ group, held: ledger?.groups[index] === true }))
+        .filter(({ group }) => !totalSmall && !small(group))
+    : [];
+  const withheld = grouped ? groups.length - shown.length : 0;
+  const heldGroups = shown.filter(({ held }) => held).length;
+  const totalHeld = !totalSmall && (ledger?.total === true || heldGroups > 0);
+  const totalSuppressed = totalSmall || totalHeld;
 
-  let bins = 0;
-  const rows = groups.map((group, index) => {
-    const row = present(group, columns, suppressed[index] ?? true);
-    bins += protectHistograms(row, columns, threshold);
+  const counts = { bins: 0, percentiles: 0 };
+  const publish = (group: AggregateRow, suppressed: boolean, isTotal: boolean) => {
+    const row = present(group, columns, suppressed);
+    if (suppressed) return row;
+    counts.bins += protectHistograms(row, group, columns, threshold);
+    counts.percentiles += protectPercentiles(row, group, columns, threshold, isTotal);
     return row;
-  });
-  const presentedTotal = present(total, columns, totalSuppressed);
+  };
+  // A total held back by the ledger would come back as the sum of its groups.
+  const rows = grouped
+    ? shown.map(({ group, held }) => publish(group, held || ledger?.total === true, false))
+    : [publish(total, totalSuppressed, true)];
+  const presentedTotal = grouped ? publish(total, totalSuppressed, true) : { ...rows[0]! };
   if (grouped) {
     // Each bin of the total adds up the same bin of every group: publishing it would let a
     // hidden bin be worked out down its column, so a grouped result has no total histogram.
     for (const column of columns)
       if (column.type === 'histogram') presentedTotal[column.name] = null;
-  } else {
-    bins += protectHistograms(presentedTotal, columns, threshold);
   }
 
   const rules: DisclosureRule[] = [
@@ -113,12 +128,15 @@ export function applyDisclosureControl({
       rule: 'small_cell',
       description: totalSmall
         ? `Fewer than ${threshold} patients match the query, so every figure is suppressed.`
-        : primary === 0
-          ? `Every group has at least ${threshold} patients, so nothing was suppressed.`
-          : `${primary} ${primary === 1 ? 'group has' : 'groups have'} fewer than ${threshold} patients; ${primary === 1 ? 'its' : 'their'} counts show as <${threshold} and ${primary === 1 ? 'its' : 'their'} other measures are hidden.`,
-      affected: primary + (totalSmall ? 1 : 0),
+        : withheld === 0
+          ? grouped
+            ? `Every group has at least ${threshold} patients, so none was left out.`
+            : `At least ${threshold} patients match the query.`
+          : `${withheld.toLocaleString('en-US')} ${withheld === 1 ? 'group has' : 'groups have'} fewer than ${threshold} patients and ${withheld === 1 ? 'is' : 'are'} left out, labels included.`,
+      affected: totalSmall ? 1 : withheld,
     },
   ];
+  const heldBack = (ledger?.total === true ? rows.length : heldGroups) + (totalHeld ? 1 : 0);
   if (heldBack > 0) {
     rules.push({
       rule: 'release_ledger',
@@ -126,49 +144,21 @@ export function applyDisclosureControl({
       affected: heldBack,
     });
   }
-  if (complementary > 0) {
-    rules.push({
-      rule: 'complementary',
-      description: `${complementary} more ${complementary === 1 ? 'group was' : 'groups were'} suppressed so that the small ones cannot be worked out from the total.`,
-      affected: complementary,
-    });
-  }
-  if (bins > 0) {
+  if (counts.bins > 0) {
     rules.push({
       rule: 'small_histogram_bin',
-      description: `${bins} histogram ${bins === 1 ? 'bin was' : 'bins were'} hidden: fewer than ${threshold} rows, or needed to protect one that was.`,
-      affected: bins,
+      description: `${counts.bins} histogram ${counts.bins === 1 ? 'bin was' : 'bins were'} hidden: fewer than ${threshold} patients, or needed to protect one that was.`,
+      affected: counts.bins,
     });
   }
-  return { rows, total: presentedTotal, rules };
-}
-
-/**
- * Suppresses further groups, smallest first, until the suppressed ones are none, or at least two
- * holding together at least `threshold` rows. Returns how many it added.
- */
-function suppressAlongMargin(
-  groups: readonly AggregateRow[],
-  suppressed: boolean[],
-  threshold: number,
-): number {
-  const isSafe = () => {
-    const hidden = groups.filter((_, index) => suppressed[index]);
-    if (hidden.length === 0) return true;
-    const rows = hidden.reduce((sum, group) => sum + group[hiddenRows], 0);
-    return hidden.length >= 2 && rows >= threshold;
-  };
-  const bySize = groups
-    .map((group, index) => ({ index, rows: group[hiddenRows] }))
-    .sort((a, b) => a.rows - b.rows || a.index - b.index);
-  let added = 0;
-  for (const { index } of bySize) {
-    if (isSafe()) break;
-    if (suppressed[index]) continue;
-    suppressed[index] = true;
-    added += 1;
+  if (counts.percentiles > 0) {
+    rules.push({
+      rule: 'single_record_measure',
+      description: `${counts.percentiles} ${counts.percentiles === 1 ? 'percentile was' : 'percentiles were'} left empty: fewer than ${threshold} patients lie on one side of ${counts.percentiles === 1 ? 'it' : 'them'}, so a few patients' values would decide ${counts.percentiles === 1 ? 'it' : 'them'}.`,
+      affected: counts.percentiles,
+    });
   }
-  return added;
+  return { rows, total: presentedTotal, withheld, rules };
 }
 
 /** The row as the result holds it: hidden counts removed, and emptied where suppressed. */
@@ -196,9 +186,14 @@ function toBins(value: unknown): HistogramBin[] | null {
     .sort((a, b) => a.bin - b.bin);
 }
 
-/** Hides small histogram bins of a published group, and enough others to protect them. */
+/**
+ * Hides the histogram bins of a shown group that hold fewer patients than the threshold, and
+ * then, while no hidden bin holds the threshold, the bin of fewest patients among those shown:
+ * the group's rows minus the bins shown is then a figure about at least threshold patients.
+ */
 function protectHistograms(
   row: DisclosedRow,
+  group: AggregateRow,
   columns: readonly ResultColumn[],
   threshold: number,
 ): number {
@@ -206,18 +201,62 @@ function protectHistograms(
   for (const column of columns) {
     const bins = row[column.name] as HistogramBin[] | null;
     if (column.type !== 'histogram' || !bins) continue;
-    const suppressed = bins.map((bin) => (bin.count ?? 0) < threshold);
-    suppressAlongMargin(
-      bins.map((bin) => ({ [hiddenRows]: bin.count ?? 0, [hiddenPatients]: 0 })),
-      suppressed,
-      threshold,
+    const patientsOf = new Map(
+      (toBins(column.binPatients ? group[column.binPatients] : null) ?? []).map((bin) => [
+        bin.bin,
+        bin.count ?? 0,
+      ]),
     );
-    bins.forEach((bin, index) => {
-      if (!suppressed[index]) return;
+    // Without patient counts (not compiled for aggregate access), a bin's rows stand in for
+    // its patients: never fewer, so this errs on the side of hiding.
+    const patients = (bin: HistogramBin) => patientsOf.get(bin.bin) ?? bin.count ?? 0;
+    const hide = new Set(bins.filter((bin) => patients(bin) < threshold));
+    if (hide.size > 0 && ![...hide].some((bin) => patients(bin) >= threshold)) {
+      const next = bins
+        .filter((bin) => !hide.has(bin))
+        .sort((a, b) => patients(a) - patients(b) || a.bin - b.bin)[0];
+      if (next) hide.add(next);
+    }
+    for (const bin of hide) {
       bin.suppressed = true;
       bin.count = null;
       hidden += 1;
-    });
+    }
   }
   return hidden;
+}
+
+/**
+ * Empties the percentiles of a shown row that fewer than threshold patients on either side
+ * would decide. A continuous percentile p of n values sits at position h = p·(n−1) of the
+ * sorted values: at least ⌊h⌋+1 values lie at or below it and n−⌈h⌉ at or above. One patient
+ * has at most m of them (the most values of one patient in the group; in all the matching rows
+ * for the total, whose patients span groups), so those values are of at least ⌈count ÷ m⌉
+ * patients. Both must reach the threshold.
+ */
+function protectPercentiles(
+  row: DisclosedRow,
+  group: AggregateRow,
+  columns: readonly ResultColumn[],
+  threshold: number,
+  isTotal: boolean,
+): number {
+  let emptied = 0;
+  for (const column of columns) {
+    if (column.fn !== 'percentile' || column.p === undefined || row[column.name] == null) continue;
+    // Without the spread (not compiled for aggregate access), nothing shows it is safe.
+    const spread = column.spread;
+    const values = spread ? Number(group[spread.values] ?? 0) : 0;
+    const perPatient = spread
+      ? Number(group[isTotal ? spread.perPatient : spread.perPatientInGroup] ?? 0)
+      : 0;
+    const position = column.p * (values - 1);
+    const below = Math.floor(position) + 1;
+    const above = values - Math.ceil(position);
+    const enough = (count: number) => perPatient > 0 && Math.ceil(count / perPatient) >= threshold;
+    if (enough(below) && enough(above)) continue;
+    row[column.name] = null;
+    emptied += 1;
+  }
+  return emptied;
 }

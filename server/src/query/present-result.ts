@@ -4,7 +4,9 @@ import type { ResultColumn } from './compile-query.ts';
 
 /**
  * What leaves the server of a query job and its result rows. Suppressed counts are shown as
- * "<N", never as a number; numbers stored as big integers become JSON numbers.
+ * "suppressed", never as a number (nor as "<N": a group held back by the release ledger, or a
+ * histogram bin hidden to protect another, may hold many more); numbers stored as big integers
+ * become JSON numbers.
  */
 export function presentQueryJob(job: QueryJob): QueryJobView {
   return {
@@ -25,24 +27,25 @@ export function presentQueryJob(job: QueryJob): QueryJobView {
 }
 
 const countFunctions = new Set(['count', 'patients']);
+/** What a suppressed count shows, in the API, the web app and exports. */
+export const suppressedCount = 'suppressed';
 
 export function presentResultRow(
   row: Record<string, unknown>,
   columns: readonly ResultColumn[],
-  threshold: number,
 ): Record<string, unknown> {
   const suppressed = row.suppressed === true;
   const presented: Record<string, unknown> = {};
   for (const column of columns) {
     const value = row[column.name];
     if (column.kind === 'measure' && suppressed) {
-      presented[column.name] = countFunctions.has(column.fn ?? '') ? `<${threshold}` : null;
+      presented[column.name] = countFunctions.has(column.fn ?? '') ? suppressedCount : null;
     } else if (column.type === 'histogram' && Array.isArray(value)) {
       presented[column.name] = (
         value as Array<{ bin: number; count: unknown; suppressed: boolean }>
       ).map((bin) => ({
         bin: Number(bin.bin),
-        count: bin.suppressed ? `<${threshold}` : Number(bin.count),
+        count: bin.suppressed ? suppressedCount : Number(bin.count),
       }));
     } else if (
       (column.type === 'integer' || column.type === 'smallint') &&

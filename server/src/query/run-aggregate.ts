@@ -44,6 +44,23 @@ export async function runAggregate(
   return { groups, total };
 }
 
+/**
+ * The total over the groups of at least the compiled minimum of patients only: the margin an
+ * aggregate result shows when it withholds groups, so that the total minus the groups shown
+ * leaves nothing to work out.
+ */
+export async function runPublishedTotal(
+  engine: QueryEngine,
+  compiled: CompiledQuery,
+  options: RunOptions = {},
+): Promise<AggregateRow> {
+  if (!compiled.publishedTotal) {
+    throw new Error('The query was not compiled for aggregate access: it has no published total');
+  }
+  const [row] = await engine.rows(compiled.publishedTotal, options);
+  return toAggregateRow(row ?? {}, compiled.columns);
+}
+
 /** Engine JSON to numbers where the column is a number (big integers arrive as text). */
 function toAggregateRow(
   row: Record<string, unknown>,

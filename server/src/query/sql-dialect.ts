@@ -20,6 +20,8 @@ export interface SqlDialect {
   /** The day after a date, as a timestamp: the exclusive end of a date-only upper bound. */
   dayAfter(expression: string): string;
   countDistinct(expression: string): string;
+  /** The number of distinct values of the expression in each row's partition (a window). */
+  countDistinctOver(expression: string, partition: readonly string[]): string;
   mean(expression: string): string;
   stddev(expression: string): string;
   /** A continuous percentile; `fraction` is a placeholder. */

@@ -120,11 +120,18 @@ function Result({ job }: { job: QueryJobView }) {
           </Stack>
           <Stack direction="row" spacing={1} sx={{ mt: 2 }}>
             <Chip size="small" label={`${summary.accessLevel} access`} />
+            {summary.withheldGroups > 0 && (
+              <Chip
+                size="small"
+                color="warning"
+                label={`${summary.withheldGroups.toLocaleString('en-US')} ${summary.withheldGroups === 1 ? 'group' : 'groups'} of fewer than ${summary.threshold} patients left out`}
+              />
+            )}
             {summary.suppressedGroups > 0 && (
               <Chip
                 size="small"
                 color="warning"
-                label={`${summary.suppressedGroups} groups shown as <${summary.threshold}`}
+                label={`${summary.suppressedGroups} ${summary.suppressedGroups === 1 ? 'group' : 'groups'} suppressed`}
               />
             )}
           </Stack>
@@ -207,7 +214,7 @@ function GroupChart({ job }: { job: QueryJobView }) {
 }
 
 /**
- * A histogram's bins as bars: of the one total, or of the group chosen. Hidden bins ("<11")
+ * A histogram’s bins as bars: of the one total, or of the group chosen. Hidden bins ("suppressed")
  * have no height to draw; the caption counts them.
  */
 function HistogramChart({ job, column }: { job: QueryJobView; column: string }) {

@@ -16,8 +16,14 @@ export const duckDbDialect: SqlDialect = {
   castToText: (expression) => `CAST(${expression} AS VARCHAR)`,
   dayAfter: (expression) => `(CAST(${expression} AS DATE) + INTERVAL 1 DAY)`,
   countDistinct: (expression) => `count(DISTINCT ${expression})`,
+  countDistinctOver: (expression, partition) =>
+    `count(DISTINCT ${expression}) OVER (${partitionBy(partition)})`,
   mean: (expression) => `avg(${expression})`,
   stddev: (expression) => `stddev_samp(${expression})`,
   percentile: (expression, fraction) => `quantile_cont(${expression}, ${fraction})`,
   histogram: (expression) => `map_entries(histogram(${expression}))`,
 };
+
+function partitionBy(expressions: readonly string[]): string {
+  return expressions.length > 0 ? `PARTITION BY ${expressions.join(', ')}` : '';
+}

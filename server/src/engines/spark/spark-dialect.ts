@@ -20,6 +20,9 @@ export const sparkDialect: SqlDialect = {
   castToText: (expression) => `CAST(${expression} AS STRING)`,
   dayAfter: (expression) => `CAST(date_add(CAST(${expression} AS DATE), 1) AS TIMESTAMP)`,
   countDistinct: (expression) => `count(DISTINCT ${expression})`,
+  // Spark has no DISTINCT window aggregates; the set of a partition's values is the same count.
+  countDistinctOver: (expression, partition) =>
+    `size(collect_set(${expression}) OVER (${partition.length > 0 ? `PARTITION BY ${partition.join(', ')}` : ''}))`,
   mean: (expression) => `avg(${expression})`,
   stddev: (expression) => `stddev_samp(${expression})`,
   // Spark's percentile is exact and interpolates between the two nearest values, as DuckDB's

@@ -81,17 +81,27 @@ describe('a platform on Spark', () => {
     return { header, cells };
   }
 
-  it('exports an aggregate with small cells hidden exactly as DuckDB does', async () => {
+  it('exports an aggregate with small groups left out exactly as DuckDB does', async () => {
     const spec = {
       dataset: 'synthea-observations',
-      groupBy: [{ column: 'code' }, { column: 'observed_at', bucket: 'month' }],
-      measures: [{ fn: 'patients' }, { fn: 'count' }, { fn: 'mean', column: 'value' }],
+      groupBy: [{ column: 'code' }],
+      measures: [
+        { fn: 'patients' },
+        { fn: 'count' },
+        { fn: 'mean', column: 'value' },
+        { fn: 'percentile', column: 'value', p: 0.5 },
+      ],
     };
     const spark = await exported(platform, users.aggregate, spec);
     const duck = await exported(onDuckDb, users.aggregate, spec);
     expect(spark.header).toEqual(duck.header);
     expect(spark.cells).toEqual(duck.cells);
-    expect(spark.cells.join()).toContain('<11');
+    // Every group shown holds at least 11 patients (the first measure), on both engines; of
+    // 116 codes in these two months, a few have that many.
+    expect(spark.cells.length).toBeGreaterThan(0);
+    for (const row of spark.cells) {
+      expect((JSON.parse(row) as number[])[1]).toBeGreaterThanOrEqual(11);
+    }
   });
 
   it('exports rows, dates and times as DuckDB does', async () => {

@@ -19,6 +19,7 @@ type Dictionary = {
     rows: number | string;
     patients: number | string;
   }>;
+  rules: Array<{ rule: string; description: string }>;
 };
 
 describe('/api/v1/datasets', () => {
@@ -89,17 +90,27 @@ describe('/api/v1/datasets', () => {
     expect(dictionary.codes.find((entry) => entry.code === '8302-2')?.label).toBe('Body Height');
   });
 
-  it('suppresses small counts for an aggregate user, and refuses users without access', async () => {
+  it('lists only codes of 11 patients or more to an aggregate user, and refuses users without access', async () => {
+    const full = (
+      await get('row@example.org', '/api/v1/datasets/synthea-observations/dictionary')
+    ).json<Dictionary>();
     const dictionary = (
       await get('agg@example.org', '/api/v1/datasets/synthea-observations/dictionary')
     ).json<Dictionary>();
-    const suppressed = dictionary.codes.filter((entry) => entry.patients === '<11');
-    expect(suppressed.length).toBeGreaterThan(0);
+    const rare = full.codes
+      .filter((entry) => Number(entry.patients) < 11)
+      .map((entry) => entry.code);
+    expect(rare.length).toBeGreaterThan(0);
+    expect(dictionary.codes.map((entry) => entry.code)).toEqual(
+      full.codes.map((entry) => entry.code).filter((code) => !rare.includes(code)),
+    );
     for (const entry of dictionary.codes) {
-      for (const value of [entry.rows, entry.patients]) {
-        expect(value === '<11' || (typeof value === 'number' && value >= 11)).toBe(true);
-      }
+      expect(entry.patients as number).toBeGreaterThanOrEqual(11);
+      expect(typeof entry.rows).toBe('number');
     }
+    expect(dictionary.rules[0]?.description).toContain(
+      `${rare.length} codes have fewer than 11 patients and are not listed`,
+    );
     expect(
       (await get('none@example.org', '/api/v1/datasets/synthea-observations/dictionary'))
         .statusCode,

@@ -154,15 +154,15 @@ async function codesOf(
   const withheld =
     access.level === 'aggregate' &&
     (contract.privacy.noise !== undefined || contract.privacy.releaseLedger);
+  // For aggregate access a code of fewer patients than the threshold is not listed at all, as
+  // any group that small is withheld: that it occurs at all is a fact about a few patients.
   const codes = disclosed.rows
-    .map((row, index) => {
-      const shown = presentResultRow(row, compiled.columns, contract.smallCellThreshold);
-      // A suppressed code keeps its name and unit: what is hidden is how often it occurs.
-      const source = groups[index];
+    .map((row) => {
+      const shown = presentResultRow(row, compiled.columns);
       return {
         code: String(shown.code),
-        label: (source?.label as string | null) ?? null,
-        unit: (source?.unit as string | null) ?? null,
+        label: (row.label as string | null) ?? null,
+        unit: (row.unit as string | null) ?? null,
         rows: withheld ? 'withheld' : (shown.rows as number | string),
         patients: withheld ? 'withheld' : (shown.patients as number | string),
       };
@@ -180,5 +180,13 @@ async function codesOf(
       ],
     };
   }
-  return { codes, rules: disclosed.rules };
+  const rules = disclosed.rules.map((rule) =>
+    rule.rule === 'small_cell' && disclosed.withheld > 0
+      ? {
+          ...rule,
+          description: `${disclosed.withheld} ${disclosed.withheld === 1 ? 'code has' : 'codes have'} fewer than ${contract.smallCellThreshold} patients and ${disclosed.withheld === 1 ? 'is' : 'are'} not listed: that ${disclosed.withheld === 1 ? 'it occurs' : 'they occur'} at all is a fact about a few patients.`,
+        }
+      : rule,
+  );
+  return { codes, rules };
 }

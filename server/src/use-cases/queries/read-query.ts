@@ -125,7 +125,7 @@ export async function resultPageOf(
     pageSize,
     totalRows: summary.rowCount,
     columns: summary.columns,
-    rows: rows.map((row) => presentResultRow(row, columns, summary.threshold)),
+    rows: rows.map((row) => presentResultRow(row, columns)),
   });
   const cached = cachedResultRows(job.id);
   if (cached) {

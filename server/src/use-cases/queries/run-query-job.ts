@@ -17,14 +17,15 @@ import {
 } from '../../query/compile-query.ts';
 import {
   applyDisclosureControl,
+  type AggregateRow,
   type DisclosedResult,
   type DisclosedRow,
 } from '../../query/disclosure.ts';
 import { takeFreshSubmitChecks, type SubmitChecks } from '../../query/fresh-checks.ts';
 import { planQuery, type CandidateRelease, type QueryPlan } from '../../query/plan-query.ts';
-import { presentResultRow } from '../../query/present-result.ts';
+import { presentResultRow, suppressedCount } from '../../query/present-result.ts';
 import { queryColumns, type QueryColumn } from '../../query/query-columns.ts';
-import { runAggregate } from '../../query/run-aggregate.ts';
+import { runAggregate, runPublishedTotal } from '../../query/run-aggregate.ts';
 import { rememberResultRows } from '../../query/result-cache.ts';
 import { checkReleaseLedger } from '../../query/release-ledger.ts';
 import {
@@ -70,16 +71,13 @@ export async function runQueryJob(
   // Aggregate users of a dataset with noisy answers get counts with noise, from a budget.
   const noise = access.level === 'aggregate' ? dataset.contract.privacy.noise : undefined;
   if (noise) assertNoisyMeasures(spec, noise);
-  const { plan, compiled } = await planAndCompile(
-    platform,
-    spec,
-    access,
-    columns,
-    noise ? { rowsPerPatient: noise.maxRowsPerPatient, clampedSums: noise.sums } : {},
-  );
+  const threshold = dataset.contract.smallCellThreshold;
+  const { plan, compiled } = await planAndCompile(platform, spec, access, columns, {
+    ...(noise ? { rowsPerPatient: noise.maxRowsPerPatient, clampedSums: noise.sums } : {}),
+    ...(access.level === 'aggregate' ? { minGroupPatients: threshold } : {}),
+  });
 
   const resultKey = resultKeyOf(job.id);
-  const threshold = dataset.contract.smallCellThreshold;
   const read = new Map<string, CandidateRelease>();
   for (const release of [...plan.main, ...plan.cohort.flat()]) read.set(release.id, release);
   const releases = summarizeReleases([...read.values()]);
@@ -97,6 +95,7 @@ export async function runQueryJob(
         total: null,
         matching: null,
         suppressedGroups: 0,
+        withheldGroups: 0,
         threshold,
         rules: [],
         releases,
@@ -108,12 +107,21 @@ export async function runQueryJob(
     };
   }
 
-  const { groups, total } = await runAggregate(
+  const grouped = spec.groupBy.length > 0;
+  const { groups, total: grandTotal } = await runAggregate(
     platform.engine,
     compiled,
-    { grouped: spec.groupBy.length > 0, readsFiles: plan.main.length > 0 },
+    { grouped, readsFiles: plan.main.length > 0 },
     options,
   );
+  // Groups under the threshold will be withheld: the total shown is then over the others only,
+  // or the total minus the groups shown would give back what was withheld. Noisy answers keep
+  // the noisy grand total, which the noise protects.
+  const small = (row: AggregateRow) => row[hiddenPatients] > 0 && row[hiddenPatients] < threshold;
+  const totalOverShown = access.level === 'aggregate' && grouped && !noise && groups.some(small);
+  const total = totalOverShown
+    ? await runPublishedTotal(platform.engine, compiled, options)
+    : grandTotal;
   let budget: BudgetState | undefined;
   if (noise) {
     const answerKey = answerKeyOf(spec, [...read.keys()]);
@@ -133,7 +141,7 @@ export async function runQueryJob(
       columns: compiled.columns,
       groups,
       total,
-      grouped: spec.groupBy.length > 0,
+      grouped,
     });
   }
   // Row-level users see the rows themselves: there is nothing for the ledger to protect.
@@ -155,7 +163,7 @@ export async function runQueryJob(
     columns: compiled.columns,
     level: access.level,
     threshold,
-    grouped: spec.groupBy.length > 0,
+    grouped,
     ...(ledger ? { ledger: ledger.verdict } : {}),
   });
   if (budget && noise) disclosed.rules.unshift(noiseRule(budget, noise));
@@ -164,13 +172,14 @@ export async function runQueryJob(
   await ledger?.record(job.id, rows, !disclosed.total.suppressed);
   rememberResultRows(job.id, rows);
 
+  // A suppressed total says "<N" patients only where that is true (the ledger may hold back a
+  // large one), and never "<N" rows: few patients may have many rows.
   const hidden = disclosed.total.suppressed;
   const matching = {
-    rows: hidden ? `<${threshold}` : total[hiddenRows],
-    patients: hidden ? `<${threshold}` : total[hiddenPatients],
+    rows: hidden ? suppressedCount : total[hiddenRows],
+    patients: hidden ? (small(total) ? `<${threshold}` : suppressedCount) : total[hiddenPatients],
   };
-  const suppressedGroups =
-    spec.groupBy.length > 0 ? rows.filter((row) => row.suppressed).length : 0;
+  const suppressedGroups = grouped ? rows.filter((row) => row.suppressed).length : 0;
   return {
     resultKey,
     releaseIds: [...read.keys()],
@@ -179,16 +188,16 @@ export async function runQueryJob(
       accessLevel: access.level,
       columns: compiled.columns,
       rowCount: rows.length,
-      total: presentResultRow(disclosed.total, compiled.columns, threshold),
+      total: presentResultRow(disclosed.total, compiled.columns),
       matching,
       suppressedGroups,
+      withheldGroups: disclosed.withheld,
       threshold,
       rules: disclosed.rules,
       releases,
       keyPoints: aggregateKeyPoints(
         matching,
-        rows.length,
-        suppressedGroups,
+        { shown: rows.length, suppressed: suppressedGroups, totalOverShown },
         disclosed,
         releases,
         spec,
@@ -207,7 +216,7 @@ export async function planAndCompile(
   spec: QuerySpec,
   access: DatasetAccess,
   columns: ReadonlyMap<string, QueryColumn>,
-  options: Pick<CompileContext, 'rowsPerPatient' | 'clampedSums'> = {},
+  options: Pick<CompileContext, 'rowsPerPatient' | 'clampedSums' | 'minGroupPatients'> = {},
 ): Promise<{ plan: QueryPlan; compiled: CompiledQuery }> {
   const candidates = await candidateReleases(platform, spec, access);
   const plan = planQuery(spec, candidates);
@@ -314,8 +323,7 @@ function describeReleases(releases: QuerySummary['releases']): string {
 
 function aggregateKeyPoints(
   matching: { rows: number | string; patients: number | string },
-  groups: number,
-  suppressed: number,
+  groups: { shown: number; suppressed: number; totalOverShown: boolean },
   disclosed: DisclosedResult,
   releases: QuerySummary['releases'],
   spec: QuerySpec,
@@ -326,11 +334,17 @@ function aggregateKeyPoints(
     ? ` of the cohort (patients who met ${spec.cohort.criteria.length === 1 ? 'its criterion' : `${spec.cohort.match === 'all' ? 'all' : 'any'} of its ${spec.cohort.criteria.length} criteria`})`
     : '';
   const points = [
-    `${count(matching.patients)} patients${cohort} and ${count(matching.rows)} rows match.`,
+    typeof matching.rows === 'string'
+      ? typeof matching.patients === 'string' && matching.patients.startsWith('<')
+        ? `Fewer than ${matching.patients.slice(1)} patients${cohort} match.`
+        : `The number of patients${cohort} that match is held back.`
+      : groups.totalOverShown
+        ? `${count(matching.patients)} patients${cohort} and ${count(matching.rows)} rows in the groups shown.`
+        : `${count(matching.patients)} patients${cohort} and ${count(matching.rows)} rows match.`,
   ];
   if (spec.groupBy.length > 0) {
     points.push(
-      `${groups.toLocaleString('en-US')} ${groups === 1 ? 'group' : 'groups'}${suppressed > 0 ? `, ${suppressed} of them suppressed` : ''}.`,
+      `${groups.shown.toLocaleString('en-US')} ${groups.shown === 1 ? 'group' : 'groups'}${groups.suppressed > 0 ? `, ${groups.suppressed} of them suppressed` : ''}.`,
     );
   }
   for (const rule of disclosed.rules) points.push(rule.description);
