@@ -131,11 +131,13 @@ export const datasetContractSchema = z
     privacy: z
       .object({
         /**
-         * Check every cell before it is released to a project against the cells released to
-         * it before, and suppress one whose patient count differs from an earlier cell of the
-         * same groups by fewer than the threshold: the difference would reveal a small group.
+         * Check every aggregate result before it is released to a project against what was
+         * released to it before, and suppress a cell whose patient count differs from an
+         * earlier cell of the same groups by fewer than the threshold, or that with an earlier
+         * result of the same rows grouped more or less finely would reveal a small group
+         * (docs/privacy.md). On unless a contract turns it off.
          */
-        releaseLedger: z.boolean().default(false),
+        releaseLedger: z.boolean().default(true),
         /**
          * Exports that fail an output check (row-level records; small cells a row-level user
          * sees unsuppressed) wait for an admin's approval before a download link is given.

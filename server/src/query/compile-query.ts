@@ -99,6 +99,20 @@ export function compileQuery(spec: QuerySpec, context: CompileContext): Compiled
   return new QueryCompiler(context).compile(spec);
 }
 
+/**
+ * For the release ledger: the distinct patients of the groups of the spec's grouping that hold
+ * 1 to minimum−1 patients (those an aggregate result withholds), counted per value of a coarser
+ * grouping made of some of its groups (`coarse`: their indexes in the spec's `groupBy`; none for
+ * the whole). Result columns `c0`, `c1`, … hold the coarse values and `patients` the count.
+ */
+export function compileWithheldPatients(
+  spec: QuerySpec,
+  context: CompileContext & { minGroupPatients: number },
+  coarse: readonly number[],
+): Statement {
+  return new QueryCompiler(context).withheldPatients(spec, coarse);
+}
+
 class QueryCompiler {
   readonly #context: CompileContext;
   readonly #params: unknown[] = [];
@@ -126,6 +140,41 @@ class QueryCompiler {
       );
     }
     return compiled;
+  }
+
+  withheldPatients(spec: QuerySpec, coarse: readonly number[]): Statement {
+    const conditions: string[] = [];
+    if (spec.where) conditions.push(this.#filter(spec.where, 'where'));
+    if (spec.cohort) conditions.push(this.#cohort(spec.cohort));
+    const where = conditions.length > 0 ? conditions.join(' AND ') : 'TRUE';
+    const groups = spec.groupBy.map((group, index) => this.#group(group, `groupBy[${index}]`));
+    if (this.#problems.length > 0) {
+      throw new AppError(
+        'VALIDATION_FAILED',
+        `The query spec has a problem: ${this.#problems[0]?.message}`,
+        this.#problems,
+      );
+    }
+    const { dialect } = this.#context;
+    const patient = this.#quote('patient');
+    const inner = [
+      't.*',
+      ...groups.map((expression, index) => `${expression} AS __g${index}`),
+    ].join(', ');
+    const sized = `SELECT w.*, ${dialect.countDistinctOver(
+      patient,
+      groups.map((_, index) => `__g${index}`),
+    )} AS __gp FROM (SELECT ${inner} FROM ${this.#bounded(this.#scan(this.#context.files.main), where)}) AS w`;
+    const minimum = this.#param(this.#context.minGroupPatients);
+    const keys = coarse.map((index) => `__g${index}`);
+    const list = [
+      ...keys.map((key, index) => `${key} AS c${index}`),
+      `${dialect.countDistinct(patient)} AS patients`,
+    ];
+    return {
+      sql: `SELECT ${list.join(', ')} FROM (${sized}) AS g WHERE g.__gp < ${minimum}${keys.length > 0 ? ` GROUP BY ${keys.join(', ')}` : ''}`,
+      params: this.#params,
+    };
   }
 
   #rows(spec: QuerySpec, scan: string, where: string): CompiledQuery {

@@ -68,7 +68,12 @@ describe('the release ledger against differencing', () => {
     for (const id of ['synthea', 'small'])
       await addHospital(platform, testActor, { id, name: `Hospital ${id}` });
     const contract = JSON.parse(await readFile(contractFile('synthea-observations'), 'utf8'));
-    await saveDataset(platform, { ...contract, name: 'plain', title: 'Plain' });
+    await saveDataset(platform, {
+      ...contract,
+      name: 'plain',
+      title: 'Plain',
+      privacy: { releaseLedger: false },
+    });
     await saveDataset(platform, {
       ...contract,
       name: 'guarded',
@@ -203,5 +208,77 @@ describe('the release ledger against differencing', () => {
       measures: [{ fn: 'patients' }],
     });
     expect(theirs.rows[0]).toMatchObject({ suppressed: false });
+  });
+
+  describe('two groupings of the same rows', () => {
+    const firstMonth = { where: { column: 'month', op: 'eq', value: '2020-12' } };
+    const bySex = { ...firstMonth, groupBy: [{ column: 'sex' }] };
+    const bySexAndRace = { ...firstMonth, groupBy: [{ column: 'sex' }, { column: 'race' }] };
+    const shown = (rows: Row[], sex: string) =>
+      rows
+        .filter((row) => row.sex === sex && !row.suppressed)
+        .reduce((sum, row) => sum + Number(row.patients), 0);
+
+    /** On plain: the patients of a sex less those of the races shown for it, 1 to 10. */
+    const attackOnPlain = async () => {
+      const coarse = await patients('plain', bySex);
+      const fine = await patients('plain', bySexAndRace);
+      const revealed = coarse.rows.map((row) => [
+        row.sex,
+        Number(row.patients) - shown(fine.rows, String(row.sex)),
+      ]);
+      expect(revealed.some(([, n]) => Number(n) > 0 && Number(n) < 11)).toBe(true);
+      return revealed;
+    };
+
+    it('by sex, then by sex and race: the races left out of a sex are not revealed', async () => {
+      const revealed = await attackOnPlain();
+      await patients('guarded', bySex);
+      const fine = await patients('guarded', bySexAndRace);
+      for (const [sex, n] of revealed) {
+        if (Number(n) > 0 && Number(n) < 11) {
+          // Every race shown for that sex is held back: nothing to subtract from the sex.
+          expect(shown(fine.rows, String(sex))).toBe(0);
+        }
+      }
+      expect(fine.job.summary?.rules.map((rule) => rule.rule)).toContain('release_ledger');
+    });
+
+    it('by sex and race, then by sex: the margin is held back instead', async () => {
+      const revealed = await attackOnPlain();
+      await patients('guarded', bySexAndRace);
+      const coarse = await patients('guarded', bySex);
+      for (const [sex, n] of revealed) {
+        const row = coarse.rows.find((item) => item.sex === sex);
+        if (Number(n) > 0 && Number(n) < 11) expect(row?.suppressed).toBe(true);
+      }
+    });
+
+    it('a pseudo-group that takes every row, or a renamed group, does not sidestep it', async () => {
+      await patients('guarded', bySex);
+      // One hospital in that month: grouping by it adds nothing but a new name to the grouping.
+      const fine = await patients('guarded', {
+        ...firstMonth,
+        groupBy: [{ column: 'hospital', as: 'h' }, { column: 'sex', as: 'sx' }, { column: 'race' }],
+      });
+      const attack = await attackOnPlain();
+      for (const [sex, n] of attack) {
+        if (Number(n) > 0 && Number(n) < 11) {
+          expect(
+            fine.rows.filter((row) => row.sx === sex && !row.suppressed),
+            `the races shown for ${String(sex)}`,
+          ).toEqual([]);
+        }
+      }
+    });
+
+    it('the total, then a grouping whose left-out groups hold 11 patients or more: released', async () => {
+      const total = await patients('guarded', firstMonth);
+      expect(total.rows[0]).toMatchObject({ suppressed: false });
+      // By race, the races left out hold more than 10 patients together: no small remainder.
+      const byRace = await patients('guarded', { ...firstMonth, groupBy: [{ column: 'race' }] });
+      expect(byRace.job.summary?.withheldGroups).toBeGreaterThan(0);
+      expect(byRace.rows.filter((row) => row.suppressed)).toEqual([]);
+    });
   });
 });

@@ -9,6 +9,7 @@ import { assertSpecAllowed, type DatasetAccess } from '../../policy.ts';
 import { codeSetCodes, loadCodeSets } from '../../query/code-sets.ts';
 import {
   compileQuery,
+  compileWithheldPatients,
   hiddenPatients,
   hiddenRows,
   type CompileContext,
@@ -72,7 +73,7 @@ export async function runQueryJob(
   const noise = access.level === 'aggregate' ? dataset.contract.privacy.noise : undefined;
   if (noise) assertNoisyMeasures(spec, noise);
   const threshold = dataset.contract.smallCellThreshold;
-  const { plan, compiled } = await planAndCompile(platform, spec, access, columns, {
+  const { plan, compiled, context } = await planAndCompile(platform, spec, access, columns, {
     ...(noise ? { rowsPerPatient: noise.maxRowsPerPatient, clampedSums: noise.sums } : {}),
     ...(access.level === 'aggregate' ? { minGroupPatients: threshold } : {}),
   });
@@ -150,11 +151,24 @@ export async function runQueryJob(
       ? await checkReleaseLedger(platform, {
           holder: access.holder,
           datasetId: dataset.id,
-          spec,
+          spec: plan.spec,
           columns: compiled.columns,
           groups,
           total,
           threshold,
+          releaseIds: [...read.keys()],
+          withheldPatients: async (groupBy, coarse) => {
+            const statement = compileWithheldPatients(
+              { ...plan.spec, groupBy: [...groupBy] },
+              { ...context, minGroupPatients: threshold },
+              coarse,
+            );
+            const found = await platform.engine.rows(statement, options);
+            return found.map((row) => ({
+              values: coarse.map((_, index) => row[`c${index}`]),
+              patients: Number(row.patients),
+            }));
+          },
         })
       : undefined;
   const disclosed = applyDisclosureControl({
@@ -217,12 +231,12 @@ export async function planAndCompile(
   access: DatasetAccess,
   columns: ReadonlyMap<string, QueryColumn>,
   options: Pick<CompileContext, 'rowsPerPatient' | 'clampedSums' | 'minGroupPatients'> = {},
-): Promise<{ plan: QueryPlan; compiled: CompiledQuery }> {
+): Promise<{ plan: QueryPlan; compiled: CompiledQuery; context: CompileContext }> {
   const candidates = await candidateReleases(platform, spec, access);
   const plan = planQuery(spec, candidates);
   const locate = (releases: CandidateRelease[]) =>
     releases.map((release) => releaseFilesGlob(platform.store.locate(release.folder)));
-  const compiled = compileQuery(plan.spec, {
+  const context: CompileContext = {
     dialect: platform.engine.dialect,
     columns,
     codeSets: codeSetCodes(loadCodeSets()),
@@ -232,8 +246,8 @@ export async function planAndCompile(
       ? { holderKey: platform.privacy.pseudonymKeyFor(access.holder) }
       : {}),
     ...options,
-  });
-  return { plan, compiled };
+  };
+  return { plan, compiled: compileQuery(plan.spec, context), context };
 }
 
 /**
