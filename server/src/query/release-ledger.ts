@@ -17,8 +17,7 @@ type Cell = { family: string; cell: { groups: string[]; values: unknown[] | null
 
 /** A group as the ledger compares it: what it groups by, whatever its result column is named. */
 function groupKey(group: Group): string {
-  const { as: _name, ...rest } = group;
-  return canonicalJson(rest);
+  return canonicalJson({ ...group, as: undefined });
 }
 
 const sha256 = (value: unknown) => createHash('sha256').update(canonicalJson(value)).digest('hex');
