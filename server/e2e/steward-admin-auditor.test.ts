@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashPassword } from '../src/accounts/passwords.ts';
 import { newTotpSecret } from '../src/accounts/totp.ts';
 import { credentialsRepository } from '../src/catalog/credentials-repository.ts';
+import { grantsRepository } from '../src/catalog/grants-repository.ts';
 import type { UserRole } from '../src/catalog/schema.ts';
 import { requestAccess } from '../src/use-cases/access/access-requests.ts';
 import { assignSteward } from '../src/use-cases/accounts/manage-users.ts';
@@ -216,6 +217,51 @@ describe('a steward uploads, an admin decides, an auditor checks, in a real brow
     await page.getByText('The audit log is intact').waitFor();
     expect(await accessibilityViolations(page)).toEqual([]);
     await screenshot(page, 'audit-log');
+    await page.context().close();
+  });
+
+  it('an admin grants once, is told when granting twice, and revokes after confirming', async () => {
+    const gus = await person('gus@example.org', 'researcher');
+    // Its own admin: another admin's authenticator code may not be used twice in its window.
+    await person('admin.grants@example.org', 'admin');
+    const page = await signIn('admin.grants@example.org');
+    await openAdministration(page, 'Users and grants');
+    const grants = page.getByRole('region', { name: 'Grants in force' });
+    await grants.getByLabel('User').fill('gus');
+    await page.getByRole('option', { name: 'gus@example.org' }).click();
+    await grants.getByLabel('Dataset').click();
+    await page.getByRole('option', { name: 'Observations (Synthea export)' }).click();
+    await grants.getByRole('button', { name: 'Grant', exact: true }).click();
+    await grants.getByText('Granted: gus@example.org has aggregate access').waitFor();
+    const gusRows = grants.getByRole('row', { name: /gus@example.org/ });
+    await gusRows.getByText('no end date').waitFor();
+
+    await grants.getByRole('button', { name: 'Grant', exact: true }).click();
+    await grants
+      .getByText(/^gus@example.org already has aggregate access to dataset synthea-observations/)
+      .waitFor();
+    expect(await gusRows.count()).toBe(1);
+    expect(await accessibilityViolations(page)).toEqual([]);
+
+    // Revoke asks first; cancelling keeps the grant.
+    await gusRows.getByRole('button', { name: 'Revoke' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Revoke this grant?' });
+    await dialog.getByText(/gus@example.org loses aggregate access/).waitFor();
+    expect(await accessibilityViolations(page)).toEqual([]);
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    expect(await gusRows.count()).toBe(1);
+    await gusRows.getByRole('button', { name: 'Revoke' }).click();
+    await dialog.getByRole('button', { name: 'Revoke' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    await gusRows.waitFor({ state: 'detached' });
+    expect(
+      await grantsRepository(server.platform.catalog.db).active(
+        gus.id,
+        'synthea-observations',
+        new Date(),
+      ),
+    ).toEqual([]);
     await page.context().close();
   });
 

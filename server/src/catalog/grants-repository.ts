@@ -96,7 +96,6 @@ export function grantsRepository(db: CatalogDb) {
       return rows.map(toGrant);
     },
 
-    /** Grants not revoked, oldest first, optionally of one dataset, user or project. */
     /** Every grant in force matching the filter, oldest first. */
     async list(
       filter: { userId?: string; datasetId?: string; projectId?: string } = {},
@@ -116,6 +115,51 @@ export function grantsRepository(db: CatalogDb) {
         page,
       );
       return { grants: rows.map(toGrant), total };
+    },
+
+    /**
+     * The holder's grant in force on the dataset at the level, if any: there is at most one.
+     * Grants of theirs that expired before `now` are first ended (revoked as of their expiry),
+     * so that an expired grant never stands in the way of a new one.
+     */
+    async inForceFor(
+      holder: { userId: string | null; projectId: string | null },
+      datasetId: string,
+      level: AccessLevel,
+      now: Date,
+    ): Promise<Grant | undefined> {
+      let expired = db
+        .updateTable('dataset_grants')
+        .set((eb) => ({ revoked_at: eb.ref('expires_at') }))
+        .where('dataset_id', '=', datasetId)
+        .where('level', '=', level)
+        .where('revoked_at', 'is', null)
+        .where('expires_at', '<=', now);
+      let current = db
+        .selectFrom('dataset_grants')
+        .selectAll()
+        .where('dataset_id', '=', datasetId)
+        .where('level', '=', level)
+        .where('revoked_at', 'is', null);
+      expired =
+        holder.userId === null
+          ? expired.where('user_id', 'is', null)
+          : expired.where('user_id', '=', holder.userId);
+      expired =
+        holder.projectId === null
+          ? expired.where('project_id', 'is', null)
+          : expired.where('project_id', '=', holder.projectId);
+      current =
+        holder.userId === null
+          ? current.where('user_id', 'is', null)
+          : current.where('user_id', '=', holder.userId);
+      current =
+        holder.projectId === null
+          ? current.where('project_id', 'is', null)
+          : current.where('project_id', '=', holder.projectId);
+      await expired.execute();
+      const row = await current.executeTakeFirst();
+      return row && toGrant(row);
     },
 
     /** Revokes a grant; false when there is no such grant in force. */

@@ -96,6 +96,14 @@ export async function grantDatasetAccess(
     throw new AppError('VALIDATION_FAILED', 'The grant would expire before it starts');
   }
   const add = async (tx: CatalogDb) => {
+    const holder = { userId: user?.id ?? null, projectId: input.projectId ?? null };
+    const existing = await grantsRepository(tx).inForceFor(
+      holder,
+      input.datasetId,
+      input.level,
+      new Date(),
+    );
+    if (existing) throw duplicateGrant(input, existing);
     const grant = await grantsRepository(tx).add({
       datasetId: input.datasetId,
       userId: user?.id ?? null,
@@ -122,10 +130,37 @@ export async function grantDatasetAccess(
     );
     return grant;
   };
-  return trx ? add(trx) : platform.catalog.db.transaction().execute(add);
+  try {
+    return await (trx ? add(trx) : platform.catalog.db.transaction().execute(add));
+  } catch (error) {
+    // Two admins pressing Grant at once: the index keeps one, the other is told so.
+    if ((error as { code?: unknown }).code === '23505') throw duplicateGrant(input);
+    throw error;
+  }
 }
 
-/** Revokes a grant at once; queries of its holders that wait or run after it are refused. */
+function duplicateGrant(
+  input: { email?: string; projectId?: string; datasetId: string; level: AccessLevel },
+  existing?: Grant,
+): AppError {
+  const holder = input.email ?? `project ${input.projectId}`;
+  const until = existing?.expiresAt
+    ? ` until ${existing.expiresAt.toISOString().slice(0, 10)}`
+    : existing
+      ? ' with no end date'
+      : '';
+  return new AppError(
+    'CONFLICT',
+    `${holder} already has ${input.level} access to dataset ${input.datasetId}${until}; ` +
+      'revoke that grant first to change its hospitals or end date',
+  );
+}
+
+/**
+ * Revokes a grant at once and for good (a revoked grant never comes back; a new one is made
+ * instead); queries of its holders that wait or run after it are refused. Being the only grant
+ * in force of its holder, dataset and level, it ends that access.
+ */
 export async function revokeGrant(
   platform: Platform,
   actor: Actor,

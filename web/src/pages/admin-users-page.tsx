@@ -6,6 +6,7 @@ import {
   userPageSchema,
   userRoleSchema,
   userViewSchema,
+  type GrantView,
   type UserView,
 } from '@medlake/shared';
 import {
@@ -14,6 +15,11 @@ import {
   Card,
   CardContent,
   CircularProgress,
+  Dialog,
+  DialogActions,
+  DialogContent,
+  DialogContentText,
+  DialogTitle,
   MenuItem,
   Stack,
   TableBody,
@@ -26,6 +32,7 @@ import {
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import { api, messageOf } from '../api.ts';
+import { formatDate } from '../format.ts';
 import { UserPicker } from '../components/user-picker.tsx';
 import { useServerPage } from '../components/server-page.tsx';
 import { WideTable } from '../components/wide-table.tsx';
@@ -219,10 +226,16 @@ function Grants() {
       }),
     onSuccess: () => client.invalidateQueries({ queryKey: ['admin-grants'] }),
   });
+  const [toRevoke, setToRevoke] = useState<GrantView | null>(null);
   const revoke = useMutation({
     mutationFn: (id: string) => api(grantViewSchema, 'DELETE', `/api/v1/admin/grants/${id}`),
-    onSuccess: () => client.invalidateQueries({ queryKey: ['admin-grants'] }),
+    onSuccess: () => {
+      setToRevoke(null);
+      return client.invalidateQueries({ queryKey: ['admin-grants'] });
+    },
   });
+  const holderOf = (grant: GrantView) =>
+    grant.userId ? (grant.userEmail ?? grant.userId) : `project ${grant.projectId}`;
   return (
     <Card variant="outlined" component="section" aria-labelledby="grants">
       <CardContent>
@@ -261,8 +274,11 @@ function Grants() {
             Grant
           </Button>
         </Stack>
-        {(add.isError || revoke.isError) && (
-          <Alert severity="error">{messageOf(add.error ?? revoke.error)}</Alert>
+        {add.isError && <Alert severity="error">{messageOf(add.error)}</Alert>}
+        {add.isSuccess && (
+          <Alert severity="success">
+            Granted: {holderOf(add.data)} has {add.data.level} access to {add.data.datasetId}.
+          </Alert>
         )}
         <WideTable labelledBy="grants">
           <TableHead>
@@ -271,26 +287,29 @@ function Grants() {
               <TableCell>Dataset</TableCell>
               <TableCell>Level</TableCell>
               <TableCell>Hospitals</TableCell>
-              <TableCell>Until</TableCell>
+              <TableCell>Expires</TableCell>
               <TableCell />
             </TableRow>
           </TableHead>
           <TableBody>
             {(grants.data?.grants ?? []).map((grant) => (
               <TableRow key={grant.id}>
-                <TableCell>
-                  {grant.userId ? (grant.userEmail ?? grant.userId) : `project ${grant.projectId}`}
-                </TableCell>
+                <TableCell>{holderOf(grant)}</TableCell>
                 <TableCell>{grant.datasetId}</TableCell>
                 <TableCell>{grant.level}</TableCell>
                 <TableCell>{grant.hospitals?.join(', ') ?? 'all'}</TableCell>
                 <TableCell>
-                  {grant.expiresAt
-                    ? new Date(grant.expiresAt).toLocaleDateString()
-                    : 'revoked only'}
+                  {grant.expiresAt ? formatDate(grant.expiresAt) : 'no end date'}
                 </TableCell>
                 <TableCell>
-                  <Button size="small" color="error" onClick={() => revoke.mutate(grant.id)}>
+                  <Button
+                    size="small"
+                    color="error"
+                    onClick={() => {
+                      revoke.reset();
+                      setToRevoke(grant);
+                    }}
+                  >
                     Revoke
                   </Button>
                 </TableCell>
@@ -299,6 +318,34 @@ function Grants() {
           </TableBody>
         </WideTable>
         {grants.data && paging.pagination(grants.data.total)}
+        <Dialog
+          open={toRevoke !== null}
+          onClose={() => setToRevoke(null)}
+          aria-labelledby="revoke-grant-title"
+        >
+          <DialogTitle id="revoke-grant-title">Revoke this grant?</DialogTitle>
+          <DialogContent>
+            {toRevoke && (
+              <DialogContentText>
+                {holderOf(toRevoke)} loses {toRevoke.level} access to {toRevoke.datasetId} at once:
+                queries waiting or running stop, download links stop working. A revoked grant cannot
+                be restored; giving access again makes a new grant.
+              </DialogContentText>
+            )}
+            {revoke.isError && <Alert severity="error">{messageOf(revoke.error)}</Alert>}
+          </DialogContent>
+          <DialogActions>
+            <Button onClick={() => setToRevoke(null)}>Cancel</Button>
+            <Button
+              color="error"
+              variant="contained"
+              disabled={revoke.isPending}
+              onClick={() => toRevoke && revoke.mutate(toRevoke.id)}
+            >
+              Revoke
+            </Button>
+          </DialogActions>
+        </Dialog>
       </CardContent>
     </Card>
   );

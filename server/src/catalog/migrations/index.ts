@@ -15,6 +15,7 @@ import * as addJobLeftovers from './2026-11-26m-add-job-leftovers.ts';
 import * as createReleasedCells from './2026-11-26n-create-released-cells.ts';
 import * as createPrivacySpending from './2026-11-26o-create-privacy-spending.ts';
 import * as addExportReview from './2026-11-26p-add-export-review.ts';
+import * as oneGrantPerHolder from './2026-12-06a-one-grant-per-holder.ts';
 
 /**
  * Every catalog migration, oldest first, keyed by its dated file name. Listed by hand rather
@@ -38,4 +39,5 @@ export const migrations: Record<string, Migration> = {
   '2026-11-26n-create-released-cells': createReleasedCells,
   '2026-11-26o-create-privacy-spending': createPrivacySpending,
   '2026-11-26p-add-export-review': addExportReview,
+  '2026-12-06a-one-grant-per-holder': oneGrantPerHolder,
 };

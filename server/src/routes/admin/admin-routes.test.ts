@@ -8,6 +8,7 @@ import {
 } from '../../../test/helper.ts';
 import { prepareDataset } from '../../../test/ingest-helpers.ts';
 import type { App } from '../../app.ts';
+import { grantsRepository } from '../../catalog/grants-repository.ts';
 import { addUser, createApiToken } from '../../use-cases/manage-access.ts';
 
 describe('administration: access requests, grants and projects', () => {
@@ -187,6 +188,78 @@ describe('administration: access requests, grants and projects', () => {
       200,
     );
     expect(await canRead('sam')).toBe(false);
+  });
+
+  it('keeps one grant per holder, dataset and level, and a revoke ends the access for good', async () => {
+    const ask = () =>
+      call('admin', 'POST', '/api/v1/admin/grants', {
+        datasetId: 'synthea-observations',
+        userId: ids.sam,
+        level: 'row',
+      });
+    const first = await ask();
+    expect(first.statusCode).toBe(201);
+    const twice = await ask();
+    expect(twice.statusCode).toBe(409);
+    expect(twice.json()).toMatchObject({
+      error: { message: expect.stringMatching(/^sam@example.org already has row access/) },
+    });
+    // Not even straight into the catalog, as a second server racing the first would.
+    const grant = first.json<GrantView>();
+    await expect(
+      grantsRepository(platform.catalog.db).add({
+        datasetId: 'synthea-observations',
+        userId: ids.sam!,
+        projectId: null,
+        level: 'row',
+        hospitals: ['synthea'],
+        expiresAt: null,
+      }),
+    ).rejects.toThrow();
+    const listed = (await call('admin', 'GET', `/api/v1/admin/grants?userId=${ids.sam}`)).json<{
+      grants: GrantView[];
+    }>();
+    expect(listed.grants.map((item) => item.id)).toEqual([grant.id]);
+    expect(await canRead('sam')).toBe(true);
+
+    expect((await call('admin', 'DELETE', `/api/v1/admin/grants/${grant.id}`)).statusCode).toBe(
+      200,
+    );
+    expect(await canRead('sam')).toBe(false);
+    // Revoked is final: a second revoke finds nothing in force, and a new grant is a new one.
+    expect((await call('admin', 'DELETE', `/api/v1/admin/grants/${grant.id}`)).statusCode).toBe(
+      404,
+    );
+    const again = await ask();
+    expect(again.statusCode).toBe(201);
+    expect(again.json<GrantView>().id).not.toBe(grant.id);
+    await call('admin', 'DELETE', `/api/v1/admin/grants/${again.json<GrantView>().id}`);
+  });
+
+  it('lets an expired grant be followed by a new one', async () => {
+    const [past] = await platform.catalog.db
+      .insertInto('dataset_grants')
+      .values({
+        id: crypto.randomUUID(),
+        dataset_id: 'synthea-observations',
+        user_id: ids.sam!,
+        project_id: null,
+        level: 'aggregate',
+        hospitals: null,
+        expires_at: new Date(Date.now() - 86_400_000),
+      })
+      .returning('id')
+      .execute();
+    expect(await canRead('sam')).toBe(false);
+    const renewed = await call('admin', 'POST', '/api/v1/admin/grants', {
+      datasetId: 'synthea-observations',
+      userId: ids.sam,
+      level: 'aggregate',
+    });
+    expect(renewed.statusCode).toBe(201);
+    expect(await canRead('sam')).toBe(true);
+    expect((await grantsRepository(platform.catalog.db).get(past!.id))?.revokedAt).not.toBeNull();
+    await call('admin', 'DELETE', `/api/v1/admin/grants/${renewed.json<GrantView>().id}`);
   });
 
   it('adds users with one-time passwords and keeps the last admin', async () => {

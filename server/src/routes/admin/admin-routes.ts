@@ -220,7 +220,8 @@ export function adminRoutes(platform: Platform): FastifyPluginAsyncZod {
       '/v1/admin/grants',
       {
         schema: {
-          summary: 'Give a user or a project access to a dataset',
+          summary:
+            'Give a user or a project access to a dataset; one grant in force per holder, dataset and level (409 for a second)',
           tags: ['admin'],
           body: newGrantSchema,
           response: { 201: grantViewSchema, ...errors },
@@ -228,12 +229,13 @@ export function adminRoutes(platform: Platform): FastifyPluginAsyncZod {
       },
       async (request, reply) => {
         const { userId, expiresAt, ...rest } = request.body;
+        const email = userId ? (await userById(userId)).email : undefined;
         const grant = await grantDatasetAccess(platform, actorOf(requireCaller(request)), {
           ...rest,
-          email: userId ? (await userById(userId)).email : undefined,
+          email,
           expiresAt: expiresAt ? new Date(expiresAt) : undefined,
         });
-        return reply.status(201).send(presentGrant(grant));
+        return reply.status(201).send(presentGrant(grant, email));
       },
     );
 
@@ -241,7 +243,7 @@ export function adminRoutes(platform: Platform): FastifyPluginAsyncZod {
       '/v1/admin/grants/:id',
       {
         schema: {
-          summary: 'Revoke a grant at once',
+          summary: 'Revoke a grant at once and for good',
           tags: ['admin'],
           params: z.object({ id: z.uuid() }),
           response: { 200: grantViewSchema, ...errors },
