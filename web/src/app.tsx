@@ -138,9 +138,11 @@ function Shell({ children }: { children: React.ReactNode }) {
             <Button color="inherit" component={RouterLink} to="/">
               Catalog
             </Button>
-            <Button color="inherit" component={RouterLink} to="/queries">
-              Queries
-            </Button>
+            {role !== 'auditor' && (
+              <Button color="inherit" component={RouterLink} to="/queries">
+                Queries
+              </Button>
+            )}
             {(role === 'steward' || role === 'admin') && (
               <Button color="inherit" component={RouterLink} to="/uploads">
                 Uploads

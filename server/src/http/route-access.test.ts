@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import fastifyCookie from '@fastify/cookie';
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,27 +27,87 @@ type Caller =
   | { kind: 'token'; role: UserRole; token: string }
   | { kind: 'session'; role: UserRole; email: string; restricted: boolean };
 
+/** Who may call a route, as the role table in docs/accounts.md says: 'anonymous' and roles. */
+type Allowed = ReadonlySet<UserRole | 'anonymous'>;
+
 /**
- * What the table in policy.ts says should happen to a caller on a route: let through, or
- * refused with 401 or 403 before the route runs.
+ * The role table of docs/accounts.md, by "METHOD /path": the documented contract that the
+ * matrix below holds the server to.
  */
-function expected(rule: RouteRule, caller: Caller): 'allowed' | 401 | 403 {
-  if (rule.who === 'anyone') return 'allowed';
+function readRoleTable(): Map<string, Allowed> {
+  const doc = readFileSync(new URL('../../../docs/accounts.md', import.meta.url), 'utf8');
+  const start = doc.indexOf('<!-- role-table:start -->');
+  const end = doc.indexOf('<!-- role-table:end -->');
+  if (start < 0 || end < start) throw new Error('docs/accounts.md has no role table');
+  const cellsOf = (line: string) =>
+    line
+      .trim()
+      .replace(/^\||\|$/g, '')
+      .split(/(?<!\\)\|/)
+      .map((cell) => cell.trim());
+  const lines = doc
+    .slice(start, end)
+    .split('\n')
+    .filter((line) => line.startsWith('|'));
+  const header = cellsOf(lines[0] ?? '');
+  const table = new Map<string, Allowed>();
+  for (const line of lines.slice(2)) {
+    const cells = cellsOf(line);
+    const route = cells[0]?.replace(/`/g, '') ?? '';
+    if (table.has(route)) throw new Error(`docs/accounts.md lists ${route} twice`);
+    const allowed = new Set<UserRole | 'anonymous'>();
+    header.forEach((column, i) => {
+      if (i >= 2 && cells[i] === '✓') allowed.add(column as UserRole | 'anonymous');
+    });
+    table.set(route, allowed);
+  }
+  return table;
+}
+
+/** Who a rule in policy.ts lets through, in the role table's terms. */
+function allowedByRule(rule: RouteRule): Allowed {
+  if (rule.who === 'anyone') return new Set(['anonymous', ...userRoles]);
+  return new Set(rule.who === 'signed-in' ? userRoles : rule.who);
+}
+
+/**
+ * What should happen to a caller on a route, by the role table (who) and the rule's session
+ * conditions: let through, or refused with 401 or 403 before the route runs.
+ */
+function expected(allowed: Allowed, rule: RouteRule, caller: Caller): 'allowed' | 401 | 403 {
+  if (allowed.has('anonymous')) return 'allowed';
   if (caller.kind === 'anonymous') return 401;
+  if (rule.who === 'anyone') return 'allowed';
   if (caller.kind === 'session' && caller.restricted && !rule.whileRestricted) return 403;
-  if (rule.who !== 'signed-in' && !rule.who.includes(caller.role)) return 403;
+  if (!allowed.has(caller.role)) return 403;
   if (caller.kind === 'token' && rule.sessionOnly) return 403;
   return 'allowed';
 }
+
+/**
+ * What the auditor may do besides GET: manage their own sign-in and check the log's chain.
+ * Anything else an auditor could call would be a change they could make.
+ */
+const auditorNonReads = new Set([
+  'POST /api/v1/session',
+  'DELETE /api/v1/session',
+  'POST /api/v1/me/password',
+  'POST /api/v1/me/totp',
+  'POST /api/v1/me/totp/confirm',
+  'POST /api/v1/me/tokens',
+  'DELETE /api/v1/me/tokens/:id',
+  'POST /api/v1/audit/verify',
+]);
 
 /** The refusals the route rules give, as opposed to a route's own 403s (a missing grant). */
 const ruleRefusal =
   /^(Sign in first|This needs the .* role|This is done signed in|The API token lacks|Choose a new password first|Set up your authenticator app first)/;
 
-describe('route access matrix: every API route, as every role and anonymous', () => {
+describe('route access matrix: every API route, as every role and anonymous, as docs/accounts.md says', () => {
   let platform: TestPlatform;
   let app: App;
   const callers: Caller[] = [{ kind: 'anonymous' }];
+  const roleTable = readRoleTable();
 
   beforeAll(async () => {
     platform = await createTestPlatform();
@@ -128,13 +189,38 @@ describe('route access matrix: every API route, as every role and anonymous', ()
     expect(app.apiRoutes.length).toBeGreaterThan(20);
   });
 
+  it('has a row for every route in the role table of docs/accounts.md, agreeing with the rules', () => {
+    const served = app.apiRoutes.map((route) => `${route.method} ${route.url}`).sort();
+    expect([...roleTable.keys()].sort()).toEqual(served);
+    const disagreements = app.apiRoutes.flatMap((route) => {
+      const key = `${route.method} ${route.url}`;
+      const rule = routeRuleFor(route.method, route.url);
+      const documented = [...(roleTable.get(key) ?? [])].sort();
+      const ruled = rule ? [...allowedByRule(rule)].sort() : [];
+      return documented.join() === ruled.join()
+        ? []
+        : [`${key}: the table says ${documented.join(', ')}; policy.ts ${ruled.join(', ')}`];
+    });
+    expect(disagreements).toEqual([]);
+  });
+
+  it('lets the auditor read and change nothing but their own sign-in', () => {
+    const writes = [...roleTable]
+      .filter(([route, allowed]) => allowed.has('auditor') && !route.startsWith('GET '))
+      .map(([route]) => route)
+      .filter((route) => !auditorNonReads.has(route) && !roleTable.get(route)?.has('anonymous'));
+    expect(writes).toEqual([]);
+    expect(roleTable.get('POST /api/v1/access-requests')?.has('auditor')).toBe(false);
+  });
+
   it('lets through and refuses exactly as the rules say', async () => {
     const mismatches: string[] = [];
     for (const route of app.apiRoutes) {
       const rule = routeRuleFor(route.method, route.url);
-      if (!rule) continue;
+      const allowed = roleTable.get(`${route.method} ${route.url}`);
+      if (!rule || !allowed) continue;
       for (const caller of callers) {
-        const want = expected(rule, caller);
+        const want = expected(allowed, rule, caller);
         const response = await call(caller, route.method, route.url);
         const message = response.headers['content-type']?.includes('json')
           ? ((response.json() as { error?: { message?: string } }).error?.message ?? '')

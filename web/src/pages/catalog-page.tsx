@@ -27,9 +27,11 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import { Link as RouterLink } from 'react-router';
 import { api, ApiError, messageOf } from '../api.ts';
+import { useSession } from '../session.tsx';
 
 /** The datasets there are, with the user's access to each, and access requests for the rest. */
 export function CatalogPage() {
+  const readOnly = useSession().session?.user.role === 'auditor';
   const datasets = useQuery({
     queryKey: ['datasets'],
     queryFn: () => api(datasetListSchema, 'GET', '/api/v1/datasets'),
@@ -109,7 +111,8 @@ export function CatalogPage() {
                 </Button>
               </CardActions>
             )}
-            {!dataset.access && latest?.status !== 'pending' && (
+            {/* The auditor reads and asks for nothing: the log they check records no act of theirs. */}
+            {!dataset.access && latest?.status !== 'pending' && !readOnly && (
               <CardActions>
                 <Button onClick={() => setRequesting(dataset)}>Request access</Button>
               </CardActions>
