@@ -54,6 +54,9 @@ type Measurement = {
   rows?: number;
   phaseSeconds?: Record<string, number>;
   phasePeakRss?: Record<string, number>;
+  /** The peak from the start of the timed ingest on, where the kernel can tell. */
+  ingestPeakRssBytes?: number;
+  setupPeakRssBytes?: number;
 };
 
 async function child(
@@ -97,6 +100,8 @@ async function compare(label: string, csv: string, month: string, warmUp: string
   const base = fastest(baseline);
   const ours = fastest(medlake);
   const peak = Math.max(...medlake.map((m) => m.peakRssBytes));
+  const ingestPeak = Math.max(...medlake.map((m) => m.ingestPeakRssBytes ?? 0));
+  const setupPeak = Math.max(...medlake.map((m) => m.setupPeakRssBytes ?? 0));
   const phases = Object.entries(ours.phaseSeconds ?? {}).map(
     ([phase, s]) => `${phase} ${s.toFixed(2)} s`,
   );
@@ -110,6 +115,11 @@ async function compare(label: string, csv: string, month: string, warmUp: string
     `  ratio (medlake throughput / ${baselineName} throughput): ${(base.seconds / ours.seconds).toFixed(2)}  (target ≥ 0.80)`,
   );
   console.log(`  peak memory of the medlake process: ${mib(peak)}  (target < 2048 MiB)`);
+  if (ingestPeak > 0) {
+    console.log(
+      `    of which the ingest itself: ${mib(ingestPeak)}; before it (opening and migrating the catalog${warmUp.length > 0 ? ', the warm-up month' : ''}): ${mib(setupPeak)}`,
+    );
+  }
   console.log(`  medlake phases (fastest run): ${phases.join(', ')}`);
   const worst = medlake.reduce((a, b) => (a.peakRssBytes >= b.peakRssBytes ? a : b));
   const phasePeaks = Object.entries(worst.phasePeakRss ?? {}).map(

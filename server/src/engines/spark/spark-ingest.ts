@@ -394,10 +394,15 @@ class SparkIngestRun {
         `SELECT DISTINCT ${patient} AS id FROM accepted WHERE ${patient} IS NOT NULL`,
       )
     ).map((row) => String(row.id));
-    const entries = [...(await this.#request.pseudonymizePatients(ids))];
     const parts: string[] = [];
-    for (let start = 0; start === 0 || start < entries.length; start += pseudonymsPerMessage) {
-      const chunk = entries.slice(start, start + pseudonymsPerMessage);
+    // One message's worth of ids at a time through the vault, as on DuckDB: given whole, a
+    // month of a million new patients would cost gigabytes of heap in the vault's work.
+    for (let start = 0; start === 0 || start < ids.length; start += pseudonymsPerMessage) {
+      const chunk = [
+        ...(await this.#request.pseudonymizePatients(
+          ids.slice(start, start + pseudonymsPerMessage),
+        )),
+      ];
       const name = `patient_map_${parts.length}`;
       await this.#client.createView(
         name,
