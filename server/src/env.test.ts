@@ -32,6 +32,21 @@ describe('loadEnv', () => {
     expect(loadEnv({ PORT: '' }, '/srv').PORT).toBe(8080);
   });
 
+  it('keeps the audit checkpoints outside MEDLAKE_HOME', () => {
+    expect(loadEnv({ MEDLAKE_HOME: 'data' }, '/srv').MEDLAKE_AUDIT_CHECKPOINT_DIR).toBe(
+      '/srv/data-audit',
+    );
+    expect(
+      loadEnv({ MEDLAKE_HOME: 'data', MEDLAKE_AUDIT_CHECKPOINT_DIR: '/mnt/audit' }, '/srv')
+        .MEDLAKE_AUDIT_CHECKPOINT_DIR,
+    ).toBe('/mnt/audit');
+    for (const inside of ['data', 'data/keys/checkpoints']) {
+      expect(problemsOf({ MEDLAKE_HOME: 'data', MEDLAKE_AUDIT_CHECKPOINT_DIR: inside })).toEqual([
+        expect.objectContaining({ variable: 'MEDLAKE_AUDIT_CHECKPOINT_DIR' }),
+      ]);
+    }
+  });
+
   it('names each bad variable without echoing its value', () => {
     const problems = problemsOf({ PORT: 'eighty', DATABASE_URL: 'mysql://secret@db/x' });
     expect(problems.map((problem) => problem.variable).sort()).toEqual(['DATABASE_URL', 'PORT']);

@@ -139,6 +139,15 @@ const envSchema = z.object({
    */
   MEDLAKE_AUDIT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   /**
+   * Where signed checkpoints of the audit chain's head are written: a directory outside
+   * MEDLAKE_HOME (another disk, a mount from another host), so that the catalog and the keys
+   * under MEDLAKE_HOME are not enough to rewrite the log unnoticed. By default the directory
+   * `<MEDLAKE_HOME>-audit` beside MEDLAKE_HOME.
+   */
+  MEDLAKE_AUDIT_CHECKPOINT_DIR: z.string().min(1).optional(),
+  /** How often, in seconds, a server notes the audit chain's head when it has grown. */
+  MEDLAKE_AUDIT_CHECKPOINT_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
+  /**
    * The key TOTP secrets are encrypted with in the catalog (at least 32 characters). Shared by
    * every server instance; the embedded default generates its own under MEDLAKE_HOME/keys.
    */
@@ -180,11 +189,16 @@ const envSchema = z.object({
   MEDLAKE_SESSION_HOURS: z.coerce.number().int().min(1).max(720).default(12),
 });
 
-export type Env = Omit<z.infer<typeof envSchema>, 'MEDLAKE_HOME' | 'MEDLAKE_VAULT_DIR'> & {
+export type Env = Omit<
+  z.infer<typeof envSchema>,
+  'MEDLAKE_HOME' | 'MEDLAKE_VAULT_DIR' | 'MEDLAKE_AUDIT_CHECKPOINT_DIR'
+> & {
   /** Absolute path. */
   MEDLAKE_HOME: string;
   /** Absolute path. */
   MEDLAKE_VAULT_DIR: string;
+  /** Absolute path, outside MEDLAKE_HOME. */
+  MEDLAKE_AUDIT_CHECKPOINT_DIR: string;
 };
 
 type EnvKey = keyof z.infer<typeof envSchema>;
@@ -258,6 +272,19 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env, cwd = process.c
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
 
   const home = path.resolve(cwd, parsed.data.MEDLAKE_HOME);
+  const checkpoints = parsed.data.MEDLAKE_AUDIT_CHECKPOINT_DIR
+    ? path.resolve(cwd, parsed.data.MEDLAKE_AUDIT_CHECKPOINT_DIR)
+    : `${home}-audit`;
+  const inside = path.relative(home, checkpoints);
+  if (inside === '' || (!inside.startsWith('..') && !path.isAbsolute(inside))) {
+    throw new ConfigError([
+      {
+        variable: 'MEDLAKE_AUDIT_CHECKPOINT_DIR',
+        message:
+          'must be outside MEDLAKE_HOME: checkpoints beside the catalog and its keys protect nothing',
+      },
+    ]);
+  }
   const vault = parsed.data.MEDLAKE_VAULT_DIR;
   const extensions = parsed.data.MEDLAKE_DUCKDB_EXTENSIONS;
   return {
@@ -265,6 +292,7 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env, cwd = process.c
     ...(extensions ? { MEDLAKE_DUCKDB_EXTENSIONS: path.resolve(cwd, extensions) } : {}),
     MEDLAKE_HOME: home,
     MEDLAKE_VAULT_DIR: vault ? path.resolve(cwd, vault) : path.join(home, 'vault'),
+    MEDLAKE_AUDIT_CHECKPOINT_DIR: checkpoints,
   };
 }
 

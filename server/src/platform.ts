@@ -5,6 +5,7 @@ import lockfile from 'proper-lockfile';
 import { openCatalog, type Catalog, type CatalogLocation } from './catalog/catalog.ts';
 import { migrateToLatest } from './catalog/migrate.ts';
 import { totpSecretBox, type TotpSecretBox } from './accounts/totp.ts';
+import { openAuditCheckpoints, type AuditCheckpoints } from './audit/audit-checkpoints.ts';
 import { auditLog, type AuditLog } from './audit/audit-log.ts';
 import { createSignedDownloadLinks, type DownloadLinks } from './downloads/download-links.ts';
 import { privacySecrets, type PrivacySecrets } from './privacy/privacy-secrets.ts';
@@ -26,6 +27,8 @@ export type Platform = {
   readonly store: ObjectStore;
   readonly downloads: DownloadLinks;
   readonly audit: AuditLog;
+  /** Signed notes of the audit chain's head, outside MEDLAKE_HOME. */
+  readonly auditCheckpoints: AuditCheckpoints;
   readonly totpSecrets: TotpSecretBox;
   /** Each project's own pseudonyms in row-level results, and the noise of noisy answers. */
   readonly privacy: PrivacySecrets;
@@ -92,6 +95,22 @@ export async function openPlatform(env: Env, options: OpenPlatformOptions = {}):
       catalog.db,
       await resolveSigningKey(env.MEDLAKE_AUDIT_SECRET, path.join(layout.keys, 'audit.key')),
     );
+    const auditCheckpoints = await openAuditCheckpoints(env.MEDLAKE_AUDIT_CHECKPOINT_DIR);
+    const noteHead = async () => {
+      // Before migrations ran (a CLI command on a new catalog) there is no log to note yet.
+      const head = await audit.head().catch(() => null);
+      await auditCheckpoints.write(head);
+    };
+    await noteHead();
+    // The head as it grows; and once more on the way out. unref: never what keeps a CLI alive.
+    const checkpointTimer = setInterval(() => {
+      noteHead().catch(() => undefined);
+    }, env.MEDLAKE_AUDIT_CHECKPOINT_SECONDS * 1000);
+    checkpointTimer.unref();
+    closers.push(async () => {
+      clearInterval(checkpointTimer);
+      await noteHead();
+    });
 
     const totpSecrets = totpSecretBox(
       await resolveSigningKey(env.MEDLAKE_ACCOUNTS_SECRET, path.join(layout.keys, 'accounts.key')),
@@ -105,6 +124,7 @@ export async function openPlatform(env: Env, options: OpenPlatformOptions = {}):
       store,
       downloads,
       audit,
+      auditCheckpoints,
       totpSecrets,
       privacy: await openPrivacySecrets(env),
       close: closeAll,

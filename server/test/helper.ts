@@ -46,6 +46,7 @@ export async function createTestPlatform(
       await database?.dispose();
       await bucket?.drop();
       await rm(home, { recursive: true, force: true });
+      await rm(env.MEDLAKE_AUDIT_CHECKPOINT_DIR, { recursive: true, force: true });
     },
   };
 }

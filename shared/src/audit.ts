@@ -28,6 +28,12 @@ export const auditVerificationSchema = z.union([
     ok: z.literal(true),
     entries: z.number().int(),
     head: z.object({ seq: z.number().int(), hash: z.string() }).nullable(),
+    checkpoints: z
+      .number()
+      .int()
+      .optional()
+      .describe('how many signed checkpoints of the head, kept outside MEDLAKE_HOME, it matched'),
+    lastCheckpoint: z.object({ seq: z.number().int(), at: z.string() }).nullable().optional(),
   }),
   z.object({
     ok: z.literal(false),

@@ -92,7 +92,14 @@ export type AuditEntry = {
 };
 
 export type AuditVerification =
-  | { ok: true; entries: number; head: { seq: number; hash: string } | null }
+  | {
+      ok: true;
+      entries: number;
+      head: { seq: number; hash: string } | null;
+      /** How many signed checkpoints the chain matched, and the newest of them. */
+      checkpoints?: number;
+      lastCheckpoint?: { seq: number; at: string } | null;
+    }
   | { ok: false; entries: number; firstBad: number; problem: string };
 
 export type AuditFilter = {
@@ -122,22 +129,7 @@ const verifyBatch = 2000;
  */
 export function auditLog(db: CatalogDb, key: Buffer) {
   const hashOf = (prevHash: string, entry: Omit<AuditEntry, 'prevHash' | 'hash'>) =>
-    createHmac('sha256', key)
-      .update(`medlake audit\n${prevHash}\n`)
-      .update(
-        canonicalJson({
-          seq: entry.seq,
-          at: entry.at.toISOString(),
-          actorId: entry.actorId,
-          actor: entry.actor,
-          action: entry.action,
-          target: entry.target,
-          outcome: entry.outcome,
-          source: entry.source,
-          details: entry.details,
-        }),
-      )
-      .digest('hex');
+    auditEntryHash(key, prevHash, entry);
 
   return {
     /**
@@ -230,6 +222,35 @@ export function auditLog(db: CatalogDb, key: Buffer) {
       }
     },
 
+    /** The last entry's number and hash, as committed; null for an empty log. */
+    async head(): Promise<{ seq: number; hash: string } | null> {
+      const row = await db
+        .selectFrom('audit_log')
+        .select(['seq', 'hash'])
+        .orderBy('seq', 'desc')
+        .limit(1)
+        .executeTakeFirst();
+      return row ? { seq: Number(row.seq), hash: row.hash } : null;
+    },
+
+    /** The hashes of the entries with these numbers; a number with no entry is left out. */
+    async hashesAt(seqs: readonly number[]): Promise<Map<number, string>> {
+      const found = new Map<number, string>();
+      for (let i = 0; i < seqs.length; i += verifyBatch) {
+        const rows = await db
+          .selectFrom('audit_log')
+          .select(['seq', 'hash'])
+          .where(
+            'seq',
+            'in',
+            seqs.slice(i, i + verifyBatch).map((seq) => String(seq)),
+          )
+          .execute();
+        for (const row of rows) found.set(Number(row.seq), row.hash);
+      }
+      return found;
+    },
+
     /** Failed or refused sign-ins from an address since a time: what throttles an attacker. */
     async failedLoginsFrom(source: string, since: Date): Promise<number> {
       const row = await db
@@ -270,6 +291,30 @@ export function auditLog(db: CatalogDb, key: Buffer) {
 }
 
 export type AuditLog = ReturnType<typeof auditLog>;
+
+/** An entry's HMAC under the key, chained to the hash of the entry before it. */
+export function auditEntryHash(
+  key: Buffer,
+  prevHash: string,
+  entry: Omit<AuditEntry, 'prevHash' | 'hash'>,
+): string {
+  return createHmac('sha256', key)
+    .update(`medlake audit\n${prevHash}\n`)
+    .update(
+      canonicalJson({
+        seq: entry.seq,
+        at: entry.at.toISOString(),
+        actorId: entry.actorId,
+        actor: entry.actor,
+        action: entry.action,
+        target: entry.target,
+        outcome: entry.outcome,
+        source: entry.source,
+        details: entry.details,
+      }),
+    )
+    .digest('hex');
+}
 
 function toAuditEntry(row: Selectable<AuditLogTable>): AuditEntry {
   return {

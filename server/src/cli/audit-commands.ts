@@ -25,7 +25,9 @@ export function registerAuditCommands(program: Command): void {
 
   audit
     .command('verify')
-    .description('check every entry of the chain; names the first entry edited or deleted')
+    .description(
+      'check every entry of the chain and the chain against its signed checkpoints; names the first entry that cannot be trusted',
+    )
     .action(() =>
       runCommand((env) =>
         withPlatform(env, async (platform) => {
@@ -34,7 +36,11 @@ export function registerAuditCommands(program: Command): void {
             console.log(
               `The audit log is intact: ${result.entries} entries` +
                 (result.head ? `, last #${result.head.seq} ${result.head.hash}` : '') +
-                '.',
+                `; it matches ${result.checkpoints ?? 0} signed checkpoint(s)` +
+                (result.lastCheckpoint
+                  ? `, the newest of entry #${result.lastCheckpoint.seq} at ${result.lastCheckpoint.at}`
+                  : '') +
+                ` in ${platform.auditCheckpoints.directory}.`,
             );
             return;
           }
