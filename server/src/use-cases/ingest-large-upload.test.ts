@@ -137,4 +137,35 @@ describe('an upload larger than the ingest memory limit', () => {
       instance.closeSync();
     }
   }, 180_000);
+
+  it('fails for lack of memory with a message naming the setting, and publishes nothing', async () => {
+    const starved = await createTestPlatform('pglite', { MEDLAKE_INGEST_MEMORY: '16MB' });
+    try {
+      await prepareDataset(starved, 'lab-results', ['h01']);
+      const failure = await ingestUpload(starved, {
+        actor: testActor,
+        datasetId: 'lab-results',
+        hospitalId: 'h01',
+        month: '2024-03',
+        fileName: path.basename(csv),
+        source: { file: csv },
+      }).then(
+        () => undefined,
+        (error: unknown) => error as Error,
+      );
+      expect(failure?.message).toMatch(/out of memory.*raise MEDLAKE_INGEST_MEMORY/);
+      expect(failure?.message).not.toMatch(/Out of Memory Error|allocate|threads/);
+
+      const releases = releasesRepository(starved.catalog.db);
+      expect(await releases.current('lab-results', 'h01', '2024-03')).toBeUndefined();
+      expect(await starved.store.list('lake/')).toEqual([]);
+      const { jobs } = await jobsRepository(starved.catalog.db).list('ingest', null, {
+        page: 1,
+        pageSize: 10,
+      });
+      expect(jobs).toMatchObject([{ status: 'failed', error: { message: failure?.message } }]);
+    } finally {
+      await starved.dispose();
+    }
+  }, 180_000);
 });
