@@ -224,8 +224,15 @@ describe('signing in and asking for access, in a real browser', () => {
     await page.context().close();
   });
 
-  it('shows the API reference under the content security policy', async () => {
+  it('shows the API reference, signed in only, under the content security policy', async () => {
     const page = await newPage();
+    const anonymous = await page.goto(`${server.url}/api/docs/json`);
+    expect(anonymous?.status()).toBe(401);
+    await page.goto(server.url);
+    await page.getByLabel('E-mail').fill('rita@example.org');
+    await page.getByLabel('Password').fill(newPassword);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Catalog' }).waitFor();
     const refused: string[] = [];
     page.on('console', (message) => {
       if (message.type() === 'error') refused.push(message.text());

@@ -5,17 +5,20 @@ import { errorBodySchema, healthReportSchema } from '@medlake/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { catalogBackends } from '../test/catalog-backends.ts';
-import { createTestApp, createTestPlatform, type TestPlatform } from '../test/helper.ts';
+import { createTestApp, createTestPlatform, testActor, type TestPlatform } from '../test/helper.ts';
 import { buildApp, type App } from './app.ts';
 import { createLogger } from './logger.ts';
 import { createLocalObjectStore } from './storage/local/local-object-store.ts';
+import { addUser, createApiToken } from './use-cases/manage-access.ts';
 
 describe.each(catalogBackends())('HTTP API with the catalog on %s', (kind) => {
   let platform: TestPlatform;
   let app: App;
 
+  const healthToken = 'h'.repeat(40);
+
   beforeAll(async () => {
-    platform = await createTestPlatform(kind);
+    platform = await createTestPlatform(kind, { MEDLAKE_HEALTH_TOKEN: healthToken });
     app = await createTestApp(platform);
   });
 
@@ -24,8 +27,32 @@ describe.each(catalogBackends())('HTTP API with the catalog on %s', (kind) => {
     await platform.dispose();
   });
 
-  it('reports every part healthy', async () => {
-    const response = await app.inject({ method: 'GET', url: '/api/health' });
+  it('tells an anonymous caller only whether it works', async () => {
+    for (const headers of [{}, { 'x-health-token': 'not the token'.padEnd(40, '!') }]) {
+      const response = await app.inject({ method: 'GET', url: '/api/health', headers });
+      expect(response.statusCode).toBe(200);
+      expect(response.json()).toEqual({ status: 'ok' });
+    }
+  });
+
+  it('reports every part healthy to an admin and with the health token', async () => {
+    await addUser(platform, testActor, { email: 'ops@example.org', name: 'ops', role: 'admin' });
+    const { token } = await createApiToken(platform, testActor, {
+      email: 'ops@example.org',
+      name: 'health',
+      days: 1,
+    });
+    const byAdmin = await app.inject({
+      method: 'GET',
+      url: '/api/health',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(healthReportSchema.parse(byAdmin.json()).components.catalog.kind).toBe(kind);
+    const response = await app.inject({
+      method: 'GET',
+      url: '/api/health',
+      headers: { 'x-health-token': healthToken },
+    });
     expect(response.statusCode).toBe(200);
     const report = healthReportSchema.parse(response.json());
     expect(report).toMatchObject({
@@ -38,8 +65,27 @@ describe.each(catalogBackends())('HTTP API with the catalog on %s', (kind) => {
     });
   });
 
-  it('publishes an OpenAPI document that describes the health route', async () => {
-    const response = await app.inject({ method: 'GET', url: '/api/docs/json' });
+  it('publishes an OpenAPI document that describes the health route, to signed-in users', async () => {
+    for (const url of ['/api/docs', '/api/docs/json', '/api/docs/static/index.html']) {
+      const anonymous = await app.inject({ method: 'GET', url });
+      expect(anonymous.statusCode, url).toBe(401);
+      expect(anonymous.body).not.toContain('/api/v1/admin');
+    }
+    await addUser(platform, testActor, {
+      email: 'dev@example.org',
+      name: 'dev',
+      role: 'researcher',
+    });
+    const { token } = await createApiToken(platform, testActor, {
+      email: 'dev@example.org',
+      name: 'docs',
+      days: 1,
+    });
+    const response = await app.inject({
+      method: 'GET',
+      url: '/api/docs/json',
+      headers: { authorization: `Bearer ${token}` },
+    });
     expect(response.statusCode).toBe(200);
     const document = response.json<{ openapi: string; paths: Record<string, unknown> }>();
     expect(document.openapi).toMatch(/^3\./);
@@ -129,9 +175,21 @@ describe('HTTP errors and the web app', () => {
 
   it('answers 503 and names the failing part when storage is unusable', async () => {
     const file = path.join(webRoot, 'index.html');
-    const app = await createTestApp({ ...platform, store: createLocalObjectStore(file) });
+    const token = 't'.repeat(32);
+    const app = await createTestApp({
+      ...platform,
+      env: { ...platform.env, MEDLAKE_HEALTH_TOKEN: token },
+      store: createLocalObjectStore(file),
+    });
     try {
-      const response = await app.inject({ method: 'GET', url: '/api/health' });
+      const anonymous = await app.inject({ method: 'GET', url: '/api/health' });
+      expect(anonymous.statusCode).toBe(503);
+      expect(anonymous.json()).toEqual({ status: 'degraded' });
+      const response = await app.inject({
+        method: 'GET',
+        url: '/api/health',
+        headers: { 'x-health-token': token },
+      });
       expect(response.statusCode).toBe(503);
       const report = healthReportSchema.parse(response.json());
       expect(report.status).toBe('degraded');

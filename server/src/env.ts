@@ -159,6 +159,12 @@ const envSchema = z.object({
    * MEDLAKE_HOME/keys.
    */
   MEDLAKE_PRIVACY_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  /**
+   * A secret that load balancers and monitors send in the X-Health-Token header to read the
+   * full health report (at least 32 characters); without it, or an admin's sign-in,
+   * /api/health says only ok or degraded.
+   */
+  MEDLAKE_HEALTH_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
   /** Failed sign-ins in a row after which an account is locked for a while. */
   MEDLAKE_LOGIN_MAX_FAILURES: z.coerce.number().int().min(1).max(100).default(5),
   /** How long a locked account stays locked, and the window failures per source count in. */
@@ -212,6 +218,7 @@ const fileBackedKeys: readonly EnvKey[] = [
   'MEDLAKE_ACCOUNTS_SECRET',
   'MEDLAKE_PRIVACY_SECRET',
   'MEDLAKE_OIDC_CLIENT_SECRET',
+  'MEDLAKE_HEALTH_TOKEN',
 ];
 
 export type ConfigProblem = { variable: string; message: string };

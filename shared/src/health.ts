@@ -20,5 +20,9 @@ export const healthReportSchema = z.object({
   checkedAt: z.string().optional(),
 });
 
+/** What /api/health tells an anonymous caller: whether the server works, and nothing else. */
+export const healthStatusSchema = z.object({ status: z.enum(['ok', 'degraded']) });
+export type HealthStatus = z.infer<typeof healthStatusSchema>;
+
 export type ComponentStatus = z.infer<typeof componentStatusSchema>;
 export type HealthReport = z.infer<typeof healthReportSchema>;

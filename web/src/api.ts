@@ -1,4 +1,10 @@
-import { errorBodySchema, type HealthReport, healthReportSchema } from '@medlake/shared';
+import {
+  errorBodySchema,
+  type HealthReport,
+  healthReportSchema,
+  type HealthStatus,
+  healthStatusSchema,
+} from '@medlake/shared';
 import type { z } from 'zod';
 
 /** An answer other than 2xx, with the API's error code and the fields it names. */
@@ -74,10 +80,11 @@ export function apiErrorOf(status: number, payload: unknown): ApiError {
 }
 
 /** Reads the platform's health; a 503 still carries a report, which says what is failing. */
-export async function fetchHealth(): Promise<HealthReport> {
+/** The health report: in full for an admin, else whether the server works. */
+export async function fetchHealth(): Promise<HealthReport | HealthStatus> {
   const response = await fetch('/api/health', { headers: { accept: 'application/json' } });
   const body: unknown = await response.json().catch(() => undefined);
-  const report = healthReportSchema.safeParse(body);
+  const report = healthReportSchema.or(healthStatusSchema).safeParse(body);
   if (report.success) return report.data;
   const error = errorBodySchema.safeParse(body);
   throw new ApiError(

@@ -5,7 +5,13 @@ import { usersRepository, type User } from '../catalog/users-repository.ts';
 import type { Caller } from '../caller.ts';
 import { AppError } from '../errors.ts';
 import type { Platform } from '../platform.ts';
-import { assertRouteAllowed, routeRuleFor, sessionNeeds, type RequestIdentity } from '../policy.ts';
+import {
+  assertRouteAllowed,
+  routeRuleFor,
+  sessionNeeds,
+  type RequestIdentity,
+  type RouteRule,
+} from '../policy.ts';
 
 export const sessionCookie = 'medlake_session';
 /** The header a browser sends its session's CSRF token in, on every write. */
@@ -18,6 +24,9 @@ const identities = new WeakMap<FastifyRequest, Identity>();
 
 const safeMethods = new Set(['GET', 'HEAD', 'OPTIONS']);
 
+/** The OpenAPI document and its viewer: any signed-in user, with a session or any token. */
+const docsRule: RouteRule = { who: 'signed-in', scope: null };
+
 /**
  * An onRequest hook for the API: finds who the request speaks for and checks the route's rule
  * (policy.ts) before anything else happens, even before an upload's body is read. A route
@@ -27,8 +36,13 @@ const safeMethods = new Set(['GET', 'HEAD', 'OPTIONS']);
 export function routeAccess(platform: Platform) {
   return async (request: FastifyRequest) => {
     const url = request.routeOptions.url;
-    // Not the API (the web app's files), an unknown path (answered 404), or the API's docs.
-    if (!url?.startsWith('/api/') || url.startsWith('/api/docs')) return;
+    // Not the API (the web app's files), or an unknown path (answered 404).
+    if (!url?.startsWith('/api/')) return;
+    // The API's description lists every route, admin ones included: for signed-in users only.
+    if (url === '/api/docs' || url.startsWith('/api/docs/')) {
+      assertRouteAllowed(docsRule, await identify(platform, request));
+      return;
+    }
     const rule = routeRuleFor(request.method, url);
     if (!rule) {
       throw new AppError('FORBIDDEN', 'This route has no access rule, so nobody may call it');

@@ -10,7 +10,7 @@ import {
   Stack,
   Typography,
 } from '@mui/material';
-import type { ComponentStatus, HealthReport } from '@medlake/shared';
+import type { ComponentStatus, HealthReport, HealthStatus } from '@medlake/shared';
 import { useEffect, useState } from 'react';
 import { fetchHealth } from '../api.ts';
 
@@ -22,7 +22,7 @@ const componentLabels: Record<keyof HealthReport['components'], string> = {
 
 /** The platform's parts and whether they work; reachable signed in or not. */
 export function StatusPage() {
-  const [health, setHealth] = useState<HealthReport>();
+  const [health, setHealth] = useState<HealthReport | HealthStatus>();
   const [error, setError] = useState<string>();
 
   useEffect(() => {
@@ -51,11 +51,18 @@ export function StatusPage() {
             </Typography>
             {error && <Alert severity="error">{error}</Alert>}
             {!error && !health && <CircularProgress size={24} aria-label="Loading status" />}
-            {health && <HealthDetails health={health} />}
+            {health && 'components' in health && <HealthDetails health={health} />}
+            {health && !('components' in health) && (
+              <Typography color="text.secondary">
+                {health.status === 'ok'
+                  ? 'All parts are working.'
+                  : 'Some parts are failing; administrators see which on this page.'}
+              </Typography>
+            )}
           </CardContent>
         </Card>
         <Typography sx={{ mt: 3 }}>
-          <Link href="/api/docs">API reference</Link>
+          <Link href="/api/docs">API reference</Link> (signed in)
         </Typography>
       </Container>
     </Box>
