@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { errorBodySchema, healthReportSchema } from '@medlake/shared';
@@ -128,6 +128,47 @@ describe('HTTP errors and the web app', () => {
       expect((await app.inject({ method: 'GET', url: '/api/x' })).statusCode).toBe(404);
     } finally {
       await app.close();
+    }
+  });
+
+  it('serves what the build on disk holds at each request, across a rebuild', async () => {
+    const root = await mkdtemp(path.join(tmpdir(), 'medlake-web-rebuilt-'));
+    const build = async (name: string) => {
+      await rm(path.join(root, 'assets'), { recursive: true, force: true });
+      await mkdir(path.join(root, 'assets'), { recursive: true });
+      await writeFile(path.join(root, 'assets', `${name}.js`), `console.log('${name}')`);
+      await writeFile(
+        path.join(root, 'index.html'),
+        `<!doctype html><script type="module" src="/assets/${name}.js"></script>`,
+      );
+    };
+    await build('index-old');
+    const app = await createTestApp(platform, { webRoot: root });
+    try {
+      expect((await app.inject({ method: 'GET', url: '/queries' })).body).toContain('index-old');
+      // The build is being written: index.html is gone for a moment.
+      await rm(path.join(root, 'index.html'));
+      const during = await app.inject({ method: 'GET', url: '/queries' });
+      expect(during.statusCode).toBe(503);
+      expect(during.headers['retry-after']).toBe('10');
+      expect(during.body).toMatch(/^The web app is not built, or a build is being written/);
+
+      await build('index-new');
+      const page = await app.inject({ method: 'GET', url: '/queries' });
+      expect(page.statusCode).toBe(200);
+      expect(page.body).toContain('/assets/index-new.js');
+      expect(page.headers['cache-control']).toBe('no-cache');
+      const asset = await app.inject({ method: 'GET', url: '/assets/index-new.js' });
+      expect(asset.statusCode).toBe(200);
+      expect(asset.headers['content-type']).toMatch(/javascript/);
+      expect(asset.body).toBe("console.log('index-new')");
+      // An open page asking for the old build's file gets a 404, never index.html as script.
+      const old = await app.inject({ method: 'GET', url: '/assets/index-old.js' });
+      expect(old.statusCode).toBe(404);
+      expect(old.body).not.toContain('<!doctype html>');
+    } finally {
+      await app.close();
+      await rm(root, { recursive: true, force: true });
     }
   });
 

@@ -97,20 +97,44 @@ export async function buildApp(options: AppOptions) {
     prefix: '/api',
   });
 
+  // The web app as the build on disk holds it at each request: a rebuild under a running server
+  // (`npm run build` in the same clone) is served at once, never a file list read at start.
   const webRoot = options.webRoot;
-  const hasWebApp = webRoot !== undefined && existsSync(path.join(webRoot, 'index.html'));
-  if (hasWebApp) await app.register(fastifyStatic, { root: webRoot, wildcard: false });
+  if (webRoot !== undefined) {
+    await app.register(fastifyStatic, {
+      root: webRoot,
+      wildcard: true,
+      // index.html names the current build's assets: always asked for again. Assets carry a
+      // content hash in their names and never change.
+      setHeaders: (response, file) => {
+        response.header(
+          'cache-control',
+          path.basename(file) === 'index.html' ? 'no-cache' : 'public, max-age=31536000, immutable',
+        );
+      },
+    });
+  }
 
   app.setNotFoundHandler((request, reply) => {
-    const isPage = request.method === 'GET' && !request.url.startsWith('/api');
-    if (isPage && hasWebApp) return reply.sendFile('index.html');
-    if (isPage) {
+    const url = request.url.split('?')[0] ?? '';
+    const isPage = request.method === 'GET' && !url.startsWith('/api');
+    // A missing asset is a 404, never index.html: HTML taken for a script leaves the page blank.
+    const isAsset =
+      url.startsWith('/assets/') || /\.(js|mjs|css|map|png|svg|ico|woff2?|webmanifest)$/.test(url);
+    if (isPage && !isAsset && webRoot && existsSync(path.join(webRoot, 'index.html'))) {
+      return reply.header('cache-control', 'no-cache').sendFile('index.html');
+    }
+    if (isPage && !isAsset) {
       return reply
         .status(503)
+        .header('retry-after', '10')
         .type('text/plain')
-        .send('The web app is not built. Run `npm run build`, then start medlake again.');
+        .send(
+          'The web app is not built, or a build is being written. Try again in a few seconds; ' +
+            'if this stays, run `npm run build`.',
+        );
     }
-    throw new AppError('NOT_FOUND', `No route for ${request.method} ${request.url.split('?')[0]}`);
+    throw new AppError('NOT_FOUND', `No route for ${request.method} ${url}`);
   });
 
   return Object.assign(app, { apiRoutes });

@@ -15,12 +15,17 @@ export type WebServer = { url: string; platform: TestPlatform; close(): Promise<
  */
 export async function startWebServer(
   extraEnv: Record<string, string> = {},
-  options: { storage?: StorageKind } = {},
+  options: { storage?: StorageKind; webRoot?: string } = {},
 ): Promise<WebServer> {
   const platform = await createTestPlatform('pglite', extraEnv, options);
   const logger = createLogger('silent');
   const worker = startQueryWorker(platform, { logger, pollMs: 100 });
-  const app = await buildApp({ platform, logger, webRoot, onQuerySubmitted: () => worker.wake() });
+  const app = await buildApp({
+    platform,
+    logger,
+    webRoot: options.webRoot ?? webRoot,
+    onQuerySubmitted: () => worker.wake(),
+  });
   const address = await app.listen({ port: 0, host: '127.0.0.1' });
   return {
     url: address,

@@ -11,7 +11,8 @@ import {
   Typography,
 } from '@mui/material';
 import { lazy, Suspense, useState } from 'react';
-import { Link as RouterLink, Navigate, Route, Routes } from 'react-router';
+import { Link as RouterLink, Navigate, Route, Routes, useLocation } from 'react-router';
+import { PageErrorBoundary } from './components/page-error-boundary.tsx';
 import { CatalogPage } from './pages/catalog-page.tsx';
 import { FirstStepsPage } from './pages/first-steps-page.tsx';
 import { SignInPage } from './pages/sign-in-page.tsx';
@@ -77,6 +78,7 @@ const UploadsPage = lazy(() =>
  */
 export function App() {
   const { session } = useSession();
+  const location = useLocation();
   if (session === undefined) {
     return (
       <Box sx={{ display: 'grid', placeItems: 'center', minHeight: '100vh' }}>
@@ -95,26 +97,28 @@ export function App() {
   if (session.needs.length > 0) return <FirstStepsPage session={session} />;
   return (
     <Shell>
-      <Suspense fallback={<CircularProgress aria-label="Loading the page" />}>
-        <Routes>
-          <Route path="/" element={<CatalogPage />} />
-          <Route path="/datasets/:id" element={<DatasetPage />} />
-          <Route path="/queries" element={<QueryHistoryPage />} />
-          <Route path="/queries/new" element={<QueryBuilderPage />} />
-          <Route path="/queries/:id" element={<QueryResultPage />} />
-          <Route path="/uploads" element={<UploadsPage />} />
-          <Route path="/admin/access-requests" element={<AccessRequestsPage />} />
-          <Route path="/admin/exports" element={<AdminExportsPage />} />
-          <Route path="/admin/users" element={<AdminUsersPage />} />
-          <Route path="/admin/projects" element={<AdminProjectsPage />} />
-          <Route path="/admin/hospitals" element={<AdminHospitalsPage />} />
-          <Route path="/admin/operations" element={<AdminOperationsPage />} />
-          <Route path="/audit" element={<AuditPage />} />
-          <Route path="/profile" element={<ProfilePage />} />
-          <Route path="/status" element={<StatusPage />} />
-          <Route path="*" element={<Navigate to="/" replace />} />
-        </Routes>
-      </Suspense>
+      <PageErrorBoundary resetKey={location.pathname}>
+        <Suspense fallback={<CircularProgress aria-label="Loading the page" />}>
+          <Routes>
+            <Route path="/" element={<CatalogPage />} />
+            <Route path="/datasets/:id" element={<DatasetPage />} />
+            <Route path="/queries" element={<QueryHistoryPage />} />
+            <Route path="/queries/new" element={<QueryBuilderPage />} />
+            <Route path="/queries/:id" element={<QueryResultPage />} />
+            <Route path="/uploads" element={<UploadsPage />} />
+            <Route path="/admin/access-requests" element={<AccessRequestsPage />} />
+            <Route path="/admin/exports" element={<AdminExportsPage />} />
+            <Route path="/admin/users" element={<AdminUsersPage />} />
+            <Route path="/admin/projects" element={<AdminProjectsPage />} />
+            <Route path="/admin/hospitals" element={<AdminHospitalsPage />} />
+            <Route path="/admin/operations" element={<AdminOperationsPage />} />
+            <Route path="/audit" element={<AuditPage />} />
+            <Route path="/profile" element={<ProfilePage />} />
+            <Route path="/status" element={<StatusPage />} />
+            <Route path="*" element={<Navigate to="/" replace />} />
+          </Routes>
+        </Suspense>
+      </PageErrorBoundary>
     </Shell>
   );
 }
