@@ -32,6 +32,21 @@ export class AuditedRefusalError extends AppError {
   }
 }
 
+const audited = new WeakSet<Error>();
+
+/**
+ * Marks an error as written to the audit log already by its use-case (a failed sign-in, with
+ * its reason), so that the HTTP layer's refusal hook does not record the same event twice.
+ */
+export function markAudited<E extends Error>(error: E): E {
+  audited.add(error);
+  return error;
+}
+
+export function isAudited(error: Error): boolean {
+  return audited.has(error) || error instanceof AuditedRefusalError;
+}
+
 /** Raised when a part the platform needs (catalog, engine, storage) cannot be reached. */
 export class UnavailableError extends AppError {
   constructor(message: string) {

@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { AppError, AuditedRefusalError } from '../errors.ts';
+import { AppError, isAudited } from '../errors.ts';
 import type { Platform } from '../platform.ts';
-import { signedInUser } from './authenticate.ts';
+import { sessionCookie, signedInUser } from './authenticate.ts';
 
 /**
  * An onError hook: every request refused for want of a sign-in or a right (401, 403) is audited, whichever
@@ -12,7 +12,12 @@ import { signedInUser } from './authenticate.ts';
 export function auditRefusal(platform: Platform) {
   return async (request: FastifyRequest, _reply: FastifyReply, error: FastifyError | Error) => {
     if (!(error instanceof AppError) || (error.status !== 401 && error.status !== 403)) return;
-    if (error instanceof AuditedRefusalError) return;
+    if (isAudited(error)) return;
+    // The web app asking "am I signed in?" on every signed-out page load is no refusal.
+    const presented = Boolean(request.headers.authorization) || sessionCookie in request.cookies;
+    if (!presented && request.method === 'GET' && request.routeOptions.url === '/api/v1/session') {
+      return;
+    }
     const user = signedInUser(request);
     await platform.audit
       .record({

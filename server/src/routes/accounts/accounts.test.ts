@@ -174,7 +174,22 @@ describe('accounts, sessions and sign-in', () => {
     // The right password no longer helps until the lock expires.
     const locked = await signIn('locked@example.org', strongPassword, undefined, '10.0.0.2');
     expect(locked.status).toBe(429);
-    expect(locked.body).toMatchObject({ error: { code: 'RATE_LIMITED' } });
+    // Said as people say it, not as a raw UTC timestamp.
+    expect(locked.body).toMatchObject({
+      error: {
+        code: 'RATE_LIMITED',
+        message: expect.stringMatching(
+          /^This account is locked after too many failed sign-ins\. Try again in \d+ minutes?\.$/,
+        ),
+      },
+    });
+    // One entry per failed sign-in: the login failure with its reason, no access.denied beside it.
+    const fromAddress = await platform.audit.search({}, { page: 1, pageSize: 500 });
+    expect(
+      fromAddress.entries
+        .filter((entry) => entry.source === '10.0.0.1')
+        .map((entry) => `${entry.action} ${entry.outcome}`),
+    ).toEqual(['login failure', 'login failure', 'login failure']);
 
     const entries = (await auditEntries('actor=locked@example.org&action=login')).filter(
       (entry) => entry.outcome !== 'success',

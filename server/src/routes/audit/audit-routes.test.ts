@@ -55,6 +55,27 @@ describe('/api/v1/audit', () => {
     expect(page.entries[0]).toMatchObject({ actorId: null, outcome: 'denied' });
   });
 
+  it('does not take a signed-out page load for a refusal', async () => {
+    const before = (
+      await platform.audit.search({ action: 'access.denied' }, { page: 1, pageSize: 1 })
+    ).total;
+    // What the web app asks on every load before anyone signs in.
+    expect((await app.inject({ method: 'GET', url: '/api/v1/session' })).statusCode).toBe(401);
+    expect(
+      (await platform.audit.search({ action: 'access.denied' }, { page: 1, pageSize: 1 })).total,
+    ).toBe(before);
+    // A session cookie that no longer works is still on record.
+    const stale = await app.inject({
+      method: 'GET',
+      url: '/api/v1/session',
+      cookies: { medlake_session: 'not-a-session' },
+    });
+    expect(stale.statusCode).toBe(401);
+    expect(
+      (await platform.audit.search({ action: 'access.denied' }, { page: 1, pageSize: 1 })).total,
+    ).toBe(before + 1);
+  });
+
   it('pages through the entries, newest first, and records each reading', async () => {
     const first = (await get('auditor', '/api/v1/audit?pageSize=2')).json<AuditPage>();
     expect(first.entries).toHaveLength(2);

@@ -4,7 +4,7 @@ import type { Actor } from '../../audit/audit-log.ts';
 import { credentialsRepository } from '../../catalog/credentials-repository.ts';
 import { sessionsRepository, type Session } from '../../catalog/sessions-repository.ts';
 import { usersRepository, type User } from '../../catalog/users-repository.ts';
-import { AppError } from '../../errors.ts';
+import { AppError, markAudited } from '../../errors.ts';
 import type { Platform } from '../../platform.ts';
 import type { SessionNeed } from '@medlake/shared';
 import { sessionNeeds } from '../../policy.ts';
@@ -21,6 +21,12 @@ export type SignInRequest = {
 };
 
 const wrongCredentials = 'The e-mail or password is wrong';
+
+/** How long until a time, as people say it: "1 minute", "14 minutes" (rounded up). */
+function minutesUntil(until: Date, now: Date): string {
+  const minutes = Math.max(1, Math.ceil((until.getTime() - now.getTime()) / 60_000));
+  return minutes === 1 ? '1 minute' : `${minutes} minutes`;
+}
 
 /**
  * Signs in with e-mail and password (and TOTP code when the account has one) and opens a
@@ -49,7 +55,8 @@ export async function signInWithPassword(
       outcome,
       details: { method: 'password', reason, ...details },
     });
-    return error;
+    // One entry per failed sign-in: this one, with its reason.
+    return markAudited(error);
   };
 
   const failures = await platform.audit.failedLoginsFrom(
@@ -85,7 +92,7 @@ export async function signInWithPassword(
       'account locked',
       new AppError(
         'RATE_LIMITED',
-        `This account is locked after too many failed sign-ins, until ${credentials.lockedUntil.toISOString()}.`,
+        `This account is locked after too many failed sign-ins. Try again in ${minutesUntil(credentials.lockedUntil, now)}.`,
       ),
       'denied',
     );
