@@ -123,48 +123,27 @@ class QueryCompiler {
   }
 
   compile(spec: QuerySpec): CompiledQuery {
-    const conditions: string[] = [];
-    if (spec.where) conditions.push(this.#filter(spec.where, 'where'));
-    if (spec.cohort) conditions.push(this.#cohort(spec.cohort));
-    const where = conditions.length > 0 ? conditions.join(' AND ') : 'TRUE';
+    const where = this.#matching(spec);
     const scan = this.#scan(this.#context.files.main);
-
     const compiled = spec.select
       ? this.#rows(spec, scan, where)
       : this.#aggregate(spec, scan, where);
-    if (this.#problems.length > 0) {
-      throw new AppError(
-        'VALIDATION_FAILED',
-        `The query spec has ${this.#problems.length === 1 ? 'a problem' : `${this.#problems.length} problems`}: ${this.#problems[0]?.path}: ${this.#problems[0]?.message}`,
-        this.#problems,
-      );
-    }
+    this.#throwProblems();
     return compiled;
   }
 
   withheldPatients(spec: QuerySpec, coarse: readonly number[]): Statement {
-    const conditions: string[] = [];
-    if (spec.where) conditions.push(this.#filter(spec.where, 'where'));
-    if (spec.cohort) conditions.push(this.#cohort(spec.cohort));
-    const where = conditions.length > 0 ? conditions.join(' AND ') : 'TRUE';
+    const where = this.#matching(spec);
     const groups = spec.groupBy.map((group, index) => this.#group(group, `groupBy[${index}]`));
-    if (this.#problems.length > 0) {
-      throw new AppError(
-        'VALIDATION_FAILED',
-        `The query spec has a problem: ${this.#problems[0]?.message}`,
-        this.#problems,
-      );
-    }
+    this.#throwProblems();
     const { dialect } = this.#context;
     const patient = this.#quote('patient');
     const inner = [
       't.*',
       ...groups.map((expression, index) => `${expression} AS __g${index}`),
     ].join(', ');
-    const sized = `SELECT w.*, ${dialect.countDistinctOver(
-      patient,
-      groups.map((_, index) => `__g${index}`),
-    )} AS __gp FROM (SELECT ${inner} FROM ${this.#bounded(this.#scan(this.#context.files.main), where)}) AS w`;
+    const source = `(SELECT ${inner} FROM ${this.#bounded(this.#scan(this.#context.files.main), where)})`;
+    const sized = this.#sized(source, groups.length);
     const minimum = this.#param(this.#context.minGroupPatients);
     const keys = coarse.map((index) => `__g${index}`);
     const list = [
@@ -304,10 +283,7 @@ class QueryCompiler {
     if (minimum !== undefined && groupExpressions.length > 0) {
       // The same rows, less those of groups under the minimum: one window counts each group's
       // patients. Its parameters are the main statement's and the minimum after them.
-      const sized = `SELECT w.*, ${dialect.countDistinctOver(
-        patient,
-        groupExpressions.map((_, index) => `__g${index}`),
-      )} AS __gp FROM ${source} AS w`;
+      const sized = this.#sized(source, groupExpressions.length);
       const nullGroups = groupExpressions
         .map((_, index) => `NULL AS ${this.#quote(columns[index]?.name ?? '')}`)
         .join(', ');
@@ -317,6 +293,30 @@ class QueryCompiler {
       };
     }
     return compiled;
+  }
+
+  /** The condition a row must meet: the spec's filter and cohort. */
+  #matching(spec: QuerySpec): string {
+    const conditions: string[] = [];
+    if (spec.where) conditions.push(this.#filter(spec.where, 'where'));
+    if (spec.cohort) conditions.push(this.#cohort(spec.cohort));
+    return conditions.length > 0 ? conditions.join(' AND ') : 'TRUE';
+  }
+
+  /** The rows of `source` (with groups __g0, __g1, …), each with its group's patients, `__gp`. */
+  #sized(source: string, groups: number): string {
+    const keys = Array.from({ length: groups }, (_, index) => `__g${index}`);
+    const patients = this.#context.dialect.countDistinctOver(this.#quote('patient'), keys);
+    return `SELECT w.*, ${patients} AS __gp FROM ${source} AS w`;
+  }
+
+  #throwProblems(): void {
+    if (this.#problems.length === 0) return;
+    throw new AppError(
+      'VALIDATION_FAILED',
+      `The query spec has ${this.#problems.length === 1 ? 'a problem' : `${this.#problems.length} problems`}: ${this.#problems[0]?.path}: ${this.#problems[0]?.message}`,
+      this.#problems,
+    );
   }
 
   /** The matching rows, `t`, at most rowsPerPatient of each patient when that is set. */

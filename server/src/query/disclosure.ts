@@ -1,6 +1,5 @@
 import type { AccessLevel } from '../catalog/grants-repository.ts';
-import type { hiddenRows } from './compile-query.ts';
-import { hiddenPatients, type ResultColumn } from './compile-query.ts';
+import { hiddenPatients, type hiddenRows, type ResultColumn } from './compile-query.ts';
 import type { LedgerVerdict } from './release-ledger.ts';
 
 /** One group of an aggregate result as the engine returned it, hidden counts included. */
