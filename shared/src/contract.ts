@@ -135,9 +135,10 @@ export const datasetContractSchema = z
          * released to it before, and suppress a cell whose patient count differs from an
          * earlier cell of the same groups by fewer than the threshold, or that with an earlier
          * result of the same rows grouped more or less finely would reveal a small group
-         * (docs/privacy.md). On unless a contract turns it off.
+         * (docs/privacy.md). On unless the contract turns it off or asks for noise, which
+         * protects against differencing on its own (releaseLedgerOn).
          */
-        releaseLedger: z.boolean().default(true),
+        releaseLedger: z.boolean().optional(),
         /**
          * Exports that fail an output check (row-level records; small cells a row-level user
          * sees unsuppressed) wait for an admin's approval before a download link is given.
@@ -342,4 +343,13 @@ function duplicates(values: string[]): string[] {
   const repeated = new Set<string>();
   for (const value of values) (seen.has(value) ? repeated : seen).add(value);
   return [...repeated];
+}
+
+/**
+ * Whether a dataset's aggregate results go through the release ledger: as its contract says,
+ * and by default unless it has noisy answers (whose noise already protects against
+ * differencing, and whose noisy counts would make the ledger hold back at random).
+ */
+export function releaseLedgerOn(privacy: DatasetContract['privacy']): boolean {
+  return privacy.releaseLedger ?? privacy.noise === undefined;
 }

@@ -90,7 +90,7 @@ describe('/api/v1/datasets', () => {
     expect(dictionary.codes.find((entry) => entry.code === '8302-2')?.label).toBe('Body Height');
   });
 
-  it('lists only codes of 11 patients or more to an aggregate user, and refuses users without access', async () => {
+  it('lists only codes of 11 patients or more to an aggregate user, without counts, and refuses users without access', async () => {
     const full = (
       await get('row@example.org', '/api/v1/datasets/synthea-observations/dictionary')
     ).json<Dictionary>();
@@ -104,11 +104,11 @@ describe('/api/v1/datasets', () => {
     expect(dictionary.codes.map((entry) => entry.code)).toEqual(
       full.codes.map((entry) => entry.code).filter((code) => !rare.includes(code)),
     );
+    // The release ledger, on by default, also keeps the counts per code from aggregate users.
     for (const entry of dictionary.codes) {
-      expect(entry.patients as number).toBeGreaterThanOrEqual(11);
-      expect(typeof entry.rows).toBe('number');
+      expect(entry).toMatchObject({ rows: 'withheld', patients: 'withheld' });
     }
-    expect(dictionary.rules[0]?.description).toContain(
+    expect(dictionary.rules.map((rule) => rule.description).join(' ')).toContain(
       `${rare.length} codes have fewer than 11 patients and are not listed`,
     );
     expect(

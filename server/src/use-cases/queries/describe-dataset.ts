@@ -1,6 +1,7 @@
 import {
   lakeColumns,
   querySpecSchema,
+  releaseLedgerOn,
   type DatasetContract,
   type DatasetListing,
 } from '@medlake/shared';
@@ -153,7 +154,7 @@ async function codesOf(
   // Counts that would bypass the dataset's budget or ledger are left out; the codes stay.
   const withheld =
     access.level === 'aggregate' &&
-    (contract.privacy.noise !== undefined || contract.privacy.releaseLedger);
+    (contract.privacy.noise !== undefined || releaseLedgerOn(contract.privacy));
   // For aggregate access a code of fewer patients than the threshold is not listed at all, as
   // any group that small is withheld: that it occurs at all is a fact about a few patients.
   const codes = disclosed.rows
@@ -168,18 +169,6 @@ async function codesOf(
       };
     })
     .sort((a, b) => (a.code < b.code ? -1 : a.code > b.code ? 1 : 0));
-  if (withheld) {
-    return {
-      codes,
-      rules: [
-        {
-          rule: contract.privacy.noise ? 'noise' : 'release_ledger',
-          description: `Counts per code are withheld: this dataset's answers ${contract.privacy.noise ? 'carry noise from a privacy budget' : 'are checked against the cells released to you before'}, which counts here would bypass. Ask a query for them.`,
-          affected: codes.length,
-        },
-      ],
-    };
-  }
   const rules = disclosed.rules.map((rule) =>
     rule.rule === 'small_cell' && disclosed.withheld > 0
       ? {
@@ -188,5 +177,16 @@ async function codesOf(
         }
       : rule,
   );
-  return { codes, rules };
+  if (!withheld) return { codes, rules };
+  return {
+    codes,
+    rules: [
+      {
+        rule: contract.privacy.noise ? 'noise' : 'release_ledger',
+        description: `Counts per code are withheld: this dataset's answers ${contract.privacy.noise ? 'carry noise from a privacy budget' : 'are checked against the cells released to you before'}, which counts here would bypass. Ask a query for them.`,
+        affected: codes.length,
+      },
+      ...rules,
+    ],
+  };
 }

@@ -1,4 +1,9 @@
-import { querySpecSchema, type QuerySpec, type QuerySummary } from '@medlake/shared';
+import {
+  querySpecSchema,
+  releaseLedgerOn,
+  type QuerySpec,
+  type QuerySummary,
+} from '@medlake/shared';
 import { datasetsRepository, type Dataset } from '../../catalog/datasets-repository.ts';
 import type { QueryJob } from '../../catalog/query-jobs-repository.ts';
 import { usersRepository } from '../../catalog/users-repository.ts';
@@ -147,7 +152,7 @@ export async function runQueryJob(
   }
   // Row-level users see the rows themselves: there is nothing for the ledger to protect.
   const ledger =
-    dataset.contract.privacy.releaseLedger && access.level === 'aggregate'
+    releaseLedgerOn(dataset.contract.privacy) && access.level === 'aggregate'
       ? await checkReleaseLedger(platform, {
           holder: access.holder,
           datasetId: dataset.id,
