@@ -59,7 +59,12 @@ type Endpoint = {
   requests: autocannon.Request[];
 };
 
-const server = await startServer(lake.home);
+// Every bench client shares 127.0.0.1 and one researcher's token: the per-address and per-token
+// limits are lifted for the load phase, and measured at their defaults in the flood phase below.
+const server = await startServer(lake.home, {
+  MEDLAKE_RATE_LIMIT_PER_ADDRESS: '1000000',
+  MEDLAKE_RATE_LIMIT_PER_TOKEN: '1000000',
+});
 const base = server.url;
 let peakMemory: number;
 let idle: { health: autocannon.Result; paging: autocannon.Result };
@@ -178,6 +183,29 @@ try {
   await server.stop();
 }
 
+// The flood: a server with the default rate limits, one token asking as fast as 8 connections
+// can, while the health check (never limited) goes on beside it.
+const floodSeconds = 10;
+const floodServer = await startServer(lake.home);
+let flood: autocannon.Result;
+let floodHealth: autocannon.Result;
+try {
+  const drive = (connections: number, requests: autocannon.Request[]) =>
+    autocannon({ url: floodServer.url, connections, duration: floodSeconds, requests });
+  [flood, floodHealth] = await Promise.all([
+    drive(8, [
+      {
+        method: 'GET',
+        path: '/api/v1/datasets',
+        headers: { authorization: `Bearer ${lake.token}` },
+      },
+    ]),
+    drive(2, [{ method: 'GET', path: '/api/health' }]),
+  ]);
+} finally {
+  await floodServer.stop();
+}
+
 const row = (name: string, result: autocannon.Result) => ({
   endpoint: name,
   'req/s': Math.round(result.requests.average),
@@ -189,6 +217,10 @@ const row = (name: string, result: autocannon.Result) => ({
   // Heavy submits beyond a user's queue limit are refused on purpose (MEDLAKE_QUERY_QUEUE_PER_USER).
   '429':
     (result as { statusCodeStats?: Record<string, { count: number }> }).statusCodeStats?.['429']
+      ?.count ?? 0,
+  // Shed by the server when its event loop lags (MEDLAKE_SHED_EVENT_LOOP_DELAY_MS).
+  '503':
+    (result as { statusCodeStats?: Record<string, { count: number }> }).statusCodeStats?.['503']
       ?.count ?? 0,
   errors: result.errors + result.timeouts,
 });
@@ -206,6 +238,13 @@ console.log(
   `ratio p95 under load / idle: health ${(loaded[0]!.latency.p97_5 / Math.max(1, idle.health.latency.p97_5)).toFixed(1)}, result page ${(loaded[2]!.latency.p97_5 / Math.max(1, idle.paging.latency.p97_5)).toFixed(1)}`,
 );
 console.log(`server peak memory: ${Math.round(peakMemory / 1024)} MiB`);
+console.log(
+  `\nflood for ${floodSeconds} s with one token, default limits (${loadEnv({}).MEDLAKE_RATE_LIMIT_PER_TOKEN} a minute per token):`,
+);
+console.table([
+  row('GET /api/v1/datasets (one token)', flood),
+  row('GET /api/health', floodHealth),
+]);
 // The responsiveness docs/reliability.md promises while heavy queries queue.
 const bounds = { health: 100, paging: 250 };
 const held = loaded[0]!.latency.p97_5 <= bounds.health && loaded[2]!.latency.p97_5 <= bounds.paging;

@@ -5,6 +5,7 @@ import fastifyHelmet from '@fastify/helmet';
 import fastifyStatic from '@fastify/static';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
+import type { FastifyUnderPressureOptions } from '@fastify/under-pressure';
 import Fastify from 'fastify';
 import {
   jsonSchemaTransform,
@@ -13,9 +14,11 @@ import {
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
 import { AppError } from './errors.ts';
-import { auditRefusal } from './http/audit-refusals.ts';
+import { createProbeRecorder } from './audit/probe-recorder.ts';
+import { auditRefusal, noteProbes } from './http/audit-refusals.ts';
 import { routeAccess } from './http/authenticate.ts';
 import { handleError } from './http/error-handler.ts';
+import { loadLimits } from './http/load-limits.ts';
 import { refuseNulCharacters } from './http/refuse-nul-characters.ts';
 import { helmetOptions, jsonBodyLimit, strictTransportSecurity } from './http/security-headers.ts';
 import type { Logger } from './logger.ts';
@@ -42,6 +45,8 @@ export type AppOptions = {
   webRoot?: string;
   /** Called when a query is queued, to wake the worker instead of waiting for its poll. */
   onQuerySubmitted?: () => void;
+  /** Load-shedding settings beside the configured ones (tests make the server overloaded). */
+  pressure?: Partial<FastifyUnderPressureOptions>;
 };
 
 /** Builds the HTTP server: the API under /api, its OpenAPI document, and the web app. */
@@ -56,11 +61,19 @@ export async function buildApp(options: AppOptions) {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(handleError);
+  // First: shedding and rate limits cost less than anything that follows, sign-in included.
+  await app.register(loadLimits(options.platform.env, options.pressure));
   await app.register(fastifyHelmet, helmetOptions(options.platform.store.parts.directOrigin));
   app.addHook('onSend', strictTransportSecurity);
   await app.register(fastifyCookie);
   app.addHook('onRequest', routeAccess(options.platform));
   app.addHook('onError', auditRefusal(options.platform));
+  const probes = createProbeRecorder(
+    options.platform.audit,
+    options.platform.env.MEDLAKE_PROBE_WINDOW_SECONDS * 1000,
+  );
+  app.addHook('onError', noteProbes(probes));
+  app.addHook('onClose', async () => probes.close());
   app.addHook('preValidation', refuseNulCharacters);
   // Every API route, for the access-matrix test: a route added without a rule fails it.
   const apiRoutes: Array<{ method: string; url: string }> = [];
@@ -137,7 +150,7 @@ export async function buildApp(options: AppOptions) {
     throw new AppError('NOT_FOUND', `No route for ${request.method} ${url}`);
   });
 
-  return Object.assign(app, { apiRoutes });
+  return Object.assign(app, { apiRoutes, probes });
 }
 
 export type App = Awaited<ReturnType<typeof buildApp>>;

@@ -165,6 +165,19 @@ const envSchema = z.object({
    * /api/health says only ok or degraded.
    */
   MEDLAKE_HEALTH_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
+  /** API requests a minute from one client address, whoever signs in from it. */
+  MEDLAKE_RATE_LIMIT_PER_ADDRESS: z.coerce.number().int().min(1).max(1_000_000).default(6000),
+  /** API requests a minute with one personal API token. */
+  MEDLAKE_RATE_LIMIT_PER_TOKEN: z.coerce.number().int().min(1).max(1_000_000).default(1200),
+  /** The event loop's lag, in milliseconds, from which new requests are shed with 503. */
+  MEDLAKE_SHED_EVENT_LOOP_DELAY_MS: z.coerce.number().int().min(10).max(60_000).default(1000),
+  /** What a shed request is told to wait before it tries again, in seconds. */
+  MEDLAKE_SHED_RETRY_AFTER_SECONDS: z.coerce.number().int().min(1).max(3600).default(10),
+  /**
+   * The window, in seconds, over which probing requests (refusals, not-found answers on
+   * objects, refused specs) are counted per user or address into one audit entry.
+   */
+  MEDLAKE_PROBE_WINDOW_SECONDS: z.coerce.number().int().min(1).max(86_400).default(300),
   /** Failed sign-ins in a row after which an account is locked for a while. */
   MEDLAKE_LOGIN_MAX_FAILURES: z.coerce.number().int().min(1).max(100).default(5),
   /** How long a locked account stays locked, and the window failures per source count in. */

@@ -292,6 +292,7 @@ export const routeRules: Readonly<Record<string, RouteRule>> = {
 
   'GET /api/v1/audit': roles(['auditor', 'admin'], 'audit'),
   'GET /api/v1/audit/export': roles(['auditor', 'admin'], 'audit'),
+  'GET /api/v1/audit/suspicious': roles(['auditor', 'admin'], 'audit'),
   'POST /api/v1/audit/verify': roles(['auditor', 'admin'], 'audit'),
 };
 

@@ -34,6 +34,8 @@ export async function createTestPlatform(
   const env: Env = loadEnv({
     MEDLAKE_HOME: home,
     LOG_LEVEL: 'silent',
+    // A test machine running many suites lags; shedding is tested on its own (load-limits.test).
+    MEDLAKE_SHED_EVENT_LOOP_DELAY_MS: '60000',
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
     ...bucket?.env,
     ...extraEnv,

@@ -45,3 +45,27 @@ export const auditVerificationSchema = z.union([
 
 export type AuditEntryView = z.infer<typeof auditEntrySchema>;
 export type AuditPage = z.infer<typeof auditPageSchema>;
+
+/** One user's (or, signed out, one address's) probing over a period, from the audit log. */
+export const suspectSchema = z.object({
+  userId: z.string().nullable(),
+  who: z.string().describe("the user's e-mail as it is now, or the address for no user"),
+  sources: z.array(z.string()),
+  refused: z.number().int(),
+  notFound: z.number().int(),
+  invalid: z.number().int(),
+  total: z.number().int(),
+  windows: z.number().int().describe('how many counting windows had any'),
+  firstAt: z.string(),
+  lastAt: z.string(),
+  routes: z.record(z.string(), z.number().int()).describe('the routes probed most, with counts'),
+});
+
+export const suspiciousActivitySchema = z.object({
+  from: z.string(),
+  to: z.string(),
+  suspects: z.array(suspectSchema),
+});
+
+export type Suspect = z.infer<typeof suspectSchema>;
+export type SuspiciousActivity = z.infer<typeof suspiciousActivitySchema>;

@@ -48,6 +48,11 @@ const AdminProjectsPage = lazy(() =>
 const AdminUsersPage = lazy(() =>
   import('./pages/admin-users-page.tsx').then((module) => ({ default: module.AdminUsersPage })),
 );
+const SuspiciousActivityPage = lazy(() =>
+  import('./pages/suspicious-activity-page.tsx').then((module) => ({
+    default: module.SuspiciousActivityPage,
+  })),
+);
 const AuditPage = lazy(() =>
   import('./pages/audit-page.tsx').then((module) => ({ default: module.AuditPage })),
 );
@@ -113,6 +118,7 @@ export function App() {
             <Route path="/admin/hospitals" element={<AdminHospitalsPage />} />
             <Route path="/admin/operations" element={<AdminOperationsPage />} />
             <Route path="/audit" element={<AuditPage />} />
+            <Route path="/audit/suspicious" element={<SuspiciousActivityPage />} />
             <Route path="/profile" element={<ProfilePage />} />
             <Route path="/status" element={<StatusPage />} />
             <Route path="*" element={<Navigate to="/" replace />} />
@@ -156,6 +162,11 @@ function Shell({ children }: { children: React.ReactNode }) {
             {(role === 'auditor' || role === 'admin') && (
               <Button color="inherit" component={RouterLink} to="/audit">
                 Audit log
+              </Button>
+            )}
+            {(role === 'auditor' || role === 'admin') && (
+              <Button color="inherit" component={RouterLink} to="/audit/suspicious">
+                Suspicious activity
               </Button>
             )}
             <Button color="inherit" component={RouterLink} to="/status">

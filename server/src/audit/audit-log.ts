@@ -27,6 +27,7 @@ export const auditActions = [
   'access_request.create',
   'access_request.decide',
   'access.denied',
+  'access.probe',
   'query.submit',
   'query.cancel',
   'saved_query.create',

@@ -1,4 +1,9 @@
-import { auditOutcomeSchema, auditPageSchema, auditVerificationSchema } from '@medlake/shared';
+import {
+  auditOutcomeSchema,
+  auditPageSchema,
+  auditVerificationSchema,
+  suspiciousActivitySchema,
+} from '@medlake/shared';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { actorOf } from '../../caller.ts';
@@ -7,6 +12,7 @@ import type { Platform } from '../../platform.ts';
 import {
   exportAuditLog,
   searchAuditLog,
+  listSuspiciousActivity,
   verifyAuditLog,
 } from '../../use-cases/audit/read-audit-log.ts';
 import { errorResponses } from '../../http/error-responses.ts';
@@ -72,6 +78,29 @@ export function auditRoutes(platform: Platform): FastifyPluginAsyncZod {
           .header('x-medlake-truncated', String(exported.truncated))
           .header('cache-control', 'private, no-store')
           .send(exported.csv);
+      },
+    );
+
+    app.get(
+      '/v1/audit/suspicious',
+      {
+        schema: {
+          summary:
+            'Suspicious activity: who was refused, asked for objects not theirs or sent refused specs, summed over a period (by default the last 7 days)',
+          tags: ['audit'],
+          querystring: z.object({
+            from: z.coerce.date().optional(),
+            to: z.coerce.date().optional(),
+          }),
+          response: { 200: suspiciousActivitySchema, ...errors },
+        },
+      },
+      async (request) => {
+        const caller = requireCaller(request);
+        const to = request.query.to ?? new Date();
+        const from = request.query.from ?? new Date(to.getTime() - 7 * 86_400_000);
+        const suspects = await listSuspiciousActivity(platform, actorOf(caller), { from, to });
+        return { from: from.toISOString(), to: to.toISOString(), suspects };
       },
     );
 

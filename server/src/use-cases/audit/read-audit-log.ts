@@ -1,5 +1,7 @@
 import { stringify } from 'csv-stringify/sync';
 import type { Actor, AuditEntry, AuditFilter, AuditVerification } from '../../audit/audit-log.ts';
+import type { Suspect } from '@medlake/shared';
+import { usersRepository } from '../../catalog/users-repository.ts';
 import type { Platform } from '../../platform.ts';
 
 /** An export holds at most this many entries; narrow the filter for more. */
@@ -101,4 +103,79 @@ export async function verifyAuditLog(platform: Platform, actor: Actor): Promise<
 
 function defuseFormula(value: string): string {
   return /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
+}
+
+/** How many probe entries a period may hold for the summary; the busiest are what matter. */
+const maxProbeEntries = 10_000;
+
+/**
+ * Who probed, over a period: the `access.probe` entries summed per user (or address, for no
+ * user), most first, with users named as they are now. Reading it is on record.
+ */
+export async function listSuspiciousActivity(
+  platform: Platform,
+  actor: Actor,
+  period: { from: Date; to: Date },
+): Promise<Suspect[]> {
+  await platform.audit.record({ action: 'audit.read', actor, details: { suspicious: period } });
+  const { entries } = await platform.audit.search(
+    { action: 'access.probe', from: period.from, to: period.to },
+    { page: 1, pageSize: maxProbeEntries },
+  );
+  const byWho = new Map<string, Suspect & { sourceSet: Set<string> }>();
+  for (const entry of entries) {
+    const key = entry.actorId ?? `source:${entry.source}`;
+    const at = entry.at.toISOString();
+    let suspect = byWho.get(key);
+    if (!suspect) {
+      suspect = {
+        userId: entry.actorId,
+        who: entry.actor ?? entry.source,
+        sources: [],
+        sourceSet: new Set(),
+        refused: 0,
+        notFound: 0,
+        invalid: 0,
+        total: 0,
+        windows: 0,
+        firstAt: at,
+        lastAt: at,
+        routes: {},
+      };
+      byWho.set(key, suspect);
+    }
+    const count = (name: string) => {
+      const value = entry.details[name];
+      return typeof value === 'number' ? value : 0;
+    };
+    suspect.refused += count('refused');
+    suspect.notFound += count('notFound');
+    suspect.invalid += count('invalid');
+    suspect.total = suspect.refused + suspect.notFound + suspect.invalid;
+    suspect.windows += 1;
+    suspect.sourceSet.add(entry.source);
+    if (at < suspect.firstAt) suspect.firstAt = at;
+    if (at > suspect.lastAt) suspect.lastAt = at;
+    const routes = entry.details.routes;
+    if (routes && typeof routes === 'object') {
+      for (const [route, n] of Object.entries(routes as Record<string, unknown>)) {
+        if (typeof n === 'number') suspect.routes[route] = (suspect.routes[route] ?? 0) + n;
+      }
+    }
+  }
+  const emails = await usersRepository(platform.catalog.db).emailsOf(
+    [...byWho.values()].flatMap((suspect) => (suspect.userId ? [suspect.userId] : [])),
+  );
+  return [...byWho.values()]
+    .map(({ sourceSet, ...suspect }) => ({
+      ...suspect,
+      who: (suspect.userId && emails.get(suspect.userId)) || suspect.who,
+      sources: [...sourceSet].sort(),
+      routes: Object.fromEntries(
+        Object.entries(suspect.routes)
+          .sort((a, b) => b[1] - a[1])
+          .slice(0, 10),
+      ),
+    }))
+    .sort((a, b) => b.total - a.total || a.who.localeCompare(b.who));
 }
