@@ -23,7 +23,7 @@ describe("the CLI's ingest progress", () => {
         rowsPerSecond: 180_000,
         estimated: true,
       }),
-    ).toBe('reading        83%, about 8,340,000 of about 10,000,000 rows, 180,000 rows/s');
+    ).toBe('reading        83%, about 8,340,000 of 10,000,000 rows, 180,000 rows/s');
   });
 
   it('tells the counted figure when a step ends, and patients while pseudonymizing', () => {

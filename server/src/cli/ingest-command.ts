@@ -70,7 +70,7 @@ export function describeProgress(progress: IngestJobProgress): string {
     const about = progress.estimated ? 'about ' : '';
     const of =
       progress.rowsTotal !== null && progress.rowsTotal !== progress.rowsProcessed
-        ? ` of ${about}${progress.rowsTotal.toLocaleString('en-US')}`
+        ? ` of ${progress.rowsTotal.toLocaleString('en-US')}`
         : '';
     parts.push(`${about}${progress.rowsProcessed.toLocaleString('en-US')}${of} ${unit}`);
     if (progress.rowsPerSecond !== null) {
