@@ -193,7 +193,7 @@ function GroupChart({ job }: { job: QueryJobView }) {
         <Typography variant="h6" component="figcaption" gutterBottom>
           {title}
           {points.length < page.data.rows.length &&
-            ` (${page.data.rows.length - points.length} groups shown as <${job.summary!.threshold} are left out)`}
+            ` (${page.data.rows.length - points.length} suppressed ${page.data.rows.length - points.length === 1 ? 'group is' : 'groups are'} not drawn)`}
         </Typography>
         {overTime ? (
           <LineChart
@@ -240,7 +240,7 @@ function HistogramChart({ job, column }: { job: QueryJobView; column: string }) 
         <Typography variant="h6" component="figcaption" gutterBottom>
           {title}
           {drawn.length < bins.length &&
-            ` (${bins.length - drawn.length} bins shown as <${job.summary!.threshold} are left out)`}
+            ` (${bins.length - drawn.length} suppressed ${bins.length - drawn.length === 1 ? 'bin is' : 'bins are'} not drawn)`}
         </Typography>
         {groups.length > 0 && rows.length > 1 && (
           <TextField
