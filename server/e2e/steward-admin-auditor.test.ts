@@ -211,12 +211,26 @@ describe('a steward uploads, an admin decides, an auditor checks, in a real brow
     expect(await page.getByRole('cell', { name: 'upload', exact: true }).count()).toBe(2);
     await page.getByLabel('Action (starts with)').fill('access_request.decide');
     await page.getByRole('cell', { name: 'admin@example.org' }).waitFor();
+    // Every field of the entry, in a drawer, the people named.
+    await page
+      .getByRole('button', { name: /^Entry \d+: every field$/ })
+      .first()
+      .click();
+    const drawer = page.getByRole('region', { name: /^Entry #\d+$/ });
+    await drawer.getByText('access_request.decide').waitFor();
+    await drawer.getByText(/rae@example\.org \([0-9a-f-]{36}\)/).waitFor();
+    expect(await accessibilityViolations(page)).toEqual([]);
+    await drawer.getByRole('button', { name: 'Close' }).click();
     await page.getByLabel('Action (starts with)').fill('release.preview');
     await page.getByRole('cell', { name: 'steward@example.org' }).waitFor();
     await page.getByRole('button', { name: 'Verify the chain' }).click();
     await page.getByText('The audit log is intact').waitFor();
+    await page.getByText(/it matches \d+ signed checkpoint/).waitFor();
     expect(await accessibilityViolations(page)).toEqual([]);
     await screenshot(page, 'audit-log');
+    await page.getByRole('link', { name: 'Suspicious activity' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Suspicious activity' }).waitFor();
+    expect(await accessibilityViolations(page)).toEqual([]);
     await page.context().close();
   });
 

@@ -14,6 +14,16 @@ export const auditEntrySchema = z.object({
   source: z.string().describe("the client's address, or cli:<user>@<host>"),
   details: z.record(z.string(), z.unknown()),
   hash: z.string(),
+  actorNow: z
+    .string()
+    .nullable()
+    .optional()
+    .describe("the actor's e-mail as it is now, looked up when the log is read"),
+  targetLabel: z.string().nullable().optional().describe('what the target is, in words'),
+  names: z
+    .record(z.string(), z.string())
+    .optional()
+    .describe('readable names of the ids in the details (users), looked up when read'),
 });
 
 export const auditPageSchema = z.object({

@@ -1,8 +1,10 @@
-import { auditPageSchema, auditVerificationSchema } from '@medlake/shared';
+import { auditPageSchema, auditVerificationSchema, type AuditEntryView } from '@medlake/shared';
 import {
   Alert,
+  Box,
   Button,
   CircularProgress,
+  Drawer,
   Link,
   Stack,
   TableBody,
@@ -22,6 +24,7 @@ import { WideTable } from '../components/wide-table.tsx';
 export function AuditPage() {
   const [actor, setActor] = useState('');
   const [action, setAction] = useState('');
+  const [open, setOpen] = useState<AuditEntryView | null>(null);
   const paging = useServerPage(50, [50, 200, 500]);
   const filter: Record<string, string> = {
     ...(actor ? { actor } : {}),
@@ -67,7 +70,8 @@ export function AuditPage() {
       {verify.data?.ok === true && (
         <Alert severity="success">
           The audit log is intact: {verify.data.entries} entries
-          {verify.data.head && `, the last #${verify.data.head.seq}`}.
+          {verify.data.head && `, the last #${verify.data.head.seq}`}; it matches{' '}
+          {verify.data.checkpoints ?? 0} signed checkpoint(s) kept outside the server's home.
         </Alert>
       )}
       {verify.data?.ok === false && (
@@ -94,12 +98,20 @@ export function AuditPage() {
             </TableHead>
             <TableBody>
               {entries.data.entries.map((entry) => (
-                <TableRow key={entry.seq}>
-                  <TableCell>{entry.seq}</TableCell>
+                <TableRow key={entry.seq} hover>
+                  <TableCell>
+                    <Button
+                      size="small"
+                      onClick={() => setOpen(entry)}
+                      aria-label={`Entry ${entry.seq}: every field`}
+                    >
+                      {entry.seq}
+                    </Button>
+                  </TableCell>
                   <TableCell>{new Date(entry.at).toLocaleString()}</TableCell>
-                  <TableCell>{entry.actor ?? '—'}</TableCell>
+                  <TableCell>{entry.actorNow ?? entry.actor ?? '—'}</TableCell>
                   <TableCell>{entry.action}</TableCell>
-                  <TableCell>{entry.target ?? '—'}</TableCell>
+                  <TableCell>{entry.targetLabel ?? entry.target ?? '—'}</TableCell>
                   <TableCell>{entry.outcome}</TableCell>
                   <TableCell>{entry.source}</TableCell>
                 </TableRow>
@@ -109,6 +121,67 @@ export function AuditPage() {
           {paging.pagination(entries.data.total)}
         </>
       )}
+      <Drawer anchor="right" open={open !== null} onClose={() => setOpen(null)}>
+        {open && <EntryDetails entry={open} onClose={() => setOpen(null)} />}
+      </Drawer>
     </Stack>
+  );
+}
+
+/** Every field of one entry, names beside the ids they stand for. */
+function EntryDetails({ entry, onClose }: { entry: AuditEntryView; onClose: () => void }) {
+  const named = (id: string | null) => {
+    if (!id) return '—';
+    const name = entry.names?.[id];
+    return name ? `${name} (${id})` : id;
+  };
+  const fields: Array<[string, string]> = [
+    ['When', new Date(entry.at).toLocaleString()],
+    ['Who', entry.actorNow ?? entry.actor ?? '—'],
+    ['Name at the time', entry.actor ?? '—'],
+    ['User id', entry.actorId ?? '—'],
+    ['Action', entry.action],
+    ['About', entry.targetLabel ? `${entry.targetLabel} (${entry.target})` : named(entry.target)],
+    ['Outcome', entry.outcome],
+    ['From', entry.source],
+    ['Hash', entry.hash],
+  ];
+  return (
+    <Box
+      component="section"
+      aria-labelledby="entry-title"
+      sx={{ width: { xs: '100vw', sm: 480 }, p: 3 }}
+    >
+      <Stack direction="row" sx={{ justifyContent: 'space-between', alignItems: 'center' }}>
+        <Typography variant="h6" component="h2" id="entry-title">
+          Entry #{entry.seq}
+        </Typography>
+        <Button onClick={onClose}>Close</Button>
+      </Stack>
+      <Box component="dl" sx={{ m: 0 }}>
+        {fields.map(([label, value]) => (
+          <Box key={label} sx={{ mb: 1 }}>
+            <Typography component="dt" variant="caption" color="text.secondary">
+              {label}
+            </Typography>
+            <Typography component="dd" sx={{ m: 0, overflowWrap: 'anywhere' }}>
+              {value}
+            </Typography>
+          </Box>
+        ))}
+        <Typography component="dt" variant="caption" color="text.secondary">
+          Details
+        </Typography>
+        <Box component="dd" sx={{ m: 0 }}>
+          {Object.keys(entry.details).length === 0 && <Typography>—</Typography>}
+          {Object.entries(entry.details).map(([key, value]) => (
+            <Typography key={key} sx={{ overflowWrap: 'anywhere' }}>
+              <strong>{key}</strong>:{' '}
+              {typeof value === 'string' ? named(value) : JSON.stringify(value)}
+            </Typography>
+          ))}
+        </Box>
+      </Box>
+    </Box>
   );
 }

@@ -6,6 +6,7 @@ import {
 } from '@medlake/shared';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { describeAuditEntries } from '../../audit/describe-entries.ts';
 import { actorOf } from '../../caller.ts';
 import { requireCaller } from '../../http/authenticate.ts';
 import type { Platform } from '../../platform.ts';
@@ -47,6 +48,7 @@ export function auditRoutes(platform: Platform): FastifyPluginAsyncZod {
         const caller = requireCaller(request);
         const { page, pageSize, ...wanted } = request.query;
         const found = await searchAuditLog(platform, actorOf(caller), wanted, { page, pageSize });
+        const names = await describeAuditEntries(platform.catalog.db, found.entries);
         return {
           page,
           pageSize,
@@ -54,6 +56,13 @@ export function auditRoutes(platform: Platform): FastifyPluginAsyncZod {
           entries: found.entries.map(({ prevHash: _prevHash, ...entry }) => ({
             ...entry,
             at: entry.at.toISOString(),
+            actorNow: entry.actorId ? (names.get(entry.actorId) ?? null) : null,
+            targetLabel: entry.target ? (names.get(entry.target) ?? null) : null,
+            names: Object.fromEntries(
+              Object.values(entry.details).flatMap((value) =>
+                typeof value === 'string' && names.has(value) ? [[value, names.get(value)!]] : [],
+              ),
+            ),
           })),
         };
       },

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { SuspiciousActivity } from '@medlake/shared';
+import type { AuditPage, SuspiciousActivity } from '@medlake/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createTestApp,
@@ -9,7 +9,8 @@ import {
 } from '../../../test/helper.ts';
 import { prepareDataset } from '../../../test/ingest-helpers.ts';
 import type { App } from '../../app.ts';
-import { addUser, createApiToken } from '../../use-cases/manage-access.ts';
+import { usersRepository } from '../../catalog/users-repository.ts';
+import { addUser, createApiToken, grantDatasetAccess } from '../../use-cases/manage-access.ts';
 
 describe('probes on record, and the suspicious-activity page', () => {
   let platform: TestPlatform;
@@ -101,5 +102,26 @@ describe('probes on record, and the suspicious-activity page', () => {
     ]);
     // The researcher may not look.
     expect((await call('mallory', 'GET', '/api/v1/audit/suspicious')).statusCode).toBe(403);
+  });
+
+  it('names who and what an entry is about when the log is read, not bare ids', async () => {
+    const quiet = await usersRepository(platform.catalog.db).byEmail('quiet@example.org');
+    const grant = await grantDatasetAccess(
+      platform,
+      { userId: null, name: 'test setup', source: 'test' },
+      { email: 'quiet@example.org', datasetId: 'synthea-observations', level: 'aggregate' },
+    );
+    const page = (
+      await call('auditor', 'GET', '/api/v1/audit?action=grant.add&pageSize=5')
+    ).json<AuditPage>();
+    const entry = page.entries.find((item) => item.target === `grant:${grant.id}`);
+    expect(entry).toMatchObject({
+      targetLabel: 'aggregate grant of Observations (Synthea export) to quiet@example.org',
+      names: { [quiet!.id]: 'quiet@example.org' },
+    });
+    const own = (
+      await call('auditor', 'GET', '/api/v1/audit?action=audit.read&pageSize=1')
+    ).json<AuditPage>();
+    expect(own.entries[0]).toMatchObject({ actorNow: 'auditor@example.org' });
   });
 });
