@@ -388,13 +388,14 @@ describe('attacks on access', () => {
         level: 'aggregate',
         query: spec,
         end: async (email, grantId) => {
+          // One grant per user, dataset and level: the wide one goes before the narrow one.
+          await revokeGrant(platform, testActor, grantId!);
           await grantDatasetAccess(platform, testActor, {
             email,
             datasetId: 'synthea-observations',
             level: 'aggregate',
             hospitals: ['other'],
           });
-          await revokeGrant(platform, testActor, grantId!);
         },
       },
       {
