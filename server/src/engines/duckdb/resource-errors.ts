@@ -7,8 +7,9 @@ import { UnavailableError } from '../../errors.ts';
  */
 export function resourceError(error: unknown, memoryLimit: string): UnavailableError | undefined {
   const message = error instanceof Error ? error.message : String(error);
-  // A full temporary directory is reported as "Out of Memory" too, naming its own setting.
-  if (/max_temp_directory_size|no space left on device|could not write.*temp/i.test(message)) {
+  // A full temporary directory is reported as "Out of Memory" too, naming its own setting. A
+  // full disk elsewhere ("No space left on device") is left to diskFullError (errors.ts).
+  if (/max_temp_directory_size|could not write.*temp/i.test(message)) {
     return new UnavailableError(
       "the ingest ran out of disk space for its temporary files in MEDLAKE_HOME: free disk space on the server's data disk and upload the file again; nothing of it was published",
     );
