@@ -51,9 +51,10 @@ describe('the S3 server going away', () => {
     await proxy?.close();
   });
 
+  // One total: every group of one month by sex holds fewer than 11 patients and would be left
+  // out, and the test needs a row to come back.
   const spec = {
     dataset: 'synthea-observations',
-    groupBy: [{ column: 'sex' }],
     measures: [{ fn: 'patients' }, { fn: 'count' }],
   };
 
