@@ -2,8 +2,15 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parse } from 'csv-parse/sync';
+import {
+  groupOutputName,
+  measureOutputName,
+  type Group as SpecGroup,
+  type Measure as SpecMeasure,
+} from '@medlake/shared';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { attemptTally } from '../../test/attempts.ts';
 import { createTestPlatform, type TestPlatform } from '../../test/helper.ts';
 import { ingest, prepareDataset, synthea } from '../../test/ingest-helpers.ts';
 import { researcherWithAccess, runQuery } from '../../test/query-helpers.ts';
@@ -93,11 +100,9 @@ function labelOf(row: LakeRow, group: Group): unknown {
   return value;
 }
 
+/** A group's result column, as the service names it. */
 function outputName(group: Group): string {
-  if ('binWidth' in group) return `${group.column}_bin`;
-  if ('bucket' in group) return `${group.column}_${group.bucket}`;
-  if ('bands' in group) return `${group.column}_band`;
-  return group.column;
+  return groupOutputName(group as SpecGroup);
 }
 
 /** A label as the result shows it and as the oracle computes it, made comparable. */
@@ -163,15 +168,7 @@ describe.each([
     let attacker: User;
     let oracle: User;
     let lake: LakeRow[] = [];
-    const tally = new Map<string, { tried: number; succeeded: number }>();
-
-    const attempt = (kind: string, succeeded: boolean, what: string) => {
-      const entry = tally.get(kind) ?? { tried: 0, succeeded: 0 };
-      entry.tried += 1;
-      if (succeeded) entry.succeeded += 1;
-      tally.set(kind, entry);
-      expect(succeeded, `${kind}: ${what}`).toBe(false);
-    };
+    const { tally, attempt } = attemptTally();
 
     const ask = async (spec: Spec, as: User = attacker) => {
       const { job, rows } = await runQuery(platform, as, { dataset, ...spec });
@@ -697,14 +694,5 @@ describe.each([
 );
 
 function measureName(measure: Measure): string {
-  switch (measure.fn) {
-    case 'count':
-      return 'rows';
-    case 'patients':
-      return 'patients';
-    case 'percentile':
-      return `value_p${Math.round(measure.p * 100)}`;
-    default:
-      return `value_${measure.fn}`;
-  }
+  return measureOutputName(measure as SpecMeasure);
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { attemptTally } from '../../test/attempts.ts';
 import {
   createTestApp,
   createTestPlatform,
@@ -36,16 +37,8 @@ describe('attacks on access', () => {
   let app: App;
   let worker: QueryWorker;
   const tokens: Record<string, string> = {};
-  const tally = new Map<string, { tried: number; succeeded: number }>();
-
   /** Counts one attempt of a class; it succeeded when `succeeded` holds. */
-  const attempt = (kind: string, succeeded: boolean, what: string) => {
-    const entry = tally.get(kind) ?? { tried: 0, succeeded: 0 };
-    entry.tried += 1;
-    if (succeeded) entry.succeeded += 1;
-    tally.set(kind, entry);
-    expect(succeeded, `${kind}: ${what}`).toBe(false);
-  };
+  const { tally, attempt } = attemptTally();
   const ok = (response: Response) => response.statusCode >= 200 && response.statusCode < 300;
 
   const call = (
