@@ -157,12 +157,20 @@ export async function checkReleaseLedger(
       : [],
   };
   const labels = input.groups.map((group) => groupValues(group, columns));
+  // Earlier results of one grouping ask the engine the same question: it is asked once.
+  const counted = new Map<string, ReturnType<WithheldPatients>>();
+  const withheldPatients: WithheldPatients = (groupBy, coarse) => {
+    const key = canonicalJson({ groups: groupBy.map(groupKey), coarse });
+    const found = counted.get(key) ?? input.withheldPatients(groupBy, coarse);
+    counted.set(key, found);
+    return found;
+  };
   for (const old of earlier.get(resultFamily) ?? []) {
     const held = await marginalClashes(old.cell as ResultRecord, {
       spec,
       labels: grouped ? labels : [],
       threshold,
-      withheldPatients: input.withheldPatients,
+      withheldPatients,
     });
     if (held.total) verdict.total = true;
     held.groups.forEach((index) => (verdict.groups[index] = true));
