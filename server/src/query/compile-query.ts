@@ -113,6 +113,18 @@ export function compileWithheldPatients(
   return new QueryCompiler(context).withheldPatients(spec, coarse);
 }
 
+/**
+ * For the release ledger: the condition a row `t` of the lake meets when it matches the spec's
+ * filter and cohort, as compileQuery writes it (cohort criteria read `context.files.cohort`),
+ * with its parameters numbered from 1. The ledger writes its own statement around it.
+ */
+export function compileRowCondition(
+  spec: Pick<QuerySpec, 'where' | 'cohort'>,
+  context: CompileContext,
+): Statement {
+  return new QueryCompiler(context).rowCondition(spec);
+}
+
 class QueryCompiler {
   readonly #context: CompileContext;
   readonly #params: unknown[] = [];
@@ -130,6 +142,12 @@ class QueryCompiler {
       : this.#aggregate(spec, scan, where);
     this.#throwProblems();
     return compiled;
+  }
+
+  rowCondition(spec: Pick<QuerySpec, 'where' | 'cohort'>): Statement {
+    const sql = this.#matching(spec as QuerySpec);
+    this.#throwProblems();
+    return { sql, params: this.#params };
   }
 
   withheldPatients(spec: QuerySpec, coarse: readonly number[]): Statement {
