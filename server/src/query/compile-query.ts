@@ -10,6 +10,7 @@ import {
   type QuerySpec,
 } from '@medlake/shared';
 import { AppError, type ErrorDetail } from '../errors.ts';
+import { dateShiftKeyOf, holderShiftDays } from '../privacy/privacy-secrets.ts';
 import { isNumeric, isTemporal, type QueryColumn } from './query-columns.ts';
 import type { SqlDialect } from './sql-dialect.ts';
 
@@ -55,7 +56,8 @@ export type CompileContext = {
   /**
    * The key of the holder the result is for (privacy/privacy-secrets.ts): with it, every
    * pseudonym the query shows, groups by or compares is the holder's own, so that two
-   * projects' results cannot be joined on their pseudonyms.
+   * projects' results cannot be joined on their pseudonyms; and every shifted event date is
+   * moved by the holder's own shift per patient, so that they cannot be joined on the dates.
    */
   holderKey?: string;
   /**
@@ -348,12 +350,28 @@ class QueryCompiler {
     return `(SELECT * FROM (${numbered}) AS b WHERE b.__n <= ${this.#param(limit)}) AS t`;
   }
 
-  /** A column as the result shows it: a pseudonym as the holder's own. */
+  /**
+   * A column as the result shows it: a pseudonym as the holder's own, and a shifted event date
+   * moved again by the holder's own shift for the row's patient (from 1 to 182 days either
+   * way, never 0): the same for all of a patient's rows, so intervals are kept.
+   */
   #shown(name: string): string {
     const quoted = this.#quote(name);
     const { holderKey, columns, dialect } = this.#context;
-    if (!holderKey || !columns.get(name)?.linkage) return quoted;
-    return dialect.keyedPseudonym(quoted, this.#param(holderKey));
+    const column = columns.get(name);
+    if (!holderKey || !column) return quoted;
+    if (column.linkage) return dialect.keyedPseudonym(quoted, this.#param(holderKey));
+    if (column.shifted && isTemporal(column.type)) {
+      const draw = dialect.keyedInteger(
+        this.#quote('patient'),
+        this.#param(dateShiftKeyOf(holderKey)),
+      );
+      // m = draw mod 364 gives m + 1 for m ≤ 181 and m − 364 above: ±1..182, in one pass.
+      const span = holderShiftDays;
+      const days = `(((${draw} % ${2 * span}) + ${span + 1}) % ${2 * span + 1} - ${span})`;
+      return dialect.addDays(quoted, days, column.type as 'date' | 'timestamp');
+    }
+    return quoted;
   }
 
   #group(group: Group, path: string): string {
@@ -433,7 +451,8 @@ class QueryCompiler {
     switch (measure.fn) {
       case 'min':
       case 'max':
-        return { expression: `${measure.fn}(${value})`, type: column.type };
+        // As the holder sees the column: their pseudonyms, their dates.
+        return { expression: `${measure.fn}(${this.#shown(measure.column)})`, type: column.type };
       case 'sum': {
         if (!numeric) needsNumber();
         const clamp = this.#context.clampedSums?.[measure.column];
@@ -593,7 +612,7 @@ class QueryCompiler {
       return 'FALSE';
     }
     const { dialect } = this.#context;
-    const value = this.#quote(name);
+    const value = this.#shown(name);
     const parts = [];
     if (condition.from !== undefined) {
       parts.push(`${value} >= ${dialect.castToTimestamp(this.#param(condition.from))}`);

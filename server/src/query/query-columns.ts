@@ -9,6 +9,11 @@ export type QueryColumn = {
   role: 'code' | 'event_date' | 'measure' | 'partition' | 'other';
   /** The event date that date filters use when they name none: the age reference, or the first. */
   primaryDate?: boolean;
+  /**
+   * An event date the ingest shifted per patient (`datePolicy: shift`): row-level results move
+   * it again by the holder's own shift per patient (privacy/privacy-secrets.ts).
+   */
+  shifted?: boolean;
 };
 
 /** Every column the dataset's queries may name, by name. */
@@ -25,6 +30,7 @@ export function queryColumns(contract: DatasetContract): Map<string, QueryColumn
       type: lake.type,
       linkage: lake.role === 'patient_id' || lake.role === 'direct_identifier',
       role: lake.type === 'varchar' && role === 'measure' ? 'other' : role,
+      ...(lake.role === 'event_date' && contract.datePolicy === 'shift' ? { shifted: true } : {}),
     });
   }
   const events = contract.columns.filter((column) => column.role === 'event_date');

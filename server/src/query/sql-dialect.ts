@@ -33,4 +33,12 @@ export interface SqlDialect {
    * (a placeholder) followed by the pseudonym; privacy/privacy-secrets.ts computes the same.
    */
   keyedPseudonym(expression: string, key: string): string;
+  /**
+   * The first 32 bits of SHA-256 over a key (a placeholder) followed by the expression, as a
+   * non-negative integer: a holder's own draw per patient (privacy/privacy-secrets.ts computes
+   * the same).
+   */
+  keyedInteger(expression: string, key: string): string;
+  /** A date or timestamp moved by a whole number of days (an integer expression). */
+  addDays(expression: string, days: string, type: 'date' | 'timestamp'): string;
 }

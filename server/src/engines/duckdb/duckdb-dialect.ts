@@ -11,6 +11,12 @@ export const duckDbDialect: SqlDialect = {
   timeBucket: (expression, bucket) => `CAST(date_trunc('${bucket}', ${expression}) AS DATE)`,
   startsWith: (expression, prefix) => `starts_with(${expression}, ${prefix})`,
   keyedPseudonym: (expression, key) => `'p_' || substr(sha256(${key} || ${expression}), 1, 20)`,
+  keyedInteger: (expression, key) =>
+    `CAST(('0x' || substr(sha256(${key} || ${expression}), 1, 8)) AS BIGINT)`,
+  addDays: (expression, days, type) =>
+    type === 'date'
+      ? `(${expression} + CAST(${days} AS INTEGER))`
+      : `(${expression} + to_days(CAST(${days} AS INTEGER)))`,
   castToDate: (expression) => `CAST(${expression} AS DATE)`,
   castToTimestamp: (expression) => `CAST(${expression} AS TIMESTAMP)`,
   castToText: (expression) => `CAST(${expression} AS VARCHAR)`,

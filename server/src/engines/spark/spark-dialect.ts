@@ -15,6 +15,12 @@ export const sparkDialect: SqlDialect = {
   startsWith: (expression, prefix) => `startswith(${expression}, ${prefix})`,
   keyedPseudonym: (expression, key) =>
     `concat('p_', substr(sha2(concat(${key}, ${expression}), 256), 1, 20))`,
+  keyedInteger: (expression, key) =>
+    `CAST(conv(substr(sha2(concat(${key}, ${expression}), 256), 1, 8), 16, 10) AS BIGINT)`,
+  addDays: (expression, days, type) =>
+    type === 'date'
+      ? `date_add(${expression}, CAST(${days} AS INT))`
+      : `(${expression} + make_dt_interval(CAST(${days} AS INT)))`,
   castToDate: (expression) => `CAST(${expression} AS DATE)`,
   castToTimestamp: (expression) => `CAST(${expression} AS TIMESTAMP)`,
   castToText: (expression) => `CAST(${expression} AS STRING)`,
