@@ -15,12 +15,16 @@ export type Release = {
   rejectedRowCount: number;
   files: string[];
   quality: QualityReport;
+  /** The most rows one patient has in the release; null for releases from before it was kept. */
+  maxRowsPerPatient: number | null;
   publishedAt: Date;
   /** Whether new queries read this release for its hospital and month. */
   current: boolean;
 };
 
-export type NewRelease = Omit<Release, 'publishedAt' | 'current'>;
+export type NewRelease = Omit<Release, 'publishedAt' | 'current' | 'maxRowsPerPatient'> & {
+  maxRowsPerPatient?: number;
+};
 
 /** Published releases, and which one is current for each dataset, hospital and month. */
 export function releasesRepository(db: CatalogDb) {
@@ -45,6 +49,7 @@ export function releasesRepository(db: CatalogDb) {
     rejectedRowCount: Number(row.rejected_row_count),
     files: row.files,
     quality: row.quality as QualityReport,
+    maxRowsPerPatient: row.max_rows_per_patient,
     publishedAt: row.published_at,
     current: Boolean(row.current),
   });
@@ -92,6 +97,7 @@ export function releasesRepository(db: CatalogDb) {
             rejected_row_count: release.rejectedRowCount,
             files: JSON.stringify(release.files),
             quality: JSON.stringify(release.quality),
+            max_rows_per_patient: release.maxRowsPerPatient ?? null,
           })
           .execute();
         await trx
@@ -139,11 +145,13 @@ export function releasesRepository(db: CatalogDb) {
       datasetId: string,
       ids?: readonly string[],
       bounds: { hospitals?: readonly string[]; from?: string; to?: string } = {},
-    ): Promise<Array<Pick<Release, 'id' | 'datasetId' | 'hospitalId' | 'month'>>> {
+    ): Promise<
+      Array<Pick<Release, 'id' | 'datasetId' | 'hospitalId' | 'month' | 'maxRowsPerPatient'>>
+    > {
       if (bounds.hospitals?.length === 0) return [];
       let query = db
         .selectFrom('releases as r')
-        .select(['r.id', 'r.dataset_id', 'r.hospital_id', 'r.month'])
+        .select(['r.id', 'r.dataset_id', 'r.hospital_id', 'r.month', 'r.max_rows_per_patient'])
         .where('r.dataset_id', '=', datasetId);
       query = ids
         ? query.where('r.id', 'in', ids.length > 0 ? [...ids] : [''])
@@ -157,6 +165,7 @@ export function releasesRepository(db: CatalogDb) {
         datasetId: row.dataset_id,
         hospitalId: row.hospital_id,
         month: row.month,
+        maxRowsPerPatient: row.max_rows_per_patient,
       }));
     },
 

@@ -95,6 +95,7 @@ export interface ReleasesTable {
   files: Json<string[]>;
   quality: Json<unknown>;
   published_at: Generated<Date>;
+  max_rows_per_patient: number | null;
 }
 
 export interface CurrentReleasesTable {

@@ -89,6 +89,11 @@ export async function publishSyntheticLabResults(
           JOIN patients AS p ON p.i = (r * 31 + ${seed}) % ${patientsPerHospital}
           JOIN tests AS t ON t.i = (r * 17 + r // 7 + ${seed}) % ${numericTests.length}
         ) TO ${quoteLiteral(target)} (FORMAT parquet, COMPRESSION snappy)`);
+        // As an ingest measures it (ingest/quality-profile.ts), for disclosure control.
+        const measured = await connection.runAndReadAll(
+          `SELECT max(n) AS most FROM (SELECT count(*) AS n FROM read_parquet(${quoteLiteral(target)}) GROUP BY patient)`,
+        );
+        const maxRowsPerPatient = Number(measured.getRowObjects()[0]?.most ?? 0);
         const quality: QualityReport = {
           rows: options.rowsPerRelease,
           rejectedRows: 0,
@@ -119,6 +124,7 @@ export async function publishSyntheticLabResults(
             sourceBytes: 0,
             rowCount: options.rowsPerRelease,
             rejectedRowCount: 0,
+            maxRowsPerPatient,
             files: [lakeKey],
             quality,
           },

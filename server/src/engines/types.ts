@@ -148,5 +148,6 @@ export type IngestOutcome =
       status: 'written';
       /** The names of the files written, in the target folder, in order. */
       files: string[];
-      profile: Omit<QualityReport, 'comparedWith' | 'changes'>;
+      /** The report's figures, and the most rows one patient has (for the catalog only). */
+      profile: Omit<QualityReport, 'comparedWith' | 'changes'> & { maxRowsPerPatient: number };
     };

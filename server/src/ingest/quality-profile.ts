@@ -14,20 +14,29 @@ export type ProfileSql = {
   quartiles(expression: string): string;
 };
 
-/** Rows, patients and the empty count of every lake column, in one row. */
+/**
+ * Rows, patients and the empty count of every lake column, in one row; and the most rows one
+ * patient has, which bounds how many values of a percentile one patient can decide (disclosure
+ * control reads it from the catalog instead of counting it per query).
+ */
 export function totalsQuery(contract: DatasetContract, sql: ProfileSql): string {
   const nullCounts = lakeColumns(contract).map(
     (column, index) => `count(*) - count(${sql.quote(column.name)}) AS null_${index}`,
   );
-  return `SELECT count(*) AS total_rows, count(DISTINCT patient) AS total_patients, ${nullCounts.join(', ')} FROM ${sql.files}`;
+  const mostRows = `(SELECT max(n) FROM (SELECT count(*) AS n FROM ${sql.files} GROUP BY patient) AS per_patient)`;
+  return `SELECT count(*) AS total_rows, count(DISTINCT patient) AS total_patients, ${mostRows} AS max_rows_per_patient, ${nullCounts.join(', ')} FROM ${sql.files}`;
 }
 
-/** The totals row read as the report's figures. */
+/**
+ * The totals row read as the report's figures, and `maxRowsPerPatient`, which is for the
+ * catalog only: it is one patient's figure, not for the report.
+ */
 export function totalsOf(contract: DatasetContract, totals: Record<string, unknown> | undefined) {
   const rows = Number(totals?.total_rows ?? 0);
   return {
     rows,
     patients: Number(totals?.total_patients ?? 0),
+    maxRowsPerPatient: Number(totals?.max_rows_per_patient ?? 0),
     columns: lakeColumns(contract).map((column, index) => ({
       name: column.name,
       nullRate: rows === 0 ? 0 : Number(totals?.[`null_${index}`] ?? 0) / rows,

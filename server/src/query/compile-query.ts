@@ -29,10 +29,11 @@ export type ResultColumn = {
    */
   binPatients?: string;
   /**
-   * For percentiles compiled for aggregate access: hidden columns with the values counted and
-   * the most values one patient has, in the group and among all matching rows.
+   * For percentiles compiled for aggregate access: the hidden column with the values counted,
+   * and the most values one patient has: hidden columns that count it in the group and among
+   * all matching rows, or a bound from the catalog that holds for both.
    */
-  spread?: { values: string; perPatientInGroup: string; perPatient: string };
+  spread?: { values: string; perPatient: { inGroup: string; inAll: string } | { atMost: number } };
 };
 
 export type Statement = { sql: string; params: unknown[] };
@@ -76,6 +77,12 @@ export type CompileContext = {
    * over the groups shown).
    */
   minGroupPatients?: number;
+  /**
+   * With minGroupPatients: at least the most rows one patient has in the files read (from the
+   * catalog). Percentiles are judged with it instead of counting per patient, which takes two
+   * window passes; where it cannot show a percentile safe, the caller compiles without it.
+   */
+  mostRowsPerPatient?: number;
 };
 
 /** Hidden columns every aggregate carries, for disclosure control; never shown as such. */
@@ -246,16 +253,25 @@ class QueryCompiler {
       }
       if (judged && measure.fn === 'percentile') {
         // How many values lie on each side of a percentile is known from the values counted;
-        // how many patients, from the most values one patient has (in the group, and in all).
+        // how many patients, from the most values one patient has (in the group, and in all),
+        // or from the catalog's bound on it.
         const value = this.#quote(measure.column);
-        windows.push(
-          `count(${value}) OVER (PARTITION BY ${[...groupExpressions, patient].join(', ')}) AS __pg${index}`,
-          `count(${value}) OVER (PARTITION BY ${patient}) AS __pa${index}`,
-        );
+        const bound = this.#context.mostRowsPerPatient;
+        if (bound === undefined) {
+          windows.push(
+            `count(${value}) OVER (PARTITION BY ${[...groupExpressions, patient].join(', ')}) AS __pg${index}`,
+            `count(${value}) OVER (PARTITION BY ${patient}) AS __pa${index}`,
+          );
+        }
         column.spread = {
           values: hide(`__pn${index}`, `count(${value})`),
-          perPatientInGroup: hide(`__pmg${index}`, `max(__pg${index})`),
-          perPatient: hide(`__pma${index}`, `max(__pa${index})`),
+          perPatient:
+            bound === undefined
+              ? {
+                  inGroup: hide(`__pmg${index}`, `max(__pg${index})`),
+                  inAll: hide(`__pma${index}`, `max(__pa${index})`),
+                }
+              : { atMost: bound },
         };
       }
       return expression;

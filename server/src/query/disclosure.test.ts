@@ -1,7 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { hiddenPatients, hiddenRows, type ResultColumn } from './compile-query.ts';
-import { applyDisclosureControl, type AggregateRow, type HistogramBin } from './disclosure.ts';
+import {
+  applyDisclosureControl,
+  percentilesNeedCounting,
+  type AggregateRow,
+  type HistogramBin,
+} from './disclosure.ts';
 
 const columns: ResultColumn[] = [
   { name: 'code', kind: 'group', type: 'varchar' },
@@ -132,7 +137,7 @@ describe('disclosure control', () => {
   });
 
   it('empties a percentile that fewer than the threshold of patients on one side would decide', () => {
-    const spread = { values: '__pn', perPatientInGroup: '__pmg', perPatient: '__pma' };
+    const spread = { values: '__pn', perPatient: { inGroup: '__pmg', inAll: '__pma' } };
     const percentileColumns: ResultColumn[] = [
       { name: 'code', kind: 'group', type: 'varchar' },
       { name: 'v_p50', kind: 'measure', type: 'double', fn: 'percentile', p: 0.5, spread },
@@ -165,6 +170,62 @@ describe('disclosure control', () => {
     expect(result.rows[2]).toMatchObject({ v_p50: null, v_p95: null });
     expect(result.total).toMatchObject({ v_p50: 5, v_p95: null });
     expect(result.rules.find((rule) => rule.rule === 'single_record_measure')?.affected).toBe(4);
+  });
+
+  it('judges percentiles with the catalog bound, and asks for counting where the bound cannot show them safe', () => {
+    const bounded = (atMost: number): ResultColumn[] => [
+      { name: 'code', kind: 'group', type: 'varchar' },
+      {
+        name: 'v_p50',
+        kind: 'measure',
+        type: 'double',
+        fn: 'percentile',
+        p: 0.5,
+        spread: { values: '__pn', perPatient: { atMost } },
+      },
+    ];
+    const row = (code: string, values: number, patients: number) =>
+      ({
+        code,
+        v_p50: 5,
+        __pn: values,
+        [hiddenRows]: values,
+        [hiddenPatients]: patients,
+      }) as AggregateRow;
+    // 400 values: 200 on each side, of at least 20 patients if one has at most 10 of them, of
+    // at least 4 if one may have 50.
+    const groups = [row('a', 400, 40), row('small', 20, 5)];
+    const total = row('', 420, 45);
+    expect(percentilesNeedCounting(groups, total, bounded(10), 11)).toBe(false);
+    expect(percentilesNeedCounting(groups, total, bounded(50), 11)).toBe(true);
+    // A group that is withheld anyway needs no counting: with a bound of 10 the total and 'a'
+    // are safe, and 'small' (5 patients) is never shown.
+    const loose = applyDisclosureControl({
+      groups,
+      total,
+      columns: bounded(50),
+      level: 'aggregate',
+      threshold: 11,
+      grouped: true,
+    });
+    // Judged with the loose bound alone, the median is emptied, never shown unsafe.
+    expect(loose.rows).toEqual([expect.objectContaining({ code: 'a', v_p50: null })]);
+    const tight = applyDisclosureControl({
+      groups,
+      total,
+      columns: bounded(10),
+      level: 'aggregate',
+      threshold: 11,
+      grouped: true,
+    });
+    expect(tight.rows).toEqual([expect.objectContaining({ code: 'a', v_p50: 5 })]);
+    // Columns that count per patient never ask for counting again.
+    const counted = bounded(1).map((column) =>
+      column.spread
+        ? { ...column, spread: { values: '__pn', perPatient: { inGroup: '__x', inAll: '__y' } } }
+        : column,
+    );
+    expect(percentilesNeedCounting(groups, total, counted, 11)).toBe(false);
   });
 
   it('never shows a group, or a histogram bin, of 1 to 10 patients', () => {

@@ -227,11 +227,7 @@ function protectHistograms(
 
 /**
  * Empties the percentiles of a shown row that fewer than threshold patients on either side
- * would decide. A continuous percentile p of n values sits at position h = p·(n−1) of the
- * sorted values: at least ⌊h⌋+1 values lie at or below it and n−⌈h⌉ at or above. One patient
- * has at most m of them (the most values of one patient in the group; in all the matching rows
- * for the total, whose patients span groups), so those values are of at least ⌈count ÷ m⌉
- * patients. Both must reach the threshold.
+ * would decide (see percentileIsDecidedByEnough).
  */
 function protectPercentiles(
   row: DisclosedRow,
@@ -242,20 +238,63 @@ function protectPercentiles(
 ): number {
   let emptied = 0;
   for (const column of columns) {
-    if (column.fn !== 'percentile' || column.p === undefined || row[column.name] == null) continue;
-    // Without the spread (not compiled for aggregate access), nothing shows it is safe.
-    const spread = column.spread;
-    const values = spread ? Number(group[spread.values] ?? 0) : 0;
-    const perPatient = spread
-      ? Number(group[isTotal ? spread.perPatient : spread.perPatientInGroup] ?? 0)
-      : 0;
-    const position = column.p * (values - 1);
-    const below = Math.floor(position) + 1;
-    const above = values - Math.ceil(position);
-    const enough = (count: number) => perPatient > 0 && Math.ceil(count / perPatient) >= threshold;
-    if (enough(below) && enough(above)) continue;
+    if (column.fn !== 'percentile' || row[column.name] == null) continue;
+    if (percentileIsDecidedByEnough(column, group, threshold, isTotal)) continue;
     row[column.name] = null;
     emptied += 1;
   }
   return emptied;
+}
+
+/**
+ * Whether a percentile shown on this row was judged with the catalog's bound on the values one
+ * patient has and could not be shown safe by it: counting per patient may still show it safe,
+ * so the caller compiles the query without the bound and runs it again. Only rows that would
+ * be shown count: the total, and groups of at least threshold patients.
+ */
+export function percentilesNeedCounting(
+  groups: readonly AggregateRow[],
+  total: AggregateRow,
+  columns: readonly ResultColumn[],
+  threshold: number,
+): boolean {
+  const bounded = columns.filter(
+    (column) => column.spread !== undefined && 'atMost' in column.spread.perPatient,
+  );
+  if (bounded.length === 0) return false;
+  const undecided = (group: AggregateRow, isTotal: boolean) =>
+    group[hiddenPatients] >= threshold &&
+    bounded.some(
+      (column) =>
+        group[column.name] != null &&
+        !percentileIsDecidedByEnough(column, group, threshold, isTotal),
+    );
+  return undecided(total, true) || groups.some((group) => undecided(group, false));
+}
+
+/**
+ * A continuous percentile p of n values sits at position h = p·(n−1) of the sorted values: at
+ * least ⌊h⌋+1 values lie at or below it and n−⌈h⌉ at or above. One patient has at most m of
+ * them (the most values of one patient in the group; in all the matching rows for the total,
+ * whose patients span groups; or the catalog's bound on both), so those values are of at least
+ * ⌈count ÷ m⌉ patients. Both must reach the threshold.
+ */
+function percentileIsDecidedByEnough(
+  column: ResultColumn,
+  group: AggregateRow,
+  threshold: number,
+  isTotal: boolean,
+): boolean {
+  // Without the spread (not compiled for aggregate access), nothing shows it is safe.
+  const spread = column.spread;
+  if (!spread || column.p === undefined) return false;
+  const values = Number(group[spread.values] ?? 0);
+  const most = spread.perPatient;
+  const perPatient =
+    'atMost' in most ? most.atMost : Number(group[isTotal ? most.inAll : most.inGroup] ?? 0);
+  const position = column.p * (values - 1);
+  const below = Math.floor(position) + 1;
+  const above = values - Math.ceil(position);
+  const enough = (count: number) => perPatient > 0 && Math.ceil(count / perPatient) >= threshold;
+  return enough(below) && enough(above);
 }

@@ -7,6 +7,8 @@ export type CandidateRelease = {
   month: string;
   /** The release's folder in the lake (lake-keys.ts). */
   folder: string;
+  /** The most rows one patient has in it, when the catalog knows. */
+  maxRowsPerPatient?: number;
 };
 
 /**

@@ -237,11 +237,12 @@ async function ingestAndPublish(platform: Platform, input: IngestInput): Promise
     if (outcome.status === 'rejected') return await reject(platform, jobId, params, outcome);
 
     const previous = await releases.previousMonth(dataset.id, input.hospitalId, input.month);
+    const { maxRowsPerPatient, ...profile } = outcome.profile;
     const quality: QualityReport = {
-      ...outcome.profile,
+      ...profile,
       comparedWith: previous ? { releaseId: previous.id, month: previous.month } : null,
       changes: previous
-        ? compareQuality(outcome.profile, {
+        ? compareQuality(profile, {
             rows: previous.rowCount,
             codes: previous.quality.codes,
           })
@@ -269,6 +270,7 @@ async function ingestAndPublish(platform: Platform, input: IngestInput): Promise
         ...(landed.estimatedRows === undefined ? {} : { estimatedRows: landed.estimatedRows }),
         rowCount: quality.rows,
         rejectedRowCount: quality.rejectedRows,
+        maxRowsPerPatient,
         files: lakeKeys,
         quality,
       },

@@ -58,5 +58,6 @@ export async function candidateReleases(
     hospitalId: release.hospitalId,
     month: release.month,
     folder: releaseFolder({ ...release, releaseId: release.id }),
+    ...(release.maxRowsPerPatient === null ? {} : { maxRowsPerPatient: release.maxRowsPerPatient }),
   }));
 }

@@ -23,6 +23,7 @@ import {
 } from '../../query/compile-query.ts';
 import {
   applyDisclosureControl,
+  percentilesNeedCounting,
   type AggregateRow,
   type DisclosedResult,
   type DisclosedRow,
@@ -78,11 +79,13 @@ export async function runQueryJob(
   const noise = access.level === 'aggregate' ? dataset.contract.privacy.noise : undefined;
   if (noise) assertNoisyMeasures(spec, noise);
   const threshold = dataset.contract.smallCellThreshold;
-  const { plan, compiled, context } = await planAndCompile(platform, spec, access, columns, {
+  const planned = await planAndCompile(platform, spec, access, columns, {
     ...(noise ? { rowsPerPatient: noise.maxRowsPerPatient, clampedSums: noise.sums } : {}),
     ...(access.level === 'aggregate' ? { minGroupPatients: threshold } : {}),
   });
 
+  const { plan, context } = planned;
+  let { compiled } = planned;
   const resultKey = resultKeyOf(job.id);
   const read = new Map<string, CandidateRelease>();
   for (const release of [...plan.main, ...plan.cohort.flat()]) read.set(release.id, release);
@@ -114,12 +117,13 @@ export async function runQueryJob(
   }
 
   const grouped = spec.groupBy.length > 0;
-  const { groups, total: grandTotal } = await runAggregate(
-    platform.engine,
-    compiled,
-    { grouped, readsFiles: plan.main.length > 0 },
-    options,
-  );
+  const shape = { grouped, readsFiles: plan.main.length > 0 };
+  let { groups, total: grandTotal } = await runAggregate(platform.engine, compiled, shape, options);
+  if (percentilesNeedCounting(groups, grandTotal, compiled.columns, threshold)) {
+    // The catalog's bound was too loose for some percentile: count per patient instead.
+    compiled = compileQuery(plan.spec, { ...context, mostRowsPerPatient: undefined });
+    ({ groups, total: grandTotal } = await runAggregate(platform.engine, compiled, shape, options));
+  }
   // Groups under the threshold will be withheld: the total shown is then over the others only,
   // or the total minus the groups shown would give back what was withheld. Noisy answers keep
   // the noisy grand total, which the noise protects.
@@ -252,6 +256,10 @@ export async function planAndCompile(
       : {}),
     ...options,
   };
+  const bound = mostRowsPerPatient(plan.main);
+  if (options.minGroupPatients !== undefined && bound !== undefined) {
+    context.mostRowsPerPatient = bound;
+  }
   return { plan, compiled: compileQuery(plan.spec, context), context };
 }
 
@@ -323,6 +331,19 @@ async function writeRowLevelResult(
     params: [],
   });
   return Number(count?.n ?? 0);
+}
+
+/**
+ * At least the most rows one patient has across these releases: the sum of each one's most
+ * (a patient may be in several), when the catalog knows it for all of them.
+ */
+function mostRowsPerPatient(releases: readonly CandidateRelease[]): number | undefined {
+  let sum = 0;
+  for (const release of releases) {
+    if (release.maxRowsPerPatient === undefined) return undefined;
+    sum += release.maxRowsPerPatient;
+  }
+  return sum;
 }
 
 function summarizeReleases(releases: readonly CandidateRelease[]): QuerySummary['releases'] {

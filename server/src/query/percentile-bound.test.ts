@@ -1,0 +1,167 @@
+import { readFile } from 'node:fs/promises';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestPlatform, type TestPlatform } from '../../test/helper.ts';
+import { contractFile, ingest, prepareDataset, synthea } from '../../test/ingest-helpers.ts';
+import { researcherWithAccess, runQuery } from '../../test/query-helpers.ts';
+import { releasesRepository } from '../catalog/releases-repository.ts';
+import type { User } from '../catalog/users-repository.ts';
+import { publishSyntheticLabResults } from '../demo/synthetic-lake.ts';
+import type { QueryEngine } from '../engines/types.ts';
+import { releaseFilesGlob } from '../ingest/lake-keys.ts';
+import { releaseFolder } from '../ingest/lake-keys.ts';
+import type { Platform } from '../platform.ts';
+import { saveDataset } from '../use-cases/manage-datasets.ts';
+
+/**
+ * Aggregate percentiles are judged with the most rows one patient has in each release, kept in
+ * the catalog at ingest, instead of counting it per query in two window passes (issue 19's
+ * cost). The bound must be the truth of the lake, the answer must be the one counting gives,
+ * and counting must happen only where the bound cannot show a percentile safe.
+ */
+
+/** The platform with every SQL statement its engine runs recorded in `statements`. */
+function recording(platform: Platform): { platform: Platform; statements: string[] } {
+  const statements: string[] = [];
+  const engine = new Proxy(platform.engine, {
+    get(target, property) {
+      const value = Reflect.get(target, property) as unknown;
+      if (property === 'rows') {
+        return (...args: Parameters<QueryEngine['rows']>) => {
+          statements.push(args[0].sql);
+          return target.rows(...args);
+        };
+      }
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return { platform: { ...platform, engine }, statements };
+}
+
+/** A window over the patient column: what counting per patient costs. */
+const countsPerPatient = (statement: string) =>
+  /OVER \(PARTITION BY [^)]*"patient"\)/.test(statement);
+
+/** The true most rows of one patient in each current release, read from its Parquet files. */
+async function trueMostRows(platform: Platform, datasetId: string): Promise<Map<string, number>> {
+  const releases = await releasesRepository(platform.catalog.db).locations(datasetId);
+  const most = new Map<string, number>();
+  for (const release of releases) {
+    const files = releaseFilesGlob(
+      platform.store.locate(releaseFolder({ ...release, releaseId: release.id })),
+    );
+    const [row] = await platform.engine.rows({
+      sql: `SELECT max(n) AS most FROM (SELECT count(*) AS n FROM ${platform.engine.dialect.scanParquet([files])} AS t GROUP BY patient) AS p`,
+      params: [],
+    });
+    most.set(release.id, Number(row?.most));
+  }
+  return most;
+}
+
+async function keptMostRows(platform: Platform, datasetId: string) {
+  const releases = await releasesRepository(platform.catalog.db).locations(datasetId);
+  return new Map(releases.map((release) => [release.id, release.maxRowsPerPatient]));
+}
+
+/** Forgets the bound, as for releases published before it was kept. */
+async function forgetBounds(platform: Platform): Promise<void> {
+  await sql`update releases set max_rows_per_patient = null`.execute(platform.catalog.db);
+}
+
+/** Result rows in one order, to compare answers whose groups come unsorted. */
+const sorted = (rows: ReadonlyArray<Record<string, unknown>>) =>
+  [...rows].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
+
+describe('percentiles judged with the catalog bound on rows per patient', () => {
+  it('the bound is the truth of the lake after a real ingest (Synthea, two months)', async () => {
+    const platform = await createTestPlatform();
+    try {
+      await prepareDataset(platform, 'synthea-observations');
+      for (const month of ['2020-12', '2021-04'] as const)
+        await ingest(platform, { file: synthea(month), month });
+      const kept = await keptMostRows(platform, 'synthea-observations');
+      expect(kept.size).toBe(2);
+      expect(kept).toEqual(await trueMostRows(platform, 'synthea-observations'));
+    } finally {
+      await platform.dispose();
+    }
+  }, 120_000);
+
+  describe('on a generated lake', () => {
+    let platform: TestPlatform;
+    let researcher: User;
+    const measures = [
+      { fn: 'percentile', column: 'value', p: 0.5 },
+      { fn: 'percentile', column: 'value', p: 0.9 },
+      { fn: 'count' },
+    ];
+    /** Coarse groups, where the bound shows every percentile safe. */
+    const coarse = {
+      dataset: 'lab-results',
+      groupBy: [{ column: 'code' }, { column: 'sex' }],
+      measures,
+    };
+    /** Groups by code and exact age: too few values each for the bound, enough for counting. */
+    const fine = {
+      dataset: 'lab-results',
+      groupBy: [{ column: 'code' }, { column: 'age' }],
+      measures,
+    };
+
+    beforeAll(async () => {
+      platform = await createTestPlatform();
+      const dataset = await saveDataset(
+        platform,
+        JSON.parse(await readFile(contractFile('lab-results'), 'utf8')),
+      );
+      await publishSyntheticLabResults(platform, dataset, {
+        hospitals: 2,
+        months: 2,
+        rowsPerRelease: 60_000,
+      });
+      researcher = await researcherWithAccess(
+        platform,
+        'aggregate@example.org',
+        'lab-results',
+        'aggregate',
+      );
+    }, 120_000);
+
+    afterAll(() => platform.dispose());
+
+    it('keeps the true most rows of one patient of every release', async () => {
+      const kept = await keptMostRows(platform, 'lab-results');
+      expect(kept.size).toBe(4);
+      expect(kept).toEqual(await trueMostRows(platform, 'lab-results'));
+    });
+
+    it('counts per patient only where the bound falls short, and answers as counting does', async () => {
+      const run = async (spec: object) => {
+        const recorded = recording(platform);
+        const { job, rows } = await runQuery(recorded.platform, researcher, spec);
+        expect(job.status).toBe('succeeded');
+        return { rows: sorted(rows), total: job.summary?.total, statements: recorded.statements };
+      };
+      const coarseWithBound = await run(coarse);
+      expect(coarseWithBound.statements.filter(countsPerPatient)).toEqual([]);
+      expect(coarseWithBound.rows.every((row) => typeof row.value_p90 === 'number')).toBe(true);
+      const fineWithBound = await run(fine);
+      expect(countsPerPatient(fineWithBound.statements[0]!)).toBe(false);
+      expect(fineWithBound.statements.some(countsPerPatient)).toBe(true);
+      // Counting showed medians safe that the bound could not.
+      expect(fineWithBound.rows.some((row) => typeof row.value_p50 === 'number')).toBe(true);
+
+      await forgetBounds(platform);
+      for (const [spec, withBound] of [
+        [coarse, coarseWithBound],
+        [fine, fineWithBound],
+      ] as const) {
+        const counted = await run(spec);
+        expect(countsPerPatient(counted.statements[0]!)).toBe(true);
+        expect(withBound.rows).toEqual(counted.rows);
+        expect(withBound.total).toEqual(counted.total);
+      }
+    });
+  });
+});
