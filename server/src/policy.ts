@@ -288,6 +288,8 @@ export const routeRules: Readonly<Record<string, RouteRule>> = {
   'GET /api/v1/admin/storage': roles(['admin'], 'admin'),
   'GET /api/v1/admin/exports': roles(['admin'], 'admin'),
   'POST /api/v1/admin/exports/:id/review': roles(['admin'], 'admin'),
+  'GET /api/v1/admin/results': roles(['admin'], 'admin'),
+  'POST /api/v1/admin/results/:id/review': roles(['admin'], 'admin'),
   'POST /api/v1/admin/access-requests/:id/decision': roles(['admin'], 'admin'),
 
   'GET /api/v1/audit': roles(['auditor', 'admin'], 'audit'),

@@ -80,6 +80,17 @@ export const resultPageSchema = z.object({
 });
 export type ResultPage = z.infer<typeof resultPageSchema>;
 
+/**
+ * The airlock's state of a result (docs/privacy.md): `pending` and `rejected` results show
+ * nothing (no summary, pages or exports) to their owner. Checks are named, without figures.
+ */
+export const resultReviewSchema = z.object({
+  state: z.enum(['not_needed', 'pending', 'approved', 'rejected']),
+  checks: z.array(z.enum(['row_level', 'small_cells'])),
+  message: z.string(),
+});
+export type ResultReviewView = z.infer<typeof resultReviewSchema>;
+
 export const queryJobSchema = z.object({
   id: z.uuid(),
   dataset: z.string(),
@@ -94,7 +105,10 @@ export const queryJobSchema = z.object({
   /** While running: how far the engine got, when it can tell. */
   progress: z.object({ percent: z.number() }).nullable(),
   error: z.object({ message: z.string() }).nullable(),
+  /** Null until the query succeeds, and while the airlock holds its result. */
   summary: querySummarySchema.nullable(),
+  /** On a dataset with an airlock: whether the result has been released (null: no airlock). */
+  review: resultReviewSchema.nullable().optional(),
   /** With a submit that waited for the end: the first page of the result. */
   firstPage: resultPageSchema.optional(),
 });
@@ -169,6 +183,21 @@ export const exportReviewListSchema = z.object({
       bytes: z.number(),
       report: outputReportSchema,
       createdAt: z.string(),
+    }),
+  ),
+});
+
+/** The airlock's queue of results, for admins: each with its full report. */
+export const resultReviewListSchema = z.object({
+  results: z.array(
+    z.object({
+      queryId: z.uuid(),
+      dataset: z.string(),
+      userEmail: z.string(),
+      accessLevel: z.enum(['aggregate', 'row']),
+      spec: z.unknown(),
+      report: outputReportSchema,
+      finishedAt: z.string().nullable(),
     }),
   ),
 });

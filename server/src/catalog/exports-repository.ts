@@ -98,6 +98,24 @@ export function exportsRepository(db: CatalogDb) {
       return Number(result.numUpdatedRows) === 1;
     },
 
+    /** Gives every export of a result still waiting in the airlock the result's decision. */
+    async decidePendingOfQuery(
+      queryId: string,
+      decision: { review: 'approved' | 'rejected'; by: string; reason: string },
+    ): Promise<void> {
+      await db
+        .updateTable('query_exports')
+        .set({
+          review: decision.review,
+          reviewed_by: decision.by,
+          reviewed_at: new Date(),
+          review_reason: decision.reason,
+        })
+        .where('query_id', '=', queryId)
+        .where('review', '=', 'pending')
+        .execute();
+    },
+
     async find(queryId: string, format: 'csv' | 'parquet'): Promise<QueryExport | undefined> {
       const row = await db
         .selectFrom('query_exports')

@@ -2,7 +2,18 @@ import type { Selectable } from 'kysely';
 import type { AccessLevel } from './grants-repository.ts';
 import type { CatalogDb } from './catalog.ts';
 import { paged } from './paged.ts';
-import type { QueryJobStatus, QueryJobsTable } from './schema.ts';
+import type { QueryJobStatus, QueryJobsTable, ResultReviewState } from './schema.ts';
+import type { OutputReport } from '@medlake/shared';
+
+/** The airlock's review of a result: whether anyone may see it yet, and why. */
+export type ResultReview = {
+  state: ResultReviewState;
+  /** The output checks of the result, as the reviewing admin sees them. */
+  report: OutputReport;
+  reviewedBy: string | null;
+  reviewedAt: Date | null;
+  reason: string | null;
+};
 
 export type QueryJob = {
   id: string;
@@ -23,6 +34,8 @@ export type QueryJob = {
   createdAt: Date;
   startedAt: Date | null;
   finishedAt: Date | null;
+  /** Null for a result made without an airlock. */
+  review: ResultReview | null;
 };
 
 function toQueryJob(row: Selectable<QueryJobsTable>): QueryJob {
@@ -45,6 +58,16 @@ function toQueryJob(row: Selectable<QueryJobsTable>): QueryJob {
     createdAt: row.created_at,
     startedAt: row.started_at,
     finishedAt: row.finished_at,
+    review:
+      row.review === null
+        ? null
+        : {
+            state: row.review,
+            report: row.review_report as OutputReport,
+            reviewedBy: row.reviewed_by,
+            reviewedAt: row.reviewed_at,
+            reason: row.review_reason,
+          },
   };
 }
 
@@ -194,7 +217,13 @@ export function queryJobsRepository(db: CatalogDb) {
     async succeed(
       id: string,
       workerId: string,
-      outcome: { summary: unknown; resultKey: string; releaseIds: string[] },
+      outcome: {
+        summary: unknown;
+        resultKey: string;
+        releaseIds: string[];
+        /** The airlock's verdict, stored with the result so that no path sees it unreviewed. */
+        review?: { state: 'not_needed' | 'pending'; report: OutputReport };
+      },
     ): Promise<QueryJob | undefined> {
       const row = await updateOwned(id, workerId)
         .set({
@@ -203,6 +232,9 @@ export function queryJobsRepository(db: CatalogDb) {
           result_key: outcome.resultKey,
           release_ids: JSON.stringify(outcome.releaseIds),
           finished_at: new Date(),
+          ...(outcome.review
+            ? { review: outcome.review.state, review_report: JSON.stringify(outcome.review.report) }
+            : {}),
         })
         .returningAll()
         .executeTakeFirst();
@@ -220,6 +252,36 @@ export function queryJobsRepository(db: CatalogDb) {
         .returningAll()
         .executeTakeFirst();
       return row && toQueryJob(row);
+    },
+
+    /** Results waiting in the airlock for an admin's review, oldest first. */
+    async pendingReview(): Promise<QueryJob[]> {
+      const rows = await db
+        .selectFrom('query_jobs')
+        .selectAll()
+        .where('review', '=', 'pending')
+        .orderBy('finished_at')
+        .execute();
+      return rows.map(toQueryJob);
+    },
+
+    /** Records an admin's decision on a result in the airlock; false when it was not pending. */
+    async decideReview(
+      id: string,
+      decision: { review: 'approved' | 'rejected'; by: string; reason: string },
+    ): Promise<boolean> {
+      const result = await db
+        .updateTable('query_jobs')
+        .set({
+          review: decision.review,
+          reviewed_by: decision.by,
+          reviewed_at: new Date(),
+          review_reason: decision.reason,
+        })
+        .where('id', '=', id)
+        .where('review', '=', 'pending')
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) === 1;
     },
 
     /** Cancels a queued job at once; a running one is asked to stop at its next heartbeat. */

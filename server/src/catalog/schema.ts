@@ -255,7 +255,15 @@ export interface QueryJobsTable {
   created_at: CreatedAt;
   started_at: Date | null;
   finished_at: Date | null;
+  /** The airlock's review of the result (null: made without an airlock). */
+  review: ResultReviewState | null;
+  review_report: Json<unknown> | null;
+  reviewed_by: string | null;
+  reviewed_at: Date | null;
+  review_reason: string | null;
 }
+
+export type ResultReviewState = 'not_needed' | 'pending' | 'approved' | 'rejected';
 
 export interface QueryExportsTable {
   id: string;

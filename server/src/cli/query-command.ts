@@ -63,8 +63,9 @@ export function registerQueryCommand(program: Command): void {
             if (!job) throw new Error('the query job could not be claimed');
             await executeQueryJob(platform, job, workerId, { logger: createLogger(env.LOG_LEVEL) });
             const finished = presentQueryJob(await getQuery(platform, user, job.id));
+            // A result the airlock holds shows no summary and no page, only its review.
             const page =
-              finished.status === 'succeeded'
+              finished.status === 'succeeded' && finished.summary
                 ? await readResultPage(platform, user, job.id, { page: 1, pageSize: printedRows })
                 : undefined;
             if (options.json)
@@ -79,6 +80,7 @@ export function registerQueryCommand(program: Command): void {
 function printQuery(job: QueryJobView, page: ResultPage | undefined): void {
   console.log(`Query ${job.id}: ${job.status}`);
   if (job.error) console.log(`  ${job.error.message}`);
+  if (job.review && job.review.state !== 'not_needed') console.log(`  ${job.review.message}`);
   if (!job.summary || !page) return;
   for (const point of job.summary.keyPoints) console.log(`  ${point}`);
   console.log('');

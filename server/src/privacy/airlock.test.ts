@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import type { ExportLink, OutputReport } from '@medlake/shared';
+import type { ExportLink, OutputReport, QueryJobView } from '@medlake/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createTestApp,
@@ -16,8 +16,8 @@ import { addUser, createApiToken, grantDatasetAccess } from '../use-cases/manage
 
 /**
  * The output check and the airlock: every export carries a report of the rules that ran, and on
- * a dataset with an airlock an export that fails a check (row-level records, small cells a
- * row-level user sees) gets no download link until an admin approves it.
+ * a dataset with an airlock a result that fails a check (row-level records, small cells a
+ * row-level user sees) shows nothing, on any path, until an admin approves it.
  */
 describe('the output check and the airlock', () => {
   let platform: TestPlatform;
@@ -96,53 +96,68 @@ describe('the output check and the airlock', () => {
     expect((await app.inject({ method: 'GET', url: link.url! })).statusCode).toBe(200);
   });
 
-  it('holds a row-level export and a row-level user’s small cells until an admin approves, then gives the link', async () => {
-    const rows = await exportOf('rowan@example.org', {
-      select: ['patient', 'code', 'value'],
-      limit: 50,
+  it('holds a row-level result and a row-level user’s small cells on every path until an admin approves, then opens them all', async () => {
+    const submit = async (spec: object) => {
+      const answer = await call('rowan@example.org', 'POST', '/api/v1/queries?wait=30', {
+        dataset: 'locked',
+        ...spec,
+      });
+      expect(answer.statusCode, answer.body).toBe(200);
+      return answer.json<QueryJobView>();
+    };
+    const rows = await submit({ select: ['patient', 'code', 'value'], limit: 50 });
+    // The answer says the result waits, and holds nothing of it: no key points, no first page.
+    expect(rows).toMatchObject({
+      status: 'succeeded',
+      summary: null,
+      review: { state: 'pending', checks: ['row_level'] },
     });
-    expect(rows.link).toMatchObject({ review: 'pending', url: null, expiresAt: null });
-    expect(check(rows.link.report, 'row_level')).toMatchObject({
-      passed: false,
-      detail: 'The export holds 50 row-level records.',
-    });
-    const cells = await exportOf('rowan@example.org', {
-      groupBy: [{ column: 'code' }],
-      measures: [{ fn: 'patients' }],
-    });
-    expect(cells.link.review).toBe('pending');
-    expect(check(cells.link.report, 'small_cells')?.detail).toMatch(
-      /groups show counts from 1 to 10 \(row-level access: nothing was suppressed\)/,
-    );
+    expect(rows.firstPage).toBeUndefined();
+    expect(rows.review?.message).toMatch(/^Waiting for review/);
+    const cells = await submit({ groupBy: [{ column: 'code' }], measures: [{ fn: 'patients' }] });
+    expect(cells.review).toMatchObject({ state: 'pending', checks: ['small_cells'] });
 
-    // Asking again gives no link while it waits; the researcher cannot approve it.
-    const again = await call(
-      'rowan@example.org',
-      'POST',
-      `/api/v1/queries/${rows.queryId}/exports`,
-      { format: 'csv' },
+    // Pages and exports of any format are refused with that status while it waits.
+    const page = await call('rowan@example.org', 'GET', `/api/v1/queries/${rows.id}/results`);
+    expect(page.statusCode).toBe(409);
+    expect(page.json<{ error: { message: string } }>().error.message).toMatch(
+      /^Waiting for review/,
     );
-    expect(again.json<ExportLink>()).toMatchObject({ review: 'pending', url: null });
+    for (const format of ['csv', 'parquet']) {
+      const made = await call('rowan@example.org', 'POST', `/api/v1/queries/${rows.id}/exports`, {
+        format,
+      });
+      expect(made.statusCode).toBe(409);
+    }
+    // The researcher cannot approve it.
     const self = await call(
       'rowan@example.org',
       'POST',
-      `/api/v1/admin/exports/${rows.link.exportId}/review`,
-      {
-        approve: true,
-        reason: 'looks fine to me',
-      },
+      `/api/v1/admin/results/${rows.id}/review`,
+      { approve: true, reason: 'looks fine to me' },
     );
     expect(self.statusCode).toBe(403);
 
-    const queue = await call('admin@example.org', 'GET', '/api/v1/admin/exports');
-    expect(queue.json<{ exports: Array<{ id: string; userEmail: string }> }>().exports).toEqual([
-      expect.objectContaining({ id: rows.link.exportId, userEmail: 'rowan@example.org' }),
-      expect.objectContaining({ id: cells.link.exportId, userEmail: 'rowan@example.org' }),
+    // The admins' queue shows each result with its full report, figures included.
+    const queue = await call('admin@example.org', 'GET', '/api/v1/admin/results');
+    const waiting = queue.json<{
+      results: Array<{ queryId: string; userEmail: string; report: OutputReport }>;
+    }>().results;
+    expect(waiting.map((item) => [item.queryId, item.userEmail])).toEqual([
+      [rows.id, 'rowan@example.org'],
+      [cells.id, 'rowan@example.org'],
     ]);
+    expect(check(waiting[0]!.report, 'row_level')).toMatchObject({
+      passed: false,
+      detail: 'The result holds 50 row-level records.',
+    });
+    expect(check(waiting[1]!.report, 'small_cells')?.detail).toMatch(
+      /groups show counts from 1 to 10 \(row-level access: nothing was suppressed\)/,
+    );
     const approve = await call(
       'admin@example.org',
       'POST',
-      `/api/v1/admin/exports/${rows.link.exportId}/review`,
+      `/api/v1/admin/results/${rows.id}/review`,
       {
         approve: true,
         reason: 'agreed extract for the ethics-approved study 2026-14',
@@ -152,7 +167,7 @@ describe('the output check and the airlock', () => {
     const reject = await call(
       'admin@example.org',
       'POST',
-      `/api/v1/admin/exports/${cells.link.exportId}/review`,
+      `/api/v1/admin/results/${cells.id}/review`,
       {
         approve: false,
         reason: 'small cells; aggregate with bands instead',
@@ -160,21 +175,44 @@ describe('the output check and the airlock', () => {
     );
     expect(reject.statusCode).toBe(204);
 
+    // Approved: the key points, the pages and every format.
     const released = (
-      await call('rowan@example.org', 'POST', `/api/v1/queries/${rows.queryId}/exports`, {
+      await call('rowan@example.org', 'GET', `/api/v1/queries/${rows.id}`)
+    ).json<QueryJobView>();
+    expect(released).toMatchObject({ review: { state: 'approved' }, summary: { rowCount: 50 } });
+    const pages = await call('rowan@example.org', 'GET', `/api/v1/queries/${rows.id}/results`);
+    expect(pages.json<{ rows: unknown[] }>().rows).toHaveLength(50);
+    const link = (
+      await call('rowan@example.org', 'POST', `/api/v1/queries/${rows.id}/exports`, {
         format: 'csv',
       })
     ).json<ExportLink>();
-    expect(released).toMatchObject({ review: 'approved' });
-    const download = await app.inject({ method: 'GET', url: released.url! });
+    expect(link).toMatchObject({ review: 'approved' });
+    const download = await app.inject({ method: 'GET', url: link.url! });
     expect(download.statusCode).toBe(200);
     expect(download.body.trimEnd().split('\n')).toHaveLength(51);
-    const rejected = (
-      await call('rowan@example.org', 'POST', `/api/v1/queries/${cells.queryId}/exports`, {
-        format: 'csv',
+    const parquet = (
+      await call('rowan@example.org', 'POST', `/api/v1/queries/${rows.id}/exports`, {
+        format: 'parquet',
       })
     ).json<ExportLink>();
-    expect(rejected).toMatchObject({ review: 'rejected', url: null });
+    expect((await app.inject({ method: 'GET', url: parquet.url! })).statusCode).toBe(200);
+
+    // Rejected: nothing, on any path, ever.
+    const rejected = (
+      await call('rowan@example.org', 'GET', `/api/v1/queries/${cells.id}`)
+    ).json<QueryJobView>();
+    expect(rejected).toMatchObject({ summary: null, review: { state: 'rejected' } });
+    expect(
+      (await call('rowan@example.org', 'GET', `/api/v1/queries/${cells.id}/results`)).statusCode,
+    ).toBe(403);
+    expect(
+      (
+        await call('rowan@example.org', 'POST', `/api/v1/queries/${cells.id}/exports`, {
+          format: 'csv',
+        })
+      ).statusCode,
+    ).toBe(403);
 
     const audited = await platform.audit.search(
       { action: 'export.review' },

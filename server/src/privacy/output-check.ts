@@ -18,7 +18,7 @@ export async function checkOutput(
     checks.push({
       check: 'row_level',
       passed: false,
-      detail: `The export holds ${summary.rowCount.toLocaleString('en-US')} row-level records.`,
+      detail: `The result holds ${summary.rowCount.toLocaleString('en-US')} row-level records.`,
     });
   } else {
     const small = await smallCells(platform, summary, input.resultLocation);

@@ -1,12 +1,14 @@
 import type { QueryJobView, QuerySummary } from '@medlake/shared';
 import type { QueryJob } from '../catalog/query-jobs-repository.ts';
+import { heldByAirlock, presentReview } from '../privacy/airlock.ts';
 import type { ResultColumn } from './compile-query.ts';
 
 /**
- * What leaves the server of a query job and its result rows. Suppressed counts are shown as
- * "suppressed", never as a number (nor as "<N": a group held back by the release ledger, or a
- * histogram bin hidden to protect another, may hold many more); numbers stored as big integers
- * become JSON numbers.
+ * What leaves the server of a query job and its result rows. A result the airlock holds shows
+ * no summary (its key points and counts are figures of the result), only the review's state.
+ * Suppressed counts are shown as "suppressed", never as a number (nor as "<N": a group held
+ * back by the release ledger, or a histogram bin hidden to protect another, may hold many
+ * more); numbers stored as big integers become JSON numbers.
  */
 export function presentQueryJob(job: QueryJob): QueryJobView {
   return {
@@ -22,7 +24,8 @@ export function presentQueryJob(job: QueryJob): QueryJobView {
     finishedAt: job.finishedAt?.toISOString() ?? null,
     progress: (job.progress as { percent: number } | null) ?? null,
     error: job.error,
-    summary: (job.summary as QuerySummary | null) ?? null,
+    summary: heldByAirlock(job) ? null : ((job.summary as QuerySummary | null) ?? null),
+    review: presentReview(job),
   };
 }
 

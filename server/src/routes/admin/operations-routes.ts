@@ -6,6 +6,7 @@ import {
   newHospitalSchema,
   pageRequestSchema,
   queryJobSchema,
+  resultReviewListSchema,
   runningWorkSchema,
   storageUsageSchema,
 } from '@medlake/shared';
@@ -21,7 +22,12 @@ import {
   listRunningWork,
   measureStorage,
 } from '../../use-cases/admin/platform-operations.ts';
-import { listExportsForReview, reviewExport } from '../../use-cases/admin/review-exports.ts';
+import {
+  listExportsForReview,
+  listResultsForReview,
+  reviewExport,
+  reviewResult,
+} from '../../use-cases/admin/review-exports.ts';
 import { addHospital } from '../../use-cases/manage-datasets.ts';
 import { cancelAnyQuery } from '../../use-cases/queries/read-query.ts';
 import { presentUploadJob } from '../uploads/present-upload.ts';
@@ -31,6 +37,47 @@ const errors = errorResponses(400, 401, 403, 404, 409);
 /** Running the platform: hospitals and their stewards, work under way, storage used. */
 export function operationsRoutes(platform: Platform): FastifyPluginAsyncZod {
   return async (app) => {
+    app.get(
+      '/v1/admin/results',
+      {
+        schema: {
+          summary:
+            'Results held in the airlock for an admin’s review, oldest first: nothing of them (pages, key points, exports) reaches their owner until one is approved',
+          tags: ['admin'],
+          response: { 200: resultReviewListSchema, ...errors },
+        },
+      },
+      async () => ({
+        results: (await listResultsForReview(platform)).map((job) => ({
+          queryId: job.id,
+          dataset: job.datasetId,
+          userEmail: job.userEmail,
+          accessLevel: job.accessLevel,
+          spec: job.spec,
+          report: job.review!.report,
+          finishedAt: job.finishedAt?.toISOString() ?? null,
+        })),
+      }),
+    );
+
+    app.post(
+      '/v1/admin/results/:id/review',
+      {
+        schema: {
+          summary:
+            'Approve or reject a result held in the airlock, with a reason: the decision opens or closes every path to it (pages, first page and key points, exports in any format)',
+          tags: ['admin'],
+          params: z.object({ id: z.uuid() }),
+          body: exportReviewSchema,
+          response: { 204: z.null(), ...errors },
+        },
+      },
+      async (request, reply) => {
+        await reviewResult(platform, requireCaller(request), request.params.id, request.body);
+        return reply.status(204).send(null);
+      },
+    );
+
     app.get(
       '/v1/admin/exports',
       {

@@ -11,6 +11,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { optionalIdentity, requireCaller, requireUser } from '../../http/authenticate.ts';
 import type { Platform } from '../../platform.ts';
+import { heldByAirlock } from '../../privacy/airlock.ts';
 import { presentQueryJob } from '../../query/present-result.ts';
 import {
   cancelQuery,
@@ -66,8 +67,9 @@ export function queryRoutes(
         if (job.status === 'queued' || job.status === 'running') {
           return reply.status(202).send(presentQueryJob(job));
         }
+        // A result the airlock holds answers with its review's state and nothing of the data.
         const firstPage =
-          job.status === 'succeeded'
+          job.status === 'succeeded' && !heldByAirlock(job)
             ? await resultPageOf(platform, job, { page: 1, pageSize: 100 })
             : undefined;
         return reply.status(200).send({ ...presentQueryJob(job), firstPage });

@@ -5,6 +5,7 @@ import { queryJobsRepository } from '../../catalog/query-jobs-repository.ts';
 import { usersRepository, type User } from '../../catalog/users-repository.ts';
 import type { DownloadLinkParams } from '../../downloads/download-links.ts';
 import { AuditedRefusalError } from '../../errors.ts';
+import { heldByAirlock } from '../../privacy/airlock.ts';
 import type { Platform } from '../../platform.ts';
 import { currentDatasetAccess, lostResultAccess } from './dataset-access.ts';
 
@@ -80,7 +81,8 @@ export async function openDownload(
   if (!item || !user || !job || item.userId !== user.id || job.userId !== user.id) {
     throw await refuse('unknown export', 'The download link is not valid');
   }
-  if (item.review === 'pending' || item.review === 'rejected') {
+  // The export's own review, and the airlock's review of the result it was made from.
+  if (item.review === 'pending' || item.review === 'rejected' || heldByAirlock(job)) {
     throw await refuse('not approved', 'The export has not been approved for download');
   }
   const access = await currentDatasetAccess(platform, user, job.datasetId);

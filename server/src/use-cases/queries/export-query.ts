@@ -2,10 +2,12 @@ import { randomUUID } from 'node:crypto';
 import type { OutputReport, QuerySummary } from '@medlake/shared';
 import { datasetsRepository } from '../../catalog/datasets-repository.ts';
 import { exportsRepository, type QueryExport } from '../../catalog/exports-repository.ts';
+import type { QueryJob } from '../../catalog/query-jobs-repository.ts';
 import type { User } from '../../catalog/users-repository.ts';
 import { actorOf, type Caller } from '../../caller.ts';
 import { AppError } from '../../errors.ts';
 import type { Platform } from '../../platform.ts';
+import { assertReleasedByAirlock } from '../../privacy/airlock.ts';
 import { checkOutput } from '../../privacy/output-check.ts';
 import { lostResultAccess, requireDatasetAccess } from './dataset-access.ts';
 import { getQuery } from './read-query.ts';
@@ -42,6 +44,9 @@ export async function exportQueryResult(
   if (job.status !== 'succeeded' || !job.resultKey) {
     throw new AppError('CONFLICT', `The query has no result to export: it is ${job.status}`);
   }
+  // A result the airlock holds is exported in no format until it is approved (no file is made,
+  // nothing of its size told); an approved one is exported in every format.
+  assertReleasedByAirlock(job);
   const summary = job.summary as QuerySummary;
   const access = await requireDatasetAccess(platform, user, job.datasetId);
   const lost = lostResultAccess(job, access);
@@ -64,7 +69,14 @@ export async function exportQueryResult(
   const existing = await exports.find(job.id, format);
   const made =
     existing ??
-    (await makeExport(platform, { ...job, resultKey: job.resultKey }, summary, format, user));
+    (await makeExport(
+      platform,
+      { ...job, resultKey: job.resultKey },
+      summary,
+      format,
+      user,
+      job.review,
+    ));
   const described = {
     exportId: made.id,
     format,
@@ -103,6 +115,8 @@ async function makeExport(
   summary: QuerySummary,
   format: ExportFormat,
   user: User,
+  /** The airlock's review of the result, which an export of it follows. */
+  resultReview: QueryJob['review'],
 ): Promise<QueryExport> {
   const { dialect } = platform.engine;
   const key = `results/${job.id}/export.${format}`;
@@ -135,16 +149,29 @@ async function makeExport(
     await platform.store.locateForWrite(key),
     format,
   );
-  const dataset = await datasetsRepository(platform.catalog.db).get(job.datasetId);
-  const report = await checkOutput(platform, {
-    summary,
-    resultLocation: platform.store.locate(job.resultKey),
-    airlock: dataset?.contract.privacy.airlock ?? false,
-  });
+  // A result the airlock reviewed gives its exports that review (approved, or not needed). A
+  // result made without an airlock is checked here against the contract as it is now.
+  const dataset = resultReview
+    ? undefined
+    : await datasetsRepository(platform.catalog.db).get(job.datasetId);
+  const report =
+    resultReview?.report ??
+    (await checkOutput(platform, {
+      summary,
+      resultLocation: platform.store.locate(job.resultKey),
+      airlock: dataset?.contract.privacy.airlock ?? false,
+    }));
+  const review = resultReview
+    ? resultReview.state === 'approved'
+      ? 'approved'
+      : 'not_needed'
+    : report.needsReview
+      ? 'pending'
+      : 'not_needed';
   return exportsRepository(platform.catalog.db).add({
     id: randomUUID(),
     report,
-    review: report.needsReview ? 'pending' : 'not_needed',
+    review,
     queryId: job.id,
     userId: user.id,
     format,

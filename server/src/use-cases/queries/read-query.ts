@@ -5,6 +5,7 @@ import { actorOf, type Caller } from '../../caller.ts';
 import { AppError } from '../../errors.ts';
 import type { Platform } from '../../platform.ts';
 import { assertOwnsQuery } from '../../policy.ts';
+import { assertReleasedByAirlock } from '../../privacy/airlock.ts';
 import { presentResultRow } from '../../query/present-result.ts';
 import { cachedResultRows } from '../../query/result-cache.ts';
 import { sortRows } from '../../query/sort-rows.ts';
@@ -100,7 +101,11 @@ export async function readResultPage(
   return resultPageOf(platform, job, request);
 }
 
-/** A page of a job the caller has already read (and checked the user may see). */
+/**
+ * A page of a job the caller has already read (and checked the user may see). Every page of a
+ * result passes here, so that the airlock is checked whatever asks: nothing of a result it
+ * holds is read, from the file or from memory.
+ */
 export async function resultPageOf(
   platform: Platform,
   job: QueryJob,
@@ -109,6 +114,7 @@ export async function resultPageOf(
   if (job.status !== 'succeeded' || !job.resultKey) {
     throw new AppError('CONFLICT', `The query has no result yet: it is ${job.status}`);
   }
+  assertReleasedByAirlock(job);
   const summary = job.summary as QuerySummary;
   const columns = summary.columns as Parameters<typeof presentResultRow>[1];
   const pageSize = Math.min(Math.max(1, request.pageSize), maxPageSize);
