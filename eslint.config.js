@@ -5,7 +5,18 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', 'web/dist/**', '.medlake/**', '.test-services/**'] },
+  {
+    ignores: [
+      '**/node_modules/**',
+      'web/dist/**',
+      '.medlake/**',
+      '.test-services/**',
+      // A Python venv or build of the Python client can hold JavaScript of its packages.
+      'clients/python/.venv/**',
+      'clients/python/build/**',
+      'clients/python/dist/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
