@@ -56,4 +56,5 @@ def test_the_tests_run_the_installed_wheel_with_its_type_information():
     installed = Path(medlake.__file__).resolve().parent
     assert client_root not in installed.parents, "the tests must run the built wheel"
     assert (installed / "py.typed").is_file()
-    assert medlake.__version__ == "0.1.0"
+    pyproject = (client_root / "pyproject.toml").read_text()
+    assert f'version = "{medlake.__version__}"' in pyproject
