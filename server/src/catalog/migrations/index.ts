@@ -16,8 +16,8 @@ import * as createReleasedCells from './2026-11-26n-create-released-cells.ts';
 import * as createPrivacySpending from './2026-11-26o-create-privacy-spending.ts';
 import * as addExportReview from './2026-11-26p-add-export-review.ts';
 import * as oneGrantPerHolder from './2026-12-06a-one-grant-per-holder.ts';
-import * as addResultReview from './2026-12-06c-add-result-review.ts';
 import * as addReleaseRowsPerPatient from './2026-12-06b-add-release-rows-per-patient.ts';
+import * as addResultReview from './2026-12-06c-add-result-review.ts';
 
 /**
  * Every catalog migration, oldest first, keyed by its dated file name. Listed by hand rather
@@ -42,6 +42,6 @@ export const migrations: Record<string, Migration> = {
   '2026-11-26o-create-privacy-spending': createPrivacySpending,
   '2026-11-26p-add-export-review': addExportReview,
   '2026-12-06a-one-grant-per-holder': oneGrantPerHolder,
-  '2026-12-06c-add-result-review': addResultReview,
   '2026-12-06b-add-release-rows-per-patient': addReleaseRowsPerPatient,
+  '2026-12-06c-add-result-review': addResultReview,
 };
