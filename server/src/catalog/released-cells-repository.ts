@@ -1,6 +1,9 @@
+import { sql } from 'kysely';
+import type { Box } from '../query/ledger/regions.ts';
 import type { CatalogDb } from './catalog.ts';
 
 export type ReleasedCell = {
+  id: string;
   family: string;
   queryId: string;
   /** What the cell was, for the reason shown when a later one is suppressed. */
@@ -23,7 +26,7 @@ export function releasedCellsRepository(db: CatalogDb) {
       for (let start = 0; start < families.length; start += 1000) {
         const rows = await db
           .selectFrom('released_cells')
-          .select(['family', 'query_id', 'cell', 'patients', 'released_at'])
+          .select(['id', 'family', 'query_id', 'cell', 'patients', 'released_at'])
           .where('holder', '=', holder)
           .where('dataset_id', '=', datasetId)
           .where('family', 'in', families.slice(start, start + 1000))
@@ -31,6 +34,7 @@ export function releasedCellsRepository(db: CatalogDb) {
         for (const row of rows) {
           const list = found.get(row.family) ?? [];
           list.push({
+            id: String(row.id),
             family: row.family,
             queryId: row.query_id,
             cell: row.cell,
@@ -41,6 +45,35 @@ export function releasedCellsRepository(db: CatalogDb) {
         }
       }
       return found;
+    },
+
+    /**
+     * The holder's most recent cells on the dataset that have a box (kept since issue 27), newest
+     * first: what the set search combines a new result with.
+     */
+    async recentBoxed(
+      holder: string,
+      datasetId: string,
+      limit: number,
+    ): Promise<Array<ReleasedCell & { stored: { box?: Box; scope?: string; rows?: number } }>> {
+      const rows = await db
+        .selectFrom('released_cells')
+        .select(['id', 'family', 'query_id', 'cell', 'patients', 'released_at'])
+        .where('holder', '=', holder)
+        .where('dataset_id', '=', datasetId)
+        .where(sql<boolean>`cell ? 'box'`)
+        .orderBy('id', 'desc')
+        .limit(limit)
+        .execute();
+      return rows.map((row) => ({
+        id: String(row.id),
+        family: row.family,
+        queryId: row.query_id,
+        cell: row.cell,
+        stored: row.cell as { box?: Box; scope?: string; rows?: number },
+        patients: Number(row.patients),
+        releasedAt: row.released_at,
+      }));
     },
 
     async record(

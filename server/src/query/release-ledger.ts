@@ -1,9 +1,34 @@
-import { createHash } from 'node:crypto';
-import { canonicalJson, type Filter, type Group, type QuerySpec } from '@medlake/shared';
+import { canonicalJson, type Group, type QuerySpec } from '@medlake/shared';
 import { releasedCellsRepository } from '../catalog/released-cells-repository.ts';
+import { releasesRepository } from '../catalog/releases-repository.ts';
+import type { RunOptions } from '../engines/types.ts';
+import { releaseFilesGlob, releaseFolder } from '../ingest/lake-keys.ts';
 import type { Platform } from '../platform.ts';
-import { hiddenPatients, type ResultColumn } from './compile-query.ts';
+import {
+  hiddenPatients,
+  hiddenRows,
+  type CompileContext,
+  type ResultColumn,
+} from './compile-query.ts';
 import type { AggregateRow, DisclosedRow } from './disclosure.ts';
+import {
+  cellBox,
+  normalCohort,
+  normalFilter,
+  sha256,
+  shapeOf,
+  type ReleaseSlot,
+} from './ledger/cells.ts';
+import { lockReleaseLedger } from './ledger/lock.ts';
+import { union, type Box } from './ledger/regions.ts';
+import {
+  defaultSearchBounds,
+  searchCombinations,
+  type Candidate,
+  type SearchBounds,
+  type SearchCell,
+} from './ledger/search.ts';
+import { askTheEngine, type TruthQuestion } from './ledger/truth.ts';
 
 /** The cells of a result the ledger holds back, and why. */
 export type LedgerVerdict = {
@@ -19,8 +44,6 @@ type Cell = { family: string; cell: { groups: string[]; values: unknown[] | null
 function groupKey(group: Group): string {
   return canonicalJson({ ...group, as: undefined });
 }
-
-const sha256 = (value: unknown) => createHash('sha256').update(canonicalJson(value)).digest('hex');
 
 /**
  * A cell's family: the same groups with the same values, whatever the filters, the releases,
@@ -46,24 +69,6 @@ function groupValues(row: Record<string, unknown>, columns: readonly ResultColum
 }
 
 /**
- * A filter written so that the same rows give the same text: conditions of an `and` or `or`
- * in a fixed order, lists of codes and values sorted.
- */
-function normalFilter(filter: Filter): unknown {
-  if ('and' in filter) return { and: filter.and.map(normalFilter).sort(byText) };
-  if ('or' in filter) return { or: filter.or.map(normalFilter).sort(byText) };
-  if ('not' in filter) return { not: normalFilter(filter.not) };
-  if ('codes' in filter) return { ...filter, codes: [...new Set(filter.codes)].sort() };
-  if ('values' in filter) return { ...filter, values: [...new Set(filter.values)].sort(byText) };
-  return filter;
-}
-
-function byText(a: unknown, b: unknown): number {
-  const [x, y] = [canonicalJson(a), canonicalJson(b)];
-  return x < y ? -1 : x > y ? 1 : 0;
-}
-
-/**
  * What a result's rows are, before grouping: the normalised filter and cohort over the same
  * releases. Two results of one such key group the very same rows, however differently.
  */
@@ -72,15 +77,7 @@ function rowsKeyOf(datasetId: string, spec: QuerySpec, releaseIds: readonly stri
     kind: 'result',
     dataset: datasetId,
     where: spec.where ? normalFilter(spec.where) : null,
-    cohort: spec.cohort
-      ? {
-          ...spec.cohort,
-          criteria: spec.cohort.criteria.map((criterion) => ({
-            ...criterion,
-            where: normalFilter(criterion.where),
-          })),
-        }
-      : null,
+    cohort: normalCohort(spec.cohort),
     releases: [...releaseIds].sort(),
   });
 }
@@ -94,13 +91,41 @@ export type WithheldPatients = (
   coarse: readonly number[],
 ) => Promise<Array<{ values: unknown[]; patients: number }>>;
 
+/** What one check did and how long it took, for the log and the bench. */
+export type LedgerStatistics = {
+  /** Earlier cells of the holder that the set search combined (at most `poolSize`). */
+  earlierCells: number;
+  /** Combinations evaluated over the boxes, and those the engine (or the counts) judged. */
+  evaluated: number;
+  candidates: number;
+  engineStatements: number;
+  /** New cells not reached within the bound of combinations: held back. */
+  unexamined: number;
+  milliseconds: number;
+};
+
+/** The holder's most recent cells the set search combines a new result with (docs/privacy.md). */
+export const ledgerPoolSize = 1000;
+
 /**
  * The release ledger: before an aggregate result is released to a holder, it is checked
- * against what that holder was released before, in two ways.
- * - Cells of one family (the same groups and values, issue 10): a cell whose patient count
- *   differs from an earlier one by 1 to threshold−1 is held back, since the two together would
- *   reveal that small a group (months 1..N against 1..N+1, every hospital against all but one,
- *   two overlapping filters). The same count again reveals nothing and is released.
+ * against what that holder was released before. Checks of one holder run one at a time
+ * (ledger/lock.ts): the lock is taken here and must be let go with `release`, after `record`.
+ * - Sets (issue 27): every released cell is a box (the releases read, a constraint per column
+ *   from the filter and the group's labels) within a scope (the rest of the filter, the
+ *   cohort). Every figure of a cell, patients, rows, sums, is a linear function of the rows
+ *   the box holds, so signed sums of cells of one scope are figures of the rows where the sum
+ *   is not zero. The search (ledger/search.ts) finds the combinations of each new cell with
+ *   one or two others (earlier ones: any family, name or release) that are a region row by
+ *   row, or zero; the engine counts the patients of that region and the patients for whom
+ *   the same sum of the cells' patient sets is not zero (ledger/truth.ts). Where either is 1
+ *   to threshold−1, the new cells in it are held back. The truth decides, not arithmetic on
+ *   the published figures: rows 821 against 820 with equal patient counts is a region of one
+ *   row, and its one patient is counted.
+ * - Cells of one family (the same groups and values, issue 10) that the set search cannot
+ *   relate (another scope, another version of a release, not among the recent cells, or a
+ *   cell recorded before boxes were kept): a cell whose patient count differs from an earlier
+ *   one by 1 to threshold−1 is held back.
  * - Groupings of the same rows (issue 19): an earlier result of the same filter, cohort and
  *   releases, grouped by some of this one's groups (a margin, or the total) or by more of them.
  *   A coarse cell minus the fine cells shown inside it is what the fine result withheld there;
@@ -120,11 +145,40 @@ export async function checkReleaseLedger(
     threshold: number;
     releaseIds: readonly string[];
     withheldPatients: WithheldPatients;
+    /** The compile context of the query: its dialect, columns, code sets and cohort files. */
+    context: CompileContext;
+    /** The releases the main query read, and those its cohort read. */
+    mainReleases: readonly ReleaseSlot[];
+    cohortReleases: readonly string[];
+    /** Whether the total shown covers only the groups of at least threshold patients. */
+    totalOverShown: boolean;
+    options?: RunOptions;
+    bounds?: SearchBounds;
   },
 ): Promise<{
   verdict: LedgerVerdict;
+  statistics: LedgerStatistics;
+  record(queryId: string, rows: readonly DisclosedRow[], totalShown: boolean): Promise<void>;
+  release(): Promise<void>;
+}> {
+  const release = await lockReleaseLedger(platform.catalog, input.holder, input.datasetId);
+  try {
+    return { ...(await check(platform, input)), release };
+  } catch (error) {
+    await release();
+    throw error;
+  }
+}
+
+async function check(
+  platform: Platform,
+  input: Parameters<typeof checkReleaseLedger>[1],
+): Promise<{
+  verdict: LedgerVerdict;
+  statistics: LedgerStatistics;
   record(queryId: string, rows: readonly DisclosedRow[], totalShown: boolean): Promise<void>;
 }> {
+  const started = performance.now();
   const { holder, datasetId, spec, columns, threshold } = input;
   const grouped = spec.groupBy.length > 0;
   const groupCells = input.groups.map((group) =>
@@ -139,24 +193,113 @@ export async function checkReleaseLedger(
     ...(grouped ? groupCells.map((cell) => cell.family) : []),
   ]);
 
+  // The boxes of this result's cells, in one scope.
+  const shapeContext = { columns: input.context.columns, codeSets: input.context.codeSets };
+  const shape = shapeOf(spec, shapeContext, input.cohortReleases);
+  const small = (row: AggregateRow) => row[hiddenPatients] > 0 && row[hiddenPatients] < threshold;
+  const labels = input.groups.map((group) => groupValues(group, columns));
+  const groupBoxes = input.groups.map((group, index) =>
+    grouped && !small(group)
+      ? cellBox(shape, spec.groupBy, labels[index]!, input.mainReleases, shapeContext)
+      : undefined,
+  );
+  const totalBox = totalBoxOf(shape, input, groupBoxes, shapeContext);
+
+  // The holder's recent cells of the same scope, newest first.
+  const pool = await ledger.recentBoxed(holder, datasetId, ledgerPoolSize);
+  const slots = await releaseSlots(platform, datasetId, [
+    ...input.mainReleases.map((release) => release.id),
+    ...pool.flatMap((cell) => boxReleases(cell.stored.box)),
+  ]);
+  const inPool = new Set(pool.map((cell) => cell.id));
+  const sameScope = pool.filter((cell) => cell.stored.scope === shape.scopeKey);
+
   let first: { queryId: string; releasedAt: Date } | undefined;
-  const revealing = (cell: Cell, patients: number) => {
+  const blame = (clash: { queryId: string; releasedAt: Date } | undefined) => {
+    if (clash && (!first || clash.releasedAt < first.releasedAt)) first = clash;
+  };
+
+  // Cells of one family that the set search cannot relate: compared by their patient counts.
+  const revealing = (cell: Cell, box: Box | undefined, patients: number) => {
     const clash = (earlier.get(cell.family) ?? []).find((old) => {
+      const stored = old.cell as StoredCell;
+      const related =
+        box !== undefined &&
+        inPool.has(old.id) &&
+        stored.box !== undefined &&
+        stored.scope === shape.scopeKey &&
+        sameVersions(slots, boxReleases(box), boxReleases(stored.box));
+      if (related) return false;
       const difference = Math.abs(patients - old.patients);
       return difference > 0 && difference < threshold;
     });
-    if (clash && (!first || clash.releasedAt < first.releasedAt)) first = clash;
+    blame(clash);
     return clash !== undefined;
   };
   const verdict: LedgerVerdict = {
-    total: revealing(totalCell, Number(input.total[hiddenPatients])),
+    total: revealing(totalCell, totalBox, Number(input.total[hiddenPatients])),
     groups: grouped
       ? input.groups.map((group, index) =>
-          revealing(groupCells[index]!, Number(group[hiddenPatients])),
+          revealing(groupCells[index]!, groupBoxes[index], Number(group[hiddenPatients])),
         )
       : [],
   };
-  const labels = input.groups.map((group) => groupValues(group, columns));
+
+  // Sets: combinations of the new cells with the holder's recent ones.
+  const news: SearchCell[] = [];
+  const held = (cell: SearchCell) => {
+    if (cell.id === 'total') verdict.total = true;
+    else verdict.groups[Number(cell.id.slice(1))] = true;
+  };
+  groupBoxes.forEach((box, index) => {
+    const group = input.groups[index]!;
+    if (box && !verdict.groups[index]) {
+      news.push({
+        id: `g${index}`,
+        box,
+        rows: Number(group[hiddenRows]),
+        patients: Number(group[hiddenPatients]),
+        earlier: false,
+      });
+    }
+  });
+  if (totalBox && !verdict.total && !small(input.total)) {
+    news.push({
+      id: 'total',
+      box: totalBox,
+      rows: Number(input.total[hiddenRows]),
+      patients: Number(input.total[hiddenPatients]),
+      earlier: false,
+    });
+  }
+  const searchPool: SearchCell[] = sameScope
+    .filter((cell) => cell.stored.box !== undefined)
+    .map((cell) => ({
+      id: `e${cell.id}`,
+      box: cell.stored.box!,
+      rows: cell.stored.rows ?? 0,
+      patients: cell.patients,
+      earlier: true,
+    }));
+  const byId = new Map(sameScope.map((cell) => [`e${cell.id}`, cell]));
+  const search = searchCombinations(news, searchPool, input.bounds ?? defaultSearchBounds);
+  for (const cell of search.unexamined) held(cell);
+  if (search.unexamined.length > 0) blame(byId.get(searchPool[0]?.id ?? ''));
+
+  const { revealed, statements } = await judge(
+    platform,
+    input,
+    shape.scope,
+    search.candidates,
+    slots,
+  );
+  for (const candidate of revealed) {
+    for (const term of candidate.terms) {
+      if (term.cell.earlier) blame(byId.get(term.cell.id));
+      else held(term.cell);
+    }
+  }
+
   // Earlier results of one grouping ask the engine the same question: it is asked once.
   const counted = new Map<string, ReturnType<WithheldPatients>>();
   const withheldPatients: WithheldPatients = (groupBy, coarse) => {
@@ -166,40 +309,66 @@ export async function checkReleaseLedger(
     return found;
   };
   for (const old of earlier.get(resultFamily) ?? []) {
-    const held = await marginalClashes(old.cell as ResultRecord, {
+    const clashes = await marginalClashes(old.cell as ResultRecord, {
       spec,
       labels: grouped ? labels : [],
       threshold,
       withheldPatients,
     });
-    if (held.total) verdict.total = true;
-    held.groups.forEach((index) => (verdict.groups[index] = true));
-    if ((held.total || held.groups.length > 0) && (!first || old.releasedAt < first.releasedAt)) {
-      first = old;
-    }
+    if (clashes.total) verdict.total = true;
+    clashes.groups.forEach((index) => (verdict.groups[index] = true));
+    if (clashes.total || clashes.groups.length > 0) blame(old);
   }
   if (first) {
     verdict.reason = `compared with cells released to you before (the earliest on ${first.releasedAt.toISOString().slice(0, 10)}, query ${first.queryId}), they would reveal a group of fewer than ${threshold} patients`;
+  } else if (verdict.total || verdict.groups.some(Boolean)) {
+    verdict.reason = `together with cells released to you before, they would reveal a group of fewer than ${threshold} patients`;
   }
+
+  const statistics: LedgerStatistics = {
+    earlierCells: searchPool.length,
+    evaluated: search.evaluated,
+    candidates: search.candidates.length,
+    engineStatements: statements,
+    unexamined: search.unexamined.length,
+    milliseconds: Math.round(performance.now() - started),
+  };
 
   return {
     verdict,
+    statistics,
     async record(queryId, rows, totalShown) {
       // The rows as released are in the result's order; they are matched back by their values.
       const byFamily = new Map(
-        input.groups.map((group, index) => [groupCells[index]!.family, group] as const),
+        input.groups.map((group, index) => [groupCells[index]!.family, index] as const),
       );
-      const released = [];
+      const released: Array<{ family: string; cell: unknown; patients: number }> = [];
       const shownLabels: unknown[][] = [];
+      const stored = (box: Box | undefined, row: AggregateRow, cell: Cell): StoredCell => ({
+        ...cell.cell,
+        ...(box ? { box, scope: shape.scopeKey } : {}),
+        rows: Number(row[hiddenRows]),
+      });
       for (const row of grouped ? rows : []) {
         if (row.suppressed) continue;
         const cell = cellOf(datasetId, spec, groupValues(row, columns));
-        const group = byFamily.get(cell.family);
-        if (group) released.push({ ...cell, patients: Number(group[hiddenPatients]) });
+        const index = byFamily.get(cell.family);
+        if (index !== undefined) {
+          const group = input.groups[index]!;
+          released.push({
+            family: cell.family,
+            cell: stored(groupBoxes[index], group, cell),
+            patients: Number(group[hiddenPatients]),
+          });
+        }
         shownLabels.push(cell.cell.values ?? []);
       }
       if (totalShown) {
-        released.push({ ...totalCell, patients: Number(input.total[hiddenPatients]) });
+        released.push({
+          family: totalCell.family,
+          cell: stored(totalBox, input.total, totalCell),
+          patients: Number(input.total[hiddenPatients]),
+        });
       }
       const record: ResultRecord = {
         groups: spec.groupBy.map(groupKey),
@@ -214,6 +383,173 @@ export async function checkReleaseLedger(
       await ledger.record(holder, datasetId, queryId, released);
     },
   };
+}
+
+/** A released cell as the ledger keeps it: its family's key, its box and scope, its rows. */
+type StoredCell = Cell['cell'] & { box?: Box; scope?: string; rows?: number };
+
+/**
+ * The total's box: the query's, or, when the total covers only the groups shown (some were
+ * under the threshold), the union of their labels on a single grouping column. A total over
+ * the shown groups of several columns is no box: the set search leaves it out.
+ */
+function totalBoxOf(
+  shape: ReturnType<typeof shapeOf>,
+  input: Parameters<typeof checkReleaseLedger>[1],
+  groupBoxes: ReadonlyArray<Box | undefined>,
+  context: Parameters<typeof cellBox>[4],
+): Box | undefined {
+  const whole = cellBox(shape, [], null, input.mainReleases, context);
+  if (!whole || !input.totalOverShown) return whole;
+  const [group, ...more] = input.spec.groupBy;
+  if (!group || more.length > 0) return undefined;
+  const shown = groupBoxes.filter((box): box is Box => box !== undefined);
+  if (shown.length === 0) return undefined;
+  const constraints = shown.map((box) => box[group.column]);
+  if (constraints.some((constraint) => constraint === undefined)) return undefined;
+  const releases = shown.map((box) => box.release!);
+  if (group.column === 'hospital' || group.column === 'month') {
+    return { ...whole, release: unionOf(releases) };
+  }
+  return { ...whole, [group.column]: unionOf(constraints as NonNullable<Box[string]>[]) };
+}
+
+const unionOf = (constraints: ReadonlyArray<NonNullable<Box[string]>>) => union(...constraints);
+
+/** The ids of the releases a box reads. */
+function boxReleases(box: Box | undefined): string[] {
+  return (box?.release?.ranges ?? []).flatMap(([lo]) => ('v' in lo ? [String(lo.v)] : []));
+}
+
+/** Whether two sets of releases read no hospital's month in two different versions. */
+function sameVersions(
+  slots: ReadonlyMap<string, ReleaseSlot>,
+  a: readonly string[],
+  b: readonly string[],
+): boolean {
+  const versions = new Map<string, string>();
+  for (const id of a) {
+    const slot = slots.get(id);
+    if (!slot) return false;
+    versions.set(`${slot.hospitalId}/${slot.month}`, id);
+  }
+  for (const id of b) {
+    const slot = slots.get(id);
+    if (!slot) return false;
+    const other = versions.get(`${slot.hospitalId}/${slot.month}`);
+    if (other !== undefined && other !== id) return false;
+  }
+  return true;
+}
+
+async function releaseSlots(
+  platform: Platform,
+  datasetId: string,
+  ids: readonly string[],
+): Promise<Map<string, ReleaseSlot>> {
+  const unique = [...new Set(ids)];
+  const slots = new Map<string, ReleaseSlot>();
+  const repository = releasesRepository(platform.catalog.db);
+  for (let from = 0; from < unique.length; from += 1000) {
+    for (const release of await repository.locations(datasetId, unique.slice(from, from + 1000))) {
+      slots.set(release.id, {
+        id: release.id,
+        hospitalId: release.hospitalId,
+        month: release.month,
+      });
+    }
+  }
+  return slots;
+}
+
+/**
+ * Which candidates reveal 1 to threshold−1 patients. The counts decide where they can: a
+ * region's rows are the signed sum of its cells' rows (1 to threshold−1 rows are that few
+ * patients at most), and for one cell within another the patients of the difference are at
+ * least the difference of their patient counts. The engine counts the rest.
+ */
+async function judge(
+  platform: Platform,
+  input: Parameters<typeof checkReleaseLedger>[1],
+  scope: ReturnType<typeof shapeOf>['scope'],
+  candidates: readonly Candidate[],
+  slots: ReadonlyMap<string, ReleaseSlot>,
+): Promise<{ revealed: Candidate[]; statements: number }> {
+  const { threshold } = input;
+  const few = (n: number) => n > 0 && n < threshold;
+  const revealed: Candidate[] = [];
+  const ask: Candidate[] = [];
+  for (const candidate of candidates) {
+    const { terms, combination } = candidate;
+    const sign = combination.kind === 'region' ? combination.sign : 1;
+    const rows = sign * terms.reduce((sum, t) => sum + t.coefficient * t.cell.rows, 0);
+    const patients = sign * terms.reduce((sum, t) => sum + t.coefficient * t.cell.patients, 0);
+    if (terms.length === 2) {
+      // One cell within the other: its patients are within the other's, so the difference of
+      // the patient counts is exactly the patients of the larger with no row in the smaller.
+      if (few(patients)) {
+        revealed.push(candidate);
+        continue;
+      }
+      if (combination.kind === 'zero' || rows <= 0 || patients >= threshold) continue;
+    }
+    if (combination.kind === 'region') {
+      if (rows <= 0) continue;
+      if (few(rows)) {
+        revealed.push(candidate);
+        continue;
+      }
+      // A cell added, less every cell taken away, lies within the region: it holds at least
+      // that cell's patients less theirs.
+      const taken = terms
+        .filter((t) => t.coefficient !== sign)
+        .reduce((sum, t) => sum + t.cell.patients, 0);
+      const floor = Math.max(
+        ...terms.filter((t) => t.coefficient === sign).map((t) => t.cell.patients - taken),
+      );
+      if (floor >= threshold && terms.length > 2) continue;
+    }
+    ask.push(candidate);
+  }
+  if (ask.length === 0) return { revealed, statements: 0 };
+
+  const cells = new Map<string, Box>();
+  for (const candidate of ask) {
+    for (const term of candidate.terms) cells.set(term.cell.id, term.cell.box);
+  }
+  const releaseIds = new Set([...cells.values()].flatMap(boxReleases));
+  const files = [...releaseIds].flatMap((id) => {
+    const slot = slots.get(id);
+    if (!slot) return [];
+    const folder = releaseFolder({
+      datasetId: input.datasetId,
+      hospitalId: slot.hospitalId,
+      month: slot.month,
+      releaseId: id,
+    });
+    return [releaseFilesGlob(platform.store.locate(folder))];
+  });
+  if (files.length === 0) return { revealed, statements: 0 };
+  const questions: TruthQuestion[] = ask.map((candidate) => ({
+    terms: candidate.terms.map((term) => ({
+      cell: term.cell.id,
+      coefficient: term.coefficient,
+    })),
+    region: candidate.combination.kind === 'region' ? candidate.combination.boxes : null,
+  }));
+  const answers = await askTheEngine({
+    engine: platform.engine,
+    options: input.options ?? {},
+    context: input.context,
+    scope,
+    files,
+    cells,
+    questions,
+  });
+  answers.forEach((answer, index) => {
+    if (few(answer.regionPatients) || few(answer.patientSupport)) revealed.push(ask[index]!);
+  });
+  return { revealed, statements: Math.ceil(ask.length / 40) };
 }
 
 /**

@@ -166,6 +166,11 @@ export async function runQueryJob(
           total,
           threshold,
           releaseIds: [...read.keys()],
+          context,
+          mainReleases: plan.main,
+          cohortReleases: plan.cohort.flat().map((release) => release.id),
+          totalOverShown,
+          options,
           withheldPatients: async (groupBy, coarse) => {
             const statement = compileWithheldPatients(
               { ...plan.spec, groupBy: [...groupBy] },
@@ -180,19 +185,26 @@ export async function runQueryJob(
           },
         })
       : undefined;
-  const disclosed = applyDisclosureControl({
-    groups,
-    total,
-    columns: compiled.columns,
-    level: access.level,
-    threshold,
-    grouped,
-    ...(ledger ? { ledger: ledger.verdict } : {}),
-  });
-  if (budget && noise) disclosed.rules.unshift(noiseRule(budget, noise));
-  const rows = sortRows(disclosed.rows, spec.orderBy).slice(0, spec.limit);
-  await writeAggregateResult(platform, compiled.columns, rows, resultKey);
-  await ledger?.record(job.id, rows, !disclosed.total.suppressed);
+  // From the ledger's check to its record, the holder's other results wait (ledger/lock.ts).
+  let disclosed: DisclosedResult;
+  let rows: DisclosedRow[];
+  try {
+    disclosed = applyDisclosureControl({
+      groups,
+      total,
+      columns: compiled.columns,
+      level: access.level,
+      threshold,
+      grouped,
+      ...(ledger ? { ledger: ledger.verdict } : {}),
+    });
+    if (budget && noise) disclosed.rules.unshift(noiseRule(budget, noise));
+    rows = sortRows(disclosed.rows, spec.orderBy).slice(0, spec.limit);
+    await writeAggregateResult(platform, compiled.columns, rows, resultKey);
+    await ledger?.record(job.id, rows, !disclosed.total.suppressed);
+  } finally {
+    await ledger?.release();
+  }
   rememberResultRows(job.id, rows);
 
   // A suppressed total says "<N" patients only where that is true (the ledger may hold back a
