@@ -31,6 +31,16 @@ def test_a_bad_spec_names_its_place(aggregate):
     assert error.details[0].message == 'age holds numbers; "old" is not one'
     assert "where.and[1].value" in str(error)
 
+    with pytest.raises(medlake.BadRequestError) as top_level:  # docs/python-client.md's example
+        aggregate.query(
+            {
+                "dataset": "lab-results",
+                "where": {"column": "age", "op": "gte", "value": "old"},
+                "measures": [{"fn": "patients"}],
+            }
+        )
+    assert top_level.value.path == "where.value"
+
     with pytest.raises(medlake.BadRequestError) as unknown:
         aggregate.query(
             {"dataset": "lab-results", "measures": [{"fn": "median", "column": "value"}]}

@@ -17,7 +17,6 @@ from pydantic import BaseModel
 from ._progress import progress_bar
 from .catalog import Dataset, Dictionary
 from .errors import (
-    ConflictError,
     MedlakeError,
     QueryCancelledError,
     QueryFailedError,
@@ -196,12 +195,14 @@ class Client:
         using the server (and the queue) for nothing."""
         try:
             result.cancel()
-        except ConflictError:
-            return  # it finished in the meantime
         except MedlakeError as error:
             print(f"medlake: could not cancel query {result.id}: {error}", file=sys.stderr)
             return
-        print(f"medlake: cancelled query {result.id} on the server", file=sys.stderr)
+        # A query that ended in the meantime stays as it ended; one that runs stops shortly.
+        if result.status in ("succeeded", "failed"):
+            print(f"medlake: query {result.id} had already {result.status}", file=sys.stderr)
+        else:
+            print(f"medlake: cancelled query {result.id} on the server", file=sys.stderr)
 
     # HTTP.
 
