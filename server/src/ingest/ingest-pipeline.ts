@@ -1,0 +1,567 @@
+import { lakeColumns, type IngestProblem, type IngestProblemCode } from '@medlake/shared';
+import { AppError } from '../errors.ts';
+import type { IngestOutcome, IngestPhase, IngestRequest } from '../engines/types.ts';
+import type { SourceColumn } from './ingest-plan.ts';
+import type { IngestDialect, IngestRunner, PseudonymBatch, RowValues } from './ingest-runner.ts';
+import {
+  approximateLine,
+  columnAlias,
+  failureOf,
+  headerOnly,
+  IngestRules,
+  lineOfRecord,
+  minimumNameLength,
+  readProblemMessage,
+  scannedTextSql,
+  type RowRule,
+} from './ingest-rules.ts';
+import { releaseFilesGlob } from './lake-keys.ts';
+import { locateRecords } from './locate-records.ts';
+import { codeProfileOf, codesQuery, totalsOf, totalsQuery } from './quality-profile.ts';
+import { firstStrayLineBreak } from './stray-line-break.ts';
+
+/**
+ * Patient ids sent to the vault at once: a few MB of JavaScript heap, few enough SQLite
+ * statements that the vault's per-statement cost stays negligible, and well under Spark
+ * Connect's message limit.
+ */
+const pseudonymBatch = 50_000;
+
+/** A problem's row as the pipeline reads it back. */
+type ProblemRow = {
+  record: bigint | number | null;
+  line: bigint | number | null;
+  position: bigint | number | null;
+  code: IngestProblemCode;
+  rule: bigint | number;
+};
+
+/**
+ * One ingest on any engine, in three passes over the data:
+ * 1. the CSV is read once into a staged table, typed by the contract; what the reader refuses
+ *    becomes a problem with its line or record;
+ * 2. the row rules (required values, impossible dates, identifiers in free text) make one
+ *    table of problems; the distinct patient ids go to the vault, a batch at a time, and
+ *    their pseudonyms to the engine;
+ * 3. the de-identified columns of every row without a problem go to Parquet, joined with the
+ *    pseudonyms, and the quality report is read back from the files.
+ * Every rule is written here once, in the engine's dialect; the engine runs the statements.
+ * Real identifiers exist only in the engine's session, which the engine ends afterwards.
+ */
+export function runIngest(runner: IngestRunner, request: IngestRequest): Promise<IngestOutcome> {
+  return new IngestPipeline(runner, request).run();
+}
+
+class IngestPipeline {
+  readonly #runner: IngestRunner;
+  readonly #sql: IngestDialect;
+  readonly #request: IngestRequest;
+  readonly #rules: IngestRules;
+  readonly #rowRules: RowRule[];
+  readonly #source: SourceColumn[];
+  /** Rows left out, and the first problems, for the quality report of a published file. */
+  #rejected: { rows: number; problems: IngestProblem[] } = { rows: 0, problems: [] };
+  /** Whether any staged row is left out, and which columns have values to empty: when none,
+   * the write skips those joins, which cost time on every row. */
+  #skipsRows = false;
+  #redactedPositions = new Set<number>();
+  /** Rows read into the staged table (where the engine counts them), and rows to be written. */
+  #stagedRows: number | null = null;
+  #writtenRows = 0;
+
+  constructor(runner: IngestRunner, request: IngestRequest) {
+    this.#runner = runner;
+    this.#sql = runner.dialect;
+    this.#request = request;
+    this.#rules = new IngestRules(request.plan);
+    this.#rowRules = this.#rules.rowRules();
+    this.#source = this.#rules.source;
+  }
+
+  async run(): Promise<IngestOutcome> {
+    const unreadable = await this.#stage().then(
+      () => undefined,
+      (error: unknown) => this.#readFailure(error),
+    );
+    if (unreadable) return unreadable;
+    await this.#checkRows();
+    const failure = await this.#failureIfAny();
+    if (failure) return failure;
+    await this.#pseudonymize();
+    const files = await this.#write();
+    return { status: 'written', files, profile: await this.#profile() };
+  }
+
+  /** Pass 1: the CSV into the staged table; `accepted` and `read_problems` over it. */
+  async #stage(): Promise<void> {
+    const reader = this.#sql.readCsv({
+      location: this.#request.source,
+      delimiter: this.#request.plan.contract.delimiter,
+      sizeBytes: this.#request.sourceBytes,
+      columns: this.#source,
+      kept: this.#rules.kept,
+      flags: this.#rules.ownIdentifierFlagsSql(),
+    });
+    for (const statement of reader.setup) await this.#runner.run(statement);
+    await this.#timed(
+      'reading',
+      this.#request.estimatedRows ?? null,
+      (onPercent) => this.#runner.table('staged', reader.staged, onPercent),
+      async () => {
+        this.#stagedRows = await this.#count('SELECT count(*) AS n FROM staged');
+        return this.#stagedRows;
+      },
+    );
+    await this.#runner.view('accepted', reader.accepted);
+    await this.#runner.view('read_problems', reader.problems);
+  }
+
+  /**
+   * What stopped a strict CSV reader before any row: a line break of another kind, which the
+   * reader does not locate, is found by reading the file once more. The reader's messages are
+   * never shown, since they may quote values.
+   */
+  async #readFailure(error: unknown): Promise<IngestOutcome> {
+    if (!this.#runner.isUnreadable(error)) throw error;
+    const line = await firstStrayLineBreak(await this.#request.openSource());
+    if (line === undefined) {
+      throw new AppError(
+        'VALIDATION_FAILED',
+        'The file cannot be read as CSV: check its quotes and line breaks',
+      );
+    }
+    const problem: IngestProblem = {
+      code: 'stray_line_break',
+      line,
+      column: null,
+      header: null,
+      message: readProblemMessage('stray_line_break', undefined, this.#source.length),
+    };
+    return { status: 'rejected', problems: [problem], problemCount: 1, rejectedRows: 0 };
+  }
+
+  /**
+   * Pass 2a: the problems of reading and of the row rules, as one table. Text is searched for
+   * identifiers: one of its own row's, a name of any patient in the upload, or something
+   * shaped like an SSN, phone number or e-mail. Rules on a row's own values take one pass;
+   * only names, which are matched against the whole upload, need a join.
+   */
+  async #checkRows(): Promise<void> {
+    const sql = this.#sql;
+    const values = (rule: RowRule, index: number, record = 'record'): RowValues => [
+      ['record', record],
+      ['line', 'CAST(NULL AS BIGINT)'],
+      ['position', String(rule.position)],
+      ['code', `'${rule.code}'`],
+      ['rule', String(index)],
+      ['action', `'${rule.action}'`],
+    ];
+    const parts = [
+      "SELECT record, line, position, code, -1 AS rule, 'reject' AS action FROM read_problems",
+    ];
+    const ownRow = this.#rowRules.flatMap((rule, index) => {
+      const when = this.#condition(rule);
+      return when === undefined ? [] : [{ when, values: values(rule, index).slice(1) }];
+    });
+    if (ownRow.length > 0) parts.push(sql.rowsWhere('accepted', ownRow));
+    if (this.#rowRules.some((rule) => rule.kind === 'patient_name')) {
+      const names = this.#rules.nameColumns
+        .map((source) => `SELECT ${columnAlias(source)} AS value FROM accepted`)
+        .join(' UNION ALL ');
+      await this.#runner.table(
+        'upload_names',
+        `SELECT DISTINCT token AS name FROM (SELECT ${sql.words('value')} AS token FROM (${names}) v) w
+        WHERE length(token) >= ${minimumNameLength}`,
+      );
+    }
+    for (const [index, rule] of this.#rowRules.entries()) {
+      if (rule.kind !== 'patient_name') continue;
+      const text = scannedTextSql(rule.text);
+      const selected = values(rule, index, 't.record').map(
+        ([name, value]) => `${value} AS ${name}`,
+      );
+      parts.push(`SELECT DISTINCT ${selected.join(', ')}
+        FROM (SELECT record, ${sql.words(text)} AS token FROM accepted WHERE ${text} IS NOT NULL) t
+        JOIN upload_names n ON t.token = n.name`);
+    }
+    await this.#timed('checking', this.#stagedRows, (onPercent) =>
+      this.#runner.table('problems', parts.join('\nUNION ALL\n'), onPercent),
+    );
+  }
+
+  /** A rule on a row's own values as a condition; undefined for a rule that needs a join. */
+  #condition(rule: RowRule): string | undefined {
+    switch (rule.kind) {
+      case 'missing':
+        return `${columnAlias(rule.column)} IS NULL`;
+      case 'birth_after_event':
+        return `${columnAlias(rule.birth)} > CAST(${columnAlias(rule.reference)} AS DATE)`;
+      case 'pattern':
+        return this.#sql.matches(scannedTextSql(rule.text), rule.pattern);
+      case 'own_identifier':
+        return `hit_${rule.text.source.position}`;
+      case 'patient_name':
+        return undefined;
+    }
+  }
+
+  /** Decides whether the file fails, and if so with which problems. */
+  async #failureIfAny(): Promise<IngestOutcome | undefined> {
+    const [counts] = await this.#runner.rows(`
+      SELECT
+        (SELECT count(*) FROM accepted) AS accepted,
+        (SELECT count(DISTINCT line) + count(DISTINCT record) FROM problems WHERE rule < 0) AS structural,
+        (SELECT count(DISTINCT record) FROM problems WHERE rule >= 0 AND action <> 'redact') AS semantic,
+        (SELECT count(*) FROM problems WHERE action = 'reject_file') AS fatal,
+        (SELECT count(*) FROM problems WHERE action <> 'redact') AS problems`);
+    const accepted = Number(counts?.accepted ?? 0);
+    const semanticRows = Number(counts?.semantic ?? 0);
+    const rejectedRows = Number(counts?.structural ?? 0) + semanticRows;
+    const problems = await this.#problems(this.#request.maxReportedProblems);
+    this.#rejected = { rows: rejectedRows, problems };
+    this.#skipsRows = semanticRows > 0;
+    this.#writtenRows = accepted - semanticRows;
+    this.#redactedPositions = new Set(
+      (
+        await this.#runner.rows("SELECT DISTINCT position FROM problems WHERE action = 'redact'")
+      ).map((row) => Number(row.position)),
+    );
+    const failure = failureOf(this.#request.plan, {
+      accepted,
+      rejectedRows,
+      semanticRows,
+      fatal: Number(counts?.fatal ?? 0),
+    });
+    if (failure === 'header_only') return headerOnly;
+    if (failure === 'rejected') {
+      const problemCount = Number(counts?.problems ?? 0);
+      return { status: 'rejected', problems, problemCount, rejectedRows };
+    }
+    return undefined;
+  }
+
+  /** The first problems in file order, each with line, column and a message without values. */
+  async #problems(limit: number): Promise<IngestProblem[]> {
+    const columns = 'SELECT record, line, position, code, rule FROM problems';
+    const rows = [
+      ...(await this.#runner.rows<ProblemRow>(
+        `${columns} WHERE rule < 0 ORDER BY line, record, position NULLS FIRST LIMIT ${limit}`,
+      )),
+      ...(await this.#runner.rows<ProblemRow>(
+        `${columns} WHERE rule >= 0 AND action <> 'redact' ORDER BY record, position, rule LIMIT ${limit}`,
+      )),
+    ];
+    // Records are found in the file by reading it again; lines of problems the reader gave a
+    // line instead of a record are not counted as records.
+    const records = rows.flatMap((row) => (row.line === null ? [Number(row.record)] : []));
+    let uncounted: number[] = [];
+    let located = new Map<number, number>();
+    if (records.length > 0) {
+      uncounted = (
+        await this.#runner.rows<{ line: bigint | number }>(
+          'SELECT DISTINCT line FROM problems WHERE line IS NOT NULL ORDER BY line',
+        )
+      ).map((row) => Number(row.line));
+      located = await locateRecords(
+        await this.#request.openSource(),
+        this.#request.plan.contract.delimiter,
+        records,
+        new Set(uncounted),
+      );
+    }
+    const problems = rows.map((row): IngestProblem => {
+      const position = row.position === null ? null : Number(row.position);
+      const source = position === null ? undefined : this.#source[position - 1];
+      const rule = Number(row.rule);
+      const message =
+        rule >= 0
+          ? (this.#rowRules[rule]?.message ?? row.code)
+          : readProblemMessage(row.code, source, this.#source.length);
+      const record = Number(row.record);
+      const line = row.line === null ? located.get(record) : Number(row.line);
+      return {
+        code: row.code,
+        // Without a second reading of the file, a line is counted as one record per line.
+        line: line ?? lineOfRecord(record, uncounted),
+        column: position,
+        header: source?.header ?? null,
+        message: line === undefined ? `${message}${approximateLine}` : message,
+      };
+    });
+    return problems
+      .sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0))
+      .slice(0, limit);
+  }
+
+  /**
+   * Pass 2b: the vault's pseudonyms for the distinct patient ids, to the engine. The ids go to
+   * the vault and back in batches, so that a month of millions of new patients never sits
+   * whole in the vault's work: the engine keeps the distinct ids, and hands out a batch at a
+   * time.
+   */
+  async #pseudonymize(): Promise<void> {
+    const patient = columnAlias(this.#rules.patient());
+    const started = performance.now();
+    this.#progress('pseudonymizing', 0, null);
+    const ids = await this.#runner.valuesOf(
+      `SELECT DISTINCT ${patient} AS id FROM accepted WHERE ${patient} IS NOT NULL`,
+    );
+    const request = this.#request;
+    const progress = (done: number) =>
+      this.#progress('pseudonymizing', (100 * done) / ids.total, {
+        rows: done,
+        total: ids.total,
+        started,
+        counting: 'patients',
+      });
+    async function* batches(): AsyncGenerator<PseudonymBatch> {
+      for (let from = 0; from < ids.total; from += pseudonymBatch) {
+        yield await request.pseudonymizePatients(await ids.slice(from, pseudonymBatch));
+        progress(Math.min(ids.total, from + pseudonymBatch));
+      }
+    }
+    await this.#runner.registerPseudonyms(batches());
+    await ids.close();
+  }
+
+  /** Pass 3: the de-identified columns, for every row without a problem, to Parquet. */
+  async #write(): Promise<string[]> {
+    const expressions = await this.#outputExpressions();
+    const patient = columnAlias(this.#rules.patient());
+    // Rows left out and values emptied, one row per record, joined rather than looked up with
+    // IN (subquery): DuckDB cannot tell the progress of a statement with such a lookup.
+    const actions = this.#skipsRows || this.#redactedPositions.size > 0;
+    if (actions) {
+      await this.#runner.table(
+        'row_actions',
+        `SELECT record, bool_or(action <> 'redact') AS skipped,
+          ${this.#sql.collectSet('position')} FILTER (WHERE action = 'redact') AS redacted
+        FROM problems WHERE rule >= 0 GROUP BY record`,
+      );
+    }
+    const query = `
+      SELECT ${expressions.join(',\n ')}
+      FROM accepted s JOIN patient_map p ON s.${patient} = p.real
+      ${actions ? 'LEFT JOIN row_actions a ON a.record = s.record WHERE a.skipped IS NULL OR NOT a.skipped' : ''}`;
+    return this.#timed('writing', this.#writtenRows, (onPercent) =>
+      this.#runner.writeRelease(query, this.#stagedRows, onPercent),
+    );
+  }
+
+  /** The SELECT list of the lake columns: where the de-identification rules are written. */
+  async #outputExpressions(): Promise<string[]> {
+    const sql = this.#sql;
+    const plan = this.#request.plan;
+    const bySourceName = new Map(this.#rules.kept.map((source) => [source.column?.name, source]));
+    const value = (name: string) => {
+      const source = bySourceName.get(name);
+      return source ? `s.${columnAlias(source)}` : undefined;
+    };
+    const reference = this.#rules.ageReference();
+    const monthEnd = `DATE '${this.#rules.monthEnd()}'`;
+    const referenceDate = reference
+      ? `COALESCE(CAST(s.${columnAlias(reference)} AS DATE), ${monthEnd})`
+      : monthEnd;
+    const restricted = plan.restrictedZip3.length > 0 ? plan.restrictedZip3 : [''];
+    // Whether this row's value of a text column was found to hold an identifier and is emptied.
+    const redacted = (name: string) => {
+      const source = bySourceName.get(name);
+      return source && this.#redactedPositions.has(source.position)
+        ? sql.arrayContains('a.redacted', String(source.position))
+        : 'false';
+    };
+
+    const expressions: string[] = [];
+    for (const lake of lakeColumns(plan.contract)) {
+      const column = plan.contract.columns.find((candidate) => candidate.name === lake.source);
+      const input = value(lake.source);
+      const type = sql.typeName(lake.type);
+      const as = ` AS ${sql.quoteIdentifier(lake.name)}`;
+      if (!column || input === undefined) {
+        expressions.push(`CAST(NULL AS ${type})${as}`);
+        continue;
+      }
+      switch (column.role) {
+        case 'patient_id':
+          expressions.push(`p.pseudonym${as}`);
+          break;
+        case 'direct_identifier': {
+          // A keyed hash: stable for the same value and id space, meaningless without the key.
+          // The key is bound, never SQL text, so that no error message can echo it.
+          const key = await this.#runner.secret(
+            `${this.#request.linkageKey}|${this.#request.idSpace}|${column.name}|`,
+          );
+          const hash = sql.sha256Hex(`concat(${key}, ${input})`);
+          const prefix = sql.literal(`${column.name.slice(0, 3)}_`);
+          expressions.push(
+            `CASE WHEN ${input} IS NULL THEN NULL ELSE concat(${prefix}, substr(${hash}, 1, 24)) END${as}`,
+          );
+          break;
+        }
+        case 'birth_date': {
+          const age = sql.completeYears(input, referenceDate);
+          expressions.push(
+            lake.name === 'birth_year'
+              ? `CAST(CASE WHEN ${age} >= 90 THEN NULL ELSE year(${input}) END AS SMALLINT)${as}`
+              : `CAST(LEAST(${age}, 90) AS SMALLINT)${as}`,
+          );
+          break;
+        }
+        case 'event_date':
+          expressions.push(`${this.#generaliseDate(input, column.type)}${as}`);
+          break;
+        case 'zip': {
+          const prefix = `substr(${input}, 1, 3)`;
+          expressions.push(
+            `CASE WHEN ${sql.matchesAll(input, '[0-9]{5}(-[0-9]{4})?')} THEN CASE WHEN ${sql.isOneOf(prefix, restricted)} THEN '000' ELSE ${prefix} END END${as}`,
+          );
+          break;
+        }
+        case 'measure':
+          if (!column.allowText) expressions.push(`${input}${as}`);
+          else if (lake.name === column.name)
+            expressions.push(`TRY_CAST(${input} AS ${type})${as}`);
+          else {
+            expressions.push(
+              `CASE WHEN ${redacted(column.name)} THEN NULL WHEN TRY_CAST(${input} AS DOUBLE) IS NULL THEN ${input} END${as}`,
+            );
+          }
+          break;
+        case 'free_text':
+          expressions.push(`CASE WHEN ${redacted(column.name)} THEN NULL ELSE ${input} END${as}`);
+          break;
+        default:
+          expressions.push(`${input}${as}`);
+      }
+    }
+    return expressions;
+  }
+
+  /** An event date as the dataset's date policy keeps it. */
+  #generaliseDate(input: string, type: 'date' | 'timestamp'): string {
+    switch (this.#request.plan.contract.datePolicy) {
+      case 'year':
+        return this.#sql.timeBucket(input, 'year');
+      case 'year_month':
+        return this.#sql.timeBucket(input, 'month');
+      case 'shift':
+        return this.#sql.addDays(input, 'p.shift_days', type);
+      default:
+        return input;
+    }
+  }
+
+  /** Figures for the data-quality report, read back from the Parquet just written. */
+  async #profile(): Promise<Extract<IngestOutcome, { status: 'written' }>['profile']> {
+    this.#progress('profiling', null, null);
+    const { store, folder } = this.#request.target;
+    const contract = this.#request.plan.contract;
+    const sql = {
+      files: this.#sql.parquetFiles(releaseFilesGlob(store.locate(folder))),
+      quote: (name: string) => this.#sql.quoteIdentifier(name),
+      asText: (expression: string) => this.#sql.castToText(expression),
+      asDouble: (expression: string) => `CAST(${expression} AS DOUBLE)`,
+      quartiles: (expression: string) => this.#sql.quartiles(expression),
+    };
+    const [totals] = await this.#runner.rows(totalsQuery(contract, sql));
+    const codes = codesQuery(contract, sql);
+    const profiled = {
+      ...totalsOf(contract, totals),
+      codes: codes ? (await this.#runner.rows(codes)).map(codeProfileOf) : [],
+    };
+
+    const reference = this.#rules.ageReference() ?? this.#rules.byRole('event_date')[0];
+    const month = `DATE '${this.#request.plan.month}-01'`;
+    const outside = reference
+      ? await this.#count(
+          `SELECT count(*) AS n FROM accepted WHERE ${this.#sql.timeBucket(columnAlias(reference), 'month')} <> ${month}`,
+        )
+      : 0;
+    const rejectedByReason: Record<string, number> = {};
+    const reasons = await this.#runner.rows<{ code: string; n: bigint | number }>(`
+      SELECT code, count(DISTINCT line) + count(DISTINCT record) AS n FROM problems WHERE rule < 0 GROUP BY code
+      UNION ALL
+      SELECT code, count(DISTINCT record) AS n FROM problems WHERE rule >= 0 AND action <> 'redact' GROUP BY code`);
+    for (const row of reasons) {
+      rejectedByReason[row.code] = (rejectedByReason[row.code] ?? 0) + Number(row.n);
+    }
+    const redactions = await this.#count(
+      "SELECT count(*) AS n FROM (SELECT DISTINCT record, position FROM problems WHERE action = 'redact') r",
+    );
+
+    return {
+      ...profiled,
+      rejectedRows: this.#rejected.rows,
+      rejectedByReason,
+      rejectedSamples: this.#rejected.problems,
+      redactedValues: redactions,
+      eventsOutsideMonth: outside,
+    };
+  }
+
+  async #count(query: string): Promise<number> {
+    const [row] = await this.#runner.rows<{ n: bigint | number }>(query);
+    return Number(row?.n ?? 0);
+  }
+
+  /**
+   * Runs a long piece of work, reporting its progress while it runs: the engine's share of the
+   * work done and, where that share is one of rows, the rows it stands for (estimated from the
+   * total given, then counted where `count` is given).
+   */
+  async #timed<T>(
+    phase: IngestPhase,
+    total: number | null,
+    work: (onPercent: (percent: number) => void) => Promise<T>,
+    count?: () => Promise<number>,
+  ): Promise<T> {
+    const started = performance.now();
+    const rowsTotal = this.#runner.progressOfRows ? total : null;
+    const report = (percent: number) =>
+      this.#progress(
+        phase,
+        percent,
+        rowsTotal === null
+          ? null
+          : {
+              rows: Math.round((rowsTotal * percent) / 100),
+              total: rowsTotal,
+              estimated: true,
+              started,
+            },
+      );
+    report(0);
+    const result = await work((percent) => report(Math.min(percent, 100)));
+    const rows = count && this.#runner.progressOfRows ? await count() : rowsTotal;
+    this.#progress(
+      phase,
+      100,
+      rows === null ? null : { rows, total: rows, estimated: false, started },
+    );
+    return result;
+  }
+
+  #progress(
+    phase: IngestPhase,
+    percent: number | null,
+    rows: {
+      rows: number;
+      total: number | null;
+      estimated?: boolean;
+      started: number;
+      counting?: 'rows' | 'patients';
+    } | null,
+  ): void {
+    const seconds = rows ? (performance.now() - rows.started) / 1000 : 0;
+    this.#request.onProgress?.({
+      phase,
+      percent,
+      rowsProcessed: rows?.rows ?? null,
+      rowsTotal: rows?.total ?? null,
+      rowsPerSecond: rows && seconds > 0 ? Math.round(rows.rows / seconds) : null,
+      // Where the engine cannot tell rows, its figures are estimates of work.
+      estimated: rows ? (rows.estimated ?? false) : !this.#runner.progressOfRows,
+      counting: rows?.counting ?? 'rows',
+    });
+  }
+}
