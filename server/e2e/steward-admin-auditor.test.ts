@@ -61,7 +61,15 @@ describe('a steward uploads, an admin decides, an auditor checks, in a real brow
       await page.getByLabel('Code from your authenticator app').fill(code);
       await page.getByRole('button', { name: 'Verify and sign in' }).click();
     }
-    await page.getByRole('heading', { name: 'Catalog' }).waitFor();
+    // Each role lands where its work is.
+    const landing = email.startsWith('admin')
+      ? 'Waiting for you'
+      : email.startsWith('steward')
+        ? 'Uploads'
+        : email.startsWith('auditor')
+          ? 'Audit log'
+          : 'Catalog';
+    await page.getByRole('heading', { level: 1, name: landing }).waitFor();
     return page;
   }
 
@@ -69,7 +77,13 @@ describe('a steward uploads, an admin decides, an auditor checks, in a real brow
   async function openAdministration(page: Page, name: string) {
     await page.getByRole('button', { name: 'Administration' }).click();
     await page.getByRole('menuitem', { name }).click();
-    await page.getByRole('heading', { level: 1, name }).waitFor();
+    await page
+      .getByRole('heading', { level: 1, name })
+      .waitFor()
+      .catch(async (error: unknown) => {
+        await screenshot(page, `debug-${name}`);
+        throw error;
+      });
   }
 
   beforeAll(async () => {
@@ -128,7 +142,30 @@ describe('a steward uploads, an admin decides, an auditor checks, in a real brow
     await page.getByLabel('CSV file').setInputFiles(bad);
     await page.getByRole('button', { name: 'Upload', exact: true }).click();
     await page.getByText('was not published').waitFor();
-    await page.getByText(/line 3/).waitFor();
+    // In words, with the line and the column of each problem, and all of them as CSV.
+    const problems = page.getByRole('table', { name: /^Problems in/ });
+    await problems.getByRole('cell', { name: '3', exact: true }).waitFor();
+    await problems.getByText(/more fields than the header/i).waitFor();
+    expect(await problems.textContent()).not.toContain('extra_fields');
+    expect(await accessibilityViolations(page)).toEqual([]);
+    await screenshot(page, 'upload-problems');
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('link', { name: 'Download the problems as CSV' }).click(),
+    ]);
+    const report = await readFile((await download.path())!, 'utf8');
+    expect(report.split('\n')[0]).toBe('line,column,header,problem,code');
+    expect(report).toContain('3,');
+
+    // A steward opening an admin's page is told which role it needs, and sees none of it.
+    await page.goto(`${server.url}/admin/users`);
+    await page.getByRole('heading', { level: 1, name: 'Not for your role' }).waitFor();
+    await page.getByText('This page is for administrators').waitFor();
+    expect(await page.getByLabel('E-mail').count()).toBe(0);
+    // An unknown address is a page that says so.
+    await page.goto(`${server.url}/no/such/page`);
+    await page.getByRole('heading', { level: 1, name: 'Page not found' }).waitFor();
+    expect(await accessibilityViolations(page)).toEqual([]);
     await page.context().close();
   });
 
@@ -145,6 +182,11 @@ describe('a steward uploads, an admin decides, an auditor checks, in a real brow
       },
     );
     const page = await signIn('admin@example.org');
+    // The admin's start page: what waits for a decision.
+    await page.getByText('1 request waits for a decision').waitFor();
+    await page.getByText('rae@example.org asks for row access to synthea-observations').waitFor();
+    expect(await accessibilityViolations(page)).toEqual([]);
+    await screenshot(page, 'admin-home');
     await openAdministration(page, 'Access requests');
     await page.getByText('Vital signs over time').waitFor();
     await page.getByText('rae@example.org asks for row access').waitFor();
@@ -205,7 +247,6 @@ describe('a steward uploads, an admin decides, an auditor checks, in a real brow
 
   it('an auditor finds those actions in the audit log, and the chain verifies', async () => {
     const page = await signIn('auditor@example.org');
-    await page.getByRole('link', { name: 'Audit log' }).click();
     await page.getByLabel('Action (starts with)').fill('upload');
     await page.getByRole('cell', { name: 'steward@example.org' }).first().waitFor();
     expect(await page.getByRole('cell', { name: 'upload', exact: true }).count()).toBe(2);

@@ -12,8 +12,10 @@ import {
 } from '@mui/material';
 import { lazy, Suspense, useState } from 'react';
 import { Link as RouterLink, Navigate, Route, Routes, useLocation } from 'react-router';
+import type { SessionView } from '@medlake/shared';
 import { PageErrorBoundary } from './components/page-error-boundary.tsx';
 import { CatalogPage } from './pages/catalog-page.tsx';
+import { AdminHomePage, NotFoundPage, RequireRole } from './pages/home-pages.tsx';
 import { FirstStepsPage } from './pages/first-steps-page.tsx';
 import { SignInPage } from './pages/sign-in-page.tsx';
 import { StatusPage } from './pages/status-page.tsx';
@@ -105,28 +107,77 @@ export function App() {
       <PageErrorBoundary resetKey={location.pathname}>
         <Suspense fallback={<CircularProgress aria-label="Loading the page" />}>
           <Routes>
-            <Route path="/" element={<CatalogPage />} />
+            <Route path="/" element={<Home session={session} />} />
+            <Route path="/catalog" element={<CatalogPage />} />
             <Route path="/datasets/:id" element={<DatasetPage />} />
             <Route path="/queries" element={<QueryHistoryPage />} />
             <Route path="/queries/new" element={<QueryBuilderPage />} />
             <Route path="/queries/:id" element={<QueryResultPage />} />
-            <Route path="/uploads" element={<UploadsPage />} />
-            <Route path="/admin/access-requests" element={<AccessRequestsPage />} />
-            <Route path="/admin/exports" element={<AdminExportsPage />} />
-            <Route path="/admin/users" element={<AdminUsersPage />} />
-            <Route path="/admin/projects" element={<AdminProjectsPage />} />
-            <Route path="/admin/hospitals" element={<AdminHospitalsPage />} />
-            <Route path="/admin/operations" element={<AdminOperationsPage />} />
-            <Route path="/audit" element={<AuditPage />} />
-            <Route path="/audit/suspicious" element={<SuspiciousActivityPage />} />
+            <Route
+              path="/uploads"
+              element={
+                <RequireRole roles={['steward', 'admin']}>
+                  <UploadsPage />
+                </RequireRole>
+              }
+            />
+            {(
+              [
+                ['/admin/access-requests', <AccessRequestsPage key="requests" />],
+                ['/admin/exports', <AdminExportsPage key="exports" />],
+                ['/admin/users', <AdminUsersPage key="users" />],
+                ['/admin/projects', <AdminProjectsPage key="projects" />],
+                ['/admin/hospitals', <AdminHospitalsPage key="hospitals" />],
+                ['/admin/operations', <AdminOperationsPage key="operations" />],
+              ] as const
+            ).map(([path, page]) => (
+              <Route
+                key={path}
+                path={path}
+                element={<RequireRole roles={['admin']}>{page}</RequireRole>}
+              />
+            ))}
+            <Route
+              path="/audit"
+              element={
+                <RequireRole roles={['auditor', 'admin']}>
+                  <AuditPage />
+                </RequireRole>
+              }
+            />
+            <Route
+              path="/audit/suspicious"
+              element={
+                <RequireRole roles={['auditor', 'admin']}>
+                  <SuspiciousActivityPage />
+                </RequireRole>
+              }
+            />
             <Route path="/profile" element={<ProfilePage />} />
             <Route path="/status" element={<StatusPage />} />
-            <Route path="*" element={<Navigate to="/" replace />} />
+            <Route path="*" element={<NotFoundPage />} />
           </Routes>
         </Suspense>
       </PageErrorBoundary>
     </Shell>
   );
+}
+
+/**
+ * Where each role's work is: a steward's uploads, an admin's requests and exports waiting for
+ * review, an auditor's log; a researcher's datasets and recent queries.
+ */
+function Home({ session }: { session: SessionView }) {
+  switch (session.user.role) {
+    case 'steward':
+      return <Navigate to="/uploads" replace />;
+    case 'admin':
+      return <AdminHomePage />;
+    case 'auditor':
+      return <Navigate to="/audit" replace />;
+    default:
+      return <CatalogPage recent />;
+  }
 }
 
 function Shell({ children }: { children: React.ReactNode }) {
@@ -136,7 +187,13 @@ function Shell({ children }: { children: React.ReactNode }) {
     <Box sx={{ minHeight: '100vh' }}>
       <AppBar position="static" elevation={0}>
         <Toolbar sx={{ gap: 2, flexWrap: 'wrap' }}>
-          <Typography variant="h6" component="span" sx={{ fontWeight: 700 }}>
+          <Typography
+            variant="h6"
+            component={RouterLink}
+            to="/"
+            aria-label="medlake: your start page"
+            sx={{ fontWeight: 700, color: 'inherit', textDecoration: 'none' }}
+          >
             medlake
           </Typography>
           <Stack
@@ -145,7 +202,11 @@ function Shell({ children }: { children: React.ReactNode }) {
             direction="row"
             sx={{ flexGrow: 1, flexWrap: 'wrap', columnGap: 1 }}
           >
-            <Button color="inherit" component={RouterLink} to="/">
+            <Button
+              color="inherit"
+              component={RouterLink}
+              to={role === 'researcher' ? '/' : '/catalog'}
+            >
               Catalog
             </Button>
             {role !== 'auditor' && (

@@ -19,3 +19,27 @@ export function formatDate(iso: string): string {
     year: 'numeric',
   });
 }
+
+/**
+ * A moment in the viewer's time zone, with the zone named, so that nobody takes it for UTC:
+ * 6 Dec 2026, 10:04 CET.
+ */
+export function formatDateTime(iso: string): string {
+  return new Date(iso).toLocaleString(undefined, {
+    day: 'numeric',
+    month: 'short',
+    year: 'numeric',
+    hour: '2-digit',
+    minute: '2-digit',
+    timeZoneName: 'short',
+  });
+}
+
+/** A time of day in the viewer's time zone, with the zone named: 10:04 CET. */
+export function formatTime(iso: string): string {
+  return new Date(iso).toLocaleTimeString(undefined, {
+    hour: '2-digit',
+    minute: '2-digit',
+    timeZoneName: 'short',
+  });
+}

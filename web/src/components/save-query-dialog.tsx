@@ -1,4 +1,4 @@
-import { projectListSchema, savedQueryViewSchema } from '@medlake/shared';
+import { projectListSchema, savedQueryViewSchema, type SavedQueryView } from '@medlake/shared';
 import {
   Alert,
   Button,
@@ -6,24 +6,41 @@ import {
   DialogActions,
   DialogContent,
   DialogTitle,
+  FormControlLabel,
   MenuItem,
+  Radio,
+  RadioGroup,
   Stack,
   TextField,
 } from '@mui/material';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
-import { api, messageOf } from '../api.ts';
+import { api, ApiError, messageOf } from '../api.ts';
+
+const nameLimit = 200;
+const ownFields = ['name', 'description', 'projectId'];
 
 /**
  * Saves a query spec under a name, for oneself or shared with one of one's projects, whose
- * members then find it under "Saved" and can run it or open it in the builder.
+ * members then find it under "Saved" and can run it or open it in the builder. Saving never
+ * runs the query. A problem with the name shows at the name; a problem with the query goes to
+ * `onSpecError`, which marks the builder's fields.
  */
-export function SaveQueryButton({ spec, disabled }: { spec: unknown; disabled?: boolean }) {
+export function SaveQueryButton(props: {
+  spec: unknown;
+  disabled?: boolean;
+  /** Checks the query first; false keeps the dialog closed (the problems are shown). */
+  beforeOpen?: () => boolean;
+  onSpecError?: (error: unknown) => void;
+  /** A saved query of the user's own that the builder holds: offered to update in place. */
+  existing?: SavedQueryView;
+}) {
   const client = useQueryClient();
   const [open, setOpen] = useState(false);
-  const [name, setName] = useState('');
-  const [description, setDescription] = useState('');
-  const [projectId, setProjectId] = useState('');
+  const [name, setName] = useState(props.existing?.name ?? '');
+  const [description, setDescription] = useState(props.existing?.description ?? '');
+  const [projectId, setProjectId] = useState(props.existing?.projectId ?? '');
+  const [target, setTarget] = useState<'update' | 'new'>(props.existing ? 'update' : 'new');
   const projects = useQuery({
     queryKey: ['my-projects'],
     queryFn: () => api(projectListSchema, 'GET', '/api/v1/me/projects'),
@@ -31,29 +48,59 @@ export function SaveQueryButton({ spec, disabled }: { spec: unknown; disabled?: 
   });
   const save = useMutation({
     mutationFn: () =>
-      api(savedQueryViewSchema, 'POST', '/api/v1/saved-queries', {
-        name,
-        description,
-        spec,
-        ...(projectId ? { projectId } : {}),
-      }),
+      props.existing && target === 'update'
+        ? api(savedQueryViewSchema, 'PATCH', `/api/v1/saved-queries/${props.existing.id}`, {
+            name,
+            description,
+            spec: props.spec,
+            projectId: projectId || null,
+          })
+        : api(savedQueryViewSchema, 'POST', '/api/v1/saved-queries', {
+            name,
+            description,
+            spec: props.spec,
+            ...(projectId ? { projectId } : {}),
+          }),
     onSuccess: async () => {
       await client.invalidateQueries({ queryKey: ['saved-queries'] });
+    },
+    onError: (error) => {
+      if (props.onSpecError && error instanceof ApiError && specProblem(error)) {
+        props.onSpecError(error);
+      }
     },
   });
   const close = () => {
     setOpen(false);
     save.reset();
   };
+  const error = save.error instanceof ApiError ? save.error : undefined;
+  const fieldError = (path: string) => error?.detailFor(path);
+  const generalError =
+    save.isError &&
+    !ownFields.some((path) => fieldError(path)) &&
+    (error && specProblem(error)
+      ? `The query cannot be saved as it is: ${error.message}. ${props.onSpecError ? 'The fields with problems are marked in the form.' : ''}`
+      : messageOf(save.error));
   return (
     <>
-      <Button variant="outlined" onClick={() => setOpen(true)} disabled={disabled}>
+      <Button
+        variant="outlined"
+        size="large"
+        onClick={() => {
+          if (!props.beforeOpen || props.beforeOpen()) setOpen(true);
+        }}
+        disabled={props.disabled}
+      >
         Save query
       </Button>
       <Dialog open={open} onClose={close} fullWidth maxWidth="sm">
         <form
+          noValidate
           onSubmit={(event) => {
             event.preventDefault();
+            // React passes events up through portals: the builder's own form must not hear it.
+            event.stopPropagation();
             save.mutate();
           }}
         >
@@ -63,16 +110,41 @@ export function SaveQueryButton({ spec, disabled }: { spec: unknown; disabled?: 
               {save.isSuccess ? (
                 <Alert severity="success">
                   Saved as “{save.data.name}”
-                  {save.data.projectId ? `, shared with ${save.data.projectId}` : ''}. Find it under
-                  Queries, Saved.
+                  {save.data.projectId ? `, shared with ${save.data.projectId}` : ''}. It has not
+                  run; find it under Queries, Saved.
                 </Alert>
               ) : (
                 <>
+                  {props.existing && (
+                    <RadioGroup
+                      aria-label="Where to save"
+                      value={target}
+                      onChange={(event) => setTarget(event.target.value as 'update' | 'new')}
+                    >
+                      <FormControlLabel
+                        value="update"
+                        control={<Radio />}
+                        label={`Replace “${props.existing.name}”`}
+                      />
+                      <FormControlLabel
+                        value="new"
+                        control={<Radio />}
+                        label="Save as a new query"
+                      />
+                    </RadioGroup>
+                  )}
                   <TextField
                     label="Name"
                     value={name}
                     required
                     onChange={(event) => setName(event.target.value)}
+                    error={Boolean(fieldError('name')) || name.length > nameLimit}
+                    helperText={
+                      fieldError('name') ??
+                      (name.length > nameLimit
+                        ? `${name.length.toLocaleString()} characters: at most ${nameLimit}`
+                        : `${name.length}/${nameLimit} characters`)
+                    }
                   />
                   <TextField
                     label="Description"
@@ -80,16 +152,20 @@ export function SaveQueryButton({ spec, disabled }: { spec: unknown; disabled?: 
                     multiline
                     minRows={2}
                     onChange={(event) => setDescription(event.target.value)}
+                    error={Boolean(fieldError('description'))}
+                    helperText={fieldError('description')}
                   />
                   <TextField
                     select
                     label="Share with"
                     value={projectId}
                     onChange={(event) => setProjectId(event.target.value)}
+                    error={Boolean(fieldError('projectId'))}
                     helperText={
-                      projects.data?.projects.length === 0
+                      fieldError('projectId') ??
+                      (projects.data?.projects.length === 0
                         ? 'You are in no project; an administrator adds members'
-                        : 'Members of the project can run it and open it in the builder'
+                        : 'Members of the project can run it and open it in the builder')
                     }
                   >
                     <MenuItem value="">Only me</MenuItem>
@@ -101,7 +177,7 @@ export function SaveQueryButton({ spec, disabled }: { spec: unknown; disabled?: 
                   </TextField>
                 </>
               )}
-              {save.isError && <Alert severity="error">{messageOf(save.error)}</Alert>}
+              {generalError && <Alert severity="error">{generalError}</Alert>}
             </Stack>
           </DialogContent>
           <DialogActions>
@@ -116,4 +192,10 @@ export function SaveQueryButton({ spec, disabled }: { spec: unknown; disabled?: 
       </Dialog>
     </>
   );
+}
+
+/** Whether the server's problem is with the query (a spec path) rather than the name. */
+function specProblem(error: ApiError): boolean {
+  if (error.details.length === 0) return error.status === 403 && !/project/i.test(error.message);
+  return error.details.some((detail) => !ownFields.includes(detail.path.replace(/^\//, '')));
 }

@@ -19,6 +19,7 @@ import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tansta
 import { useState } from 'react';
 import { api, messageOf } from '../api.ts';
 import { useServerPage } from '../components/server-page.tsx';
+import { formatDate, formatDateTime } from '../format.ts';
 
 /** The access requests waiting for an admin's decision, oldest concerns first. */
 export function AccessRequestsPage() {
@@ -74,12 +75,12 @@ function Decision({ request }: { request: AccessRequestView }) {
       <CardContent>
         <Typography variant="subtitle1" component="h2" gutterBottom>
           {request.userEmail ?? request.userId} asks for {request.level} access to{' '}
-          {request.datasetId} ({new Date(request.createdAt).toLocaleDateString()})
+          {request.datasetId} ({formatDate(request.createdAt)})
         </Typography>
         <Typography gutterBottom>{request.purpose}</Typography>
         <Typography variant="body2" color="text.secondary">
           Terms of contract version {request.termsVersion} accepted on{' '}
-          {new Date(request.termsAcceptedAt).toLocaleString()}.
+          {formatDateTime(request.termsAcceptedAt)}.
         </Typography>
         {decide.isError && (
           <Alert severity="error" sx={{ mt: 2 }}>

@@ -17,7 +17,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import { z } from 'zod';
 import { api, messageOf } from '../api.ts';
-import { formatBytes } from '../format.ts';
+import { formatBytes, formatDateTime } from '../format.ts';
 
 type PendingExport = z.infer<typeof exportReviewListSchema>['exports'][number];
 
@@ -57,7 +57,7 @@ function Review({ item }: { item: PendingExport }) {
       <CardContent>
         <Typography variant="subtitle1" component="h2" gutterBottom>
           {item.userEmail} asks to download {item.fileName} ({formatBytes(item.bytes)},{' '}
-          {new Date(item.createdAt).toLocaleString()})
+          {formatDateTime(item.createdAt)})
         </Typography>
         <List dense aria-label="Output checks">
           {item.report.checks.map((check) => (

@@ -16,7 +16,7 @@ import {
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, messageOf } from '../api.ts';
 import { useServerPage } from '../components/server-page.tsx';
-import { formatBytes } from '../format.ts';
+import { formatBytes, formatDateTime } from '../format.ts';
 import { WideTable } from '../components/wide-table.tsx';
 
 /** What the platform is doing and holding: queries and ingests under way, storage used. */
@@ -77,7 +77,7 @@ function RunningWork() {
                   <TableBody>
                     {work.data.queries.map((query) => (
                       <TableRow key={query.id}>
-                        <TableCell>{new Date(query.createdAt).toLocaleString()}</TableCell>
+                        <TableCell>{formatDateTime(query.createdAt)}</TableCell>
                         <TableCell>{query.user}</TableCell>
                         <TableCell>{query.dataset}</TableCell>
                         <TableCell>{query.status}</TableCell>

@@ -19,6 +19,7 @@ import { useState } from 'react';
 import { useServerPage } from '../components/server-page.tsx';
 import { api, messageOf } from '../api.ts';
 import { WideTable } from '../components/wide-table.tsx';
+import { formatDateTime } from '../format.ts';
 
 /** The audit log for auditors and admins: search, page, verify the chain, export. */
 export function AuditPage() {
@@ -108,7 +109,7 @@ export function AuditPage() {
                       {entry.seq}
                     </Button>
                   </TableCell>
-                  <TableCell>{new Date(entry.at).toLocaleString()}</TableCell>
+                  <TableCell>{formatDateTime(entry.at)}</TableCell>
                   <TableCell>{entry.actorNow ?? entry.actor ?? '—'}</TableCell>
                   <TableCell>{entry.action}</TableCell>
                   <TableCell>{entry.targetLabel ?? entry.target ?? '—'}</TableCell>
@@ -136,7 +137,7 @@ function EntryDetails({ entry, onClose }: { entry: AuditEntryView; onClose: () =
     return name ? `${name} (${id})` : id;
   };
   const fields: Array<[string, string]> = [
-    ['When', new Date(entry.at).toLocaleString()],
+    ['When', formatDateTime(entry.at)],
     ['Who', entry.actorNow ?? entry.actor ?? '—'],
     ['Name at the time', entry.actor ?? '—'],
     ['User id', entry.actorId ?? '—'],

@@ -28,9 +28,10 @@ import { useState } from 'react';
 import { Link as RouterLink } from 'react-router';
 import { api, ApiError, messageOf } from '../api.ts';
 import { useSession } from '../session.tsx';
+import { RecentQueries } from './home-pages.tsx';
 
 /** The datasets there are, with the user's access to each, and access requests for the rest. */
-export function CatalogPage() {
+export function CatalogPage({ recent = false }: { recent?: boolean }) {
   const readOnly = useSession().session?.user.role === 'auditor';
   const datasets = useQuery({
     queryKey: ['datasets'],
@@ -123,6 +124,7 @@ export function CatalogPage() {
       {requesting && (
         <RequestAccessDialog dataset={requesting} onClose={() => setRequesting(undefined)} />
       )}
+      {recent && <RecentQueries />}
     </Stack>
   );
 }

@@ -5,7 +5,7 @@ import {
   type SessionView,
 } from '@medlake/shared';
 import { Alert, Box, Button, Card, CardContent, Stack, TextField, Typography } from '@mui/material';
-import { useState, type FormEvent } from 'react';
+import { useEffect, useState, type FormEvent } from 'react';
 import type { z } from 'zod';
 import { api, ApiError, messageOf } from '../api.ts';
 import { useSession } from '../session.tsx';
@@ -30,13 +30,20 @@ export function ChangePassword({ oneTime = true }: { oneTime?: boolean }) {
   const { adopt } = useSession();
   const [currentPassword, setCurrent] = useState('');
   const [newPassword, setNew] = useState('');
+  const [repeated, setRepeated] = useState('');
+  const [mismatch, setMismatch] = useState(false);
   const [error, setError] = useState<ApiError | string>();
   const [busy, setBusy] = useState(false);
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
-    setBusy(true);
     setError(undefined);
+    if (repeated !== newPassword) {
+      setMismatch(true);
+      return;
+    }
+    setMismatch(false);
+    setBusy(true);
     try {
       adopt(
         await api(sessionViewSchema, 'POST', '/api/v1/me/password', {
@@ -81,6 +88,19 @@ export function ChangePassword({ oneTime = true }: { oneTime?: boolean }) {
         onChange={(event) => setNew(event.target.value)}
         error={Boolean(fieldError('newPassword'))}
         helperText={fieldError('newPassword') ?? 'At least 12 characters, hard to guess'}
+        required
+      />
+      <TextField
+        label="Repeat the new password"
+        type="password"
+        autoComplete="new-password"
+        value={repeated}
+        onChange={(event) => {
+          setRepeated(event.target.value);
+          setMismatch(false);
+        }}
+        error={mismatch}
+        helperText={mismatch ? 'does not match the new password: type it again' : undefined}
         required
       />
       <Button type="submit" variant="contained" size="large" disabled={busy}>
@@ -144,8 +164,10 @@ export function SetUpAuthenticator() {
       ) : (
         <Stack component="form" spacing={2} onSubmit={confirm} noValidate>
           <Typography>
-            In the app, add an account with this key (or open the link on the phone):
+            Scan this code with the app, or add an account with the key below it (or open the link
+            on the phone):
           </Typography>
+          <QrImage text={setup.uri} />
           <Box
             component="code"
             data-testid="totp-secret"
@@ -175,5 +197,38 @@ export function SetUpAuthenticator() {
         </Stack>
       )}
     </Stack>
+  );
+}
+
+/**
+ * The authenticator's `otpauth://` link as a QR code, drawn in the browser: the secret never
+ * goes to another service to be drawn.
+ */
+function QrImage({ text }: { text: string }) {
+  const [source, setSource] = useState<string>();
+  useEffect(() => {
+    let current = true;
+    // Loaded when needed: the first screen of everyone else does not carry it.
+    import('qrcode')
+      .then((QRCode) =>
+        QRCode.toDataURL(text, { errorCorrectionLevel: 'M', margin: 4, width: 224 }),
+      )
+      .then((url) => current && setSource(url))
+      .catch(() => current && setSource(undefined));
+    return () => {
+      current = false;
+    };
+  }, [text]);
+  if (!source) return null;
+  return (
+    <Box
+      component="img"
+      src={source}
+      data-testid="totp-qr"
+      alt="QR code of your authenticator key: scan it with the app"
+      width={224}
+      height={224}
+      sx={{ alignSelf: 'center', imageRendering: 'pixelated' }}
+    />
   );
 }

@@ -27,6 +27,7 @@ import { api, messageOf } from '../api.ts';
 import { useSession } from '../session.tsx';
 import { ChangePassword, SetUpAuthenticator } from './first-steps-page.tsx';
 import { WideTable } from '../components/wide-table.tsx';
+import { formatDate, formatDateTime } from '../format.ts';
 
 /** The signed-in user's own account: password, authenticator app, personal API tokens. */
 export function ProfilePage() {
@@ -154,9 +155,9 @@ function Tokens() {
                 <TableRow key={token.id}>
                   <TableCell>{token.name}</TableCell>
                   <TableCell>{token.scopes.join(', ')}</TableCell>
-                  <TableCell>{new Date(token.expiresAt).toLocaleDateString()}</TableCell>
+                  <TableCell>{formatDate(token.expiresAt)}</TableCell>
                   <TableCell>
-                    {token.lastUsedAt ? new Date(token.lastUsedAt).toLocaleString() : 'never'}
+                    {token.lastUsedAt ? formatDateTime(token.lastUsedAt) : 'never'}
                   </TableCell>
                   <TableCell>
                     <Button color="error" onClick={() => revoke.mutate(token.id)}>

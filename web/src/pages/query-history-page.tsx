@@ -1,10 +1,22 @@
-import { queryJobPageSchema, queryJobSchema, savedQueryPageSchema } from '@medlake/shared';
+import {
+  queryJobPageSchema,
+  queryJobSchema,
+  savedQueryPageSchema,
+  savedQueryViewSchema,
+  type SavedQueryView,
+} from '@medlake/shared';
 import {
   Alert,
   Button,
   Chip,
   CircularProgress,
+  Dialog,
+  DialogActions,
+  DialogContent,
+  DialogContentText,
+  DialogTitle,
   Stack,
+  TextField,
   Tab,
   TableBody,
   TableCell,
@@ -14,9 +26,11 @@ import {
   Typography,
 } from '@mui/material';
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useState } from 'react';
 import { Link as RouterLink, useNavigate, useSearchParams } from 'react-router';
 import { z } from 'zod';
-import { api, messageOf } from '../api.ts';
+import { api, ApiError, messageOf } from '../api.ts';
+import { formatDateTime } from '../format.ts';
 import { useServerPage } from '../components/server-page.tsx';
 import { WideTable } from '../components/wide-table.tsx';
 
@@ -94,7 +108,7 @@ function History() {
             <TableRow key={query.id} hover>
               <TableCell>
                 <RouterLink to={`/queries/${query.id}`}>
-                  {new Date(query.createdAt).toLocaleString()}
+                  {formatDateTime(query.createdAt)}
                 </RouterLink>
               </TableCell>
               <TableCell>{query.dataset}</TableCell>
@@ -144,9 +158,14 @@ function Saved() {
     queryFn: () => api(savedQueryPageSchema, 'GET', `/api/v1/saved-queries?${paging.query()}`),
     placeholderData: keepPreviousData,
   });
+  const [renaming, setRenaming] = useState<SavedQueryView>();
+  const [deleting, setDeleting] = useState<SavedQueryView>();
   const remove = useMutation({
     mutationFn: (id: string) => api(z.null(), 'DELETE', `/api/v1/saved-queries/${id}`),
-    onSuccess: () => client.invalidateQueries({ queryKey: ['saved-queries'] }),
+    onSuccess: async () => {
+      setDeleting(undefined);
+      await client.invalidateQueries({ queryKey: ['saved-queries'] });
+    },
   });
   if (saved.isPending) return <CircularProgress aria-label="Loading saved queries" />;
   if (saved.isError) return <Alert severity="error">{messageOf(saved.error)}</Alert>;
@@ -170,6 +189,7 @@ function Saved() {
             <TableCell>Dataset</TableCell>
             <TableCell>Shared with</TableCell>
             <TableCell>By</TableCell>
+            <TableCell>Saved</TableCell>
             <TableCell />
           </TableRow>
         </TableHead>
@@ -187,6 +207,7 @@ function Saved() {
               <TableCell>{query.datasetId}</TableCell>
               <TableCell>{query.projectId ?? 'only you'}</TableCell>
               <TableCell>{query.mine ? 'you' : query.author}</TableCell>
+              <TableCell sx={{ whiteSpace: 'nowrap' }}>{formatDateTime(query.createdAt)}</TableCell>
               <TableCell sx={{ whiteSpace: 'nowrap' }}>
                 <Button
                   size="small"
@@ -205,15 +226,23 @@ function Saved() {
                   Open in builder
                 </Button>
                 {query.mine && (
-                  <Button
-                    size="small"
-                    color="error"
-                    onClick={() => remove.mutate(query.id)}
-                    disabled={remove.isPending}
-                    aria-label={`Delete: ${query.name}`}
-                  >
-                    Delete
-                  </Button>
+                  <>
+                    <Button
+                      size="small"
+                      onClick={() => setRenaming(query)}
+                      aria-label={`Rename: ${query.name}`}
+                    >
+                      Rename
+                    </Button>
+                    <Button
+                      size="small"
+                      color="error"
+                      onClick={() => setDeleting(query)}
+                      aria-label={`Delete: ${query.name}`}
+                    >
+                      Delete
+                    </Button>
+                  </>
                 )}
               </TableCell>
             </TableRow>
@@ -221,6 +250,91 @@ function Saved() {
         </TableBody>
       </WideTable>
       {paging.pagination(saved.data.total)}
+      {renaming && <RenameDialog saved={renaming} onClose={() => setRenaming(undefined)} />}
+      <Dialog open={deleting !== undefined} onClose={() => setDeleting(undefined)}>
+        <DialogTitle>Delete “{deleting?.name}”?</DialogTitle>
+        <DialogContent>
+          <DialogContentText>
+            {deleting?.projectId ? `Members of ${deleting.projectId} will no longer find it. ` : ''}
+            The queries run from it stay in their owners' history.
+          </DialogContentText>
+        </DialogContent>
+        <DialogActions>
+          <Button onClick={() => setDeleting(undefined)}>Cancel</Button>
+          <Button
+            color="error"
+            variant="contained"
+            disabled={remove.isPending}
+            onClick={() => deleting && remove.mutate(deleting.id)}
+          >
+            Delete
+          </Button>
+        </DialogActions>
+      </Dialog>
     </>
+  );
+}
+
+/** A new name and description for a saved query of one's own; the server's problems at the fields. */
+function RenameDialog({ saved, onClose }: { saved: SavedQueryView; onClose: () => void }) {
+  const client = useQueryClient();
+  const [name, setName] = useState(saved.name);
+  const [description, setDescription] = useState(saved.description);
+  const rename = useMutation({
+    mutationFn: () =>
+      api(savedQueryViewSchema, 'PATCH', `/api/v1/saved-queries/${saved.id}`, {
+        name,
+        description,
+      }),
+    onSuccess: async () => {
+      await client.invalidateQueries({ queryKey: ['saved-queries'] });
+      onClose();
+    },
+  });
+  const error = rename.error instanceof ApiError ? rename.error : undefined;
+  const nameError = error?.detailFor('name');
+  const descriptionError = error?.detailFor('description');
+  return (
+    <Dialog open onClose={onClose} fullWidth maxWidth="sm">
+      <form
+        noValidate
+        onSubmit={(event) => {
+          event.preventDefault();
+          rename.mutate();
+        }}
+      >
+        <DialogTitle>Rename “{saved.name}”</DialogTitle>
+        <DialogContent>
+          <Stack spacing={2} sx={{ pt: 1 }}>
+            <TextField
+              label="Name"
+              value={name}
+              required
+              onChange={(event) => setName(event.target.value)}
+              error={Boolean(nameError)}
+              helperText={nameError ?? `${name.length}/200 characters`}
+            />
+            <TextField
+              label="Description"
+              value={description}
+              multiline
+              minRows={2}
+              onChange={(event) => setDescription(event.target.value)}
+              error={Boolean(descriptionError)}
+              helperText={descriptionError}
+            />
+            {rename.isError && !nameError && !descriptionError && (
+              <Alert severity="error">{messageOf(rename.error)}</Alert>
+            )}
+          </Stack>
+        </DialogContent>
+        <DialogActions>
+          <Button onClick={onClose}>Cancel</Button>
+          <Button type="submit" variant="contained" disabled={rename.isPending || !name.trim()}>
+            Rename
+          </Button>
+        </DialogActions>
+      </form>
+    </Dialog>
   );
 }

@@ -4,11 +4,12 @@ import {
   queryJobSchema,
   resultPageSchema,
   type ExportLink,
-  type HistogramBin,
   type QueryJobView,
+  type timeBuckets,
 } from '@medlake/shared';
 import {
   Alert,
+  Box,
   Button,
   Card,
   CardContent,
@@ -22,20 +23,34 @@ import {
   TableCell,
   TableHead,
   TableRow,
+  TablePagination,
   TableSortLabel,
   TextField,
+  ToggleButton,
+  ToggleButtonGroup,
   Typography,
 } from '@mui/material';
 import { BarChart } from '@mui/x-charts/BarChart';
 import { LineChart } from '@mui/x-charts/LineChart';
 import { keepPreviousData, useMutation, useQuery } from '@tanstack/react-query';
 import { useState } from 'react';
-import { Link as RouterLink, useParams } from 'react-router';
+import { Link as RouterLink, useParams, useSearchParams } from 'react-router';
 import { SaveQueryButton } from '../components/save-query-dialog.tsx';
-import { formatBytes } from '../format.ts';
+import { formatBytes, formatDateTime, formatTime } from '../format.ts';
 import { api, messageOf } from '../api.ts';
-import { useServerPage } from '../components/server-page.tsx';
 import { WideTable } from '../components/wide-table.tsx';
+import {
+  bucketsOf,
+  chartData,
+  chartPlan,
+  defaultSort,
+  formatBucket,
+  formatCell,
+  formatNumber,
+  type ChartPlan,
+} from './result-shape.ts';
+
+type Bucket = (typeof timeBuckets)[number];
 
 /**
  * One query: its progress while it runs (with cancel), then the key points first, a chart
@@ -64,9 +79,15 @@ export function QueryResultPage() {
         spacing={2}
         sx={{ justifyContent: 'space-between', alignItems: { sm: 'center' } }}
       >
-        <Typography variant="h4" component="h1">
-          Query on {data.dataset}
-        </Typography>
+        <div>
+          <Typography variant="h4" component="h1">
+            Query on {data.dataset}
+          </Typography>
+          <Typography color="text.secondary">
+            Asked {formatDateTime(data.createdAt)}
+            {data.finishedAt && `, finished ${formatDateTime(data.finishedAt)}`}
+          </Typography>
+        </div>
         <Stack direction="row" spacing={1}>
           <Button component={RouterLink} to={`/queries/new?from=${data.id}`}>
             Copy into builder
@@ -137,79 +158,218 @@ function Result({ job }: { job: QueryJobView }) {
           </Stack>
         </CardContent>
       </Card>
-      <ResultChart job={job} />
-      <ResultTable job={job} />
+      <ResultView job={job} />
       <Exports job={job} />
     </>
   );
 }
 
-/** Groups a chart shows at most; a result with more is a table, not a picture. */
+/** Groups a chart reads at most; a result with more is drawn in part, the table has it all. */
 const maxChartGroups = 500;
 
-/**
- * A chart when the result has one group column and a counted or averaged measure: a line over
- * time for time buckets, bars otherwise. Suppressed groups have no number to draw; the caption
- * says so.
- */
-function ResultChart({ job }: { job: QueryJobView }) {
-  const histogram = job.summary!.columns.find((column) => column.type === 'histogram');
-  return histogram ? (
-    <HistogramChart job={job} column={histogram.name} />
-  ) : (
-    <GroupChart job={job} />
+/** The table's page, page size, sort and view, in the URL: a link or a reload keeps them. */
+function useResultParams(job: QueryJobView) {
+  const [params, setParams] = useSearchParams();
+  const buckets = bucketsOf(job.spec);
+  const fallback = defaultSort(job.summary!.columns, buckets);
+  const columns = new Set(job.summary!.columns.map((column) => column.name));
+  const sortParam = params.get('sort');
+  const sort =
+    sortParam && columns.has(sortParam)
+      ? { column: sortParam, direction: params.get('direction') === 'desc' ? 'desc' : 'asc' }
+      : fallback;
+  const pageSize = [10, 25, 100, 500].includes(Number(params.get('pageSize')))
+    ? Number(params.get('pageSize'))
+    : 25;
+  const page = Math.max(1, Math.floor(Number(params.get('page')) || 1));
+  const view = params.get('view') === 'table' ? 'table' : 'chart';
+  const set = (changes: Record<string, string | undefined>) =>
+    setParams(
+      (current) => {
+        const next = new URLSearchParams(current);
+        for (const [key, value] of Object.entries(changes)) {
+          if (value === undefined) next.delete(key);
+          else next.set(key, value);
+        }
+        return next;
+      },
+      { replace: false },
+    );
+  return {
+    buckets,
+    sort: sort as { column: string; direction: 'asc' | 'desc' } | undefined,
+    page,
+    pageSize,
+    view: view as 'chart' | 'table',
+    set,
+  };
+}
+
+/** A result's view: a chart that fits its shape, or the table; the switch is in the URL. */
+function ResultView({ job }: { job: QueryJobView }) {
+  const state = useResultParams(job);
+  return (
+    <Card variant="outlined" component="section" aria-labelledby="result-heading">
+      <CardContent>
+        <Stack
+          direction={{ xs: 'column', sm: 'row' }}
+          spacing={1}
+          sx={{ justifyContent: 'space-between', alignItems: { sm: 'center' }, mb: 1 }}
+        >
+          <Typography variant="h6" component="h2" id="result-heading">
+            Result
+          </Typography>
+          <ToggleButtonGroup
+            exclusive
+            size="small"
+            value={state.view}
+            aria-label="Show the result as"
+            onChange={(_event, view: 'chart' | 'table' | null) =>
+              view && state.set({ view: view === 'chart' ? undefined : 'table' })
+            }
+          >
+            <ToggleButton value="chart">Chart</ToggleButton>
+            <ToggleButton value="table">Table</ToggleButton>
+          </ToggleButtonGroup>
+        </Stack>
+        {state.view === 'chart' ? (
+          <ResultChart job={job} buckets={state.buckets} />
+        ) : (
+          <ResultTable job={job} state={state} />
+        )}
+      </CardContent>
+    </Card>
   );
 }
 
-function GroupChart({ job }: { job: QueryJobView }) {
-  const columns = job.summary!.columns;
-  const groups = columns.filter((column) => column.kind === 'group');
-  const group = groups.length === 1 ? groups[0] : undefined;
-  const measure = columns.find(
-    (column) =>
-      column.kind === 'measure' && ['count', 'patients', 'mean'].includes(column.fn ?? ''),
-  );
-  const drawable = Boolean(group && measure) && job.summary!.rowCount <= maxChartGroups;
+function ResultChart({ job, buckets }: { job: QueryJobView; buckets: Map<string, Bucket> }) {
+  const summary = job.summary!;
+  const plan = chartPlan(summary.kind, summary.columns, buckets);
+  const sortBy = plan.kind === 'lines' || plan.kind === 'bars' ? plan.x : undefined;
   const page = useQuery({
     queryKey: ['query-chart', job.id],
     queryFn: () =>
       api(
         resultPageSchema,
         'GET',
-        `/api/v1/queries/${job.id}/results?pageSize=${maxChartGroups}&sort=${group!.name}&direction=asc`,
+        `/api/v1/queries/${job.id}/results?pageSize=${maxChartGroups}${sortBy ? `&sort=${sortBy}&direction=asc` : ''}`,
       ),
-    enabled: drawable,
+    enabled: plan.kind !== 'none',
   });
-  if (!drawable || !page.data || !group || !measure) return null;
-  const points = page.data.rows
-    .filter((row) => typeof row[measure.name] === 'number')
-    .map((row) => ({ label: String(row[group.name] ?? '—'), value: row[measure.name] as number }));
-  if (points.length < 2) return null;
-  const overTime = group.type === 'date' || group.type === 'timestamp';
-  const title = `${measure.name} by ${group.name}`;
+  if (plan.kind === 'none')
+    return <Alert severity="info">{plan.reason} Switch to the table.</Alert>;
+  if (page.isPending) return <CircularProgress aria-label="Loading the chart" />;
+  if (page.isError) return <Alert severity="error">{messageOf(page.error)}</Alert>;
+  const rows = page.data.rows;
+  const partial =
+    page.data.totalRows > rows.length
+      ? ` The chart draws the first ${rows.length.toLocaleString()} of ${page.data.totalRows.toLocaleString()} rows; the table has them all.`
+      : '';
+  if (plan.kind === 'histogram')
+    return <HistogramChart job={job} column={plan.column} rows={rows} />;
+  if (plan.kind === 'totals') {
+    const row = rows[0] ?? {};
+    return (
+      <Box component="figure" aria-label="The totals" sx={{ m: 0 }}>
+        <Stack direction="row" sx={{ flexWrap: 'wrap', gap: 2 }}>
+          {plan.measures.map((measure) => (
+            <Card key={measure} variant="outlined" sx={{ minWidth: 160 }}>
+              <CardContent>
+                <Typography variant="body2" color="text.secondary">
+                  {measure}
+                </Typography>
+                <Typography variant="h4" component="p">
+                  {formatCell(row[measure])}
+                </Typography>
+              </CardContent>
+            </Card>
+          ))}
+        </Stack>
+      </Box>
+    );
+  }
+  return <GroupChart plan={plan} rows={rows} buckets={buckets} partial={partial} />;
+}
+
+function GroupChart(props: {
+  plan: Extract<ChartPlan, { kind: 'lines' | 'bars' }>;
+  rows: Array<Record<string, unknown>>;
+  buckets: Map<string, Bucket>;
+  partial: string;
+}) {
+  const { plan, buckets } = props;
+  const [measure, setMeasure] = useState(plan.measures[0]!);
+  const label = (column: string, value: unknown) => {
+    const bucket = buckets.get(column);
+    return bucket ? formatBucket(value, bucket) : value === null ? '—' : formatCell(value);
+  };
+  const data = chartData(props.rows, plan, measure, label);
+  const by = [plan.x, ...plan.seriesBy].join(' and ');
+  const title = `${measure} by ${by}`;
+  const notes = [
+    data.missing > 0 &&
+      `${data.missing} ${data.missing === 1 ? 'point has' : 'points have'} no number to draw (too few patients, or suppressed).`,
+    data.hiddenSeries > 0 && `The ${data.hiddenSeries} smallest series are left out of the chart.`,
+    props.partial,
+  ].filter(Boolean);
+  const series = data.series.map((item) => ({
+    label: item.label,
+    data: item.data,
+    valueFormatter: (value: number | null) => (value === null ? '—' : formatNumber(value)),
+    ...(plan.kind === 'lines'
+      ? { connectNulls: false, showMark: data.x.length <= 60, curve: 'linear' as const }
+      : {}),
+  }));
   return (
-    <Card variant="outlined" component="figure" sx={{ m: 0 }} aria-label={title}>
-      <CardContent>
-        <Typography variant="h6" component="figcaption" gutterBottom>
+    <Box component="figure" sx={{ m: 0 }} aria-label={title}>
+      <Stack
+        direction={{ xs: 'column', sm: 'row' }}
+        spacing={2}
+        sx={{ justifyContent: 'space-between' }}
+      >
+        <Typography component="figcaption" variant="subtitle1" sx={{ fontWeight: 600 }}>
           {title}
-          {points.length < page.data.rows.length &&
-            ` (${page.data.rows.length - points.length} suppressed ${page.data.rows.length - points.length === 1 ? 'group is' : 'groups are'} not drawn)`}
+          {plan.seriesBy.length > 0 &&
+            `: one ${plan.kind === 'lines' ? 'line' : 'bar'} per ${plan.seriesBy.join(' and ')}`}
         </Typography>
-        {overTime ? (
-          <LineChart
-            height={280}
-            xAxis={[{ scaleType: 'point', data: points.map((point) => point.label) }]}
-            series={[{ data: points.map((point) => point.value), label: measure.name }]}
-          />
-        ) : (
-          <BarChart
-            height={280}
-            xAxis={[{ scaleType: 'band', data: points.map((point) => point.label) }]}
-            series={[{ data: points.map((point) => point.value), label: measure.name }]}
-          />
+        {plan.measures.length > 1 && (
+          <TextField
+            select
+            size="small"
+            label="Measure shown"
+            value={measure}
+            onChange={(event) => setMeasure(event.target.value)}
+            sx={{ minWidth: 200 }}
+          >
+            {plan.measures.map((name) => (
+              <MenuItem key={name} value={name}>
+                {name}
+              </MenuItem>
+            ))}
+          </TextField>
         )}
-      </CardContent>
-    </Card>
+      </Stack>
+      {plan.kind === 'lines' ? (
+        <LineChart
+          height={320}
+          skipAnimation
+          xAxis={[{ scaleType: 'point', data: data.x, label: plan.x }]}
+          series={series}
+        />
+      ) : (
+        <BarChart
+          height={320}
+          skipAnimation
+          xAxis={[{ scaleType: 'band', data: data.x, label: plan.x }]}
+          series={series}
+        />
+      )}
+      {notes.length > 0 && (
+        <Typography variant="body2" color="text.secondary">
+          {notes.join(' ')}
+        </Typography>
+      )}
+    </Box>
   );
 }
 
@@ -217,119 +377,157 @@ function GroupChart({ job }: { job: QueryJobView }) {
  * A histogram’s bins as bars: of the one total, or of the group chosen. Hidden bins ("suppressed")
  * have no height to draw; the caption counts them.
  */
-function HistogramChart({ job, column }: { job: QueryJobView; column: string }) {
-  const groups = job.summary!.columns.filter((item) => item.kind === 'group');
+function HistogramChart(props: {
+  job: QueryJobView;
+  column: string;
+  rows: Array<Record<string, unknown>>;
+}) {
+  const { column } = props;
+  const groups = props.job.summary!.columns.filter((item) => item.kind === 'group');
   const [chosen, setChosen] = useState(0);
-  const page = useQuery({
-    queryKey: ['query-chart', job.id],
-    queryFn: () =>
-      api(resultPageSchema, 'GET', `/api/v1/queries/${job.id}/results?pageSize=${maxChartGroups}`),
-  });
-  if (!page.data) return null;
-  const rows = page.data.rows.filter((row) => Array.isArray(row[column]));
+  const rows = props.rows.filter((row) => Array.isArray(row[column]));
   const row = rows[chosen] ?? rows[0];
-  if (!row) return null;
+  if (!row)
+    return (
+      <Alert severity="info">
+        No bin to draw: every group was suppressed or left out (the key points say why).
+      </Alert>
+    );
   const bins = histogramBinSchema.array().parse(row[column]);
   const drawn = bins.filter((bin) => typeof bin.count === 'number');
   const groupName = (item: Record<string, unknown>) =>
     groups.map((group) => String(item[group.name] ?? '—')).join(', ');
   const title = `Histogram of ${column.replace(/_histogram$/, '')}${groups.length > 0 ? ` for ${groupName(row)}` : ''}`;
   return (
-    <Card variant="outlined" component="figure" sx={{ m: 0 }} aria-label={title}>
-      <CardContent>
-        <Typography variant="h6" component="figcaption" gutterBottom>
-          {title}
-          {drawn.length < bins.length &&
-            ` (${bins.length - drawn.length} suppressed ${bins.length - drawn.length === 1 ? 'bin is' : 'bins are'} not drawn)`}
-        </Typography>
-        {groups.length > 0 && rows.length > 1 && (
-          <TextField
-            select
-            size="small"
-            label="Group"
-            value={String(Math.min(chosen, rows.length - 1))}
-            onChange={(event) => setChosen(Number(event.target.value))}
-          >
-            {rows.map((item, index) => (
-              <MenuItem key={index} value={String(index)}>
-                {groupName(item)}
-              </MenuItem>
-            ))}
-          </TextField>
-        )}
-        <BarChart
-          height={280}
-          xAxis={[
-            { scaleType: 'band', data: drawn.map((bin) => String(bin.bin)), label: 'bin from' },
-          ]}
-          series={[{ data: drawn.map((bin) => bin.count as number), label: 'rows' }]}
-        />
-      </CardContent>
-    </Card>
+    <Box component="figure" sx={{ m: 0 }} aria-label={title}>
+      <Typography component="figcaption" variant="subtitle1" sx={{ fontWeight: 600 }} gutterBottom>
+        {title}
+        {drawn.length < bins.length &&
+          ` (${bins.length - drawn.length} suppressed ${bins.length - drawn.length === 1 ? 'bin is' : 'bins are'} not drawn)`}
+      </Typography>
+      {groups.length > 0 && rows.length > 1 && (
+        <TextField
+          select
+          size="small"
+          label="Group"
+          value={String(Math.min(chosen, rows.length - 1))}
+          onChange={(event) => setChosen(Number(event.target.value))}
+        >
+          {rows.map((item, index) => (
+            <MenuItem key={index} value={String(index)}>
+              {groupName(item)}
+            </MenuItem>
+          ))}
+        </TextField>
+      )}
+      <BarChart
+        height={280}
+        skipAnimation
+        xAxis={[
+          {
+            scaleType: 'band',
+            data: drawn.map((bin) => formatNumber(bin.bin)),
+            label: 'bin from',
+          },
+        ]}
+        series={[{ data: drawn.map((bin) => bin.count as number), label: 'rows' }]}
+      />
+    </Box>
   );
 }
 
-function ResultTable({ job }: { job: QueryJobView }) {
-  const paging = useServerPage(25, [25, 100, 500]);
-  const [sort, setSort] = useState<{ column: string; direction: 'asc' | 'desc' }>();
+function ResultTable({
+  job,
+  state,
+}: {
+  job: QueryJobView;
+  state: ReturnType<typeof useResultParams>;
+}) {
+  const { sort, page, pageSize, buckets } = state;
   const rows = useQuery({
-    queryKey: ['query-results', job.id, ...paging.key, sort?.column, sort?.direction],
+    queryKey: ['query-results', job.id, page, pageSize, sort?.column, sort?.direction],
     queryFn: () => {
-      const query = paging.query(sort ? { sort: sort.column, direction: sort.direction } : {});
+      const query = new URLSearchParams({
+        page: String(page),
+        pageSize: String(pageSize),
+        ...(sort ? { sort: sort.column, direction: sort.direction } : {}),
+      });
       return api(resultPageSchema, 'GET', `/api/v1/queries/${job.id}/results?${query}`);
     },
     placeholderData: keepPreviousData,
   });
   const columns = job.summary!.columns;
+  // A new sort starts at the first page.
   const toggle = (column: string) =>
-    setSort((current) =>
-      current?.column === column && current.direction === 'asc'
-        ? { column, direction: 'desc' }
-        : { column, direction: 'asc' },
-    );
+    state.set({
+      sort: column,
+      direction: sort?.column === column && sort.direction === 'asc' ? 'desc' : 'asc',
+      page: undefined,
+    });
+  const show = (column: string, value: unknown) => {
+    const bucket = buckets.get(column);
+    return bucket ? formatBucket(value, bucket) : formatCell(value);
+  };
   return (
-    <Card variant="outlined" component="section" aria-labelledby="result-table">
-      <CardContent>
-        <Typography variant="h6" component="h2" id="result-table" gutterBottom>
-          Result
-        </Typography>
-        {rows.isError && <Alert severity="error">{messageOf(rows.error)}</Alert>}
-        <WideTable labelledBy="result-table">
-          <TableHead>
-            <TableRow>
+    <>
+      {rows.isError && <Alert severity="error">{messageOf(rows.error)}</Alert>}
+      <WideTable labelledBy="result-heading">
+        <TableHead>
+          <TableRow>
+            {columns.map((column) => (
+              <TableCell
+                key={column.name}
+                align={column.kind === 'measure' ? 'right' : 'left'}
+                sortDirection={sort?.column === column.name ? sort.direction : false}
+              >
+                <TableSortLabel
+                  active={sort?.column === column.name}
+                  direction={sort?.column === column.name ? sort.direction : 'asc'}
+                  onClick={() => toggle(column.name)}
+                >
+                  {column.name}
+                </TableSortLabel>
+              </TableCell>
+            ))}
+          </TableRow>
+        </TableHead>
+        <TableBody>
+          {(rows.data?.rows ?? []).map((row, index) => (
+            <TableRow key={index}>
               {columns.map((column) => (
-                <TableCell key={column.name} align={column.kind === 'measure' ? 'right' : 'left'}>
-                  <TableSortLabel
-                    active={sort?.column === column.name}
-                    direction={sort?.column === column.name ? sort.direction : 'asc'}
-                    onClick={() => toggle(column.name)}
-                  >
-                    {column.name}
-                  </TableSortLabel>
+                <TableCell
+                  key={column.name}
+                  align={column.kind === 'measure' ? 'right' : 'left'}
+                  sx={column.kind === 'measure' ? { fontVariantNumeric: 'tabular-nums' } : {}}
+                >
+                  {show(column.name, row[column.name])}
                 </TableCell>
               ))}
             </TableRow>
-          </TableHead>
-          <TableBody>
-            {(rows.data?.rows ?? []).map((row, index) => (
-              <TableRow key={index}>
-                {columns.map((column) => (
-                  <TableCell key={column.name} align={column.kind === 'measure' ? 'right' : 'left'}>
-                    {formatCell(row[column.name])}
-                  </TableCell>
-                ))}
-              </TableRow>
-            ))}
-            {rows.data?.rows.length === 0 && (
-              <TableRow>
-                <TableCell colSpan={columns.length}>No rows matched.</TableCell>
-              </TableRow>
-            )}
-          </TableBody>
-        </WideTable>
-        {paging.pagination(rows.data?.totalRows ?? job.summary!.rowCount)}
-      </CardContent>
-    </Card>
+          ))}
+          {rows.data?.rows.length === 0 && (
+            <TableRow>
+              <TableCell colSpan={columns.length}>
+                {page > 1 ? 'No rows on this page: go back to the first.' : 'No rows matched.'}
+              </TableCell>
+            </TableRow>
+          )}
+        </TableBody>
+      </WideTable>
+      <TablePagination
+        component="div"
+        count={rows.data?.totalRows ?? job.summary!.rowCount}
+        page={page - 1}
+        rowsPerPage={pageSize}
+        rowsPerPageOptions={[10, 25, 100, 500]}
+        onPageChange={(_event, next) =>
+          state.set({ page: next === 0 ? undefined : String(next + 1) })
+        }
+        onRowsPerPageChange={(event) =>
+          state.set({ pageSize: String(event.target.value), page: undefined })
+        }
+      />
+    </>
   );
 }
 
@@ -371,8 +569,8 @@ function Exports({ job }: { job: QueryJobView }) {
                 <Link href={link.url} download={link.fileName}>
                   {link.fileName}
                 </Link>{' '}
-                ({formatBytes(link.bytes)}), link works until{' '}
-                {new Date(link.expiresAt).toLocaleTimeString()} while you keep access to the dataset
+                ({formatBytes(link.bytes)}), link works until {formatTime(link.expiresAt)} while you
+                keep access to the dataset
               </Typography>
             ) : (
               <Alert key={link.exportId} severity={link.review === 'rejected' ? 'error' : 'info'}>
@@ -389,19 +587,4 @@ function Exports({ job }: { job: QueryJobView }) {
       </CardContent>
     </Card>
   );
-}
-
-function formatCell(value: unknown): string {
-  if (value === null || value === undefined) return '—';
-  if (Array.isArray(value)) {
-    return (value as HistogramBin[])
-      .map((bin) => `${bin.bin}: ${formatCell(bin.count)}`)
-      .join(', ');
-  }
-  if (typeof value === 'number') {
-    return Number.isInteger(value)
-      ? value.toLocaleString()
-      : value.toLocaleString(undefined, { maximumFractionDigits: 3 });
-  }
-  return String(value);
 }

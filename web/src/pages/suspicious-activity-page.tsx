@@ -14,6 +14,7 @@ import { useQuery } from '@tanstack/react-query';
 import { useState } from 'react';
 import { api, messageOf } from '../api.ts';
 import { WideTable } from '../components/wide-table.tsx';
+import { formatDateTime } from '../format.ts';
 
 /**
  * For auditors and admins: who was refused, asked for objects that are not theirs or sent
@@ -76,7 +77,7 @@ export function SuspiciousActivityPage() {
                 <TableCell align="right">{suspect.invalid}</TableCell>
                 <TableCell align="right">{suspect.total}</TableCell>
                 <TableCell>{suspect.sources.join(', ')}</TableCell>
-                <TableCell>{new Date(suspect.lastAt).toLocaleString()}</TableCell>
+                <TableCell>{formatDateTime(suspect.lastAt)}</TableCell>
                 <TableCell>
                   {Object.entries(suspect.routes)
                     .slice(0, 3)

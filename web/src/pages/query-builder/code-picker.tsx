@@ -17,7 +17,8 @@ const labelOf = (option: CodeOption) =>
 export function CodePicker<Multiple extends boolean>(props: {
   dataset: string;
   label: string;
-  helperText?: string;
+  helperText?: React.ReactNode;
+  error?: boolean;
   multiple: Multiple;
   value: Multiple extends true ? CodeOption[] : CodeOption | null;
   onChange: (value: Multiple extends true ? CodeOption[] : CodeOption | null) => void;
@@ -54,7 +55,12 @@ export function CodePicker<Multiple extends boolean>(props: {
         if (reason === 'input') setSearch(text);
       }}
       renderInput={(input) => (
-        <TextField {...input} label={props.label} helperText={props.helperText} />
+        <TextField
+          {...input}
+          label={props.label}
+          helperText={props.helperText}
+          error={props.error}
+        />
       )}
     />
   );

@@ -11,6 +11,7 @@ import {
   Card,
   CardContent,
   CircularProgress,
+  Link,
   Stack,
   Table,
   TableBody,
@@ -90,23 +91,111 @@ export function EarlierUploadReport({ uploadId }: { uploadId: string }) {
   );
 }
 
+/** What each kind of problem means, for a reader who has not seen the code names. */
+const problemWords: Record<string, string> = {
+  empty_file: 'the file is empty',
+  header_only: 'the file has a header and no rows',
+  invalid_encoding: 'not valid UTF-8 text',
+  wrong_delimiter: 'the values are not separated by commas',
+  unknown_column: 'a column the dataset does not know',
+  duplicate_column: 'a column named twice',
+  missing_column: 'a required column is missing',
+  missing_fields: 'fewer fields than the header',
+  extra_fields: 'more fields than the header',
+  unterminated_quote: 'a quote that is not closed',
+  stray_line_break: 'a stray line break',
+  line_too_long: 'a line too long to read',
+  invalid_value: 'a value of the wrong kind',
+  missing_value: 'a required value is empty',
+  birth_after_event: 'a birth date after the event',
+  identifier_in_text: 'text that holds an identifier',
+};
+
+/** A kind of problem in words: "a value of the wrong kind" rather than `invalid_value`. */
+export function problemInWords(code: string): string {
+  return problemWords[code] ?? code.replace(/_/g, ' ');
+}
+
+/** The problems as CSV, every one with its line and column, for a spreadsheet. */
+export function problemsCsv(problems: IngestProblem[]): string {
+  const cell = (value: string | number | null) => {
+    const text = value === null ? '' : String(value);
+    return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+  };
+  return [
+    'line,column,header,problem,code',
+    ...problems.map((problem) =>
+      [problem.line, problem.column, problem.header, problem.message, problem.code]
+        .map(cell)
+        .join(','),
+    ),
+  ].join('\n');
+}
+
 function Problems(props: { fileName: string; problemCount: number; problems: IngestProblem[] }) {
   return (
-    <Alert severity="error">
-      <Typography gutterBottom>
-        {props.fileName} was not published: {props.problemCount} problems. Fix them and upload the
-        file again.
+    <Stack spacing={2}>
+      <Alert severity="error">
+        {props.fileName} was not published: {props.problemCount.toLocaleString()}{' '}
+        {props.problemCount === 1 ? 'problem' : 'problems'}. Fix{' '}
+        {props.problemCount === 1 ? 'it' : 'them'} in the file and upload it again.
+      </Alert>
+      <ProblemTable
+        label={`Problems in ${props.fileName}`}
+        fileName={props.fileName}
+        problems={props.problems}
+        total={props.problemCount}
+      />
+    </Stack>
+  );
+}
+
+/** Problems with line and column, in words, and a CSV of them all. */
+function ProblemTable(props: {
+  label: string;
+  fileName: string;
+  problems: IngestProblem[];
+  total: number;
+}) {
+  // A data: link, made from what is on the page: nothing more is asked of the server.
+  const href = `data:text/csv;charset=utf-8,${encodeURIComponent(problemsCsv(props.problems))}`;
+  return (
+    <Stack spacing={1}>
+      <TableContainer tabIndex={0} role="region" aria-label={props.label} sx={{ maxHeight: 420 }}>
+        <Table size="small" stickyHeader aria-label={props.label}>
+          <TableHead>
+            <TableRow>
+              <TableCell>Line</TableCell>
+              <TableCell>Column</TableCell>
+              <TableCell>Problem</TableCell>
+            </TableRow>
+          </TableHead>
+          <TableBody>
+            {props.problems.map((problem, index) => (
+              <TableRow key={index}>
+                <TableCell>{problem.line ?? 'whole file'}</TableCell>
+                <TableCell>
+                  {problem.column === null
+                    ? 'whole line'
+                    : `${problem.column}${problem.header ? ` (${problem.header})` : ''}`}
+                </TableCell>
+                <TableCell>
+                  {problemInWords(problem.code)}: {problem.message}
+                </TableCell>
+              </TableRow>
+            ))}
+          </TableBody>
+        </Table>
+      </TableContainer>
+      <Typography variant="body2">
+        {props.total > props.problems.length
+          ? `The first ${props.problems.length.toLocaleString()} of ${props.total.toLocaleString()} problems are shown and in the CSV; fix them and upload again to see the rest. `
+          : ''}
+        <Link href={href} download={`${props.fileName.replace(/\.csv$/i, '')}-problems.csv`}>
+          Download the problems as CSV
+        </Link>
       </Typography>
-      <Stack component="ul" sx={{ m: 0, pl: 2 }}>
-        {props.problems.map((problem, index) => (
-          <li key={index}>
-            {problem.line !== null ? `line ${problem.line}` : 'file'}
-            {problem.column !== null ? `, column ${problem.column}` : ''}
-            {problem.header ? ` (${problem.header})` : ''}: {problem.message}
-          </li>
-        ))}
-      </Stack>
-    </Alert>
+    </Stack>
   );
 }
 
@@ -129,9 +218,9 @@ function QualitySummary({ quality }: { quality: QualityReport }) {
           </li>
           {quality.rejectedRows > 0 && (
             <li>
-              {quality.rejectedRows} rows left out:{' '}
+              {quality.rejectedRows.toLocaleString()} rows left out:{' '}
               {Object.entries(quality.rejectedByReason)
-                .map(([reason, count]) => `${count} ${reason}`)
+                .map(([reason, count]) => `${count.toLocaleString()} for ${problemInWords(reason)}`)
                 .join(', ')}
               .
             </li>
@@ -159,6 +248,19 @@ function QualitySummary({ quality }: { quality: QualityReport }) {
               : 'The first month of this hospital: nothing to compare with.'}
           </li>
         </Stack>
+        {quality.rejectedSamples.length > 0 && (
+          <Stack spacing={1} sx={{ mt: 2 }}>
+            <Typography variant="subtitle1" component="h4">
+              The rows left out, with line and column
+            </Typography>
+            <ProblemTable
+              label="Rows left out"
+              fileName="rows-left-out"
+              problems={quality.rejectedSamples}
+              total={quality.rejectedRows}
+            />
+          </Stack>
+        )}
       </CardContent>
     </Card>
   );

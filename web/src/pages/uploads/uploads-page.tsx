@@ -25,7 +25,7 @@ import {
 } from '@mui/material';
 import { keepPreviousData, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
-import { formatBytes } from '../../format.ts';
+import { formatBytes, formatDateTime } from '../../format.ts';
 import { api, messageOf } from '../../api.ts';
 import { sendInParts } from './send-in-parts.ts';
 import { useServerPage } from '../../components/server-page.tsx';
@@ -233,7 +233,7 @@ function UploadList(props: {
             <TableBody>
               {uploads.map((upload) => (
                 <TableRow key={upload.id}>
-                  <TableCell>{new Date(upload.startedAt).toLocaleString()}</TableCell>
+                  <TableCell>{formatDateTime(upload.startedAt)}</TableCell>
                   <TableCell>{upload.hospital}</TableCell>
                   <TableCell>{upload.month}</TableCell>
                   <TableCell>{upload.fileName}</TableCell>
@@ -324,7 +324,7 @@ function ReleaseHistory({ hospitals }: { hospitals: string[] }) {
                     <TableCell>{release.month}</TableCell>
                     <TableCell>{release.dataset}</TableCell>
                     <TableCell align="right">{release.rows.toLocaleString()}</TableCell>
-                    <TableCell>{new Date(release.publishedAt).toLocaleString()}</TableCell>
+                    <TableCell>{formatDateTime(release.publishedAt)}</TableCell>
                     <TableCell>
                       {release.current ? (
                         <Chip size="small" color="success" label="current" />
