@@ -157,7 +157,9 @@ describe('the query builder form', () => {
     const built = buildSpec(researcherForm, columns);
     expect(fieldForPath(built, 'measures[1].p')).toBe('measures.1.percent');
     expect(fieldForPath(built, 'cohort.criteria[0].where.and[1].min')).toBe('criteria.0.min');
-    expect(fieldForPath(built, 'where.and[4].values[0]')).toBe('filters.1');
+    expect(fieldForPath(built, 'where.and[4].values[0]')).toBe('filters.1.values');
+    expect(fieldForPath(built, 'where.and[3].column')).toBe('filters.0.column');
+    expect(fieldForPath(built, 'where.and[0].codes')).toBe('codes');
     expect(fieldForPath(built, 'groupBy[1].column')).toBe('groups.1.column');
     expect(fieldForPath(built, '(spec)')).toBeUndefined();
   });

@@ -364,13 +364,31 @@ export function buildSpec(form: BuilderForm, columns: ColumnInfo[]): BuiltSpec {
     const condition = filterOf(filter, valueOf);
     if (condition) conditions.push([condition, key]);
   });
+  /** A condition's parts, each at the field of the form it came from. */
+  const conditionFields = (path: string, key: string) => {
+    if (!key.startsWith('filters.')) {
+      fields.push([path, key]);
+      return;
+    }
+    fields.push([path, `${key}.column`]);
+    for (const [part, field] of [
+      ['values', 'values'],
+      ['value', 'values'],
+      ['min', 'min'],
+      ['max', 'max'],
+      ['from', 'min'],
+      ['to', 'max'],
+    ]) {
+      fields.push([`${path}.${part}`, `${key}.${field}`]);
+    }
+  };
   let where: Filter | undefined;
   if (conditions.length === 1) {
     where = conditions[0]![0];
-    fields.push(['where', conditions[0]![1]]);
+    conditionFields('where', conditions[0]![1]);
   } else if (conditions.length > 1) {
     where = { and: conditions.map(([condition]) => condition) };
-    conditions.forEach(([, key], i) => fields.push([`where.and[${i}]`, key]));
+    conditions.forEach(([, key], i) => conditionFields(`where.and[${i}]`, key));
   }
 
   const criteria: CohortCriterion[] = form.criteria.map((criterion, i) => {

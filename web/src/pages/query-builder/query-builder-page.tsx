@@ -457,9 +457,9 @@ function FormSections(props: {
           dataset={form.dataset}
           multiple
           label="Tests (codes)"
-          helperText="Type to search by code or name. Empty: every test"
           value={form.codes}
           onChange={(codes) => change({ codes })}
+          {...field('codes', 'Type to search by code or name. Empty: every test')}
         />
         <Stack direction={{ xs: 'column', sm: 'row' }} spacing={2}>
           <Autocomplete
@@ -469,7 +469,11 @@ function FormSections(props: {
             value={form.hospitals}
             onChange={(_event, hospitals) => change({ hospitals })}
             renderInput={(input) => (
-              <TextField {...input} label="Hospitals" helperText="Empty: every hospital" />
+              <TextField
+                {...input}
+                label="Hospitals"
+                {...field('hospitals', 'Empty: every hospital')}
+              />
             )}
           />
           <MonthField
@@ -581,6 +585,7 @@ function FormSections(props: {
       ) : (
         <>
           <Section title="Group by" id="section-groups">
+            {problemsAt(field, 'groups')}
             {form.groups.length === 0 && (
               <Typography color="text.secondary">No grouping: one total.</Typography>
             )}

@@ -179,9 +179,7 @@ function ProblemTable(props: {
                     ? 'whole line'
                     : `${problem.column}${problem.header ? ` (${problem.header})` : ''}`}
                 </TableCell>
-                <TableCell>
-                  {problemInWords(problem.code)}: {problem.message}
-                </TableCell>
+                <TableCell>{problem.message}</TableCell>
               </TableRow>
             ))}
           </TableBody>
