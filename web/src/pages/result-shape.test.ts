@@ -27,7 +27,9 @@ const columns = [
 describe('a result as a report', () => {
   it('reads numbers without binary noise and time buckets as the bucket', () => {
     expect(formatNumber(128.20000000000002)).toBe((128.2).toLocaleString());
-    expect(formatNumber(0.012345)).toBe((0.0123).toLocaleString());
+    expect(formatNumber(0.012345)).toBe(
+      (0.0123).toLocaleString(undefined, { maximumSignificantDigits: 3 }),
+    );
     expect(formatCell('suppressed')).toBe('suppressed');
     expect(formatBucket('2021-06-01', 'month')).toBe('2021-06');
     expect(formatBucket('2021-05-01T00:00:00.000Z', 'quarter')).toBe('2021 Q2');
