@@ -52,7 +52,7 @@ export function searchCombinations(
   const candidates = new Map<string, Candidate>();
   let evaluated = 0;
   const unexamined: SearchCell[] = [];
-  const consider = (terms: Candidate['terms']) => {
+  const consider = (terms: Candidate['terms'], witnesses: readonly SearchCell[] = []) => {
     const sign = terms[0]!.coefficient;
     const key = terms
       .map((t) => `${t.coefficient * sign}${t.cell.id}`)
@@ -71,6 +71,11 @@ export function searchCombinations(
       const added = terms.filter((t) => t.coefficient === combination.sign);
       const taken = terms.filter((t) => t.coefficient !== combination.sign);
       if (added.some((t) => taken.every((u) => !boxesMeet(t.cell.box, u.cell.box)))) return;
+      // Nor when another cell lies wholly in it.
+      const inRegion = (cell: SearchCell) =>
+        !terms.some((t) => t.cell === cell) &&
+        combination.boxes.some((box) => boxWithin(cell.box, box));
+      if (witnesses.some(inRegion)) return;
     }
     candidates.set(key, { terms, combination });
   };
@@ -109,14 +114,14 @@ export function searchCombinations(
       for (const b of around.slice(i + 1)) {
         if (!a.earlier && !b.earlier) continue;
         const abMeet = boxesMeet(a.box, b.box);
-        if (inX.get(a) && inX.get(b) && !abMeet) consider([plus(x), minus(a), minus(b)]);
+        if (inX.get(a) && inX.get(b) && !abMeet) consider([plus(x), minus(a), minus(b)], around);
         if (
           !xIn.get(a) &&
           !xIn.get(b) &&
           meetWithin(a.box, b.box, x.box) &&
           mayCover(x.box, a.box, b.box)
         ) {
-          consider([minus(x), plus(a), plus(b)]);
+          consider([minus(x), plus(a), plus(b)], around);
         }
         if (abMeet) {
           for (const [one, other] of [
@@ -126,12 +131,12 @@ export function searchCombinations(
             // X + one − other: other straddles X and one.
             if (!inX.get(other) && !boxWithin(other.box, one.box)) {
               if (meetWithin(x.box, one.box, other.box) && mayCover(other.box, x.box, one.box)) {
-                consider([plus(x), plus(one), minus(other)]);
+                consider([plus(x), plus(one), minus(other)], around);
               }
             }
             // other − X − one: X and one apart within other.
             if (xIn.get(other) && boxWithin(one.box, other.box) && !boxesMeet(x.box, one.box)) {
-              consider([plus(other), minus(x), minus(one)]);
+              consider([plus(other), minus(x), minus(one)], around);
             }
           }
         }
@@ -143,14 +148,15 @@ export function searchCombinations(
       const straddles = !inX.get(b);
       const holds = xIn.get(b) === true;
       if (!straddles && !holds) continue;
+      const witnesses = around.concat(near(b));
       for (const a of near(b)) {
         if (a === x || boxesMeet(a.box, x.box)) continue;
         // X + A − B: B within X ⊔ A, reaching into both.
         if (straddles && !boxWithin(b.box, a.box) && mayCover(b.box, x.box, a.box)) {
-          consider([plus(x), plus(a), minus(b)]);
+          consider([plus(x), plus(a), minus(b)], witnesses);
         }
         // B − X − A: X and A apart within B.
-        if (holds && boxWithin(a.box, b.box)) consider([plus(b), minus(x), minus(a)]);
+        if (holds && boxWithin(a.box, b.box)) consider([plus(b), minus(x), minus(a)], witnesses);
       }
     }
   }
