@@ -145,6 +145,7 @@ describe('a researcher builds, saves, runs and reads a query, in a real browser'
 
       await page.getByRole('button', { name: 'Run query' }).click();
       await page.getByRole('heading', { name: 'Key points' }).waitFor();
+      const resultUrl = page.url();
       const chart = page.getByRole('figure', {
         name: 'value_mean by observed_at_month and hospital',
       });
@@ -224,6 +225,25 @@ describe('a researcher builds, saves, runs and reads a query, in a real browser'
       expect(await accessibilityViolations(page)).toEqual([]);
       await screenshot(page, 'histogram');
       await page.context().close();
+
+      // The result in a narrow window: the chart and the table fit, and axe finds nothing.
+      const narrow = await signIn('rosa@example.org', 390);
+      await narrow.goto(resultUrl);
+      await narrow
+        .getByRole('figure', { name: 'value_mean by observed_at_month and hospital' })
+        .waitFor();
+      const overflows = () =>
+        narrow.evaluate<boolean>(
+          'document.documentElement.scrollWidth > document.documentElement.clientWidth',
+        );
+      expect(await overflows()).toBe(false);
+      expect(await accessibilityViolations(narrow)).toEqual([]);
+      await narrow.getByRole('button', { name: 'Table' }).click();
+      await narrow.getByText(/^1–25 of \d+$/).waitFor();
+      expect(await overflows()).toBe(false);
+      expect(await accessibilityViolations(narrow)).toEqual([]);
+      await screenshot(narrow, 'narrow-result');
+      await narrow.context().close();
     },
   );
 
