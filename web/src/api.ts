@@ -98,3 +98,17 @@ export function messageOf(error: unknown): string {
   if (error instanceof ApiError) return error.message;
   return 'The server could not be reached. Check your connection and try again.';
 }
+
+/**
+ * A form's errors from a failed request: each at the field the server named (`/email`,
+ * `name`), in the server's words, and the message as a whole only when no field holds it.
+ */
+export function fieldErrors<Helper>(error: unknown, fields: readonly string[]) {
+  const apiError = error instanceof ApiError ? error : undefined;
+  const at = (path: string, helper?: Helper) => {
+    const message = apiError?.detailFor(path);
+    return { error: Boolean(message), helperText: message ?? helper };
+  };
+  const placed = apiError !== undefined && fields.some((field) => apiError.detailFor(field));
+  return { at, general: error && !placed ? messageOf(error) : undefined };
+}

@@ -1,7 +1,7 @@
 import { Alert, Button, Card, CardContent, Stack, TextField, Typography } from '@mui/material';
 import { useMutation } from '@tanstack/react-query';
 import { useId, useState } from 'react';
-import { messageOf } from '../api.ts';
+import { fieldErrors } from '../api.ts';
 
 /**
  * A card that makes something named by an id (a slug that appears in paths and commands) and a
@@ -27,6 +27,7 @@ export function IdAndNameForm<Made>(props: {
       setName('');
     },
   });
+  const errors = fieldErrors<string>(make.error, ['id', 'name']);
   return (
     <Card variant="outlined" component="section" aria-labelledby={headingId}>
       <CardContent>
@@ -46,13 +47,14 @@ export function IdAndNameForm<Made>(props: {
             label={props.idLabel}
             value={id}
             onChange={(event) => setId(event.target.value)}
-            helperText={props.idHelp}
+            {...errors.at('id', props.idHelp)}
           />
           <TextField
             label={props.nameLabel}
             value={name}
             onChange={(event) => setName(event.target.value)}
             sx={{ flex: 1 }}
+            {...errors.at('name')}
           />
           <div>
             <Button type="submit" variant="contained" disabled={!id || !name || make.isPending}>
@@ -60,9 +62,9 @@ export function IdAndNameForm<Made>(props: {
             </Button>
           </div>
         </Stack>
-        {make.isError && (
+        {errors.general && (
           <Alert severity="error" sx={{ mt: 2 }}>
-            {messageOf(make.error)}
+            {errors.general}
           </Alert>
         )}
         {make.isSuccess && props.madeMessage && (

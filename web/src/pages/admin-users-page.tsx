@@ -31,7 +31,7 @@ import {
 } from '@mui/material';
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
-import { api, messageOf } from '../api.ts';
+import { api, fieldErrors, messageOf } from '../api.ts';
 import { formatDate } from '../format.ts';
 import { UserPicker } from '../components/user-picker.tsx';
 import { useServerPage } from '../components/server-page.tsx';
@@ -63,6 +63,7 @@ function NewUser() {
       api(newUserResultSchema, 'POST', '/api/v1/admin/users', { email, name, role }),
     onSuccess: () => client.invalidateQueries({ queryKey: ['admin-users'] }),
   });
+  const errors = fieldErrors<string>(make.error, ['email', 'name', 'role']);
   return (
     <Card variant="outlined" component="section" aria-labelledby="new-user">
       <CardContent>
@@ -74,8 +75,14 @@ function NewUser() {
             label="E-mail"
             value={email}
             onChange={(event) => setEmail(event.target.value)}
+            {...errors.at('email')}
           />
-          <TextField label="Name" value={name} onChange={(event) => setName(event.target.value)} />
+          <TextField
+            label="Name"
+            value={name}
+            onChange={(event) => setName(event.target.value)}
+            {...errors.at('name')}
+          />
           <TextField
             select
             label="Role"
@@ -96,9 +103,9 @@ function NewUser() {
             Add
           </Button>
         </Stack>
-        {make.isError && (
+        {errors.general && (
           <Alert severity="error" sx={{ mt: 2 }}>
-            {messageOf(make.error)}
+            {errors.general}
           </Alert>
         )}
         {make.data && (

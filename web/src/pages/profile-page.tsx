@@ -23,7 +23,7 @@ import {
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import { z } from 'zod';
-import { api, messageOf } from '../api.ts';
+import { api, fieldErrors } from '../api.ts';
 import { useSession } from '../session.tsx';
 import { ChangePassword, SetUpAuthenticator } from './first-steps-page.tsx';
 import { WideTable } from '../components/wide-table.tsx';
@@ -98,12 +98,14 @@ function Tokens() {
             label="What it is for"
             value={name}
             onChange={(event) => setName(event.target.value)}
+            {...fieldErrors<string>(make.error, ['name', 'days', 'scopes']).at('name')}
           />
           <TextField
             label="Days it lasts"
             type="number"
             value={days}
             onChange={(event) => setDays(event.target.value)}
+            {...fieldErrors<string>(make.error, ['name', 'days', 'scopes']).at('days')}
           />
           <FormGroup row aria-label="Scopes">
             {tokenScopes.map((scope) => (
@@ -133,7 +135,9 @@ function Tokens() {
             Make token
           </Button>
         </Stack>
-        {make.isError && <Alert severity="error">{messageOf(make.error)}</Alert>}
+        {fieldErrors(make.error, ['name', 'days']).general && (
+          <Alert severity="error">{fieldErrors(make.error, ['name', 'days']).general}</Alert>
+        )}
         {make.data && (
           <Alert severity="success" sx={{ mb: 2 }}>
             Your token, shown only now: <code data-testid="new-token">{make.data.token}</code>

@@ -102,7 +102,14 @@ export function QueryBuilderPage() {
   });
 
   if (datasets.isPending || source.isLoading) {
-    return <CircularProgress aria-label="Loading the query builder" />;
+    return (
+      <Stack spacing={3}>
+        <Typography variant="h4" component="h1">
+          {from || saved ? 'Copy of a query' : 'New query'}
+        </Typography>
+        <CircularProgress aria-label="Loading the query builder" />
+      </Stack>
+    );
   }
   if (datasets.isError) return <Alert severity="error">{messageOf(datasets.error)}</Alert>;
   if (source.isError) {
@@ -129,7 +136,16 @@ export function QueryBuilderPage() {
     );
   }
   if (dictionary.isError) return <Alert severity="error">{messageOf(dictionary.error)}</Alert>;
-  if (!dictionary.data) return <CircularProgress aria-label="Loading the dataset's columns" />;
+  if (!dictionary.data) {
+    return (
+      <Stack spacing={3}>
+        <Typography variant="h4" component="h1">
+          {from || saved ? 'Copy of a query' : 'New query'}
+        </Typography>
+        <CircularProgress aria-label="Loading the dataset's columns" />
+      </Stack>
+    );
+  }
   return (
     <Builder
       key={`${from}-${saved}`}

@@ -26,7 +26,7 @@ import {
 import { keepPreviousData, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
 import { formatBytes, formatDateTime } from '../../format.ts';
-import { api, messageOf } from '../../api.ts';
+import { api, fieldErrors, messageOf } from '../../api.ts';
 import { sendInParts } from './send-in-parts.ts';
 import { useServerPage } from '../../components/server-page.tsx';
 import { EarlierUploadReport, UploadReport } from './upload-report.tsx';
@@ -79,8 +79,9 @@ function UploadForm({ hospitals }: { hospitals: string[] }) {
   const [dragging, setDragging] = useState(false);
   const [sent, setSent] = useState<number>();
   const [result, setResult] = useState<UploadResult>();
-  const [error, setError] = useState<string>();
+  const [error, setError] = useState<unknown>();
   const chosenDataset = dataset || datasets.data?.datasets[0]?.id || '';
+  const errors = fieldErrors<string>(error, ['month']);
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
@@ -93,7 +94,7 @@ function UploadForm({ hospitals }: { hospitals: string[] }) {
       await client.invalidateQueries({ queryKey: ['uploads'] });
       await client.invalidateQueries({ queryKey: ['releases'] });
     } catch (caught) {
-      setError(messageOf(caught));
+      setError(caught);
     } finally {
       setSent(undefined);
     }
@@ -139,7 +140,7 @@ function UploadForm({ hospitals }: { hospitals: string[] }) {
               placeholder="2024-01"
               value={month}
               onChange={(event) => setMonth(event.target.value)}
-              helperText="The month the file covers, YYYY-MM"
+              {...errors.at('month', 'The month the file covers, YYYY-MM')}
               required
             />
           </Stack>
@@ -187,7 +188,7 @@ function UploadForm({ hospitals }: { hospitals: string[] }) {
               aria-label="Upload progress"
             />
           )}
-          {error && <Alert severity="error">{error}</Alert>}
+          {errors.general && <Alert severity="error">{errors.general}</Alert>}
           {result && <UploadReport result={result} />}
           <div>
             <Button
