@@ -1,4 +1,4 @@
-import { canonicalJson, type Group, type QuerySpec } from '@medlake/shared';
+import { canonicalJson, measureOutputName, type Group, type QuerySpec } from '@medlake/shared';
 import { releasedCellsRepository } from '../catalog/released-cells-repository.ts';
 import { releasesRepository } from '../catalog/releases-repository.ts';
 import type { RunOptions } from '../engines/types.ts';
@@ -10,7 +10,7 @@ import {
   type CompileContext,
   type ResultColumn,
 } from './compile-query.ts';
-import type { AggregateRow, DisclosedRow } from './disclosure.ts';
+import type { AggregateRow, DisclosedRow, HistogramBin } from './disclosure.ts';
 import {
   cellBox,
   normalCohort,
@@ -20,7 +20,7 @@ import {
   type ReleaseSlot,
 } from './ledger/cells.ts';
 import { lockReleaseLedger } from './ledger/lock.ts';
-import { union, type Box } from './ledger/regions.ts';
+import { between, intersect, isEmpty, union, type Box } from './ledger/regions.ts';
 import {
   defaultSearchBounds,
   searchCombinations,
@@ -247,30 +247,31 @@ async function check(
 
   // Sets: combinations of the new cells with the holder's recent ones.
   const news: SearchCell[] = [];
+  // A histogram bin is a cell of its own (its cell's box narrowed to the bin): a bin it gives
+  // away holds back its whole cell.
   const held = (cell: SearchCell) => {
-    if (cell.id === 'total') verdict.total = true;
-    else verdict.groups[Number(cell.id.slice(1))] = true;
+    const parent = cell.id.split('#')[0]!;
+    if (parent === 'total') verdict.total = true;
+    else verdict.groups[Number(parent.slice(1))] = true;
   };
-  groupBoxes.forEach((box, index) => {
-    const group = input.groups[index]!;
-    if (box && !verdict.groups[index]) {
-      news.push({
-        id: `g${index}`,
-        box,
-        rows: Number(group[hiddenRows]),
-        patients: Number(group[hiddenPatients]),
-        earlier: false,
-      });
-    }
-  });
-  if (totalBox && !verdict.total && !small(input.total)) {
+  const addNew = (id: string, box: Box, row: AggregateRow, withBins: boolean) => {
     news.push({
-      id: 'total',
-      box: totalBox,
-      rows: Number(input.total[hiddenRows]),
-      patients: Number(input.total[hiddenPatients]),
+      id,
+      box,
+      rows: Number(row[hiddenRows]),
+      patients: Number(row[hiddenPatients]),
       earlier: false,
     });
+    if (!withBins) return;
+    for (const bin of histogramCells(spec, columns, box, row, threshold)) {
+      news.push({ ...bin, id: `${id}#${bin.key}`, earlier: false });
+    }
+  };
+  groupBoxes.forEach((box, index) => {
+    if (box && !verdict.groups[index]) addNew(`g${index}`, box, input.groups[index]!, true);
+  });
+  if (totalBox && !verdict.total && !small(input.total)) {
+    addNew('total', totalBox, input.total, !grouped);
   }
   const searchPool: SearchCell[] = sameScope
     .filter((cell) => cell.stored.box !== undefined)
@@ -349,6 +350,26 @@ async function check(
         ...(box ? { box, scope: shape.scopeKey } : {}),
         rows: Number(row[hiddenRows]),
       });
+      // The bins shown of a cell's histograms, each a cell of its own.
+      const binsReleased = (
+        box: Box | undefined,
+        row: AggregateRow,
+        shownRow: DisclosedRow,
+        cell: Cell,
+      ) =>
+        box
+          ? histogramCells(spec, columns, box, row, threshold, shownRow).map((bin) => ({
+              family: sha256({ family: cell.family, bin: bin.key }),
+              cell: {
+                ...cell.cell,
+                bin: bin.key,
+                box: bin.box,
+                scope: shape.scopeKey,
+                rows: bin.rows,
+              },
+              patients: bin.patients,
+            }))
+          : [];
       for (const row of grouped ? rows : []) {
         if (row.suppressed) continue;
         const cell = cellOf(datasetId, spec, groupValues(row, columns));
@@ -360,6 +381,7 @@ async function check(
             cell: stored(groupBoxes[index], group, cell),
             patients: Number(group[hiddenPatients]),
           });
+          released.push(...binsReleased(groupBoxes[index], group, row, cell));
         }
         shownLabels.push(cell.cell.values ?? []);
       }
@@ -369,6 +391,9 @@ async function check(
           cell: stored(totalBox, input.total, totalCell),
           patients: Number(input.total[hiddenPatients]),
         });
+        if (!grouped && rows[0]) {
+          released.push(...binsReleased(totalBox, input.total, rows[0], totalCell));
+        }
       }
       const record: ResultRecord = {
         groups: spec.groupBy.map(groupKey),
@@ -383,6 +408,63 @@ async function check(
       await ledger.record(holder, datasetId, queryId, released);
     },
   };
+}
+
+/**
+ * The bins of a cell's histograms as cells of their own: the cell's box narrowed to each bin,
+ * with the bin's rows and patients. Those shown (`shown`: the row as released), or before
+ * release those of at least threshold patients.
+ */
+function histogramCells(
+  spec: QuerySpec,
+  columns: readonly ResultColumn[],
+  box: Box,
+  row: AggregateRow,
+  threshold: number,
+  shown?: DisclosedRow,
+): Array<{ key: string; box: Box; rows: number; patients: number }> {
+  const cells = [];
+  for (const column of columns) {
+    if (column.type !== 'histogram') continue;
+    const measure = spec.measures.find(
+      (item) => item.fn === 'histogram' && measureOutputName(item) === column.name,
+    );
+    if (!measure || measure.fn !== 'histogram') continue;
+    const counts = binEntries(row[column.name]);
+    const patients = binEntries(column.binPatients ? row[column.binPatients] : undefined);
+    const visible = shown
+      ? new Set(
+          ((shown[column.name] as HistogramBin[] | null) ?? [])
+            .filter((bin) => !bin.suppressed)
+            .map((bin) => bin.bin),
+        )
+      : undefined;
+    for (const [bin, count] of counts) {
+      const binPatients = patients.get(bin) ?? count;
+      if (visible ? !visible.has(bin) : binPatients < threshold) continue;
+      const range = between(bin, bin + measure.binWidth, { to: true });
+      const current = box[measure.column];
+      const narrowed = current ? intersect(current, range) : range;
+      if (isEmpty(narrowed)) continue;
+      cells.push({
+        key: `${column.name}:${bin}`,
+        box: { ...box, [measure.column]: narrowed },
+        rows: count,
+        patients: binPatients,
+      });
+    }
+  }
+  return cells;
+}
+
+function binEntries(value: unknown): Map<number, number> {
+  if (!Array.isArray(value)) return new Map();
+  return new Map(
+    (value as Array<{ key: unknown; value: unknown }>).map((entry) => [
+      Number(entry.key),
+      Number(entry.value),
+    ]),
+  );
 }
 
 /** A released cell as the ledger keeps it: its family's key, its box and scope, its rows. */

@@ -224,6 +224,59 @@ describe.each([{ engine: 'DuckDB' }, { engine: 'Spark' }])(
       }
     }, 600_000);
 
+    it('histogram bins: a code at every hospital, then at h02 (the bins of h01’s few patients)', async () => {
+      const byCode = new Map<string, LakeRow[]>();
+      for (const row of lake) {
+        if (row.value !== null) byCode.set(row.code, [...(byCode.get(row.code) ?? []), row]);
+      }
+      const codes = [...byCode]
+        .filter(([, rows]) => patientsOf(rows) >= 40)
+        .slice(0, engine === 'Spark' ? 2 : 5);
+      expect(codes.length).toBeGreaterThan(0);
+      for (const [code, rows] of codes)
+        for (const share of [2, 4, 8]) {
+          const values = rows.map((row) => row.value!).sort((a, b) => a - b);
+          // Bins a half, a quarter and an eighth of the middle half of the values wide.
+          const spread =
+            values[Math.floor(values.length * 0.75)]! - values[Math.floor(values.length * 0.25)]!;
+          const binWidth = Number(Math.max(spread / share, 0.1).toPrecision(1));
+          const binOf = (value: number) => Math.floor(value / binWidth) * binWidth;
+          const mallory = await attacker();
+          const measures = [{ fn: 'histogram', column: 'value', binWidth }];
+          const everywhere = await ask(mallory, { where: { op: 'code', codes: [code] }, measures });
+          const atH02 = await ask(mallory, {
+            where: {
+              and: [
+                { op: 'code', codes: [code] },
+                { column: 'hospital', op: 'eq', value: 'h02' },
+              ],
+            },
+            measures,
+          });
+          type Bin = { bin: number; count: number | null; suppressed: boolean };
+          const binsOf = (row: Row | undefined) =>
+            row && !row.suppressed ? ((row.value_histogram ?? []) as Bin[]) : [];
+          const later = new Map(binsOf(atH02.rows[0]).map((bin) => [bin.bin.toPrecision(12), bin]));
+          for (const bin of binsOf(everywhere.rows[0])) {
+            const other = later.get(bin.bin.toPrecision(12));
+            const apart =
+              typeof bin.count === 'number' && typeof other?.count === 'number'
+                ? bin.count - other.count
+                : 0;
+            const behind = rows.filter(
+              (row) =>
+                row.hospital === 'h01' &&
+                binOf(row.value!).toPrecision(12) === bin.bin.toPrecision(12),
+            );
+            attempt(
+              'histogram bins',
+              apart > 0 && small(patientsOf(behind)),
+              `${code} bin ${bin.bin} (width ${binWidth}): ${apart} rows of ${patientsOf(behind)} patients at h01`,
+            );
+          }
+        }
+    }, 600_000);
+
     it('rows and sums: equal patient counts, one row less (one patient’s exact result)', async () => {
       // Codes whose highest value is one row's, of a patient with other rows of the code.
       const byCode = new Map<string, LakeRow[]>();
