@@ -198,6 +198,32 @@ describe('a researcher builds, saves, runs and reads a query, in a real browser'
       expect(csv.split('\n')[0]).toContain('observed_at_month');
       expect(csv.split('\n').length).toBeGreaterThan(total);
 
+      // The saved query opens in the builder, which replaces it in place with a change.
+      await page.getByRole('link', { name: 'Queries' }).click();
+      await page.getByRole('tab', { name: 'Saved' }).click();
+      await page
+        .getByRole('link', {
+          name: 'Open in builder: Height of the heavier, by month and hospital',
+        })
+        .click();
+      await page
+        .getByRole('heading', { name: 'Saved query: Height of the heavier, by month and hospital' })
+        .waitFor();
+      await page.getByLabel('Percentile (measure 2)').fill('95');
+      await page.getByRole('button', { name: 'Save query' }).click();
+      const replace = page.getByRole('dialog');
+      expect(await replace.getByLabel(/^Replace/).isChecked()).toBe(true);
+      await replace.getByRole('button', { name: 'Save', exact: true }).click();
+      await replace.getByText('It has not run').waitFor();
+      await replace.getByRole('button', { name: 'Close' }).click();
+      const saved = await (await page.request.get(`${server.url}/api/v1/saved-queries`)).json();
+      expect(saved.total).toBe(1);
+      expect(saved.queries[0].spec.measures[1]).toEqual({
+        fn: 'percentile',
+        column: 'value',
+        p: 0.95,
+      });
+
       // The saved query is listed, renamed, and deleted.
       await page.getByRole('link', { name: 'Queries' }).click();
       await page.getByRole('tab', { name: 'Saved' }).click();
