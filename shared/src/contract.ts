@@ -147,20 +147,28 @@ export const datasetContractSchema = z
         /**
          * Differentially private answers for aggregate users: counts of rows and patients with
          * noise from the discrete Laplace distribution, each query spending `epsilonPerQuery` of
-         * a budget of `budget.epsilon` per holder (project or user) per `budget.windowDays`; sums
-         * of the columns `sums` names, clamped to their ranges. Other measures are refused. A
-         * patient counts in at most `maxRowsPerPatient` rows.
+         * a budget of `budget.epsilon` per holder (project or user) per `budget.windowDays`, and
+         * of `budget.lifetimeEpsilon` in all when set; sums of the columns `sums` names, clamped
+         * to their ranges, and means of them. Other measures are refused. A patient counts in at
+         * most `maxRowsPerPatient` rows and in at most `maxGroupsPerPatient` groups of a query
+         * (its rows in other groups are left out); a group is shown only if its noisy patient
+         * count clears a threshold set by ε and `delta` (partition selection).
          */
         noise: z
           .object({
             epsilonPerQuery: z.number().min(0.001).max(10),
+            /** The chance, per query, that a group of one patient's making is shown at all. */
+            delta: z.number().min(1e-12).max(1e-3).default(1e-6),
             budget: z
               .object({
                 epsilon: z.number().min(0.001).max(1000),
                 windowDays: z.number().int().min(1).max(3660),
+                lifetimeEpsilon: z.number().min(0.001).max(100_000).optional(),
               })
               .strict(),
             maxRowsPerPatient: z.number().int().min(1).max(10_000).default(20),
+            /** Defaults to maxRowsPerPatient, the most groups a patient's rows can fall in. */
+            maxGroupsPerPatient: z.number().int().min(1).max(10_000).optional(),
             /**
              * Numeric columns whose sums may be asked for, each with the range its values are
              * clamped to (the sum's sensitivity) and the step they are rounded to (the noise is

@@ -11,8 +11,9 @@ import { priceQuery } from '../use-cases/queries/submit-query.ts';
 type Row = Record<string, unknown> & { suppressed: boolean };
 
 /**
- * A dataset that answers aggregate users with noisy counts from a budget (ε 0.5 per query, 1.5
- * per 30 days), beside `plain`, the same data with exact counts.
+ * A dataset that answers aggregate users with noisy counts from a budget (ε 5 per query, 15
+ * per 30 days: large, so that the fixture's 59 patients clear partition selection in groups by
+ * sex), beside `plain`, the same data with exact counts.
  */
 describe('noisy answers with a privacy budget', () => {
   let platform: TestPlatform;
@@ -46,9 +47,10 @@ describe('noisy answers with a privacy budget', () => {
       title: 'Noisy',
       privacy: {
         noise: {
-          epsilonPerQuery: 0.5,
-          budget: { epsilon: 1.5, windowDays: 30 },
+          epsilonPerQuery: 5,
+          budget: { epsilon: 15, windowDays: 30 },
           maxRowsPerPatient: 20,
+          maxGroupsPerPatient: 1,
           sums: { value: { min: 0, max: 500, step: 0.5 } },
         },
       },
@@ -69,10 +71,10 @@ describe('noisy answers with a privacy budget', () => {
     const before = await priceQuery(platform, researcher, { dataset: 'noisy', ...bySex });
     expect(before).toEqual({
       noisy: true,
-      cost: 0.5,
-      epsilonPerQuery: 0.5,
+      cost: 5,
+      epsilonPerQuery: 5,
       spent: 0,
-      budget: 1.5,
+      budget: 15,
       windowDays: 30,
       repeat: false,
       freesAt: null,
@@ -81,8 +83,10 @@ describe('noisy answers with a privacy budget', () => {
     const first = await ask(researcher, 'noisy', bySex);
     const rule = first.job.summary?.rules.find((item) => item.rule === 'noise');
     expect(rule?.description).toMatch(
-      /discrete Laplace, ε 0.5 per query.*This answer cost ε 0.5; ε 1 of 1.5 is left/,
+      /discrete Laplace, ε 5 and δ 0.000001 per query; each patient counted in at most 20 rows and 1 groups\).*This answer cost ε 5; ε 10 of 15 is left/,
     );
+    // Both groups clear partition selection (about 30 patients each, threshold 13).
+    expect(first.rows.map((row) => row.sex)).toEqual(['F', 'M']);
     // Noise is there: of six counts (patients and rows of two groups and the total), some moved.
     const counts = (result: typeof truth) => [
       ...result.rows.flatMap((row) => [row.patients, row.rows]),
@@ -104,7 +108,7 @@ describe('noisy answers with a privacy budget', () => {
     expect(average).toBe(femalePatients(first));
 
     const after = await priceQuery(platform, researcher, { dataset: 'noisy', ...bySex });
-    expect(after).toMatchObject({ cost: 0, spent: 0.5, repeat: true });
+    expect(after).toMatchObject({ cost: 0, spent: 5, repeat: true });
     expect(
       answers.at(-1)?.job.summary?.rules.find((item) => item.rule === 'noise')?.description,
     ).toMatch(/given this answer before, so it is the same and cost nothing/);
@@ -126,15 +130,16 @@ describe('noisy answers with a privacy budget', () => {
     const patients = Number(total.rows[0]!.patients);
     expect(rows).toBeGreaterThan(20 * patients);
     const noisy = await ask(researcher, 'noisy', { measures: [{ fn: 'count' }] });
-    // At most 20 × 59 = 1,180 rows before noise of scale 20 / (0.5 / 2) = 80.
-    expect(Number(noisy.rows[0]!.rows)).toBeLessThan(20 * patients + 1000);
+    // At most 20 × 59 = 1,180 rows before noise of scale 20 / (5 / 2) = 8.
+    expect(Number(noisy.rows[0]!.rows)).toBeLessThan(20 * patients + 200);
   });
 
   it('refuses measures that have no private mechanism here', async () => {
     for (const measure of [
-      { fn: 'mean', column: 'value' },
+      { fn: 'mean', column: 'age' },
       { fn: 'sum', column: 'age' },
       { fn: 'percentile', column: 'value', p: 0.5 },
+      { fn: 'stddev', column: 'value' },
     ]) {
       await expect(
         runQuery(platform, researcher, {
@@ -142,7 +147,7 @@ describe('noisy answers with a privacy budget', () => {
           measures: [measure, { fn: 'patients' }],
         }),
       ).rejects.toThrow(
-        /only counts \(count, patients\) and sums of value can carry it: .* is not available/,
+        /only counts \(count, patients\) and sums and means of value can carry it: .* is not available/,
       );
     }
   });
@@ -165,8 +170,23 @@ describe('noisy answers with a privacy budget', () => {
     expect(first.job.summary?.rules.map((rule) => rule.rule)).toContain('noise');
   });
 
+  it('gives a mean of a column with a range as a noisy sum over a noisy count, within the range', async () => {
+    const averager = await researcherWithAccess(platform, 'mean@example.org', 'noisy', 'aggregate');
+    const spec = { measures: [{ fn: 'mean', column: 'value' }, { fn: 'patients' }] };
+    const first = await ask(averager, 'noisy', spec);
+    const mean = Number(first.rows[0]!.value_mean);
+    expect(mean).toBeGreaterThan(0);
+    expect(mean).toBeLessThanOrEqual(500);
+    // The same question, the same answer (and no new cost).
+    const again = await ask(averager, 'noisy', spec);
+    expect(again.rows).toEqual(first.rows);
+    expect(first.job.summary?.rules.find((rule) => rule.rule === 'noise')?.description).toMatch(
+      /Counts, sums and means carry random noise/,
+    );
+  });
+
   it('refuses a new question once the budget is spent, and still answers ones already answered', async () => {
-    // Spent so far: 0.5 (by sex) and 0.5 (the bounded count); one more fits.
+    // Spent so far: 5 (by sex) and 5 (the bounded count); one more fits.
     await ask(researcher, 'noisy', {
       groupBy: [{ column: 'race' }],
       measures: [{ fn: 'patients' }],
@@ -178,13 +198,13 @@ describe('noisy answers with a privacy budget', () => {
         measures: [{ fn: 'patients' }],
       }),
     ).rejects.toThrow(
-      /privacy budget on this dataset is spent: ε 1.5 of 1.5 in the last 30 days, and this query costs 0.5. Budget frees up from \d{4}-\d{2}-\d{2}/,
+      /privacy budget on this dataset is spent: ε 15 of 15 in the last 30 days, and this query costs 5. Budget frees up from \d{4}-\d{2}-\d{2}/,
     );
     expect((await ask(researcher, 'noisy', bySex)).job.status).toBe('succeeded');
     // Another holder's budget is untouched.
     const other = await researcherWithAccess(platform, 'other@example.org', 'noisy', 'aggregate');
     expect(await priceQuery(platform, other, { dataset: 'noisy', ...bySex })).toMatchObject({
-      cost: 0.5,
+      cost: 5,
       spent: 0,
     });
   });

@@ -16,20 +16,25 @@ export type NoisePolicy = NonNullable<DatasetContract['privacy']['noise']>;
 
 /**
  * Refuses a spec with measures that have no differentially private mechanism here: counts carry
- * noise, and sums of the columns the policy gives a range; means, percentiles and the like are
- * not given at all rather than given leakily.
+ * noise, and sums and means of the columns the policy gives a range; percentiles and the like
+ * are not given at all rather than given leakily.
  */
 export function assertNoisyMeasures(spec: QuerySpec, noise: NoisePolicy): void {
   const refused = spec.measures.flatMap((measure, index) => {
     if (measure.fn === 'count' || measure.fn === 'patients') return [];
-    if (measure.fn === 'sum' && noise.sums[measure.column]) return [];
-    return [{ index, what: measure.fn === 'sum' ? `sum of ${measure.column}` : measure.fn }];
+    const bounded = (measure.fn === 'sum' || measure.fn === 'mean') && noise.sums[measure.column];
+    if (bounded) return [];
+    const what =
+      measure.fn === 'sum' || measure.fn === 'mean'
+        ? `${measure.fn} of ${measure.column}`
+        : measure.fn;
+    return [{ index, what }];
   });
   if (refused.length > 0) {
     const sums = Object.keys(noise.sums);
     throw new AppError(
       'VALIDATION_FAILED',
-      `This dataset answers with noise for privacy, and only counts (count, patients)${sums.length > 0 ? ` and sums of ${sums.join(', ')}` : ''} can carry it: ${refused.map((item) => item.what).join(', ')} ${refused.length === 1 ? 'is' : 'are'} not available`,
+      `This dataset answers with noise for privacy, and only counts (count, patients)${sums.length > 0 ? ` and sums and means of ${sums.join(', ')}` : ''} can carry it: ${refused.map((item) => item.what).join(', ')} ${refused.length === 1 ? 'is' : 'are'} not available`,
       refused.map((item) => ({
         path: `measures[${item.index}]`,
         message: `${item.what} is not available on a dataset with noisy answers`,
@@ -55,6 +60,8 @@ export type BudgetState = {
   repeat: boolean;
   /** When the oldest spending in the window stops counting. */
   freesAt: string | null;
+  /** All the holder ever spent on the dataset, and its cap, when the contract sets one. */
+  lifetime?: { spent: number; cap: number };
 };
 
 const micro = (epsilon: number) => Math.round(epsilon * 1_000_000);
@@ -73,6 +80,11 @@ export async function budgetState(
     new Date(Date.now() - windowMs),
   );
   const repeat = await spending.answered(input.holder, input.datasetId, input.answerKey);
+  const cap = noise.budget.lifetimeEpsilon;
+  const lifetime =
+    cap === undefined
+      ? undefined
+      : (await spending.spentSince(input.holder, input.datasetId, new Date(0))).epsilonMicro;
   return {
     cost: repeat ? 0 : noise.epsilonPerQuery,
     epsilonPerQuery: noise.epsilonPerQuery,
@@ -81,11 +93,21 @@ export async function budgetState(
     windowDays: noise.budget.windowDays,
     repeat,
     freesAt: oldest ? new Date(oldest.getTime() + windowMs).toISOString() : null,
+    ...(cap === undefined || lifetime === undefined
+      ? {}
+      : { lifetime: { spent: lifetime / 1_000_000, cap } }),
   };
 }
 
-/** Refuses an answer the budget cannot pay for. */
+/** Refuses an answer the budget, or the lifetime cap, cannot pay for. */
 export function assertAffordable(state: BudgetState): void {
+  const { lifetime } = state;
+  if (lifetime && micro(lifetime.spent) + micro(state.cost) > micro(lifetime.cap)) {
+    throw new AppError(
+      'RATE_LIMITED',
+      `The lifetime privacy budget on this dataset is spent: ε ${lifetime.spent} of ${lifetime.cap} in all, and this query costs ${state.cost}. It does not renew; asking a query already answered costs nothing.`,
+    );
+  }
   if (micro(state.spent) + micro(state.cost) <= micro(state.budget)) return;
   throw new AppError(
     'RATE_LIMITED',
@@ -112,18 +134,73 @@ export async function spendBudget(
       epsilonMicro: micro(state.cost),
     });
   }
-  return { ...state, spent: state.spent + state.cost };
+  return {
+    ...state,
+    spent: state.spent + state.cost,
+    ...(state.lifetime
+      ? { lifetime: { ...state.lifetime, spent: state.lifetime.spent + state.cost } }
+      : {}),
+  };
+}
+
+/** The most groups of one query a patient's rows are counted in (the compiler keeps to it). */
+export function groupsPerPatient(noise: NoisePolicy): number {
+  return Math.min(noise.maxGroupsPerPatient ?? noise.maxRowsPerPatient, noise.maxRowsPerPatient);
+}
+
+/** A discrete Laplace scale t = numerator / denominator. */
+type Scale = { numerator: bigint; denominator: bigint };
+
+/**
+ * How much noise each figure of an answer gets, and the partition selection threshold. The
+ * query's ε is split evenly into `parts`: for the groups and, apart, for the total (which
+ * overlaps them), each a count of patients, a count of rows, and every sum (a mean is a sum and
+ * a count of values). Within the groups each part's noise is scaled to the L1 sensitivity of
+ * that figure across all groups, over what one patient can change: patients, the groups one
+ * patient is counted in (groupsPerPatient); rows and counts of values, maxRowsPerPatient; a sum,
+ * maxRowsPerPatient × its largest value in steps. For the total the patients' sensitivity is 1.
+ * So the privacy loss of an answer on two data sets that differ by one patient's rows is at
+ * most ε (each part at most ε / parts), except for groups that exist through that patient
+ * alone, each shown with a chance of at most δ / groupsPerPatient: a group is shown only when its
+ * noisy patient count reaches `threshold`.
+ */
+export function noisePlan(noise: NoisePolicy, spec: QuerySpec, grouped: boolean) {
+  const sums = spec.measures.filter((measure) => measure.fn === 'sum').length;
+  const means = spec.measures.filter((measure) => measure.fn === 'mean').length;
+  const parts = (grouped ? 2 : 1) * (2 + sums + 2 * means);
+  const share = noise.epsilonPerQuery / parts;
+  // scale = sensitivity / (ε / parts), as a fraction of integers: ε in millionths.
+  const scale = (sensitivity: number): Scale => ({
+    numerator: BigInt(sensitivity * parts * 1_000_000),
+    denominator: BigInt(micro(noise.epsilonPerQuery)),
+  });
+  const groups = groupsPerPatient(noise);
+  const stepsOf = (range: { min: number; max: number; step: number }) =>
+    Math.ceil(Math.max(Math.abs(range.min), Math.abs(range.max)) / range.step);
+  // A group of one patient's making shows if its noisy count, 1 + Z, reaches the threshold:
+  // P(Z ≥ x) = q^x / (1 + q) for the discrete Laplace with q = e^(−1/t), x ≥ 1; it must be at
+  // most δ / groups, for each of the groups one patient can make.
+  const t = groups / share;
+  const q = Math.exp(-1 / t);
+  const threshold = 1 + Math.max(1, Math.ceil(t * Math.log(groups / (noise.delta * (1 + q)))));
+  return {
+    parts,
+    share,
+    threshold,
+    groupsPerPatient: groups,
+    patients: { groups: scale(groups), total: scale(1) },
+    rows: scale(noise.maxRowsPerPatient),
+    sum: (range: { min: number; max: number; step: number }) =>
+      scale(noise.maxRowsPerPatient * stepsOf(range)),
+  };
 }
 
 /**
- * Adds discrete Laplace noise to every count and sum of an aggregate result, in place: rows
- * (bounded to maxRowsPerPatient per patient by the compiler, so sensitivity maxRowsPerPatient),
- * patients (sensitivity 1) and sums (clamped and counted in steps by the compiler, sensitivity
- * maxRowsPerPatient × the largest value in steps). The query's ε is split evenly between the
- * groups, which are disjoint, and the total, which overlaps them, and within each between its
- * counts and sums. Each cell's noise
- * comes from the holder's secret stream for that answer and cell, so the same question gets the
- * same answer. Counts below zero become zero, which changes nothing of the guarantee.
+ * Adds discrete Laplace noise to every count, sum and mean of an aggregate result, in place, as
+ * noisePlan says, and keeps only the groups whose noisy patient count reaches its threshold
+ * (partition selection): returns the groups kept. Each cell's noise comes from the holder's
+ * secret stream for that answer and cell, so the same question gets the same answer. Counts
+ * below zero become zero, which changes nothing of the guarantee.
  */
 export function addNoise(
   platform: Platform,
@@ -137,58 +214,66 @@ export function addNoise(
     total: AggregateRow;
     grouped: boolean;
   },
-): void {
+): AggregateRow[] {
   const { noise, columns } = input;
-  // Each sum measure's result column and the range its column's values were clamped to.
-  const sums = input.spec.measures.flatMap((measure) =>
-    measure.fn === 'sum'
+  const plan = noisePlan(noise, input.spec, input.grouped);
+  // Each sum's and mean's result column and the range its column's values were clamped to.
+  const clamped = input.spec.measures.flatMap((measure) =>
+    measure.fn === 'sum' || measure.fn === 'mean'
       ? [{ name: measureOutputName(measure), range: noise.sums[measure.column]! }]
       : [],
   );
-  const parts = (input.grouped ? 2 : 1) * (2 + sums.length);
-  // scale = sensitivity / (ε / parts), as a fraction of integers: ε in millionths.
-  const scaleFor = (sensitivity: number) => ({
-    numerator: BigInt(sensitivity * parts * 1_000_000),
-    denominator: BigInt(micro(noise.epsilonPerQuery)),
-  });
   const groupNames = columns
     .filter((column) => column.kind === 'group')
     .map((column) => column.name);
-  const perturb = (row: AggregateRow, cell: string) => {
+  const perturb = (row: AggregateRow, cell: string, isTotal: boolean) => {
     const random = randomIntegers(
       platform.privacy.noiseBytes(`${input.holder}\n${input.answerKey}\n${cell}`),
     );
-    const noisy = (value: number, sensitivity: number) => {
-      const result = BigInt(value) + sampleDiscreteLaplace(random, scaleFor(sensitivity));
+    const noisy = (value: number, scale: Scale) => {
+      const result = BigInt(value) + sampleDiscreteLaplace(random, scale);
       return result < 0n ? 0 : Number(result);
     };
-    row[hiddenPatients] = noisy(Number(row[hiddenPatients]), 1);
-    row[hiddenRows] = noisy(Number(row[hiddenRows]), noise.maxRowsPerPatient);
+    row[hiddenPatients] = noisy(
+      Number(row[hiddenPatients]),
+      isTotal ? plan.patients.total : plan.patients.groups,
+    );
+    row[hiddenRows] = noisy(Number(row[hiddenRows]), plan.rows);
     for (const column of columns) {
       if (column.fn === 'patients') row[column.name] = row[hiddenPatients];
       if (column.fn === 'count') row[column.name] = row[hiddenRows];
     }
-    for (const { name, range } of sums) {
-      // In steps: one patient moves the sum by at most maxRowsPerPatient × the largest value.
-      const sensitivity =
-        noise.maxRowsPerPatient *
-        Math.ceil(Math.max(Math.abs(range.min), Math.abs(range.max)) / range.step);
+    for (const { name, range } of clamped) {
       const steps = BigInt(Math.round(Number(row[name] ?? 0)));
-      row[name] = Number(steps + sampleDiscreteLaplace(random, scaleFor(sensitivity))) * range.step;
+      const sum = Number(steps + sampleDiscreteLaplace(random, plan.sum(range))) * range.step;
+      const meanCount = columns.find((column) => column.name === name)?.meanCount;
+      if (meanCount === undefined) {
+        row[name] = sum;
+        continue;
+      }
+      // A mean: the noisy sum over the noisy count of values, kept within the range.
+      const count = noisy(Number(row[meanCount] ?? 0), plan.rows);
+      row[name] = count === 0 ? null : Math.min(range.max, Math.max(range.min, sum / count));
     }
   };
+  perturb(input.total, 'total', true);
+  const kept: AggregateRow[] = [];
   for (const group of input.groups) {
-    perturb(group, canonicalJson(groupNames.map((name) => group[name] ?? null)));
+    perturb(group, canonicalJson(groupNames.map((name) => group[name] ?? null)), false);
+    if (!input.grouped || group[hiddenPatients] >= plan.threshold) kept.push(group);
   }
-  perturb(input.total, 'total');
+  return kept;
 }
 
 /** The rule the summary shows for a noisy answer. */
 export function noiseRule(state: BudgetState, noise: NoisePolicy): DisclosureRule {
   const left = Math.max(0, state.budget - state.spent);
+  const lifetime = state.lifetime
+    ? ` (ε ${round(Math.max(0, state.lifetime.cap - state.lifetime.spent))} of ${state.lifetime.cap} for good)`
+    : '';
   return {
     rule: 'noise',
-    description: `Counts carry random noise for privacy (discrete Laplace, ε ${noise.epsilonPerQuery} per query; each patient counted in at most ${noise.maxRowsPerPatient} rows). ${state.repeat ? 'You were given this answer before, so it is the same and cost nothing' : `This answer cost ε ${state.cost}`}; ε ${round(left)} of ${state.budget} is left for the last ${state.windowDays} days.`,
+    description: `Counts, sums and means carry random noise for privacy (discrete Laplace, ε ${noise.epsilonPerQuery} and δ ${noise.delta} per query; each patient counted in at most ${noise.maxRowsPerPatient} rows and ${groupsPerPatient(noise)} groups). A group is shown only where its noisy count of patients is high enough, so groups of few patients do not appear. ${state.repeat ? 'You were given this answer before, so it is the same and cost nothing' : `This answer cost ε ${state.cost}`}; ε ${round(left)} of ${state.budget} is left for the last ${state.windowDays} days${lifetime}.`,
     affected: 0,
   };
 }

@@ -29,6 +29,11 @@ export type ResultColumn = {
    */
   binPatients?: string;
   /**
+   * For means of a clamped column (noisy answers): the hidden column with the values counted;
+   * the measure's own column then holds their clamped sum in steps, as a sum does.
+   */
+  meanCount?: string;
+  /**
    * For percentiles compiled for aggregate access: the hidden column with the values counted,
    * and the most values one patient has: hidden columns that count it in the group and among
    * all matching rows, or a bound from the catalog that holds for both.
@@ -72,6 +77,12 @@ export type CompileContext = {
    */
   clampedSums?: Readonly<Record<string, { min: number; max: number; step: number }>>;
   /**
+   * Keep each patient's rows in at most this many groups (those first in an order of the
+   * patient's own, by a hash of patient and group), so that one patient changes at most this
+   * many groups' counts: the sensitivity noisy patient counts are scaled to.
+   */
+  groupsPerPatient?: number;
+  /**
    * Set for aggregate access: groups of fewer patients than this are withheld, so the compiler
    * adds what disclosure control needs to judge them (patients per histogram bin, the total
    * over the groups shown).
@@ -83,6 +94,16 @@ export type CompileContext = {
    * window passes; where it cannot show a percentile safe, the caller compiles without it.
    */
   mostRowsPerPatient?: number;
+};
+
+/** A measure's SQL; for some, the hidden figures that judging or finishing it needs. */
+type CompiledMeasure = {
+  expression: string;
+  type: ResultColumn['type'];
+  /** A histogram's bin of the row. */
+  bin?: string;
+  /** A noisy mean's count of values. */
+  count?: string;
 };
 
 /** Hidden columns every aggregate carries, for disclosure control; never shown as such. */
@@ -232,7 +253,7 @@ class QueryCompiler {
       return name;
     };
     const measures = spec.measures.map((measure, index) => {
-      const { expression, type, bin } = this.#measure(measure, `measures[${index}]`);
+      const { expression, type, bin, count } = this.#measure(measure, `measures[${index}]`);
       const column: ResultColumn = {
         name: measureOutputName(measure),
         kind: 'measure',
@@ -241,6 +262,7 @@ class QueryCompiler {
         ...(measure.fn === 'percentile' ? { p: measure.p } : {}),
       };
       columns.push(column);
+      if (count !== undefined) column.meanCount = hide(`__mc${index}`, count);
       if (judged && bin !== undefined) {
         // Each bin's distinct patients: the first row of each patient in each group and bin
         // carries the bin, the others none. (Spark numbers rows only in an ordered window; any
@@ -308,7 +330,10 @@ class QueryCompiler {
         : '';
     const totalFlag =
       groupExpressions.length > 0 ? `, grouping(__g0) AS ${hiddenTotal}` : `, 1 AS ${hiddenTotal}`;
-    const source = `(SELECT ${inner} FROM ${this.#bounded(scan, where)})`;
+    const source = this.#groupsBounded(
+      `(SELECT ${inner} FROM ${this.#bounded(scan, where)})`,
+      groupExpressions.length,
+    );
     const params = [...this.#params];
     const compiled: CompiledQuery = {
       sql: `SELECT ${outer}${totalFlag} FROM ${source} AS g${groupBy}`,
@@ -353,6 +378,21 @@ class QueryCompiler {
       `The query spec has ${this.#problems.length === 1 ? 'a problem' : `${this.#problems.length} problems`}: ${this.#problems[0]?.path}: ${this.#problems[0]?.message}`,
       this.#problems,
     );
+  }
+
+  /**
+   * The rows of `source` (with groups __g0, __g1, …) in at most groupsPerPatient groups of each
+   * patient, when that is set. The groups kept are the patient's first by a hash of patient and
+   * group, which no other patient's rows can change; the groups follow the hash in the order so
+   * that two groups never share a rank. (Only noisy answers set it, and they have no windows.)
+   */
+  #groupsBounded(source: string, groups: number): string {
+    const limit = this.#context.groupsPerPatient;
+    if (limit === undefined || groups === 0) return source;
+    const patient = this.#quote('patient');
+    const keys = Array.from({ length: groups }, (_, index) => `r.__g${index}`);
+    const rank = `dense_rank() OVER (PARTITION BY r.${patient} ORDER BY hash(r.${patient}, ${keys.join(', ')}), ${keys.join(', ')})`;
+    return `(SELECT * FROM (SELECT r.*, ${rank} AS __gk FROM ${source} AS r) AS k WHERE k.__gk <= ${this.#param(limit)})`;
   }
 
   /** The matching rows, `t`, at most rowsPerPatient of each patient when that is set. */
@@ -440,10 +480,7 @@ class QueryCompiler {
     return `(floor((${value} - ${o}) / ${w}) * ${w} + ${o})`;
   }
 
-  #measure(
-    measure: Measure,
-    path: string,
-  ): { expression: string; type: ResultColumn['type']; bin?: string } {
+  #measure(measure: Measure, path: string): CompiledMeasure {
     const { dialect } = this.#context;
     if (!('column' in measure)) {
       return measure.fn === 'count'
@@ -456,7 +493,7 @@ class QueryCompiler {
   #columnMeasure(
     measure: Exclude<Measure, { fn: 'count' | 'patients' }>,
     path: string,
-  ): { expression: string; type: ResultColumn['type']; bin?: string } {
+  ): CompiledMeasure {
     const { dialect } = this.#context;
     const column = this.#column(measure.column, `${path}.column`);
     if (!column) return { expression: 'NULL', type: 'double' };
@@ -471,19 +508,16 @@ class QueryCompiler {
         return { expression: `${measure.fn}(${this.#shown(measure.column)})`, type: column.type };
       case 'sum': {
         if (!numeric) needsNumber();
-        const clamp = this.#context.clampedSums?.[measure.column];
-        if (clamp) {
-          const clamped = `least(greatest(${value}, ${this.#param(clamp.min)}), ${this.#param(clamp.max)})`;
-          return {
-            expression: `sum(CAST(round(${clamped} / ${this.#param(clamp.step)}) AS BIGINT))`,
-            type: 'double',
-          };
-        }
-        return { expression: `sum(${value})`, type: 'double' };
+        const clamped = this.#clampedSum(measure.column);
+        return { expression: clamped ?? `sum(${value})`, type: 'double' };
       }
-      case 'mean':
+      case 'mean': {
         if (!numeric) needsNumber();
+        // Noisy answers: a noisy clamped sum over a noisy count of the values.
+        const clamped = this.#clampedSum(measure.column);
+        if (clamped) return { expression: clamped, type: 'double', count: `count(${value})` };
         return { expression: dialect.mean(value), type: 'double' };
+      }
       case 'stddev':
         if (!numeric) needsNumber();
         return { expression: dialect.stddev(value), type: 'double' };
@@ -496,6 +530,15 @@ class QueryCompiler {
         return { expression: dialect.histogram(bin), type: 'histogram', bin };
       }
     }
+  }
+
+  /** The sum of a column clamped to its range and counted in whole steps, for noisy answers. */
+  #clampedSum(name: string): string | undefined {
+    const clamp = this.#context.clampedSums?.[name];
+    if (!clamp) return undefined;
+    const value = this.#quote(name);
+    const clamped = `least(greatest(${value}, ${this.#param(clamp.min)}), ${this.#param(clamp.max)})`;
+    return `sum(CAST(round(${clamped} / ${this.#param(clamp.step)}) AS BIGINT))`;
   }
 
   #orderBy(spec: QuerySpec, allowed: ReadonlySet<string>): string {

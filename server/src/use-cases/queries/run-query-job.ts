@@ -40,9 +40,11 @@ import {
   answerKeyOf,
   assertNoisyMeasures,
   budgetState,
+  groupsPerPatient,
   noiseRule,
   spendBudget,
   type BudgetState,
+  type NoisePolicy,
 } from '../../privacy/noisy-answers.ts';
 import { sortRows } from '../../query/sort-rows.ts';
 import { candidateReleases } from './candidate-releases.ts';
@@ -80,7 +82,7 @@ export async function runQueryJob(
   if (noise) assertNoisyMeasures(spec, noise);
   const threshold = dataset.contract.smallCellThreshold;
   const planned = await planAndCompile(platform, spec, access, columns, {
-    ...(noise ? { rowsPerPatient: noise.maxRowsPerPatient, clampedSums: noise.sums } : {}),
+    ...(noise ? noisyContext(noise) : {}),
     ...(access.level === 'aggregate' ? { minGroupPatients: threshold } : {}),
   });
 
@@ -143,7 +145,8 @@ export async function runQueryJob(
       queryId: job.id,
       noise,
     });
-    addNoise(platform, {
+    // Partition selection: only the groups whose noisy patient count clears the threshold.
+    groups = addNoise(platform, {
       holder,
       answerKey,
       noise,
@@ -251,7 +254,10 @@ export async function planAndCompile(
   spec: QuerySpec,
   access: DatasetAccess,
   columns: ReadonlyMap<string, QueryColumn>,
-  options: Pick<CompileContext, 'rowsPerPatient' | 'clampedSums' | 'minGroupPatients'> = {},
+  options: Pick<
+    CompileContext,
+    'rowsPerPatient' | 'clampedSums' | 'groupsPerPatient' | 'minGroupPatients'
+  > = {},
 ): Promise<{ plan: QueryPlan; compiled: CompiledQuery; context: CompileContext }> {
   const candidates = await candidateReleases(platform, spec, access);
   const plan = planQuery(spec, candidates);
@@ -343,6 +349,19 @@ async function writeRowLevelResult(
     params: [],
   });
   return Number(count?.n ?? 0);
+}
+
+/** What the compiler bounds and clamps for noisy answers (privacy/noisy-answers.ts). */
+function noisyContext(
+  noise: NoisePolicy,
+): Pick<CompileContext, 'rowsPerPatient' | 'clampedSums' | 'groupsPerPatient'> {
+  const groups = groupsPerPatient(noise);
+  return {
+    rowsPerPatient: noise.maxRowsPerPatient,
+    clampedSums: noise.sums,
+    // Fewer groups than rows per patient need bounding of their own.
+    ...(groups < noise.maxRowsPerPatient ? { groupsPerPatient: groups } : {}),
+  };
 }
 
 /**
