@@ -249,6 +249,7 @@ export const routeRules: Readonly<Record<string, RouteRule>> = {
   'POST /api/v1/saved-queries': acting('query'),
   'GET /api/v1/saved-queries': signedIn('query'),
   'GET /api/v1/saved-queries/:id': signedIn('query'),
+  'PATCH /api/v1/saved-queries/:id': acting('query'),
   'DELETE /api/v1/saved-queries/:id': acting('query'),
   'GET /api/v1/me/projects': signedIn('query'),
 

@@ -25,4 +25,17 @@ export const newSavedQuerySchema = z.object({
 
 export type NewSavedQuery = z.infer<typeof newSavedQuerySchema>;
 
+/** A change to a saved query of one's own: a new name, description, project or spec. */
+export const savedQueryChangeSchema = z
+  .object({
+    name: z.string().trim().min(1).max(200).optional(),
+    description: z.string().max(5000).optional(),
+    /** Share with this project; null: only its author. */
+    projectId: z.string().min(1).nullable().optional(),
+    spec: z.unknown().optional(),
+  })
+  .strict();
+
+export type SavedQueryChange = z.infer<typeof savedQueryChangeSchema>;
+
 export const savedQueryPageSchema = pageOf('queries', savedQueryViewSchema);

@@ -32,6 +32,7 @@ export const auditActions = [
   'query.cancel',
   'saved_query.create',
   'saved_query.delete',
+  'saved_query.update',
   'export.create',
   'export.review',
   'download',

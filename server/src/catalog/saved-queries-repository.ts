@@ -87,6 +87,25 @@ export function savedQueriesRepository(db: CatalogDb) {
       return { queries: rows.map(toSavedQuery), total };
     },
 
+    async update(
+      id: string,
+      change: Partial<
+        Pick<SavedQuery, 'name' | 'description' | 'projectId' | 'datasetId' | 'spec'>
+      >,
+    ): Promise<void> {
+      await db
+        .updateTable('saved_queries')
+        .set({
+          ...(change.name !== undefined ? { name: change.name } : {}),
+          ...(change.description !== undefined ? { description: change.description } : {}),
+          ...(change.projectId !== undefined ? { project_id: change.projectId } : {}),
+          ...(change.datasetId !== undefined ? { dataset_id: change.datasetId } : {}),
+          ...(change.spec !== undefined ? { spec: JSON.stringify(change.spec) } : {}),
+        })
+        .where('id', '=', id)
+        .execute();
+    },
+
     async delete(id: string): Promise<void> {
       await db.deleteFrom('saved_queries').where('id', '=', id).execute();
     },

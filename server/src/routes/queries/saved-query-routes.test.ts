@@ -22,7 +22,12 @@ describe('saved queries', () => {
     measures: [{ fn: 'patients' }],
   };
 
-  const call = (who: string, method: 'GET' | 'POST' | 'DELETE', url: string, payload?: object) =>
+  const call = (
+    who: string,
+    method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
+    url: string,
+    payload?: object,
+  ) =>
     app.inject({
       method,
       url,
@@ -133,6 +138,52 @@ describe('saved queries', () => {
 
     const noName = await call('ann', 'POST', '/api/v1/saved-queries', { name: ' ', spec });
     expect(noName.statusCode).toBe(400);
+  });
+
+  it('lets only the author rename, reshare or replace the spec, naming a bad field', async () => {
+    const saved = (
+      await call('ann', 'POST', '/api/v1/saved-queries', { name: 'Draft', spec })
+    ).json<SavedQueryView>();
+    const renamed = await call('ann', 'PATCH', `/api/v1/saved-queries/${saved.id}`, {
+      name: 'Glucose, monthly',
+      projectId: 'glucose',
+    });
+    expect(renamed.statusCode).toBe(200);
+    expect(renamed.json<SavedQueryView>()).toMatchObject({
+      name: 'Glucose, monthly',
+      projectId: 'glucose',
+      mine: true,
+    });
+    const yearly = { ...spec, groupBy: [{ column: 'observed_at', bucket: 'year' }] };
+    const respecced = await call('ann', 'PATCH', `/api/v1/saved-queries/${saved.id}`, {
+      spec: yearly,
+      projectId: null,
+    });
+    expect(respecced.json<SavedQueryView>()).toMatchObject({ projectId: null });
+    expect(respecced.json<SavedQueryView>().spec).toMatchObject({ groupBy: yearly.groupBy });
+
+    const tooLong = await call('ann', 'PATCH', `/api/v1/saved-queries/${saved.id}`, {
+      name: 'x'.repeat(5000),
+    });
+    expect(tooLong.statusCode).toBe(400);
+    expect(tooLong.json().error.details[0].path).toBe('/name');
+    const badSpec = await call('ann', 'PATCH', `/api/v1/saved-queries/${saved.id}`, {
+      spec: { ...spec, measures: [{ fn: 'percentile', column: 'value', p: 90 }] },
+    });
+    expect(badSpec.statusCode).toBe(400);
+    expect(badSpec.json().error.details[0].path).toBe('measures[0].p');
+
+    const shared = (await call('ben', 'GET', '/api/v1/saved-queries')).json<{
+      queries: SavedQueryView[];
+    }>().queries[0]!;
+    expect(
+      (await call('ben', 'PATCH', `/api/v1/saved-queries/${shared.id}`, { name: 'Mine now' }))
+        .statusCode,
+    ).toBe(403);
+    const actions = (
+      await platform.audit.search({ actor: 'ann@example.org' }, { page: 1, pageSize: 50 })
+    ).entries.map((entry) => entry.action);
+    expect(actions).toContain('saved_query.update');
   });
 
   it('pages the query history on the server', async () => {

@@ -2,6 +2,7 @@ import {
   newSavedQuerySchema,
   pageRequestSchema,
   projectListSchema,
+  savedQueryChangeSchema,
   savedQueryPageSchema,
   savedQueryViewSchema,
   type SavedQueryView,
@@ -19,6 +20,7 @@ import {
   listSavedQueries,
   readSavedQuery,
   saveQuery,
+  updateSavedQuery,
 } from '../../use-cases/queries/saved-queries.ts';
 import { presentProject } from '../admin/present-access.ts';
 
@@ -82,6 +84,24 @@ export function savedQueryRoutes(platform: Platform): FastifyPluginAsyncZod {
       async (request) => {
         const user = requireUser(request);
         return presentSavedQuery(await readSavedQuery(platform, user, request.params.id), user);
+      },
+    );
+
+    app.patch(
+      '/v1/saved-queries/:id',
+      {
+        schema: {
+          summary: 'Rename a saved query of yours, share it differently, or replace its spec',
+          tags: ['queries'],
+          params: idParams,
+          body: savedQueryChangeSchema,
+          response: { 200: savedQueryViewSchema, ...errors },
+        },
+      },
+      async (request) => {
+        const caller = requireCaller(request);
+        const saved = await updateSavedQuery(platform, caller, request.params.id, request.body);
+        return presentSavedQuery(saved, caller.user);
       },
     );
 

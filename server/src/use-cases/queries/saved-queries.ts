@@ -1,5 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { limitOf, type NewSavedQuery, type PageRequest } from '@medlake/shared';
+import {
+  limitOf,
+  type NewSavedQuery,
+  type PageRequest,
+  type SavedQueryChange,
+} from '@medlake/shared';
 import { actorOf, type Caller } from '../../caller.ts';
 import { projectsRepository } from '../../catalog/projects-repository.ts';
 import { savedQueriesRepository, type SavedQuery } from '../../catalog/saved-queries-repository.ts';
@@ -60,6 +65,49 @@ export async function readSavedQuery(
 
 export async function listSavedQueries(platform: Platform, user: User, page: PageRequest) {
   return savedQueriesRepository(platform.catalog.db).listVisible(user.id, limitOf(page));
+}
+
+/**
+ * Renames a saved query, changes its description or whom it is shared with, or replaces its
+ * spec (checked as a save checks it); only its author may.
+ */
+export async function updateSavedQuery(
+  platform: Platform,
+  caller: Caller,
+  id: string,
+  change: SavedQueryChange,
+): Promise<SavedQuery> {
+  const found = await readSavedQuery(platform, caller.user, id);
+  assertOwnsSavedQuery(caller.user, found);
+  const spec =
+    change.spec === undefined
+      ? undefined
+      : (await checkQuerySpec(platform, caller.user, change.spec)).spec;
+  if (change.projectId) {
+    const projects = await projectsRepository(platform.catalog.db).listOfMember(caller.user.id);
+    assertProjectMember(change.projectId, projects);
+  }
+  await platform.catalog.db.transaction().execute(async (trx) => {
+    await savedQueriesRepository(trx).update(id, {
+      ...(change.name !== undefined ? { name: change.name } : {}),
+      ...(change.description !== undefined ? { description: change.description } : {}),
+      ...(change.projectId !== undefined ? { projectId: change.projectId } : {}),
+      ...(spec ? { spec, datasetId: spec.dataset } : {}),
+    });
+    await platform.audit.record(
+      {
+        action: 'saved_query.update',
+        actor: actorOf(caller),
+        target: `saved-query:${id}`,
+        details: {
+          changed: Object.keys(change).sort(),
+          ...(change.projectId !== undefined ? { project: change.projectId } : {}),
+        },
+      },
+      trx,
+    );
+  });
+  return readSavedQuery(platform, caller.user, id);
 }
 
 /** Deletes a saved query; only its author may. */
