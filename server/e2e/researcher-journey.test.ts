@@ -291,6 +291,7 @@ describe('a researcher builds, saves, runs and reads a query, in a real browser'
       expect(measures).not.toContain('Minimum');
       await page.keyboard.press('Escape');
       expect(await accessibilityViolations(page)).toEqual([]);
+      if (width === 390) await screenshot(page, 'narrow-builder');
       expect(
         await page.evaluate<boolean>(
           'document.documentElement.scrollWidth > document.documentElement.clientWidth',

@@ -745,7 +745,11 @@ function FilterEditor(props: {
   const type = props.columns.find((column) => column.name === filter.column)?.type ?? 'varchar';
   const ops = filterOpsFor(type);
   return (
-    <Stack direction={{ xs: 'column', sm: 'row' }} spacing={2} sx={{ alignItems: 'flex-start' }}>
+    <Stack
+      direction={{ xs: 'column', sm: 'row' }}
+      spacing={2}
+      sx={{ alignItems: { xs: 'stretch', sm: 'flex-start' } }}
+    >
       <TextField
         select
         sx={{ flex: 1, minWidth: 160 }}
@@ -858,7 +862,7 @@ function CriterionEditor(props: {
         <Stack
           direction={{ xs: 'column', sm: 'row' }}
           spacing={2}
-          sx={{ alignItems: 'flex-start' }}
+          sx={{ alignItems: { xs: 'stretch', sm: 'flex-start' } }}
         >
           <TextField
             select
@@ -883,7 +887,7 @@ function CriterionEditor(props: {
         <Stack
           direction={{ xs: 'column', sm: 'row' }}
           spacing={2}
-          sx={{ alignItems: 'flex-start' }}
+          sx={{ alignItems: { xs: 'stretch', sm: 'flex-start' } }}
         >
           <TextField
             label={`Criterion ${n} value from`}
@@ -941,7 +945,11 @@ function GroupEditor(props: {
   const key = `groups.${props.index}`;
   const type = props.columns.find((column) => column.name === group.column)?.type ?? '';
   return (
-    <Stack direction={{ xs: 'column', sm: 'row' }} spacing={2} sx={{ alignItems: 'flex-start' }}>
+    <Stack
+      direction={{ xs: 'column', sm: 'row' }}
+      spacing={2}
+      sx={{ alignItems: { xs: 'stretch', sm: 'flex-start' } }}
+    >
       <TextField
         select
         sx={{ flex: 1, minWidth: 180 }}
@@ -1029,7 +1037,11 @@ function MeasureEditor(props: {
     (fn) => props.access === 'row' || !rowOnlyMeasures.has(fn),
   );
   return (
-    <Stack direction={{ xs: 'column', sm: 'row' }} spacing={2} sx={{ alignItems: 'flex-start' }}>
+    <Stack
+      direction={{ xs: 'column', sm: 'row' }}
+      spacing={2}
+      sx={{ alignItems: { xs: 'stretch', sm: 'flex-start' } }}
+    >
       <TextField
         select
         sx={{ flex: 2, minWidth: 200 }}
