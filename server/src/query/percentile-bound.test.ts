@@ -5,7 +5,6 @@ import { createTestPlatform, type TestPlatform } from '../../test/helper.ts';
 import { contractFile, ingest, prepareDataset, synthea } from '../../test/ingest-helpers.ts';
 import { researcherWithAccess, runQuery } from '../../test/query-helpers.ts';
 import { releasesRepository } from '../catalog/releases-repository.ts';
-import type { User } from '../catalog/users-repository.ts';
 import { publishSyntheticLabResults } from '../demo/synthetic-lake.ts';
 import type { QueryEngine } from '../engines/types.ts';
 import { releaseFilesGlob } from '../ingest/lake-keys.ts';
@@ -90,7 +89,6 @@ describe('percentiles judged with the catalog bound on rows per patient', () => 
 
   describe('on a generated lake', () => {
     let platform: TestPlatform;
-    let researcher: User;
     const measures = [
       { fn: 'percentile', column: 'value', p: 0.5 },
       { fn: 'percentile', column: 'value', p: 0.9 },
@@ -120,12 +118,6 @@ describe('percentiles judged with the catalog bound on rows per patient', () => 
         months: 2,
         rowsPerRelease: 60_000,
       });
-      researcher = await researcherWithAccess(
-        platform,
-        'aggregate@example.org',
-        'lab-results',
-        'aggregate',
-      );
     }, 120_000);
 
     afterAll(() => platform.dispose());
@@ -136,10 +128,56 @@ describe('percentiles judged with the catalog bound on rows per patient', () => 
       expect(kept).toEqual(await trueMostRows(platform, 'lab-results'));
     });
 
+    it('lets the release ledger judge large regions by their rows, without asking the engine', async () => {
+      // The same question twice: the second's total less two of the first's codes is a region
+      // the ledger must judge; its rows over the bound show it holds enough patients.
+      const repeater = await researcherWithAccess(
+        platform,
+        'repeat@example.org',
+        'lab-results',
+        'aggregate',
+      );
+      const byCode = {
+        dataset: 'lab-results',
+        groupBy: [{ column: 'code' }],
+        measures: [{ fn: 'patients' }, { fn: 'count' }],
+      };
+      const asksTheLedgerEngine = (statement: string) => statement.includes('AS r0');
+      await runQuery(platform, repeater, byCode);
+      const again = recording(platform);
+      const second = await runQuery(again.platform, repeater, byCode);
+      expect(second.job.status).toBe('succeeded');
+      expect(second.rows.every((row) => !row.suppressed)).toBe(true);
+      expect(again.statements.filter(asksTheLedgerEngine)).toEqual([]);
+      // Without the bound the same check asks the engine.
+      await sql`update releases set max_rows_per_patient = null`.execute(platform.catalog.db);
+      try {
+        const unbounded = recording(platform);
+        await runQuery(unbounded.platform, repeater, byCode);
+        expect(unbounded.statements.some(asksTheLedgerEngine)).toBe(true);
+      } finally {
+        const most = await trueMostRows(platform, 'lab-results');
+        for (const [id, value] of most) {
+          await sql`update releases set max_rows_per_patient = ${value} where id = ${id}`.execute(
+            platform.catalog.db,
+          );
+        }
+      }
+    });
+
     it('counts per patient only where the bound falls short, and answers as counting does', async () => {
+      // A holder of its own per question, so that the release ledger compares nothing.
+      let holders = 0;
       const run = async (spec: object) => {
+        holders += 1;
+        const user = await researcherWithAccess(
+          platform,
+          `holder${holders}@example.org`,
+          'lab-results',
+          'aggregate',
+        );
         const recorded = recording(platform);
-        const { job, rows } = await runQuery(recorded.platform, researcher, spec);
+        const { job, rows } = await runQuery(recorded.platform, user, spec);
         expect(job.status).toBe('succeeded');
         return { rows: sorted(rows), total: job.summary?.total, statements: recorded.statements };
       };

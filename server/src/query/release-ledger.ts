@@ -285,7 +285,6 @@ async function check(
   const byId = new Map(sameScope.map((cell) => [`e${cell.id}`, cell]));
   const search = searchCombinations(news, searchPool, input.bounds ?? defaultSearchBounds);
   for (const cell of search.unexamined) held(cell);
-  if (search.unexamined.length > 0) blame(byId.get(searchPool[0]?.id ?? ''));
 
   const { revealed, statements } = await judge(
     platform,
@@ -322,6 +321,8 @@ async function check(
   }
   if (first) {
     verdict.reason = `compared with cells released to you before (the earliest on ${first.releasedAt.toISOString().slice(0, 10)}, query ${first.queryId}), they would reveal a group of fewer than ${threshold} patients`;
+  } else if (search.unexamined.length > 0) {
+    verdict.reason = `the ledger could not compare ${search.unexamined.length === 1 ? 'it' : 'them'} with every cell released to you before within its bound (a result with fewer groups or histogram bins is checked in full)`;
   } else if (verdict.total || verdict.groups.some(Boolean)) {
     verdict.reason = `together with cells released to you before, they would reveal a group of fewer than ${threshold} patients`;
   }
@@ -538,6 +539,9 @@ async function releaseSlots(
         id: release.id,
         hospitalId: release.hospitalId,
         month: release.month,
+        ...(release.maxRowsPerPatient === null
+          ? {}
+          : { maxRowsPerPatient: release.maxRowsPerPatient }),
       });
     }
   }
@@ -547,8 +551,9 @@ async function releaseSlots(
 /**
  * Which candidates reveal 1 to threshold−1 patients. The counts decide where they can: a
  * region's rows are the signed sum of its cells' rows (1 to threshold−1 rows are that few
- * patients at most), and for one cell within another the patients of the difference are at
- * least the difference of their patient counts. The engine counts the rest.
+ * patients at most; rows ÷ the most rows one patient has in its releases are at least that many
+ * patients), and for one cell within another the patients of the difference are at least the
+ * difference of their patient counts. The engine counts the rest.
  */
 async function judge(
   platform: Platform,
@@ -590,6 +595,10 @@ async function judge(
         ...terms.filter((t) => t.coefficient === sign).map((t) => t.cell.patients - taken),
       );
       if (floor >= threshold && terms.length > 2) continue;
+      // Each patient of the region has at most `most` of its rows; the patients it sums over
+      // (its patient support) include the region's own.
+      const most = mostRowsPerPatient(terms, slots);
+      if (most !== undefined && Math.ceil(rows / most) >= threshold) continue;
     }
     ask.push(candidate);
   }
@@ -632,6 +641,27 @@ async function judge(
     if (few(answer.regionPatients) || few(answer.patientSupport)) revealed.push(ask[index]!);
   });
   return { revealed, statements: Math.ceil(ask.length / 40) };
+}
+
+/**
+ * At least the most rows one patient has in the releases the terms' cells read (the sum over
+ * those releases), when the catalog knows it for every one of them.
+ */
+function mostRowsPerPatient(
+  terms: Candidate['terms'],
+  slots: ReadonlyMap<string, ReleaseSlot>,
+): number | undefined {
+  const read = terms.map((term) => boxReleases(term.cell.box));
+  // A cell whose releases are not listed bounds nothing.
+  if (read.some((ids) => ids.length === 0)) return undefined;
+  const ids = new Set(read.flat());
+  let sum = 0;
+  for (const id of ids) {
+    const most = slots.get(id)?.maxRowsPerPatient;
+    if (most === undefined) return undefined;
+    sum += most;
+  }
+  return sum;
 }
 
 /**

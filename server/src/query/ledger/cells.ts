@@ -31,7 +31,13 @@ export type Scope = {
   cohortReleases: string[];
 };
 
-export type ReleaseSlot = { id: string; hospitalId: string; month: string };
+export type ReleaseSlot = {
+  id: string;
+  hospitalId: string;
+  month: string;
+  /** The most rows one patient has in the release, when the catalog knows it. */
+  maxRowsPerPatient?: number;
+};
 
 export type Shape = { box: Box; scope: Scope; scopeKey: string };
 
