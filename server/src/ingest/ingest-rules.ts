@@ -4,8 +4,9 @@ import type { IngestPlan, SourceColumn } from './ingest-plan.ts';
 
 /**
  * The rules of ingestion that do not depend on the engine: which columns are kept, which rows
- * are checked for what, and how a problem is worded. Each engine writes them in its own SQL,
- * so that DuckDB and Spark reject, redact and describe the same rows the same way.
+ * are checked for what, and how a problem is worded. The pipeline (ingest-pipeline.ts) writes
+ * them in each engine's dialect, so that DuckDB and Spark reject, redact and describe the same
+ * rows the same way.
  */
 
 /** Identifier patterns looked for in free text; the syntax is common to RE2 and Java. */
@@ -56,7 +57,7 @@ export function scannedTextSql(scanned: ScannedText): string {
 }
 
 /**
- * A check of accepted rows that a type cast cannot express. The engine writes `kind` as SQL;
+ * A check of accepted rows that a type cast cannot express. The pipeline writes `kind` as SQL;
  * `position` is the column the problem is reported at.
  */
 export type RowRule = {
