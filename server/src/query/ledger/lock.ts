@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Catalog } from '../../catalog/catalog.ts';
+import { AppError } from '../../errors.ts';
 
 /** Within one process: the tail of each holder's queue of ledger checks, per catalog. */
 const queues = new WeakMap<object, Map<string, Promise<void>>>();
@@ -10,6 +11,25 @@ const ledgerLockSpace = 0x1ed9e7;
 
 /** How long a check waits for another server's check of the same holder before it fails. */
 const lockTimeout = '120s';
+
+/**
+ * At most this many catalog connections of a server hold ledger locks at once (the pool has
+ * ten); further checks wait for one, so that the checks never take every connection.
+ */
+const heldConnections = 4;
+const connectionSlots = new WeakMap<object, { free: number; waiting: Array<() => void> }>();
+
+async function takeSlot(db: object): Promise<() => void> {
+  const slots = connectionSlots.get(db) ?? { free: heldConnections, waiting: [] };
+  connectionSlots.set(db, slots);
+  if (slots.free > 0) slots.free -= 1;
+  else await new Promise<void>((resolve) => slots.waiting.push(resolve));
+  return () => {
+    const next = slots.waiting.shift();
+    if (next) next();
+    else slots.free += 1;
+  };
+}
 
 /**
  * Serialises the ledger per holder and dataset: from reading what the holder was released to
@@ -37,9 +57,11 @@ export async function lockReleaseLedger(
 
   let unlockDatabase: (() => void) | undefined;
   let session: Promise<void> | undefined;
+  let freeSlot: (() => void) | undefined;
   if (catalog.kind === 'postgres') {
     const holderKey = createHash('sha256').update(key).digest().readInt32BE(0);
     try {
+      freeSlot = await takeSlot(catalog.db);
       await new Promise<void>((locked, failed) => {
         session = catalog.db
           .connection()
@@ -63,8 +85,16 @@ export async function lockReleaseLedger(
           });
       });
     } catch (error) {
+      freeSlot?.();
       letNextIn();
       if (local.get(key) === tail) local.delete(key);
+      // PostgreSQL's lock_not_available: another server's check of this holder took too long.
+      if ((error as { code?: string }).code === '55P03') {
+        throw new AppError(
+          'SERVICE_UNAVAILABLE',
+          'Another of your results is being checked against what you were released before; try again in a minute',
+        );
+      }
       throw error;
     }
   }
@@ -75,6 +105,7 @@ export async function lockReleaseLedger(
     released = true;
     unlockDatabase?.();
     await session;
+    freeSlot?.();
     letNextIn();
     if (local.get(key) === tail) local.delete(key);
   };
