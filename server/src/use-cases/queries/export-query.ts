@@ -9,6 +9,7 @@ import { AppError } from '../../errors.ts';
 import type { Platform } from '../../platform.ts';
 import { assertReleasedByAirlock } from '../../privacy/airlock.ts';
 import { checkOutput } from '../../privacy/output-check.ts';
+import { suppressedCount } from '../../query/present-result.ts';
 import { lostResultAccess, requireDatasetAccess } from './dataset-access.ts';
 import { getQuery } from './read-query.ts';
 
@@ -133,7 +134,8 @@ async function makeExport(
           ...summary.columns.map((column) => {
             const name = dialect.quoteIdentifier(column.name);
             if (column.kind === 'measure' && (column.fn === 'count' || column.fn === 'patients')) {
-              return `CASE WHEN suppressed THEN ${param(`<${summary.threshold}`)} ELSE ${dialect.castToText(name)} END AS ${name}`;
+              // As the API shows it: a held-back cell may hold many more than the threshold.
+              return `CASE WHEN suppressed THEN ${param(suppressedCount)} ELSE ${dialect.castToText(name)} END AS ${name}`;
             }
             if (column.type === 'histogram') return `to_json(${name}) AS ${name}`;
             if (column.type === 'varchar') {
