@@ -128,6 +128,29 @@ describe('compiling a query spec', () => {
     expect(problems[1]?.message).toContain('suppressed is a name the service keeps for itself');
   });
 
+  it('matches no one on a cohort criterion that reads no release, with no parameter left over', () => {
+    // A criterion's releases can all lie outside the grant: it then reads nothing.
+    const compiled = compileQuery(
+      querySpecSchema.parse({
+        dataset: 'lab-results',
+        cohort: {
+          criteria: [{ where: { column: 'code', op: 'eq', value: '4548-4' }, minRows: 2 }],
+        },
+        measures: [{ fn: 'patients' }],
+      }),
+      {
+        dialect: duckDbDialect,
+        columns,
+        codeSets: {},
+        files: { main: ['/lake/a.parquet'], cohort: [[]] },
+      },
+    );
+    const placeholders = [...compiled.sql.matchAll(/\$(\d+)/g)].map((match) => Number(match[1]));
+    expect(Math.max(0, ...placeholders)).toBe(compiled.params.length);
+    expect(compiled.params).not.toContain('4548-4');
+    expect(compiled.sql).toContain('FALSE');
+  });
+
   it('reads the partition columns and every lake column of the contract', () => {
     expect([...columns.keys()]).toEqual([
       ...lakeColumns(contract).map((column) => column.name),

@@ -561,11 +561,17 @@ class QueryCompiler {
   #criterion(criterion: CohortCriterion, index: number): string {
     const path = `cohort.criteria[${index}]`;
     const files = this.#context.files.cohort[index] ?? [];
+    const before = this.#params.length;
     const conditions = [this.#filter(criterion.where, `${path}.where`)];
     if (criterion.from !== undefined || criterion.to !== undefined) {
       conditions.push(this.#dateRange({ from: criterion.from, to: criterion.to }, path));
     }
-    if (files.length === 0) return criterion.exclude ? 'TRUE' : 'FALSE';
+    if (files.length === 0) {
+      // No release to read (none within the grant): no one matches. The conditions were
+      // compiled to check them; their parameters go with them.
+      this.#params.length = before;
+      return criterion.exclude ? 'TRUE' : 'FALSE';
+    }
     const patients =
       `SELECT ${this.#quote('patient')} FROM ${this.#scan(files)} AS c WHERE ${conditions.join(' AND ')} ` +
       `GROUP BY ${this.#quote('patient')} HAVING count(*) >= ${this.#param(criterion.minRows)}`;
