@@ -53,7 +53,13 @@ describe('a steward uploads, an admin decides, an auditor checks, in a real brow
     const context = await browser.newContext({ viewport: { width, height: 800 } });
     const page = await context.newPage();
     await page.goto(server.url);
-    await page.getByLabel('E-mail').fill(email);
+    await page
+      .getByLabel('E-mail')
+      .fill(email)
+      .catch(async (error: unknown) => {
+        await screenshot(page, 'debug-sign-in');
+        throw error;
+      });
     await page.getByLabel('Password').fill(password);
     await page.getByRole('button', { name: 'Sign in' }).click();
     if (email.startsWith('admin')) {
@@ -372,23 +378,28 @@ describe('a steward uploads, an admin decides, an auditor checks, in a real brow
       limit: 20,
     });
     const caller = { user: rowan, source: 'test' };
-    const held = await exportQueryResult(server.platform, caller, job.id, 'csv');
-    expect(held).toMatchObject({ review: 'pending', url: null });
+    // The result is held whole: its owner sees that it waits, and nothing of it.
+    const owner = await signIn('rowan@example.org');
+    await owner.goto(`${server.url}/queries/${job.id}`);
+    await owner.getByText('Held for an administrator’s review').waitFor();
+    expect(await owner.getByRole('heading', { name: 'Key points' }).count()).toBe(0);
+    expect(await accessibilityViolations(owner)).toEqual([]);
+    await owner.context().close();
 
     // Another admin: the first one's code of this half-minute is spent.
     await person('admin2@example.org', 'admin');
     const page = await signIn('admin2@example.org');
-    await openAdministration(page, 'Exports to review');
-    await page.getByText(/rowan@example.org asks to download medlake-locked-/).waitFor();
+    await page.getByText('1 result waits for your review').waitFor();
+    await openAdministration(page, 'Held for review');
+    await page.getByText(/rowan@example.org ran a query on locked with row access/).waitFor();
     await page.getByText('Failed: row level').waitFor();
-    await page.getByText('The export holds 20 row-level records.').waitFor();
     await page
       .getByLabel('Reason (recorded, shown in the audit log)')
       .fill('agreed extract, ethics ref 44');
     expect(await accessibilityViolations(page)).toEqual([]);
     await screenshot(page, 'admin-exports');
     await page.getByRole('button', { name: 'Approve' }).click();
-    await page.getByText('No export is waiting for review.').waitFor();
+    await page.getByText('Nothing is waiting for review.').waitFor();
     await page.context().close();
 
     const released = await exportQueryResult(server.platform, caller, job.id, 'csv');

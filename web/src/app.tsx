@@ -253,7 +253,7 @@ const administrationPages = [
   ['/admin/users', 'Users and grants'],
   ['/admin/projects', 'Projects'],
   ['/admin/access-requests', 'Access requests'],
-  ['/admin/exports', 'Exports to review'],
+  ['/admin/exports', 'Held for review'],
   ['/admin/hospitals', 'Hospitals and stewards'],
   ['/admin/operations', 'Running work and storage'],
 ] as const;

@@ -1,6 +1,7 @@
 import {
   accessRequestPageSchema,
   exportReviewListSchema,
+  resultReviewListSchema,
   queryJobPageSchema,
   type userRoleSchema,
 } from '@medlake/shared';
@@ -38,6 +39,10 @@ export function AdminHomePage() {
     queryKey: ['admin-exports'],
     queryFn: () => api(exportReviewListSchema, 'GET', '/api/v1/admin/exports'),
   });
+  const results = useQuery({
+    queryKey: ['admin-results'],
+    queryFn: () => api(resultReviewListSchema, 'GET', '/api/v1/admin/results'),
+  });
   const waiting = [
     {
       title: 'Access requests',
@@ -50,6 +55,20 @@ export function AdminHomePage() {
         (request) =>
           `${request.userEmail} asks for ${request.level} access to ${request.datasetId}`,
       ),
+    },
+    {
+      title: 'Results held in the airlock',
+      to: '/admin/exports',
+      query: results,
+      count: results.data?.results.length,
+      none: 'No result is held for review.',
+      some: (n: number) => `${n} ${n === 1 ? 'result waits' : 'results wait'} for your review`,
+      lines: results.data?.results
+        .slice(0, 5)
+        .map(
+          (item) =>
+            `${item.userEmail}: a query on ${item.dataset}${item.finishedAt ? `, ${formatDateTime(item.finishedAt)}` : ''}`,
+        ),
     },
     {
       title: 'Exports to review',
@@ -69,7 +88,7 @@ export function AdminHomePage() {
         Waiting for you
       </Typography>
       {waiting.map((item) => (
-        <Card key={item.to} variant="outlined" component="section" aria-label={item.title}>
+        <Card key={item.title} variant="outlined" component="section" aria-label={item.title}>
           <CardContent>
             <Typography variant="h6" component="h2" gutterBottom>
               {item.title}

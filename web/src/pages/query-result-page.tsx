@@ -118,6 +118,17 @@ export function QueryResultPage() {
         </Alert>
       )}
       {data.status === 'cancelled' && <Alert severity="info">The query was cancelled.</Alert>}
+      {data.review?.state === 'pending' && (
+        <Alert severity="info">
+          Held for an administrator’s review: {data.review.message} Nothing of the result is shown
+          until then; come back later.
+        </Alert>
+      )}
+      {data.review?.state === 'rejected' && (
+        <Alert severity="error">
+          An administrator did not approve this result: {data.review.message}
+        </Alert>
+      )}
       {data.status === 'succeeded' && data.summary && <Result job={data} />}
     </Stack>
   );
