@@ -111,6 +111,10 @@ export function isEverything(constraint: Constraint): boolean {
   );
 }
 
+function isPoint([lo, hi]: Range): boolean {
+  return 'v' in lo && 'v' in hi && lo.s === -1 && hi.s === 1 && lo.v === hi.v;
+}
+
 /** Whether `inner` lies within `outer`: each of its ranges within one of outer's (merged) ranges. */
 export function within(inner: Constraint, outer: Constraint): boolean {
   if (inner.nulls && !outer.nulls) return false;
@@ -126,6 +130,11 @@ export function within(inner: Constraint, outer: Constraint): boolean {
 /** Whether two constraints share a value (or NULL). */
 export function meet(a: Constraint, b: Constraint): boolean {
   if (a.nulls && b.nulls) return true;
+  const [x] = a.ranges;
+  const [y] = b.ranges;
+  if (a.ranges.length === 1 && b.ranges.length === 1 && isPoint(x!) && isPoint(y!)) {
+    return (x![0] as { v: Value }).v === (y![0] as { v: Value }).v;
+  }
   let i = 0;
   let j = 0;
   while (i < a.ranges.length && j < b.ranges.length) {
@@ -149,11 +158,13 @@ export function boxIntersect(a: Box, b: Box): Box | undefined {
 }
 
 export function boxesMeet(a: Box, b: Box): boolean {
+  // The releases read overlap more often than anything else: they are looked at last.
   for (const dim in a) {
+    if (dim === 'release') continue;
     const other = b[dim];
     if (other && !meet(a[dim]!, other)) return false;
   }
-  return true;
+  return !a.release || !b.release || meet(a.release, b.release);
 }
 
 /** Whether box `inner` lies within box `outer`. */
