@@ -43,10 +43,25 @@ export function assertNoisyMeasures(spec: QuerySpec, noise: NoisePolicy): void {
   }
 }
 
-/** What makes two answers the same: the spec and the releases it reads. */
-export function answerKeyOf(spec: QuerySpec, releaseIds: readonly string[]): string {
+/**
+ * What makes two answers the same: the spec, the releases it reads, and the parts of the policy
+ * that shape the answer (its ε, δ and bounds). A changed policy gives a new answer, which costs
+ * anew: else an old question would be answered again, with other noise, for nothing.
+ */
+export function answerKeyOf(
+  spec: QuerySpec,
+  releaseIds: readonly string[],
+  noise: NoisePolicy,
+): string {
+  const policy = {
+    epsilonPerQuery: noise.epsilonPerQuery,
+    delta: noise.delta,
+    maxRowsPerPatient: noise.maxRowsPerPatient,
+    groupsPerPatient: groupsPerPatient(noise),
+    sums: noise.sums,
+  };
   return createHash('sha256')
-    .update(canonicalJson({ spec, releases: [...releaseIds].sort() }))
+    .update(canonicalJson({ spec, releases: [...releaseIds].sort(), policy }))
     .digest('hex');
 }
 
@@ -257,10 +272,12 @@ export function addNoise(
     }
   };
   perturb(input.total, 'total', true);
+  // An ungrouped answer's one row is its total (runAggregate): noised once, as the plan counts it.
+  if (!input.grouped) return input.groups.map(() => input.total);
   const kept: AggregateRow[] = [];
   for (const group of input.groups) {
     perturb(group, canonicalJson(groupNames.map((name) => group[name] ?? null)), false);
-    if (!input.grouped || group[hiddenPatients] >= plan.threshold) kept.push(group);
+    if (group[hiddenPatients] >= plan.threshold) kept.push(group);
   }
   return kept;
 }

@@ -136,7 +136,7 @@ export async function runQueryJob(
     : grandTotal;
   let budget: BudgetState | undefined;
   if (noise) {
-    const answerKey = answerKeyOf(spec, [...read.keys()]);
+    const answerKey = answerKeyOf(spec, [...read.keys()], noise);
     const holder = access.holder;
     budget = await spendBudget(platform, {
       holder,
@@ -300,7 +300,7 @@ export async function priceOfQuery(
   return budgetState(platform, {
     holder: access.holder,
     datasetId: dataset.id,
-    answerKey: answerKeyOf(spec, [...releaseIds]),
+    answerKey: answerKeyOf(spec, [...releaseIds], noise),
     noise,
   });
 }
