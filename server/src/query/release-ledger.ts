@@ -212,7 +212,21 @@ async function check(
     ...pool.flatMap((cell) => boxReleases(cell.stored.box)),
   ]);
   const inPool = new Set(pool.map((cell) => cell.id));
-  const sameScope = pool.filter((cell) => cell.stored.scope === shape.scopeKey);
+  // A box fixes the rows a cell covers (its releases included), and so every figure of it: a
+  // cell with the box of one released before tells nothing new. Such cells are neither searched
+  // nor recorded again, so that asking the same question again neither costs a search nor
+  // crowds the pool with copies; of copies already in the pool the newest stands for them all.
+  const seen = new Set<string>();
+  const sameScope = pool.filter((cell) => {
+    if (cell.stored.scope !== shape.scopeKey) return false;
+    if (!cell.stored.box) return true;
+    const key = canonicalJson(cell.stored.box);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+  const releasedBefore = (box: Box | undefined) =>
+    box !== undefined && seen.has(canonicalJson(box));
 
   let first: { queryId: string; releasedAt: Date } | undefined;
   const blame = (clash: { queryId: string; releasedAt: Date } | undefined) => {
@@ -255,6 +269,7 @@ async function check(
     else verdict.groups[Number(parent.slice(1))] = true;
   };
   const addNew = (id: string, box: Box, row: AggregateRow, withBins: boolean) => {
+    if (releasedBefore(box)) return;
     news.push({
       id,
       box,
@@ -375,7 +390,7 @@ async function check(
         if (row.suppressed) continue;
         const cell = cellOf(datasetId, spec, groupValues(row, columns));
         const index = byFamily.get(cell.family);
-        if (index !== undefined) {
+        if (index !== undefined && !releasedBefore(groupBoxes[index])) {
           const group = input.groups[index]!;
           released.push({
             family: cell.family,
@@ -386,7 +401,7 @@ async function check(
         }
         shownLabels.push(cell.cell.values ?? []);
       }
-      if (totalShown) {
+      if (totalShown && !releasedBefore(totalBox)) {
         released.push({
           family: totalCell.family,
           cell: stored(totalBox, input.total, totalCell),
