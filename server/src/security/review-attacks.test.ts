@@ -6,6 +6,11 @@ import { attemptTally } from '../../test/attempts.ts';
 import { createTestPlatform, testActor, type TestPlatform } from '../../test/helper.ts';
 import { contractFile, ingest, synthea } from '../../test/ingest-helpers.ts';
 import { researcherWithAccess, runQuery } from '../../test/query-helpers.ts';
+import { queryJobsRepository } from '../catalog/query-jobs-repository.ts';
+import { createLogger } from '../logger.ts';
+import { executeQueryJob } from '../query/query-worker.ts';
+import { getQuery } from '../use-cases/queries/read-query.ts';
+import { submitQuery } from '../use-cases/queries/submit-query.ts';
 import { releasesRepository } from '../catalog/releases-repository.ts';
 import type { User } from '../catalog/users-repository.ts';
 import type { Platform } from '../platform.ts';
@@ -363,6 +368,74 @@ describe('attacks on noisy answers and catalog-bounded percentiles, against a ro
     }
     expect(codes.length).toBeGreaterThan(0);
   }, 600_000);
+
+  it('an ungrouped mean and sum come back within noise of the truth, end to end', async () => {
+    const where = { column: 'code', op: 'eq', value: '8302-2' };
+    const truth = await ask(oracle, {
+      dataset: noisy,
+      where,
+      measures: [{ fn: 'mean', column: 'value' }, { fn: 'patients' }],
+    });
+    const mean = Number(truth.rows[0]?.value_mean);
+    expect(mean).toBeGreaterThan(50);
+    const { rows } = await ask(attacker, {
+      dataset: noisy,
+      where,
+      measures: [{ fn: 'mean', column: 'value' }, { fn: 'patients' }],
+    });
+    // Noise of 8,000 (cm) on a sum of some 700 values: a few cm off, not near 0 or 500.
+    attempt(
+      'an ungrouped mean far from the truth (noise spent twice)',
+      Math.abs(Number(rows[0]?.value_mean) - mean) > 40,
+      `noisy ${String(rows[0]?.value_mean)}, true ${mean}`,
+    );
+  }, 300_000);
+
+  it('two new questions run at once cannot spend more than the budget', async () => {
+    // A budget of one question: ε 5 of 5 per window.
+    await saveDataset(testPlatform, {
+      ...contract,
+      name: 'review-race',
+      title: 'Race',
+      privacy: { noise: { ...noise, budget: { epsilon: 5, windowDays: 30 } } },
+    });
+    const ingested = await ingest(testPlatform, {
+      file: synthea('2021-04'),
+      dataset: 'review-race',
+      month: '2021-04',
+    });
+    expect(ingested.status).toBe('published');
+    const racer = await researcherWithAccess(
+      testPlatform,
+      'race@example.org',
+      'review-race',
+      'aggregate',
+    );
+    const questions = ['sex', 'race', 'ethnicity'].map((column) => ({
+      dataset: 'review-race',
+      groupBy: [{ column }],
+      measures: [{ fn: 'patients' }],
+    }));
+    // Each is checked against the budget when submitted (nothing spent yet), then all run at once.
+    const jobs = [];
+    for (const question of questions) {
+      jobs.push(await submitQuery(platform, { user: racer, source: 'test' }, question));
+    }
+    const repository = queryJobsRepository(platform.catalog.db);
+    const claimed = await Promise.all(jobs.map((job) => repository.claim('review', job.id)));
+    await Promise.all(
+      claimed.map((job) =>
+        executeQueryJob(platform, job!, 'review', { logger: createLogger('silent') }),
+      ),
+    );
+    const ended = await Promise.all(jobs.map((job) => getQuery(platform, racer, job.id)));
+    const answered = ended.filter((job) => job.status === 'succeeded').length;
+    attempt(
+      'more answers than the budget pays for',
+      answered > 1,
+      `${answered} of ${questions.length} answered on a budget of one`,
+    );
+  }, 300_000);
 
   it('a changed noise policy does not make an old question free at the new ε', async () => {
     const spec = {
