@@ -600,6 +600,21 @@ describe.each(stores)('query golden suite, lake on %s', (_, storage) => {
     expect(actual.length).toBeGreaterThan(0);
   }
 
+  it('gives groups in their order when the spec names none: months in time order', async () => {
+    const { job, rows } = await runQuery(platform, researcher, {
+      dataset: 'lab-results',
+      groupBy: [{ column: 'collected_at', bucket: 'month' }, { column: 'sex' }],
+      measures: [{ fn: 'count' }],
+    });
+    expect(job.status).toBe('succeeded');
+    const keys = rows.map((row) => [String(row.collected_at_month), String(row.sex)]);
+    expect(new Set(keys.map((key) => key[0])).size).toBeGreaterThan(1);
+    const sorted = keys.toSorted(
+      (a, b) => a[0]!.localeCompare(b[0]!) || a[1]!.localeCompare(b[1]!),
+    );
+    expect(keys).toEqual(sorted);
+  });
+
   it('reads an older release by id, and the current one by default', async () => {
     const lines = (await readFile(synthea('2020-12'), 'utf8')).trimEnd().split('\n');
     const shorter = path.join(scratch, 'north-2020-12-v2.csv');

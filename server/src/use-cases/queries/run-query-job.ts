@@ -202,7 +202,7 @@ export async function runQueryJob(
       ...(ledger ? { ledger: ledger.verdict } : {}),
     });
     if (budget && noise) disclosed.rules.unshift(noiseRule(budget, noise));
-    rows = sortRows(disclosed.rows, spec.orderBy).slice(0, spec.limit);
+    rows = sortRows(disclosed.rows, resultOrder(spec, compiled.columns)).slice(0, spec.limit);
     await writeAggregateResult(platform, compiled.columns, rows, resultKey);
     await ledger?.record(job.id, rows, !disclosed.total.suppressed);
   } finally {
@@ -349,6 +349,17 @@ async function writeRowLevelResult(
     params: [],
   });
   return Number(count?.n ?? 0);
+}
+
+/**
+ * The spec's order, or by default the groups in their order, ascending: months and years come
+ * in time order, in the table, the pages and the exports alike.
+ */
+function resultOrder(spec: QuerySpec, columns: readonly ResultColumn[]): QuerySpec['orderBy'] {
+  if (spec.orderBy.length > 0) return spec.orderBy;
+  return columns
+    .filter((column) => column.kind === 'group')
+    .map((column) => ({ by: column.name, direction: 'asc' as const }));
 }
 
 /** What the compiler bounds and clamps for noisy answers (privacy/noisy-answers.ts). */
