@@ -39,6 +39,14 @@ describe('dataset contract', () => {
     ).toContain('a contract needs exactly one patient_id column');
   });
 
+  it('refuses the release ledger beside noisy answers', () => {
+    const noise = { epsilonPerQuery: 1, budget: { epsilon: 10, windowDays: 30 } };
+    expect(problems({ ...minimal, privacy: { releaseLedger: true, noise } })).toContain(
+      'privacy.releaseLedger cannot be on with privacy.noise: the ledger decides on exact counts, which would leak past the noise',
+    );
+    expect(problems({ ...minimal, privacy: { noise } })).toEqual([]);
+  });
+
   it('refuses a birth date without an event date to compute ages at', () => {
     expect(
       problems({ ...minimal, columns: [...minimal.columns, { name: 'dob', role: 'birth_date' }] }),

@@ -207,6 +207,12 @@ export const datasetContractSchema = z
     if (roles.filter((role) => role === 'patient_id').length !== 1) {
       problem('a contract needs exactly one patient_id column');
     }
+    if (contract.privacy.noise && contract.privacy.releaseLedger === true) {
+      // The ledger holds cells back by their exact patient counts, which noise cannot protect.
+      problem(
+        'privacy.releaseLedger cannot be on with privacy.noise: the ledger decides on exact counts, which would leak past the noise',
+      );
+    }
     if (roles.filter((role) => role === 'birth_date').length > 1) {
       problem('a contract may have at most one birth_date column');
     }

@@ -10,6 +10,7 @@ import { AppError } from '../errors.ts';
 import type { Platform } from '../platform.ts';
 import { hiddenPatients, hiddenRows, type ResultColumn } from '../query/compile-query.ts';
 import type { AggregateRow, DisclosureRule } from '../query/disclosure.ts';
+import { lockReleaseLedger } from '../query/ledger/lock.ts';
 import { randomIntegers, sampleDiscreteLaplace } from './discrete-laplace.ts';
 
 export type NoisePolicy = NonNullable<DatasetContract['privacy']['noise']>;
@@ -141,13 +142,22 @@ export async function spendBudget(
     noise: NoisePolicy;
   },
 ): Promise<BudgetState> {
-  const state = await budgetState(platform, input);
-  assertAffordable(state);
-  if (!state.repeat) {
-    await privacySpendingRepository(platform.catalog.db).record({
-      ...input,
-      epsilonMicro: micro(state.cost),
-    });
+  // From reading what was spent to recording this, no other answer of the holder may spend:
+  // two new questions at once would each see the budget before both. The release ledger's
+  // lock (per holder and dataset, across servers) serves; the ledger is off with noise.
+  const unlock = await lockReleaseLedger(platform.catalog, input.holder, input.datasetId);
+  let state: BudgetState;
+  try {
+    state = await budgetState(platform, input);
+    assertAffordable(state);
+    if (!state.repeat) {
+      await privacySpendingRepository(platform.catalog.db).record({
+        ...input,
+        epsilonMicro: micro(state.cost),
+      });
+    }
+  } finally {
+    await unlock();
   }
   return {
     ...state,
