@@ -9,7 +9,7 @@ import {
   type Measure as SpecMeasure,
 } from '@medlake/shared';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { attemptTally } from '../../test/attempts.ts';
 import { createTestPlatform, type TestPlatform } from '../../test/helper.ts';
 import { ingest, prepareDataset, synthea } from '../../test/ingest-helpers.ts';
@@ -32,6 +32,10 @@ import { exportQueryResult } from '../use-cases/queries/export-query.ts';
  * each engine's SQL, so the suite runs on DuckDB and on Spark (fewer random specs there), and
  * the random specs run on generated data as well.
  */
+
+// Each test asks many queries, each checked by the release ledger; on Spark, on a loaded
+// machine, some take close to a minute.
+vi.setConfig({ testTimeout: 240_000 });
 
 const k = 11;
 const small = (patients: number) => patients > 0 && patients < k;
