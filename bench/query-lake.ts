@@ -67,7 +67,8 @@ export async function buildQueryLake(
 /**
  * The statement medlake's query service would run for each spec, as its worker builds it
  * (planAndCompile: the catalog's releases, the planner, the compiler) with the cap on groups,
- * for the engine the extra settings name (DuckDB by default).
+ * for the engine the extra settings name (DuckDB by default). Empties the bench home's release
+ * ledger first, as every run of a benchmark starts from none.
  */
 export async function compileForBench(
   home: string,
@@ -78,6 +79,10 @@ export async function compileForBench(
   try {
     const dataset = await datasetsRepository(platform.catalog.db).get('lab-results');
     if (!dataset) throw new Error('the bench lake has no lab-results dataset');
+    // Every run starts from an empty release ledger (the bench home's, the bench user's only),
+    // so that the figures do not depend on how many runs came before: each result is checked
+    // against the earlier ones.
+    await platform.catalog.db.deleteFrom('released_cells').execute();
     const statements = [];
     for (const input of specs) {
       const { compiled } = await planAndCompile(

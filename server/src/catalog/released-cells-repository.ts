@@ -55,7 +55,11 @@ export function releasedCellsRepository(db: CatalogDb) {
       holder: string,
       datasetId: string,
       limit: number,
-    ): Promise<Array<ReleasedCell & { stored: { box?: Box; scope?: string; rows?: number } }>> {
+    ): Promise<
+      Array<
+        ReleasedCell & { stored: { box?: Box; boxKey?: string; scope?: string; rows?: number } }
+      >
+    > {
       const rows = await db
         .selectFrom('released_cells')
         .select(['id', 'family', 'query_id', 'cell', 'patients', 'released_at'])
@@ -70,7 +74,7 @@ export function releasedCellsRepository(db: CatalogDb) {
         family: row.family,
         queryId: row.query_id,
         cell: row.cell,
-        stored: row.cell as { box?: Box; scope?: string; rows?: number },
+        stored: row.cell as { box?: Box; boxKey?: string; scope?: string; rows?: number },
         patients: Number(row.patients),
         releasedAt: row.released_at,
       }));
