@@ -83,7 +83,13 @@ function rowsKeyOf(datasetId: string, spec: QuerySpec, releaseIds: readonly stri
 }
 
 /** What the ledger keeps of a released result, besides its cells: for the marginal check. */
-type ResultRecord = { groups: string[]; released: unknown[][]; totalReleased: boolean };
+type ResultRecord = {
+  groups: string[];
+  released: unknown[][];
+  totalReleased: boolean;
+  /** How many of its groups held 1 to threshold−1 patients (not kept before 2026-12-06). */
+  smallGroups?: number;
+};
 
 /** The patients of the withheld groups of a grouping, per value of some of its groups. */
 export type WithheldPatients = (
@@ -327,6 +333,7 @@ async function check(
       spec,
       labels: grouped ? labels : [],
       threshold,
+      smallGroups: grouped ? input.groups.filter(small).length : 0,
       withheldPatients,
     });
     if (clashes.total) verdict.total = true;
@@ -415,6 +422,7 @@ async function check(
         groups: spec.groupBy.map(groupKey),
         released: shownLabels,
         totalReleased: totalShown,
+        smallGroups: grouped ? input.groups.filter(small).length : 0,
       };
       released.push({
         family: resultFamily,
@@ -700,6 +708,8 @@ async function marginalClashes(
     /** This result's group labels, in the order of its groups; none when ungrouped. */
     labels: readonly unknown[][];
     threshold: number;
+    /** How many of this result's groups hold 1 to threshold−1 patients. */
+    smallGroups: number;
     withheldPatients: WithheldPatients;
   },
 ): Promise<{ total: boolean; groups: number[] }> {
@@ -713,7 +723,9 @@ async function marginalClashes(
 
   if (old.groups.every((key) => ours.includes(key))) {
     // The earlier result is a margin of this one: hold back this one's groups inside a margin
-    // cell whose withheld part is small, if that cell was released.
+    // cell whose withheld part is small, if that cell was released. Nothing is withheld when
+    // no group of this one is small: the engine need not count it.
+    if (input.smallGroups === 0) return none;
     const coarse = old.groups.map((key) => ours.indexOf(key));
     const withheld = await input.withheldPatients(spec.groupBy, coarse);
     const released = new Set(
@@ -736,7 +748,9 @@ async function marginalClashes(
 
   if (ours.every((key) => old.groups.includes(key))) {
     // This result is a margin of the earlier one: hold back this one's cells whose withheld
-    // part in the earlier grouping is small, if the earlier one showed cells inside them.
+    // part in the earlier grouping is small, if the earlier one showed cells inside them (none
+    // when it had no small group, which records kept since 2026-12-06 say).
+    if (old.smallGroups === 0) return none;
     const fine = old.groups.map((key) => JSON.parse(key) as Group);
     const coarse = ours.map((key) => old.groups.indexOf(key));
     const withheld = await input.withheldPatients(fine, coarse);
