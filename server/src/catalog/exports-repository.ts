@@ -2,6 +2,7 @@ import type { Selectable } from 'kysely';
 import type { CatalogDb } from './catalog.ts';
 import type { OutputReport } from '@medlake/shared';
 import type { ExportReview, QueryExportsTable } from './schema.ts';
+import { reviewColumns, type ReviewDecision } from './review-decision.ts';
 
 export type QueryExport = {
   id: string;
@@ -80,18 +81,10 @@ export function exportsRepository(db: CatalogDb) {
     },
 
     /** Records an admin's decision on a pending export; false when it was not pending. */
-    async decide(
-      id: string,
-      decision: { review: 'approved' | 'rejected'; by: string; reason: string },
-    ): Promise<boolean> {
+    async decide(id: string, decision: ReviewDecision): Promise<boolean> {
       const result = await db
         .updateTable('query_exports')
-        .set({
-          review: decision.review,
-          reviewed_by: decision.by,
-          reviewed_at: new Date(),
-          review_reason: decision.reason,
-        })
+        .set(reviewColumns(decision))
         .where('id', '=', id)
         .where('review', '=', 'pending')
         .executeTakeFirst();
@@ -99,18 +92,10 @@ export function exportsRepository(db: CatalogDb) {
     },
 
     /** Gives every export of a result still waiting in the airlock the result's decision. */
-    async decidePendingOfQuery(
-      queryId: string,
-      decision: { review: 'approved' | 'rejected'; by: string; reason: string },
-    ): Promise<void> {
+    async decidePendingOfQuery(queryId: string, decision: ReviewDecision): Promise<void> {
       await db
         .updateTable('query_exports')
-        .set({
-          review: decision.review,
-          reviewed_by: decision.by,
-          reviewed_at: new Date(),
-          review_reason: decision.reason,
-        })
+        .set(reviewColumns(decision))
         .where('query_id', '=', queryId)
         .where('review', '=', 'pending')
         .execute();

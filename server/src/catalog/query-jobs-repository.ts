@@ -4,6 +4,7 @@ import type { CatalogDb } from './catalog.ts';
 import { paged } from './paged.ts';
 import type { QueryJobStatus, QueryJobsTable, ResultReviewState } from './schema.ts';
 import type { OutputReport } from '@medlake/shared';
+import { reviewColumns, type ReviewDecision } from './review-decision.ts';
 
 /** The airlock's review of a result: whether anyone may see it yet, and why. */
 export type ResultReview = {
@@ -266,18 +267,10 @@ export function queryJobsRepository(db: CatalogDb) {
     },
 
     /** Records an admin's decision on a result in the airlock; false when it was not pending. */
-    async decideReview(
-      id: string,
-      decision: { review: 'approved' | 'rejected'; by: string; reason: string },
-    ): Promise<boolean> {
+    async decideReview(id: string, decision: ReviewDecision): Promise<boolean> {
       const result = await db
         .updateTable('query_jobs')
-        .set({
-          review: decision.review,
-          reviewed_by: decision.by,
-          reviewed_at: new Date(),
-          review_reason: decision.reason,
-        })
+        .set(reviewColumns(decision))
         .where('id', '=', id)
         .where('review', '=', 'pending')
         .executeTakeFirst();
