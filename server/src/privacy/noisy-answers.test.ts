@@ -6,6 +6,7 @@ import { researcherWithAccess, runQuery } from '../../test/query-helpers.ts';
 import type { User } from '../catalog/users-repository.ts';
 import { addHospital, saveDataset } from '../use-cases/manage-datasets.ts';
 import { describeDataset } from '../use-cases/queries/describe-dataset.ts';
+import { percentileOfBins } from './noisy-answers.ts';
 import { priceQuery } from '../use-cases/queries/submit-query.ts';
 
 type Row = Record<string, unknown> & { suppressed: boolean };
@@ -138,7 +139,7 @@ describe('noisy answers with a privacy budget', () => {
     for (const measure of [
       { fn: 'mean', column: 'age' },
       { fn: 'sum', column: 'age' },
-      { fn: 'percentile', column: 'value', p: 0.5 },
+      { fn: 'percentile', column: 'age', p: 0.5 },
       { fn: 'stddev', column: 'value' },
     ]) {
       await expect(
@@ -147,7 +148,7 @@ describe('noisy answers with a privacy budget', () => {
           measures: [measure, { fn: 'patients' }],
         }),
       ).rejects.toThrow(
-        /only counts \(count, patients\) and sums and means of value can carry it: .* is not available/,
+        /only counts \(count, patients\) and sums, means and percentiles of value can carry it: .* is not available/,
       );
     }
   });
@@ -185,6 +186,31 @@ describe('noisy answers with a privacy budget', () => {
     );
   });
 
+  it('gives a percentile of a column with a range from noisy counts in bins of the range', async () => {
+    const asker = await researcherWithAccess(platform, 'median@example.org', 'noisy', 'aggregate');
+    const spec = {
+      groupBy: [{ column: 'sex' }],
+      measures: [
+        { fn: 'percentile', column: 'value', p: 0.5 },
+        { fn: 'percentile', column: 'value', p: 0.9 },
+        { fn: 'patients' },
+      ],
+    };
+    const first = await ask(asker, 'noisy', spec);
+    expect(first.rows.length).toBeGreaterThan(0);
+    for (const row of [...first.rows, first.job.summary?.total ?? {}]) {
+      const [median, p90] = [Number(row.value_p50), Number(row.value_p90)];
+      // 100 bins of 5 over 0..500: a bin's middle, 2.5, 7.5, …
+      for (const value of [median, p90]) {
+        expect(value).toBeGreaterThan(0);
+        expect(value).toBeLessThan(500);
+        expect(((value - 2.5) / 5) % 1).toBe(0);
+      }
+      expect(p90).toBeGreaterThanOrEqual(median);
+    }
+    expect((await ask(asker, 'noisy', spec)).rows).toEqual(first.rows);
+  });
+
   it('refuses a new question once the budget is spent, and still answers ones already answered', async () => {
     // Spent so far: 5 (by sex) and 5 (the bounded count); one more fits.
     await ask(researcher, 'noisy', {
@@ -207,5 +233,19 @@ describe('noisy answers with a privacy budget', () => {
       cost: 5,
       spent: 0,
     });
+  });
+});
+
+describe('a percentile from counts in bins', () => {
+  const bins = { min: 0, width: 10 };
+  it('is the middle of the first bin where the running count reaches p of all', () => {
+    expect(percentileOfBins([0, 4, 4, 2], 0.5, bins)).toBe(25);
+    expect(percentileOfBins([0, 4, 4, 2], 0.9, bins)).toBe(35);
+    expect(percentileOfBins([3, 0, 0, 0], 0.99, bins)).toBe(5);
+    expect(percentileOfBins([0, 0, 0, 1], 0, bins)).toBe(35);
+  });
+
+  it('is none when no value is counted', () => {
+    expect(percentileOfBins([0, 0, 0], 0.5, bins)).toBeNull();
   });
 });

@@ -23,19 +23,16 @@ export type NoisePolicy = NonNullable<DatasetContract['privacy']['noise']>;
 export function assertNoisyMeasures(spec: QuerySpec, noise: NoisePolicy): void {
   const refused = spec.measures.flatMap((measure, index) => {
     if (measure.fn === 'count' || measure.fn === 'patients') return [];
-    const bounded = (measure.fn === 'sum' || measure.fn === 'mean') && noise.sums[measure.column];
-    if (bounded) return [];
-    const what =
-      measure.fn === 'sum' || measure.fn === 'mean'
-        ? `${measure.fn} of ${measure.column}`
-        : measure.fn;
+    const ranged = measure.fn === 'sum' || measure.fn === 'mean' || measure.fn === 'percentile';
+    if (ranged && noise.sums[measure.column]) return [];
+    const what = ranged ? `${measure.fn} of ${measure.column}` : measure.fn;
     return [{ index, what }];
   });
   if (refused.length > 0) {
     const sums = Object.keys(noise.sums);
     throw new AppError(
       'VALIDATION_FAILED',
-      `This dataset answers with noise for privacy, and only counts (count, patients)${sums.length > 0 ? ` and sums and means of ${sums.join(', ')}` : ''} can carry it: ${refused.map((item) => item.what).join(', ')} ${refused.length === 1 ? 'is' : 'are'} not available`,
+      `This dataset answers with noise for privacy, and only counts (count, patients)${sums.length > 0 ? ` and sums, means and percentiles of ${sums.join(', ')}` : ''} can carry it: ${refused.map((item) => item.what).join(', ')} ${refused.length === 1 ? 'is' : 'are'} not available`,
       refused.map((item) => ({
         path: `measures[${item.index}]`,
         message: `${item.what} is not available on a dataset with noisy answers`,
@@ -179,10 +176,11 @@ type Scale = { numerator: bigint; denominator: bigint };
 /**
  * How much noise each figure of an answer gets, and the partition selection threshold. The
  * query's ε is split evenly into `parts`: for the groups and, apart, for the total (which
- * overlaps them), each a count of patients, a count of rows, and every sum (a mean is a sum and
- * a count of values). Within the groups each part's noise is scaled to the L1 sensitivity of
+ * overlaps them), each a count of patients, a count of rows, every sum (a mean is a sum and
+ * a count of values), and every percentile (its values counted in bins of the range). Within the groups each part's noise is scaled to the L1 sensitivity of
  * that figure across all groups, over what one patient can change: patients, the groups one
- * patient is counted in (groupsPerPatient); rows and counts of values, maxRowsPerPatient; a sum,
+ * patient is counted in (groupsPerPatient); rows, counts of values and a percentile's bins,
+ * maxRowsPerPatient; a sum,
  * maxRowsPerPatient × its largest value in steps. For the total the patients' sensitivity is 1.
  * So the privacy loss of an answer on two data sets that differ by one patient's rows is at
  * most ε (each part at most ε / parts), except for groups that exist through that patient
@@ -192,7 +190,8 @@ type Scale = { numerator: bigint; denominator: bigint };
 export function noisePlan(noise: NoisePolicy, spec: QuerySpec, grouped: boolean) {
   const sums = spec.measures.filter((measure) => measure.fn === 'sum').length;
   const means = spec.measures.filter((measure) => measure.fn === 'mean').length;
-  const parts = (grouped ? 2 : 1) * (2 + sums + 2 * means);
+  const percentiles = spec.measures.filter((measure) => measure.fn === 'percentile').length;
+  const parts = (grouped ? 2 : 1) * (2 + sums + 2 * means + percentiles);
   const share = noise.epsilonPerQuery / parts;
   // scale = sensitivity / (ε / parts), as a fraction of integers: ε in millionths.
   const scale = (sensitivity: number): Scale => ({
@@ -280,6 +279,20 @@ export function addNoise(
       const count = noisy(Number(row[meanCount] ?? 0), plan.rows);
       row[name] = count === 0 ? null : Math.min(range.max, Math.max(range.min, sum / count));
     }
+    for (const column of columns) {
+      if (column.noisyBins === undefined || column.p === undefined) continue;
+      // Every bin of the range gets noise, empty ones too: which bins hold values is data.
+      const counts = new Array<number>(column.noisyBins.bins).fill(0);
+      for (const entry of (row[column.name] ?? []) as Array<{ key: unknown; value: unknown }>) {
+        const bin = Number(entry.key);
+        if (bin >= 0 && bin < counts.length) counts[bin] = Number(entry.value);
+      }
+      row[column.name] = percentileOfBins(
+        counts.map((count) => noisy(count, plan.rows)),
+        column.p,
+        column.noisyBins,
+      );
+    }
   };
   perturb(input.total, 'total', true);
   // An ungrouped answer's one row is its total (runAggregate): noised once, as the plan counts it.
@@ -290,6 +303,26 @@ export function addNoise(
     if (group[hiddenPatients] >= plan.threshold) kept.push(group);
   }
   return kept;
+}
+
+/**
+ * The percentile p of values counted in equal bins: the middle of the first bin at which the
+ * running count reaches p of all; none when no value is counted. Post-processing of the noisy
+ * counts, so it costs nothing beyond them.
+ */
+export function percentileOfBins(
+  counts: readonly number[],
+  p: number,
+  bins: { min: number; width: number },
+): number | null {
+  const all = counts.reduce((sum, count) => sum + count, 0);
+  if (all === 0) return null;
+  let running = 0;
+  for (const [index, count] of counts.entries()) {
+    running += count;
+    if (running >= p * all && running > 0) return bins.min + (index + 0.5) * bins.width;
+  }
+  return bins.min + (counts.length - 0.5) * bins.width;
 }
 
 /** The rule the summary shows for a noisy answer. */

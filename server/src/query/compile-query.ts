@@ -34,6 +34,12 @@ export type ResultColumn = {
    */
   meanCount?: string;
   /**
+   * For percentiles of a clamped column (noisy answers): the column holds the counts of the
+   * clamped values in `bins` equal bins from `min`, `width` wide; the noise module draws the
+   * percentile from the noisy counts.
+   */
+  noisyBins?: { bins: number; min: number; width: number };
+  /**
    * For percentiles compiled for aggregate access: the hidden column with the values counted,
    * and the most values one patient has: hidden columns that count it in the group and among
    * all matching rows, or a bound from the catalog that holds for both.
@@ -104,6 +110,8 @@ type CompiledMeasure = {
   bin?: string;
   /** A noisy mean's count of values. */
   count?: string;
+  /** A noisy percentile's bins. */
+  noisyBins?: ResultColumn['noisyBins'];
 };
 
 /** Hidden columns every aggregate carries, for disclosure control; never shown as such. */
@@ -253,7 +261,10 @@ class QueryCompiler {
       return name;
     };
     const measures = spec.measures.map((measure, index) => {
-      const { expression, type, bin, count } = this.#measure(measure, `measures[${index}]`);
+      const { expression, type, bin, count, noisyBins } = this.#measure(
+        measure,
+        `measures[${index}]`,
+      );
       const column: ResultColumn = {
         name: measureOutputName(measure),
         kind: 'measure',
@@ -263,6 +274,7 @@ class QueryCompiler {
       };
       columns.push(column);
       if (count !== undefined) column.meanCount = hide(`__mc${index}`, count);
+      if (noisyBins) column.noisyBins = noisyBins;
       if (judged && bin !== undefined) {
         // Each bin's distinct patients: the first row of each patient in each group and bin
         // carries the bin, the others none. (Spark numbers rows only in an ordered window; any
@@ -273,7 +285,7 @@ class QueryCompiler {
         );
         column.binPatients = hide(`__hp${index}`, dialect.histogram(flag));
       }
-      if (judged && measure.fn === 'percentile') {
+      if (judged && measure.fn === 'percentile' && !noisyBins) {
         // How many values lie on each side of a percentile is known from the values counted;
         // how many patients, from the most values one patient has (in the group, and in all),
         // or from the catalog's bound on it.
@@ -521,9 +533,24 @@ class QueryCompiler {
       case 'stddev':
         if (!numeric) needsNumber();
         return { expression: dialect.stddev(value), type: 'double' };
-      case 'percentile':
+      case 'percentile': {
         if (!numeric) needsNumber();
+        const clamp = this.#context.clampedSums?.[measure.column];
+        if (clamp) {
+          // Noisy answers: the clamped values counted in equal bins, at most 100 of them and
+          // none finer than the column's step; the percentile comes from the noisy counts.
+          const bins = Math.max(1, Math.min(100, Math.round((clamp.max - clamp.min) / clamp.step)));
+          const width = (clamp.max - clamp.min) / bins;
+          const clamped = `least(greatest(${value}, ${this.#param(clamp.min)}), ${this.#param(clamp.max)})`;
+          const bin = `least(CAST(floor((${clamped} - ${this.#param(clamp.min)}) / ${this.#param(width)}) AS BIGINT), ${this.#param(bins - 1)})`;
+          return {
+            expression: dialect.histogram(bin),
+            type: 'double',
+            noisyBins: { bins, min: clamp.min, width },
+          };
+        }
         return { expression: dialect.percentile(value, this.#param(measure.p)), type: 'double' };
+      }
       case 'histogram': {
         if (!numeric) needsNumber();
         const bin = this.#bin(value, measure.binWidth, measure.binOffset);

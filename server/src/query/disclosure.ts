@@ -239,6 +239,8 @@ function protectPercentiles(
   let emptied = 0;
   for (const column of columns) {
     if (column.fn !== 'percentile' || row[column.name] == null) continue;
+    // A noisy answer's percentile is protected by its noise, not by exact counts.
+    if (column.noisyBins) continue;
     if (percentileIsDecidedByEnough(column, group, threshold, isTotal)) continue;
     row[column.name] = null;
     emptied += 1;

@@ -53,7 +53,7 @@ describe('the accountant, against the definition of differential privacy', () =>
       input: { groupBy: [{ column: 'code' }], measures: [{ fn: 'patients' }, { fn: 'count' }] },
     },
     {
-      name: 'counts, a sum and a mean by code, at most 3 groups per patient',
+      name: 'counts, a sum, a mean and a percentile by code, at most 3 groups per patient',
       noise: policy({ maxGroupsPerPatient: 3, sums: { value: range } }),
       input: {
         groupBy: [{ column: 'code' }],
@@ -61,6 +61,7 @@ describe('the accountant, against the definition of differential privacy', () =>
           { fn: 'patients' },
           { fn: 'sum', column: 'value' },
           { fn: 'mean', column: 'value' },
+          { fn: 'percentile', column: 'value', p: 0.5 },
         ],
       },
     },
@@ -73,22 +74,24 @@ describe('the accountant, against the definition of differential privacy', () =>
     const groups = Math.min(noise.maxGroupsPerPatient ?? noise.maxRowsPerPatient, 20);
     // The most one patient changes, cell by cell, between two data sets that differ by that
     // patient: 1 in the total's patient count and in that of each of up to `groups` groups;
-    // up to maxRowsPerPatient rows, or values, spread over them and all in the total; each of
-    // those values up to the range's largest, in steps, in a sum.
+    // up to maxRowsPerPatient rows, or values (counted, or binned for a percentile), spread
+    // over them and all in the total; each of those values up to the range's largest, in steps,
+    // in a sum.
     const steps = Math.ceil(range.max / range.step);
     const sums = query.measures.filter((measure) => measure.fn === 'sum').length;
     const means = query.measures.filter((measure) => measure.fn === 'mean').length;
+    const percentiles = query.measures.filter((measure) => measure.fn === 'percentile').length;
     const rows = noise.maxRowsPerPatient;
     const lossOfTotal =
       1 / t(plan.patients.total) +
       rows / t(plan.rows) +
       (sums + means) * ((rows * steps) / t(plan.sum(range))) +
-      means * (rows / t(plan.rows));
+      (means + percentiles) * (rows / t(plan.rows));
     const lossOfGroups = grouped
       ? groups / t(plan.patients.groups) +
         rows / t(plan.rows) +
         (sums + means) * ((rows * steps) / t(plan.sum(range))) +
-        means * (rows / t(plan.rows))
+        (means + percentiles) * (rows / t(plan.rows))
       : 0;
     // The privacy loss of discrete Laplace noise of scale t on a cell that moves by Δ is Δ / t;
     // the cells' losses add up.
@@ -163,6 +166,7 @@ describe.each([{ engine: 'DuckDB' }, { engine: 'Spark' }])(
             budget: { epsilon: 1000, windowDays: 30 },
             maxRowsPerPatient: 20,
             maxGroupsPerPatient: 1,
+            sums: { value: { min: 0, max: 500, step: 0.5 } },
           },
         },
       });
@@ -243,6 +247,18 @@ describe.each([{ engine: 'DuckDB' }, { engine: 'Spark' }])(
           const revealed = first !== undefined && real.patientsOf(first) === 1;
           attempt('exact extremes by sorting', revealed, `${direction} of ${code}`);
         }
+      }
+    }, 300_000);
+
+    it('draws a percentile from noisy counts in bins of the range, in the engine’s SQL', async () => {
+      const rows = await ask(attacker, {
+        groupBy: [{ column: 'sex' }],
+        measures: [{ fn: 'percentile', column: 'value', p: 0.5 }, { fn: 'patients' }],
+      });
+      expect(rows.length).toBeGreaterThan(0);
+      for (const row of rows) {
+        // 100 bins of 5 over 0..500: the middle of one.
+        expect(((Number(row.value_p50) - 2.5) / 5) % 1).toBe(0);
       }
     }, 300_000);
 
