@@ -63,11 +63,12 @@ export function ChangePassword({ oneTime = true }: { oneTime?: boolean }) {
   return (
     <Stack component="form" spacing={2} onSubmit={submit} noValidate>
       <Typography variant="h5" component="h1" sx={{ fontWeight: 700 }}>
-        Choose your password
+        {oneTime ? 'Choose your password' : 'Change your password'}
       </Typography>
       <Typography color="text.secondary">
-        The password you signed in with was set by an administrator and works only this once. Use at
-        least 12 characters; a few unrelated words make a strong one.
+        {oneTime &&
+          'The password you signed in with was set by an administrator and works only this once. '}
+        Use at least 12 characters; a few unrelated words make a strong one.
       </Typography>
       {typeof error === 'string' && <Alert severity="error">{error}</Alert>}
       <TextField
