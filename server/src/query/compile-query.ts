@@ -541,7 +541,7 @@ class QueryCompiler {
           // none finer than the column's step; the percentile comes from the noisy counts.
           const bins = Math.max(1, Math.min(100, Math.round((clamp.max - clamp.min) / clamp.step)));
           const width = (clamp.max - clamp.min) / bins;
-          const clamped = `least(greatest(${value}, ${this.#param(clamp.min)}), ${this.#param(clamp.max)})`;
+          const clamped = this.#clamped(value, clamp);
           const bin = `least(CAST(floor((${clamped} - ${this.#param(clamp.min)}) / ${this.#param(width)}) AS BIGINT), ${this.#param(bins - 1)})`;
           return {
             expression: dialect.histogram(bin),
@@ -559,12 +559,16 @@ class QueryCompiler {
     }
   }
 
+  /** A value kept within a range, for noisy answers. */
+  #clamped(value: string, range: { min: number; max: number }): string {
+    return `least(greatest(${value}, ${this.#param(range.min)}), ${this.#param(range.max)})`;
+  }
+
   /** The sum of a column clamped to its range and counted in whole steps, for noisy answers. */
   #clampedSum(name: string): string | undefined {
     const clamp = this.#context.clampedSums?.[name];
     if (!clamp) return undefined;
-    const value = this.#quote(name);
-    const clamped = `least(greatest(${value}, ${this.#param(clamp.min)}), ${this.#param(clamp.max)})`;
+    const clamped = this.#clamped(this.#quote(name), clamp);
     return `sum(CAST(round(${clamped} / ${this.#param(clamp.step)}) AS BIGINT))`;
   }
 

@@ -12,6 +12,21 @@ export type CandidateRelease = {
 };
 
 /**
+ * At least the most rows one patient has across these releases: the sum of each one's most (a
+ * patient may be in several), when the catalog knows it for every one of them.
+ */
+export function mostRowsPerPatient(
+  releases: Iterable<{ maxRowsPerPatient?: number } | undefined>,
+): number | undefined {
+  let sum = 0;
+  for (const release of releases) {
+    if (release?.maxRowsPerPatient === undefined) return undefined;
+    sum += release.maxRowsPerPatient;
+  }
+  return sum;
+}
+
+/**
  * What the catalog may leave out before planning: a query whose rows (and whose cohort
  * criteria's rows) can only come from these hospitals and from upload months in this range.
  * Anything unbounded is undefined. Conservative: planQuery still decides release by release.

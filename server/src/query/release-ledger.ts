@@ -29,6 +29,7 @@ import {
   type SearchCell,
 } from './ledger/search.ts';
 import { askTheEngine, type TruthQuestion } from './ledger/truth.ts';
+import { mostRowsPerPatient as mostRowsAcross } from './plan-query.ts';
 
 /** The cells of a result the ledger holds back, and why. */
 export type LedgerVerdict = {
@@ -674,10 +675,7 @@ async function judge(
   return { revealed, statements: Math.ceil(ask.length / 40) };
 }
 
-/**
- * At least the most rows one patient has in the releases the terms' cells read (the sum over
- * those releases), when the catalog knows it for every one of them.
- */
+/** The catalog's bound on one patient's rows in the releases the terms' cells read. */
 function mostRowsPerPatient(
   terms: Candidate['terms'],
   slots: ReadonlyMap<string, ReleaseSlot>,
@@ -685,14 +683,7 @@ function mostRowsPerPatient(
   const read = terms.map((term) => boxReleases(term.cell.box));
   // A cell whose releases are not listed bounds nothing.
   if (read.some((ids) => ids.length === 0)) return undefined;
-  const ids = new Set(read.flat());
-  let sum = 0;
-  for (const id of ids) {
-    const most = slots.get(id)?.maxRowsPerPatient;
-    if (most === undefined) return undefined;
-    sum += most;
-  }
-  return sum;
+  return mostRowsAcross([...new Set(read.flat())].map((id) => slots.get(id)));
 }
 
 /**

@@ -29,7 +29,12 @@ import {
   type DisclosedRow,
 } from '../../query/disclosure.ts';
 import { takeFreshSubmitChecks, type SubmitChecks } from '../../query/fresh-checks.ts';
-import { planQuery, type CandidateRelease, type QueryPlan } from '../../query/plan-query.ts';
+import {
+  mostRowsPerPatient,
+  planQuery,
+  type CandidateRelease,
+  type QueryPlan,
+} from '../../query/plan-query.ts';
 import { presentResultRow, suppressedCount } from '../../query/present-result.ts';
 import { queryColumns, type QueryColumn } from '../../query/query-columns.ts';
 import { runAggregate, runPublishedTotal } from '../../query/run-aggregate.ts';
@@ -373,19 +378,6 @@ function noisyContext(
     // Fewer groups than rows per patient need bounding of their own.
     ...(groups < noise.maxRowsPerPatient ? { groupsPerPatient: groups } : {}),
   };
-}
-
-/**
- * At least the most rows one patient has across these releases: the sum of each one's most
- * (a patient may be in several), when the catalog knows it for all of them.
- */
-function mostRowsPerPatient(releases: readonly CandidateRelease[]): number | undefined {
-  let sum = 0;
-  for (const release of releases) {
-    if (release.maxRowsPerPatient === undefined) return undefined;
-    sum += release.maxRowsPerPatient;
-  }
-  return sum;
 }
 
 function summarizeReleases(releases: readonly CandidateRelease[]): QuerySummary['releases'] {
