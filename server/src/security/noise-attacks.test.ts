@@ -250,6 +250,38 @@ describe.each([{ engine: 'DuckDB' }, { engine: 'Spark' }])(
       }
     }, 300_000);
 
+    it('extremes by percentile: p 0.001 and 0.999 of a code give no patient’s exact value', async () => {
+      const codes = (await truth([{ column: 'code' }])).groups
+        .filter((row) => Number(row.patients) >= 40)
+        .map((row) => String(row.code))
+        .slice(0, 4);
+      expect(codes.length).toBeGreaterThan(0);
+      for (const code of codes) {
+        const where = { column: 'code', op: 'eq', value: code };
+        const [extremes] = await ask(oracle, {
+          where,
+          measures: [
+            { fn: 'min', column: 'value' },
+            { fn: 'max', column: 'value' },
+          ],
+        });
+        const [answer] = await ask(attacker, {
+          where,
+          measures: [
+            { fn: 'percentile', column: 'value', p: 0.001, as: 'low' },
+            { fn: 'percentile', column: 'value', p: 0.999, as: 'high' },
+          ],
+        });
+        for (const [shown, exact] of [
+          [answer?.low, extremes?.value_min],
+          [answer?.high, extremes?.value_max],
+        ] as const) {
+          const revealed = shown != null && Number(shown) === Number(exact);
+          attempt('exact extremes by percentile', revealed, `${code}: ${String(shown)}`);
+        }
+      }
+    }, 300_000);
+
     it('draws a percentile from noisy counts in bins of the range, in the engine’s SQL', async () => {
       const rows = await ask(attacker, {
         groupBy: [{ column: 'sex' }],
