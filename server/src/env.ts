@@ -82,6 +82,23 @@ const envSchema = z.object({
   MEDLAKE_VAULT_DIR: z.string().min(1).optional(),
   /** 32 bytes as 64 hex digits or base64. Without it the embedded default generates one. */
   MEDLAKE_VAULT_KEY: z.string().min(1).optional(),
+  /**
+   * The vault service (`medlake vault serve`) on a host of its own, https://host:port. When set,
+   * this server holds no vault and no vault key: ingest and re-identification ask the service,
+   * over mutual TLS with the three files below (made by `medlake vault certs`).
+   */
+  MEDLAKE_VAULT_URL: z
+    .string()
+    .refine((value) => /^https:\/\/[^/]+\/?$/.test(value) && URL.canParse(value), {
+      message: 'must be the https:// address of the vault service, e.g. https://vault:8443',
+    })
+    .optional(),
+  /** The deployment's CA certificate (ca.crt), which signed the vault service's certificate. */
+  MEDLAKE_VAULT_CA_PATH: z.string().min(1).optional(),
+  /** This server's client certificate for the vault service (client.crt). */
+  MEDLAKE_VAULT_CLIENT_CERT_PATH: z.string().min(1).optional(),
+  /** The key of that client certificate (client.key). */
+  MEDLAKE_VAULT_CLIENT_KEY_PATH: z.string().min(1).optional(),
   /** Whether raw uploads stay in the landing zone after they are published. */
   MEDLAKE_LANDING_RETENTION: z.enum(['delete', 'keep']).default('delete'),
   /** DuckDB's memory limit for one ingest; beyond it DuckDB spills to disk. */
@@ -287,6 +304,7 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env, cwd = process.c
       ...oidcProblems(parsed.data),
       ...engineProblems(parsed.data),
       ...storageProblems(parsed.data),
+      ...vaultProblems(parsed.data),
     );
   }
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
@@ -326,6 +344,27 @@ function engineProblems(env: z.infer<typeof envSchema>): ConfigProblem[] {
     ];
   }
   return [];
+}
+
+function vaultProblems(env: z.infer<typeof envSchema>): ConfigProblem[] {
+  if (!env.MEDLAKE_VAULT_URL) return [];
+  const problems: ConfigProblem[] = (
+    [
+      'MEDLAKE_VAULT_CA_PATH',
+      'MEDLAKE_VAULT_CLIENT_CERT_PATH',
+      'MEDLAKE_VAULT_CLIENT_KEY_PATH',
+    ] as const
+  )
+    .filter((variable) => !env[variable])
+    .map((variable) => ({ variable, message: 'needed with MEDLAKE_VAULT_URL (mutual TLS)' }));
+  if (env.MEDLAKE_VAULT_KEY) {
+    problems.push({
+      variable: 'MEDLAKE_VAULT_KEY',
+      message:
+        'must not be set beside MEDLAKE_VAULT_URL: the vault key belongs on the vault host only',
+    });
+  }
+  return problems;
 }
 
 function storageProblems(env: z.infer<typeof envSchema>): ConfigProblem[] {
