@@ -5,6 +5,7 @@ import { AppError } from '../errors.ts';
 import { cliSource } from '../caller.ts';
 import { reidentifyPatient } from '../use-cases/reidentify-patient.ts';
 import { runCommand } from './run-command.ts';
+import { registerVaultServiceCommands } from './vault-service-commands.ts';
 
 export function registerVaultCommands(program: Command): void {
   const vault = program.command('vault').description('the pseudonym vault (custodians only)');
@@ -34,6 +35,7 @@ export function registerVaultCommands(program: Command): void {
         );
       }),
     );
+  registerVaultServiceCommands(vault);
 }
 
 type GenerateOptions = {

@@ -11,7 +11,7 @@ import { jobsRepository } from '../catalog/jobs-repository.ts';
 import { releasesRepository } from '../catalog/releases-repository.ts';
 import { createIngestEngine } from '../engines/registry.ts';
 import { releaseFolder } from '../ingest/lake-keys.ts';
-import type { IngestProgress } from '../engines/types.ts';
+import type { IngestProgress } from '../ingest/ingest-types.ts';
 import { bytesOf } from '../env.ts';
 import { AppError, diskFullError, notFound } from '../errors.ts';
 import { compareQuality } from '../ingest/compare-quality.ts';
@@ -19,7 +19,7 @@ import { readHeader, resolveHeader, type IngestPlan } from '../ingest/ingest-pla
 import { loadRestrictedZip3 } from '../ingest/restricted-zip3.ts';
 import type { Platform } from '../platform.ts';
 import { folderLocation } from '../storage/object-store.ts';
-import { openConfiguredVault } from '../vault/configured-vault.ts';
+import { openConfiguredVaultClient } from '../vault/configured-vault.ts';
 
 export const ingestJobKind = 'ingest';
 
@@ -199,7 +199,7 @@ async function ingestAndPublish(platform: Platform, input: IngestInput): Promise
       restrictedZip3: loadRestrictedZip3().prefixes,
     };
     await mkdir(files.workDirectory, { recursive: true });
-    const vault = await openConfiguredVault(platform.env);
+    const vault = await openConfiguredVaultClient(platform.env);
     let outcome;
     try {
       const idSpace =
@@ -225,14 +225,13 @@ async function ingestAndPublish(platform: Platform, input: IngestInput): Promise
         target: { store: platform.store, folder: files.lakeFolder },
         fileBytes: bytesOf(platform.env.MEDLAKE_PARQUET_FILE_SIZE),
         idSpace,
-        linkageKey: vault.linkageKey,
-        pseudonymizePatients: async (ids) =>
-          vault.pseudonymize({ space: idSpace, kind: 'patient' }, ids),
+        linkageKey: await vault.linkageKey(),
+        pseudonymizePatients: (ids) => vault.pseudonymize({ space: idSpace, kind: 'patient' }, ids),
         maxReportedProblems,
         onProgress: (progress) => reportProgress({ ...progress, bytes: landed.bytes }),
       });
     } finally {
-      vault.close();
+      await vault.close();
     }
     if (outcome.status === 'rejected') return await reject(platform, jobId, params, outcome);
 

@@ -5,8 +5,9 @@ import { AppError } from '../errors.ts';
 import { homeLayout } from '../home-layout.ts';
 import { resolveSigningKey } from '../key-file.ts';
 import { openPrivacySecrets, openLockedCatalog } from '../platform.ts';
-import { openConfiguredVault } from '../vault/configured-vault.ts';
-import type { Reidentification, Vault } from '../vault/vault.ts';
+import { openConfiguredVaultClient } from '../vault/configured-vault.ts';
+import type { VaultClient } from '../vault/vault-client.ts';
+import type { Reidentification } from '../vault/vault.ts';
 
 /**
  * The custodian maps a pseudonym back to the real patient id. The vault keeps its own log of
@@ -38,11 +39,11 @@ export async function reidentifyPatient(
       ),
     );
     const actor: Actor = { userId: null, name: request.custodian, source: request.source };
-    const vault = await openConfiguredVault(env);
+    const vault = await openConfiguredVaultClient(env);
     try {
       let identity: Reidentification;
       try {
-        identity = vault.reidentify(await platformPseudonymOf(env, vault, request), request);
+        identity = await vault.reidentify(await platformPseudonymOf(env, vault, request), request);
       } catch (error) {
         await audit.record({
           action: 'reidentify',
@@ -70,7 +71,7 @@ export async function reidentifyPatient(
       });
       return identity;
     } finally {
-      vault.close();
+      await vault.close();
     }
   } finally {
     await catalog.close();
@@ -80,13 +81,13 @@ export async function reidentifyPatient(
 /** The platform pseudonym behind a holder's own one; the pseudonym itself when no holder. */
 async function platformPseudonymOf(
   env: Env,
-  vault: Vault,
+  vault: VaultClient,
   request: { pseudonym: string; holder?: string },
 ): Promise<string> {
   if (!request.holder) return request.pseudonym;
   const secrets = await openPrivacySecrets(env);
   const holder = request.holder;
-  const found = vault.findPatientPseudonym(
+  const found = await vault.findPatientPseudonym(
     (candidate) => secrets.pseudonymFor(holder, candidate) === request.pseudonym,
   );
   if (!found) {

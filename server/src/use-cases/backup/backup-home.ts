@@ -38,6 +38,7 @@ export async function backupHome(
   actor: Actor,
   destinations: { to: string; vaultTo: string },
 ): Promise<BackupManifest> {
+  refuseBesideVaultService(platform.env);
   const to = path.resolve(destinations.to);
   const vaultTo = path.resolve(destinations.vaultTo);
   if (!platform.catalog.dumpDataDir) {
@@ -127,6 +128,7 @@ export async function restoreHome(
 ): Promise<BackupManifest> {
   const from = path.resolve(sources.from);
   const vaultFrom = path.resolve(sources.vaultFrom);
+  refuseBesideVaultService(env);
   const manifest = JSON.parse(
     await readFile(path.join(from, 'manifest.json'), 'utf8').catch(() => {
       throw new AppError(
@@ -196,4 +198,16 @@ async function assertEmptyFolder(folder: string): Promise<void> {
   if (entries.length > 0) {
     throw new AppError('CONFLICT', `${folder} is not empty: back up into a new folder`);
   }
+}
+
+/**
+ * With a vault service, this host has no vault to copy and must not get one: the vault is
+ * backed up and restored on its own host (docs/operations/vault.md).
+ */
+function refuseBesideVaultService(env: Env): void {
+  if (!env.MEDLAKE_VAULT_URL) return;
+  throw new AppError(
+    'CONFLICT',
+    `This server uses the vault service at ${env.MEDLAKE_VAULT_URL}: back the vault up on its host (\`medlake vault backup\`, docs/operations/vault.md); this command backs up a home that holds its vault`,
+  );
 }
