@@ -4,7 +4,8 @@ import { createDuckDbEngine, type DuckDbEngineOptions } from './duckdb/duckdb-en
 import { createDuckDbIngestEngine, type DuckDbIngestOptions } from './duckdb/duckdb-ingest.ts';
 import { createSparkEngine } from './spark/spark-engine.ts';
 import { createSparkIngestEngine } from './spark/spark-ingest.ts';
-import type { IngestEngine, QueryEngine } from './types.ts';
+import type { IngestEngine } from '../ingest/ingest-types.ts';
+import type { QueryEngine } from './types.ts';
 
 type EngineEnv = Pick<Env, 'MEDLAKE_ENGINE' | 'SPARK_CONNECT_URL' | 'MEDLAKE_DUCKDB_EXTENSIONS'>;
 

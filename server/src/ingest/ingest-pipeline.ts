@@ -1,8 +1,8 @@
 import { lakeColumns, type IngestProblem, type IngestProblemCode } from '@medlake/shared';
 import { AppError } from '../errors.ts';
-import type { IngestOutcome, IngestPhase, IngestRequest } from '../engines/types.ts';
 import type { SourceColumn } from './ingest-plan.ts';
 import type { IngestDialect, IngestRunner, PseudonymBatch, RowValues } from './ingest-runner.ts';
+import type { IngestOutcome, IngestPhase, IngestRequest } from './ingest-types.ts';
 import {
   approximateLine,
   columnAlias,

@@ -1,6 +1,6 @@
 import type { ContractColumn, IngestProblemCode, SourceType } from '@medlake/shared';
-import type { IngestOutcome } from '../engines/types.ts';
 import type { IngestPlan, SourceColumn } from './ingest-plan.ts';
+import type { IngestOutcome } from './ingest-types.ts';
 
 /**
  * The rules of ingestion that do not depend on the engine: which columns are kept, which rows

@@ -2,7 +2,7 @@ import { Int32, Table, Utf8, vectorFromArray } from 'apache-arrow';
 import { AppError } from '../../errors.ts';
 import { runIngest } from '../../ingest/ingest-pipeline.ts';
 import type { IngestRunner, PseudonymBatch } from '../../ingest/ingest-runner.ts';
-import type { IngestEngine, IngestRequest } from '../types.ts';
+import type { IngestEngine, IngestRequest } from '../../ingest/ingest-types.ts';
 import { rowsOf } from './arrow-json.ts';
 import { parseConnectUrl } from './connect-url.ts';
 import { SparkConnectClient } from './spark-connect-client.ts';
