@@ -10,28 +10,23 @@ import { auditLog, type AuditLog } from './audit/audit-log.ts';
 import { createSignedDownloadLinks, type DownloadLinks } from './downloads/download-links.ts';
 import { privacySecrets, type PrivacySecrets } from './privacy/privacy-secrets.ts';
 import { createEngine } from './engines/registry.ts';
-import type { QueryEngine } from './engines/types.ts';
 import type { Env } from './env.ts';
 import { AppError } from './errors.ts';
 import { homeLayout, type HomeLayout } from './home-layout.ts';
 import { resolveSigningKey } from './key-file.ts';
-import { folderLocation, type ObjectStore } from './storage/object-store.ts';
+import type { PlatformParts } from './platform-parts.ts';
+import { folderLocation } from './storage/object-store.ts';
 import { createObjectStore } from './storage/registry.ts';
 
-/** Everything a use-case may need: the open catalog, engine and object store. */
-export type Platform = {
+/** Everything a use-case may need: the open catalog, engine and object store, and the rest. */
+export type Platform = PlatformParts & {
   readonly env: Env;
   readonly layout: HomeLayout;
-  readonly catalog: Catalog;
-  readonly engine: QueryEngine;
-  readonly store: ObjectStore;
   readonly downloads: DownloadLinks;
   readonly audit: AuditLog;
   /** Signed notes of the audit chain's head, outside MEDLAKE_HOME. */
   readonly auditCheckpoints: AuditCheckpoints;
   readonly totpSecrets: TotpSecretBox;
-  /** Each project's own pseudonyms in row-level results, and the noise of noisy answers. */
-  readonly privacy: PrivacySecrets;
   close(): Promise<void>;
 };
 

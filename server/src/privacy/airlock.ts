@@ -2,7 +2,7 @@ import type { OutputReport, QuerySummary, ResultReviewView } from '@medlake/shar
 import { datasetsRepository } from '../catalog/datasets-repository.ts';
 import type { QueryJob } from '../catalog/query-jobs-repository.ts';
 import { AppError } from '../errors.ts';
-import type { Platform } from '../platform.ts';
+import type { PlatformParts } from '../platform-parts.ts';
 import { checkOutput } from './output-check.ts';
 
 /**
@@ -23,7 +23,7 @@ type FailedCheck = ResultReviewView['checks'][number];
  * undefined otherwise. Checked against the contract as it is when the result is made.
  */
 export async function airlockVerdict(
-  platform: Platform,
+  platform: PlatformParts,
   job: Pick<QueryJob, 'datasetId'>,
   outcome: { summary: QuerySummary; resultKey: string },
 ): Promise<{ state: 'not_needed' | 'pending'; report: OutputReport } | undefined> {

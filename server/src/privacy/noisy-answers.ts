@@ -7,7 +7,7 @@ import {
 } from '@medlake/shared';
 import { privacySpendingRepository } from '../catalog/privacy-spending-repository.ts';
 import { AppError } from '../errors.ts';
-import type { Platform } from '../platform.ts';
+import type { PlatformParts } from '../platform-parts.ts';
 import { hiddenPatients, hiddenRows, type ResultColumn } from '../query/compile-query.ts';
 import type { AggregateRow, DisclosureRule } from '../query/disclosure.ts';
 import { lockReleaseLedger } from '../query/ledger/lock.ts';
@@ -81,7 +81,7 @@ const micro = (epsilon: number) => Math.round(epsilon * 1_000_000);
 
 /** The holder's budget on the dataset as it stands, and what the answer would cost. */
 export async function budgetState(
-  platform: Platform,
+  platform: PlatformParts,
   input: { holder: string; datasetId: string; answerKey: string; noise: NoisePolicy },
 ): Promise<BudgetState> {
   const { noise } = input;
@@ -130,7 +130,7 @@ export function assertAffordable(state: BudgetState): void {
 
 /** Records what the answer cost (nothing for a repeat), after checking it can be paid. */
 export async function spendBudget(
-  platform: Platform,
+  platform: PlatformParts,
   input: {
     holder: string;
     datasetId: string;
@@ -227,7 +227,7 @@ export function noisePlan(noise: NoisePolicy, spec: QuerySpec, grouped: boolean)
  * below zero become zero, which changes nothing of the guarantee.
  */
 export function addNoise(
-  platform: Platform,
+  platform: PlatformParts,
   input: {
     holder: string;
     answerKey: string;

@@ -1,5 +1,5 @@
 import type { OutputReport, QuerySummary } from '@medlake/shared';
-import type { Platform } from '../platform.ts';
+import type { PlatformParts } from '../platform-parts.ts';
 
 /**
  * The output checks every export goes through, and their report: which rules ran and what they
@@ -9,7 +9,7 @@ import type { Platform } from '../platform.ts';
  * user's aggregate result shows unsuppressed.
  */
 export async function checkOutput(
-  platform: Platform,
+  platform: PlatformParts,
   input: { summary: QuerySummary; resultLocation: string; airlock: boolean },
 ): Promise<OutputReport> {
   const { summary } = input;
@@ -44,7 +44,7 @@ export async function checkOutput(
 
 /** How many groups of a stored aggregate result show a count below the threshold. */
 async function smallCells(
-  platform: Platform,
+  platform: PlatformParts,
   summary: QuerySummary,
   resultLocation: string,
 ): Promise<number> {

@@ -3,7 +3,7 @@ import { releasedCellsRepository } from '../catalog/released-cells-repository.ts
 import { releasesRepository } from '../catalog/releases-repository.ts';
 import type { RunOptions } from '../engines/types.ts';
 import { releaseFilesGlob, releaseFolder } from '../ingest/lake-keys.ts';
-import type { Platform } from '../platform.ts';
+import type { PlatformParts } from '../platform-parts.ts';
 import {
   hiddenPatients,
   hiddenRows,
@@ -141,7 +141,7 @@ export const ledgerPoolSize = 1000;
  * `record` writes what was released.
  */
 export async function checkReleaseLedger(
-  platform: Platform,
+  platform: PlatformParts,
   input: {
     holder: string;
     datasetId: string;
@@ -178,7 +178,7 @@ export async function checkReleaseLedger(
 }
 
 async function check(
-  platform: Platform,
+  platform: PlatformParts,
   input: Parameters<typeof checkReleaseLedger>[1],
 ): Promise<{
   verdict: LedgerVerdict;
@@ -558,7 +558,7 @@ function sameVersions(
 }
 
 async function releaseSlots(
-  platform: Platform,
+  platform: PlatformParts,
   datasetId: string,
   ids: readonly string[],
 ): Promise<Map<string, ReleaseSlot>> {
@@ -588,7 +588,7 @@ async function releaseSlots(
  * difference of their patient counts. The engine counts the rest.
  */
 async function judge(
-  platform: Platform,
+  platform: PlatformParts,
   input: Parameters<typeof checkReleaseLedger>[1],
   scope: ReturnType<typeof shapeOf>['scope'],
   candidates: readonly Candidate[],
