@@ -15,9 +15,16 @@ const [csv, month, warmUpCsv, warmUpMonth] = process.argv.slice(2);
 if (!csv || !month)
   throw new Error('usage: ingest-medlake.ts CSV MONTH [WARM_UP_CSV WARM_UP_MONTH]');
 const home = await mkdtemp(path.join(tmpdir(), 'medlake-bench-home-'));
-const platform = await openPlatform(loadEnv({ MEDLAKE_HOME: home, LOG_LEVEL: 'silent' }), {
-  migrate: true,
-});
+// bench/vault.ts sets the vault service's settings; nothing else of the environment counts.
+const vaultService = Object.fromEntries(
+  Object.entries(process.env).filter(([name]) =>
+    /^MEDLAKE_VAULT_(URL|CA_PATH|CLIENT_CERT_PATH|CLIENT_KEY_PATH)$/.test(name),
+  ),
+);
+const platform = await openPlatform(
+  loadEnv({ MEDLAKE_HOME: home, LOG_LEVEL: 'silent', ...vaultService }),
+  { migrate: true },
+);
 const benchActor = { userId: null, name: 'bench', source: 'bench' };
 try {
   const contract = new URL('../server/config/contracts/lab-results.json', import.meta.url);
