@@ -1,6 +1,16 @@
 import type { AccessLevel } from '../catalog/grants-repository.ts';
 import { hiddenPatients, type hiddenRows, type ResultColumn } from './compile-query.ts';
-import type { LedgerVerdict } from './release-ledger.ts';
+
+/**
+ * The cells of a result the release ledger (release-ledger.ts) holds back, and why. It is
+ * defined here, where it is applied, so that the ledger builds on disclosure and not both ways.
+ */
+export type LedgerVerdict = {
+  groups: boolean[];
+  total: boolean;
+  /** In plain words, for the result's summary; absent when nothing was held back. */
+  reason?: string;
+};
 
 /** One group of an aggregate result as the engine returned it, hidden counts included. */
 export type AggregateRow = Record<string, unknown> & {

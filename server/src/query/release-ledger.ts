@@ -10,7 +10,7 @@ import {
   type CompileContext,
   type ResultColumn,
 } from './compile-query.ts';
-import type { AggregateRow, DisclosedRow, HistogramBin } from './disclosure.ts';
+import type { AggregateRow, DisclosedRow, HistogramBin, LedgerVerdict } from './disclosure.ts';
 import {
   cellBox,
   normalCohort,
@@ -30,14 +30,6 @@ import {
 } from './ledger/search.ts';
 import { askTheEngine, type TruthQuestion } from './ledger/truth.ts';
 import { mostRowsPerPatient as mostRowsAcross } from './plan-query.ts';
-
-/** The cells of a result the ledger holds back, and why. */
-export type LedgerVerdict = {
-  groups: boolean[];
-  total: boolean;
-  /** In plain words, for the result's summary; absent when nothing was held back. */
-  reason?: string;
-};
 
 type Cell = { family: string; cell: { groups: string[]; values: unknown[] | null } };
 
