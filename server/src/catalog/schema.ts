@@ -52,6 +52,8 @@ export interface JobsTable {
   hospital_id: string | null;
   /** What the job wrote could not all be removed when it ended; the next start removes it. */
   leftovers: Generated<boolean>;
+  /** When the server running the job last said it is alive (ingest leases); null once ended. */
+  heartbeat_at: Date | null;
 }
 
 export interface ReleasedCellsTable {
