@@ -152,6 +152,18 @@ export function compileWithheldPatients(
 }
 
 /**
+ * The most rows one patient has in the files a query reads (`context.files.main`), in result
+ * column `most`: the exact figure that the catalog's bound, a sum over releases, stands in for.
+ * Any group of a query over these files holds at most that many values of one patient.
+ */
+export function compileMostRowsPerPatient(context: CompileContext): Statement {
+  const { dialect } = context;
+  const patient = dialect.quoteIdentifier('patient');
+  const perPatient = `SELECT ${patient}, count(*) AS n FROM ${dialect.scanParquet(context.files.main)} AS t GROUP BY ${patient}`;
+  return { sql: `SELECT max(n) AS most FROM (${perPatient}) AS per_patient`, params: [] };
+}
+
+/**
  * For the release ledger: the condition a row `t` of the lake meets when it matches the spec's
  * filter and cohort, as compileQuery writes it (cohort criteria read `context.files.cohort`),
  * with its parameters numbered from 1. The ledger writes its own statement around it.

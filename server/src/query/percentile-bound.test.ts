@@ -221,5 +221,60 @@ describe('percentiles judged with the catalog bound on rows per patient', () => 
         expect(withBound.total).toEqual(counted.total);
       }
     });
+
+    it('counts the most rows of one patient in the files read where the catalog bound is loose, not per group', async () => {
+      // A loose bound, as where the patient with the most rows differs from release to
+      // release: ten times the truth, still an upper bound.
+      const truth = await trueMostRows(platform, 'lab-results');
+      for (const [id, value] of truth) {
+        await sql`update releases set max_rows_per_patient = ${value * 10} where id = ${id}`.execute(
+          platform.catalog.db,
+        );
+      }
+      let holders = 0;
+      const run = async (spec: object) => {
+        holders += 1;
+        const user = await researcherWithAccess(
+          platform,
+          `loose${holders}@example.org`,
+          'lab-results',
+          'aggregate',
+        );
+        const recorded = recording(platform);
+        const { job, rows } = await runQuery(recorded.platform, user, spec);
+        expect(job.status).toBe('succeeded');
+        return { rows: sorted(rows), total: job.summary?.total, statements: recorded.statements };
+      };
+      // One hospital's files: a set no other test of this file reads, so none counted it yet.
+      const byCode = {
+        dataset: 'lab-results',
+        where: { column: 'hospital', op: 'eq', value: 'h01' },
+        groupBy: [{ column: 'code' }],
+        measures,
+      };
+      try {
+        const loose = await run(byCode);
+        const mostRows = loose.statements.filter((statement) => statement.includes('AS most'));
+        expect(mostRows).toHaveLength(1);
+        expect(loose.statements.filter(countsPerPatient)).toEqual([]);
+        expect(loose.rows.every((row) => typeof row.value_p90 === 'number')).toBe(true);
+        // The figure is kept for these files: a second question over them counts nothing.
+        const again = await run(byCode);
+        expect(again.statements.filter((statement) => statement.includes('AS most'))).toEqual([]);
+        expect(again.rows).toEqual(loose.rows);
+        // The same answer as counting per patient in each group gives.
+        await forgetBounds(platform);
+        const counted = await run(byCode);
+        expect(countsPerPatient(counted.statements[0]!)).toBe(true);
+        expect(loose.rows).toEqual(counted.rows);
+        expect(loose.total).toEqual(counted.total);
+      } finally {
+        for (const [id, value] of truth) {
+          await sql`update releases set max_rows_per_patient = ${value} where id = ${id}`.execute(
+            platform.catalog.db,
+          );
+        }
+      }
+    });
   });
 });
