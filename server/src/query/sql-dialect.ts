@@ -17,6 +17,12 @@ export interface SqlDialect {
   castToDate(expression: string): string;
   castToTimestamp(expression: string): string;
   castToText(expression: string): string;
+  /**
+   * A double rounded to 15 significant digits, as a double: the one nearest that decimal, whose
+   * shortest text carries no binary noise (128.20000000000002 becomes 128.2). Exports write
+   * their numbers through this; NULL stays NULL, NaN and infinities stay themselves.
+   */
+  withoutBinaryNoise(expression: string): string;
   /** The day after a date, as a timestamp: the exclusive end of a date-only upper bound. */
   dayAfter(expression: string): string;
   countDistinct(expression: string): string;

@@ -20,6 +20,8 @@ export const duckDbDialect: SqlDialect = {
   castToDate: (expression) => `CAST(${expression} AS DATE)`,
   castToTimestamp: (expression) => `CAST(${expression} AS TIMESTAMP)`,
   castToText: (expression) => `CAST(${expression} AS VARCHAR)`,
+  // Fifteen significant digits as text (%.14e), read back as the nearest double.
+  withoutBinaryNoise: (expression) => `CAST(printf('%.14e', ${expression}) AS DOUBLE)`,
   dayAfter: (expression) => `(CAST(${expression} AS DATE) + INTERVAL 1 DAY)`,
   countDistinct: (expression) => `count(DISTINCT ${expression})`,
   countDistinctOver: (expression, partition) =>

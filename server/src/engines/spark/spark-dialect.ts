@@ -24,6 +24,10 @@ export const sparkDialect: SqlDialect = {
   castToDate: (expression) => `CAST(${expression} AS DATE)`,
   castToTimestamp: (expression) => `CAST(${expression} AS TIMESTAMP)`,
   castToText: (expression) => `CAST(${expression} AS STRING)`,
+  // Fifteen significant digits as text (%.14e), read back as the nearest double. Spark formats
+  // NULL as the text 'null', which an ANSI cast refuses, so NULL is kept apart.
+  withoutBinaryNoise: (expression) =>
+    `CAST(CASE WHEN ${expression} IS NOT NULL THEN format_string('%.14e', ${expression}) END AS DOUBLE)`,
   dayAfter: (expression) => `CAST(date_add(CAST(${expression} AS DATE), 1) AS TIMESTAMP)`,
   countDistinct: (expression) => `count(DISTINCT ${expression})`,
   // Spark has no DISTINCT window aggregates; the set of a partition's values is the same count.

@@ -127,25 +127,26 @@ async function makeExport(
     params.push(value);
     return dialect.placeholder(params.length);
   };
-  const columns =
-    format === 'parquet'
-      ? ['*']
-      : [
-          ...summary.columns.map((column) => {
-            const name = dialect.quoteIdentifier(column.name);
-            if (column.kind === 'measure' && (column.fn === 'count' || column.fn === 'patients')) {
-              // As the API shows it: a held-back cell may hold many more than the threshold.
-              return `CASE WHEN suppressed THEN ${param(suppressedCount)} ELSE ${dialect.castToText(name)} END AS ${name}`;
-            }
-            if (column.type === 'histogram') return `to_json(${name}) AS ${name}`;
-            if (column.type === 'varchar') {
-              // =, +, - and @ start a formula in spreadsheets; a leading quote keeps it text.
-              return `CASE WHEN left(${name}, 1) IN ('=', '+', '-', '@', chr(9), chr(13)) THEN '''' || ${name} ELSE ${name} END AS ${name}`;
-            }
-            return name;
-          }),
-          ...(summary.kind === 'aggregate' ? ['suppressed'] : []),
-        ];
+  const columns = [
+    ...summary.columns.map((column) => {
+      const name = dialect.quoteIdentifier(column.name);
+      // Full precision without binary noise: a mean of 128.2 is written 128.2, in CSV and
+      // Parquet alike, not 128.20000000000002.
+      if (column.type === 'double') return `${dialect.withoutBinaryNoise(name)} AS ${name}`;
+      if (format === 'parquet') return name;
+      if (column.kind === 'measure' && (column.fn === 'count' || column.fn === 'patients')) {
+        // As the API shows it: a held-back cell may hold many more than the threshold.
+        return `CASE WHEN suppressed THEN ${param(suppressedCount)} ELSE ${dialect.castToText(name)} END AS ${name}`;
+      }
+      if (column.type === 'histogram') return `to_json(${name}) AS ${name}`;
+      if (column.type === 'varchar') {
+        // =, +, - and @ start a formula in spreadsheets; a leading quote keeps it text.
+        return `CASE WHEN left(${name}, 1) IN ('=', '+', '-', '@', chr(9), chr(13)) THEN '''' || ${name} ELSE ${name} END AS ${name}`;
+      }
+      return name;
+    }),
+    ...(summary.kind === 'aggregate' ? ['suppressed'] : []),
+  ];
   await platform.engine.writeFile(
     { sql: `SELECT ${columns.join(', ')} FROM ${source} AS r`, params },
     await platform.store.locateForWrite(key),
