@@ -1,11 +1,11 @@
 // Builds the lake bench/query.ts runs on: a MEDLAKE_HOME with the lab-results dataset, its
-// synthetic releases (server/src/demo/synthetic-lake.ts), and a researcher with a token.
+// synthetic releases (server/test/synthetic-lake.ts), and a researcher with a token.
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { querySpecSchema } from '@medlake/shared';
 import { datasetsRepository } from '../server/src/catalog/datasets-repository.ts';
 import { loadEnv } from '../server/src/env.ts';
-import { publishSyntheticLabResults } from '../server/src/demo/synthetic-lake.ts';
+import { publishSyntheticLabResults } from '../server/test/synthetic-lake.ts';
 import { openPlatform } from '../server/src/platform.ts';
 import { hiddenTotal } from '../server/src/query/compile-query.ts';
 import { planAndCompile } from '../server/src/use-cases/queries/run-query-job.ts';

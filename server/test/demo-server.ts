@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { usersRepository } from '../src/catalog/users-repository.ts';
-import { publishSyntheticLabResults } from '../src/demo/synthetic-lake.ts';
+import { publishSyntheticLabResults } from './synthetic-lake.ts';
 import { loadEnv } from '../src/env.ts';
 import { homeLayout } from '../src/home-layout.ts';
 import { openPlatform, type Platform } from '../src/platform.ts';

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestPlatform, type TestPlatform, testActor } from '../../test/helper.ts';
 import { contractFile } from '../../test/ingest-helpers.ts';
 import type { User } from '../catalog/users-repository.ts';
-import { publishSyntheticLabResults } from '../demo/synthetic-lake.ts';
+import { publishSyntheticLabResults } from '../../test/synthetic-lake.ts';
 import { createLogger } from '../logger.ts';
 import type { Platform } from '../platform.ts';
 import { addUser, grantDatasetAccess } from '../use-cases/manage-access.ts';

@@ -1,17 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { lakeColumns, type QualityReport } from '@medlake/shared';
-import type { Dataset } from '../catalog/datasets-repository.ts';
-import { hospitalsRepository } from '../catalog/hospitals-repository.ts';
-import { jobsRepository } from '../catalog/jobs-repository.ts';
-import { releasesRepository } from '../catalog/releases-repository.ts';
-import { quoteLiteral } from '../engines/duckdb/duckdb-sql.ts';
-import type { Actor } from '../audit/audit-log.ts';
-import { releaseFileName } from '../ingest/lake-keys.ts';
-import type { Platform } from '../platform.ts';
-import { ingestFiles } from '../use-cases/ingest-upload.ts';
-import { addHospital } from '../use-cases/manage-datasets.ts';
-import { numericTests } from './lab-tests.ts';
+import type { Dataset } from '../src/catalog/datasets-repository.ts';
+import { hospitalsRepository } from '../src/catalog/hospitals-repository.ts';
+import { jobsRepository } from '../src/catalog/jobs-repository.ts';
+import { releasesRepository } from '../src/catalog/releases-repository.ts';
+import { quoteLiteral } from '../src/engines/duckdb/duckdb-sql.ts';
+import type { Actor } from '../src/audit/audit-log.ts';
+import { releaseFileName } from '../src/ingest/lake-keys.ts';
+import type { Platform } from '../src/platform.ts';
+import { ingestFiles } from '../src/use-cases/ingest-upload.ts';
+import { addHospital } from '../src/use-cases/manage-datasets.ts';
+import { numericTests } from '../src/demo/lab-tests.ts';
 
 const syntheticActor: Actor = { userId: null, name: 'synthetic lake', source: 'medlake' };
 
