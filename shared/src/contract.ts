@@ -79,6 +79,20 @@ const measureColumn = z.object({
   allowText: z.boolean().default(false),
   /** What a text result holding an identifier does: loses its text (default), or fails. */
   onIdentifier: z.enum(['redact_value', 'reject_row', 'reject_file']).default('redact_value'),
+  /**
+   * Converts each value to the canonical unit of its code (server/config/units), so that values
+   * from hospitals that use other units can be compared. The value and unit as sent are kept
+   * beside (`<name>_as_sent`, `<unit>_as_sent`), and `<name>_flag` says why a value is not to
+   * be trusted: its unit could not be converted (the canonical value is then empty), or it is
+   * outside the range a living person can have. Either can instead reject the row.
+   */
+  canonicalUnits: z
+    .object({
+      onUnconvertible: z.enum(['flag', 'reject_row']).default('flag'),
+      onImplausible: z.enum(['flag', 'reject_row']).default('flag'),
+    })
+    .strict()
+    .optional(),
 });
 
 const freeTextColumn = z.object({
@@ -223,6 +237,13 @@ export const datasetContractSchema = z
       (column) => column.role === 'event_date' && column.ageReference,
     );
     if (references.length > 1) problem('at most one event_date column may be the ageReference');
+    for (const column of contract.columns) {
+      if (column.role !== 'measure' || !column.canonicalUnits) continue;
+      if (column.type !== 'double') problem(`${column.name}: canonicalUnits needs type double`);
+      if (!roles.includes('code') || !roles.includes('unit')) {
+        problem(`${column.name}: canonicalUnits needs a code column and a unit column`);
+      }
+    }
     duplicates(contract.columns.map((column) => column.name)).forEach((name) =>
       problem(`column name ${name} is used twice`),
     );
@@ -267,6 +288,7 @@ const datePolicyWords: Record<DatePolicy, string> = {
 export function lakeColumns(
   contract: Pick<DatasetContract, 'columns' | 'datePolicy'>,
 ): LakeColumn[] {
+  const converted = convertedMeasure(contract);
   return contract.columns.flatMap((column): LakeColumn[] => {
     const from = { source: column.name, role: column.role };
     switch (column.role) {
@@ -322,6 +344,7 @@ export function lakeColumns(
           },
         ];
       case 'measure':
+        if (column.canonicalUnits) return convertedMeasureColumns(column, from);
         return [
           { name: column.name, type: column.type, ...from, treatment: 'kept' },
           ...(column.allowText
@@ -346,10 +369,76 @@ export function lakeColumns(
               },
             ]
           : [];
+      case 'unit':
+        return converted
+          ? [
+              {
+                name: column.name,
+                type: 'varchar',
+                ...from,
+                treatment: `the canonical unit of the code where ${converted.name} was converted to it; else as sent`,
+              },
+              {
+                name: `${column.name}_as_sent`,
+                type: 'varchar',
+                ...from,
+                treatment: 'the unit as the hospital sent it',
+              },
+            ]
+          : [{ name: column.name, type: column.type, ...from, treatment: 'kept' }];
       default:
         return [{ name: column.name, type: column.type, ...from, treatment: 'kept' }];
     }
   });
+}
+
+type MeasureColumn = Extract<ContractColumn, { role: 'measure' }>;
+
+/** The measure whose values are converted to canonical units, if any. */
+export function convertedMeasure(
+  contract: Pick<DatasetContract, 'columns'>,
+): MeasureColumn | undefined {
+  return contract.columns.find(
+    (column): column is MeasureColumn => column.role === 'measure' && !!column.canonicalUnits,
+  );
+}
+
+function convertedMeasureColumns(
+  column: MeasureColumn,
+  from: Pick<LakeColumn, 'source' | 'role'>,
+): LakeColumn[] {
+  return [
+    {
+      name: column.name,
+      type: 'double',
+      ...from,
+      treatment:
+        'converted to the canonical unit of its code (UCUM); empty where the unit could not be converted',
+    },
+    ...(column.allowText
+      ? [
+          {
+            name: `${column.name}_text`,
+            type: 'varchar' as const,
+            ...from,
+            treatment: 'non-numeric results, scanned for identifiers',
+          },
+        ]
+      : []),
+    {
+      name: `${column.name}_as_sent`,
+      type: 'double',
+      ...from,
+      treatment: 'the value as the hospital sent it, in the unit it sent',
+    },
+    {
+      name: `${column.name}_flag`,
+      type: 'varchar',
+      ...from,
+      treatment:
+        'unit_unconvertible: the unit could not be converted; implausible: outside the range a living person can have; else empty',
+    },
+  ];
 }
 
 function duplicates(values: string[]): string[] {

@@ -18,6 +18,9 @@ export const ingestProblemCodes = [
   'missing_value',
   'birth_after_event',
   'identifier_in_text',
+  'unit_unconvertible',
+  'implausible_value',
+  'event_outside_window',
 ] as const;
 
 export type IngestProblemCode = (typeof ingestProblemCodes)[number];
@@ -47,6 +50,10 @@ export const codeProfileSchema = z.object({
   q1: z.number().nullable(),
   median: z.number().nullable(),
   q3: z.number().nullable(),
+  /** Numeric values whose unit could not be converted to the code's canonical unit. */
+  unconvertible: z.number().optional(),
+  /** Numeric values outside the range a living person can have (in the canonical unit). */
+  implausible: z.number().optional(),
 });
 
 export type CodeProfile = z.infer<typeof codeProfileSchema>;
@@ -73,6 +80,13 @@ export const qualityReportSchema = z.object({
   codes: z.array(codeProfileSchema),
   /** Rows whose event date falls outside the month the upload is for. */
   eventsOutsideMonth: z.number(),
+  /**
+   * Units sent that could not be converted to their code's canonical unit, with the numeric
+   * values sent in each (contracts with canonical units), most first.
+   */
+  unconvertibleUnits: z
+    .array(z.object({ code: z.string(), unit: z.string().nullable(), values: z.number() }))
+    .optional(),
   /** Compared with the hospital's previous month of the same dataset, when there is one. */
   comparedWith: z.object({ releaseId: z.string(), month: z.string() }).nullable(),
   changes: z.array(qualityChangeSchema),

@@ -18,6 +18,8 @@ import {
 import { releaseFilesGlob } from './lake-keys.ts';
 import { locateRecords } from './locate-records.ts';
 import { codeProfileOf, codesQuery, totalsOf, totalsQuery } from './quality-profile.ts';
+import { loadCanonicalUnits } from './canonical-units.ts';
+import { registerUnitConversions, UnitSql, type UnitPair } from './unit-step.ts';
 import { firstStrayLineBreak } from './stray-line-break.ts';
 
 /**
@@ -68,6 +70,9 @@ class IngestPipeline {
   /** Rows read into the staged table (where the engine counts them), and rows to be written. */
   #stagedRows: number | null = null;
   #writtenRows = 0;
+  /** The conversion to canonical units, where the contract asks for one (unit-step.ts). */
+  readonly #units: UnitSql | undefined;
+  #unconvertibleUnits: UnitPair[] = [];
 
   constructor(runner: IngestRunner, request: IngestRequest) {
     this.#runner = runner;
@@ -76,6 +81,7 @@ class IngestPipeline {
     this.#rules = new IngestRules(request.plan);
     this.#rowRules = this.#rules.rowRules();
     this.#source = this.#rules.source;
+    this.#units = this.#rules.units && new UnitSql(this.#rules.units, this.#sql);
   }
 
   async run(): Promise<IngestOutcome> {
@@ -84,6 +90,13 @@ class IngestPipeline {
       (error: unknown) => this.#readFailure(error),
     );
     if (unreadable) return unreadable;
+    if (this.#rules.units) {
+      this.#unconvertibleUnits = await registerUnitConversions(
+        this.#runner,
+        this.#rules.units,
+        loadCanonicalUnits(),
+      );
+    }
     await this.#checkRows();
     const failure = await this.#failureIfAny();
     if (failure) return failure;
@@ -175,6 +188,15 @@ class IngestPipeline {
       );
     }
     for (const [index, rule] of this.#rowRules.entries()) {
+      const units = this.#units;
+      if (units && (rule.kind === 'unit_unconvertible' || rule.kind === 'implausible_value')) {
+        const selected = values(rule, index, 's.record').map(
+          ([name, value]) => `${value} AS ${name}`,
+        );
+        const when =
+          rule.kind === 'unit_unconvertible' ? units.unconvertible() : units.implausible();
+        parts.push(`SELECT ${selected.join(', ')} FROM accepted s ${units.join()} WHERE ${when}`);
+      }
       if (rule.kind !== 'patient_name') continue;
       const text = scannedTextSql(rule.text);
       const selected = values(rule, index, 't.record').map(
@@ -201,6 +223,8 @@ class IngestPipeline {
       case 'own_identifier':
         return `hit_${rule.text.source.position}`;
       case 'patient_name':
+      case 'unit_unconvertible':
+      case 'implausible_value':
         return undefined;
     }
   }
@@ -342,6 +366,7 @@ class IngestPipeline {
     const query = `
       SELECT ${expressions.join(',\n ')}
       FROM accepted s JOIN patient_map p ON s.${patient} = p.real
+      ${this.#units?.join() ?? ''}
       ${actions ? 'LEFT JOIN row_actions a ON a.record = s.record WHERE a.skipped IS NULL OR NOT a.skipped' : ''}`;
     return this.#timed('writing', this.#writtenRows, (onPercent) =>
       this.#runner.writeRelease(query, this.#stagedRows, onPercent),
@@ -379,6 +404,11 @@ class IngestPipeline {
       const as = ` AS ${sql.quoteIdentifier(lake.name)}`;
       if (!column || input === undefined) {
         expressions.push(`CAST(NULL AS ${type})${as}`);
+        continue;
+      }
+      const converted = this.#convertedValue(lake.name, column.name);
+      if (converted !== undefined) {
+        expressions.push(`${converted}${as}`);
         continue;
       }
       switch (column.role) {
@@ -437,6 +467,45 @@ class IngestPipeline {
     return expressions;
   }
 
+  /**
+   * A lake column of the converted measure or of its unit, as SQL; undefined for the text of
+   * a result in words and for every other column, which the general rules write.
+   */
+  #convertedValue(lakeName: string, columnName: string): string | undefined {
+    const units = this.#units;
+    const columns = this.#rules.units;
+    if (!units || !columns) return undefined;
+    if (columnName === columns.measure.column?.name) {
+      if (lakeName === columnName) return units.canonical();
+      if (lakeName === `${columnName}_as_sent`) return units.valueSent();
+      if (lakeName === `${columnName}_flag`) return units.flag();
+    }
+    if (columnName === columns.unit?.column?.name) {
+      if (lakeName === columnName) return units.unit();
+      if (lakeName === `${columnName}_as_sent`) return units.unitSent();
+    }
+    return undefined;
+  }
+
+  /** Per code, the numbers whose unit could not be converted and the implausible ones. */
+  async #unitCounts(): Promise<Map<string, { unconvertible: number; implausible: number }>> {
+    const counts = new Map<string, { unconvertible: number; implausible: number }>();
+    const units = this.#units;
+    if (!units) return counts;
+    for (const pair of this.#unconvertibleUnits) {
+      const count = counts.get(pair.code) ?? { unconvertible: 0, implausible: 0 };
+      counts.set(pair.code, { ...count, unconvertible: count.unconvertible + pair.values });
+    }
+    const implausible = await this.#runner.rows<{ code: string; n: bigint | number }>(
+      `SELECT u.code AS code, count(*) AS n FROM accepted s ${units.join()} WHERE ${units.implausible()} GROUP BY u.code`,
+    );
+    for (const row of implausible) {
+      const count = counts.get(String(row.code)) ?? { unconvertible: 0, implausible: 0 };
+      counts.set(String(row.code), { ...count, implausible: Number(row.n) });
+    }
+    return counts;
+  }
+
   /** An event date as the dataset's date policy keeps it. */
   #generaliseDate(input: string, type: 'date' | 'timestamp'): string {
     switch (this.#request.plan.contract.datePolicy) {
@@ -465,9 +534,20 @@ class IngestPipeline {
     };
     const [totals] = await this.#runner.rows(totalsQuery(contract, sql));
     const codes = codesQuery(contract, sql);
+    const unitCounts = await this.#unitCounts();
     const profiled = {
       ...totalsOf(contract, totals),
-      codes: codes ? (await this.#runner.rows(codes)).map(codeProfileOf) : [],
+      codes: codes
+        ? (await this.#runner.rows(codes)).map((row) => {
+            const profile = codeProfileOf(row);
+            return this.#units
+              ? {
+                  ...profile,
+                  ...(unitCounts.get(profile.code) ?? { unconvertible: 0, implausible: 0 }),
+                }
+              : profile;
+          })
+        : [],
     };
 
     const reference = this.#rules.ageReference() ?? this.#rules.byRole('event_date')[0];
@@ -496,6 +576,7 @@ class IngestPipeline {
       rejectedSamples: this.#rejected.problems,
       redactedValues: redactions,
       eventsOutsideMonth: outside,
+      ...(this.#units ? { unconvertibleUnits: this.#unconvertibleUnits.slice(0, 100) } : {}),
     };
   }
 

@@ -1,5 +1,6 @@
 import type { ContractColumn, IngestProblemCode, SourceType } from '@medlake/shared';
 import type { IngestPlan, SourceColumn } from './ingest-plan.ts';
+import { unitColumnsOf, type UnitColumns } from './unit-step.ts';
 import type { IngestOutcome } from './ingest-types.ts';
 
 /**
@@ -73,6 +74,10 @@ export type RowRule = {
   | { kind: 'own_identifier'; text: ScannedText }
   /** The text holds, as a word, a name or place of any patient in the upload. */
   | { kind: 'patient_name'; text: ScannedText }
+  /** A number sent in a unit that does not convert to its code's canonical unit. */
+  | { kind: 'unit_unconvertible' }
+  /** A number outside the range a living person can have, in its code's canonical unit. */
+  | { kind: 'implausible_value' }
 );
 
 /** The ingest rules of one plan. */
@@ -92,6 +97,8 @@ export class IngestRules {
   readonly ownIdentifiers: SourceColumn[];
   /** Kept name and place columns, whose words are looked for in every row's text. */
   readonly nameColumns: SourceColumn[];
+  /** The measure converted to canonical units, and the columns that tell how. */
+  readonly units: UnitColumns | undefined;
 
   constructor(plan: IngestPlan) {
     this.plan = plan;
@@ -129,6 +136,7 @@ export class IngestRules {
     this.nameColumns = this.kept.filter(
       (source) => source.column?.role === 'direct_identifier' && isWordIdentifier(source.column),
     );
+    this.units = unitColumnsOf(this.kept);
   }
 
   /**
@@ -206,6 +214,7 @@ export class IngestRules {
         action: 'reject',
       });
     }
+    rules.push(...this.#unitRules());
     for (const text of this.scanned) {
       const name = text.source.column?.name ?? text.source.header;
       const common = {
@@ -236,6 +245,33 @@ export class IngestRules {
           message: `${name} holds a name or place of a patient in this upload`,
         });
       }
+    }
+    return rules;
+  }
+
+  /** The rules of canonical units that the contract makes reject rows. */
+  #unitRules(): RowRule[] {
+    const units = this.units;
+    if (!units) return [];
+    const measure = units.measure.column?.name ?? units.measure.header;
+    const rules: RowRule[] = [];
+    if (units.onUnconvertible === 'reject_row') {
+      rules.push({
+        kind: 'unit_unconvertible',
+        position: (units.unit ?? units.measure).position,
+        code: 'unit_unconvertible',
+        message: `the unit of ${measure} is missing, not UCUM, or does not convert to the canonical unit of its code`,
+        action: 'reject',
+      });
+    }
+    if (units.onImplausible === 'reject_row') {
+      rules.push({
+        kind: 'implausible_value',
+        position: units.measure.position,
+        code: 'implausible_value',
+        message: `${measure} is outside the range a living person can have for its code`,
+        action: 'reject',
+      });
     }
     return rules;
   }
