@@ -15,6 +15,9 @@ import { checkOutput } from './output-check.ts';
  * moment at which a finished result is readable unreviewed.
  */
 
+/** The airlock's verdict on a result as it is made: held for review, or not needed. */
+export type AirlockVerdict = { state: 'not_needed' | 'pending'; report: OutputReport };
+
 /** Which output checks a held result failed, by name: what its owner is told, no figures. */
 type FailedCheck = ResultReviewView['checks'][number];
 
@@ -26,7 +29,7 @@ export async function airlockVerdict(
   platform: PlatformParts,
   job: Pick<QueryJob, 'datasetId'>,
   outcome: { summary: QuerySummary; resultKey: string },
-): Promise<{ state: 'not_needed' | 'pending'; report: OutputReport } | undefined> {
+): Promise<AirlockVerdict | undefined> {
   const dataset = await datasetsRepository(platform.catalog.db).get(job.datasetId);
   if (!dataset?.contract.privacy.airlock) return undefined;
   const report = await checkOutput(platform, {

@@ -4,7 +4,6 @@ import { queryJobsRepository, type QueryJob } from '../catalog/query-jobs-reposi
 import { AppError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Platform } from '../platform.ts';
-import { airlockVerdict } from '../privacy/airlock.ts';
 import { runQueryJob } from '../use-cases/queries/run-query-job.ts';
 import { announceQueryFinished } from './query-events.ts';
 
@@ -75,9 +74,7 @@ export async function executeQueryJob(
       onProgress: (value) => (percent = Math.round(value)),
     });
     if (controller.signal.aborted) throw controller.signal.reason;
-    // The airlock's verdict is stored in the same update that finishes the job.
-    const review = await airlockVerdict(platform, job, outcome);
-    ended = await jobs.succeed(job.id, workerId, { ...outcome, ...(review ? { review } : {}) });
+    ended = await jobs.succeed(job.id, workerId, outcome);
   } catch (error) {
     const reason = controller.signal.reason as unknown;
     if (reason instanceof StopReason) {

@@ -1,33 +1,32 @@
-import {
-  querySpecSchema,
-  releaseLedgerOn,
-  type QuerySpec,
-  type QuerySummary,
-} from '@medlake/shared';
+import { querySpecSchema, type QuerySpec, type QuerySummary } from '@medlake/shared';
 import { datasetsRepository, type Dataset } from '../../catalog/datasets-repository.ts';
 import type { QueryJob } from '../../catalog/query-jobs-repository.ts';
 import { usersRepository } from '../../catalog/users-repository.ts';
 import type { RunOptions } from '../../engines/types.ts';
 import { AppError } from '../../errors.ts';
+import { releaseFilesGlob } from '../../ingest/lake-keys.ts';
 import type { Platform } from '../../platform.ts';
 import { assertSpecAllowed, type DatasetAccess } from '../../policy.ts';
+import { airlockVerdict, type AirlockVerdict } from '../../privacy/airlock.ts';
+import {
+  answerKeyOf,
+  assertNoisyMeasures,
+  budgetState,
+  groupsPerPatient,
+  type BudgetState,
+  type NoisePolicy,
+} from '../../privacy/noisy-answers.ts';
+import { applyPrivacy } from '../../privacy/release-step.ts';
 import { codeSetCodes, loadCodeSets } from '../../query/code-sets.ts';
 import {
   compileQuery,
-  compileWithheldPatients,
   hiddenPatients,
   hiddenRows,
   type CompileContext,
   type CompiledQuery,
   type ResultColumn,
 } from '../../query/compile-query.ts';
-import {
-  applyDisclosureControl,
-  percentilesNeedCounting,
-  type AggregateRow,
-  type DisclosedResult,
-  type DisclosedRow,
-} from '../../query/disclosure.ts';
+import { percentilesNeedCounting, type DisclosedRow } from '../../query/disclosure.ts';
 import { takeFreshSubmitChecks, type SubmitChecks } from '../../query/fresh-checks.ts';
 import {
   mostRowsPerPatient,
@@ -35,32 +34,21 @@ import {
   type CandidateRelease,
   type QueryPlan,
 } from '../../query/plan-query.ts';
-import { mostRowsPerPatientRead, withMostRowsPerPatient } from '../../query/patient-rows-bound.ts';
+import { aggregateKeyPoints, rowKeyPoints } from '../../query/present-key-points.ts';
 import { presentResultRow, suppressedCount } from '../../query/present-result.ts';
 import { queryColumns, type QueryColumn } from '../../query/query-columns.ts';
-import { runAggregate, runPublishedTotal } from '../../query/run-aggregate.ts';
 import { rememberResultRows } from '../../query/result-cache.ts';
-import { checkReleaseLedger } from '../../query/release-ledger.ts';
-import {
-  addNoise,
-  answerKeyOf,
-  assertNoisyMeasures,
-  budgetState,
-  groupsPerPatient,
-  noiseRule,
-  spendBudget,
-  type BudgetState,
-  type NoisePolicy,
-} from '../../privacy/noisy-answers.ts';
+import { runAggregate } from '../../query/run-aggregate.ts';
 import { sortRows } from '../../query/sort-rows.ts';
 import { candidateReleases } from './candidate-releases.ts';
-import { releaseFilesGlob } from '../../ingest/lake-keys.ts';
 import { requireDatasetAccess } from './dataset-access.ts';
 
 export type QueryJobOutcome = {
   summary: QuerySummary;
   resultKey: string;
   releaseIds: string[];
+  /** The airlock's verdict on the stored result, where the dataset has an airlock. */
+  review?: AirlockVerdict;
 };
 
 export function resultKeyOf(jobId: string): string {
@@ -69,14 +57,26 @@ export function resultKeyOf(jobId: string): string {
 
 /**
  * Runs one claimed query job: plans which releases it reads, compiles it for the engine, runs
- * it, applies disclosure control for the user's access level as it is now, and stores the
- * result once as Parquet in the results area. The user's rights are checked again here when
- * the job waited (a grant may have expired meanwhile); see fresh-checks.ts.
+ * it, puts an aggregate answer through the privacy step for the user's access level as it is
+ * now (privacy/release-step.ts), stores the result once as Parquet in the results area, and
+ * has the dataset's airlock check what was stored. The user's rights are checked again here
+ * when the job waited (a grant may have expired meanwhile); see fresh-checks.ts.
  */
 export async function runQueryJob(
   platform: Platform,
   job: QueryJob,
   options: RunOptions = {},
+): Promise<QueryJobOutcome> {
+  const outcome = await answerQuery(platform, job, options);
+  // The airlock's verdict is stored in the same update that finishes the job.
+  const review = await airlockVerdict(platform, job, outcome);
+  return review ? { ...outcome, review } : outcome;
+}
+
+async function answerQuery(
+  platform: Platform,
+  job: QueryJob,
+  options: RunOptions,
 ): Promise<QueryJobOutcome> {
   const { dataset, access } = takeFreshSubmitChecks(job.id) ?? (await checkAgain(platform, job));
   const spec = querySpecSchema.parse(job.spec);
@@ -116,10 +116,7 @@ export async function runQueryJob(
         threshold,
         rules: [],
         releases,
-        keyPoints: [
-          `${rowCount.toLocaleString('en-US')} ${rowCount === 1 ? 'row matches' : 'rows match'}${spec.limit !== undefined && rowCount === spec.limit ? ` (limited to ${spec.limit.toLocaleString('en-US')})` : ''}.`,
-          describeReleases(releases),
-        ],
+        keyPoints: rowKeyPoints(rowCount, releases, spec),
       },
     };
   }
@@ -128,100 +125,35 @@ export async function runQueryJob(
   const shape = { grouped, readsFiles: plan.main.length > 0 };
   let { groups, total: grandTotal } = await runAggregate(platform.engine, compiled, shape, options);
   if (percentilesNeedCounting(groups, grandTotal, compiled.columns, threshold)) {
-    // The catalog's bound was too loose for some percentile: the most rows of one patient in
-    // the files read, counted in one pass over the patient column, is exact (and cached).
-    const most = await mostRowsPerPatientRead(context, (statement) =>
-      platform.engine.rows(statement, options),
-    );
-    compiled = { ...compiled, columns: withMostRowsPerPatient(compiled.columns, most) };
-  }
-  if (percentilesNeedCounting(groups, grandTotal, compiled.columns, threshold)) {
-    // Still too loose for some percentile: count per patient in each group instead.
+    // The catalog's bound was too loose for some percentile: count per patient instead.
     compiled = compileQuery(plan.spec, { ...context, mostRowsPerPatient: undefined });
     ({ groups, total: grandTotal } = await runAggregate(platform.engine, compiled, shape, options));
   }
-  // Groups under the threshold will be withheld: the total shown is then over the others only,
-  // or the total minus the groups shown would give back what was withheld. Noisy answers keep
-  // the noisy grand total, which the noise protects.
-  const small = (row: AggregateRow) => row[hiddenPatients] > 0 && row[hiddenPatients] < threshold;
-  const totalOverShown = access.level === 'aggregate' && grouped && !noise && groups.some(small);
-  const total = totalOverShown
-    ? await runPublishedTotal(platform.engine, compiled, options)
-    : grandTotal;
-  let budget: BudgetState | undefined;
-  if (noise) {
-    const answerKey = answerKeyOf(spec, [...read.keys()], noise);
-    const holder = access.holder;
-    budget = await spendBudget(platform, {
-      holder,
-      datasetId: dataset.id,
-      answerKey,
-      queryId: job.id,
-      noise,
-    });
-    // Partition selection: only the groups whose noisy patient count clears the threshold.
-    groups = addNoise(platform, {
-      holder,
-      answerKey,
-      noise,
+  const released = await applyPrivacy(
+    platform,
+    {
+      jobId: job.id,
       spec,
-      columns: compiled.columns,
+      dataset,
+      access,
+      plan,
+      compiled,
+      context,
       groups,
-      total,
-      grouped,
-    });
-  }
-  // Row-level users see the rows themselves: there is nothing for the ledger to protect.
-  const ledger =
-    releaseLedgerOn(dataset.contract.privacy) && access.level === 'aggregate'
-      ? await checkReleaseLedger(platform, {
-          holder: access.holder,
-          datasetId: dataset.id,
-          spec: plan.spec,
-          columns: compiled.columns,
-          groups,
-          total,
-          threshold,
-          releaseIds: [...read.keys()],
-          context,
-          mainReleases: plan.main,
-          cohortReleases: plan.cohort.flat().map((release) => release.id),
-          totalOverShown,
-          options,
-          withheldPatients: async (groupBy, coarse) => {
-            const statement = compileWithheldPatients(
-              { ...plan.spec, groupBy: [...groupBy] },
-              { ...context, minGroupPatients: threshold },
-              coarse,
-            );
-            const found = await platform.engine.rows(statement, options);
-            return found.map((row) => ({
-              values: coarse.map((_, index) => row[`c${index}`]),
-              patients: Number(row.patients),
-            }));
-          },
-        })
-      : undefined;
-  // From the ledger's check to its record, the holder's other results wait (ledger/lock.ts).
-  let disclosed: DisclosedResult;
-  let rows: DisclosedRow[];
-  try {
-    disclosed = applyDisclosureControl({
-      groups,
-      total,
-      columns: compiled.columns,
-      level: access.level,
-      threshold,
-      grouped,
-      ...(ledger ? { ledger: ledger.verdict } : {}),
-    });
-    if (budget && noise) disclosed.rules.unshift(noiseRule(budget, noise));
-    rows = sortRows(disclosed.rows, resultOrder(spec, compiled.columns)).slice(0, spec.limit);
-    await writeAggregateResult(platform, compiled.columns, rows, resultKey);
-    await ledger?.record(job.id, rows, !disclosed.total.suppressed);
-  } finally {
-    await ledger?.release();
-  }
+      grandTotal,
+      releaseIds: [...read.keys()],
+      options,
+    },
+    async (disclosed) => {
+      const rows = sortRows(disclosed.rows, resultOrder(spec, compiled.columns)).slice(
+        0,
+        spec.limit,
+      );
+      await writeAggregateResult(platform, compiled.columns, rows, resultKey);
+      return rows;
+    },
+  );
+  const { disclosed, rows, total, totalOverShown } = released;
   rememberResultRows(job.id, rows);
 
   // A suppressed total says "<N" patients only where that is true (the ledger may hold back a
@@ -229,7 +161,11 @@ export async function runQueryJob(
   const hidden = disclosed.total.suppressed;
   const matching = {
     rows: hidden ? suppressedCount : total[hiddenRows],
-    patients: hidden ? (small(total) ? `<${threshold}` : suppressedCount) : total[hiddenPatients],
+    patients: hidden
+      ? released.totalIsSmall
+        ? `<${threshold}`
+        : suppressedCount
+      : total[hiddenPatients],
   };
   const suppressedGroups = grouped ? rows.filter((row) => row.suppressed).length : 0;
   return {
@@ -395,42 +331,4 @@ function summarizeReleases(releases: readonly CandidateRelease[]): QuerySummary[
     hospitals: [...new Set(releases.map((release) => release.hospitalId))].sort(),
     months: [...new Set(releases.map((release) => release.month))].sort(),
   };
-}
-
-function describeReleases(releases: QuerySummary['releases']): string {
-  if (releases.count === 0) return 'No release matched the filters, so no data was read.';
-  const months = releases.months;
-  const span = months.length === 1 ? months[0] : `${months[0]} to ${months.at(-1)}`;
-  return `Read ${releases.count} ${releases.count === 1 ? 'release' : 'releases'}: ${releases.hospitals.length} ${releases.hospitals.length === 1 ? 'hospital' : 'hospitals'}, ${span}.`;
-}
-
-function aggregateKeyPoints(
-  matching: { rows: number | string; patients: number | string },
-  groups: { shown: number; suppressed: number; totalOverShown: boolean },
-  disclosed: DisclosedResult,
-  releases: QuerySummary['releases'],
-  spec: QuerySpec,
-): string[] {
-  const count = (value: number | string) =>
-    typeof value === 'number' ? value.toLocaleString('en-US') : value;
-  const cohort = spec.cohort
-    ? ` of the cohort (patients who met ${spec.cohort.criteria.length === 1 ? 'its criterion' : `${spec.cohort.match === 'all' ? 'all' : 'any'} of its ${spec.cohort.criteria.length} criteria`})`
-    : '';
-  const points = [
-    typeof matching.rows === 'string'
-      ? typeof matching.patients === 'string' && matching.patients.startsWith('<')
-        ? `Fewer than ${matching.patients.slice(1)} patients${cohort} match.`
-        : `The number of patients${cohort} that match is held back.`
-      : groups.totalOverShown
-        ? `${count(matching.patients)} patients${cohort} and ${count(matching.rows)} rows in the groups shown.`
-        : `${count(matching.patients)} patients${cohort} and ${count(matching.rows)} rows match.`,
-  ];
-  if (spec.groupBy.length > 0) {
-    points.push(
-      `${groups.shown.toLocaleString('en-US')} ${groups.shown === 1 ? 'group' : 'groups'}${groups.suppressed > 0 ? `, ${groups.suppressed} of them suppressed` : ''}.`,
-    );
-  }
-  for (const rule of disclosed.rules) points.push(rule.description);
-  points.push(describeReleases(releases));
-  return points;
 }
