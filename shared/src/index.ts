@@ -11,3 +11,4 @@ export * from './paging.ts';
 export * from './saved-queries.ts';
 export * from './operations.ts';
 export * from './canonical-json.ts';
+export * from './deidentification.ts';

@@ -1,4 +1,9 @@
-import { lakeColumns, expectedHeader } from '@medlake/shared';
+import {
+  assessDeidentification,
+  expectedHeader,
+  formatAssessment,
+  lakeColumns,
+} from '@medlake/shared';
 import type { Command } from 'commander';
 import { cliOperator } from '../caller.ts';
 import { datasetsRepository } from '../catalog/datasets-repository.ts';
@@ -98,6 +103,26 @@ export function registerCatalogCommands(program: Command): void {
               from: column.source,
               treatment: column.treatment,
             })),
+          );
+        }),
+      ),
+    );
+
+  datasets
+    .command('assess')
+    .description(
+      "what the contract does with each of HIPAA's 18 identifiers, the standard the lake meets (Safe Harbor or a Limited Data Set), and the quasi-identifiers row-level users see together",
+    )
+    .argument('<id>')
+    .option('--json', 'print the assessment as JSON')
+    .action((id: string, options: { json?: boolean }) =>
+      runCommand((env) =>
+        withPlatform(env, async (platform) => {
+          const dataset = await datasetsRepository(platform.catalog.db).get(id);
+          if (!dataset) throw notFound(`Dataset ${id}`);
+          const assessment = assessDeidentification(dataset.contract);
+          console.log(
+            options.json ? JSON.stringify(assessment, null, 2) : formatAssessment(assessment),
           );
         }),
       ),

@@ -130,6 +130,21 @@ describe('medlake CLI', () => {
     );
   });
 
+  it('assesses a dataset against Safe Harbor: the 18 identifiers, the standard, the quasi-identifiers', async () => {
+    const env = { MEDLAKE_HOME: path.join(home, 'assess') };
+    const contract = path.join(repositoryRoot, 'server/config/contracts/synthea-observations.json');
+    expect((await medlake(['datasets', 'create', '--contract', contract], env)).code).toBe(0);
+    const result = await medlake(['datasets', 'assess', 'synthea-observations'], env);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^De-identification of synthea-observations: limited data set$/m);
+    expect(result.stdout.match(/^ {2}(ok |NOT) \([A-R]\) /gm)).toHaveLength(18);
+    expect(result.stdout).toMatch(/^ {2}NOT \(C\) All elements of dates/m);
+    expect(result.stdout).toMatch(/^ {2}- birth_year \+ age \+ death_date \+ observed_at: /m);
+    const json = await medlake(['datasets', 'assess', 'synthea-observations', '--json'], env);
+    expect(JSON.parse(json.stdout)).toMatchObject({ standard: 'limited_data_set' });
+    expect((await medlake(['datasets', 'assess', 'no-such-dataset'], env)).code).not.toBe(0);
+  });
+
   it('adds a researcher, grants access and runs a query with their rights', async () => {
     const env = { MEDLAKE_HOME: path.join(home, 'query') };
     const contract = path.join(repositoryRoot, 'server/config/contracts/synthea-observations.json');
