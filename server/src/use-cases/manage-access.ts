@@ -221,3 +221,16 @@ export async function createApiToken(
   });
   return { ...created, scopes };
 }
+
+/** A page of the grants in force, with the e-mails of the users holding them. */
+export async function pageGrants(
+  platform: Platform,
+  filter: { userId?: string; datasetId?: string; projectId?: string },
+  page: { limit: number; offset: number },
+): Promise<{ grants: Grant[]; total: number; emails: Map<string, string> }> {
+  const found = await grantsRepository(platform.catalog.db).page(filter, page);
+  const emails = await usersRepository(platform.catalog.db).emailsOf(
+    found.grants.flatMap((grant) => (grant.userId ? [grant.userId] : [])),
+  );
+  return { ...found, emails };
+}

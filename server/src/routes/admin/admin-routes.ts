@@ -18,24 +18,21 @@ import {
 } from '@medlake/shared';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { accessRequestsRepository } from '../../catalog/access-requests-repository.ts';
-import { grantsRepository } from '../../catalog/grants-repository.ts';
-import { projectsRepository } from '../../catalog/projects-repository.ts';
-import { usersRepository, type User } from '../../catalog/users-repository.ts';
 import { actorOf } from '../../caller.ts';
-import { notFound } from '../../errors.ts';
 import { requireCaller } from '../../http/authenticate.ts';
 import type { Platform } from '../../platform.ts';
 import {
   assignSteward,
   changeRole,
   createUserWithPassword,
+  findUser,
+  pageUsers,
   resetPassword,
   setUserDisabled,
 } from '../../use-cases/accounts/manage-users.ts';
-import { decideAccessRequest } from '../../use-cases/access/access-requests.ts';
-import { createProject, setProjectMember } from '../../use-cases/access/projects.ts';
-import { grantDatasetAccess, revokeGrant } from '../../use-cases/manage-access.ts';
+import { decideAccessRequest, pageAccessRequests } from '../../use-cases/access/access-requests.ts';
+import { createProject, pageProjects, setProjectMember } from '../../use-cases/access/projects.ts';
+import { grantDatasetAccess, pageGrants, revokeGrant } from '../../use-cases/manage-access.ts';
 import { presentUser } from '../accounts/present-account.ts';
 import { presentAccessRequest, presentGrant, presentProject } from './present-access.ts';
 import { errorResponses } from '../../http/error-responses.ts';
@@ -49,11 +46,7 @@ const userParams = z.object({ id: z.uuid() });
  */
 export function adminRoutes(platform: Platform): FastifyPluginAsyncZod {
   return async (app) => {
-    const userById = async (id: string): Promise<User> => {
-      const user = await usersRepository(platform.catalog.db).byId(id);
-      if (!user) throw notFound('User');
-      return user;
-    };
+    const userById = (id: string) => findUser(platform, id);
 
     app.get(
       '/v1/admin/users',
@@ -70,10 +63,7 @@ export function adminRoutes(platform: Platform): FastifyPluginAsyncZod {
       },
       async (request) => {
         const { search, role, ...page } = request.query;
-        const found = await usersRepository(platform.catalog.db).page(limitOf(page), {
-          search,
-          role,
-        });
+        const found = await pageUsers(platform, limitOf(page), { search, role });
         return { ...page, total: found.total, users: found.users.map(presentUser) };
       },
     );
@@ -198,19 +188,13 @@ export function adminRoutes(platform: Platform): FastifyPluginAsyncZod {
       },
       async (request) => {
         const { page, pageSize, ...filter } = request.query;
-        const found = await grantsRepository(platform.catalog.db).page(
-          filter,
-          limitOf({ page, pageSize }),
-        );
-        const emails = await usersRepository(platform.catalog.db).emailsOf(
-          found.grants.flatMap((grant) => (grant.userId ? [grant.userId] : [])),
-        );
+        const found = await pageGrants(platform, filter, limitOf({ page, pageSize }));
         return {
           page,
           pageSize,
           total: found.total,
           grants: found.grants.map((grant) =>
-            presentGrant(grant, grant.userId ? emails.get(grant.userId) : undefined),
+            presentGrant(grant, grant.userId ? found.emails.get(grant.userId) : undefined),
           ),
         };
       },
@@ -266,7 +250,7 @@ export function adminRoutes(platform: Platform): FastifyPluginAsyncZod {
         },
       },
       async (request) => {
-        const found = await projectsRepository(platform.catalog.db).page(limitOf(request.query));
+        const found = await pageProjects(platform, limitOf(request.query));
         return {
           ...request.query,
           total: found.total,
@@ -338,19 +322,17 @@ export function adminRoutes(platform: Platform): FastifyPluginAsyncZod {
       },
       async (request) => {
         const { status, page, pageSize } = request.query;
-        const found = await accessRequestsRepository(platform.catalog.db).page(
+        const found = await pageAccessRequests(
+          platform,
           status === 'all' ? {} : { status },
           limitOf({ page, pageSize }),
-        );
-        const emails = await usersRepository(platform.catalog.db).emailsOf(
-          found.requests.map((item) => item.userId),
         );
         return {
           page,
           pageSize,
           total: found.total,
           requests: found.requests.map((item) =>
-            presentAccessRequest(item, emails.get(item.userId)),
+            presentAccessRequest(item, found.emails.get(item.userId)),
           ),
         };
       },

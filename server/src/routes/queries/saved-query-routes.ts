@@ -13,7 +13,6 @@ import { requireCaller, requireUser } from '../../http/authenticate.ts';
 import { errorResponses } from '../../http/error-responses.ts';
 import type { SavedQuery } from '../../catalog/saved-queries-repository.ts';
 import type { User } from '../../catalog/users-repository.ts';
-import { projectsRepository } from '../../catalog/projects-repository.ts';
 import type { Platform } from '../../platform.ts';
 import {
   deleteSavedQuery,
@@ -22,6 +21,7 @@ import {
   saveQuery,
   updateSavedQuery,
 } from '../../use-cases/queries/saved-queries.ts';
+import { listOwnProjects } from '../../use-cases/access/projects.ts';
 import { presentProject } from '../admin/present-access.ts';
 
 const idParams = z.object({ id: z.uuid() });
@@ -132,7 +132,7 @@ export function savedQueryRoutes(platform: Platform): FastifyPluginAsyncZod {
       },
       async (request) => {
         const user = requireUser(request);
-        const projects = await projectsRepository(platform.catalog.db).listOfMember(user.id);
+        const projects = await listOwnProjects(platform, user.id);
         return { projects: projects.map(presentProject) };
       },
     );

@@ -6,6 +6,7 @@ import {
 } from '../../catalog/access-requests-repository.ts';
 import { datasetsRepository } from '../../catalog/datasets-repository.ts';
 import type { AccessLevel } from '../../catalog/grants-repository.ts';
+import type { AccessRequestStatus } from '../../catalog/schema.ts';
 import { usersRepository } from '../../catalog/users-repository.ts';
 import { actorOf, type Caller } from '../../caller.ts';
 import { AppError, notFound } from '../../errors.ts';
@@ -142,4 +143,17 @@ export async function decideAccessRequest(
     );
   });
   return (await requests.get(request.id)) as AccessRequest;
+}
+
+/** A page of access requests, newest first, with the e-mails of the researchers asking. */
+export async function pageAccessRequests(
+  platform: Platform,
+  filter: { status?: AccessRequestStatus },
+  page: { limit: number; offset: number },
+): Promise<{ requests: AccessRequest[]; total: number; emails: Map<string, string> }> {
+  const found = await accessRequestsRepository(platform.catalog.db).page(filter, page);
+  const emails = await usersRepository(platform.catalog.db).emailsOf(
+    found.requests.map((item) => item.userId),
+  );
+  return { ...found, emails };
 }

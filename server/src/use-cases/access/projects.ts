@@ -63,3 +63,16 @@ export async function setProjectMember(
   });
   return (await projects.get(input.projectId)) as Project;
 }
+
+/** A page of projects by id, with their members. */
+export async function pageProjects(
+  platform: Platform,
+  page: { limit: number; offset: number },
+): Promise<{ projects: Project[]; total: number }> {
+  return projectsRepository(platform.catalog.db).page(page);
+}
+
+/** The projects a user is a member of: whom they may share a saved query with. */
+export async function listOwnProjects(platform: Platform, userId: string): Promise<Project[]> {
+  return projectsRepository(platform.catalog.db).listOfMember(userId);
+}

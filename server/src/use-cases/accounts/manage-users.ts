@@ -186,3 +186,19 @@ async function refreshed(platform: Platform, id: string): Promise<User> {
   if (!user) throw new AppError('NOT_FOUND', 'User not found');
   return user;
 }
+
+/** The user with this id; a 404 when there is none. */
+export async function findUser(platform: Platform, id: string): Promise<User> {
+  const user = await usersRepository(platform.catalog.db).byId(id);
+  if (!user) throw notFound('User');
+  return user;
+}
+
+/** A page of users by e-mail, for the admin's list: of a role, or matching a search. */
+export async function pageUsers(
+  platform: Platform,
+  page: { limit: number; offset: number },
+  filter: { search?: string; role?: UserRole },
+): Promise<{ users: User[]; total: number }> {
+  return usersRepository(platform.catalog.db).page(page, filter);
+}
