@@ -257,6 +257,7 @@ export const routeRules: Readonly<Record<string, RouteRule>> = {
   'GET /api/v1/uploads': roles(['steward', 'admin'], 'upload'),
   'GET /api/v1/uploads/:id': roles(['steward', 'admin'], 'upload'),
   'GET /api/v1/uploads/:id/preview': roles(['steward', 'admin'], 'upload'),
+  'GET /api/v1/uploads/:id/problems': roles(['steward', 'admin'], 'upload'),
   'GET /api/v1/releases': roles(['steward', 'admin'], 'upload'),
   'POST /api/v1/upload-sessions': roles(['steward', 'admin'], 'upload'),
   'GET /api/v1/upload-sessions/:id': roles(['steward', 'admin'], 'upload'),

@@ -41,6 +41,7 @@ export const auditActions = [
   'upload.cancel',
   'release.publish',
   'release.preview',
+  'upload.problems',
   'reidentify',
   'audit.read',
   'audit.verify',

@@ -258,4 +258,58 @@ describe('POST /api/uploads', () => {
     );
     expect(audited.total).toBe(1);
   });
+
+  it('lists every problem of an upload as CSV, past the first 100 its report holds, to its stewards only', async () => {
+    const { header, rows } = await fixtureLines('2021-03');
+    const code = header.split(',').indexOf('CODE');
+    const withoutCode = (row: string) =>
+      row
+        .split(',')
+        .map((cell, index) => (index === code ? '' : cell))
+        .join(',');
+    // Line 2 is good; lines 3 to 152 have a field too many, and 153 to 202 no code.
+    const lines = [
+      header,
+      rows[0],
+      ...rows.slice(1, 151).map((row) => `${row},extra`),
+      ...rows.slice(151, 201).map(withoutCode),
+    ];
+    const response = await upload(
+      'dataset=synthea-observations&hospital=synthea&month=2021-05&fileName=May%20%C3%BC.csv',
+      lines.join('\n'),
+    );
+    expect(response.statusCode).toBe(422);
+    const rejected = response.json<{ jobId: string; problems: unknown[]; problemCount: number }>();
+    expect(rejected.problems).toHaveLength(100);
+    expect(rejected.problemCount).toBe(200);
+
+    const get = (bearer: string) =>
+      app.inject({
+        method: 'GET',
+        url: `/api/v1/uploads/${rejected.jobId}/problems`,
+        headers: { authorization: `Bearer ${bearer}` },
+      });
+    const csv = await get(token);
+    expect(csv.statusCode).toBe(200);
+    expect(csv.headers['content-type']).toBe('text/csv; charset=utf-8');
+    expect(csv.headers['content-disposition']).toBe(
+      `attachment; filename="May _-problems.csv"; filename*=UTF-8''May%20%C3%BC-problems.csv`,
+    );
+    const [first, ...problems] = csv.body.trimEnd().split('\n');
+    expect(first).toBe('line,column,header,problem,code');
+    expect(problems.map((line) => Number(line.split(',')[0]))).toEqual(
+      Array.from({ length: 200 }, (_, index) => index + 3),
+    );
+    // In words, with the code beside them for scripts.
+    expect(problems[0]).toMatch(/^3,.*more fields than the header.*,extra_fields$/i);
+    expect(problems[199]).toMatch(new RegExp(`^202,${code + 1},CODE,.+,missing_value$`));
+
+    expect((await get(otherToken)).statusCode).toBe(403);
+    const audited = await platform.audit.search(
+      { action: 'upload.problems' },
+      { page: 1, pageSize: 5 },
+    );
+    expect(audited.total).toBe(1);
+    expect(audited.entries[0]?.target).toBe(`upload:${rejected.jobId}`);
+  });
 });

@@ -22,6 +22,7 @@ import {
   readUploadReport,
   requireUploadRight,
 } from '../../use-cases/uploads/read-uploads.ts';
+import { streamUploadProblems } from '../../use-cases/uploads/upload-problems.ts';
 import { presentUploadJob } from './present-upload.ts';
 import { errorResponses } from '../../http/error-responses.ts';
 import { requireUser } from '../../http/authenticate.ts';
@@ -134,6 +135,41 @@ export function uploadRoutes(platform: Platform): FastifyPluginAsyncZod {
         },
       },
       async (request) => previewUpload(platform, requireCaller(request), request.params.id),
+    );
+
+    app.get(
+      '/v1/uploads/:id/problems',
+      {
+        schema: {
+          summary:
+            'Every problem of an upload as CSV (line, column, header, the problem in words, its code), not only the first ones its report shows',
+          tags: ['ingestion'],
+          params: z.object({ id: z.uuid() }),
+          response: {
+            200: z.unknown().describe('text/csv'),
+            ...errorResponses(401, 403, 404),
+          },
+        },
+      },
+      async (request, reply) => {
+        const problems = await streamUploadProblems(
+          platform,
+          requireCaller(request),
+          request.params.id,
+        );
+        // The name comes from the steward's computer: plain ASCII in filename, the name
+        // itself encoded in filename* (RFC 6266), so no character can break the header.
+        const ascii = problems.fileName.replace(/[^\x20-\x7e]|["\\]/g, '_');
+        const encoded = encodeURIComponent(problems.fileName);
+        return reply
+          .header('content-type', 'text/csv; charset=utf-8')
+          .header(
+            'content-disposition',
+            `attachment; filename="${ascii}"; filename*=UTF-8''${encoded}`,
+          )
+          .header('cache-control', 'private, no-store')
+          .send(problems.body);
+      },
     );
 
     app.get(
