@@ -15,6 +15,7 @@ import type { IngestProgress } from '../ingest/ingest-types.ts';
 import { bytesOf } from '../env.ts';
 import { AppError, diskFullError, notFound } from '../errors.ts';
 import { compareQuality } from '../ingest/compare-quality.ts';
+import { keepUploadProblems, maxStoredProblems } from '../ingest/kept-problems.ts';
 import { readHeader, resolveHeader, type IngestPlan } from '../ingest/ingest-plan.ts';
 import { loadRestrictedZip3 } from '../ingest/restricted-zip3.ts';
 import type { Platform } from '../platform.ts';
@@ -22,9 +23,6 @@ import { folderLocation } from '../storage/object-store.ts';
 import { openConfiguredVaultClient } from '../vault/configured-vault.ts';
 
 export const ingestJobKind = 'ingest';
-
-/** At most this many problems are listed in a report; the total is always given. */
-const maxReportedProblems = 100;
 
 export type IngestInput = {
   /** Who uploads, for the audit log: the steward's account, or the operator at the CLI. */
@@ -227,16 +225,24 @@ async function ingestAndPublish(platform: Platform, input: IngestInput): Promise
         idSpace,
         linkageKey: await vault.linkageKey(),
         pseudonymizePatients: (ids) => vault.pseudonymize({ space: idSpace, kind: 'patient' }, ids),
-        maxReportedProblems,
+        // All of them for the upload's CSV; the catalog keeps the first few.
+        maxReportedProblems: maxStoredProblems,
         onProgress: (progress) => reportProgress({ ...progress, bytes: landed.bytes }),
       });
     } finally {
       await vault.close();
     }
-    if (outcome.status === 'rejected') return await reject(platform, jobId, params, outcome);
+    if (outcome.status === 'rejected') {
+      const problems = await keepUploadProblems(platform, jobId, outcome.problems);
+      return await reject(platform, jobId, params, { ...outcome, problems });
+    }
 
     const previous = await releases.previousMonth(dataset.id, input.hospitalId, input.month);
-    const { maxRowsPerPatient, ...profile } = outcome.profile;
+    const { maxRowsPerPatient, ...measured } = outcome.profile;
+    const profile = {
+      ...measured,
+      rejectedSamples: await keepUploadProblems(platform, jobId, measured.rejectedSamples),
+    };
     const quality: QualityReport = {
       ...profile,
       comparedWith: previous ? { releaseId: previous.id, month: previous.month } : null,
