@@ -1,10 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { assessDeidentification, datasetContractSchema, formatAssessment } from '@medlake/shared';
-import { contractFile } from '../../test/ingest-helpers.ts';
 
 const shipped = (name: 'synthea-observations' | 'lab-results') =>
-  datasetContractSchema.parse(JSON.parse(readFileSync(contractFile(name), 'utf8')));
+  datasetContractSchema.parse(
+    JSON.parse(
+      readFileSync(new URL(`../../config/contracts/${name}.json`, import.meta.url), 'utf8'),
+    ),
+  );
 
 describe('assessDeidentification', () => {
   it('lists all 18 identifiers, and finds month-level dates and a keyed hash short of Safe Harbor', () => {
