@@ -1,5 +1,4 @@
 import { Agent, request as httpsRequest } from 'node:https';
-import { errorCodes, type ErrorCode } from '@medlake/shared';
 import { AppError } from '../errors.ts';
 import type { VaultClient } from './vault-client.ts';
 import type { PseudonymEntry, Reidentification } from './vault.ts';
@@ -121,17 +120,19 @@ function unreachable(description: string, error: Error): AppError {
   );
 }
 
-/** The service's own error, with its code when it is one we know. */
+/**
+ * The service's own error. A pseudonym it does not know and a request it finds invalid keep
+ * their meaning for the caller; anything else is the vault service failing.
+ */
 function refusal(description: string, answer: { status: number; text: string }): AppError {
-  let body: { error?: { code?: string; message?: string } } = {};
+  let body: { error?: { message?: string } } = {};
   try {
     body = JSON.parse(answer.text) as typeof body;
   } catch {
     // Not our service's error body (a proxy's page): say only what the status was.
   }
-  const code = body.error?.code;
-  const known = code !== undefined && code in errorCodes ? (code as ErrorCode) : undefined;
   const message = body.error?.message ?? `HTTP ${answer.status}`;
-  if (known && known !== 'INTERNAL') return new AppError(known, message);
+  if (answer.status === 404) return new AppError('NOT_FOUND', message);
+  if (answer.status === 400) return new AppError('VALIDATION_FAILED', message);
   return new AppError('SERVICE_UNAVAILABLE', `${description} failed: ${message}`);
 }
