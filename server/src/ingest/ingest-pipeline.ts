@@ -1,7 +1,13 @@
 import { lakeColumns, type IngestProblem, type IngestProblemCode } from '@medlake/shared';
 import { AppError } from '../errors.ts';
 import type { SourceColumn } from './ingest-plan.ts';
-import type { IngestDialect, IngestRunner, PseudonymBatch, RowValues } from './ingest-runner.ts';
+import type {
+  IngestDialect,
+  IngestRunner,
+  PseudonymBatch,
+  ReleaseLayout,
+  RowValues,
+} from './ingest-runner.ts';
 import type { IngestOutcome, IngestPhase, IngestRequest } from './ingest-types.ts';
 import {
   approximateLine,
@@ -16,6 +22,7 @@ import {
   type RowRule,
 } from './ingest-rules.ts';
 import { releaseFilesGlob } from './lake-keys.ts';
+import { releaseSort } from './lake-layout.ts';
 import { locateRecords } from './locate-records.ts';
 import { codeProfileOf, codesQuery, totalsOf, totalsQuery } from './quality-profile.ts';
 import { loadCanonicalUnits } from './canonical-units.ts';
@@ -348,7 +355,10 @@ class IngestPipeline {
     await ids.close();
   }
 
-  /** Pass 3: the de-identified columns, for every row without a problem, to Parquet. */
+  /**
+   * Pass 3: the de-identified columns, for every row without a problem, to Parquet, sorted by
+   * code and event date so that queries skip the row groups of other codes (lake-layout.ts).
+   */
   async #write(): Promise<string[]> {
     const expressions = await this.#outputExpressions();
     const patient = columnAlias(this.#rules.patient());
@@ -368,8 +378,15 @@ class IngestPipeline {
       FROM accepted s JOIN patient_map p ON s.${patient} = p.real
       ${this.#units?.join() ?? ''}
       ${actions ? 'LEFT JOIN row_actions a ON a.record = s.record WHERE a.skipped IS NULL OR NOT a.skipped' : ''}`;
+    const sort = releaseSort(this.#request.plan.contract);
+    const layout: ReleaseLayout = {
+      stagedRows: this.#stagedRows,
+      rows: this.#writtenRows,
+      orderBy: sort.orderBy.map((name) => this.#sql.quoteIdentifier(name)),
+      bloomFilters: sort.bloomFilters,
+    };
     return this.#timed('writing', this.#writtenRows, (onPercent) =>
-      this.#runner.writeRelease(query, this.#stagedRows, onPercent),
+      this.#runner.writeRelease(query, layout, onPercent),
     );
   }
 

@@ -96,13 +96,28 @@ export interface IngestRunner {
   valuesOf(query: string): Promise<ValueSlices>;
   /** Makes `patient_map (real, pseudonym, shift_days)` of the batches. */
   registerPseudonyms(batches: AsyncIterable<PseudonymBatch>): Promise<void>;
-  /** Writes the query's rows as the release's Parquet files; returns their names, in order. */
+  /**
+   * Writes the query's rows as the release's Parquet files, sorted as the layout says, in
+   * order from the first file to the last; returns their names, in that order.
+   */
   writeRelease(
     query: string,
-    stagedRows: number | null,
+    layout: ReleaseLayout,
     onPercent: (percent: number) => void,
   ): Promise<string[]>;
 }
+
+/** What an engine needs to lay out a release's files (ingest/lake-layout.ts). */
+export type ReleaseLayout = {
+  /** Rows read into the staged table, where the engine counts them. */
+  stagedRows: number | null;
+  /** Rows the query gives. */
+  rows: number;
+  /** Columns the rows are sorted by (SQL, quoted), the first most significant. */
+  orderBy: readonly string[];
+  /** Columns worth a Parquet bloom filter where the engine writes them (names, unquoted). */
+  bloomFilters: readonly string[];
+};
 
 export type ValueSlices = {
   total: number;

@@ -3,7 +3,8 @@ import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { bytesOf } from '../../env.ts';
 import { runIngest } from '../../ingest/ingest-pipeline.ts';
 import type { IngestRunner } from '../../ingest/ingest-runner.ts';
-import { releaseFilesIn } from '../../ingest/lake-keys.ts';
+import { releaseFileName, releaseFilesIn } from '../../ingest/lake-keys.ts';
+import { releaseFileCount, rowGroupRows } from '../../ingest/lake-layout.ts';
 import type { IngestEngine, IngestRequest } from '../../ingest/ingest-types.ts';
 import type { EngineOptions } from '../types.ts';
 import { DuckDbS3, s3Options } from './duckdb-s3.ts';
@@ -128,32 +129,38 @@ function duckDbRunner(
         appender.closeSync();
       }
     },
-    async writeRelease(query, stagedRows, onPercent) {
+    async writeRelease(query, layout, onPercent) {
       const { store, folder } = request.target;
-      const rowGroup = rowGroupRows(request.fileBytes, {
-        ...memory,
-        bytesPerRow: request.sourceBytes / Math.max(stagedRows ?? 0, 1),
-      });
-      await run(
-        `COPY (${query}) TO ${quoteLiteral(await store.locateForWrite(folder))} (
-          FORMAT parquet, COMPRESSION snappy, FILENAME_PATTERN 'part-{i}',
-          FILE_SIZE_BYTES ${Math.round(request.fileBytes)}, ROW_GROUP_SIZE ${rowGroup},
-          PRESERVE_ORDER false)`,
-        onPercent,
-      );
+      const bytesPerRow = request.sourceBytes / Math.max(layout.stagedRows ?? 0, 1);
+      // Each writing thread holds its current row group in memory, uncompressed, beside the
+      // sort: together they stay within a quarter of the memory limit.
+      const fitting = memory.limitBytes / (4 * memory.threads * Math.max(bytesPerRow, 1));
+      const options = `FORMAT parquet, COMPRESSION snappy, ROW_GROUP_SIZE ${rowGroupRows(layout.rows, fitting)}`;
+      // Empty values first, as Spark sorts them, so that both engines write the same order.
+      const order = layout.orderBy.map((column) => `${column} NULLS FIRST`).join(', ');
+      const sorted = `SELECT * FROM (${query}) AS r${order ? ` ORDER BY ${order}` : ''}`;
+      const file = async (index: number) =>
+        quoteLiteral(await store.locateForWrite(`${folder}/${releaseFileName(index)}`));
+      // DuckDB writes its code column's bloom filter by itself (it is dictionary-encoded).
+      const files = releaseFileCount(request.sourceBytes, request.fileBytes);
+      if (files === 1) {
+        await run(`COPY (${sorted}) TO ${await file(0)} (${options})`, onPercent);
+        return releaseFilesIn(store, folder);
+      }
+      // DuckDB keeps a sort's order only within one file it writes: the sorted rows are kept
+      // (spilling beyond the memory limit), then written a range of them per file.
+      await run(`CREATE TEMP TABLE release_rows AS ${sorted}`, (percent) => onPercent(percent / 2));
+      const [count] = await rows<{ n: bigint }>('SELECT count(*) AS n FROM release_rows');
+      const perFile = Math.ceil(Number(count?.n ?? 0) / files);
+      for (let index = 0; index * perFile < Number(count?.n ?? 0) || index === 0; index += 1) {
+        const range = `rowid >= ${index * perFile} AND rowid < ${(index + 1) * perFile}`;
+        await run(
+          `COPY (SELECT * FROM release_rows WHERE ${range}) TO ${await file(index)} (${options})`,
+        );
+        onPercent(50 + (50 * (index + 1)) / files);
+      }
+      await run('DROP TABLE release_rows');
       return releaseFilesIn(store, folder);
     },
   };
-}
-
-/**
- * Rows per row group: about a 256th of a file (a million rows in a 256 MB file, tens of MB once
- * compressed, which Spark and S3 read well), never under DuckDB's own vector-friendly minimum.
- * A file is only cut between row groups, so small files need small groups.
- */
-function rowGroupRows(fileBytes: number, memory: IngestMemory & { bytesPerRow: number }): number {
-  // Each writing thread holds its current row group in memory, uncompressed, beside the join's
-  // hash table: together they stay within a quarter of the memory limit.
-  const fitting = memory.limitBytes / (4 * memory.threads * Math.max(memory.bytesPerRow, 1));
-  return Math.min(1_048_576, Math.max(2048, Math.round(Math.min(fileBytes / 256, fitting))));
 }

@@ -74,6 +74,17 @@ describe('ingestion on Spark', () => {
     expect(await parquetColumns(spark.files[0]!)).toEqual(await parquetColumns(duckdb.files[0]!));
   });
 
+  it.each(months)('writes %s in the same order, by code then date', async (month) => {
+    const [duckdb, spark] = [await release('duckdb', month), await release('spark', month)];
+    // Rows that share a code and a date may come in either order; the sort keys may not.
+    const keysOf = async (files: string[]) =>
+      (await readParquet(files)).map((row) => `${String(row.code)} ${String(row.observed_at)}`);
+    const [duckdbKeys, sparkKeys] = [await keysOf(duckdb.files), await keysOf(spark.files)];
+    expect(duckdbKeys.length).toBeGreaterThan(500);
+    expect(duckdbKeys).toEqual([...duckdbKeys].sort());
+    expect(sparkKeys).toEqual(duckdbKeys);
+  });
+
   it('blanks quoted values in a Spark error, which may be a patient’s', () => {
     const error = new AppError(
       'INTERNAL',

@@ -2,6 +2,11 @@ import { Int32, Table, Utf8, vectorFromArray } from 'apache-arrow';
 import { AppError } from '../../errors.ts';
 import { runIngest } from '../../ingest/ingest-pipeline.ts';
 import type { IngestRunner, PseudonymBatch } from '../../ingest/ingest-runner.ts';
+import {
+  csvBytesPerParquetByte,
+  releaseFileCount,
+  rowGroupBytes,
+} from '../../ingest/lake-layout.ts';
 import type { IngestEngine, IngestRequest } from '../../ingest/ingest-types.ts';
 import { rowsOf } from './arrow-json.ts';
 import { parseConnectUrl } from './connect-url.ts';
@@ -9,13 +14,6 @@ import { SparkConnectClient } from './spark-connect-client.ts';
 import { sessionSettings } from './spark-engine.ts';
 import { writeReleaseFiles } from './spark-files.ts';
 import { partitionsOf, sparkIngestDialect } from './spark-ingest-dialect.ts';
-
-/**
- * How many bytes of CSV make one byte of Parquet, at the least: de-identified columns are
- * fewer, and Parquet compresses the rest (the Synthea export shrinks about 48 times).
- * Underestimating keeps files at or below the configured size.
- */
-const csvBytesPerParquetByte = 10;
 
 /**
  * Ingest on Spark, through Spark Connect, with the same pipeline as on DuckDB
@@ -114,15 +112,29 @@ function sparkRunner(
       if (parts.length === 0) await add(new Map());
       await sql(`CREATE OR REPLACE TEMPORARY VIEW patient_map AS ${parts.join(' UNION ALL ')}`);
     },
-    // Parquet files of about the configured size, estimated from the size of the CSV.
-    writeRelease(query, _stagedRows, onPercent) {
-      const size = request.sourceBytes;
-      const files = Math.max(1, Math.ceil(size / (request.fileBytes * csvBytesPerParquetByte)));
+    // Parquet files of about the configured size, estimated from the size of the CSV, sorted
+    // across the release: a range of the sort order per file, each file sorted within.
+    writeRelease(query, layout, onPercent) {
+      const files = releaseFileCount(request.sourceBytes, request.fileBytes);
+      const parquetBytes = request.sourceBytes / csvBytesPerParquetByte;
+      const options = [
+        "compression 'snappy'",
+        // Options reach Parquet's writer: row groups by bytes, bloom filters per column
+        // (written where a column chunk is not wholly dictionary-encoded: else the dictionary
+        // answers a lookup).
+        `'parquet.block.size' '${rowGroupBytes(parquetBytes)}'`,
+        ...layout.bloomFilters.map((name) => `'parquet.bloom.filter.enabled#${name}' 'true'`),
+      ];
+      const order = layout.orderBy.join(', ');
+      const select =
+        order === ''
+          ? `SELECT /*+ REPARTITION(${files}) */ * FROM (${query})`
+          : `SELECT /*+ REPARTITION_BY_RANGE(${files}, ${order}) */ * FROM (${query}) SORT BY ${order}`;
       const { store, folder } = request.target;
       return writeReleaseFiles(store, folder, (directory) =>
         sql(
-          `INSERT OVERWRITE DIRECTORY '${directory}' USING parquet OPTIONS (compression 'snappy')
-          SELECT /*+ REPARTITION(${files}) */ * FROM (${query})`,
+          `INSERT OVERWRITE DIRECTORY '${directory}' USING parquet OPTIONS (${options.join(', ')})
+          ${select}`,
           onPercent,
         ),
       );

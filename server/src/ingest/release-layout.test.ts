@@ -1,0 +1,111 @@
+import { DuckDBInstance } from '@duckdb/node-api';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestPlatform, type TestPlatform } from '../../test/helper.ts';
+import { ingest, prepareDataset, synthea } from '../../test/ingest-helpers.ts';
+import { deployments } from '../../test/deployments.ts';
+import { releasesRepository } from '../catalog/releases-repository.ts';
+
+type RowGroup = { rows: number; min: string; max: string; bloom: boolean; dictionary: boolean };
+
+/**
+ * A release is written sorted by code, then event date, so that the row groups' statistics
+ * tell a reader which groups can hold a code: read back here from the Parquet itself, as any
+ * reader sees it. The full Synthea export (22 k rows, about a hundred codes) is written in
+ * small files, so that the order must hold across files as well as within them.
+ */
+describe.each(deployments.filter(([, { storage }]) => storage === 'local'))(
+  'release layout on %s',
+  (name, { engineEnv, storage }) => {
+    let platform: TestPlatform;
+    let files: string[];
+
+    beforeAll(async () => {
+      platform = await createTestPlatform(
+        'pglite',
+        { ...engineEnv(), MEDLAKE_PARQUET_FILE_SIZE: '256KB' },
+        { storage },
+      );
+      await prepareDataset(platform, 'synthea-observations');
+      const result = await ingest(platform, { file: synthea('all'), month: '2020-12' });
+      if (result.status !== 'published') throw new Error(JSON.stringify(result));
+      const release = await releasesRepository(platform.catalog.db).get(result.releaseId);
+      files = (release?.files ?? []).map((key) => platform.store.locate(key));
+    }, 240_000);
+
+    afterAll(async () => {
+      await platform?.dispose();
+    });
+
+    it('writes the rows sorted by code, then event date, from the first file to the last', async () => {
+      expect(files.length).toBeGreaterThan(1);
+      const rows = await query<{ code: string | null; observed_at: string | null }>(
+        `SELECT code, CAST(observed_at AS VARCHAR) AS observed_at FROM read_parquet(${list(files)})`,
+      );
+      expect(rows.length).toBeGreaterThan(20_000);
+      const key = (row: (typeof rows)[number]): [string, string] => [
+        row.code ?? '',
+        row.observed_at ?? '',
+      ];
+      const outOfOrder = rows.filter((row, index) => {
+        const before = rows[index - 1];
+        if (!before) return false;
+        const [code, date] = key(row);
+        const [previousCode, previousDate] = key(before);
+        return code < previousCode || (code === previousCode && date < previousDate);
+      });
+      expect(outOfOrder.slice(0, 3)).toEqual([]);
+    });
+
+    it('gives row groups ordered code ranges, with a bloom filter, so one code reads few', async () => {
+      const groups: RowGroup[] = [];
+      for (const file of files) groups.push(...(await codeRowGroups(file)));
+      expect(groups.length).toBeGreaterThan(4);
+      // Each group starts at or after the code the previous one ended with: at most that
+      // code is shared by the two.
+      const overlapping = groups.filter((group, index) => {
+        const before = groups[index - 1];
+        return before !== undefined && group.min < before.max;
+      });
+      expect(overlapping).toEqual([]);
+      // A point lookup of a code is answered without reading its values: by a bloom filter,
+      // or where Spark's writer keeps the code dictionary-encoded (and writes no bloom filter
+      // then), by the dictionary.
+      expect(groups.every((group) => group.bloom || group.dictionary)).toBe(true);
+      if (name === 'DuckDB') expect(groups.every((group) => group.bloom)).toBe(true);
+      // The most common code's rows are in a few of the groups; the others can be skipped.
+      const [common] = await query<{ code: string }>(
+        `SELECT code FROM read_parquet(${list(files)}) GROUP BY code ORDER BY count(*) DESC LIMIT 1`,
+      );
+      const holding = groups.filter(
+        (group) => group.min <= common!.code && common!.code <= group.max,
+      );
+      expect(holding.length).toBeGreaterThan(0);
+      expect(holding.length).toBeLessThan(groups.length / 2);
+    });
+  },
+);
+
+/** The code column's statistics per row group of a Parquet file, in the file's order. */
+async function codeRowGroups(file: string): Promise<RowGroup[]> {
+  const rows = await query<RowGroup>(
+    `SELECT row_group_num_rows AS rows, stats_min AS min, stats_max AS max,
+      bloom_filter_offset IS NOT NULL AS bloom, dictionary_page_offset IS NOT NULL AS dictionary
+    FROM parquet_metadata(${list([file])}) WHERE path_in_schema = 'code' ORDER BY row_group_id`,
+  );
+  return rows.map((row) => ({ ...row, rows: Number(row.rows) }));
+}
+
+function list(files: readonly string[]): string {
+  return `[${files.map((file) => `'${file.replaceAll("'", "''")}'`).join(', ')}]`;
+}
+
+async function query<T>(sql: string): Promise<T[]> {
+  const instance = await DuckDBInstance.create(':memory:');
+  const connection = await instance.connect();
+  try {
+    return (await connection.runAndReadAll(sql)).getRowObjectsJS() as T[];
+  } finally {
+    connection.closeSync();
+    instance.closeSync();
+  }
+}
