@@ -80,7 +80,7 @@ export function remoteVaultClient(options: RemoteVaultOptions): VaultClient {
         { ...scope, ids },
       );
       if (entries.length !== ids.length) {
-        throw new AppError('SERVICE_UNAVAILABLE', `${description} answered a batch in part`);
+        throw new AppError('vault_unavailable', `${description} answered a batch in part`);
       }
       const result = new Map<string, PseudonymEntry>();
       ids.forEach((id, n) => {
@@ -114,8 +114,8 @@ export function remoteVaultClient(options: RemoteVaultOptions): VaultClient {
 function unreachable(description: string, error: Error): AppError {
   const code = (error as NodeJS.ErrnoException).code;
   return new AppError(
-    'SERVICE_UNAVAILABLE',
-    `Cannot reach ${description} (${code ?? error.message}); nothing was published. ` +
+    'vault_unavailable',
+    `Cannot reach ${description} (${code ?? error.message}). ` +
       'Start the vault service or check MEDLAKE_VAULT_URL and the client certificate, then try again.',
   );
 }
@@ -132,7 +132,7 @@ function refusal(description: string, answer: { status: number; text: string }):
     // Not our service's error body (a proxy's page): say only what the status was.
   }
   const message = body.error?.message ?? `HTTP ${answer.status}`;
-  if (answer.status === 404) return new AppError('NOT_FOUND', message);
-  if (answer.status === 400) return new AppError('VALIDATION_FAILED', message);
-  return new AppError('SERVICE_UNAVAILABLE', `${description} failed: ${message}`);
+  if (answer.status === 404) return new AppError('pseudonym_not_found', message);
+  if (answer.status === 400) return new AppError('invalid_input', message);
+  return new AppError('vault_unavailable', `${description} failed: ${message}`);
 }
