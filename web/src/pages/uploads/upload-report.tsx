@@ -39,12 +39,12 @@ export function UploadReport({ result }: { result: UploadResult }) {
           Published: {result.rows.toLocaleString()} rows
           {result.rejectedRows > 0 && `, ${result.rejectedRows} rows left out`}.
         </Alert>
-        <QualitySummary quality={result.quality} />
+        <QualitySummary uploadId={result.jobId} quality={result.quality} />
         <ReleasePreview uploadId={result.jobId} />
       </Stack>
     );
   }
-  return <Problems {...result} />;
+  return <Problems {...result} uploadId={result.jobId} />;
 }
 
 /** An earlier upload's report, read from the server. */
@@ -71,6 +71,7 @@ export function EarlierUploadReport({ uploadId }: { uploadId: string }) {
         {upload.status === 'failed' &&
           (failure?.problems ? (
             <Problems
+              uploadId={upload.id}
               fileName={upload.fileName}
               problems={failure.problems}
               problemCount={failure.problemCount ?? failure.problems.length}
@@ -82,7 +83,7 @@ export function EarlierUploadReport({ uploadId }: { uploadId: string }) {
           ))}
         {upload.quality && (
           <Stack spacing={2}>
-            <QualitySummary quality={upload.quality} />
+            <QualitySummary uploadId={upload.id} quality={upload.quality} />
             <ReleasePreview uploadId={upload.id} />
           </Stack>
         )}
@@ -116,23 +117,12 @@ export function problemInWords(code: string): string {
   return problemWords[code] ?? code.replace(/_/g, ' ');
 }
 
-/** The problems as CSV, every one with its line and column, for a spreadsheet. */
-export function problemsCsv(problems: IngestProblem[]): string {
-  const cell = (value: string | number | null) => {
-    const text = value === null ? '' : String(value);
-    return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
-  };
-  return [
-    'line,column,header,problem,code',
-    ...problems.map((problem) =>
-      [problem.line, problem.column, problem.header, problem.message, problem.code]
-        .map(cell)
-        .join(','),
-    ),
-  ].join('\n');
-}
-
-function Problems(props: { fileName: string; problemCount: number; problems: IngestProblem[] }) {
+function Problems(props: {
+  uploadId: string;
+  fileName: string;
+  problemCount: number;
+  problems: IngestProblem[];
+}) {
   return (
     <Stack spacing={2}>
       <Alert severity="error">
@@ -142,7 +132,7 @@ function Problems(props: { fileName: string; problemCount: number; problems: Ing
       </Alert>
       <ProblemTable
         label={`Problems in ${props.fileName}`}
-        fileName={props.fileName}
+        uploadId={props.uploadId}
         problems={props.problems}
         total={props.problemCount}
       />
@@ -150,15 +140,18 @@ function Problems(props: { fileName: string; problemCount: number; problems: Ing
   );
 }
 
+/** The most problems an upload's CSV holds (maxStoredProblems on the server). */
+const maxProblemsInCsv = 100_000;
+
 /** Problems with line and column, in words, and a CSV of them all. */
 function ProblemTable(props: {
   label: string;
-  fileName: string;
+  uploadId: string;
   problems: IngestProblem[];
   total: number;
 }) {
-  // A data: link, made from what is on the page: nothing more is asked of the server.
-  const href = `data:text/csv;charset=utf-8,${encodeURIComponent(problemsCsv(props.problems))}`;
+  // The server's list, every problem the ingest kept, not only those on the page.
+  const href = `/api/v1/uploads/${props.uploadId}/problems`;
   return (
     <Stack spacing={1}>
       <TableContainer tabIndex={0} role="region" aria-label={props.label} sx={{ maxHeight: 420 }}>
@@ -187,9 +180,9 @@ function ProblemTable(props: {
       </TableContainer>
       <Typography variant="body2">
         {props.total > props.problems.length
-          ? `The first ${props.problems.length.toLocaleString()} of ${props.total.toLocaleString()} problems are shown and in the CSV; fix them and upload again to see the rest. `
+          ? `The first ${props.problems.length.toLocaleString()} of ${props.total.toLocaleString()} problems are shown here; the CSV holds ${props.total > maxProblemsInCsv ? `the first ${maxProblemsInCsv.toLocaleString()}` : 'them all'}. `
           : ''}
-        <Link href={href} download={`${props.fileName.replace(/\.csv$/i, '')}-problems.csv`}>
+        <Link href={href} download>
           Download the problems as CSV
         </Link>
       </Typography>
@@ -201,7 +194,7 @@ function ProblemTable(props: {
  * The data-quality report of a release: its size, what was left out or emptied, and what
  * changed against the hospital's previous month.
  */
-function QualitySummary({ quality }: { quality: QualityReport }) {
+function QualitySummary({ uploadId, quality }: { uploadId: string; quality: QualityReport }) {
   const emptiest = [...quality.columns].sort((a, b) => b.nullRate - a.nullRate).slice(0, 3);
   return (
     <Card variant="outlined" component="section" aria-labelledby="quality-report">
@@ -253,7 +246,7 @@ function QualitySummary({ quality }: { quality: QualityReport }) {
             </Typography>
             <ProblemTable
               label="Rows left out"
-              fileName="rows-left-out"
+              uploadId={uploadId}
               problems={quality.rejectedSamples}
               total={quality.rejectedRows}
             />
