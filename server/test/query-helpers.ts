@@ -4,7 +4,7 @@ import { queryJobsRepository } from '../src/catalog/query-jobs-repository.ts';
 import { createLogger } from '../src/logger.ts';
 import type { Platform } from '../src/platform.ts';
 import { presentQueryJob } from '../src/query/present-result.ts';
-import { executeQueryJob } from '../src/query/query-worker.ts';
+import { executeQueryJob } from '../src/use-cases/queries/query-worker.ts';
 import { getQuery, readResultPage } from '../src/use-cases/queries/read-query.ts';
 import { addUser, grantDatasetAccess } from '../src/use-cases/manage-access.ts';
 import { submitQuery } from '../src/use-cases/queries/submit-query.ts';

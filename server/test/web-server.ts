@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { buildApp } from '../src/app.ts';
 import { createLogger } from '../src/logger.ts';
-import { startQueryWorker } from '../src/query/query-worker.ts';
+import { startQueryWorker } from '../src/use-cases/queries/query-worker.ts';
 import type { StorageKind } from '../src/storage/object-store.ts';
 import { createTestPlatform, type TestPlatform } from './helper.ts';
 

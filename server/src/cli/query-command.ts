@@ -5,7 +5,7 @@ import { queryJobsRepository } from '../catalog/query-jobs-repository.ts';
 import { AppError } from '../errors.ts';
 import { createLogger } from '../logger.ts';
 import { presentQueryJob } from '../query/present-result.ts';
-import { executeQueryJob } from '../query/query-worker.ts';
+import { executeQueryJob } from '../use-cases/queries/query-worker.ts';
 import { requireUser } from '../use-cases/manage-access.ts';
 import { cliSource } from '../caller.ts';
 import { getQuery, readResultPage } from '../use-cases/queries/read-query.ts';

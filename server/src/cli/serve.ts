@@ -3,7 +3,7 @@ import { buildApp } from '../app.ts';
 import type { Env } from '../env.ts';
 import { createLogger } from '../logger.ts';
 import { openPlatform } from '../platform.ts';
-import { startQueryWorker } from '../query/query-worker.ts';
+import { startQueryWorker } from '../use-cases/queries/query-worker.ts';
 import { cleanInterruptedIngests } from '../use-cases/clean-interrupted-ingests.ts';
 import { ensureFirstAdmin } from '../use-cases/accounts/manage-users.ts';
 import { loadDemoData } from '../use-cases/load-demo-data.ts';

@@ -10,7 +10,7 @@ import {
 import { contractFile, ingest, synthea } from '../../test/ingest-helpers.ts';
 import type { App } from '../app.ts';
 import { createLogger } from '../logger.ts';
-import { startQueryWorker, type QueryWorker } from '../query/query-worker.ts';
+import { startQueryWorker, type QueryWorker } from '../use-cases/queries/query-worker.ts';
 import { addHospital, saveDataset } from '../use-cases/manage-datasets.ts';
 import { addUser, createApiToken, grantDatasetAccess } from '../use-cases/manage-access.ts';
 

@@ -11,7 +11,7 @@ import type { User } from '../catalog/users-repository.ts';
 import { loadEnv, type Env } from '../env.ts';
 import { createLogger } from '../logger.ts';
 import { openPlatform, type Platform } from '../platform.ts';
-import { startQueryWorker, type QueryWorker } from '../query/query-worker.ts';
+import { startQueryWorker, type QueryWorker } from '../use-cases/queries/query-worker.ts';
 import { createProject, setProjectMember } from '../use-cases/access/projects.ts';
 import { ingestUpload } from '../use-cases/ingest-upload.ts';
 import { addUser, createApiToken, grantDatasetAccess } from '../use-cases/manage-access.ts';

@@ -5,7 +5,7 @@ import { createTestPlatform, type TestPlatform } from '../../test/helper.ts';
 import { contractFile, ingest, prepareDataset, synthea } from '../../test/ingest-helpers.ts';
 import { researcherWithAccess, runQuery } from '../../test/query-helpers.ts';
 import { releasesRepository } from '../catalog/releases-repository.ts';
-import { publishSyntheticLabResults } from '../demo/synthetic-lake.ts';
+import { publishSyntheticLabResults } from '../../test/synthetic-lake.ts';
 import type { QueryEngine } from '../engines/types.ts';
 import { releaseFilesGlob } from '../ingest/lake-keys.ts';
 import { releaseFolder } from '../ingest/lake-keys.ts';

@@ -12,7 +12,7 @@ import { contractFile, ingest, synthea } from '../../test/ingest-helpers.ts';
 import type { App } from '../app.ts';
 import { usersRepository } from '../catalog/users-repository.ts';
 import { createLogger } from '../logger.ts';
-import { startQueryWorker, type QueryWorker } from '../query/query-worker.ts';
+import { startQueryWorker, type QueryWorker } from '../use-cases/queries/query-worker.ts';
 import { exportQueryResult } from '../use-cases/queries/export-query.ts';
 import { readResultPage } from '../use-cases/queries/read-query.ts';
 import { addHospital, saveDataset } from '../use-cases/manage-datasets.ts';

@@ -14,7 +14,7 @@ import { usersRepository } from '../catalog/users-repository.ts';
 import { csrfHeader, sessionCookie } from '../http/authenticate.ts';
 import { createLogger } from '../logger.ts';
 import { routeRules } from '../policy.ts';
-import { startQueryWorker, type QueryWorker } from '../query/query-worker.ts';
+import { startQueryWorker, type QueryWorker } from '../use-cases/queries/query-worker.ts';
 import { openSession } from '../use-cases/accounts/sign-in.ts';
 import { createUserWithPassword, setUserDisabled } from '../use-cases/accounts/manage-users.ts';
 import { createProject, setProjectMember } from '../use-cases/access/projects.ts';

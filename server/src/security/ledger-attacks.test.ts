@@ -13,7 +13,7 @@ import type { QueryEngine } from '../engines/types.ts';
 import { createLogger } from '../logger.ts';
 import type { Platform } from '../platform.ts';
 import { openCatalog } from '../catalog/catalog.ts';
-import { executeQueryJob } from '../query/query-worker.ts';
+import { executeQueryJob } from '../use-cases/queries/query-worker.ts';
 import { addHospital, saveDataset } from '../use-cases/manage-datasets.ts';
 import { getQuery, readResultPage } from '../use-cases/queries/read-query.ts';
 import { submitQuery } from '../use-cases/queries/submit-query.ts';

@@ -8,7 +8,7 @@ import { contractFile, ingest, synthea } from '../../test/ingest-helpers.ts';
 import { researcherWithAccess, runQuery } from '../../test/query-helpers.ts';
 import { queryJobsRepository } from '../catalog/query-jobs-repository.ts';
 import { createLogger } from '../logger.ts';
-import { executeQueryJob } from '../query/query-worker.ts';
+import { executeQueryJob } from '../use-cases/queries/query-worker.ts';
 import { getQuery } from '../use-cases/queries/read-query.ts';
 import { submitQuery } from '../use-cases/queries/submit-query.ts';
 import { releasesRepository } from '../catalog/releases-repository.ts';

@@ -10,7 +10,7 @@ import { fixtureLines, ingest, prepareDataset, synthea } from '../../../test/ing
 import type { App } from '../../app.ts';
 import { grantsRepository } from '../../catalog/grants-repository.ts';
 import { createLogger } from '../../logger.ts';
-import { startQueryWorker, type QueryWorker } from '../../query/query-worker.ts';
+import { startQueryWorker, type QueryWorker } from '../../use-cases/queries/query-worker.ts';
 import { forgetResultRows } from '../../query/result-cache.ts';
 import { addUser, createApiToken, grantDatasetAccess } from '../../use-cases/manage-access.ts';
 

@@ -1,19 +1,19 @@
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestPlatform, type TestPlatform, testActor } from '../../test/helper.ts';
-import { contractFile } from '../../test/ingest-helpers.ts';
-import type { User } from '../catalog/users-repository.ts';
-import { publishSyntheticLabResults } from '../../test/synthetic-lake.ts';
-import { createLogger } from '../logger.ts';
-import type { Platform } from '../platform.ts';
-import { addUser, grantDatasetAccess } from '../use-cases/manage-access.ts';
-import { saveDataset } from '../use-cases/manage-datasets.ts';
-import { cancelQuery, getQuery, waitForQuery } from '../use-cases/queries/read-query.ts';
-import { submitQuery } from '../use-cases/queries/submit-query.ts';
+import { createTestPlatform, type TestPlatform, testActor } from '../../../test/helper.ts';
+import { contractFile } from '../../../test/ingest-helpers.ts';
+import type { User } from '../../catalog/users-repository.ts';
+import { publishSyntheticLabResults } from '../../../test/synthetic-lake.ts';
+import { createLogger } from '../../logger.ts';
+import type { Platform } from '../../platform.ts';
+import { addUser, grantDatasetAccess } from '../manage-access.ts';
+import { saveDataset } from '../manage-datasets.ts';
+import { cancelQuery, getQuery, waitForQuery } from './read-query.ts';
+import { submitQuery } from './submit-query.ts';
 import { startQueryWorker } from './query-worker.ts';
-import { createSparkEngine } from '../engines/spark/spark-engine.ts';
-import type { QueryEngine } from '../engines/types.ts';
-import { testSparkUrl } from '../../test/spark.ts';
+import { createSparkEngine } from '../../engines/spark/spark-engine.ts';
+import type { QueryEngine } from '../../engines/types.ts';
+import { testSparkUrl } from '../../../test/spark.ts';
 
 /** A query that keeps DuckDB busy for seconds on the synthetic lake: exact percentiles. */
 const heavy = {

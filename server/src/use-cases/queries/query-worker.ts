@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { queryJobsRepository, type QueryJob } from '../catalog/query-jobs-repository.ts';
-import { AppError } from '../errors.ts';
-import type { Logger } from '../logger.ts';
-import type { Platform } from '../platform.ts';
-import { runQueryJob } from '../use-cases/queries/run-query-job.ts';
-import { announceQueryFinished } from './query-events.ts';
+import { queryJobsRepository, type QueryJob } from '../../catalog/query-jobs-repository.ts';
+import { AppError } from '../../errors.ts';
+import type { Logger } from '../../logger.ts';
+import type { Platform } from '../../platform.ts';
+import { announceQueryFinished } from '../../query/query-events.ts';
+import { runQueryJob } from './run-query-job.ts';
 
 export type QueryWorkerOptions = {
   logger: Logger;
