@@ -100,6 +100,16 @@ export interface ReleasesTable {
   max_rows_per_patient: number | null;
 }
 
+/** What one Parquet file of a release holds, for the planner to skip files (release-files-repository.ts). */
+export interface ReleaseFilesTable {
+  release_id: string;
+  file: string;
+  row_count: BigIntColumn;
+  codes: Json<string[]> | null;
+  first_event: string | null;
+  last_event: string | null;
+}
+
 export interface CurrentReleasesTable {
   dataset_id: string;
   hospital_id: string;
@@ -309,6 +319,7 @@ export interface CatalogSchema {
   header_mappings: HeaderMappingsTable;
   jobs: JobsTable;
   releases: ReleasesTable;
+  release_files: ReleaseFilesTable;
   current_releases: CurrentReleasesTable;
   users: UsersTable;
   api_tokens: ApiTokensTable;

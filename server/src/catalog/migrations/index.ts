@@ -19,6 +19,7 @@ import * as oneGrantPerHolder from './2026-12-06a-one-grant-per-holder.ts';
 import * as addReleaseRowsPerPatient from './2026-12-06b-add-release-rows-per-patient.ts';
 import * as addResultReview from './2026-12-06c-add-result-review.ts';
 import * as addIngestJobLeases from './2026-12-06f-add-ingest-job-leases.ts';
+import * as createReleaseFiles from './2026-12-06d-create-release-files.ts';
 
 /**
  * Every catalog migration, oldest first, keyed by its dated file name. Listed by hand rather
@@ -46,4 +47,5 @@ export const migrations: Record<string, Migration> = {
   '2026-12-06b-add-release-rows-per-patient': addReleaseRowsPerPatient,
   '2026-12-06c-add-result-review': addResultReview,
   '2026-12-06f-add-ingest-job-leases': addIngestJobLeases,
+  '2026-12-06d-create-release-files': createReleaseFiles,
 };
