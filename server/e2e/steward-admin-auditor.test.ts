@@ -143,7 +143,11 @@ describe('a steward uploads, an admin decides, an auditor checks, in a real brow
 
     const { header, rows } = await fixtureLines('2021-03');
     const bad = path.join(tmpdir(), 'medlake-e2e-march.csv');
-    await writeFile(bad, [header, rows[0], `${rows[1]},extra`].join('\n'));
+    // Line 2 is good; lines 3 to 152 have a field too many: more than the page lists.
+    await writeFile(
+      bad,
+      [header, rows[0], ...rows.slice(1, 151).map((row) => `${row},extra`)].join('\n'),
+    );
     await page.getByRole('textbox', { name: /^Month/ }).fill('2021-03');
     await page.getByLabel('CSV file').setInputFiles(bad);
     await page.getByRole('button', { name: 'Upload', exact: true }).click();
@@ -151,17 +155,37 @@ describe('a steward uploads, an admin decides, an auditor checks, in a real brow
     // In words, with the line and the column of each problem, and all of them as CSV.
     const problems = page.getByRole('table', { name: /^Problems in/ });
     await problems.getByRole('cell', { name: '3', exact: true }).waitFor();
-    await problems.getByText(/more fields than the header/i).waitFor();
+    await problems
+      .getByText(/more fields than the header/i)
+      .first()
+      .waitFor();
     expect(await problems.textContent()).not.toContain('extra_fields');
+    await page
+      .getByText('The first 100 of 150 problems are shown here; the CSV holds them all.')
+      .waitFor();
     expect(await accessibilityViolations(page)).toEqual([]);
     await screenshot(page, 'upload-problems');
+    // The report fits a phone's width, and axe finds nothing there either.
+    await page.setViewportSize({ width: 390, height: 800 });
+    expect(
+      await page.evaluate<boolean>(
+        'document.documentElement.scrollWidth > document.documentElement.clientWidth',
+      ),
+    ).toBe(false);
+    expect(await accessibilityViolations(page)).toEqual([]);
+    await page.setViewportSize({ width: 1280, height: 800 });
     const [download] = await Promise.all([
       page.waitForEvent('download'),
       page.getByRole('link', { name: 'Download the problems as CSV' }).click(),
     ]);
     const report = await readFile((await download.path())!, 'utf8');
-    expect(report.split('\n')[0]).toBe('line,column,header,problem,code');
-    expect(report).toContain('3,');
+    // All 150, each with its line, in words.
+    const [reportHeader, ...reported] = report.trimEnd().split('\n');
+    expect(reportHeader).toBe('line,column,header,problem,code');
+    expect(reported.map((line) => Number(line.split(',')[0]))).toEqual(
+      Array.from({ length: 150 }, (_, index) => index + 3),
+    );
+    expect(reported.every((line) => /more fields than the header/i.test(line))).toBe(true);
 
     // A steward opening an admin's page is told which role it needs, and sees none of it.
     await page.goto(`${server.url}/admin/users`);
