@@ -51,5 +51,50 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // Layers only call downward (docs/ARCHITECTURE.md, "Layers"): the engine-neutral core and
+    // the parts below it never reach up to the use-cases, the HTTP side or the platform's
+    // opening. Their tests may: they build whole platforms.
+    files: ['server/src/{query,ingest,privacy,engines,storage,catalog}/**/*.ts'],
+    ignores: ['**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/use-cases/**', '**/routes/**', '**/http/**', '**/cli/**'],
+              message:
+                'The core never calls upward: move the caller into use-cases/, or what it needs down here.',
+            },
+            {
+              group: ['**/platform.ts', '**/app.ts'],
+              message:
+                'The core never imports platform.ts: take the parts it uses as PlatformParts (platform-parts.ts).',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // Thin routes: a route calls use-cases, never a repository. Row types for presenters are fine.
+    files: ['server/src/routes/**/*.ts'],
+    ignores: ['**/*.test.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/catalog/*-repository.ts'],
+              allowTypeImports: true,
+              message: 'Routes read and write through use-cases, never a repository.',
+            },
+          ],
+        },
+      ],
+    },
+  },
   prettier,
 );

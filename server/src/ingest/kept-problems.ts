@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import type { IngestProblem } from '@medlake/shared';
-import type { Platform } from '../platform.ts';
+import type { PlatformParts } from '../platform-parts.ts';
 
 /**
  * How many problems of one upload are kept for its CSV: every one a steward will work through,
@@ -40,7 +40,7 @@ export function* csvLines(problems: readonly IngestProblem[]): Generator<string>
  * nothing of a patient.
  */
 export async function keepUploadProblems(
-  platform: Platform,
+  platform: PlatformParts,
   jobId: string,
   problems: readonly IngestProblem[],
 ): Promise<IngestProblem[]> {
