@@ -128,9 +128,7 @@ export async function publishSyntheticLabResults(
             files: [lakeKey],
             quality,
           },
-          async (trx) => {
-            await jobsRepository(trx).finish(jobId, { status: 'succeeded', result: {} });
-          },
+          (trx) => jobsRepository(trx).finish(jobId, { status: 'succeeded', result: {} }),
         );
         onRelease?.();
       }

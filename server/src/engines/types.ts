@@ -1,5 +1,5 @@
 import type { LakeColumnType } from '@medlake/shared';
-import type { SqlDialect } from '../query/sql-dialect.ts';
+import type { SqlDialect } from './sql-dialect.ts';
 import type { S3Access } from '../storage/object-store.ts';
 
 export type EngineKind = 'duckdb' | 'spark';

@@ -1,4 +1,4 @@
-import type { SqlDialect } from '../query/sql-dialect.ts';
+import type { SqlDialect } from '../engines/sql-dialect.ts';
 import type { SourceColumn } from './ingest-plan.ts';
 
 /**

@@ -12,7 +12,7 @@ import {
 import { AppError, type ErrorDetail } from '../errors.ts';
 import { dateShiftKeyOf, holderShiftDays } from '../privacy/privacy-secrets.ts';
 import { isNumeric, isTemporal, type QueryColumn } from './query-columns.ts';
-import type { SqlDialect } from './sql-dialect.ts';
+import type { SqlDialect } from '../engines/sql-dialect.ts';
 
 /** A column of a query's result, as the service and the web app see it. */
 export type ResultColumn = {

@@ -1,4 +1,4 @@
-import type { SqlDialect } from '../../query/sql-dialect.ts';
+import type { SqlDialect } from '../sql-dialect.ts';
 import { quoteIdentifier, quoteLiteral } from './duckdb-sql.ts';
 
 export const duckDbDialect: SqlDialect = {

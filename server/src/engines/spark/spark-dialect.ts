@@ -1,5 +1,5 @@
 import { AppError } from '../../errors.ts';
-import type { SqlDialect } from '../../query/sql-dialect.ts';
+import type { SqlDialect } from '../sql-dialect.ts';
 import { sparkPath } from './spark-files.ts';
 
 /**
