@@ -128,7 +128,9 @@ export async function publishSyntheticLabResults(
             files: [lakeKey],
             quality,
           },
-          (trx) => jobsRepository(trx).finish(jobId, { status: 'succeeded', result: {} }),
+          async (trx) => {
+            await jobsRepository(trx).finish(jobId, { status: 'succeeded', result: {} });
+          },
         );
         onRelease?.();
       }

@@ -54,6 +54,7 @@ export function jobsRepository(db: CatalogDb) {
           params: JSON.stringify(job.params),
           user_id: job.userId ?? null,
           hospital_id: job.hospitalId ?? null,
+          heartbeat_at: new Date(),
         })
         .execute();
     },
@@ -86,20 +87,51 @@ export function jobsRepository(db: CatalogDb) {
         .execute();
     },
 
+    /**
+     * Ends a running job. False when it was not running any more: another server took it for
+     * dead (its lease expired) and failed it, so its outcome must not count.
+     */
     async finish(
       id: string,
       outcome: { status: 'succeeded'; result: unknown } | { status: 'failed'; error: unknown },
-    ): Promise<void> {
-      await db
+    ): Promise<boolean> {
+      const updated = await db
         .updateTable('jobs')
         .set({
           status: outcome.status,
           result: outcome.status === 'succeeded' ? JSON.stringify(outcome.result) : null,
           error: outcome.status === 'failed' ? JSON.stringify(outcome.error) : null,
           finished_at: new Date(),
+          heartbeat_at: null,
         })
         .where('id', '=', id)
+        .where('status', '=', 'running')
+        .executeTakeFirst();
+      return Number(updated.numUpdatedRows) > 0;
+    },
+
+    /** Renews a running job's lease: its server is alive. */
+    async heartbeat(id: string): Promise<void> {
+      await db
+        .updateTable('jobs')
+        .set({ heartbeat_at: new Date() })
+        .where('id', '=', id)
+        .where('status', '=', 'running')
         .execute();
+    },
+
+    /** Running jobs of a kind whose last beat is older than `staleBefore`: their server died. */
+    async listExpired(kind: string, staleBefore: Date): Promise<Job[]> {
+      const rows = await db
+        .selectFrom('jobs')
+        .selectAll()
+        .where('kind', '=', kind)
+        .where('status', '=', 'running')
+        .where((eb) =>
+          eb.or([eb('heartbeat_at', 'is', null), eb('heartbeat_at', '<', staleBefore)]),
+        )
+        .execute();
+      return rows.map(toJob);
     },
 
     async get(id: string): Promise<Job | undefined> {

@@ -5,6 +5,7 @@ import { createLogger } from '../logger.ts';
 import { openPlatform } from '../platform.ts';
 import { startQueryWorker } from '../use-cases/queries/query-worker.ts';
 import { cleanInterruptedIngests } from '../use-cases/clean-interrupted-ingests.ts';
+import { ingestLeaseMs } from '../use-cases/ingest-lease.ts';
 import { ensureFirstAdmin } from '../use-cases/accounts/manage-users.ts';
 import { loadDemoData } from '../use-cases/load-demo-data.ts';
 import { expireUploadSessions } from '../use-cases/uploads/upload-sessions.ts';
@@ -36,12 +37,23 @@ export async function serve(env: Env, options: { demo: boolean }): Promise<void>
     );
   }
   const worker = startQueryWorker(platform, { logger });
+  // Servers beside this one on PostgreSQL may die mid-ingest: their ingests are failed and
+  // cleaned here once their lease expires, not only at the next start.
+  const sweep = setInterval(() => {
+    cleanInterruptedIngests(platform)
+      .then((count) => {
+        if (count > 0)
+          logger.warn({ count }, 'failed ingests whose server stopped, and removed their files');
+      })
+      .catch((error: unknown) => logger.warn({ err: error }, 'could not look for stopped ingests'));
+  }, ingestLeaseMs / 2);
   const app = await buildApp({ platform, logger, webRoot, onQuerySubmitted: () => worker.wake() });
 
   let closing: Promise<void> | undefined;
   const shutdown = (signal: string) => {
     closing ??= (async () => {
       logger.info({ signal }, 'shutting down');
+      clearInterval(sweep);
       await app.close();
       await worker.stop();
       await platform.close();

@@ -2,26 +2,30 @@ import { rm } from 'node:fs/promises';
 import { jobsRepository, type Job } from '../catalog/jobs-repository.ts';
 import { releasesRepository } from '../catalog/releases-repository.ts';
 import type { Platform } from '../platform.ts';
+import { ingestStaleBefore } from './ingest-lease.ts';
 import { ingestFiles, ingestJobKind } from './ingest-upload.ts';
 
 /**
- * Marks ingests that were running when the last process died (kill -9, power loss) as failed,
- * and removes what they left: the raw upload, the scratch directory and any Parquet file of the
- * release they never published. Also removes what ended ingests could not (the object store was
- * unreachable as they failed). Runs at start, while this process holds MEDLAKE_HOME, so no
- * running job can belong to a live process. A store still unreachable leaves the rest for the
- * next start instead of stopping this one.
+ * Marks ingests whose server died (kill -9, power loss) as failed, and removes what they left:
+ * the raw upload, the scratch directory and any Parquet file of the release they never
+ * published. Also removes what ended ingests could not (the object store was unreachable as
+ * they failed). A server runs it at start and then every few seconds: on one PostgreSQL several
+ * servers run ingests side by side, so only an ingest whose lease expired (no heartbeat for
+ * ingestLeaseMs) counts as dead; on the embedded catalog, every running one does. A store still
+ * unreachable leaves the rest for the next time instead of stopping this one.
  */
 export async function cleanInterruptedIngests(platform: Platform): Promise<number> {
   const jobs = jobsRepository(platform.catalog.db);
-  const interrupted = await jobs.listRunning(ingestJobKind);
+  const interrupted = await jobs.listExpired(ingestJobKind, ingestStaleBefore(platform));
+  let failed = 0;
   for (const job of interrupted) {
     // Marked first: a process killed in between finds the job still running next time.
     await jobs.setLeftovers(job.id, true);
-    await jobs.finish(job.id, {
+    const ended = await jobs.finish(job.id, {
       status: 'failed',
-      error: { message: 'interrupted: the process stopped before the ingest finished' },
+      error: { message: 'interrupted: the server running this ingest stopped before it finished' },
     });
+    if (ended) failed += 1;
   }
   for (const job of await jobs.listWithLeftovers(ingestJobKind)) {
     try {
@@ -31,7 +35,7 @@ export async function cleanInterruptedIngests(platform: Platform): Promise<numbe
       // Tried again at the next start.
     }
   }
-  return interrupted.length;
+  return failed;
 }
 
 async function removeFilesOf(platform: Platform, job: Job): Promise<void> {

@@ -1,5 +1,4 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { once } from 'node:events';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -7,71 +6,15 @@ import { DatabaseSync } from 'node:sqlite';
 import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestPlatform, type TestPlatform } from '../../test/helper.ts';
-import {
-  ingest,
-  listFiles,
-  prepareDataset,
-  repositoryRoot,
-  synthea,
-} from '../../test/ingest-helpers.ts';
+import { ingest, listFiles, prepareDataset, synthea } from '../../test/ingest-helpers.ts';
+import { runMedlake, startMedlake, stopMedlake } from '../../test/medlake-process.ts';
 import { readParquetObjects } from '../../test/parquet.ts';
 import { releasesRepository } from '../catalog/releases-repository.ts';
 import { openLockedCatalog } from '../platform.ts';
 import { remoteVaultClient } from './remote-vault.ts';
 
-const bin = path.join(repositoryRoot, 'server/bin/medlake.js');
-
-/** `medlake …` as its own process, with nothing of this process's environment but PATH. */
-function medlake(
-  args: string[],
-  home: string,
-  env: Record<string, string> = {},
-): ChildProcessWithoutNullStreams {
-  return spawn(process.execPath, [bin, ...args], {
-    cwd: repositoryRoot,
-    env: { PATH: process.env.PATH ?? '', MEDLAKE_HOME: home, LOG_LEVEL: 'warn', ...env },
-  });
-}
-
-async function run(
-  args: string[],
-  home: string,
-  env: Record<string, string> = {},
-): Promise<string> {
-  const child = medlake(args, home, env);
-  let output = '';
-  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const [code] = (await once(child, 'exit')) as [number];
-  if (code !== 0) throw new Error(`medlake ${args.join(' ')} exited with ${code}:\n${output}`);
-  return output;
-}
-
-/** Starts `medlake vault serve` and waits for the line that gives its address. */
-async function serveVault(
-  home: string,
-  certs: string,
-  port: number,
-): Promise<{ child: ChildProcessWithoutNullStreams; url: string }> {
-  const child = medlake(['vault', 'serve', '--certs', certs, '--port', String(port)], home);
-  let output = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      const address = /running at (https:\/\/[^/ ]+)\//.exec(output)?.[1];
-      if (address) resolve(address);
-    });
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.once('exit', (code) => reject(new Error(`vault serve exited with ${code}:\n${output}`)));
-  });
-  return { child, url };
-}
-
-async function stop(child: ChildProcessWithoutNullStreams): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  await exited;
+async function serveVault(home: string, certs: string, port: number) {
+  return startMedlake(['vault', 'serve', '--certs', certs, '--port', String(port)], home);
 }
 
 describe('the vault on its own host (medlake vault serve)', () => {
@@ -101,7 +44,7 @@ describe('the vault on its own host (medlake vault serve)', () => {
     scratch = await mkdtemp(path.join(tmpdir(), 'medlake-vault-service-'));
     vaultHome = path.join(scratch, 'vault-host');
     certs = path.join(scratch, 'certs');
-    await run(['vault', 'certs', certs], vaultHome);
+    await runMedlake(['vault', 'certs', certs], vaultHome);
     vault = await serveVault(vaultHome, certs, 0);
     port = Number(new URL(vault.url).port);
     platform = await createTestPlatform('pglite', serverEnv());
@@ -115,7 +58,7 @@ describe('the vault on its own host (medlake vault serve)', () => {
       await rm(platform.env.MEDLAKE_HOME, { recursive: true, force: true });
       await rm(platform.env.MEDLAKE_AUDIT_CHECKPOINT_DIR, { recursive: true, force: true });
     }
-    if (vault) await stop(vault.child);
+    if (vault) await stopMedlake(vault.child);
     await rm(scratch, { recursive: true, force: true });
   });
 
@@ -139,7 +82,7 @@ describe('the vault on its own host (medlake vault serve)', () => {
   });
 
   it('fails an ingest naming the vault service while it is down, publishes nothing, and succeeds once it is back', async () => {
-    await stop(vault.child);
+    await stopMedlake(vault.child);
     await expect(ingest(platform, { file: synthea('2021-03'), month: '2021-03' })).rejects.toThrow(
       `Cannot reach the vault service at ${vault.url}`,
     );
@@ -159,7 +102,7 @@ describe('the vault on its own host (medlake vault serve)', () => {
 
   it('refuses a client whose certificate another CA signed, or that has none', async () => {
     const strangers = path.join(scratch, 'other-certs');
-    await run(['vault', 'certs', strangers], path.join(scratch, 'other-home'));
+    await runMedlake(['vault', 'certs', strangers], path.join(scratch, 'other-home'));
     const read = (file: string) => readFile(file, 'utf8');
     const own = clientFiles();
     const ca = await read(own.ca);
@@ -205,7 +148,7 @@ describe('the vault on its own host (medlake vault serve)', () => {
     // to one process at a time.
     await platform.close();
     platformOpen = false;
-    const output = await run(
+    const output = await runMedlake(
       [
         'vault',
         'reidentify',
