@@ -24,6 +24,7 @@ describe.each(engines)('exports on %s', (_name, engineEnv) => {
   let platform: TestPlatform;
   let researcher: User;
   let code = '';
+  let birthYear = 0;
 
   beforeAll(async () => {
     platform = await createTestPlatform('pglite', engineEnv());
@@ -31,6 +32,7 @@ describe.each(engines)('exports on %s', (_name, engineEnv) => {
     const { header, rows } = await fixtureLines('2020-12');
     const template = rows[0]!.split(',');
     code = template[16]!;
+    birthYear = Number(template[4]!.slice(0, 4));
     const lines = values.map((value, index) => {
       const cells = [...template];
       const id = String(index + 1).padStart(12, '0');
@@ -53,14 +55,18 @@ describe.each(engines)('exports on %s', (_name, engineEnv) => {
     await platform?.dispose();
   });
 
-  it('writes a mean of 98.6 as 98.6, not with the binary noise of its sum', async () => {
+  it('writes a mean of 98.6 as 98.6, not with the binary noise of its sum, and whole numbers without ".0"', async () => {
     const sum = values.reduce((total, value) => total + value, 0);
     expect(sum / values.length).not.toBe(98.6);
 
     const spec = {
       dataset: 'synthea-observations',
       groupBy: [{ column: 'code' }],
-      measures: [{ fn: 'patients' }, { fn: 'mean', column: 'value' }],
+      measures: [
+        { fn: 'patients' },
+        { fn: 'mean', column: 'value' },
+        { fn: 'sum', column: 'birth_year' },
+      ],
     };
     const { job, rows } = await runQuery(platform, researcher, spec);
     expect(job.status).toBe('succeeded');
@@ -74,12 +80,14 @@ describe.each(engines)('exports on %s', (_name, engineEnv) => {
     await exportQueryResult(platform, { user: researcher, source: 'test' }, job.id, 'csv');
     const csv = await readFile(platform.store.locate(`results/${job.id}/export.csv`), 'utf8');
     expect(csv.trim().split(/\r?\n/)).toEqual([
-      'code,patients,value_mean,suppressed',
-      `${code},12,98.6,false`,
+      'code,patients,value_mean,birth_year_sum,suppressed',
+      `${code},12,98.6,${12 * birthYear},false`,
     ]);
 
     await exportQueryResult(platform, { user: researcher, source: 'test' }, job.id, 'parquet');
     const parquet = await readParquet(platform.store.locate(`results/${job.id}/export.parquet`));
-    expect(parquet).toEqual([{ code, patients: 12n, value_mean: 98.6, suppressed: false }]);
+    expect(parquet).toEqual([
+      { code, patients: 12n, value_mean: 98.6, birth_year_sum: 12 * birthYear, suppressed: false },
+    ]);
   });
 });
