@@ -96,7 +96,7 @@ describe.each(catalogBackends())('HTTP API with the catalog on %s', (kind) => {
     const response = await app.inject({ method: 'GET', url: '/api/no-such-thing?x=1' });
     expect(response.statusCode).toBe(404);
     expect(errorBodySchema.parse(response.json()).error).toEqual({
-      code: 'NOT_FOUND',
+      code: 'route_not_found',
       message: 'No route for GET /api/no-such-thing',
     });
   });
@@ -191,7 +191,7 @@ describe('HTTP errors and the web app', () => {
       });
       expect(invalid.statusCode).toBe(400);
       const body = errorBodySchema.parse(invalid.json());
-      expect(body.error.code).toBe('VALIDATION_FAILED');
+      expect(body.error.code).toBe('invalid_input');
       expect(body.error.details?.[0]?.path).toBe('/month');
 
       const badJson = await app.inject({
@@ -201,12 +201,12 @@ describe('HTTP errors and the web app', () => {
         payload: '{"month":',
       });
       expect(badJson.statusCode).toBe(400);
-      expect(errorBodySchema.parse(badJson.json()).error.code).toBe('VALIDATION_FAILED');
+      expect(errorBodySchema.parse(badJson.json()).error.code).toBe('invalid_input');
 
       const crash = await app.inject({ method: 'GET', url: '/boom' });
       expect(crash.statusCode).toBe(500);
       const crashBody = errorBodySchema.parse(crash.json());
-      expect(crashBody.error.code).toBe('INTERNAL');
+      expect(crashBody.error.code).toBe('internal');
       expect(crash.body).not.toContain('hunter2');
       expect(crashBody.error.message).toContain('request id');
     } finally {

@@ -6,6 +6,7 @@ import fastifyStatic from '@fastify/static';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { FastifyUnderPressureOptions } from '@fastify/under-pressure';
+import { errorCatalog, errorCodeTable } from '@medlake/shared';
 import Fastify from 'fastify';
 import {
   jsonSchemaTransform,
@@ -84,11 +85,19 @@ export async function buildApp(options: AppOptions) {
     }
   });
 
-  await app.register(fastifySwagger, {
-    openapi: {
-      info: { title: 'medlake API', version },
-      servers: [],
+  // Beside the routes, the table of error codes: in the description for people, and as
+  // x-error-codes (each code's status, meaning and what to do) for programs.
+  const openapi = {
+    info: {
+      title: 'medlake API',
+      version,
+      description: `Every error answers with \`{ error: { code, message, details? } }\`; the codes, one per cause, are listed below and in docs/errors.md.\n\n${errorCodeTable()}`,
     },
+    servers: [],
+    'x-error-codes': errorCatalog,
+  };
+  await app.register(fastifySwagger, {
+    openapi,
     transform: jsonSchemaTransform,
   });
   // Under the app's own content security policy, which its page keeps to.
@@ -147,7 +156,7 @@ export async function buildApp(options: AppOptions) {
             'if this stays, run `npm run build`.',
         );
     }
-    throw new AppError('NOT_FOUND', `No route for ${request.method} ${url}`);
+    throw new AppError('route_not_found', `No route for ${request.method} ${url}`);
   });
 
   return Object.assign(app, { apiRoutes, probes });

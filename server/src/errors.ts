@@ -1,4 +1,4 @@
-import { errorCodes, type ErrorCode } from '@medlake/shared';
+import { statusOf, type ErrorCode } from '@medlake/shared';
 
 export type ErrorDetail = { path: string; message: string };
 
@@ -15,7 +15,7 @@ export class AppError extends Error {
     super(message);
     this.name = 'AppError';
     this.code = code;
-    this.status = errorCodes[code];
+    this.status = statusOf(code);
     this.details = details;
   }
 }
@@ -26,8 +26,8 @@ export class AppError extends Error {
  * than record it twice.
  */
 export class AuditedRefusalError extends AppError {
-  constructor(message: string) {
-    super('FORBIDDEN', message);
+  constructor(code: ErrorCode, message: string) {
+    super(code, message);
     this.name = 'AuditedRefusalError';
   }
 }
@@ -47,10 +47,21 @@ export function isAudited(error: Error): boolean {
   return audited.has(error) || error instanceof AuditedRefusalError;
 }
 
+/** The codes of a part that cannot be reached or cannot go on (all 503). */
+type UnavailableCode = Extract<
+  ErrorCode,
+  | 'catalog_unavailable'
+  | 'store_unavailable'
+  | 'engine_unavailable'
+  | 'vault_unavailable'
+  | 'disk_full'
+  | 'out_of_memory'
+>;
+
 /** Raised when a part the platform needs (catalog, engine, storage) cannot be reached. */
 export class UnavailableError extends AppError {
-  constructor(message: string) {
-    super('SERVICE_UNAVAILABLE', message);
+  constructor(code: UnavailableCode, message: string) {
+    super(code, message);
     this.name = 'UnavailableError';
   }
 }
@@ -66,11 +77,13 @@ export function diskFullError(error: unknown, consequence: string): UnavailableE
     /no space left on device/i.test(error instanceof Error ? error.message : String(error));
   return full
     ? new UnavailableError(
+        'disk_full',
         `the server's disk is full: ${consequence}; an administrator must free space before it is tried again`,
       )
     : undefined;
 }
 
-export function notFound(what: string): AppError {
-  return new AppError('NOT_FOUND', `${what} not found`);
+/** `What` not found, under the code of what was looked for (dataset_not_found, …). */
+export function notFound(code: Extract<ErrorCode, `${string}_not_found`>, what: string): AppError {
+  return new AppError(code, `${what} not found`);
 }

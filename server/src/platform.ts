@@ -33,7 +33,7 @@ export type Platform = PlatformParts & {
 export class HomeInUseError extends AppError {
   constructor(home: string) {
     super(
-      'CONFLICT',
+      'home_in_use',
       `MEDLAKE_HOME ${home} is in use by another medlake process (probably a running server). ` +
         'Stop that process first, or point this command at another MEDLAKE_HOME.',
     );

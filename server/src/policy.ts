@@ -56,7 +56,7 @@ export function assertCanQuery(
 ): asserts access is DatasetAccess {
   if (!access) {
     throw new AppError(
-      'FORBIDDEN',
+      'no_dataset_access',
       `You have no access to dataset ${datasetId}. Request access from an administrator.`,
     );
   }
@@ -112,7 +112,7 @@ export function assertSpecAllowed(
   });
   if (problems.length > 0) {
     throw new AppError(
-      'FORBIDDEN',
+      'rule_refused',
       `Not allowed with aggregate access: ${problems[0]?.message}`,
       problems,
     );
@@ -122,13 +122,13 @@ export function assertSpecAllowed(
 /** Query jobs and their results belong to the user who ran them. */
 export function assertOwnsQuery(user: User, job: { userId: string }): void {
   // Answered as "not found" so that guessing ids tells nothing about other users' queries.
-  if (job.userId !== user.id) throw new AppError('NOT_FOUND', 'Query not found');
+  if (job.userId !== user.id) throw new AppError('query_not_found', 'Query not found');
 }
 
 /** A saved query is deleted by its author only; project members may read and run it. */
 export function assertOwnsSavedQuery(user: User, saved: { userId: string }): void {
   if (saved.userId !== user.id) {
-    throw new AppError('FORBIDDEN', 'Only the author of a saved query may delete it');
+    throw new AppError('not_author', 'Only the author of a saved query may delete it');
   }
 }
 
@@ -136,7 +136,7 @@ export function assertOwnsSavedQuery(user: User, saved: { userId: string }): voi
 export function assertProjectMember(projectId: string, projects: readonly { id: string }[]): void {
   if (!projects.some((project) => project.id === projectId)) {
     throw new AppError(
-      'FORBIDDEN',
+      'not_project_member',
       `You are not a member of project ${projectId}; an administrator adds members`,
     );
   }
@@ -159,7 +159,7 @@ export function assertUploadsFor(
   const allowed = uploadHospitals(user, assigned);
   if (allowed !== null && !allowed.includes(hospitalId)) {
     throw new AppError(
-      'FORBIDDEN',
+      'not_steward',
       `You are not a data steward of hospital ${hospitalId}; an administrator assigns stewards to hospitals`,
     );
   }
@@ -318,27 +318,33 @@ export function assertRouteAllowed(rule: RouteRule, identity: RequestIdentity | 
   if (rule.who === 'anyone') return;
   if (!identity) {
     throw new AppError(
-      'UNAUTHENTICATED',
+      'unauthenticated',
       'Sign in first, or send a personal API token as "Authorization: Bearer <token>"',
     );
   }
   if (identity.needs.length > 0 && !rule.whileRestricted) {
-    throw new AppError(
-      'FORBIDDEN',
-      identity.needs.includes('password_change')
-        ? 'Choose a new password first: yours was set by an administrator'
-        : 'Set up your authenticator app first: administrators sign in with a second factor',
-    );
+    throw identity.needs.includes('password_change')
+      ? new AppError(
+          'password_change_required',
+          'Choose a new password first: yours was set by an administrator',
+        )
+      : new AppError(
+          'mfa_setup_required',
+          'Set up your authenticator app first: administrators sign in with a second factor',
+        );
   }
   if (rule.who !== 'signed-in' && !rule.who.includes(identity.user.role)) {
-    throw new AppError('FORBIDDEN', `This needs the ${rule.who.join(' or ')} role`);
+    throw new AppError('role_required', `This needs the ${rule.who.join(' or ')} role`);
   }
   if (identity.scopes !== null) {
     if (rule.sessionOnly) {
-      throw new AppError('FORBIDDEN', 'This is done signed in to the web app, not with a token');
+      throw new AppError(
+        'session_required',
+        'This is done signed in to the web app, not with a token',
+      );
     }
     if (rule.scope !== null && !identity.scopes.includes(rule.scope)) {
-      throw new AppError('FORBIDDEN', `The API token lacks the "${rule.scope}" scope`);
+      throw new AppError('scope_missing', `The API token lacks the "${rule.scope}" scope`);
     }
   }
 }

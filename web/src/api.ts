@@ -16,7 +16,7 @@ export class ApiError extends Error {
   constructor(
     status: number,
     message: string,
-    code = 'INTERNAL',
+    code = 'internal',
     details: ReadonlyArray<{ path: string; message: string }> = [],
   ) {
     super(message);

@@ -81,5 +81,5 @@ def test_exports_are_written_to_files(rows, tmp_path):
 def test_aggregate_access_gets_no_rows(aggregate):
     with pytest.raises(medlake.PermissionDeniedError) as refused:
         aggregate.query(every_row)
-    assert refused.value.code == "FORBIDDEN"
+    assert refused.value.code == "rule_refused"
     assert refused.value.path == "select"

@@ -46,7 +46,7 @@ export function assertPasswordAcceptable(
   path = 'password',
 ): void {
   const refuse = (message: string) => {
-    throw new AppError('VALIDATION_FAILED', `The password is not acceptable: ${message}`, [
+    throw new AppError('password_rejected', `The password is not acceptable: ${message}`, [
       { path, message },
     ]);
   };

@@ -47,7 +47,10 @@ export async function openCatalog(location: CatalogLocation): Promise<Catalog> {
     await catalog.close().catch(() => undefined);
     const where =
       'databaseUrl' in location ? describeDatabaseUrl(location.databaseUrl) : location.directory;
-    throw new UnavailableError(`Cannot open the catalog database at ${where}: ${reason(error)}`);
+    throw new UnavailableError(
+      'catalog_unavailable',
+      `Cannot open the catalog database at ${where}: ${reason(error)}`,
+    );
   }
   return catalog;
 }

@@ -131,7 +131,7 @@ export function registerAccessCommands(program: Command): void {
           );
           if (unknown !== undefined) {
             throw new AppError(
-              'VALIDATION_FAILED',
+              'invalid_input',
               `--scopes: ${unknown} is not one of ${tokenScopes.join(', ')}`,
             );
           }
@@ -181,7 +181,7 @@ export function registerAccessCommands(program: Command): void {
 
 function parseRole(role: string): UserRole {
   if (!(userRoles as readonly string[]).includes(role)) {
-    throw new AppError('VALIDATION_FAILED', `--role must be one of ${userRoles.join(', ')}`);
+    throw new AppError('invalid_input', `--role must be one of ${userRoles.join(', ')}`);
   }
   return role as UserRole;
 }

@@ -71,7 +71,7 @@ export function registerAuditCommands(program: Command): void {
         withPlatform(env, async (platform) => {
           const limit = Number(options.limit);
           if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) {
-            throw new AppError('VALIDATION_FAILED', '--limit must be from 1 to 10000');
+            throw new AppError('invalid_input', '--limit must be from 1 to 10000');
           }
           const { entries, total } = await searchAuditLog(
             platform,
@@ -123,12 +123,12 @@ function parseFilter(options: FilterOptions): AuditFilter {
     if (value === undefined) return undefined;
     const parsed = new Date(value);
     if (Number.isNaN(parsed.getTime())) {
-      throw new AppError('VALIDATION_FAILED', `${flag} must be a date such as 2026-11-01`);
+      throw new AppError('invalid_input', `${flag} must be a date such as 2026-11-01`);
     }
     return parsed;
   };
   if (options.outcome && !(auditOutcomes as readonly string[]).includes(options.outcome)) {
-    throw new AppError('VALIDATION_FAILED', `--outcome must be one of ${auditOutcomes.join(', ')}`);
+    throw new AppError('invalid_input', `--outcome must be one of ${auditOutcomes.join(', ')}`);
   }
   return {
     actor: options.actor,

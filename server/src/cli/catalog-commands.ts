@@ -81,7 +81,7 @@ export function registerCatalogCommands(program: Command): void {
       runCommand((env) =>
         withPlatform(env, async (platform) => {
           const dataset = await datasetsRepository(platform.catalog.db).get(id);
-          if (!dataset) throw notFound(`Dataset ${id}`);
+          if (!dataset) throw notFound('dataset_not_found', `Dataset ${id}`);
           console.log(
             `${dataset.title} (${dataset.id}, contract version ${dataset.contractVersion})`,
           );
@@ -119,7 +119,7 @@ export function registerCatalogCommands(program: Command): void {
       runCommand((env) =>
         withPlatform(env, async (platform) => {
           const dataset = await datasetsRepository(platform.catalog.db).get(id);
-          if (!dataset) throw notFound(`Dataset ${id}`);
+          if (!dataset) throw notFound('dataset_not_found', `Dataset ${id}`);
           const assessment = assessDeidentification(dataset.contract);
           console.log(
             options.json ? JSON.stringify(assessment, null, 2) : formatAssessment(assessment),
@@ -144,7 +144,7 @@ export function registerCatalogCommands(program: Command): void {
             Object.values(mapping).some((value) => typeof value !== 'string')
           ) {
             throw new AppError(
-              'VALIDATION_FAILED',
+              'contract_invalid',
               'The mapping must be an object of header names to column names',
             );
           }
@@ -231,7 +231,7 @@ export function registerCatalogCommands(program: Command): void {
           const release = await releasesRepository(platform.catalog.db)
             .get(id)
             .catch(() => undefined);
-          if (!release) throw notFound(`Release ${id}`);
+          if (!release) throw notFound('release_not_found', `Release ${id}`);
           if (options.json) {
             console.log(JSON.stringify(release, null, 2));
             return;

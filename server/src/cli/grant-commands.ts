@@ -229,14 +229,14 @@ export function registerGrantCommands(program: Command): void {
 
 function parseLevel(level: string): AccessLevel {
   if (level !== 'aggregate' && level !== 'row') {
-    throw new AppError('VALIDATION_FAILED', '--level must be aggregate or row');
+    throw new AppError('invalid_input', '--level must be aggregate or row');
   }
   return level;
 }
 
 function endOfDay(day: string): Date {
   if (!/^\d{4}-\d{2}-\d{2}$/.test(day) || Number.isNaN(Date.parse(day))) {
-    throw new AppError('VALIDATION_FAILED', '--expires must be a date as YYYY-MM-DD');
+    throw new AppError('invalid_input', '--expires must be a date as YYYY-MM-DD');
   }
   return new Date(`${day}T23:59:59.999Z`);
 }

@@ -24,7 +24,7 @@ export function registerIngestCommand(program: Command): void {
       runCommand((env) =>
         withPlatform(env, async (platform) => {
           const size = await stat(file).catch(() => {
-            throw new AppError('NOT_FOUND', `Cannot read ${file}`);
+            throw new AppError('file_not_found', `Cannot read ${file}`);
           });
           const started = Date.now();
           const result = await ingestUpload(platform, {

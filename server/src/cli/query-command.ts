@@ -43,10 +43,7 @@ export function registerQueryCommand(program: Command): void {
             return;
           }
           if (!options.spec || !options.as) {
-            throw new AppError(
-              'VALIDATION_FAILED',
-              'medlake query needs --spec FILE and --as EMAIL',
-            );
+            throw new AppError('invalid_input', 'medlake query needs --spec FILE and --as EMAIL');
           }
           const spec = await readJson(options.spec);
           if (options.dataset && spec && typeof spec === 'object' && !('dataset' in spec)) {

@@ -7,14 +7,11 @@ export async function readJson(file: string): Promise<unknown> {
   try {
     text = await readFile(file, 'utf8');
   } catch {
-    throw new AppError('NOT_FOUND', `Cannot read ${file}`);
+    throw new AppError('file_not_found', `Cannot read ${file}`);
   }
   try {
     return JSON.parse(text);
   } catch (error) {
-    throw new AppError(
-      'VALIDATION_FAILED',
-      `${file} is not valid JSON: ${(error as Error).message}`,
-    );
+    throw new AppError('invalid_input', `${file} is not valid JSON: ${(error as Error).message}`);
   }
 }

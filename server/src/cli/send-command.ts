@@ -60,7 +60,7 @@ export function registerSendCommand(program: Command): void {
 async function send(file: string, options: SendOptions): Promise<void> {
   const token = process.env.MEDLAKE_API_TOKEN;
   if (!token) {
-    throw new AppError('UNAUTHENTICATED', 'Set MEDLAKE_API_TOKEN to an API token of yours');
+    throw new AppError('unauthenticated', 'Set MEDLAKE_API_TOKEN to an API token of yours');
   }
   const server = new MedlakeServer(options.server, token);
   const bytes = (await stat(file)).size;
@@ -75,7 +75,10 @@ async function send(file: string, options: SendOptions): Promise<void> {
         partBytes: Math.round(Number(options.partSize) * 1024 * 1024),
       });
   if (session.status !== 'open' || session.bytes !== bytes) {
-    throw new AppError('CONFLICT', `Upload ${session.id} is ${session.status} or for another file`);
+    throw new AppError(
+      'upload_closed',
+      `Upload ${session.id} is ${session.status} or for another file`,
+    );
   }
   console.error(
     `upload ${session.id}: ${session.parts} parts of ${formatBytes(session.partBytes)}; if this stops, run again with --resume ${session.id}`,

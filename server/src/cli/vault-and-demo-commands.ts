@@ -72,9 +72,9 @@ export function registerDemoCommands(program: Command): void {
         };
         const dirtyShare = Number(options.dirtyShare);
         if (!(dirtyShare >= 0 && dirtyShare <= 1))
-          throw new AppError('VALIDATION_FAILED', '--dirty-share must be between 0 and 1');
+          throw new AppError('invalid_input', '--dirty-share must be between 0 and 1');
         if (!/^\d{4}-(0[1-9]|1[0-2])$/.test(options.firstMonth))
-          throw new AppError('VALIDATION_FAILED', '--first-month must be YYYY-MM');
+          throw new AppError('invalid_input', '--first-month must be YYYY-MM');
         const files = await generateExports({
           ...numbers,
           outDir: options.out,
@@ -92,6 +92,6 @@ export function registerDemoCommands(program: Command): void {
 function wholeNumber(text: string, option: string): number {
   const value = Number(text);
   if (!Number.isInteger(value) || value < 1)
-    throw new AppError('VALIDATION_FAILED', `${option} must be a whole number of at least 1`);
+    throw new AppError('invalid_input', `${option} must be a whole number of at least 1`);
   return value;
 }

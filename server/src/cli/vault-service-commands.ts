@@ -42,7 +42,7 @@ export function registerVaultServiceCommands(vault: Command): void {
       runCommand(async (env) => {
         const to = path.resolve(options.to);
         if (existsSync(to) && (await readdir(to)).length > 0) {
-          throw new AppError('VALIDATION_FAILED', `${to} is not empty`);
+          throw new AppError('backup_refused', `${to} is not empty`);
         }
         await mkdir(to, { recursive: true, mode: 0o700 });
         const opened = await openConfiguredVault(env);
@@ -73,13 +73,13 @@ export function registerVaultServiceCommands(vault: Command): void {
       runCommand(async (env) => {
         if (env.MEDLAKE_VAULT_URL) {
           throw new AppError(
-            'VALIDATION_FAILED',
+            'invalid_input',
             'MEDLAKE_VAULT_URL is set: that is a server setting; the vault host keeps its vault in MEDLAKE_VAULT_DIR',
           );
         }
         const port = Number(options.port);
         if (!Number.isInteger(port) || port < 0 || port > 65535) {
-          throw new AppError('VALIDATION_FAILED', '--port must be a whole number up to 65535');
+          throw new AppError('invalid_input', '--port must be a whole number up to 65535');
         }
         const read = (name: string) => readFile(path.resolve(options.certs, name), 'utf8');
         const tls = {

@@ -45,7 +45,7 @@ export function routeAccess(platform: Platform) {
     }
     const rule = routeRuleFor(request.method, url);
     if (!rule) {
-      throw new AppError('FORBIDDEN', 'This route has no access rule, so nobody may call it');
+      throw new AppError('route_closed', 'This route has no access rule, so nobody may call it');
     }
     if (rule.who === 'anyone') return;
     const identity = await identify(platform, request);
@@ -70,7 +70,7 @@ async function identify(
       ? await usersRepository(platform.catalog.db).byToken(match[1], new Date())
       : undefined;
     if (!found) {
-      throw new AppError('UNAUTHENTICATED', 'The API token is unknown, expired or revoked');
+      throw new AppError('token_invalid', 'The API token is unknown, expired or revoked');
     }
     return { user: found.user, scopes: found.scopes, needs: [], session: null };
   }
@@ -83,7 +83,7 @@ async function identify(
     now,
     new Date(now.getTime() - idleMs),
   );
-  if (!found) throw new AppError('UNAUTHENTICATED', 'Your session has ended; sign in again');
+  if (!found) throw new AppError('session_expired', 'Your session has ended; sign in again');
   const identity: Identity = {
     user: found.user,
     scopes: null,
@@ -97,7 +97,7 @@ async function identify(
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
       identities.set(request, identity);
       throw new AppError(
-        'FORBIDDEN',
+        'csrf_token_missing',
         `A change made with a session cookie needs the session's CSRF token in the ${csrfHeader} header`,
       );
     }

@@ -1,11 +1,15 @@
-import { errorCodes, type ErrorBody, type ErrorCode } from '@medlake/shared';
+import type { ErrorBody, ErrorCode } from '@medlake/shared';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { AppError } from '../errors.ts';
 
-const codeByStatus = new Map<number, ErrorCode>(
-  Object.entries(errorCodes).map(([code, status]) => [status, code as ErrorCode]),
-);
+/** Fastify's own client errors by status; any other 4xx of its own is malformed input. */
+const codeOfFastifyStatus = new Map<number, ErrorCode>([
+  [404, 'route_not_found'],
+  [413, 'payload_too_large'],
+  [415, 'unsupported_media_type'],
+  [429, 'rate_limited'],
+]);
 
 /**
  * The one place where errors become HTTP answers. Expected errors keep their code, status and
@@ -19,7 +23,7 @@ export function handleError(
 ): FastifyReply {
   if (hasZodFastifySchemaValidationErrors(error)) {
     return send(reply, 400, {
-      code: 'VALIDATION_FAILED',
+      code: 'invalid_input',
       message: `The request ${error.validationContext ?? 'input'} is invalid`,
       details: error.validation.map((issue) => ({
         path: issue.instancePath || '/',
@@ -39,14 +43,14 @@ export function handleError(
   const status = 'statusCode' in error ? error.statusCode : undefined;
   if (status !== undefined && status >= 400 && status < 500) {
     return send(reply, status, {
-      code: codeByStatus.get(status) ?? 'VALIDATION_FAILED',
+      code: codeOfFastifyStatus.get(status) ?? 'invalid_input',
       message: error.message,
     });
   }
 
   request.log.error({ err: error }, 'unexpected error');
   return send(reply, 500, {
-    code: 'INTERNAL',
+    code: 'internal',
     message: `Something went wrong on our side. Quote request id ${request.id} when reporting it.`,
   });
 }

@@ -38,7 +38,7 @@ describe('request rate limits and load shedding', () => {
       expect(limited.statusCode).toBe(429);
       expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
       expect(errorBodySchema.parse(limited.json()).error).toMatchObject({
-        code: 'RATE_LIMITED',
+        code: 'rate_limited',
         message: expect.stringMatching(
           /^Too many requests from your address \(at most 5 a minute\); try again in \d+ seconds?$/,
         ),
@@ -110,7 +110,7 @@ describe('request rate limits and load shedding', () => {
       const shed = await app.inject(from('10.4.0.3'));
       expect(shed.headers['retry-after']).toBe('10');
       expect(errorBodySchema.parse(shed.json()).error).toEqual({
-        code: 'SERVICE_UNAVAILABLE',
+        code: 'overloaded',
         message: 'The server is overloaded; try again in 10 seconds',
       });
       overloaded = false;

@@ -53,7 +53,7 @@ async function register(
         .header('retry-after', String(retryAfter))
         .send({
           error: {
-            code: 'SERVICE_UNAVAILABLE',
+            code: 'overloaded',
             message: `The server is overloaded; try again in ${seconds(retryAfter)}`,
           },
         });
@@ -91,7 +91,7 @@ async function register(
       if (result.isAllowed || !result.isExceeded) continue;
       reply.header('retry-after', String(result.ttlInSeconds));
       throw new AppError(
-        'RATE_LIMITED',
+        'rate_limited',
         `Too many requests ${who} (at most ${result.max} a minute); try again in ${seconds(result.ttlInSeconds)}`,
       );
     }

@@ -16,7 +16,7 @@ export async function refuseNulCharacters(request: FastifyRequest): Promise<void
     // A streamed body (an upload) is not JSON: nulCharacterPath passes over it.
     const path = nulCharacterPath(value);
     if (path !== undefined) {
-      throw new AppError('VALIDATION_FAILED', 'Text may not hold NUL characters', [
+      throw new AppError('invalid_input', 'Text may not hold NUL characters', [
         { path: `${part}${path === '(body)' ? '' : `.${path}`}`, message: 'holds a NUL character' },
       ]);
     }

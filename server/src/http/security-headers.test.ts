@@ -58,7 +58,7 @@ describe('security headers, body limits and proxies', () => {
       payload: JSON.stringify({ dataset: 'x', padding: 'x'.repeat(2 * 1024 * 1024) }),
     });
     expect(response.statusCode).toBe(413);
-    expect(response.json()).toMatchObject({ error: { code: 'PAYLOAD_TOO_LARGE' } });
+    expect(response.json()).toMatchObject({ error: { code: 'payload_too_large' } });
   });
 
   it('never echoes a token or a password in an error', async () => {

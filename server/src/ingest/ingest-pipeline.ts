@@ -146,7 +146,7 @@ class IngestPipeline {
     const line = await firstStrayLineBreak(await this.#request.openSource());
     if (line === undefined) {
       throw new AppError(
-        'VALIDATION_FAILED',
+        'upload_invalid',
         'The file cannot be read as CSV: check its quotes and line breaks',
       );
     }

@@ -54,8 +54,8 @@ export const notApproved =
 /** Refuses any read of a held result, with its status: 409 while it waits, 403 once rejected. */
 export function assertReleasedByAirlock(job: Pick<QueryJob, 'review'>): void {
   const held = heldByAirlock(job);
-  if (held === 'pending') throw new AppError('CONFLICT', waitingForReview);
-  if (held === 'rejected') throw new AppError('FORBIDDEN', notApproved);
+  if (held === 'pending') throw new AppError('held_for_review', waitingForReview);
+  if (held === 'rejected') throw new AppError('review_rejected', notApproved);
 }
 
 /**

@@ -31,7 +31,7 @@ export function assertNoisyMeasures(spec: QuerySpec, noise: NoisePolicy): void {
   if (refused.length > 0) {
     const sums = Object.keys(noise.sums);
     throw new AppError(
-      'VALIDATION_FAILED',
+      'measure_not_private',
       `This dataset answers with noise for privacy, and only counts (count, patients)${sums.length > 0 ? ` and sums, means and percentiles of ${sums.join(', ')}` : ''} can carry it: ${refused.map((item) => item.what).join(', ')} ${refused.length === 1 ? 'is' : 'are'} not available`,
       refused.map((item) => ({
         path: `measures[${item.index}]`,
@@ -117,13 +117,13 @@ export function assertAffordable(state: BudgetState): void {
   const { lifetime } = state;
   if (lifetime && micro(lifetime.spent) + micro(state.cost) > micro(lifetime.cap)) {
     throw new AppError(
-      'RATE_LIMITED',
+      'lifetime_budget_spent',
       `The lifetime privacy budget on this dataset is spent: ε ${lifetime.spent} of ${lifetime.cap} in all, and this query costs ${state.cost}. It does not renew; asking a query already answered costs nothing.`,
     );
   }
   if (micro(state.spent) + micro(state.cost) <= micro(state.budget)) return;
   throw new AppError(
-    'RATE_LIMITED',
+    'budget_spent',
     `The privacy budget on this dataset is spent: ε ${state.spent} of ${state.budget} in the last ${state.windowDays} days, and this query costs ${state.cost}. ${state.freesAt ? `Budget frees up from ${state.freesAt.slice(0, 10)}; ` : ''}asking a query already answered costs nothing.`,
   );
 }

@@ -398,7 +398,7 @@ class QueryCompiler {
   #throwProblems(): void {
     if (this.#problems.length === 0) return;
     throw new AppError(
-      'VALIDATION_FAILED',
+      'invalid_spec',
       `The query spec has ${this.#problems.length === 1 ? 'a problem' : `${this.#problems.length} problems`}: ${this.#problems[0]?.path}: ${this.#problems[0]?.message}`,
       this.#problems,
     );

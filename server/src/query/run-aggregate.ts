@@ -34,7 +34,7 @@ export async function runAggregate(
   );
   if (rows.length > maxAggregateGroups + 1) {
     throw new AppError(
-      'VALIDATION_FAILED',
+      'too_many_groups',
       `The query makes more than ${maxAggregateGroups.toLocaleString('en-US')} groups; group by fewer or coarser columns, or filter first`,
     );
   }

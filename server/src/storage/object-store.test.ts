@@ -93,7 +93,7 @@ describe.each(stores)('object store on %s', (_, make) => {
     expect(await text(await store.get('results/q1/export.csv'))).toBe('new');
     expect(await store.exists('results/q1/staging/part-00000.csv')).toBe(false);
     await expect(store.move('results/q1/missing', 'results/q1/other')).rejects.toMatchObject({
-      code: 'NOT_FOUND',
+      code: 'object_not_found',
     });
   });
 
@@ -114,7 +114,9 @@ describe.each(stores)('object store on %s', (_, make) => {
     const tag = await store.contentTag('landing/a.csv');
     expect(await store.contentTag('landing/b.csv')).toBe(tag);
     expect(await store.contentTag('landing/c.csv')).not.toBe(tag);
-    await expect(store.contentTag('landing/none.csv')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(store.contentTag('landing/none.csv')).rejects.toMatchObject({
+      code: 'object_not_found',
+    });
   });
 
   it('gives back the key of a location, and none for a place outside the store', async () => {
@@ -189,8 +191,8 @@ describe.each(stores)('object store on %s', (_, make) => {
   });
 
   it('answers NOT_FOUND for a missing object and deletes idempotently', async () => {
-    await expect(store.get('lake/missing')).rejects.toMatchObject({ code: 'NOT_FOUND' });
-    await expect(store.size('lake/missing')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(store.get('lake/missing')).rejects.toMatchObject({ code: 'object_not_found' });
+    await expect(store.size('lake/missing')).rejects.toMatchObject({ code: 'object_not_found' });
     await store.put('lake/x', 'x');
     await store.delete('lake/x');
     await store.delete('lake/x');
@@ -249,11 +251,11 @@ describe.each(stores)('object store on %s', (_, make) => {
     await store.parts.put(key, uploadId, 1, Buffer.from('a,b\n'));
     await store.parts.abort(key, uploadId);
     expect(await store.exists(key)).toBe(false);
-    // S3 forgets the upload (NOT_FOUND); S3Proxy lists no parts for it.
+    // S3 forgets the upload (upload_not_found); S3Proxy lists no parts for it.
     const after = await store.parts
       .list(key, uploadId)
       .catch((error: { code?: string }) => error.code);
-    expect([[], 'NOT_FOUND']).toContainEqual(after);
+    expect([[], 'upload_not_found']).toContainEqual(after);
     await expect(
       store.parts.complete(key, uploadId, [{ partNumber: 1, bytes: 4, etag: 'x' }]),
     ).rejects.toThrow();

@@ -14,8 +14,7 @@ export function assertValidStorageKey(key: string): void {
     key.length > 0 &&
     key.length <= maxKeyLength &&
     segments.every((segment) => segmentPattern.test(segment) && segment !== '..');
-  if (!valid)
-    throw new AppError('VALIDATION_FAILED', `Invalid storage key: ${JSON.stringify(key)}`);
+  if (!valid) throw new AppError('invalid_input', `Invalid storage key: ${JSON.stringify(key)}`);
 }
 
 /** A prefix is a key, or the empty string for "everything", optionally ending in `/`. */

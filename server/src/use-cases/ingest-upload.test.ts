@@ -223,13 +223,13 @@ describe.each(deployments)('ingesting monthly exports (catalog on %s)', (_, kind
   it('refuses an unknown dataset, hospital or month format before reading anything', async () => {
     await expect(
       ingest(platform, { file: synthea('2020-12'), month: '2020-12', dataset: 'nope' }),
-    ).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    ).rejects.toMatchObject({ code: 'dataset_not_found' });
     await expect(
       ingest(platform, { file: synthea('2020-12'), month: '2020-12', hospital: 'nope' }),
-    ).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    ).rejects.toMatchObject({ code: 'hospital_not_found' });
     await expect(
       ingest(platform, { file: synthea('2020-12'), month: '2020-1' }),
-    ).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+    ).rejects.toMatchObject({ code: 'invalid_input' });
     expect(
       existsSync(platform.layout.landing) ? await platform.store.list('landing/') : [],
     ).toEqual([]);

@@ -21,7 +21,6 @@ import { loadRestrictedZip3 } from '../ingest/restricted-zip3.ts';
 import type { Platform } from '../platform.ts';
 import { folderLocation } from '../storage/object-store.ts';
 import { openConfiguredVaultClient } from '../vault/configured-vault.ts';
-import { keepIngestLease } from './ingest-lease.ts';
 
 export const ingestJobKind = 'ingest';
 
@@ -121,13 +120,13 @@ export async function ingestUpload(platform: Platform, input: IngestInput): Prom
 
 async function ingestAndPublish(platform: Platform, input: IngestInput): Promise<IngestResult> {
   if (!monthPattern.test(input.month)) {
-    throw new AppError('VALIDATION_FAILED', `month must be YYYY-MM, for example 2024-01`);
+    throw new AppError('invalid_input', `month must be YYYY-MM, for example 2024-01`);
   }
   const datasets = datasetsRepository(platform.catalog.db);
   const dataset = await datasets.get(input.datasetId);
-  if (!dataset) throw notFound(`Dataset ${input.datasetId}`);
+  if (!dataset) throw notFound('dataset_not_found', `Dataset ${input.datasetId}`);
   if (!(await hospitalsRepository(platform.catalog.db).get(input.hospitalId))) {
-    throw notFound(`Hospital ${input.hospitalId}`);
+    throw notFound('hospital_not_found', `Hospital ${input.hospitalId}`);
   }
 
   const jobs = jobsRepository(platform.catalog.db);
@@ -146,8 +145,6 @@ async function ingestAndPublish(platform: Platform, input: IngestInput): Promise
     userId: input.actor.userId,
     hospitalId: input.hospitalId,
   });
-  // Other servers on the same catalog leave this ingest alone while it beats.
-  const lease = keepIngestLease(jobs, jobId);
   const files = ingestFiles(platform, jobId, params);
   const reportProgress = throttledProgress(input.onProgress, (progress) =>
     jobs.reportProgress(jobId, progress),
@@ -283,18 +280,10 @@ async function ingestAndPublish(platform: Platform, input: IngestInput): Promise
         quality,
       },
       async (trx) => {
-        const ended = await jobsRepository(trx).finish(jobId, {
+        await jobsRepository(trx).finish(jobId, {
           status: 'succeeded',
           result: { status: 'published', releaseId: params.releaseId, rows: quality.rows },
         });
-        // In the publishing transaction: an ingest another server already failed (its lease
-        // expired while this one was stalled) publishes nothing, since its files are going.
-        if (!ended) {
-          throw new AppError(
-            'CONFLICT',
-            'This ingest lost its lease (no heartbeat for too long) and was failed; nothing was published. Send the upload again.',
-          );
-        }
         await platform.audit.record(
           {
             action: 'release.publish',
@@ -327,7 +316,6 @@ async function ingestAndPublish(platform: Platform, input: IngestInput): Promise
       .catch(() => undefined);
     throw error;
   } finally {
-    lease.stop();
     const scratchRemoved = await succeeds(removeScratch(platform, files));
     if (!releaseFolderRemoved || !scratchRemoved) {
       await jobs.setLeftovers(jobId, true).catch(() => undefined);

@@ -28,13 +28,13 @@ export async function addUser(
   const parsed = newUserSchema.safeParse(input);
   if (!parsed.success) {
     throw new AppError(
-      'VALIDATION_FAILED',
+      'invalid_input',
       `The user is invalid: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`,
     );
   }
   const users = usersRepository(platform.catalog.db);
   if (await users.byEmail(parsed.data.email)) {
-    throw new AppError('CONFLICT', `A user with e-mail ${parsed.data.email} exists`);
+    throw new AppError('already_exists', `A user with e-mail ${parsed.data.email} exists`);
   }
   return platform.catalog.db.transaction().execute(async (trx) => {
     const user = await usersRepository(trx).create(parsed.data);
@@ -53,7 +53,7 @@ export async function addUser(
 
 export async function requireUser(platform: Platform, email: string): Promise<User> {
   const user = await usersRepository(platform.catalog.db).byEmail(email);
-  if (!user) throw notFound(`User ${email}`);
+  if (!user) throw notFound('user_not_found', `User ${email}`);
   return user;
 }
 
@@ -76,24 +76,24 @@ export async function grantDatasetAccess(
   trx?: CatalogDb,
 ): Promise<Grant> {
   if ((input.email === undefined) === (input.projectId === undefined)) {
-    throw new AppError('VALIDATION_FAILED', 'A grant goes to one user or to one project');
+    throw new AppError('invalid_input', 'A grant goes to one user or to one project');
   }
   // Inside the caller's transaction every read goes through it too: PGlite has one connection.
   const db = trx ?? platform.catalog.db;
   const user = input.email === undefined ? null : await usersRepository(db).byEmail(input.email);
-  if (input.email !== undefined && !user) throw notFound(`User ${input.email}`);
+  if (input.email !== undefined && !user) throw notFound('user_not_found', `User ${input.email}`);
   if (input.projectId !== undefined && !(await projectsRepository(db).get(input.projectId))) {
-    throw notFound(`Project ${input.projectId}`);
+    throw notFound('project_not_found', `Project ${input.projectId}`);
   }
   if (!(await datasetsRepository(db).get(input.datasetId))) {
-    throw notFound(`Dataset ${input.datasetId}`);
+    throw notFound('dataset_not_found', `Dataset ${input.datasetId}`);
   }
   const hospitals = hospitalsRepository(db);
   for (const id of input.hospitals ?? []) {
-    if (!(await hospitals.get(id))) throw notFound(`Hospital ${id}`);
+    if (!(await hospitals.get(id))) throw notFound('hospital_not_found', `Hospital ${id}`);
   }
   if (input.expiresAt && input.expiresAt.getTime() <= Date.now()) {
-    throw new AppError('VALIDATION_FAILED', 'The grant would expire before it starts');
+    throw new AppError('invalid_input', 'The grant would expire before it starts');
   }
   const add = async (tx: CatalogDb) => {
     const holder = { userId: user?.id ?? null, projectId: input.projectId ?? null };
@@ -150,7 +150,7 @@ function duplicateGrant(
       ? ' with no end date'
       : '';
   return new AppError(
-    'CONFLICT',
+    'grant_exists',
     `${holder} already has ${input.level} access to dataset ${input.datasetId}${until}; ` +
       'revoke that grant first to change its hospitals or end date',
   );
@@ -168,7 +168,8 @@ export async function revokeGrant(
 ): Promise<Grant> {
   return platform.catalog.db.transaction().execute(async (trx) => {
     const grants = grantsRepository(trx);
-    if (!(await grants.revoke(grantId, new Date()))) throw notFound(`Grant ${grantId}`);
+    if (!(await grants.revoke(grantId, new Date())))
+      throw notFound('grant_not_found', `Grant ${grantId}`);
     const grant = await grants.get(grantId);
     await platform.audit.record(
       {
@@ -194,7 +195,7 @@ export async function createApiToken(
 ): Promise<{ id: string; token: string; expiresAt: Date; scopes: TokenScope[] }> {
   const user = await requireUser(platform, input.email);
   if (!Number.isInteger(input.days) || input.days < 1 || input.days > 366) {
-    throw new AppError('VALIDATION_FAILED', 'A token lasts from 1 to 366 days', [
+    throw new AppError('invalid_input', 'A token lasts from 1 to 366 days', [
       { path: 'days', message: 'from 1 to 366' },
     ]);
   }
@@ -203,7 +204,7 @@ export async function createApiToken(
   const unusable = scopes.filter((scope) => !usable.includes(scope));
   if (scopes.length === 0 || unusable.length > 0) {
     throw new AppError(
-      'VALIDATION_FAILED',
+      'invalid_input',
       `A ${user.role}'s token can have the scopes ${usable.join(', ')}`,
       [{ path: 'scopes', message: `choose from ${usable.join(', ')}` }],
     );

@@ -11,7 +11,7 @@ export function parseContract(input: unknown): DatasetContract {
   const parsed = datasetContractSchema.safeParse(input);
   if (!parsed.success) {
     throw new AppError(
-      'VALIDATION_FAILED',
+      'contract_invalid',
       'The dataset contract is invalid',
       zodIssues(parsed.error, '(contract)'),
     );
@@ -30,7 +30,7 @@ export async function saveDataset(
   const existing = await datasets.get(contract.name);
   if (existing && !options.replace) {
     throw new AppError(
-      'CONFLICT',
+      'already_exists',
       `Dataset ${contract.name} exists; replace its contract explicitly to change it`,
     );
   }
@@ -49,14 +49,14 @@ export async function mapHospitalHeaders(
   mapping: Record<string, string>,
 ): Promise<void> {
   const dataset = await datasetsRepository(platform.catalog.db).get(datasetId);
-  if (!dataset) throw notFound(`Dataset ${datasetId}`);
+  if (!dataset) throw notFound('dataset_not_found', `Dataset ${datasetId}`);
   if (!(await hospitalsRepository(platform.catalog.db).get(hospitalId)))
-    throw notFound(`Hospital ${hospitalId}`);
+    throw notFound('hospital_not_found', `Hospital ${hospitalId}`);
   const names = new Set(dataset.contract.columns.map((column) => column.name));
   const unknown = Object.entries(mapping).filter(([, name]) => !names.has(name));
   if (unknown.length > 0) {
     throw new AppError(
-      'VALIDATION_FAILED',
+      'contract_invalid',
       'The mapping names columns the contract does not have',
       unknown.map(([header, name]) => ({
         path: header,
@@ -77,13 +77,14 @@ export async function addHospital(
 ): Promise<Hospital> {
   if (!hospitalIdPattern.test(input.id)) {
     throw new AppError(
-      'VALIDATION_FAILED',
+      'invalid_input',
       'A hospital id is 1 to 32 lower-case letters, digits and dashes',
     );
   }
-  if (input.name.trim() === '') throw new AppError('VALIDATION_FAILED', 'A hospital needs a name');
+  if (input.name.trim() === '') throw new AppError('invalid_input', 'A hospital needs a name');
   const hospitals = hospitalsRepository(platform.catalog.db);
-  if (await hospitals.get(input.id)) throw new AppError('CONFLICT', `Hospital ${input.id} exists`);
+  if (await hospitals.get(input.id))
+    throw new AppError('already_exists', `Hospital ${input.id} exists`);
   return platform.catalog.db.transaction().execute(async (trx) => {
     const hospital = await hospitalsRepository(trx).create({
       id: input.id,

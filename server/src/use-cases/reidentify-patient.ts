@@ -27,7 +27,7 @@ export async function reidentifyPatient(
   },
 ): Promise<Reidentification> {
   if (request.reason.trim().length < 5) {
-    throw new AppError('VALIDATION_FAILED', 'Give a reason of at least a few words');
+    throw new AppError('invalid_input', 'Give a reason of at least a few words');
   }
   const catalog = await openLockedCatalog(env);
   try {
@@ -92,7 +92,7 @@ async function platformPseudonymOf(
   );
   if (!found) {
     throw new AppError(
-      'NOT_FOUND',
+      'pseudonym_not_found',
       `${holder} has no patient with the pseudonym ${request.pseudonym}`,
     );
   }

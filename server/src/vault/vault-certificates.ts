@@ -35,7 +35,7 @@ export async function makeVaultCertificates(
   const existing = files.filter((file) => existsSync(file));
   if (existing.length > 0) {
     throw new AppError(
-      'CONFLICT',
+      'already_exists',
       `${existing.join(', ')} already exist; move them away to make new certificates`,
     );
   }

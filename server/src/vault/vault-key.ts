@@ -5,7 +5,7 @@ import { createKeyFile } from '../key-file.ts';
 
 export class VaultKeyError extends AppError {
   constructor(message: string) {
-    super('SERVICE_UNAVAILABLE', message);
+    super('vault_unavailable', message);
     this.name = 'VaultKeyError';
   }
 }

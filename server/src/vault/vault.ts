@@ -221,7 +221,10 @@ export function openVault(directory: string, masterKey: Buffer): Vault {
         request.reason,
       );
       if (!row)
-        throw new AppError('NOT_FOUND', `No identity in the vault has pseudonym ${pseudonym}`);
+        throw new AppError(
+          'pseudonym_not_found',
+          `No identity in the vault has pseudonym ${pseudonym}`,
+        );
       const ids = unsealBatch(sealKey, Buffer.from(row.sealed), `${row.space}\0${row.kind}`);
       const realId = ids[row.batch_position];
       if (realId === undefined) throw new Error('the vault batch does not hold this identity');

@@ -196,6 +196,7 @@ export function SaveQueryButton(props: {
 
 /** Whether the server's problem is with the query (a spec path) rather than the name. */
 function specProblem(error: ApiError): boolean {
-  if (error.details.length === 0) return error.status === 403 && !/project/i.test(error.message);
+  if (error.details.length === 0)
+    return error.status === 403 && error.code !== 'not_project_member';
   return error.details.some((detail) => !ownFields.includes(detail.path.replace(/^\//, '')));
 }

@@ -44,7 +44,7 @@ export function SignInPage() {
       });
       adopt(session);
     } catch (caught) {
-      if (caught instanceof ApiError && caught.detailFor('code') && !needsCode) {
+      if (caught instanceof ApiError && caught.code === 'mfa_required' && !needsCode) {
         setNeedsCode(true);
       } else {
         setError(messageOf(caught));

@@ -1,6 +1,7 @@
 """What the client raises. Every error is a MedlakeError; an answer of the API that is not a
 success is an ApiError (or one of its subclasses, by the API's error code) that carries the
-code, the message and, for a bad query spec, where in the spec the problem is."""
+code, the message and, for a bad query spec, where in the spec the problem is. The codes, one
+per cause, are listed with what to do about each in docs/errors.md."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ class ErrorDetail:
 
 
 class ApiError(MedlakeError):
-    """The API answered with an error: `code` is its error code (e.g. VALIDATION_FAILED),
+    """The API answered with an error: `code` is its error code (e.g. invalid_spec),
     `status` the HTTP status, `details` where the problem is, for input errors."""
 
     def __init__(
@@ -58,42 +59,50 @@ class ApiError(MedlakeError):
 
 
 class BadRequestError(ApiError):
-    """400: the request or the query spec is not valid (VALIDATION_FAILED)."""
+    """400: the request or the query spec is not valid (e.g. invalid_spec, too_many_groups)."""
 
 
 class AuthenticationError(ApiError):
-    """401: the API token is missing, unknown, expired or revoked (UNAUTHENTICATED)."""
+    """401: the API token is missing, unknown, expired or revoked (e.g. token_invalid)."""
 
 
 class PermissionDeniedError(ApiError):
-    """403: your access does not allow this, e.g. rows with aggregate access (FORBIDDEN)."""
+    """403: your access does not allow this, e.g. rows with aggregate access (rule_refused)."""
 
 
 class NotFoundError(ApiError):
-    """404: no such dataset or query, or not one of yours (NOT_FOUND)."""
+    """404: no such dataset or query, or not one of yours (e.g. dataset_not_found)."""
 
 
 class ConflictError(ApiError):
-    """409: not in this state, e.g. exporting a query that has not succeeded (CONFLICT)."""
+    """409: not in this state, e.g. exporting a query that has not succeeded (result_not_ready)."""
 
 
 class RateLimitedError(ApiError):
     """429: too many requests or queries at once; `retry_after` says when to try again."""
 
 
+class QueueFullError(RateLimitedError):
+    """429 queue_full: as many of your queries are queued or running as one user may; wait
+    for one to finish, or cancel one, then submit again."""
+
+
+class BudgetSpentError(RateLimitedError):
+    """429 budget_spent or lifetime_budget_spent: the privacy budget on the dataset is spent.
+    Waiting for more requests does not help; a question answered before is free, and a
+    window's budget frees up on the date the message gives (the lifetime one never does)."""
+
+
 class ServerError(ApiError):
-    """500 or 503: the server could not answer (INTERNAL, SERVICE_UNAVAILABLE)."""
+    """500 or 503: the server could not answer (e.g. internal, overloaded)."""
 
 
+# Codes a script is likely to handle on their own; every other code is told apart by `code`,
+# and its class follows the HTTP status.
 _by_code: dict[str, type[ApiError]] = {
-    "VALIDATION_FAILED": BadRequestError,
-    "UNAUTHENTICATED": AuthenticationError,
-    "FORBIDDEN": PermissionDeniedError,
-    "NOT_FOUND": NotFoundError,
-    "CONFLICT": ConflictError,
-    "RATE_LIMITED": RateLimitedError,
-    "INTERNAL": ServerError,
-    "SERVICE_UNAVAILABLE": ServerError,
+    "queue_full": QueueFullError,
+    "budget_spent": BudgetSpentError,
+    "lifetime_budget_spent": BudgetSpentError,
 }
 _by_status: dict[int, type[ApiError]] = {
     400: BadRequestError,

@@ -166,7 +166,7 @@ async function withPooledConnection<T>(
     if (signal?.aborted) {
       throw signal.reason instanceof AppError
         ? signal.reason
-        : new AppError('CONFLICT', 'The query was stopped');
+        : new AppError('query_stopped', 'The query was stopped');
     }
     throw error;
   } finally {

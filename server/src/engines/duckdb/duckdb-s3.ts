@@ -47,6 +47,7 @@ export class DuckDbS3 {
     } catch {
       const where = options.extensionDirectory ?? '~/.duckdb/extensions';
       throw new UnavailableError(
+        'store_unavailable',
         `The DuckDB engine cannot reach the S3 store: DuckDB's httpfs extension is not installed in ${where}. ` +
           'Install it with `npm run install:httpfs` (and set MEDLAKE_DUCKDB_EXTENSIONS to its folder), ' +
           'or use MEDLAKE_ENGINE=spark; see docs/operations/s3.md',

@@ -11,11 +11,13 @@ export function resourceError(error: unknown, memoryLimit: string): UnavailableE
   // full disk elsewhere ("No space left on device") is left to diskFullError (errors.ts).
   if (/max_temp_directory_size|could not write.*temp/i.test(message)) {
     return new UnavailableError(
+      'disk_full',
       "the ingest ran out of disk space for its temporary files in MEDLAKE_HOME: free disk space on the server's data disk and upload the file again; nothing of it was published",
     );
   }
   if (/out of memory/i.test(message)) {
     return new UnavailableError(
+      'out_of_memory',
       `the ingest ran out of memory within its limit (MEDLAKE_INGEST_MEMORY=${memoryLimit}): raise MEDLAKE_INGEST_MEMORY and upload the file again; nothing of it was published`,
     );
   }

@@ -27,7 +27,7 @@ export function parseConnectUrl(url: string): ConnectTarget {
   const match = /^sc:\/\/([^/:;]+)(?::(\d+))?\/?(;.*)?$/.exec(url.trim());
   if (!match) {
     throw new AppError(
-      'VALIDATION_FAILED',
+      'invalid_input',
       'SPARK_CONNECT_URL must look like sc://host:15002 (optionally /;token=...;use_ssl=true;x-header=...)',
     );
   }
@@ -44,7 +44,7 @@ export function parseConnectUrl(url: string): ConnectTarget {
   const unknown = [...options.keys()].filter((key) => !known.has(key) && !isHeader(key));
   if (unknown.length > 0) {
     throw new AppError(
-      'VALIDATION_FAILED',
+      'invalid_input',
       `SPARK_CONNECT_URL has options medlake does not know: ${unknown.join(', ')}`,
     );
   }

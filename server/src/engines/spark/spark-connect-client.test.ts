@@ -106,7 +106,7 @@ describe('the Spark Connect client, against a real Spark Connect server', () => 
     const nowhere = new SparkConnectClient({ ...target, host: '127.0.0.1', port: 1 });
     try {
       const failure = await nowhere.sql('SELECT 1').catch((error) => error);
-      expect((failure as AppError).code).toBe('SERVICE_UNAVAILABLE');
+      expect((failure as AppError).code).toBe('engine_unavailable');
       expect((failure as AppError).message).toMatch(/cannot be reached/);
     } finally {
       await nowhere.close();

@@ -213,7 +213,10 @@ export class SparkConnectClient {
     const seen = response.serverSideSessionId;
     if (!seen) return;
     if (this.#serverSideSessionId && this.#serverSideSessionId !== seen) {
-      throw new UnavailableError('The Spark Connect server lost the session; run the query again');
+      throw new UnavailableError(
+        'engine_unavailable',
+        'The Spark Connect server lost the session; run the query again',
+      );
     }
     this.#serverSideSessionId = seen;
   }
@@ -288,6 +291,7 @@ export class SparkConnectClient {
     const status = error as Partial<grpc.ServiceError>;
     if (status.code === grpc.status.UNAVAILABLE || status.code === grpc.status.DEADLINE_EXCEEDED) {
       return new UnavailableError(
+        'engine_unavailable',
         `The Spark Connect server at ${this.#target.host}:${this.#target.port} cannot be reached: ${status.details ?? 'no answer'}`,
       );
     }
@@ -296,6 +300,7 @@ export class SparkConnectClient {
       status.code === grpc.status.PERMISSION_DENIED
     ) {
       return new UnavailableError(
+        'engine_unavailable',
         'The Spark Connect server refused medlake: check the token in SPARK_CONNECT_URL',
       );
     }
@@ -315,11 +320,14 @@ export class SparkConnectClient {
     }
     // A restarted server no longer knows the session: the engine then opens a new one.
     if (message.includes('INVALID_HANDLE')) {
-      return new UnavailableError('The Spark Connect server lost the session; run the query again');
+      return new UnavailableError(
+        'engine_unavailable',
+        'The Spark Connect server lost the session; run the query again',
+      );
     }
     // The first line says what went wrong; the rest is Spark's plan, with the lake's paths.
     return new AppError(
-      'INTERNAL',
+      'engine_failed',
       `Spark could not run the statement: ${
         message
           .split('\n')
@@ -341,7 +349,7 @@ function bearer(token: string): grpc.CallCredentials {
 function stopped(signal: AbortSignal): AppError {
   return signal.reason instanceof AppError
     ? signal.reason
-    : new AppError('CONFLICT', 'The query was stopped');
+    : new AppError('query_stopped', 'The query was stopped');
 }
 
 /** Whether a stream ended by the network rather than by the server's answer. */

@@ -57,7 +57,7 @@ function scanParquet(files: readonly string[]): string {
   for (const file of files) {
     // A release folder's files come as one `*.parquet` at the end; nothing else may glob.
     if (globCharacters.test(file.replace(/\/\*\.parquet$/, ''))) {
-      throw new AppError('INTERNAL', 'A lake path holds characters Spark globs would misread');
+      throw new AppError('internal', 'A lake path holds characters Spark globs would misread');
     }
   }
   const source = `parquet.\`${globOf(files.map(sparkPath))}\``;

@@ -69,7 +69,7 @@ export async function createSparkEngine(options: {
     try {
       return await client.sql(query, args, runOptions);
     } catch (error) {
-      if (error instanceof AppError && error.code === 'SERVICE_UNAVAILABLE') {
+      if (error instanceof AppError && error.code === 'engine_unavailable') {
         forget(current);
         void client.close();
       }

@@ -15,14 +15,14 @@ export async function writeOneFile(
   write: (directory: string) => Promise<unknown>,
 ): Promise<void> {
   const targetKey = store.keyOf(target);
-  if (!targetKey) throw new AppError('INTERNAL', 'Spark writes only into the object store');
+  if (!targetKey) throw new AppError('internal', 'Spark writes only into the object store');
   const folder = `${targetKey}.spark-${randomUUID()}`;
   try {
     await write(sparkPath(store.locate(folder)));
     const parts = partsIn(await store.list(`${folder}/`), folder, '');
     if (parts.length !== 1) {
       throw new AppError(
-        'INTERNAL',
+        'internal',
         `Spark wrote ${parts.length} part files where one was asked for`,
       );
     }
@@ -87,7 +87,7 @@ export function sparkPath(location: string): string {
     ? s3Url.test(spark)
     : path.isAbsolute(spark) && localPath.test(spark);
   if (!valid) {
-    throw new AppError('INTERNAL', 'A lake location holds characters Spark SQL would misread');
+    throw new AppError('internal', 'A lake location holds characters Spark SQL would misread');
   }
   return `${spark}${glob}`;
 }

@@ -67,7 +67,7 @@ function readCsv(read: CsvRead) {
   const columns = read.columns.map((source) => `${columnAlias(source)} STRING`).join(', ');
   const delimiter = read.delimiter === '\t' ? '\\t' : read.delimiter;
   if (!/^(\\t|[,;|])$/.test(delimiter)) {
-    throw new AppError('INTERNAL', 'Spark ingest reads files separated by , ; | or tab');
+    throw new AppError('internal', 'Spark ingest reads files separated by , ; | or tab');
   }
   // Empty fields are missing values, as DuckDB reads them.
   const texts = read.columns

@@ -87,7 +87,7 @@ describe('ingestion on Spark', () => {
 
   it('blanks quoted values in a Spark error, which may be a patient’s', () => {
     const error = new AppError(
-      'INTERNAL',
+      'engine_failed',
       "Spark could not run the statement: '999-25-1225' is bad",
     );
     expect((withoutValues(error) as Error).message).toBe(

@@ -34,7 +34,7 @@ export function literalOf(value: unknown): Literal {
   if (typeof value === 'bigint') return { long: value.toString() };
   if (typeof value === 'number') {
     if (!Number.isFinite(value)) {
-      throw new AppError('VALIDATION_FAILED', 'A query value must be a finite number');
+      throw new AppError('invalid_spec', 'A query value must be a finite number');
     }
     if (!Number.isSafeInteger(value)) return { double: value };
     return value >= int32.min && value <= int32.max ? { integer: value } : { long: String(value) };
@@ -59,7 +59,7 @@ export function literalOf(value: unknown): Literal {
     }
     return { array: { elementType: arrayTypeOf(elements), elements } };
   }
-  throw new AppError('INTERNAL', `No Spark literal for a ${typeof value} value`);
+  throw new AppError('internal', `No Spark literal for a ${typeof value} value`);
 }
 
 /** The one type of an array's elements (strings for a list of nulls only). */
@@ -68,9 +68,9 @@ function arrayTypeOf(elements: Literal[]): DataType {
   kinds.delete('null');
   if (kinds.size === 0) return { string: {} };
   if (kinds.size > 1) {
-    throw new AppError('VALIDATION_FAILED', 'A list of query values must all be of one type');
+    throw new AppError('invalid_spec', 'A list of query values must all be of one type');
   }
   const [kind] = kinds;
-  if (kind === 'array') throw new AppError('INTERNAL', 'Nested lists are not query values');
+  if (kind === 'array') throw new AppError('internal', 'Nested lists are not query values');
   return { [kind!]: {} } as DataType;
 }

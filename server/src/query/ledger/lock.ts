@@ -91,7 +91,7 @@ export async function lockReleaseLedger(
       // PostgreSQL's lock_not_available: another server's check of this holder took too long.
       if ((error as { code?: string }).code === '55P03') {
         throw new AppError(
-          'SERVICE_UNAVAILABLE',
+          'ledger_busy',
           'Another of your results is being checked against what you were released before; try again in a minute',
         );
       }

@@ -177,7 +177,7 @@ describe('accounts, sessions and sign-in', () => {
     // Said as people say it, not as a raw UTC timestamp.
     expect(locked.body).toMatchObject({
       error: {
-        code: 'RATE_LIMITED',
+        code: 'account_locked',
         message: expect.stringMatching(
           /^This account is locked after too many failed sign-ins\. Try again in \d+ minutes?\.$/,
         ),
@@ -259,7 +259,7 @@ describe('accounts, sessions and sign-in', () => {
     const through = await send(browser, 'POST', '/api/v1/queries', spec);
     expect(through.statusCode).toBe(400);
     expect(through.json()).toMatchObject({
-      error: { code: 'VALIDATION_FAILED', message: expect.stringContaining('query spec') },
+      error: { code: 'invalid_spec', message: expect.stringContaining('query spec') },
     });
     // Reads need no header.
     expect((await send({ cookie: browser.cookie }, 'GET', '/api/v1/queries')).statusCode).toBe(200);

@@ -62,10 +62,7 @@ export function sessionRoutes(platform: Platform): FastifyPluginAsyncZod {
       async (request, reply) => {
         const found = requireIdentity(request);
         if (!found.session) {
-          throw new AppError(
-            'VALIDATION_FAILED',
-            'Only a session signs out; revoke a token instead',
-          );
+          throw new AppError('invalid_input', 'Only a session signs out; revoke a token instead');
         }
         await signOut(platform, found.session, actorOf({ user: found.user, source: request.ip }));
         clearSessionCookie(reply);

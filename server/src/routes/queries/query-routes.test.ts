@@ -98,7 +98,7 @@ describe('/api/v1/queries', () => {
       headers: { authorization: 'Bearer mlk_not-a-real-token' },
     });
     expect(forged.statusCode).toBe(401);
-    expect(forged.json()).toMatchObject({ error: { code: 'UNAUTHENTICATED' } });
+    expect(forged.json()).toMatchObject({ error: { code: 'token_invalid' } });
   });
 
   it('runs a query as a job and serves its key points and sorted pages', async () => {
@@ -306,7 +306,7 @@ describe('/api/v1/queries', () => {
     const refused = await submit();
     expect(refused.statusCode).toBe(429);
     expect(refused.json().error).toMatchObject({
-      code: 'RATE_LIMITED',
+      code: 'queue_full',
       message: expect.stringContaining(`You have ${limit} queries queued or running`),
     });
     // Another user's queries are not held up by this one's.

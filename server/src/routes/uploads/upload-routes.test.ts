@@ -117,7 +117,7 @@ describe('POST /api/uploads', () => {
 
     const unknown = await upload('dataset=nope&hospital=synthea&month=2021-03', 'a,b\n1,2\n');
     expect(unknown.statusCode).toBe(404);
-    expect(errorBodySchema.parse(unknown.json()).error.code).toBe('NOT_FOUND');
+    expect(errorBodySchema.parse(unknown.json()).error.code).toBe('dataset_not_found');
   });
 
   it('publishes nothing and keeps no file when the client drops the connection mid-upload', async () => {

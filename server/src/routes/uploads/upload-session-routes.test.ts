@@ -194,6 +194,6 @@ describe('uploads in parts, on the local store', () => {
     const stored = await uploadSessionsRepository(platform.catalog.db).get(session.id);
     await expect(
       platform.store.parts.list(stored!.objectKey, stored!.storeUploadId),
-    ).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    ).rejects.toMatchObject({ code: 'upload_not_found' });
   });
 });

@@ -53,7 +53,7 @@ export function createLocalObjectStore(root: string): ObjectStore {
 
     async get(key) {
       const file = fileOf(key);
-      if (!(await isFile(file))) throw notFound(`Object ${key}`);
+      if (!(await isFile(file))) throw notFound('object_not_found', `Object ${key}`);
       return createReadStream(file);
     },
 
@@ -98,7 +98,7 @@ export function createLocalObjectStore(root: string): ObjectStore {
       try {
         return (await stat(fileOf(key))).size;
       } catch {
-        throw notFound(`Object ${key}`);
+        throw notFound('object_not_found', `Object ${key}`);
       }
     },
 
@@ -112,7 +112,7 @@ export function createLocalObjectStore(root: string): ObjectStore {
 
     async move(from, to) {
       const source = fileOf(from);
-      if (!(await isFile(source))) throw notFound(`Object ${from}`);
+      if (!(await isFile(source))) throw notFound('object_not_found', `Object ${from}`);
       await mkdir(path.dirname(fileOf(to)), { recursive: true });
       await rename(source, fileOf(to));
     },

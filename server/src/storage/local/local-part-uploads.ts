@@ -20,16 +20,16 @@ export function createLocalPartUploads(options: {
   fileOf: (key: string) => string;
 }): PartUploads {
   const folderOf = async (key: string, uploadId: string) => {
-    if (!uploadIdPattern.test(uploadId)) throw notFound(`Upload ${uploadId}`);
+    if (!uploadIdPattern.test(uploadId)) throw notFound('upload_not_found', `Upload ${uploadId}`);
     const folder = path.join(options.stagingRoot, 'uploads', uploadId);
     const recorded = await readFile(path.join(folder, 'key'), 'utf8').catch(() => undefined);
     options.fileOf(key);
-    if (recorded !== key) throw notFound(`Upload ${uploadId}`);
+    if (recorded !== key) throw notFound('upload_not_found', `Upload ${uploadId}`);
     return folder;
   };
   const partFile = (folder: string, partNumber: number) => {
     if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > maxPartNumber) {
-      throw new AppError('VALIDATION_FAILED', `A part number runs from 1 to ${maxPartNumber}`);
+      throw new AppError('upload_invalid', `A part number runs from 1 to ${maxPartNumber}`);
     }
     return path.join(folder, `part-${partNumber}`);
   };
@@ -92,7 +92,7 @@ export function createLocalPartUploads(options: {
 
     async complete(key, uploadId, parts) {
       const folder = await folderOf(key, uploadId);
-      if (parts.length === 0) throw new AppError('VALIDATION_FAILED', 'The upload has no parts');
+      if (parts.length === 0) throw new AppError('upload_invalid', 'The upload has no parts');
       const joined = path.join(folder, `joined-${randomUUID()}`);
       const output = createWriteStream(joined, { flags: 'wx' });
       try {

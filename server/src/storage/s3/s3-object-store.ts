@@ -134,7 +134,7 @@ export function createS3ObjectStore(settings: S3StoreSettings): ObjectStore {
         );
         return object.Body as Readable;
       } catch (error) {
-        if (isMissing(error)) throw notFound(`Object ${key}`);
+        if (isMissing(error)) throw notFound('object_not_found', `Object ${key}`);
         throw error;
       }
     },
@@ -145,13 +145,13 @@ export function createS3ObjectStore(settings: S3StoreSettings): ObjectStore {
 
     async contentTag(key) {
       const found = await head(key);
-      if (!found?.ETag) throw notFound(`Object ${key}`);
+      if (!found?.ETag) throw notFound('object_not_found', `Object ${key}`);
       return `s3-etag:${found.ETag.replaceAll('"', '')}`;
     },
 
     async size(key) {
       const found = await head(key);
-      if (!found) throw notFound(`Object ${key}`);
+      if (!found) throw notFound('object_not_found', `Object ${key}`);
       return found.ContentLength ?? 0;
     },
 
@@ -203,7 +203,7 @@ export function createS3ObjectStore(settings: S3StoreSettings): ObjectStore {
 
     async move(from, to) {
       const found = await head(from);
-      if (!found) throw notFound(`Object ${from}`);
+      if (!found) throw notFound('object_not_found', `Object ${from}`);
       await copyObject(client, {
         bucket,
         from: objectKey(from),

@@ -32,7 +32,7 @@ export function createS3PartUploads(options: {
   const { client, bucket, objectKey } = options;
   const checkedPart = (partNumber: number) => {
     if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > maxPartNumber) {
-      throw new AppError('VALIDATION_FAILED', `A part number runs from 1 to ${maxPartNumber}`);
+      throw new AppError('upload_invalid', `A part number runs from 1 to ${maxPartNumber}`);
     }
     return partNumber;
   };
@@ -41,7 +41,7 @@ export function createS3PartUploads(options: {
       return await call();
     } catch (error) {
       if (options.isMissing(error) || (error as Error).name === 'NoSuchUpload') {
-        throw notFound(`Upload ${uploadId}`);
+        throw notFound('upload_not_found', `Upload ${uploadId}`);
       }
       throw error;
     }
@@ -84,7 +84,7 @@ export function createS3PartUploads(options: {
           ...options.encryption,
         }),
       );
-      if (!created.UploadId) throw new AppError('INTERNAL', 'S3 gave no upload id');
+      if (!created.UploadId) throw new AppError('internal', 'S3 gave no upload id');
       return created.UploadId;
     },
 
@@ -119,7 +119,7 @@ export function createS3PartUploads(options: {
     list: listAll,
 
     async complete(key, uploadId, parts) {
-      if (parts.length === 0) throw new AppError('VALIDATION_FAILED', 'The upload has no parts');
+      if (parts.length === 0) throw new AppError('upload_invalid', 'The upload has no parts');
       await missingAsNotFound(uploadId, () =>
         client.send(
           new CompleteMultipartUploadCommand({

@@ -53,6 +53,7 @@ export function reportUnreachableStore(client: S3Client, where: string): void {
 /** The one message for an S3 store that does not answer, whoever found out. */
 export function unreachableStoreError(where: string, reason: string): UnavailableError {
   return new UnavailableError(
+    'store_unavailable',
     `The S3 store at ${where} cannot be reached (${reason}); try again once it answers`,
   );
 }

@@ -23,16 +23,16 @@ export async function requestAccess(
   input: { datasetId: string; purpose: string; level: AccessLevel; acceptTerms: boolean },
 ): Promise<AccessRequest> {
   const dataset = await datasetsRepository(platform.catalog.db).get(input.datasetId);
-  if (!dataset) throw notFound(`Dataset ${input.datasetId}`);
+  if (!dataset) throw notFound('dataset_not_found', `Dataset ${input.datasetId}`);
   if (!input.acceptTerms) {
     throw new AppError(
-      'VALIDATION_FAILED',
+      'invalid_input',
       'Access is given only to those who accept the data-use terms',
       [{ path: 'acceptTerms', message: "accept the dataset's data-use terms" }],
     );
   }
   if (input.purpose.trim().length < 20) {
-    throw new AppError('VALIDATION_FAILED', 'Describe the purpose in a sentence or two', [
+    throw new AppError('invalid_input', 'Describe the purpose in a sentence or two', [
       { path: 'purpose', message: 'at least 20 characters' },
     ]);
   }
@@ -40,7 +40,8 @@ export async function requestAccess(
   const open = (await requests.list({ userId: caller.user.id, status: 'pending' })).find(
     (request) => request.datasetId === dataset.id,
   );
-  if (open) throw new AppError('CONFLICT', 'You have a request for this dataset waiting already');
+  if (open)
+    throw new AppError('request_pending', 'You have a request for this dataset waiting already');
   return platform.catalog.db.transaction().execute(async (trx) => {
     const made = await accessRequestsRepository(trx).create({
       id: randomUUID(),
@@ -90,18 +91,18 @@ export async function decideAccessRequest(
 ): Promise<AccessRequest> {
   const requests = accessRequestsRepository(platform.catalog.db);
   const request = await requests.get(input.requestId);
-  if (!request) throw notFound('Access request');
+  if (!request) throw notFound('access_request_not_found', 'Access request');
   if (request.status !== 'pending') {
-    throw new AppError('CONFLICT', `The request was ${request.status} already`);
+    throw new AppError('request_decided', `The request was ${request.status} already`);
   }
   const reason = input.reason?.trim() || null;
   if (!input.approve && !reason) {
-    throw new AppError('VALIDATION_FAILED', 'Say why the request is rejected', [
+    throw new AppError('invalid_input', 'Say why the request is rejected', [
       { path: 'reason', message: 'the researcher reads it' },
     ]);
   }
   const requester = await usersRepository(platform.catalog.db).byId(request.userId);
-  if (!requester) throw notFound('The requesting user');
+  if (!requester) throw notFound('user_not_found', 'The requesting user');
   await platform.catalog.db.transaction().execute(async (trx) => {
     const grant = input.approve
       ? await grantDatasetAccess(
@@ -124,7 +125,7 @@ export async function decideAccessRequest(
       grantId: grant?.id ?? null,
       now: new Date(),
     });
-    if (!decided) throw new AppError('CONFLICT', 'The request was decided meanwhile');
+    if (!decided) throw new AppError('request_decided', 'The request was decided meanwhile');
     await platform.audit.record(
       {
         action: 'access_request.decide',

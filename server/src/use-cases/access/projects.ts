@@ -12,12 +12,13 @@ export async function createProject(
   input: { id: string; name: string; description?: string },
 ): Promise<Project> {
   if (!projectId.test(input.id)) {
-    throw new AppError('VALIDATION_FAILED', 'A project id is lower-case words joined by dashes', [
+    throw new AppError('invalid_input', 'A project id is lower-case words joined by dashes', [
       { path: 'id', message: 'lower-case words joined by dashes, e.g. diabetes-2026' },
     ]);
   }
   const projects = projectsRepository(platform.catalog.db);
-  if (await projects.get(input.id)) throw new AppError('CONFLICT', `Project ${input.id} exists`);
+  if (await projects.get(input.id))
+    throw new AppError('already_exists', `Project ${input.id} exists`);
   await platform.catalog.db.transaction().execute(async (trx) => {
     await projectsRepository(trx).create({
       id: input.id,
@@ -44,7 +45,8 @@ export async function setProjectMember(
   input: { projectId: string; email: string; member: boolean },
 ): Promise<Project> {
   const projects = projectsRepository(platform.catalog.db);
-  if (!(await projects.get(input.projectId))) throw notFound(`Project ${input.projectId}`);
+  if (!(await projects.get(input.projectId)))
+    throw notFound('project_not_found', `Project ${input.projectId}`);
   const user = await requireUser(platform, input.email);
   await platform.catalog.db.transaction().execute(async (trx) => {
     const changed = input.member

@@ -126,10 +126,10 @@ export async function assignSteward(
 ): Promise<string[]> {
   const user = await requireUser(platform, input.email);
   if (user.role !== 'steward') {
-    throw new AppError('VALIDATION_FAILED', `${user.email} is a ${user.role}, not a steward`);
+    throw new AppError('invalid_input', `${user.email} is a ${user.role}, not a steward`);
   }
   if (!(await hospitalsRepository(platform.catalog.db).get(input.hospitalId))) {
-    throw notFound(`Hospital ${input.hospitalId}`);
+    throw notFound('hospital_not_found', `Hospital ${input.hospitalId}`);
   }
   await platform.catalog.db.transaction().execute(async (trx) => {
     const stewards = stewardsRepository(trx);
@@ -177,20 +177,20 @@ export async function ensureFirstAdmin(
 /** An installation always keeps an admin who can sign in. */
 async function assertNotLastAdmin(platform: Platform): Promise<void> {
   if ((await usersRepository(platform.catalog.db).activeAdmins()) <= 1) {
-    throw new AppError('CONFLICT', 'This is the last active admin; make another admin first');
+    throw new AppError('last_admin', 'This is the last active admin; make another admin first');
   }
 }
 
 async function refreshed(platform: Platform, id: string): Promise<User> {
   const user = await usersRepository(platform.catalog.db).byId(id);
-  if (!user) throw new AppError('NOT_FOUND', 'User not found');
+  if (!user) throw new AppError('user_not_found', 'User not found');
   return user;
 }
 
 /** The user with this id; a 404 when there is none. */
 export async function findUser(platform: Platform, id: string): Promise<User> {
   const user = await usersRepository(platform.catalog.db).byId(id);
-  if (!user) throw notFound('User');
+  if (!user) throw notFound('user_not_found', 'User');
   return user;
 }
 

@@ -29,12 +29,12 @@ export async function changeOwnPassword(
       outcome: 'failure',
       details: { reason: 'wrong current password' },
     });
-    throw new AppError('FORBIDDEN', 'The current password is wrong', [
+    throw new AppError('wrong_password', 'The current password is wrong', [
       { path: 'currentPassword', message: 'wrong password' },
     ]);
   }
   if (input.newPassword === input.currentPassword) {
-    throw new AppError('VALIDATION_FAILED', 'Choose a password other than the current one', [
+    throw new AppError('password_rejected', 'Choose a password other than the current one', [
       { path: 'newPassword', message: 'the same as the current password' },
     ]);
   }
@@ -70,7 +70,7 @@ export async function beginTotpSetup(
 ): Promise<{ secret: string; uri: string }> {
   if (caller.user.totpEnabled) {
     throw new AppError(
-      'CONFLICT',
+      'mfa_already_set',
       'An authenticator app is already set up; an administrator can reset it',
     );
   }
@@ -89,16 +89,14 @@ export async function confirmTotpSetup(
 ): Promise<User> {
   const credentials = await credentialsRepository(platform.catalog.db).get(caller.user.id);
   if (!credentials?.totpSecret || credentials.totpEnabled) {
-    throw new AppError('CONFLICT', 'Start the authenticator setup first');
+    throw new AppError('mfa_setup_not_started', 'Start the authenticator setup first');
   }
   const now = new Date();
   const step = acceptedTotpStep(platform.totpSecrets.open(credentials.totpSecret), code, now, null);
   if (step === null) {
-    throw new AppError(
-      'VALIDATION_FAILED',
-      'The code does not match; check the app and try again',
-      [{ path: 'code', message: 'not the current code of the new secret' }],
-    );
+    throw new AppError('code_mismatch', 'The code does not match; check the app and try again', [
+      { path: 'code', message: 'not the current code of the new secret' },
+    ]);
   }
   await credentialsRepository(platform.catalog.db).enableTotp(caller.user.id, now, step);
   await platform.audit.record({ action: 'totp.enable', actor: actorOf(caller) });
@@ -107,6 +105,6 @@ export async function confirmTotpSetup(
 
 async function currentUser(platform: Platform, id: string): Promise<User> {
   const user = await usersRepository(platform.catalog.db).byId(id);
-  if (!user) throw new AppError('NOT_FOUND', 'User not found');
+  if (!user) throw new AppError('user_not_found', 'User not found');
   return user;
 }

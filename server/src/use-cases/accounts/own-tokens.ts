@@ -27,7 +27,7 @@ export async function revokeOwnToken(
     tokenId,
     new Date(),
   );
-  if (!revoked) throw new AppError('NOT_FOUND', 'Token not found');
+  if (!revoked) throw new AppError('token_not_found', 'Token not found');
   await platform.audit.record({
     action: 'token.revoke',
     actor: actorOf(caller),

@@ -13,7 +13,7 @@ const pendingMinutes = 10;
 
 function requireSettings(platform: Platform) {
   const settings = oidcSettings(platform.env);
-  if (!settings) throw new AppError('NOT_FOUND', 'Single sign-on is not configured here');
+  if (!settings) throw new AppError('sso_not_configured', 'Single sign-on is not configured here');
   return settings;
 }
 
@@ -33,7 +33,7 @@ export async function startOidcSignIn(
 ): Promise<{ url: string; state: string }> {
   const settings = requireSettings(platform);
   const configuration = await providerConfiguration(settings).catch(() => {
-    throw new AppError('SERVICE_UNAVAILABLE', 'The sign-on provider cannot be reached; try later');
+    throw new AppError('sso_unavailable', 'The sign-on provider cannot be reached; try later');
   });
   const state = oidc.randomState();
   const nonce = oidc.randomNonce();
@@ -90,7 +90,7 @@ export async function finishOidcSignIn(
       outcome: 'failure',
       details: { method: 'oidc', reason },
     });
-    return new AppError('UNAUTHENTICATED', message);
+    return new AppError('sign_in_failed', message);
   };
 
   const db = platform.catalog.db;
@@ -169,7 +169,7 @@ export async function finishOidcSignIn(
     user = await changeRole(platform, provisioner, { email: user.email, role }).catch(
       (error: unknown) => {
         // The last admin stays admin whatever the provider says.
-        if (error instanceof AppError && error.code === 'CONFLICT') return user as User;
+        if (error instanceof AppError && error.code === 'last_admin') return user as User;
         throw error;
       },
     );

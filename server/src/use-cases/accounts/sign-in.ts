@@ -68,7 +68,7 @@ export async function signInWithPassword(
       tried,
       'too many failed sign-ins from this address',
       new AppError(
-        'RATE_LIMITED',
+        'sign_in_throttled',
         `Too many failed sign-ins from your address. Try again in ${env.MEDLAKE_LOGIN_LOCK_MINUTES} minutes.`,
       ),
       'denied',
@@ -82,7 +82,7 @@ export async function signInWithPassword(
     throw await fail(
       tried,
       user ? 'account disabled or without a password' : 'unknown e-mail',
-      new AppError('UNAUTHENTICATED', wrongCredentials),
+      new AppError('sign_in_failed', wrongCredentials),
     );
   }
   const actor: Actor = { userId: user.id, name: user.email, source: request.source };
@@ -91,7 +91,7 @@ export async function signInWithPassword(
       actor,
       'account locked',
       new AppError(
-        'RATE_LIMITED',
+        'account_locked',
         `This account is locked after too many failed sign-ins. Try again in ${minutesUntil(credentials.lockedUntil, now)}.`,
       ),
       'denied',
@@ -105,7 +105,7 @@ export async function signInWithPassword(
       env.MEDLAKE_LOGIN_MAX_FAILURES,
       new Date(now.getTime() + lockMs),
     );
-    return fail(actor, reason, new AppError('UNAUTHENTICATED', wrongCredentials), 'failure', {
+    return fail(actor, reason, new AppError('sign_in_failed', wrongCredentials), 'failure', {
       locked,
     });
   };
@@ -116,7 +116,7 @@ export async function signInWithPassword(
   if (credentials.totpEnabled && credentials.totpSecret) {
     if (!request.code) {
       // Not a failure: the password was right, and the client asks for the code next.
-      throw new AppError('UNAUTHENTICATED', 'Enter the code from your authenticator app', [
+      throw new AppError('mfa_required', 'Enter the code from your authenticator app', [
         { path: 'code', message: 'a six-digit code from your authenticator app is needed' },
       ]);
     }

@@ -32,10 +32,11 @@ export async function reviewResult(
 ): Promise<void> {
   const jobs = queryJobsRepository(platform.catalog.db);
   const job = await jobs.get(queryId);
-  if (!job || !job.review) throw notFound(`A result in the airlock with the query ${queryId}`);
+  if (!job || !job.review)
+    throw notFound('query_not_found', `A result in the airlock with the query ${queryId}`);
   if (job.userId === caller.user.id) {
     throw new AppError(
-      'FORBIDDEN',
+      'own_review',
       'A result is reviewed by an admin other than the one who asked for it',
     );
   }
@@ -43,7 +44,7 @@ export async function reviewResult(
   const decided = { review, by: caller.user.id, reason: decision.reason } as const;
   if (!(await jobs.decideReview(queryId, decided))) {
     throw new AppError(
-      'CONFLICT',
+      'review_decided',
       `The result is not waiting for review: it is ${job.review.state.replace('_', ' ')}`,
     );
   }
@@ -84,10 +85,10 @@ export async function reviewExport(
 ): Promise<void> {
   const exports = exportsRepository(platform.catalog.db);
   const item = await exports.get(id);
-  if (!item) throw notFound(`Export ${id}`);
+  if (!item) throw notFound('export_not_found', `Export ${id}`);
   if (item.userId === caller.user.id) {
     throw new AppError(
-      'FORBIDDEN',
+      'own_review',
       'An export is reviewed by an admin other than the one who asked for it',
     );
   }
@@ -98,7 +99,10 @@ export async function reviewExport(
   }
   const review = decision.approve ? 'approved' : 'rejected';
   if (!(await exports.decide(id, { review, by: caller.user.id, reason: decision.reason }))) {
-    throw new AppError('CONFLICT', `The export is not waiting for review: it is ${item.review}`);
+    throw new AppError(
+      'review_decided',
+      `The export is not waiting for review: it is ${item.review}`,
+    );
   }
   await platform.audit.record({
     action: 'export.review',

@@ -43,12 +43,12 @@ export async function backupHome(
   const vaultTo = path.resolve(destinations.vaultTo);
   if (!platform.catalog.dumpDataDir) {
     throw new AppError(
-      'CONFLICT',
+      'backup_refused',
       'The catalog is on PostgreSQL: back it up with pg_dump or your provider’s snapshots, and restore it before `medlake restore`',
     );
   }
   if (to === vaultTo || isInside(vaultTo, to) || isInside(to, vaultTo)) {
-    throw new AppError('VALIDATION_FAILED', 'The vault’s backup must go to a folder of its own');
+    throw new AppError('invalid_input', 'The vault’s backup must go to a folder of its own');
   }
   await assertEmptyFolder(to);
   await assertEmptyFolder(vaultTo);
@@ -132,18 +132,18 @@ export async function restoreHome(
   const manifest = JSON.parse(
     await readFile(path.join(from, 'manifest.json'), 'utf8').catch(() => {
       throw new AppError(
-        'NOT_FOUND',
+        'file_not_found',
         `${from} holds no finished medlake backup (no manifest.json)`,
       );
     }),
   ) as BackupManifest;
   if (manifest.format !== format) {
-    throw new AppError('VALIDATION_FAILED', `${from} is not a backup this medlake can read`);
+    throw new AppError('invalid_input', `${from} is not a backup this medlake can read`);
   }
   const layout = homeLayout(env.MEDLAKE_HOME);
   if (existsSync(layout.catalog) || existsSync(path.join(env.MEDLAKE_VAULT_DIR, 'vault.sqlite'))) {
     throw new AppError(
-      'CONFLICT',
+      'backup_refused',
       `${env.MEDLAKE_HOME} already holds a catalog or a vault: restore onto an empty home`,
     );
   }
@@ -172,7 +172,7 @@ export async function restoreHome(
       const hash = createHash('sha256');
       await pipeline(createReadStream(file), hash);
       if (hash.digest('hex') !== object.sha256) {
-        throw new AppError('VALIDATION_FAILED', `The backup's copy of ${object.key} is damaged`);
+        throw new AppError('invalid_input', `The backup's copy of ${object.key} is damaged`);
       }
       await platform.store.putFile(object.key, file);
     }
@@ -196,7 +196,7 @@ function isInside(child: string, parent: string): boolean {
 async function assertEmptyFolder(folder: string): Promise<void> {
   const entries = await readdir(folder).catch(() => []);
   if (entries.length > 0) {
-    throw new AppError('CONFLICT', `${folder} is not empty: back up into a new folder`);
+    throw new AppError('backup_refused', `${folder} is not empty: back up into a new folder`);
   }
 }
 
@@ -207,7 +207,7 @@ async function assertEmptyFolder(folder: string): Promise<void> {
 function refuseBesideVaultService(env: Env): void {
   if (!env.MEDLAKE_VAULT_URL) return;
   throw new AppError(
-    'CONFLICT',
+    'backup_refused',
     `This server uses the vault service at ${env.MEDLAKE_VAULT_URL}: back the vault up on its host (\`medlake vault backup\`, docs/operations/vault.md); this command backs up a home that holds its vault`,
   );
 }

@@ -33,11 +33,9 @@ export async function candidateReleases(
     const found = new Set(releases.map((release) => release.id));
     spec.releases.forEach((id, index) => {
       if (!found.has(id)) {
-        throw new AppError(
-          'VALIDATION_FAILED',
-          `Release ${id} is not a release of ${spec.dataset}`,
-          [{ path: `releases[${index}]`, message: 'not a release of this dataset' }],
-        );
+        throw new AppError('invalid_spec', `Release ${id} is not a release of ${spec.dataset}`, [
+          { path: `releases[${index}]`, message: 'not a release of this dataset' },
+        ]);
       }
     });
     const outside = releases.find(
@@ -45,7 +43,7 @@ export async function candidateReleases(
     );
     if (outside) {
       throw new AppError(
-        'FORBIDDEN',
+        'hospital_not_granted',
         `Your access to ${spec.dataset} does not cover the hospital of release ${outside.id}`,
       );
     }

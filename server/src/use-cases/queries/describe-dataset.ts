@@ -73,7 +73,7 @@ export async function describeDataset(
   datasetId: string,
 ): Promise<DatasetDictionary> {
   const dataset = await datasetsRepository(platform.catalog.db).get(datasetId);
-  if (!dataset) throw notFound(`Dataset ${datasetId}`);
+  if (!dataset) throw notFound('dataset_not_found', `Dataset ${datasetId}`);
   const access = await requireDatasetAccess(platform, user, dataset.id);
   const releases = await candidateReleases(platform, { dataset: dataset.id }, access);
   const key = [

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { ErrorCode } from '@medlake/shared';
 import type { Actor } from '../../audit/audit-log.ts';
 import { exportsRepository } from '../../catalog/exports-repository.ts';
 import { queryJobsRepository } from '../../catalog/query-jobs-repository.ts';
@@ -29,6 +30,10 @@ export type OpenedDownload =
 
 /** Why a use of a link was refused, as the audit log records it. */
 type Refusal = 'tampered' | 'expired' | 'unknown export' | 'not approved' | 'access ended';
+type RefusalCode = Extract<
+  ErrorCode,
+  'link_invalid' | 'link_expired' | 'export_not_approved' | 'no_dataset_access' | 'access_lost'
+>;
 
 const accessEnded =
   'This download link no longer works: the access it was made under has ended (the grant was revoked or expired, the project membership removed, or the account disabled). Ask an administrator for access, then export again.';
@@ -66,30 +71,43 @@ export async function openDownload(
       outcome,
       details: { ...usedBy(downloader, owner), ...details },
     });
-  const refuse = async (reason: Refusal, message: string) => {
+  const refuse = async (reason: Refusal, code: RefusalCode, message: string) => {
     await audit('denied', { reason });
-    return new AuditedRefusalError(message);
+    return new AuditedRefusalError(code, message);
   };
 
-  if (verdict === 'invalid') throw await refuse('tampered', 'The download link is not valid');
+  if (verdict === 'invalid')
+    throw await refuse('tampered', 'link_invalid', 'The download link is not valid');
   if (verdict === 'expired') {
-    throw await refuse('expired', 'The download link has expired; make a new one from the query');
+    throw await refuse(
+      'expired',
+      'link_expired',
+      'The download link has expired; make a new one from the query',
+    );
   }
   const item = await exportsRepository(platform.catalog.db).get(link.exportId);
   const user = await usersRepository(platform.catalog.db).byId(link.user);
   const job = item && (await queryJobsRepository(platform.catalog.db).get(item.queryId));
   if (!item || !user || !job || item.userId !== user.id || job.userId !== user.id) {
-    throw await refuse('unknown export', 'The download link is not valid');
+    throw await refuse('unknown export', 'link_invalid', 'The download link is not valid');
   }
   // The export's own review, and the airlock's review of the result it was made from.
   if (item.review === 'pending' || item.review === 'rejected' || heldByAirlock(job)) {
-    throw await refuse('not approved', 'The export has not been approved for download');
+    throw await refuse(
+      'not approved',
+      'export_not_approved',
+      'The export has not been approved for download',
+    );
   }
   const access = await currentDatasetAccess(platform, user, job.datasetId);
-  if (!access) throw await refuse('access ended', accessEnded);
+  if (!access) throw await refuse('access ended', 'no_dataset_access', accessEnded);
   const lost = lostResultAccess(job, access);
   if (lost)
-    throw await refuse('access ended', lost === 'row access' ? rowAccessEnded : hospitalsEnded);
+    throw await refuse(
+      'access ended',
+      'access_lost',
+      lost === 'row access' ? rowAccessEnded : hospitalsEnded,
+    );
 
   const facts = { query: item.queryId, format: item.format, bytes: item.bytes };
   const lifetime = Math.min(

@@ -17,7 +17,7 @@ export const maxPageSize = 1000;
 /** The user's own query job; another user's is answered as not found. */
 export async function getQuery(platform: Platform, user: User, id: string): Promise<QueryJob> {
   const job = await queryJobsRepository(platform.catalog.db).get(id);
-  if (!job) throw new AppError('NOT_FOUND', 'Query not found');
+  if (!job) throw new AppError('query_not_found', 'Query not found');
   assertOwnsQuery(user, job);
   return job;
 }
@@ -68,7 +68,7 @@ export async function cancelAnyQuery(
 ): Promise<QueryJob> {
   const jobs = queryJobsRepository(platform.catalog.db);
   const job = await jobs.get(id);
-  if (!job) throw new AppError('NOT_FOUND', 'Query not found');
+  if (!job) throw new AppError('query_not_found', 'Query not found');
   await stopQuery(platform, caller, job);
   return (await jobs.get(id)) as QueryJob;
 }
@@ -112,7 +112,7 @@ export async function resultPageOf(
   request: { page: number; pageSize: number; sort?: { column: string; direction: 'asc' | 'desc' } },
 ): Promise<ResultPage> {
   if (job.status !== 'succeeded' || !job.resultKey) {
-    throw new AppError('CONFLICT', `The query has no result yet: it is ${job.status}`);
+    throw new AppError('result_not_ready', `The query has no result yet: it is ${job.status}`);
   }
   assertReleasedByAirlock(job);
   const summary = job.summary as QuerySummary;
@@ -120,11 +120,9 @@ export async function resultPageOf(
   const pageSize = Math.min(Math.max(1, request.pageSize), maxPageSize);
   const page = Math.max(1, request.page);
   if (request.sort && !columns.some((column) => column.name === request.sort?.column)) {
-    throw new AppError(
-      'VALIDATION_FAILED',
-      `${request.sort.column} is not a column of the result`,
-      [{ path: 'sort', message: `${request.sort.column} is not a column of the result` }],
-    );
+    throw new AppError('invalid_input', `${request.sort.column} is not a column of the result`, [
+      { path: 'sort', message: `${request.sort.column} is not a column of the result` },
+    ]);
   }
   const present = (rows: ReadonlyArray<Record<string, unknown>>): ResultPage => ({
     page,

@@ -259,7 +259,8 @@ export async function priceOfQuery(
 async function checkAgain(platform: Platform, job: QueryJob): Promise<SubmitChecks> {
   const user = await usersRepository(platform.catalog.db).byId(job.userId);
   const dataset = await datasetsRepository(platform.catalog.db).get(job.datasetId);
-  if (!user || !dataset) throw new AppError('NOT_FOUND', 'The query’s user or dataset is gone');
+  if (!user || !dataset)
+    throw new AppError('dataset_not_found', 'The query’s user or dataset is gone');
   return { user, dataset, access: await requireDatasetAccess(platform, user, dataset.id) };
 }
 

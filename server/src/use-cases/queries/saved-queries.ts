@@ -59,7 +59,7 @@ export async function readSavedQuery(
   id: string,
 ): Promise<SavedQuery> {
   const found = await savedQueriesRepository(platform.catalog.db).getVisible(id, user.id);
-  if (!found) throw notFound('Saved query');
+  if (!found) throw notFound('saved_query_not_found', 'Saved query');
   return found;
 }
 

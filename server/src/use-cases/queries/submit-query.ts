@@ -23,7 +23,7 @@ const maxSpecDepth = 40;
 export function parseQuerySpec(input: unknown): QuerySpec {
   if (nestingDepth(input) > maxSpecDepth) {
     throw new AppError(
-      'VALIDATION_FAILED',
+      'invalid_spec',
       `The query spec is nested more than ${maxSpecDepth} levels deep`,
       [{ path: '(spec)', message: `nested more than ${maxSpecDepth} levels deep` }],
     );
@@ -32,7 +32,7 @@ export function parseQuerySpec(input: unknown): QuerySpec {
   if (!parsed.success) {
     const details = zodIssues(parsed.error, '(spec)');
     throw new AppError(
-      'VALIDATION_FAILED',
+      'invalid_spec',
       `The query spec is invalid: ${details[0]?.path}: ${details[0]?.message}`,
       details,
     );
@@ -50,7 +50,7 @@ const checkOnly = '/medlake-check/*.parquet';
 export async function checkQuerySpec(platform: Platform, user: User, input: unknown) {
   const spec = parseQuerySpec(input);
   const dataset = await datasetsRepository(platform.catalog.db).get(spec.dataset);
-  if (!dataset) throw notFound(`Dataset ${spec.dataset}`);
+  if (!dataset) throw notFound('dataset_not_found', `Dataset ${spec.dataset}`);
   const access = await requireDatasetAccess(platform, user, dataset.id);
   const columns = queryColumns(dataset.contract);
   assertSpecAllowed(spec, access, columns);
@@ -91,7 +91,7 @@ export async function submitQuery(
   const limit = platform.env.MEDLAKE_QUERY_QUEUE_PER_USER;
   if ((await queryJobsRepository(platform.catalog.db).countWaiting(caller.user.id)) >= limit) {
     throw new AppError(
-      'RATE_LIMITED',
+      'queue_full',
       `You have ${limit} queries queued or running, as many as one user may: wait for one to finish, or cancel one, then submit again`,
     );
   }

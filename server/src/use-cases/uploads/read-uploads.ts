@@ -50,7 +50,7 @@ export async function readUploadReport(
 ): Promise<{ job: Job; quality: QualityReport | null }> {
   const job = await jobsRepository(platform.catalog.db).get(jobId);
   if (!job || job.kind !== ingestJobKind || !job.hospitalId) {
-    throw new AppError('NOT_FOUND', 'Upload not found');
+    throw new AppError('upload_not_found', 'Upload not found');
   }
   await requireUploadRight(platform, user, job.hospitalId);
   const releaseId = (job.result as { releaseId?: string } | null)?.releaseId;
@@ -78,7 +78,10 @@ export async function previewUpload(
   const releaseId = (job.result as { releaseId?: string } | null)?.releaseId;
   const release = releaseId ? await releasesRepository(platform.catalog.db).get(releaseId) : null;
   if (!release) {
-    throw new AppError('CONFLICT', 'This upload published no release; there is nothing to preview');
+    throw new AppError(
+      'no_release',
+      'This upload published no release; there is nothing to preview',
+    );
   }
   const dialect = platform.engine.dialect;
   const files = release.files.map((key) => platform.store.locate(key));

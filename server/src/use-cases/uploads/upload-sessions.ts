@@ -35,11 +35,11 @@ export async function startUploadSession(
   const request = newUploadSessionSchema.parse(input);
   await requireUploadRight(platform, caller.user, request.hospital);
   if (!(await datasetsRepository(platform.catalog.db).get(request.dataset))) {
-    throw notFound(`Dataset ${request.dataset}`);
+    throw notFound('dataset_not_found', `Dataset ${request.dataset}`);
   }
   if (Math.ceil(request.bytes / request.partBytes) > maxParts) {
     throw new AppError(
-      'VALIDATION_FAILED',
+      'upload_invalid',
       `A file of ${request.bytes} bytes needs parts of at least ${Math.ceil(request.bytes / maxParts)} bytes`,
     );
   }
@@ -115,7 +115,10 @@ export async function putPart(
   checkPartNumber(session, partNumber);
   if (platform.store.parts.directOrigin) {
     // Large files never pass through the server where the store takes parts itself.
-    throw new AppError('CONFLICT', 'Send the part to the URL its target names, not to medlake');
+    throw new AppError(
+      'upload_part_elsewhere',
+      'Send the part to the URL its target names, not to medlake',
+    );
   }
   await platform.store.parts.put(session.objectKey, session.storeUploadId, partNumber, body);
 }
@@ -140,12 +143,12 @@ export async function completeUploadSession(
   }
   if (missing.length > 0) {
     throw new AppError(
-      'CONFLICT',
+      'upload_incomplete',
       `The upload is not complete: part${missing.length === 1 ? '' : 's'} ${missing.slice(0, 20).join(', ')} ${missing.length === 1 ? 'is' : 'are'} missing or of the wrong length`,
     );
   }
   if (!(await uploadSessionsRepository(platform.catalog.db).close(id, 'completed'))) {
-    throw new AppError('CONFLICT', 'The upload was completed or cancelled already');
+    throw new AppError('upload_closed', 'The upload was completed or cancelled already');
   }
   try {
     await platform.store.parts.complete(session.objectKey, session.storeUploadId, arrived);
@@ -220,7 +223,8 @@ async function sessionOf(platform: Platform, caller: Caller, id: string): Promis
   const session = z.string().uuid().safeParse(id).success
     ? await uploadSessionsRepository(platform.catalog.db).get(id)
     : undefined;
-  if (!session || session.userId !== caller.user.id) throw notFound(`Upload ${id}`);
+  if (!session || session.userId !== caller.user.id)
+    throw notFound('upload_not_found', `Upload ${id}`);
   // A steward who lost the hospital since starting loses the upload too.
   await requireUploadRight(platform, caller.user, session.hospitalId);
   return session;
@@ -229,7 +233,7 @@ async function sessionOf(platform: Platform, caller: Caller, id: string): Promis
 async function openSessionOf(platform: Platform, caller: Caller, id: string) {
   const session = await sessionOf(platform, caller, id);
   if (session.status !== 'open') {
-    throw new AppError('CONFLICT', `The upload is ${session.status}`);
+    throw new AppError('upload_closed', `The upload is ${session.status}`);
   }
   return session;
 }
@@ -241,7 +245,7 @@ function partCount(session: UploadSession): number {
 function checkPartNumber(session: UploadSession, partNumber: number): void {
   if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > partCount(session)) {
     throw new AppError(
-      'VALIDATION_FAILED',
+      'upload_invalid',
       `This upload has parts 1 to ${partCount(session)}; part ${partNumber} is not one of them`,
     );
   }
