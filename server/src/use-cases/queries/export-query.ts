@@ -10,6 +10,7 @@ import type { Platform } from '../../platform.ts';
 import { assertReleasedByAirlock } from '../../privacy/airlock.ts';
 import { checkOutput } from '../../privacy/output-check.ts';
 import { suppressedCount } from '../../query/present-result.ts';
+import type { SqlDialect } from '../../query/sql-dialect.ts';
 import { lostResultAccess, requireDatasetAccess } from './dataset-access.ts';
 import { getQuery } from './read-query.ts';
 
@@ -135,7 +136,10 @@ async function makeExport(
       const name = dialect.quoteIdentifier(column.name);
       // Full precision without binary noise: a mean of 128.2 is written 128.2, in CSV and
       // Parquet alike, not 128.20000000000002.
-      if (column.type === 'double') return `${dialect.withoutBinaryNoise(name)} AS ${name}`;
+      if (column.type === 'double') {
+        const value = dialect.withoutBinaryNoise(name);
+        return `${format === 'csv' ? shortestText(dialect, value) : value} AS ${name}`;
+      }
       if (format === 'parquet') return name;
       if (column.kind === 'measure' && (column.fn === 'count' || column.fn === 'patients')) {
         // As the API shows it: a held-back cell may hold many more than the threshold.
@@ -185,4 +189,16 @@ async function makeExport(
     fileName: `medlake-${job.datasetId}-${job.id.slice(0, 8)}.${format}`,
     bytes: await platform.store.size(key),
   });
+}
+
+/**
+ * A double as the shortest text that reads back as it: whole numbers without the ".0" both
+ * engines write (173, not 173.0); others as the engine writes them (128.2). Whole numbers
+ * past 10^15, infinities and NaN keep the engine's text (no BIGINT holds them); the order of
+ * the branches keeps them from the cast.
+ */
+function shortestText(dialect: SqlDialect, value: string): string {
+  const text = dialect.castToText(value);
+  const whole = dialect.castToText(`CAST(${value} AS BIGINT)`);
+  return `CASE WHEN isnan(${value}) OR abs(${value}) >= 1e15 THEN ${text} WHEN ${value} = floor(${value}) THEN ${whole} ELSE ${text} END`;
 }
