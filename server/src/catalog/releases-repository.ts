@@ -1,5 +1,7 @@
 import type { QualityReport } from '@medlake/shared';
+import type { ReleaseFileStats } from '../ingest/lake-layout.ts';
 import type { CatalogDb } from './catalog.ts';
+import { releaseFilesRepository } from './release-files-repository.ts';
 
 export type Release = {
   id: string;
@@ -24,6 +26,8 @@ export type Release = {
 
 export type NewRelease = Omit<Release, 'publishedAt' | 'current' | 'maxRowsPerPatient'> & {
   maxRowsPerPatient?: number;
+  /** What each file holds, for the planner to skip files; none for a release written without. */
+  fileStats?: readonly ReleaseFileStats[];
 };
 
 /** Published releases, and which one is current for each dataset, hospital and month. */
@@ -100,6 +104,7 @@ export function releasesRepository(db: CatalogDb) {
             max_rows_per_patient: release.maxRowsPerPatient ?? null,
           })
           .execute();
+        await releaseFilesRepository(trx).record(release.id, release.fileStats ?? []);
         await trx
           .insertInto('current_releases')
           .values({

@@ -22,7 +22,7 @@ import {
   type RowRule,
 } from './ingest-rules.ts';
 import { releaseFilesGlob } from './lake-keys.ts';
-import { releaseSort } from './lake-layout.ts';
+import { maxListedCodes, releaseSort, type ReleaseFileStats } from './lake-layout.ts';
 import { locateRecords } from './locate-records.ts';
 import { codeProfileOf, codesQuery, totalsOf, totalsQuery } from './quality-profile.ts';
 import { loadCanonicalUnits } from './canonical-units.ts';
@@ -109,7 +109,8 @@ class IngestPipeline {
     if (failure) return failure;
     await this.#pseudonymize();
     const files = await this.#write();
-    return { status: 'written', files, profile: await this.#profile() };
+    const profile = await this.#profile();
+    return { status: 'written', files, profile, fileStats: await this.#fileStats(files) };
   }
 
   /** Pass 1: the CSV into the staged table; `accepted` and `read_problems` over it. */
@@ -535,6 +536,42 @@ class IngestPipeline {
       default:
         return input;
     }
+  }
+
+  /**
+   * What each file written holds (its rows, codes and event dates), read back from it for the
+   * catalog, where the planner finds the files a query needs without opening any.
+   */
+  async #fileStats(files: readonly string[]): Promise<ReleaseFileStats[]> {
+    const { store, folder } = this.#request.target;
+    const { code, eventDate } = releaseSort(this.#request.plan.contract);
+    const quote = (name: string) => this.#sql.quoteIdentifier(name);
+    const stats: ReleaseFileStats[] = [];
+    for (const file of files) {
+      const from = this.#sql.parquetFiles(store.locate(`${folder}/${file}`));
+      const dates = eventDate
+        ? `${this.#sql.castToText(`min(${quote(eventDate)})`)} AS first, ${this.#sql.castToText(`max(${quote(eventDate)})`)} AS last`
+        : 'NULL AS first, NULL AS last';
+      const [row] = await this.#runner.rows<{ n: bigint | number; first: unknown; last: unknown }>(
+        `SELECT count(*) AS n, ${dates} FROM ${from}`,
+      );
+      const day = (value: unknown) => (typeof value === 'string' ? value.slice(0, 10) : null);
+      let codes: string[] | null = null;
+      if (code) {
+        const found = await this.#runner.rows<{ code: unknown }>(
+          `SELECT DISTINCT ${this.#sql.castToText(quote(code))} AS code FROM ${from} WHERE ${quote(code)} IS NOT NULL ORDER BY code LIMIT ${maxListedCodes + 1}`,
+        );
+        codes = found.length > maxListedCodes ? null : found.map((entry) => String(entry.code));
+      }
+      stats.push({
+        file,
+        rows: Number(row?.n ?? 0),
+        codes,
+        firstEvent: day(row?.first),
+        lastEvent: day(row?.last),
+      });
+    }
+    return stats;
   }
 
   /** Figures for the data-quality report, read back from the Parquet just written. */

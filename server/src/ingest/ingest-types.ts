@@ -3,6 +3,7 @@ import type { IngestProblem, QualityReport } from '@medlake/shared';
 import type { EngineKind } from '../engines/types.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 import type { IngestPlan } from './ingest-plan.ts';
+import type { ReleaseFileStats } from './lake-layout.ts';
 
 /**
  * The ingest side of an engine: turns one landed CSV into one de-identified Parquet file.
@@ -90,4 +91,6 @@ export type IngestOutcome =
       files: string[];
       /** The report's figures, and the most rows one patient has (for the catalog only). */
       profile: Omit<QualityReport, 'comparedWith' | 'changes'> & { maxRowsPerPatient: number };
+      /** What each file holds (its codes, event dates, rows), for the catalog's planner. */
+      fileStats: ReleaseFileStats[];
     };

@@ -31,6 +31,8 @@ export const csvBytesPerParquetByte = 10;
  * those worth a bloom filter (the code: a point lookup among thousands of distinct values).
  */
 export function releaseSort(contract: Pick<DatasetContract, 'columns' | 'datePolicy'>): {
+  code?: string;
+  eventDate?: string;
   orderBy: string[];
   bloomFilters: string[];
 } {
@@ -41,6 +43,8 @@ export function releaseSort(contract: Pick<DatasetContract, 'columns' | 'datePol
   const event = events.find((column) => column.role === 'event_date' && column.ageReference);
   const date = columns.find((column) => column.source === (event ?? events[0])?.name);
   return {
+    ...(code ? { code: code.name } : {}),
+    ...(date ? { eventDate: date.name } : {}),
     orderBy: [code, date].flatMap((column) => (column ? [column.name] : [])),
     bloomFilters: code ? [code.name] : [],
   };
@@ -62,3 +66,18 @@ export function rowGroupBytes(parquetBytes: number): number {
 export function releaseFileCount(sourceBytes: number, fileBytes: number): number {
   return Math.max(1, Math.ceil(sourceBytes / (fileBytes * csvBytesPerParquetByte)));
 }
+
+/** What one file of a release holds, recorded in the catalog so that planners can skip it. */
+export type ReleaseFileStats = {
+  /** The file's name in the release's folder. */
+  file: string;
+  rows: number;
+  /** Its distinct codes, sorted; null where there are more than the catalog lists. */
+  codes: string[] | null;
+  /** Its first and last event date (YYYY-MM-DD); null without an event date or a value. */
+  firstEvent: string | null;
+  lastEvent: string | null;
+};
+
+/** More distinct codes than this in one file are not listed: the file is read for any code. */
+export const maxListedCodes = 5000;

@@ -1,9 +1,15 @@
 import { DuckDBInstance } from '@duckdb/node-api';
+import { querySpecSchema } from '@medlake/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestPlatform, type TestPlatform } from '../../test/helper.ts';
 import { ingest, prepareDataset, synthea } from '../../test/ingest-helpers.ts';
 import { deployments } from '../../test/deployments.ts';
+import { datasetsRepository } from '../catalog/datasets-repository.ts';
 import { releasesRepository } from '../catalog/releases-repository.ts';
+import { planOptionsOf, planQuery } from '../query/plan-query.ts';
+import { queryColumns } from '../query/query-columns.ts';
+import { candidateReleases } from '../use-cases/queries/candidate-releases.ts';
+import { researcherWithAccess, runQuery } from '../../test/query-helpers.ts';
 
 type RowGroup = { rows: number; min: string; max: string; bloom: boolean; dictionary: boolean };
 
@@ -18,6 +24,7 @@ describe.each(deployments.filter(([, { storage }]) => storage === 'local'))(
   (name, { engineEnv, storage }) => {
     let platform: TestPlatform;
     let files: string[];
+    let releaseId: string;
 
     beforeAll(async () => {
       platform = await createTestPlatform(
@@ -28,6 +35,7 @@ describe.each(deployments.filter(([, { storage }]) => storage === 'local'))(
       await prepareDataset(platform, 'synthea-observations');
       const result = await ingest(platform, { file: synthea('all'), month: '2020-12' });
       if (result.status !== 'published') throw new Error(JSON.stringify(result));
+      releaseId = result.releaseId;
       const release = await releasesRepository(platform.catalog.db).get(result.releaseId);
       files = (release?.files ?? []).map((key) => platform.store.locate(key));
     }, 240_000);
@@ -81,6 +89,54 @@ describe.each(deployments.filter(([, { storage }]) => storage === 'local'))(
       );
       expect(holding.length).toBeGreaterThan(0);
       expect(holding.length).toBeLessThan(groups.length / 2);
+    });
+
+    it('plans a one-code query on only the files the catalog says hold that code', async () => {
+      const dataset = await datasetsRepository(platform.catalog.db).get('synthea-observations');
+      const access = { level: 'row' as const, hospitals: null, holder: 'user:test' };
+      // A code that some files hold and others do not: the second file's first.
+      const [code] = await query<{ code: string }>(
+        `SELECT min(code) AS code FROM read_parquet(${list([files[1]!])})`,
+      );
+      const holding = await query<{ file: string }>(
+        `SELECT DISTINCT filename AS file FROM read_parquet(${list(files)}, filename = true) WHERE code = '${code!.code}'`,
+      );
+      const names = (paths: string[]) => paths.map((file) => file.slice(file.lastIndexOf('/') + 1));
+      const expected = names(holding.map((row) => row.file)).sort();
+      expect(expected.length).toBeLessThan(files.length);
+
+      const where = { column: 'code', op: 'eq', value: code!.code };
+      const spec = querySpecSchema.parse({
+        dataset: 'synthea-observations',
+        where,
+        measures: [{ fn: 'count' }],
+      });
+      const candidates = await candidateReleases(platform, spec, access);
+      const release = candidates.find((candidate) => candidate.id === releaseId);
+      const [all] = await query<{ n: bigint }>(
+        `SELECT count(*) AS n FROM read_parquet(${list(files)})`,
+      );
+      expect(release?.files?.reduce((sum, file) => sum + file.rows, 0)).toBe(Number(all!.n));
+      const plan = planQuery(spec, candidates, planOptionsOf(queryColumns(dataset!.contract)));
+      expect([...(plan.main[0]?.readFiles ?? [])].sort()).toEqual(expected);
+
+      // The query reads only those files and still counts every row of the code.
+      const user = await researcherWithAccess(
+        platform,
+        'r@example.org',
+        'synthea-observations',
+        'row',
+      );
+      const { job, rows } = await runQuery(platform, user, {
+        dataset: 'synthea-observations',
+        where,
+        measures: [{ fn: 'count' }],
+      });
+      expect(job.status).toBe('succeeded');
+      const [direct] = await query<{ n: bigint }>(
+        `SELECT count(*) AS n FROM read_parquet(${list(files)}) WHERE code = '${code!.code}'`,
+      );
+      expect(rows[0]?.rows).toBe(Number(direct!.n));
     });
   },
 );

@@ -1,4 +1,5 @@
 import type { Condition, Filter, QuerySpec } from '@medlake/shared';
+import type { ReleaseFileStats } from '../ingest/lake-layout.ts';
 
 /** A release the query could read: one hospital's month, in its folder of Parquet files. */
 export type CandidateRelease = {
@@ -9,6 +10,13 @@ export type CandidateRelease = {
   folder: string;
   /** The most rows one patient has in it, when the catalog knows. */
   maxRowsPerPatient?: number;
+  /** What each of its files holds, when the catalog knows (release-files-repository.ts). */
+  files?: readonly ReleaseFileStats[];
+  /**
+   * In a plan: the only files of the folder the query reads (the others cannot hold its rows);
+   * all of them when absent.
+   */
+  readFiles?: string[];
 };
 
 /**
@@ -113,7 +121,25 @@ export type QueryPlan = {
   cohort: CandidateRelease[][];
 };
 
-type Partition = { hospital: string; month: string };
+/**
+ * A hospital's month, and where the catalog knows them, the codes of one file of it: a filter
+ * on the code column is false for a file without any of the codes it asks for.
+ */
+type Partition = { hospital: string; month: string; codes?: ReadonlySet<string> };
+
+/** What the planner knows of the dataset beyond its partitions. */
+export type PlanOptions = {
+  /** The lake column whose values the catalog lists per file (the contract's code). */
+  codeColumn?: string;
+};
+
+/** The planner's options for a dataset of these query columns: its (first) code column. */
+export function planOptionsOf(
+  columns: ReadonlyMap<string, { name: string; role: string }>,
+): PlanOptions {
+  const code = [...columns.values()].find((column) => column.role === 'code');
+  return code ? { codeColumn: code.name } : {};
+}
 type Truth = boolean | 'unknown';
 
 /**
@@ -122,7 +148,11 @@ type Truth = boolean | 'unknown';
  * one partition. Cohort criteria are planned on their own filters: they may look at months
  * the main filter excludes.
  */
-export function planQuery(spec: QuerySpec, candidates: readonly CandidateRelease[]): QueryPlan {
+export function planQuery(
+  spec: QuerySpec,
+  candidates: readonly CandidateRelease[],
+  options: PlanOptions = {},
+): QueryPlan {
   const months = [...new Set(candidates.map((release) => release.month))].sort().reverse();
   const resolve = (filter: Filter | undefined) => filter && resolveLastMonths(filter, months);
   const resolved: QuerySpec = {
@@ -137,11 +167,21 @@ export function planQuery(spec: QuerySpec, candidates: readonly CandidateRelease
     },
   };
   const reads = (filter: Filter | undefined) =>
-    candidates.filter(
-      (release) =>
-        !filter ||
-        evaluate(filter, { hospital: release.hospitalId, month: release.month }) !== false,
-    );
+    candidates.flatMap((release) => {
+      const partition = { hospital: release.hospitalId, month: release.month };
+      if (!filter) return [release];
+      if (evaluate(filter, partition) === false) return [];
+      if (!release.files || options.codeColumn === undefined) return [release];
+      // As Iceberg's manifests let a planner do: files whose codes cannot match are not read,
+      // and a release none of whose files can is not read at all.
+      const files = release.files.filter(
+        (file) =>
+          file.codes === null ||
+          evaluate(filter, { ...partition, codes: new Set(file.codes) }, options.codeColumn) !==
+            false,
+      );
+      return files.length === 0 ? [] : [{ ...release, readFiles: files.map((file) => file.file) }];
+    });
   return {
     spec: resolved,
     main: reads(resolved.where),
@@ -161,25 +201,28 @@ function resolveLastMonths(filter: Filter, monthsNewestFirst: readonly string[])
 }
 
 /** Three-valued: what the filter is for every row of the partition, when that can be told. */
-function evaluate(filter: Filter, partition: Partition): Truth {
+function evaluate(filter: Filter, partition: Partition, codeColumn?: string): Truth {
   if ('and' in filter) {
-    const parts = filter.and.map((part) => evaluate(part, partition));
+    const parts = filter.and.map((part) => evaluate(part, partition, codeColumn));
     if (parts.includes(false)) return false;
     return parts.every((part) => part === true) ? true : 'unknown';
   }
   if ('or' in filter) {
-    const parts = filter.or.map((part) => evaluate(part, partition));
+    const parts = filter.or.map((part) => evaluate(part, partition, codeColumn));
     if (parts.includes(true)) return true;
     return parts.every((part) => part === false) ? false : 'unknown';
   }
   if ('not' in filter) {
-    const inner = evaluate(filter.not, partition);
+    const inner = evaluate(filter.not, partition, codeColumn);
     return inner === 'unknown' ? inner : !inner;
   }
-  return evaluateCondition(filter, partition);
+  return evaluateCondition(filter, partition, codeColumn);
 }
 
-function evaluateCondition(condition: Condition, partition: Partition): Truth {
+function evaluateCondition(condition: Condition, partition: Partition, codeColumn?: string): Truth {
+  if (partition.codes && 'column' in condition && condition.column === codeColumn) {
+    return evaluateCode(condition, partition.codes);
+  }
   if (condition.op === 'months') {
     return (
       (condition.from === undefined || partition.month >= condition.from) &&
@@ -223,6 +266,22 @@ function evaluateCondition(condition: Condition, partition: Partition): Truth {
       return true;
     case 'starts_with':
       return actual.startsWith(condition.value);
+    default:
+      return 'unknown';
+  }
+}
+
+/**
+ * A condition on the code column over a file holding these codes: false when no row of the
+ * file can meet it; unknown otherwise, since some rows may hold other codes.
+ */
+function evaluateCode(condition: Condition, codes: ReadonlySet<string>): Truth {
+  if (!('column' in condition)) return 'unknown';
+  switch (condition.op) {
+    case 'eq':
+      return codes.has(String(condition.value)) ? 'unknown' : false;
+    case 'in':
+      return condition.values.some((value) => codes.has(String(value))) ? 'unknown' : false;
     default:
       return 'unknown';
   }

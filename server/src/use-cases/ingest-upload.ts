@@ -277,6 +277,7 @@ async function ingestAndPublish(platform: Platform, input: IngestInput): Promise
         rejectedRowCount: quality.rejectedRows,
         maxRowsPerPatient,
         files: lakeKeys,
+        fileStats: outcome.fileStats,
         quality,
       },
       async (trx) => {

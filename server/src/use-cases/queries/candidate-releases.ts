@@ -1,5 +1,6 @@
 import type { QuerySpec } from '@medlake/shared';
 import { releasesRepository } from '../../catalog/releases-repository.ts';
+import { releaseFilesRepository } from '../../catalog/release-files-repository.ts';
 import { AppError } from '../../errors.ts';
 import type { Platform } from '../../platform.ts';
 import type { DatasetAccess } from '../../policy.ts';
@@ -51,11 +52,16 @@ export async function candidateReleases(
   const readable = releases.filter(
     (release) => !access.hospitals || access.hospitals.includes(release.hospitalId),
   );
+  // What each release's files hold, where the catalog has it, for the planner to skip files.
+  const files = await releaseFilesRepository(platform.catalog.db).of(
+    readable.map((release) => release.id),
+  );
   return readable.map((release) => ({
     id: release.id,
     hospitalId: release.hospitalId,
     month: release.month,
     folder: releaseFolder({ ...release, releaseId: release.id }),
     ...(release.maxRowsPerPatient === null ? {} : { maxRowsPerPatient: release.maxRowsPerPatient }),
+    ...(files.has(release.id) ? { files: files.get(release.id) } : {}),
   }));
 }

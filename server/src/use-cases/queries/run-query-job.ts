@@ -30,6 +30,7 @@ import { percentilesNeedCounting, type DisclosedRow } from '../../query/disclosu
 import { takeFreshSubmitChecks, type SubmitChecks } from '../../query/fresh-checks.ts';
 import {
   mostRowsPerPatient,
+  planOptionsOf,
   planQuery,
   type CandidateRelease,
   type QueryPlan,
@@ -210,9 +211,14 @@ export async function planAndCompile(
   > = {},
 ): Promise<{ plan: QueryPlan; compiled: CompiledQuery; context: CompileContext }> {
   const candidates = await candidateReleases(platform, spec, access);
-  const plan = planQuery(spec, candidates);
+  const plan = planQuery(spec, candidates, planOptionsOf(columns));
+  // A release's folder, or only those of its files the planner found can match.
   const locate = (releases: CandidateRelease[]) =>
-    releases.map((release) => releaseFilesGlob(platform.store.locate(release.folder)));
+    releases.flatMap((release) =>
+      release.readFiles
+        ? release.readFiles.map((file) => platform.store.locate(`${release.folder}/${file}`))
+        : [releaseFilesGlob(platform.store.locate(release.folder))],
+    );
   const context: CompileContext = {
     dialect: platform.engine.dialect,
     columns,
@@ -245,7 +251,11 @@ export async function priceOfQuery(
   const noise = access.level === 'aggregate' ? dataset.contract.privacy.noise : undefined;
   if (!noise) return undefined;
   assertNoisyMeasures(spec, noise);
-  const plan = planQuery(spec, await candidateReleases(platform, spec, access));
+  const plan = planQuery(
+    spec,
+    await candidateReleases(platform, spec, access),
+    planOptionsOf(queryColumns(dataset.contract)),
+  );
   const releaseIds = new Set([...plan.main, ...plan.cohort.flat()].map((release) => release.id));
   return budgetState(platform, {
     holder: access.holder,
