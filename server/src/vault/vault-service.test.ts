@@ -12,6 +12,8 @@ import { readParquetObjects } from '../../test/parquet.ts';
 import { releasesRepository } from '../catalog/releases-repository.ts';
 import { openLockedCatalog } from '../platform.ts';
 import { remoteVaultClient } from './remote-vault.ts';
+import { parseVaultKey } from './vault-key.ts';
+import { openVault } from './vault.ts';
 
 async function serveVault(home: string, certs: string, port: number) {
   return startMedlake(['vault', 'serve', '--certs', certs, '--port', String(port)], home);
@@ -50,7 +52,7 @@ describe('the vault on its own host (medlake vault serve)', () => {
     platform = await createTestPlatform('pglite', serverEnv());
     platformOpen = true;
     await prepareDataset(platform, 'synthea-observations');
-  }, 60_000);
+  }, 180_000);
 
   afterAll(async () => {
     if (platformOpen) await platform.close();
@@ -192,6 +194,25 @@ describe('the vault on its own host (medlake vault serve)', () => {
     } finally {
       await catalog.close();
     }
+  });
+
+  it('backs the vault up on its host while it serves, readable with its key', async () => {
+    const backup = path.join(scratch, 'vault-backup');
+    await runMedlake(['vault', 'backup', '--to', backup], vaultHome);
+    const key = parseVaultKey(await readFile(path.join(backup, 'vault.key'), 'utf8'), 'backup');
+    const copy = openVault(backup, key);
+    try {
+      const identity = copy.reidentify(firstPseudonym, {
+        custodian: 'dr. vault test',
+        reason: 'checking the backup',
+      });
+      expect(synthMrns.has(identity.realId)).toBe(true);
+    } finally {
+      copy.close();
+    }
+    await expect(runMedlake(['vault', 'backup', '--to', backup], vaultHome)).rejects.toThrow(
+      /is not empty/,
+    );
   });
 
   it('leaves no vault key and no mapping file on the server, after ingests and a re-identification', async () => {
