@@ -55,7 +55,12 @@ describe('a researcher builds, saves, runs and reads a query, in a real browser'
   });
 
   async function signIn(email: string, width = 1280): Promise<Page> {
-    const context = await browser.newContext({ viewport: { width, height: 900 } });
+    // A viewer in Paris: times are shown in their zone, named, not in the server's UTC.
+    const context = await browser.newContext({
+      viewport: { width, height: 900 },
+      locale: 'en-GB',
+      timezoneId: 'Europe/Paris',
+    });
     const page = await context.newPage();
     page.on('pageerror', (error) => console.error('page error', String(error)));
     await page.goto(server.url);
@@ -151,9 +156,23 @@ describe('a researcher builds, saves, runs and reads a query, in a real browser'
       });
       await chart.waitFor();
       await chart.getByText('one line per hospital').waitFor();
-      // One line per hospital: the legend names both.
+      // One line per hospital: two lines drawn, and the legend names both.
+      expect(await chart.locator('path.MuiLineChart-line').count()).toBe(2);
       await chart.getByText('north', { exact: true }).waitFor();
       await chart.getByText('synthea', { exact: true }).waitFor();
+      // When it was asked, in the viewer's time zone (Paris), with the zone named.
+      const asked = await page.getByText(/^Asked /).textContent();
+      const job = await (
+        await page.request.get(
+          `${server.url}/api/v1/queries/${new URL(resultUrl).pathname.split('/').pop()}`,
+        )
+      ).json();
+      const inParis = new Intl.DateTimeFormat('en-GB', {
+        timeZone: 'Europe/Paris',
+        hour: '2-digit',
+        minute: '2-digit',
+      }).format(new Date(job.createdAt));
+      expect(asked).toMatch(new RegExp(`^Asked .*${inParis} (CET|CEST|GMT\\+[12])`));
       expect(await accessibilityViolations(page)).toEqual([]);
       await screenshot(page, 'query-result');
 
@@ -197,9 +216,28 @@ describe('a researcher builds, saves, runs and reads a query, in a real browser'
       const csv = await download.text();
       expect(csv.split('\n')[0]).toContain('observed_at_month');
       expect(csv.split('\n').length).toBeGreaterThan(total);
+      // Full precision, without binary noise: every decimal is its 15-digit value's shortest text.
+      const decimals = csv
+        .split('\n')
+        .slice(1)
+        .flatMap((line) => line.split(','))
+        .filter((cell) => /^-?\d+\.\d+$/.test(cell));
+      expect(decimals.length).toBeGreaterThan(0);
+      expect(
+        decimals.filter((cell) => String(Number(Number(cell).toPrecision(15))) !== cell),
+      ).toEqual([]);
+
+      // The researcher's start page: the datasets, and where their work left off.
+      await page.goto(server.url);
+      await page.getByRole('heading', { name: 'Catalog', level: 1 }).waitFor();
+      const recent = page.getByRole('region', { name: 'Your recent queries' });
+      await recent.waitFor();
+      expect(await recent.locator('li a').first().getAttribute('href')).toBe(
+        new URL(resultUrl).pathname,
+      );
 
       // The saved query opens in the builder, which replaces it in place with a change.
-      await page.getByRole('link', { name: 'Queries' }).click();
+      await page.getByRole('link', { name: 'Queries', exact: true }).click();
       await page.getByRole('tab', { name: 'Saved' }).click();
       await page
         .getByRole('link', {
@@ -225,7 +263,7 @@ describe('a researcher builds, saves, runs and reads a query, in a real browser'
       });
 
       // The saved query is listed, renamed, and deleted.
-      await page.getByRole('link', { name: 'Queries' }).click();
+      await page.getByRole('link', { name: 'Queries', exact: true }).click();
       await page.getByRole('tab', { name: 'Saved' }).click();
       await page
         .getByRole('button', { name: 'Rename: Height of the heavier, by month and hospital' })
@@ -297,6 +335,11 @@ describe('a researcher builds, saves, runs and reads a query, in a real browser'
           'document.documentElement.scrollWidth > document.documentElement.clientWidth',
         ),
       ).toBe(false);
+      // An administrator's page says which role it needs, and shows none of its forms.
+      await page.goto(`${server.url}/admin/users`);
+      await page.getByRole('heading', { level: 1, name: 'Not for your role' }).waitFor();
+      expect(await page.getByLabel('E-mail').count()).toBe(0);
+      expect(await accessibilityViolations(page)).toEqual([]);
       await page.context().close();
     }
   });
