@@ -60,7 +60,16 @@ const eventDateColumn = z.object({
   ageReference: z.boolean().default(false),
 });
 
-const zipColumn = z.object({ ...base, role: z.literal('zip') });
+const zipColumn = z.object({
+  ...base,
+  role: z.literal('zip'),
+  /**
+   * The column holds US five-digit ZIP codes (ZIP+4 allowed): a four-digit value lost its
+   * leading zero in a spreadsheet (2134 for 02134) and is padded back. Without it, such a value
+   * is stored empty and counted in the quality report.
+   */
+  fiveDigit: z.boolean().default(false),
+});
 
 const keptColumn = z.object({
   ...base,
@@ -133,6 +142,19 @@ export const datasetContractSchema = z
     patientIdSpace: z.enum(['hospital', 'shared']).default('hospital'),
     /** A CSV column the contract does not know is an error unless this says `drop`. */
     unknownColumns: z.enum(['reject', 'drop']).default('reject'),
+    /**
+     * Which event dates belong in an upload for a month: the month itself, or as many months
+     * before it as `monthsBack` says (for late results). The reference event date (ageReference,
+     * else the first) of rows outside the window is counted in the quality report, and the row
+     * is kept or rejected as `outside` says.
+     */
+    eventWindow: z
+      .object({
+        monthsBack: z.number().int().min(0).max(240).default(0),
+        outside: z.enum(['keep', 'reject_row']).default('keep'),
+      })
+      .strict()
+      .optional(),
     /** Rows that fail validation are left out and reported, up to this many; beyond it the file fails. */
     maxRejectedRows: z.number().int().min(0).default(0),
     delimiter: z.string().length(1).default(','),
@@ -376,7 +398,7 @@ export function lakeColumns(
                 name: column.name,
                 type: 'varchar',
                 ...from,
-                treatment: `the canonical unit of the code where ${converted.name} was converted to it; else as sent`,
+                treatment: `the unit of ${converted.name}: its code's canonical unit, or as sent for a code without one`,
               },
               {
                 name: `${column.name}_as_sent`,

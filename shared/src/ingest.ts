@@ -80,6 +80,13 @@ export const qualityReportSchema = z.object({
   codes: z.array(codeProfileSchema),
   /** Rows whose event date falls outside the month the upload is for. */
   eventsOutsideMonth: z.number(),
+  /** Rows whose event date falls outside the contract's eventWindow (contracts that set one). */
+  eventsOutsideWindow: z.number().optional(),
+  /**
+   * ZIP codes of four digits padded back to five (contracts that declare five-digit ZIPs), and
+   * values stored empty because they are not a five-digit ZIP code.
+   */
+  zipCodes: z.object({ padded: z.number(), emptied: z.number() }).optional(),
   /**
    * Units sent that could not be converted to their code's canonical unit, with the numeric
    * values sent in each (contracts with canonical units), most first.

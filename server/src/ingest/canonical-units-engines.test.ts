@@ -124,7 +124,7 @@ describe.each(['duckdb', 'spark'] as const)('canonical units on %s', (engine) =>
     expect(odd).toMatchObject({
       value: null,
       value_as_sent: 7,
-      unit: 'mg/kg',
+      unit: 'mg/dL',
       value_flag: 'unit_unconvertible',
     });
     const heavy = rows.find((lake) => lake.value_as_sent === 2000);

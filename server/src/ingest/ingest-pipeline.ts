@@ -27,6 +27,7 @@ import { locateRecords } from './locate-records.ts';
 import { codeProfileOf, codesQuery, totalsOf, totalsQuery } from './quality-profile.ts';
 import { loadCanonicalUnits } from './canonical-units.ts';
 import { registerUnitConversions, UnitSql, type UnitPair } from './unit-step.ts';
+import { zipIsValidSql, zipSql } from './zip-codes.ts';
 import { firstStrayLineBreak } from './stray-line-break.ts';
 
 /**
@@ -230,6 +231,8 @@ class IngestPipeline {
         return this.#sql.matches(scannedTextSql(rule.text), rule.pattern);
       case 'own_identifier':
         return `hit_${rule.text.source.position}`;
+      case 'event_outside_window':
+        return rule.when;
       case 'patient_name':
       case 'unit_unconvertible':
       case 'implausible_value':
@@ -459,9 +462,10 @@ class IngestPipeline {
           expressions.push(`${this.#generaliseDate(input, column.type)}${as}`);
           break;
         case 'zip': {
-          const prefix = `substr(${input}, 1, 3)`;
+          const zip = zipSql(sql, input, column.fiveDigit).value;
+          const prefix = `substr(${zip}, 1, 3)`;
           expressions.push(
-            `CASE WHEN ${sql.matchesAll(input, '[0-9]{5}(-[0-9]{4})?')} THEN CASE WHEN ${sql.isOneOf(prefix, restricted)} THEN '000' ELSE ${prefix} END END${as}`,
+            `CASE WHEN ${zipIsValidSql(sql, zip)} THEN CASE WHEN ${sql.isOneOf(prefix, restricted)} THEN '000' ELSE ${prefix} END END${as}`,
           );
           break;
         }
@@ -522,6 +526,35 @@ class IngestPipeline {
       counts.set(String(row.code), { ...count, implausible: Number(row.n) });
     }
     return counts;
+  }
+
+  /**
+   * Rows read whose event date is outside the contract's window, and ZIP codes padded or
+   * stored empty, in one pass; only the figures the contract has.
+   */
+  async #windowAndZipCounts(): Promise<{
+    eventsOutsideWindow?: number;
+    zipCodes?: { padded: number; emptied: number };
+  }> {
+    const window = this.#rules.outsideWindowSql();
+    const zipSource = this.#rules.byRole('zip')[0];
+    const zipColumn = zipSource?.column;
+    const zip =
+      zipSource && zipColumn?.role === 'zip'
+        ? zipSql(this.#sql, columnAlias(zipSource), zipColumn.fiveDigit)
+        : undefined;
+    if (!window && !zip) return {};
+    const [row] = await this.#runner.rows(`SELECT
+        count(CASE WHEN ${window ?? 'false'} THEN 1 END) AS outside_window,
+        count(CASE WHEN ${zip?.padded ?? 'false'} THEN 1 END) AS padded,
+        count(CASE WHEN ${zip?.emptied ?? 'false'} THEN 1 END) AS emptied
+      FROM accepted`);
+    return {
+      ...(window ? { eventsOutsideWindow: Number(row?.outside_window ?? 0) } : {}),
+      ...(zip
+        ? { zipCodes: { padded: Number(row?.padded ?? 0), emptied: Number(row?.emptied ?? 0) } }
+        : {}),
+    };
   }
 
   /** An event date as the dataset's date policy keeps it. */
@@ -630,6 +663,7 @@ class IngestPipeline {
       rejectedSamples: this.#rejected.problems,
       redactedValues: redactions,
       eventsOutsideMonth: outside,
+      ...(await this.#windowAndZipCounts()),
       ...(this.#units ? { unconvertibleUnits: this.#unconvertibleUnits.slice(0, 100) } : {}),
     };
   }

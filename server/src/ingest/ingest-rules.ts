@@ -78,6 +78,8 @@ export type RowRule = {
   | { kind: 'unit_unconvertible' }
   /** A number outside the range a living person can have, in its code's canonical unit. */
   | { kind: 'implausible_value' }
+  /** The reference event date lies outside the contract's window: `when` says so in SQL. */
+  | { kind: 'event_outside_window'; when: string }
 );
 
 /** The ingest rules of one plan. */
@@ -179,6 +181,20 @@ export class IngestRules {
     );
   }
 
+  /**
+   * Whether a row's reference event date lies outside the contract's window, as SQL both
+   * engines read alike; undefined without a window or an event date.
+   */
+  outsideWindowSql(): string | undefined {
+    const window = this.plan.contract.eventWindow;
+    const reference = this.ageReference();
+    if (!window || !reference) return undefined;
+    const [year, month] = this.plan.month.split('-').map(Number) as [number, number];
+    const first = new Date(Date.UTC(year, month - 1 - window.monthsBack, 1));
+    const date = `CAST(${columnAlias(reference)} AS DATE)`;
+    return `(${date} < DATE '${first.toISOString().slice(0, 10)}' OR ${date} > DATE '${this.monthEnd()}')`;
+  }
+
   /** The last day of the upload's month, as YYYY-MM-DD: the age reference of rows without one. */
   monthEnd(): string {
     const [year, month] = this.plan.month.split('-').map(Number) as [number, number];
@@ -211,6 +227,17 @@ export class IngestRules {
         position: birth.position,
         code: 'birth_after_event',
         message: `the birth date is after ${reference.column?.name}`,
+        action: 'reject',
+      });
+    }
+    const outside = this.outsideWindowSql();
+    if (outside && reference && this.plan.contract.eventWindow?.outside === 'reject_row') {
+      rules.push({
+        kind: 'event_outside_window',
+        when: outside,
+        position: reference.position,
+        code: 'event_outside_window',
+        message: `${reference.column?.name ?? reference.header} is outside the months this upload may hold (${this.plan.month}${this.plan.contract.eventWindow.monthsBack > 0 ? ` and the ${this.plan.contract.eventWindow.monthsBack} before it` : ''})`,
         action: 'reject',
       });
     }

@@ -86,9 +86,12 @@ export class UnitSql {
     return `CASE WHEN ${this.unconvertible(row)} THEN 'unit_unconvertible' WHEN ${this.implausible(row)} THEN 'implausible' END`;
   }
 
-  /** The unit the lake keeps: the canonical one where the value was converted to it. */
+  /**
+   * The unit the lake keeps, the unit of the canonical value: the code's canonical unit where
+   * it has one (also where this value could not be converted, and is empty), else as sent.
+   */
   unit(row = 's'): string {
-    return `CASE WHEN u.status = 'converted' THEN u.canonical ELSE ${this.unitSent(row)} END`;
+    return `CASE WHEN u.canonical IS NOT NULL THEN u.canonical ELSE ${this.unitSent(row)} END`;
   }
 }
 
