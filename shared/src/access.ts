@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { deidentificationAssessmentSchema } from './deidentification.ts';
 import { pageOf } from './paging.ts';
 
 export const accessLevelSchema = z.enum(['aggregate', 'row']);
@@ -114,6 +115,8 @@ export const datasetDictionarySchema = z.object({
   rules: z.array(z.object({ rule: z.string(), description: z.string(), affected: z.number() })),
   /** How many codes match the search; `codes` holds the page asked for. */
   codesMatching: z.number(),
+  /** HIPAA's 18 identifiers, the standard the lake meets, the quasi-identifiers seen together. */
+  deidentification: deidentificationAssessmentSchema.optional(),
 });
 
 export type DatasetDictionary = z.infer<typeof datasetDictionarySchema>;

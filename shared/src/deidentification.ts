@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { ContractColumn, DatasetContract } from './contract.ts';
 
 /**
@@ -7,41 +8,45 @@ import type { ContractColumn, DatasetContract } from './contract.ts';
  * dataset page say the same.
  */
 
-export type SafeHarborIdentifier = {
+export const safeHarborIdentifierSchema = z.object({
   /** The letter of the rule, (A) to (R). */
-  letter: string;
-  identifier: string;
+  letter: z.string(),
+  identifier: z.string(),
   /** The contract's columns that hold it. */
-  columns: string[];
+  columns: z.array(z.string()),
   /** What ingest does with them, or why none reaches the lake. */
-  treatment: string;
+  treatment: z.string(),
   /** Whether the lake meets Safe Harbor for this identifier. */
-  meetsSafeHarbor: boolean;
+  meetsSafeHarbor: z.boolean(),
   /** Whether a Limited Data Set may hold what the lake keeps of it. */
-  allowedInLimitedDataSet: boolean;
-};
+  allowedInLimitedDataSet: z.boolean(),
+});
+export type SafeHarborIdentifier = z.infer<typeof safeHarborIdentifierSchema>;
 
-export type QuasiIdentifierRisk = {
-  columns: string[];
-  risk: string;
+export const quasiIdentifierRiskSchema = z.object({
+  columns: z.array(z.string()),
+  risk: z.string(),
   /** Contract options that take the combination away. */
-  avoidWith: string;
-};
+  avoidWith: z.string(),
+});
+export type QuasiIdentifierRisk = z.infer<typeof quasiIdentifierRiskSchema>;
 
-export type DeidentificationAssessment = {
-  dataset: string;
+export const deidentificationAssessmentSchema = z.object({
+  dataset: z.string(),
   /** The standard the lake meets: Safe Harbor, a Limited Data Set (needs a data-use agreement), or neither. */
-  standard: 'safe_harbor' | 'limited_data_set' | 'neither';
-  summary: string;
-  identifiers: SafeHarborIdentifier[];
-  quasiIdentifiers: QuasiIdentifierRisk[];
-};
+  standard: z.enum(['safe_harbor', 'limited_data_set', 'neither']),
+  summary: z.string(),
+  /** What holds for every identifier: unknown columns, the scan of free text. */
+  notes: z.array(z.string()),
+  identifiers: z.array(safeHarborIdentifierSchema),
+  quasiIdentifiers: z.array(quasiIdentifierRiskSchema),
+});
+export type DeidentificationAssessment = z.infer<typeof deidentificationAssessmentSchema>;
 
 type Column = ContractColumn;
 const namesOf = (columns: Column[]) => columns.map((column) => column.name);
 
-const notInContract =
-  'no column of the contract holds it; a column the contract does not know is rejected or dropped';
+const notInContract = 'no column of the contract holds it';
 
 /** The Safe Harbor assessment of a contract. */
 export function assessDeidentification(contract: DatasetContract): DeidentificationAssessment {
@@ -79,15 +84,21 @@ export function assessDeidentification(contract: DatasetContract): Deidentificat
       (column.role === 'free_text' && column.allowed) ||
       (column.role === 'measure' && column.allowText),
   );
-  const textNote =
-    text.length > 0
-      ? `; free text (${namesOf(text).join(', ')}) is scanned for SSN, phone and e-mail patterns and the upload's own names`
-      : '';
+  const notes = [
+    contract.unknownColumns === 'reject'
+      ? 'An upload with a column the contract does not know is rejected.'
+      : 'A column the contract does not know is dropped at ingest.',
+    ...(text.length > 0
+      ? [
+          `Free text (${namesOf(text).join(', ')}) reaches the lake after a scan for SSN, phone and e-mail patterns and the upload's own identifiers; other identifiers typed into it are not found.`,
+        ]
+      : []),
+  ];
   const other = (letter: string, identifier: string): SafeHarborIdentifier => ({
     letter,
     identifier,
     columns: [],
-    treatment: `${notInContract}${textNote}`,
+    treatment: notInContract,
     meetsSafeHarbor: true,
     allowedInLimitedDataSet: true,
   });
@@ -197,7 +208,7 @@ export function assessDeidentification(contract: DatasetContract): Deidentificat
       ...(direct('other').length > 0
         ? directTreatment(direct('other'))
         : {
-            treatment: `${notInContract}${textNote}`,
+            treatment: notInContract,
             meetsSafeHarbor: true,
             allowedInLimitedDataSet: true,
           }),
@@ -220,6 +231,7 @@ export function assessDeidentification(contract: DatasetContract): Deidentificat
     dataset: contract.name,
     standard,
     summary,
+    notes,
     identifiers,
     quasiIdentifiers: quasiIdentifierRisks(contract),
   };
@@ -272,6 +284,7 @@ export function formatAssessment(assessment: DeidentificationAssessment): string
   const lines = [
     `De-identification of ${assessment.dataset}: ${assessment.standard.replaceAll('_', ' ')}`,
     assessment.summary,
+    ...assessment.notes,
     '',
     "HIPAA's 18 identifiers (45 CFR 164.514(b)(2)):",
   ];

@@ -20,6 +20,7 @@ import { Link as RouterLink, useParams } from 'react-router';
 import { useServerPage } from '../components/server-page.tsx';
 import { api, messageOf } from '../api.ts';
 import { WideTable } from '../components/wide-table.tsx';
+import { DeidentificationCard } from './deidentification-card.tsx';
 
 /**
  * A dataset's page: what it holds, how each column is de-identified, which hospitals and
@@ -87,6 +88,7 @@ export function DatasetPage() {
           </WideTable>
         </CardContent>
       </Card>
+      {data.deidentification && <DeidentificationCard assessment={data.deidentification} />}
       <Card variant="outlined" component="section" aria-labelledby="codes">
         <CardContent>
           <Typography variant="h6" component="h2" id="codes" gutterBottom>

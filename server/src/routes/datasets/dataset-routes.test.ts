@@ -16,10 +16,12 @@ type Dictionary = {
   codes: Array<{
     code: string;
     label: string | null;
+    unit: string | null;
     rows: number | string;
     patients: number | string;
   }>;
   rules: Array<{ rule: string; description: string }>;
+  deidentification?: { standard: string };
 };
 
 describe('/api/v1/datasets', () => {
@@ -88,6 +90,14 @@ describe('/api/v1/datasets', () => {
       expected,
     );
     expect(dictionary.codes.find((entry) => entry.code === '8302-2')?.label).toBe('Body Height');
+    // The unit of the canonical value, which queries aggregate.
+    expect(dictionary.codes.find((entry) => entry.code === '2345-7')?.unit).toBe('mg/dL');
+    expect(dictionary.deidentification).toMatchObject({
+      standard: 'limited_data_set',
+      identifiers: expect.arrayContaining([
+        expect.objectContaining({ letter: 'C', meetsSafeHarbor: false }),
+      ]),
+    });
   });
 
   it('lists only codes of 11 patients or more to an aggregate user, without counts, and refuses users without access', async () => {

@@ -1,9 +1,11 @@
 import {
+  assessDeidentification,
   lakeColumns,
   querySpecSchema,
   releaseLedgerOn,
   type DatasetContract,
   type DatasetListing,
+  type DeidentificationAssessment,
 } from '@medlake/shared';
 import { datasetsRepository } from '../../catalog/datasets-repository.ts';
 import { grantsRepository } from '../../catalog/grants-repository.ts';
@@ -55,6 +57,7 @@ export type DatasetDictionary = {
   threshold: number;
   codes: DictionaryEntry[];
   rules: DisclosureRule[];
+  deidentification: DeidentificationAssessment;
 };
 
 /** Dictionaries by dataset, access and the releases read: they change only with a new release. */
@@ -103,6 +106,7 @@ export async function describeDataset(
     threshold,
     codes,
     rules,
+    deidentification: assessDeidentification(contract),
   };
   if (cache.size >= cacheSize) cache.delete(cache.keys().next().value ?? '');
   cache.set(key, dictionary);
