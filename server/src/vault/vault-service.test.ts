@@ -10,7 +10,7 @@ import { ingest, listFiles, prepareDataset, synthea } from '../../test/ingest-he
 import { runMedlake, startMedlake, stopMedlake } from '../../test/medlake-process.ts';
 import { readParquetObjects } from '../../test/parquet.ts';
 import { releasesRepository } from '../catalog/releases-repository.ts';
-import { openLockedCatalog } from '../platform.ts';
+import { openLockedCatalog, openPrivacySecrets } from '../platform.ts';
 import { remoteVaultClient } from './remote-vault.ts';
 import { parseVaultKey } from './vault-key.ts';
 import { openVault } from './vault.ts';
@@ -166,6 +166,26 @@ describe('the vault on its own host (medlake vault serve)', () => {
     const realId = /is patient (\S+) of hospital:synthea/.exec(output)?.[1] ?? '';
     expect(synthMrns.has(realId)).toBe(true);
 
+    // A project's own pseudonym of the same patient is traced back through the service's list.
+    const projectPseudonym = (await openPrivacySecrets(platform.env)).pseudonymFor(
+      'project:alpha',
+      firstPseudonym,
+    );
+    const traced = await runMedlake(
+      [
+        'vault',
+        'reidentify',
+        projectPseudonym,
+        '--holder',
+        'project:alpha',
+        '--reason',
+        'checking a project pseudonym',
+      ],
+      platform.env.MEDLAKE_HOME,
+      serverEnv(),
+    );
+    expect(traced).toContain(`is patient ${realId} of hospital:synthea`);
+
     // The vault's own log, on the vault host …
     const vaultDb = new DatabaseSync(path.join(vaultHome, 'vault', 'vault.sqlite'), {
       readOnly: true,
@@ -180,6 +200,11 @@ describe('the vault on its own host (medlake vault serve)', () => {
         custodian: 'dr. vault test',
         reason: 'checking the vault service',
       },
+      {
+        pseudonym: firstPseudonym,
+        custodian: expect.any(String) as string,
+        reason: 'checking a project pseudonym',
+      },
     ]);
     // … and the catalog's audit log, without the real id.
     const catalog = await openLockedCatalog(platform.env);
@@ -189,7 +214,7 @@ describe('the vault on its own host (medlake vault serve)', () => {
         .selectAll()
         .where('action', '=', 'reidentify')
         .execute();
-      expect(audited).toHaveLength(1);
+      expect(audited).toHaveLength(2);
       expect(JSON.stringify(audited)).not.toContain(realId);
     } finally {
       await catalog.close();
