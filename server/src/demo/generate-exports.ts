@@ -114,6 +114,8 @@ export async function generateExports(options: GenerateOptions): Promise<Generat
         month,
         rows: options.rows,
         dirtyShare: options.dirtyShare ?? 0,
+        // Every other hospital reports in SI units, as many outside the US do.
+        siUnits: h % 2 === 1,
       });
       generated.push({ hospital, month, file, rows: options.rows });
     }
@@ -157,6 +159,8 @@ type ExportSpec = {
   month: string;
   rows: number;
   dirtyShare: number;
+  /** Results in SI units where the test has them (mmol/L glucose, µmol/L creatinine …). */
+  siUnits: boolean;
 };
 
 async function writeExport(faker: Faker, file: string, spec: ExportSpec): Promise<void> {
@@ -183,11 +187,15 @@ async function writeExport(faker: Faker, file: string, spec: ExportSpec): Promis
     const test = useText
       ? faker.helpers.arrayElement(textTests)
       : faker.helpers.arrayElement(numericTests);
-    const value =
+    const conventional =
       'answers' in test
         ? faker.helpers.arrayElement(test.answers)
         : numericValue(faker, test.mean, test.sd, test.min, test.decimals);
-    const unit = 'unit' in test ? test.unit : '';
+    const si = spec.siUnits && 'si' in test ? test.si : undefined;
+    const value = si
+      ? (Number(conventional) * si.factor + (si.offset ?? 0)).toFixed(si.decimals)
+      : conventional;
+    const unit = si ? si.unit : 'unit' in test ? test.unit : '';
     const comment = faker.number.float() < 0.04 ? faker.helpers.arrayElement(comments) : '';
 
     const fields: string[] = [

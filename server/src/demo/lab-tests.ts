@@ -11,6 +11,11 @@ export type NumericTest = {
   sd: number;
   decimals: number;
   min: number;
+  /**
+   * How hospitals that report in SI units send it: value × factor + offset, in `unit` (the
+   * inverse of the conversion in server/config/units), so that the demo has both.
+   */
+  si?: { unit: string; factor: number; offset?: number; decimals: number };
 };
 
 export type TextTest = {
@@ -30,6 +35,7 @@ export const numericTests: NumericTest[] = [
     sd: 22,
     decimals: 0,
     min: 40,
+    si: { unit: 'mmol/L', factor: 10 / 180.156, decimals: 1 },
   },
   {
     code: '4548-4',
@@ -40,6 +46,8 @@ export const numericTests: NumericTest[] = [
     sd: 0.9,
     decimals: 1,
     min: 4,
+    // IFCC mmol/mol from NGSP %: the master equation, inverted.
+    si: { unit: 'mmol/mol', factor: 1 / 0.09148, offset: -2.152 / 0.09148, decimals: 0 },
   },
   {
     code: '718-7',
@@ -80,6 +88,7 @@ export const numericTests: NumericTest[] = [
     sd: 0.25,
     decimals: 2,
     min: 0.3,
+    si: { unit: 'umol/L', factor: 10_000 / 113.12, decimals: 0 },
   },
   {
     code: '3094-0',
@@ -130,6 +139,7 @@ export const numericTests: NumericTest[] = [
     sd: 38,
     decimals: 0,
     min: 90,
+    si: { unit: 'mmol/L', factor: 10 / 386.654, decimals: 2 },
   },
   {
     code: '2571-8',
