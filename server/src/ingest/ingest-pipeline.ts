@@ -578,33 +578,47 @@ class IngestPipeline {
   async #fileStats(files: readonly string[]): Promise<ReleaseFileStats[]> {
     const { store, folder } = this.#request.target;
     const { code, eventDate } = releaseSort(this.#request.plan.contract);
-    const quote = (name: string) => this.#sql.quoteIdentifier(name);
-    const stats: ReleaseFileStats[] = [];
-    for (const file of files) {
-      const from = this.#sql.parquetFiles(store.locate(`${folder}/${file}`));
-      const dates = eventDate
-        ? `${this.#sql.castToText(`min(${quote(eventDate)})`)} AS first, ${this.#sql.castToText(`max(${quote(eventDate)})`)} AS last`
-        : 'NULL AS first, NULL AS last';
-      const [row] = await this.#runner.rows<{ n: bigint | number; first: unknown; last: unknown }>(
-        `SELECT count(*) AS n, ${dates} FROM ${from}`,
+    const sql = this.#sql;
+    const quote = (name: string) => sql.quoteIdentifier(name);
+    // One pass for every file's figures, one for the codes of those with few enough to list.
+    const from = sql.parquetFilesNamed(releaseFilesGlob(store.locate(folder)));
+    const dates = eventDate
+      ? `${sql.castToText(`min(${quote(eventDate)})`)} AS first, ${sql.castToText(`max(${quote(eventDate)})`)} AS last`
+      : 'NULL AS first, NULL AS last';
+    const figures = await this.#runner.rows<{
+      file_name: string;
+      n: bigint | number;
+      codes: bigint | number;
+      first: unknown;
+      last: unknown;
+    }>(
+      `SELECT file_name, count(*) AS n, ${code ? `count(DISTINCT ${quote(code)})` : '0'} AS codes, ${dates}
+      FROM ${from} GROUP BY file_name`,
+    );
+    const listed = figures.filter((row) => code && Number(row.codes) <= maxListedCodes);
+    const codes = new Map<string, string[]>(listed.map((row) => [row.file_name, []]));
+    if (code && listed.length > 0) {
+      const pairs = await this.#runner.rows<{ file_name: string; code: unknown }>(
+        `SELECT DISTINCT file_name, ${sql.castToText(quote(code))} AS code FROM ${from}
+        WHERE ${quote(code)} IS NOT NULL AND ${sql.isOneOf(
+          'file_name',
+          listed.map((row) => row.file_name),
+        )}`,
       );
-      const day = (value: unknown) => (typeof value === 'string' ? value.slice(0, 10) : null);
-      let codes: string[] | null = null;
-      if (code) {
-        const found = await this.#runner.rows<{ code: unknown }>(
-          `SELECT DISTINCT ${this.#sql.castToText(quote(code))} AS code FROM ${from} WHERE ${quote(code)} IS NOT NULL ORDER BY code LIMIT ${maxListedCodes + 1}`,
-        );
-        codes = found.length > maxListedCodes ? null : found.map((entry) => String(entry.code));
-      }
-      stats.push({
+      for (const pair of pairs) codes.get(pair.file_name)?.push(String(pair.code));
+    }
+    const day = (value: unknown) => (typeof value === 'string' ? value.slice(0, 10) : null);
+    const byName = new Map(figures.map((row) => [row.file_name, row]));
+    return files.map((file) => {
+      const row = byName.get(file);
+      return {
         file,
         rows: Number(row?.n ?? 0),
-        codes,
+        codes: codes.get(file)?.sort() ?? null,
         firstEvent: day(row?.first),
         lastEvent: day(row?.last),
-      });
-    }
-    return stats;
+      };
+    });
   }
 
   /** Figures for the data-quality report, read back from the Parquet just written. */

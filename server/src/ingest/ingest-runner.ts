@@ -34,6 +34,8 @@ export interface IngestDialect extends SqlDialect {
   quartiles(expression: string): string;
   /** Parquet files, by a glob of their location, as a FROM clause. */
   parquetFiles(glob: string): string;
+  /** The same, with each row's file name (without its folder) as a `file_name` column. */
+  parquetFilesNamed(glob: string): string;
   /**
    * A query of `record` and the named values of every case that holds for a row of `from`:
    * one row per row and case. The values' names are the same in every case.

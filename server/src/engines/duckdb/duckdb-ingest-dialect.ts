@@ -63,6 +63,8 @@ export const duckDbIngestDialect: IngestDialect = {
   completeYears: (from, to) => `date_sub('year', ${from}, ${to})`,
   quartiles: (expression) => `quantile_cont(${expression}, [0.25, 0.5, 0.75])::DOUBLE[]`,
   parquetFiles: (glob) => `read_parquet(${quoteLiteral(glob)})`,
+  parquetFilesNamed: (glob) =>
+    `(SELECT *, parse_filename(filename) AS file_name FROM read_parquet(${quoteLiteral(glob)}, filename = true))`,
   // One filtered scan per case: most rows match none, and DuckDB filters fastest.
   rowsWhere: (from, cases) =>
     cases

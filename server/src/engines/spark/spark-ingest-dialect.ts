@@ -48,6 +48,8 @@ export const sparkIngestDialect: IngestDialect = {
   completeYears,
   quartiles: (expression) => `percentile(${expression}, array(0.25, 0.5, 0.75))`,
   parquetFiles: (glob) => `parquet.\`${sparkPath(glob)}\``,
+  parquetFilesNamed: (glob) =>
+    `(SELECT *, regexp_extract(_metadata.file_path, '[^/]+$', 0) AS file_name FROM parquet.\`${sparkPath(glob)}\`)`,
   // One pass without a shuffle: the cases that hold for a row, as an array exploded.
   rowsWhere: (from, cases) => {
     const struct = (values: (typeof cases)[number]['values']) =>
