@@ -10,7 +10,7 @@ import type { Platform } from '../../platform.ts';
 import { assertReleasedByAirlock } from '../../privacy/airlock.ts';
 import { checkOutput } from '../../privacy/output-check.ts';
 import { suppressedCount } from '../../query/present-result.ts';
-import type { SqlDialect } from '../../query/sql-dialect.ts';
+import type { SqlDialect } from '../../engines/sql-dialect.ts';
 import { lostResultAccess, requireDatasetAccess } from './dataset-access.ts';
 import { getQuery } from './read-query.ts';
 
