@@ -21,6 +21,7 @@ import { loadRestrictedZip3 } from '../ingest/restricted-zip3.ts';
 import type { Platform } from '../platform.ts';
 import { folderLocation } from '../storage/object-store.ts';
 import { openConfiguredVaultClient } from '../vault/configured-vault.ts';
+import { keepIngestLease } from './ingest-lease.ts';
 
 export const ingestJobKind = 'ingest';
 
@@ -145,6 +146,8 @@ async function ingestAndPublish(platform: Platform, input: IngestInput): Promise
     userId: input.actor.userId,
     hospitalId: input.hospitalId,
   });
+  // Other servers on the same catalog leave this ingest alone while it beats.
+  const lease = keepIngestLease(jobs, jobId);
   const files = ingestFiles(platform, jobId, params);
   const reportProgress = throttledProgress(input.onProgress, (progress) =>
     jobs.reportProgress(jobId, progress),
@@ -281,10 +284,18 @@ async function ingestAndPublish(platform: Platform, input: IngestInput): Promise
         quality,
       },
       async (trx) => {
-        await jobsRepository(trx).finish(jobId, {
+        const ended = await jobsRepository(trx).finish(jobId, {
           status: 'succeeded',
           result: { status: 'published', releaseId: params.releaseId, rows: quality.rows },
         });
+        // In the publishing transaction: an ingest another server already failed (its lease
+        // expired while this one was stalled) publishes nothing, since its files are going.
+        if (!ended) {
+          throw new AppError(
+            'lease_lost',
+            'This ingest lost its lease (no heartbeat for too long) and was failed; nothing was published. Send the upload again.',
+          );
+        }
         await platform.audit.record(
           {
             action: 'release.publish',
@@ -317,6 +328,7 @@ async function ingestAndPublish(platform: Platform, input: IngestInput): Promise
       .catch(() => undefined);
     throw error;
   } finally {
+    lease.stop();
     const scratchRemoved = await succeeds(removeScratch(platform, files));
     if (!releaseFolderRemoved || !scratchRemoved) {
       await jobs.setLeftovers(jobId, true).catch(() => undefined);
