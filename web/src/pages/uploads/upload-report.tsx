@@ -110,6 +110,9 @@ const problemWords: Record<string, string> = {
   missing_value: 'a required value is empty',
   birth_after_event: 'a birth date after the event',
   identifier_in_text: 'text that holds an identifier',
+  unit_unconvertible: 'a unit that does not convert to the code’s canonical unit',
+  implausible_value: 'a value no living person can have',
+  event_outside_window: 'an event date outside the months the upload may hold',
 };
 
 /** A kind of problem in words: "a value of the wrong kind" rather than `invalid_value`. */
@@ -221,6 +224,38 @@ function QualitySummary({ uploadId, quality }: { uploadId: string; quality: Qual
           )}
           {quality.eventsOutsideMonth > 0 && (
             <li>{quality.eventsOutsideMonth} rows have an event date outside the month.</li>
+          )}
+          {(quality.eventsOutsideWindow ?? 0) > 0 && (
+            <li>
+              {quality.eventsOutsideWindow} rows have an event date outside the months the dataset
+              allows in one upload.
+            </li>
+          )}
+          {quality.unconvertibleUnits && quality.unconvertibleUnits.length > 0 && (
+            <li>
+              Units that could not be converted to the code’s canonical unit, with the values sent
+              in each:{' '}
+              {quality.unconvertibleUnits
+                .map((entry) => `${entry.code} in ${entry.unit ?? 'no unit'} (${entry.values})`)
+                .join(', ')}
+              .
+            </li>
+          )}
+          {quality.codes.some((code) => (code.implausible ?? 0) > 0) && (
+            <li>
+              Values outside the range a living person can have:{' '}
+              {quality.codes
+                .filter((code) => (code.implausible ?? 0) > 0)
+                .map((code) => `${code.code} (${code.implausible})`)
+                .join(', ')}
+              .
+            </li>
+          )}
+          {quality.zipCodes && quality.zipCodes.padded + quality.zipCodes.emptied > 0 && (
+            <li>
+              ZIP codes: {quality.zipCodes.padded} four-digit codes padded with their leading zero,{' '}
+              {quality.zipCodes.emptied} values that are no ZIP code stored empty.
+            </li>
           )}
           {emptiest.length > 0 && emptiest[0]!.nullRate > 0 && (
             <li>
