@@ -1,5 +1,16 @@
-import type { ReleaseFileStats } from '../ingest/lake-layout.ts';
 import type { CatalogDb } from './catalog.ts';
+
+/** What one file of a release holds, recorded in the catalog so that planners can skip it. */
+export type ReleaseFileStats = {
+  /** The file's name in the release's folder. */
+  file: string;
+  rows: number;
+  /** Its distinct codes, sorted; null where there are more than the catalog lists. */
+  codes: string[] | null;
+  /** Its first and last event date (YYYY-MM-DD); null without an event date or a value. */
+  firstEvent: string | null;
+  lastEvent: string | null;
+};
 
 /**
  * What each file of a release holds (migration 2026-12-06d): written with the release, read by

@@ -1,5 +1,5 @@
 import type { QualityReport } from '@medlake/shared';
-import type { ReleaseFileStats } from '../ingest/lake-layout.ts';
+import type { ReleaseFileStats } from './release-files-repository.ts';
 import type { CatalogDb } from './catalog.ts';
 import { releaseFilesRepository } from './release-files-repository.ts';
 

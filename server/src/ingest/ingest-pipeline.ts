@@ -1,4 +1,5 @@
 import { lakeColumns, type IngestProblem, type IngestProblemCode } from '@medlake/shared';
+import type { ReleaseFileStats } from '../catalog/release-files-repository.ts';
 import { AppError } from '../errors.ts';
 import type { SourceColumn } from './ingest-plan.ts';
 import type {
@@ -22,7 +23,7 @@ import {
   type RowRule,
 } from './ingest-rules.ts';
 import { releaseFilesGlob } from './lake-keys.ts';
-import { maxListedCodes, releaseSort, type ReleaseFileStats } from './lake-layout.ts';
+import { maxListedCodes, releaseSort } from './lake-layout.ts';
 import { locateRecords } from './locate-records.ts';
 import { codeProfileOf, codesQuery, totalsOf, totalsQuery } from './quality-profile.ts';
 import { loadCanonicalUnits } from './canonical-units.ts';

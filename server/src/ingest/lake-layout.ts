@@ -67,17 +67,5 @@ export function releaseFileCount(sourceBytes: number, fileBytes: number): number
   return Math.max(1, Math.ceil(sourceBytes / (fileBytes * csvBytesPerParquetByte)));
 }
 
-/** What one file of a release holds, recorded in the catalog so that planners can skip it. */
-export type ReleaseFileStats = {
-  /** The file's name in the release's folder. */
-  file: string;
-  rows: number;
-  /** Its distinct codes, sorted; null where there are more than the catalog lists. */
-  codes: string[] | null;
-  /** Its first and last event date (YYYY-MM-DD); null without an event date or a value. */
-  firstEvent: string | null;
-  lastEvent: string | null;
-};
-
 /** More distinct codes than this in one file are not listed: the file is read for any code. */
 export const maxListedCodes = 5000;

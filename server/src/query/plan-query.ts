@@ -1,5 +1,5 @@
 import type { Condition, Filter, QuerySpec } from '@medlake/shared';
-import type { ReleaseFileStats } from '../ingest/lake-layout.ts';
+import type { ReleaseFileStats } from '../catalog/release-files-repository.ts';
 
 /** A release the query could read: one hospital's month, in its folder of Parquet files. */
 export type CandidateRelease = {
