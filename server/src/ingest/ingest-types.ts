@@ -1,9 +1,9 @@
 import type { Readable } from 'node:stream';
 import type { IngestProblem, QualityReport } from '@medlake/shared';
+import type { ReleaseFileStats } from '../catalog/release-files-repository.ts';
 import type { EngineKind } from '../engines/types.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 import type { IngestPlan } from './ingest-plan.ts';
-import type { ReleaseFileStats } from './lake-layout.ts';
 
 /**
  * The ingest side of an engine: turns one landed CSV into one de-identified Parquet file.
