@@ -214,7 +214,15 @@ describe('a researcher builds, saves, runs and reads a query, in a real browser'
       );
       expect(download.status()).toBe(200);
       const csv = await download.text();
-      expect(csv.split('\n')[0]).toContain('observed_at_month');
+      expect(csv.split('\n')[0]).toMatch(/^observed_at_month,hospital,/);
+      // Months in time order in the export too, as in the table.
+      const csvMonths = csv
+        .trim()
+        .split('\n')
+        .slice(1)
+        .map((line) => line.split(',')[0]!);
+      expect(csvMonths[0]).toMatch(/^\d{4}-\d{2}/);
+      expect([...csvMonths].sort()).toEqual(csvMonths);
       expect(csv.split('\n').length).toBeGreaterThan(total);
       // Full precision, without binary noise: every decimal is its 15-digit value's shortest text.
       const decimals = csv
