@@ -510,7 +510,11 @@ class IngestPipeline {
     return undefined;
   }
 
-  /** Per code, the numbers whose unit could not be converted and the implausible ones. */
+  /**
+   * Per code, the numbers whose unit could not be converted (from the upload's unit pairs) and
+   * the implausible ones that were rejected (from the problems; those kept are flagged in the
+   * lake, and counted with the rest of the code's profile).
+   */
   async #unitCounts(): Promise<Map<string, { unconvertible: number; implausible: number }>> {
     const counts = new Map<string, { unconvertible: number; implausible: number }>();
     const units = this.#units;
@@ -519,9 +523,14 @@ class IngestPipeline {
       const count = counts.get(pair.code) ?? { unconvertible: 0, implausible: 0 };
       counts.set(pair.code, { ...count, unconvertible: count.unconvertible + pair.values });
     }
-    const implausible = await this.#runner.rows<{ code: string; n: bigint | number }>(
-      `SELECT u.code AS code, count(*) AS n FROM accepted s ${units.join()} WHERE ${units.implausible()} GROUP BY u.code`,
-    );
+    const rejected = this.#rowRules.findIndex((rule) => rule.kind === 'implausible_value');
+    const code = this.#rules.units?.code;
+    const implausible =
+      rejected < 0 || !code
+        ? []
+        : await this.#runner.rows<{ code: string; n: bigint | number }>(
+            `SELECT s.${columnAlias(code)} AS code, count(*) AS n FROM problems p JOIN accepted s ON p.record = s.record WHERE p.rule = ${rejected} GROUP BY 1`,
+          );
     for (const row of implausible) {
       const count = counts.get(String(row.code)) ?? { unconvertible: 0, implausible: 0 };
       counts.set(String(row.code), { ...count, implausible: Number(row.n) });
@@ -642,12 +651,10 @@ class IngestPipeline {
       codes: codes
         ? (await this.#runner.rows(codes)).map((row) => {
             const profile = codeProfileOf(row);
-            return this.#units
-              ? {
-                  ...profile,
-                  ...(unitCounts.get(profile.code) ?? { unconvertible: 0, implausible: 0 }),
-                }
-              : profile;
+            if (!this.#units) return profile;
+            const counts = unitCounts.get(profile.code) ?? { unconvertible: 0, implausible: 0 };
+            const flagged = Number(row.implausible_count ?? 0);
+            return { ...profile, ...counts, implausible: counts.implausible + flagged };
           })
         : [],
     };

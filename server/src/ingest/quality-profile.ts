@@ -1,4 +1,9 @@
-import { lakeColumns, type CodeProfile, type DatasetContract } from '@medlake/shared';
+import {
+  convertedMeasure,
+  lakeColumns,
+  type CodeProfile,
+  type DatasetContract,
+} from '@medlake/shared';
 
 /**
  * The figures of the data-quality report that are read back from a release's Parquet files,
@@ -56,6 +61,9 @@ export function codesQuery(contract: DatasetContract, sql: ProfileSql): string |
     return found ? sql.quote(found.name) : undefined;
   };
   const [label, unit, measure] = [column('code_label'), column('unit'), column('measure', true)];
+  // A measure converted to canonical units flags its implausible values in the lake.
+  const converted = convertedMeasure(contract);
+  const flag = converted ? sql.quote(`${converted.name}_flag`) : undefined;
   return `
     SELECT ${sql.asText(sql.quote(code.name))} AS code,
       ${label ? sql.asText(`any_value(${label})`) : 'NULL'} AS label,
@@ -65,7 +73,8 @@ export function codesQuery(contract: DatasetContract, sql: ProfileSql): string |
       ${measure ? sql.asDouble(`min(${measure})`) : 'NULL'} AS min,
       ${measure ? sql.asDouble(`max(${measure})`) : 'NULL'} AS max,
       ${measure ? sql.asDouble(`avg(${measure})`) : 'NULL'} AS mean,
-      ${measure ? sql.quartiles(measure) : 'NULL'} AS q
+      ${measure ? sql.quartiles(measure) : 'NULL'} AS q,
+      ${flag ? `count(CASE WHEN ${flag} = 'implausible' THEN 1 END)` : 'NULL'} AS implausible_count
     FROM ${sql.files} GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 5000`;
 }
 
