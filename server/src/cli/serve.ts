@@ -38,15 +38,24 @@ export async function serve(env: Env, options: { demo: boolean }): Promise<void>
   }
   const worker = startQueryWorker(platform, { logger });
   // Servers beside this one on PostgreSQL may die mid-ingest: their ingests are failed and
-  // cleaned here once their lease expires, not only at the next start.
-  const sweep = setInterval(() => {
-    cleanInterruptedIngests(platform)
-      .then((count) => {
-        if (count > 0)
-          logger.warn({ count }, 'failed ingests whose server stopped, and removed their files');
-      })
-      .catch((error: unknown) => logger.warn({ err: error }, 'could not look for stopped ingests'));
-  }, ingestLeaseMs / 2);
+  // cleaned here once their lease expires, not only at the next start. An embedded catalog has
+  // no other server: every ingest running in it is this one's, and is never swept.
+  const sweep =
+    platform.catalog.kind === 'pglite'
+      ? undefined
+      : setInterval(() => {
+          cleanInterruptedIngests(platform)
+            .then((count) => {
+              if (count > 0)
+                logger.warn(
+                  { count },
+                  'failed ingests whose server stopped, and removed their files',
+                );
+            })
+            .catch((error: unknown) =>
+              logger.warn({ err: error }, 'could not look for stopped ingests'),
+            );
+        }, ingestLeaseMs / 2);
   const app = await buildApp({ platform, logger, webRoot, onQuerySubmitted: () => worker.wake() });
 
   let closing: Promise<void> | undefined;

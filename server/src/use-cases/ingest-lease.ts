@@ -27,7 +27,8 @@ export function keepIngestLease(
 }
 
 /**
- * Before when a running ingest's last beat must be for it to count as dead. An embedded
+ * Before when a running ingest's last beat must be for it to count as dead, for a cleanup when a
+ * process starts (medlake serve sweeps again only on PostgreSQL). An embedded
  * catalog belongs to this process alone (the MEDLAKE_HOME lock), so any ingest it finds running
  * was left by a process that died, whatever its last beat; on PostgreSQL, other servers' live
  * ingests are running too, and only an expired lease tells a dead one.
