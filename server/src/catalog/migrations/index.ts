@@ -18,8 +18,8 @@ import * as addExportReview from './2026-11-26p-add-export-review.ts';
 import * as oneGrantPerHolder from './2026-12-06a-one-grant-per-holder.ts';
 import * as addReleaseRowsPerPatient from './2026-12-06b-add-release-rows-per-patient.ts';
 import * as addResultReview from './2026-12-06c-add-result-review.ts';
-import * as addIngestJobLeases from './2026-12-06f-add-ingest-job-leases.ts';
 import * as createReleaseFiles from './2026-12-06d-create-release-files.ts';
+import * as addIngestJobLeases from './2026-12-06f-add-ingest-job-leases.ts';
 
 /**
  * Every catalog migration, oldest first, keyed by its dated file name. Listed by hand rather
@@ -46,6 +46,6 @@ export const migrations: Record<string, Migration> = {
   '2026-12-06a-one-grant-per-holder': oneGrantPerHolder,
   '2026-12-06b-add-release-rows-per-patient': addReleaseRowsPerPatient,
   '2026-12-06c-add-result-review': addResultReview,
-  '2026-12-06f-add-ingest-job-leases': addIngestJobLeases,
   '2026-12-06d-create-release-files': createReleaseFiles,
+  '2026-12-06f-add-ingest-job-leases': addIngestJobLeases,
 };
