@@ -501,7 +501,9 @@ class QueryCompiler {
   #bin(value: string, width: number, offset: number): string {
     const w = this.#param(width);
     const o = this.#param(offset);
-    return `(floor((${value} - ${o}) / ${w}) * ${w} + ${o})`;
+    // The quotient is rounded before its floor: in binary 56.8 / 0.1 is 567.9999999999999, and
+    // a value on a bin's edge belongs to the bin it starts, as in decimal.
+    return `(floor(round((${value} - ${o}) / ${w}, 9)) * ${w} + ${o})`;
   }
 
   #measure(measure: Measure, path: string): CompiledMeasure {
