@@ -78,8 +78,19 @@ export const errorCatalog = {
   },
   no_dataset_access: {
     status: 403,
-    meaning: 'You hold no grant on the dataset (never given, expired or revoked).',
+    meaning:
+      'You hold no grant in force on the dataset (an ended one says grant_expired or grant_revoked).',
     action: 'Request access to the dataset; an administrator decides.',
+  },
+  grant_expired: {
+    status: 403,
+    meaning: 'Your grant on the dataset has expired.',
+    action: 'Request access to the dataset again; an administrator decides.',
+  },
+  grant_revoked: {
+    status: 403,
+    meaning: 'Your grant on the dataset was revoked.',
+    action: 'Ask the dataset administrators, or request access again.',
   },
   hospital_not_granted: {
     status: 403,

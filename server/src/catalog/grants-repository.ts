@@ -96,6 +96,31 @@ export function grantsRepository(db: CatalogDb) {
       return rows.map(toGrant);
     },
 
+    /**
+     * The user's grant on the dataset (their own or a project's) that ended last, revoked or
+     * expired by `now`: what tells a refused user why their access stopped.
+     */
+    async lastEnded(userId: string, datasetId: string, now: Date): Promise<Grant | undefined> {
+      const rows = await db
+        .selectFrom('dataset_grants')
+        .selectAll()
+        .where('dataset_id', '=', datasetId)
+        .where((eb) => eb.or([eb('revoked_at', 'is not', null), eb('expires_at', '<=', now)]))
+        .where((eb) =>
+          eb.or([
+            eb('user_id', '=', userId),
+            eb(
+              'project_id',
+              'in',
+              eb.selectFrom('project_members').select('project_id').where('user_id', '=', userId),
+            ),
+          ]),
+        )
+        .execute();
+      const endOf = (grant: Grant) => (grant.revokedAt ?? grant.expiresAt ?? now).getTime();
+      return rows.map(toGrant).sort((a, b) => endOf(b) - endOf(a))[0];
+    },
+
     /** Every grant in force matching the filter, oldest first. */
     async list(
       filter: { userId?: string; datasetId?: string; projectId?: string } = {},

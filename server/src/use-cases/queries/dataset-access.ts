@@ -2,6 +2,7 @@ import type { QuerySummary } from '@medlake/shared';
 import { grantsRepository } from '../../catalog/grants-repository.ts';
 import type { QueryJob } from '../../catalog/query-jobs-repository.ts';
 import type { User } from '../../catalog/users-repository.ts';
+import { AppError } from '../../errors.ts';
 import { assertCanQuery, datasetAccess, type DatasetAccess } from '../../policy.ts';
 import type { Platform } from '../../platform.ts';
 
@@ -22,8 +23,28 @@ export async function requireDatasetAccess(
   datasetId: string,
 ): Promise<DatasetAccess> {
   const access = await currentDatasetAccess(platform, user, datasetId);
+  if (!access) await assertNoGrantEnded(platform, user, datasetId);
   assertCanQuery(datasetId, access);
   return access;
+}
+
+/**
+ * Refuses a user whose grant on the dataset has ended with the reason (grant_expired,
+ * grant_revoked), so that a client can tell an ended grant from one never given.
+ */
+async function assertNoGrantEnded(platform: Platform, user: User, datasetId: string) {
+  const ended = await grantsRepository(platform.catalog.db).lastEnded(
+    user.id,
+    datasetId,
+    new Date(),
+  );
+  if (!ended || user.disabledAt !== null) return;
+  const how = ended.revokedAt ? 'was revoked' : 'expired';
+  const on = (ended.revokedAt ?? ended.expiresAt)?.toISOString().slice(0, 10);
+  throw new AppError(
+    ended.revokedAt ? 'grant_revoked' : 'grant_expired',
+    `Your access to dataset ${datasetId} ${how} on ${on}. Request access again from an administrator.`,
+  );
 }
 
 /**
