@@ -28,7 +28,16 @@ const platform = await openPlatform(
 const benchActor = { userId: null, name: 'bench', source: 'bench' };
 try {
   const contract = new URL('../server/config/contracts/lab-results.json', import.meta.url);
-  await saveDataset(platform, JSON.parse(await readFile(contract, 'utf8')));
+  const parsed = JSON.parse(await readFile(contract, 'utf8')) as {
+    columns: Record<string, unknown>[];
+  };
+  // BENCH_WITHOUT_UNITS: the contract without canonical units, to measure what converting costs.
+  if (process.env.BENCH_WITHOUT_UNITS) {
+    parsed.columns = parsed.columns.map(
+      ({ canonicalUnits: _, ...column }: Record<string, unknown>) => column,
+    );
+  }
+  await saveDataset(platform, parsed);
   await addHospital(platform, benchActor, { id: 'h01', name: 'Benchmark hospital' });
   if (warmUpCsv && warmUpMonth) {
     const warmUp = await ingestUpload(platform, {

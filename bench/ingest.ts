@@ -6,6 +6,7 @@
 // floor: the parts of work no design can leave out, each measured alone (bench/ingest-floor.ts).
 // With --engine spark (and SPARK_CONNECT_URL), medlake ingests on Spark and the baseline is
 // plain Spark SQL turning the same CSV into Parquet on the same server: the overhead figure.
+// With --units, the first month again without unit conversion: conversion's share of the ingest.
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, stat } from 'node:fs/promises';
@@ -21,6 +22,8 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '2' },
     dir: { type: 'string', default: path.join(tmpdir(), 'medlake-bench') },
     engine: { type: 'string', default: 'duckdb' },
+    // Also time the first month without unit conversion, to print its share of the ingest.
+    units: { type: 'boolean', default: false },
   },
 });
 const onSpark = values.engine === 'spark';
@@ -130,6 +133,30 @@ async function compare(label: string, csv: string, month: string, warmUp: string
     const rate = Math.round(ours.rows / ours.seconds).toLocaleString('en-US');
     console.log(`  medlake rows published: ${ours.rows.toLocaleString('en-US')} (${rate} rows/s)`);
   }
+}
+
+// What converting values to canonical units costs (issue 24): the first month with the shipped
+// contract and with the same contract without canonicalUnits, alternating, best of each; first,
+// so that its figure comes before the long comparisons.
+if (values.units) {
+  const withUnits: Measurement[] = [];
+  const withoutUnits: Measurement[] = [];
+  for (let i = 0; i < runs; i += 1) {
+    withUnits.push(await child('ingest-medlake.ts', [first, '2024-01'], medlakeEnv));
+    withoutUnits.push(
+      await child('ingest-medlake.ts', [first, '2024-01'], {
+        ...medlakeEnv,
+        BENCH_WITHOUT_UNITS: '1',
+      }),
+    );
+    console.log(
+      `  units run ${i + 1}: with conversion ${withUnits.at(-1)?.seconds.toFixed(2)} s, without ${withoutUnits.at(-1)?.seconds.toFixed(2)} s`,
+    );
+  }
+  const [converted, plain] = [fastest(withUnits).seconds, fastest(withoutUnits).seconds];
+  console.log(
+    `\nunit conversion (first month, best of ${runs}): ${converted.toFixed(2)} s with, ${plain.toFixed(2)} s without: ${(converted - plain).toFixed(2)} s, ${((100 * (converted - plain)) / converted).toFixed(1)} % of the ingest  (target ≤ 10 %)`,
+  );
 }
 
 await compare('first month, every patient new', first, '2024-01', []);

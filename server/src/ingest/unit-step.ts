@@ -65,20 +65,24 @@ export class UnitSql {
     return `LEFT JOIN unit_conversions u ON ${row}.${columnAlias(this.#columns.code)} IS NOT DISTINCT FROM u.code AND ${this.unitSent(row)} IS NOT DISTINCT FROM u.unit`;
   }
 
+  // The conversions are written so that a row costs little: an unconvertible pair has no
+  // factor, so its canonical value is NULL by arithmetic; a code without a range has none, so
+  // no comparison holds.
+
   /** The value in the code's canonical unit: NULL where the unit could not be converted. */
   canonical(row = 's'): string {
-    return `CASE WHEN u.status = 'unconvertible' THEN NULL ELSE ${this.valueSent(row)} * u.factor + u.shift END`;
+    return `(${this.valueSent(row)} * u.factor + u.shift)`;
   }
 
   /** Whether a number was sent in a unit that cannot be converted. */
   unconvertible(row = 's'): string {
-    return `(u.status = 'unconvertible' AND ${this.valueSent(row)} IS NOT NULL)`;
+    return `(u.factor IS NULL AND ${this.valueSent(row)} IS NOT NULL)`;
   }
 
   /** Whether a converted value lies outside the range a living person can have. */
   implausible(row = 's'): string {
     const value = this.canonical(row);
-    return `(u.status = 'converted' AND u.low IS NOT NULL AND (${value} < u.low OR ${value} > u.high))`;
+    return `(${value} < u.low OR ${value} > u.high)`;
   }
 
   /** Why the value is not to be trusted, as the lake's `<measure>_flag` column says it. */
@@ -91,7 +95,7 @@ export class UnitSql {
    * it has one (also where this value could not be converted, and is empty), else as sent.
    */
   unit(row = 's'): string {
-    return `CASE WHEN u.canonical IS NOT NULL THEN u.canonical ELSE ${this.unitSent(row)} END`;
+    return `coalesce(u.canonical, ${this.unitSent(row)})`;
   }
 }
 
