@@ -425,7 +425,16 @@ class QueryCompiler {
     if (limit === undefined) return `${scan} AS t WHERE ${where}`;
     const patient = this.#quote('patient');
     const date = [...this.#context.columns.values()].find((column) => column.primaryDate);
-    const order = date ? `t.${this.#quote(date.name)}` : `t.${patient}`;
+    // Ties on the date (a panel's results share one time) are broken by every other column, so
+    // that the same rows are kept each time a question is asked, however the files are read:
+    // the noise is drawn anew only for a new question, and the same noise over other rows
+    // would give away the difference between them.
+    const order = [
+      ...(date ? [date.name] : []),
+      ...[...this.#context.columns.keys()].filter((name) => name !== date?.name),
+    ]
+      .map((name) => `t.${this.#quote(name)} NULLS LAST`)
+      .join(', ');
     const numbered = `SELECT t.*, row_number() OVER (PARTITION BY t.${patient} ORDER BY ${order}) AS __n FROM ${scan} AS t WHERE ${where}`;
     return `(SELECT * FROM (${numbered}) AS b WHERE b.__n <= ${this.#param(limit)}) AS t`;
   }
