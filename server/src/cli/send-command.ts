@@ -10,7 +10,7 @@ import {
   type UploadSessionView,
 } from '@medlake/shared';
 import type { Command } from 'commander';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { AppError } from '../errors.ts';
 import { formatBytes } from './format.ts';
 import { printResult } from './ingest-command.ts';
@@ -183,8 +183,15 @@ class MedlakeServer {
   }
 }
 
-function errorOf(status: number, payload: unknown): AppError | Error {
+/** The error an answer other than 2xx stands for, keeping the server's code and words. */
+export function errorOf(status: number, payload: unknown): AppError | Error {
   const error = errorBodySchema.safeParse(payload);
-  if (!error.success) return new Error(`the server answered ${status}`);
-  return new AppError(error.data.error.code, error.data.error.message);
+  if (error.success) return new AppError(error.data.error.code, error.data.error.message);
+  // A server of another version may name a cause this CLI does not know: keep its words.
+  const other = unknownCodeSchema.safeParse(payload);
+  if (!other.success) return new Error(`the server answered ${status}`);
+  const { code, message } = other.data.error;
+  return new Error(`the server answered ${status} ${code}: ${message}`);
 }
+
+const unknownCodeSchema = z.object({ error: z.object({ code: z.string(), message: z.string() }) });
