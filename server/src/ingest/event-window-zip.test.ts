@@ -9,14 +9,15 @@ import { releasesRepository } from '../catalog/releases-repository.ts';
 import { saveDataset } from '../use-cases/manage-datasets.ts';
 
 /**
- * An upload for 2021-03 under a contract whose window is that month and the one before, and
- * whose ZIP codes are five-digit: a result of January is rejected, one of February kept, and a
- * ZIP that lost its leading zero is padded back, on DuckDB and Spark alike.
+ * An upload for 2021-03 under a contract whose window is that month and the one before, whose
+ * ZIP codes are five-digit and which rejects implausible values: a result of January is
+ * rejected, one of February kept, a ZIP that lost its leading zero is padded back, and a weight
+ * no one has is rejected and counted for its code, on DuckDB and Spark alike.
  */
 const header =
   'MRN,SSN,FIRST,LAST,BIRTHDATE,DEATHDATE,GENDER,RACE,ETHNICITY,ADDRESS,CITY,STATE,ZIP,DATE,ENCOUNTER,CATEGORY,CODE,DESCRIPTION,VALUE,UNITS,TYPE';
 
-function row(index: number, date: string, zip: string): string {
+function row(index: number, date: string, zip: string, weight = 70): string {
   const patient = `p-${index}`;
   return [
     patient,
@@ -37,7 +38,7 @@ function row(index: number, date: string, zip: string): string {
     'vital-signs',
     '29463-7',
     'Body Weight',
-    '70',
+    String(weight),
     'kg',
     'numeric',
   ].join(',');
@@ -50,6 +51,8 @@ const upload = [
   row(3, '2021-02-27', '2134-1234'),
   row(4, '2021-01-31', '02134'),
   row(5, '2021-03-04', '213'),
+  // A weight no one has, which this contract rejects.
+  row(6, '2021-03-05', '02134', 2000),
 ].join('\n');
 
 describe.each(['duckdb', 'spark'] as const)('event window and ZIP codes on %s', (engine) => {
@@ -68,6 +71,11 @@ describe.each(['duckdb', 'spark'] as const)('event window and ZIP codes on %s', 
         ...contract,
         maxRejectedRows: 5,
         eventWindow: { monthsBack: 1, outside: 'reject_row' },
+        columns: contract.columns.map((column: { name: string }) =>
+          column.name === 'value'
+            ? { ...column, canonicalUnits: { onImplausible: 'reject_row' } }
+            : column,
+        ),
       },
       { replace: true },
     );
@@ -85,7 +93,11 @@ describe.each(['duckdb', 'spark'] as const)('event window and ZIP codes on %s', 
     const release = listed && (await repository.get(listed.id));
     const quality = release!.quality as QualityReport;
     expect(quality.rows).toBe(4);
-    expect(quality.rejectedByReason).toEqual({ event_outside_window: 1 });
+    expect(quality.rejectedByReason).toEqual({ event_outside_window: 1, implausible_value: 1 });
+    expect(quality.codes.find((code) => code.code === '29463-7')).toMatchObject({
+      implausible: 1,
+      unconvertible: 0,
+    });
     expect(quality.rejectedSamples[0]).toMatchObject({ code: 'event_outside_window', line: 5 });
     expect(quality.eventsOutsideWindow).toBe(1);
     // February is inside the window but not the month.
