@@ -5,6 +5,7 @@ import type { Dataset } from '../src/catalog/datasets-repository.ts';
 import { hospitalsRepository } from '../src/catalog/hospitals-repository.ts';
 import { jobsRepository } from '../src/catalog/jobs-repository.ts';
 import { releasesRepository } from '../src/catalog/releases-repository.ts';
+import { DuckDbS3, s3Options } from '../src/engines/duckdb/duckdb-s3.ts';
 import { quoteLiteral } from '../src/engines/duckdb/duckdb-sql.ts';
 import type { Actor } from '../src/audit/audit-log.ts';
 import { releaseFileName } from '../src/ingest/lake-keys.ts';
@@ -36,6 +37,14 @@ export async function publishSyntheticLabResults(
   const instance = await DuckDBInstance.create(':memory:');
   const connection = await instance.connect();
   try {
+    // A lake in an S3 bucket is written there directly, as the DuckDB ingest writes it.
+    const s3 = platform.store.engineAccess;
+    if (s3) {
+      await DuckDbS3.open(
+        connection,
+        s3Options(s3, { extensionDirectory: platform.env.MEDLAKE_DUCKDB_EXTENSIONS }),
+      );
+    }
     await connection.run(
       `CREATE TABLE tests AS SELECT row_number() OVER () - 1 AS i, * FROM (VALUES ${tests}) t(code, name, category, unit, mean, sd)`,
     );

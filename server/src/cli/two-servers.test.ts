@@ -9,6 +9,8 @@ import { createTestDatabase, type TestDatabase } from '../../test/catalog-backen
 import { contractFile } from '../../test/ingest-helpers.ts';
 import { runMedlake, startMedlake, stopMedlake } from '../../test/medlake-process.ts';
 import { s3DeploymentEnv } from '../../test/s3.ts';
+import { publishSyntheticLabResults } from '../../test/synthetic-lake.ts';
+import { datasetsRepository } from '../catalog/datasets-repository.ts';
 import { jobsRepository } from '../catalog/jobs-repository.ts';
 import { releasesRepository } from '../catalog/releases-repository.ts';
 import { generateExports } from '../demo/generate-exports.ts';
@@ -18,7 +20,8 @@ import { openPlatform, type Platform } from '../platform.ts';
 /**
  * Two `medlake serve` on one PostgreSQL, one S3 bucket and one vault service: a server killed
  * mid-ingest leaves a job that the other server fails and cleans once its lease expires, and
- * not before; a CLI command started meanwhile leaves a live ingest alone.
+ * not before; a CLI command started meanwhile leaves a live ingest alone. A server killed
+ * mid-query leaves a job that the other puts back in the queue once its lease expires, and runs.
  */
 describe('two servers on one catalog', () => {
   let scratch: string;
@@ -29,6 +32,14 @@ describe('two servers on one catalog', () => {
   let observer: Platform;
   let bigFile: string;
   let token: string;
+  /** The `medlake serve` processes started so far, to stop before a test starts its own. */
+  const servers: ChildProcessWithoutNullStreams[] = [];
+  const serve = async (name: string) => {
+    const started = await startMedlake(['serve', '--port', '0'], path.join(scratch, name), shared);
+    children.push(started.child);
+    servers.push(started.child);
+    return started;
+  };
 
   beforeAll(async () => {
     scratch = await mkdtemp(path.join(tmpdir(), 'medlake-two-servers-'));
@@ -96,10 +107,7 @@ describe('two servers on one catalog', () => {
   });
 
   it('fails and cleans the ingest of a killed server once its lease expires, and only then', async () => {
-    const serve = (name: string) =>
-      startMedlake(['serve', '--port', '0'], path.join(scratch, name), shared);
     const [first, second] = await Promise.all([serve('server-a'), serve('server-b')]);
-    children.push(first.child, second.child);
 
     // An upload to the first server, left running.
     const address = new URL(first.url);
@@ -160,4 +168,74 @@ describe('two servers on one catalog', () => {
     expect((await jobs.get(jobId))?.finishedAt).not.toBeNull();
     expect(second.child.exitCode).toBeNull();
   }, 300_000);
+
+  it('requeues the query of a killed server once its lease expires, and the other runs it', async () => {
+    // The servers of the test before would take the job too: only the two started here run.
+    for (const child of servers.splice(0)) await stopMedlake(child);
+    const cliHome = path.join(scratch, 'cli');
+    await runMedlake(
+      ['grants', 'add', '-e', 'admin@example.org', '-d', 'lab-results', '-l', 'row'],
+      cliHome,
+      shared,
+    );
+    // Months before the one the ingest test leaves empty, big enough to keep DuckDB busy.
+    const dataset = await datasetsRepository(observer.catalog.db).get('lab-results');
+    if (!dataset) throw new Error('the lab-results dataset is missing');
+    await publishSyntheticLabResults(observer, dataset, {
+      hospitals: 1,
+      months: 2,
+      rowsPerRelease: 3_000_000,
+    });
+    const [first, second] = await Promise.all([serve('server-c'), serve('server-d')]);
+    const ownerOf = async (id: string) =>
+      observer.catalog.db
+        .selectFrom('query_jobs')
+        .select(['status', 'worker_id', 'attempts'])
+        .where('id', '=', id)
+        .executeTakeFirstOrThrow();
+    const workedBy = (child: ChildProcessWithoutNullStreams) => `:${child.pid}:`;
+
+    // Exact percentiles per test and age: seconds of work, still running when its server dies.
+    const submitted = await fetch(`${first.url}/api/v1/queries`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({
+        dataset: 'lab-results',
+        groupBy: [{ column: 'code' }, { column: 'age' }],
+        measures: [
+          { fn: 'percentile', column: 'value', p: 0.5 },
+          { fn: 'percentile', column: 'value', p: 0.9 },
+          { fn: 'patients' },
+        ],
+      }),
+    });
+    expect(submitted.status).toBe(202);
+    const { id } = (await submitted.json()) as { id: string };
+    await expect
+      .poll(async () => (await ownerOf(id)).worker_id ?? '', { timeout: 30_000, interval: 50 })
+      .toContain(workedBy(first.child));
+
+    await stopMedlake(first.child, 'SIGKILL');
+    // Dead, but its lease still holds: the job is neither requeued nor finished yet.
+    expect(await ownerOf(id)).toMatchObject({ status: 'running', attempts: 1 });
+
+    // The other server requeues it once the lease has run out (30 s, swept every 15 s) and runs
+    // it again from the start.
+    await expect
+      .poll(async () => (await ownerOf(id)).status, { timeout: 150_000, interval: 1000 })
+      .toBe('succeeded');
+    const finished = await ownerOf(id);
+    expect(finished.attempts).toBe(2);
+    expect(finished.worker_id).toContain(workedBy(second.child));
+
+    // The result is read through the server that is left.
+    const page = await fetch(`${second.url}/api/v1/queries/${id}/results?pageSize=5`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(page.status).toBe(200);
+    const body = (await page.json()) as { totalRows: number; rows: unknown[] };
+    expect(body.totalRows).toBeGreaterThan(0);
+    expect(body.rows).toHaveLength(5);
+    expect(second.child.exitCode).toBeNull();
+  }, 400_000);
 });
