@@ -5,6 +5,7 @@ import { AppError } from '../../errors.ts';
 import type { Logger } from '../../logger.ts';
 import type { Platform } from '../../platform.ts';
 import { announceQueryFinished } from '../../query/query-events.ts';
+import { forgetResultRows } from '../../query/result-cache.ts';
 import { runQueryJob } from './run-query-job.ts';
 
 export type QueryWorkerOptions = {
@@ -94,6 +95,10 @@ export async function executeQueryJob(
     clearTimeout(timer);
     clearInterval(heartbeat);
     options.shutdown?.removeEventListener('abort', onShutdown);
+    // The run kept its rows in memory before the catalog said whether they are the job's: a
+    // worker whose lease ran out meanwhile lost the job to another server, and a page served
+    // from these rows would contradict the result that server stored.
+    if (ended?.status !== 'succeeded') forgetResultRows(job.id);
     announceQueryFinished(job.id, ended);
   }
 }

@@ -1,0 +1,81 @@
+import { readFile } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestPlatform, type TestPlatform, testActor } from '../../../test/helper.ts';
+import { contractFile } from '../../../test/ingest-helpers.ts';
+import { publishSyntheticLabResults } from '../../../test/synthetic-lake.ts';
+import { queryJobsRepository } from '../../catalog/query-jobs-repository.ts';
+import type { User } from '../../catalog/users-repository.ts';
+import { createLogger } from '../../logger.ts';
+import { cachedResultRows } from '../../query/result-cache.ts';
+import { addUser, grantDatasetAccess } from '../manage-access.ts';
+import { saveDataset } from '../manage-datasets.ts';
+import { executeQueryJob } from './query-worker.ts';
+import { getQuery, readResultPage } from './read-query.ts';
+import { submitQuery } from './submit-query.ts';
+
+/**
+ * A worker that stalls past its lease (a pause, or PostgreSQL out of its reach) may still finish
+ * the query after another server took the job over. Its finish must change nothing that
+ * readers see: the job stays the other worker's, and this process keeps none of its rows in
+ * memory, where a later page of the job would be served from them instead of the stored result.
+ */
+describe('a query worker that lost its lease', () => {
+  let platform: TestPlatform;
+  let user: User;
+  const logger = createLogger('silent');
+
+  beforeAll(async () => {
+    platform = await createTestPlatform();
+    const dataset = await saveDataset(
+      platform,
+      JSON.parse(await readFile(contractFile('lab-results'), 'utf8')),
+    );
+    await publishSyntheticLabResults(platform, dataset, {
+      hospitals: 1,
+      months: 1,
+      rowsPerRelease: 20_000,
+    });
+    user = await addUser(platform, testActor, {
+      email: 'row@example.org',
+      name: 'Row',
+      role: 'researcher',
+    });
+    await grantDatasetAccess(platform, testActor, {
+      email: user.email,
+      datasetId: 'lab-results',
+      level: 'row',
+    });
+  }, 60_000);
+
+  afterAll(() => platform.dispose());
+
+  it('keeps nothing of a result it finished after another worker took the job', async () => {
+    const jobs = queryJobsRepository(platform.catalog.db);
+    const submitted = await submitQuery(
+      platform,
+      { user, source: 'test' },
+      { dataset: 'lab-results', groupBy: [{ column: 'code' }], measures: [{ fn: 'patients' }] },
+    );
+    const claimedByA = await jobs.claim('server-a', submitted.id);
+    if (!claimedByA) throw new Error('server A could not claim the job');
+    // Server A stalls: its lease runs out, and server B requeues the job and takes it.
+    await jobs.reapStale(new Date(Date.now() + 1000));
+    const claimedByB = await jobs.claim('server-b', submitted.id);
+    if (!claimedByB) throw new Error('server B could not claim the job');
+
+    // Server A wakes up and runs its stale claim to the end before a heartbeat tells it.
+    await executeQueryJob(platform, claimedByA, 'server-a', { logger, heartbeatMs: 600_000 });
+    expect(await getQuery(platform, user, submitted.id)).toMatchObject({
+      status: 'running',
+      attempts: 2,
+    });
+    expect(cachedResultRows(submitted.id)).toBeUndefined();
+
+    // Server B finishes the job; its stored result is what every server serves.
+    await executeQueryJob(platform, claimedByB, 'server-b', { logger, heartbeatMs: 600_000 });
+    expect(await getQuery(platform, user, submitted.id)).toMatchObject({ status: 'succeeded' });
+    const page = await readResultPage(platform, user, submitted.id, { page: 1, pageSize: 100 });
+    expect(page.rows.length).toBeGreaterThan(0);
+    expect(page.totalRows).toBe(page.rows.length);
+  }, 60_000);
+});
