@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, readdir, readFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { AppError } from '../errors.ts';
@@ -45,6 +45,8 @@ export function registerVaultServiceCommands(vault: Command): void {
           throw new AppError('backup_refused', `${to} is not empty`);
         }
         await mkdir(to, { recursive: true, mode: 0o700 });
+        // An empty folder made beforehand keeps its own mode otherwise.
+        await chmod(to, 0o700);
         const opened = await openConfiguredVault(env);
         try {
           // Safe while the service runs: SQLite copies one consistent state.

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -84,6 +84,21 @@ describe('vault', () => {
     );
     expect(bytes.length).toBeGreaterThan(0);
     expect(bytes.includes('UNMISTAKABLE-ID-7731')).toBe(false);
+  });
+
+  it('keeps its file and its copies readable by their owner alone', async () => {
+    const vault = openVault(directory, key);
+    vault.pseudonymize(patients, ['MRN-1']);
+    const copy = path.join(directory, 'copy.sqlite');
+    vault.copyTo(copy);
+    try {
+      // Each holds every pseudonym's date shift in the clear; the WAL only while it is open.
+      for (const file of ['vault.sqlite', 'vault.sqlite-wal', 'copy.sqlite']) {
+        expect((await stat(path.join(directory, file))).mode & 0o777).toBe(0o600);
+      }
+    } finally {
+      vault.close();
+    }
   });
 
   it('refuses a different key instead of starting a second mapping', () => {

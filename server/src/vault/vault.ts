@@ -8,7 +8,7 @@ import {
   randomInt,
   timingSafeEqual,
 } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { AppError } from '../errors.ts';
@@ -64,7 +64,14 @@ export function vaultExists(directory: string): boolean {
 
 export function openVault(directory: string, masterKey: Buffer): Vault {
   mkdirSync(directory, { recursive: true, mode: 0o700 });
-  const db = new DatabaseSync(path.join(directory, fileName));
+  const file = path.join(directory, fileName);
+  const db = new DatabaseSync(file);
+  // Sealed ids aside, the file holds every pseudonym with its date shift in the clear, which
+  // undoes the shift of its dates in the lake: its owner's alone, and so the WAL and shared
+  // memory files (SQLite makes new ones with the database's mode; older ones are set here).
+  for (const own of [file, `${file}-wal`, `${file}-shm`]) {
+    if (existsSync(own)) chmodSync(own, 0o600);
+  }
   db.exec(`
     PRAGMA journal_mode = WAL;
     PRAGMA busy_timeout = 10000;
@@ -194,6 +201,7 @@ export function openVault(directory: string, masterKey: Buffer): Vault {
     copyTo(file) {
       // VACUUM INTO writes a transaction-consistent copy, whatever the WAL holds.
       db.prepare('VACUUM INTO ?').run(file);
+      chmodSync(file, 0o600);
     },
 
     findPatientPseudonym(matches) {
