@@ -134,13 +134,12 @@ async function makeExport(
   const columns = [
     ...summary.columns.map((column) => {
       const name = dialect.quoteIdentifier(column.name);
-      // Full precision without binary noise: a mean of 128.2 is written 128.2, in CSV and
-      // Parquet alike, not 128.20000000000002.
-      if (column.type === 'double') {
-        const value = dialect.withoutBinaryNoise(name);
-        return `${format === 'csv' ? shortestText(dialect, value) : value} AS ${name}`;
-      }
+      // Parquet keeps each double as computed, bit for bit, as the pages give it. CSV writes
+      // it as text without binary noise: a mean of 128.2 is 128.2, not 128.20000000000002.
       if (format === 'parquet') return name;
+      if (column.type === 'double') {
+        return `${shortestText(dialect, dialect.withoutBinaryNoise(name))} AS ${name}`;
+      }
       if (column.kind === 'measure' && (column.fn === 'count' || column.fn === 'patients')) {
         // As the API shows it: a held-back cell may hold many more than the threshold.
         return `CASE WHEN suppressed THEN ${param(suppressedCount)} ELSE ${dialect.castToText(name)} END AS ${name}`;
