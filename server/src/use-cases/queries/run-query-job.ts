@@ -35,6 +35,7 @@ import {
   type CandidateRelease,
   type QueryPlan,
 } from '../../query/plan-query.ts';
+import { mostRowsPerPatientRead, withMostRowsPerPatient } from '../../query/patient-rows-bound.ts';
 import { aggregateKeyPoints, rowKeyPoints } from '../../query/present-key-points.ts';
 import { presentResultRow, suppressedCount } from '../../query/present-result.ts';
 import { queryColumns, type QueryColumn } from '../../query/query-columns.ts';
@@ -126,7 +127,15 @@ async function answerQuery(
   const shape = { grouped, readsFiles: plan.main.length > 0 };
   let { groups, total: grandTotal } = await runAggregate(platform.engine, compiled, shape, options);
   if (percentilesNeedCounting(groups, grandTotal, compiled.columns, threshold)) {
-    // The catalog's bound was too loose for some percentile: count per patient instead.
+    // The catalog's bound was too loose for some percentile: the most rows of one patient in
+    // the files read, counted in one pass over the patient column, is exact (and cached).
+    const most = await mostRowsPerPatientRead(context, (statement) =>
+      platform.engine.rows(statement, options),
+    );
+    compiled = { ...compiled, columns: withMostRowsPerPatient(compiled.columns, most) };
+  }
+  if (percentilesNeedCounting(groups, grandTotal, compiled.columns, threshold)) {
+    // Still too loose for some percentile: count per patient in each group instead.
     compiled = compileQuery(plan.spec, { ...context, mostRowsPerPatient: undefined });
     ({ groups, total: grandTotal } = await runAggregate(platform.engine, compiled, shape, options));
   }
