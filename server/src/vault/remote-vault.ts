@@ -95,6 +95,8 @@ export function remoteVaultClient(options: RemoteVaultOptions): VaultClient {
         pseudonym,
         custodian: request.custodian,
         reason: request.reason,
+        // Where the request came from on this side (host, CLI user): the vault's log says so.
+        ...(request.source ? { source: request.source } : {}),
       });
     },
 

@@ -18,7 +18,7 @@ export type VaultClient = {
   /** Maps a pseudonym back; the vault records who asked and why in its own log. */
   reidentify(
     pseudonym: string,
-    request: { custodian: string; reason: string },
+    request: { custodian: string; reason: string; source?: string },
   ): Promise<Reidentification>;
   /** The patient pseudonym for which `matches` holds, trying each in turn. */
   findPatientPseudonym(matches: (pseudonym: string) => boolean): Promise<string | undefined>;

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../logger.ts';
 import { makeVaultCertificates, vaultCertificateFiles } from './vault-certificates.ts';
+import { remoteVaultClient } from './remote-vault.ts';
 import { buildVaultService, maxBatchIds } from './vault-service.ts';
 import { openVault, type Vault } from './vault.ts';
 
@@ -19,6 +20,7 @@ describe('the vault service refuses oversized batches and empty reasons', () => 
   let app: Awaited<ReturnType<typeof buildVaultService>>;
   let client: { ca: string; cert: string; key: string };
   let port: number;
+  const logLines: string[] = [];
 
   beforeAll(async () => {
     scratch = await mkdtemp(path.join(tmpdir(), 'medlake-vault-limits-'));
@@ -33,7 +35,7 @@ describe('the vault service refuses oversized batches and empty reasons', () => 
         cert: await read(vaultCertificateFiles.serverCert),
         key: await read(vaultCertificateFiles.serverKey),
       },
-      logger: createLogger('silent'),
+      logger: createLogger('info', { write: (line: string) => void logLines.push(line) }),
     });
     await app.listen({ host: '127.0.0.1', port: 0 });
     const address = app.server.address();
@@ -120,5 +122,23 @@ describe('the vault service refuses oversized batches and empty reasons', () => 
     });
     expect(blankCustodian.status).toBe(400);
     expect(blankCustodian.body).not.toContain('MRN-9');
+  });
+
+  it('logs where a re-identification came from on the server side, never the real id', async () => {
+    const [entry] = [...vault.pseudonymize({ space: 'h1', kind: 'patient' }, ['MRN-77']).values()];
+    const remote = remoteVaultClient({ url: `https://localhost:${port}`, ...client });
+    try {
+      const identity = await remote.reidentify(entry?.pseudonym ?? '', {
+        custodian: 'dr. who',
+        reason: 'checking a lab value with the ward',
+        source: 'cli:alice@server-2',
+      });
+      expect(identity.realId).toBe('MRN-77');
+    } finally {
+      await remote.close();
+    }
+    const logged = logLines.filter((line) => line.includes('re-identification requested'));
+    expect(logged.at(-1)).toContain('cli:alice@server-2');
+    expect(logLines.join('\n')).not.toContain('MRN-77');
   });
 });
