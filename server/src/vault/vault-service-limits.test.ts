@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../logger.ts';
 import { makeVaultCertificates, vaultCertificateFiles } from './vault-certificates.ts';
@@ -140,5 +141,12 @@ describe('the vault service refuses oversized batches and empty reasons', () => 
     const logged = logLines.filter((line) => line.includes('re-identification requested'));
     expect(logged.at(-1)).toContain('cli:alice@server-2');
     expect(logLines.join('\n')).not.toContain('MRN-77');
+    // The vault's own table records it too, with the client certificate that asked.
+    const db = new DatabaseSync(path.join(scratch, 'vault', 'vault.sqlite'), { readOnly: true });
+    const [recorded] = db
+      .prepare('SELECT source FROM reidentifications WHERE pseudonym = ?')
+      .all(entry?.pseudonym ?? '') as Array<{ source: string }>;
+    db.close();
+    expect(recorded?.source).toBe('certificate medlake server, cli:alice@server-2');
   });
 });

@@ -99,7 +99,9 @@ export async function buildVaultService(options: {
       { client: clientName(request), pseudonym, custodian, reason, source },
       'vault: re-identification requested',
     );
-    return vault.reidentify(pseudonym, { custodian, reason });
+    // The vault's own table keeps who asked through which certificate, as the log does.
+    const origin = [`certificate ${clientName(request) ?? '?'}`, source].filter(Boolean);
+    return vault.reidentify(pseudonym, { custodian, reason, source: origin.join(', ') });
   });
 
   app.get('/v1/patient-pseudonyms', async (request, reply) => {

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseVaultKey, resolveVaultKey } from './vault-key.ts';
 import { openVault, vaultExists } from './vault.ts';
@@ -57,6 +58,22 @@ describe('vault', () => {
       vault.reidentify('p_nothing', { custodian: 'x', reason: 'testing a miss' }),
     ).toThrow(/No identity/);
     vault.close();
+  });
+
+  it('records where a re-identification came from, also in a vault made before it did', () => {
+    openVault(directory, key).close();
+    const older = new DatabaseSync(path.join(directory, 'vault.sqlite'));
+    older.exec('ALTER TABLE reidentifications DROP COLUMN source');
+    older.close();
+    const vault = openVault(directory, key);
+    const pseudonym = vault.pseudonymize(patients, ['MRN-43']).get('MRN-43')?.pseudonym ?? '';
+    vault.reidentify(pseudonym, { custodian: 'dr. who', reason: 'a finding', source: 'cli:a@h' });
+    vault.close();
+    const db = new DatabaseSync(path.join(directory, 'vault.sqlite'), { readOnly: true });
+    expect(db.prepare('SELECT source FROM reidentifications').all()).toEqual([
+      { source: 'cli:a@h' },
+    ]);
+    db.close();
   });
 
   it('maps every pseudonym of a large batch back to its own id', () => {

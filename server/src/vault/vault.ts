@@ -44,7 +44,10 @@ export type Vault = {
   /** The pseudonym of every id, creating those not seen before in this scope. */
   pseudonymize(scope: IdentityScope, realIds: readonly string[]): Map<string, PseudonymEntry>;
   /** Maps a pseudonym back and records who asked and why. */
-  reidentify(pseudonym: string, request: { custodian: string; reason: string }): Reidentification;
+  reidentify(
+    pseudonym: string,
+    request: { custodian: string; reason: string; source?: string },
+  ): Reidentification;
   /**
    * The patient pseudonym for which `matches` holds, found by trying every one: how a holder's
    * own pseudonym (a keyed hash of it) is traced back.
@@ -101,6 +104,7 @@ export function openVault(directory: string, masterKey: Buffer): Vault {
       reason TEXT NOT NULL
     );
   `);
+  addSourceColumn(db);
 
   const indexKey = Buffer.from(hkdfSync('sha256', masterKey, '', 'medlake vault blind index', 32));
   const sealKey = Buffer.from(hkdfSync('sha256', masterKey, '', 'medlake vault seal', 32));
@@ -134,7 +138,7 @@ export function openVault(directory: string, masterKey: Buffer): Vault {
     WHERE i.pseudonym = ?`);
   const patientPseudonyms = db.prepare("SELECT pseudonym FROM identities WHERE kind = 'patient'");
   const logReidentification = db.prepare(
-    'INSERT INTO reidentifications (at, pseudonym, custodian, reason) VALUES (?, ?, ?, ?)',
+    'INSERT INTO reidentifications (at, pseudonym, custodian, reason, source) VALUES (?, ?, ?, ?, ?)',
   );
 
   return {
@@ -227,6 +231,7 @@ export function openVault(directory: string, masterKey: Buffer): Vault {
         pseudonym,
         request.custodian,
         request.reason,
+        request.source ?? null,
       );
       if (!row)
         throw new AppError(
@@ -243,6 +248,19 @@ export function openVault(directory: string, masterKey: Buffer): Vault {
       db.close();
     },
   };
+}
+
+/**
+ * Where each re-identification came from (the vault service's client and the server's host and
+ * user): vaults made before it was recorded gain the column, empty for their older rows.
+ */
+function addSourceColumn(db: DatabaseSync): void {
+  const columns = db.prepare('PRAGMA table_info(reidentifications)').all() as Array<{
+    name: string;
+  }>;
+  if (!columns.some((column) => column.name === 'source')) {
+    db.exec('ALTER TABLE reidentifications ADD COLUMN source TEXT');
+  }
 }
 
 /** Stores a check value on first use; on later opens, a different key is refused. */
