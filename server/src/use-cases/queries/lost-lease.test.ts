@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestPlatform, type TestPlatform, testActor } from '../../../test/helper.ts';
 import { contractFile } from '../../../test/ingest-helpers.ts';
 import { publishSyntheticLabResults } from '../../../test/synthetic-lake.ts';
+import { datasetsRepository } from '../../catalog/datasets-repository.ts';
 import { queryJobsRepository } from '../../catalog/query-jobs-repository.ts';
 import type { User } from '../../catalog/users-repository.ts';
 import { createLogger } from '../../logger.ts';
@@ -77,5 +78,34 @@ describe('a query worker that lost its lease', () => {
     const page = await readResultPage(platform, user, submitted.id, { page: 1, pageSize: 100 });
     expect(page.rows.length).toBeGreaterThan(0);
     expect(page.totalRows).toBe(page.rows.length);
+  }, 60_000);
+
+  it('does not overwrite the result of the worker that took its job over', async () => {
+    const jobs = queryJobsRepository(platform.catalog.db);
+    const submitted = await submitQuery(
+      platform,
+      { user, source: 'test' },
+      { dataset: 'lab-results', groupBy: [{ column: 'code' }], measures: [{ fn: 'patients' }] },
+    );
+    const claimedByA = await jobs.claim('server-a', submitted.id);
+    if (!claimedByA) throw new Error('server A could not claim the job');
+    await jobs.reapStale(new Date(Date.now() + 1000));
+    const claimedByB = await jobs.claim('server-b', submitted.id);
+    if (!claimedByB) throw new Error('server B could not claim the job');
+    await executeQueryJob(platform, claimedByB, 'server-b', { logger, heartbeatMs: 600_000 });
+    const page = { page: 1, pageSize: 100 };
+    const answered = await readResultPage(platform, user, submitted.id, page);
+
+    // The month is published again with other rows before the stalled server A wakes up and
+    // runs its stale claim over them: the job's answer stays the one server B gave.
+    const dataset = await datasetsRepository(platform.catalog.db).get('lab-results');
+    if (!dataset) throw new Error('the lab-results dataset is missing');
+    await publishSyntheticLabResults(platform, dataset, {
+      hospitals: 1,
+      months: 1,
+      rowsPerRelease: 5_000,
+    });
+    await executeQueryJob(platform, claimedByA, 'server-a', { logger, heartbeatMs: 600_000 });
+    expect(await readResultPage(platform, user, submitted.id, page)).toEqual(answered);
   }, 60_000);
 });

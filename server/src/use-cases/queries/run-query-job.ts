@@ -53,8 +53,13 @@ export type QueryJobOutcome = {
   review?: AirlockVerdict;
 };
 
-export function resultKeyOf(jobId: string): string {
-  return `results/${jobId}/result.parquet`;
+/**
+ * Where a run of the job stores its result: one key per attempt, so that a worker whose lease
+ * ran out and that finishes late writes beside the result of the worker that took the job
+ * over, never over it (the catalog names the result that counts).
+ */
+export function resultKeyOf(job: Pick<QueryJob, 'id' | 'attempts'>): string {
+  return `results/${job.id}/attempt-${job.attempts}/result.parquet`;
 }
 
 /**
@@ -96,7 +101,7 @@ async function answerQuery(
 
   const { plan, context } = planned;
   let { compiled } = planned;
-  const resultKey = resultKeyOf(job.id);
+  const resultKey = resultKeyOf(job);
   const read = new Map<string, CandidateRelease>();
   for (const release of [...plan.main, ...plan.cohort.flat()]) read.set(release.id, release);
   const releases = summarizeReleases([...read.values()]);
