@@ -45,10 +45,20 @@ const synView = (file: string, hospital: string, month: string) => `
     least(date_sub('year', CAST(BIRTHDATE AS DATE), CAST(replace("DATE", 'Z', '') AS TIMESTAMP)), 90) AS age
   FROM read_csv('${file}', all_varchar = true)`;
 
+// Values in the conventional US unit, as the lake keeps them (issue 24): the SI units the
+// generator's even hospitals send, converted by the textbook factors (molar masses of glucose,
+// creatinine and cholesterol; the IFCC–NGSP master equation for HbA1c).
+const conventionalValue = (value: string) => `CASE
+    WHEN loinc_code = '2345-7' AND result_unit = 'mmol/L' THEN ${value} * 18.0156
+    WHEN loinc_code = '2160-0' AND result_unit = 'umol/L' THEN ${value} * 0.011312
+    WHEN loinc_code = '2093-3' AND result_unit = 'mmol/L' THEN ${value} * 38.6654
+    WHEN loinc_code = '4548-4' AND result_unit = 'mmol/mol' THEN ${value} * 0.09148 + 2.152
+    ELSE ${value} END`;
+
 const labView = (file: string, hospital: string, month: string) => `
   SELECT '${hospital}' AS hospital, '${month}' AS month, patient_mrn AS patient_ref, sex, race,
     loinc_code AS code, test_name AS description, test_category AS category, result_unit AS unit,
-    TRY_CAST(result_value AS DOUBLE) AS value,
+    ${conventionalValue('TRY_CAST(result_value AS DOUBLE)')} AS value,
     least(date_sub('year', CAST(birth_date AS DATE), CAST(replace(collected_at, 'Z', '') AS TIMESTAMP)), 90) AS age
   FROM read_csv('${file}', all_varchar = true)`;
 
