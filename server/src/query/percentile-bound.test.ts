@@ -185,26 +185,30 @@ describe('percentiles judged with the catalog bound on rows per patient', () => 
       expect(Number(after.rows[0]?.n) - before).toBe(1);
     });
 
+    /**
+     * Runs a spec for a holder of its own, so that the release ledger compares nothing, and
+     * records the engine's statements.
+     */
+    let holders = 0;
+    const runAsNewHolder = async (spec: object) => {
+      holders += 1;
+      const user = await researcherWithAccess(
+        platform,
+        `holder${holders}@example.org`,
+        'lab-results',
+        'aggregate',
+      );
+      const recorded = recording(platform);
+      const { job, rows } = await runQuery(recorded.platform, user, spec);
+      expect(job.status).toBe('succeeded');
+      return { rows: sorted(rows), total: job.summary?.total, statements: recorded.statements };
+    };
+
     it('counts per patient only where the bound falls short, and answers as counting does', async () => {
-      // A holder of its own per question, so that the release ledger compares nothing.
-      let holders = 0;
-      const run = async (spec: object) => {
-        holders += 1;
-        const user = await researcherWithAccess(
-          platform,
-          `holder${holders}@example.org`,
-          'lab-results',
-          'aggregate',
-        );
-        const recorded = recording(platform);
-        const { job, rows } = await runQuery(recorded.platform, user, spec);
-        expect(job.status).toBe('succeeded');
-        return { rows: sorted(rows), total: job.summary?.total, statements: recorded.statements };
-      };
-      const coarseWithBound = await run(coarse);
+      const coarseWithBound = await runAsNewHolder(coarse);
       expect(coarseWithBound.statements.filter(countsPerPatient)).toEqual([]);
       expect(coarseWithBound.rows.every((row) => typeof row.value_p90 === 'number')).toBe(true);
-      const fineWithBound = await run(fine);
+      const fineWithBound = await runAsNewHolder(fine);
       expect(countsPerPatient(fineWithBound.statements[0]!)).toBe(false);
       expect(fineWithBound.statements.some(countsPerPatient)).toBe(true);
       // Counting showed medians safe that the bound could not.
@@ -215,7 +219,7 @@ describe('percentiles judged with the catalog bound on rows per patient', () => 
         [coarse, coarseWithBound],
         [fine, fineWithBound],
       ] as const) {
-        const counted = await run(spec);
+        const counted = await runAsNewHolder(spec);
         expect(countsPerPatient(counted.statements[0]!)).toBe(true);
         expect(withBound.rows).toEqual(counted.rows);
         expect(withBound.total).toEqual(counted.total);
@@ -231,20 +235,6 @@ describe('percentiles judged with the catalog bound on rows per patient', () => 
           platform.catalog.db,
         );
       }
-      let holders = 0;
-      const run = async (spec: object) => {
-        holders += 1;
-        const user = await researcherWithAccess(
-          platform,
-          `loose${holders}@example.org`,
-          'lab-results',
-          'aggregate',
-        );
-        const recorded = recording(platform);
-        const { job, rows } = await runQuery(recorded.platform, user, spec);
-        expect(job.status).toBe('succeeded');
-        return { rows: sorted(rows), total: job.summary?.total, statements: recorded.statements };
-      };
       // One hospital's files: a set no other test of this file reads, so none counted it yet.
       const byCode = {
         dataset: 'lab-results',
@@ -253,18 +243,18 @@ describe('percentiles judged with the catalog bound on rows per patient', () => 
         measures,
       };
       try {
-        const loose = await run(byCode);
+        const loose = await runAsNewHolder(byCode);
         const mostRows = loose.statements.filter((statement) => statement.includes('AS most'));
         expect(mostRows).toHaveLength(1);
         expect(loose.statements.filter(countsPerPatient)).toEqual([]);
         expect(loose.rows.every((row) => typeof row.value_p90 === 'number')).toBe(true);
         // The figure is kept for these files: a second question over them counts nothing.
-        const again = await run(byCode);
+        const again = await runAsNewHolder(byCode);
         expect(again.statements.filter((statement) => statement.includes('AS most'))).toEqual([]);
         expect(again.rows).toEqual(loose.rows);
         // The same answer as counting per patient in each group gives.
         await forgetBounds(platform);
-        const counted = await run(byCode);
+        const counted = await runAsNewHolder(byCode);
         expect(countsPerPatient(counted.statements[0]!)).toBe(true);
         expect(loose.rows).toEqual(counted.rows);
         expect(loose.total).toEqual(counted.total);
