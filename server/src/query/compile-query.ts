@@ -510,9 +510,10 @@ class QueryCompiler {
   #bin(value: string, width: number, offset: number): string {
     const w = this.#param(width);
     const o = this.#param(offset);
-    // The quotient is rounded before its floor: in binary 56.8 / 0.1 is 567.9999999999999, and
-    // a value on a bin's edge belongs to the bin it starts, as in decimal.
-    return `(floor(round((${value} - ${o}) / ${w}, 9)) * ${w} + ${o})`;
+    // In binary: 56.8 / 0.1 is 567.9999999999999, so 56.8 falls in the 56.7 bin. The release
+    // ledger's boxes ([label, label + width), compared in binary) and the attack suites' oracles
+    // use this same arithmetic; a decimal rule for bins must change all three together.
+    return `(floor((${value} - ${o}) / ${w}) * ${w} + ${o})`;
   }
 
   #measure(measure: Measure, path: string): CompiledMeasure {
