@@ -20,6 +20,7 @@ const layers: ReadonlyArray<{ name: string; paths: readonly string[] }> = [
     name: 'base',
     paths: [
       'errors.ts',
+      'error-handler.ts',
       'env.ts',
       'logger.ts',
       'version.ts',

@@ -18,7 +18,7 @@ import { AppError } from './errors.ts';
 import { createProbeRecorder } from './audit/probe-recorder.ts';
 import { auditRefusal, noteProbes } from './http/audit-refusals.ts';
 import { routeAccess } from './http/authenticate.ts';
-import { handleError } from './http/error-handler.ts';
+import { handleError } from './error-handler.ts';
 import { loadLimits } from './http/load-limits.ts';
 import { refuseNulCharacters } from './http/refuse-nul-characters.ts';
 import { helmetOptions, jsonBodyLimit, strictTransportSecurity } from './http/security-headers.ts';

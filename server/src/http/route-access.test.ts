@@ -19,7 +19,7 @@ import type { UserRole } from '../catalog/schema.ts';
 import { routeRuleFor, scopesOfRole, type RouteRule } from '../policy.ts';
 import { addUser, createApiToken, userRoles } from '../use-cases/manage-access.ts';
 import { csrfHeader, routeAccess, sessionCookie } from './authenticate.ts';
-import { handleError } from './error-handler.ts';
+import { handleError } from '../error-handler.ts';
 
 /** How a caller presents itself: nothing, a personal token, or a browser session. */
 type Caller =

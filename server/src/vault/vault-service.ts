@@ -6,7 +6,7 @@ import {
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { handleError } from '../http/error-handler.ts';
+import { handleError } from '../error-handler.ts';
 import type { Logger } from '../logger.ts';
 import type { Vault } from './vault.ts';
 

@@ -1,7 +1,7 @@
 import type { ErrorBody, ErrorCode } from '@medlake/shared';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
-import { AppError } from '../errors.ts';
+import { AppError } from './errors.ts';
 
 /** Fastify's own client errors by status; any other 4xx of its own is malformed input. */
 const codeOfFastifyStatus = new Map<number, ErrorCode>([
