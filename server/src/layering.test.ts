@@ -33,8 +33,10 @@ describe('layers only call downward', () => {
     expect(await importProblems('server/src/use-cases/x.ts', callsTheJobRunner)).toEqual([]);
   });
 
-  it('refuses imports of routes, HTTP and the CLI from every core folder', async () => {
-    for (const folder of ['query', 'ingest', 'privacy', 'engines', 'storage', 'catalog']) {
+  it('refuses imports of routes, HTTP and the CLI from every folder below the use-cases', async () => {
+    const folders = ['query', 'ingest', 'privacy', 'engines', 'demo', 'audit', 'accounts'];
+    folders.push('downloads', 'storage', 'catalog', 'vault');
+    for (const folder of folders) {
       const text = [
         "import { adminRoutes } from '../routes/admin/admin-routes.ts';",
         "import { requireCaller } from '../http/authenticate.ts';",
@@ -44,6 +46,20 @@ describe('layers only call downward', () => {
       ].join('\n');
       expect(await importProblems(`server/src/${folder}/x.ts`, text), folder).toHaveLength(3);
     }
+  });
+
+  it('refuses an upward import from the files below the use-cases in server/src itself', async () => {
+    const reachingUp = [
+      "import { uploadRoutes } from './routes/uploads/upload-routes.ts';",
+      "import { runQueryJob } from './use-cases/queries/run-query-job.ts';",
+      'export const all = [uploadRoutes, runQueryJob];',
+      '',
+    ].join('\n');
+    for (const file of ['policy.ts', 'error-handler.ts', 'errors.ts', 'platform-parts.ts']) {
+      expect(await importProblems(`server/src/${file}`, reachingUp), file).toHaveLength(2);
+    }
+    // The entry points are above everything and may import it all.
+    expect(await importProblems('server/src/app.ts', reachingUp)).toEqual([]);
   });
 
   it('refuses platform.ts in the core, even for its type, and takes PlatformParts', async () => {
