@@ -24,6 +24,8 @@ describe('dataset contract', () => {
       unknownColumns: 'reject',
       maxRejectedRows: 0,
       delimiter: ',',
+      // Files valid under RFC 4180, line breaks in quotes included, stay readable.
+      multiLineValues: true,
     });
   });
 

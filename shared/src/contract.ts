@@ -159,6 +159,13 @@ export const datasetContractSchema = z
     maxRejectedRows: z.number().int().min(0).default(0),
     delimiter: z.string().length(1).default(','),
     /**
+     * Whether a quoted value may hold a line break. When false, every record is one line, so an
+     * engine that reads the file in parallel (Spark) splits it into many tasks; a line break in
+     * quotes is then a problem of its lines. True by default: a file valid under RFC 4180 stays
+     * readable until its steward says otherwise.
+     */
+    multiLineValues: z.boolean().default(true),
+    /**
      * Disclosure control for researchers with aggregate access: a group of fewer patients than
      * this is suppressed (shown as "<threshold"). 11 follows the CMS cell-size rule.
      */
