@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import type { QueryJobView, ResultPage } from '@medlake/shared';
 import type { User } from '../src/catalog/users-repository.ts';
 import { queryJobsRepository } from '../src/catalog/query-jobs-repository.ts';
@@ -7,8 +8,11 @@ import { presentQueryJob } from '../src/query/present-result.ts';
 import { executeQueryJob } from '../src/use-cases/queries/query-worker.ts';
 import { getQuery, readResultPage } from '../src/use-cases/queries/read-query.ts';
 import { addUser, grantDatasetAccess } from '../src/use-cases/manage-access.ts';
+import { saveDataset } from '../src/use-cases/manage-datasets.ts';
 import { submitQuery } from '../src/use-cases/queries/submit-query.ts';
-import { testActor } from './helper.ts';
+import { createTestPlatform, testActor, type TestPlatform } from './helper.ts';
+import { contractFile } from './ingest-helpers.ts';
+import { publishSyntheticLabResults } from './synthetic-lake.ts';
 
 /**
  * Submits a query as the user and runs it in the foreground, as `medlake query` does. Returns
@@ -50,4 +54,17 @@ export async function researcherWithAccess(
   const user = await addUser(platform, testActor, { email, name: email, role: 'researcher' });
   await grantDatasetAccess(platform, testActor, { email, datasetId, level });
   return user;
+}
+
+/**
+ * A test platform holding the shipped lab-results dataset over a synthetic lake of it
+ * (synthetic-lake.ts), for tests whose queries need many rows or take a while.
+ */
+export async function createSyntheticLabPlatform(
+  lake: Parameters<typeof publishSyntheticLabResults>[2],
+): Promise<TestPlatform> {
+  const platform = await createTestPlatform();
+  const contract = JSON.parse(await readFile(contractFile('lab-results'), 'utf8'));
+  await publishSyntheticLabResults(platform, await saveDataset(platform, contract), lake);
+  return platform;
 }

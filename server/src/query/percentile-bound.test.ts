@@ -1,16 +1,16 @@
-import { readFile } from 'node:fs/promises';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestPlatform, type TestPlatform } from '../../test/helper.ts';
-import { contractFile, ingest, prepareDataset, synthea } from '../../test/ingest-helpers.ts';
-import { researcherWithAccess, runQuery } from '../../test/query-helpers.ts';
+import { ingest, prepareDataset, synthea } from '../../test/ingest-helpers.ts';
+import {
+  createSyntheticLabPlatform,
+  researcherWithAccess,
+  runQuery,
+} from '../../test/query-helpers.ts';
 import { releasesRepository } from '../catalog/releases-repository.ts';
-import { publishSyntheticLabResults } from '../../test/synthetic-lake.ts';
 import type { QueryEngine } from '../engines/types.ts';
-import { releaseFilesGlob } from '../ingest/lake-keys.ts';
-import { releaseFolder } from '../ingest/lake-keys.ts';
+import { releaseFilesGlob, releaseFolder } from '../ingest/lake-keys.ts';
 import type { Platform } from '../platform.ts';
-import { saveDataset } from '../use-cases/manage-datasets.ts';
 
 /**
  * Aggregate percentiles are judged with the most rows one patient has in each release, kept in
@@ -108,12 +108,7 @@ describe('percentiles judged with the catalog bound on rows per patient', () => 
     };
 
     beforeAll(async () => {
-      platform = await createTestPlatform();
-      const dataset = await saveDataset(
-        platform,
-        JSON.parse(await readFile(contractFile('lab-results'), 'utf8')),
-      );
-      await publishSyntheticLabResults(platform, dataset, {
+      platform = await createSyntheticLabPlatform({
         hospitals: 2,
         months: 2,
         rowsPerRelease: 60_000,

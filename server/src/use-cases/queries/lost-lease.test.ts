@@ -1,15 +1,12 @@
-import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestPlatform, type TestPlatform, testActor } from '../../../test/helper.ts';
-import { contractFile } from '../../../test/ingest-helpers.ts';
+import type { TestPlatform } from '../../../test/helper.ts';
+import { createSyntheticLabPlatform, researcherWithAccess } from '../../../test/query-helpers.ts';
 import { publishSyntheticLabResults } from '../../../test/synthetic-lake.ts';
 import { datasetsRepository } from '../../catalog/datasets-repository.ts';
 import { queryJobsRepository } from '../../catalog/query-jobs-repository.ts';
 import type { User } from '../../catalog/users-repository.ts';
 import { createLogger } from '../../logger.ts';
 import { cachedResultRows } from '../../query/result-cache.ts';
-import { addUser, grantDatasetAccess } from '../manage-access.ts';
-import { saveDataset } from '../manage-datasets.ts';
 import { executeQueryJob } from './query-worker.ts';
 import { getQuery, readResultPage } from './read-query.ts';
 import { submitQuery } from './submit-query.ts';
@@ -26,31 +23,21 @@ describe('a query worker that lost its lease', () => {
   const logger = createLogger('silent');
 
   beforeAll(async () => {
-    platform = await createTestPlatform();
-    const dataset = await saveDataset(
-      platform,
-      JSON.parse(await readFile(contractFile('lab-results'), 'utf8')),
-    );
-    await publishSyntheticLabResults(platform, dataset, {
+    platform = await createSyntheticLabPlatform({
       hospitals: 1,
       months: 1,
       rowsPerRelease: 20_000,
     });
-    user = await addUser(platform, testActor, {
-      email: 'row@example.org',
-      name: 'Row',
-      role: 'researcher',
-    });
-    await grantDatasetAccess(platform, testActor, {
-      email: user.email,
-      datasetId: 'lab-results',
-      level: 'row',
-    });
+    user = await researcherWithAccess(platform, 'row@example.org', 'lab-results', 'row');
   }, 60_000);
 
   afterAll(() => platform.dispose());
 
-  it('keeps nothing of a result it finished after another worker took the job', async () => {
+  /**
+   * A query claimed by server A, which then stalls: its lease runs out, and server B requeues
+   * the job and takes it. Returns both claims, the stale one and the live one.
+   */
+  async function takenOverJob() {
     const jobs = queryJobsRepository(platform.catalog.db);
     const submitted = await submitQuery(
       platform,
@@ -59,10 +46,14 @@ describe('a query worker that lost its lease', () => {
     );
     const claimedByA = await jobs.claim('server-a', submitted.id);
     if (!claimedByA) throw new Error('server A could not claim the job');
-    // Server A stalls: its lease runs out, and server B requeues the job and takes it.
     await jobs.reapStale(new Date(Date.now() + 1000));
     const claimedByB = await jobs.claim('server-b', submitted.id);
     if (!claimedByB) throw new Error('server B could not claim the job');
+    return { submitted, claimedByA, claimedByB };
+  }
+
+  it('keeps nothing of a result it finished after another worker took the job', async () => {
+    const { submitted, claimedByA, claimedByB } = await takenOverJob();
 
     // Server A wakes up and runs its stale claim to the end before a heartbeat tells it.
     await executeQueryJob(platform, claimedByA, 'server-a', { logger, heartbeatMs: 600_000 });
@@ -81,17 +72,7 @@ describe('a query worker that lost its lease', () => {
   }, 60_000);
 
   it('does not overwrite the result of the worker that took its job over', async () => {
-    const jobs = queryJobsRepository(platform.catalog.db);
-    const submitted = await submitQuery(
-      platform,
-      { user, source: 'test' },
-      { dataset: 'lab-results', groupBy: [{ column: 'code' }], measures: [{ fn: 'patients' }] },
-    );
-    const claimedByA = await jobs.claim('server-a', submitted.id);
-    if (!claimedByA) throw new Error('server A could not claim the job');
-    await jobs.reapStale(new Date(Date.now() + 1000));
-    const claimedByB = await jobs.claim('server-b', submitted.id);
-    if (!claimedByB) throw new Error('server B could not claim the job');
+    const { submitted, claimedByA, claimedByB } = await takenOverJob();
     await executeQueryJob(platform, claimedByB, 'server-b', { logger, heartbeatMs: 600_000 });
     const page = { page: 1, pageSize: 100 };
     const answered = await readResultPage(platform, user, submitted.id, page);

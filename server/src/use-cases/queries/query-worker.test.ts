@@ -1,13 +1,9 @@
-import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestPlatform, type TestPlatform, testActor } from '../../../test/helper.ts';
-import { contractFile } from '../../../test/ingest-helpers.ts';
+import type { TestPlatform } from '../../../test/helper.ts';
+import { createSyntheticLabPlatform, researcherWithAccess } from '../../../test/query-helpers.ts';
 import type { User } from '../../catalog/users-repository.ts';
-import { publishSyntheticLabResults } from '../../../test/synthetic-lake.ts';
 import { createLogger } from '../../logger.ts';
 import type { Platform } from '../../platform.ts';
-import { addUser, grantDatasetAccess } from '../manage-access.ts';
-import { saveDataset } from '../manage-datasets.ts';
 import { cancelQuery, getQuery, waitForQuery } from './read-query.ts';
 import { submitQuery } from './submit-query.ts';
 import { startQueryWorker } from './query-worker.ts';
@@ -31,26 +27,12 @@ describe('query worker, with queries that take a while', () => {
   let user: User;
 
   beforeAll(async () => {
-    platform = await createTestPlatform();
-    const dataset = await saveDataset(
-      platform,
-      JSON.parse(await readFile(contractFile('lab-results'), 'utf8')),
-    );
-    await publishSyntheticLabResults(platform, dataset, {
+    platform = await createSyntheticLabPlatform({
       hospitals: 1,
       months: 4,
       rowsPerRelease: 3_000_000,
     });
-    user = await addUser(platform, testActor, {
-      email: 'row@example.org',
-      name: 'Row',
-      role: 'researcher',
-    });
-    await grantDatasetAccess(platform, testActor, {
-      email: user.email,
-      datasetId: 'lab-results',
-      level: 'row',
-    });
+    user = await researcherWithAccess(platform, 'row@example.org', 'lab-results', 'row');
   }, 120_000);
 
   afterAll(() => platform.dispose());
@@ -68,6 +50,13 @@ describe('query worker, with queries that take a while', () => {
       return await waitForQuery(on, user, job.id, 60);
     } finally {
       await worker.stop();
+    }
+  }
+
+  /** Waits until a worker runs the job, looking every 20 ms at most `looks` times. */
+  async function untilRunning(on: Platform, id: string, looks: number) {
+    for (let i = 0; i < looks && (await getQuery(on, user, id)).status !== 'running'; i += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
     }
   }
 
@@ -100,13 +89,7 @@ describe('query worker, with queries that take a while', () => {
     const first = startQueryWorker(platform, { logger: createLogger('silent'), pollMs: 50 });
     const job = await submitQuery(platform, { user, source: 'test' }, heavy);
     first.wake();
-    for (
-      let i = 0;
-      i < 100 && (await getQuery(platform, user, job.id)).status !== 'running';
-      i += 1
-    ) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    await untilRunning(platform, job.id, 100);
     await first.stop();
     expect(await getQuery(platform, user, job.id)).toMatchObject({ status: 'queued', error: null });
     const second = startQueryWorker(platform, { logger: createLogger('silent'), pollMs: 50 });
@@ -120,13 +103,7 @@ describe('query worker, with queries that take a while', () => {
 
   it('cancels a running query', async () => {
     const finished = await run(platform, async (id) => {
-      for (
-        let i = 0;
-        i < 100 && (await getQuery(platform, user, id)).status !== 'running';
-        i += 1
-      ) {
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
+      await untilRunning(platform, id, 100);
       await cancelQuery(platform, { user, source: 'test' }, id);
     });
     expect(finished.status).toBe('cancelled');
@@ -146,13 +123,7 @@ describe('query worker, with queries that take a while', () => {
 
     it('cancels a running query on the cluster', async () => {
       const finished = await run(onSpark, async (id) => {
-        for (
-          let i = 0;
-          i < 200 && (await getQuery(onSpark, user, id)).status !== 'running';
-          i += 1
-        ) {
-          await new Promise((resolve) => setTimeout(resolve, 20));
-        }
+        await untilRunning(onSpark, id, 200);
         await cancelQuery(onSpark, { user, source: 'test' }, id);
       });
       expect(finished.status).toBe('cancelled');
