@@ -114,6 +114,15 @@ const envSchema = z.object({
     .string()
     .regex(/^\d+(\.\d+)?\s*(KB|MB|GB|TB)$/i, 'must be a size such as 256MB or 1GB')
     .default('256MB'),
+  /**
+   * On Spark, how much of a CSV whose contract declares no multi-line values each ingest task
+   * reads (spark.sql.files.maxPartitionBytes of the ingest's session): a month of 40 GB is
+   * about 300 tasks at the default.
+   */
+  MEDLAKE_SPARK_SPLIT_SIZE: z
+    .string()
+    .regex(/^\d+(\.\d+)?\s*(KB|MB|GB|TB)$/i, 'must be a size such as 128MB or 1GB')
+    .default('128MB'),
   /** How many queries run at once per server process; more wait in the queue. */
   MEDLAKE_QUERY_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
   /**

@@ -1,4 +1,4 @@
-import type { Env } from '../env.ts';
+import { bytesOf, type Env } from '../env.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 import { createDuckDbEngine, type DuckDbEngineOptions } from './duckdb/duckdb-engine.ts';
 import { createDuckDbIngestEngine, type DuckDbIngestOptions } from './duckdb/duckdb-ingest.ts';
@@ -7,7 +7,10 @@ import { createSparkIngestEngine } from './spark/spark-ingest.ts';
 import type { IngestEngine } from '../ingest/ingest-types.ts';
 import type { QueryEngine } from './types.ts';
 
-type EngineEnv = Pick<Env, 'MEDLAKE_ENGINE' | 'SPARK_CONNECT_URL' | 'MEDLAKE_DUCKDB_EXTENSIONS'>;
+type EngineEnv = Pick<
+  Env,
+  'MEDLAKE_ENGINE' | 'SPARK_CONNECT_URL' | 'MEDLAKE_DUCKDB_EXTENSIONS' | 'MEDLAKE_SPARK_SPLIT_SIZE'
+>;
 
 function withExtensions<T extends object>(env: EngineEnv, options: T): T {
   const directory = env.MEDLAKE_DUCKDB_EXTENSIONS;
@@ -36,6 +39,9 @@ export function createIngestEngine(env: EngineEnv, options: DuckDbIngestOptions)
     case 'duckdb':
       return createDuckDbIngestEngine(withExtensions(env, options));
     case 'spark':
-      return createSparkIngestEngine({ url: sparkUrl! });
+      return createSparkIngestEngine({
+        url: sparkUrl!,
+        splitBytes: bytesOf(env.MEDLAKE_SPARK_SPLIT_SIZE),
+      });
   }
 }

@@ -78,6 +78,8 @@ class IngestPipeline {
   #redactedPositions = new Set<number>();
   /** Rows read into the staged table (where the engine counts them), and rows to be written. */
   #stagedRows: number | null = null;
+  /** Whether the reader numbers records by their line (CsvReader.recordsAreLines). */
+  #recordsAreLines = false;
   #writtenRows = 0;
   /** The conversion to canonical units, where the contract asks for one (unit-step.ts). */
   readonly #units: UnitSql | undefined;
@@ -120,6 +122,7 @@ class IngestPipeline {
     const reader = this.#sql.readCsv({
       location: this.#request.source,
       delimiter: this.#request.plan.contract.delimiter,
+      multiLineValues: this.#request.plan.contract.multiLineValues,
       sizeBytes: this.#request.sourceBytes,
       columns: this.#source,
       kept: this.#rules.kept,
@@ -135,6 +138,8 @@ class IngestPipeline {
         return this.#stagedRows;
       },
     );
+    for (const { name, query } of reader.tables ?? []) await this.#runner.table(name, query);
+    this.#recordsAreLines = reader.recordsAreLines ?? false;
     await this.#runner.view('accepted', reader.accepted);
     await this.#runner.view('read_problems', reader.problems);
   }
@@ -289,7 +294,9 @@ class IngestPipeline {
     ];
     // Records are found in the file by reading it again; lines of problems the reader gave a
     // line instead of a record are not counted as records.
-    const records = rows.flatMap((row) => (row.line === null ? [Number(row.record)] : []));
+    const records = this.#recordsAreLines
+      ? []
+      : rows.flatMap((row) => (row.line === null ? [Number(row.record)] : []));
     let uncounted: number[] = [];
     let located = new Map<number, number>();
     if (records.length > 0) {
@@ -314,7 +321,8 @@ class IngestPipeline {
           ? (this.#rowRules[rule]?.message ?? row.code)
           : readProblemMessage(row.code, source, this.#source.length);
       const record = Number(row.record);
-      const line = row.line === null ? located.get(record) : Number(row.line);
+      const line =
+        row.line !== null ? Number(row.line) : this.#recordsAreLines ? record : located.get(record);
       return {
         code: row.code,
         // Without a second reading of the file, a line is counted as one record per line.

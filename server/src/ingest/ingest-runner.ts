@@ -50,6 +50,8 @@ export type CsvRead = {
   /** Where the engine reads the file: a path, or an S3 URL. */
   location: string;
   delimiter: string;
+  /** Whether a quoted value may hold a line break (the contract's `multiLineValues`). */
+  multiLineValues: boolean;
   sizeBytes: number;
   /** The file's columns, in order. */
   columns: readonly SourceColumn[];
@@ -65,6 +67,13 @@ export type CsvReader = {
   setup: string[];
   /** The rows read, with the kept columns and the flags. */
   staged: string;
+  /** Tables kept after `staged` and before the views, which read them. */
+  tables?: ReadonlyArray<{ name: string; query: string }>;
+  /**
+   * Whether `record` is the line a record is on, counted from the header's 1: then problems by
+   * record are located without reading the file again.
+   */
+  recordsAreLines?: boolean;
   /**
    * The rows of `staged` read without a problem, with `record`, their number in file order.
    * Records read with a problem are numbered too, unless their problems have a line instead.

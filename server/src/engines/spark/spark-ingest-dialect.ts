@@ -1,7 +1,7 @@
 import type { SourceType } from '@medlake/shared';
 import { AppError } from '../../errors.ts';
 import type { SourceColumn } from '../../ingest/ingest-plan.ts';
-import type { CsvRead, IngestDialect } from '../../ingest/ingest-runner.ts';
+import type { CsvRead, CsvReader, IngestDialect } from '../../ingest/ingest-runner.ts';
 import { columnAlias } from '../../ingest/ingest-rules.ts';
 import { sparkDialect } from './spark-dialect.ts';
 import { sparkPath } from './spark-files.ts';
@@ -19,7 +19,7 @@ const sparkTypes: Record<SourceType | 'smallint', string> = {
 };
 
 /** How much of the landed CSV each task of the later passes works on. */
-const bytesPerPartition = 128 * 1024 * 1024;
+export const bytesPerPartition = 128 * 1024 * 1024;
 
 /** How many partitions an upload's rows are spread over, from the size of its CSV. */
 export function partitionsOf(sizeBytes: number): number {
@@ -60,21 +60,39 @@ export const sparkIngestDialect: IngestDialect = {
   },
 };
 
+/** The delimiter as the text of a Spark string literal. */
+function delimiterOf(read: CsvRead): string {
+  const delimiter = read.delimiter === '\t' ? '\\t' : read.delimiter;
+  if (!/^(\\t|[,;|])$/.test(delimiter)) {
+    throw new AppError('internal', 'Spark ingest reads files separated by , ; | or tab');
+  }
+  return delimiter;
+}
+
+/** Each field's text, where an empty field is a missing value, as DuckDB reads them. */
+function textsOf(read: CsvRead): string {
+  return read.columns
+    .map((source) => `nullif(${columnAlias(source)}, '') AS ${columnAlias(source)}`)
+    .join(', ');
+}
+
+/**
+ * The CSV read by the contract's promise on line breaks: a file whose values may span lines is
+ * read whole, in one task; one whose records are each one line is split across tasks.
+ */
+function readCsv(read: CsvRead): CsvReader {
+  return read.multiLineValues ? readWholeCsv(read) : readCsvLines(read);
+}
+
 /**
  * The CSV as text, one row per record with its number (the file is read whole, as one split,
  * so that values may span lines, and numbered in file order), the problems of reading each
  * record, and the kept columns typed.
  */
-function readCsv(read: CsvRead) {
+function readWholeCsv(read: CsvRead): CsvReader {
   const columns = read.columns.map((source) => `${columnAlias(source)} STRING`).join(', ');
-  const delimiter = read.delimiter === '\t' ? '\\t' : read.delimiter;
-  if (!/^(\\t|[,;|])$/.test(delimiter)) {
-    throw new AppError('internal', 'Spark ingest reads files separated by , ; | or tab');
-  }
-  // Empty fields are missing values, as DuckDB reads them.
-  const texts = read.columns
-    .map((source) => `nullif(${columnAlias(source)}, '') AS ${columnAlias(source)}`)
-    .join(', ');
+  const delimiter = delimiterOf(read);
+  const texts = textsOf(read);
   const typed = read.kept.map((source) => `${typedSql(source)} AS ${columnAlias(source)}`);
   const partitions = partitionsOf(read.sizeBytes);
   return {
@@ -103,11 +121,77 @@ function readCsv(read: CsvRead) {
 }
 
 /**
+ * The CSV a line at a time, each split of the file (spark.sql.files.maxPartitionBytes) in a
+ * task of its own: a file of tens of GB is read by the whole cluster, not by one task. Lines
+ * are read as text and parsed as CSV one by one, which keeps what the CSV source drops: the
+ * header is known by its line, not by its split; a line with an odd number of quotes (a value
+ * that runs on to the next line, which the contract says none does) is a problem rather than
+ * a value cut at its line break; and every line is counted, so that a record is numbered by
+ * its line. Within a split, monotonically_increasing_id() counts lines one by one; a small
+ * table of the splits, in file order, adds the lines of the splits before.
+ */
+function readCsvLines(read: CsvRead): CsvReader {
+  const schema = [
+    ...read.columns.map((source) => `${columnAlias(source)} STRING`),
+    'malformed STRING',
+  ];
+  const options = {
+    sep: delimiterOf(read),
+    quote: '"',
+    escape: '"',
+    mode: 'PERMISSIVE',
+    columnNameOfCorruptRecord: 'malformed',
+    nullValue: '',
+    emptyValue: '',
+    ignoreLeadingWhiteSpace: 'false',
+    ignoreTrailingWhiteSpace: 'false',
+  };
+  const optionsMap = Object.entries(options)
+    .map(([name, value]) => `'${name}', '${value}'`)
+    .join(', ');
+  const fields = read.columns.map((source) => `r.${columnAlias(source)} AS ${columnAlias(source)}`);
+  const typed = read.kept.map((source) => `${typedSql(source)} AS ${columnAlias(source)}`);
+  const partitions = partitionsOf(read.sizeBytes);
+  // The line of a staged row, from its split's first line.
+  const line = 's.id - b.first_id + b.lines_before + 1';
+  // An empty line is no record, as DuckDB skips it.
+  const numbered = (where: string) =>
+    `SELECT ${line} AS record, s.* FROM staged s JOIN line_splits b ON s.split_start = b.split_start
+      WHERE NOT s.blank AND ${line} > 1 AND ${where}`;
+  return {
+    // Shuffles sized to the upload (see readWholeCsv).
+    setup: [`SET spark.sql.shuffle.partitions = ${2 * partitions}`],
+    staged: `
+      SELECT split_start, id, blank, ${readProblems(read, 'odd_quotes')} AS read_problems,
+        ${[...typed, ...read.flags].join(',\n')}
+      FROM (SELECT split_start, id, blank, odd_quotes, ${textsOf(read)}, malformed
+        FROM (SELECT split_start, id, blank, odd_quotes, r.malformed, ${fields.join(', ')}
+          FROM (SELECT split_start, id, blank, size(split(value, '"', -1)) % 2 = 0 AS odd_quotes,
+              IF(blank, NULL, from_csv(value, '${schema.join(', ')}', map(${optionsMap}))) AS r
+            FROM (SELECT input_file_block_start() AS split_start, monotonically_increasing_id() AS id,
+                value, value = '' AS blank
+              FROM text.\`${sparkPath(read.location)}\`))))`,
+    tables: [
+      {
+        name: 'line_splits',
+        query: `SELECT split_start, min(id) AS first_id,
+            sum(count(*)) OVER (ORDER BY split_start) - count(*) AS lines_before
+          FROM staged GROUP BY split_start`,
+      },
+    ],
+    recordsAreLines: true,
+    accepted: numbered('size(s.read_problems) = 0'),
+    problems: `SELECT record, CAST(NULL AS BIGINT) AS line, p.position AS position, p.code AS code
+      FROM (${numbered('size(s.read_problems) > 0')}) n LATERAL VIEW explode(read_problems) r AS p`,
+  };
+}
+
+/**
  * What went wrong reading a record, as (position, code) pairs: a record Spark could not split
  * into the header's fields (told apart by its quotes and fields), bytes that were not UTF-8
  * (which Spark reads as U+FFFD), or values that do not cast to their type.
  */
-function readProblems(read: CsvRead): string {
+function readProblems(read: CsvRead, oddQuotes?: string): string {
   const expected = read.columns.length;
   const problem = (position: string, code: string) =>
     `named_struct('position', ${position}, 'code', ${code})`;
@@ -129,7 +213,10 @@ function readProblems(read: CsvRead): string {
     invalid.length > 0
       ? `filter(array(${invalid.join(', ')}), p -> p IS NOT NULL)`
       : `array_remove(array(${problem('CAST(NULL AS INT)', "'invalid_value'")}), NULL)`;
-  return `CASE
+  const unterminated = oddQuotes
+    ? `WHEN ${oddQuotes} THEN array(${problem('CAST(NULL AS INT)', "'unterminated_quote'")})`
+    : '';
+  return `CASE ${unterminated}
       WHEN malformed IS NOT NULL THEN array(${problem('CAST(NULL AS INT)', malformedCode)})
       WHEN contains(concat_ws('', ${all}), '\uFFFD') THEN array(${problem('CAST(NULL AS INT)', "'invalid_encoding'")})
       ELSE ${invalidValues} END`;

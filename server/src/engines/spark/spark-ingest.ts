@@ -13,7 +13,7 @@ import { parseConnectUrl } from './connect-url.ts';
 import { SparkConnectClient } from './spark-connect-client.ts';
 import { sessionSettings } from './spark-engine.ts';
 import { writeReleaseFiles } from './spark-files.ts';
-import { partitionsOf, sparkIngestDialect } from './spark-ingest-dialect.ts';
+import { bytesPerPartition, partitionsOf, sparkIngestDialect } from './spark-ingest-dialect.ts';
 
 /**
  * Ingest on Spark, through Spark Connect, with the same pipeline as on DuckDB
@@ -22,7 +22,12 @@ import { partitionsOf, sparkIngestDialect } from './spark-ingest-dialect.ts';
  * of this session only. Real identifiers live in the session's cached tables, which are
  * dropped at the end.
  */
-export function createSparkIngestEngine(options: { url: string }): IngestEngine {
+export function createSparkIngestEngine(options: {
+  url: string;
+  /** Bytes of CSV per read task, where the contract declares no multi-line values. */
+  splitBytes?: number;
+}): IngestEngine {
+  const splitBytes = options.splitBytes ?? bytesPerPartition;
   const target = parseConnectUrl(options.url);
   return {
     kind: 'spark',
@@ -31,7 +36,8 @@ export function createSparkIngestEngine(options: { url: string }): IngestEngine 
       const cached: string[] = [];
       try {
         for (const setting of sessionSettings) await client.sql(setting);
-        return await runIngest(sparkRunner(client, request, cached), request);
+        await client.sql(`SET spark.sql.files.maxPartitionBytes = ${splitBytes}`);
+        return await runIngest(sparkRunner(client, request, cached, splitBytes), request);
       } catch (error) {
         throw withoutValues(error);
       } finally {
@@ -58,6 +64,7 @@ function sparkRunner(
   client: SparkConnectClient,
   request: IngestRequest,
   cached: string[],
+  splitBytes: number,
 ): IngestRunner {
   /** Named arguments of the statements: secrets never enter SQL text. */
   const args: Record<string, unknown> = {};
@@ -70,8 +77,12 @@ function sparkRunner(
     client.sql(query, argumentsOf(query), { onProgress: onPercent });
   const view = (name: string, query: string) =>
     client.createQueryView(name, query, argumentsOf(query));
-  // Tables are few rows beside the upload's: as many partitions as its rows.
-  const partitions = partitionsOf(request.sourceBytes);
+  // Tables are few rows beside the upload's: as many partitions as its rows, and no fewer
+  // than the splits of a file read in parallel, which a coalesce would read in fewer tasks.
+  const partitions = Math.max(
+    partitionsOf(request.sourceBytes),
+    Math.ceil(request.sourceBytes / splitBytes),
+  );
   return {
     dialect: sparkIngestDialect,
     // Spark Connect reports its stages' tasks, not rows.
