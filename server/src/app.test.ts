@@ -5,11 +5,11 @@ import { errorBodySchema, healthReportSchema } from '@medlake/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { catalogBackends } from '../test/catalog-backends.ts';
-import { createTestApp, createTestPlatform, testActor, type TestPlatform } from '../test/helper.ts';
+import { userWithToken } from '../test/api-helpers.ts';
+import { createTestApp, createTestPlatform, type TestPlatform } from '../test/helper.ts';
 import { buildApp, type App } from './app.ts';
 import { createLogger } from './logger.ts';
 import { createLocalObjectStore } from './storage/local/local-object-store.ts';
-import { addUser, createApiToken } from './use-cases/manage-access.ts';
 
 describe.each(catalogBackends())('HTTP API with the catalog on %s', (kind) => {
   let platform: TestPlatform;
@@ -36,11 +36,9 @@ describe.each(catalogBackends())('HTTP API with the catalog on %s', (kind) => {
   });
 
   it('reports every part healthy to an admin and with the health token', async () => {
-    await addUser(platform, testActor, { email: 'ops@example.org', name: 'ops', role: 'admin' });
-    const { token } = await createApiToken(platform, testActor, {
-      email: 'ops@example.org',
-      name: 'health',
-      days: 1,
+    const { token } = await userWithToken(platform, 'ops@example.org', {
+      role: 'admin',
+      name: 'ops',
     });
     const byAdmin = await app.inject({
       method: 'GET',
@@ -71,16 +69,7 @@ describe.each(catalogBackends())('HTTP API with the catalog on %s', (kind) => {
       expect(anonymous.statusCode, url).toBe(401);
       expect(anonymous.body).not.toContain('/api/v1/admin');
     }
-    await addUser(platform, testActor, {
-      email: 'dev@example.org',
-      name: 'dev',
-      role: 'researcher',
-    });
-    const { token } = await createApiToken(platform, testActor, {
-      email: 'dev@example.org',
-      name: 'docs',
-      days: 1,
-    });
+    const { token } = await userWithToken(platform, 'dev@example.org', { name: 'dev' });
     const response = await app.inject({
       method: 'GET',
       url: '/api/docs/json',

@@ -69,6 +69,27 @@ export async function ingest(
   });
 }
 
+/**
+ * The `locked` dataset of the airlock's tests: the Synthea contract with an airlock, under its
+ * own name, and all of Synthea's export published as one month of it.
+ */
+export async function publishLockedDataset(platform: Platform): Promise<void> {
+  await addHospital(platform, testActor, { id: 'synthea', name: 'Synthea' });
+  const contract = JSON.parse(await readFile(contractFile('synthea-observations'), 'utf8'));
+  await saveDataset(platform, {
+    ...contract,
+    name: 'locked',
+    title: 'Locked',
+    privacy: { airlock: true },
+  });
+  const { status } = await ingest(platform, {
+    file: synthea('all'),
+    dataset: 'locked',
+    month: '2021-06',
+  });
+  if (status !== 'published') throw new Error(`the locked dataset's ingest ended ${status}`);
+}
+
 /** Every file under a directory, recursively, as absolute paths. */
 export async function listFiles(directory: string): Promise<string[]> {
   try {

@@ -2,14 +2,9 @@ import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { errorCatalog, errorCodeList, isErrorCode } from '@medlake/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createTestApp,
-  createTestPlatform,
-  testActor,
-  type TestPlatform,
-} from '../../test/helper.ts';
+import { userWithToken } from '../../test/api-helpers.ts';
+import { createTestApp, createTestPlatform, type TestPlatform } from '../../test/helper.ts';
 import type { App } from '../app.ts';
-import { addUser, createApiToken } from '../use-cases/manage-access.ts';
 
 const serverSource = path.resolve(import.meta.dirname, '..');
 const errorsDoc = path.resolve(import.meta.dirname, '../../../docs/errors.md');
@@ -97,16 +92,7 @@ describe('error codes in the OpenAPI document', () => {
   });
 
   it('lists every code with its status, and the error body allows exactly those codes', async () => {
-    await addUser(platform, testActor, {
-      email: 'api@example.org',
-      name: 'api',
-      role: 'researcher',
-    });
-    const { token } = await createApiToken(platform, testActor, {
-      email: 'api@example.org',
-      name: 'docs',
-      days: 1,
-    });
+    const { token } = await userWithToken(platform, 'api@example.org', { name: 'api' });
     const response = await app.inject({
       method: 'GET',
       url: '/api/docs/json',

@@ -1,18 +1,11 @@
-import { readFile } from 'node:fs/promises';
 import type { ExportLink, OutputReport, QueryJobView } from '@medlake/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createTestApp,
-  createTestPlatform,
-  testActor,
-  type TestPlatform,
-} from '../../test/helper.ts';
-import { contractFile, ingest, synthea } from '../../test/ingest-helpers.ts';
+import { callWithTokens, userWithToken } from '../../test/api-helpers.ts';
+import { createTestApp, createTestPlatform, type TestPlatform } from '../../test/helper.ts';
+import { publishLockedDataset } from '../../test/ingest-helpers.ts';
 import type { App } from '../app.ts';
 import { createLogger } from '../logger.ts';
 import { startQueryWorker, type QueryWorker } from '../use-cases/queries/query-worker.ts';
-import { addHospital, saveDataset } from '../use-cases/manage-datasets.ts';
-import { addUser, createApiToken, grantDatasetAccess } from '../use-cases/manage-access.ts';
 
 /**
  * The output check and the airlock: every export carries a report of the rules that ran, and on
@@ -25,13 +18,7 @@ describe('the output check and the airlock', () => {
   let worker: QueryWorker;
   const tokens: Record<string, string> = {};
 
-  const call = (who: string, method: 'GET' | 'POST', url: string, payload?: object) =>
-    app.inject({
-      method,
-      url,
-      headers: { authorization: `Bearer ${tokens[who]}` },
-      ...(payload ? { payload } : {}),
-    });
+  const call = callWithTokens(() => app, tokens);
 
   const exportOf = async (who: string, spec: object) => {
     const submitted = await call(who, 'POST', '/api/v1/queries?wait=30', {
@@ -47,29 +34,14 @@ describe('the output check and the airlock', () => {
 
   beforeAll(async () => {
     platform = await createTestPlatform();
-    await addHospital(platform, testActor, { id: 'synthea', name: 'Synthea' });
-    const contract = JSON.parse(await readFile(contractFile('synthea-observations'), 'utf8'));
-    await saveDataset(platform, {
-      ...contract,
-      name: 'locked',
-      title: 'Locked',
-      privacy: { airlock: true },
-    });
-    expect(
-      (await ingest(platform, { file: synthea('all'), dataset: 'locked', month: '2021-06' }))
-        .status,
-    ).toBe('published');
+    await publishLockedDataset(platform);
     for (const [email, role, level] of [
       ['rowan@example.org', 'researcher', 'row'],
       ['agnes@example.org', 'researcher', 'aggregate'],
       ['admin@example.org', 'admin', undefined],
     ] as const) {
-      await addUser(platform, testActor, { email, name: email, role });
-      if (level)
-        await grantDatasetAccess(platform, testActor, { email, datasetId: 'locked', level });
-      tokens[email] = (
-        await createApiToken(platform, testActor, { email, name: 't', days: 1 })
-      ).token;
+      const grant = level && { datasetId: 'locked', level };
+      tokens[email] = (await userWithToken(platform, email, { role, grant })).token;
     }
     worker = startQueryWorker(platform, { logger: createLogger('silent'), pollMs: 50 });
     app = await createTestApp(platform);

@@ -1,22 +1,15 @@
-import { readFile } from 'node:fs/promises';
 import type { ExportLink, QueryJobView, ResultPage } from '@medlake/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attemptTally } from '../../test/attempts.ts';
-import {
-  createTestApp,
-  createTestPlatform,
-  testActor,
-  type TestPlatform,
-} from '../../test/helper.ts';
-import { contractFile, ingest, synthea } from '../../test/ingest-helpers.ts';
+import { callWithTokens, userWithToken } from '../../test/api-helpers.ts';
+import { createTestApp, createTestPlatform, type TestPlatform } from '../../test/helper.ts';
+import { publishLockedDataset } from '../../test/ingest-helpers.ts';
 import type { App } from '../app.ts';
 import { usersRepository } from '../catalog/users-repository.ts';
 import { createLogger } from '../logger.ts';
 import { startQueryWorker, type QueryWorker } from '../use-cases/queries/query-worker.ts';
 import { exportQueryResult } from '../use-cases/queries/export-query.ts';
 import { readResultPage } from '../use-cases/queries/read-query.ts';
-import { addHospital, saveDataset } from '../use-cases/manage-datasets.ts';
-import { addUser, createApiToken, grantDatasetAccess } from '../use-cases/manage-access.ts';
 
 /**
  * Issue 27, the airlock on every path: while a row-level result waited for approval, its pages
@@ -38,13 +31,7 @@ describe('attacks on the airlock', () => {
   /** What each attempt got back, judged once the result's content is known. */
   const answers: Array<{ kind: string; what: string; status: number; body: string }> = [];
 
-  const call = (who: string, method: 'GET' | 'POST' | 'DELETE', url: string, payload?: object) =>
-    app.inject({
-      method,
-      url,
-      headers: { authorization: `Bearer ${tokens[who]}` },
-      ...(payload ? { payload } : {}),
-    });
+  const call = callWithTokens(() => app, tokens);
   const rowan = 'rowan@example.org';
   const rowSpec = { dataset: 'locked', select: ['patient', 'code', 'value', 'observed_at'] };
   /** A row-level user's aggregate with small cells: also held, and its rows cached in memory. */
@@ -75,29 +62,11 @@ describe('attacks on the airlock', () => {
 
   beforeAll(async () => {
     platform = await createTestPlatform();
-    await addHospital(platform, testActor, { id: 'synthea', name: 'Synthea' });
-    const contract = JSON.parse(await readFile(contractFile('synthea-observations'), 'utf8'));
-    await saveDataset(platform, {
-      ...contract,
-      name: 'locked',
-      title: 'Locked',
-      privacy: { airlock: true },
-    });
-    expect(
-      (await ingest(platform, { file: synthea('all'), dataset: 'locked', month: '2021-06' }))
-        .status,
-    ).toBe('published');
-    for (const [email, role, level] of [
-      [rowan, 'researcher', 'row'],
-      ['admin@example.org', 'admin', undefined],
-    ] as const) {
-      await addUser(platform, testActor, { email, name: email, role });
-      if (level)
-        await grantDatasetAccess(platform, testActor, { email, datasetId: 'locked', level });
-      tokens[email] = (
-        await createApiToken(platform, testActor, { email, name: 't', days: 1 })
-      ).token;
-    }
+    await publishLockedDataset(platform);
+    const grant = { datasetId: 'locked', level: 'row' } as const;
+    tokens[rowan] = (await userWithToken(platform, rowan, { grant })).token;
+    const admin = 'admin@example.org';
+    tokens[admin] = (await userWithToken(platform, admin, { role: 'admin' })).token;
     worker = startQueryWorker(platform, { logger: createLogger('silent'), pollMs: 50 });
     app = await createTestApp(platform);
   }, 180_000);

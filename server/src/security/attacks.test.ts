@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attemptTally } from '../../test/attempts.ts';
+import { userWithToken } from '../../test/api-helpers.ts';
 import {
   createTestApp,
   createTestPlatform,
@@ -18,12 +19,7 @@ import { startQueryWorker, type QueryWorker } from '../use-cases/queries/query-w
 import { openSession } from '../use-cases/accounts/sign-in.ts';
 import { createUserWithPassword, setUserDisabled } from '../use-cases/accounts/manage-users.ts';
 import { createProject, setProjectMember } from '../use-cases/access/projects.ts';
-import {
-  addUser,
-  createApiToken,
-  grantDatasetAccess,
-  revokeGrant,
-} from '../use-cases/manage-access.ts';
+import { grantDatasetAccess, revokeGrant } from '../use-cases/manage-access.ts';
 
 type Response = Awaited<ReturnType<App['inject']>>;
 
@@ -97,15 +93,8 @@ describe('attacks on access', () => {
       ['mallory@example.org', 'aggregate'],
       ['rowan@example.org', 'row'],
     ] as const) {
-      await addUser(platform, testActor, { email, name: email, role: 'researcher' });
-      await grantDatasetAccess(platform, testActor, {
-        email,
-        datasetId: 'synthea-observations',
-        level,
-      });
-      tokens[email] = (
-        await createApiToken(platform, testActor, { email, name: 'test', days: 1 })
-      ).token;
+      const grant = { datasetId: 'synthea-observations', level };
+      tokens[email] = (await userWithToken(platform, email, { grant })).token;
     }
     tokens['steward@example.org'] = await stewardWithToken(
       platform,
@@ -406,7 +395,7 @@ describe('attacks on access', () => {
       },
     ];
     for (const { email, level, query, end } of owners) {
-      await addUser(platform, testActor, { email, name: email, role: 'researcher' });
+      tokens[email] = (await userWithToken(platform, email)).token;
       const grant =
         level === 'project'
           ? await setProjectMember(platform, testActor, {
@@ -419,9 +408,6 @@ describe('attacks on access', () => {
               datasetId: 'synthea-observations',
               level,
             });
-      tokens[email] = (
-        await createApiToken(platform, testActor, { email, name: 'test', days: 1 })
-      ).token;
       const queryId = await finished(email, query);
       const exported = await call(email, 'POST', `/api/v1/queries/${queryId}/exports`, {
         format: 'csv',
@@ -567,13 +553,8 @@ describe('attacks on access', () => {
         `signed-out session ${url}`,
       );
     }
-    await addUser(platform, testActor, {
-      email: 'leaver@example.org',
-      name: 'Leaver',
-      role: 'researcher',
-    });
     tokens['leaver@example.org'] = (
-      await createApiToken(platform, testActor, { email: 'leaver@example.org', name: 't', days: 1 })
+      await userWithToken(platform, 'leaver@example.org', { name: 'Leaver' })
     ).token;
     const leaverSession = await sessionOf('leaver@example.org');
     await setUserDisabled(platform, testActor, { email: 'leaver@example.org', disabled: true });

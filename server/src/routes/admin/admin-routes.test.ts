@@ -1,15 +1,10 @@
 import type { AccessRequestView, GrantView } from '@medlake/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createTestApp,
-  createTestPlatform,
-  testActor,
-  type TestPlatform,
-} from '../../../test/helper.ts';
+import { callWithTokens, userWithToken } from '../../../test/api-helpers.ts';
+import { createTestApp, createTestPlatform, type TestPlatform } from '../../../test/helper.ts';
 import { prepareDataset } from '../../../test/ingest-helpers.ts';
 import type { App } from '../../app.ts';
 import { grantsRepository } from '../../catalog/grants-repository.ts';
-import { addUser, createApiToken } from '../../use-cases/manage-access.ts';
 
 describe('administration: access requests, grants and projects', () => {
   let platform: TestPlatform;
@@ -17,18 +12,7 @@ describe('administration: access requests, grants and projects', () => {
   const tokens: Record<string, string> = {};
   const ids: Record<string, string> = {};
 
-  const call = (
-    who: string,
-    method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
-    url: string,
-    payload?: object,
-  ) =>
-    app.inject({
-      method,
-      url,
-      headers: { authorization: `Bearer ${tokens[who]}` },
-      ...(payload ? { payload } : {}),
-    });
+  const call = callWithTokens(() => app, tokens);
   /** Whether the user may see the dataset's dictionary: what a grant opens. */
   const canRead = async (who: string) =>
     (await call(who, 'GET', '/api/v1/datasets/synthea-observations/dictionary')).statusCode === 200;
@@ -41,11 +25,9 @@ describe('administration: access requests, grants and projects', () => {
       ['rae', 'researcher'],
       ['sam', 'researcher'],
     ] as const) {
-      const email = `${name}@example.org`;
-      ids[name] = (await addUser(platform, testActor, { email, name, role })).id;
-      tokens[name] = (
-        await createApiToken(platform, testActor, { email, name: 't', days: 1 })
-      ).token;
+      const added = await userWithToken(platform, `${name}@example.org`, { role, name });
+      ids[name] = added.user.id;
+      tokens[name] = added.token;
     }
     app = await createTestApp(platform);
   });

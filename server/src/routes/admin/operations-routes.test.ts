@@ -1,5 +1,6 @@
 import type { HospitalOverview, QueryJobView, RunningWork, StorageUsage } from '@medlake/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { callWithTokens, userWithToken } from '../../../test/api-helpers.ts';
 import {
   createTestApp,
   createTestPlatform,
@@ -9,20 +10,14 @@ import {
 import { ingest, prepareDataset, synthea } from '../../../test/ingest-helpers.ts';
 import type { App } from '../../app.ts';
 import { assignSteward } from '../../use-cases/accounts/manage-users.ts';
-import { addUser, createApiToken, grantDatasetAccess } from '../../use-cases/manage-access.ts';
+import { grantDatasetAccess } from '../../use-cases/manage-access.ts';
 
 describe('operations: hospitals, work under way, storage', () => {
   let platform: TestPlatform;
   let app: App;
   const tokens: Record<string, string> = {};
 
-  const call = (who: string, method: 'GET' | 'POST' | 'DELETE', url: string, payload?: object) =>
-    app.inject({
-      method,
-      url,
-      headers: { authorization: `Bearer ${tokens[who]}` },
-      ...(payload ? { payload } : {}),
-    });
+  const call = callWithTokens(() => app, tokens);
 
   beforeAll(async () => {
     platform = await createTestPlatform();
@@ -34,10 +29,7 @@ describe('operations: hospitals, work under way, storage', () => {
       ['rae', 'researcher'],
     ] as const) {
       const email = `${name}@example.org`;
-      await addUser(platform, testActor, { email, name, role });
-      tokens[name] = (
-        await createApiToken(platform, testActor, { email, name: 't', days: 1 })
-      ).token;
+      tokens[name] = (await userWithToken(platform, email, { role, name })).token;
     }
     await assignSteward(platform, testActor, {
       email: 'stu@example.org',

@@ -1,14 +1,9 @@
 import type { AuditPage } from '@medlake/shared';
 import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createTestApp,
-  createTestPlatform,
-  testActor,
-  type TestPlatform,
-} from '../../../test/helper.ts';
+import { userWithToken } from '../../../test/api-helpers.ts';
+import { createTestApp, createTestPlatform, type TestPlatform } from '../../../test/helper.ts';
 import type { App } from '../../app.ts';
-import { addUser, createApiToken } from '../../use-cases/manage-access.ts';
 
 describe('/api/v1/audit', () => {
   let platform: TestPlatform;
@@ -22,10 +17,7 @@ describe('/api/v1/audit', () => {
     platform = await createTestPlatform();
     for (const role of ['admin', 'auditor', 'researcher'] as const) {
       const email = `${role}@example.org`;
-      await addUser(platform, testActor, { email, name: role, role });
-      tokens[role] = (
-        await createApiToken(platform, testActor, { email, name: 't', days: 1 })
-      ).token;
+      tokens[role] = (await userWithToken(platform, email, { role, name: role })).token;
     }
     app = await createTestApp(platform);
   });

@@ -1,29 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import type { AuditPage, SuspiciousActivity } from '@medlake/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createTestApp,
-  createTestPlatform,
-  testActor,
-  type TestPlatform,
-} from '../../../test/helper.ts';
+import { callWithTokens, userWithToken } from '../../../test/api-helpers.ts';
+import { createTestApp, createTestPlatform, type TestPlatform } from '../../../test/helper.ts';
 import { prepareDataset } from '../../../test/ingest-helpers.ts';
 import type { App } from '../../app.ts';
 import { usersRepository } from '../../catalog/users-repository.ts';
-import { addUser, createApiToken, grantDatasetAccess } from '../../use-cases/manage-access.ts';
+import { grantDatasetAccess } from '../../use-cases/manage-access.ts';
 
 describe('probes on record, and the suspicious-activity page', () => {
   let platform: TestPlatform;
   let app: App;
   const tokens: Record<string, string> = {};
 
-  const call = (who: string, method: 'GET' | 'POST', url: string, payload?: object) =>
-    app.inject({
-      method,
-      url,
-      headers: { authorization: `Bearer ${tokens[who]}` },
-      ...(payload ? { payload } : {}),
-    });
+  const call = callWithTokens(() => app, tokens);
 
   beforeAll(async () => {
     platform = await createTestPlatform();
@@ -34,10 +24,7 @@ describe('probes on record, and the suspicious-activity page', () => {
       ['quiet', 'researcher'],
     ] as const) {
       const email = `${name}@example.org`;
-      await addUser(platform, testActor, { email, name, role });
-      tokens[name] = (
-        await createApiToken(platform, testActor, { email, name: 't', days: 1 })
-      ).token;
+      tokens[name] = (await userWithToken(platform, email, { role, name })).token;
     }
     app = await createTestApp(platform);
   });

@@ -1,14 +1,9 @@
 import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createTestApp,
-  createTestPlatform,
-  type TestPlatform,
-  testActor,
-} from '../../../test/helper.ts';
+import { userWithToken } from '../../../test/api-helpers.ts';
+import { createTestApp, createTestPlatform, type TestPlatform } from '../../../test/helper.ts';
 import { ingest, prepareDataset, synthea } from '../../../test/ingest-helpers.ts';
 import type { App } from '../../app.ts';
-import { addUser, createApiToken, grantDatasetAccess } from '../../use-cases/manage-access.ts';
 
 type Dictionary = {
   hospitals: string[];
@@ -41,16 +36,8 @@ describe('/api/v1/datasets', () => {
       ['row@example.org', 'row'],
       ['none@example.org', undefined],
     ] as const) {
-      await addUser(platform, testActor, { email, name: email, role: 'researcher' });
-      if (level)
-        await grantDatasetAccess(platform, testActor, {
-          email,
-          datasetId: 'synthea-observations',
-          level,
-        });
-      tokens[email] = (
-        await createApiToken(platform, testActor, { email, name: 'test', days: 1 })
-      ).token;
+      const grant = level ? { datasetId: 'synthea-observations', level } : undefined;
+      tokens[email] = (await userWithToken(platform, email, { grant })).token;
     }
     app = await createTestApp(platform);
   }, 60_000);

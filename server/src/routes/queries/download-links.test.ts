@@ -1,5 +1,6 @@
 import type { GrantView } from '@medlake/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { callWithTokens, userWithToken } from '../../../test/api-helpers.ts';
 import {
   createTestApp,
   createTestPlatform,
@@ -15,7 +16,7 @@ import { sessionCookie } from '../../http/authenticate.ts';
 import type { StorageKind } from '../../storage/object-store.ts';
 import { createProject } from '../../use-cases/access/projects.ts';
 import { openSession } from '../../use-cases/accounts/sign-in.ts';
-import { addUser, createApiToken, grantDatasetAccess } from '../../use-cases/manage-access.ts';
+import { grantDatasetAccess } from '../../use-cases/manage-access.ts';
 
 const stores: Array<[string, StorageKind]> = [
   ['local disk', 'local'],
@@ -42,18 +43,7 @@ describe.each(stores)('download links, exports on %s', (_, storage) => {
   const tokens: Record<string, string> = {};
 
   const as = (who: string): Credential => ({ token: tokens[who]! });
-  const call = (
-    who: string,
-    method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE',
-    url: string,
-    payload?: object,
-  ) =>
-    app.inject({
-      method,
-      url,
-      headers: { authorization: `Bearer ${tokens[who]}` },
-      ...(payload ? { payload } : {}),
-    });
+  const call = callWithTokens(() => app, tokens);
 
   /** Uses a link as the credential says (none: anonymous), following S3's redirect. */
   const use = async (url: string, credential: Credential) => {
@@ -113,18 +103,10 @@ describe.each(stores)('download links, exports on %s', (_, storage) => {
       ['tess', 'researcher', 'aggregate'],
       ['hana', 'researcher', 'aggregate'],
     ] as const) {
-      const email = `${name}@example.org`;
-      users[name] = await addUser(platform, testActor, { email, name, role });
-      if (level) {
-        await grantDatasetAccess(platform, testActor, {
-          email,
-          datasetId: 'synthea-observations',
-          level,
-        });
-      }
-      tokens[name] = (
-        await createApiToken(platform, testActor, { email, name: 't', days: 1 })
-      ).token;
+      const grant = level ? { datasetId: 'synthea-observations', level } : undefined;
+      const added = await userWithToken(platform, `${name}@example.org`, { role, name, grant });
+      users[name] = added.user;
+      tokens[name] = added.token;
     }
     await createProject(platform, testActor, { id: 'cardio-2026', name: 'Cardio' });
     await grantDatasetAccess(platform, testActor, {

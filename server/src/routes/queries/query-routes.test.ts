@@ -1,18 +1,13 @@
 import type { QueryJobView, ResultPage } from '@medlake/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createTestApp,
-  createTestPlatform,
-  type TestPlatform,
-  testActor,
-} from '../../../test/helper.ts';
+import { userWithToken } from '../../../test/api-helpers.ts';
+import { createTestApp, createTestPlatform, type TestPlatform } from '../../../test/helper.ts';
 import { fixtureLines, ingest, prepareDataset, synthea } from '../../../test/ingest-helpers.ts';
 import type { App } from '../../app.ts';
 import { grantsRepository } from '../../catalog/grants-repository.ts';
 import { createLogger } from '../../logger.ts';
 import { startQueryWorker, type QueryWorker } from '../../use-cases/queries/query-worker.ts';
 import { forgetResultRows } from '../../query/result-cache.ts';
-import { addUser, createApiToken, grantDatasetAccess } from '../../use-cases/manage-access.ts';
 
 const byCode = {
   dataset: 'synthea-observations',
@@ -58,28 +53,11 @@ describe('/api/v1/queries', () => {
       ['row@example.org', 'row'],
       ['other@example.org', 'aggregate'],
     ] as const) {
-      await addUser(platform, testActor, { email, name: email, role: 'researcher' });
-      await grantDatasetAccess(platform, testActor, {
-        email,
-        datasetId: 'synthea-observations',
-        level,
-      });
-      tokens[email] = (
-        await createApiToken(platform, testActor, { email, name: 'test', days: 1 })
-      ).token;
+      const grant = { datasetId: 'synthea-observations', level };
+      tokens[email] = (await userWithToken(platform, email, { grant })).token;
     }
-    await addUser(platform, testActor, {
-      email: 'none@example.org',
-      name: 'None',
-      role: 'researcher',
-    });
-    tokens['none@example.org'] = (
-      await createApiToken(platform, testActor, {
-        email: 'none@example.org',
-        name: 'test',
-        days: 1,
-      })
-    ).token;
+    const none = 'none@example.org';
+    tokens[none] = (await userWithToken(platform, none, { name: 'None' })).token;
     worker = startQueryWorker(platform, { logger: createLogger('silent'), pollMs: 50 });
     app = await createTestApp(platform);
   }, 60_000);

@@ -1,5 +1,6 @@
 import type { QueryJobView, SavedQueryView } from '@medlake/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { callWithTokens, userWithToken } from '../../../test/api-helpers.ts';
 import {
   createTestApp,
   createTestPlatform,
@@ -8,7 +9,6 @@ import {
 } from '../../../test/helper.ts';
 import { prepareDataset } from '../../../test/ingest-helpers.ts';
 import type { App } from '../../app.ts';
-import { addUser, createApiToken, grantDatasetAccess } from '../../use-cases/manage-access.ts';
 import { createProject, setProjectMember } from '../../use-cases/access/projects.ts';
 
 describe('saved queries', () => {
@@ -22,18 +22,7 @@ describe('saved queries', () => {
     measures: [{ fn: 'patients' }],
   };
 
-  const call = (
-    who: string,
-    method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
-    url: string,
-    payload?: object,
-  ) =>
-    app.inject({
-      method,
-      url,
-      headers: { authorization: `Bearer ${tokens[who]}` },
-      ...(payload ? { payload } : {}),
-    });
+  const call = callWithTokens(() => app, tokens);
 
   beforeAll(async () => {
     platform = await createTestPlatform();
@@ -41,16 +30,8 @@ describe('saved queries', () => {
     await createProject(platform, testActor, { id: 'glucose', name: 'Glucose' });
     // ann and ben share a project; cy is a researcher with access but outside it.
     for (const name of ['ann', 'ben', 'cy']) {
-      const email = `${name}@example.org`;
-      await addUser(platform, testActor, { email, name, role: 'researcher' });
-      await grantDatasetAccess(platform, testActor, {
-        email,
-        datasetId: 'synthea-observations',
-        level: 'aggregate',
-      });
-      tokens[name] = (
-        await createApiToken(platform, testActor, { email, name: 't', days: 1 })
-      ).token;
+      const grant = { datasetId: 'synthea-observations', level: 'aggregate' } as const;
+      tokens[name] = (await userWithToken(platform, `${name}@example.org`, { name, grant })).token;
     }
     for (const email of ['ann@example.org', 'ben@example.org'])
       await setProjectMember(platform, testActor, { projectId: 'glucose', email, member: true });
