@@ -15,14 +15,32 @@ export type Dataset = {
 
 type DatasetRow = Selectable<DatasetsTable>;
 
+/**
+ * Contracts as parsed, by dataset, version and time of change: every query reads its dataset,
+ * and parsing the whole contract each time cost more than the read. A contract is only ever
+ * replaced through `updateContract`, which moves both.
+ */
+const parsedContracts = new Map<string, DatasetContract>();
+const parsedContractsKept = 100;
+
+function contractOf(row: DatasetRow): DatasetContract {
+  const key = `${row.id}\u0000${row.contract_version}\u0000${row.updated_at.getTime()}`;
+  const known = parsedContracts.get(key);
+  if (known) return known;
+  // Parsed on the way out too, so a contract that a newer release of medlake reads
+  // differently fails loudly instead of being misread.
+  const contract = datasetContractSchema.parse(row.contract);
+  if (parsedContracts.size >= parsedContractsKept) parsedContracts.clear();
+  parsedContracts.set(key, contract);
+  return contract;
+}
+
 function toDataset(row: DatasetRow): Dataset {
   return {
     id: row.id,
     title: row.title,
     description: row.description,
-    // Parsed on the way out too, so a contract that a newer release of medlake reads
-    // differently fails loudly instead of being misread.
-    contract: datasetContractSchema.parse(row.contract),
+    contract: contractOf(row),
     contractVersion: row.contract_version,
     createdAt: row.created_at,
     updatedAt: row.updated_at,

@@ -1,5 +1,9 @@
-import type { OutputReport, QuerySummary, ResultReviewView } from '@medlake/shared';
-import { datasetsRepository } from '../catalog/datasets-repository.ts';
+import type {
+  DatasetContract,
+  OutputReport,
+  QuerySummary,
+  ResultReviewView,
+} from '@medlake/shared';
 import type { QueryJob } from '../catalog/query-jobs-repository.ts';
 import { AppError } from '../errors.ts';
 import type { PlatformParts } from '../platform-parts.ts';
@@ -23,15 +27,15 @@ type FailedCheck = ResultReviewView['checks'][number];
 
 /**
  * The airlock's verdict on a result just made, for a dataset whose contract has an airlock;
- * undefined otherwise. Checked against the contract as it is when the result is made.
+ * undefined otherwise. Checked against the contract the query ran under (its disclosure control
+ * used the same), which the worker read when the job started.
  */
 export async function airlockVerdict(
   platform: PlatformParts,
-  job: Pick<QueryJob, 'datasetId'>,
+  contract: Pick<DatasetContract, 'privacy'>,
   outcome: { summary: QuerySummary; resultKey: string },
 ): Promise<AirlockVerdict | undefined> {
-  const dataset = await datasetsRepository(platform.catalog.db).get(job.datasetId);
-  if (!dataset?.contract.privacy.airlock) return undefined;
+  if (!contract.privacy.airlock) return undefined;
   const report = await checkOutput(platform, {
     summary: outcome.summary,
     resultLocation: platform.store.locate(outcome.resultKey),

@@ -186,11 +186,13 @@ async function check(
   const totalCell = cellOf(datasetId, { ...spec, groupBy: [] }, null);
   const resultFamily = rowsKeyOf(datasetId, spec, input.releaseIds);
   const ledger = releasedCellsRepository(platform.catalog.db);
-  const earlier = await ledger.earlier(holder, datasetId, [
-    totalCell.family,
-    resultFamily,
-    ...(grouped ? groupCells.map((cell) => cell.family) : []),
-  ]);
+  // The holder's earlier cells of these families, and their recent cells, newest first.
+  const { earlier, pool } = await ledger.relevant(
+    holder,
+    datasetId,
+    [totalCell.family, resultFamily, ...(grouped ? groupCells.map((cell) => cell.family) : [])],
+    ledgerPoolSize,
+  );
 
   // The boxes of this result's cells, in one scope.
   const shapeContext = { columns: input.context.columns, codeSets: input.context.codeSets };
@@ -204,12 +206,12 @@ async function check(
   );
   const totalBox = totalBoxOf(shape, input, groupBoxes, shapeContext);
 
-  // The holder's recent cells of the same scope, newest first.
-  const pool = await ledger.recentBoxed(holder, datasetId, ledgerPoolSize);
-  const slots = await releaseSlots(platform, datasetId, [
-    ...input.mainReleases.map((release) => release.id),
-    ...pool.flatMap((cell) => boxReleases(cell.stored.box)),
-  ]);
+  const slots = await releaseSlots(
+    platform,
+    datasetId,
+    input.mainReleases,
+    pool.flatMap((cell) => boxReleases(cell.stored.box)),
+  );
   const inPool = new Set(pool.map((cell) => cell.id));
   // A box fixes the rows a cell covers (its releases included), and so every figure of it: a
   // cell with the box of one released before tells nothing new. Such cells are neither searched
@@ -549,13 +551,15 @@ function sameVersions(
   return true;
 }
 
+/** The releases' slots: those the query read are known, the others are read from the catalog. */
 async function releaseSlots(
   platform: PlatformParts,
   datasetId: string,
+  known: readonly ReleaseSlot[],
   ids: readonly string[],
 ): Promise<Map<string, ReleaseSlot>> {
-  const unique = [...new Set(ids)];
-  const slots = new Map<string, ReleaseSlot>();
+  const slots = new Map<string, ReleaseSlot>(known.map((slot) => [slot.id, slot]));
+  const unique = [...new Set(ids)].filter((id) => !slots.has(id));
   const repository = releasesRepository(platform.catalog.db);
   for (let from = 0; from < unique.length; from += 1000) {
     for (const release of await repository.locations(datasetId, unique.slice(from, from + 1000))) {

@@ -62,7 +62,7 @@ export function queryRoutes(
         options.onSubmitted?.();
         const job =
           request.query.wait > 0
-            ? await waitForQuery(platform, caller.user, submitted.id, request.query.wait)
+            ? await waitForQuery(platform, caller.user, submitted.id, request.query.wait, submitted)
             : submitted;
         if (job.status === 'queued' || job.status === 'running') {
           return reply.status(202).send(presentQueryJob(job));

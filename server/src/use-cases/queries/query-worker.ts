@@ -119,7 +119,12 @@ export function startQueryWorker(platform: Platform, options: QueryWorkerOptions
   let lookAgain = false;
   let stopped = false;
 
-  const fill = async () => {
+  /**
+   * Claims queued jobs while there is room: all of them (`drain`, on the poll and when a run
+   * ends), or one per wake-up (a submit in this process queued one job; another claim right
+   * away would find none, and would delay the claimed job's first catalog reads).
+   */
+  const fill = async (drain = true) => {
     if (stopped) return;
     if (looking) {
       lookAgain = true;
@@ -127,11 +132,14 @@ export function startQueryWorker(platform: Platform, options: QueryWorkerOptions
     }
     looking = true;
     try {
+      let claimed = false;
       while (!stopped && running.size < platform.env.MEDLAKE_QUERY_CONCURRENCY) {
+        if (claimed && !drain && !lookAgain) break;
         lookAgain = false;
         const job = await jobs.claim(workerId);
         if (!job && !lookAgain) break;
         if (!job) continue;
+        claimed = true;
         const run = executeQueryJob(platform, job, workerId, {
           ...options,
           shutdown: shutdown.signal,
@@ -139,7 +147,8 @@ export function startQueryWorker(platform: Platform, options: QueryWorkerOptions
           .catch((error: unknown) => options.logger.error({ err: error }, 'query worker error'))
           .finally(() => {
             running.delete(run);
-            void fill();
+            // After the waiting request has had its answer: the next claim is not its business.
+            setImmediate(() => void fill());
           });
         running.add(run);
       }
@@ -159,7 +168,7 @@ export function startQueryWorker(platform: Platform, options: QueryWorkerOptions
   // An embedded catalog belongs to this process alone, so any job still marked running was
   // left by a process that died: it is stale now, not after the usual wait.
   const startup = (platform.catalog.kind === 'pglite' ? reap(new Date()) : Promise.resolve()).then(
-    fill,
+    () => fill(),
   );
   const poll = setInterval(() => void fill(), options.pollMs ?? 1000);
   const reaper = setInterval(
@@ -169,7 +178,7 @@ export function startQueryWorker(platform: Platform, options: QueryWorkerOptions
 
   return {
     wake() {
-      void fill();
+      void fill(false);
     },
     async stop() {
       stopped = true;

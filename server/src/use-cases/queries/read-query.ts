@@ -32,11 +32,15 @@ export async function waitForQuery(
   user: User,
   id: string,
   seconds: number,
+  /** The job as the caller just read or made it, so that the first look needs no read. */
+  known?: QueryJob,
 ): Promise<QueryJob> {
   const deadline = Date.now() + seconds * 1000;
+  let seen = known?.id === id && known.userId === user.id ? known : undefined;
   for (;;) {
     const end = listenForQueryEnd(id, Math.max(0, Math.min(250, deadline - Date.now())));
-    const job = await getQuery(platform, user, id);
+    const job = seen ?? (await getQuery(platform, user, id));
+    seen = undefined;
     if ((job.status !== 'queued' && job.status !== 'running') || Date.now() >= deadline) {
       end.stop();
       return job;

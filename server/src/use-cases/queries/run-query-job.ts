@@ -74,9 +74,9 @@ export async function runQueryJob(
   job: QueryJob,
   options: RunOptions = {},
 ): Promise<QueryJobOutcome> {
-  const outcome = await answerQuery(platform, job, options);
+  const { dataset, ...outcome } = await answerQuery(platform, job, options);
   // The airlock's verdict is stored in the same update that finishes the job.
-  const review = await airlockVerdict(platform, job, outcome);
+  const review = await airlockVerdict(platform, dataset.contract, outcome);
   return review ? { ...outcome, review } : outcome;
 }
 
@@ -84,7 +84,7 @@ async function answerQuery(
   platform: Platform,
   job: QueryJob,
   options: RunOptions,
-): Promise<QueryJobOutcome> {
+): Promise<QueryJobOutcome & { dataset: Dataset }> {
   const { dataset, access } = takeFreshSubmitChecks(job.id) ?? (await checkAgain(platform, job));
   const spec = querySpecSchema.parse(job.spec);
   const columns = queryColumns(dataset.contract);
@@ -109,6 +109,7 @@ async function answerQuery(
   if (spec.select) {
     const rowCount = await writeRowLevelResult(platform, compiled, plan, resultKey, options);
     return {
+      dataset,
       resultKey,
       releaseIds: [...read.keys()],
       summary: {
@@ -184,6 +185,7 @@ async function answerQuery(
   };
   const suppressedGroups = grouped ? rows.filter((row) => row.suppressed).length : 0;
   return {
+    dataset,
     resultKey,
     releaseIds: [...read.keys()],
     summary: {
