@@ -3,9 +3,12 @@
 // date, with the row groups ingest writes: server/src/ingest/lake-layout.ts). Each query runs
 // on both, alternately, in DuckDB in this process; prints per query the median time and bytes
 // read of each layout and their ratios. Bytes read are what DuckDB asked the kernel for
-// (/proc/self/io rchar, DuckDB's own file cache off), whether or not the page cache held them.
-// Options: --rows N (default 20000000), --runs N (default 5), --dir DIR (where both lakes are
-// kept between runs).
+// (/proc/self/io rchar, DuckDB's own file cache off), whether or not the page cache held them;
+// CPU is the process's user and system time over all DuckDB's threads, which a loaded machine
+// changes less than the wall-clock time. Options: --rows N (default 20000000), --runs N
+// (default 5), --threads N (DuckDB's threads; by default one per core), --dir DIR (where both
+// lakes are kept between runs, one folder per row count and row group size: a change to the
+// layout rule builds them again).
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
@@ -19,6 +22,7 @@ const { values } = parseArgs({
   options: {
     rows: { type: 'string', default: '20000000' },
     runs: { type: 'string', default: '5' },
+    threads: { type: 'string' },
     dir: { type: 'string', default: path.join(tmpdir(), 'medlake-bench-layout') },
   },
 });
@@ -27,7 +31,10 @@ const runs = Number(values.runs);
 const hospitals = 4;
 const months = 12;
 const rowsPerRelease = Math.ceil(rows / (hospitals * months));
-const home = path.join(values.dir, `rows-${rows}`);
+// The row groups ingest writes for a release of this size, for both layouts: they differ
+// only in the order of the rows.
+const rowGroup = rowGroupRows(rowsPerRelease);
+const home = path.join(values.dir, `rows-${rows}-groups-${rowGroup}`);
 const layouts = ['upload order', 'clustered'] as const;
 type Layout = (typeof layouts)[number];
 const folderOf = (layout: Layout) =>
@@ -41,9 +48,15 @@ await connection.run(`SET memory_limit = '2GB'`);
 // as a query on a lake of 500 TB would.
 await connection.run('SET enable_external_file_cache = false');
 await connection.run(`SET temp_directory = ${quoteLiteral(path.join(home, 'spill'))}`);
+// On a machine shared by many, a query's second thread can wait on the first more than it
+// helps: the same threads for both layouts, chosen here, so that runs can be compared.
+if (values.threads) await connection.run(`SET threads = ${Math.max(1, Number(values.threads))}`);
+const threads = (
+  await connection.runAndReadAll("SELECT current_setting('threads') AS n")
+).getRows()[0]?.[0];
 
 console.log(
-  `lake: ${(rowsPerRelease * hospitals * months).toLocaleString('en-US')} rows, ${hospitals} hospitals × ${months} months, ${numericTests.length} codes, in ${home}`,
+  `lake: ${(rowsPerRelease * hospitals * months).toLocaleString('en-US')} rows, ${hospitals} hospitals × ${months} months, ${numericTests.length} codes, row groups of ${rowGroup.toLocaleString('en-US')} rows, in ${home}; DuckDB threads: ${String(threads)}`,
 );
 await buildLakes(connection);
 
@@ -69,9 +82,12 @@ console.log(
     .join(' ')}`,
 );
 for (const query of queries) {
-  const measured: Record<Layout, { seconds: number[]; bytes: number[]; answer: string }> = {
-    'upload order': { seconds: [], bytes: [], answer: '' },
-    clustered: { seconds: [], bytes: [], answer: '' },
+  const measured: Record<
+    Layout,
+    { seconds: number[]; cpu: number[]; bytes: number[]; answer: string }
+  > = {
+    'upload order': { seconds: [], cpu: [], bytes: [], answer: '' },
+    clustered: { seconds: [], cpu: [], bytes: [], answer: '' },
   };
   // One untimed run each, then the layouts alternately, so that both share the machine's
   // state (its load, what the page cache holds) as it drifts.
@@ -81,18 +97,23 @@ for (const query of queries) {
       measured[layout].answer = result.answer;
       if (run < 0) continue;
       measured[layout].seconds.push(result.seconds);
+      measured[layout].cpu.push(result.cpu);
       measured[layout].bytes.push(result.bytes);
     }
   }
   if (measured['upload order'].answer !== measured.clustered.answer) {
     throw new Error(`the layouts answer ${query.name} differently`);
   }
+  type Medians = { seconds: number; cpu: number; bytes: number };
   const [upload, clustered] = layouts.map((layout) => ({
     seconds: median(measured[layout].seconds),
+    cpu: median(measured[layout].cpu),
     bytes: median(measured[layout].bytes),
-  })) as [{ seconds: number; bytes: number }, { seconds: number; bytes: number }];
+  })) as [Medians, Medians];
+  const describe = (side: Medians) =>
+    `${side.seconds.toFixed(3)} s (CPU ${side.cpu.toFixed(3)} s), ${megabytes(side.bytes)}`;
   console.log(
-    `  ${query.name}: upload order ${upload.seconds.toFixed(3)} s, ${megabytes(upload.bytes)}; clustered ${clustered.seconds.toFixed(3)} s, ${megabytes(clustered.bytes)}; ratio ${(upload.seconds / clustered.seconds).toFixed(1)}× time, ${(upload.bytes / Math.max(clustered.bytes, 1)).toFixed(1)}× bytes  (medians of ${runs} runs)`,
+    `  ${query.name}: upload order ${describe(upload)}; clustered ${describe(clustered)}; ratio ${(upload.seconds / clustered.seconds).toFixed(1)}× time, ${(upload.cpu / clustered.cpu).toFixed(1)}× CPU, ${(upload.bytes / Math.max(clustered.bytes, 1)).toFixed(1)}× bytes  (medians of ${runs} runs)`,
   );
 }
 console.log(
@@ -106,18 +127,21 @@ for (const layout of layouts) {
 connection.closeSync();
 instance.closeSync();
 
-/** A query's time, the bytes this process read while it ran, and its answer. */
+/** A query's time, its CPU time, the bytes this process read while it ran, and its answer. */
 async function measure(
   db: DuckDBConnection,
   sql: string,
-): Promise<{ seconds: number; bytes: number; answer: string }> {
+): Promise<{ seconds: number; cpu: number; bytes: number; answer: string }> {
   const before = await bytesRead();
+  const cpuBefore = process.cpuUsage();
   const started = performance.now();
   const reader = await db.runAndReadAll(sql);
   const seconds = (performance.now() - started) / 1000;
+  const cpuUsed = process.cpuUsage(cpuBefore);
   const bytes = (await bytesRead()) - before;
   return {
     seconds,
+    cpu: (cpuUsed.user + cpuUsed.system) / 1_000_000,
     bytes,
     answer: JSON.stringify(reader.getRowsJS(), (_, v: unknown) => String(v)),
   };
@@ -165,9 +189,6 @@ async function buildLakes(db: DuckDBConnection): Promise<void> {
     `CREATE TABLE tests AS SELECT row_number() OVER () - 1 AS i, * FROM (VALUES ${tests}) t(code, name, category, unit, mean, sd)`,
   );
   const patients = Math.max(1000, Math.floor(rowsPerRelease / 12));
-  // The row groups ingest writes for a release of this size, for both layouts: they differ
-  // only in the order of the rows.
-  const rowGroup = rowGroupRows(rowsPerRelease);
   for (let h = 0; h < hospitals; h += 1) {
     await db.run(`CREATE OR REPLACE TABLE patients AS
       SELECT p AS i, 'p_' || lpad(CAST(hash(${h}, p) % 1000000000000 AS VARCHAR), 20, '0') AS patient,
