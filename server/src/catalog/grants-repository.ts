@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import type { Selectable } from 'kysely';
+import type { ExpressionBuilder, Selectable } from 'kysely';
 import type { CatalogDb } from './catalog.ts';
 import { paged } from './paged.ts';
-import type { DatasetGrantsTable } from './schema.ts';
+import type { CatalogSchema, DatasetGrantsTable } from './schema.ts';
 
 export type AccessLevel = 'aggregate' | 'row';
 
@@ -35,6 +35,19 @@ function toGrant(row: Selectable<DatasetGrantsTable>): Grant {
 }
 
 /** Who may query which dataset, at which level, for which hospitals, until when. */
+/** Grants the user holds: their own, and those of every project they are a member of. */
+function heldBy(userId: string) {
+  return (eb: ExpressionBuilder<CatalogSchema, 'dataset_grants'>) =>
+    eb.or([
+      eb('user_id', '=', userId),
+      eb(
+        'project_id',
+        'in',
+        eb.selectFrom('project_members').select('project_id').where('user_id', '=', userId),
+      ),
+    ]);
+}
+
 export function grantsRepository(db: CatalogDb) {
   const inForce = (filter: { userId?: string; datasetId?: string; projectId?: string }) => {
     let query = db.selectFrom('dataset_grants').where('revoked_at', 'is', null);
@@ -82,16 +95,7 @@ export function grantsRepository(db: CatalogDb) {
         .where('dataset_id', '=', datasetId)
         .where('revoked_at', 'is', null)
         .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
-        .where((eb) =>
-          eb.or([
-            eb('user_id', '=', userId),
-            eb(
-              'project_id',
-              'in',
-              eb.selectFrom('project_members').select('project_id').where('user_id', '=', userId),
-            ),
-          ]),
-        )
+        .where(heldBy(userId))
         .execute();
       return rows.map(toGrant);
     },
@@ -106,16 +110,7 @@ export function grantsRepository(db: CatalogDb) {
         .selectAll()
         .where('dataset_id', '=', datasetId)
         .where((eb) => eb.or([eb('revoked_at', 'is not', null), eb('expires_at', '<=', now)]))
-        .where((eb) =>
-          eb.or([
-            eb('user_id', '=', userId),
-            eb(
-              'project_id',
-              'in',
-              eb.selectFrom('project_members').select('project_id').where('user_id', '=', userId),
-            ),
-          ]),
-        )
+        .where(heldBy(userId))
         .execute();
       const endOf = (grant: Grant) => (grant.revokedAt ?? grant.expiresAt ?? now).getTime();
       return rows.map(toGrant).sort((a, b) => endOf(b) - endOf(a))[0];
