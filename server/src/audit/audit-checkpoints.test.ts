@@ -6,7 +6,7 @@ import { catalogBackends } from '../../test/catalog-backends.ts';
 import { createTestPlatform, testActor, type TestPlatform } from '../../test/helper.ts';
 import { readKeyFile } from '../key-file.ts';
 import { verifyAuditLog } from '../use-cases/audit/read-audit-log.ts';
-import { auditEntryHash } from './audit-log.ts';
+import { auditEntryHash, toAuditEntry } from './audit-log.ts';
 
 describe.each(catalogBackends())('audit checkpoints outside MEDLAKE_HOME, on %s', (kind) => {
   let platform: TestPlatform;
@@ -45,17 +45,7 @@ describe.each(catalogBackends())('audit checkpoints outside MEDLAKE_HOME, on %s'
       .execute();
     let prevHash = rows[0]!.hash;
     for (const row of rows.slice(1)) {
-      const hash = auditEntryHash(key, prevHash, {
-        seq: Number(row.seq),
-        at: row.at,
-        actorId: row.actor_id,
-        actor: row.actor,
-        action: row.action,
-        target: row.target,
-        outcome: row.outcome,
-        source: row.source,
-        details: row.details,
-      });
+      const hash = auditEntryHash(key, prevHash, toAuditEntry(row));
       await platform.catalog.db
         .updateTable('audit_log')
         .set({ prev_hash: prevHash, hash })

@@ -319,7 +319,8 @@ export function auditEntryHash(
     .digest('hex');
 }
 
-function toAuditEntry(row: Selectable<AuditLogTable>): AuditEntry {
+/** A row of the audit_log table as the entry it records. */
+export function toAuditEntry(row: Selectable<AuditLogTable>): AuditEntry {
   return {
     seq: Number(row.seq),
     at: row.at,
