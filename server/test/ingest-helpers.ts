@@ -44,6 +44,42 @@ export async function prepareDataset(
   await saveDataset(platform, JSON.parse(await readFile(contractFile(contract), 'utf8')));
 }
 
+/** The header of a hospital export in Synthea's layout, which synthea-observations reads. */
+export const syntheaHeader =
+  'MRN,SSN,FIRST,LAST,BIRTHDATE,DEATHDATE,GENDER,RACE,ETHNICITY,ADDRESS,CITY,STATE,ZIP,DATE,ENCOUNTER,CATEGORY,CODE,DESCRIPTION,VALUE,UNITS,TYPE';
+
+/**
+ * One numeric result in Synthea's layout for a made-up patient, observed at 08:00 UTC on `date`.
+ * Every row carries the same fake SSN pattern, name, birth date and street, none of which may
+ * reach the lake.
+ */
+export function syntheaRow(row: {
+  patient: string;
+  index: number;
+  city: string;
+  zip: string;
+  date: string;
+  category: string;
+  code: string;
+  description: string;
+  value: number;
+  unit: string;
+}): string {
+  const ssn = `999-00-${String(row.index).padStart(4, '0')}`;
+  const person = [ssn, 'Alexis', 'Testperson', '1970-05-05', '', 'F', 'white', 'nonhispanic'];
+  const address = ['1 Main Street', row.city, 'Massachusetts', row.zip];
+  const observed = [`${row.date}T08:00:00Z`, `${row.patient}-encounter`, row.category];
+  const result = [row.code, row.description, String(row.value), row.unit, 'numeric'];
+  return [row.patient, ...person, ...address, ...observed, ...result].join(',');
+}
+
+/** The Synthea dataset with its export of December 2020 published: where many suites start. */
+export async function publishSyntheaDecember(platform: Platform): Promise<void> {
+  await prepareDataset(platform, 'synthea-observations');
+  const { status } = await ingest(platform, { file: synthea('2020-12'), month: '2020-12' });
+  if (status !== 'published') throw new Error(`December 2020 ended ${status}, not published`);
+}
+
 /** Ingests a file, or CSV text given inline. */
 export async function ingest(
   platform: Platform,

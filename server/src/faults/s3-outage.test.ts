@@ -2,7 +2,12 @@ import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCuttableProxy, type CuttableProxy } from '../../test/cuttable-proxy.ts';
 import { createTestApp, createTestPlatform, type TestPlatform } from '../../test/helper.ts';
-import { ingest, prepareDataset, stewardWithToken, synthea } from '../../test/ingest-helpers.ts';
+import {
+  ingest,
+  publishSyntheaDecember,
+  stewardWithToken,
+  synthea,
+} from '../../test/ingest-helpers.ts';
 import { researcherWithAccess, runQuery } from '../../test/query-helpers.ts';
 import { testS3Url } from '../../test/s3.ts';
 import type { App } from '../app.ts';
@@ -33,10 +38,7 @@ describe('the S3 server going away', () => {
       { MEDLAKE_S3_ENDPOINT: proxy.url },
       { storage: 's3' },
     );
-    await prepareDataset(platform, 'synthea-observations');
-    expect((await ingest(platform, { file: synthea('2020-12'), month: '2020-12' })).status).toBe(
-      'published',
-    );
+    await publishSyntheaDecember(platform);
     researcher = await researcherWithAccess(
       platform,
       'researcher@example.org',

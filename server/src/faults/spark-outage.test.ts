@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCuttableProxy, type CuttableProxy } from '../../test/cuttable-proxy.ts';
 import { createTestPlatform, type TestPlatform } from '../../test/helper.ts';
-import { ingest, prepareDataset, synthea } from '../../test/ingest-helpers.ts';
+import { publishSyntheaDecember } from '../../test/ingest-helpers.ts';
 import { researcherWithAccess, runQuery } from '../../test/query-helpers.ts';
 import { testSparkUrl } from '../../test/spark.ts';
 import type { User } from '../catalog/users-repository.ts';
@@ -24,10 +24,7 @@ describe('the Spark Connect server going away mid-query', () => {
       MEDLAKE_ENGINE: 'spark',
       SPARK_CONNECT_URL: `sc://127.0.0.1:${proxy.port}`,
     });
-    await prepareDataset(platform, 'synthea-observations');
-    expect((await ingest(platform, { file: synthea('2020-12'), month: '2020-12' })).status).toBe(
-      'published',
-    );
+    await publishSyntheaDecember(platform);
     researcher = await researcherWithAccess(
       platform,
       'researcher@example.org',

@@ -1,14 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { errorBodySchema } from '@medlake/shared';
-import {
-  createTestApp,
-  createTestPlatform,
-  testActor,
-  type TestPlatform,
-} from '../../test/helper.ts';
+import { userWithToken } from '../../test/api-helpers.ts';
+import { createTestApp, createTestPlatform, type TestPlatform } from '../../test/helper.ts';
 import { buildApp } from '../app.ts';
 import { createLogger } from '../logger.ts';
-import { addUser, createApiToken } from '../use-cases/manage-access.ts';
 
 describe('request rate limits and load shedding', () => {
   let platform: TestPlatform;
@@ -55,16 +50,7 @@ describe('request rate limits and load shedding', () => {
   });
 
   it('limits each token, before the token is even looked up', async () => {
-    await addUser(platform, testActor, {
-      email: 'bot@example.org',
-      name: 'bot',
-      role: 'researcher',
-    });
-    const { token } = await createApiToken(platform, testActor, {
-      email: 'bot@example.org',
-      name: 'script',
-      days: 1,
-    });
+    const { token } = await userWithToken(platform, 'bot@example.org', { name: 'bot' });
     const app = await createTestApp(platform);
     try {
       const call = (address: string, bearer = token) =>

@@ -1,12 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createTestApp,
-  createTestPlatform,
-  testActor,
-  type TestPlatform,
-} from '../../test/helper.ts';
+import { userWithToken } from '../../test/api-helpers.ts';
+import { createTestApp, createTestPlatform, type TestPlatform } from '../../test/helper.ts';
 import type { App } from '../app.ts';
-import { createApiToken, addUser } from '../use-cases/manage-access.ts';
 
 describe('security headers, body limits and proxies', () => {
   let platform: TestPlatform;
@@ -15,10 +10,7 @@ describe('security headers, body limits and proxies', () => {
 
   beforeAll(async () => {
     platform = await createTestPlatform('pglite', { MEDLAKE_TRUST_PROXY: '127.0.0.1' });
-    await addUser(platform, testActor, { email: 'r@example.org', name: 'R', role: 'researcher' });
-    token = (
-      await createApiToken(platform, testActor, { email: 'r@example.org', name: 't', days: 1 })
-    ).token;
+    token = (await userWithToken(platform, 'r@example.org', { name: 'R' })).token;
     app = await createTestApp(platform);
   });
 

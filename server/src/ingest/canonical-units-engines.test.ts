@@ -1,7 +1,7 @@
 import type { QualityReport } from '@medlake/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestPlatform, type TestPlatform } from '../../test/helper.ts';
-import { ingest, prepareDataset } from '../../test/ingest-helpers.ts';
+import { ingest, prepareDataset, syntheaHeader, syntheaRow } from '../../test/ingest-helpers.ts';
 import { readParquet } from '../../test/parquet.ts';
 import { researcherWithAccess, runQuery } from '../../test/query-helpers.ts';
 import { testSparkUrl } from '../../test/spark.ts';
@@ -12,8 +12,6 @@ import type { User } from '../catalog/users-repository.ts';
  * Two hospitals send glucose, one in mg/dL and one in mmol/L: once ingested, the mean across
  * both is the mean of the values converted by hand, on DuckDB and on Spark alike.
  */
-const header =
-  'MRN,SSN,FIRST,LAST,BIRTHDATE,DEATHDATE,GENDER,RACE,ETHNICITY,ADDRESS,CITY,STATE,ZIP,DATE,ENCOUNTER,CATEGORY,CODE,DESCRIPTION,VALUE,UNITS,TYPE';
 const glucose = '2345-7';
 const patients = 12;
 const northMgPerDl = Array.from({ length: patients }, (_, index) => 80 + 3 * index);
@@ -22,38 +20,26 @@ const southMmolPerL = Array.from({ length: patients }, (_, index) => 4.5 + 0.25 
 const mgPerDlPerMmolPerL = 180.156 / 10;
 
 function row(hospital: string, index: number, code: string, value: number, unit: string): string {
-  const patient = `${hospital}-${String(index).padStart(4, '0')}`;
-  return [
-    patient,
-    `999-00-${String(index).padStart(4, '0')}`,
-    'Alexis',
-    'Testperson',
-    '1970-05-05',
-    '',
-    'F',
-    'white',
-    'nonhispanic',
-    '1 Main Street',
-    'Springfield',
-    'Massachusetts',
-    '01103',
-    `2021-03-${String((index % 27) + 1).padStart(2, '0')}T08:00:00Z`,
-    `${patient}-encounter`,
-    'laboratory',
+  return syntheaRow({
+    patient: `${hospital}-${String(index).padStart(4, '0')}`,
+    index,
+    city: 'Springfield',
+    zip: '01103',
+    date: `2021-03-${String((index % 27) + 1).padStart(2, '0')}`,
+    category: 'laboratory',
     code,
-    code === glucose ? 'Glucose' : 'Body Weight',
-    String(value),
+    description: code === glucose ? 'Glucose' : 'Body Weight',
+    value,
     unit,
-    'numeric',
-  ].join(',');
+  });
 }
 
 const north = [
-  header,
+  syntheaHeader,
   ...northMgPerDl.map((value, index) => row('north', index, glucose, value, 'mg/dL')),
 ].join('\n');
 const south = [
-  header,
+  syntheaHeader,
   ...southMmolPerL.map((value, index) => row('south', index, glucose, value, 'mmol/L')),
   // A unit that is not a concentration, and a weight no one has.
   row('south', 0, glucose, 7, 'mg/kg'),

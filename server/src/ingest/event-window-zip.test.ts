@@ -2,7 +2,13 @@ import { readFile } from 'node:fs/promises';
 import type { QualityReport } from '@medlake/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestPlatform, type TestPlatform } from '../../test/helper.ts';
-import { contractFile, ingest, prepareDataset } from '../../test/ingest-helpers.ts';
+import {
+  contractFile,
+  ingest,
+  prepareDataset,
+  syntheaHeader,
+  syntheaRow,
+} from '../../test/ingest-helpers.ts';
 import { readParquet } from '../../test/parquet.ts';
 import { testSparkUrl } from '../../test/spark.ts';
 import { releasesRepository } from '../catalog/releases-repository.ts';
@@ -14,38 +20,24 @@ import { saveDataset } from '../use-cases/manage-datasets.ts';
  * rejected, one of February kept, a ZIP that lost its leading zero is padded back, and a weight
  * no one has is rejected and counted for its code, on DuckDB and Spark alike.
  */
-const header =
-  'MRN,SSN,FIRST,LAST,BIRTHDATE,DEATHDATE,GENDER,RACE,ETHNICITY,ADDRESS,CITY,STATE,ZIP,DATE,ENCOUNTER,CATEGORY,CODE,DESCRIPTION,VALUE,UNITS,TYPE';
 
 function row(index: number, date: string, zip: string, weight = 70): string {
-  const patient = `p-${index}`;
-  return [
-    patient,
-    `999-00-${String(index).padStart(4, '0')}`,
-    'Alexis',
-    'Testperson',
-    '1970-05-05',
-    '',
-    'F',
-    'white',
-    'nonhispanic',
-    '1 Main Street',
-    'Boston',
-    'Massachusetts',
+  return syntheaRow({
+    patient: `p-${index}`,
+    index,
+    city: 'Boston',
     zip,
-    `${date}T08:00:00Z`,
-    `${patient}-encounter`,
-    'vital-signs',
-    '29463-7',
-    'Body Weight',
-    String(weight),
-    'kg',
-    'numeric',
-  ].join(',');
+    date,
+    category: 'vital-signs',
+    code: '29463-7',
+    description: 'Body Weight',
+    value: weight,
+    unit: 'kg',
+  });
 }
 
 const upload = [
-  header,
+  syntheaHeader,
   row(1, '2021-03-02', '02134'),
   row(2, '2021-03-03', '2134'),
   row(3, '2021-02-27', '2134-1234'),

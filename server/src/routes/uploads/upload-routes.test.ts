@@ -2,12 +2,8 @@ import { createReadStream } from 'node:fs';
 import http from 'node:http';
 import { errorBodySchema } from '@medlake/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createTestApp,
-  createTestPlatform,
-  type TestPlatform,
-  testActor,
-} from '../../../test/helper.ts';
+import { userWithToken } from '../../../test/api-helpers.ts';
+import { createTestApp, createTestPlatform, type TestPlatform } from '../../../test/helper.ts';
 import {
   fixtureLines,
   prepareDataset,
@@ -17,7 +13,6 @@ import {
 import type { App } from '../../app.ts';
 import { jobsRepository } from '../../catalog/jobs-repository.ts';
 import { releasesRepository } from '../../catalog/releases-repository.ts';
-import { addUser, createApiToken } from '../../use-cases/manage-access.ts';
 
 describe('POST /api/uploads', () => {
   let platform: TestPlatform;
@@ -54,10 +49,7 @@ describe('POST /api/uploads', () => {
       payload: 'a,b\n',
     });
     expect(anonymous.statusCode).toBe(401);
-    await addUser(platform, testActor, { email: 'res@example.org', name: 'R', role: 'researcher' });
-    const researcher = (
-      await createApiToken(platform, testActor, { email: 'res@example.org', name: 't', days: 1 })
-    ).token;
+    const researcher = (await userWithToken(platform, 'res@example.org', { name: 'R' })).token;
     const refused = await app.inject({
       method: 'POST',
       url: '/api/uploads?dataset=synthea-observations&hospital=synthea&month=2020-12',

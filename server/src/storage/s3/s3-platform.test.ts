@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, createTestPlatform, type TestPlatform } from '../../../test/helper.ts';
-import { ingest, listFiles, prepareDataset, synthea } from '../../../test/ingest-helpers.ts';
+import { listFiles, publishSyntheaDecember } from '../../../test/ingest-helpers.ts';
 import { researcherWithAccess, runQuery } from '../../../test/query-helpers.ts';
 import { s3DeploymentEnv, testBucket } from '../../../test/s3.ts';
 import { createDuckDbEngine } from '../../engines/duckdb/duckdb-engine.ts';
@@ -18,9 +18,7 @@ describe('a deployment on S3', () => {
 
   beforeAll(async () => {
     platform = await createTestPlatform('pglite', {}, { storage: 's3' });
-    await prepareDataset(platform, 'synthea-observations');
-    const result = await ingest(platform, { file: synthea('2020-12'), month: '2020-12' });
-    expect(result.status).toBe('published');
+    await publishSyntheaDecember(platform);
   }, 120_000);
 
   afterAll(async () => {
