@@ -44,7 +44,7 @@ describe('a CSV read by Spark in splits', () => {
   ];
 
   it('numbers records by line in every split, and names each problem by its line', async () => {
-    // Line n (from 2) holds id n; about 90 kB, five splits of 16 kB.
+    // Line n (from 2) holds id n; about 170 kB, ten splits of 16 kB.
     const lines = ['id,label,day'];
     for (let line = 2; line <= 4000; line += 1) {
       lines.push(
@@ -57,10 +57,12 @@ describe('a CSV read by Spark in splits', () => {
     set(1501, '   ');
     set(2200, 'x2200,label,2020-01-01');
     set(2900, '2900,label');
+    // Written as Latin-1 below: the é is a byte that is not UTF-8.
+    set(3300, '3300,café,2020-01-01');
     set(3600, '3600,"a value that runs on');
     set(3601, 'to the next line",2020-01-01');
     const file = path.join(directory, 'month.csv');
-    await writeFile(file, `${lines.join('\n')}\n`);
+    await writeFile(file, `${lines.join('\n')}\n`, 'latin1');
 
     const reader = sparkIngestDialect.readCsv({
       location: file,
@@ -100,6 +102,7 @@ describe('a CSV read by Spark in splits', () => {
       [1501, null, 'missing_fields'],
       [2200, 1, 'invalid_value'],
       [2900, null, 'missing_fields'],
+      [3300, null, 'invalid_encoding'],
       [3600, null, 'unterminated_quote'],
       [3601, null, 'unterminated_quote'],
     ]);
@@ -108,7 +111,7 @@ describe('a CSV read by Spark in splits', () => {
       'SELECT count(*) AS n, count_if(record <> c1) AS misnumbered, min(record) AS first, max(record) AS last FROM accepted',
     );
     expect(accepted.map((row) => Object.values(row).map(Number))).toEqual([
-      [4000 - 1 - 6, 0, 2, 4000],
+      [4000 - 1 - 7, 0, 2, 4000],
     ]);
     const quoted = await rows('SELECT c2 FROM accepted WHERE record = 3000');
     expect(quoted).toEqual([{ c2: 'label, "quoted" 3000' }]);
