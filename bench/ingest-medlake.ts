@@ -30,7 +30,10 @@ try {
   const contract = new URL('../server/config/contracts/lab-results.json', import.meta.url);
   const parsed = JSON.parse(await readFile(contract, 'utf8')) as {
     columns: Record<string, unknown>[];
+    multiLineValues?: boolean;
   };
+  // BENCH_SINGLE_LINE_VALUES: no value spans lines, so that Spark reads the file in splits.
+  if (process.env.BENCH_SINGLE_LINE_VALUES) parsed.multiLineValues = false;
   // BENCH_WITHOUT_UNITS: the contract without canonical units, to measure what converting costs.
   if (process.env.BENCH_WITHOUT_UNITS) {
     parsed.columns = parsed.columns.map(

@@ -7,6 +7,8 @@
 // With --engine spark (and SPARK_CONNECT_URL), medlake ingests on Spark and the baseline is
 // plain Spark SQL turning the same CSV into Parquet on the same server: the overhead figure.
 // With --units, the first month again without unit conversion: conversion's share of the ingest.
+// With --single-line, the contract declares multiLineValues: false, so that Spark reads the file
+// in splits; the Spark baseline then reads it in splits too (multiLine false).
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, stat } from 'node:fs/promises';
@@ -24,6 +26,7 @@ const { values } = parseArgs({
     engine: { type: 'string', default: 'duckdb' },
     // Also time the first month without unit conversion, to print its share of the ingest.
     units: { type: 'boolean', default: false },
+    'single-line': { type: 'boolean', default: false },
   },
 });
 const onSpark = values.engine === 'spark';
@@ -31,7 +34,11 @@ const sparkUrl = process.env.SPARK_CONNECT_URL;
 if (onSpark && !sparkUrl) {
   throw new Error('--engine spark needs SPARK_CONNECT_URL (bash scripts/services/spark.sh start)');
 }
-const medlakeEnv = onSpark ? { MEDLAKE_ENGINE: 'spark', SPARK_CONNECT_URL: sparkUrl } : {};
+const singleLine = values['single-line'];
+const medlakeEnv = {
+  ...(onSpark ? { MEDLAKE_ENGINE: 'spark', SPARK_CONNECT_URL: sparkUrl } : {}),
+  ...(singleLine ? { BENCH_SINGLE_LINE_VALUES: '1' } : {}),
+};
 const baselineName = onSpark ? 'plain Spark SQL' : 'DuckDB COPY';
 const rows = Number(values.rows);
 const runs = Number(values.runs);
@@ -92,6 +99,7 @@ async function compare(label: string, csv: string, month: string, warmUp: string
             sparkUrl!,
             csv,
             path.join(directory, 'spark-baseline'),
+            singleLine ? 'single-line' : 'multi-line',
           ])
         : await child('ingest-baseline.ts', [csv, path.join(directory, 'baseline.parquet')]),
     );
