@@ -1,12 +1,12 @@
 import { mkdir } from 'node:fs/promises';
 import { DuckDBInstance, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
 import { AppError } from '../../errors.ts';
-import type { ResultColumn } from '../../query/compile-query.ts';
 import type { EngineOptions, QueryEngine, RunOptions, SqlStatement } from '../types.ts';
 import { ConnectionPool } from './connection-pool.ts';
 import { duckDbDialect } from './duckdb-dialect.ts';
 import { DuckDbS3, s3Options } from './duckdb-s3.ts';
 import { lockDown, progressTracking, quoteLiteral } from './duckdb-sql.ts';
+import { copyRowsToParquet } from './rows-to-parquet.ts';
 
 export type DuckDbEngineOptions = EngineOptions & {
   /** DuckDB's memory limit for all queries together, e.g. "2GB"; beyond it, it spills. */
@@ -91,17 +91,9 @@ export async function createDuckDbEngine(options: DuckDbEngineOptions): Promise<
     },
 
     async writeRowsAsParquet(rows, columns, target) {
-      // The rows travel as one JSON parameter, typed by a structure, and never touch a file.
-      const structure = [
-        Object.fromEntries(columns.map((column) => [column.name, jsonStructureType(column.type)])),
-      ];
-      await withConnection(undefined, async (connection) => {
-        await connection.run(
-          `COPY (SELECT unnest(from_json($1::JSON, $2), recursive := true))
-           TO ${quoteLiteral(target)} (FORMAT parquet, COMPRESSION zstd)`,
-          [JSON.stringify(rows), JSON.stringify(structure)],
-        );
-      });
+      await withConnection(undefined, (connection) =>
+        copyRowsToParquet(connection, rows, columns, target),
+      );
     },
 
     async close() {
@@ -114,28 +106,6 @@ export async function createDuckDbEngine(options: DuckDbEngineOptions): Promise<
 
 function values(statement: SqlStatement): DuckDBValue[] {
   return statement.params as DuckDBValue[];
-}
-
-/** A result column's type as DuckDB's from_json structure names it. */
-function jsonStructureType(type: ResultColumn['type']): unknown {
-  switch (type) {
-    case 'integer':
-      return 'BIGINT';
-    case 'smallint':
-      return 'SMALLINT';
-    case 'double':
-      return 'DOUBLE';
-    case 'boolean':
-      return 'BOOLEAN';
-    case 'date':
-      return 'DATE';
-    case 'timestamp':
-      return 'TIMESTAMP';
-    case 'histogram':
-      return [{ bin: 'DOUBLE', count: 'BIGINT', suppressed: 'BOOLEAN' }];
-    default:
-      return 'VARCHAR';
-  }
 }
 
 /**

@@ -1,10 +1,10 @@
 import { AppError } from '../../errors.ts';
 import type { ObjectStore } from '../../storage/object-store.ts';
-import type { ResultColumn } from '../../query/compile-query.ts';
 import type { QueryEngine, RunOptions, SqlStatement } from '../types.ts';
 import { rowsOf } from './arrow-json.ts';
 import { parseConnectUrl } from './connect-url.ts';
 import { SparkConnectClient } from './spark-connect-client.ts';
+import { createSmallParquetWriter } from './small-parquet-writer.ts';
 import { writeOneFile } from './spark-files.ts';
 import { sparkDialect } from './spark-dialect.ts';
 
@@ -36,6 +36,7 @@ export async function createSparkEngine(options: {
   store: ObjectStore;
 }): Promise<QueryEngine> {
   const { store } = options;
+  const smallFiles = createSmallParquetWriter(store);
   const target = parseConnectUrl(options.url);
   let opening: Promise<SparkConnectClient> | undefined;
   /** Forgets a session (one that could not open, or whose Spark went away), if still current. */
@@ -109,23 +110,16 @@ export async function createSparkEngine(options: {
       });
     },
 
+    // The rows are the medlake server's already: it writes them itself (small-parquet-writer.ts).
     async writeRowsAsParquet(rows, columns, target) {
-      // The rows travel as one JSON parameter, parsed by Spark with the columns' types.
-      const schema = columns
-        .map((column) => `\`${column.name.replaceAll('`', '``')}\`: ${sparkType(column.type)}`)
-        .join(', ');
-      await writeOneFile(store, target, async (directory) => {
-        await sql(
-          `INSERT OVERWRITE DIRECTORY '${directory}' USING parquet OPTIONS (compression 'zstd') SELECT /*+ COALESCE(1) */ inline(from_json(:rows, 'array<struct<${schema}>>'))`,
-          { rows: JSON.stringify(rows) },
-        );
-      });
+      await smallFiles.write(rows, columns, target);
     },
 
     async close() {
       const open = opening;
       opening = undefined;
       await open?.then((client) => client.close()).catch(() => undefined);
+      await smallFiles.close();
     },
   };
 }
@@ -133,26 +127,4 @@ export async function createSparkEngine(options: {
 /** A statement's positional parameters as the named arguments of the dialect's :pN markers. */
 function namedArguments(statement: SqlStatement): Record<string, unknown> {
   return Object.fromEntries(statement.params.map((value, index) => [`p${index + 1}`, value]));
-}
-
-/** A result column's type in Spark's DDL, for reading JSON back into typed columns. */
-function sparkType(type: ResultColumn['type']): string {
-  switch (type) {
-    case 'integer':
-      return 'bigint';
-    case 'smallint':
-      return 'smallint';
-    case 'double':
-      return 'double';
-    case 'boolean':
-      return 'boolean';
-    case 'date':
-      return 'date';
-    case 'timestamp':
-      return 'timestamp';
-    case 'histogram':
-      return 'array<struct<bin: double, count: bigint, suppressed: boolean>>';
-    default:
-      return 'string';
-  }
 }
