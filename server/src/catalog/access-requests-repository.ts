@@ -41,15 +41,12 @@ function toAccessRequest(row: Selectable<AccessRequestsTable>): AccessRequest {
 /** Researchers' requests for access to datasets, and their decisions. */
 export function accessRequestsRepository(db: CatalogDb) {
   return {
-    async create(request: {
-      id: string;
-      userId: string;
-      datasetId: string;
-      purpose: string;
-      level: AccessLevel;
-      termsVersion: number;
-      termsAcceptedAt: Date;
-    }): Promise<AccessRequest> {
+    async create(
+      request: Pick<
+        AccessRequest,
+        'id' | 'userId' | 'datasetId' | 'purpose' | 'level' | 'termsVersion' | 'termsAcceptedAt'
+      >,
+    ): Promise<AccessRequest> {
       const row = await db
         .insertInto('access_requests')
         .values({
