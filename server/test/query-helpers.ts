@@ -7,6 +7,7 @@ import type { Platform } from '../src/platform.ts';
 import { presentQueryJob } from '../src/query/present-result.ts';
 import { executeQueryJob } from '../src/use-cases/queries/query-worker.ts';
 import { getQuery, readResultPage } from '../src/use-cases/queries/read-query.ts';
+import { createProject, setProjectMember } from '../src/use-cases/access/projects.ts';
 import { addUser, grantDatasetAccess } from '../src/use-cases/manage-access.ts';
 import { saveDataset } from '../src/use-cases/manage-datasets.ts';
 import { submitQuery } from '../src/use-cases/queries/submit-query.ts';
@@ -67,4 +68,24 @@ export async function createSyntheticLabPlatform(
   const contract = JSON.parse(await readFile(contractFile('lab-results'), 'utf8'));
   await publishSyntheticLabResults(platform, await saveDataset(platform, contract), lake);
   return platform;
+}
+
+/**
+ * A project with a row-level grant on the dataset, and a new researcher for each e-mail as its
+ * members: they see its data under the project's own pseudonyms. Returns the members by e-mail.
+ */
+export async function projectOfResearchers(
+  platform: Platform,
+  project: string,
+  datasetId: string,
+  emails: readonly string[],
+): Promise<Record<string, User>> {
+  await createProject(platform, testActor, { id: project, name: project });
+  await grantDatasetAccess(platform, testActor, { projectId: project, datasetId, level: 'row' });
+  const members: Record<string, User> = {};
+  for (const email of emails) {
+    members[email] = await addUser(platform, testActor, { email, name: email, role: 'researcher' });
+    await setProjectMember(platform, testActor, { projectId: project, email, member: true });
+  }
+  return members;
 }

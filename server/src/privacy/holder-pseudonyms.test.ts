@@ -5,16 +5,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, testActor } from '../../test/helper.ts';
 import { prepareDataset, synthea } from '../../test/ingest-helpers.ts';
 import { readParquetObjects } from '../../test/parquet.ts';
-import { runQuery } from '../../test/query-helpers.ts';
+import { projectOfResearchers, runQuery } from '../../test/query-helpers.ts';
 import type { App } from '../app.ts';
 import type { User } from '../catalog/users-repository.ts';
 import { loadEnv, type Env } from '../env.ts';
 import { createLogger } from '../logger.ts';
 import { openPlatform, type Platform } from '../platform.ts';
 import { startQueryWorker, type QueryWorker } from '../use-cases/queries/query-worker.ts';
-import { createProject, setProjectMember } from '../use-cases/access/projects.ts';
 import { ingestUpload } from '../use-cases/ingest-upload.ts';
-import { addUser, createApiToken, grantDatasetAccess } from '../use-cases/manage-access.ts';
+import { createApiToken } from '../use-cases/manage-access.ts';
 import { reidentifyPatient } from '../use-cases/reidentify-patient.ts';
 
 /**
@@ -60,19 +59,11 @@ describe('pseudonyms per project', () => {
       ['alpha', ['a1@example.org', 'a2@example.org']],
       ['beta', ['b1@example.org']],
     ] as const) {
-      await createProject(platform, testActor, { id: project, name: project });
-      await grantDatasetAccess(platform, testActor, {
-        projectId: project,
-        datasetId: 'synthea-observations',
-        level: 'row',
-      });
+      Object.assign(
+        members,
+        await projectOfResearchers(platform, project, 'synthea-observations', emails),
+      );
       for (const email of emails) {
-        members[email] = await addUser(platform, testActor, {
-          email,
-          name: email,
-          role: 'researcher',
-        });
-        await setProjectMember(platform, testActor, { projectId: project, email, member: true });
         seen[email] = new Set((await selectPatients(email)).map((row) => String(row.patient)));
       }
     }

@@ -2,18 +2,16 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestPlatform, testActor, type TestPlatform } from '../../test/helper.ts';
+import { createTestPlatform, type TestPlatform } from '../../test/helper.ts';
 import { ingest, prepareDataset } from '../../test/ingest-helpers.ts';
 import { readParquetObjects } from '../../test/parquet.ts';
-import { runQuery } from '../../test/query-helpers.ts';
+import { projectOfResearchers, runQuery } from '../../test/query-helpers.ts';
 import { testSparkUrl } from '../../test/spark.ts';
 import type { User } from '../catalog/users-repository.ts';
 import { generateExports } from '../demo/generate-exports.ts';
 import { createSparkEngine } from '../engines/spark/spark-engine.ts';
 import type { QueryEngine } from '../engines/types.ts';
 import type { Platform } from '../platform.ts';
-import { createProject, setProjectMember } from '../use-cases/access/projects.ts';
-import { addUser, grantDatasetAccess } from '../use-cases/manage-access.ts';
 
 /**
  * Issue 27: two projects with row-level grants on the same patients, each with pseudonyms of
@@ -158,20 +156,7 @@ describe.each(['DuckDB', 'Spark'])('linking two projects’ row-level results on
       ['alpha', ['a1@example.org', 'a2@example.org']],
       ['beta', ['b1@example.org']],
     ] as const) {
-      await createProject(platform, testActor, { id: project, name: project });
-      await grantDatasetAccess(platform, testActor, {
-        projectId: project,
-        datasetId: dataset,
-        level: 'row',
-      });
-      for (const email of emails) {
-        members[email] = await addUser(platform, testActor, {
-          email,
-          name: email,
-          role: 'researcher',
-        });
-        await setProjectMember(platform, testActor, { projectId: project, email, member: true });
-      }
+      Object.assign(members, await projectOfResearchers(platform, project, dataset, emails));
     }
     const lake = await readParquetObjects(platform.store, await platform.store.list('lake/'));
     for (const patient of new Set(lake.map((row) => String(row.patient)))) {
