@@ -1,4 +1,4 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
 import path from 'node:path';
 import { repositoryRoot } from './ingest-helpers.ts';
@@ -15,6 +15,17 @@ export function medlake(
     cwd: repositoryRoot,
     env: { PATH: process.env.PATH ?? '', MEDLAKE_HOME: home, LOG_LEVEL: 'warn', ...env },
   });
+}
+
+/** Waits for a process to end: its exit code, and all it printed on both streams in order. */
+export async function exitAndOutput(
+  child: ChildProcess,
+): Promise<{ code: number | null; output: string }> {
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  return { code, output };
 }
 
 /** Runs a `medlake` command to its end; its standard output, or an error with all it said. */

@@ -1,35 +1,15 @@
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { contractFile, listFiles, repositoryRoot } from '../../test/ingest-helpers.ts';
+import { contractFile, listFiles } from '../../test/ingest-helpers.ts';
+import { medlake, runMedlake } from '../../test/medlake-process.ts';
 import { jobsRepository } from '../catalog/jobs-repository.ts';
 import { releasesRepository } from '../catalog/releases-repository.ts';
 import { generateExports } from '../demo/generate-exports.ts';
 import { loadEnv } from '../env.ts';
 import { openPlatform } from '../platform.ts';
-
-const bin = path.join(repositoryRoot, 'server/bin/medlake.js');
-
-function start(args: string[], home: string) {
-  return spawn(process.execPath, [bin, ...args], {
-    cwd: repositoryRoot,
-    env: { PATH: process.env.PATH ?? '', MEDLAKE_HOME: home, LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-}
-
-async function run(args: string[], home: string): Promise<string> {
-  const child = start(args, home);
-  let output = '';
-  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const [code] = (await once(child, 'exit')) as [number];
-  if (code !== 0) throw new Error(`medlake ${args.join(' ')} exited with ${code}:\n${output}`);
-  return output;
-}
 
 describe('an ingest killed with SIGKILL', () => {
   let home: string;
@@ -52,15 +32,15 @@ describe('an ingest killed with SIGKILL', () => {
       outDir: path.join(exports, 'big'),
       firstMonth: '2024-01',
     });
-    await run(['hospitals', 'add', 'h01', '--name', 'Hospital 1'], home);
-    await run(['datasets', 'create', '--contract', contractFile('lab-results')], home);
-    await run(
+    await runMedlake(['hospitals', 'add', 'h01', '--name', 'Hospital 1'], home);
+    await runMedlake(['datasets', 'create', '--contract', contractFile('lab-results')], home);
+    await runMedlake(
       ['ingest', small?.file ?? '', '-d', 'lab-results', '-H', 'h01', '-m', '2024-01'],
       home,
     );
     expect(large).toBeDefined();
 
-    const child = start(
+    const child = medlake(
       ['ingest', big[0]?.file ?? '', '-d', 'lab-results', '-H', 'h01', '-m', '2024-01'],
       home,
     );
@@ -89,7 +69,7 @@ describe('an ingest killed with SIGKILL', () => {
   });
 
   it('is cleaned up by the next process: job failed, files gone, the previous release still current', async () => {
-    await run(['releases', 'list'], home);
+    await runMedlake(['releases', 'list'], home);
     const platform = await openPlatform(loadEnv({ MEDLAKE_HOME: home }));
     try {
       const releases = await releasesRepository(platform.catalog.db).list();

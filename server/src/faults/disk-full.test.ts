@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { contractFile, listFiles, repositoryRoot } from '../../test/ingest-helpers.ts';
+import { exitAndOutput } from '../../test/medlake-process.ts';
 import { jobsRepository } from '../catalog/jobs-repository.ts';
 import { releasesRepository } from '../catalog/releases-repository.ts';
 import { generateExports, type GeneratedExport } from '../demo/generate-exports.ts';
@@ -41,11 +41,7 @@ async function medlake(home: string, args: string[], fullFolder?: string) {
     env: { PATH: process.env.PATH ?? '', MEDLAKE_HOME: home, LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let output = '';
-  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const [code] = (await once(child, 'exit')) as [number | null];
-  return { code, output };
+  return exitAndOutput(child);
 }
 
 /** A full disk while the ingest writes the release's Parquet into the lake. */

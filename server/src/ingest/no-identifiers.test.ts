@@ -9,6 +9,7 @@ import { lakeColumns } from '@medlake/shared';
 import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { contractFile, listFiles, repositoryRoot, synthea } from '../../test/ingest-helpers.ts';
+import { exitAndOutput } from '../../test/medlake-process.ts';
 import { readParquet } from '../../test/parquet.ts';
 import { parseContract } from '../use-cases/manage-datasets.ts';
 import { sql } from 'kysely';
@@ -29,11 +30,7 @@ async function medlake(args: string[], env: Record<string, string>): Promise<Run
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let output = '';
-  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const [code] = (await once(child, 'exit')) as [number | null];
-  return { code, output };
+  return exitAndOutput(child);
 }
 
 /** What identifies the fixture's patients: the values that must never leave the vault. */
