@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
-import type { Box } from '../query/ledger/regions.ts';
 import type { CatalogDb } from './catalog.ts';
+import type { Box } from './cell-box.ts';
 
 export type ReleasedCell = {
   id: string;

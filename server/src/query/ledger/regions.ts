@@ -1,20 +1,12 @@
 /**
  * The release ledger's geometry: what a released cell covers, as a box (a conjunction of one
  * constraint per column, and the releases read), and what a signed combination of cells
- * covers. Values are ordered (numbers, text, dates as milliseconds), so every constraint is a
- * set of ranges, plus whether NULL is in it. A range runs between two cuts: just below or just
- * above a value, or an end of the line, so that open and closed ends, points and gaps are the
- * same thing.
+ * covers. The box and its parts are types of catalog/cell-box.ts, where the repository that
+ * stores them reads them too.
  */
+import type { Box, Constraint, Cut, Range, Value } from '../../catalog/cell-box.ts';
 
-export type Value = number | string;
-/** −1: just below the value; +1: just above it. `inf` −1 and +1 are the ends of the line. */
-export type Cut = { v: Value; s: -1 | 1 } | { inf: -1 | 1 };
-export type Range = readonly [Cut, Cut];
-/** A set of values of one column: its ranges (sorted, disjoint) and whether NULL is in it. */
-export type Constraint = { ranges: Range[]; nulls: boolean };
-/** A conjunction of constraints by dimension (a column, or `release`); absent means any. */
-export type Box = Record<string, Constraint>;
+export type { Box, Constraint, Cut, Range, Value };
 
 const below = (v: Value): Cut => ({ v, s: -1 });
 const above = (v: Value): Cut => ({ v, s: 1 });
