@@ -7,10 +7,9 @@ import { datasetsRepository } from '../server/src/catalog/datasets-repository.ts
 import { loadEnv } from '../server/src/env.ts';
 import { publishSyntheticLabResults } from '../server/test/synthetic-lake.ts';
 import { openPlatform } from '../server/src/platform.ts';
-import { hiddenTotal } from '../server/src/query/compile-query.ts';
 import { planAndCompile } from '../server/src/use-cases/queries/run-query-job.ts';
 import { queryColumns } from '../server/src/query/query-columns.ts';
-import { maxAggregateGroups } from '../server/src/query/run-aggregate.ts';
+import { aggregateStatement } from '../server/src/query/run-aggregate.ts';
 import {
   addUser,
   createApiToken,
@@ -91,10 +90,7 @@ export async function compileForBench(
         { level: 'aggregate', hospitals: null, holder: 'user:bench' },
         queryColumns(dataset.contract),
       );
-      statements.push({
-        sql: `SELECT * FROM (${compiled.sql}) AS r ORDER BY ${hiddenTotal} DESC LIMIT ${maxAggregateGroups + 2}`,
-        params: compiled.params,
-      });
+      statements.push(aggregateStatement(compiled));
     }
     return statements;
   } finally {

@@ -57,6 +57,13 @@ export type CompiledQuery = Statement & {
    * shown, so that no hidden remainder can be worked out from it.
    */
   publishedTotal?: Statement;
+  /**
+   * For a grouped query with percentiles: the grand total, apart. A percentile over all the
+   * matching rows costs as much again as the groups' (the engine sorts every value once more),
+   * and the margin disclosure control needs is counts; so the groups' statement has no total
+   * row, and this one computes it without the percentiles (null in the total).
+   */
+  total?: Statement;
 };
 
 export type CompileContext = {
@@ -112,6 +119,11 @@ type CompiledMeasure = {
   count?: string;
   /** A noisy percentile's bins. */
   noisyBins?: ResultColumn['noisyBins'];
+  /**
+   * A percentile's fraction (its placeholder): the measure is computed per group only, the
+   * grand total leaves it out (see `total` on CompiledQuery).
+   */
+  perGroupOnly?: string;
 };
 
 /** Hidden columns every aggregate carries, for disclosure control; never shown as such. */
@@ -272,11 +284,17 @@ class QueryCompiler {
       hidden.push({ name, expression });
       return name;
     };
+    // The total's expression of each measure, where it differs from the groups'.
+    const inTotal = new Map<number, string>();
     const measures = spec.measures.map((measure, index) => {
-      const { expression, type, bin, count, noisyBins } = this.#measure(
+      const { expression, type, bin, count, noisyBins, perGroupOnly } = this.#measure(
         measure,
         `measures[${index}]`,
       );
+      // Null in the total, with its placeholder kept: the total shares the groups' parameters.
+      if (perGroupOnly !== undefined) {
+        inTotal.set(index, `CAST(CAST(${perGroupOnly} AS DOUBLE) * NULL AS DOUBLE)`);
+      }
       const column: ResultColumn = {
         name: measureOutputName(measure),
         kind: 'measure',
@@ -332,12 +350,15 @@ class QueryCompiler {
       ...windows,
     ].join(', ');
     const measureColumns = columns.filter((column) => column.kind === 'measure');
-    const measureList = [
-      ...measures.map(
-        (expression, index) => `${expression} AS ${this.#quote(measureColumns[index]?.name ?? '')}`,
-      ),
-      ...hidden.map(({ name, expression }) => `${expression} AS ${name}`),
-    ].join(', ');
+    const listOf = (expressions: readonly string[]) =>
+      [
+        ...expressions.map(
+          (expression, index) =>
+            `${expression} AS ${this.#quote(measureColumns[index]?.name ?? '')}`,
+        ),
+        ...hidden.map(({ name, expression }) => `${expression} AS ${name}`),
+      ].join(', ');
+    const measureList = listOf(measures);
     const hiddenCounts = `count(*) AS ${hiddenRows}, ${dialect.countDistinct(patient)} AS ${hiddenPatients}`;
     const outer = [
       ...groupExpressions.map(
@@ -347,13 +368,21 @@ class QueryCompiler {
       hiddenCounts,
     ].join(', ');
     // With groups, the grand total comes along as one more row (the empty grouping set): the
-    // summary's headline figures when no group is withheld.
+    // summary's headline figures when no group is withheld. With percentiles it comes apart.
+    const totalApart = groupExpressions.length > 0 && inTotal.size > 0;
+    const keys = groupExpressions.map((_, index) => `__g${index}`).join(', ');
     const groupBy =
-      groupExpressions.length > 0
-        ? ` GROUP BY GROUPING SETS ((${groupExpressions.map((_, index) => `__g${index}`).join(', ')}), ())`
-        : '';
+      groupExpressions.length === 0
+        ? ''
+        : totalApart
+          ? ` GROUP BY ${keys}`
+          : ` GROUP BY GROUPING SETS ((${keys}), ())`;
     const totalFlag =
-      groupExpressions.length > 0 ? `, grouping(__g0) AS ${hiddenTotal}` : `, 1 AS ${hiddenTotal}`;
+      groupExpressions.length === 0
+        ? `, 1 AS ${hiddenTotal}`
+        : totalApart
+          ? `, 0 AS ${hiddenTotal}`
+          : `, grouping(__g0) AS ${hiddenTotal}`;
     const source = this.#groupsBounded(
       `(SELECT ${inner} FROM ${this.#bounded(scan, where)})`,
       groupExpressions.length,
@@ -364,16 +393,26 @@ class QueryCompiler {
       params,
       columns,
     };
+    const nullGroups = groupExpressions
+      .map((_, index) => `NULL AS ${this.#quote(columns[index]?.name ?? '')}`)
+      .join(', ');
+    // The total's measures: without the percentiles when it comes apart.
+    const totalList = totalApart
+      ? listOf(measures.map((expression, index) => inTotal.get(index) ?? expression))
+      : measureList;
+    if (totalApart) {
+      compiled.total = {
+        sql: `SELECT ${nullGroups}, ${totalList}, ${hiddenCounts}, 1 AS ${hiddenTotal} FROM ${source} AS g`,
+        params,
+      };
+    }
     const minimum = this.#context.minGroupPatients;
     if (minimum !== undefined && groupExpressions.length > 0) {
       // The same rows, less those of groups under the minimum: one window counts each group's
       // patients. Its parameters are the main statement's and the minimum after them.
       const sized = this.#sized(source, groupExpressions.length);
-      const nullGroups = groupExpressions
-        .map((_, index) => `NULL AS ${this.#quote(columns[index]?.name ?? '')}`)
-        .join(', ');
       compiled.publishedTotal = {
-        sql: `SELECT ${nullGroups}, ${measureList}, ${hiddenCounts}, 1 AS ${hiddenTotal} FROM (${sized}) AS g WHERE g.__gp >= ${dialect.placeholder(params.length + 1)}`,
+        sql: `SELECT ${nullGroups}, ${totalList}, ${hiddenCounts}, 1 AS ${hiddenTotal} FROM (${sized}) AS g WHERE g.__gp >= ${dialect.placeholder(params.length + 1)}`,
         params: [...params, minimum],
       };
     }
@@ -573,7 +612,12 @@ class QueryCompiler {
             noisyBins: { bins, min: clamp.min, width },
           };
         }
-        return { expression: dialect.percentile(value, this.#param(measure.p)), type: 'double' };
+        const fraction = this.#param(measure.p);
+        return {
+          expression: dialect.percentile(value, fraction),
+          type: 'double',
+          perGroupOnly: fraction,
+        };
       }
       case 'histogram': {
         if (!numeric) needsNumber();

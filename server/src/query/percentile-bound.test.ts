@@ -199,6 +199,42 @@ describe('percentiles judged with the catalog bound on rows per patient', () => 
       return { rows: sorted(rows), total: job.summary?.total, statements: recorded.statements };
     };
 
+    it('computes the total of a grouped percentile query apart: all its rows and patients, no percentile', async () => {
+      const releases = await releasesRepository(platform.catalog.db).locations('lab-results');
+      const files = releases.map((release) =>
+        releaseFilesGlob(
+          platform.store.locate(releaseFolder({ ...release, releaseId: release.id })),
+        ),
+      );
+      const [truth] = await platform.engine.rows({
+        sql: `SELECT count(*) AS n, count(DISTINCT patient) AS p FROM ${platform.engine.dialect.scanParquet(files)} AS t`,
+        params: [],
+      });
+      const user = await researcherWithAccess(platform, 'totals@example.org', 'lab-results', 'row');
+      const answer = async (spec: object) => {
+        const recorded = recording(platform);
+        const { job } = await runQuery(recorded.platform, user, spec);
+        expect(job.status).toBe('succeeded');
+        return { summary: job.summary!, statement: recorded.statements[0]! };
+      };
+      const withPercentiles = await answer(coarse);
+      expect(withPercentiles.statement).toContain('UNION ALL');
+      expect(withPercentiles.statement).not.toContain('GROUPING SETS');
+      expect(withPercentiles.summary.matching).toEqual({
+        rows: Number(truth?.n),
+        patients: Number(truth?.p),
+      });
+      expect(withPercentiles.summary.total).toMatchObject({
+        rows: Number(truth?.n),
+        value_p50: null,
+        value_p90: null,
+      });
+      // Without percentiles the total comes with the groups, as before, and counts the same.
+      const counts = await answer({ ...coarse, measures: [{ fn: 'count' }, { fn: 'patients' }] });
+      expect(counts.statement).toContain('GROUPING SETS');
+      expect(counts.summary.matching).toEqual(withPercentiles.summary.matching);
+    });
+
     it('counts per patient only where the bound falls short, and answers as counting does', async () => {
       const coarseWithBound = await runAsNewHolder(coarse);
       expect(coarseWithBound.statements.filter(countsPerPatient)).toEqual([]);

@@ -5,12 +5,26 @@ import {
   hiddenRows,
   hiddenTotal,
   type CompiledQuery,
+  type Statement,
   type ResultColumn,
 } from './compile-query.ts';
 import type { AggregateRow } from './disclosure.ts';
 
 /** An aggregate with more groups than this fails with advice to narrow it. */
 export const maxAggregateGroups = 100_000;
+
+/**
+ * The statement that answers a compiled aggregate: its groups and grand total (the total
+ * apart where it is compiled apart), the total row first, so that a cut at the group limit
+ * never loses it.
+ */
+export function aggregateStatement(compiled: CompiledQuery): Statement {
+  const answer = compiled.total ? `${compiled.sql} UNION ALL ${compiled.total.sql}` : compiled.sql;
+  return {
+    sql: `SELECT * FROM (${answer}) AS r ORDER BY ${hiddenTotal} DESC LIMIT ${maxAggregateGroups + 2}`,
+    params: compiled.params,
+  };
+}
 
 /**
  * Runs a compiled aggregate and splits its answer into the groups and the grand total, with
@@ -24,14 +38,7 @@ export async function runAggregate(
 ): Promise<{ groups: AggregateRow[]; total: AggregateRow }> {
   const empty = { [hiddenRows]: 0, [hiddenPatients]: 0 } as AggregateRow;
   if (!shape.readsFiles) return { groups: [], total: empty };
-  // The total row first, so that a cut at the group limit never loses it.
-  const rows = await engine.rows(
-    {
-      sql: `SELECT * FROM (${compiled.sql}) AS r ORDER BY ${hiddenTotal} DESC LIMIT ${maxAggregateGroups + 2}`,
-      params: compiled.params,
-    },
-    options,
-  );
+  const rows = await engine.rows(aggregateStatement(compiled), options);
   if (rows.length > maxAggregateGroups + 1) {
     throw new AppError(
       'too_many_groups',
