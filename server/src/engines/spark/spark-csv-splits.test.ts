@@ -115,6 +115,46 @@ describe('a CSV read by Spark in splits', () => {
     ]);
     const quoted = await rows('SELECT c2 FROM accepted WHERE record = 3000');
     expect(quoted).toEqual([{ c2: 'label, "quoted" 3000' }]);
+    // The server's cache is shared by its sessions.
+    for (const table of ['staged', 'line_splits']) await client.sql(`UNCACHE TABLE ${table}`);
+  });
+
+  it('reads a file that starts with a byte order mark and ends its lines with CR LF', async () => {
+    const lines = [
+      '\uFEFFid,label,day',
+      '2,two,2020-01-02',
+      '3,three,2020-01-03',
+      'x4,four,2020-01-04',
+    ];
+    const file = path.join(directory, 'crlf.csv');
+    await writeFile(file, `${lines.join('\r\n')}\r\n`);
+    const reader = sparkIngestDialect.readCsv({
+      location: file,
+      delimiter: ',',
+      multiLineValues: false,
+      sizeBytes: (await readFile(file)).length,
+      columns,
+      kept: columns,
+      flags: [],
+    });
+    for (const statement of reader.setup) await client.sql(statement);
+    await client.createQueryView('staged', reader.staged);
+    for (const { name, query } of reader.tables ?? []) await client.createQueryView(name, query);
+    await client.createQueryView('accepted', reader.accepted);
+    await client.createQueryView('read_problems', reader.problems);
+    const accepted = rowsOf(
+      await client.sql(
+        'SELECT record, c2, CAST(c3 AS STRING) AS day FROM accepted ORDER BY record',
+      ),
+    );
+    expect(accepted.map((row) => [Number(row.record), row.c2, row.day])).toEqual([
+      [2, 'two', '2020-01-02'],
+      [3, 'three', '2020-01-03'],
+    ]);
+    const problems = rowsOf(await client.sql('SELECT record, position, code FROM read_problems'));
+    expect(problems.map((row) => [Number(row.record), row.position, row.code])).toEqual([
+      [4, 1, 'invalid_value'],
+    ]);
   });
 });
 
