@@ -199,7 +199,7 @@ describe('percentiles judged with the catalog bound on rows per patient', () => 
       return { rows: sorted(rows), total: job.summary?.total, statements: recorded.statements };
     };
 
-    it('computes the total of a grouped percentile query apart: all its rows and patients, no percentile', async () => {
+    it('computes the total of a grouped query apart: all its rows and patients, no percentile', async () => {
       const releases = await releasesRepository(platform.catalog.db).locations('lab-results');
       const files = releases.map((release) =>
         releaseFilesGlob(
@@ -229,9 +229,8 @@ describe('percentiles judged with the catalog bound on rows per patient', () => 
         value_p50: null,
         value_p90: null,
       });
-      // Without percentiles the total comes with the groups, as before, and counts the same.
+      // Without percentiles the total counts the same.
       const counts = await answer({ ...coarse, measures: [{ fn: 'count' }, { fn: 'patients' }] });
-      expect(counts.statement).toContain('GROUPING SETS');
       expect(counts.summary.matching).toEqual(withPercentiles.summary.matching);
     });
 
