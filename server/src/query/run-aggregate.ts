@@ -14,8 +14,8 @@ import type { AggregateRow } from './disclosure.ts';
 export const maxAggregateGroups = 100_000;
 
 /**
- * The statement that answers a compiled aggregate: its groups and grand total (the total
- * apart where it is compiled apart), the total row first, so that a cut at the group limit
+ * The statement that answers a compiled aggregate: its groups and, for a grouped query, its
+ * grand total's own SELECT after them; the total row first, so that a cut at the group limit
  * never loses it.
  */
 export function aggregateStatement(compiled: CompiledQuery): Statement {
