@@ -117,6 +117,35 @@ export interface CurrentReleasesTable {
   release_id: string;
 }
 
+/** Per dataset and scope (a hospital, or '*'): which releases its dictionary figures count. */
+export interface DictionaryScopesTable {
+  dataset_id: string;
+  scope: string;
+  basis: string;
+  computed_at: Generated<Date>;
+}
+
+/** Rows, label and unit of a code at one hospital, as of its scope's basis. */
+export interface DictionaryCodeRowsTable {
+  dataset_id: string;
+  scope: string;
+  hospital_id: string;
+  code: string | null;
+  row_count: BigIntColumn;
+  label: string | null;
+  unit: string | null;
+}
+
+/** Distinct patients of a code (or of all codes) per set of hospitals they have it at. */
+export interface DictionaryCodePatientsTable {
+  dataset_id: string;
+  scope: string;
+  all_codes: boolean;
+  code: string | null;
+  hospitals: string[];
+  patients: BigIntColumn;
+}
+
 export type UserRole = 'admin' | 'steward' | 'researcher' | 'auditor' | 'custodian';
 
 export interface UsersTable {
@@ -321,6 +350,9 @@ export interface CatalogSchema {
   releases: ReleasesTable;
   release_files: ReleaseFilesTable;
   current_releases: CurrentReleasesTable;
+  dictionary_scopes: DictionaryScopesTable;
+  dictionary_code_rows: DictionaryCodeRowsTable;
+  dictionary_code_patients: DictionaryCodePatientsTable;
   users: UsersTable;
   api_tokens: ApiTokensTable;
   dataset_grants: DatasetGrantsTable;

@@ -21,6 +21,7 @@ import * as addResultReview from './2026-12-06c-add-result-review.ts';
 import * as createReleaseFiles from './2026-12-06d-create-release-files.ts';
 import * as addIngestJobLeases from './2026-12-06f-add-ingest-job-leases.ts';
 import * as indexLedgerPoolAndWaitingQueries from './2026-12-06h-index-ledger-pool-and-waiting-queries.ts';
+import * as createDictionaryFigures from './2026-12-06k-create-dictionary-figures.ts';
 
 /**
  * Every catalog migration, oldest first, keyed by its dated file name. Listed by hand rather
@@ -50,4 +51,5 @@ export const migrations: Record<string, Migration> = {
   '2026-12-06d-create-release-files': createReleaseFiles,
   '2026-12-06f-add-ingest-job-leases': addIngestJobLeases,
   '2026-12-06h-index-ledger-pool-and-waiting-queries': indexLedgerPoolAndWaitingQueries,
+  '2026-12-06k-create-dictionary-figures': createDictionaryFigures,
 };
