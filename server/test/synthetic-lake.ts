@@ -8,7 +8,10 @@ import { releasesRepository } from '../src/catalog/releases-repository.ts';
 import { DuckDbS3, s3Options } from '../src/engines/duckdb/duckdb-s3.ts';
 import { quoteLiteral } from '../src/engines/duckdb/duckdb-sql.ts';
 import type { Actor } from '../src/audit/audit-log.ts';
+import { duckDbIngestDialect } from '../src/engines/duckdb/duckdb-ingest-dialect.ts';
 import { releaseFileName } from '../src/ingest/lake-keys.ts';
+import { releaseSort, rowGroupRows } from '../src/ingest/lake-layout.ts';
+import { readReleaseFileStats } from '../src/ingest/release-file-stats.ts';
 import type { Platform } from '../src/platform.ts';
 import { ingestFiles } from '../src/use-cases/ingest-upload.ts';
 import { addHospital } from '../src/use-cases/manage-datasets.ts';
@@ -21,6 +24,10 @@ const syntheticActor: Actor = { userId: null, name: 'synthetic lake', source: 'm
  * an ingest would publish it: for benchmarks and for tests that need queries that take a while.
  * Ingesting tens of millions of CSV rows would take longer than what they are made for, and
  * the query path cannot tell the difference. Hospitals are h01, h02, …; months 2024-01, ….
+ * Each release is laid out as ingest lays it out (ingest/lake-layout.ts: sorted by code, then
+ * event date, in row groups of the size ingest picks), and the catalog gets its file
+ * statistics as an ingest records them (ingest/release-file-stats.ts), so that the planner
+ * and the engine skip here what they would skip in a real lake.
  */
 export async function publishSyntheticLabResults(
   platform: Platform,
@@ -48,6 +55,13 @@ export async function publishSyntheticLabResults(
     await connection.run(
       `CREATE TABLE tests AS SELECT row_number() OVER () - 1 AS i, * FROM (VALUES ${tests}) t(code, name, category, unit, mean, sd)`,
     );
+    const rows = <T>(sql: string) =>
+      connection.runAndReadAll(sql).then((reader) => reader.getRowObjectsJS() as unknown as T[]);
+    const sort = releaseSort(dataset.contract);
+    // Empty values first, as both engines' writeRelease sort them.
+    const order = sort.orderBy
+      .map((column) => `${duckDbIngestDialect.quoteIdentifier(column)} NULLS FIRST`)
+      .join(', ');
     const patientsPerHospital = Math.max(1000, Math.floor(options.rowsPerRelease / 12));
     for (let h = 0; h < options.hospitals; h += 1) {
       const hospital = `h${String(h + 1).padStart(2, '0')}`;
@@ -97,7 +111,15 @@ export async function publishSyntheticLabResults(
           FROM range(${options.rowsPerRelease}) AS g(r)
           JOIN patients AS p ON p.i = (r * 31 + ${seed}) % ${patientsPerHospital}
           JOIN tests AS t ON t.i = (r * 17 + r // 7 + ${seed}) % ${numericTests.length}
-        ) TO ${quoteLiteral(target)} (FORMAT parquet, COMPRESSION snappy)`);
+          ${order ? `ORDER BY ${order}` : ''}
+        ) TO ${quoteLiteral(target)} (FORMAT parquet, COMPRESSION snappy,
+          ROW_GROUP_SIZE ${rowGroupRows(options.rowsPerRelease)})`);
+        const fileStats = await readReleaseFileStats(
+          { dialect: duckDbIngestDialect, rows },
+          dataset.contract,
+          { store: platform.store, folder: files.lakeFolder },
+          [releaseFileName(0)],
+        );
         // As an ingest measures it (ingest/quality-profile.ts), for disclosure control.
         const measured = await connection.runAndReadAll(
           `SELECT max(n) AS most FROM (SELECT count(*) AS n FROM read_parquet(${quoteLiteral(target)}) GROUP BY patient)`,
@@ -135,6 +157,7 @@ export async function publishSyntheticLabResults(
             rejectedRowCount: 0,
             maxRowsPerPatient,
             files: [lakeKey],
+            fileStats,
             quality,
           },
           async (trx) => {

@@ -23,7 +23,8 @@ import {
   type RowRule,
 } from './ingest-rules.ts';
 import { releaseFilesGlob } from './lake-keys.ts';
-import { maxListedCodes, releaseSort } from './lake-layout.ts';
+import { releaseSort } from './lake-layout.ts';
+import { readReleaseFileStats } from './release-file-stats.ts';
 import { locateRecords } from './locate-records.ts';
 import { codeProfileOf, codesQuery, totalsOf, totalsQuery } from './quality-profile.ts';
 import { loadCanonicalUnits } from './canonical-units.ts';
@@ -589,54 +590,14 @@ class IngestPipeline {
     }
   }
 
-  /**
-   * What each file written holds (its rows, codes and event dates), read back from it for the
-   * catalog, where the planner finds the files a query needs without opening any.
-   */
-  async #fileStats(files: readonly string[]): Promise<ReleaseFileStats[]> {
-    const { store, folder } = this.#request.target;
-    const { code, eventDate } = releaseSort(this.#request.plan.contract);
-    const sql = this.#sql;
-    const quote = (name: string) => sql.quoteIdentifier(name);
-    // One pass for every file's figures, one for the codes of those with few enough to list.
-    const from = sql.parquetFilesNamed(releaseFilesGlob(store.locate(folder)));
-    const dates = eventDate
-      ? `${sql.castToText(`min(${quote(eventDate)})`)} AS first, ${sql.castToText(`max(${quote(eventDate)})`)} AS last`
-      : 'NULL AS first, NULL AS last';
-    const figures = await this.#runner.rows<{
-      file_name: string;
-      n: bigint | number;
-      codes: bigint | number;
-      first: unknown;
-      last: unknown;
-    }>(
-      `SELECT file_name, count(*) AS n, ${code ? `count(DISTINCT ${quote(code)})` : '0'} AS codes, ${dates}
-      FROM ${from} GROUP BY file_name`,
+  /** What each file written holds, for the catalog (release-file-stats.ts). */
+  #fileStats(files: readonly string[]): Promise<ReleaseFileStats[]> {
+    return readReleaseFileStats(
+      this.#runner,
+      this.#request.plan.contract,
+      this.#request.target,
+      files,
     );
-    const listed = figures.filter((row) => code && Number(row.codes) <= maxListedCodes);
-    const codes = new Map<string, string[]>(listed.map((row) => [row.file_name, []]));
-    if (code && listed.length > 0) {
-      const pairs = await this.#runner.rows<{ file_name: string; code: unknown }>(
-        `SELECT DISTINCT file_name, ${sql.castToText(quote(code))} AS code FROM ${from}
-        WHERE ${quote(code)} IS NOT NULL AND ${sql.isOneOf(
-          'file_name',
-          listed.map((row) => row.file_name),
-        )}`,
-      );
-      for (const pair of pairs) codes.get(pair.file_name)?.push(String(pair.code));
-    }
-    const day = (value: unknown) => (typeof value === 'string' ? value.slice(0, 10) : null);
-    const byName = new Map(figures.map((row) => [row.file_name, row]));
-    return files.map((file) => {
-      const row = byName.get(file);
-      return {
-        file,
-        rows: Number(row?.n ?? 0),
-        codes: codes.get(file)?.sort() ?? null,
-        firstEvent: day(row?.first),
-        lastEvent: day(row?.last),
-      };
-    });
   }
 
   /** Figures for the data-quality report, read back from the Parquet just written. */
