@@ -22,6 +22,7 @@ import type { Platform } from '../platform.ts';
 import { folderLocation } from '../storage/object-store.ts';
 import { openConfiguredVaultClient } from '../vault/configured-vault.ts';
 import { keepIngestLease } from './ingest-lease.ts';
+import { countFiguresAtPublish, storeScopeFigures } from './queries/dictionary-figures.ts';
 
 export const ingestJobKind = 'ingest';
 
@@ -265,6 +266,13 @@ async function ingestAndPublish(platform: Platform, input: IngestInput): Promise
       rejectedRows: quality.rejectedRows,
       quality,
     };
+    // The data dictionary's counts, with this release in place: stored as it is published.
+    const dictionary = await countFiguresAtPublish(platform, dataset, {
+      id: params.releaseId,
+      hospitalId: input.hospitalId,
+      month: input.month,
+      folder: files.lakeFolder,
+    });
     await releases.publish(
       {
         id: params.releaseId,
@@ -296,6 +304,7 @@ async function ingestAndPublish(platform: Platform, input: IngestInput): Promise
             'This ingest lost its lease (no heartbeat for too long) and was failed; nothing was published. Send the upload again.',
           );
         }
+        if (dictionary) await storeScopeFigures(trx, dataset.id, dictionary);
         await platform.audit.record(
           {
             action: 'release.publish',

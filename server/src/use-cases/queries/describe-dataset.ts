@@ -13,14 +13,26 @@ import type { User } from '../../catalog/users-repository.ts';
 import { notFound } from '../../errors.ts';
 import type { Platform } from '../../platform.ts';
 import { datasetAccess, type DatasetAccess } from '../../policy.ts';
-import { compileQuery } from '../../query/compile-query.ts';
-import { applyDisclosureControl, type DisclosureRule } from '../../query/disclosure.ts';
+import type { SummedCode } from '../../catalog/dictionary-figures-repository.ts';
+import {
+  compileQuery,
+  hiddenPatients,
+  hiddenRows,
+  type ResultColumn,
+} from '../../query/compile-query.ts';
+import {
+  applyDisclosureControl,
+  type AggregateRow,
+  type DisclosureRule,
+} from '../../query/disclosure.ts';
 import { presentResultRow } from '../../query/present-result.ts';
 import { queryColumns } from '../../query/query-columns.ts';
-import { runAggregate } from '../../query/run-aggregate.ts';
 import { candidateReleases } from './candidate-releases.ts';
 import { requireDatasetAccess } from './dataset-access.ts';
+import { readDictionaryFigures } from './dictionary-figures.ts';
 import { releaseFilesGlob } from '../../ingest/lake-keys.ts';
+
+type Dataset = { id: string; contract: DatasetContract; contractVersion: number };
 
 /** Every dataset with the user's access to it: the catalog a researcher browses. */
 export async function listDatasetsFor(platform: Platform, user: User): Promise<DatasetListing[]> {
@@ -60,15 +72,13 @@ export type DatasetDictionary = {
   deidentification: DeidentificationAssessment;
 };
 
-/** Dictionaries by dataset, access and the releases read: they change only with a new release. */
-const cache = new Map<string, DatasetDictionary>();
-const cacheSize = 100;
-
 /**
  * The data dictionary of a dataset as the user may see it: its columns and how each was
  * de-identified, the hospitals and months covered, and every code present with its name, unit
  * and counts. Counts go through the same disclosure control as query results, and are withheld
- * from aggregate users of a dataset with noisy answers or a release ledger.
+ * from aggregate users of a dataset with noisy answers or a release ledger. The counts are read
+ * from the catalog, where publishing a release stores them (dictionary-figures.ts): a request
+ * does not scan the lake, so no cache of dictionaries is kept either.
  */
 export async function describeDataset(
   platform: Platform,
@@ -79,18 +89,9 @@ export async function describeDataset(
   if (!dataset) throw notFound('dataset_not_found', `Dataset ${datasetId}`);
   const access = await requireDatasetAccess(platform, user, dataset.id);
   const releases = await candidateReleases(platform, { dataset: dataset.id }, access);
-  const key = [
-    dataset.id,
-    dataset.contractVersion,
-    access.level,
-    ...releases.map((r) => r.id).sort(),
-  ].join('|');
-  const cached = cache.get(key);
-  if (cached) return cached;
-
   const contract = dataset.contract;
   const threshold = contract.smallCellThreshold;
-  const { codes, rules } = await codesOf(platform, contract, releases, access);
+  const { codes, rules } = await codesOf(platform, dataset, releases, access);
   const dictionary: DatasetDictionary = {
     id: dataset.id,
     title: dataset.title,
@@ -108,17 +109,16 @@ export async function describeDataset(
     rules,
     deidentification: assessDeidentification(contract),
   };
-  if (cache.size >= cacheSize) cache.delete(cache.keys().next().value ?? '');
-  cache.set(key, dictionary);
   return dictionary;
 }
 
 async function codesOf(
   platform: Platform,
-  contract: DatasetContract,
+  dataset: Dataset,
   releases: Awaited<ReturnType<typeof candidateReleases>>,
   access: DatasetAccess,
 ): Promise<{ codes: DictionaryEntry[]; rules: DisclosureRule[] }> {
+  const contract = dataset.contract;
   const lake = lakeColumns(contract);
   const code = lake.find((column) => column.role === 'code');
   if (!code || releases.length === 0) return { codes: [], rules: [] };
@@ -143,10 +143,15 @@ async function codesOf(
       cohort: [],
     },
   });
-  const { groups, total } = await runAggregate(platform.engine, compiled, {
-    grouped: true,
-    readsFiles: true,
-  });
+  const { groups, total } = aggregateRowsOf(
+    await readDictionaryFigures(
+      platform,
+      dataset,
+      releases.map((release) => release.hospitalId),
+      access.hospitals ?? null,
+    ),
+    compiled.columns,
+  );
   const disclosed = applyDisclosureControl({
     groups,
     total,
@@ -192,5 +197,37 @@ async function codesOf(
       },
       ...rules,
     ],
+  };
+}
+
+/**
+ * The stored figures as the rows the engine gives for the dictionary's aggregate (a group per
+ * code, and the total), so that disclosure control treats them exactly as before.
+ */
+function aggregateRowsOf(
+  figures: Awaited<ReturnType<typeof readDictionaryFigures>>,
+  columns: readonly ResultColumn[],
+): { groups: AggregateRow[]; total: AggregateRow } {
+  const named = (fn: string) => columns.find((column) => column.fn === fn)?.name ?? fn;
+  const [rows, patients] = [named('count'), named('patients')];
+  const row = (code: SummedCode): AggregateRow => ({
+    code: code.code,
+    [rows]: code.rows,
+    [patients]: code.patients,
+    label: code.label,
+    unit: code.unit,
+    [hiddenRows]: code.rows,
+    [hiddenPatients]: code.patients,
+  });
+  const totalRows = figures.codes.reduce((sum, code) => sum + code.rows, 0);
+  return {
+    groups: figures.codes.map(row),
+    total: row({
+      code: null,
+      rows: totalRows,
+      patients: figures.totalPatients,
+      label: null,
+      unit: null,
+    }),
   };
 }
