@@ -15,7 +15,13 @@ import { addUser, grantDatasetAccess } from '../manage-access.ts';
 import { addHospital, saveDataset } from '../manage-datasets.ts';
 import { describeDataset } from './describe-dataset.ts';
 
-type Entry = { code: string; label: string | null; unit: string | null; rows: number; patients: number };
+type Entry = {
+  code: string;
+  label: string | null;
+  unit: string | null;
+  rows: number;
+  patients: number;
+};
 
 const setups: Array<[string, { catalog: CatalogKind; env: () => Record<string, string> }]> = [
   ...catalogBackends().map(
@@ -58,7 +64,12 @@ describe.each(setups)('the data dictionary stored at publish, on %s', (_, setup)
     const contract = JSON.parse(await readFile(contractFile('synthea-observations'), 'utf8'));
     // Without the release ledger, so that aggregate users see counts to compare.
     const privacy = { releaseLedger: false };
-    await saveDataset(platform, { ...contract, name: 'by-hospital', title: 'By hospital', privacy });
+    await saveDataset(platform, {
+      ...contract,
+      name: 'by-hospital',
+      title: 'By hospital',
+      privacy,
+    });
     await saveDataset(platform, {
       ...contract,
       name: 'shared-ids',
@@ -105,11 +116,13 @@ describe.each(setups)('the data dictionary stored at publish, on %s', (_, setup)
     const releases = (await releasesRepository(platform.catalog.db).list({ datasetId: dataset }))
       .filter((release) => release.current && hospitals.includes(release.hospitalId))
       .map((release) => releaseFolder({ ...release, releaseId: release.id }));
-    const contract = (await platform.catalog.db
-      .selectFrom('datasets')
-      .select('contract')
-      .where('id', '=', dataset)
-      .executeTakeFirstOrThrow()).contract as DatasetContract;
+    const contract = (
+      await platform.catalog.db
+        .selectFrom('datasets')
+        .select('contract')
+        .where('id', '=', dataset)
+        .executeTakeFirstOrThrow()
+    ).contract as DatasetContract;
     const column = (role: string) =>
       platform.engine.dialect.quoteIdentifier(
         lakeColumns(contract).find((lake) => lake.role === role)!.name,

@@ -204,15 +204,13 @@ async function countScope(
   return {
     scope,
     basis,
-    rows: rows.map(
-      (row): CodeRowsFigure => ({
-        hospitalId: String(row.hospital),
-        code: textOrNull(row.code),
-        rows: Number(row.n),
-        label: textOrNull(row.label),
-        unit: textOrNull(row.unit),
-      }),
-    ),
+    rows: rows.map((row): CodeRowsFigure => ({
+      hospitalId: String(row.hospital),
+      code: textOrNull(row.code),
+      rows: Number(row.n),
+      label: textOrNull(row.label),
+      unit: textOrNull(row.unit),
+    })),
     patients: await countPatients(engine, from, quote(code.name), hospitals),
   };
 }
