@@ -13,6 +13,7 @@ import { AppError, type ErrorDetail } from '../errors.ts';
 import { dateShiftKeyOf, holderShiftDays } from '../privacy/privacy-secrets.ts';
 import { isNumeric, isTemporal, type QueryColumn } from './query-columns.ts';
 import type { SqlDialect } from '../engines/sql-dialect.ts';
+import { perPatientFirst, type Combine, type SplitAggregate } from './per-patient-first.ts';
 
 /** A column of a query's result, as the service and the web app see it. */
 export type ResultColumn = {
@@ -125,6 +126,12 @@ type CompiledMeasure = {
    * grand total leaves it out (see `total` on CompiledQuery).
    */
   perGroupOnly?: string;
+  /**
+   * How the measure is finished from partials per group and patient (per-patient-first.ts);
+   * for a mean, `meanOf` is the value averaged. None: it needs every row.
+   */
+  combine?: Combine;
+  meanOf?: string;
 };
 
 /** Hidden columns every aggregate carries, for disclosure control; never shown as such. */
@@ -280,18 +287,18 @@ class QueryCompiler {
     // What disclosure control needs to judge a measure for aggregate access, computed beside
     // it: windows over the matching rows, and hidden measures over those.
     const windows: string[] = [];
-    const hidden: Array<{ name: string; expression: string }> = [];
-    const hide = (name: string, expression: string) => {
-      hidden.push({ name, expression });
+    const hidden: Array<{ name: string; expression: string; combine?: Combine }> = [];
+    const hide = (name: string, expression: string, combine?: Combine) => {
+      hidden.push({ name, expression, combine });
       return name;
     };
+    // Each measure as finished from per-patient partials, where it can be (per-patient-first.ts).
+    const splits: Array<SplitAggregate | undefined> = [];
     // The total's expression of each measure, where it differs from the groups'.
     const inTotal = new Map<number, string>();
     const measures = spec.measures.map((measure, index) => {
-      const { expression, type, bin, count, noisyBins, perGroupOnly } = this.#measure(
-        measure,
-        `measures[${index}]`,
-      );
+      const { expression, type, bin, count, noisyBins, perGroupOnly, combine, meanOf } =
+        this.#measure(measure, `measures[${index}]`);
       // Null in the total, with its placeholder kept: the total shares the groups' parameters.
       if (perGroupOnly !== undefined) {
         inTotal.set(index, `CAST(CAST(${perGroupOnly} AS DOUBLE) * NULL AS DOUBLE)`);
@@ -304,7 +311,14 @@ class QueryCompiler {
         ...(measure.fn === 'percentile' ? { p: measure.p } : {}),
       };
       columns.push(column);
-      if (count !== undefined) column.meanCount = hide(`__mc${index}`, count);
+      splits.push(
+        combine && {
+          name: this.#quote(column.name),
+          expression: combine === 'mean' && meanOf !== undefined ? meanOf : expression,
+          combine,
+        },
+      );
+      if (count !== undefined) column.meanCount = hide(`__mc${index}`, count, 'count');
       if (noisyBins) column.noisyBins = noisyBins;
       if (judged && bin !== undefined) {
         // Each bin's distinct patients: the first row of each patient in each group and bin
@@ -359,25 +373,41 @@ class QueryCompiler {
         ),
         ...hidden.map(({ name, expression }) => `${expression} AS ${name}`),
       ].join(', ');
-    const measureList = listOf(measures);
     const hiddenCounts = `count(*) AS ${hiddenRows}, ${dialect.countDistinct(patient)} AS ${hiddenPatients}`;
-    const outer = [
-      ...groupExpressions.map(
-        (_, index) => `__g${index} AS ${this.#quote(columns[index]?.name ?? '')}`,
-      ),
-      measureList,
-      hiddenCounts,
-    ].join(', ');
     // With groups, the grand total (the summary's headline figures when no group is withheld)
     // comes apart, in `total`; without, the one row is the total.
     const grouped = groupExpressions.length > 0;
     const keys = groupExpressions.map((_, index) => `__g${index}`).join(', ');
     const groupBy = grouped ? ` GROUP BY ${keys}` : '';
     const totalFlag = `, ${grouped ? 0 : 1} AS ${hiddenTotal}`;
-    const source = this.#groupsBounded(
+    const rows = this.#groupsBounded(
       `(SELECT ${inner} FROM ${this.#bounded(scan, where)})`,
       groupExpressions.length,
     );
+    // Counts, sums, means and extremes are finished from partials per group and patient; a
+    // percentile, histogram or deviation needs the rows themselves, and so does a window.
+    const split = [
+      ...splits,
+      ...hidden.map(({ name, expression, combine }) => combine && { name, expression, combine }),
+    ];
+    const { source, groupList, totalList } =
+      windows.length === 0 && split.every((aggregate) => aggregate !== undefined)
+        ? perPatientFirst(dialect, rows, groupExpressions.length, split, {
+            rows: hiddenRows,
+            patients: hiddenPatients,
+          })
+        : {
+            source: rows,
+            groupList: `${listOf(measures)}, ${hiddenCounts}`,
+            // The total's measures: those of the groups, less the percentiles.
+            totalList: `${listOf(measures.map((expression, index) => inTotal.get(index) ?? expression))}, ${hiddenCounts}`,
+          };
+    const outer = [
+      ...groupExpressions.map(
+        (_, index) => `__g${index} AS ${this.#quote(columns[index]?.name ?? '')}`,
+      ),
+      groupList,
+    ].join(', ');
     const params = [...this.#params];
     const compiled: CompiledQuery = {
       sql: `SELECT ${outer}${totalFlag} FROM ${source} AS g${groupBy}`,
@@ -387,11 +417,9 @@ class QueryCompiler {
     const nullGroups = groupExpressions
       .map((_, index) => `NULL AS ${this.#quote(columns[index]?.name ?? '')}`)
       .join(', ');
-    // The total's measures: those of the groups, less the percentiles.
-    const totalList = listOf(measures.map((expression, index) => inTotal.get(index) ?? expression));
     if (grouped) {
       compiled.total = {
-        sql: `SELECT ${nullGroups}, ${totalList}, ${hiddenCounts}, 1 AS ${hiddenTotal} FROM ${source} AS g`,
+        sql: `SELECT ${nullGroups}, ${totalList}, 1 AS ${hiddenTotal} FROM ${source} AS g`,
         params,
       };
     }
@@ -401,7 +429,7 @@ class QueryCompiler {
       // patients. Its parameters are the main statement's and the minimum after them.
       const sized = this.#sized(source, groupExpressions.length);
       compiled.publishedTotal = {
-        sql: `SELECT ${nullGroups}, ${totalList}, ${hiddenCounts}, 1 AS ${hiddenTotal} FROM (${sized}) AS g WHERE g.__gp >= ${dialect.placeholder(params.length + 1)}`,
+        sql: `SELECT ${nullGroups}, ${totalList}, 1 AS ${hiddenTotal} FROM (${sized}) AS g WHERE g.__gp >= ${dialect.placeholder(params.length + 1)}`,
         params: [...params, minimum],
       };
     }
@@ -548,8 +576,12 @@ class QueryCompiler {
     const { dialect } = this.#context;
     if (!('column' in measure)) {
       return measure.fn === 'count'
-        ? { expression: 'count(*)', type: 'integer' }
-        : { expression: dialect.countDistinct(this.#quote('patient')), type: 'integer' };
+        ? { expression: 'count(*)', type: 'integer', combine: 'count' }
+        : {
+            expression: dialect.countDistinct(this.#quote('patient')),
+            type: 'integer',
+            combine: 'patients',
+          };
     }
     return this.#columnMeasure(measure, path);
   }
@@ -569,18 +601,24 @@ class QueryCompiler {
       case 'min':
       case 'max':
         // As the holder sees the column: their pseudonyms, their dates.
-        return { expression: `${measure.fn}(${this.#shown(measure.column)})`, type: column.type };
+        return {
+          expression: `${measure.fn}(${this.#shown(measure.column)})`,
+          type: column.type,
+          combine: measure.fn,
+        };
       case 'sum': {
         if (!numeric) needsNumber();
         const clamped = this.#clampedSum(measure.column);
-        return { expression: clamped ?? `sum(${value})`, type: 'double' };
+        return { expression: clamped ?? `sum(${value})`, type: 'double', combine: 'sum' };
       }
       case 'mean': {
         if (!numeric) needsNumber();
         // Noisy answers: a noisy clamped sum over a noisy count of the values.
         const clamped = this.#clampedSum(measure.column);
-        if (clamped) return { expression: clamped, type: 'double', count: `count(${value})` };
-        return { expression: dialect.mean(value), type: 'double' };
+        if (clamped) {
+          return { expression: clamped, type: 'double', count: `count(${value})`, combine: 'sum' };
+        }
+        return { expression: dialect.mean(value), type: 'double', combine: 'mean', meanOf: value };
       }
       case 'stddev':
         if (!numeric) needsNumber();

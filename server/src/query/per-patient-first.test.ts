@@ -1,0 +1,140 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { querySpecSchema, type QuerySpecInput } from '@medlake/shared';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { duckDbDialect } from '../engines/duckdb/duckdb-dialect.ts';
+import { parseContract } from '../use-cases/manage-datasets.ts';
+import { compileQuery } from './compile-query.ts';
+import { queryColumns } from './query-columns.ts';
+import { aggregateStatement } from './run-aggregate.ts';
+
+// Aggregates finished from per-patient partials (per-patient-first.ts) against the same
+// figures written directly over the rows, in DuckDB, on rows made to catch a wrong combination:
+// a patient in two groups (the total's patients are fewer than the groups' sum), several rows
+// of one patient in one group, values that are NULL, and a group whose values all are.
+const contract = parseContract(
+  JSON.parse(
+    readFileSync(new URL('../../config/contracts/lab-results.json', import.meta.url), 'utf8'),
+  ),
+);
+const columns = queryColumns(contract);
+
+const rows = [
+  // patient, code, sex, value
+  ['p1', 'A', 'F', 1.5],
+  ['p1', 'A', 'F', 2.25],
+  ['p1', 'B', 'F', 10],
+  ['p2', 'A', 'M', null],
+  ['p2', 'A', 'M', 4],
+  ['p3', 'B', 'F', 7.75],
+  ['p3', 'C', 'F', null],
+  ['p4', 'C', 'M', null],
+] as const;
+
+let directory: string;
+let file: string;
+let instance: DuckDBInstance;
+let connection: DuckDBConnection;
+
+beforeAll(async () => {
+  directory = await mkdtemp(path.join(tmpdir(), 'medlake-per-patient-'));
+  file = path.join(directory, 'rows.parquet');
+  instance = await DuckDBInstance.create(':memory:');
+  connection = await instance.connect();
+  const values = rows
+    .map(([patient, code, sex, value]) => `('${patient}', '${code}', '${sex}', ${value ?? 'NULL'})`)
+    .join(', ');
+  await connection.run(
+    `COPY (SELECT patient, code, sex, CAST(value AS DOUBLE) AS value FROM (VALUES ${values}) AS v(patient, code, sex, value)) TO '${file}' (FORMAT parquet)`,
+  );
+});
+
+afterAll(async () => {
+  connection?.closeSync();
+  instance?.closeSync();
+  await rm(directory, { recursive: true, force: true });
+});
+
+/** The compiled aggregate's rows (groups and total, less the total flag) as sorted text. */
+async function medlake(spec: QuerySpecInput): Promise<{ sql: string; rows: string[] }> {
+  const compiled = compileQuery(querySpecSchema.parse(spec), {
+    dialect: duckDbDialect,
+    columns,
+    codeSets: {},
+    files: { main: [file], cohort: [] },
+  });
+  const statement = aggregateStatement(compiled);
+  const reader = await connection.runAndReadAll(statement.sql, statement.params as never);
+  return { sql: statement.sql, rows: asText(reader.getRowsJson().map((row) => row.slice(0, -1))) };
+}
+
+/** The same figures written directly over the rows (ROWS: the file). */
+async function direct(sql: string): Promise<string[]> {
+  const reader = await connection.runAndReadAll(sql.replaceAll('ROWS', `'${file}'`));
+  return asText(reader.getRowsJson());
+}
+
+/** Rows as text, numbers to 12 significant digits (partial sums add in another order). */
+function asText(rows: unknown[][]): string[] {
+  return rows
+    .map((row) =>
+      row
+        .map((value) => (typeof value === 'number' ? Number(value.toPrecision(12)) : String(value)))
+        .join('|'),
+    )
+    .sort();
+}
+
+const measureSpecs = (['count', 'patients', 'mean', 'sum', 'min', 'max'] as const).map((fn) =>
+  fn === 'count' || fn === 'patients' ? { fn } : { fn, column: 'value' },
+);
+// The measures, then the hidden rows and patients disclosure control counts.
+const figures = `count(*), count(DISTINCT patient), avg(value), sum(value), min(value), max(value), count(*), count(DISTINCT patient)`;
+
+describe('aggregates finished from per-patient partials', () => {
+  it('give each group’s and the grand total’s figures as the rows do', async () => {
+    const { sql, rows: answer } = await medlake({
+      dataset: 'lab-results',
+      groupBy: [{ column: 'code' }, { column: 'sex' }],
+      measures: measureSpecs,
+    });
+    // The groups count their patients as rows of the partials, not with COUNT(DISTINCT).
+    expect(sql).toContain('GROUP BY __g0, __g1, "patient"');
+    expect(answer).toEqual(
+      await direct(
+        `SELECT code, sex, ${figures} FROM ROWS GROUP BY code, sex UNION ALL SELECT NULL, NULL, ${figures} FROM ROWS`,
+      ),
+    );
+    // The rows were made so that a total summed from the groups' patients (6) would be wrong,
+    // and so that a group with no value has neither mean nor sum.
+    expect(answer).toContain('null|null|8|4|5.1|25.5|1.5|10|8|4');
+    expect(answer).toContain('C|F|1|1|null|null|null|null|1|1');
+  });
+
+  it('give a count of 0 and no mean when no row matches', async () => {
+    const { rows: answer } = await medlake({
+      dataset: 'lab-results',
+      where: { column: 'code', op: 'eq', value: 'none' },
+      measures: measureSpecs,
+    });
+    expect(answer).toEqual(['0|0|null|null|null|null|0|0']);
+  });
+
+  it('are not used where a measure needs every row: a deviation is computed from the rows', async () => {
+    const { sql, rows: answer } = await medlake({
+      dataset: 'lab-results',
+      groupBy: [{ column: 'code' }],
+      measures: [{ fn: 'count' }, { fn: 'stddev', column: 'value' }],
+    });
+    expect(sql).not.toContain('"patient", count(*) AS __r');
+    const both = `count(*), stddev_samp(value), count(*), count(DISTINCT patient)`;
+    expect(answer).toEqual(
+      await direct(
+        `SELECT code, ${both} FROM ROWS GROUP BY code UNION ALL SELECT NULL, ${both} FROM ROWS`,
+      ),
+    );
+  });
+});

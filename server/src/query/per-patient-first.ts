@@ -1,0 +1,84 @@
+import type { SqlDialect } from '../engines/sql-dialect.ts';
+
+/**
+ * How an aggregate is finished from partial aggregates of one group and one patient:
+ * `count` and `sum` add the partials (a count of nothing is 0, a sum of nothing NULL), `min` and
+ * `max` take the least or greatest, `mean` divides the summed sums by the summed counts, and
+ * `patients` counts the patients of the group. A measure without one (percentiles, histograms,
+ * deviations) needs every row, and the aggregate is then computed from the rows.
+ */
+export type Combine = 'count' | 'sum' | 'min' | 'max' | 'mean' | 'patients';
+
+/** An aggregate over the matching rows, with how it is finished from per-patient partials. */
+export type SplitAggregate = {
+  /** Its result column (a quoted identifier, or a hidden name). */
+  name: string;
+  /** The aggregate over rows: for `mean` the value's column, for `patients` unused. */
+  expression: string;
+  combine: Combine;
+};
+
+/**
+ * The rows of `source` (columns __g0, __g1, … and the patient) aggregated first per group and
+ * patient, and the measures finished from that: the same figures, in one grouping the engine
+ * does well. The distinct patients of each group are then the rows of the group, and those of
+ * the grand total the distinct patients of these rows, instead of a COUNT(DISTINCT) per group
+ * beside a second one over all matching rows (on the bench lake, DuckDB: 0.56–0.75 of the time,
+ * below the hand-written SQL that leaves the total out). Each finished list ends with the hidden
+ * rows and patients disclosure control counts.
+ */
+export function perPatientFirst(
+  dialect: SqlDialect,
+  source: string,
+  groups: number,
+  aggregates: readonly SplitAggregate[],
+  hidden: { rows: string; patients: string },
+): { source: string; groupList: string; totalList: string } {
+  const patient = dialect.quoteIdentifier('patient');
+  const keys = Array.from({ length: groups }, (_, index) => `__g${index}`);
+  // Each partial once, by its expression: a count of rows serves the count measure and the
+  // hidden rows alike.
+  const partials = new Map<string, string>([['count(*)', '__r']]);
+  const partial = (expression: string) => {
+    const name = partials.get(expression) ?? `__p${partials.size}`;
+    partials.set(expression, name);
+    return name;
+  };
+  const parts = aggregates.map((aggregate) =>
+    aggregate.combine === 'mean'
+      ? [partial(`sum(${aggregate.expression})`), partial(`count(${aggregate.expression})`)]
+      : aggregate.combine === 'patients'
+        ? []
+        : [partial(aggregate.expression)],
+  );
+  const partialList = [...partials].map(([expression, name]) => `${expression} AS ${name}`);
+  const perPatient = `SELECT ${[...keys, patient, ...partialList].join(', ')} FROM ${source} AS s GROUP BY ${[...keys, patient].join(', ')}`;
+  // Within a group, each row is one patient; across groups, a patient may have several rows.
+  const patientsOf = (total: boolean) =>
+    total ? dialect.countDistinct(patient) : `count(${patient})`;
+  const counted = (name: string) => `CAST(coalesce(sum(${name}), 0) AS BIGINT)`;
+  const finish = (aggregate: SplitAggregate, index: number, total: boolean): string => {
+    const [first = '', second = ''] = parts[index] ?? [];
+    switch (aggregate.combine) {
+      case 'count':
+        return counted(first);
+      case 'sum':
+      case 'min':
+      case 'max':
+        return `${aggregate.combine}(${first})`;
+      case 'mean':
+        return `CAST(sum(${first}) AS DOUBLE) / nullif(sum(${second}), 0)`;
+      case 'patients':
+        return patientsOf(total);
+    }
+  };
+  const listOf = (total: boolean) =>
+    [
+      ...aggregates.map(
+        (aggregate, index) => `${finish(aggregate, index, total)} AS ${aggregate.name}`,
+      ),
+      `${counted('__r')} AS ${hidden.rows}`,
+      `${patientsOf(total)} AS ${hidden.patients}`,
+    ].join(', ');
+  return { source: `(${perPatient})`, groupList: listOf(false), totalList: listOf(true) };
+}
