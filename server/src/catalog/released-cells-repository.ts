@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { LRUCache } from 'lru-cache';
 import type { CatalogDb } from './catalog.ts';
 import type { Box } from './cell-box.ts';
 
@@ -17,6 +18,57 @@ export type BoxedCell = ReleasedCell & {
   stored: { box?: Box; boxKey?: string; scope?: string; rows?: number };
 };
 
+/**
+ * Cells already read, per catalog, by id. The ledger only appends (a recorded cell never
+ * changes), so a cell read once may be kept: a check then reads the ids of the cells it needs
+ * and only those it has not seen in full. Parsing a holder's recent cells (their boxes list the
+ * releases they read) was most of a small query's time (docs/benchmarks.md, "Queries").
+ * Bounded by the characters of the cells' stored JSON.
+ */
+const cellsRead = new WeakMap<CatalogDb, LRUCache<string, ReleasedCell>>();
+const cellsReadLimit = 32 * 1024 * 1024;
+
+async function cellsById(
+  db: CatalogDb,
+  ids: readonly string[],
+): Promise<Map<string, ReleasedCell>> {
+  let cache = cellsRead.get(db);
+  if (!cache) {
+    cache = new LRUCache<string, ReleasedCell>({
+      maxSize: cellsReadLimit,
+      sizeCalculation: (cell) => JSON.stringify(cell.cell).length + 200,
+    });
+    cellsRead.set(db, cache);
+  }
+  const found = new Map<string, ReleasedCell>();
+  const missing: string[] = [];
+  for (const id of new Set(ids)) {
+    const cell = cache.get(id);
+    if (cell) found.set(id, cell);
+    else missing.push(id);
+  }
+  for (let start = 0; start < missing.length; start += 1000) {
+    const rows = await db
+      .selectFrom('released_cells')
+      .select(['id', 'family', 'query_id', 'cell', 'patients', 'released_at'])
+      .where('id', 'in', missing.slice(start, start + 1000))
+      .execute();
+    for (const row of rows) {
+      const cell: ReleasedCell = {
+        id: String(row.id),
+        family: row.family,
+        queryId: row.query_id,
+        cell: row.cell,
+        patients: Number(row.patients),
+        releasedAt: row.released_at,
+      };
+      cache.set(cell.id, cell);
+      found.set(cell.id, cell);
+    }
+  }
+  return found;
+}
+
 /** The release ledger: the aggregate cells a holder (a project or a user) has been shown. */
 export function releasedCellsRepository(db: CatalogDb) {
   return {
@@ -32,56 +84,38 @@ export function releasedCellsRepository(db: CatalogDb) {
       families: readonly string[],
       poolSize: number,
     ): Promise<{ earlier: Map<string, ReleasedCell[]>; pool: BoxedCell[] }> {
-      const earlier = new Map<string, ReleasedCell[]>();
-      const boxed = new Map<string, BoxedCell>();
-      const recent = db
-        .selectFrom('released_cells')
-        .select('id')
-        .where('holder', '=', holder)
-        .where('dataset_id', '=', datasetId)
+      // First the ids only, in two light reads (one statement with both conditions was planned
+      // several times slower), then the cells not already in memory.
+      const ofHolder = () =>
+        db
+          .selectFrom('released_cells')
+          .select('id')
+          .where('holder', '=', holder)
+          .where('dataset_id', '=', datasetId);
+      const recent = await ofHolder()
         .where(sql<boolean>`cell ? 'box'`)
         .orderBy('id', 'desc')
-        .limit(poolSize);
-      // In slices, so that a result with many groups stays within a statement's parameters;
-      // the first slice brings the recent cells along.
-      for (let start = 0; start === 0 || start < families.length; start += 1000) {
+        .limit(poolSize)
+        .execute();
+      const ofFamilies: string[] = [];
+      // In slices, so that a result with many groups stays within a statement's parameters.
+      for (let start = 0; start < families.length; start += 1000) {
         const slice = families.slice(start, start + 1000);
-        const inSlice = new Set(slice);
-        const rows = await db
-          .selectFrom('released_cells')
-          .select(['id', 'family', 'query_id', 'cell', 'patients', 'released_at'])
-          .where('holder', '=', holder)
-          .where('dataset_id', '=', datasetId)
-          .where((eb) =>
-            eb.or([
-              ...(slice.length > 0 ? [eb('family', 'in', slice)] : []),
-              ...(start === 0 ? [eb('id', 'in', recent)] : []),
-            ]),
-          )
-          .execute();
-        for (const row of rows) {
-          const cell: ReleasedCell = {
-            id: String(row.id),
-            family: row.family,
-            queryId: row.query_id,
-            cell: row.cell,
-            patients: Number(row.patients),
-            releasedAt: row.released_at,
-          };
-          if (inSlice.has(row.family)) {
-            const list = earlier.get(row.family) ?? [];
-            list.push(cell);
-            earlier.set(row.family, list);
-          }
-          const stored = row.cell as BoxedCell['stored'];
-          if (stored.box !== undefined) boxed.set(cell.id, { ...cell, stored });
-        }
+        const rows = await ofHolder().where('family', 'in', slice).execute();
+        ofFamilies.push(...rows.map((row) => String(row.id)));
       }
-      // The recent cells are the newest boxed ones read: a boxed cell of the families that is
-      // not among them is older than all of them.
-      const pool = [...boxed.values()]
-        .sort((a, b) => Number(BigInt(b.id) - BigInt(a.id)))
-        .slice(0, poolSize);
+      const recentIds = recent.map((row) => String(row.id));
+      const cells = await cellsById(db, [...recentIds, ...ofFamilies]);
+      const earlier = new Map<string, ReleasedCell[]>();
+      for (const id of ofFamilies) {
+        const cell = cells.get(id)!;
+        earlier.set(cell.family, [...(earlier.get(cell.family) ?? []), cell]);
+      }
+      // The recent cells, newest first: the pool the set search combines a new result with.
+      const pool = recentIds.map((id) => {
+        const cell = cells.get(id)!;
+        return { ...cell, stored: cell.cell as BoxedCell['stored'] };
+      });
       return { earlier, pool };
     },
 

@@ -138,10 +138,6 @@ export function releasesRepository(db: CatalogDb) {
     },
 
     /**
-     * Where releases' files are, without their quality reports: the current release of every
-     * hospital and month of the dataset, or the releases named. What the query planner needs.
-     */
-    /**
      * The releases a query may read: those named, or the current ones; within the hospitals and
      * months given, when given. Their file lists stay in the catalog: a query reads a release
      * as its folder.

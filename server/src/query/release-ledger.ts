@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import { canonicalJson, measureOutputName, type Group, type QuerySpec } from '@medlake/shared';
 import { releasedCellsRepository } from '../catalog/released-cells-repository.ts';
 import { releasesRepository } from '../catalog/releases-repository.ts';
@@ -551,6 +552,13 @@ function sameVersions(
   return true;
 }
 
+/**
+ * Slots of releases read from the catalog, per catalog. A release's hospital, month and rows
+ * per patient are fixed when it is published, so they are read once: the ledger's pool names
+ * the same few hundred releases check after check.
+ */
+const slotsRead = new WeakMap<object, LRUCache<string, ReleaseSlot>>();
+
 /** The releases' slots: those the query read are known, the others are read from the catalog. */
 async function releaseSlots(
   platform: PlatformParts,
@@ -559,18 +567,28 @@ async function releaseSlots(
   ids: readonly string[],
 ): Promise<Map<string, ReleaseSlot>> {
   const slots = new Map<string, ReleaseSlot>(known.map((slot) => [slot.id, slot]));
-  const unique = [...new Set(ids)].filter((id) => !slots.has(id));
+  const cache = slotsRead.get(platform.catalog.db) ?? new LRUCache({ max: 100_000 });
+  slotsRead.set(platform.catalog.db, cache);
+  const unique: string[] = [];
+  for (const id of new Set(ids)) {
+    if (slots.has(id)) continue;
+    const slot = cache.get(id);
+    if (slot) slots.set(id, slot);
+    else unique.push(id);
+  }
   const repository = releasesRepository(platform.catalog.db);
   for (let from = 0; from < unique.length; from += 1000) {
     for (const release of await repository.locations(datasetId, unique.slice(from, from + 1000))) {
-      slots.set(release.id, {
+      const slot: ReleaseSlot = {
         id: release.id,
         hospitalId: release.hospitalId,
         month: release.month,
         ...(release.maxRowsPerPatient === null
           ? {}
           : { maxRowsPerPatient: release.maxRowsPerPatient }),
-      });
+      };
+      cache.set(slot.id, slot);
+      slots.set(slot.id, slot);
     }
   }
   return slots;
