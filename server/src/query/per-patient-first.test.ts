@@ -23,15 +23,15 @@ const contract = parseContract(
 const columns = queryColumns(contract);
 
 const rows = [
-  // patient, code, sex, value
-  ['p1', 'A', 'F', 1.5],
-  ['p1', 'A', 'F', 2.25],
-  ['p1', 'B', 'F', 10],
-  ['p2', 'A', 'M', null],
-  ['p2', 'A', 'M', 4],
-  ['p3', 'B', 'F', 7.75],
-  ['p3', 'C', 'F', null],
-  ['p4', 'C', 'M', null],
+  // patient, code, sex, value, age
+  ['p1', 'A', 'F', 1.5, 17],
+  ['p1', 'A', 'F', 2.25, 18],
+  ['p1', 'B', 'F', 10, 18],
+  ['p2', 'A', 'M', null, 64],
+  ['p2', 'A', 'M', 4, 65],
+  ['p3', 'B', 'F', 7.75, 90],
+  ['p3', 'C', 'F', null, null],
+  ['p4', 'C', 'M', null, 0],
 ] as const;
 
 let directory: string;
@@ -45,10 +45,13 @@ beforeAll(async () => {
   instance = await DuckDBInstance.create(':memory:');
   connection = await instance.connect();
   const values = rows
-    .map(([patient, code, sex, value]) => `('${patient}', '${code}', '${sex}', ${value ?? 'NULL'})`)
+    .map(
+      ([patient, code, sex, value, age]) =>
+        `('${patient}', '${code}', '${sex}', ${value ?? 'NULL'}, ${age ?? 'NULL'})`,
+    )
     .join(', ');
   await connection.run(
-    `COPY (SELECT patient, code, sex, CAST(value AS DOUBLE) AS value FROM (VALUES ${values}) AS v(patient, code, sex, value)) TO '${file}' (FORMAT parquet)`,
+    `COPY (SELECT patient, code, sex, CAST(value AS DOUBLE) AS value, CAST(age AS INTEGER) AS age FROM (VALUES ${values}) AS v(patient, code, sex, value, age)) TO '${file}' (FORMAT parquet)`,
   );
 });
 
@@ -112,6 +115,24 @@ describe('aggregates finished from per-patient partials', () => {
     // and so that a group with no value has neither mean nor sum.
     expect(answer).toContain('null|null|8|4|5.1|25.5|1.5|10|8|4');
     expect(answer).toContain('C|F|1|1|null|null|null|null|1|1');
+  });
+
+  it('group age bands by their number and show their labels; an unknown age has no band', async () => {
+    const { rows: answer } = await medlake({
+      dataset: 'lab-results',
+      groupBy: [{ column: 'age', bands: [65, 18] }],
+      measures: [{ fn: 'count' }, { fn: 'patients' }],
+    });
+    const band = `CASE WHEN age < 18 THEN '0-17' WHEN age < 65 THEN '18-64' WHEN age >= 65 THEN '65+' END`;
+    const counts = `count(*), count(DISTINCT patient), count(*), count(DISTINCT patient)`;
+    expect(answer).toEqual(
+      await direct(
+        `SELECT ${band}, ${counts} FROM ROWS GROUP BY 1 UNION ALL SELECT NULL, ${counts} FROM ROWS`,
+      ),
+    );
+    expect(answer).toEqual(
+      expect.arrayContaining(['0-17|2|2|2|2', '18-64|3|2|3|2', '65+|2|2|2|2', 'null|1|1|1|1']),
+    );
   });
 
   it('give a count of 0 and no mean when no row matches', async () => {
