@@ -27,7 +27,8 @@ import {
 } from '../../query/disclosure.ts';
 import { presentResultRow } from '../../query/present-result.ts';
 import { queryColumns } from '../../query/query-columns.ts';
-import { candidateReleases } from './candidate-releases.ts';
+import { releasesRepository } from '../../catalog/releases-repository.ts';
+import { releaseFolder } from '../../ingest/lake-keys.ts';
 import { requireDatasetAccess } from './dataset-access.ts';
 import { readDictionaryFigures } from './dictionary-figures.ts';
 import { releaseFilesGlob } from '../../ingest/lake-keys.ts';
@@ -88,7 +89,19 @@ export async function describeDataset(
   const dataset = await datasetsRepository(platform.catalog.db).get(datasetId);
   if (!dataset) throw notFound('dataset_not_found', `Dataset ${datasetId}`);
   const access = await requireDatasetAccess(platform, user, dataset.id);
-  const releases = await candidateReleases(platform, { dataset: dataset.id }, access);
+  // The current releases within the grant, without what their files hold: a query's planner
+  // needs that (candidate-releases.ts), the dictionary does not, and at 500 TB it is millions
+  // of rows of the catalog.
+  const releases = (
+    await releasesRepository(platform.catalog.db).locations(
+      dataset.id,
+      undefined,
+      access.hospitals ? { hospitals: access.hospitals } : {},
+    )
+  ).map((release) => ({
+    ...release,
+    folder: releaseFolder({ ...release, releaseId: release.id }),
+  }));
   const contract = dataset.contract;
   const threshold = contract.smallCellThreshold;
   const { codes, rules } = await codesOf(platform, dataset, releases, access);
@@ -115,7 +128,7 @@ export async function describeDataset(
 async function codesOf(
   platform: Platform,
   dataset: Dataset,
-  releases: Awaited<ReturnType<typeof candidateReleases>>,
+  releases: ReadonlyArray<{ hospitalId: string; folder: string }>,
   access: DatasetAccess,
 ): Promise<{ codes: DictionaryEntry[]; rules: DisclosureRule[] }> {
   const contract = dataset.contract;

@@ -52,12 +52,12 @@ export function basisOf(dataset: Dataset, scope: string, releaseIds: readonly st
 
 /** The releases each scope is counted over now: its hospitals' current releases. */
 async function currentReleasesOf(
-  platform: Platform,
+  db: CatalogDb,
   dataset: Dataset,
   scopes: readonly string[],
 ): Promise<Map<string, CountedRelease[]>> {
   const shared = scopes.includes(sharedScope);
-  const releases = await releasesRepository(platform.catalog.db).locations(
+  const releases = await releasesRepository(db).locations(
     dataset.id,
     undefined,
     shared ? {} : { hospitals: scopes },
@@ -133,36 +133,36 @@ export async function readDictionaryFigures(
 ): Promise<{ codes: SummedCode[]; totalPatients: number }> {
   const scopes =
     dataset.contract.patientIdSpace === 'shared' ? [sharedScope] : [...new Set(hospitals)];
-  // Three rounds at most: a round only fails when a release is published between its reads.
+  // A round counts the scopes whose figures are missing or out of date, and reads again; a
+  // third round is needed only when releases are published while it counts.
   for (let round = 0; ; round += 1) {
-    const releases = await currentReleasesOf(platform, dataset, scopes);
-    const expected = new Map(
-      scopes.map((scope) => [
-        scope,
-        basisOf(
-          dataset,
-          scope,
-          (releases.get(scope) ?? []).map((release) => release.id),
-        ),
-      ]),
-    );
-    // One snapshot for the bases and the sums, so that the sums are those of the bases seen.
+    // One snapshot for the releases, the bases and the sums, so that the sums are those of the
+    // current releases seen.
     const read = await platform.catalog.db
       .transaction()
       .setIsolationLevel('repeatable read')
       .execute(async (trx) => {
+        const releases = await currentReleasesOf(trx, dataset, scopes);
         const repository = dictionaryFiguresRepository(trx);
         const stored = await repository.bases(dataset.id, scopes);
-        const stale = scopes.filter((scope) => stored.get(scope) !== expected.get(scope));
-        if (stale.length > 0) return { stale, sums: undefined };
-        return { stale, sums: await repository.sums(dataset.id, scopes, granted) };
+        const stale = scopes.filter(
+          (scope) =>
+            stored.get(scope) !==
+            basisOf(
+              dataset,
+              scope,
+              (releases.get(scope) ?? []).map((release) => release.id),
+            ),
+        );
+        if (stale.length > 0) return { stale, releases, sums: undefined };
+        return { stale, releases, sums: await repository.sums(dataset.id, scopes, granted) };
       });
     if (read.sums) return read.sums;
     if (round === 2) {
       throw new Error('The dictionary figures kept changing while they were read');
     }
     for (const scope of read.stale) {
-      const figures = await countScope(platform, dataset, scope, releases.get(scope) ?? []);
+      const figures = await countScope(platform, dataset, scope, read.releases.get(scope) ?? []);
       await platform.catalog.db
         .transaction()
         .execute((trx) => storeScopeFigures(trx, dataset.id, figures));
