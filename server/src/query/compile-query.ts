@@ -59,8 +59,9 @@ export type CompiledQuery = Statement & {
    */
   publishedTotal?: Statement;
   /**
-   * For a grouped query: the grand total, in a SELECT of its own over the same rows (run with
-   * the groups' in one statement, run-aggregate.ts). Beside the groups as a grouping set it
+   * For a grouped query: the grand total, in a SELECT of its own over the same rows, or over
+   * the same partials per group and patient where the measures allow (per-patient-first.ts),
+   * run with the groups' in one statement (run-aggregate.ts). Beside the groups as a grouping set it
    * cost 10–15 % more on DuckDB (measured on the bench lake), and a percentile over all the
    * matching rows costs as much again as the groups' (every value sorted once more); the
    * margin disclosure control needs is counts, so the total leaves percentiles out (null).
