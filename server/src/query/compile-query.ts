@@ -388,14 +388,15 @@ class QueryCompiler {
       `(SELECT ${inner} FROM ${this.#bounded(scan, where)})`,
       groupKeys,
     );
-    // Counts, sums, means and extremes are finished from partials per group and patient; a
-    // percentile, histogram or deviation needs the rows themselves, and so does a window.
+    // With groups, counts, sums, means and extremes are finished from partials per group and
+    // patient; a percentile, histogram or deviation needs the rows themselves, and so does a
+    // window. Without groups there is one distinct count anyway, and the partials gain nothing.
     const split = [
       ...splits,
       ...hidden.map(({ name, expression, combine }) => combine && { name, expression, combine }),
     ];
     const { source, groupList, totalList } =
-      windows.length === 0 && split.every((aggregate) => aggregate !== undefined)
+      grouped && windows.length === 0 && split.every((aggregate) => aggregate !== undefined)
         ? perPatientFirst(dialect, rows, groupExpressions.length, split, {
             rows: hiddenRows,
             patients: hiddenPatients,

@@ -139,9 +139,11 @@ describe('aggregates finished from per-patient partials', () => {
     const { rows: answer } = await medlake({
       dataset: 'lab-results',
       where: { column: 'code', op: 'eq', value: 'none' },
+      groupBy: [{ column: 'code' }],
       measures: measureSpecs,
     });
-    expect(answer).toEqual(['0|0|null|null|null|null|0|0']);
+    // No group, and the grand total's row.
+    expect(answer).toEqual(['null|0|0|null|null|null|null|0|0']);
   });
 
   it('are not used where a measure needs every row: a deviation is computed from the rows', async () => {
