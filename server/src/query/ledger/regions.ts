@@ -109,6 +109,7 @@ function isPoint([lo, hi]: Range): boolean {
 
 /** Whether `inner` lies within `outer`: each of its ranges within one of outer's (merged) ranges. */
 export function within(inner: Constraint, outer: Constraint): boolean {
+  if (inner === outer) return true;
   if (inner.nulls && !outer.nulls) return false;
   let j = 0;
   for (const [lo, hi] of inner.ranges) {
@@ -122,6 +123,7 @@ export function within(inner: Constraint, outer: Constraint): boolean {
 /** Whether two constraints share a value (or NULL). */
 export function meet(a: Constraint, b: Constraint): boolean {
   if (a.nulls && b.nulls) return true;
+  if (a === b) return a.ranges.length > 0;
   const [x] = a.ranges;
   const [y] = b.ranges;
   if (a.ranges.length === 1 && b.ranges.length === 1 && isPoint(x!) && isPoint(y!)) {
@@ -161,8 +163,8 @@ export function boxesMeet(a: Box, b: Box): boolean {
 
 /** Whether box `inner` lies within box `outer`. */
 export function boxWithin(inner: Box, outer: Box): boolean {
-  for (const [dim, constraint] of Object.entries(outer)) {
-    if (!within(inner[dim] ?? everything, constraint)) return false;
+  for (const dim in outer) {
+    if (!within(inner[dim] ?? everything, outer[dim]!)) return false;
   }
   return true;
 }
@@ -186,6 +188,32 @@ export function mayCover(x: Box, a: Box, b: Box): boolean {
     if (!within(xd, ad) && !within(xd, bd) && !within(xd, union(ad, bd))) return false;
   }
   return true;
+}
+
+function sameConstraint(a: Constraint | undefined, b: Constraint): boolean {
+  if (a === b) return true;
+  if (!a || a.nulls !== b.nulls || a.ranges.length !== b.ranges.length) return false;
+  return a.ranges.every(
+    ([lo, hi], index) =>
+      compareCuts(lo, b.ranges[index]![0]) === 0 && compareCuts(hi, b.ranges[index]![1]) === 0,
+  );
+}
+
+/**
+ * The same boxes with equal constraints made one object, so that comparing them (the releases
+ * read, most often the same few hundred ids in every cell) is a comparison of references.
+ */
+export function shareConstraints(boxes: readonly Box[]): Box[] {
+  const known = new Map<string, Constraint>();
+  return boxes.map((box) => {
+    const shared: Box = {};
+    for (const [dim, constraint] of Object.entries(box)) {
+      const key = `${dim}\u0000${JSON.stringify(constraint)}`;
+      shared[dim] = known.get(key) ?? constraint;
+      known.set(key, shared[dim]);
+    }
+    return shared;
+  });
 }
 
 export type Term = { coefficient: number; box: Box };
@@ -220,6 +248,18 @@ export function combine(terms: readonly Term[]): Combination {
     }
     const dim = dims[constrained]!;
     const rest = dims.slice(constrained + 1);
+    // Terms that all hold the same constraint here (the releases read, most often) are not cut:
+    // the one piece lies in all of them (when it holds any value). Cutting the releases at every id made each combination
+    // cost most of a millisecond.
+    const shared = active[0]!.box[dim];
+    if (
+      shared &&
+      !isEmpty(shared) &&
+      active.every((term) => sameConstraint(term.box[dim], shared))
+    ) {
+      walk(active, rest, { ...prefix, [dim]: shared });
+      return;
+    }
     // The line cut at every end of every range of this dimension: each piece lies wholly in or
     // out of each term. Pieces in the same terms are walked together.
     const bounds = [start, end];

@@ -4,6 +4,7 @@ import {
   combine,
   mayCover,
   meetWithin,
+  shareConstraints,
   type Box,
   type Combination,
 } from './regions.ts';
@@ -45,10 +46,17 @@ export const defaultSearchBounds: SearchBounds = { neighbours: 24, combinations:
  * taken most recent first, at most `neighbours` of them meeting any one cell.
  */
 export function searchCombinations(
-  news: readonly SearchCell[],
-  earlier: readonly SearchCell[],
+  newCells: readonly SearchCell[],
+  earlierCells: readonly SearchCell[],
   bounds: SearchBounds = defaultSearchBounds,
 ): { candidates: Candidate[]; evaluated: number; unexamined: SearchCell[] } {
+  // Equal constraints as one object: the geometry then compares them by reference.
+  const boxes = shareConstraints([...newCells, ...earlierCells].map((cell) => cell.box));
+  const news = newCells.map((cell, index) => ({ ...cell, box: boxes[index]! }));
+  const earlier = earlierCells.map((cell, index) => ({
+    ...cell,
+    box: boxes[newCells.length + index]!,
+  }));
   const candidates = new Map<string, Candidate>();
   let evaluated = 0;
   const unexamined: SearchCell[] = [];
