@@ -230,16 +230,17 @@ class QueryCompiler {
     this.#throwProblems();
     const { dialect } = this.#context;
     const patient = this.#quote('patient');
-    const inner = ['t.*', ...groups.map(({ key }, index) => `${key} AS __g${index}`)].join(', ');
+    // Labelled on each row: the statement must hold every label's placeholder, shown or not.
+    const inner = [
+      't.*',
+      ...groups.map(({ key, label }, index) => `${label(key)} AS __g${index}`),
+    ].join(', ');
     const source = `(SELECT ${inner} FROM ${this.#bounded(this.#scan(this.#context.files.main), where)})`;
     const sized = this.#sized(source, groups.length);
     const minimum = this.#param(this.#context.minGroupPatients);
     const keys = coarse.map((index) => `__g${index}`);
     const list = [
-      ...keys.map((key, index) => {
-        const label = groups[coarse[index] ?? -1]?.label ?? ((grouped: string) => grouped);
-        return `${label(key)} AS c${index}`;
-      }),
+      ...keys.map((key, index) => `${key} AS c${index}`),
       `${dialect.countDistinct(patient)} AS patients`,
     ];
     return {
@@ -420,8 +421,11 @@ class QueryCompiler {
       params,
       columns,
     };
-    const nullGroups = groupExpressions
-      .map((_, index) => `NULL AS ${this.#quote(columns[index]?.name ?? '')}`)
+    // The total's groups are the label of no key: NULL, of the label's type, in a statement
+    // that holds the labels' placeholders (the published total runs on its own, and DuckDB
+    // refuses a parameter that no placeholder takes).
+    const nullGroups = groupKeys
+      .map(({ label }, index) => `${label('NULL')} AS ${this.#quote(columns[index]?.name ?? '')}`)
       .join(', ');
     if (grouped) {
       compiled.total = {

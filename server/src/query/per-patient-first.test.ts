@@ -7,7 +7,7 @@ import { querySpecSchema, type QuerySpecInput } from '@medlake/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { duckDbDialect } from '../engines/duckdb/duckdb-dialect.ts';
 import { parseContract } from '../use-cases/manage-datasets.ts';
-import { compileQuery } from './compile-query.ts';
+import { compileQuery, compileWithheldPatients } from './compile-query.ts';
 import { queryColumns } from './query-columns.ts';
 import { aggregateStatement } from './run-aggregate.ts';
 
@@ -133,6 +133,32 @@ describe('aggregates finished from per-patient partials', () => {
     expect(answer).toEqual(
       expect.arrayContaining(['0-17|2|2|2|2', '18-64|3|2|3|2', '65+|2|2|2|2', 'null|1|1|1|1']),
     );
+  });
+
+  it('leave the band labels in the published total and the withheld patients, which run alone', async () => {
+    // A statement that left out a label's placeholder could not be run with its parameters.
+    const spec = querySpecSchema.parse({
+      dataset: 'lab-results',
+      groupBy: [{ column: 'age', bands: [18, 65] }],
+      measures: [{ fn: 'count' }, { fn: 'patients' }],
+    });
+    const context = {
+      dialect: duckDbDialect,
+      columns,
+      codeSets: {},
+      files: { main: [file], cohort: [] },
+      minGroupPatients: 2,
+    };
+    const run = async (statement: { sql: string; params: unknown[] }) =>
+      asText(
+        (await connection.runAndReadAll(statement.sql, statement.params as never)).getRowsJson(),
+      );
+    const published = compileQuery(spec, context).publishedTotal;
+    if (!published) throw new Error('no published total');
+    // Every group but the unknown age's (one patient): 7 rows of 4 patients.
+    expect(await run(published)).toEqual(['null|7|4|7|4|1']);
+    expect(await run(compileWithheldPatients(spec, context, []))).toEqual(['1']);
+    expect(await run(compileWithheldPatients(spec, context, [0]))).toEqual(['null|1']);
   });
 
   it('give a count of 0 and no mean when no row matches', async () => {
