@@ -3,12 +3,11 @@ import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { bytesOf } from '../../env.ts';
 import { runIngest } from '../../ingest/ingest-pipeline.ts';
 import type { IngestRunner } from '../../ingest/ingest-runner.ts';
-import { releaseFileName, releaseFilesIn } from '../../ingest/lake-keys.ts';
-import { releaseFileCount, rowGroupRows } from '../../ingest/lake-layout.ts';
 import type { IngestEngine, IngestRequest } from '../../ingest/ingest-types.ts';
 import type { EngineOptions } from '../types.ts';
 import { DuckDbS3, s3Options } from './duckdb-s3.ts';
 import { duckDbIngestDialect } from './duckdb-ingest-dialect.ts';
+import { writeSortedRelease, type IngestMemory } from './duckdb-ingest-release.ts';
 import { lockDown, progressTracking, quoteLiteral } from './duckdb-sql.ts';
 import { resourceError } from './resource-errors.ts';
 
@@ -57,9 +56,6 @@ export function createDuckDbIngestEngine(options: DuckDbIngestOptions): IngestEn
     },
   };
 }
-
-/** What the ingest may use of DuckDB's memory, and by how many threads at once. */
-type IngestMemory = { limitBytes: number; threads: number };
 
 function duckDbRunner(
   connection: DuckDBConnection,
@@ -129,51 +125,7 @@ function duckDbRunner(
         appender.closeSync();
       }
     },
-    async writeRelease(query, layout, onPercent) {
-      const { store, folder } = request.target;
-      const bytesPerRow = request.sourceBytes / Math.max(layout.stagedRows ?? 0, 1);
-      // Each writing thread holds its current row group in memory, uncompressed, beside the
-      // sort: together they stay within a quarter of the memory limit.
-      const fitting = memory.limitBytes / (4 * memory.threads * Math.max(bytesPerRow, 1));
-      const options = `FORMAT parquet, COMPRESSION snappy, ROW_GROUP_SIZE ${rowGroupRows(layout.rows, fitting)}`;
-      // Empty values first, as Spark sorts them, so that both engines write the same order.
-      const order = layout.orderBy.map((column) => `${column} NULLS FIRST`).join(', ');
-      const sorted = `SELECT * FROM (${query}) AS r${order ? ` ORDER BY ${order}` : ''}`;
-      const file = async (index: number) =>
-        quoteLiteral(await store.locateForWrite(`${folder}/${releaseFileName(index)}`));
-      // DuckDB's sort does not keep within a tight memory limit: a month of 1.1 M rows (300 MB
-      // of CSV) ran out at 128 MB, in the sort and in writing its order. A release of more CSV
-      // than half the limit is written in upload order, in parallel, as before issue 22, so the
-      // memory bound holds; Spark sorts every release.
-      if (request.sourceBytes > memory.limitBytes / 2) {
-        await run(
-          `COPY (${query}) TO ${quoteLiteral(await store.locateForWrite(folder))} (${options},
-            FILENAME_PATTERN 'part-{i}', FILE_SIZE_BYTES ${Math.round(request.fileBytes)},
-            PRESERVE_ORDER false)`,
-          onPercent,
-        );
-        return releaseFilesIn(store, folder);
-      }
-      // DuckDB writes its code column's bloom filter by itself (it is dictionary-encoded).
-      const files = releaseFileCount(request.sourceBytes, request.fileBytes);
-      if (files === 1) {
-        await run(`COPY (${sorted}) TO ${await file(0)} (${options})`, onPercent);
-        return releaseFilesIn(store, folder);
-      }
-      // DuckDB keeps a sort's order only within one file it writes: the sorted rows are kept
-      // (spilling beyond the memory limit), then written a range of them per file.
-      await run(`CREATE TEMP TABLE release_rows AS ${sorted}`, (percent) => onPercent(percent / 2));
-      const [count] = await rows<{ n: bigint }>('SELECT count(*) AS n FROM release_rows');
-      const perFile = Math.ceil(Number(count?.n ?? 0) / files);
-      for (let index = 0; index * perFile < Number(count?.n ?? 0) || index === 0; index += 1) {
-        const range = `rowid >= ${index * perFile} AND rowid < ${(index + 1) * perFile}`;
-        await run(
-          `COPY (SELECT * FROM release_rows WHERE ${range}) TO ${await file(index)} (${options})`,
-        );
-        onPercent(50 + (50 * (index + 1)) / files);
-      }
-      await run('DROP TABLE release_rows');
-      return releaseFilesIn(store, folder);
-    },
+    writeRelease: (query, layout, onPercent) =>
+      writeSortedRelease({ run, rows }, request, memory, query, layout, onPercent),
   };
 }

@@ -1,0 +1,160 @@
+import type { ReleaseLayout } from '../../ingest/ingest-runner.ts';
+import type { IngestRequest } from '../../ingest/ingest-types.ts';
+import { releaseFileName, releaseFilesIn } from '../../ingest/lake-keys.ts';
+import { releaseFileCount, rowGroupRows } from '../../ingest/lake-layout.ts';
+import {
+  cutFractions,
+  groupKeys,
+  rangeCondition,
+  splitKey,
+  type KeyCount,
+  type SortRange,
+} from '../../ingest/sort-ranges.ts';
+import { quoteLiteral } from './duckdb-sql.ts';
+
+/** What the ingest may use of DuckDB's memory, and by how many threads at once. */
+export type IngestMemory = { limitBytes: number; threads: number };
+
+/** The statements a release is written with, in the ingest's DuckDB session. */
+export type ReleaseSession = {
+  run(sql: string, onPercent?: (percent: number) => void): Promise<void>;
+  rows<T>(sql: string): Promise<T[]>;
+};
+
+/**
+ * How many times a range's CSV bytes DuckDB's sort and ordered Parquet write need of memory:
+ * measured, a range of 26 MB of CSV sorted and wrote within 128 MB beside the staged upload,
+ * and one of 52 MB ran out. An eighth of the limit leaves room for the session's other tables.
+ */
+const sortMemoryPerCsvByte = 8;
+
+/**
+ * Writes a release's rows sorted as the layout says, within the ingest's memory limit.
+ * A release that one sort can hold is one statement. A larger one is kept once as a table of
+ * de-identified rows (spilling beyond the limit), then written a range of its sort key at a
+ * time (ingest/sort-ranges.ts): each range sorted alone, into a file of its own, so that the
+ * files together are in order and each file holds few codes.
+ */
+export async function writeSortedRelease(
+  session: ReleaseSession,
+  request: IngestRequest,
+  memory: IngestMemory,
+  query: string,
+  layout: ReleaseLayout,
+  onPercent: (percent: number) => void,
+): Promise<string[]> {
+  const { store, folder } = request.target;
+  const bytesPerRow = Math.max(request.sourceBytes / Math.max(layout.stagedRows ?? 0, 1), 1);
+  // Each writing thread holds its current row group in memory, uncompressed, beside the
+  // sort: together they stay within a quarter of the memory limit.
+  const fitting = memory.limitBytes / (4 * memory.threads * bytesPerRow);
+  const options = `FORMAT parquet, COMPRESSION snappy, ROW_GROUP_SIZE ${rowGroupRows(layout.rows, fitting)}`;
+  const file = async (index: number) =>
+    quoteLiteral(await store.locateForWrite(`${folder}/${releaseFileName(index)}`));
+  const [first, second] = layout.orderBy;
+  if (!first) {
+    // Nothing to sort by: written in parallel, in files of about the configured size.
+    await session.run(
+      `COPY (${query}) TO ${quoteLiteral(await store.locateForWrite(folder))} (${options},
+        FILENAME_PATTERN 'part-{i}', FILE_SIZE_BYTES ${Math.round(request.fileBytes)},
+        PRESERVE_ORDER false)`,
+      onPercent,
+    );
+    return releaseFilesIn(store, folder);
+  }
+  // Empty values first, as Spark sorts them, so that both engines write the same order.
+  const order = `ORDER BY ${layout.orderBy.map((column) => `${column} NULLS FIRST`).join(', ')}`;
+  const sortable = memory.limitBytes / (sortMemoryPerCsvByte * bytesPerRow);
+  const perFile = layout.rows / releaseFileCount(request.sourceBytes, request.fileBytes);
+  const budget = Math.max(1, Math.floor(Math.min(sortable, perFile)));
+  if (layout.rows <= budget) {
+    // DuckDB writes its code column's bloom filter by itself (it is dictionary-encoded).
+    await session.run(
+      `COPY (SELECT * FROM (${query}) AS r ${order}) TO ${await file(0)} (${options})`,
+      onPercent,
+    );
+    return releaseFilesIn(store, folder);
+  }
+
+  // The de-identified rows once, so that each range reads them without joining again.
+  await session.run(`CREATE TEMP TABLE release_rows AS ${query}`, (percent) =>
+    onPercent(percent / 2),
+  );
+  const ranges = await sortRanges(session, { first, ...(second ? { second } : {}) }, budget);
+  const literal = await literalsOf(session, first, second);
+  const columns = { first, ...(second ? { second } : {}) };
+  let written = 0;
+  for (const [index, range] of ranges.entries()) {
+    const where = rangeCondition(range, columns, literal);
+    await session.run(
+      `COPY (SELECT * FROM release_rows WHERE ${where} ${order}) TO ${await file(index)} (${options})`,
+    );
+    written += range.rows;
+    onPercent(50 + (50 * Math.min(written, layout.rows)) / Math.max(layout.rows, 1));
+  }
+  await session.run('DROP TABLE release_rows');
+  return releaseFilesIn(store, folder);
+}
+
+/** The ranges of `release_rows`' sort key that each hold at most `budget` rows, in order. */
+async function sortRanges(
+  session: ReleaseSession,
+  columns: { first: string; second?: string },
+  budget: number,
+): Promise<SortRange[]> {
+  const { first, second } = columns;
+  // Grouped and ordered by the column itself, not its text: '10' sorts before '9' as text.
+  const counts = (
+    await session.rows<{ key: string | null; n: bigint | number }>(
+      `SELECT CAST(${first} AS VARCHAR) AS key, count(*) AS n FROM release_rows
+      GROUP BY ${first} ORDER BY ${first} NULLS FIRST`,
+    )
+  ).map((row): KeyCount => ({ key: row.key, rows: Number(row.n) }));
+  const ranges: SortRange[] = [];
+  for (const { split, ...range } of groupKeys(counts, budget)) {
+    if (!split || !second) {
+      ranges.push(range);
+      continue;
+    }
+    // One code with more rows than a range may hold: cut by event date, at its quantiles.
+    const key =
+      range.from === null
+        ? `${first} IS NULL`
+        : `${first} = CAST(${quoteLiteral(range.from)} AS ${await typeOf(session, first)})`;
+    const fractions = cutFractions(range.rows, budget);
+    const cuts = await session.rows<{ cut: string }>(
+      `SELECT CAST(c AS VARCHAR) AS cut FROM (
+        SELECT DISTINCT unnest(q) AS c FROM (
+          SELECT quantile_disc(${second}, [${fractions.join(', ')}]) AS q
+          FROM release_rows WHERE ${key}) quantiles) cuts
+      WHERE c IS NOT NULL ORDER BY c`,
+    );
+    ranges.push(
+      ...splitKey(
+        range,
+        cuts.map((row) => row.cut),
+      ),
+    );
+  }
+  return ranges;
+}
+
+/** Makes a value, as text, into a literal of its sort column's type. */
+async function literalsOf(
+  session: ReleaseSession,
+  first: string,
+  second: string | undefined,
+): Promise<(column: 'first' | 'second', value: string) => string> {
+  const types = {
+    first: await typeOf(session, first),
+    second: second ? await typeOf(session, second) : 'VARCHAR',
+  };
+  return (column, value) => `CAST(${quoteLiteral(value)} AS ${types[column]})`;
+}
+
+async function typeOf(session: ReleaseSession, column: string): Promise<string> {
+  const [row] = await session.rows<{ type: string }>(
+    `SELECT typeof(${column}) AS type FROM release_rows LIMIT 1`,
+  );
+  return row?.type ?? 'VARCHAR';
+}
