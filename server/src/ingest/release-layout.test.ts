@@ -5,6 +5,7 @@ import { createTestPlatform, type TestPlatform } from '../../test/helper.ts';
 import { ingest, prepareDataset, synthea } from '../../test/ingest-helpers.ts';
 import { deployments } from '../../test/deployments.ts';
 import { datasetsRepository } from '../catalog/datasets-repository.ts';
+import { releaseFilesRepository } from '../catalog/release-files-repository.ts';
 import { releasesRepository } from '../catalog/releases-repository.ts';
 import { planOptionsOf, planQuery } from '../query/plan-query.ts';
 import { queryColumns } from '../query/query-columns.ts';
@@ -111,13 +112,19 @@ describe.each(deployments.filter(([, { storage }]) => storage === 'local'))(
         where,
         measures: [{ fn: 'count' }],
       });
-      const candidates = await candidateReleases(platform, spec, access);
+      const options = planOptionsOf(queryColumns(dataset!.contract));
+      const candidates = await candidateReleases(platform, spec, access, options);
       const release = candidates.find((candidate) => candidate.id === releaseId);
       const [all] = await query<{ n: bigint }>(
         `SELECT count(*) AS n FROM read_parquet(${list(files)})`,
       );
-      expect(release?.files?.reduce((sum, file) => sum + file.rows, 0)).toBe(Number(all!.n));
-      const plan = planQuery(spec, candidates, planOptionsOf(queryColumns(dataset!.contract)));
+      const recorded = await releaseFilesRepository(platform.catalog.db).of([releaseId]);
+      expect(recorded.get(releaseId)?.reduce((sum, file) => sum + file.rows, 0)).toBe(
+        Number(all!.n),
+      );
+      // The catalog gives the planner only the files listing the code.
+      expect(release?.files?.map((file) => file.file).sort()).toEqual(expected);
+      const plan = planQuery(spec, candidates, options);
       expect([...(plan.main[0]?.readFiles ?? [])].sort()).toEqual(expected);
 
       // The query reads only those files and still counts every row of the code.

@@ -1,6 +1,12 @@
 import { querySpecSchema, type QuerySpecInput } from '@medlake/shared';
 import { describe, expect, it } from 'vitest';
-import { catalogBounds, planQuery, type CandidateRelease } from './plan-query.ts';
+import {
+  catalogBounds,
+  catalogCodes,
+  planQuery,
+  type CandidateRelease,
+  type PlanOptions,
+} from './plan-query.ts';
 
 const releases: CandidateRelease[] = ['h1', 'h2'].flatMap((hospitalId) =>
   ['2024-01', '2024-02', '2024-03'].map((month) => ({
@@ -149,5 +155,78 @@ describe('the catalog bounds of a query', () => {
         }),
       ),
     ).toEqual({});
+  });
+});
+
+describe('planning which files of a release a query on codes reads', () => {
+  const options: PlanOptions = { codeColumn: 'code', codeSets: { lipids: ['b', 'c'] } };
+  // A clustered release: each file holds a range of codes; the last too many to list.
+  const release: CandidateRelease = {
+    id: 'r',
+    hospitalId: 'h1',
+    month: '2024-01',
+    folder: 'lake/d/hospital=h1/month=2024-01/release=r',
+    files: [
+      { file: 'part-0.parquet', rows: 10, codes: ['a', 'b'], firstEvent: null, lastEvent: null },
+      { file: 'part-1.parquet', rows: 10, codes: ['b', 'c'], firstEvent: null, lastEvent: null },
+      { file: 'part-2.parquet', rows: 10, codes: ['d'], firstEvent: null, lastEvent: null },
+      { file: 'part-3.parquet', rows: 10, codes: null, firstEvent: null, lastEvent: null },
+    ],
+  };
+  const spec = (where: QuerySpecInput['where'], cohortWhere?: QuerySpecInput['where']) =>
+    querySpecSchema.parse({
+      dataset: 'lab',
+      where,
+      ...(cohortWhere ? { cohort: { criteria: [{ where: cohortWhere }] } } : {}),
+      measures: [{ fn: 'count' }],
+    });
+  const filesRead = (where: QuerySpecInput['where']) =>
+    planQuery(spec(where), [release], options).main.map((read) => read.readFiles ?? 'all');
+
+  it('reads only the files listing a code, for each way of naming codes', () => {
+    const listing = [['part-0.parquet', 'part-1.parquet', 'part-3.parquet']];
+    expect(filesRead({ column: 'code', op: 'eq', value: 'b' })).toEqual(listing);
+    expect(filesRead({ op: 'code', codes: ['b'] })).toEqual(listing);
+    expect(filesRead({ op: 'code_set', name: 'lipids' })).toEqual(listing);
+    expect(filesRead({ column: 'code', op: 'in', values: ['d', 'e'] })).toEqual([
+      ['part-2.parquet', 'part-3.parquet'],
+    ]);
+  });
+
+  it('leaves out a release none of whose files can hold the code', () => {
+    const withoutUnlisted = { ...release, files: release.files!.slice(0, 3) };
+    const plan = planQuery(spec({ op: 'code', codes: ['z'] }), [withoutUnlisted], options);
+    expect(plan.main).toEqual([]);
+  });
+
+  it('reads a release whole when its filter does not bound the codes', () => {
+    expect(
+      filesRead({
+        or: [
+          { column: 'code', op: 'eq', value: 'b' },
+          { column: 'sex', op: 'eq', value: 'F' },
+        ],
+      }),
+    ).toEqual(['all']);
+    expect(filesRead({ not: { column: 'code', op: 'eq', value: 'a' } })).toEqual(['all']);
+  });
+
+  it('asks the catalog for the codes of every filter that bounds them, together', () => {
+    expect(
+      catalogCodes(
+        spec(
+          {
+            and: [
+              { column: 'code', op: 'in', values: ['a', 'b', 'c'] },
+              { op: 'code_set', name: 'lipids' },
+            ],
+          },
+          { op: 'code', codes: ['x'] },
+        ),
+        options,
+      ),
+    ).toEqual(['b', 'c', 'x']);
+    expect(catalogCodes(spec({ column: 'sex', op: 'eq', value: 'F' }), options)).toBeUndefined();
+    expect(catalogCodes(spec({ op: 'code', codes: ['a'] }), {})).toBeUndefined();
   });
 });

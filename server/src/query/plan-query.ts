@@ -131,14 +131,75 @@ type Partition = { hospital: string; month: string; codes?: ReadonlySet<string> 
 export type PlanOptions = {
   /** The lake column whose values the catalog lists per file (the contract's code). */
   codeColumn?: string;
+  /** The server's code sets, name → codes, for filters on a code set. */
+  codeSets?: Readonly<Record<string, readonly string[]>>;
 };
 
-/** The planner's options for a dataset of these query columns: its (first) code column. */
+/**
+ * The planner's options for a dataset of these query columns: its (first) code column, which
+ * the `code` and `code_set` filters are on too, and the code sets those name.
+ */
 export function planOptionsOf(
   columns: ReadonlyMap<string, { name: string; role: string }>,
+  codeSets?: Readonly<Record<string, readonly string[]>>,
 ): PlanOptions {
   const code = [...columns.values()].find((column) => column.role === 'code');
-  return code ? { codeColumn: code.name } : {};
+  return code ? { codeColumn: code.name, ...(codeSets ? { codeSets } : {}) } : {};
+}
+
+/**
+ * The codes every row the filter keeps has, where the filter says (undefined where it does
+ * not): `and` narrows to the codes all its bounded parts allow, `or` bounds only when each of
+ * its parts does, `not` and conditions on other columns say nothing.
+ */
+export function codesOf(
+  filter: Filter | undefined,
+  options: PlanOptions,
+): ReadonlySet<string> | undefined {
+  if (!filter || options.codeColumn === undefined) return undefined;
+  if ('and' in filter) {
+    const bounded = filter.and.flatMap((part) => codesOf(part, options) ?? []);
+    return bounded.reduce<ReadonlySet<string> | undefined>(
+      (all, codes) => (all ? new Set([...all].filter((code) => codes.has(code))) : codes),
+      undefined,
+    );
+  }
+  if ('or' in filter) {
+    const parts = filter.or.map((part) => codesOf(part, options));
+    if (parts.some((codes) => codes === undefined)) return undefined;
+    return new Set(parts.flatMap((codes) => [...codes!]));
+  }
+  if ('not' in filter) return undefined;
+  const listed = codesOfCondition(filter, options);
+  return listed && new Set(listed);
+}
+
+function codesOfCondition(
+  condition: Condition,
+  options: PlanOptions,
+): readonly string[] | undefined {
+  if (condition.op === 'code') return condition.codes;
+  if (condition.op === 'code_set') return options.codeSets?.[condition.name];
+  if (!('column' in condition) || condition.column !== options.codeColumn) return undefined;
+  if (condition.op === 'eq') return [String(condition.value)];
+  if (condition.op === 'in') return condition.values.map(String);
+  return undefined;
+}
+
+/**
+ * The codes whose files the planner needs the catalog's statistics of: those of the main
+ * filter and of each cohort criterion that bounds its codes (codesOf), all together; undefined
+ * when none does, since a filter that does not bound its codes reads its releases whole.
+ */
+export function catalogCodes(
+  spec: Pick<QuerySpec, 'where' | 'cohort'>,
+  options: PlanOptions,
+): string[] | undefined {
+  const bounded = [spec.where, ...(spec.cohort?.criteria.map((criterion) => criterion.where) ?? [])]
+    .map((filter) => codesOf(filter, options))
+    .filter((codes) => codes !== undefined);
+  if (bounded.length === 0) return undefined;
+  return [...new Set(bounded.flatMap((codes) => [...codes]))].sort();
 }
 type Truth = boolean | 'unknown';
 
@@ -166,22 +227,25 @@ export function planQuery(
       })),
     },
   };
-  const reads = (filter: Filter | undefined) =>
-    candidates.flatMap((release) => {
+  const reads = (filter: Filter | undefined) => {
+    // A filter that does not bound its codes reads its releases whole: the catalog may have
+    // given only the files of other filters' codes (catalogCodes).
+    const bounded = codesOf(filter, options) !== undefined;
+    return candidates.flatMap((release) => {
       const partition = { hospital: release.hospitalId, month: release.month };
       if (!filter) return [release];
-      if (evaluate(filter, partition) === false) return [];
-      if (!release.files || options.codeColumn === undefined) return [release];
+      if (evaluate(filter, partition, options) === false) return [];
+      if (!release.files || !bounded) return [release];
       // As Iceberg's manifests let a planner do: files whose codes cannot match are not read,
       // and a release none of whose files can is not read at all.
       const files = release.files.filter(
         (file) =>
           file.codes === null ||
-          evaluate(filter, { ...partition, codes: new Set(file.codes) }, options.codeColumn) !==
-            false,
+          evaluate(filter, { ...partition, codes: new Set(file.codes) }, options) !== false,
       );
       return files.length === 0 ? [] : [{ ...release, readFiles: files.map((file) => file.file) }];
     });
+  };
   return {
     spec: resolved,
     main: reads(resolved.where),
@@ -201,27 +265,34 @@ function resolveLastMonths(filter: Filter, monthsNewestFirst: readonly string[])
 }
 
 /** Three-valued: what the filter is for every row of the partition, when that can be told. */
-function evaluate(filter: Filter, partition: Partition, codeColumn?: string): Truth {
+function evaluate(filter: Filter, partition: Partition, options: PlanOptions = {}): Truth {
   if ('and' in filter) {
-    const parts = filter.and.map((part) => evaluate(part, partition, codeColumn));
+    const parts = filter.and.map((part) => evaluate(part, partition, options));
     if (parts.includes(false)) return false;
     return parts.every((part) => part === true) ? true : 'unknown';
   }
   if ('or' in filter) {
-    const parts = filter.or.map((part) => evaluate(part, partition, codeColumn));
+    const parts = filter.or.map((part) => evaluate(part, partition, options));
     if (parts.includes(true)) return true;
     return parts.every((part) => part === false) ? false : 'unknown';
   }
   if ('not' in filter) {
-    const inner = evaluate(filter.not, partition, codeColumn);
+    const inner = evaluate(filter.not, partition, options);
     return inner === 'unknown' ? inner : !inner;
   }
-  return evaluateCondition(filter, partition, codeColumn);
+  return evaluateCondition(filter, partition, options);
 }
 
-function evaluateCondition(condition: Condition, partition: Partition, codeColumn?: string): Truth {
-  if (partition.codes && 'column' in condition && condition.column === codeColumn) {
-    return evaluateCode(condition, partition.codes);
+function evaluateCondition(
+  condition: Condition,
+  partition: Partition,
+  options: PlanOptions,
+): Truth {
+  if (partition.codes) {
+    // Only the conditions codesOf bounds: a file none of whose codes they allow has no row
+    // that meets them; otherwise some of its rows may hold other codes.
+    const allowed = codesOfCondition(condition, options);
+    if (allowed) return allowed.some((code) => partition.codes!.has(code)) ? 'unknown' : false;
   }
   if (condition.op === 'months') {
     return (
@@ -266,22 +337,6 @@ function evaluateCondition(condition: Condition, partition: Partition, codeColum
       return true;
     case 'starts_with':
       return actual.startsWith(condition.value);
-    default:
-      return 'unknown';
-  }
-}
-
-/**
- * A condition on the code column over a file holding these codes: false when no row of the
- * file can meet it; unknown otherwise, since some rows may hold other codes.
- */
-function evaluateCode(condition: Condition, codes: ReadonlySet<string>): Truth {
-  if (!('column' in condition)) return 'unknown';
-  switch (condition.op) {
-    case 'eq':
-      return codes.has(String(condition.value)) ? 'unknown' : false;
-    case 'in':
-      return condition.values.some((value) => codes.has(String(value))) ? 'unknown' : false;
     default:
       return 'unknown';
   }

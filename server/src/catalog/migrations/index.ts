@@ -22,6 +22,7 @@ import * as createReleaseFiles from './2026-12-06d-create-release-files.ts';
 import * as addIngestJobLeases from './2026-12-06f-add-ingest-job-leases.ts';
 import * as indexLedgerPoolAndWaitingQueries from './2026-12-06h-index-ledger-pool-and-waiting-queries.ts';
 import * as createDictionaryFigures from './2026-12-06k-create-dictionary-figures.ts';
+import * as indexReleaseFileCodes from './2026-12-06m-index-release-file-codes.ts';
 
 /**
  * Every catalog migration, oldest first, keyed by its dated file name. Listed by hand rather
@@ -52,4 +53,5 @@ export const migrations: Record<string, Migration> = {
   '2026-12-06f-add-ingest-job-leases': addIngestJobLeases,
   '2026-12-06h-index-ledger-pool-and-waiting-queries': indexLedgerPoolAndWaitingQueries,
   '2026-12-06k-create-dictionary-figures': createDictionaryFigures,
+  '2026-12-06m-index-release-file-codes': indexReleaseFileCodes,
 };

@@ -5,17 +5,25 @@ import { AppError } from '../../errors.ts';
 import type { Platform } from '../../platform.ts';
 import type { DatasetAccess } from '../../policy.ts';
 import { releaseFolder } from '../../ingest/lake-keys.ts';
-import { catalogBounds, type CandidateRelease } from '../../query/plan-query.ts';
+import {
+  catalogBounds,
+  catalogCodes,
+  type CandidateRelease,
+  type PlanOptions,
+} from '../../query/plan-query.ts';
 
 /**
  * The releases the query may read: the ones it names, or the current ones, within the grant
  * and within the hospitals and months its filters allow (so that a one-hospital query does not
- * have the catalog list every release of a 500 TB lake).
+ * have the catalog list every release of a 500 TB lake). Where the filters bound the codes
+ * (catalogCodes, with the planner's options), each release comes with those of its files that
+ * may hold them, for the planner to read only those.
  */
 export async function candidateReleases(
   platform: Platform,
   spec: Pick<QuerySpec, 'dataset' | 'releases' | 'where' | 'cohort'>,
   access: DatasetAccess,
+  planOptions: PlanOptions = {},
 ): Promise<CandidateRelease[]> {
   const repository = releasesRepository(platform.catalog.db);
   // Releases named by id are checked whole against the grant below, so only the current ones
@@ -52,10 +60,15 @@ export async function candidateReleases(
   const readable = releases.filter(
     (release) => !access.hospitals || access.hospitals.includes(release.hospitalId),
   );
-  // What each release's files hold, where the catalog has it, for the planner to skip files.
-  const files = await releaseFilesRepository(platform.catalog.db).of(
-    readable.map((release) => release.id),
-  );
+  // What each release's files hold, where the catalog has it, for the planner to skip files:
+  // only for a query on some codes, and only the files that may hold them.
+  const codes = catalogCodes(spec, planOptions);
+  const files = codes
+    ? await releaseFilesRepository(platform.catalog.db).holding(
+        readable.map((release) => release.id),
+        codes,
+      )
+    : new Map<string, CandidateRelease['files']>();
   return readable.map((release) => ({
     id: release.id,
     hospitalId: release.hospitalId,

@@ -226,8 +226,10 @@ export async function planAndCompile(
     'rowsPerPatient' | 'clampedSums' | 'groupsPerPatient' | 'minGroupPatients'
   > = {},
 ): Promise<{ plan: QueryPlan; compiled: CompiledQuery; context: CompileContext }> {
-  const candidates = await candidateReleases(platform, spec, access);
-  const plan = planQuery(spec, candidates, planOptionsOf(columns));
+  const codeSets = codeSetCodes(loadCodeSets());
+  const planOptions = planOptionsOf(columns, codeSets);
+  const candidates = await candidateReleases(platform, spec, access, planOptions);
+  const plan = planQuery(spec, candidates, planOptions);
   // A release's folder, or only those of its files the planner found can match.
   const locate = (releases: CandidateRelease[]) =>
     releases.flatMap((release) =>
@@ -238,7 +240,7 @@ export async function planAndCompile(
   const context: CompileContext = {
     dialect: platform.engine.dialect,
     columns,
-    codeSets: codeSetCodes(loadCodeSets()),
+    codeSets,
     files: { main: locate(plan.main), cohort: plan.cohort.map(locate) },
     // Aggregate users cannot name a pseudonym column; row-level ones see their own pseudonyms.
     ...(access.level === 'row'
@@ -267,10 +269,11 @@ export async function priceOfQuery(
   const noise = access.level === 'aggregate' ? dataset.contract.privacy.noise : undefined;
   if (!noise) return undefined;
   assertNoisyMeasures(spec, noise);
+  const planOptions = planOptionsOf(queryColumns(dataset.contract), codeSetCodes(loadCodeSets()));
   const plan = planQuery(
     spec,
-    await candidateReleases(platform, spec, access),
-    planOptionsOf(queryColumns(dataset.contract)),
+    await candidateReleases(platform, spec, access, planOptions),
+    planOptions,
   );
   const releaseIds = new Set([...plan.main, ...plan.cohort.flat()].map((release) => release.id));
   return budgetState(platform, {
