@@ -4,7 +4,9 @@
 // Prints the ratio per query (target ≤ 1.3): the median over the runs of API time / DuckDB
 // time, and beside it the ratio to the SQL a DuckDB user would write by hand over the same
 // files (query-cases.ts), with the bytes each side read (the process's rchar: the server's for
-// the API, this one's for DuckDB; from the page cache or the disk alike).
+// the API, this one's for DuckDB; from the page cache or the disk alike), and the rows each
+// query touches (those its Parquet scans give after the filters they apply, from DuckDB's
+// profile of the compiled SQL), so that runs at several --rows make a scaling series.
 // Options: --rows N (total rows, default 50000000), --runs N (default 3; queries under a
 // second get more runs, up to 21), --dir DIR (where the lake is kept between runs), --only TEXT
 // (just the queries whose name contains it).
@@ -94,6 +96,26 @@ async function direct(sql: string, params: unknown[] = []): Promise<Measured> {
   return { seconds, bytes: (await bytesReadBy('self')) - before };
 }
 
+/**
+ * The rows the statement's Parquet scans give after the filters they apply (row groups their
+ * statistics rule out and rows the filters drop are not counted), from DuckDB's profile.
+ */
+async function rowsTouched(sql: string, params: unknown[]): Promise<number> {
+  const profile = path.join(home, 'direct-profile.json');
+  await connection.run(`PRAGMA enable_profiling = 'json'`);
+  await connection.run(`PRAGMA profiling_output = '${profile}'`);
+  try {
+    (await connection.runAndReadAll(sql, params as never)).getRows();
+  } finally {
+    await connection.run('PRAGMA disable_profiling');
+  }
+  type Operator = { operator_type?: string; operator_cardinality?: number; children?: Operator[] };
+  const scanned = (operator: Operator): number =>
+    (/SCAN/.test(operator.operator_type ?? '') ? (operator.operator_cardinality ?? 0) : 0) +
+    (operator.children ?? []).reduce((sum, child) => sum + scanned(child), 0);
+  return scanned(JSON.parse(await readFile(profile, 'utf8')) as Operator);
+}
+
 const maxShortRuns = 21;
 const median = (list: number[]) =>
   [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)] ?? 0;
@@ -105,6 +127,7 @@ const results: Array<{
   ratio: number;
   handRatio: number;
   bytes: { api: number; compiled: number; handWritten: number };
+  touched: number;
 }> = [];
 const megabytes = (bytes: number) => `${(bytes / 1_000_000).toFixed(1)} MB`;
 try {
@@ -113,6 +136,7 @@ try {
     if (!statement) throw new Error('no compiled statement');
     // One untimed run each, so that every side reads from a warm page cache.
     const warmup = await direct(statement.sql, statement.params);
+    const touched = await rowsTouched(statement.sql, statement.params);
     await direct(query.sql);
     await viaApi(query.spec);
     // A query of a tenth of a second varies by more than a tenth from run to run: short ones
@@ -147,19 +171,32 @@ try {
         compiled: bytesOf(compiledRuns),
         handWritten: bytesOf(handRuns),
       },
+      touched,
     };
     results.push(result);
     console.log(
       `  ${result.name}: same SQL in DuckDB ${result.compiled.toFixed(3)} s, medlake API ${result.api.toFixed(3)} s, ratio ${result.ratio.toFixed(2)}  (hand-written SQL ${result.handWritten.toFixed(3)} s; medians of ${samples} runs)`,
     );
     console.log(
-      `    ratio to hand-written SQL ${result.handRatio.toFixed(2)}; bytes read: medlake API ${megabytes(result.bytes.api)}, same SQL ${megabytes(result.bytes.compiled)}, hand-written ${megabytes(result.bytes.handWritten)}`,
+      `    ratio to hand-written SQL ${result.handRatio.toFixed(2)}; bytes read: medlake API ${megabytes(result.bytes.api)}, same SQL ${megabytes(result.bytes.compiled)}, hand-written ${megabytes(result.bytes.handWritten)}; rows touched ${result.touched.toLocaleString('en-US')}`,
     );
   }
 } finally {
   connection.closeSync();
   instance.closeSync();
   await server.stop();
+}
+// The scaling series' row for this lake: docs/benchmarks.md compares them across --rows.
+const lakeRows = rowsPerRelease * hospitals * months;
+console.log(
+  `\n| query | rows in lake | rows touched | medlake API s | same SQL s | µs per 1,000 rows touched |`,
+);
+console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
+for (const result of results) {
+  const perThousand = result.touched > 0 ? (result.api * 1e9) / result.touched : 0;
+  console.log(
+    `| ${result.name} | ${lakeRows.toLocaleString('en-US')} | ${result.touched.toLocaleString('en-US')} | ${result.api.toFixed(3)} | ${result.compiled.toFixed(3)} | ${perThousand.toFixed(1)} |`,
+  );
 }
 const worst = Math.max(...results.map((result) => result.ratio));
 console.log(
