@@ -1,3 +1,6 @@
+import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
 import type { ReleaseLayout } from '../../ingest/ingest-runner.ts';
 import type { IngestRequest } from '../../ingest/ingest-types.ts';
 import { releaseFileName, releaseFilesIn } from '../../ingest/lake-keys.ts';
@@ -12,8 +15,11 @@ import {
 } from '../../ingest/sort-ranges.ts';
 import { quoteLiteral } from './duckdb-sql.ts';
 
-/** What the ingest may use of DuckDB's memory, and by how many threads at once. */
-export type IngestMemory = { limitBytes: number; threads: number };
+/**
+ * What the ingest may use of DuckDB's memory, by how many threads at once, and where on local
+ * disk it may keep work files (inside its spill directory, deleted with it).
+ */
+export type IngestMemory = { limitBytes: number; threads: number; scratch: string };
 
 /** The statements a release is written with, in the ingest's DuckDB session. */
 export type ReleaseSession = {
@@ -30,10 +36,10 @@ const sortMemoryPerCsvByte = 8;
 
 /**
  * Writes a release's rows sorted as the layout says, within the ingest's memory limit.
- * A release that one sort can hold is one statement. A larger one is kept once as a table of
- * de-identified rows (spilling beyond the limit), then written a range of its sort key at a
- * time (ingest/sort-ranges.ts): each range sorted alone, into a file of its own, so that the
- * files together are in order and each file holds few codes.
+ * A release that one sort can hold is one statement. A larger one is cut into ranges of its
+ * sort key (ingest/sort-ranges.ts), written once unsorted into a folder per range, then each
+ * range sorted alone into a file of its own, so that the files together are in order and each
+ * file holds few codes.
  */
 export async function writeSortedRelease(
   session: ReleaseSession,
@@ -76,37 +82,56 @@ export async function writeSortedRelease(
     return releaseFilesIn(store, folder);
   }
 
-  // The de-identified rows once, so that each range reads them without joining again.
-  await session.run(`CREATE TEMP TABLE release_rows AS ${query}`, (percent) =>
-    onPercent(percent / 2),
-  );
-  const ranges = await sortRanges(session, { first, ...(second ? { second } : {}) }, budget);
-  const literal = await literalsOf(session, first, second);
+  // One pass of the query writes each row into its range's folder, unsorted (Parquet, on
+  // local disk); then each range is read back alone, sorted, and written as its file. Reading
+  // a range reads only its rows, where a filter over one table would read every row per range.
   const columns = { first, ...(second ? { second } : {}) };
-  let written = 0;
-  for (const [index, range] of ranges.entries()) {
-    const where = rangeCondition(range, columns, literal);
+  const ranges = await sortRanges(session, query, columns, budget);
+  const literal = await literalsOf(session, query, first, second);
+  const whichRange = `CASE ${ranges
+    .map((range, index) => `WHEN ${rangeCondition(range, columns, literal)} THEN ${index}`)
+    .join(' ')} END`;
+  const folderOf = (index: number) => path.join(memory.scratch, `release_range=${index}`);
+  await rm(memory.scratch, { recursive: true, force: true });
+  try {
     await session.run(
-      `COPY (SELECT * FROM release_rows WHERE ${where} ${order}) TO ${await file(index)} (${options})`,
+      `COPY (SELECT *, ${whichRange} AS release_range FROM (${query}) AS r)
+      TO ${quoteLiteral(memory.scratch)} (FORMAT parquet, COMPRESSION snappy,
+        PARTITION_BY (release_range), ROW_GROUP_SIZE ${rowGroupRows(layout.rows, fitting)})`,
+      (percent) => onPercent(percent * 0.6),
     );
-    written += range.rows;
-    onPercent(50 + (50 * Math.min(written, layout.rows)) / Math.max(layout.rows, 1));
+    let written = 0;
+    let files = 0;
+    for (const [index, range] of ranges.entries()) {
+      // A range may be empty (a cut between equal dates): it has no folder and no file.
+      if (!existsSync(folderOf(index))) continue;
+      const rows = `read_parquet(${quoteLiteral(`${folderOf(index)}/*.parquet`)}, hive_partitioning = false)`;
+      await session.run(
+        `COPY (SELECT * FROM ${rows} ${order}) TO ${await file(files)} (${options})`,
+      );
+      files += 1;
+      written += range.rows;
+      onPercent(60 + (40 * Math.min(written, layout.rows)) / Math.max(layout.rows, 1));
+    }
+  } finally {
+    await rm(memory.scratch, { recursive: true, force: true });
   }
-  await session.run('DROP TABLE release_rows');
   return releaseFilesIn(store, folder);
 }
 
-/** The ranges of `release_rows`' sort key that each hold at most `budget` rows, in order. */
+/** The ranges of the query's sort key that each hold at most `budget` rows, in order. */
 async function sortRanges(
   session: ReleaseSession,
+  query: string,
   columns: { first: string; second?: string },
   budget: number,
 ): Promise<SortRange[]> {
   const { first, second } = columns;
   // Grouped and ordered by the column itself, not its text: '10' sorts before '9' as text.
+  // DuckDB computes only the code (and the joins that decide which rows there are).
   const counts = (
     await session.rows<{ key: string | null; n: bigint | number }>(
-      `SELECT CAST(${first} AS VARCHAR) AS key, count(*) AS n FROM release_rows
+      `SELECT CAST(${first} AS VARCHAR) AS key, count(*) AS n FROM (${query}) AS r
       GROUP BY ${first} ORDER BY ${first} NULLS FIRST`,
     )
   ).map((row): KeyCount => ({ key: row.key, rows: Number(row.n) }));
@@ -120,13 +145,13 @@ async function sortRanges(
     const key =
       range.from === null
         ? `${first} IS NULL`
-        : `${first} = CAST(${quoteLiteral(range.from)} AS ${await typeOf(session, first)})`;
+        : `${first} = CAST(${quoteLiteral(range.from)} AS ${await typeOf(session, query, first)})`;
     const fractions = cutFractions(range.rows, budget);
     const cuts = await session.rows<{ cut: string }>(
       `SELECT CAST(c AS VARCHAR) AS cut FROM (
         SELECT DISTINCT unnest(q) AS c FROM (
           SELECT quantile_disc(${second}, [${fractions.join(', ')}]) AS q
-          FROM release_rows WHERE ${key}) quantiles) cuts
+          FROM (${query}) AS r WHERE ${key}) quantiles) cuts
       WHERE c IS NOT NULL ORDER BY c`,
     );
     ranges.push(
@@ -142,19 +167,20 @@ async function sortRanges(
 /** Makes a value, as text, into a literal of its sort column's type. */
 async function literalsOf(
   session: ReleaseSession,
+  query: string,
   first: string,
   second: string | undefined,
 ): Promise<(column: 'first' | 'second', value: string) => string> {
   const types = {
-    first: await typeOf(session, first),
-    second: second ? await typeOf(session, second) : 'VARCHAR',
+    first: await typeOf(session, query, first),
+    second: second ? await typeOf(session, query, second) : 'VARCHAR',
   };
   return (column, value) => `CAST(${quoteLiteral(value)} AS ${types[column]})`;
 }
 
-async function typeOf(session: ReleaseSession, column: string): Promise<string> {
+async function typeOf(session: ReleaseSession, query: string, column: string): Promise<string> {
   const [row] = await session.rows<{ type: string }>(
-    `SELECT typeof(${column}) AS type FROM release_rows LIMIT 1`,
+    `SELECT typeof(${column}) AS type FROM (${query}) AS r LIMIT 1`,
   );
   return row?.type ?? 'VARCHAR';
 }

@@ -1,4 +1,5 @@
 import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { bytesOf } from '../../env.ts';
 import { runIngest } from '../../ingest/ingest-pipeline.ts';
@@ -44,6 +45,7 @@ export function createDuckDbIngestEngine(options: DuckDbIngestOptions): IngestEn
         const memory: IngestMemory = {
           limitBytes: bytesOf(options.memoryLimit),
           threads: Number(reader.getRows()[0]?.[0] ?? 1),
+          scratch: path.join(options.tempDirectory, 'release-ranges'),
         };
         const runner = duckDbRunner(connection, request, memory);
         return await runIngest(runner, request).catch((error: unknown) => {
