@@ -85,8 +85,8 @@ describe('synthetic lab-results lake', () => {
       measures: [{ fn: 'count' }],
     });
     const access = { level: 'aggregate' as const, hospitals: null, holder: 'user:test' };
-    const candidates = await candidateReleases(platform, spec, access);
-    const plan = planQuery(spec, candidates, planOptionsOf(queryColumns(dataset!.contract)));
+    const options = planOptionsOf(queryColumns(dataset!.contract));
+    const plan = planQuery(spec, await candidateReleases(platform, spec, access, options), options);
     expect(plan.main).toEqual([]);
   });
 });
