@@ -197,9 +197,11 @@ class IngestPipeline {
       const names = this.#rules.nameColumns
         .map((source) => `SELECT ${columnAlias(source)} AS value FROM accepted`)
         .join(' UNION ALL ');
+      // A name recurs on every row of its patient: each distinct one is split into words once.
       await this.#runner.table(
         'upload_names',
-        `SELECT DISTINCT token AS name FROM (SELECT ${sql.words('value')} AS token FROM (${names}) v) w
+        `SELECT DISTINCT token AS name FROM (
+          SELECT ${sql.words('value')} AS token FROM (SELECT DISTINCT value FROM (${names}) n) v) w
         WHERE length(token) >= ${minimumNameLength}`,
       );
     }
