@@ -39,7 +39,14 @@ export function createDuckDbIngestEngine(options: DuckDbIngestOptions): IngestEn
           : undefined;
         await lockDown(connection, {
           ...options,
-          extra: [`SET memory_limit = ${quoteLiteral(options.memoryLimit)}`, ...progressTracking],
+          extra: [
+            `SET memory_limit = ${quoteLiteral(options.memoryLimit)}`,
+            // A release written a range at a time keeps few range files open, each flushed
+            // early, so that the ranges' buffers stay within the limit.
+            'SET partitioned_write_max_open_files = 4',
+            'SET partitioned_write_flush_threshold = 8192',
+            ...progressTracking,
+          ],
         });
         const reader = await connection.runAndReadAll("SELECT current_setting('threads') AS n");
         const memory: IngestMemory = {
