@@ -64,6 +64,38 @@ export async function buildQueryLake(
 }
 
 /**
+ * A token of a second researcher with row-level access to the bench lake, made on first use
+ * (lakes built before it have only the aggregate user). Row-level users get aggregate figures
+ * as computed, without the aggregate checks (disclosure control, the release ledger, the
+ * percentile bound): the same service without them, so the two users' times give the checks'
+ * own cost.
+ */
+export async function rowLevelToken(home: string): Promise<string> {
+  const tokenFile = path.join(home, 'bench-row-token.txt');
+  const existing = await readFile(tokenFile, 'utf8').catch(() => undefined);
+  if (existing) return existing.trim();
+  const platform = await openPlatform(loadEnv({ MEDLAKE_HOME: home, LOG_LEVEL: 'silent' }));
+  try {
+    const email = 'bench-row@example.org';
+    await addUser(platform, benchActor, { email, name: 'Bench (row level)', role: 'researcher' });
+    await grantDatasetAccess(platform, benchActor, {
+      email,
+      datasetId: 'lab-results',
+      level: 'row',
+    });
+    const { token } = await createApiToken(platform, benchActor, {
+      email,
+      name: 'bench',
+      days: 30,
+    });
+    await writeFile(tokenFile, `${token}\n`, { mode: 0o600 });
+    return token;
+  } finally {
+    await platform.close();
+  }
+}
+
+/**
  * The statement medlake's query service would run for each spec, as its worker builds it
  * (planAndCompile: the catalog's releases, the planner, the compiler) with the cap on groups,
  * for the engine the extra settings name (DuckDB by default). Empties the bench home's release
