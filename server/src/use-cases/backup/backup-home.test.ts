@@ -33,8 +33,14 @@ async function answers(platform: Platform, email: string) {
   if (!user) throw new Error(`${email} is not in the catalog`);
   const all = [];
   for (const spec of specs) {
-    // Groups come in no particular order: compared as sets.
-    all.push((await runQuery(platform, user, spec)).rows.map((row) => JSON.stringify(row)).sort());
+    // Groups come in no particular order: compared as sets. Means to 12 significant digits: the
+    // engine adds a mean's partial sums in whatever order its threads finish, so the last bit varies.
+    const rows = (await runQuery(platform, user, spec)).rows.map((row) =>
+      JSON.stringify(row, (_key, value: unknown) =>
+        typeof value === 'number' ? Number(value.toPrecision(12)) : value,
+      ),
+    );
+    all.push(rows.sort());
   }
   return all;
 }
