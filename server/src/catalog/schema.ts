@@ -146,6 +146,13 @@ export interface DictionaryCodePatientsTable {
   patients: BigIntColumn;
 }
 
+/** A release whose dictionary pairs are written beside its files, and under which contract. */
+export interface DictionaryReleasePairsTable {
+  release_id: string;
+  contract_version: number;
+  written_at: Generated<Date>;
+}
+
 export type UserRole = 'admin' | 'steward' | 'researcher' | 'auditor' | 'custodian';
 
 export interface UsersTable {
@@ -353,6 +360,7 @@ export interface CatalogSchema {
   dictionary_scopes: DictionaryScopesTable;
   dictionary_code_rows: DictionaryCodeRowsTable;
   dictionary_code_patients: DictionaryCodePatientsTable;
+  dictionary_release_pairs: DictionaryReleasePairsTable;
   users: UsersTable;
   api_tokens: ApiTokensTable;
   dataset_grants: DatasetGrantsTable;

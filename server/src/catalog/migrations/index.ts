@@ -23,6 +23,7 @@ import * as addIngestJobLeases from './2026-12-06f-add-ingest-job-leases.ts';
 import * as indexLedgerPoolAndWaitingQueries from './2026-12-06h-index-ledger-pool-and-waiting-queries.ts';
 import * as createDictionaryFigures from './2026-12-06k-create-dictionary-figures.ts';
 import * as indexReleaseFileCodes from './2026-12-06m-index-release-file-codes.ts';
+import * as createDictionaryReleasePairs from './2026-12-06r-create-dictionary-release-pairs.ts';
 
 /**
  * Every catalog migration, oldest first, keyed by its dated file name. Listed by hand rather
@@ -54,4 +55,5 @@ export const migrations: Record<string, Migration> = {
   '2026-12-06h-index-ledger-pool-and-waiting-queries': indexLedgerPoolAndWaitingQueries,
   '2026-12-06k-create-dictionary-figures': createDictionaryFigures,
   '2026-12-06m-index-release-file-codes': indexReleaseFileCodes,
+  '2026-12-06r-create-dictionary-release-pairs': createDictionaryReleasePairs,
 };
