@@ -9,7 +9,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   // written; pairs of another version are written again.
   await db.schema
     .createTable('dictionary_release_pairs')
-    .addColumn('release_id', 'text', (column) =>
+    .addColumn('release_id', 'uuid', (column) =>
       column.primaryKey().references('releases.id').onDelete('cascade'),
     )
     .addColumn('contract_version', 'integer', (column) => column.notNull())
