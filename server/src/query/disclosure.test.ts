@@ -74,6 +74,29 @@ describe('disclosure control', () => {
     expect(single.rows[0]).toMatchObject({ suppressed: true, rows: null, value_mean: null });
   });
 
+  it('says that no patient matches when none does, not that the threshold of them do', () => {
+    const none = group('none', 0);
+    const ungrouped = applyDisclosureControl({
+      groups: [none],
+      total: none,
+      columns,
+      level: 'aggregate',
+      threshold: 11,
+      grouped: false,
+    });
+    expect(ungrouped.rows[0]).toMatchObject({ suppressed: false, rows: 0, patients: 0 });
+    expect(ungrouped.rules[0]).toMatchObject({
+      rule: 'small_cell',
+      description: 'No patient matches the query, so there is nothing to suppress.',
+      affected: 0,
+    });
+    const grouped = disclose([]);
+    expect(grouped.total).toMatchObject({ suppressed: false, patients: 0 });
+    expect(grouped.rules[0]?.description).toBe(
+      'No patient matches the query, so there is nothing to suppress.',
+    );
+  });
+
   it('leaves figures alone for row-level access, and says so', () => {
     const result = disclose([group('a', 50), group('b', 3)], 'row');
     expect(result.rows.find((row) => row.code === 'b')).toMatchObject({

@@ -132,16 +132,20 @@ export function applyDisclosureControl({
       if (column.type === 'histogram') presentedTotal[column.name] = null;
   }
 
+  // No one matching is shown as it is; saying "at least threshold patients" of it would be false.
+  const nobody = total[hiddenPatients] === 0;
   const rules: DisclosureRule[] = [
     {
       rule: 'small_cell',
       description: totalSmall
         ? `Fewer than ${threshold} patients match the query, so every figure is suppressed.`
-        : withheld === 0
-          ? grouped
-            ? `Every group has at least ${threshold} patients, so none was left out.`
-            : `At least ${threshold} patients match the query.`
-          : `${withheld.toLocaleString('en-US')} ${withheld === 1 ? 'group has' : 'groups have'} fewer than ${threshold} patients and ${withheld === 1 ? 'is' : 'are'} left out, labels included.`,
+        : nobody
+          ? 'No patient matches the query, so there is nothing to suppress.'
+          : withheld === 0
+            ? grouped
+              ? `Every group has at least ${threshold} patients, so none was left out.`
+              : `At least ${threshold} patients match the query.`
+            : `${withheld.toLocaleString('en-US')} ${withheld === 1 ? 'group has' : 'groups have'} fewer than ${threshold} patients and ${withheld === 1 ? 'is' : 'are'} left out, labels included.`,
       affected: totalSmall ? 1 : withheld,
     },
   ];
