@@ -14,6 +14,7 @@ import type { Platform } from '../../platform.ts';
 import { addUser, grantDatasetAccess } from '../manage-access.ts';
 import { addHospital, saveDataset } from '../manage-datasets.ts';
 import { describeDataset } from './describe-dataset.ts';
+import { dictionaryPairsKey } from './dictionary-pairs.ts';
 
 type Entry = {
   code: string;
@@ -158,6 +159,40 @@ describe.each(setups)('the data dictionary stored at publish, on %s', (_, setup)
     return { ...platform, engine };
   }
 
+  /** The platform with an engine that keeps the SQL of every statement it runs. */
+  function recordingStatements(): { platform: Platform; statements: string[] } {
+    const statements: string[] = [];
+    const engine: QueryEngine = {
+      ...platform.engine,
+      kind: platform.engine.kind,
+      dialect: platform.engine.dialect,
+      rows: (statement, options) => {
+        statements.push(statement.sql);
+        return platform.engine.rows(statement, options);
+      },
+      writeFile: (statement, target, format, options) => {
+        statements.push(statement.sql);
+        return platform.engine.writeFile(statement, target, format, options);
+      },
+    };
+    return { platform: { ...platform, engine }, statements };
+  }
+
+  /** The current releases of a dataset, with their hospitals and months. */
+  async function currentReleases(dataset: string) {
+    return (await releasesRepository(platform.catalog.db).list({ datasetId: dataset })).filter(
+      (release) => release.current,
+    );
+  }
+
+  /** The dictionary of both hospitals and of south alone, each equal to a direct count. */
+  async function expectFiguresAsCounted(dataset: string): Promise<void> {
+    const all = await describeDataset(withoutLakeScans(), users.all, dataset);
+    expect(figures(all.codes)).toEqual(await oracle(dataset, ['north', 'south']));
+    const south = await describeDataset(withoutLakeScans(), users.south, dataset);
+    expect(figures(south.codes)).toEqual(await oracle(dataset, ['south']));
+  }
+
   const figures = (codes: ReadonlyArray<Record<string, unknown>>) =>
     codes.map(({ code, label, unit, rows, patients }) => ({ code, label, unit, rows, patients }));
 
@@ -219,5 +254,147 @@ describe.each(setups)('the data dictionary stored at publish, on %s', (_, setup)
     expect(figures(all.codes)).toEqual(await oracle('by-hospital', ['north', 'south']));
     const again = await describeDataset(withoutLakeScans(), users.all, 'by-hospital');
     expect(again.codes).toEqual(all.codes);
+  }, 120_000);
+
+  it.each(datasets)(
+    "publishing a third month of %s reads the other releases' pairs files, never their rows",
+    async (dataset) => {
+      // The releases the count covers besides the new one: north's, or every hospital's where
+      // they share an id space.
+      const others = (await currentReleases(dataset)).filter(
+        (release) => dataset === 'shared-ids' || release.hospitalId === 'north',
+      );
+      expect(others.length).toBeGreaterThanOrEqual(2);
+      const recording = recordingStatements();
+      const result = await ingest(recording.platform, {
+        dataset,
+        hospital: 'north',
+        month: '2021-04',
+        file: synthea('2021-04'),
+      });
+      expect(result.status).toBe('published');
+      const sql = recording.statements.join('\n');
+      for (const other of others) {
+        expect(sql).not.toContain(`release=${other.id}/*.parquet`);
+        expect(sql).toContain(`release=${other.id}/dictionary/pairs.parquet`);
+      }
+      // The new release's rows are read once, for its own pairs file.
+      expect(sql).toContain(`release=${'releaseId' in result ? result.releaseId : ''}/*.parquet`);
+      await expectFiguresAsCounted(dataset);
+    },
+    120_000,
+  );
+
+  it.each(datasets)(
+    'replacing a month of %s drops the replaced release from the count without reading it',
+    async (dataset) => {
+      const replaced = (await currentReleases(dataset)).find(
+        (release) => release.hospitalId === 'north' && release.month === '2020-12',
+      )!;
+      const before = await oracle(dataset, ['north', 'south']);
+      const recording = recordingStatements();
+      const result = await ingest(recording.platform, {
+        dataset,
+        hospital: 'north',
+        month: '2020-12',
+        text: await firstHalf(synthea('2020-12')),
+      });
+      expect(result.status).toBe('published');
+      expect(recording.statements.join('\n')).not.toContain(`release=${replaced.id}/`);
+      // The half month has fewer rows: the replaced release's pairs no longer count.
+      expect(await oracle(dataset, ['north', 'south'])).not.toEqual(before);
+      await expectFiguresAsCounted(dataset);
+    },
+    120_000,
+  );
+
+  it("writes each release's pairs beside its files: its distinct pairs and rows, pseudonyms only", async () => {
+    const release = (await currentReleases('by-hospital')).find(
+      (candidate) => candidate.hospitalId === 'south' && candidate.month === '2021-03',
+    )!;
+    const folder = platform.store.locate(releaseFolder({ ...release, releaseId: release.id }));
+    const pairsFile = platform.store.locate(
+      dictionaryPairsKey(releaseFolder({ ...release, releaseId: release.id })),
+    );
+    const { dialect } = platform.engine;
+    const pairs = await platform.engine.rows({
+      sql: `SELECT code, patient, row_count, label, unit FROM ${dialect.scanParquet([pairsFile])} AS p`,
+      params: [],
+    });
+    const key = (row: Record<string, unknown>) => `${String(row.code)}|${String(row.patient)}`;
+    // The same pairs and rows as the release's own rows give.
+    const contract = JSON.parse(
+      await readFile(contractFile('synthea-observations'), 'utf8'),
+    ) as DatasetContract;
+    const code = dialect.quoteIdentifier(
+      lakeColumns(contract).find((column) => column.role === 'code')!.name,
+    );
+    const counted = await platform.engine.rows({
+      sql: `SELECT ${code} AS code, patient, count(*) AS n
+        FROM ${dialect.scanParquet([releaseFilesGlob(folder)])} AS r GROUP BY ${code}, patient`,
+      params: [],
+    });
+    expect(new Map(pairs.map((row) => [key(row), Number(row.row_count)]))).toEqual(
+      new Map(counted.map((row) => [key(row), Number(row.n)])),
+    );
+    expect(pairs.length).toBeGreaterThan(new Set(pairs.map((row) => row.code)).size);
+    // Pseudonyms, never the hospital's patient ids (the export's MRN column).
+    const csv = (await readFile(synthea('2021-03'), 'utf8')).trimEnd().split('\n').slice(1);
+    const mrns = new Set(csv.map((line) => line.split(',')[0]));
+    expect(mrns.size).toBeGreaterThan(0);
+    for (const row of pairs) {
+      expect(mrns.has(String(row.patient))).toBe(false);
+      expect(JSON.stringify(row)).not.toMatch(/\d{3}-\d{2}-\d{4}/);
+    }
+  });
+
+  it('writes the pairs files releases lack when their scope is next counted, and records them', async () => {
+    // As for releases published before the pairs files: none recorded, none in the lake.
+    const releases = await currentReleases('shared-ids');
+    await platform.catalog.db
+      .deleteFrom('dictionary_release_pairs')
+      .where(
+        'release_id',
+        'in',
+        releases.map((release) => release.id),
+      )
+      .execute();
+    for (const release of releases) {
+      await platform.store.delete(
+        dictionaryPairsKey(releaseFolder({ ...release, releaseId: release.id })),
+      );
+    }
+    await platform.catalog.db
+      .deleteFrom('dictionary_scopes')
+      .where('dataset_id', '=', 'shared-ids')
+      .execute();
+    const counted = await describeDataset(platform, users.all, 'shared-ids');
+    expect(figures(counted.codes)).toEqual(await oracle('shared-ids', ['north', 'south']));
+    const recorded = await platform.catalog.db
+      .selectFrom('dictionary_release_pairs')
+      .select('release_id')
+      .where(
+        'release_id',
+        'in',
+        releases.map((release) => release.id),
+      )
+      .execute();
+    expect(recorded.map((row) => row.release_id).sort()).toEqual(
+      releases.map((release) => release.id).sort(),
+    );
+    // The next publish reads them instead of the rows.
+    const recording = recordingStatements();
+    const result = await ingest(recording.platform, {
+      dataset: 'shared-ids',
+      hospital: 'south',
+      month: '2020-12',
+      file: synthea('2020-12'),
+    });
+    expect(result.status).toBe('published');
+    const sql = recording.statements.join('\n');
+    for (const release of releases) {
+      expect(sql).not.toContain(`release=${release.id}/*.parquet`);
+    }
+    await expectFiguresAsCounted('shared-ids');
   }, 120_000);
 });

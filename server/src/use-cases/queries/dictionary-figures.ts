@@ -7,16 +7,24 @@ import {
   type ScopeFigures,
   type SummedCode,
 } from '../../catalog/dictionary-figures-repository.ts';
+import { dictionaryPairsRepository } from '../../catalog/dictionary-pairs-repository.ts';
 import { releasesRepository } from '../../catalog/releases-repository.ts';
 import type { CatalogDb } from '../../catalog/catalog.ts';
 import type { QueryEngine } from '../../engines/types.ts';
-import { releaseFilesGlob, releaseFolder } from '../../ingest/lake-keys.ts';
+import { releaseFolder } from '../../ingest/lake-keys.ts';
 import type { Platform } from '../../platform.ts';
+import {
+  dictionaryPairsKey,
+  pairsSource,
+  writeDictionaryPairs,
+  type PairsSource,
+} from './dictionary-pairs.ts';
 
 /**
  * The data dictionary's counts are kept in the catalog per scope, counted when a release is
  * published (and, for releases published before, on the first request), so that a request
- * reads them instead of scanning the lake.
+ * reads them instead of scanning the lake. The count itself reads each release's pairs file
+ * (dictionary-pairs.ts), written once per release, rather than the rows of every month again.
  *
  * Why a scope is a hospital: distinct patients do not add up over months (one patient has
  * results in many), so a scope's figures are counted over all its current releases at once.
@@ -28,6 +36,16 @@ import type { Platform } from '../../platform.ts';
  * hospitals they have it at, so that a grant covering some hospitals counts each patient once.
  */
 export const sharedScope = '*';
+
+/**
+ * A scope's figures as counted, with the releases whose pairs files the count wrote: they are
+ * recorded as written where the figures are stored, in the same transaction.
+ */
+export type CountedFigures = ScopeFigures & {
+  pairsWritten: string[];
+  /** The contract version the pairs were written under; absent when none were written. */
+  contractVersion?: number;
+};
 
 /** A release as the figures are counted over it. */
 export type CountedRelease = { id: string; hospitalId: string; folder: string };
@@ -75,15 +93,17 @@ async function currentReleasesOf(
 
 /**
  * The figures of the scope a release being published belongs to, counted over the scope's
- * current releases with this one in place of its month's: for the publishing transaction to
- * store (`storeScopeFigures`). Undefined when counting fails: the figures are a derived copy,
- * so the release is published without them and its first dictionary request counts them.
+ * current releases with this one in place of its month's (the replaced release's pairs are not
+ * read): for the publishing transaction to store (`storeScopeFigures`). The new release's pairs
+ * file is written here, into its folder, so that a failed publish removes it with the rest.
+ * Undefined when counting fails: the figures are a derived copy, so the release is published
+ * without them and its first dictionary request counts them (writing its pairs then).
  */
 export async function countFiguresAtPublish(
   platform: Platform,
   dataset: Dataset,
   release: CountedRelease & { month: string },
-): Promise<ScopeFigures | undefined> {
+): Promise<CountedFigures | undefined> {
   const scope = scopeOf(dataset.contract, release.hospitalId);
   try {
     const current = await releasesRepository(platform.catalog.db).locations(
@@ -109,21 +129,28 @@ export async function countFiguresAtPublish(
   }
 }
 
-/** Stores a scope's figures, in the caller's transaction (the release's publication). */
+/**
+ * Stores a scope's figures, and records the pairs files their count wrote, in the caller's
+ * transaction (the release's publication).
+ */
 export async function storeScopeFigures(
   db: CatalogDb,
   datasetId: string,
-  figures: ScopeFigures,
+  figures: CountedFigures,
 ): Promise<void> {
-  await dictionaryFiguresRepository(db).replace(datasetId, figures);
+  const { pairsWritten, contractVersion, ...stored } = figures;
+  if (contractVersion !== undefined) {
+    await dictionaryPairsRepository(db).record(pairsWritten, contractVersion);
+  }
+  await dictionaryFiguresRepository(db).replace(datasetId, stored);
 }
 
 /**
  * Every code's rows and distinct patients over the current releases of the hospitals given
  * (null: all of the dataset's), and the distinct patients of all codes: read from the catalog.
  * A scope whose figures were counted over other releases than its current ones (a release
- * published since without figures, or before the catalog kept them) is counted first, over
- * the lake, and stored for the next request.
+ * published since without figures, or before the catalog kept them) is counted first, from
+ * its releases' pairs files (writing those it lacks), and stored for the next request.
  */
 export async function readDictionaryFigures(
   platform: Platform,
@@ -170,40 +197,67 @@ export async function readDictionaryFigures(
   }
 }
 
-/** Counts a scope's figures over the lake: two aggregates over its releases' files. */
+/**
+ * Counts a scope's figures from its releases' pairs files (dictionary-pairs.ts), first writing
+ * those of releases that have none yet under the dataset's contract version: at a publish, the
+ * new release's (one month's rows); after an upgrade or a contract change, every release's once.
+ * The pairs written here are recorded with the figures, in the transaction that stores them.
+ */
 async function countScope(
   platform: Platform,
   dataset: Dataset,
   scope: string,
   releases: readonly CountedRelease[],
-): Promise<ScopeFigures> {
+): Promise<CountedFigures> {
   const basis = basisOf(
     dataset,
     scope,
     releases.map((release) => release.id),
   );
-  const lake = lakeColumns(dataset.contract);
-  const code = lake.find((column) => column.role === 'code');
-  if (!code || releases.length === 0) return { scope, basis, rows: [], patients: [] };
   const engine = platform.engine;
-  const sql = engine.dialect;
-  const quote = (name: string) => sql.quoteIdentifier(name);
-  const label = lake.find((column) => column.role === 'code_label');
-  const unit = lake.find((column) => column.role === 'unit');
-  const from = sql.scanParquet(
-    releases.map((release) => releaseFilesGlob(platform.store.locate(release.folder))),
+  const hasCodes = lakeColumns(dataset.contract).some((column) => column.role === 'code');
+  if (releases.length === 0 || !hasCodes) {
+    return { scope, basis, rows: [], patients: [], pairsWritten: [] };
+  }
+  const written = await dictionaryPairsRepository(platform.catalog.db).written(
+    releases.map((release) => release.id),
+    dataset.contractVersion,
   );
-  const rows = await engine.rows({
-    sql: `SELECT hospital, ${quote(code.name)} AS code, count(*) AS n,
-      ${label ? `min(${quote(label.name)})` : 'NULL'} AS label,
-      ${unit ? `min(${quote(unit.name)})` : 'NULL'} AS unit
-      FROM ${from} GROUP BY hospital, ${quote(code.name)}`,
-    params: [],
-  });
+  const missing = releases.filter((release) => !written.has(release.id));
+  for (const release of missing) {
+    await writeDictionaryPairs(engine, platform.store, dataset.contract, release.folder);
+  }
+  const source = pairsSource(
+    engine,
+    releases.map((release) => platform.store.locate(dictionaryPairsKey(release.folder))),
+  );
   const hospitals = [...new Set(releases.map((release) => release.hospitalId))].sort();
   return {
-    scope,
-    basis,
+    ...(await countFigures(engine, { scope, basis, hospitals }, source)),
+    pairsWritten: missing.map((release) => release.id),
+    contractVersion: dataset.contractVersion,
+  };
+}
+
+/**
+ * A scope's figures over a source of rows or pairs: rows, label and unit per hospital and code,
+ * and distinct patients per code and set of hospitals. Exported for bench:dictionary, which
+ * times the same count over the releases' rows (what a publish read before the pairs files).
+ */
+export async function countFigures(
+  engine: QueryEngine,
+  of: { scope: string; basis: string; hospitals: readonly string[] },
+  source: PairsSource,
+): Promise<ScopeFigures> {
+  const rows = await engine.rows({
+    sql: `SELECT hospital, ${source.code} AS code, ${source.rowCount} AS n,
+      min(${source.label}) AS label, min(${source.unit}) AS unit
+      FROM ${source.from} GROUP BY hospital, ${source.code}`,
+    params: [],
+  });
+  return {
+    scope: of.scope,
+    basis: of.basis,
     rows: rows.map((row): CodeRowsFigure => ({
       hospitalId: String(row.hospital),
       code: textOrNull(row.code),
@@ -211,7 +265,7 @@ async function countScope(
       label: textOrNull(row.label),
       unit: textOrNull(row.unit),
     })),
-    patients: await countPatients(engine, from, quote(code.name), hospitals),
+    patients: await countPatients(engine, source.from, source.code, of.hospitals),
   };
 }
 

@@ -1,0 +1,97 @@
+import { lakeColumns, type DatasetContract } from '@medlake/shared';
+import type { QueryEngine } from '../../engines/types.ts';
+import { releaseFilesGlob } from '../../ingest/lake-keys.ts';
+import type { ObjectStore } from '../../storage/object-store.ts';
+
+/**
+ * A release's dictionary pairs: its distinct (code, patient) pairs, each with its rows and the
+ * least label and unit among them, in one Parquet file beside the release's own. The dictionary's
+ * figures of a hospital are counted from these rather than from every row of every month: a
+ * pair stands for all the rows one patient has of one code in the month, and the file has five
+ * narrow columns where the release has the contract's all. It holds what the lake holds
+ * (codes and pseudonyms), nothing more.
+ *
+ * Why a folder of its own inside the release's: queries read a release as the `*.parquet` files
+ * directly in its folder, which this is not among; and the file is removed with its release's
+ * folder when a publish fails, so that no pairs outlive the rows they were counted from.
+ */
+export function dictionaryPairsKey(releaseFolder: string): string {
+  return `${releaseFolder}/dictionary/pairs.parquet`;
+}
+
+/** The columns a pairs file has (or a count over a release's rows gives, named alike). */
+export type PairsSource = {
+  /** The relation the figures are counted over, with a `hospital` and a `patient` column. */
+  from: string;
+  code: string;
+  label: string;
+  unit: string;
+  /** How a group's rows are counted: pairs carry their rows, a release's rows are counted. */
+  rowCount: string;
+};
+
+/** The code, label and unit columns of a contract's lake, quoted; undefined without a code. */
+function roleColumns(engine: QueryEngine, contract: DatasetContract) {
+  const lake = lakeColumns(contract);
+  const quoted = (role: string) => {
+    const column = lake.find((candidate) => candidate.role === role);
+    return column && engine.dialect.quoteIdentifier(column.name);
+  };
+  const code = quoted('code');
+  if (!code) return undefined;
+  const nothing = engine.dialect.castToText('NULL');
+  return { code, label: quoted('code_label') ?? nothing, unit: quoted('unit') ?? nothing };
+}
+
+/** The figures' source over the releases' rows themselves: what a pairs file is written from. */
+export function rowsSource(
+  engine: QueryEngine,
+  contract: DatasetContract,
+  releaseLocations: readonly string[],
+): PairsSource | undefined {
+  const columns = roleColumns(engine, contract);
+  if (!columns) return undefined;
+  return {
+    from: engine.dialect.scanParquet(releaseLocations.map(releaseFilesGlob)),
+    ...columns,
+    rowCount: 'count(*)',
+  };
+}
+
+/** The figures' source over releases' pairs files (their locations in the store). */
+export function pairsSource(engine: QueryEngine, pairsLocations: readonly string[]): PairsSource {
+  return {
+    from: engine.dialect.scanParquet(pairsLocations),
+    code: 'code',
+    label: 'label',
+    unit: 'unit',
+    rowCount: 'sum(row_count)',
+  };
+}
+
+/**
+ * Writes a release's pairs file through the query engine, from its rows: one aggregate over
+ * one month. Sorted by code and patient, so that the file compresses well and a reader can
+ * skip by code. Returns false for a contract without a code column (no figures to count).
+ */
+export async function writeDictionaryPairs(
+  engine: QueryEngine,
+  store: ObjectStore,
+  contract: DatasetContract,
+  releaseFolder: string,
+): Promise<boolean> {
+  const rows = rowsSource(engine, contract, [store.locate(releaseFolder)]);
+  if (!rows) return false;
+  const target = await store.locateForWrite(dictionaryPairsKey(releaseFolder));
+  await engine.writeFile(
+    {
+      sql: `SELECT ${rows.code} AS code, patient, count(*) AS row_count,
+        min(${rows.label}) AS label, min(${rows.unit}) AS unit
+        FROM ${rows.from} GROUP BY ${rows.code}, patient ORDER BY code, patient`,
+      params: [],
+    },
+    target,
+    'parquet',
+  );
+  return true;
+}
