@@ -97,4 +97,25 @@ describe.each(engines)('exports on %s', (_name, engineEnv) => {
       },
     ]);
   });
+
+  it('writes a suppressed count as "suppressed" in CSV, as the API shows it, not as a figure', async () => {
+    // Four of the twelve patients have a value above 99: fewer than the threshold.
+    const spec = {
+      dataset: 'synthea-observations',
+      where: { column: 'value', op: 'gt', value: 99 },
+      measures: [{ fn: 'patients' }, { fn: 'count' }, { fn: 'mean', column: 'value' }],
+    };
+    const { job, rows } = await runQuery(platform, researcher, spec);
+    expect(job.status).toBe('succeeded');
+    expect(rows).toEqual([
+      { patients: 'suppressed', rows: 'suppressed', value_mean: null, suppressed: true },
+    ]);
+
+    await exportQueryResult(platform, { user: researcher, source: 'test' }, job.id, 'csv');
+    const csv = await readFile(platform.store.locate(`results/${job.id}/export.csv`), 'utf8');
+    expect(csv.trim().split(/\r?\n/)).toEqual([
+      'patients,rows,value_mean,suppressed',
+      'suppressed,suppressed,,true',
+    ]);
+  });
 });
