@@ -95,6 +95,11 @@ describe('signing in and asking for access, in a real browser', () => {
 
     // A personal token for a script, made on the profile page, works until it is revoked.
     await page.getByRole('link', { name: 'Administrator (admin)' }).click();
+    // The password is their own now: the card asks for it, and no longer speaks of one set by
+    // an administrator that works only once.
+    await page.getByRole('heading', { name: 'Change your password' }).waitFor();
+    await page.getByLabel('Current password').waitFor();
+    expect(await page.getByText(/set by an administrator|works only this once/).count()).toBe(0);
     await page.getByLabel('What it is for').fill('audit export script');
     await page.getByLabel('audit').check();
     await page.getByLabel('query').uncheck();
