@@ -201,6 +201,25 @@ describe('medlake CLI', () => {
     expect(refused.stderr).toContain('row-level output needs row access');
   });
 
+  it('says when a grant ends as the last day of access, not as a UTC timestamp', async () => {
+    const env = { MEDLAKE_HOME: path.join(home, 'query') };
+    const lastDay = new Date(Date.now() + 365 * 86_400_000).toISOString().slice(0, 10);
+    const eve = ['-e', 'eve@example.org'];
+    const added = await medlake(['users', 'add', ...eve, '-n', 'Eve', '-r', 'researcher'], env);
+    expect(added.code, added.stderr).toBe(0);
+    const access = ['-d', 'synthea-observations', '-l', 'aggregate', '--expires', lastDay];
+    const granted = await medlake(['grants', 'add', ...eve, ...access], env);
+    expect(granted.code, granted.stderr).toBe(0);
+    expect(granted.stdout).toContain(`until ${lastDay} included (grant `);
+    const listed = await medlake(['grants', 'list'], env);
+    expect(listed.stdout).toMatch(/\blast day\s*$/m);
+    expect(listed.stdout).toMatch(
+      new RegExp(`^\\S+\\s+eve@example\\.org\\s.*\\s${lastDay}\\s*$`, 'm'),
+    );
+    expect(listed.stdout).toMatch(/^\S+\s+ann@example\.org\s.*\sno end date\s*$/m);
+    expect(granted.stdout + listed.stdout).not.toMatch(/T\d\d:\d\d/);
+  });
+
   it('re-identifies a pseudonym for a custodian only with an audit entry', async () => {
     const env = { MEDLAKE_HOME: path.join(home, 'query') };
     const instance = await DuckDBInstance.create(':memory:');

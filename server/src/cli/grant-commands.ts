@@ -50,7 +50,7 @@ export function registerGrantCommands(program: Command): void {
             console.log(
               `${options.email ?? `project ${options.project}`} has ${grant.level} access to ${grant.datasetId}` +
                 `${grant.hospitals ? ` for ${grant.hospitals.join(', ')}` : ''}` +
-                `${grant.expiresAt ? ` until ${grant.expiresAt.toISOString()}` : ''} (grant ${grant.id}).`,
+                `${grant.expiresAt ? ` until ${lastDayOf(grant.expiresAt)} included` : ''} (grant ${grant.id}).`,
             );
           }),
         ),
@@ -78,7 +78,7 @@ export function registerGrantCommands(program: Command): void {
               dataset: grant.datasetId,
               level: grant.level,
               hospitals: grant.hospitals?.join(', ') ?? 'all',
-              expires: grant.expiresAt?.toISOString() ?? 'never',
+              'last day': grant.expiresAt ? lastDayOf(grant.expiresAt) : 'no end date',
             })),
           );
         }),
@@ -232,6 +232,11 @@ function parseLevel(level: string): AccessLevel {
     throw new AppError('invalid_input', '--level must be aggregate or row');
   }
   return level;
+}
+
+/** The day --expires named: a grant ends as that day ends, in UTC (endOfDay). */
+function lastDayOf(expiresAt: Date): string {
+  return expiresAt.toISOString().slice(0, 10);
 }
 
 function endOfDay(day: string): Date {
