@@ -10,7 +10,9 @@
 // one that allows CREATE DATABASE. Options: --hospitals N, --months N, --files N (per
 // release), --codes N (distinct codes in a month), --replaced N, --runs N, --no-file-stats
 // (the catalog as before release_files: every file of a release is read), --keep (leaves the
-// filled database, and prints its URL, for EXPLAIN).
+// filled database, and prints its URL, for EXPLAIN), --catalog-url URL (times a catalog kept by
+// --keep, as it is, without filling one: so that two planners can be timed in turn on the same
+// catalog; --hospitals, --months and --files must be those it was filled with).
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -30,6 +32,7 @@ import { datasetsRepository } from '../server/src/catalog/datasets-repository.ts
 const { values } = parseArgs({
   options: {
     'database-url': { type: 'string' },
+    'catalog-url': { type: 'string' },
     hospitals: { type: 'string', default: '200' },
     months: { type: 'string', default: '120' },
     files: { type: 'string', default: '84' },
@@ -49,7 +52,8 @@ const replaced = Number(values.replaced);
 const runs = Number(values.runs);
 const root = path.resolve(import.meta.dirname, '..');
 
-let adminUrl = values['database-url'];
+const filledUrl = values['catalog-url'];
+let adminUrl = filledUrl ?? values['database-url'];
 const startedPostgres = !adminUrl;
 if (!adminUrl) {
   adminUrl = execFileSync('bash', [path.join(root, 'scripts/services/postgres.sh'), 'start'], {
@@ -57,10 +61,12 @@ if (!adminUrl) {
     stdio: ['ignore', 'pipe', 'inherit'],
   }).trim();
 }
-const database = `medlake_bench_catalog_${process.pid}`;
 const admin = new pg.Client({ connectionString: adminUrl });
 await admin.connect();
-await admin.query(`create database ${database}`);
+const database = filledUrl
+  ? new URL(filledUrl).pathname.slice(1)
+  : `medlake_bench_catalog_${process.pid}`;
+if (!filledUrl) await admin.query(`create database ${database}`);
 const databaseUrl = new URL(adminUrl);
 databaseUrl.pathname = `/${database}`;
 const home = await mkdtemp(path.join(tmpdir(), 'medlake-bench-catalog-'));
@@ -72,18 +78,20 @@ try {
     { migrate: true },
   );
   try {
-    const contract = JSON.parse(
-      await readFile(path.join(root, 'server/config/contracts/lab-results.json'), 'utf8'),
-    );
-    await saveDataset(platform, contract);
     const started = Date.now();
-    await fill(platform);
+    if (!filledUrl) {
+      const contract = JSON.parse(
+        await readFile(path.join(root, 'server/config/contracts/lab-results.json'), 'utf8'),
+      );
+      await saveDataset(platform, contract);
+      await fill(platform);
+    }
     const lakeFiles = hospitals * months * filesPerRelease;
     const statistics = withFileStats
       ? `${((hospitals * months + replaced) * filesPerRelease).toLocaleString('en-US')} files' statistics (${codeCount.toLocaleString('en-US')} codes a month)`
       : 'no file statistics';
     console.log(
-      `catalog: ${hospitals} hospitals × ${months} months = ${(hospitals * months).toLocaleString('en-US')} current releases (+ ${replaced.toLocaleString('en-US')} replaced), ${lakeFiles.toLocaleString('en-US')} files, ${statistics}; filled in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+      `catalog: ${hospitals} hospitals × ${months} months = ${(hospitals * months).toLocaleString('en-US')} current releases (+ ${replaced.toLocaleString('en-US')} replaced), ${lakeFiles.toLocaleString('en-US')} files, ${statistics}; ${filledUrl ? 'filled before (--catalog-url)' : `filled in ${((Date.now() - started) / 1000).toFixed(1)} s`}`,
     );
 
     const dataset = (await datasetsRepository(platform.catalog.db).get('lab-results'))!;
@@ -163,7 +171,7 @@ try {
     await platform.close();
   }
 } finally {
-  if (values.keep) console.log(`kept: ${databaseUrl.toString()}`);
+  if (values.keep || filledUrl) console.log(`kept: ${databaseUrl.toString()}`);
   else await admin.query(`drop database if exists ${database}`);
   await admin.end();
   await rm(home, { recursive: true, force: true });
