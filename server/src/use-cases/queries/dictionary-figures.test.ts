@@ -276,7 +276,7 @@ describe.each(setups)('the data dictionary stored at publish, on %s', (_, setup)
       const sql = recording.statements.join('\n');
       for (const other of others) {
         expect(sql).not.toContain(`release=${other.id}/*.parquet`);
-        expect(sql).toContain(`release=${other.id}/dictionary/pairs.parquet`);
+        expect(sql).toContain(`release=${other.id}${dictionaryPairsKey('')}`);
       }
       // The new release's rows are read once, for its own pairs file.
       expect(sql).toContain(`release=${'releaseId' in result ? result.releaseId : ''}/*.parquet`);

@@ -16,7 +16,9 @@ import type { ObjectStore } from '../../storage/object-store.ts';
  * folder when a publish fails, so that no pairs outlive the rows they were counted from.
  */
 export function dictionaryPairsKey(releaseFolder: string): string {
-  return `${releaseFolder}/dictionary/pairs.parquet`;
+  // Parquet, but not named *.parquet: a glob over the lake's Parquet files (an operator's own
+  // SQL, bench:query's hand-written side) must find rows only.
+  return `${releaseFolder}/dictionary/pairs.pq`;
 }
 
 /** The columns a pairs file has (or a count over a release's rows gives, named alike). */
