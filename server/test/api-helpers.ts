@@ -28,6 +28,38 @@ export async function userWithToken(
 }
 
 /**
+ * API tokens of users who each hold one grant on the dataset, keyed by their e-mail: the level
+ * given to each, or no grant at all where it is undefined.
+ */
+export async function tokensWithGrants(
+  platform: Platform,
+  datasetId: string,
+  levels: Readonly<Record<string, AccessLevel | undefined>>,
+): Promise<Record<string, string>> {
+  const tokens: Record<string, string> = {};
+  for (const [email, level] of Object.entries(levels)) {
+    const grant = level ? { datasetId, level } : undefined;
+    tokens[email] = (await userWithToken(platform, email, { grant })).token;
+  }
+  return tokens;
+}
+
+/**
+ * API tokens of users with the roles given, keyed by their name: `{ stu: 'steward' }` adds Stu's
+ * account as stu@example.org.
+ */
+export async function tokensWithRoles(
+  platform: Platform,
+  roles: Readonly<Record<string, UserRole>>,
+): Promise<Record<string, string>> {
+  const tokens: Record<string, string> = {};
+  for (const [name, role] of Object.entries(roles)) {
+    tokens[name] = (await userWithToken(platform, `${name}@example.org`, { role, name })).token;
+  }
+  return tokens;
+}
+
+/**
  * `call(who, method, url, payload?)`: a request to the test app with the API token `tokens`
  * holds for `who`. The app is asked for at each call, as tests build it in beforeAll.
  */

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attemptTally } from '../../test/attempts.ts';
-import { userWithToken } from '../../test/api-helpers.ts';
+import { tokensWithGrants, userWithToken } from '../../test/api-helpers.ts';
 import {
   createTestApp,
   createTestPlatform,
@@ -88,14 +88,14 @@ describe('attacks on access', () => {
   beforeAll(async () => {
     platform = await createTestPlatform();
     await prepareDataset(platform, 'synthea-observations', ['synthea', 'other']);
-    for (const [email, level] of [
-      ['alice@example.org', 'aggregate'],
-      ['mallory@example.org', 'aggregate'],
-      ['rowan@example.org', 'row'],
-    ] as const) {
-      const grant = { datasetId: 'synthea-observations', level };
-      tokens[email] = (await userWithToken(platform, email, { grant })).token;
-    }
+    Object.assign(
+      tokens,
+      await tokensWithGrants(platform, 'synthea-observations', {
+        'alice@example.org': 'aggregate',
+        'mallory@example.org': 'aggregate',
+        'rowan@example.org': 'row',
+      }),
+    );
     tokens['steward@example.org'] = await stewardWithToken(
       platform,
       'steward@example.org',

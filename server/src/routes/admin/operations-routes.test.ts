@@ -1,6 +1,6 @@
 import type { HospitalOverview, QueryJobView, RunningWork, StorageUsage } from '@medlake/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { callWithTokens, userWithToken } from '../../../test/api-helpers.ts';
+import { callWithTokens, tokensWithRoles } from '../../../test/api-helpers.ts';
 import {
   createTestApp,
   createTestPlatform,
@@ -23,14 +23,10 @@ describe('operations: hospitals, work under way, storage', () => {
     platform = await createTestPlatform();
     await prepareDataset(platform, 'synthea-observations', ['synthea', 'quiet']);
     await ingest(platform, { file: synthea('2020-12'), month: '2020-12' });
-    for (const [name, role] of [
-      ['admin', 'admin'],
-      ['stu', 'steward'],
-      ['rae', 'researcher'],
-    ] as const) {
-      const email = `${name}@example.org`;
-      tokens[name] = (await userWithToken(platform, email, { role, name })).token;
-    }
+    Object.assign(
+      tokens,
+      await tokensWithRoles(platform, { admin: 'admin', stu: 'steward', rae: 'researcher' }),
+    );
     await assignSteward(platform, testActor, {
       email: 'stu@example.org',
       hospitalId: 'synthea',

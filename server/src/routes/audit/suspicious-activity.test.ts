@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { AuditPage, SuspiciousActivity } from '@medlake/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { callWithTokens, userWithToken } from '../../../test/api-helpers.ts';
+import { callWithTokens, tokensWithRoles } from '../../../test/api-helpers.ts';
 import { createTestApp, createTestPlatform, type TestPlatform } from '../../../test/helper.ts';
 import { prepareDataset } from '../../../test/ingest-helpers.ts';
 import type { App } from '../../app.ts';
@@ -18,14 +18,14 @@ describe('probes on record, and the suspicious-activity page', () => {
   beforeAll(async () => {
     platform = await createTestPlatform();
     await prepareDataset(platform, 'synthea-observations');
-    for (const [name, role] of [
-      ['auditor', 'auditor'],
-      ['mallory', 'researcher'],
-      ['quiet', 'researcher'],
-    ] as const) {
-      const email = `${name}@example.org`;
-      tokens[name] = (await userWithToken(platform, email, { role, name })).token;
-    }
+    Object.assign(
+      tokens,
+      await tokensWithRoles(platform, {
+        auditor: 'auditor',
+        mallory: 'researcher',
+        quiet: 'researcher',
+      }),
+    );
     app = await createTestApp(platform);
   });
   afterAll(async () => {

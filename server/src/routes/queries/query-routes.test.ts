@@ -1,6 +1,6 @@
 import type { QueryJobView, ResultPage } from '@medlake/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { userWithToken } from '../../../test/api-helpers.ts';
+import { tokensWithGrants, userWithToken } from '../../../test/api-helpers.ts';
 import { createTestApp, createTestPlatform, type TestPlatform } from '../../../test/helper.ts';
 import { fixtureLines, ingest, prepareDataset, synthea } from '../../../test/ingest-helpers.ts';
 import type { App } from '../../app.ts';
@@ -48,14 +48,14 @@ describe('/api/v1/queries', () => {
     platform = await createTestPlatform();
     await prepareDataset(platform, 'synthea-observations', ['synthea', 'evil']);
     await ingest(platform, { file: synthea('all'), month: '2021-06' });
-    for (const [email, level] of [
-      ['agg@example.org', 'aggregate'],
-      ['row@example.org', 'row'],
-      ['other@example.org', 'aggregate'],
-    ] as const) {
-      const grant = { datasetId: 'synthea-observations', level };
-      tokens[email] = (await userWithToken(platform, email, { grant })).token;
-    }
+    Object.assign(
+      tokens,
+      await tokensWithGrants(platform, 'synthea-observations', {
+        'agg@example.org': 'aggregate',
+        'row@example.org': 'row',
+        'other@example.org': 'aggregate',
+      }),
+    );
     const none = 'none@example.org';
     tokens[none] = (await userWithToken(platform, none, { name: 'None' })).token;
     worker = startQueryWorker(platform, { logger: createLogger('silent'), pollMs: 50 });
