@@ -1,6 +1,8 @@
 import { AppError } from '../errors.ts';
 
-const segmentPattern = /^[A-Za-z0-9][A-Za-z0-9._=-]*$/;
+// Segments that start with a letter or digit (so never `.`, `..` or empty), joined by `/`: one
+// pattern for the whole key, since a query over a large lake locates tens of thousands of files.
+const keyPattern = /^[A-Za-z0-9][A-Za-z0-9._=-]*(?:\/[A-Za-z0-9][A-Za-z0-9._=-]*)*$/;
 const maxKeyLength = 1024;
 
 /**
@@ -9,11 +11,7 @@ const maxKeyLength = 1024;
  * safe set. Callers build keys from ids and partition values, never from raw user text.
  */
 export function assertValidStorageKey(key: string): void {
-  const segments = key.split('/');
-  const valid =
-    key.length > 0 &&
-    key.length <= maxKeyLength &&
-    segments.every((segment) => segmentPattern.test(segment) && segment !== '..');
+  const valid = key.length <= maxKeyLength && keyPattern.test(key);
   if (!valid) throw new AppError('invalid_input', `Invalid storage key: ${JSON.stringify(key)}`);
 }
 

@@ -16,7 +16,7 @@ const stagingDirectory = '.staging';
 export function createLocalObjectStore(root: string): ObjectStore {
   const fileOf = (key: string) => {
     assertValidStorageKey(key);
-    return path.join(root, ...key.split('/'));
+    return path.join(root, key);
   };
 
   /** Writes into the staging directory, then renames into place: whole or not at all. */
