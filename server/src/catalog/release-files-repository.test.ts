@@ -77,12 +77,25 @@ describe.each(catalogBackends())('the files of releases that may hold codes, on 
       ['b', 'z'],
     );
     expect(files.get(ids.clustered)).toEqual([
-      { ...file('part-0.parquet', ['b']) },
-      { ...file('part-2.parquet', ['b']) },
-      { ...file('part-10.parquet', null) },
+      { file: 'part-0.parquet', codes: ['b'] },
+      { file: 'part-2.parquet', codes: ['b'] },
+      { file: 'part-10.parquet', codes: null },
     ]);
     expect(files.get(ids.otherCodes)).toEqual([]);
     expect(files.has(ids.unknown)).toBe(false);
+  });
+
+  it('gives the same files for one code whether few releases are asked or many', async () => {
+    const repository = releaseFilesRepository(platform.catalog.db);
+    const many = [...Array.from({ length: 1_500 }, () => randomUUID()), ids.clustered];
+    const expected = [
+      { file: 'part-0.parquet', codes: ['b'] },
+      { file: 'part-2.parquet', codes: ['b'] },
+      { file: 'part-10.parquet', codes: null },
+    ];
+    expect((await repository.holding([ids.clustered], ['b'])).get(ids.clustered)).toEqual(expected);
+    expect((await repository.holding(many, ['b'])).get(ids.clustered)).toEqual(expected);
+    expect((await repository.holding(many, ['d'])).get(ids.otherCodes)).toBeUndefined();
   });
 
   it('answers for more releases than a statement may have parameters', async () => {

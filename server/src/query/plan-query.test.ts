@@ -167,10 +167,10 @@ describe('planning which files of a release a query on codes reads', () => {
     month: '2024-01',
     folder: 'lake/d/hospital=h1/month=2024-01/release=r',
     files: [
-      { file: 'part-0.parquet', rows: 10, codes: ['a', 'b'], firstEvent: null, lastEvent: null },
-      { file: 'part-1.parquet', rows: 10, codes: ['b', 'c'], firstEvent: null, lastEvent: null },
-      { file: 'part-2.parquet', rows: 10, codes: ['d'], firstEvent: null, lastEvent: null },
-      { file: 'part-3.parquet', rows: 10, codes: null, firstEvent: null, lastEvent: null },
+      { file: 'part-0.parquet', codes: ['a', 'b'] },
+      { file: 'part-1.parquet', codes: ['b', 'c'] },
+      { file: 'part-2.parquet', codes: ['d'] },
+      { file: 'part-3.parquet', codes: null },
     ],
   };
   const spec = (where: QuerySpecInput['where'], cohortWhere?: QuerySpecInput['where']) =>

@@ -1,5 +1,5 @@
 import type { Condition, Filter, QuerySpec } from '@medlake/shared';
-import type { ReleaseFileStats } from '../catalog/release-files-repository.ts';
+import type { FileCodes } from '../catalog/release-files-repository.ts';
 
 /** A release the query could read: one hospital's month, in its folder of Parquet files. */
 export type CandidateRelease = {
@@ -10,8 +10,11 @@ export type CandidateRelease = {
   folder: string;
   /** The most rows one patient has in it, when the catalog knows. */
   maxRowsPerPatient?: number;
-  /** What each of its files holds, when the catalog knows (release-files-repository.ts). */
-  files?: readonly ReleaseFileStats[];
+  /**
+   * Those of its files that may hold the codes the query asks for, with those codes, when the
+   * catalog knows (release-files-repository.ts `holding`).
+   */
+  files?: readonly FileCodes[];
   /**
    * In a plan: the only files of the folder the query reads (the others cannot hold its rows);
    * all of them when absent.
