@@ -3,7 +3,13 @@ import { URI, type TOTP } from 'otpauth';
 import { PNG } from 'pngjs';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { accessibilityViolations, launchBrowser, screenshot } from '../test/browser.ts';
+import {
+  accessibilityViolations,
+  launchBrowser,
+  overflowsWindow,
+  problemsAtPhoneWidth,
+  screenshot,
+} from '../test/browser.ts';
 import { ingest, prepareDataset, synthea } from '../test/ingest-helpers.ts';
 import { testActor } from '../test/helper.ts';
 import { startWebServer, type WebServer } from '../test/web-server.ts';
@@ -77,14 +83,7 @@ describe('signing in and asking for access, in a real browser', () => {
     expect(await accessibilityViolations(page)).toEqual([]);
     await screenshot(page, 'authenticator');
     // The set-up fits a phone's width too, and axe finds nothing there either.
-    await page.setViewportSize({ width: 390, height: 800 });
-    expect(
-      await page.evaluate<boolean>(
-        'document.documentElement.scrollWidth > document.documentElement.clientWidth',
-      ),
-    ).toBe(false);
-    expect(await accessibilityViolations(page)).toEqual([]);
-    await page.setViewportSize({ width: 1280, height: 800 });
+    expect(await problemsAtPhoneWidth(page)).toEqual([]);
     await page.getByLabel('Code from your authenticator app').fill(totp.generate());
     await page.getByRole('button', { name: 'Confirm' }).click();
 
@@ -293,10 +292,7 @@ describe('signing in and asking for access, in a real browser', () => {
     const page = await context.newPage();
     await page.goto(server.url);
     await page.getByRole('heading', { name: 'Sign in to medlake' }).waitFor();
-    const overflows = () =>
-      page.evaluate<boolean>(
-        'document.documentElement.scrollWidth > document.documentElement.clientWidth',
-      );
+    const overflows = () => overflowsWindow(page);
     expect(await overflows()).toBe(false);
 
     // The researcher's pages fit too: nothing wider than the window but a table's own scroll.

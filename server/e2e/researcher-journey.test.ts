@@ -3,7 +3,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashPassword } from '../src/accounts/passwords.ts';
 import { credentialsRepository } from '../src/catalog/credentials-repository.ts';
 import { addUser, grantDatasetAccess } from '../src/use-cases/manage-access.ts';
-import { accessibilityViolations, launchBrowser, screenshot } from '../test/browser.ts';
+import {
+  accessibilityViolations,
+  launchBrowser,
+  overflowsWindow,
+  screenshot,
+} from '../test/browser.ts';
 import { testActor } from '../test/helper.ts';
 import { ingest, prepareDataset, synthea } from '../test/ingest-helpers.ts';
 import { startWebServer, type WebServer } from '../test/web-server.ts';
@@ -304,10 +309,7 @@ describe('a researcher builds, saves, runs and reads a query, in a real browser'
       await narrow
         .getByRole('figure', { name: 'value_mean by observed_at_month and hospital' })
         .waitFor();
-      const overflows = () =>
-        narrow.evaluate<boolean>(
-          'document.documentElement.scrollWidth > document.documentElement.clientWidth',
-        );
+      const overflows = () => overflowsWindow(narrow);
       expect(await overflows()).toBe(false);
       expect(await accessibilityViolations(narrow)).toEqual([]);
       await narrow.getByRole('button', { name: 'Table' }).click();
@@ -338,11 +340,7 @@ describe('a researcher builds, saves, runs and reads a query, in a real browser'
       await page.keyboard.press('Escape');
       expect(await accessibilityViolations(page)).toEqual([]);
       if (width === 390) await screenshot(page, 'narrow-builder');
-      expect(
-        await page.evaluate<boolean>(
-          'document.documentElement.scrollWidth > document.documentElement.clientWidth',
-        ),
-      ).toBe(false);
+      expect(await overflowsWindow(page)).toBe(false);
       // An administrator's page says which role it needs, and shows none of its forms.
       await page.goto(`${server.url}/admin/users`);
       await page.getByRole('heading', { level: 1, name: 'Not for your role' }).waitFor();

@@ -14,7 +14,13 @@ import { assignSteward } from '../src/use-cases/accounts/manage-users.ts';
 import { addUser, grantDatasetAccess } from '../src/use-cases/manage-access.ts';
 import { saveDataset } from '../src/use-cases/manage-datasets.ts';
 import { exportQueryResult } from '../src/use-cases/queries/export-query.ts';
-import { accessibilityViolations, launchBrowser, screenshot } from '../test/browser.ts';
+import {
+  accessibilityViolations,
+  launchBrowser,
+  overflowsWindow,
+  problemsAtPhoneWidth,
+  screenshot,
+} from '../test/browser.ts';
 import { testActor } from '../test/helper.ts';
 import {
   contractFile,
@@ -166,14 +172,7 @@ describe('a steward uploads, an admin decides, an auditor checks, in a real brow
     expect(await accessibilityViolations(page)).toEqual([]);
     await screenshot(page, 'upload-problems');
     // The report fits a phone's width, and axe finds nothing there either.
-    await page.setViewportSize({ width: 390, height: 800 });
-    expect(
-      await page.evaluate<boolean>(
-        'document.documentElement.scrollWidth > document.documentElement.clientWidth',
-      ),
-    ).toBe(false);
-    expect(await accessibilityViolations(page)).toEqual([]);
-    await page.setViewportSize({ width: 1280, height: 800 });
+    expect(await problemsAtPhoneWidth(page)).toEqual([]);
     const [download] = await Promise.all([
       page.waitForEvent('download'),
       page.getByRole('link', { name: 'Download the problems as CSV' }).click(),
@@ -363,10 +362,7 @@ describe('a steward uploads, an admin decides, an auditor checks, in a real brow
     ] as const) {
       await page.goto(`${server.url}${path}`);
       await page.getByRole('heading', { level: 1, name: heading }).waitFor();
-      const overflows = await page.evaluate<boolean>(
-        'document.documentElement.scrollWidth > document.documentElement.clientWidth',
-      );
-      expect(overflows, path).toBe(false);
+      expect(await overflowsWindow(page), path).toBe(false);
       expect(await accessibilityViolations(page)).toEqual([]);
     }
     await page.context().close();

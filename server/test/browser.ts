@@ -68,6 +68,28 @@ export async function accessibilityViolations(page: Page): Promise<string[]> {
   return violations;
 }
 
+/** Whether the page is wider than its window, so that a reader must scroll it sideways. */
+export function overflowsWindow(page: Page): Promise<boolean> {
+  return page.evaluate<boolean>(
+    'document.documentElement.scrollWidth > document.documentElement.clientWidth',
+  );
+}
+
+/**
+ * What is wrong with the page at a phone's width (390 pixels): that it overflows the window, and
+ * what axe finds. The window gets back the size it had before.
+ */
+export async function problemsAtPhoneWidth(page: Page): Promise<string[]> {
+  const before = page.viewportSize() ?? { width: 1280, height: 800 };
+  await page.setViewportSize({ width: 390, height: before.height });
+  const problems = [
+    ...((await overflowsWindow(page)) ? ['wider than the window'] : []),
+    ...(await accessibilityViolations(page)),
+  ];
+  await page.setViewportSize(before);
+  return problems;
+}
+
 export async function screenshot(page: Page, name: string): Promise<void> {
   await mkdir(screenshotDirectory, { recursive: true });
   await page.screenshot({ path: path.join(screenshotDirectory, `${name}.png`), fullPage: true });
