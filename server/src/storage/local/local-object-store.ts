@@ -14,9 +14,13 @@ const stagingDirectory = '.staging';
 
 /** An object store on local disk: one file per object under the root directory. */
 export function createLocalObjectStore(root: string): ObjectStore {
+  // What path.join(root, key) starts with, for any valid key (segments that are plain names):
+  // put in front of a key, it gives the same path without normalising the key again, which
+  // a query over a large lake would do for each of tens of thousands of files.
+  const prefix = path.sep === '/' ? path.join(root, 'x').slice(0, -1) : undefined;
   const fileOf = (key: string) => {
     assertValidStorageKey(key);
-    return path.join(root, key);
+    return prefix === undefined ? path.join(root, key) : prefix + key;
   };
 
   /** Writes into the staging directory, then renames into place: whole or not at all. */
