@@ -1,10 +1,16 @@
 import type { QueryJobView, ResultPage } from '@medlake/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tokensWithGrants, userWithToken } from '../../../test/api-helpers.ts';
-import { createTestApp, createTestPlatform, type TestPlatform } from '../../../test/helper.ts';
+import {
+  createTestApp,
+  createTestPlatform,
+  testActor,
+  type TestPlatform,
+} from '../../../test/helper.ts';
 import { fixtureLines, ingest, prepareDataset, synthea } from '../../../test/ingest-helpers.ts';
 import type { App } from '../../app.ts';
 import { grantsRepository } from '../../catalog/grants-repository.ts';
+import { grantDatasetAccess } from '../../use-cases/manage-access.ts';
 import { createLogger } from '../../logger.ts';
 import { startQueryWorker, type QueryWorker } from '../../use-cases/queries/query-worker.ts';
 import { forgetResultRows } from '../../query/result-cache.ts';
@@ -425,6 +431,34 @@ describe('/api/v1/queries', () => {
     const body = (await app.inject({ method: 'GET', url: link.url })).body;
     expect(body).toContain(`"'=HYPERLINK(""http://evil.example"";""x"")"`);
     expect(body).not.toMatch(/^"?=/m);
+  });
+
+  it('matches no one on a cohort criterion whose releases all lie outside the grant', async () => {
+    // Row access to one hospital's releases: the criterion names the other, which the last
+    // test published. Its filter reads no release, and the engine still runs the query.
+    const email = 'synthea-only@example.org';
+    tokens[email] = (await userWithToken(platform, email)).token;
+    await grantDatasetAccess(platform, testActor, {
+      email,
+      datasetId: 'synthea-observations',
+      level: 'row',
+      hospitals: ['synthea'],
+    });
+    const ask = (cohort?: object) =>
+      finished(email, {
+        dataset: 'synthea-observations',
+        ...(cohort ? { cohort } : {}),
+        measures: [{ fn: 'count' }, { fn: 'patients' }],
+      });
+    const criterion = { where: { column: 'hospital', op: 'eq', value: 'evil' } };
+    const everyone = await ask();
+    expect(everyone.status).toBe('succeeded');
+    expect(everyone.summary?.matching).toEqual({ rows: 21_697, patients: 59 });
+    const within = await ask({ criteria: [criterion] });
+    expect(within).toMatchObject({ status: 'succeeded', error: null });
+    expect(within.summary?.matching).toEqual({ rows: 0, patients: 0 });
+    const outside = await ask({ criteria: [{ ...criterion, exclude: true }] });
+    expect(outside.summary?.matching).toEqual(everyone.summary?.matching);
   });
 
   it('stops serving a user whose grant has expired, without anyone acting', async () => {
