@@ -308,6 +308,63 @@ describe.each(setups)('the data dictionary stored at publish, on %s', (_, setup)
     120_000,
   );
 
+  it('a publish that fails after its count leaves neither its pairs file nor their record', async () => {
+    const replaced = (await currentReleases('by-hospital')).find(
+      (release) => release.hospitalId === 'south' && release.month === '2021-04',
+    )!;
+    const recorded = async () =>
+      (
+        await platform.catalog.db
+          .selectFrom('dictionary_release_pairs')
+          .select('release_id')
+          .execute()
+      )
+        .map((row) => row.release_id)
+        .sort();
+    const [recordedBefore, keysBefore] = [
+      await recorded(),
+      (await platform.store.list('lake/by-hospital/hospital=south/')).sort(),
+    ];
+    // The catalog refuses the publishing transaction, after the count wrote the new pairs.
+    const pairsWritten: string[] = [];
+    const failing: Platform = {
+      ...platform,
+      engine: {
+        ...platform.engine,
+        kind: platform.engine.kind,
+        dialect: platform.engine.dialect,
+        writeFile: (statement, target, format, options) => {
+          pairsWritten.push(target);
+          return platform.engine.writeFile(statement, target, format, options);
+        },
+      },
+      audit: {
+        ...platform.audit,
+        record: (event, trx) =>
+          event.action === 'release.publish'
+            ? Promise.reject(new Error('the catalog refused the publish'))
+            : platform.audit.record(event, trx),
+      },
+    };
+    await expect(
+      ingest(failing, {
+        dataset: 'by-hospital',
+        hospital: 'south',
+        month: '2021-04',
+        text: await firstHalf(synthea('2021-04')),
+      }),
+    ).rejects.toThrow('the catalog refused the publish');
+    expect(pairsWritten.some((target) => target.endsWith(dictionaryPairsKey('')))).toBe(true);
+    expect((await platform.store.list('lake/by-hospital/hospital=south/')).sort()).toEqual(
+      keysBefore,
+    );
+    expect(await recorded()).toEqual(recordedBefore);
+    expect((await currentReleases('by-hospital')).map((release) => release.id)).toContain(
+      replaced.id,
+    );
+    await expectFiguresAsCounted('by-hospital');
+  }, 120_000);
+
   it("writes each release's pairs beside its files: its distinct pairs and rows, pseudonyms only", async () => {
     const release = (await currentReleases('by-hospital')).find(
       (candidate) => candidate.hospitalId === 'south' && candidate.month === '2021-03',
