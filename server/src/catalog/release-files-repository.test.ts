@@ -98,6 +98,27 @@ describe.each(catalogBackends())('the files of releases that may hold codes, on 
     expect((await repository.holding(many, ['d'])).get(ids.otherCodes)).toBeUndefined();
   });
 
+  it('finds many releases itself from a statement selecting them, as from their ids', async () => {
+    const repository = releaseFilesRepository(platform.catalog.db);
+    const current = releasesRepository(platform.catalog.db);
+    // More ids than are read one by one; the statement selects the three current releases.
+    const many = [...Array.from({ length: 1_500 }, () => randomUUID()), ...Object.values(ids)];
+    const fromIds = await repository.holding(many, ['b', 'x']);
+    const found = await repository.holding(
+      many,
+      ['b', 'x'],
+      current.locationIds('lab-results', undefined, { from: '2024-01', to: '2024-02' }),
+    );
+    expect(found).toEqual(fromIds);
+    expect(found.get(ids.otherCodes)).toEqual([{ file: 'part-0.parquet', codes: ['x'] }]);
+    expect(found.get(ids.clustered)?.map((stats) => stats.file)).toEqual([
+      'part-0.parquet',
+      'part-2.parquet',
+      'part-10.parquet',
+    ]);
+    expect(found.has(ids.unknown)).toBe(false);
+  });
+
   it('answers for more releases than a statement may have parameters', async () => {
     const many = [
       ...Array.from({ length: 70_000 }, () => randomUUID()),

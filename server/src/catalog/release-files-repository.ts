@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { sql, type Expression } from 'kysely';
 import type { CatalogDb } from './catalog.ts';
 
 /**
@@ -56,6 +56,11 @@ export function releaseFilesRepository(db: CatalogDb) {
     async holding(
       releaseIds: readonly string[],
       codes: readonly string[],
+      /**
+       * A statement selecting the same releases' ids (releasesRepository's `locationIds`): for
+       * many releases, the catalog finds them itself rather than being sent their ids.
+       */
+      sameReleases?: Expression<{ id: string }>,
     ): Promise<Map<string, FileCodes[]>> {
       const byRelease = new Map<string, FileCodes[]>();
       if (releaseIds.length === 0) return byRelease;
@@ -87,7 +92,7 @@ export function releaseFilesRepository(db: CatalogDb) {
               ) as f
               where f.codes is null or f.codes ?| ${asked}`.execute(db)
             : await sql<FileCodesRow>`
-              with asked as materialized (select unnest(${ids}) as id),
+              with asked as materialized (${sameReleases ?? sql`select unnest(${ids}) as id`}),
               hits as materialized (
                 select ${columns} from release_files f where f.codes ?| ${asked} or f.codes is null
               )

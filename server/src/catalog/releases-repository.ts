@@ -1,4 +1,5 @@
 import type { QualityReport } from '@medlake/shared';
+import { sql, type Expression } from 'kysely';
 import type { ReleaseFileStats } from './release-files-repository.ts';
 import type { CatalogDb } from './catalog.ts';
 import { releaseFilesRepository } from './release-files-repository.ts';
@@ -30,6 +31,9 @@ export type NewRelease = Omit<Release, 'publishedAt' | 'current' | 'maxRowsPerPa
   fileStats?: readonly ReleaseFileStats[];
 };
 
+/** The hospitals and months a query may read, as its filters bound them (catalogBounds). */
+export type LocationBounds = { hospitals?: readonly string[]; from?: string; to?: string };
+
 /** Published releases, and which one is current for each dataset, hospital and month. */
 export function releasesRepository(db: CatalogDb) {
   const selectReleases = () =>
@@ -57,6 +61,27 @@ export function releasesRepository(db: CatalogDb) {
     publishedAt: row.published_at,
     current: Boolean(row.current),
   });
+
+  /** The releases of `locations`, with their ids selected. */
+  const selectLocations = (
+    datasetId: string,
+    ids: readonly string[] | undefined,
+    bounds: LocationBounds,
+  ) => {
+    let query = db.selectFrom('releases as r').select('r.id').where('r.dataset_id', '=', datasetId);
+    query = ids
+      ? query.where('r.id', 'in', ids.length > 0 ? [...ids] : [''])
+      : query.innerJoin('current_releases as c', 'c.release_id', 'r.id');
+    if (bounds.hospitals) {
+      query =
+        bounds.hospitals.length > 0
+          ? query.where('r.hospital_id', 'in', [...bounds.hospitals])
+          : query.where(sql<boolean>`false`);
+    }
+    if (bounds.from) query = query.where('r.month', '>=', bounds.from);
+    if (bounds.to) query = query.where('r.month', '<=', bounds.to);
+    return query;
+  };
 
   /** The current release of a hospital's month: that month, or the latest one before it. */
   const currentOf = async (
@@ -145,22 +170,16 @@ export function releasesRepository(db: CatalogDb) {
     async locations(
       datasetId: string,
       ids?: readonly string[],
-      bounds: { hospitals?: readonly string[]; from?: string; to?: string } = {},
+      bounds: LocationBounds = {},
     ): Promise<
       Array<Pick<Release, 'id' | 'datasetId' | 'hospitalId' | 'month' | 'maxRowsPerPatient'>>
     > {
       if (bounds.hospitals?.length === 0) return [];
-      let query = db
-        .selectFrom('releases as r')
-        .select(['r.id', 'r.dataset_id', 'r.hospital_id', 'r.month', 'r.max_rows_per_patient'])
-        .where('r.dataset_id', '=', datasetId);
-      query = ids
-        ? query.where('r.id', 'in', ids.length > 0 ? [...ids] : [''])
-        : query.innerJoin('current_releases as c', 'c.release_id', 'r.id');
-      if (bounds.hospitals) query = query.where('r.hospital_id', 'in', [...bounds.hospitals]);
-      if (bounds.from) query = query.where('r.month', '>=', bounds.from);
-      if (bounds.to) query = query.where('r.month', '<=', bounds.to);
-      const rows = await query.orderBy('r.hospital_id').orderBy('r.month').execute();
+      const rows = await selectLocations(datasetId, ids, bounds)
+        .select(['r.dataset_id', 'r.hospital_id', 'r.month', 'r.max_rows_per_patient'])
+        .orderBy('r.hospital_id')
+        .orderBy('r.month')
+        .execute();
       return rows.map((row) => ({
         id: row.id,
         datasetId: row.dataset_id,
@@ -168,6 +187,20 @@ export function releasesRepository(db: CatalogDb) {
         month: row.month,
         maxRowsPerPatient: row.max_rows_per_patient,
       }));
+    },
+
+    /**
+     * The ids of the releases `locations` gives, as a statement to put in another one: so that
+     * a statement about tens of thousands of releases finds them in the catalog rather than
+     * being sent them (PostgreSQL spends tens of milliseconds planning a statement with an
+     * array of 24,000 ids).
+     */
+    locationIds(
+      datasetId: string,
+      ids?: readonly string[],
+      bounds: LocationBounds = {},
+    ): Expression<{ id: string }> {
+      return selectLocations(datasetId, ids, bounds);
     },
 
     /** Per dataset: its current releases, their rows and the bytes of the files they came from. */

@@ -230,6 +230,15 @@ export function planQuery(
       })),
     },
   };
+  // The catalog gives every file listing the one code asked the same array: one set of it.
+  const codeSets = new WeakMap<readonly string[], ReadonlySet<string>>();
+  const setOf = (codes: readonly string[]) => {
+    const known = codeSets.get(codes);
+    if (known) return known;
+    const set = new Set(codes);
+    codeSets.set(codes, set);
+    return set;
+  };
   const reads = (filter: Filter | undefined) => {
     // A filter that does not bound its codes reads its releases whole: the catalog may have
     // given only the files of other filters' codes (catalogCodes).
@@ -244,7 +253,7 @@ export function planQuery(
       const files = release.files.filter(
         (file) =>
           file.codes === null ||
-          evaluate(filter, { ...partition, codes: new Set(file.codes) }, options) !== false,
+          evaluate(filter, { ...partition, codes: setOf(file.codes) }, options) !== false,
       );
       return files.length === 0 ? [] : [{ ...release, readFiles: files.map((file) => file.file) }];
     });

@@ -2,6 +2,7 @@ import type { QuerySpec } from '@medlake/shared';
 import { releasesRepository } from '../../catalog/releases-repository.ts';
 import { releaseFilesRepository } from '../../catalog/release-files-repository.ts';
 import { AppError } from '../../errors.ts';
+import type { CatalogDb } from '../../catalog/catalog.ts';
 import type { Platform } from '../../platform.ts';
 import type { DatasetAccess } from '../../policy.ts';
 import { releaseFolder } from '../../ingest/lake-keys.ts';
@@ -25,7 +26,24 @@ export async function candidateReleases(
   access: DatasetAccess,
   planOptions: PlanOptions = {},
 ): Promise<CandidateRelease[]> {
-  const repository = releasesRepository(platform.catalog.db);
+  const codes = catalogCodes(spec, planOptions);
+  if (!codes) return readCandidates(platform.catalog.db, spec, access, undefined);
+  // One snapshot for the releases and their files: the statement for the files may select the
+  // same releases again itself (locationIds), and must not see one published in between.
+  return platform.catalog.db
+    .transaction()
+    .setIsolationLevel('repeatable read')
+    .execute((trx) => readCandidates(trx, spec, access, codes));
+}
+
+/** The candidates, with the files that may hold these codes when there are codes. */
+async function readCandidates(
+  db: CatalogDb,
+  spec: Pick<QuerySpec, 'dataset' | 'releases' | 'where' | 'cohort'>,
+  access: DatasetAccess,
+  codes: readonly string[] | undefined,
+): Promise<CandidateRelease[]> {
+  const repository = releasesRepository(db);
   // Releases named by id are checked whole against the grant below, so only the current ones
   // are narrowed.
   const bounds = spec.releases ? {} : catalogBounds(spec);
@@ -38,6 +56,8 @@ export async function candidateReleases(
     ...bounds,
     hospitals,
   });
+  const sameReleases = () =>
+    repository.locationIds(spec.dataset, spec.releases, { ...bounds, hospitals });
   if (spec.releases) {
     const found = new Set(releases.map((release) => release.id));
     spec.releases.forEach((id, index) => {
@@ -62,11 +82,11 @@ export async function candidateReleases(
   );
   // What each release's files hold, where the catalog has it, for the planner to skip files:
   // only for a query on some codes, and only the files that may hold them.
-  const codes = catalogCodes(spec, planOptions);
   const files = codes
-    ? await releaseFilesRepository(platform.catalog.db).holding(
+    ? await releaseFilesRepository(db).holding(
         readable.map((release) => release.id),
         codes,
+        readable.length === releases.length ? sameReleases() : undefined,
       )
     : new Map<string, CandidateRelease['files']>();
   return readable.map((release) => ({
