@@ -247,6 +247,15 @@ describe('no identifier outside the vault', () => {
     expect(findIdentifiers(values.join('\n'), identifiers)).toEqual([]);
   });
 
+  it('leaves none in the dictionary pairs files beside the releases, decoded', async () => {
+    const pairs = (await listFiles(home)).filter((file) => file.endsWith(`${path.sep}pairs.pq`));
+    expect(pairs).toHaveLength(3);
+    const rows = await readParquet(pairs);
+    expect(rows.length).toBeGreaterThan(0);
+    const values = rows.flatMap((row) => Object.values(row).map((value) => String(value)));
+    expect(findIdentifiers(values.join('\n'), identifiers)).toEqual([]);
+  });
+
   it('prints and logs none, in the CLI, the API answers, its error reports or the server log', () => {
     expect(printed.join('\n').length).toBeGreaterThan(1000);
     expect(findIdentifiers(printed.join('\n'), identifiers)).toEqual([]);
