@@ -354,7 +354,7 @@ describe.each(setups)('the data dictionary stored at publish, on %s', (_, setup)
         text: await firstHalf(synthea('2021-04')),
       }),
     ).rejects.toThrow('the catalog refused the publish');
-    expect(pairsWritten.some((target) => target.endsWith(dictionaryPairsKey('')))).toBe(true);
+    expect(pairsWritten.some((target) => target.includes(dictionaryPairsKey('')))).toBe(true);
     expect((await platform.store.list('lake/by-hospital/hospital=south/')).sort()).toEqual(
       keysBefore,
     );

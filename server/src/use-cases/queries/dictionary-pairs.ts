@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { lakeColumns, type DatasetContract } from '@medlake/shared';
 import type { CatalogDb } from '../../catalog/catalog.ts';
 import type { QueryEngine } from '../../engines/types.ts';
@@ -117,16 +118,26 @@ export async function writeDictionaryPairs(
 ): Promise<boolean> {
   const rows = rowsSource(engine, contract, [store.locate(releaseFolder)]);
   if (!rows) return false;
-  const target = await store.locateForWrite(dictionaryPairsKey(releaseFolder));
-  await engine.writeFile(
-    {
-      sql: `SELECT ${rows.code} AS code, patient, count(*) AS row_count,
-        min(${rows.label}) AS label, min(${rows.unit}) AS unit
-        FROM ${rows.from} GROUP BY ${rows.code}, patient ORDER BY code, patient`,
-      params: [],
-    },
-    target,
-    'parquet',
-  );
+  const key = dictionaryPairsKey(releaseFolder);
+  // Written under a name of its own, then moved into place: two counts that write the same
+  // release's pairs at once (two requests after an upgrade) each replace the file whole, and a
+  // count reading it never meets half a file.
+  const staging = `${key}.${randomUUID()}`;
+  try {
+    await engine.writeFile(
+      {
+        sql: `SELECT ${rows.code} AS code, patient, count(*) AS row_count,
+          min(${rows.label}) AS label, min(${rows.unit}) AS unit
+          FROM ${rows.from} GROUP BY ${rows.code}, patient ORDER BY code, patient`,
+        params: [],
+      },
+      await store.locateForWrite(staging),
+      'parquet',
+    );
+    await store.move(staging, key);
+  } catch (error) {
+    await store.delete(staging).catch(() => undefined);
+    throw error;
+  }
   return true;
 }
