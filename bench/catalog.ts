@@ -175,6 +175,8 @@ try {
   else await admin.query(`drop database if exists ${database}`);
   await admin.end();
   await rm(home, { recursive: true, force: true });
+  // The audit chain's signed checkpoints live beside the home (MEDLAKE_AUDIT_CHECKPOINTS).
+  await rm(`${home}-audit`, { recursive: true, force: true });
   if (startedPostgres) {
     execFileSync('bash', [path.join(root, 'scripts/services/postgres.sh'), 'stop'], {
       stdio: 'inherit',
