@@ -5,13 +5,13 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { contractFile, listFiles, repositoryRoot } from '../../test/ingest-helpers.ts';
 import { exitAndOutput } from '../../test/medlake-process.ts';
+import { publishedObjects } from '../../test/published-objects.ts';
 import { jobsRepository } from '../catalog/jobs-repository.ts';
 import { releasesRepository } from '../catalog/releases-repository.ts';
 import { generateExports, type GeneratedExport } from '../demo/generate-exports.ts';
 import { loadEnv } from '../env.ts';
 import { openPlatform } from '../platform.ts';
 import { ingestJobKind } from '../use-cases/ingest-upload.ts';
-import { publishedObjects } from '../use-cases/queries/dictionary-pairs.ts';
 
 const bin = path.join(repositoryRoot, 'server/bin/medlake.js');
 

@@ -10,6 +10,7 @@ import {
 } from '../../test/ingest-helpers.ts';
 import { researcherWithAccess, runQuery } from '../../test/query-helpers.ts';
 import { testS3Url } from '../../test/s3.ts';
+import { publishedObjects } from '../../test/published-objects.ts';
 import type { App } from '../app.ts';
 import { jobsRepository } from '../catalog/jobs-repository.ts';
 import { releasesRepository } from '../catalog/releases-repository.ts';
@@ -17,7 +18,6 @@ import type { User } from '../catalog/users-repository.ts';
 import { checkHealth } from '../use-cases/check-health.ts';
 import { cleanInterruptedIngests } from '../use-cases/clean-interrupted-ingests.ts';
 import { ingestJobKind, ingestUpload } from '../use-cases/ingest-upload.ts';
-import { publishedObjects } from '../use-cases/queries/dictionary-pairs.ts';
 
 const unreachable = /The S3 store at http:\/\/127\.0\.0\.1:\d+ cannot be reached/;
 

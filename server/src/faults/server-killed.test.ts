@@ -5,11 +5,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer } from '../../../bench/query-cases.ts';
 import { buildQueryLake } from '../../../bench/query-lake.ts';
 import { listFiles, stewardWithToken } from '../../test/ingest-helpers.ts';
+import { publishedObjects } from '../../test/published-objects.ts';
 import { releasesRepository } from '../catalog/releases-repository.ts';
 import { generateExports, type GeneratedExport } from '../demo/generate-exports.ts';
 import { loadEnv } from '../env.ts';
 import { openPlatform } from '../platform.ts';
-import { publishedObjects } from '../use-cases/queries/dictionary-pairs.ts';
 
 /** Sends SIGKILL and waits until the process is gone. */
 async function killHard(pid: number): Promise<void> {

@@ -14,6 +14,7 @@ import {
   synthea,
 } from '../../test/ingest-helpers.ts';
 import { readParquetObjects } from '../../test/parquet.ts';
+import { publishedObjects } from '../../test/published-objects.ts';
 import type { CatalogKind } from '../catalog/catalog.ts';
 import type { StorageKind } from '../storage/object-store.ts';
 import { jobsRepository } from '../catalog/jobs-repository.ts';
@@ -21,7 +22,6 @@ import { releasesRepository } from '../catalog/releases-repository.ts';
 import { openConfiguredVault } from '../vault/configured-vault.ts';
 import type { IngestResult } from './ingest-upload.ts';
 import { addHospital, saveDataset } from './manage-datasets.ts';
-import { publishedObjects } from './queries/dictionary-pairs.ts';
 
 function published(result: IngestResult) {
   if (result.status !== 'published')

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { lakeColumns, type DatasetContract } from '@medlake/shared';
-import type { CatalogDb } from '../../catalog/catalog.ts';
 import type { QueryEngine } from '../../engines/types.ts';
 import { releaseFilesGlob, releaseFolder } from '../../ingest/lake-keys.ts';
 import type { ObjectStore } from '../../storage/object-store.ts';
@@ -31,28 +30,6 @@ export function releasePairsKey(release: {
   month: string;
 }): string {
   return dictionaryPairsKey(releaseFolder({ ...release, releaseId: release.id }));
-}
-
-/**
- * Every object published releases have in the lake: their Parquet files, and the pairs file of
- * each whose pairs are recorded (releases published without a dictionary count have none yet).
- * What a lake holds once failed ingests are cleaned up.
- */
-export async function publishedObjects(
-  db: CatalogDb,
-  releases: ReadonlyArray<Parameters<typeof releasePairsKey>[0] & { files: string[] }>,
-): Promise<string[]> {
-  const recorded = new Set(
-    (await db.selectFrom('dictionary_release_pairs').select('release_id').execute()).map(
-      (row) => row.release_id,
-    ),
-  );
-  return releases
-    .flatMap((release) => [
-      ...release.files,
-      ...(recorded.has(release.id) ? [releasePairsKey(release)] : []),
-    ])
-    .sort();
 }
 
 /** The columns a pairs file has (or a count over a release's rows gives, named alike). */
