@@ -405,6 +405,22 @@ describe.each(setups)('the data dictionary stored at publish, on %s', (_, setup)
     }
   });
 
+  it('writes the pairs files again when a recorded one is lost, and counts as before', async () => {
+    const lost = (await currentReleases('by-hospital')).find(
+      (release) => release.hospitalId === 'north',
+    )!;
+    const key = dictionaryPairsKey(releaseFolder({ ...lost, releaseId: lost.id }));
+    await platform.store.delete(key);
+    await platform.catalog.db
+      .deleteFrom('dictionary_scopes')
+      .where('dataset_id', '=', 'by-hospital')
+      .execute();
+    const counted = await describeDataset(platform, users.all, 'by-hospital');
+    expect(figures(counted.codes)).toEqual(await oracle('by-hospital', ['north', 'south']));
+    expect(await platform.store.list(`${key.slice(0, key.lastIndexOf('/'))}/`)).toEqual([key]);
+    await expectFiguresAsCounted('by-hospital');
+  }, 120_000);
+
   it('writes the pairs files releases lack when their scope is next counted, and records them', async () => {
     // As for releases published before the pairs files: none recorded, none in the lake.
     const releases = await currentReleases('shared-ids');

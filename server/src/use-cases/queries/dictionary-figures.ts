@@ -223,18 +223,33 @@ async function countScope(
     releases.map((release) => release.id),
     dataset.contractVersion,
   );
-  const missing = releases.filter((release) => !written.has(release.id));
-  for (const release of missing) {
-    await writeDictionaryPairs(engine, platform.store, dataset.contract, release.folder);
-  }
+  let toWrite = releases.filter((release) => !written.has(release.id));
+  const writePairs = async () => {
+    for (const release of toWrite) {
+      await writeDictionaryPairs(engine, platform.store, dataset.contract, release.folder);
+    }
+  };
+  await writePairs();
   const source = pairsSource(
     engine,
     releases.map((release) => platform.store.locate(dictionaryPairsKey(release.folder))),
   );
   const hospitals = [...new Set(releases.map((release) => release.hospitalId))].sort();
+  const count = () => countFigures(engine, { scope, basis, hospitals }, source);
+  let figures: ScopeFigures;
+  try {
+    figures = await count();
+  } catch (error) {
+    // A recorded pairs file that cannot be read (lost, say, with a partial copy of the lake):
+    // every release's is written again from its rows, once, before the count gives up.
+    if (written.size === 0) throw error;
+    toWrite = [...releases];
+    await writePairs();
+    figures = await count();
+  }
   return {
-    ...(await countFigures(engine, { scope, basis, hospitals }, source)),
-    pairsWritten: missing.map((release) => release.id),
+    ...figures,
+    pairsWritten: toWrite.map((release) => release.id),
     contractVersion: dataset.contractVersion,
   };
 }
