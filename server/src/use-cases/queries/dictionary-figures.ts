@@ -235,18 +235,29 @@ async function countScope(
     releases.map((release) => platform.store.locate(dictionaryPairsKey(release.folder))),
   );
   const hospitals = [...new Set(releases.map((release) => release.hospitalId))].sort();
-  const count = () => countFigures(engine, { scope, basis, hospitals }, source);
-  let figures: ScopeFigures;
-  try {
-    figures = await count();
-  } catch (error) {
-    // A recorded pairs file that cannot be read (lost, say, with a partial copy of the lake):
-    // every release's is written again from its rows, once, before the count gives up.
+  // Spark reads a list of files as one glob, which passes over a file that is not there: the
+  // count also says how many releases' pairs it read, so that a lost file is not a silent
+  // undercount on either engine.
+  const count = async () => {
+    const figures = await countFigures(engine, { scope, basis, hospitals }, source);
+    const [read] = await engine.rows({
+      sql: `SELECT count(DISTINCT release) AS n FROM ${source.from} AS p`,
+      params: [],
+    });
+    return { figures, complete: Number(read?.n) === releases.length };
+  };
+  let counted = await count().catch((error: unknown) => {
     if (written.size === 0) throw error;
+    return undefined;
+  });
+  if (!counted?.complete && written.size > 0) {
+    // A recorded pairs file that cannot be read (lost, say, with a partial copy of the lake):
+    // every release's is written again from its rows, once, and counted as it then is.
     toWrite = [...releases];
     await writePairs();
-    figures = await count();
+    counted = await count();
   }
+  const figures = counted!.figures;
   return {
     ...figures,
     pairsWritten: toWrite.map((release) => release.id),
