@@ -42,6 +42,14 @@ export async function parquetColumns(file: string): Promise<Array<Record<string,
 }
 
 /**
+ * The lake's row files under `prefix`: its `.parquet` objects, without the dictionary's pairs
+ * files (`dictionary/pairs.pq`) that releases keep beside them.
+ */
+export async function lakeRowFiles(store: ObjectStore, prefix = 'lake/'): Promise<string[]> {
+  return (await store.list(prefix)).filter((key) => key.endsWith('.parquet'));
+}
+
+/**
  * Reads Parquet objects whole, from whichever store holds them: they are copied out through
  * the store first, so that the check does not depend on the engine's own way to the store.
  */

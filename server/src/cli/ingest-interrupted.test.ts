@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { contractFile, listFiles } from '../../test/ingest-helpers.ts';
 import { medlake, runMedlake } from '../../test/medlake-process.ts';
+import { publishedObjects } from '../../test/published-objects.ts';
 import { jobsRepository } from '../catalog/jobs-repository.ts';
 import { releasesRepository } from '../catalog/releases-repository.ts';
 import { generateExports } from '../demo/generate-exports.ts';
@@ -77,7 +78,7 @@ describe('an ingest killed with SIGKILL', () => {
       expect(releases[0]?.current).toBe(true);
       expect(await jobsRepository(platform.catalog.db).listRunning('ingest')).toEqual([]);
       const lake = await platform.store.list('lake/');
-      expect(lake).toEqual(releases[0]?.files);
+      expect(lake).toEqual(await publishedObjects(platform.catalog.db, releases));
     } finally {
       await platform.close();
     }

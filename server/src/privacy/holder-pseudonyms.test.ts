@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, testActor } from '../../test/helper.ts';
 import { prepareDataset, synthea } from '../../test/ingest-helpers.ts';
-import { readParquetObjects } from '../../test/parquet.ts';
+import { lakeRowFiles, readParquetObjects } from '../../test/parquet.ts';
 import { projectOfResearchers, runQuery } from '../../test/query-helpers.ts';
 import type { App } from '../app.ts';
 import type { User } from '../catalog/users-repository.ts';
@@ -79,7 +79,7 @@ describe('pseudonyms per project', () => {
   });
 
   it('shows each project pseudonyms of its own, the same for all its members', async () => {
-    const lake = await readParquetObjects(platform.store, await platform.store.list('lake/'));
+    const lake = await readParquetObjects(platform.store, await lakeRowFiles(platform.store));
     const platformPseudonyms = new Set(lake.map((row) => String(row.patient)));
     const alpha = seen['a1@example.org']!;
     const beta = seen['b1@example.org']!;

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { attemptTally } from '../../test/attempts.ts';
 import { createTestPlatform, type TestPlatform } from '../../test/helper.ts';
 import { ingest, prepareDataset, synthea } from '../../test/ingest-helpers.ts';
-import { readParquetObjects } from '../../test/parquet.ts';
+import { lakeRowFiles, readParquetObjects } from '../../test/parquet.ts';
 import { researcherWithAccess, runQuery } from '../../test/query-helpers.ts';
 import { testSparkUrl } from '../../test/spark.ts';
 import type { User } from '../catalog/users-repository.ts';
@@ -341,7 +341,7 @@ describe.each([
         // oracle's own shift back out.
         const holder = `user:${oracle.id}`;
         const platformOf = new Map<string, string>();
-        const stored = await readParquetObjects(platform.store, await platform.store.list('lake/'));
+        const stored = await readParquetObjects(platform.store, await lakeRowFiles(platform.store));
         for (const patient of new Set(stored.map((row) => String(row.patient)))) {
           platformOf.set(platform.privacy.pseudonymFor(holder, patient), patient);
         }

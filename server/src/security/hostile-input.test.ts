@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { userWithToken } from '../../test/api-helpers.ts';
 import { createTestApp, createTestPlatform, type TestPlatform } from '../../test/helper.ts';
+import { publishedObjects } from '../../test/published-objects.ts';
 import {
   fixtureLines,
   listFiles,
@@ -59,8 +60,9 @@ describe('hostile input', () => {
   /** Every release whole, and nothing in the lake, landing zone or scratch space beside them. */
   async function expectNothingHalfPublished() {
     const releases = await releasesRepository(platform.catalog.db).list();
-    const files = releases.flatMap((release) => release.files).sort();
-    expect(await platform.store.list('lake/')).toEqual(files);
+    expect(await platform.store.list('lake/')).toEqual(
+      await publishedObjects(platform.catalog.db, releases),
+    );
     expect(await platform.store.list('landing/')).toEqual([]);
     expect(await listFiles(platform.layout.work)).toEqual([]);
   }

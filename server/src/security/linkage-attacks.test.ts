@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestPlatform, type TestPlatform } from '../../test/helper.ts';
 import { ingest, prepareDataset } from '../../test/ingest-helpers.ts';
-import { readParquetObjects } from '../../test/parquet.ts';
+import { lakeRowFiles, readParquetObjects } from '../../test/parquet.ts';
 import { projectOfResearchers, runQuery } from '../../test/query-helpers.ts';
 import { testSparkUrl } from '../../test/spark.ts';
 import type { User } from '../catalog/users-repository.ts';
@@ -158,7 +158,7 @@ describe.each(['DuckDB', 'Spark'])('linking two projects’ row-level results on
     ] as const) {
       Object.assign(members, await projectOfResearchers(platform, project, dataset, emails));
     }
-    const lake = await readParquetObjects(platform.store, await platform.store.list('lake/'));
+    const lake = await readParquetObjects(platform.store, await lakeRowFiles(platform.store));
     for (const patient of new Set(lake.map((row) => String(row.patient)))) {
       for (const holder of ['project:alpha', 'project:beta']) {
         platformOf.set(platform.privacy.pseudonymFor(holder, patient), patient);

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestPlatform, testActor, type TestPlatform } from '../../../test/helper.ts';
 import { ingest, listFiles, prepareDataset, synthea } from '../../../test/ingest-helpers.ts';
 import { researcherWithAccess, runQuery } from '../../../test/query-helpers.ts';
-import { readParquetObjects } from '../../../test/parquet.ts';
+import { lakeRowFiles, readParquetObjects } from '../../../test/parquet.ts';
 import { usersRepository } from '../../catalog/users-repository.ts';
 import { loadEnv } from '../../env.ts';
 import { openPlatform, type Platform } from '../../platform.ts';
@@ -61,7 +61,7 @@ describe('backup and restore', () => {
     await researcherWithAccess(original, 'row@example.org', 'synthea-observations', 'row');
     before = await answers(original, 'row@example.org');
     // A pseudonym of the lake: results show each user's own (privacy/privacy-secrets.ts).
-    const [lakeFile] = await original.store.list('lake/');
+    const [lakeFile] = await lakeRowFiles(original.store);
     const [row] = await readParquetObjects(original.store, [lakeFile!]);
     pseudonym = String(row?.patient);
   }, 120_000);
