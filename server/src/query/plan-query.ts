@@ -140,14 +140,19 @@ export type PlanOptions = {
 
 /**
  * The planner's options for a dataset of these query columns: its (first) code column, which
- * the `code` and `code_set` filters are on too, and the code sets those name.
+ * the `code` and `code_set` filters are on too, and the code sets those name. Files are chosen
+ * by their codes only where the code column holds text: the catalog lists a file's codes as
+ * text, and a number's text is not the one a query names (12 is listed as '12.0' from a double
+ * column, and the engines match a code '012' to the integer 12), so a file that holds the
+ * code would be left out.
  */
 export function planOptionsOf(
-  columns: ReadonlyMap<string, { name: string; role: string }>,
+  columns: ReadonlyMap<string, { name: string; role: string; type: string }>,
   codeSets?: Readonly<Record<string, readonly string[]>>,
 ): PlanOptions {
   const code = [...columns.values()].find((column) => column.role === 'code');
-  return code ? { codeColumn: code.name, ...(codeSets ? { codeSets } : {}) } : {};
+  if (!code || code.type !== 'varchar') return {};
+  return { codeColumn: code.name, ...(codeSets ? { codeSets } : {}) };
 }
 
 /**
