@@ -58,6 +58,50 @@ describe.each(catalogBackends())('query job queue on %s', (kind) => {
     expect(claimed.sort()).toEqual([...queued].sort());
   });
 
+  it('records a submit within the user’s limit of waiting jobs, queued or started by a worker', async () => {
+    const jobs = queryJobsRepository(catalog.db);
+    const submit = (startedBy?: string) =>
+      jobs.submit(
+        {
+          id: randomUUID(),
+          userId,
+          datasetId: 'lab-results',
+          spec: { dataset: 'lab-results' },
+          specSha256: 'x',
+          accessLevel: 'aggregate',
+          engine: 'duckdb',
+        },
+        { waitingLimit: 2, ...(startedBy ? { startedBy } : {}) },
+      );
+    const queued = await submit();
+    expect(queued).toMatchObject({ status: 'queued', attempts: 0, startedAt: null });
+    const started = await submit('here');
+    expect(started).toMatchObject({
+      status: 'running',
+      attempts: 1,
+      spec: { dataset: 'lab-results' },
+    });
+    expect(started?.startedAt).toBeInstanceOf(Date);
+    // Two waiting: a third is refused, and nothing is added.
+    expect(await submit('here')).toBeUndefined();
+    expect((await jobs.listForUser(userId, { limit: 10, offset: 0 })).total).toBe(2);
+    // The started job is the worker's, as a claim would leave it: only it may finish the job…
+    await jobs.succeed(started!.id, 'someone-else', {
+      summary: {},
+      resultKey: 'results/x',
+      releaseIds: [],
+    });
+    expect((await jobs.get(started!.id))?.status).toBe('running');
+    // …and a worker that dies leaves it to the reaper, which puts it back in the queue.
+    expect(await jobs.reapStale(new Date(Date.now() + 60_000))).toBe(1);
+    expect(await jobs.get(started!.id)).toMatchObject({ status: 'queued', attempts: 1 });
+    // One ended job makes room for one more.
+    await jobs.claim('other');
+    await jobs.claim('other');
+    await jobs.fail(queued!.id, 'other', 'cancelled', { message: 'cancelled' });
+    expect(await submit()).toMatchObject({ status: 'queued' });
+  });
+
   it('requeues the job of a worker that stopped beating, and fails it after the last attempt', async () => {
     const jobs = queryJobsRepository(catalog.db);
     const { id } = await enqueue();

@@ -72,6 +72,17 @@ function toQueryJob(row: Selectable<QueryJobsTable>): QueryJob {
   };
 }
 
+/** A job as a submit records it. */
+export type NewQueryJob = {
+  id: string;
+  userId: string;
+  datasetId: string;
+  spec: unknown;
+  specSha256: string;
+  accessLevel: AccessLevel;
+  engine: string;
+};
+
 /** How many times a job is started before a worker's death makes it fail for good. */
 export const maxQueryAttempts = 2;
 
@@ -100,15 +111,7 @@ export function queryJobsRepository(db: CatalogDb) {
       return Number(n);
     },
 
-    async enqueue(job: {
-      id: string;
-      userId: string;
-      datasetId: string;
-      spec: unknown;
-      specSha256: string;
-      accessLevel: AccessLevel;
-      engine: string;
-    }): Promise<QueryJob> {
+    async enqueue(job: NewQueryJob): Promise<QueryJob> {
       const row = await db
         .insertInto('query_jobs')
         .values({
@@ -124,6 +127,67 @@ export function queryJobsRepository(db: CatalogDb) {
         .returningAll()
         .executeTakeFirstOrThrow();
       return toQueryJob(row);
+    },
+
+    /**
+     * Adds the job unless its user already has `waitingLimit` jobs queued or running, in one
+     * statement (undefined when the user has too many). A job `startedBy` a worker is added as
+     * that worker's running job, as a claim would leave it: a server that dies before it ends
+     * leaves it stale, and the reaper puts it back in the queue like any claimed job.
+     */
+    async submit(
+      job: NewQueryJob,
+      options: { waitingLimit: number; startedBy?: string },
+    ): Promise<QueryJob | undefined> {
+      const now = new Date();
+      const started = options.startedBy !== undefined;
+      const row = await db
+        .insertInto('query_jobs')
+        .columns([
+          'id',
+          'user_id',
+          'dataset_id',
+          'status',
+          'spec',
+          'spec_sha256',
+          'access_level',
+          'engine',
+          'worker_id',
+          'started_at',
+          'heartbeat_at',
+          'attempts',
+        ])
+        .expression(
+          db
+            .selectNoFrom((eb) => [
+              eb.val(job.id).as('id'),
+              eb.val(job.userId).as('user_id'),
+              eb.val(job.datasetId).as('dataset_id'),
+              eb.val<QueryJobStatus>(started ? 'running' : 'queued').as('status'),
+              eb.val(JSON.stringify(job.spec)).as('spec'),
+              eb.val(job.specSha256).as('spec_sha256'),
+              eb.val(job.accessLevel).as('access_level'),
+              eb.val(job.engine).as('engine'),
+              eb.val(options.startedBy ?? null).as('worker_id'),
+              eb.val(started ? now : null).as('started_at'),
+              eb.val(started ? now : null).as('heartbeat_at'),
+              eb.val(started ? 1 : 0).as('attempts'),
+            ])
+            .where((eb) =>
+              eb(
+                eb
+                  .selectFrom('query_jobs')
+                  .select(eb.fn.countAll<number>().as('n'))
+                  .where('user_id', '=', job.userId)
+                  .where('status', 'in', ['queued', 'running']),
+                '<',
+                options.waitingLimit,
+              ),
+            ),
+        )
+        .returningAll()
+        .executeTakeFirst();
+      return row && toQueryJob(row);
     },
 
     async get(id: string): Promise<QueryJob | undefined> {

@@ -58,8 +58,12 @@ export function queryRoutes(
       },
       async (request, reply) => {
         const caller = requireCaller(request);
-        const submitted = await submitQuery(platform, caller, request.body);
-        options.onSubmitted?.();
+        // A request that waits has its job started at once in this process, where there is room.
+        const submitted = await submitQuery(platform, caller, request.body, {
+          startHere: request.query.wait > 0,
+        });
+        // A job this process's worker started needs no wake-up.
+        if (submitted.status === 'queued') options.onSubmitted?.();
         const job =
           request.query.wait > 0
             ? await waitForQuery(platform, caller.user, submitted.id, request.query.wait, submitted)

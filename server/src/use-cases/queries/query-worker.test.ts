@@ -4,7 +4,7 @@ import { createSyntheticLabPlatform, researcherWithAccess } from '../../../test/
 import type { User } from '../../catalog/users-repository.ts';
 import { createLogger } from '../../logger.ts';
 import type { Platform } from '../../platform.ts';
-import { cancelQuery, getQuery, waitForQuery } from './read-query.ts';
+import { cancelQuery, getQuery, listQueries, waitForQuery } from './read-query.ts';
 import { submitQuery } from './submit-query.ts';
 import { startQueryWorker } from './query-worker.ts';
 import { createSparkEngine } from '../../engines/spark/spark-engine.ts';
@@ -98,6 +98,62 @@ describe('query worker, with queries that take a while', () => {
       expect(finished).toMatchObject({ status: 'succeeded', attempts: 2 });
     } finally {
       await second.stop();
+    }
+  }, 120_000);
+
+  it('starts a submit at once in a worker of this process, and puts it back in the queue when the server stops', async () => {
+    const first = startQueryWorker(platform, { logger: createLogger('silent'), pollMs: 50 });
+    await first.ready;
+    // No wake-up: the submit hands its job to the worker, which the catalog records with it.
+    const job = await submitQuery(platform, { user, source: 'test' }, heavy, { startHere: true });
+    expect(job).toMatchObject({ status: 'running', attempts: 1 });
+    const audited = await platform.audit.search(
+      { action: 'query.submit', target: `query:${job.id}` },
+      { page: 1, pageSize: 10 },
+    );
+    expect(audited.total).toBe(1);
+    await first.stop();
+    expect(await getQuery(platform, user, job.id)).toMatchObject({ status: 'queued', error: null });
+    const second = startQueryWorker(platform, { logger: createLogger('silent'), pollMs: 50 });
+    try {
+      const finished = await waitForQuery(platform, user, job.id, 60);
+      expect(finished).toMatchObject({ status: 'succeeded', attempts: 2 });
+    } finally {
+      await second.stop();
+    }
+  }, 120_000);
+
+  it('stops the run of a submit the catalog refuses, and records nothing of it', async () => {
+    // Room in the worker for both, but the user may have one query waiting.
+    const one = {
+      ...platform,
+      env: { ...platform.env, MEDLAKE_QUERY_QUEUE_PER_USER: 1, MEDLAKE_QUERY_CONCURRENCY: 2 },
+    };
+    const worker = startQueryWorker(one, { logger: createLogger('silent'), pollMs: 50 });
+    try {
+      await worker.ready;
+      const first = await submitQuery(one, { user, source: 'test' }, heavy, { startHere: true });
+      expect(first.status).toBe('running');
+      await expect(
+        submitQuery(one, { user, source: 'test' }, heavy, { startHere: true }),
+      ).rejects.toMatchObject({
+        code: 'queue_full',
+      });
+      const audited = await one.audit.search(
+        { action: 'query.submit', actor: user.email },
+        { page: 1, pageSize: 100 },
+      );
+      expect(audited.entries.filter((entry) => entry.target === `query:${first.id}`)).toHaveLength(
+        1,
+      );
+      const listed = await listQueries(one, user, { page: 1, pageSize: 100 });
+      expect(listed.jobs.filter((job) => job.status === 'running').map((job) => job.id)).toEqual([
+        first.id,
+      ]);
+      await cancelQuery(one, { user, source: 'test' }, first.id);
+      expect((await waitForQuery(one, user, first.id, 60)).status).toBe('cancelled');
+    } finally {
+      await worker.stop();
     }
   }, 120_000);
 

@@ -19,11 +19,42 @@ export type QueryWorkerOptions = {
 };
 
 export type QueryWorker = {
+  /** Resolves once the worker has first looked at the queue (and reaped, on PGlite). */
+  ready: Promise<void>;
   /** Looks at the queue now (after a submit) instead of at the next poll. */
   wake(): void;
+  /**
+   * Holds one of the worker's places for a job a submit in this process is about to record as
+   * started by it (`workerId`), or none when the worker is full, stopping or has queued jobs
+   * to take first. The submit then hands the job to `run` while it records it.
+   */
+  reserve(): QueryRunSlot | undefined;
   /** Stops taking jobs, interrupts the running ones and waits for them to be recorded. */
   stop(): Promise<void>;
 };
+
+/** A place in a worker for one job, held between a submit's check and its record. */
+export type QueryRunSlot = {
+  workerId: string;
+  /**
+   * Starts the job as it is being recorded: the engine may run meanwhile, but nothing of its
+   * answer goes further (privacy step, result, job's end) before `recorded` resolves, and a
+   * record that fails stops the run.
+   */
+  run(job: QueryJob, recorded: Promise<unknown>): void;
+};
+
+/**
+ * The worker each platform has in this process. A submit hands its job straight to it when it
+ * has room, instead of queueing the job and waking the worker to claim it: a statement and a
+ * trip through the event loop less before the engine starts.
+ */
+const localWorkers = new WeakMap<Platform, QueryWorker>();
+
+/** A place in this process's worker for a job about to be submitted, if it has one free. */
+export function reserveQueryRun(platform: Platform): QueryRunSlot | undefined {
+  return localWorkers.get(platform)?.reserve();
+}
 
 class StopReason extends Error {
   readonly status: 'failed' | 'cancelled' | 'queued';
@@ -42,7 +73,11 @@ export async function executeQueryJob(
   platform: Platform,
   job: QueryJob,
   workerId: string,
-  options: Pick<QueryWorkerOptions, 'logger' | 'heartbeatMs'> & { shutdown?: AbortSignal },
+  options: Pick<QueryWorkerOptions, 'logger' | 'heartbeatMs'> & {
+    shutdown?: AbortSignal;
+    /** For a job started while its submit records it (QueryRunSlot.run). */
+    recorded?: Promise<unknown>;
+  },
 ): Promise<void> {
   const jobs = queryJobsRepository(platform.catalog.db);
   const controller = new AbortController();
@@ -70,10 +105,13 @@ export async function executeQueryJob(
   // The job as it ended, announced to waiting requests so that they need not read it again.
   let ended: QueryJob | undefined;
   try {
-    const outcome = await runQueryJob(platform, job, {
-      signal: controller.signal,
-      onProgress: (value) => (percent = Math.round(value)),
-    });
+    options.recorded?.catch(() => stop('failed', 'the query could not be recorded'));
+    const outcome = await runQueryJob(
+      platform,
+      job,
+      { signal: controller.signal, onProgress: (value) => (percent = Math.round(value)) },
+      options.recorded,
+    );
     if (controller.signal.aborted) throw controller.signal.reason;
     ended = await jobs.succeed(job.id, workerId, outcome);
   } catch (error) {
@@ -118,6 +156,31 @@ export function startQueryWorker(platform: Platform, options: QueryWorkerOptions
   /** A wake-up that came while the queue was being looked at: look once more after. */
   let lookAgain = false;
   let stopped = false;
+  /** Places held for jobs that submits in this process are recording as started here. */
+  let reserved = 0;
+  /**
+   * Whether the queue may hold jobs: until a look finds it empty, and again after a submit
+   * queued one or the worker was too full to take what it found. Submits do not jump ahead of
+   * queued jobs, and an embedded catalog (whose queue only this process fills) is not looked
+   * at again after each run when it is known to be empty.
+   */
+  let mayHoldJobs = true;
+  const hasRoom = () => running.size + reserved < platform.env.MEDLAKE_QUERY_CONCURRENCY;
+
+  const start = (job: QueryJob, recorded?: Promise<unknown>) => {
+    const run = executeQueryJob(platform, job, workerId, {
+      ...options,
+      shutdown: shutdown.signal,
+      ...(recorded ? { recorded } : {}),
+    })
+      .catch((error: unknown) => options.logger.error({ err: error }, 'query worker error'))
+      .finally(() => {
+        running.delete(run);
+        // After the waiting request has had its answer: the next claim is not its business.
+        if (mayHoldJobs || platform.catalog.kind !== 'pglite') setImmediate(() => void fill());
+      });
+    running.add(run);
+  };
 
   /**
    * Claims queued jobs while there is room: all of them (`drain`, on the poll and when a run
@@ -133,25 +196,20 @@ export function startQueryWorker(platform: Platform, options: QueryWorkerOptions
     looking = true;
     try {
       let claimed = false;
-      while (!stopped && running.size < platform.env.MEDLAKE_QUERY_CONCURRENCY) {
+      while (!stopped && hasRoom()) {
         if (claimed && !drain && !lookAgain) break;
         lookAgain = false;
         const job = await jobs.claim(workerId);
-        if (!job && !lookAgain) break;
+        if (!job && !lookAgain) {
+          mayHoldJobs = false;
+          break;
+        }
         if (!job) continue;
         claimed = true;
-        const run = executeQueryJob(platform, job, workerId, {
-          ...options,
-          shutdown: shutdown.signal,
-        })
-          .catch((error: unknown) => options.logger.error({ err: error }, 'query worker error'))
-          .finally(() => {
-            running.delete(run);
-            // After the waiting request has had its answer: the next claim is not its business.
-            setImmediate(() => void fill());
-          });
-        running.add(run);
+        start(job);
       }
+      // Full: what is still queued is taken when a run ends.
+      if (!hasRoom()) mayHoldJobs = true;
     } catch (error) {
       options.logger.error({ err: error }, 'query worker could not read the queue');
     } finally {
@@ -161,8 +219,10 @@ export function startQueryWorker(platform: Platform, options: QueryWorkerOptions
 
   const reap = async (staleBefore: Date) => {
     const count = await jobs.reapStale(staleBefore).catch(() => 0);
-    if (count > 0)
+    if (count > 0) {
+      mayHoldJobs = true;
       options.logger.warn({ count }, 'query jobs of a stopped worker were requeued or failed');
+    }
   };
 
   // An embedded catalog belongs to this process alone, so any job still marked running was
@@ -176,11 +236,28 @@ export function startQueryWorker(platform: Platform, options: QueryWorkerOptions
     staleAfterMs / 2,
   );
 
-  return {
+  const worker: QueryWorker = {
+    ready: startup,
     wake() {
+      mayHoldJobs = true;
       void fill(false);
     },
+    reserve() {
+      if (stopped || mayHoldJobs || looking || !hasRoom()) return undefined;
+      reserved += 1;
+      return {
+        workerId,
+        run(job, recorded) {
+          reserved -= 1;
+          // A stop that came meanwhile: the job goes back to the queue, as a running one would.
+          if (stopped) {
+            void recorded.then(() => jobs.requeue(job.id, workerId)).catch(() => undefined);
+          } else start(job, recorded);
+        },
+      };
+    },
     async stop() {
+      localWorkers.delete(platform);
       stopped = true;
       clearInterval(poll);
       clearInterval(reaper);
@@ -189,4 +266,6 @@ export function startQueryWorker(platform: Platform, options: QueryWorkerOptions
       await Promise.allSettled([...running]);
     },
   };
+  localWorkers.set(platform, worker);
+  return worker;
 }

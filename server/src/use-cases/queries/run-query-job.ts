@@ -73,8 +73,13 @@ export async function runQueryJob(
   platform: Platform,
   job: QueryJob,
   options: RunOptions = {},
+  /**
+   * For a job started while its submit records it: awaited after the engine's run, so that
+   * nothing of the answer goes further before the job and its audit entry are committed.
+   */
+  recorded?: Promise<unknown>,
 ): Promise<QueryJobOutcome> {
-  const { dataset, ...outcome } = await answerQuery(platform, job, options);
+  const { dataset, ...outcome } = await answerQuery(platform, job, options, recorded);
   // The airlock's verdict is stored in the same update that finishes the job.
   const review = await airlockVerdict(platform, dataset.contract, outcome);
   return review ? { ...outcome, review } : outcome;
@@ -84,6 +89,7 @@ async function answerQuery(
   platform: Platform,
   job: QueryJob,
   options: RunOptions,
+  recorded: Promise<unknown> | undefined,
 ): Promise<QueryJobOutcome & { dataset: Dataset }> {
   const { dataset, access } = takeFreshSubmitChecks(job.id) ?? (await checkAgain(platform, job));
   const spec = querySpecSchema.parse(job.spec);
@@ -107,6 +113,7 @@ async function answerQuery(
   const releases = summarizeReleases([...read.values()]);
 
   if (spec.select) {
+    await recorded;
     const rowCount = await writeRowLevelResult(platform, compiled, plan, resultKey, options);
     return {
       dataset,
@@ -145,6 +152,10 @@ async function answerQuery(
     compiled = compileQuery(plan.spec, { ...context, mostRowsPerPatient: undefined });
     ({ groups, total: grandTotal } = await runAggregate(platform.engine, compiled, shape, options));
   }
+  await recorded;
+  // The result file is written while the ledger records the rows and nothing waits for it
+  // but the job's end: DuckDB writes on its own threads, the catalog works on this one.
+  let written: Promise<void> | undefined;
   const released = await applyPrivacy(
     platform,
     {
@@ -165,10 +176,17 @@ async function answerQuery(
         0,
         spec.limit,
       );
-      await writeAggregateResult(platform, compiled.columns, rows, resultKey);
+      written = writeAggregateResult(platform, compiled.columns, rows, resultKey);
+      // Awaited below; a failure of the ledger's record meanwhile must not leave it unheard.
+      written.catch(() => undefined);
       return rows;
     },
-  );
+  ).catch(async (error: unknown) => {
+    await written?.catch(() => undefined);
+    throw error;
+  });
+  // The job succeeds only once its result is stored.
+  await written;
   const { disclosed, rows, total, totalOverShown } = released;
   rememberResultRows(job.id, rows);
 

@@ -1,7 +1,11 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { canonicalJson, querySpecSchema, type QueryCost, type QuerySpec } from '@medlake/shared';
 import { datasetsRepository } from '../../catalog/datasets-repository.ts';
-import { queryJobsRepository, type QueryJob } from '../../catalog/query-jobs-repository.ts';
+import {
+  queryJobsRepository,
+  type NewQueryJob,
+  type QueryJob,
+} from '../../catalog/query-jobs-repository.ts';
 import { actorOf, type Caller } from '../../caller.ts';
 import { AppError, notFound } from '../../errors.ts';
 import type { Platform } from '../../platform.ts';
@@ -15,6 +19,7 @@ import { queryColumns } from '../../query/query-columns.ts';
 import { nestingDepth, zodIssues } from '../../validation.ts';
 import { assertAffordable } from '../../privacy/noisy-answers.ts';
 import { requireDatasetAccess } from './dataset-access.ts';
+import { reserveQueryRun } from './query-worker.ts';
 import { priceOfQuery } from './run-query-job.ts';
 
 const maxSpecDepth = 40;
@@ -79,45 +84,89 @@ export async function priceQuery(
   return price ? { noisy: true, ...price } : { noisy: false };
 }
 
-/** Queues a checked query for the user, together with its audit entry. */
+/**
+ * Records a checked query for the user, together with its audit entry, in the queue; or, with
+ * `startHere` (a request that waits for its answer), started at once by this process's worker
+ * when it has room: the job is then recorded as running there, as a claim would leave it.
+ */
 export async function submitQuery(
   platform: Platform,
   caller: Caller,
   input: unknown,
+  options: { startHere?: boolean } = {},
 ): Promise<QueryJob> {
   const { spec, dataset, access } = await checkQuerySpec(platform, caller.user, input);
   const price = await priceOfQuery(platform, spec, dataset, access);
   if (price) assertAffordable(price);
-  const limit = platform.env.MEDLAKE_QUERY_QUEUE_PER_USER;
-  if ((await queryJobsRepository(platform.catalog.db).countWaiting(caller.user.id)) >= limit) {
-    throw new AppError(
-      'queue_full',
-      `You have ${limit} queries queued or running, as many as one user may: wait for one to finish, or cancel one, then submit again`,
-    );
-  }
   const specSha256 = createHash('sha256').update(canonicalJson(spec)).digest('hex');
 
   const id = randomUUID();
-  const job = await platform.catalog.db.transaction().execute(async (trx) => {
-    await platform.audit.record(
-      {
-        action: 'query.submit',
-        actor: actorOf(caller),
-        target: `query:${id}`,
-        details: { dataset: dataset.id, specSha256, accessLevel: access.level },
-      },
-      trx,
-    );
-    return queryJobsRepository(trx).enqueue({
-      id,
-      userId: caller.user.id,
-      datasetId: dataset.id,
-      spec,
-      specSha256,
-      accessLevel: access.level,
-      engine: platform.engine.kind,
+  const newJob: NewQueryJob = {
+    id,
+    userId: caller.user.id,
+    datasetId: dataset.id,
+    spec,
+    specSha256,
+    accessLevel: access.level,
+    engine: platform.engine.kind,
+  };
+  const limit = platform.env.MEDLAKE_QUERY_QUEUE_PER_USER;
+  const slot = options.startHere ? reserveQueryRun(platform) : undefined;
+  const record = () =>
+    platform.catalog.db.transaction().execute(async (trx) => {
+      // The user's count of waiting jobs is checked by the insert itself.
+      const job = await queryJobsRepository(trx).submit(newJob, {
+        waitingLimit: limit,
+        ...(slot ? { startedBy: slot.workerId } : {}),
+      });
+      if (!job) {
+        throw new AppError(
+          'queue_full',
+          `You have ${limit} queries queued or running, as many as one user may: wait for one to finish, or cancel one, then submit again`,
+        );
+      }
+      await platform.audit.record(
+        {
+          action: 'query.submit',
+          actor: actorOf(caller),
+          target: `query:${id}`,
+          details: { dataset: dataset.id, specSha256, accessLevel: access.level },
+        },
+        trx,
+      );
+      return job;
     });
+  rememberSubmitChecks(id, { user: caller.user, dataset, access });
+  if (!slot) return record();
+  // The run starts first and the record after this turn of the event loop, so that the run's
+  // catalog read comes before the record's transaction and its engine works while the job
+  // and its audit entry are recorded. The run waits for the record before anything of its
+  // answer goes further (QueryRunSlot.run).
+  let recordNow = () => undefined as void;
+  const recorded = new Promise<QueryJob>((resolve, reject) => {
+    recordNow = () => void record().then(resolve, reject);
   });
-  rememberSubmitChecks(job.id, { user: caller.user, dataset, access });
-  return job;
+  slot.run(startedJob(newJob), recorded);
+  setImmediate(recordNow);
+  return recorded;
+}
+
+/** The job as the record of a submit started by a worker holds it, before it is read back. */
+function startedJob(job: NewQueryJob): QueryJob {
+  const now = new Date();
+  return {
+    ...job,
+    status: 'running',
+    releaseIds: null,
+    progress: null,
+    summary: null,
+    resultKey: null,
+    error: null,
+    cancelRequested: false,
+    attempts: 1,
+    createdAt: now,
+    startedAt: now,
+    finishedAt: null,
+    review: null,
+  };
 }
