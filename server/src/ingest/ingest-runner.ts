@@ -128,6 +128,12 @@ export type ReleaseLayout = {
   orderBy: readonly string[];
   /** Columns worth a Parquet bloom filter where the engine writes them (names, unquoted). */
   bloomFilters: readonly string[];
+  /**
+   * The sort columns alone, named as in `orderBy`, of every row the query gives (and perhaps
+   * of rows it leaves out): what an engine that cuts a release into ranges counts, without
+   * computing every de-identified column of every row to do so.
+   */
+  sortKeys?: string;
 };
 
 export type ValueSlices = {

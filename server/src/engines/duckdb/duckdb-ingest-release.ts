@@ -86,8 +86,9 @@ export async function writeSortedRelease(
   // local disk); then each range is read back alone, sorted, and written as its file. Reading
   // a range reads only its rows, where a filter over one table would read every row per range.
   const columns = { first, ...(second ? { second } : {}) };
-  const ranges = await sortRanges(session, query, columns, budget);
-  const literal = await literalsOf(session, query, first, second);
+  const keys = layout.sortKeys ?? query;
+  const ranges = await sortRanges(session, keys, columns, budget);
+  const literal = await literalsOf(session, keys, first, second);
   const whichRange = `CASE ${ranges
     .map((range, index) => `WHEN ${rangeCondition(range, columns, literal)} THEN ${index}`)
     .join(' ')} END`;
@@ -97,10 +98,12 @@ export async function writeSortedRelease(
   const scratchGroupRows = Math.max(1024, Math.floor(fitting / ranges.length));
   await rm(memory.scratch, { recursive: true, force: true });
   try {
+    // The scratch files are read once, from local disk: written plain, without compression or
+    // dictionaries, the pass took 10-17 % less CPU (1 GB month), for twice the scratch on disk.
     await session.run(
       `COPY (SELECT *, ${whichRange} AS release_range FROM (${query}) AS r)
-      TO ${quoteLiteral(memory.scratch)} (FORMAT parquet, COMPRESSION snappy,
-        PARTITION_BY (release_range), ROW_GROUP_SIZE ${scratchGroupRows})`,
+      TO ${quoteLiteral(memory.scratch)} (FORMAT parquet, COMPRESSION uncompressed,
+        DICTIONARY_SIZE_LIMIT 1, PARTITION_BY (release_range), ROW_GROUP_SIZE ${scratchGroupRows})`,
       (percent) => onPercent(percent * 0.6),
     );
     let written = 0;
@@ -122,7 +125,10 @@ export async function writeSortedRelease(
   return releaseFilesIn(store, folder);
 }
 
-/** The ranges of the query's sort key that each hold at most `budget` rows, in order. */
+/**
+ * The ranges of the query's sort key that each hold at most `budget` rows, in order. The query
+ * may give more rows than are written (ReleaseLayout.sortKeys): a range then holds fewer.
+ */
 async function sortRanges(
   session: ReleaseSession,
   query: string,
