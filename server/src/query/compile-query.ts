@@ -13,7 +13,12 @@ import { AppError, type ErrorDetail } from '../errors.ts';
 import { dateShiftKeyOf, holderShiftDays } from '../privacy/privacy-secrets.ts';
 import { isNumeric, isTemporal, type QueryColumn } from './query-columns.ts';
 import type { SqlDialect } from '../engines/sql-dialect.ts';
-import { perPatientFirst, type Combine, type SplitAggregate } from './per-patient-first.ts';
+import {
+  partialsPay,
+  perPatientFirst,
+  type Combine,
+  type SplitAggregate,
+} from './per-patient-first.ts';
 
 /** A column of a query's result, as the service and the web app see it. */
 export type ResultColumn = {
@@ -406,15 +411,18 @@ class QueryCompiler {
       `(SELECT ${inner} FROM ${this.#bounded(scan, where)})`,
       groupKeys,
     );
-    // With groups, counts, sums, means and extremes are finished from partials per group and
-    // patient; a percentile, histogram or deviation needs the rows themselves, and so does a
-    // window. Without groups there is one distinct count anyway, and the partials gain nothing.
+    // Grouped by one column, counts, sums, means and extremes are finished from partials per
+    // group and patient (by more, the partials outgrow memory: partialsPay); a percentile,
+    // histogram or deviation needs the rows themselves, and so does a window. Without groups
+    // there is one distinct count anyway, and the partials gain nothing.
     const split = [
       ...splits,
       ...hidden.map(({ name, expression, combine }) => combine && { name, expression, combine }),
     ];
     const { source, groupList, totalList } =
-      grouped && windows.length === 0 && split.every((aggregate) => aggregate !== undefined)
+      partialsPay(groupExpressions.length) &&
+      windows.length === 0 &&
+      split.every((aggregate) => aggregate !== undefined)
         ? perPatientFirst(dialect, rows, groupExpressions.length, split, {
             rows: hiddenRows,
             patients: hiddenPatients,
