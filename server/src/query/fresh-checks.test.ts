@@ -1,3 +1,4 @@
+import { querySpecSchema } from '@medlake/shared';
 import { describe, expect, it } from 'vitest';
 import type { Dataset } from '../catalog/datasets-repository.ts';
 import type { User } from '../catalog/users-repository.ts';
@@ -11,8 +12,12 @@ const checks = {
 
 describe('checks a submit hands to the worker', () => {
   it('are used by a job that starts at once, and only once', () => {
-    rememberSubmitChecks('job-1', checks, 1_000);
-    expect(takeFreshSubmitChecks('job-1', 1_400)).toMatchObject({ access: checks.access });
+    const spec = querySpecSchema.parse({ dataset: 'lab-results', measures: [{ fn: 'patients' }] });
+    rememberSubmitChecks('job-1', { ...checks, spec }, 1_000);
+    const taken = takeFreshSubmitChecks('job-1', 1_400);
+    expect(taken).toMatchObject({ access: checks.access });
+    // The spec as the submit parsed it: the run does not parse it again.
+    expect(taken?.spec).toBe(spec);
     expect(takeFreshSubmitChecks('job-1', 1_400)).toBeUndefined();
   });
 

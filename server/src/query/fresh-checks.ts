@@ -1,3 +1,4 @@
+import type { QuerySpec } from '@medlake/shared';
 import type { Dataset } from '../catalog/datasets-repository.ts';
 import type { User } from '../catalog/users-repository.ts';
 import type { DatasetAccess } from '../policy.ts';
@@ -9,7 +10,13 @@ import type { DatasetAccess } from '../policy.ts';
  * and a short query is spared a round of catalog reads. A job that waited longer, or runs in
  * another process, checks again.
  */
-export type SubmitChecks = { user: User; dataset: Dataset; access: DatasetAccess };
+export type SubmitChecks = {
+  user: User;
+  dataset: Dataset;
+  access: DatasetAccess;
+  /** The spec as the submit parsed it, so that the run need not parse it again. */
+  spec?: QuerySpec;
+};
 
 const freshMs = 1000;
 const entries = new Map<string, SubmitChecks & { at: number }>();

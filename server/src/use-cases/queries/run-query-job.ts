@@ -91,8 +91,9 @@ async function answerQuery(
   options: RunOptions,
   recorded: Promise<unknown> | undefined,
 ): Promise<QueryJobOutcome & { dataset: Dataset }> {
-  const { dataset, access } = takeFreshSubmitChecks(job.id) ?? (await checkAgain(platform, job));
-  const spec = querySpecSchema.parse(job.spec);
+  const checks = takeFreshSubmitChecks(job.id) ?? (await checkAgain(platform, job));
+  const { dataset, access } = checks;
+  const spec = checks.spec ?? querySpecSchema.parse(job.spec);
   const columns = queryColumns(dataset.contract);
   assertSpecAllowed(spec, access, columns);
 

@@ -136,7 +136,7 @@ export async function submitQuery(
       );
       return job;
     });
-  rememberSubmitChecks(id, { user: caller.user, dataset, access });
+  rememberSubmitChecks(id, { user: caller.user, dataset, access, spec });
   if (!slot) return record();
   // The run starts first and the record after this turn of the event loop, so that the run's
   // catalog read comes before the record's transaction and its engine works while the job
