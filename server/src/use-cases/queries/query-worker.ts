@@ -89,9 +89,18 @@ export async function executeQueryJob(
     () => stop('failed', `the query ran longer than its limit of ${limit} seconds and was stopped`),
     limit * 1000,
   );
+  // A job started while its submit records it has no row before that record commits: a
+  // heartbeat would find none and take the job for lost, and its end would be written to
+  // nothing, leaving the row running once it commits. Both wait for the record.
+  let recording = options.recorded !== undefined;
+  const recordSettled = options.recorded?.then(
+    () => void (recording = false),
+    () => stop('failed', 'the query could not be recorded'),
+  );
   // The engine's latest figure, sent with the next heartbeat rather than on every change.
   let percent: number | undefined;
   const heartbeat = setInterval(() => {
+    if (recording) return;
     jobs
       .heartbeat(job.id, workerId, percent === undefined ? undefined : { percent })
       .then(({ cancel }) => cancel && stop('cancelled', 'cancelled by the user'))
@@ -105,7 +114,6 @@ export async function executeQueryJob(
   // The job as it ended, announced to waiting requests so that they need not read it again.
   let ended: QueryJob | undefined;
   try {
-    options.recorded?.catch(() => stop('failed', 'the query could not be recorded'));
     const outcome = await runQueryJob(
       platform,
       job,
@@ -115,6 +123,7 @@ export async function executeQueryJob(
     if (controller.signal.aborted) throw controller.signal.reason;
     ended = await jobs.succeed(job.id, workerId, outcome);
   } catch (error) {
+    await recordSettled;
     const reason = controller.signal.reason as unknown;
     if (reason instanceof StopReason) {
       if (reason.status === 'queued') await jobs.requeue(job.id, workerId);
@@ -257,7 +266,8 @@ export function startQueryWorker(platform: Platform, options: QueryWorkerOptions
       };
     },
     async stop() {
-      localWorkers.delete(platform);
+      // Another worker started on the same platform since keeps its place.
+      if (localWorkers.get(platform) === worker) localWorkers.delete(platform);
       stopped = true;
       clearInterval(poll);
       clearInterval(reaper);
