@@ -240,6 +240,43 @@ describe.each(catalogBackends())('a query started while its submit is recorded, 
     }
   }, 60_000);
 
+  it('holds the user’s waiting limit under a burst of submits, started here or queued', async () => {
+    const { user } = await researcher();
+    const release = gate();
+    const held = withRows(
+      {
+        ...platform,
+        env: { ...platform.env, MEDLAKE_QUERY_QUEUE_PER_USER: 2, MEDLAKE_QUERY_CONCURRENCY: 1 },
+      },
+      async (statement, options) => {
+        await release.opened;
+        return platform.engine.rows(statement, options);
+      },
+    );
+    const worker = await startWorker(held);
+    try {
+      const burst = await Promise.allSettled(
+        Array.from({ length: 8 }, () => submitHere(held, user)),
+      );
+      const accepted = burst.flatMap((outcome) =>
+        outcome.status === 'fulfilled' ? [outcome.value] : [],
+      );
+      const refused = burst.flatMap((outcome) =>
+        outcome.status === 'rejected' ? [(outcome.reason as { code?: string }).code] : [],
+      );
+      expect(accepted).toHaveLength(2);
+      expect(refused).toEqual(Array(6).fill('queue_full'));
+      expect((await listQueries(platform, user, { page: 1, pageSize: 100 })).total).toBe(2);
+      release.open();
+      for (const job of accepted) {
+        expect((await waitForQuery(held, user, job.id, 30)).status).toBe('succeeded');
+      }
+    } finally {
+      release.open();
+      await worker.stop();
+    }
+  }, 60_000);
+
   it('gives an aggregate user the same disclosure-controlled answer through ?wait as through submit-then-poll', async () => {
     const waiter = await researcher();
     const poller = await researcher();

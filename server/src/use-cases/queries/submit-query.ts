@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
 import { canonicalJson, querySpecSchema, type QueryCost, type QuerySpec } from '@medlake/shared';
 import { datasetsRepository } from '../../catalog/datasets-repository.ts';
 import {
@@ -23,6 +24,9 @@ import { reserveQueryRun } from './query-worker.ts';
 import { priceOfQuery } from './run-query-job.ts';
 
 const maxSpecDepth = 40;
+
+/** The class of the advisory locks one user's submits take turns on (two-key locks). */
+const submitLockClass = 1_364_121_907;
 
 /** Checks a query spec as sent (shape, types, nesting), naming each problem by its path. */
 export function parseQuerySpec(input: unknown): QuerySpec {
@@ -114,7 +118,12 @@ export async function submitQuery(
   const slot = options.startHere ? reserveQueryRun(platform) : undefined;
   const record = () =>
     platform.catalog.db.transaction().execute(async (trx) => {
-      // The user's count of waiting jobs is checked by the insert itself.
+      // The user's count of waiting jobs is checked by the insert itself. The user's submits
+      // take turns first: on PostgreSQL each statement counts only what had committed when it
+      // began, so concurrent submits would each find room and all be let in.
+      await sql`select pg_advisory_xact_lock(${submitLockClass}, hashtext(${caller.user.id}))`.execute(
+        trx,
+      );
       const job = await queryJobsRepository(trx).submit(newJob, {
         waitingLimit: limit,
         ...(slot ? { startedBy: slot.workerId } : {}),
