@@ -101,14 +101,21 @@ describe.each(catalogBackends())('a query started while its submit is recorded, 
 
   it('runs a job whose record takes longer than a heartbeat to its end, instead of taking it for lost', async () => {
     const { user } = await researcher();
-    // Several heartbeats come and go before the job's row exists.
-    const slow = withSlowSubmitRecord(platform, () => sleep(500));
+    // Several heartbeats come and go before the job's row exists, and the engine is done.
+    const storedBeforeRecord: string[] = [];
+    const slow = withSlowSubmitRecord(platform, async () => {
+      await sleep(500);
+      storedBeforeRecord.push(...(await platform.store.list('results/')));
+    });
     const worker = await startWorker(slow, { heartbeatMs: 20 });
     try {
       const job = await submitHere(slow, user);
       expect(job).toMatchObject({ status: 'running', attempts: 1 });
       const finished = await waitForQuery(slow, user, job.id, 30);
       expect(finished).toMatchObject({ status: 'succeeded', error: null });
+      // Nothing of the answer was stored before its audit entry.
+      expect(finished.resultKey).toContain(job.id);
+      expect(storedBeforeRecord.filter((key) => key.includes(job.id))).toEqual([]);
     } finally {
       await worker.stop();
     }
@@ -194,7 +201,17 @@ describe.each(catalogBackends())('a query started while its submit is recorded, 
             : platform.audit.record(event, trx),
       },
     };
+    const releasedCells = async () =>
+      Number(
+        (
+          await platform.catalog.db
+            .selectFrom('released_cells')
+            .select((eb) => eb.fn.countAll().as('n'))
+            .executeTakeFirstOrThrow()
+        ).n,
+      );
     const resultsBefore = (await platform.store.list('results/')).sort();
+    const cellsBefore = await releasedCells();
     const worker = await startWorker(refusing);
     try {
       await expect(submitHere(refusing, user)).rejects.toThrow('the audit log refused the entry');
@@ -204,6 +221,8 @@ describe.each(catalogBackends())('a query started while its submit is recorded, 
     }
     expect((await listQueries(platform, user, { page: 1, pageSize: 10 })).total).toBe(0);
     expect((await platform.store.list('results/')).sort()).toEqual(resultsBefore);
+    // Nor did the release ledger record a cell of an answer nobody may see.
+    expect(await releasedCells()).toBe(cellsBefore);
   }, 60_000);
 
   it('holds the worker’s places under a burst of submits that wait, and runs each accepted job once', async () => {
