@@ -411,8 +411,8 @@ class QueryCompiler {
       `(SELECT ${inner} FROM ${this.#bounded(scan, where)})`,
       groupKeys,
     );
-    // Grouped by one column, counts, sums, means and extremes are finished from partials per
-    // group and patient (by more, the partials outgrow memory: partialsPay); a percentile,
+    // Grouped by one or two columns, counts, sums, means and extremes are finished from partials
+    // per group and patient (by more, the partials outgrow memory: partialsPay); a percentile,
     // histogram or deviation needs the rows themselves, and so does a window. Without groups
     // there is one distinct count anyway, and the partials gain nothing.
     const split = [

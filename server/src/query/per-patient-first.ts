@@ -21,15 +21,16 @@ export type SplitAggregate = {
 /**
  * Whether a grouping is finished from partials per group and patient, or aggregated directly
  * (a COUNT(DISTINCT) of patients per group, and the total's in a SELECT of its own): partials
- * for a grouping by one column only. The partials are the (group, patient) pairs, kept twice in
- * memory (the aggregate's table, then the copy both the groups and the total read); each more
+ * for a grouping by one or two columns. The partials are the (group, patient) pairs, kept twice
+ * in memory (the aggregate's table, then the copy both the groups and the total read); each more
  * grouping column makes them more numerous and wider. On the bench lake at 20 M rows with
- * DuckDB's memory limit scaled to a 50 M-row lake (800 MB of 2 GB) the partials of code, sex and
- * age band spilled 270 MB to disk where the direct aggregate spilled 156, and took 1.13× its
- * CPU; by code alone they spilled nothing and took 0.79× (docs/benchmarks.md, 2026-12-07).
+ * DuckDB's memory limit scaled to a 50 M-row lake (800 MB of 2 GB), the partials of code, sex
+ * and age band spilled 270 MB to disk where the direct aggregate spilled 156, and took 1.13× its
+ * CPU; by code, or by code and month, nothing spilled, and the partials took 0.79× and 1.06×
+ * (and 0.93× by code and month at 2 GB: docs/benchmarks.md, 2026-12-07).
  */
 export function partialsPay(groups: number): boolean {
-  return groups === 1;
+  return groups >= 1 && groups <= 2;
 }
 
 /**
