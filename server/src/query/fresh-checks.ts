@@ -18,7 +18,8 @@ export type SubmitChecks = {
   spec?: QuerySpec;
 };
 
-const freshMs = 1000;
+/** How long a check of the user's access stands for a run that did not check again. */
+export const freshMs = 1000;
 const entries = new Map<string, SubmitChecks & { at: number }>();
 
 export function rememberSubmitChecks(jobId: string, checks: SubmitChecks, now = Date.now()): void {
@@ -27,8 +28,11 @@ export function rememberSubmitChecks(jobId: string, checks: SubmitChecks, now = 
   entries.set(jobId, { ...checks, at: now });
 }
 
-/** The submit's checks if they are still fresh; each is taken once. */
-export function takeFreshSubmitChecks(jobId: string, now = Date.now()): SubmitChecks | undefined {
+/** The submit's checks if they are still fresh, with when they were made; each is taken once. */
+export function takeFreshSubmitChecks(
+  jobId: string,
+  now = Date.now(),
+): (SubmitChecks & { at: number }) | undefined {
   const entry = entries.get(jobId);
   entries.delete(jobId);
   return entry && now - entry.at <= freshMs ? entry : undefined;

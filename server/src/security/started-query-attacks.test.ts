@@ -2,8 +2,14 @@ import type { QueryJobView, ResultPage } from '@medlake/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { userWithToken } from '../../test/api-helpers.ts';
 import { catalogBackends } from '../../test/catalog-backends.ts';
-import { createTestApp, createTestPlatform, type TestPlatform } from '../../test/helper.ts';
+import {
+  createTestApp,
+  createTestPlatform,
+  testActor,
+  type TestPlatform,
+} from '../../test/helper.ts';
 import { ingest, prepareDataset, synthea } from '../../test/ingest-helpers.ts';
+import { grantsRepository } from '../catalog/grants-repository.ts';
 import type { User } from '../catalog/users-repository.ts';
 import type { QueryEngine } from '../engines/types.ts';
 import { createLogger } from '../logger.ts';
@@ -11,6 +17,7 @@ import type { Platform } from '../platform.ts';
 import { startQueryWorker, type QueryWorkerOptions } from '../use-cases/queries/query-worker.ts';
 import { getQuery, listQueries, waitForQuery } from '../use-cases/queries/read-query.ts';
 import { submitQuery } from '../use-cases/queries/submit-query.ts';
+import { revokeGrant } from '../use-cases/manage-access.ts';
 
 /**
  * Attacks on a query that starts in the server that took it while the catalog records the job
@@ -97,6 +104,15 @@ describe.each(catalogBackends())('a query started while its submit is recorded, 
       { page: 1, pageSize: 10 },
     );
     return found.total;
+  }
+
+  /** How many cells the release ledger holds, of every user. */
+  async function releasedCells(): Promise<number> {
+    const { n } = await platform.catalog.db
+      .selectFrom('released_cells')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .executeTakeFirstOrThrow();
+    return Number(n);
   }
 
   it('runs a job whose record takes longer than a heartbeat to its end, instead of taking it for lost', async () => {
@@ -201,15 +217,6 @@ describe.each(catalogBackends())('a query started while its submit is recorded, 
             : platform.audit.record(event, trx),
       },
     };
-    const releasedCells = async () =>
-      Number(
-        (
-          await platform.catalog.db
-            .selectFrom('released_cells')
-            .select((eb) => eb.fn.countAll().as('n'))
-            .executeTakeFirstOrThrow()
-        ).n,
-      );
     const resultsBefore = (await platform.store.list('results/')).sort();
     const cellsBefore = await releasedCells();
     const worker = await startWorker(refusing);
@@ -224,6 +231,51 @@ describe.each(catalogBackends())('a query started while its submit is recorded, 
     // Nor did the release ledger record a cell of an answer nobody may see.
     expect(await releasedCells()).toBe(cellsBefore);
   }, 60_000);
+
+  it.each([
+    ['started here', true],
+    ['queued', false],
+  ])(
+    'ends a job %s whose grant is revoked while its engine runs, with nothing of its answer kept',
+    async (_path, startHere) => {
+      const { user } = await researcher();
+      const grants = await grantsRepository(platform.catalog.db).active(
+        user.id,
+        'synthea-observations',
+        new Date(),
+      );
+      const running = gate();
+      const revoked = gate();
+      // The real engine, once the grant is gone.
+      const held = withRows(platform, async (statement, options) => {
+        running.open();
+        await revoked.opened;
+        return platform.engine.rows(statement, options);
+      });
+      const cellsBefore = await releasedCells();
+      const worker = await startWorker(held);
+      try {
+        const job = await submitQuery(held, { user, source: 'test' }, byCodeAndSex, {
+          startHere,
+        });
+        await running.opened;
+        await revokeGrant(platform, testActor, grants[0]!.id);
+        // Longer than a check of the user's access stands for: the run must check again.
+        await sleep(1100);
+        revoked.open();
+        const finished = await waitForQuery(held, user, job.id, 30);
+        expect(finished).toMatchObject({ status: 'failed', resultKey: null, summary: null });
+        expect(finished.error?.message).toMatch(/revoked/);
+        expect(
+          (await platform.store.list('results/')).filter((key) => key.includes(job.id)),
+        ).toEqual([]);
+        expect(await releasedCells()).toBe(cellsBefore);
+      } finally {
+        await worker.stop();
+      }
+    },
+    60_000,
+  );
 
   it('holds the worker’s places under a burst of submits that wait, and runs each accepted job once', async () => {
     const { user } = await researcher();

@@ -27,7 +27,7 @@ import {
   type ResultColumn,
 } from '../../query/compile-query.ts';
 import { percentilesNeedCounting, type DisclosedRow } from '../../query/disclosure.ts';
-import { takeFreshSubmitChecks, type SubmitChecks } from '../../query/fresh-checks.ts';
+import { freshMs, takeFreshSubmitChecks, type SubmitChecks } from '../../query/fresh-checks.ts';
 import {
   mostRowsPerPatient,
   planOptionsOf,
@@ -43,7 +43,7 @@ import { rememberResultRows } from '../../query/result-cache.ts';
 import { runAggregate } from '../../query/run-aggregate.ts';
 import { sortRows } from '../../query/sort-rows.ts';
 import { candidateReleases } from './candidate-releases.ts';
-import { requireDatasetAccess } from './dataset-access.ts';
+import { lostResultAccess, requireDatasetAccess } from './dataset-access.ts';
 
 export type QueryJobOutcome = {
   summary: QuerySummary;
@@ -91,7 +91,9 @@ async function answerQuery(
   options: RunOptions,
   recorded: Promise<unknown> | undefined,
 ): Promise<QueryJobOutcome & { dataset: Dataset }> {
-  const checks = takeFreshSubmitChecks(job.id) ?? (await checkAgain(platform, job));
+  const fresh = takeFreshSubmitChecks(job.id);
+  const checkedAt = fresh?.at ?? Date.now();
+  const checks = fresh ?? (await checkAgain(platform, job));
   const { dataset, access } = checks;
   const spec = checks.spec ?? querySpecSchema.parse(job.spec);
   const columns = queryColumns(dataset.contract);
@@ -115,6 +117,7 @@ async function answerQuery(
 
   if (spec.select) {
     await recorded;
+    await assertAccessHeld(platform, job, checkedAt, { kind: 'rows', releases });
     const rowCount = await writeRowLevelResult(platform, compiled, plan, resultKey, options);
     return {
       dataset,
@@ -154,6 +157,7 @@ async function answerQuery(
     ({ groups, total: grandTotal } = await runAggregate(platform.engine, compiled, shape, options));
   }
   await recorded;
+  await assertAccessHeld(platform, job, checkedAt, { kind: 'aggregate', releases });
   // The result file is written while the ledger records the rows and nothing waits for it
   // but the job's end: DuckDB writes on its own threads, the catalog works on this one.
   let written: Promise<void> | undefined;
@@ -310,6 +314,31 @@ async function checkAgain(platform: Platform, job: QueryJob): Promise<SubmitChec
   if (!user || !dataset)
     throw new AppError('dataset_not_found', 'The query’s user or dataset is gone');
   return { user, dataset, access: await requireDatasetAccess(platform, user, dataset.id) };
+}
+
+/**
+ * A run that outlasted its access check checks again before anything of its answer is stored
+ * or put through the privacy step: a grant revoked or expired, a user disabled, row access or a
+ * hospital taken away while the engine ran ends the job, instead of answering under the access
+ * the user had when it started.
+ */
+async function assertAccessHeld(
+  platform: Platform,
+  job: QueryJob,
+  checkedAt: number,
+  answer: Pick<QuerySummary, 'kind' | 'releases'>,
+): Promise<void> {
+  if (Date.now() - checkedAt <= freshMs) return;
+  const { access } = await checkAgain(platform, job);
+  const lost = lostResultAccess({ accessLevel: job.accessLevel, summary: answer }, access);
+  if (lost) {
+    throw new AppError(
+      'access_lost',
+      lost === 'row access'
+        ? 'Your row access to the dataset ended while the query ran: run it again under your current access'
+        : 'Your access to a hospital this query read ended while it ran: run it again under your current access',
+    );
+  }
 }
 
 async function writeAggregateResult(
