@@ -67,13 +67,19 @@ export function union(...constraints: readonly Constraint[]): Constraint {
 }
 
 export function intersect(a: Constraint, b: Constraint): Constraint {
+  // Both sorted and disjoint: walked side by side, as two lists of hundreds of releases would
+  // cost their product pair by pair. A range that ends first meets nothing after the other's.
   const ranges: Range[] = [];
-  for (const [alo, ahi] of a.ranges) {
-    for (const [blo, bhi] of b.ranges) {
-      const lo = compareCuts(alo, blo) >= 0 ? alo : blo;
-      const hi = compareCuts(ahi, bhi) <= 0 ? ahi : bhi;
-      if (compareCuts(lo, hi) < 0) ranges.push([lo, hi]);
-    }
+  let i = 0;
+  let j = 0;
+  while (i < a.ranges.length && j < b.ranges.length) {
+    const [alo, ahi] = a.ranges[i]!;
+    const [blo, bhi] = b.ranges[j]!;
+    const lo = compareCuts(alo, blo) >= 0 ? alo : blo;
+    const hi = compareCuts(ahi, bhi) <= 0 ? ahi : bhi;
+    if (compareCuts(lo, hi) < 0) ranges.push([lo, hi]);
+    if (compareCuts(ahi, bhi) < 0) i += 1;
+    else j += 1;
   }
   return normal({ ranges, nulls: a.nulls && b.nulls });
 }
@@ -107,11 +113,26 @@ function isPoint([lo, hi]: Range): boolean {
   return 'v' in lo && 'v' in hi && lo.s === -1 && hi.s === 1 && lo.v === hi.v;
 }
 
+/** The index of the first of the sorted, disjoint ranges that ends at `cut` or after it. */
+function firstEndingFrom(ranges: readonly Range[], cut: Cut): number {
+  let lo = 0;
+  let hi = ranges.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compareCuts(ranges[mid]![1], cut) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 /** Whether `inner` lies within `outer`: each of its ranges within one of outer's (merged) ranges. */
 export function within(inner: Constraint, outer: Constraint): boolean {
   if (inner === outer) return true;
   if (inner.nulls && !outer.nulls) return false;
-  let j = 0;
+  const [first] = inner.ranges;
+  // The releases read are hundreds of ranges: the first one to look at is found by halving,
+  // so that a piece of the line is placed in a few steps rather than one per release.
+  let j = first ? firstEndingFrom(outer.ranges, first[1]) : 0;
   for (const [lo, hi] of inner.ranges) {
     while (j < outer.ranges.length && compareCuts(outer.ranges[j]![1], hi) < 0) j += 1;
     const range = outer.ranges[j];
@@ -176,6 +197,36 @@ export function meetWithin(a: Box, b: Box, c: Box): boolean {
   return both === undefined || boxWithin(both, c);
 }
 
+// Unions of two constraints already built, by the constraints themselves: the search asks
+// for the same pair of releases read thousands of times, and constraints are never changed.
+const unions = new WeakMap<Constraint, WeakMap<Constraint, Constraint>>();
+
+function unionOfTwo(a: Constraint, b: Constraint): Constraint {
+  let withA = unions.get(a);
+  if (!withA) {
+    withA = new WeakMap();
+    unions.set(a, withA);
+  }
+  let both = withA.get(b);
+  if (!both) {
+    both = union(a, b);
+    withA.set(b, both);
+  }
+  return both;
+}
+
+/** Two sorted lists of cuts as one sorted list, in one pass. */
+function mergeCuts(a: readonly Cut[], b: readonly Cut[]): Cut[] {
+  const merged: Cut[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    if (j >= b.length || (i < a.length && compareCuts(a[i]!, b[j]!) <= 0)) merged.push(a[i++]!);
+    else merged.push(b[j++]!);
+  }
+  return merged;
+}
+
 /**
  * A necessary condition for box `x` to lie within a ∪ b, checked one dimension at a time: each
  * of its constraints within the union of theirs.
@@ -185,7 +236,7 @@ export function mayCover(x: Box, a: Box, b: Box): boolean {
     const [ad, bd] = [a[dim], b[dim]];
     if (!ad || !bd) continue;
     const xd = x[dim] ?? everything;
-    if (!within(xd, ad) && !within(xd, bd) && !within(xd, union(ad, bd))) return false;
+    if (!within(xd, ad) && !within(xd, bd) && !within(xd, unionOfTwo(ad, bd))) return false;
   }
   return true;
 }
@@ -262,34 +313,48 @@ export function combine(terms: readonly Term[]): Combination {
     }
     // The line cut at every end of every range of this dimension: each piece lies wholly in or
     // out of each term. Pieces in the same terms are walked together.
-    const bounds = [start, end];
-    for (const term of active)
-      for (const range of term.box[dim]?.ranges ?? []) bounds.push(...range);
-    bounds.sort(compareCuts);
+    let bounds = [start, end];
+    for (const term of active) bounds = mergeCuts(bounds, term.box[dim]?.ranges.flat() ?? []);
+    // Merging needs each constraint in its normal form; one that is not is sorted as before.
+    if (bounds.some((cut, index) => index > 0 && compareCuts(bounds[index - 1]!, cut) > 0)) {
+      bounds.sort(compareCuts);
+    }
     const groups = new Map<number, { terms: Term[]; ranges: Array<[Cut, Cut]>; nulls: boolean }>();
-    const place = (piece: Constraint, range?: [Cut, Cut]) => {
+    const place = (holds: (set: Constraint, index: number) => boolean, range?: [Cut, Cut]) => {
       let mask = 0;
-      const inside: Term[] = [];
       active.forEach((term, index) => {
         const set = term.box[dim];
-        if (!set || within(piece, set)) {
-          mask |= 1 << index;
-          inside.push(term);
-        }
+        if (!set || holds(set, index)) mask |= 1 << index;
       });
       if (mask === 0) return;
-      const entry = groups.get(mask) ?? { terms: inside, ranges: [], nulls: false };
+      let entry = groups.get(mask);
+      if (!entry) {
+        entry = {
+          terms: active.filter((_, index) => mask & (1 << index)),
+          ranges: [],
+          nulls: false,
+        };
+        groups.set(mask, entry);
+      }
       if (range) {
         const last = entry.ranges.at(-1);
         if (last && compareCuts(last[1], range[0]) === 0) last[1] = range[1];
         else entry.ranges.push(range);
       } else entry.nulls = true;
-      groups.set(mask, entry);
     };
-    place(onlyNull);
+    place((set) => set.nulls);
+    // The pieces come in order, so each term's ranges are walked once alongside them: `next`
+    // holds, per term, the first of its ranges that does not end before the piece does.
+    const next = active.map(() => 0);
     for (let index = 1; index < bounds.length; index += 1) {
       const range: [Cut, Cut] = [bounds[index - 1]!, bounds[index]!];
-      if (compareCuts(range[0], range[1]) < 0) place({ ranges: [range], nulls: false }, range);
+      if (compareCuts(range[0], range[1]) >= 0) continue;
+      place((set, term) => {
+        let j = next[term]!;
+        while (j < set.ranges.length && compareCuts(set.ranges[j]![1], range[1]) < 0) j += 1;
+        next[term] = j;
+        return j < set.ranges.length && compareCuts(set.ranges[j]![0], range[0]) <= 0;
+      }, range);
     }
     for (const { terms: inside, ranges, nulls } of groups.values()) {
       walk(inside, rest, { ...prefix, [dim]: { ranges, nulls } });
