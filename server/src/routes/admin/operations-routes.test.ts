@@ -9,7 +9,9 @@ import {
 } from '../../../test/helper.ts';
 import { ingest, prepareDataset, synthea } from '../../../test/ingest-helpers.ts';
 import type { App } from '../../app.ts';
+import { createLogger } from '../../logger.ts';
 import { assignSteward } from '../../use-cases/accounts/manage-users.ts';
+import { startQueryWorker } from '../../use-cases/queries/query-worker.ts';
 import { grantDatasetAccess } from '../../use-cases/manage-access.ts';
 
 describe('operations: hospitals, work under way, storage', () => {
@@ -117,6 +119,28 @@ describe('operations: hospitals, work under way, storage', () => {
     ).entries[0];
     expect(entry).toMatchObject({ actor: 'admin@example.org' });
     expect(entry?.details.owner).toBeDefined();
+  });
+
+  it('stops a finished query as a no-op, without showing an administrator what it found', async () => {
+    const worker = startQueryWorker(platform, { logger: createLogger('silent'), pollMs: 50 });
+    try {
+      const answered = await call('rae', 'POST', '/api/v1/queries?wait=30', {
+        dataset: 'synthea-observations',
+        measures: [{ fn: 'patients' }],
+      });
+      const own = answered.json<QueryJobView>();
+      expect(own.status).toBe('succeeded');
+      expect(own.summary?.keyPoints.length).toBeGreaterThan(0);
+
+      const stopped = await call('admin', 'DELETE', `/api/v1/admin/queries/${own.id}`);
+      expect(stopped.statusCode).toBe(200);
+      expect(stopped.json<QueryJobView>()).toMatchObject({ status: 'succeeded', summary: null });
+      for (const point of own.summary!.keyPoints) {
+        expect(stopped.body).not.toContain(JSON.stringify(point));
+      }
+    } finally {
+      await worker.stop();
+    }
   });
 
   it('measures the storage zones and the lake by dataset', async () => {

@@ -204,8 +204,12 @@ export function operationsRoutes(platform: Platform): FastifyPluginAsyncZod {
           response: { 200: queryJobSchema, ...errors },
         },
       },
-      async (request) =>
-        presentQueryJob(await cancelAnyQuery(platform, requireCaller(request), request.params.id)),
+      async (request) => {
+        const job = await cancelAnyQuery(platform, requireCaller(request), request.params.id);
+        // An administrator stops queries without reading them: the key points of one that had
+        // already finished are data, reached only through a grant, and stay with their owner.
+        return { ...presentQueryJob(job), summary: null };
+      },
     );
 
     app.get(
