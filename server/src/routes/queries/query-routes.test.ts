@@ -477,6 +477,14 @@ describe('/api/v1/queries', () => {
     // The results of a query run while the grant held are data too.
     const page = await call('agg@example.org', 'GET', `/api/v1/queries/${earlier.id}/results`);
     expect(page.statusCode).toBe(403);
+    // So are its key points: the job is still the user's, but shows what it found no more.
+    expect(earlier.summary?.keyPoints.length).toBeGreaterThan(0);
+    const job = await call('agg@example.org', 'GET', `/api/v1/queries/${earlier.id}`);
+    expect(job.json<QueryJobView>()).toMatchObject({ status: 'succeeded', summary: null });
+    const listed = await call('agg@example.org', 'GET', '/api/v1/queries?pageSize=100');
+    const mine = listed.json<{ queries: QueryJobView[] }>().queries;
+    expect(mine.find((query) => query.id === earlier.id)).toMatchObject({ summary: null });
+    expect(mine.every((query) => query.summary === null)).toBe(true);
     const dictionary = await call(
       'agg@example.org',
       'GET',

@@ -20,6 +20,7 @@ import {
   readResultPage,
   resultPageOf,
   waitForQuery,
+  withResultsInReach,
 } from '../../use-cases/queries/read-query.ts';
 import { openDownload } from '../../use-cases/queries/download-export.ts';
 import { exportQueryResult } from '../../use-cases/queries/export-query.ts';
@@ -107,7 +108,8 @@ export function queryRoutes(
       async (request) => {
         const user = requireUser(request);
         const found = await listQueries(platform, user, request.query);
-        return { ...request.query, total: found.total, queries: found.jobs.map(presentQueryJob) };
+        const jobs = await withResultsInReach(platform, user, found.jobs);
+        return { ...request.query, total: found.total, queries: jobs.map(presentQueryJob) };
       },
     );
 
@@ -128,7 +130,8 @@ export function queryRoutes(
       async (request) => {
         const user = requireUser(request);
         const job = await waitForQuery(platform, user, request.params.id, request.query.wait);
-        return presentQueryJob(job);
+        const [shown] = await withResultsInReach(platform, user, [job]);
+        return presentQueryJob(shown!);
       },
     );
 
@@ -249,7 +252,9 @@ export function queryRoutes(
       },
       async (request) => {
         const caller = requireCaller(request);
-        return presentQueryJob(await cancelQuery(platform, caller, request.params.id));
+        const job = await cancelQuery(platform, caller, request.params.id);
+        const [shown] = await withResultsInReach(platform, caller.user, [job]);
+        return presentQueryJob(shown!);
       },
     );
   };

@@ -10,7 +10,8 @@ import { presentResultRow } from '../../query/present-result.ts';
 import { cachedResultRows } from '../../query/result-cache.ts';
 import { sortRows } from '../../query/sort-rows.ts';
 import { listenForQueryEnd } from '../../query/query-events.ts';
-import { requireDatasetAccess } from './dataset-access.ts';
+import type { DatasetAccess } from '../../policy.ts';
+import { currentDatasetAccess, lostResultAccess, requireDatasetAccess } from './dataset-access.ts';
 
 export const maxPageSize = 1000;
 
@@ -49,6 +50,29 @@ export async function waitForQuery(
     const ended = await end.finished;
     if (ended) return ended;
   }
+}
+
+/**
+ * The user's jobs with the key points of each finished one left out where their access now does
+ * not cover its result (a grant ended, row access or a hospital taken away). Key points are
+ * data: like the result's pages and exports, they are read under a grant in force.
+ */
+export async function withResultsInReach(
+  platform: Platform,
+  user: User,
+  jobs: readonly QueryJob[],
+): Promise<QueryJob[]> {
+  const access = new Map<string, DatasetAccess | undefined>();
+  for (const job of jobs) {
+    if (job.summary !== null && !access.has(job.datasetId)) {
+      access.set(job.datasetId, await currentDatasetAccess(platform, user, job.datasetId));
+    }
+  }
+  return jobs.map((job) => {
+    if (job.summary === null) return job;
+    const now = access.get(job.datasetId);
+    return now && !lostResultAccess(job, now) ? job : { ...job, summary: null };
+  });
 }
 
 export async function listQueries(platform: Platform, user: User, page: PageRequest) {
