@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { combine as combineBefore } from './before/regions.ts';
-import { searchCombinations as searchBefore } from './before/search.ts';
+import { combine as combineBefore } from '../../../test/ledger-before/regions.ts';
+import { searchCombinations as searchBefore } from '../../../test/ledger-before/search.ts';
 import { between, combine, onlyNull, otherValues, points, union, type Box } from './regions.ts';
 import { searchCombinations, type SearchBounds, type SearchCell } from './search.ts';
 

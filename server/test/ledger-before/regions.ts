@@ -6,7 +6,7 @@
  * covers. The box and its parts are types of catalog/cell-box.ts, where the repository that
  * stores them reads them too.
  */
-import type { Box, Constraint, Cut, Range, Value } from '../../../catalog/cell-box.ts';
+import type { Box, Constraint, Cut, Range, Value } from '../../src/catalog/cell-box.ts';
 
 export type { Box, Constraint, Cut, Range, Value };
 
