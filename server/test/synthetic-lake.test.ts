@@ -90,3 +90,19 @@ describe('synthetic lab-results lake', () => {
     expect(plan.main).toEqual([]);
   });
 });
+
+describe('synthetic lab-results lake over more than a year', () => {
+  let platform: TestPlatform | undefined;
+  afterAll(() => platform?.dispose());
+
+  it('runs its months on into the next year rather than failing on a thirteenth', async () => {
+    platform = await createSyntheticLabPlatform({ hospitals: 1, months: 13, rowsPerRelease: 500 });
+    const releases = await releasesRepository(platform.catalog.db).list({
+      datasetId: 'lab-results',
+    });
+    const months = releases.map((release) => release.month).sort();
+    expect(months).toHaveLength(13);
+    expect(months[0]).toBe('2024-01');
+    expect(months.at(-1)).toBe('2025-01');
+  }, 120_000);
+});

@@ -23,7 +23,8 @@ const syntheticActor: Actor = { userId: null, name: 'synthetic lake', source: 'm
  * Publishes a large synthetic `lab-results` lake straight as Parquet, release by release, as
  * an ingest would publish it: for benchmarks and for tests that need queries that take a while.
  * Ingesting tens of millions of CSV rows would take longer than what they are made for, and
- * the query path cannot tell the difference. Hospitals are h01, h02, …; months 2024-01, ….
+ * the query path cannot tell the difference. Hospitals are h01, h02, …; months 2024-01, …, on
+ * into later years for more than twelve.
  * Each release is laid out as ingest lays it out (ingest/lake-layout.ts: sorted by code, then
  * event date, in row groups of the size ingest picks), and the catalog gets its file
  * statistics as an ingest records them (ingest/release-file-stats.ts), so that the planner
@@ -72,7 +73,9 @@ export async function publishSyntheticLabResults(
         });
       }
       for (let m = 0; m < options.months; m += 1) {
-        const month = `2024-${String(m + 1).padStart(2, '0')}`;
+        // Month m counts from 2024-01 and runs on into the years after.
+        const year = 2024 + Math.floor(m / 12);
+        const month = `${year}-${String((m % 12) + 1).padStart(2, '0')}`;
         const jobId = randomUUID();
         const releaseId = randomUUID();
         const files = ingestFiles(platform, jobId, {
@@ -102,7 +105,7 @@ export async function publishSyntheticLabResults(
         COPY (
           SELECT p.patient,
             'enc_' || CAST(${seed} AS VARCHAR) || '_' || CAST(r // 4 AS VARCHAR) AS encounter,
-            p.birth_year, CAST(2024 - p.birth_year AS SMALLINT) AS age, p.sex, p.race, p.ethnicity,
+            p.birth_year, CAST(${year} - p.birth_year AS SMALLINT) AS age, p.sex, p.race, p.ethnicity,
             'Massachusetts' AS state, p.zip,
             TIMESTAMP '${month}-01' + to_seconds(CAST((r * 7919) % 2419200 AS BIGINT)) AS collected_at,
             t.category, t.code, t.name AS description,
