@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeProgress } from './ingest-command.ts';
+import { describeProgress, progressPrinter } from './ingest-command.ts';
 
 const step = {
   bytes: 2_700_000_000,
@@ -52,5 +52,39 @@ describe("the CLI's ingest progress", () => {
 
   it('says only how far it got when the engine cannot count rows', () => {
     expect(describeProgress({ ...step, phase: 'writing', percent: 40 })).toBe('writing        40%');
+  });
+});
+
+describe("the CLI's ingest progress printer", () => {
+  const reading = {
+    ...step,
+    phase: 'reading' as const,
+    percent: 0,
+    rowsProcessed: 0,
+    rowsTotal: 10_000_000,
+    estimated: true,
+  };
+
+  it("prints a step's start once, though the pipeline and the engine both report 0 %", () => {
+    const lines: string[] = [];
+    const print = progressPrinter(step.bytes, Date.now(), (line) => lines.push(line));
+    // The pipeline's own 0 % (no rate yet), then the engine's first report, 0 % at 0 rows/s.
+    print(reading);
+    print({ ...reading, rowsPerSecond: 0 });
+    print({ ...reading, percent: 12, rowsProcessed: 1_200_000, rowsPerSecond: 150_000 });
+    print({
+      ...reading,
+      percent: 100,
+      rowsProcessed: 9_999_998,
+      rowsTotal: 9_999_998,
+      estimated: false,
+    });
+    print({ ...reading, phase: 'checking', rowsTotal: 9_999_998 });
+    expect(lines).toEqual([
+      'reading        0%, about 0 of 10,000,000 rows',
+      'reading        12%, about 1,200,000 of 10,000,000 rows, 150,000 rows/s',
+      'reading        100%, 9,999,998 rows',
+      'checking       0%, about 0 of 9,999,998 rows',
+    ]);
   });
 });

@@ -36,7 +36,7 @@ export function registerIngestCommand(program: Command): void {
             source: { file },
             onProgress: options.json
               ? undefined
-              : (progress) => printProgress(progress, size.size, started),
+              : progressPrinter(size.size, started, (line) => console.error(line)),
           });
           if (options.json) console.log(JSON.stringify(result, null, 2));
           else printResult(result, size.size, Date.now() - started);
@@ -46,14 +46,35 @@ export function registerIngestCommand(program: Command): void {
     );
 }
 
-function printProgress(progress: IngestJobProgress, total: number, started: number): void {
+/**
+ * Writes an ingest's progress, one line per change of how far it got: the pipeline announces
+ * each step at 0 % and the engine's first report is often 0 % again, which printed the step's
+ * start twice. A report that differs only in its rate (0 rows/s, or none yet) is not a change.
+ */
+export function progressPrinter(
+  total: number,
+  started: number,
+  write: (line: string) => void,
+): (progress: IngestJobProgress) => void {
+  let last: string | undefined;
+  return (progress) => {
+    const reached =
+      progress.phase === 'landing'
+        ? `landing ${progress.bytes}`
+        : describeProgress({ ...progress, rowsPerSecond: null });
+    if (reached === last) return;
+    last = reached;
+    write(progressLine(progress, total, started));
+  };
+}
+
+function progressLine(progress: IngestJobProgress, total: number, started: number): string {
   if (progress.phase === 'landing') {
     const seconds = Math.max((Date.now() - started) / 1000, 0.001);
     const rate = formatBytes(progress.bytes / seconds);
-    console.error(`landing   ${formatBytes(progress.bytes)} of ${formatBytes(total)} (${rate}/s)`);
-    return;
+    return `landing   ${formatBytes(progress.bytes)} of ${formatBytes(total)} (${rate}/s)`;
   }
-  console.error(describeProgress(progress));
+  return describeProgress(progress);
 }
 
 /**
