@@ -1,0 +1,98 @@
+import { randomUUID } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  catalogBackends,
+  createTestCatalog,
+  type TestCatalog,
+} from '../../test/catalog-backends.ts';
+import { migrateToLatest } from './migrate.ts';
+import { releasedCellsRepository } from './released-cells-repository.ts';
+
+describe.each(catalogBackends())('release ledger cells on %s', (kind) => {
+  let catalog: TestCatalog;
+
+  beforeEach(async () => {
+    catalog = await createTestCatalog(kind);
+    await migrateToLatest(catalog.db);
+    await catalog.db
+      .insertInto('datasets')
+      .values({ id: 'lab-results', title: 'Lab', description: '', contract: '{}' })
+      .execute();
+  });
+
+  afterEach(async () => {
+    await catalog.dispose();
+  });
+
+  const boxed = (n: number) => ({
+    groups: ['{"column":"code"}'],
+    values: [`code-${n}`, 0.1 + 0.2, null],
+    box: { code: { ranges: [[{ v: `code-${n}` }, { v: `code-${n}` }]] }, release: null },
+    boxKey: `key-${n}`,
+    scope: 'scope',
+    rows: 1000 + n,
+  });
+
+  it('reads the same cells whether this process recorded them or another one did', async () => {
+    // The handle that records keeps what it wrote as read; another handle has nothing in
+    // memory and reads everything from the catalog. Both must see the very same ledger.
+    const recorder = releasedCellsRepository(catalog.db);
+    const reader = () => releasedCellsRepository(catalog.db.withoutPlugins());
+    await recorder.record('project:a', 'lab-results', randomUUID(), [
+      { family: 'f1', cell: boxed(1), patients: 12 },
+      { family: 'f2', cell: { groups: [], values: null }, patients: 40 },
+    ]);
+    await recorder.record('project:b', 'lab-results', randomUUID(), [
+      { family: 'f1', cell: boxed(9), patients: 99 },
+    ]);
+    await recorder.record('project:a', 'lab-results', randomUUID(), [
+      { family: 'f1', cell: boxed(2), patients: 13 },
+      { family: 'f3', cell: boxed(3), patients: 30 },
+      {
+        family: 'result',
+        cell: { groups: [], released: [['x']], totalReleased: true },
+        patients: 50,
+      },
+    ]);
+
+    const recorded = await recorder.relevant('project:a', 'lab-results', ['f1', 'f2', 'result'], 2);
+    const fresh = await reader().relevant('project:a', 'lab-results', ['f1', 'f2', 'result'], 2);
+    expect(recorded).toEqual(fresh);
+    // The two newest boxed cells of the holder, newest first; the earlier ones by family.
+    expect(fresh.pool.map((cell) => cell.stored.boxKey)).toEqual(['key-3', 'key-2']);
+    expect(fresh.pool[0]!.stored.box).toEqual(boxed(3).box);
+    expect([...fresh.earlier.keys()].sort()).toEqual(['f1', 'f2', 'result']);
+    expect(
+      fresh.earlier
+        .get('f1')!
+        .map((cell) => cell.patients)
+        .sort(),
+    ).toEqual([12, 13]);
+    expect(
+      fresh.earlier.get('f1')!.map((cell) => (cell.cell as { values: unknown[] }).values),
+    ).toEqual(expect.arrayContaining([boxed(1).values, boxed(2).values]));
+    // Nothing of another holder.
+    expect(JSON.stringify(fresh)).not.toContain('code-9');
+  });
+
+  it('finds a holder’s earlier cells of many families, past one statement’s slice', async () => {
+    const families = Array.from({ length: 2500 }, (_, i) => `family-${i}`);
+    const recorder = releasedCellsRepository(catalog.db);
+    await recorder.record(
+      'project:a',
+      'lab-results',
+      randomUUID(),
+      [0, 999, 1000, 2499].map((i) => ({ family: families[i]!, cell: boxed(i), patients: i })),
+    );
+    const found = await releasedCellsRepository(catalog.db.withoutPlugins()).relevant(
+      'project:a',
+      'lab-results',
+      families,
+      1000,
+    );
+    expect([...found.earlier.keys()].sort()).toEqual(
+      ['family-0', 'family-1000', 'family-2499', 'family-999'].sort(),
+    );
+    expect(found.pool).toHaveLength(4);
+  });
+});
