@@ -111,6 +111,10 @@ async function answerQuery(
   const { plan, context } = planned;
   let { compiled } = planned;
   const resultKey = resultKeyOf(job);
+  // Where the result goes is made ready while the engine runs (on local disk its folders,
+  // whose creation took 3–5 ms after the privacy step on a busy machine); awaited by the write.
+  const target = platform.store.locateForWrite(resultKey);
+  target.catch(() => undefined);
   const read = new Map<string, CandidateRelease>();
   for (const release of [...plan.main, ...plan.cohort.flat()]) read.set(release.id, release);
   const releases = summarizeReleases([...read.values()]);
@@ -118,7 +122,7 @@ async function answerQuery(
   if (spec.select) {
     await recorded;
     await assertAccessHeld(platform, job, checkedAt, { kind: 'rows', releases });
-    const rowCount = await writeRowLevelResult(platform, compiled, plan, resultKey, options);
+    const rowCount = await writeRowLevelResult(platform, compiled, plan, await target, options);
     return {
       dataset,
       resultKey,
@@ -181,7 +185,7 @@ async function answerQuery(
         0,
         spec.limit,
       );
-      written = writeAggregateResult(platform, compiled.columns, rows, resultKey);
+      written = writeAggregateResult(platform, compiled.columns, rows, target);
       // Awaited below; a failure of the ledger's record meanwhile must not leave it unheard.
       written.catch(() => undefined);
       return rows;
@@ -345,12 +349,12 @@ async function writeAggregateResult(
   platform: Platform,
   columns: readonly ResultColumn[],
   rows: readonly DisclosedRow[],
-  resultKey: string,
+  target: Promise<string>,
 ): Promise<void> {
   await platform.engine.writeRowsAsParquet(
     rows,
     [...columns, { name: 'suppressed', type: 'boolean' }],
-    await platform.store.locateForWrite(resultKey),
+    await target,
   );
 }
 
@@ -358,10 +362,9 @@ async function writeRowLevelResult(
   platform: Platform,
   compiled: CompiledQuery,
   plan: QueryPlan,
-  resultKey: string,
+  target: string,
   options: RunOptions,
 ): Promise<number> {
-  const target = await platform.store.locateForWrite(resultKey);
   const { dialect } = platform.engine;
   const statement =
     plan.main.length > 0
