@@ -69,6 +69,20 @@ describe('the ledger’s geometry', () => {
     ).toBe('zero');
   });
 
+  it('sees an earlier total less two groups of a new result under a narrower filter', () => {
+    // All patients, then those of code x by sex: the total less the two groups is the patients
+    // without x, whom neither group meets.
+    const total = cell('total', { release: releases }, true);
+    const women = cell('F', { release: releases, code: point('x'), sex: point('F') }, false);
+    const men = cell('M', { release: releases, code: point('x'), sex: point('M') }, false);
+    const search = searchCombinations([women, men], [total]);
+    expect(search.candidates.map((c) => c.terms.map((t) => t.cell.id).sort())).toContainEqual([
+      'F',
+      'M',
+      'total',
+    ]);
+  });
+
   it('measures the search at its bound: the pool of earlier cells, 50 new ones', () => {
     // Earlier: results of 50 groups, by code, by value bin, by month, by sex and race, some
     // of them over one hospital, some without one ZIP area.

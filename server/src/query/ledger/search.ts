@@ -102,6 +102,16 @@ export function searchCombinations(
     }
     return found;
   };
+  // The new cells meeting a cell, kept per cell: partners beside the earlier ones.
+  const newsCache = new Map<SearchCell, SearchCell[]>();
+  const newsMeeting = (cell: SearchCell) => {
+    let found = newsCache.get(cell);
+    if (!found) {
+      found = news.filter((other) => other !== cell && boxesMeet(other.box, cell.box));
+      newsCache.set(cell, found);
+    }
+    return found;
+  };
   const plus = (cell: SearchCell) => ({ cell, coefficient: 1 as const });
   const minus = (cell: SearchCell) => ({ cell, coefficient: -1 as const });
 
@@ -110,7 +120,7 @@ export function searchCombinations(
       unexamined.push(x);
       continue;
     }
-    const around = near(x).concat(news.filter((cell) => cell !== x && boxesMeet(cell.box, x.box)));
+    const around = near(x).concat(newsMeeting(x));
     const inX = new Map(around.map((cell) => [cell, boxWithin(cell.box, x.box)]));
     const xIn = new Map(around.map((cell) => [cell, boxWithin(x.box, cell.box)]));
     for (const a of around) {
@@ -150,14 +160,17 @@ export function searchCombinations(
         }
       }
     }
-    // Partners that do not meet X, through a cell that does.
+    // Partners that do not meet X, through an earlier cell that does: earlier cells, and other
+    // new cells (the total less two groups of a new result is such a sum).
     for (const b of around) {
       if (!b.earlier || evaluated >= bounds.combinations) continue;
       const straddles = !inX.get(b);
       const holds = xIn.get(b) === true;
       if (!straddles && !holds) continue;
-      const witnesses = around.concat(near(b));
-      for (const a of near(b)) {
+      const partners = near(b).concat(newsMeeting(b));
+      const witnesses = around.concat(partners);
+      for (const a of partners) {
+        if (evaluated >= bounds.combinations) break;
         if (a === x || boxesMeet(a.box, x.box)) continue;
         // X + A − B: B within X ⊔ A, reaching into both.
         if (straddles && !boxWithin(b.box, a.box) && mayCover(b.box, x.box, a.box)) {
