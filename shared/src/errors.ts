@@ -416,6 +416,11 @@ export const errorCatalog = {
     meaning: 'The query engine could not run a statement.',
     action: 'Report it to the administrator, who finds the details in the log.',
   },
+  lake_file_missing: {
+    status: 500,
+    meaning: 'A file the catalog lists is missing from the lake; nothing was answered short.',
+    action: "Report it to the administrator, who restores the lake's files from a backup.",
+  },
   overloaded: {
     status: 503,
     meaning: 'The server is overloaded and sheds requests.',

@@ -20,6 +20,22 @@ export function releaseFilesGlob(folderLocation: string): string {
   return `${folderLocation}/*.parquet`;
 }
 
+/**
+ * Where an engine reads a release: each of its files by name (part-0.parquet to part-N, as many
+ * as the catalog lists), so that a file missing from the lake fails the statement. A glob over
+ * the folder would pass over it and answer with fewer rows, on both engines. A release the
+ * catalog lists no files for is read as its folder.
+ */
+export function releaseFileLocations(
+  store: Pick<ObjectStore, 'locate'>,
+  release: { folder: string; fileCount?: number | undefined },
+): string[] {
+  if (!release.fileCount) return [releaseFilesGlob(store.locate(release.folder))];
+  return Array.from({ length: release.fileCount }, (_, index) =>
+    store.locate(`${release.folder}/${releaseFileName(index)}`),
+  );
+}
+
 /** The name of a release's n-th Parquet file (from 0). */
 export function releaseFileName(index: number): string {
   return `part-${index}.parquet`;

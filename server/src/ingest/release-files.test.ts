@@ -4,6 +4,7 @@ import { ingest, prepareDataset, synthea } from '../../test/ingest-helpers.ts';
 import { lakeRowFiles, readParquetObjects } from '../../test/parquet.ts';
 import { researcherWithAccess, runQuery } from '../../test/query-helpers.ts';
 import { deployments } from '../../test/deployments.ts';
+import { releaseFilesRepository } from '../catalog/release-files-repository.ts';
 import { releasesRepository } from '../catalog/releases-repository.ts';
 
 /**
@@ -61,5 +62,58 @@ describe.each(deployments)('release files on %s', (_, { engineEnv, storage }) =>
       expect.objectContaining({ month: '2020-12', rows: large.rows }),
       expect.objectContaining({ month: '2021-03', rows: small.rows }),
     ]);
-  });
+
+    // The attack on a research result: one file of the large release is lost from the lake
+    // (a partial restore, an operator's mistake). A glob over the release would read the rest
+    // and answer short; every query over it must fail instead, saying so without naming the
+    // file, its hospital or its release, and be recorded failed like any other.
+    const lost = largeFiles[1]!;
+    const [lostStats] = (await releaseFilesRepository(platform.catalog.db).of([large.releaseId]))
+      .get(large.releaseId)!
+      .filter((file) => lost.endsWith(`/${file.file}`));
+    const lostCode = lostStats?.codes?.[0];
+    if (!lostCode) throw new Error('the lost file lists no code');
+    await platform.store.delete(lost);
+    const specs = [
+      // The whole release, read as the catalog lists its files.
+      {
+        dataset: 'synthea-observations',
+        groupBy: [{ column: 'month' }],
+        measures: [{ fn: 'count' }],
+      },
+      // The files that may hold one code, as the planner picks them from the catalog.
+      {
+        dataset: 'synthea-observations',
+        where: { column: 'code', op: 'eq', value: lostCode },
+        measures: [{ fn: 'count' }],
+      },
+    ];
+    for (const spec of specs) {
+      const failed = await runQuery(platform, user, spec);
+      expect(failed.rows).toEqual([]);
+      expect(failed.job).toMatchObject({
+        status: 'failed',
+        error: { message: expect.stringContaining('missing from the lake') },
+      });
+      const message = failed.job.error?.message ?? '';
+      for (const secret of [
+        large.releaseId,
+        'hospital',
+        lost,
+        'part-',
+        's3',
+        platform.env.MEDLAKE_HOME,
+      ]) {
+        expect(message).not.toContain(secret);
+      }
+    }
+    // The other release, whose files are all there, is still answered in full.
+    const { job: other, rows: otherRows } = await runQuery(platform, user, {
+      dataset: 'synthea-observations',
+      where: { column: 'month', op: 'eq', value: '2021-03' },
+      measures: [{ fn: 'count' }],
+    });
+    expect(other.status).toBe('succeeded');
+    expect(otherRows).toEqual([expect.objectContaining({ rows: small.rows })]);
+  }, 240_000);
 });

@@ -8,6 +8,8 @@ export type CandidateRelease = {
   month: string;
   /** The release's folder in the lake (lake-keys.ts). */
   folder: string;
+  /** How many files it has, as the catalog lists them (releaseFileLocations). */
+  fileCount?: number;
   /** The most rows one patient has in it, when the catalog knows. */
   maxRowsPerPatient?: number;
   /**

@@ -3,7 +3,7 @@ import { canonicalJson, measureOutputName, type Group, type QuerySpec } from '@m
 import { releasedCellsRepository } from '../catalog/released-cells-repository.ts';
 import { releasesRepository } from '../catalog/releases-repository.ts';
 import type { RunOptions } from '../engines/types.ts';
-import { releaseFilesGlob, releaseFolder } from '../ingest/lake-keys.ts';
+import { releaseFileLocations, releaseFolder } from '../ingest/lake-keys.ts';
 import type { PlatformParts } from '../platform-parts.ts';
 import {
   hiddenPatients,
@@ -586,6 +586,7 @@ async function releaseSlots(
         ...(release.maxRowsPerPatient === null
           ? {}
           : { maxRowsPerPatient: release.maxRowsPerPatient }),
+        fileCount: release.fileCount,
       };
       cache.set(slot.id, slot);
       slots.set(slot.id, slot);
@@ -664,7 +665,7 @@ async function judge(
       month: slot.month,
       releaseId: id,
     });
-    return [releaseFilesGlob(platform.store.locate(folder))];
+    return releaseFileLocations(platform.store, { folder, fileCount: slot.fileCount });
   });
   if (files.length === 0) return { revealed, statements: 0 };
   const questions: TruthQuestion[] = ask.map((candidate) => ({

@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { DuckDBInstance, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
 import { AppError } from '../../errors.ts';
+import { missingLakeFileError } from '../missing-lake-file.ts';
 import type { EngineOptions, QueryEngine, RunOptions, SqlStatement } from '../types.ts';
 import { ConnectionPool } from './connection-pool.ts';
 import { duckDbDialect } from './duckdb-dialect.ts';
@@ -138,10 +139,20 @@ async function withPooledConnection<T>(
         ? signal.reason
         : new AppError('query_stopped', 'The query was stopped');
     }
+    if (isMissingFile(error)) throw missingLakeFileError(error);
     throw error;
   } finally {
     clearInterval(progress);
     signal?.removeEventListener('abort', interrupt);
     pool.release(connection);
   }
+}
+
+/**
+ * Whether DuckDB failed for a file it was given that is not there: a path that matches no file
+ * (on disk, or an S3 listing), or an object that S3 answers 404 for.
+ */
+function isMissingFile(error: unknown): boolean {
+  const message = error instanceof Error ? error.message : String(error);
+  return /No files found that match the pattern|HTTP 404|404 \(Not Found\)/i.test(message);
 }

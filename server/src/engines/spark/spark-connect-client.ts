@@ -7,6 +7,7 @@ import { Table, tableFromIPC, tableToIPC } from 'apache-arrow';
 import protobuf from 'protobufjs';
 import { AppError, UnavailableError } from '../../errors.ts';
 import type { ConnectTarget } from './connect-url.ts';
+import type { ParquetScan } from './spark-scans.ts';
 import { literalOf, type Literal } from './spark-literals.ts';
 
 const protoDirectory = fileURLToPath(new URL('./proto/', import.meta.url));
@@ -93,6 +94,36 @@ export class SparkConnectClient {
     options: ExecuteOptions = {},
   ): Promise<Table> {
     return this.#execute({ root: sqlRelation(query, args) }, options);
+  }
+
+  /**
+   * Runs one SQL statement whose text refers to Parquet scans by name: each name is bound to
+   * its files, given one by one, so that a file missing fails the statement where a glob over
+   * the same files would pass over it (spark-scans.ts).
+   */
+  async sqlOverScans(
+    query: string,
+    scans: readonly ParquetScan[],
+    args: Readonly<Record<string, unknown>> = {},
+    options: ExecuteOptions = {},
+  ): Promise<Table> {
+    const root = sqlRelation(query, args);
+    if (scans.length === 0) return this.#execute({ root }, options);
+    const references = scans.map((scan) => ({
+      subqueryAlias: {
+        alias: scan.name,
+        input: {
+          read: {
+            dataSource: {
+              format: 'parquet',
+              paths: scan.paths,
+              options: scan.basePath ? { basePath: scan.basePath } : {},
+            },
+          },
+        },
+      },
+    }));
+    return this.#execute({ root: { withRelations: { root, references } } }, options);
   }
 
   /**

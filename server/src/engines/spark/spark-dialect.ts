@@ -1,16 +1,16 @@
-import { AppError } from '../../errors.ts';
 import type { SqlDialect } from '../sql-dialect.ts';
-import { sparkPath } from './spark-files.ts';
+import { scanOf } from './spark-scans.ts';
 
 /**
  * Spark SQL. Parameters are named markers (`:p1`), bound by the server from the statement's
  * named arguments. The lake's partition folders (hospital=, month=, release=) become columns
- * from each file's path, as DuckDB's hive partitioning makes them.
+ * from each file's path, as DuckDB's hive partitioning makes them (spark-scans.ts).
  */
 export const sparkDialect: SqlDialect = {
   placeholder: (index) => `:p${index}`,
   quoteIdentifier: (name) => `\`${name.replaceAll('`', '``')}\``,
-  scanParquet,
+  // Bound by the engine to the files one by one (spark-scans.ts), so that one missing fails.
+  scanParquet: scanOf,
   timeBucket: (expression, bucket) => `CAST(date_trunc('${bucket}', ${expression}) AS DATE)`,
   startsWith: (expression, prefix) => `startswith(${expression}, ${prefix})`,
   keyedPseudonym: (expression, key) =>
@@ -44,37 +44,3 @@ export const sparkDialect: SqlDialect = {
   histogram: (expression) =>
     `transform(array_sort(array_distinct(collect_list(${expression}))), k -> named_struct('key', k, 'value', size(filter(collect_list(${expression}), v -> v = k))))`,
 };
-
-/** Characters a glob would read as a pattern, or that would end the quoted path. */
-const globCharacters = /[`{}[\]*?,\\]/;
-
-/**
- * One table over the files, read by Spark in one scan: a path glob that names each file
- * (`{a,b}` alternatives may hold slashes). Files in the lake's partition folders get their
- * hospital, month and release as columns.
- */
-function scanParquet(files: readonly string[]): string {
-  for (const file of files) {
-    // A release folder's files come as one `*.parquet` at the end; nothing else may glob.
-    if (globCharacters.test(file.replace(/\/\*\.parquet$/, ''))) {
-      throw new AppError('internal', 'A lake path holds characters Spark globs would misread');
-    }
-  }
-  const source = `parquet.\`${globOf(files.map(sparkPath))}\``;
-  const partitioned = files.length > 0 && files.every((file) => file.includes('/hospital='));
-  if (!partitioned) return source;
-  const part = (name: string) =>
-    `regexp_extract(_metadata.file_path, '/${name}=([^/]+)/', 1) AS ${name}`;
-  return `(SELECT *, ${part('hospital')}, ${part('month')}, ${part('release')} FROM ${source})`;
-}
-
-function globOf(files: readonly string[]): string {
-  if (files.length === 1) return files[0]!;
-  let prefix = files[0] ?? '';
-  for (const file of files) {
-    while (!file.startsWith(prefix))
-      prefix = prefix.slice(0, prefix.lastIndexOf('/', prefix.length - 2) + 1);
-  }
-  prefix = prefix.slice(0, prefix.lastIndexOf('/') + 1);
-  return `${prefix}{${files.map((file) => file.slice(prefix.length)).join(',')}}`;
-}

@@ -1,4 +1,5 @@
 import { AppError } from '../../errors.ts';
+import { missingLakeFileError } from '../missing-lake-file.ts';
 import type { ObjectStore } from '../../storage/object-store.ts';
 import type { QueryEngine, RunOptions, SqlStatement } from '../types.ts';
 import { rowsOf } from './arrow-json.ts';
@@ -7,6 +8,7 @@ import { SparkConnectClient } from './spark-connect-client.ts';
 import { createSmallParquetWriter } from './small-parquet-writer.ts';
 import { writeOneFile } from './spark-files.ts';
 import { sparkDialect } from './spark-dialect.ts';
+import { bindScans } from './spark-scans.ts';
 
 /**
  * Settings every medlake session on Spark runs with: partition folders stay text (a hospital
@@ -67,12 +69,22 @@ export async function createSparkEngine(options: {
   ) => {
     const current = session();
     const client = await current;
+    const bound = bindScans(query);
     try {
-      return await client.sql(query, args, runOptions);
+      return await client.sqlOverScans(bound.sql, bound.scans, args, runOptions);
     } catch (error) {
       if (error instanceof AppError && error.code === 'engine_unavailable') {
         forget(current);
         void client.close();
+      }
+      // A path given that is not there (PATH_NOT_FOUND), or a file gone between Spark's listing
+      // and its read (FAILED_READ_FILE.FILE_NOT_EXIST).
+      if (
+        error instanceof AppError &&
+        error.code === 'engine_failed' &&
+        /PATH_NOT_FOUND|FILE_NOT_EXIST/.test(error.message)
+      ) {
+        throw missingLakeFileError(error);
       }
       throw error;
     }

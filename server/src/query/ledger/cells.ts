@@ -37,6 +37,8 @@ export type ReleaseSlot = {
   month: string;
   /** The most rows one patient has in the release, when the catalog knows it. */
   maxRowsPerPatient?: number;
+  /** How many files it has: the ledger's own statements read them by name. */
+  fileCount?: number;
 };
 
 export type Shape = { box: Box; scope: Scope; scopeKey: string };

@@ -94,6 +94,7 @@ async function readCandidates(
     hospitalId: release.hospitalId,
     month: release.month,
     folder: releaseFolder({ ...release, releaseId: release.id }),
+    fileCount: release.fileCount,
     ...(release.maxRowsPerPatient === null ? {} : { maxRowsPerPatient: release.maxRowsPerPatient }),
     ...(files.has(release.id) ? { files: files.get(release.id) } : {}),
   }));

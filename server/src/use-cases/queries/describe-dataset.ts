@@ -31,7 +31,7 @@ import { releasesRepository } from '../../catalog/releases-repository.ts';
 import { releaseFolder } from '../../ingest/lake-keys.ts';
 import { requireDatasetAccess } from './dataset-access.ts';
 import { readDictionaryFigures } from './dictionary-figures.ts';
-import { releaseFilesGlob } from '../../ingest/lake-keys.ts';
+import { releaseFileLocations } from '../../ingest/lake-keys.ts';
 
 type Dataset = { id: string; contract: DatasetContract; contractVersion: number };
 
@@ -128,7 +128,7 @@ export async function describeDataset(
 async function codesOf(
   platform: Platform,
   dataset: Dataset,
-  releases: ReadonlyArray<{ hospitalId: string; folder: string }>,
+  releases: ReadonlyArray<{ hospitalId: string; folder: string; fileCount: number }>,
   access: DatasetAccess,
 ): Promise<{ codes: DictionaryEntry[]; rules: DisclosureRule[] }> {
   const contract = dataset.contract;
@@ -152,7 +152,7 @@ async function codesOf(
     columns: queryColumns(contract),
     codeSets: {},
     files: {
-      main: releases.map((release) => releaseFilesGlob(platform.store.locate(release.folder))),
+      main: releases.flatMap((release) => releaseFileLocations(platform.store, release)),
       cohort: [],
     },
   });

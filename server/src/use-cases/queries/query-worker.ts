@@ -129,6 +129,10 @@ export async function executeQueryJob(
       if (reason.status === 'queued') await jobs.requeue(job.id, workerId);
       else ended = await jobs.fail(job.id, workerId, reason.status, { message: reason.message });
     } else if (error instanceof AppError) {
+      // Which file is missing is for the administrator: the engine's message names it.
+      if (error.code === 'lake_file_missing') {
+        options.logger.error({ err: error.cause, queryJob: job.id }, error.message);
+      }
       ended = await jobs.fail(job.id, workerId, 'failed', { message: error.message });
     } else {
       // Engine errors can quote the statement; the log keeps them, the user gets a plain line.

@@ -4,7 +4,7 @@ import type { QueryJob } from '../../catalog/query-jobs-repository.ts';
 import { usersRepository } from '../../catalog/users-repository.ts';
 import type { RunOptions } from '../../engines/types.ts';
 import { AppError } from '../../errors.ts';
-import { releaseFilesGlob } from '../../ingest/lake-keys.ts';
+import { releaseFileLocations } from '../../ingest/lake-keys.ts';
 import type { Platform } from '../../platform.ts';
 import { assertSpecAllowed, type DatasetAccess } from '../../policy.ts';
 import { airlockVerdict, type AirlockVerdict } from '../../privacy/airlock.ts';
@@ -257,12 +257,13 @@ export async function planAndCompile(
   const planOptions = planOptionsOf(columns, codeSets);
   const candidates = await candidateReleases(platform, spec, access, planOptions);
   const plan = planQuery(spec, candidates, planOptions);
-  // A release's folder, or only those of its files the planner found can match.
+  // A release's files, or only those of them the planner found can match: by name either way,
+  // so that a file lost from the lake fails the query rather than going unread.
   const locate = (releases: CandidateRelease[]) =>
     releases.flatMap((release) =>
       release.readFiles
         ? release.readFiles.map((file) => platform.store.locate(`${release.folder}/${file}`))
-        : [releaseFilesGlob(platform.store.locate(release.folder))],
+        : releaseFileLocations(platform.store, release),
     );
   const context: CompileContext = {
     dialect: platform.engine.dialect,
