@@ -123,9 +123,11 @@ describe.each(catalogBackends())('query job queue on %s', (kind) => {
     await jobs.claim('owner');
     await jobs.succeed(id, 'someone-else', { summary: {}, resultKey: 'results/x', releaseIds: [] });
     expect((await jobs.get(id))?.status).toBe('running');
-    expect(await jobs.heartbeat(id, 'owner')).toEqual({ cancel: false });
+    expect(await jobs.heartbeat(id, 'owner')).toEqual({ cancel: false, lost: false });
+    // A worker that does not own the job has lost it: not a cancel by its user.
+    expect(await jobs.heartbeat(id, 'someone-else')).toEqual({ cancel: false, lost: true });
     await jobs.requestCancel(id);
-    expect(await jobs.heartbeat(id, 'owner')).toEqual({ cancel: true });
+    expect(await jobs.heartbeat(id, 'owner')).toEqual({ cancel: true, lost: false });
     await jobs.fail(id, 'owner', 'cancelled', { message: 'cancelled by the user' });
     expect((await jobs.get(id))?.status).toBe('cancelled');
   });

@@ -267,7 +267,7 @@ export function queryJobsRepository(db: CatalogDb) {
       id: string,
       workerId: string,
       progress?: unknown,
-    ): Promise<{ cancel: boolean }> {
+    ): Promise<{ cancel: boolean; lost: boolean }> {
       const row = await updateOwned(id, workerId)
         .set({
           heartbeat_at: new Date(),
@@ -275,8 +275,9 @@ export function queryJobsRepository(db: CatalogDb) {
         })
         .returning('cancel_requested')
         .executeTakeFirst();
-      // A job this worker no longer owns (reaped, or finished elsewhere) is abandoned.
-      return { cancel: !row || row.cancel_requested };
+      // `lost`: a job this worker no longer owns (its lease ran out and the reaper requeued or
+      // failed it, or it ended elsewhere) is abandoned, which is not the user's cancel.
+      return { cancel: row?.cancel_requested ?? false, lost: !row };
     },
 
     async succeed(

@@ -5,6 +5,7 @@ import { publishSyntheticLabResults } from '../../../test/synthetic-lake.ts';
 import { datasetsRepository } from '../../catalog/datasets-repository.ts';
 import { queryJobsRepository } from '../../catalog/query-jobs-repository.ts';
 import type { User } from '../../catalog/users-repository.ts';
+import type { QueryEngine } from '../../engines/types.ts';
 import { createLogger } from '../../logger.ts';
 import { cachedResultRows } from '../../query/result-cache.ts';
 import { executeQueryJob } from './query-worker.ts';
@@ -69,6 +70,42 @@ describe('a query worker that lost its lease', () => {
     const page = await readResultPage(platform, user, submitted.id, { page: 1, pageSize: 100 });
     expect(page.rows.length).toBeGreaterThan(0);
     expect(page.totalRows).toBe(page.rows.length);
+  }, 60_000);
+
+  it('stops a run whose lease was lost for that reason, not as cancelled by its user', async () => {
+    const { submitted, claimedByA } = await takenOverJob();
+    // Server A's engine runs until it is stopped: only a heartbeat can end its run.
+    const engine: QueryEngine = {
+      ...platform.engine,
+      rows: (statement, options) =>
+        options?.signal
+          ? new Promise((_, reject) => {
+              const signal = options.signal!;
+              signal.addEventListener('abort', () => reject(signal.reason as Error), {
+                once: true,
+              });
+            })
+          : platform.engine.rows(statement, options),
+    };
+    const lines: string[] = [];
+    const logged = createLogger('info', { write: (line: string) => void lines.push(line) });
+    await executeQueryJob({ ...platform, engine }, claimedByA, 'server-a', {
+      logger: logged,
+      heartbeatMs: 20,
+    });
+    const said = lines.map((line) => JSON.parse(line) as { msg: string; queryJob?: string });
+    expect(said).toContainEqual(
+      expect.objectContaining({
+        queryJob: submitted.id,
+        msg: expect.stringContaining("lost the query's lease"),
+      }),
+    );
+    expect(lines.join('\n')).not.toContain('cancelled by the user');
+    // The job is server B's, running, with no end written by server A.
+    expect(await getQuery(platform, user, submitted.id)).toMatchObject({
+      status: 'running',
+      error: null,
+    });
   }, 60_000);
 
   it('does not overwrite the result of the worker that took its job over', async () => {

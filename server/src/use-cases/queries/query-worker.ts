@@ -56,9 +56,13 @@ export function reserveQueryRun(platform: Platform): QueryRunSlot | undefined {
   return localWorkers.get(platform)?.reserve();
 }
 
+/**
+ * Why a run was stopped, and what becomes of its job: failed or cancelled by this worker, put
+ * back in the queue, or `lost`: no longer this worker's (its lease ran out), so left as it is.
+ */
 class StopReason extends Error {
-  readonly status: 'failed' | 'cancelled' | 'queued';
-  constructor(status: 'failed' | 'cancelled' | 'queued', message: string) {
+  readonly status: 'failed' | 'cancelled' | 'queued' | 'lost';
+  constructor(status: StopReason['status'], message: string) {
     super(message);
     this.status = status;
   }
@@ -103,7 +107,14 @@ export async function executeQueryJob(
     if (recording) return;
     jobs
       .heartbeat(job.id, workerId, percent === undefined ? undefined : { percent })
-      .then(({ cancel }) => cancel && stop('cancelled', 'cancelled by the user'))
+      .then(({ cancel, lost }) => {
+        if (lost) {
+          stop(
+            'lost',
+            "this worker lost the query's lease (its heartbeat came too late): the job went back to the queue or was failed, and this run stopped",
+          );
+        } else if (cancel) stop('cancelled', 'cancelled by the user');
+      })
       .catch(() => undefined);
   }, options.heartbeatMs ?? 2000);
   // A server that stops puts its running queries back in the queue: they start again on the
@@ -127,7 +138,10 @@ export async function executeQueryJob(
     const reason = controller.signal.reason as unknown;
     if (reason instanceof StopReason) {
       if (reason.status === 'queued') await jobs.requeue(job.id, workerId);
-      else ended = await jobs.fail(job.id, workerId, reason.status, { message: reason.message });
+      else if (reason.status === 'lost') {
+        // The job is another worker's now, or failed by the reaper with its own reason.
+        options.logger.warn({ queryJob: job.id }, reason.message);
+      } else ended = await jobs.fail(job.id, workerId, reason.status, { message: reason.message });
     } else if (error instanceof AppError) {
       // Which file is missing is for the administrator: the engine's message names it.
       if (error.code === 'lake_file_missing') {
