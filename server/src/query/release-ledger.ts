@@ -40,12 +40,12 @@ function groupKey(group: Group): string {
 }
 
 /**
- * A cell's family: the same groups with the same values, whatever the filters, the releases,
+ * A cell's family (`groups`: the spec's groups, each as groupKey gives it): the same groups with the same values, whatever the filters, the releases,
  * the measures or the names of the result columns. Two cells of one family count patients of
  * sets that may overlap, and their difference is a group of its own.
  */
-function cellOf(datasetId: string, spec: QuerySpec, values: unknown[] | null): Cell {
-  const cell = { groups: spec.groupBy.map(groupKey), values: values?.map(normalLabel) ?? null };
+function cellOf(datasetId: string, groups: string[], values: unknown[] | null): Cell {
+  const cell = { groups, values: values?.map(normalLabel) ?? null };
   return { family: sha256({ dataset: datasetId, ...cell }), cell };
 }
 
@@ -181,10 +181,11 @@ async function check(
   const started = performance.now();
   const { holder, datasetId, spec, columns, threshold } = input;
   const grouped = spec.groupBy.length > 0;
+  const groupKeys = spec.groupBy.map(groupKey);
   const groupCells = input.groups.map((group) =>
-    cellOf(datasetId, spec, groupValues(group, columns)),
+    cellOf(datasetId, groupKeys, groupValues(group, columns)),
   );
-  const totalCell = cellOf(datasetId, { ...spec, groupBy: [] }, null);
+  const totalCell = cellOf(datasetId, [], null);
   const resultFamily = rowsKeyOf(datasetId, spec, input.releaseIds);
   const ledger = releasedCellsRepository(platform.catalog.db);
   // The holder's earlier cells of these families, and their recent cells, newest first.
@@ -358,8 +359,9 @@ async function check(
     statistics,
     async record(queryId, rows, totalShown) {
       // The rows as released are in the result's order; they are matched back by their values.
-      const byFamily = new Map(
-        input.groups.map((group, index) => [groupCells[index]!.family, index] as const),
+      // By their labels as the ledger compares them: the same labels are the same family.
+      const byLabels = new Map(
+        groupCells.map((cell, index) => [labelsKey(cell.cell.values ?? []), index] as const),
       );
       const released: Array<{ family: string; cell: unknown; patients: number }> = [];
       const shownLabels: unknown[][] = [];
@@ -391,9 +393,10 @@ async function check(
           : [];
       for (const row of grouped ? rows : []) {
         if (row.suppressed) continue;
-        const cell = cellOf(datasetId, spec, groupValues(row, columns));
-        const index = byFamily.get(cell.family);
-        if (index !== undefined && !releasedBefore(groupBoxes[index])) {
+        const values = groupValues(row, columns).map(normalLabel);
+        const index = byLabels.get(labelsKey(values));
+        const cell = index === undefined ? undefined : groupCells[index];
+        if (cell && index !== undefined && !releasedBefore(groupBoxes[index])) {
           const group = input.groups[index]!;
           released.push({
             family: cell.family,
@@ -402,7 +405,7 @@ async function check(
           });
           released.push(...binsReleased(groupBoxes[index], group, row, cell));
         }
-        shownLabels.push(cell.cell.values ?? []);
+        shownLabels.push(values);
       }
       if (totalShown && !releasedBefore(totalBox)) {
         released.push({
@@ -415,7 +418,7 @@ async function check(
         }
       }
       const record: ResultRecord = {
-        groups: spec.groupBy.map(groupKey),
+        groups: groupKeys,
         released: shownLabels,
         totalReleased: totalShown,
         smallGroups: grouped ? input.groups.filter(small).length : 0,
@@ -495,8 +498,20 @@ type StoredCell = Cell['cell'] & { box?: Box; boxKey?: string; scope?: string; r
  * costs nothing per check, where putting each in canonical form cost tens of milliseconds.
  */
 function boxKeyOf(box: Box): string {
-  return sha256(box);
+  let key = boxKeys.get(box);
+  if (key === undefined) {
+    key = sha256(box);
+    boxKeys.set(box, key);
+  }
+  return key;
 }
+
+/**
+ * Keys of the boxes met, by the box: a check asks for a new cell's key several times (whether
+ * it was released before, its record), and canonical JSON of a box is not cheap. Boxes are not
+ * changed once made (a narrower one is a new object).
+ */
+const boxKeys = new WeakMap<Box, string>();
 
 /**
  * The total's box: the query's, or, when the total covers only the groups shown (some were
