@@ -1,6 +1,7 @@
 import { datasetContractSchema, type DatasetContract } from '@medlake/shared';
 import type { Selectable } from 'kysely';
 import type { CatalogDb } from './catalog.ts';
+import { heldBy, toGrant, type Grant } from './grants-repository.ts';
 import type { DatasetsTable } from './schema.ts';
 
 export type Dataset = {
@@ -88,6 +89,65 @@ export function datasetsRepository(db: CatalogDb) {
         .where('id', '=', id)
         .executeTakeFirst();
       return row && toDataset(row);
+    },
+
+    /**
+     * The dataset and the grants the user holds on it at `now` (as grantsRepository.active
+     * reads them), in one statement: what every query checks before it starts.
+     */
+    async getWithActiveGrants(
+      id: string,
+      userId: string,
+      now: Date,
+    ): Promise<{ dataset: Dataset; grants: Grant[] } | undefined> {
+      const rows = await db
+        .selectFrom('datasets')
+        .leftJoin('dataset_grants', (join) =>
+          join
+            .onRef('dataset_grants.dataset_id', '=', 'datasets.id')
+            .on('dataset_grants.revoked_at', 'is', null)
+            .on((eb) =>
+              eb.or([
+                eb('dataset_grants.expires_at', 'is', null),
+                eb('dataset_grants.expires_at', '>', now),
+              ]),
+            )
+            .on(heldBy(userId)),
+        )
+        .selectAll('datasets')
+        .select([
+          'dataset_grants.id as grant_id',
+          'dataset_grants.dataset_id as grant_dataset_id',
+          'dataset_grants.user_id as grant_user_id',
+          'dataset_grants.project_id as grant_project_id',
+          'dataset_grants.level as grant_level',
+          'dataset_grants.hospitals as grant_hospitals',
+          'dataset_grants.expires_at as grant_expires_at',
+          'dataset_grants.created_at as grant_created_at',
+          'dataset_grants.revoked_at as grant_revoked_at',
+        ])
+        .where('datasets.id', '=', id)
+        .execute();
+      const [first] = rows;
+      if (!first) return undefined;
+      const grants = rows.flatMap((row) =>
+        row.grant_id === null
+          ? []
+          : [
+              toGrant({
+                id: row.grant_id,
+                dataset_id: row.grant_dataset_id!,
+                user_id: row.grant_user_id,
+                project_id: row.grant_project_id,
+                level: row.grant_level!,
+                hospitals: row.grant_hospitals,
+                expires_at: row.grant_expires_at,
+                created_at: row.grant_created_at!,
+                revoked_at: row.grant_revoked_at,
+              }),
+            ],
+      );
+      return { dataset: toDataset(first), grants };
     },
 
     async list(): Promise<Dataset[]> {

@@ -20,7 +20,7 @@ export type Grant = {
   revokedAt: Date | null;
 };
 
-function toGrant(row: Selectable<DatasetGrantsTable>): Grant {
+export function toGrant(row: Selectable<DatasetGrantsTable>): Grant {
   return {
     id: row.id,
     datasetId: row.dataset_id,
@@ -36,7 +36,7 @@ function toGrant(row: Selectable<DatasetGrantsTable>): Grant {
 
 /** Who may query which dataset, at which level, for which hospitals, until when. */
 /** Grants the user holds: their own, and those of every project they are a member of. */
-function heldBy(userId: string) {
+export function heldBy(userId: string) {
   return (eb: ExpressionBuilder<CatalogSchema, 'dataset_grants'>) =>
     eb.or([
       eb('user_id', '=', userId),

@@ -1,5 +1,5 @@
 import type { QuerySummary } from '@medlake/shared';
-import { grantsRepository } from '../../catalog/grants-repository.ts';
+import { grantsRepository, type Grant } from '../../catalog/grants-repository.ts';
 import type { QueryJob } from '../../catalog/query-jobs-repository.ts';
 import type { User } from '../../catalog/users-repository.ts';
 import { AppError } from '../../errors.ts';
@@ -21,8 +21,12 @@ export async function requireDatasetAccess(
   platform: Platform,
   user: User,
   datasetId: string,
+  /** The user's active grants on the dataset, where the caller has just read them. */
+  grants?: readonly Grant[],
 ): Promise<DatasetAccess> {
-  const access = await currentDatasetAccess(platform, user, datasetId);
+  const access = grants
+    ? datasetAccess(user, grants)
+    : await currentDatasetAccess(platform, user, datasetId);
   if (!access) await assertNoGrantEnded(platform, user, datasetId);
   assertCanQuery(datasetId, access);
   return access;

@@ -58,9 +58,15 @@ const checkOnly = '/medlake-check/*.parquet';
 
 export async function checkQuerySpec(platform: Platform, user: User, input: unknown) {
   const spec = parseQuerySpec(input);
-  const dataset = await datasetsRepository(platform.catalog.db).get(spec.dataset);
-  if (!dataset) throw notFound('dataset_not_found', `Dataset ${spec.dataset}`);
-  const access = await requireDatasetAccess(platform, user, dataset.id);
+  // The dataset and the user's grants on it as they are now, in one statement.
+  const found = await datasetsRepository(platform.catalog.db).getWithActiveGrants(
+    spec.dataset,
+    user.id,
+    new Date(),
+  );
+  if (!found) throw notFound('dataset_not_found', `Dataset ${spec.dataset}`);
+  const { dataset } = found;
+  const access = await requireDatasetAccess(platform, user, dataset.id, found.grants);
   const columns = queryColumns(dataset.contract);
   assertSpecAllowed(spec, access, columns);
   // Planning against no releases and compiling checks every column name, type and value now,
