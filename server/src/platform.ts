@@ -89,6 +89,7 @@ export async function openPlatform(env: Env, options: OpenPlatformOptions = {}):
     const audit = auditLog(
       catalog.db,
       await resolveSigningKey(env.MEDLAKE_AUDIT_SECRET, path.join(layout.keys, 'audit.key')),
+      { oneTransactionAtATime: catalog.kind === 'pglite' },
     );
     const auditCheckpoints = await openAuditCheckpoints(env.MEDLAKE_AUDIT_CHECKPOINT_DIR);
     const noteHead = async () => {

@@ -130,7 +130,17 @@ const verifyBatch = 2000;
  * kept outside the catalog, so that someone who can write to the database can neither change
  * nor remove an entry, nor forge a new chain, without `verify` naming the first entry affected.
  */
-export function auditLog(db: CatalogDb, key: Buffer) {
+export function auditLog(
+  db: CatalogDb,
+  key: Buffer,
+  options: {
+    /**
+     * The catalog runs one transaction at a time (the embedded PGlite, one connection that a
+     * transaction holds to its end): appends cannot interleave, and take no lock.
+     */
+    oneTransactionAtATime?: boolean;
+  } = {},
+) {
   const hashOf = (prevHash: string, entry: Omit<AuditEntry, 'prevHash' | 'hash'>) =>
     auditEntryHash(key, prevHash, entry);
 
@@ -141,7 +151,9 @@ export function auditLog(db: CatalogDb, key: Buffer) {
      */
     async record(event: AuditEvent, trx?: CatalogDb): Promise<void> {
       const append = async (tx: CatalogDb) => {
-        await sql`select pg_advisory_xact_lock(${appendLockId})`.execute(tx);
+        if (!options.oneTransactionAtATime) {
+          await sql`select pg_advisory_xact_lock(${appendLockId})`.execute(tx);
+        }
         const last = await tx
           .selectFrom('audit_log')
           .select(['seq', 'hash'])
