@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   catalogBackends,
@@ -94,5 +95,57 @@ describe.each(catalogBackends())('release ledger cells on %s', (kind) => {
       ['family-0', 'family-1000', 'family-2499', 'family-999'].sort(),
     );
     expect(found.pool).toHaveLength(4);
+  });
+});
+
+describe.each(catalogBackends())('release ledger cells kept in memory on %s', (kind) => {
+  let catalog: TestCatalog;
+
+  beforeEach(async () => {
+    catalog = await createTestCatalog(kind);
+    await migrateToLatest(catalog.db);
+    await catalog.db
+      .insertInto('datasets')
+      .values({ id: 'lab-results', title: 'Lab', description: '', contract: '{}' })
+      .execute();
+  });
+
+  afterEach(async () => {
+    await catalog.dispose();
+  });
+
+  const cell = (code: string) => ({
+    groups: ['{"column":"code"}'],
+    values: [code],
+    box: { code: { ranges: [[{ v: code }, { v: code }]] }, release: null },
+    boxKey: `key-${code}`,
+    scope: 'scope',
+    rows: 100,
+  });
+
+  it('reads a ledger reset under a running process afresh, not from what it kept', async () => {
+    // Attack: this process records (and keeps) cells; the ledger is then reset beneath it (a
+    // catalog restored from a backup, or emptied with its ids started again) and another
+    // process records new cells under the same ids. A check here must see the new cells, not
+    // the ones it kept under those ids: else it misses an earlier cell and lets a difference
+    // through.
+    const running = releasedCellsRepository(catalog.db);
+    await running.record('project:a', 'lab-results', randomUUID(), [
+      { family: 'old-family', cell: cell('OLD'), patients: 500 },
+    ]);
+    expect(
+      (await running.relevant('project:a', 'lab-results', ['old-family'], 10)).pool,
+    ).toHaveLength(1);
+
+    await sql`truncate released_cells restart identity`.execute(catalog.db);
+    const other = releasedCellsRepository(catalog.db.withoutPlugins());
+    await other.record('project:b', 'lab-results', randomUUID(), [
+      { family: 'f-new', cell: cell('NEW'), patients: 41 },
+    ]);
+
+    const seen = await running.relevant('project:b', 'lab-results', ['f-new'], 10);
+    expect(seen.earlier.get('f-new')?.map((found) => found.patients)).toEqual([41]);
+    expect(seen.pool.map((found) => found.stored.boxKey)).toEqual(['key-NEW']);
+    expect(JSON.stringify(seen)).not.toContain('OLD');
   });
 });

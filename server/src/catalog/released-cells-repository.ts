@@ -21,7 +21,9 @@ export type BoxedCell = ReleasedCell & {
 /**
  * Cells already read, per catalog, by id. The ledger only appends (a recorded cell never
  * changes), so a cell read once may be kept: a check then reads the ids of the cells it needs
- * and only those it has not seen in full. Parsing a holder's recent cells (their boxes list the
+ * (with their query and family) and only those it has not seen in full. A kept cell counts only
+ * where its query and family match the row's: a ledger reset beneath a running process (a
+ * catalog restored, its ids started again) gives old ids to new cells, which are read again. Parsing a holder's recent cells (their boxes list the
  * releases they read) was most of a small query's time (docs/benchmarks.md, "Queries").
  * Bounded by the characters of the cells' stored JSON.
  */
@@ -40,16 +42,22 @@ function cellsCache(db: CatalogDb): LRUCache<string, ReleasedCell> {
   return cache;
 }
 
+/** What a check reads of a cell before its whole: enough to tell a kept cell is the same. */
+type CellKey = { id: string; queryId: string; family: string };
+
 async function cellsById(
   db: CatalogDb,
-  ids: readonly string[],
+  keys: readonly CellKey[],
 ): Promise<Map<string, ReleasedCell>> {
   const cache = cellsCache(db);
   const found = new Map<string, ReleasedCell>();
   const missing: string[] = [];
-  for (const id of new Set(ids)) {
+  const seen = new Set<string>();
+  for (const { id, queryId, family } of keys) {
+    if (seen.has(id)) continue;
+    seen.add(id);
     const cell = cache.get(id);
-    if (cell) found.set(id, cell);
+    if (cell && cell.queryId === queryId && cell.family === family) found.set(id, cell);
     else missing.push(id);
   }
   for (let start = 0; start < missing.length; start += 1000) {
@@ -95,7 +103,7 @@ export function releasedCellsRepository(db: CatalogDb) {
       const ofHolder = () =>
         db
           .selectFrom('released_cells')
-          .select('id')
+          .select(['id', 'query_id', 'family'])
           .where('holder', '=', holder)
           .where('dataset_id', '=', datasetId);
       const ofFamily = (slice: readonly string[]) =>
@@ -111,7 +119,7 @@ export function releasedCellsRepository(db: CatalogDb) {
         .selectFrom((eb) =>
           eb
             .selectFrom('released_cells')
-            .select('id')
+            .select(['id', 'query_id', 'family'])
             .where('holder', '=', holder)
             .where('dataset_id', '=', datasetId)
             .where(sql<boolean>`cell ? 'box'`)
@@ -119,7 +127,7 @@ export function releasedCellsRepository(db: CatalogDb) {
             .limit(poolSize)
             .as('pool'),
         )
-        .select(['pool.id', sql<boolean>`true`.as('recent')]);
+        .select(['pool.id', 'pool.query_id', 'pool.family', sql<boolean>`true`.as('recent')]);
       const [firstSlice, ...moreSlices] = slices;
       const first = await (
         firstSlice ? recentPool.unionAll(ofFamily(firstSlice)) : recentPool
@@ -128,13 +136,20 @@ export function releasedCellsRepository(db: CatalogDb) {
       const recent = first
         .filter((row) => row.recent)
         .sort((a, b) => (BigInt(b.id) > BigInt(a.id) ? 1 : BigInt(b.id) < BigInt(a.id) ? -1 : 0));
-      const ofFamilies = first.filter((row) => !row.recent).map((row) => String(row.id));
+      const keyOf = (row: { id: unknown; query_id: string; family: string }): CellKey => ({
+        id: String(row.id),
+        queryId: row.query_id,
+        family: row.family,
+      });
+      const familyKeys = first.filter((row) => !row.recent).map(keyOf);
       for (const slice of moreSlices) {
         const rows = await ofHolder().where('family', 'in', slice).execute();
-        ofFamilies.push(...rows.map((row) => String(row.id)));
+        familyKeys.push(...rows.map(keyOf));
       }
-      const recentIds = recent.map((row) => String(row.id));
-      const cells = await cellsById(db, [...recentIds, ...ofFamilies]);
+      const recentKeys = recent.map(keyOf);
+      const ofFamilies = familyKeys.map((key) => key.id);
+      const recentIds = recentKeys.map((key) => key.id);
+      const cells = await cellsById(db, [...recentKeys, ...familyKeys]);
       const earlier = new Map<string, ReleasedCell[]>();
       for (const id of ofFamilies) {
         const cell = cells.get(id)!;
