@@ -124,8 +124,18 @@ export async function readResultPage(
 ): Promise<ResultPage> {
   const job = await getQuery(platform, user, id);
   // Results are data: reading them needs access to the dataset now, not only when the query
-  // ran. An expired or revoked grant stops the pages too.
-  await requireDatasetAccess(platform, user, job.datasetId);
+  // ran. An expired or revoked grant stops the pages too, and so does losing the part of it
+  // the result was made under (row access, a hospital it read), as for its key points.
+  const access = await requireDatasetAccess(platform, user, job.datasetId);
+  const lost = lostResultAccess(job, access);
+  if (lost) {
+    throw new AppError(
+      'access_lost',
+      lost === 'row access'
+        ? 'This result was made under row access, which you no longer have: run the query again under your current access'
+        : 'This result holds data of a hospital you no longer have access to: run the query again under your current access',
+    );
+  }
   return resultPageOf(platform, job, request);
 }
 
