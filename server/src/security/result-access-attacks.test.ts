@@ -9,6 +9,7 @@ import {
 } from '../../test/helper.ts';
 import { ingest, prepareDataset, synthea } from '../../test/ingest-helpers.ts';
 import type { App } from '../app.ts';
+import type { Platform } from '../platform.ts';
 import { grantsRepository } from '../catalog/grants-repository.ts';
 import { createLogger } from '../logger.ts';
 import { forgetResultRows } from '../query/result-cache.ts';
@@ -24,9 +25,33 @@ import { startQueryWorker, type QueryWorker } from '../use-cases/queries/query-w
 
 const dataset = 'synthea-observations';
 
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The platform with the writing of an aggregate result held while `hold` is set: the run has
+ * checked the user's access for the last time, and its answer is about to be stored.
+ */
+function withHeldWrites(on: Platform, hold: { until?: Promise<void>; reached?: () => void }) {
+  const engine = on.engine;
+  return {
+    ...on,
+    engine: {
+      ...engine,
+      kind: engine.kind,
+      dialect: engine.dialect,
+      writeRowsAsParquet: async (...args: Parameters<typeof engine.writeRowsAsParquet>) => {
+        hold.reached?.();
+        await hold.until;
+        return engine.writeRowsAsParquet(...args);
+      },
+    },
+  } satisfies Platform;
+}
+
 describe('the pages of a result made under access since narrowed', () => {
   let platform: TestPlatform;
   let app: App;
+  const hold: { until?: Promise<void>; reached?: () => void } = {};
   let worker: QueryWorker | undefined;
   const tokens: Record<string, string> = {};
 
@@ -81,8 +106,9 @@ describe('the pages of a result made under access since narrowed', () => {
       level: 'aggregate',
       hospitals: ['synthea', 'evil'],
     });
-    worker = startQueryWorker(platform, { logger: createLogger('silent'), pollMs: 50 });
-    app = await createTestApp(platform);
+    const held = withHeldWrites(platform, hold);
+    worker = startQueryWorker(held, { logger: createLogger('silent'), pollMs: 50 });
+    app = await createTestApp(held);
   }, 120_000);
 
   afterAll(async () => {
@@ -124,5 +150,51 @@ describe('the pages of a result made under access since narrowed', () => {
     expect((await call('agg', 'GET', `/api/v1/queries/${job.id}/results`)).statusCode).toBe(403);
     forgetResultRows(job.id);
     expect((await call('agg', 'GET', `/api/v1/queries/${job.id}/results`)).statusCode).toBe(403);
+  });
+
+  it('answers a submit that waited with nothing of a result whose grant was revoked meanwhile', async () => {
+    tokens.late = (
+      await userWithToken(platform, 'late@example.org', {
+        grant: { datasetId: dataset, level: 'aggregate' },
+      })
+    ).token;
+    let reached!: () => void;
+    const writing = new Promise<void>((resolve) => (reached = resolve));
+    let letGo!: () => void;
+    hold.until = new Promise<void>((resolve) => (letGo = resolve));
+    hold.reached = reached;
+    try {
+      const answer = call('late', 'POST', '/api/v1/queries?wait=20', {
+        dataset,
+        groupBy: [{ column: 'code' }],
+        measures: [{ fn: 'count' }, { fn: 'patients' }],
+      });
+      // The run has passed its last check of the grant; the grant is revoked, and a moment
+      // later (past what a check stands for) the answer is stored and the job ends.
+      await writing;
+      const user = await platform.catalog.db
+        .selectFrom('users')
+        .select('id')
+        .where('email', '=', 'late@example.org')
+        .executeTakeFirstOrThrow();
+      const grants = await grantsRepository(platform.catalog.db).active(
+        user.id,
+        dataset,
+        new Date(),
+      );
+      for (const grant of grants) await revokeGrant(platform, testActor, grant.id);
+      await sleep(1100);
+      letGo();
+      const response = await answer;
+      const job = response.json<QueryJobView & { firstPage?: ResultPage }>();
+      expect(job.status).toBe('succeeded');
+      // As GET /queries/:id and its pages would answer now: no key points, no rows.
+      expect(job.summary).toBeNull();
+      expect(job.firstPage).toBeUndefined();
+      expect((await call('late', 'GET', `/api/v1/queries/${job.id}/results`)).statusCode).toBe(403);
+    } finally {
+      hold.until = undefined;
+      hold.reached = undefined;
+    }
   });
 });

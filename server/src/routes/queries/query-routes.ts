@@ -20,6 +20,7 @@ import {
   readResultPage,
   resultPageOf,
   waitForQuery,
+  waitedResultInReach,
   withResultsInReach,
 } from '../../use-cases/queries/read-query.ts';
 import { openDownload } from '../../use-cases/queries/download-export.ts';
@@ -59,6 +60,7 @@ export function queryRoutes(
       },
       async (request, reply) => {
         const caller = requireCaller(request);
+        const started = Date.now();
         // A request that waits has its job started at once in this process, where there is room.
         const submitted = await submitQuery(platform, caller, request.body, {
           startHere: request.query.wait > 0,
@@ -72,12 +74,13 @@ export function queryRoutes(
         if (job.status === 'queued' || job.status === 'running') {
           return reply.status(202).send(presentQueryJob(job));
         }
+        const shown = await waitedResultInReach(platform, caller.user, job, started);
         // A result the airlock holds answers with its review's state and nothing of the data.
         const firstPage =
-          job.status === 'succeeded' && !heldByAirlock(job)
-            ? await resultPageOf(platform, job, { page: 1, pageSize: 100 })
+          shown.status === 'succeeded' && shown.summary !== null && !heldByAirlock(shown)
+            ? await resultPageOf(platform, shown, { page: 1, pageSize: 100 })
             : undefined;
-        return reply.status(200).send({ ...presentQueryJob(job), firstPage });
+        return reply.status(200).send({ ...presentQueryJob(shown), firstPage });
       },
     );
 

@@ -1,12 +1,13 @@
 import { limitOf, type PageRequest, type QuerySummary, type ResultPage } from '@medlake/shared';
 import { queryJobsRepository, type QueryJob } from '../../catalog/query-jobs-repository.ts';
-import type { User } from '../../catalog/users-repository.ts';
+import { usersRepository, type User } from '../../catalog/users-repository.ts';
 import { actorOf, type Caller } from '../../caller.ts';
 import { AppError } from '../../errors.ts';
 import type { Platform } from '../../platform.ts';
 import { assertOwnsQuery } from '../../policy.ts';
 import { assertReleasedByAirlock } from '../../privacy/airlock.ts';
 import { presentResultRow } from '../../query/present-result.ts';
+import { freshMs } from '../../query/fresh-checks.ts';
 import { cachedResultRows } from '../../query/result-cache.ts';
 import { sortRows } from '../../query/sort-rows.ts';
 import { listenForQueryEnd } from '../../query/query-events.ts';
@@ -73,6 +74,24 @@ export async function withResultsInReach(
     const now = access.get(job.datasetId);
     return now && !lostResultAccess(job, now) ? job : { ...job, summary: null };
   });
+}
+
+/**
+ * A job that a submit waited for, as its answer may show it. The submit checked the user's
+ * access as the request began (`since`); an answer that comes later than such a check stands
+ * for is shown under the user's access now (a grant revoked or narrowed, the account disabled
+ * meanwhile), as GET /queries/:id shows it.
+ */
+export async function waitedResultInReach(
+  platform: Platform,
+  user: User,
+  job: QueryJob,
+  since: number,
+): Promise<QueryJob> {
+  if (job.status !== 'succeeded' || Date.now() - since <= freshMs) return job;
+  const now = await usersRepository(platform.catalog.db).byId(user.id);
+  const [shown] = now ? await withResultsInReach(platform, now, [job]) : [];
+  return shown ?? { ...job, summary: null };
 }
 
 export async function listQueries(platform: Platform, user: User, page: PageRequest) {
