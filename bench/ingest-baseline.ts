@@ -9,9 +9,14 @@ await rm(parquet, { force: true });
 const instance = await DuckDBInstance.create(':memory:');
 const connection = await instance.connect();
 const started = performance.now();
+const cpuBefore = process.cpuUsage();
 await connection.run(`COPY (SELECT * FROM read_csv('${csv}')) TO '${parquet}' (FORMAT parquet)`);
 const seconds = (performance.now() - started) / 1000;
+const cpu = process.cpuUsage(cpuBefore);
 connection.closeSync();
 instance.closeSync();
 await rm(parquet, { force: true });
-console.log(JSON.stringify({ seconds, peakRssBytes: process.resourceUsage().maxRSS * 1024 }));
+const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+console.log(
+  JSON.stringify({ seconds, cpuSeconds, peakRssBytes: process.resourceUsage().maxRSS * 1024 }),
+);

@@ -60,6 +60,8 @@ if (!existsSync(first) || !existsSync(next)) {
 
 type Measurement = {
   seconds: number;
+  /** CPU time of the process's threads over the same span: steadier than seconds under load. */
+  cpuSeconds?: number;
   peakRssBytes: number;
   rows?: number;
   phaseSeconds?: Record<string, number>;
@@ -104,8 +106,10 @@ async function compare(label: string, csv: string, month: string, warmUp: string
         : await child('ingest-baseline.ts', [csv, path.join(directory, 'baseline.parquet')]),
     );
     medlake.push(await child('ingest-medlake.ts', [csv, month, ...warmUp], medlakeEnv));
+    const cpu = (m: Measurement | undefined) =>
+      m?.cpuSeconds === undefined ? '' : ` (CPU ${m.cpuSeconds.toFixed(2)} s)`;
     console.log(
-      `  run ${i + 1}: ${baselineName} ${baseline.at(-1)?.seconds.toFixed(2)} s, medlake ingest ${medlake.at(-1)?.seconds.toFixed(2)} s`,
+      `  run ${i + 1}: ${baselineName} ${baseline.at(-1)?.seconds.toFixed(2)} s${cpu(baseline.at(-1))}, medlake ingest ${medlake.at(-1)?.seconds.toFixed(2)} s${cpu(medlake.at(-1))}`,
     );
   }
   const base = fastest(baseline);
@@ -125,6 +129,13 @@ async function compare(label: string, csv: string, month: string, warmUp: string
   console.log(
     `  ratio (medlake throughput / ${baselineName} throughput): ${(base.seconds / ours.seconds).toFixed(2)}  (target ≥ 0.80)`,
   );
+  const leastCpu = (list: Measurement[]) => Math.min(...list.map((m) => m.cpuSeconds ?? Infinity));
+  if (Number.isFinite(leastCpu(baseline)) && Number.isFinite(leastCpu(medlake))) {
+    // On a machine shared with other work, the wall clock measures the others too.
+    console.log(
+      `  CPU-time ratio (${baselineName}'s CPU / medlake's, least of each): ${(leastCpu(baseline) / leastCpu(medlake)).toFixed(2)}`,
+    );
+  }
   console.log(`  peak memory of the medlake process: ${mib(peak)}  (target < 2048 MiB)`);
   if (ingestPeak > 0) {
     console.log(
