@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { DatasetContractInput } from '@medlake/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestPlatform, testActor, type TestPlatform } from '../../test/helper.ts';
@@ -5,6 +6,7 @@ import { ingest } from '../../test/ingest-helpers.ts';
 import { readParquetObjects } from '../../test/parquet.ts';
 import { releasesRepository } from '../catalog/releases-repository.ts';
 import { addHospital, saveDataset } from '../use-cases/manage-datasets.ts';
+import { openConfiguredVaultClient } from '../vault/configured-vault.ts';
 import { deployments } from '../../test/deployments.ts';
 import { lineOfRecord } from './ingest-rules.ts';
 
@@ -99,6 +101,35 @@ describe.each(deployments)('de-identification on %s', (_, { engineEnv, storage }
     expect(visits.every((visit) => /^vis_[0-9a-f]{24}$/.test(visit))).toBe(true);
     expect(new Set(visits).size).toBe(3);
     expect(new Set(rows.map((row) => row.patient)).size).toBe(2);
+  });
+
+  it('hashes a linkage id with the vault key alike whether its values recur or not', async () => {
+    const vault = await openConfiguredVaultClient(platform.env);
+    const key = await vault.linkageKey().finally(() => vault.close());
+    const hashOf = (visit: string) =>
+      `vis_${createHash('sha256').update(`${key}|hospital:h1|visit|${visit}`).digest('hex').slice(0, 24)}`;
+    // The rows kept, told apart by their result: 101 and 99 (v1), Never smoker (v2), and the
+    // text emptied as an identifier (v3). First with visits that recur over rows (hashed once
+    // per value, where the engine can), then with a visit of its own per row (row by row).
+    const resultOf = (row: Record<string, unknown>) =>
+      String(row.result ?? row.result_text ?? 'emptied');
+    const recurring = { '101': 'v1', '99': 'v1', 'Never smoker': 'v2', emptied: 'v3' };
+    const distinct = lines
+      .split('\n')
+      .map((line, index) => (index === 0 ? line : line.replace(/,v\d,/, `,w${index},`)))
+      .join('\n');
+    const own = { '101': 'w1', '99': 'w2', 'Never smoker': 'w3', emptied: 'w4' };
+    for (const [text, visits] of [
+      [lines, recurring],
+      [distinct, own],
+    ] as const) {
+      const { rows } = await lakeRows('by-year', text, '2024-03');
+      expect(Object.fromEntries(rows.map((row) => [resultOf(row), row.visit]))).toEqual(
+        Object.fromEntries(
+          Object.entries(visits).map(([result, visit]) => [result, hashOf(visit)]),
+        ),
+      );
+    }
   });
 
   it('rejects rows whose free text holds an identifier, and empties text results that do', async () => {
