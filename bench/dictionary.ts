@@ -35,10 +35,8 @@ import {
   countFigures,
   countFiguresAtPublish,
 } from '../server/src/use-cases/queries/dictionary-figures.ts';
-import {
-  dictionaryPairsKey,
-  rowsSource,
-} from '../server/src/use-cases/queries/dictionary-pairs.ts';
+import { dictionaryPairsKey } from '../server/src/ingest/release-pairs.ts';
+import { rowsSource } from '../server/src/use-cases/queries/dictionary-pairs.ts';
 import { buildQueryLake } from './query-lake.ts';
 
 const { values } = parseArgs({

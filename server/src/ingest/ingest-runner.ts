@@ -114,6 +114,11 @@ export interface IngestRunner {
   /** Makes `patient_map (real, pseudonym, shift_days)` of the batches. */
   registerPseudonyms(batches: AsyncIterable<PseudonymBatch>): Promise<void>;
   /**
+   * Writes a query's rows as one Parquet file at a location of the store, where the engine
+   * can; the release's dictionary pairs are then written by the publish instead.
+   */
+  writeParquet?(query: string, location: string): Promise<void>;
+  /**
    * Writes the query's rows as the release's Parquet files, sorted as the layout says, in
    * order from the first file to the last; returns their names, in that order.
    */

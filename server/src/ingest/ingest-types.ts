@@ -93,4 +93,6 @@ export type IngestOutcome =
       profile: Omit<QualityReport, 'comparedWith' | 'changes'> & { maxRowsPerPatient: number };
       /** What each file holds (its codes, event dates, rows), for the catalog's planner. */
       fileStats: ReleaseFileStats[];
+      /** Whether the release's dictionary pairs file (release-pairs.ts) was written too. */
+      pairsWritten: boolean;
     };

@@ -138,6 +138,8 @@ function duckDbRunner(
         appender.closeSync();
       }
     },
+    writeParquet: (query, location) =>
+      run(`COPY (${query}) TO ${quoteLiteral(location)} (FORMAT parquet, COMPRESSION zstd)`),
     writeRelease: (query, layout, onPercent) =>
       writeSortedRelease({ run, rows }, request, memory, query, layout, onPercent),
   };

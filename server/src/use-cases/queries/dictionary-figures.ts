@@ -12,13 +12,9 @@ import { releasesRepository } from '../../catalog/releases-repository.ts';
 import type { CatalogDb } from '../../catalog/catalog.ts';
 import type { QueryEngine } from '../../engines/types.ts';
 import { releaseFolder } from '../../ingest/lake-keys.ts';
+import { dictionaryPairsKey } from '../../ingest/release-pairs.ts';
 import type { Platform } from '../../platform.ts';
-import {
-  dictionaryPairsKey,
-  pairsSource,
-  writeDictionaryPairs,
-  type PairsSource,
-} from './dictionary-pairs.ts';
+import { pairsSource, writeDictionaryPairs, type PairsSource } from './dictionary-pairs.ts';
 
 /**
  * The data dictionary's counts are kept in the catalog per scope, counted when a release is
@@ -47,8 +43,16 @@ export type CountedFigures = ScopeFigures & {
   contractVersion?: number;
 };
 
-/** A release as the figures are counted over it. */
-export type CountedRelease = { id: string; hospitalId: string; folder: string };
+/**
+ * A release as the figures are counted over it; `pairsInPlace`: its pairs file is written but
+ * not yet recorded (a release being published, whose ingest wrote it).
+ */
+export type CountedRelease = {
+  id: string;
+  hospitalId: string;
+  folder: string;
+  pairsInPlace?: boolean;
+};
 
 type Dataset = { id: string; contract: DatasetContract; contractVersion: number };
 
@@ -224,12 +228,13 @@ async function countScope(
     dataset.contractVersion,
   );
   let toWrite = releases.filter((release) => !written.has(release.id));
-  const writePairs = async () => {
+  const writePairs = async (again: boolean) => {
     for (const release of toWrite) {
+      if (release.pairsInPlace && !again) continue;
       await writeDictionaryPairs(engine, platform.store, dataset.contract, release.folder);
     }
   };
-  await writePairs();
+  await writePairs(false);
   const source = pairsSource(
     engine,
     releases.map((release) => platform.store.locate(dictionaryPairsKey(release.folder))),
@@ -246,15 +251,17 @@ async function countScope(
     });
     return { figures, complete: Number(read?.n) === releases.length };
   };
+  // Whether a pairs file was read that this count did not write itself.
+  const readsOthers = written.size > 0 || releases.some((release) => release.pairsInPlace);
   let counted = await count().catch((error: unknown) => {
-    if (written.size === 0) throw error;
+    if (!readsOthers) throw error;
     return undefined;
   });
-  if (!counted?.complete && written.size > 0) {
+  if (!counted?.complete && readsOthers) {
     // A recorded pairs file that cannot be read (lost, say, with a partial copy of the lake):
     // every release's is written again from its rows, once, and counted as it then is.
     toWrite = [...releases];
-    await writePairs();
+    await writePairs(true);
     counted = await count();
   }
   const figures = counted!.figures;

@@ -1,26 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { lakeColumns, type DatasetContract } from '@medlake/shared';
+import type { DatasetContract } from '@medlake/shared';
 import type { QueryEngine } from '../../engines/types.ts';
 import { releaseFilesGlob, releaseFolder } from '../../ingest/lake-keys.ts';
+import { dictionaryPairsKey, pairColumns, pairsQuery } from '../../ingest/release-pairs.ts';
 import type { ObjectStore } from '../../storage/object-store.ts';
-
-/**
- * A release's dictionary pairs: its distinct (code, patient) pairs, each with its rows and the
- * least label and unit among them, in one Parquet file beside the release's own. The dictionary's
- * figures of a hospital are counted from these rather than from every row of every month: a
- * pair stands for all the rows one patient has of one code in the month, and the file has five
- * narrow columns where the release has the contract's all. It holds what the lake holds
- * (codes and pseudonyms), nothing more.
- *
- * Why a folder of its own inside the release's: queries read a release as the `*.parquet` files
- * directly in its folder, which this is not among; and the file is removed with its release's
- * folder when a publish fails, so that no pairs outlive the rows they were counted from.
- */
-export function dictionaryPairsKey(releaseFolder: string): string {
-  // Parquet, but not named *.parquet: a glob over the lake's Parquet files (an operator's own
-  // SQL, bench:query's hand-written side) must find rows only.
-  return `${releaseFolder}/dictionary/pairs.pq`;
-}
 
 /** The pairs file of a published release, from its catalog record. */
 export function releasePairsKey(release: {
@@ -43,26 +26,13 @@ export type PairsSource = {
   rowCount: string;
 };
 
-/** The code, label and unit columns of a contract's lake, quoted; undefined without a code. */
-function roleColumns(engine: QueryEngine, contract: DatasetContract) {
-  const lake = lakeColumns(contract);
-  const quoted = (role: string) => {
-    const column = lake.find((candidate) => candidate.role === role);
-    return column && engine.dialect.quoteIdentifier(column.name);
-  };
-  const code = quoted('code');
-  if (!code) return undefined;
-  const nothing = engine.dialect.castToText('NULL');
-  return { code, label: quoted('code_label') ?? nothing, unit: quoted('unit') ?? nothing };
-}
-
 /** The figures' source over the releases' rows themselves: what a pairs file is written from. */
 export function rowsSource(
   engine: QueryEngine,
   contract: DatasetContract,
   releaseLocations: readonly string[],
 ): PairsSource | undefined {
-  const columns = roleColumns(engine, contract);
+  const columns = pairColumns(engine.dialect, contract);
   if (!columns) return undefined;
   return {
     from: engine.dialect.scanParquet(releaseLocations.map(releaseFilesGlob)),
@@ -83,9 +53,8 @@ export function pairsSource(engine: QueryEngine, pairsLocations: readonly string
 }
 
 /**
- * Writes a release's pairs file through the query engine, from its rows: one aggregate over
- * one month. Sorted by code and patient, so that the file compresses well and a reader can
- * skip by code. Returns false for a contract without a code column (no figures to count).
+ * Writes a release's pairs file (ingest/release-pairs.ts) through the query engine, from its
+ * rows: one aggregate over one month, for a release whose ingest did not write it. Returns false for a contract without a code column (no figures to count).
  */
 export async function writeDictionaryPairs(
   engine: QueryEngine,
@@ -103,9 +72,7 @@ export async function writeDictionaryPairs(
   try {
     await engine.writeFile(
       {
-        sql: `SELECT ${rows.code} AS code, patient, count(*) AS row_count,
-          min(${rows.label}) AS label, min(${rows.unit}) AS unit
-          FROM ${rows.from} GROUP BY ${rows.code}, patient ORDER BY code, patient`,
+        sql: pairsQuery(rows.from, rows),
         params: [],
       },
       await store.locateForWrite(staging),

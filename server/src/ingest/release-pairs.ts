@@ -1,0 +1,50 @@
+import { lakeColumns, type DatasetContract } from '@medlake/shared';
+import type { SqlDialect } from '../engines/sql-dialect.ts';
+
+/**
+ * A release's dictionary pairs: its distinct (code, patient) pairs, each with its rows and the
+ * least label and unit among them, in one Parquet file beside the release's own. The dictionary's
+ * figures of a hospital are counted from these rather than from every row of every month: a
+ * pair stands for all the rows one patient has of one code in the month, and the file has five
+ * narrow columns where the release has the contract's all. It holds what the lake holds
+ * (codes and pseudonyms), nothing more.
+ *
+ * Why a folder of its own inside the release's: queries read a release as the `*.parquet` files
+ * directly in its folder, which this is not among; and the file is removed with its release's
+ * folder when a publish fails, so that no pairs outlive the rows they were counted from.
+ */
+export function dictionaryPairsKey(releaseFolder: string): string {
+  // Parquet, but not named *.parquet: a glob over the lake's Parquet files (an operator's own
+  // SQL, bench:query's hand-written side) must find rows only.
+  return `${releaseFolder}/dictionary/pairs.pq`;
+}
+
+/** The code, label and unit columns of a contract's lake, quoted; undefined without a code. */
+export function pairColumns(
+  dialect: Pick<SqlDialect, 'quoteIdentifier' | 'castToText'>,
+  contract: DatasetContract,
+): { code: string; label: string; unit: string } | undefined {
+  const lake = lakeColumns(contract);
+  const quoted = (role: string) => {
+    const column = lake.find((candidate) => candidate.role === role);
+    return column && dialect.quoteIdentifier(column.name);
+  };
+  const code = quoted('code');
+  if (!code) return undefined;
+  const nothing = dialect.castToText('NULL');
+  return { code, label: quoted('code_label') ?? nothing, unit: quoted('unit') ?? nothing };
+}
+
+/**
+ * The pairs of a relation of a release's rows (its lake columns, with `patient`): one
+ * aggregate, sorted by code and patient, so that the file compresses well and a reader can
+ * skip by code.
+ */
+export function pairsQuery(
+  from: string,
+  columns: { code: string; label: string; unit: string },
+): string {
+  return `SELECT ${columns.code} AS code, patient, count(*) AS row_count,
+    min(${columns.label}) AS label, min(${columns.unit}) AS unit
+    FROM ${from} GROUP BY ${columns.code}, patient ORDER BY code, patient`;
+}
