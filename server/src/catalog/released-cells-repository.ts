@@ -23,9 +23,10 @@ export type BoxedCell = ReleasedCell & {
  * changes), so a cell read once may be kept: a check then reads the ids of the cells it needs
  * (with their query and family) and only those it has not seen in full. A kept cell counts only
  * where its query and family match the row's: a ledger reset beneath a running process (a
- * catalog restored, its ids started again) gives old ids to new cells, which are read again. Parsing a holder's recent cells (their boxes list the
- * releases they read) was most of a small query's time (docs/benchmarks.md, "Queries").
- * Bounded by the characters of the cells' stored JSON.
+ * catalog restored, its ids started again) gives old ids to new cells, which are read again.
+ * Parsing a holder's recent cells (their boxes list the releases they read) was most of a small
+ * query's time (docs/benchmarks.md, "Queries"). Bounded by the characters of the cells' stored
+ * JSON.
  */
 const cellsRead = new WeakMap<CatalogDb, LRUCache<string, ReleasedCell>>();
 const cellsReadLimit = 32 * 1024 * 1024;
