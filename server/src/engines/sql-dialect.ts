@@ -1,6 +1,12 @@
 import type { timeBuckets } from '@medlake/shared';
 
 /**
+ * What a scan reads: one file (or a result) by its location, or a release's folder, whose files
+ * are part-0.parquet to part-(files − 1).parquet (ingest/lake-keys.ts).
+ */
+export type ScanFiles = string | { folder: string; files: number };
+
+/**
  * What differs between the engines' SQL: the compiler writes every query through this, so that
  * one query spec compiles for DuckDB and for Spark. Values never pass through here as text;
  * the compiler hands in placeholders it made with `placeholder`.
@@ -9,8 +15,12 @@ export interface SqlDialect {
   /** The placeholder for the n-th parameter (1-based). */
   placeholder(index: number): string;
   quoteIdentifier(name: string): string;
-  /** A table expression over these Parquet files, with hospital and month from their paths. */
-  scanParquet(files: readonly string[]): string;
+  /**
+   * A table expression over these Parquet files, with hospital and month from their paths. A
+   * release read whole comes as its folder and its number of files: the statement fails when
+   * the folder does not hold exactly those (a file lost from the lake), never reads fewer.
+   */
+  scanParquet(files: readonly ScanFiles[]): string;
   /** A date or timestamp cut down to the start of its bucket, as a date. */
   timeBucket(expression: string, bucket: (typeof timeBuckets)[number]): string;
   startsWith(expression: string, prefix: string): string;

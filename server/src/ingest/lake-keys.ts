@@ -1,3 +1,4 @@
+import type { ScanFiles } from '../engines/sql-dialect.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 
 /**
@@ -21,19 +22,17 @@ export function releaseFilesGlob(folderLocation: string): string {
 }
 
 /**
- * Where an engine reads a release: each of its files by name (part-0.parquet to part-N, as many
- * as the catalog lists), so that a file missing from the lake fails the statement. A glob over
- * the folder would pass over it and answer with fewer rows, on both engines. A release the
- * catalog lists no files for is read as its folder.
+ * Where an engine reads a release: its folder and how many files the catalog lists for it, so
+ * that the engine fails the statement when the folder does not hold them all (a glob over the
+ * folder alone would pass over a lost file and answer with fewer rows, on both engines). A
+ * release the catalog lists no files for is read as its folder's glob.
  */
 export function releaseFileLocations(
   store: Pick<ObjectStore, 'locate'>,
   release: { folder: string; fileCount?: number | undefined },
-): string[] {
-  if (!release.fileCount) return [releaseFilesGlob(store.locate(release.folder))];
-  return Array.from({ length: release.fileCount }, (_, index) =>
-    store.locate(`${release.folder}/${releaseFileName(index)}`),
-  );
+): ScanFiles[] {
+  const folder = store.locate(release.folder);
+  return release.fileCount ? [{ folder, files: release.fileCount }] : [releaseFilesGlob(folder)];
 }
 
 /** The name of a release's n-th Parquet file (from 0). */

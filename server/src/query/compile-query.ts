@@ -12,7 +12,7 @@ import {
 import { AppError, type ErrorDetail } from '../errors.ts';
 import { dateShiftKeyOf, holderShiftDays } from '../privacy/privacy-secrets.ts';
 import { isNumeric, isTemporal, type QueryColumn } from './query-columns.ts';
-import type { SqlDialect } from '../engines/sql-dialect.ts';
+import type { ScanFiles, SqlDialect } from '../engines/sql-dialect.ts';
 import {
   partialsPay,
   perPatientFirst,
@@ -79,7 +79,7 @@ export type CompileContext = {
   columns: ReadonlyMap<string, QueryColumn>;
   codeSets: Readonly<Record<string, readonly string[]>>;
   /** The Parquet files the main query reads, and those each cohort criterion reads. */
-  files: { main: readonly string[]; cohort: ReadonlyArray<readonly string[]> };
+  files: { main: readonly ScanFiles[]; cohort: ReadonlyArray<readonly ScanFiles[]> };
   /**
    * The key of the holder the result is for (privacy/privacy-secrets.ts): with it, every
    * pseudonym the query shows, groups by or compares is the holder's own, so that two
@@ -948,7 +948,7 @@ class QueryCompiler {
   }
 
   /** The rows of these files; with the holder's shift of each row's patient where it applies. */
-  #scan(files: readonly string[]): string {
+  #scan(files: readonly ScanFiles[]): string {
     const scan = this.#context.dialect.scanParquet(files);
     const { holderKey } = this.#context;
     if (!this.#shiftInScans || holderKey === undefined) return scan;

@@ -4,7 +4,7 @@ import { AppError } from '../../errors.ts';
 import { missingLakeFileError } from '../missing-lake-file.ts';
 import type { EngineOptions, QueryEngine, RunOptions, SqlStatement } from '../types.ts';
 import { ConnectionPool } from './connection-pool.ts';
-import { duckDbDialect } from './duckdb-dialect.ts';
+import { duckDbDialect, missingReleaseFile } from './duckdb-dialect.ts';
 import { DuckDbS3, s3Options } from './duckdb-s3.ts';
 import { lockDown, progressTracking, quoteLiteral } from './duckdb-sql.ts';
 import { copyRowsToParquet } from './rows-to-parquet.ts';
@@ -154,5 +154,8 @@ async function withPooledConnection<T>(
  */
 function isMissingFile(error: unknown): boolean {
   const message = error instanceof Error ? error.message : String(error);
-  return /No files found that match the pattern|HTTP 404|404 \(Not Found\)/i.test(message);
+  return (
+    message.includes(missingReleaseFile) ||
+    /No files found that match the pattern|HTTP 404|404 \(Not Found\)/i.test(message)
+  );
 }

@@ -25,6 +25,14 @@ describe("Spark's scans", () => {
     expect(bound.sql).not.toContain('{');
   });
 
+  it("reads a release's folder as its files by name, as many as the catalog lists", () => {
+    const folder = `${lake}/hospital=h1/month=2024-01/release=r1`;
+    const bound = bindScans(`SELECT * FROM ${scanOf([{ folder, files: 3 }])} AS t`);
+    expect(bound.scans[0]?.paths).toEqual(
+      [file('r1', 0), file('r1', 1), file('r1', 2)].map((path) => path.replace('s3://', 's3a://')),
+    );
+  });
+
   it('reads a file outside the partition folders (a result) without partition columns', () => {
     const bound = bindScans(`SELECT * FROM ${scanOf(['/home/results/q1/result.parquet'])} AS r`);
     expect(bound.scans).toEqual([

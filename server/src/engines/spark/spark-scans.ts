@@ -1,4 +1,6 @@
 import { AppError } from '../../errors.ts';
+import { releaseFileName } from '../../ingest/lake-keys.ts';
+import type { ScanFiles } from '../sql-dialect.ts';
 import { sparkPath } from './spark-files.ts';
 
 /**
@@ -29,8 +31,17 @@ const globCharacters = /[`{}[\]*?,\\]/;
  * the engine to bind before the statement runs. A location may end in `/*.parquet` (a release
  * folder's files); a folder that holds none fails the statement too.
  */
-export function scanOf(files: readonly string[]): string {
-  if (files.length === 0) throw new AppError('internal', 'A scan of no files was asked for');
+export function scanOf(scanned: readonly ScanFiles[]): string {
+  if (scanned.length === 0) throw new AppError('internal', 'A scan of no files was asked for');
+  // A release's folder is read as its files by name, which Spark checks one by one.
+  const files = scanned.flatMap((file) =>
+    typeof file === 'string'
+      ? [file]
+      : Array.from(
+          { length: file.files },
+          (_, index) => `${file.folder}/${releaseFileName(index)}`,
+        ),
+  );
   const paths = files.map((file) => {
     // A release folder's files come as one `*.parquet` at the end; nothing else may glob.
     if (globCharacters.test(file.replace(/\/\*\.parquet$/, ''))) {

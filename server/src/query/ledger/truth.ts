@@ -1,4 +1,5 @@
 import type { QueryEngine, RunOptions } from '../../engines/types.ts';
+import type { ScanFiles } from '../../engines/sql-dialect.ts';
 import { compileRowCondition, type CompileContext } from '../compile-query.ts';
 import { isTemporal, type QueryColumn } from '../query-columns.ts';
 import type { Scope } from './cells.ts';
@@ -31,7 +32,7 @@ export async function askTheEngine(input: {
   context: CompileContext;
   scope: Scope;
   /** The files of every release the cells read. */
-  files: readonly string[];
+  files: readonly ScanFiles[];
   cells: ReadonlyMap<string, Box>;
   questions: readonly TruthQuestion[];
 }): Promise<TruthAnswer[]> {
