@@ -109,8 +109,8 @@ describe.each(deployments)('de-identification on %s', (_, { engineEnv, storage }
     const hashOf = (visit: string) =>
       `vis_${createHash('sha256').update(`${key}|hospital:h1|visit|${visit}`).digest('hex').slice(0, 24)}`;
     // The rows kept, told apart by their result: 101 and 99 (v1), Never smoker (v2), and the
-    // text emptied as an identifier (v3). First with visits that recur over rows (hashed once
-    // per value, where the engine can), then with a visit of its own per row (row by row).
+    // text emptied as an identifier (v3). First with visits that recur over rows, then with a
+    // visit of its own per row.
     const resultOf = (row: Record<string, unknown>) =>
       String(row.result ?? row.result_text ?? 'emptied');
     const recurring = { '101': 'v1', '99': 'v1', 'Never smoker': 'v2', emptied: 'v3' };

@@ -86,8 +86,6 @@ class IngestPipeline {
   /** The conversion to canonical units, where the contract asks for one (unit-step.ts). */
   readonly #units: UnitSql | undefined;
   #unconvertibleUnits: UnitPair[] = [];
-  /** Tables of hashed values the write joins (#hashTable). */
-  readonly #hashJoins: string[] = [];
 
   constructor(runner: IngestRunner, request: IngestRequest) {
     this.#runner = runner;
@@ -398,7 +396,6 @@ class IngestPipeline {
       SELECT ${expressions.join(',\n ')}
       FROM accepted s JOIN patient_map p ON s.${patient} = p.real
       ${this.#units?.join() ?? ''}
-      ${this.#hashJoins.join('\n')}
       ${actions ? 'LEFT JOIN row_actions a ON a.record = s.record WHERE a.skipped IS NULL OR NOT a.skipped' : ''}`;
     const sort = releaseSort(this.#request.plan.contract);
     const orderBy = sort.orderBy.map((name) => this.#sql.quoteIdentifier(name));
@@ -446,7 +443,7 @@ class IngestPipeline {
   ): { sortKeys?: string } {
     const keys = orderBy.map((quoted) => expressions.find((e) => e.endsWith(` AS ${quoted}`)));
     const simple = (key: string | undefined): key is string =>
-      key !== undefined && !/\b([ua]|h\d+)\./.test(key);
+      key !== undefined && !/\b[ua]\./.test(key);
     if (keys.length === 0 || !keys.every(simple)) return {};
     return {
       sortKeys: `SELECT ${keys.join(', ')} FROM accepted s JOIN patient_map p ON s.${patient} = p.real`,
@@ -501,14 +498,10 @@ class IngestPipeline {
           const key = await this.#runner.secret(
             `${this.#request.linkageKey}|${this.#request.idSpace}|${column.name}|`,
           );
+          const hash = sql.sha256Hex(`concat(${key}, ${input})`);
           const prefix = sql.literal(`${column.name.slice(0, 3)}_`);
-          const hashed = (text: string) =>
-            `concat(${prefix}, substr(${sql.sha256Hex(`concat(${key}, ${text})`)}, 1, 24))`;
-          const joined = await this.#hashTable(input, hashed, expressions.length);
           expressions.push(
-            joined
-              ? `${joined}${as}`
-              : `CASE WHEN ${input} IS NULL THEN NULL ELSE ${hashed(input)} END${as}`,
+            `CASE WHEN ${input} IS NULL THEN NULL ELSE concat(${prefix}, substr(${hash}, 1, 24)) END${as}`,
           );
           break;
         }
@@ -550,37 +543,6 @@ class IngestPipeline {
       }
     }
     return expressions;
-  }
-
-  /**
-   * A keyed hash of a column's value, computed once per distinct value into a table that the
-   * write joins, where the values recur: an encounter has many results, and SHA-256 costs a
-   * few microseconds a row, where a hash join costs a fraction of that (1 M rows of 164,855
-   * encounters: 0.44 s against 1.06-1.31 s). Each hash is the one a row would have had, so the
-   * lake is the same either way. Values nearly all distinct gain nothing from the join, and a
-   * table of more values than the engine may hold would spill: those are hashed row by row
-   * (undefined is returned).
-   */
-  async #hashTable(
-    input: string,
-    hashed: (text: string) => string,
-    index: number,
-  ): Promise<string | undefined> {
-    const held = this.#runner.joinedValuesHeld;
-    if (held === undefined) return undefined;
-    const table = `hashed_${index}`;
-    const values = `SELECT DISTINCT ${input} AS value FROM accepted s WHERE ${input} IS NOT NULL`;
-    await this.#runner.table(
-      table,
-      `SELECT value, ${hashed('value')} AS hashed FROM (${values}) d LIMIT ${held + 1}`,
-    );
-    const distinct = await this.#count(`SELECT count(*) AS n FROM ${table}`);
-    if (distinct > held || 2 * distinct > (this.#stagedRows ?? 0)) {
-      await this.#runner.run(`DROP TABLE ${table}`);
-      return undefined;
-    }
-    this.#hashJoins.push(`LEFT JOIN ${table} h${index} ON h${index}.value = ${input}`);
-    return `h${index}.hashed`;
   }
 
   /**

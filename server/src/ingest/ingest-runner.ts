@@ -105,12 +105,6 @@ export interface IngestRunner {
   isUnreadable(error: unknown): boolean;
   /** A one-column query's values, held by the engine and read a slice at a time. */
   valuesOf(query: string): Promise<ValueSlices>;
-  /**
-   * How many distinct values of one column the engine may hold in a table joined with every
-   * row, within its memory: where given, a keyed hash of a value that recurs over many rows is
-   * computed once per distinct value (see the pipeline's `#hashTables`), not once per row.
-   */
-  readonly joinedValuesHeld?: number;
   /** Makes `patient_map (real, pseudonym, shift_days)` of the batches. */
   registerPseudonyms(batches: AsyncIterable<PseudonymBatch>): Promise<void>;
   /**

@@ -92,9 +92,6 @@ function duckDbRunner(
     // DuckDB's own row figure counts its internal units, not rows; its share of the work done
     // (of the CSV's bytes while reading, of the staged rows after that) stands for rows.
     progressOfRows: true,
-    // A value and its hash take about 128 bytes in a join's table: a quarter of the limit
-    // (1 million values at 512 MB), beside the range files the release's pass keeps open.
-    joinedValuesHeld: Math.floor(memory.limitBytes / (4 * 128)),
     run,
     rows,
     table: (name, query, onPercent) => run(`CREATE TEMP TABLE ${name} AS ${query}`, onPercent),
