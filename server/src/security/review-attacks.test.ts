@@ -251,9 +251,11 @@ describe('attacks on noisy answers and catalog-bounded percentiles, against a ro
       `withheldGroups ${summary.withheldGroups}, true small groups ${small}`,
     );
     const text = summary.keyPoints.join(' ');
+    // A figure as a whole number: the noisy row count "1,233 rows" does not state 33 groups.
+    const states = (n: number) => new RegExp(`(?<![\\d,.])${n} `).test(text);
     attempt(
       'true number of groups in the key points',
-      text.includes(`${truth.rows.length} groups`) || text.includes(`${small} `),
+      text.includes(`${truth.rows.length} groups`) || states(small),
       text,
     );
   }, 300_000);
