@@ -6,19 +6,26 @@ import {
   createTestCatalog,
   type TestCatalog,
 } from '../../test/catalog-backends.ts';
+import type { CatalogKind } from './catalog.ts';
 import { migrateToLatest } from './migrate.ts';
 import { releasedCellsRepository } from './released-cells-repository.ts';
+
+/** A migrated catalog of this kind holding the dataset the cells are recorded for. */
+async function catalogWithDataset(kind: CatalogKind): Promise<TestCatalog> {
+  const catalog = await createTestCatalog(kind);
+  await migrateToLatest(catalog.db);
+  await catalog.db
+    .insertInto('datasets')
+    .values({ id: 'lab-results', title: 'Lab', description: '', contract: '{}' })
+    .execute();
+  return catalog;
+}
 
 describe.each(catalogBackends())('release ledger cells on %s', (kind) => {
   let catalog: TestCatalog;
 
   beforeEach(async () => {
-    catalog = await createTestCatalog(kind);
-    await migrateToLatest(catalog.db);
-    await catalog.db
-      .insertInto('datasets')
-      .values({ id: 'lab-results', title: 'Lab', description: '', contract: '{}' })
-      .execute();
+    catalog = await catalogWithDataset(kind);
   });
 
   afterEach(async () => {
@@ -102,12 +109,7 @@ describe.each(catalogBackends())('release ledger cells kept in memory on %s', (k
   let catalog: TestCatalog;
 
   beforeEach(async () => {
-    catalog = await createTestCatalog(kind);
-    await migrateToLatest(catalog.db);
-    await catalog.db
-      .insertInto('datasets')
-      .values({ id: 'lab-results', title: 'Lab', description: '', contract: '{}' })
-      .execute();
+    catalog = await catalogWithDataset(kind);
   });
 
   afterEach(async () => {
