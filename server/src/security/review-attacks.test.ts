@@ -252,10 +252,10 @@ describe('attacks on noisy answers and catalog-bounded percentiles, against a ro
     );
     const text = summary.keyPoints.join(' ');
     // A figure as a whole number: the noisy row count "1,233 rows" does not state 33 groups.
-    const states = (n: number) => new RegExp(`(?<![\\d,.])${n} `).test(text);
+    const states = (n: number, after = ' ') => new RegExp(`(?<![\\d,.])${n}${after}`).test(text);
     attempt(
       'true number of groups in the key points',
-      text.includes(`${truth.rows.length} groups`) || states(small),
+      states(truth.rows.length, ' groups') || states(small),
       text,
     );
   }, 300_000);
