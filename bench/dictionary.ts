@@ -22,7 +22,12 @@ import { dictionaryPairsRepository } from '../server/src/catalog/dictionary-pair
 import { usersRepository } from '../server/src/catalog/users-repository.ts';
 import { loadEnv } from '../server/src/env.ts';
 import { releasesRepository } from '../server/src/catalog/releases-repository.ts';
-import { releaseFilesGlob, releaseFilesIn, releaseFolder } from '../server/src/ingest/lake-keys.ts';
+import {
+  releaseFileLocations,
+  releaseFilesGlob,
+  releaseFilesIn,
+  releaseFolder,
+} from '../server/src/ingest/lake-keys.ts';
 import { createLogger } from '../server/src/logger.ts';
 import { openPlatform } from '../server/src/platform.ts';
 import { compileQuery } from '../server/src/query/compile-query.ts';
@@ -131,7 +136,13 @@ async function countOnce(): Promise<number> {
 }
 
 type Dataset = typeof dataset;
-type Release = { id: string; hospitalId: string; month: string; folder: string };
+type Release = {
+  id: string;
+  hospitalId: string;
+  month: string;
+  folder: string;
+  fileCount: number;
+};
 
 /**
  * One more month at publish, two ways: the count that ran before, over the rows of every
@@ -159,7 +170,7 @@ function publishCase(counted: Dataset, scope: string, releases: Release[]) {
         rowsSource(
           platform.engine,
           counted.contract,
-          releases.map((release) => platform.store.locate(release.folder)),
+          releases.flatMap((release) => releaseFileLocations(platform.store, release)),
         )!,
       );
       return { seconds: (performance.now() - started) / 1000, figures };
@@ -202,6 +213,7 @@ async function currentReleases(hospitalIds?: string[]): Promise<Release[]> {
     hospitalId: release.hospitalId,
     month: release.month,
     folder: releaseFolder({ ...release, releaseId: release.id }),
+    fileCount: release.fileCount,
   }));
 }
 

@@ -6,6 +6,8 @@ import { researcherWithAccess, runQuery } from '../../test/query-helpers.ts';
 import { deployments } from '../../test/deployments.ts';
 import { releaseFilesRepository } from '../catalog/release-files-repository.ts';
 import { releasesRepository } from '../catalog/releases-repository.ts';
+import { describeDataset } from '../use-cases/queries/describe-dataset.ts';
+import { dictionaryPairsKey } from './release-pairs.ts';
 
 /**
  * A release is as many Parquet files as its size needs. Here the file size is set tiny, so
@@ -115,5 +117,17 @@ describe.each(deployments)('release files on %s', (_, { engineEnv, storage }) =>
     });
     expect(other.status).toBe('succeeded');
     expect(otherRows).toEqual([expect.objectContaining({ rows: small.rows })]);
+
+    // The data dictionary, its pairs lost with the file and its figures to be counted again:
+    // the pairs are written again from the release's rows, which must fail as the queries do
+    // rather than count the release short.
+    await platform.store.delete(dictionaryPairsKey(folder));
+    await platform.catalog.db
+      .deleteFrom('dictionary_scopes')
+      .where('dataset_id', '=', 'synthea-observations')
+      .execute();
+    await expect(describeDataset(platform, user, 'synthea-observations')).rejects.toThrow(
+      'missing from the lake',
+    );
   }, 240_000);
 });

@@ -272,6 +272,7 @@ async function ingestAndPublish(platform: Platform, input: IngestInput): Promise
       hospitalId: input.hospitalId,
       month: input.month,
       folder: files.lakeFolder,
+      fileCount: outcome.files.length,
       pairsInPlace: outcome.pairsWritten,
     });
     await releases.publish(

@@ -51,6 +51,8 @@ export type CountedRelease = {
   id: string;
   hospitalId: string;
   folder: string;
+  /** The number of files the catalog lists for the release (absent: its folder's files). */
+  fileCount?: number;
   pairsInPlace?: boolean;
 };
 
@@ -90,6 +92,7 @@ async function currentReleasesOf(
       id: release.id,
       hospitalId: release.hospitalId,
       folder: releaseFolder({ ...release, releaseId: release.id }),
+      fileCount: release.fileCount,
     });
   }
   return byScope;
@@ -124,6 +127,7 @@ export async function countFiguresAtPublish(
           id: other.id,
           hospitalId: other.hospitalId,
           folder: releaseFolder({ ...other, releaseId: other.id }),
+          fileCount: other.fileCount,
         })),
       release,
     ];
@@ -231,7 +235,7 @@ async function countScope(
   const writePairs = async (again: boolean) => {
     for (const release of toWrite) {
       if (release.pairsInPlace && !again) continue;
-      await writeDictionaryPairs(engine, platform.store, dataset.contract, release.folder);
+      await writeDictionaryPairs(engine, platform.store, dataset.contract, release);
     }
   };
   await writePairs(false);
@@ -240,33 +244,24 @@ async function countScope(
     releases.map((release) => platform.store.locate(dictionaryPairsKey(release.folder))),
   );
   const hospitals = [...new Set(releases.map((release) => release.hospitalId))].sort();
-  // Spark reads a list of files as one glob, which passes over a file that is not there: the
-  // count also says how many releases' pairs it read, so that a lost file is not a silent
-  // undercount on either engine.
-  const count = async () => {
-    const figures = await countFigures(engine, { scope, basis, hospitals }, source);
-    const [read] = await engine.rows({
-      sql: `SELECT count(DISTINCT release) AS n FROM ${source.from} AS p`,
-      params: [],
-    });
-    return { figures, complete: Number(read?.n) === releases.length };
-  };
+  // Both engines read the pairs files by name and fail the count when one is not there, so a
+  // lost file is never a silent undercount.
+  const count = () => countFigures(engine, { scope, basis, hospitals }, source);
   // Whether a pairs file was read that this count did not write itself.
   const readsOthers = written.size > 0 || releases.some((release) => release.pairsInPlace);
   let counted = await count().catch((error: unknown) => {
     if (!readsOthers) throw error;
     return undefined;
   });
-  if (!counted?.complete && readsOthers) {
+  if (!counted) {
     // A recorded pairs file that cannot be read (lost, say, with a partial copy of the lake):
     // every release's is written again from its rows, once, and counted as it then is.
     toWrite = [...releases];
     await writePairs(true);
     counted = await count();
   }
-  const figures = counted!.figures;
   return {
-    ...figures,
+    ...counted,
     pairsWritten: toWrite.map((release) => release.id),
     contractVersion: dataset.contractVersion,
   };

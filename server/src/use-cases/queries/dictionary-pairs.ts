@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { DatasetContract } from '@medlake/shared';
+import type { ScanFiles } from '../../engines/sql-dialect.ts';
 import type { QueryEngine } from '../../engines/types.ts';
-import { releaseFilesGlob, releaseFolder } from '../../ingest/lake-keys.ts';
+import { releaseFileLocations, releaseFolder } from '../../ingest/lake-keys.ts';
 import { dictionaryPairsKey, pairColumns, pairsQuery } from '../../ingest/release-pairs.ts';
 import type { ObjectStore } from '../../storage/object-store.ts';
 
@@ -30,12 +31,12 @@ export type PairsSource = {
 export function rowsSource(
   engine: QueryEngine,
   contract: DatasetContract,
-  releaseLocations: readonly string[],
+  releaseFiles: readonly ScanFiles[],
 ): PairsSource | undefined {
   const columns = pairColumns(engine.dialect, contract);
   if (!columns) return undefined;
   return {
-    from: engine.dialect.scanParquet(releaseLocations.map(releaseFilesGlob)),
+    from: engine.dialect.scanParquet(releaseFiles),
     ...columns,
     rowCount: 'count(*)',
   };
@@ -54,17 +55,19 @@ export function pairsSource(engine: QueryEngine, pairsLocations: readonly string
 
 /**
  * Writes a release's pairs file (ingest/release-pairs.ts) through the query engine, from its
- * rows: one aggregate over one month, for a release whose ingest did not write it. Returns false for a contract without a code column (no figures to count).
+ * rows: one aggregate over one month, for a release whose ingest did not write it. Returns false
+ * for a contract without a code column (no figures to count). The rows are read as the files
+ * the catalog lists, so that a lost one fails the count rather than shrinking it.
  */
 export async function writeDictionaryPairs(
   engine: QueryEngine,
   store: ObjectStore,
   contract: DatasetContract,
-  releaseFolder: string,
+  release: { folder: string; fileCount?: number | undefined },
 ): Promise<boolean> {
-  const rows = rowsSource(engine, contract, [store.locate(releaseFolder)]);
+  const rows = rowsSource(engine, contract, releaseFileLocations(store, release));
   if (!rows) return false;
-  const key = dictionaryPairsKey(releaseFolder);
+  const key = dictionaryPairsKey(release.folder);
   // Written under a name of its own, then moved into place: two counts that write the same
   // release's pairs at once (two requests after an upgrade) each replace the file whole, and a
   // count reading it never meets half a file.
