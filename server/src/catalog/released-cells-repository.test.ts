@@ -8,7 +8,7 @@ import {
 } from '../../test/catalog-backends.ts';
 import type { CatalogKind } from './catalog.ts';
 import { migrateToLatest } from './migrate.ts';
-import { releasedCellsRepository } from './released-cells-repository.ts';
+import { rememberLedgerHolder, releasedCellsRepository } from './released-cells-repository.ts';
 
 /** A migrated catalog of this kind holding the dataset the cells are recorded for. */
 async function catalogWithDataset(kind: CatalogKind): Promise<TestCatalog> {
@@ -46,14 +46,14 @@ describe.each(catalogBackends())('release ledger cells on %s', (kind) => {
     // memory and reads everything from the catalog. Both must see the very same ledger.
     const recorder = releasedCellsRepository(catalog.db);
     const reader = () => releasedCellsRepository(catalog.db.withoutPlugins());
-    await recorder.record('project:a', 'lab-results', randomUUID(), [
+    await recorder.record({ holder: 'project:a', userId: null }, 'lab-results', randomUUID(), [
       { family: 'f1', cell: boxed(1), patients: 12 },
       { family: 'f2', cell: { groups: [], values: null }, patients: 40 },
     ]);
-    await recorder.record('project:b', 'lab-results', randomUUID(), [
+    await recorder.record({ holder: 'project:b', userId: null }, 'lab-results', randomUUID(), [
       { family: 'f1', cell: boxed(9), patients: 99 },
     ]);
-    await recorder.record('project:a', 'lab-results', randomUUID(), [
+    await recorder.record({ holder: 'project:a', userId: null }, 'lab-results', randomUUID(), [
       { family: 'f1', cell: boxed(2), patients: 13 },
       { family: 'f3', cell: boxed(3), patients: 30 },
       {
@@ -63,8 +63,18 @@ describe.each(catalogBackends())('release ledger cells on %s', (kind) => {
       },
     ]);
 
-    const recorded = await recorder.relevant('project:a', 'lab-results', ['f1', 'f2', 'result'], 2);
-    const fresh = await reader().relevant('project:a', 'lab-results', ['f1', 'f2', 'result'], 2);
+    const recorded = await recorder.relevant(
+      { holder: 'project:a', userId: null },
+      'lab-results',
+      ['f1', 'f2', 'result'],
+      2,
+    );
+    const fresh = await reader().relevant(
+      { holder: 'project:a', userId: null },
+      'lab-results',
+      ['f1', 'f2', 'result'],
+      2,
+    );
     expect(recorded).toEqual(fresh);
     // The two newest boxed cells of the holder, newest first; the earlier ones by family.
     expect(fresh.pool.map((cell) => cell.stored.boxKey)).toEqual(['key-3', 'key-2']);
@@ -83,17 +93,78 @@ describe.each(catalogBackends())('release ledger cells on %s', (kind) => {
     expect(JSON.stringify(fresh)).not.toContain('code-9');
   });
 
+  it('reads a user’s cells under every holder, and every holder they have been with', async () => {
+    const [alice, bob, carol] = [randomUUID(), randomUUID(), randomUUID()];
+    const recorder = releasedCellsRepository(catalog.db);
+    // Alice as herself, then in project a; Bob in project b; Carol in project a, which
+    // Alice left; project c, which Alice joined and never asked in; Carol as herself.
+    await recorder.record({ holder: `user:${alice}`, userId: alice }, 'lab-results', randomUUID(), [
+      { family: 'f1', cell: boxed(1), patients: 11 },
+    ]);
+    await recorder.record({ holder: 'project:a', userId: alice }, 'lab-results', randomUUID(), [
+      { family: 'f1', cell: boxed(2), patients: 12 },
+    ]);
+    await recorder.record({ holder: 'project:b', userId: bob }, 'lab-results', randomUUID(), [
+      { family: 'f1', cell: boxed(3), patients: 13 },
+    ]);
+    await recorder.record({ holder: 'project:a', userId: carol }, 'lab-results', randomUUID(), [
+      { family: 'f1', cell: boxed(4), patients: 14 },
+    ]);
+    await rememberLedgerHolder(catalog.db, alice, 'project:c');
+    await recorder.record({ holder: 'project:c', userId: bob }, 'lab-results', randomUUID(), [
+      { family: 'f1', cell: boxed(5), patients: 15 },
+    ]);
+    await recorder.record({ holder: `user:${carol}`, userId: carol }, 'lab-results', randomUUID(), [
+      { family: 'f1', cell: boxed(6), patients: 16 },
+    ]);
+    const reader = releasedCellsRepository(catalog.db.withoutPlugins());
+    const seen = async (holder: string, userId: string | null) => {
+      const found = await reader.relevant({ holder, userId }, 'lab-results', ['f1'], 10);
+      return {
+        pool: found.pool.map((cell) => `${cell.stored.boxKey} ${cell.holder}`),
+        earlier: (found.earlier.get('f1') ?? []).map((cell) => cell.patients).sort(),
+      };
+    };
+    // Alice under project b: b's cells, her own under any holder, and those of a and c (by
+    // Carol and Bob), newest first and each once; nothing of Carol as herself.
+    expect(await seen('project:b', alice)).toEqual({
+      pool: [
+        'key-5 project:c',
+        'key-4 project:a',
+        'key-3 project:b',
+        'key-2 project:a',
+        `key-1 user:${alice}`,
+      ],
+      earlier: [11, 12, 13, 14, 15],
+    });
+    // The pool's bound holds across the holders: the two newest.
+    const bounded = await reader.relevant(
+      { holder: 'project:b', userId: alice },
+      'lab-results',
+      [],
+      2,
+    );
+    expect(bounded.pool.map((cell) => cell.stored.boxKey)).toEqual(['key-5', 'key-4']);
+    // Bob in project a: a's cells and his own (b and c); Alice's as herself stay hers.
+    expect(await seen('project:a', bob)).toEqual({
+      pool: ['key-5 project:c', 'key-4 project:a', 'key-3 project:b', 'key-2 project:a'],
+      earlier: [12, 13, 14, 15],
+    });
+    // Without a user, the holder's alone.
+    expect((await seen('project:a', null)).earlier).toEqual([12, 14]);
+  });
+
   it('finds a holder’s earlier cells of many families, past one statement’s slice', async () => {
     const families = Array.from({ length: 2500 }, (_, i) => `family-${i}`);
     const recorder = releasedCellsRepository(catalog.db);
     await recorder.record(
-      'project:a',
+      { holder: 'project:a', userId: null },
       'lab-results',
       randomUUID(),
       [0, 999, 1000, 2499].map((i) => ({ family: families[i]!, cell: boxed(i), patients: i })),
     );
     const found = await releasedCellsRepository(catalog.db.withoutPlugins()).relevant(
-      'project:a',
+      { holder: 'project:a', userId: null },
       'lab-results',
       families,
       1000,
@@ -132,20 +203,32 @@ describe.each(catalogBackends())('release ledger cells kept in memory on %s', (k
     // the ones it kept under those ids: else it misses an earlier cell and lets a difference
     // through.
     const running = releasedCellsRepository(catalog.db);
-    await running.record('project:a', 'lab-results', randomUUID(), [
+    await running.record({ holder: 'project:a', userId: null }, 'lab-results', randomUUID(), [
       { family: 'old-family', cell: cell('OLD'), patients: 500 },
     ]);
     expect(
-      (await running.relevant('project:a', 'lab-results', ['old-family'], 10)).pool,
+      (
+        await running.relevant(
+          { holder: 'project:a', userId: null },
+          'lab-results',
+          ['old-family'],
+          10,
+        )
+      ).pool,
     ).toHaveLength(1);
 
     await sql`truncate released_cells restart identity`.execute(catalog.db);
     const other = releasedCellsRepository(catalog.db.withoutPlugins());
-    await other.record('project:b', 'lab-results', randomUUID(), [
+    await other.record({ holder: 'project:b', userId: null }, 'lab-results', randomUUID(), [
       { family: 'f-new', cell: cell('NEW'), patients: 41 },
     ]);
 
-    const seen = await running.relevant('project:b', 'lab-results', ['f-new'], 10);
+    const seen = await running.relevant(
+      { holder: 'project:b', userId: null },
+      'lab-results',
+      ['f-new'],
+      10,
+    );
     expect(seen.earlier.get('f-new')?.map((found) => found.patients)).toEqual([41]);
     expect(seen.pool.map((found) => found.stored.boxKey)).toEqual(['key-NEW']);
     expect(JSON.stringify(seen)).not.toContain('OLD');

@@ -13,8 +13,9 @@ export type ReleasedCell = {
   releasedAt: Date;
 };
 
-/** A cell that has a box, and what was stored of it. */
+/** A cell that has a box, the holder it was released to, and what was stored of it. */
 export type BoxedCell = ReleasedCell & {
+  holder: string;
   stored: { box?: Box; boxKey?: string; scope?: string; rows?: number };
 };
 
@@ -83,94 +84,124 @@ async function cellsById(
   return found;
 }
 
+/**
+ * Whose ledger a check reads: the holder the result is released to, and the user who asks (null
+ * for cells recorded without one). A check reads the cells released to the holder, to the user
+ * under any holder, and to every holder the user has been with (ledger_holders).
+ */
+export type LedgerReader = { holder: string; userId: string | null };
+
 /** The release ledger: the aggregate cells a holder (a project or a user) has been shown. */
 export function releasedCellsRepository(db: CatalogDb) {
   return {
     /**
-     * What a new result is checked against, in one read: the holder's earlier cells of these
-     * families on the dataset, by family, and the holder's most recent cells that have a box
-     * (kept since issue 27), newest first, at most `poolSize`: what the set search combines a
-     * new result with.
+     * What a new result is checked against, in one read: the earlier cells of these families on
+     * the dataset, by family, and the most recent cells that have a box (kept since issue 27),
+     * newest first, at most `poolSize`: what the set search combines a new result with. Both
+     * over the cells of the holder, of the user under any holder, and of every holder the user
+     * has been with; each pool cell says which holder it was released to.
      */
     async relevant(
-      holder: string,
+      reader: LedgerReader,
       datasetId: string,
       families: readonly string[],
       poolSize: number,
     ): Promise<{ earlier: Map<string, ReleasedCell[]>; pool: BoxedCell[] }> {
-      // First the ids only, then the cells not already in memory. The two reads of ids go in
-      // one statement of two branches, each planned on its own index (one condition with both
-      // was planned several times slower): a round trip less on every check.
-      const ofHolder = () =>
-        db
-          .selectFrom('released_cells')
-          .select(['id', 'query_id', 'family'])
-          .where('holder', '=', holder)
-          .where('dataset_id', '=', datasetId);
-      const ofFamily = (slice: readonly string[]) =>
-        ofHolder()
-          .where('family', 'in', slice)
-          .select(sql<boolean>`false`.as('recent'));
+      // First the ids only, then the cells not already in memory. The reads of ids go in one
+      // statement of several branches, each planned on its own index: the newest boxed cells of
+      // each holder (a lateral branch per holder, so that each stops after `poolSize`) and of
+      // the user, and the cells of the families by holder and by user. A round trip per check.
+      const { holder, userId } = reader;
+      const holders = userId
+        ? sql`(select ${holder}::text as holder union select holder from ledger_holders where user_id = ${userId})`
+        : sql`(select ${holder}::text as holder)`;
+      const ofFamily = (slice: readonly string[]) => {
+        const list = sql.join(slice.map((family) => sql`${family}`));
+        const byHolder = sql`select c.id, c.query_id, c.family, c.holder, false as recent
+          from released_cells as c
+          where c.holder in (select holder from ${holders} as h) and c.dataset_id = ${datasetId}
+            and c.family in (${list})`;
+        return userId
+          ? sql`${byHolder} union all select id, query_id, family, holder, false as recent
+              from released_cells
+              where user_id = ${userId} and dataset_id = ${datasetId} and family in (${list})`
+          : byHolder;
+      };
       // In slices, so that a result with many groups stays within a statement's parameters.
       const slices: string[][] = [];
       for (let start = 0; start < families.length; start += 1000) {
         slices.push(families.slice(start, start + 1000));
       }
-      const recentPool = db
-        .selectFrom((eb) =>
-          eb
-            .selectFrom('released_cells')
-            .select(['id', 'query_id', 'family'])
-            .where('holder', '=', holder)
-            .where('dataset_id', '=', datasetId)
-            .where(sql<boolean>`cell ? 'box'`)
-            .orderBy('id', 'desc')
-            .limit(poolSize)
-            .as('pool'),
-        )
-        .select(['pool.id', 'pool.query_id', 'pool.family', sql<boolean>`true`.as('recent')]);
+      const byHolder = sql`select p.id, p.query_id, p.family, p.holder, true as recent
+        from ${holders} as h cross join lateral (
+          select id, query_id, family, holder from released_cells as c
+          where c.holder = h.holder and c.dataset_id = ${datasetId} and c.cell ? 'box'
+          order by c.id desc limit ${poolSize}
+        ) as p`;
+      const recentPool = userId
+        ? sql`${byHolder} union all select u.id, u.query_id, u.family, u.holder, true as recent
+            from (
+              select id, query_id, family, holder from released_cells
+              where user_id = ${userId} and dataset_id = ${datasetId} and cell ? 'box'
+              order by id desc limit ${poolSize}
+            ) as u`
+        : byHolder;
+      type IdRow = {
+        id: unknown;
+        query_id: string;
+        family: string;
+        holder: string;
+        recent: boolean;
+      };
       const [firstSlice, ...moreSlices] = slices;
-      const first = await (
-        firstSlice ? recentPool.unionAll(ofFamily(firstSlice)) : recentPool
-      ).execute();
-      // Newest first; sorted here, as an ORDER BY over both branches sorted them all.
-      const recent = first
-        .filter((row) => row.recent)
-        .sort((a, b) => (BigInt(b.id) > BigInt(a.id) ? 1 : BigInt(b.id) < BigInt(a.id) ? -1 : 0));
-      const keyOf = (row: { id: unknown; query_id: string; family: string }): CellKey => ({
+      const first = (
+        await sql<IdRow>`${recentPool}${firstSlice ? sql` union all ${ofFamily(firstSlice)}` : sql``}`.execute(
+          db,
+        )
+      ).rows;
+      const keyOf = (row: IdRow): CellKey & { holder: string } => ({
         id: String(row.id),
         queryId: row.query_id,
         family: row.family,
+        holder: row.holder,
       });
-      const familyKeys = first.filter((row) => !row.recent).map(keyOf);
+      // Newest first, each cell once (a cell of the user's under this holder is in two
+      // branches), at most `poolSize`; sorted here, as an ORDER BY over the branches sorted all.
+      const recentKeys = uniqueById(first.filter((row) => row.recent).map(keyOf))
+        .sort((a, b) => (BigInt(b.id) > BigInt(a.id) ? 1 : BigInt(b.id) < BigInt(a.id) ? -1 : 0))
+        .slice(0, poolSize);
+      const familyRows = first.filter((row) => !row.recent);
       for (const slice of moreSlices) {
-        const rows = await ofHolder().where('family', 'in', slice).execute();
-        familyKeys.push(...rows.map(keyOf));
+        familyRows.push(...(await sql<IdRow>`${ofFamily(slice)}`.execute(db)).rows);
       }
-      const recentKeys = recent.map(keyOf);
-      const ofFamilies = familyKeys.map((key) => key.id);
-      const recentIds = recentKeys.map((key) => key.id);
+      const familyKeys = uniqueById(familyRows.map(keyOf));
       const cells = await cellsById(db, [...recentKeys, ...familyKeys]);
       const earlier = new Map<string, ReleasedCell[]>();
-      for (const id of ofFamilies) {
+      for (const { id } of familyKeys) {
         const cell = cells.get(id)!;
         earlier.set(cell.family, [...(earlier.get(cell.family) ?? []), cell]);
       }
       // The recent cells, newest first: the pool the set search combines a new result with.
-      const pool = recentIds.map((id) => {
-        const cell = cells.get(id)!;
-        return { ...cell, stored: cell.cell as BoxedCell['stored'] };
+      const pool = recentKeys.map((key) => {
+        const cell = cells.get(key.id)!;
+        return { ...cell, holder: key.holder, stored: cell.cell as BoxedCell['stored'] };
       });
       return { earlier, pool };
     },
 
+    /**
+     * Records the cells of a result released to the holder at the user's request, and the
+     * holder among the user's holders.
+     */
     async record(
-      holder: string,
+      reader: LedgerReader,
       datasetId: string,
       queryId: string,
       cells: ReadonlyArray<{ family: string; cell: unknown; patients: number }>,
     ): Promise<void> {
+      const { holder, userId } = reader;
       const cache = cellsCache(db);
+      if (userId && cells.length > 0) await rememberLedgerHolder(db, userId, holder);
       for (let start = 0; start < cells.length; start += 500) {
         const slice = cells.slice(start, start + 500);
         if (slice.length === 0) break;
@@ -180,6 +211,7 @@ export function releasedCellsRepository(db: CatalogDb) {
           .values(
             slice.map((cell, index) => ({
               holder,
+              user_id: userId,
               dataset_id: datasetId,
               family: cell.family,
               query_id: queryId,
@@ -210,4 +242,26 @@ export function releasedCellsRepository(db: CatalogDb) {
       }
     },
   };
+}
+
+function uniqueById<T extends { id: string }>(rows: readonly T[]): T[] {
+  const seen = new Set<string>();
+  return rows.filter((row) => !seen.has(row.id) && seen.add(row.id));
+}
+
+/**
+ * Adds a holder to the user's holders: the ledger then checks the user's results against what
+ * it was shown, whoever asked, from now on and after they leave it. Called when a result is
+ * recorded and when a user joins a project.
+ */
+export async function rememberLedgerHolder(
+  db: CatalogDb,
+  userId: string,
+  holder: string,
+): Promise<void> {
+  await db
+    .insertInto('ledger_holders')
+    .values({ user_id: userId, holder })
+    .onConflict((conflict) => conflict.columns(['user_id', 'holder']).doNothing())
+    .execute();
 }

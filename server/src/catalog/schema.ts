@@ -65,6 +65,18 @@ export interface ReleasedCellsTable {
   cell: Json<unknown>;
   patients: BigIntColumn;
   released_at: CreatedAt;
+  /** Who asked for the result (null: recorded before 2026-12-07 for a query since removed). */
+  user_id: string | null;
+}
+
+/**
+ * The holders each user has been with, for the release ledger: every holder they had a result
+ * released to, and every project they joined (kept when they leave).
+ */
+export interface LedgerHoldersTable {
+  user_id: string;
+  holder: string;
+  since: CreatedAt;
 }
 
 export interface PrivacySpendingTable {
@@ -366,6 +378,7 @@ export interface CatalogSchema {
   dataset_grants: DatasetGrantsTable;
   query_jobs: QueryJobsTable;
   released_cells: ReleasedCellsTable;
+  ledger_holders: LedgerHoldersTable;
   privacy_spending: PrivacySpendingTable;
   query_exports: QueryExportsTable;
   audit_log: AuditLogTable;

@@ -142,7 +142,7 @@ export async function spendBudget(
   // From reading what was spent to recording this, no other answer of the holder may spend:
   // two new questions at once would each see the budget before both. The release ledger's
   // lock (per holder and dataset, across servers) serves; the ledger is off with noise.
-  const unlock = await lockReleaseLedger(platform.catalog, input.holder, input.datasetId);
+  const unlock = await lockReleaseLedger(platform.catalog, [input.holder], input.datasetId);
   let state: BudgetState;
   try {
     state = await budgetState(platform, input);

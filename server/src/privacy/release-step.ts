@@ -29,6 +29,8 @@ import {
 /** An aggregate answer as the engine gave it, before anything protects it. */
 export type RawAnswer = {
   jobId: string;
+  /** Who asked: the release ledger follows the user as well as the holder. */
+  userId: string;
   /** The spec as asked: its answer key names the noise (what priceOfQuery quoted). */
   spec: QuerySpec;
   dataset: Dataset;
@@ -111,6 +113,7 @@ export async function applyPrivacy(
     releaseLedgerOn(dataset.contract.privacy) && access.level === 'aggregate'
       ? await checkReleaseLedger(platform, {
           holder: access.holder,
+          userId: answer.userId,
           datasetId: dataset.id,
           spec: plan.spec,
           columns: compiled.columns,

@@ -20,7 +20,7 @@ import {
   shapeOf,
   type ReleaseSlot,
 } from './ledger/cells.ts';
-import { lockReleaseLedger } from './ledger/lock.ts';
+import { ledgerLockKeys, lockReleaseLedger } from './ledger/lock.ts';
 import { between, intersect, isEmpty, union, type Box } from './ledger/regions.ts';
 import {
   defaultSearchBounds,
@@ -109,7 +109,9 @@ export const ledgerPoolSize = 1000;
 
 /**
  * The release ledger: before an aggregate result is released to a holder, it is checked
- * against what that holder was released before. Checks of one holder run one at a time
+ * against what that holder was released before, what the user who asks was released under any
+ * holder, and what every holder the user has been with (a project they asked in or joined) was
+ * released, whoever asked. Checks of one holder, and of one user, run one at a time
  * (ledger/lock.ts): the lock is taken here and must be let go with `release`, after `record`.
  * - Sets (issue 27): every released cell is a box (the releases read, a constraint per column
  *   from the filter and the group's labels) within a scope (the rest of the filter, the
@@ -137,6 +139,8 @@ export async function checkReleaseLedger(
   platform: PlatformParts,
   input: {
     holder: string;
+    /** Who asks: their results under any holder, and their holders' cells, count too. */
+    userId: string;
     datasetId: string;
     spec: QuerySpec;
     columns: readonly ResultColumn[];
@@ -161,7 +165,11 @@ export async function checkReleaseLedger(
   record(queryId: string, rows: readonly DisclosedRow[], totalShown: boolean): Promise<void>;
   release(): Promise<void>;
 }> {
-  const release = await lockReleaseLedger(platform.catalog, input.holder, input.datasetId);
+  const release = await lockReleaseLedger(
+    platform.catalog,
+    ledgerLockKeys(input.holder, input.userId),
+    input.datasetId,
+  );
   try {
     return { ...(await check(platform, input)), release };
   } catch (error) {
@@ -179,7 +187,7 @@ async function check(
   record(queryId: string, rows: readonly DisclosedRow[], totalShown: boolean): Promise<void>;
 }> {
   const started = performance.now();
-  const { holder, datasetId, spec, columns, threshold } = input;
+  const { holder, userId, datasetId, spec, columns, threshold } = input;
   const grouped = spec.groupBy.length > 0;
   const groupKeys = spec.groupBy.map(groupKey);
   const groupCells = input.groups.map((group) =>
@@ -188,9 +196,10 @@ async function check(
   const totalCell = cellOf(datasetId, [], null);
   const resultFamily = rowsKeyOf(datasetId, spec, input.releaseIds);
   const ledger = releasedCellsRepository(platform.catalog.db);
-  // The holder's earlier cells of these families, and their recent cells, newest first.
+  // The earlier cells of these families, and the recent cells, newest first: of the holder,
+  // of the user under any holder, and of every holder the user has been with.
   const { earlier, pool } = await ledger.relevant(
-    holder,
+    { holder, userId },
     datasetId,
     [totalCell.family, resultFamily, ...(grouped ? groupCells.map((cell) => cell.family) : [])],
     ledgerPoolSize,
@@ -219,16 +228,21 @@ async function check(
   // cell with the box of one released before tells nothing new. Such cells are neither searched
   // nor recorded again, so that asking the same question again neither costs a search nor
   // crowds the pool with copies; of copies already in the pool the newest stands for them all.
+  // Only a copy released to this holder counts: one released to the user under another holder
+  // (or to another holder of theirs) is recorded again for this one, whose other members and
+  // later checks would not see it otherwise, and is searched against this one's cells.
   const seen = new Set<string>();
+  const heldHere = new Set<string>();
   const sameScope = pool.filter((cell) => {
     if (cell.stored.scope !== shape.scopeKey) return false;
     if (!cell.stored.box) return true;
     const key = cell.stored.boxKey ?? boxKeyOf(cell.stored.box);
+    if (cell.holder === holder) heldHere.add(key);
     if (seen.has(key)) return false;
     seen.add(key);
     return true;
   });
-  const releasedBefore = (box: Box | undefined) => box !== undefined && seen.has(boxKeyOf(box));
+  const releasedBefore = (box: Box | undefined) => box !== undefined && heldHere.has(boxKeyOf(box));
 
   let first: { queryId: string; releasedAt: Date } | undefined;
   const blame = (clash: { queryId: string; releasedAt: Date } | undefined) => {
@@ -428,7 +442,7 @@ async function check(
         cell: record,
         patients: Number(input.total[hiddenPatients]),
       });
-      await ledger.record(holder, datasetId, queryId, released);
+      await ledger.record({ holder, userId }, datasetId, queryId, released);
     },
   };
 }

@@ -24,6 +24,7 @@ import * as indexLedgerPoolAndWaitingQueries from './2026-12-06h-index-ledger-po
 import * as createDictionaryFigures from './2026-12-06k-create-dictionary-figures.ts';
 import * as indexReleaseFileCodes from './2026-12-06m-index-release-file-codes.ts';
 import * as createDictionaryReleasePairs from './2026-12-06r-create-dictionary-release-pairs.ts';
+import * as ledgerByUser from './2026-12-07a-ledger-by-user.ts';
 
 /**
  * Every catalog migration, oldest first, keyed by its dated file name. Listed by hand rather
@@ -56,4 +57,5 @@ export const migrations: Record<string, Migration> = {
   '2026-12-06k-create-dictionary-figures': createDictionaryFigures,
   '2026-12-06m-index-release-file-codes': indexReleaseFileCodes,
   '2026-12-06r-create-dictionary-release-pairs': createDictionaryReleasePairs,
+  '2026-12-07a-ledger-by-user': ledgerByUser,
 };

@@ -59,8 +59,14 @@ describe('the release ledger’s check at its bound', () => {
       const grouping =
         round < fills.length ? [{ column: 'code' }] : [{ column: 'code' }, { column: 'sex' }];
       await ask(busy, { ...fill, groupBy: grouping, measures: [{ fn: 'patients' }] });
-      cells = (await repository.relevant(`user:${busy.id}`, 'guarded', [], ledgerPoolSize * 2)).pool
-        .length;
+      cells = (
+        await repository.relevant(
+          { holder: `user:${busy.id}`, userId: busy.id },
+          'guarded',
+          [],
+          ledgerPoolSize * 2,
+        )
+      ).pool.length;
       if (round > 3 * fills.length) break;
     }
     const spec = {

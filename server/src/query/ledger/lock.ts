@@ -3,13 +3,13 @@ import { sql } from 'kysely';
 import type { Catalog } from '../../catalog/catalog.ts';
 import { AppError } from '../../errors.ts';
 
-/** Within one process: the tail of each holder's queue of ledger checks, per catalog. */
+/** Within one process: the tail of each name's queue of ledger checks (a user or a holder), per catalog. */
 const queues = new WeakMap<object, Map<string, Promise<void>>>();
 
-/** The first of the two advisory lock keys: the ledger's own space (the second is the holder). */
+/** The first of the two advisory lock keys: the ledger's own space (the second, a name's hash). */
 const ledgerLockSpace = 0x1ed9e7;
 
-/** How long a check waits for another server's check of the same holder before it fails. */
+/** How long a check waits for another server's check of the same user or holder before it fails. */
 const lockTimeout = '120s';
 
 /**
@@ -32,53 +32,89 @@ async function takeSlot(db: object): Promise<() => void> {
 }
 
 /**
- * Serialises the ledger per holder and dataset: from reading what the holder was released to
- * recording what this result releases, no other result of that holder may be checked, or two
- * results submitted together would each be checked against the releases before both and both
- * released. Within a process a queue per holder; across servers on one PostgreSQL, a session
- * advisory lock held on its own connection (released by PostgreSQL if the server dies). The
- * embedded PGlite is opened by one process only, so its queue is the whole story.
- * Returns the function that lets the next check in.
+ * The locks of a check of `userId`'s result released to `holder`, in the order they are taken:
+ * the user's (`user:ID`, which is also their holder's name when they hold their own grant),
+ * then the holder's. A check reads the user's cells under every holder and writes cells of both
+ * the user and the holder: two checks of one user under two holders wait for each other, as do
+ * two users' checks under one holder. A check waits for a holder's lock only while holding its
+ * user's, and never for a user's while holding a holder's, and every check takes the locks in
+ * this order: no two checks can wait for each other.
+ */
+export function ledgerLockKeys(holder: string, userId: string): string[] {
+  const user = `user:${userId}`;
+  return holder === user ? [user] : [user, holder];
+}
+
+/**
+ * Serialises the ledger per name (a user or a holder, ledgerLockKeys) and dataset: from reading
+ * what was released before to recording what this result releases, no other check that takes
+ * one of these names may run, or two results submitted together would each be checked against
+ * the releases before both and both released. Within a process a queue per name; across
+ * servers on one PostgreSQL, session advisory locks held on one connection of their own
+ * (released by PostgreSQL if the server dies). The embedded PGlite is opened by one process
+ * only, so its queues are the whole story. The names are locked in the order given.
+ * Returns the function that lets the next checks in.
  */
 export async function lockReleaseLedger(
   catalog: Pick<Catalog, 'kind' | 'db'>,
-  holder: string,
+  names: readonly string[],
   datasetId: string,
 ): Promise<() => Promise<void>> {
-  const key = `${holder}\u0000${datasetId}`;
   const local = queues.get(catalog.db) ?? new Map<string, Promise<void>>();
   queues.set(catalog.db, local);
-  const before = local.get(key) ?? Promise.resolve();
+  const keys = [...new Set(names)].map((name) => `${name}\u0000${datasetId}`);
   let letNextIn!: () => void;
   const mine = new Promise<void>((resolve) => (letNextIn = resolve));
-  const tail = before.then(() => mine);
-  local.set(key, tail);
-  await before;
+  // Each name's queue in turn: this check joins the next queue only once it heads the one before.
+  const tails = new Map<string, Promise<void>>();
+  for (const key of keys) {
+    const before = local.get(key) ?? Promise.resolve();
+    const tail = before.then(() => mine);
+    local.set(key, tail);
+    tails.set(key, tail);
+    await before;
+  }
+  const leaveQueues = () => {
+    letNextIn();
+    for (const [key, tail] of tails) if (local.get(key) === tail) local.delete(key);
+  };
 
   let unlockDatabase: (() => void) | undefined;
   let session: Promise<void> | undefined;
   let freeSlot: (() => void) | undefined;
   if (catalog.kind === 'postgres') {
-    const holderKey = createHash('sha256').update(key).digest().readInt32BE(0);
+    const lockKeys = keys.map((key) => createHash('sha256').update(key).digest().readInt32BE(0));
     try {
       freeSlot = await takeSlot(catalog.db);
       await new Promise<void>((locked, failed) => {
         session = catalog.db
           .connection()
           .execute(async (connection) => {
-            await sql`select set_config('lock_timeout', ${lockTimeout}, false)`.execute(connection);
+            const taken: number[] = [];
             try {
-              await sql`select pg_advisory_lock(${ledgerLockSpace}::int, ${holderKey}::int)`.execute(
+              await sql`select set_config('lock_timeout', ${lockTimeout}, false)`.execute(
                 connection,
               );
+              try {
+                for (const lockKey of lockKeys) {
+                  await sql`select pg_advisory_lock(${ledgerLockSpace}::int, ${lockKey}::int)`.execute(
+                    connection,
+                  );
+                  taken.push(lockKey);
+                }
+              } finally {
+                await sql`select set_config('lock_timeout', '0', false)`.execute(connection);
+              }
+              locked();
+              await new Promise<void>((resolve) => (unlockDatabase = resolve));
             } finally {
-              await sql`select set_config('lock_timeout', '0', false)`.execute(connection);
+              // In reverse; also those taken before a later one timed out.
+              for (const lockKey of taken.reverse()) {
+                await sql`select pg_advisory_unlock(${ledgerLockSpace}::int, ${lockKey}::int)`.execute(
+                  connection,
+                );
+              }
             }
-            locked();
-            await new Promise<void>((resolve) => (unlockDatabase = resolve));
-            await sql`select pg_advisory_unlock(${ledgerLockSpace}::int, ${holderKey}::int)`.execute(
-              connection,
-            );
           })
           .catch((error: unknown) => {
             failed(error);
@@ -86,9 +122,8 @@ export async function lockReleaseLedger(
       });
     } catch (error) {
       freeSlot?.();
-      letNextIn();
-      if (local.get(key) === tail) local.delete(key);
-      // PostgreSQL's lock_not_available: another server's check of this holder took too long.
+      leaveQueues();
+      // PostgreSQL's lock_not_available: another server's check took too long.
       if ((error as { code?: string }).code === '55P03') {
         throw new AppError(
           'ledger_busy',
@@ -106,7 +141,6 @@ export async function lockReleaseLedger(
     unlockDatabase?.();
     await session;
     freeSlot?.();
-    letNextIn();
-    if (local.get(key) === tail) local.delete(key);
+    leaveQueues();
   };
 }

@@ -1,5 +1,6 @@
 import type { Actor } from '../../audit/audit-log.ts';
 import { projectsRepository, type Project } from '../../catalog/projects-repository.ts';
+import { rememberLedgerHolder } from '../../catalog/released-cells-repository.ts';
 import { AppError, notFound } from '../../errors.ts';
 import type { Platform } from '../../platform.ts';
 import { requireUser } from '../manage-access.ts';
@@ -53,6 +54,9 @@ export async function setProjectMember(
       ? await projectsRepository(trx).addMember(input.projectId, user.id)
       : await projectsRepository(trx).removeMember(input.projectId, user.id);
     if (!changed) return;
+    // A member is taken to know what the project is shown, and keeps it on leaving: the release
+    // ledger checks their results against the project's cells from now on.
+    if (input.member) await rememberLedgerHolder(trx, user.id, `project:${input.projectId}`);
     await platform.audit.record(
       {
         action: input.member ? 'project.add_member' : 'project.remove_member',

@@ -169,6 +169,7 @@ async function answerQuery(
     platform,
     {
       jobId: job.id,
+      userId: job.userId,
       spec,
       dataset,
       access,
