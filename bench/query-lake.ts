@@ -10,6 +10,7 @@ import { openPlatform } from '../server/src/platform.ts';
 import { planAndCompile } from '../server/src/use-cases/queries/run-query-job.ts';
 import { queryColumns } from '../server/src/query/query-columns.ts';
 import { aggregateStatement } from '../server/src/query/run-aggregate.ts';
+import { inlineParameters } from '../server/src/engines/duckdb/inline-parameters.ts';
 import {
   addUser,
   createApiToken,
@@ -122,7 +123,10 @@ export async function compileForBench(
         { level: 'aggregate', hospitals: null, holder: 'user:bench' },
         queryColumns(dataset.contract),
       );
-      statements.push(aggregateStatement(compiled));
+      // As the server's engine runs it: with its values inlined as literals where it can.
+      const statement = aggregateStatement(compiled);
+      const inlined = platform.engine.kind === 'duckdb' ? inlineParameters(statement) : undefined;
+      statements.push(inlined ? { sql: inlined, params: [] } : statement);
     }
     return statements;
   } finally {

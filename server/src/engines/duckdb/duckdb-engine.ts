@@ -7,6 +7,7 @@ import { ConnectionPool } from './connection-pool.ts';
 import { duckDbDialect, missingReleaseFile } from './duckdb-dialect.ts';
 import { DuckDbS3, s3Options } from './duckdb-s3.ts';
 import { lockDown, progressTracking, quoteLiteral } from './duckdb-sql.ts';
+import { inlineParameters } from './inline-parameters.ts';
 import { copyRowsToParquet } from './rows-to-parquet.ts';
 
 export type DuckDbEngineOptions = EngineOptions & {
@@ -75,7 +76,10 @@ export async function createDuckDbEngine(options: DuckDbEngineOptions): Promise<
 
     async rows(statement, runOptions) {
       return withConnection(runOptions, async (connection) => {
-        const reader = await connection.runAndReadAll(statement.sql, values(statement));
+        const inlined = inlineParameters(statement);
+        const reader = inlined
+          ? await connection.runAndReadAll(inlined)
+          : await connection.runAndReadAll(statement.sql, values(statement));
         return reader.getRowObjectsJson() as Array<Record<string, unknown>>;
       });
     },
@@ -84,10 +88,10 @@ export async function createDuckDbEngine(options: DuckDbEngineOptions): Promise<
       const options =
         format === 'csv' ? 'FORMAT csv, HEADER true' : 'FORMAT parquet, COMPRESSION zstd';
       await withConnection(runOptions, async (connection) => {
-        await connection.run(
-          `COPY (${statement.sql}) TO ${quoteLiteral(target)} (${options})`,
-          values(statement),
-        );
+        const inlined = inlineParameters(statement);
+        const copy = (sql: string) => `COPY (${sql}) TO ${quoteLiteral(target)} (${options})`;
+        if (inlined) await connection.run(copy(inlined));
+        else await connection.run(copy(statement.sql), values(statement));
       });
     },
 
