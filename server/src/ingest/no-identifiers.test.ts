@@ -211,7 +211,8 @@ describe('no identifier outside the vault', () => {
       await platform.close();
     }
     vaultKey = (await readFile(path.join(home, 'keys', 'vault.key'), 'utf8')).trim();
-  });
+    // Nine CLI runs, a server and a full export: past the 120 s default at load 17 once.
+  }, 300_000);
 
   afterAll(async () => {
     await rm(home, { recursive: true, force: true });
