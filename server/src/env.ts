@@ -130,6 +130,12 @@ const envSchema = z.object({
    * answered 429, so that one user cannot fill the queue in front of everyone else.
    */
   MEDLAKE_QUERY_QUEUE_PER_USER: z.coerce.number().int().min(1).default(10),
+  /**
+   * An aggregate result of at most this many rows is stored in the catalog with its query's
+   * end instead of as a Parquet file (a dataset with an airlock always gets the file); 0
+   * stores every result as a file.
+   */
+  MEDLAKE_RESULT_ROWS_IN_CATALOG: z.coerce.number().int().min(0).max(1000).default(1000),
   /** A query running longer than this is stopped and fails. */
   MEDLAKE_QUERY_TIMEOUT_SECONDS: z.coerce.number().int().min(1).default(600),
   /** DuckDB's memory limit for all queries together; beyond it DuckDB spills to disk. */

@@ -1,4 +1,4 @@
-import type { Selectable } from 'kysely';
+import { sql, type Selectable } from 'kysely';
 import type { AccessLevel } from './grants-repository.ts';
 import type { CatalogDb } from './catalog.ts';
 import { paged } from './paged.ts';
@@ -280,6 +280,11 @@ export function queryJobsRepository(db: CatalogDb) {
       return { cancel: row?.cancel_requested ?? false, lost: !row };
     },
 
+    /**
+     * Marks the job succeeded with its outcome, while this worker still runs it. A result kept
+     * in the catalog (`rows`, a small aggregate) is stored by the same statement, and only if
+     * the job is marked: both happen, or neither.
+     */
     async succeed(
       id: string,
       workerId: string,
@@ -289,22 +294,59 @@ export function queryJobsRepository(db: CatalogDb) {
         releaseIds: string[];
         /** The airlock's verdict, stored with the result so that no path sees it unreviewed. */
         review?: { state: 'not_needed' | 'pending'; report: OutputReport };
+        /** The result's rows, for a result stored in the catalog rather than as a file. */
+        rows?: ReadonlyArray<Record<string, unknown>>;
       },
     ): Promise<QueryJob | undefined> {
-      const row = await updateOwned(id, workerId)
-        .set({
-          status: 'succeeded',
-          summary: JSON.stringify(outcome.summary),
-          result_key: outcome.resultKey,
-          release_ids: JSON.stringify(outcome.releaseIds),
-          finished_at: new Date(),
-          ...(outcome.review
-            ? { review: outcome.review.state, review_report: JSON.stringify(outcome.review.report) }
-            : {}),
-        })
-        .returningAll()
+      const values = {
+        status: 'succeeded' as const,
+        summary: JSON.stringify(outcome.summary),
+        result_key: outcome.resultKey,
+        release_ids: JSON.stringify(outcome.releaseIds),
+        finished_at: new Date(),
+        ...(outcome.review
+          ? { review: outcome.review.state, review_report: JSON.stringify(outcome.review.report) }
+          : {}),
+      };
+      if (!outcome.rows) {
+        const row = await updateOwned(id, workerId).set(values).returningAll().executeTakeFirst();
+        return row && toQueryJob(row);
+      }
+      const rows = JSON.stringify(outcome.rows);
+      const row = await db
+        .with('done', (creator) =>
+          creator
+            .updateTable('query_jobs')
+            .where('id', '=', id)
+            .where('worker_id', '=', workerId)
+            .where('status', '=', 'running')
+            .set(values)
+            .returningAll(),
+        )
+        .with('stored', (creator) =>
+          creator
+            .insertInto('query_results')
+            .columns(['query_id', 'rows'])
+            .expression((eb) =>
+              eb
+                .selectFrom('done')
+                .select(['done.id', sql<string>`cast(${rows} as jsonb)`.as('rows')]),
+            ),
+        )
+        .selectFrom('done')
+        .selectAll()
         .executeTakeFirst();
       return row && toQueryJob(row);
+    },
+
+    /** The rows of a result stored in the catalog; undefined for one stored as a file. */
+    async storedRows(id: string): Promise<Array<Record<string, unknown>> | undefined> {
+      const row = await db
+        .selectFrom('query_results')
+        .select('rows')
+        .where('query_id', '=', id)
+        .executeTakeFirst();
+      return row?.rows;
     },
 
     async fail(

@@ -292,6 +292,12 @@ export interface UploadSessionsTable {
   created_at: CreatedAt;
 }
 
+/** A small aggregate result, stored with its query's success instead of as a Parquet file. */
+export interface QueryResultsTable {
+  query_id: string;
+  rows: Json<Array<Record<string, unknown>>>;
+}
+
 export type QueryJobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 
 export interface QueryJobsTable {
@@ -377,6 +383,7 @@ export interface CatalogSchema {
   api_tokens: ApiTokensTable;
   dataset_grants: DatasetGrantsTable;
   query_jobs: QueryJobsTable;
+  query_results: QueryResultsTable;
   released_cells: ReleasedCellsTable;
   ledger_holders: LedgerHoldersTable;
   privacy_spending: PrivacySpendingTable;

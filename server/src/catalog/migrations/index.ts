@@ -25,6 +25,7 @@ import * as createDictionaryFigures from './2026-12-06k-create-dictionary-figure
 import * as indexReleaseFileCodes from './2026-12-06m-index-release-file-codes.ts';
 import * as createDictionaryReleasePairs from './2026-12-06r-create-dictionary-release-pairs.ts';
 import * as ledgerByUser from './2026-12-07a-ledger-by-user.ts';
+import * as createQueryResults from './2026-12-07b-create-query-results.ts';
 
 /**
  * Every catalog migration, oldest first, keyed by its dated file name. Listed by hand rather
@@ -58,4 +59,5 @@ export const migrations: Record<string, Migration> = {
   '2026-12-06m-index-release-file-codes': indexReleaseFileCodes,
   '2026-12-06r-create-dictionary-release-pairs': createDictionaryReleasePairs,
   '2026-12-07a-ledger-by-user': ledgerByUser,
+  '2026-12-07b-create-query-results': createQueryResults,
 };

@@ -13,6 +13,7 @@ import { suppressedCount } from '../../query/present-result.ts';
 import type { SqlDialect } from '../../engines/sql-dialect.ts';
 import { lostResultAccess, requireDatasetAccess } from './dataset-access.ts';
 import { getQuery } from './read-query.ts';
+import { resultFileOf } from './stored-result.ts';
 
 export type ExportFormat = QueryExport['format'];
 
@@ -123,9 +124,57 @@ async function makeExport(
   /** The airlock's review of the result, which an export of it follows. */
   resultReview: QueryJob['review'],
 ): Promise<QueryExport> {
-  const { dialect } = platform.engine;
   const key = `results/${job.id}/export.${format}`;
-  const source = dialect.scanParquet([platform.store.locate(job.resultKey)]);
+  // The result's file, or one written from its rows in the catalog for this export.
+  const result = await resultFileOf(platform, job, summary);
+  let report: OutputReport;
+  try {
+    await writeExport(platform, result.location, summary, format, key);
+    // A result the airlock reviewed gives its exports that review (approved, or not needed). A
+    // result made without an airlock is checked here against the contract as it is now.
+    const dataset = resultReview
+      ? undefined
+      : await datasetsRepository(platform.catalog.db).get(job.datasetId);
+    report =
+      resultReview?.report ??
+      (await checkOutput(platform, {
+        summary,
+        resultLocation: result.location,
+        airlock: dataset?.contract.privacy.airlock ?? false,
+      }));
+  } finally {
+    await result.done();
+  }
+  const review = resultReview
+    ? resultReview.state === 'approved'
+      ? 'approved'
+      : 'not_needed'
+    : report.needsReview
+      ? 'pending'
+      : 'not_needed';
+  return exportsRepository(platform.catalog.db).add({
+    id: randomUUID(),
+    report,
+    review,
+    queryId: job.id,
+    userId: user.id,
+    format,
+    objectKey: key,
+    fileName: `medlake-${job.datasetId}-${job.id.slice(0, 8)}.${format}`,
+    bytes: await platform.store.size(key),
+  });
+}
+
+/** Writes the export's file from the result's Parquet file at `resultLocation`. */
+async function writeExport(
+  platform: Platform,
+  resultLocation: string,
+  summary: QuerySummary,
+  format: ExportFormat,
+  key: string,
+): Promise<void> {
+  const { dialect } = platform.engine;
+  const source = dialect.scanParquet([resultLocation]);
   const params: unknown[] = [];
   const param = (value: unknown) => {
     params.push(value);
@@ -158,36 +207,6 @@ async function makeExport(
     await platform.store.locateForWrite(key),
     format,
   );
-  // A result the airlock reviewed gives its exports that review (approved, or not needed). A
-  // result made without an airlock is checked here against the contract as it is now.
-  const dataset = resultReview
-    ? undefined
-    : await datasetsRepository(platform.catalog.db).get(job.datasetId);
-  const report =
-    resultReview?.report ??
-    (await checkOutput(platform, {
-      summary,
-      resultLocation: platform.store.locate(job.resultKey),
-      airlock: dataset?.contract.privacy.airlock ?? false,
-    }));
-  const review = resultReview
-    ? resultReview.state === 'approved'
-      ? 'approved'
-      : 'not_needed'
-    : report.needsReview
-      ? 'pending'
-      : 'not_needed';
-  return exportsRepository(platform.catalog.db).add({
-    id: randomUUID(),
-    report,
-    review,
-    queryId: job.id,
-    userId: user.id,
-    format,
-    objectKey: key,
-    fileName: `medlake-${job.datasetId}-${job.id.slice(0, 8)}.${format}`,
-    bytes: await platform.store.size(key),
-  });
 }
 
 /**

@@ -12,6 +12,7 @@ import { cachedResultRows } from '../../query/result-cache.ts';
 import { sortRows } from '../../query/sort-rows.ts';
 import { listenForQueryEnd } from '../../query/query-events.ts';
 import type { DatasetAccess } from '../../policy.ts';
+import { storedResultRows } from './stored-result.ts';
 import { currentDatasetAccess, lostResultAccess, requireDatasetAccess } from './dataset-access.ts';
 
 export const maxPageSize = 1000;
@@ -161,7 +162,7 @@ export async function readResultPage(
 /**
  * A page of a job the caller has already read (and checked the user may see). Every page of a
  * result passes here, so that the airlock is checked whatever asks: nothing of a result it
- * holds is read, from the file or from memory.
+ * holds is read, from the file, the catalog or memory (stored-result.ts).
  */
 export async function resultPageOf(
   platform: Platform,
@@ -188,7 +189,7 @@ export async function resultPageOf(
     columns: summary.columns,
     rows: rows.map((row) => presentResultRow(row, columns)),
   });
-  const cached = cachedResultRows(job.id);
+  const cached = cachedResultRows(job.id) ?? (await storedResultRows(platform, job));
   if (cached) {
     const order = request.sort
       ? [{ by: request.sort.column, direction: request.sort.direction }]

@@ -43,6 +43,7 @@ import { rememberResultRows } from '../../query/result-cache.ts';
 import { runAggregate } from '../../query/run-aggregate.ts';
 import { sortRows } from '../../query/sort-rows.ts';
 import { candidateReleases } from './candidate-releases.ts';
+import { storedInCatalog } from './stored-result.ts';
 import { lostResultAccess, requireDatasetAccess } from './dataset-access.ts';
 
 export type QueryJobOutcome = {
@@ -51,6 +52,11 @@ export type QueryJobOutcome = {
   releaseIds: string[];
   /** The airlock's verdict on the stored result, where the dataset has an airlock. */
   review?: AirlockVerdict;
+  /**
+   * A small aggregate result's rows, stored in the catalog with the job's success instead of
+   * as a Parquet file at `resultKey` (stored-result.ts).
+   */
+  rows?: DisclosedRow[];
 };
 
 /**
@@ -163,8 +169,10 @@ async function answerQuery(
   await recorded;
   await assertAccessHeld(platform, job, checkedAt, { kind: 'aggregate', releases });
   // The result file is written while the ledger records the rows and nothing waits for it
-  // but the job's end: DuckDB writes on its own threads, the catalog works on this one.
+  // but the job's end: DuckDB writes on its own threads, the catalog works on this one. A
+  // small result goes to the catalog instead, with the job's success (stored-result.ts).
   let written: Promise<void> | undefined;
+  let inCatalog: DisclosedRow[] | undefined;
   const released = await applyPrivacy(
     platform,
     {
@@ -186,6 +194,10 @@ async function answerQuery(
         0,
         spec.limit,
       );
+      if (storedInCatalog(platform, dataset.contract, rows)) {
+        inCatalog = rows;
+        return rows;
+      }
       written = writeAggregateResult(platform, compiled.columns, rows, target);
       // Awaited below; a failure of the ledger's record meanwhile must not leave it unheard.
       written.catch(() => undefined);
@@ -215,6 +227,7 @@ async function answerQuery(
   return {
     dataset,
     resultKey,
+    ...(inCatalog ? { rows: inCatalog } : {}),
     releaseIds: [...read.keys()],
     summary: {
       kind: 'aggregate',
