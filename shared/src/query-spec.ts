@@ -234,7 +234,32 @@ export const querySpecSchema = z
     if (spec.where && filterDepth(spec.where) > maxFilterDepth) {
       problem(`filters may nest at most ${maxFilterDepth} levels deep`, 'where');
     }
+    // A lone surrogate is no character: no database stores it as text or JSON (PostgreSQL
+    // refuses the spec's JSON with a bare error), and the engines read it as U+FFFD.
+    for (const path of malformedText(spec, [])) {
+      context.addIssue({
+        code: 'custom',
+        message: 'must be text: it holds half of a UTF-16 surrogate pair',
+        path,
+      });
+    }
   });
+
+const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** The paths of the strings in a value that hold a lone UTF-16 surrogate. */
+function malformedText(
+  value: unknown,
+  path: Array<string | number>,
+): Array<Array<string | number>> {
+  if (typeof value === 'string') return loneSurrogate.test(value) ? [path] : [];
+  if (Array.isArray(value))
+    return value.flatMap((item, index) => malformedText(item, [...path, index]));
+  if (value !== null && typeof value === 'object') {
+    return Object.entries(value).flatMap(([key, item]) => malformedText(item, [...path, key]));
+  }
+  return [];
+}
 
 export type QuerySpec = z.infer<typeof querySpecSchema>;
 export type QuerySpecInput = z.input<typeof querySpecSchema>;

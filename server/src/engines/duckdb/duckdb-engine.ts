@@ -1,5 +1,11 @@
 import { mkdir } from 'node:fs/promises';
-import { DuckDBInstance, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
+import {
+  DOUBLE,
+  DuckDBInstance,
+  type DuckDBConnection,
+  type DuckDBType,
+  type DuckDBValue,
+} from '@duckdb/node-api';
 import { AppError } from '../../errors.ts';
 import { missingLakeFileError } from '../missing-lake-file.ts';
 import type { EngineOptions, QueryEngine, RunOptions, SqlStatement } from '../types.ts';
@@ -7,7 +13,7 @@ import { ConnectionPool } from './connection-pool.ts';
 import { duckDbDialect, missingReleaseFile } from './duckdb-dialect.ts';
 import { DuckDbS3, s3Options } from './duckdb-s3.ts';
 import { lockDown, progressTracking, quoteLiteral } from './duckdb-sql.ts';
-import { inlineParameters } from './inline-parameters.ts';
+import { inlineParameters, isBeyondBigint } from './inline-parameters.ts';
 import { copyRowsToParquet } from './rows-to-parquet.ts';
 
 export type DuckDbEngineOptions = EngineOptions & {
@@ -79,7 +85,7 @@ export async function createDuckDbEngine(options: DuckDbEngineOptions): Promise<
         const inlined = inlineParameters(statement);
         const reader = inlined
           ? await connection.runAndReadAll(inlined)
-          : await connection.runAndReadAll(statement.sql, values(statement));
+          : await connection.runAndReadAll(statement.sql, values(statement), types(statement));
         return reader.getRowObjectsJson() as Array<Record<string, unknown>>;
       });
     },
@@ -91,7 +97,7 @@ export async function createDuckDbEngine(options: DuckDbEngineOptions): Promise<
         const inlined = inlineParameters(statement);
         const copy = (sql: string) => `COPY (${sql}) TO ${quoteLiteral(target)} (${options})`;
         if (inlined) await connection.run(copy(inlined));
-        else await connection.run(copy(statement.sql), values(statement));
+        else await connection.run(copy(statement.sql), values(statement), types(statement));
       });
     },
 
@@ -111,6 +117,17 @@ export async function createDuckDbEngine(options: DuckDbEngineOptions): Promise<
 
 function values(statement: SqlStatement): DuckDBValue[] {
   return statement.params as DuckDBValue[];
+}
+
+/**
+ * The parameters' types where @duckdb/node-api's own would fail: a whole number beyond BIGINT
+ * (a filter `value < 1e308`, say) goes as the DOUBLE it is, not as a BIGINT that cannot hold it.
+ * Undefined leaves the library's type for the value.
+ */
+function types(statement: SqlStatement): DuckDBType[] {
+  return statement.params.map((value) =>
+    isBeyondBigint(value) ? DOUBLE : undefined,
+  ) as DuckDBType[];
 }
 
 /**

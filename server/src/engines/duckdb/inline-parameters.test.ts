@@ -47,13 +47,31 @@ describe('parameters inlined as literals', () => {
     expect(Number(kept?.[0])).toBe(1);
   });
 
-  it.each([[0], [-7], [2_147_483_647], [2_147_483_648], [-(2 ** 40)], [6.5], [1e-7], [-0.1]])(
-    'the number %d has the type and value its parameter has',
-    async (value) => {
-      const { bound, literal } = await bothWays('SELECT $1 AS v, typeof($1) AS t', [value]);
-      expect(literal).toEqual(bound);
-    },
-  );
+  it.each([
+    [0],
+    [-7],
+    [2_147_483_647],
+    [2_147_483_648],
+    [-(2 ** 40)],
+    [2 ** 60],
+    [-(2 ** 63)],
+    [2 ** 63 - 1024],
+    [6.5],
+    [1e-7],
+    [-0.1],
+  ])('the number %d has the type and value its parameter has', async (value) => {
+    const { bound, literal } = await bothWays('SELECT $1 AS v, typeof($1) AS t', [value]);
+    expect(literal).toEqual(bound);
+  });
+
+  it('a whole number beyond BIGINT is the DOUBLE it is, where its parameter could not bind', async () => {
+    for (const value of [1e308, -1e308, 2 ** 63]) {
+      const inlined = inlineParameters({ sql: 'SELECT $1 AS v, typeof($1) AS t', params: [value] });
+      const [row] = (await connection.runAndReadAll(inlined!)).getRowObjectsJson();
+      expect(row).toEqual({ v: value, t: 'DOUBLE' });
+      await expect(connection.runAndReadAll('SELECT $1', [value])).rejects.toThrow(/int64/);
+    }
+  });
 
   it('booleans, null and big integers keep their types', async () => {
     const { bound, literal } = await bothWays(
@@ -86,7 +104,7 @@ describe('parameters inlined as literals', () => {
   });
 
   it('keeps the parameters where a value has no exact literal', () => {
-    for (const value of ['nul\0inside', Number.NaN, Infinity, 2 ** 60, new Date(), [1, 2]]) {
+    for (const value of ['nul\0inside', Number.NaN, Infinity, new Date(), [1, 2]]) {
       expect(inlineParameters({ sql: 'SELECT $1', params: [value] })).toBeUndefined();
     }
     // A placeholder with no value: DuckDB's own error, through the parameters.

@@ -70,6 +70,13 @@ function closingQuote(sql: string, start: number, quote: string): number {
   return sql.length;
 }
 
+/** A whole number no BIGINT holds: beyond ±2^63 (every such double is a whole number). */
+export function isBeyondBigint(value: unknown): boolean {
+  return (
+    typeof value === 'number' && Number.isFinite(value) && (value >= 2 ** 63 || value < -(2 ** 63))
+  );
+}
+
 function literalOf(value: unknown): string | undefined {
   if (value === null) return 'NULL';
   switch (typeof value) {
@@ -80,10 +87,13 @@ function literalOf(value: unknown): string | undefined {
         const type = value >= -2_147_483_648 && value <= 2_147_483_647 ? 'INTEGER' : 'BIGINT';
         return `CAST(${quoteLiteral(String(value))} AS ${type})`;
       }
+      // A whole number past 2^53 is exact as a BIGINT while it fits one (its parameter's type);
+      // beyond BIGINT it is the DOUBLE the engine binds it as (duckdb-engine.ts), as 1e308 is.
+      if (Number.isInteger(value) && !isBeyondBigint(value)) {
+        return `CAST(${quoteLiteral(BigInt(value).toString())} AS BIGINT)`;
+      }
       // String(value) is the shortest text that reads back as the same double.
-      return Number.isFinite(value) && !Number.isInteger(value)
-        ? `CAST(${quoteLiteral(String(value))} AS DOUBLE)`
-        : undefined;
+      return Number.isFinite(value) ? `CAST(${quoteLiteral(String(value))} AS DOUBLE)` : undefined;
     case 'bigint':
       return `CAST(${quoteLiteral(value.toString())} AS HUGEINT)`;
     case 'string':
