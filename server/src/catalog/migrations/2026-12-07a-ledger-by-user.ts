@@ -13,7 +13,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     from query_jobs as j
     where j.id = c.query_id
   `.execute(db);
-  // The two reads of a check by user, each planned on its own index, as those by holder are.
+  // Reads by user, on their own indexes (dropped by 2026-12-07h: a user's cells are read through
+  // their holders).
   await db.schema
     .createIndex('released_cells_user_family')
     .on('released_cells')
