@@ -56,10 +56,18 @@ export async function resultFileOf(
   const key = `results/${job.id}/stored-${randomUUID()}.parquet`;
   const location = await platform.store.locateForWrite(key);
   const columns = summary.columns as readonly ResultColumn[];
-  await platform.engine.writeRowsAsParquet(
-    rows,
-    [...columns, { name: 'suppressed', type: 'boolean' }],
-    location,
-  );
-  return { location, done: () => platform.store.delete(key).catch(() => undefined) };
+  const done = () => platform.store.delete(key).catch(() => undefined);
+  try {
+    await platform.engine.writeRowsAsParquet(
+      rows,
+      [...columns, { name: 'suppressed', type: 'boolean' }],
+      location,
+    );
+  } catch (error) {
+    // A write that fails may have left part (or all) of the copy: the rows never stay in the
+    // store outside the catalog, where nothing would delete them.
+    await done();
+    throw error;
+  }
+  return { location, done };
 }
