@@ -131,4 +131,24 @@ describe.each(catalogBackends())('query job queue on %s', (kind) => {
     await jobs.fail(id, 'owner', 'cancelled', { message: 'cancelled by the user' });
     expect((await jobs.get(id))?.status).toBe('cancelled');
   });
+
+  it('stores a result kept in the catalog only with the success of the worker that owns the job', async () => {
+    const jobs = queryJobsRepository(catalog.db);
+    const { id } = await enqueue();
+    await jobs.claim('owner');
+    const rows = [
+      { code: 'O\'Brien \\ "x"', rows: 12, mean: 98.60000000000001, suppressed: false },
+    ];
+    const outcome = { summary: {}, resultKey: 'results/x', releaseIds: [], rows };
+    // A worker whose lease ran out: neither the success nor the rows.
+    expect(await jobs.succeed(id, 'someone-else', outcome)).toBeUndefined();
+    expect(await jobs.storedRows(id)).toBeUndefined();
+    expect((await jobs.get(id))?.status).toBe('running');
+    const done = await jobs.succeed(id, 'owner', outcome);
+    expect(done).toMatchObject({ id, status: 'succeeded', resultKey: 'results/x' });
+    expect(await jobs.storedRows(id)).toEqual(rows);
+    // Ended once: a second success (a late duplicate) changes nothing and stores nothing more.
+    expect(await jobs.succeed(id, 'owner', { ...outcome, rows: [] })).toBeUndefined();
+    expect(await jobs.storedRows(id)).toEqual(rows);
+  });
 });
