@@ -1,6 +1,7 @@
+import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestPlatform, testActor, type TestPlatform } from '../../test/helper.ts';
-import { ingest, prepareDataset, synthea } from '../../test/ingest-helpers.ts';
+import { contractFile, ingest, prepareDataset, synthea } from '../../test/ingest-helpers.ts';
 import { researcherWithAccess, runQuery } from '../../test/query-helpers.ts';
 import { grantsRepository } from '../catalog/grants-repository.ts';
 import type { User } from '../catalog/users-repository.ts';
@@ -10,7 +11,12 @@ import { setUserDisabled } from '../use-cases/accounts/manage-users.ts';
 import { grantDatasetAccess, revokeGrant } from '../use-cases/manage-access.ts';
 import { exportQueryResult } from '../use-cases/queries/export-query.ts';
 import { getQuery, readResultPage } from '../use-cases/queries/read-query.ts';
-import { storedResultRows } from '../use-cases/queries/stored-result.ts';
+import { saveDataset } from '../use-cases/manage-datasets.ts';
+import {
+  maxCatalogBytes,
+  storedInCatalog,
+  storedResultRows,
+} from '../use-cases/queries/stored-result.ts';
 
 /**
  * Attacks on a small aggregate result stored in the catalog (query_results) rather than as a
@@ -130,6 +136,40 @@ describe('a result stored in the catalog', () => {
       expect(await platform.store.list(`results/${job.id}/`)).toEqual([]);
     }
   }, 120_000);
+
+  it('is never how a result of a dataset with an airlock is kept', async () => {
+    const contract = JSON.parse(await readFile(contractFile(dataset), 'utf8'));
+    await saveDataset(platform, { ...contract, name: 'locked', privacy: { airlock: true } });
+    const published = await ingest(platform, {
+      file: synthea('all'),
+      dataset: 'locked',
+      month: '2021-06',
+    });
+    expect(published.status).toBe('published');
+    const user = await researcherWithAccess(platform, 'locked@example.org', 'locked', 'row');
+    // Two groups, within the limit: on a dataset without an airlock they would be kept.
+    const { job } = await runQuery(platform, user, { ...bySex, dataset: 'locked' });
+    expect(job.status).toBe('succeeded');
+    expect(await storedResultRows(platform, job)).toBeUndefined();
+    expect(await platform.store.exists((await getQuery(platform, user, job.id)).resultKey!)).toBe(
+      true,
+    );
+  }, 120_000);
+
+  it('holds at most its bound in bytes of JSON, whatever the characters', () => {
+    // Two groups (the limit here) named in two-byte characters: under the bound in UTF-16
+    // code units (what String.length counts), over it in bytes, which the catalog stores.
+    const rows = ['a', 'b'].map((name) => ({
+      code: `${name}:${'é'.repeat(100_000)}`,
+      patients: 10,
+      suppressed: false,
+    }));
+    const json = JSON.stringify(rows);
+    expect(json.length).toBeLessThan(maxCatalogBytes);
+    expect(Buffer.byteLength(json)).toBeGreaterThan(maxCatalogBytes);
+    expect(storedInCatalog(platform, { privacy: { airlock: false } }, rows.slice(0, 1))).toBe(true);
+    expect(storedInCatalog(platform, { privacy: { airlock: false } }, rows)).toBe(false);
+  });
 
   it('leaves no copy of its rows in the store when the export’s file from them fails', async () => {
     const user = await researcherWithAccess(platform, 'broken@example.org', dataset, 'aggregate');

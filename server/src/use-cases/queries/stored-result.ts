@@ -30,7 +30,9 @@ export function storedInCatalog(
 ): boolean {
   const limit = platform.env.MEDLAKE_RESULT_ROWS_IN_CATALOG;
   if (contract.privacy.airlock || limit === 0 || rows.length > limit) return false;
-  return JSON.stringify(rows).length <= maxCatalogBytes;
+  // In bytes, as the catalog stores it: String.length counts UTF-16 code units, and a name in
+  // two- or three-byte characters would pass at two or three times the bound.
+  return Buffer.byteLength(JSON.stringify(rows)) <= maxCatalogBytes;
 }
 
 /** The rows of a result stored in the catalog; undefined for a result stored as a file. */
