@@ -127,6 +127,18 @@ describe('an upload larger than the ingest memory limit', () => {
       );
       expect(mismatched).toEqual([]);
 
+      // Beyond memory the ranges go through scratch files: the rows are still in order of
+      // code, then event date, within each file and from one file to the next.
+      expect(files.length).toBeGreaterThan(1);
+      const [unordered] = await query(`
+        SELECT count(*) AS n FROM (
+          SELECT code, collected_at,
+            lag(code) OVER w AS previous_code, lag(collected_at) OVER w AS previous_at
+          FROM read_parquet([${files.map(literal).join(', ')}], filename = true, file_row_number = true)
+          WINDOW w AS (ORDER BY list_position([${files.map(literal).join(', ')}], filename), file_row_number))
+        WHERE previous_code > code OR (previous_code = code AND previous_at > collected_at)`);
+      expect(Number(unordered?.n)).toBe(0);
+
       // No real patient id reached the lake.
       const [leaked] = await query(
         'SELECT count(*) AS n FROM lake WHERE patient IN (SELECT patient_mrn FROM source)',
