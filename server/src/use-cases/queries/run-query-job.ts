@@ -117,15 +117,16 @@ async function answerQuery(
   const { plan, context } = planned;
   let { compiled } = planned;
   const resultKey = resultKeyOf(job);
-  // Where the result goes is made ready while the engine runs (on local disk its folders,
-  // whose creation took 3–5 ms after the privacy step on a busy machine); awaited by the write.
-  const target = platform.store.locateForWrite(resultKey);
-  target.catch(() => undefined);
   const read = new Map<string, CandidateRelease>();
   for (const release of [...plan.main, ...plan.cohort.flat()]) read.set(release.id, release);
   const releases = summarizeReleases([...read.values()]);
 
   if (spec.select) {
+    // Where the result goes is made ready while the access is checked again (on local disk
+    // its folders); awaited by the write. An aggregate result makes it only when it is written
+    // as a file: most are stored in the catalog and would leave an empty folder.
+    const target = platform.store.locateForWrite(resultKey);
+    target.catch(() => undefined);
     await recorded;
     await assertAccessHeld(platform, job, checkedAt, { kind: 'rows', releases });
     const rowCount = await writeRowLevelResult(platform, compiled, plan, await target, options);
@@ -198,7 +199,12 @@ async function answerQuery(
         inCatalog = rows;
         return rows;
       }
-      written = writeAggregateResult(platform, compiled.columns, rows, target);
+      written = writeAggregateResult(
+        platform,
+        compiled.columns,
+        rows,
+        platform.store.locateForWrite(resultKey),
+      );
       // Awaited below; a failure of the ledger's record meanwhile must not leave it unheard.
       written.catch(() => undefined);
       return rows;

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -71,6 +72,8 @@ describe('small results stored in the catalog', () => {
     const { job, rows } = await runQuery(inCatalog, user(inCatalog), spec);
     expect(job.status).toBe('succeeded');
     expect(cachedResultRows(job.id)).toBeDefined();
+    // Nothing of it in the store, not even an empty folder on local disk.
+    expect(existsSync(inCatalog.store.locate(`results/${job.id}`))).toBe(false);
     const sorted = { sort: { column: 'value_mean', direction: 'desc' as const } };
     const fromMemory = await readResultPage(inCatalog, user(inCatalog), job.id, {
       page: 1,
