@@ -170,10 +170,22 @@ describe('no identifier outside the vault', () => {
         select: columns.map((column) => column.name),
       }),
     );
+    // And an aggregate of every code, small enough to be kept in the catalog (query_results),
+    // not as a file: that table is scanned with the others below.
+    const aggregate = path.join(home, 'by-code.json');
+    await writeFile(
+      aggregate,
+      JSON.stringify({
+        dataset: 'synthea-observations',
+        groupBy: [{ column: 'code' }, { column: 'sex' }],
+        measures: [{ fn: 'patients' }, { fn: 'count' }, { fn: 'mean', column: 'value' }],
+      }),
+    );
     for (const args of [
       ['users', 'add', '-e', 'row@example.org', '-n', 'Row', '-r', 'researcher'],
       ['grants', 'add', '-e', 'row@example.org', '-d', 'synthea-observations', '-l', 'row'],
       ['query', '--spec', spec, '--as', 'row@example.org', '--json'],
+      ['query', '--spec', aggregate, '--as', 'row@example.org', '--json'],
     ]) {
       const run = await medlake(args, env);
       printed.push(run.output);
@@ -189,7 +201,16 @@ describe('no identifier outside the vault', () => {
         .selectFrom('query_jobs')
         .select('id')
         .where('user_id', '=', user!.id)
+        .where(sql<boolean>`spec->'select' is not null`)
         .executeTakeFirstOrThrow();
+      // The aggregate's rows are in the catalog, and its export is written from them.
+      const kept = await platform.catalog.db
+        .selectFrom('query_results')
+        .select(['query_id', 'rows'])
+        .executeTakeFirstOrThrow();
+      expect(kept.rows.length).toBeGreaterThan(10);
+      await exportQueryResult(platform, { user: user!, source: 'test' }, kept.query_id, 'csv');
+      exports.push(await text(await platform.store.get(`results/${kept.query_id}/export.csv`)));
       const link = await exportQueryResult(
         platform,
         { user: user!, source: 'test' },
