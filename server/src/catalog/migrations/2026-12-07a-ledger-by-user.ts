@@ -13,19 +13,6 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     from query_jobs as j
     where j.id = c.query_id
   `.execute(db);
-  // Reads by user, on their own indexes (dropped by 2026-12-07h: a user's cells are read through
-  // their holders).
-  await db.schema
-    .createIndex('released_cells_user_family')
-    .on('released_cells')
-    .columns(['user_id', 'dataset_id', 'family'])
-    .execute();
-  await db.schema
-    .createIndex('released_cells_user_recent_boxed')
-    .on('released_cells')
-    .columns(['user_id', 'dataset_id', 'id'])
-    .where(sql<boolean>`cell ? 'box'`)
-    .execute();
   await db.schema
     .createTable('ledger_holders')
     .addColumn('user_id', 'uuid', (column) => column.notNull())
@@ -50,7 +37,5 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 
 export async function down(db: Kysely<unknown>): Promise<void> {
   await db.schema.dropTable('ledger_holders').execute();
-  await db.schema.dropIndex('released_cells_user_recent_boxed').execute();
-  await db.schema.dropIndex('released_cells_user_family').execute();
   await db.schema.alterTable('released_cells').dropColumn('user_id').execute();
 }

@@ -26,7 +26,6 @@ import * as indexReleaseFileCodes from './2026-12-06m-index-release-file-codes.t
 import * as createDictionaryReleasePairs from './2026-12-06r-create-dictionary-release-pairs.ts';
 import * as ledgerByUser from './2026-12-07a-ledger-by-user.ts';
 import * as createQueryResults from './2026-12-07b-create-query-results.ts';
-import * as dropLedgerUserIndexes from './2026-12-07h-drop-ledger-user-indexes.ts';
 
 /**
  * Every catalog migration, oldest first, keyed by its dated file name. Listed by hand rather
@@ -61,5 +60,4 @@ export const migrations: Record<string, Migration> = {
   '2026-12-06r-create-dictionary-release-pairs': createDictionaryReleasePairs,
   '2026-12-07a-ledger-by-user': ledgerByUser,
   '2026-12-07b-create-query-results': createQueryResults,
-  '2026-12-07h-drop-ledger-user-indexes': dropLedgerUserIndexes,
 };
