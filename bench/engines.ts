@@ -15,6 +15,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { parseConnectUrl } from '../server/src/engines/spark/connect-url.ts';
 import { SparkConnectClient } from '../server/src/engines/spark/spark-connect-client.ts';
 import { sessionSettings } from '../server/src/engines/spark/spark-engine.ts';
+import { bindScans } from '../server/src/engines/spark/spark-scans.ts';
 import { benchQueries, startServer } from './query-cases.ts';
 import { buildQueryLake, compileForBench } from './query-lake.ts';
 
@@ -92,7 +93,10 @@ try {
     const onDuckDb = duckdbStatements[index]!;
     const onSparkSql = sparkStatements[index]!;
     const args = Object.fromEntries(onSparkSql.params.map((value, i) => [`p${i + 1}`, value]));
-    const plainSpark = () => seconds(() => spark.sql(onSparkSql.sql, args));
+    // The statement's scans bound as Parquet sources, one path per file, as medlake's engine
+    // sends them (spark-scans.ts): Spark cannot read the lake's paths in the SQL itself.
+    const bound = bindScans(onSparkSql.sql);
+    const plainSpark = () => seconds(() => spark.sqlOverScans(bound.sql, bound.scans, args));
     const plainDuckDb = () =>
       seconds(async () =>
         (await connection.runAndReadAll(onDuckDb.sql, onDuckDb.params as never)).getRows(),
