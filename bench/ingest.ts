@@ -1,5 +1,6 @@
 // npm run bench:ingest — medlake's ingest against DuckDB's own CSV → Parquet COPY of the same
-// file on the same machine, as a throughput ratio (target ≥ 0.8), and medlake's peak memory
+// file on the same machine, as a throughput ratio (issue 22's targets on DuckDB, restated for a
+// 2-core machine: ≥ 0.5 for a first month, ≥ 0.6 for a following one), and medlake's peak memory
 // (target < 2 GB). Two cases: a hospital's first month (every patient new to the vault) and a
 // following month (most patients known). Options: --rows N (per month; default about 1 GB),
 // --runs N (default 2), --dir DIR (where the generated files are kept between runs). Last, a
@@ -87,7 +88,13 @@ async function child(
 const mib = (value: number) => `${(value / 2 ** 20).toFixed(0)} MiB`;
 const fastest = (list: Measurement[]) => list.reduce((a, b) => (a.seconds <= b.seconds ? a : b));
 
-async function compare(label: string, csv: string, month: string, warmUp: string[]) {
+async function compare(
+  label: string,
+  csv: string,
+  month: string,
+  warmUp: string[],
+  target: number,
+) {
   const bytes = (await stat(csv)).size;
   const throughput = (seconds: number) => `${(bytes / 2 ** 20 / seconds).toFixed(1)} MiB/s`;
   console.log(`\n${label}: ${path.basename(csv)}, ${(bytes / 2 ** 30).toFixed(2)} GiB`);
@@ -127,7 +134,7 @@ async function compare(label: string, csv: string, month: string, warmUp: string
     `  medlake ingest, best of ${runs}: ${ours.seconds.toFixed(2)} s, ${throughput(ours.seconds)}`,
   );
   console.log(
-    `  ratio (medlake throughput / ${baselineName} throughput): ${(base.seconds / ours.seconds).toFixed(2)}  (target ≥ 0.80)`,
+    `  ratio (medlake throughput / ${baselineName} throughput): ${(base.seconds / ours.seconds).toFixed(2)}${onSpark ? '' : `  (target ≥ ${target.toFixed(2)})`}`,
   );
   const leastCpu = (list: Measurement[]) => Math.min(...list.map((m) => m.cpuSeconds ?? Infinity));
   if (Number.isFinite(leastCpu(baseline)) && Number.isFinite(leastCpu(medlake))) {
@@ -178,8 +185,8 @@ if (values.units) {
   );
 }
 
-await compare('first month, every patient new', first, '2024-01', []);
-await compare('following month, patients known', next, '2024-02', [first, '2024-01']);
+await compare('first month, every patient new', first, '2024-01', [], 0.5);
+await compare('following month, patients known', next, '2024-02', [first, '2024-01'], 0.6);
 
 if (onSpark) process.exit(0);
 
