@@ -21,7 +21,7 @@ import {
   type ReleaseSlot,
 } from './ledger/cells.ts';
 import { ledgerLockKeys, lockReleaseLedger } from './ledger/lock.ts';
-import { between, intersect, isEmpty, union, type Box } from './ledger/regions.ts';
+import { between, constraintKey, intersect, isEmpty, union, type Box } from './ledger/regions.ts';
 import {
   defaultSearchBounds,
   searchCombinations,
@@ -221,7 +221,7 @@ async function check(
     platform,
     datasetId,
     input.mainReleases,
-    pool.flatMap((cell) => boxReleases(cell.stored.box)),
+    releasesOf(pool.map((cell) => cell.stored.box)),
   );
   const inPool = new Set(pool.map((cell) => cell.id));
   // A box fixes the rows a cell covers (its releases included), and so every figure of it: a
@@ -556,8 +556,35 @@ function totalBoxOf(
 const unionOf = (constraints: ReadonlyArray<NonNullable<Box[string]>>) => union(...constraints);
 
 /** The ids of the releases a box reads. */
-function boxReleases(box: Box | undefined): string[] {
-  return (box?.release?.ranges ?? []).flatMap(([lo]) => ('v' in lo ? [String(lo.v)] : []));
+function boxReleases(box: Box | undefined): readonly string[] {
+  const release = box?.release;
+  if (!release) return [];
+  let ids = releasesRead.get(release);
+  if (!ids) {
+    ids = release.ranges.flatMap(([lo]) => ('v' in lo ? [String(lo.v)] : []));
+    releasesRead.set(release, ids);
+  }
+  return ids;
+}
+
+/** The ids of the releases a box's constraint on them names, by the constraint (never changed). */
+const releasesRead = new WeakMap<NonNullable<Box['release']>, readonly string[]>();
+
+/**
+ * The ids of the releases the boxes read, each list of releases once: the pool's cells most
+ * often read the very same releases, a few hundred ids each, and were listed cell by cell.
+ */
+function releasesOf(boxes: ReadonlyArray<Box | undefined>): string[] {
+  const seen = new Set<string>();
+  const ids: string[] = [];
+  for (const box of boxes) {
+    if (!box?.release) continue;
+    const key = constraintKey(box.release);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    ids.push(...boxReleases(box));
+  }
+  return ids;
 }
 
 /** Whether two sets of releases read no hospital's month in two different versions. */

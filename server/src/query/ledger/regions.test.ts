@@ -97,3 +97,35 @@ describe('the ledger’s geometry against a count row by row', () => {
     );
   });
 });
+
+describe('constraints shared by the keys kept check after check', () => {
+  it('gives back the boxes given, equal constraints as one object and only those', () => {
+    fc.assert(
+      fc.property(
+        someOf(drawn.release).chain((releases) => fc.array(box(releases), { maxLength: 6 })),
+        (boxes) => {
+          // The pool's boxes are the same objects from one check to the next: their keys are
+          // kept. A copy of each, as a box read again from the catalog, is a new object.
+          const copies = boxes.map((cell) => structuredClone(cell));
+          shareConstraints(boxes);
+          const shared = shareConstraints([...boxes, ...copies]);
+          shared.forEach((cell, index) => {
+            expect(cell).toEqual(
+              index < boxes.length ? boxes[index] : copies[index - boxes.length],
+            );
+          });
+          for (const a of shared) {
+            for (const b of shared) {
+              for (const dim of Object.keys(a)) {
+                if (!b[dim]) continue;
+                const equal = JSON.stringify(a[dim]) === JSON.stringify(b[dim]);
+                expect(a[dim] === b[dim]).toBe(equal);
+              }
+            }
+          }
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+});

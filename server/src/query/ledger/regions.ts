@@ -251,6 +251,24 @@ function sameConstraint(a: Constraint | undefined, b: Constraint): boolean {
 }
 
 /**
+ * Keys of the constraints met, by the constraint: the ledger's pool holds the same cells check
+ * after check (kept in memory as read), and writing each of their constraints out again, the
+ * releases read most of all, was most of a repeated check's time. Constraints are not changed
+ * once made (a narrower one is a new object).
+ */
+const constraintKeys = new WeakMap<Constraint, string>();
+
+/** A constraint's identity: equal constraints, and only they, have the same key. */
+export function constraintKey(constraint: Constraint): string {
+  let key = constraintKeys.get(constraint);
+  if (key === undefined) {
+    key = JSON.stringify(constraint);
+    constraintKeys.set(constraint, key);
+  }
+  return key;
+}
+
+/**
  * The same boxes with equal constraints made one object, so that comparing them (the releases
  * read, most often the same few hundred ids in every cell) is a comparison of references.
  */
@@ -259,7 +277,7 @@ export function shareConstraints(boxes: readonly Box[]): Box[] {
   return boxes.map((box) => {
     const shared: Box = {};
     for (const [dim, constraint] of Object.entries(box)) {
-      const key = `${dim}\u0000${JSON.stringify(constraint)}`;
+      const key = `${dim}\u0000${constraintKey(constraint)}`;
       shared[dim] = known.get(key) ?? constraint;
       known.set(key, shared[dim]);
     }

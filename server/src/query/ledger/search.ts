@@ -50,6 +50,9 @@ export function searchCombinations(
   earlierCells: readonly SearchCell[],
   bounds: SearchBounds = defaultSearchBounds,
 ): { candidates: Candidate[]; evaluated: number; unexamined: SearchCell[] } {
+  // Every combination holds a new cell: with none (a result asked again, each of its cells
+  // released before), there is nothing to look for, and nothing to prepare for it.
+  if (newCells.length === 0) return { candidates: [], evaluated: 0, unexamined: [] };
   // Equal constraints as one object: the geometry then compares them by reference.
   const boxes = shareConstraints([...newCells, ...earlierCells].map((cell) => cell.box));
   const news = newCells.map((cell, index) => ({ ...cell, box: boxes[index]! }));
