@@ -5,6 +5,7 @@ import { Kysely, PGliteDialect, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { describeDatabaseUrl } from '../env.ts';
 import { UnavailableError } from '../errors.ts';
+import { CatalogWrites, HeldReads } from './held-reads.ts';
 import type { CatalogSchema } from './schema.ts';
 
 export type CatalogDb = Kysely<CatalogSchema>;
@@ -14,6 +15,11 @@ export type CatalogKind = 'pglite' | 'postgres';
 export type Catalog = {
   readonly kind: CatalogKind;
   readonly db: CatalogDb;
+  /**
+   * Read-mostly facts held in memory, dropped by the writes that change them: only where this
+   * process owns the catalog (PGlite). Undefined on PostgreSQL, which other servers write too.
+   */
+  readonly held?: HeldReads;
   /**
    * The whole database as a gzipped tarball, for PGlite; PostgreSQL is backed up by its own
    * tools (pg_dump, a provider's snapshots).
@@ -67,10 +73,16 @@ function openPostgres(databaseUrl: string): Catalog {
 async function openPglite(directory: string): Promise<Catalog> {
   await mkdir(path.dirname(directory), { recursive: true });
   const pglite = await PGlite.create(directory);
-  const db = new Kysely<CatalogSchema>({ dialect: new PGliteDialect({ pglite }) });
+  // Every statement goes through this Kysely, which is how held facts learn of the writes.
+  const writes = new CatalogWrites();
+  const db = new Kysely<CatalogSchema>({
+    dialect: new PGliteDialect({ pglite }),
+    plugins: [writes],
+  });
   return {
     kind: 'pglite',
     db,
+    held: new HeldReads(writes),
     dumpDataDir: async () => (await pglite.dumpDataDir('gzip')) as Blob,
     close: () => db.destroy(),
   };

@@ -50,6 +50,64 @@ function toDataset(row: DatasetRow): Dataset {
 
 /** Datasets and their contracts, and each hospital's header mapping for them. */
 export function datasetsRepository(db: CatalogDb) {
+  /** The dataset and the user's grants on it not revoked, and when `now` is given in force then. */
+  const withGrants = async (
+    id: string,
+    userId: string,
+    now: Date | undefined,
+  ): Promise<{ dataset: Dataset; grants: Grant[] } | undefined> => {
+    const rows = await db
+      .selectFrom('datasets')
+      .leftJoin('dataset_grants', (join) => {
+        const unrevoked = join
+          .onRef('dataset_grants.dataset_id', '=', 'datasets.id')
+          .on('dataset_grants.revoked_at', 'is', null)
+          .on(heldBy(userId));
+        return now === undefined
+          ? unrevoked
+          : unrevoked.on((eb) =>
+              eb.or([
+                eb('dataset_grants.expires_at', 'is', null),
+                eb('dataset_grants.expires_at', '>', now),
+              ]),
+            );
+      })
+      .selectAll('datasets')
+      .select([
+        'dataset_grants.id as grant_id',
+        'dataset_grants.dataset_id as grant_dataset_id',
+        'dataset_grants.user_id as grant_user_id',
+        'dataset_grants.project_id as grant_project_id',
+        'dataset_grants.level as grant_level',
+        'dataset_grants.hospitals as grant_hospitals',
+        'dataset_grants.expires_at as grant_expires_at',
+        'dataset_grants.created_at as grant_created_at',
+        'dataset_grants.revoked_at as grant_revoked_at',
+      ])
+      .where('datasets.id', '=', id)
+      .execute();
+    const [first] = rows;
+    if (!first) return undefined;
+    const grants = rows.flatMap((row) =>
+      row.grant_id === null
+        ? []
+        : [
+            toGrant({
+              id: row.grant_id,
+              dataset_id: row.grant_dataset_id!,
+              user_id: row.grant_user_id,
+              project_id: row.grant_project_id,
+              level: row.grant_level!,
+              hospitals: row.grant_hospitals,
+              expires_at: row.grant_expires_at,
+              created_at: row.grant_created_at!,
+              revoked_at: row.grant_revoked_at,
+            }),
+          ],
+    );
+    return { dataset: toDataset(first), grants };
+  };
+
   return {
     async create(contract: DatasetContract): Promise<Dataset> {
       const row = await db
@@ -95,59 +153,23 @@ export function datasetsRepository(db: CatalogDb) {
      * The dataset and the grants the user holds on it at `now` (as grantsRepository.active
      * reads them), in one statement: what every query checks before it starts.
      */
-    async getWithActiveGrants(
+    getWithActiveGrants(
       id: string,
       userId: string,
       now: Date,
     ): Promise<{ dataset: Dataset; grants: Grant[] } | undefined> {
-      const rows = await db
-        .selectFrom('datasets')
-        .leftJoin('dataset_grants', (join) =>
-          join
-            .onRef('dataset_grants.dataset_id', '=', 'datasets.id')
-            .on('dataset_grants.revoked_at', 'is', null)
-            .on((eb) =>
-              eb.or([
-                eb('dataset_grants.expires_at', 'is', null),
-                eb('dataset_grants.expires_at', '>', now),
-              ]),
-            )
-            .on(heldBy(userId)),
-        )
-        .selectAll('datasets')
-        .select([
-          'dataset_grants.id as grant_id',
-          'dataset_grants.dataset_id as grant_dataset_id',
-          'dataset_grants.user_id as grant_user_id',
-          'dataset_grants.project_id as grant_project_id',
-          'dataset_grants.level as grant_level',
-          'dataset_grants.hospitals as grant_hospitals',
-          'dataset_grants.expires_at as grant_expires_at',
-          'dataset_grants.created_at as grant_created_at',
-          'dataset_grants.revoked_at as grant_revoked_at',
-        ])
-        .where('datasets.id', '=', id)
-        .execute();
-      const [first] = rows;
-      if (!first) return undefined;
-      const grants = rows.flatMap((row) =>
-        row.grant_id === null
-          ? []
-          : [
-              toGrant({
-                id: row.grant_id,
-                dataset_id: row.grant_dataset_id!,
-                user_id: row.grant_user_id,
-                project_id: row.grant_project_id,
-                level: row.grant_level!,
-                hospitals: row.grant_hospitals,
-                expires_at: row.grant_expires_at,
-                created_at: row.grant_created_at!,
-                revoked_at: row.grant_revoked_at,
-              }),
-            ],
-      );
-      return { dataset: toDataset(first), grants };
+      return withGrants(id, userId, now);
+    },
+
+    /**
+     * The dataset and the grants the user holds on it that are not revoked, expired or not: a
+     * fact held in memory, whose grants' expiry is checked against the clock at each use.
+     */
+    getWithUnrevokedGrants(
+      id: string,
+      userId: string,
+    ): Promise<{ dataset: Dataset; grants: Grant[] } | undefined> {
+      return withGrants(id, userId, undefined);
     },
 
     async list(): Promise<Dataset[]> {

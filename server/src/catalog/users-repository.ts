@@ -56,8 +56,71 @@ export function toUser(row: {
   };
 }
 
+/** A token that is not revoked, of a user who is not disabled: tokenHolder. */
+export type TokenHolder = {
+  user: User;
+  scopes: TokenScope[];
+  tokenId: string;
+  expiresAt: Date;
+  lastUsedAt: Date | null;
+};
+
+/**
+ * The token's user and scopes if it has not expired at `now`, its use recorded: to the minute,
+ * since a write on every request would slow every request down.
+ */
+export async function usedAt(
+  users: Pick<ReturnType<typeof usersRepository>, 'touchToken'>,
+  holder: TokenHolder | undefined,
+  now: Date,
+): Promise<{ user: User; scopes: TokenScope[] } | undefined> {
+  if (!holder || holder.expiresAt.getTime() <= now.getTime()) return undefined;
+  if (!holder.lastUsedAt || now.getTime() - holder.lastUsedAt.getTime() > 60_000) {
+    await users.touchToken(holder.tokenId, now);
+  }
+  return { user: holder.user, scopes: holder.scopes };
+}
+
+/** Whether a token is shaped as medlake makes them (so not worth a look in the catalog). */
+export function looksLikeToken(token: string): boolean {
+  return token.startsWith(tokenPrefix);
+}
+
 /** People who use medlake, and their personal API tokens. */
 export function usersRepository(db: CatalogDb) {
+  /**
+   * The token with this hash if it is not revoked and its user is not disabled, whenever it
+   * expires (its expiry comes with it, for the caller to check against the clock at each use).
+   */
+  const tokenHolder = async (tokenSha256: string): Promise<TokenHolder | undefined> => {
+    const row = await db
+      .selectFrom('api_tokens as t')
+      .innerJoin('users as u', 'u.id', 't.user_id')
+      .selectAll('u')
+      .select(['t.id as token_id', 't.last_used_at', 't.scopes', 't.expires_at'])
+      .where('t.token_sha256', '=', tokenSha256)
+      .where('t.revoked_at', 'is', null)
+      .where('u.disabled_at', 'is', null)
+      .executeTakeFirst();
+    if (!row) return undefined;
+    return {
+      user: toUser(row),
+      scopes: row.scopes as TokenScope[],
+      tokenId: row.token_id,
+      expiresAt: row.expires_at,
+      lastUsedAt: row.last_used_at,
+    };
+  };
+
+  /** Records that the token was used now. */
+  const touchToken = async (tokenId: string, now: Date): Promise<void> => {
+    await db
+      .updateTable('api_tokens')
+      .set({ last_used_at: now })
+      .where('id', '=', tokenId)
+      .execute();
+  };
+
   return {
     async create(user: { email: string; name: string; role: UserRole }): Promise<User> {
       const row = await db
@@ -211,26 +274,10 @@ export function usersRepository(db: CatalogDb) {
       now: Date,
     ): Promise<{ user: User; scopes: TokenScope[] } | undefined> {
       if (!token.startsWith(tokenPrefix)) return undefined;
-      const row = await db
-        .selectFrom('api_tokens as t')
-        .innerJoin('users as u', 'u.id', 't.user_id')
-        .selectAll('u')
-        .select(['t.id as token_id', 't.last_used_at', 't.scopes'])
-        .where('t.token_sha256', '=', hashToken(token))
-        .where('t.revoked_at', 'is', null)
-        .where('t.expires_at', '>', now)
-        .where('u.disabled_at', 'is', null)
-        .executeTakeFirst();
-      if (!row) return undefined;
-      // Recorded to the minute: a write on every request would slow every request down.
-      if (!row.last_used_at || now.getTime() - row.last_used_at.getTime() > 60_000) {
-        await db
-          .updateTable('api_tokens')
-          .set({ last_used_at: now })
-          .where('id', '=', row.token_id)
-          .execute();
-      }
-      return { user: toUser(row), scopes: row.scopes as TokenScope[] };
+      return usedAt({ touchToken }, await tokenHolder(hashToken(token)), now);
     },
+
+    tokenHolder,
+    touchToken,
   };
 }

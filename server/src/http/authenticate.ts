@@ -1,7 +1,8 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { sessionsRepository, type Session } from '../catalog/sessions-repository.ts';
-import { usersRepository, type User } from '../catalog/users-repository.ts';
+import { userOfToken } from '../catalog/held-facts.ts';
+import type { User } from '../catalog/users-repository.ts';
 import type { Caller } from '../caller.ts';
 import { AppError } from '../errors.ts';
 import type { Platform } from '../platform.ts';
@@ -67,7 +68,7 @@ async function identify(
   if (header) {
     const match = /^Bearer\s+(\S+)$/i.exec(header);
     const found = match?.[1]
-      ? await usersRepository(platform.catalog.db).byToken(match[1], new Date())
+      ? await userOfToken(platform.catalog, match[1], new Date())
       : undefined;
     if (!found) {
       throw new AppError('token_invalid', 'The API token is unknown, expired or revoked');

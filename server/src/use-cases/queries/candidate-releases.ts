@@ -27,13 +27,41 @@ export async function candidateReleases(
   planOptions: PlanOptions = {},
 ): Promise<CandidateRelease[]> {
   const codes = catalogCodes(spec, planOptions);
-  if (!codes) return readCandidates(platform.catalog.db, spec, access, undefined);
-  // One snapshot for the releases and their files: the statement for the files may select the
-  // same releases again itself (locationIds), and must not see one published in between.
-  return platform.catalog.db
-    .transaction()
-    .setIsolationLevel('repeatable read')
-    .execute((trx) => readCandidates(trx, spec, access, codes));
+  const read = () =>
+    codes
+      ? // One snapshot for the releases and their files: the statement for the files may select
+        // the same releases again itself (locationIds), and must not see one published between.
+        platform.catalog.db
+          .transaction()
+          .setIsolationLevel('repeatable read')
+          .execute((trx) => readCandidates(trx, spec, access, codes))
+      : readCandidates(platform.catalog.db, spec, access, undefined);
+  const { held } = platform.catalog;
+  if (!held) return read();
+  // Where this process owns the catalog, the same question is answered from memory until a
+  // release is published or changed (held-reads.ts). The key holds all that the answer
+  // depends on besides those tables.
+  const key = JSON.stringify([
+    'releases',
+    spec.dataset,
+    spec.releases ?? null,
+    spec.releases ? null : catalogBounds(spec),
+    access.hospitals ?? null,
+    codes ?? null,
+  ]);
+  const found = await held.read(key, releaseTables, async () =>
+    Object.freeze((await read()).map(frozenCandidate)),
+  );
+  return found as CandidateRelease[];
+}
+
+/** The tables the candidates are read from. */
+const releaseTables = ['datasets', 'releases', 'current_releases', 'release_files'];
+
+/** A held candidate is shared by every query that reads it: none may change one. */
+function frozenCandidate(release: CandidateRelease): CandidateRelease {
+  const files = release.files?.map((file) => Object.freeze({ ...file }));
+  return Object.freeze({ ...release, ...(files ? { files: Object.freeze(files) } : {}) });
 }
 
 /** The candidates, with the files that may hold these codes when there are codes. */

@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { canonicalJson, querySpecSchema, type QueryCost, type QuerySpec } from '@medlake/shared';
-import { datasetsRepository } from '../../catalog/datasets-repository.ts';
+import { datasetWithGrants } from '../../catalog/held-facts.ts';
 import {
   queryJobsRepository,
   type NewQueryJob,
@@ -59,11 +59,7 @@ const checkOnly = '/medlake-check/*.parquet';
 export async function checkQuerySpec(platform: Platform, user: User, input: unknown) {
   const spec = parseQuerySpec(input);
   // The dataset and the user's grants on it as they are now, in one statement.
-  const found = await datasetsRepository(platform.catalog.db).getWithActiveGrants(
-    spec.dataset,
-    user.id,
-    new Date(),
-  );
+  const found = await datasetWithGrants(platform.catalog, spec.dataset, user.id, new Date());
   if (!found) throw notFound('dataset_not_found', `Dataset ${spec.dataset}`);
   const { dataset } = found;
   const access = await requireDatasetAccess(platform, user, dataset.id, found.grants);
