@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import { LRUCache } from 'lru-cache';
 import type { CatalogDb } from './catalog.ts';
 import type { Box } from './cell-box.ts';
+import type { HeldReads } from './held-reads.ts';
 
 export type ReleasedCell = {
   id: string;
@@ -12,6 +13,9 @@ export type ReleasedCell = {
   patients: number;
   releasedAt: Date;
 };
+
+/** A cell and the holder it was released to. */
+export type HolderCell = ReleasedCell & { holder: string };
 
 /** A cell that has a box, the holder it was released to, and what was stored of it. */
 export type BoxedCell = ReleasedCell & {
@@ -99,14 +103,21 @@ export function releasedCellsRepository(db: CatalogDb) {
      * the dataset, by family, and the most recent cells that have a box (kept since issue 27),
      * newest first, at most `poolSize`: what the set search combines a new result with. Both
      * over the cells of the holder, of the user under any holder, and of every holder the user
-     * has been with; each pool cell says which holder it was released to.
+     * has been with; each cell says which holder it was released to. Also the holders listed
+     * for the user (ledger_holders), which `held` holds in memory where this process owns the
+     * catalog: only this process adds to them, and nothing takes one away.
      */
     async relevant(
       reader: LedgerReader,
       datasetId: string,
       families: readonly string[],
       poolSize: number,
-    ): Promise<{ earlier: Map<string, ReleasedCell[]>; pool: BoxedCell[] }> {
+      held?: HeldReads,
+    ): Promise<{
+      earlier: Map<string, HolderCell[]>;
+      pool: BoxedCell[];
+      listed: readonly string[];
+    }> {
       // First the user's holders (one read of a short list), then the ids only, then the cells
       // not already in memory. Every cell the user asked for was released to one of their
       // holders (the record lists the holder in the same statement), so reading by holder
@@ -116,14 +127,24 @@ export function releasedCellsRepository(db: CatalogDb) {
       // sent back, or one branch over all the holders, cost tens of milliseconds per thousand
       // cells on PGlite); and the cells of the families.
       const { holder, userId } = reader;
-      const listed = userId
-        ? await db
-            .selectFrom('ledger_holders')
-            .select('holder')
-            .where('user_id', '=', userId)
-            .execute()
-        : [];
-      const holders = [...new Set([holder, ...listed.map((row) => row.holder)])];
+      const readListed = async (user: string) =>
+        Object.freeze(
+          (
+            await db
+              .selectFrom('ledger_holders')
+              .select('holder')
+              .where('user_id', '=', user)
+              .execute()
+          ).map((row) => row.holder),
+        );
+      const listed: readonly string[] = !userId
+        ? []
+        : held
+          ? ((await held.read(`ledger-holders\u0000${userId}`, ['ledger_holders'], () =>
+              readListed(userId),
+            )) ?? [])
+          : await readListed(userId);
+      const holders = [...new Set([holder, ...listed])];
       const holderList = sql.join(holders.map((name) => sql`${name}`));
       const ofFamily = (slice: readonly string[]) =>
         sql`select id, query_id, family, holder, false as recent
@@ -178,9 +199,9 @@ export function releasedCellsRepository(db: CatalogDb) {
       }
       const familyKeys = uniqueById(familyRows.map(keyOf));
       const cells = await cellsById(db, [...recentKeys, ...familyKeys]);
-      const earlier = new Map<string, ReleasedCell[]>();
-      for (const { id } of familyKeys) {
-        const cell = cells.get(id)!;
+      const earlier = new Map<string, HolderCell[]>();
+      for (const { id, holder: releasedTo } of familyKeys) {
+        const cell = { ...cells.get(id)!, holder: releasedTo };
         earlier.set(cell.family, [...(earlier.get(cell.family) ?? []), cell]);
       }
       // The recent cells, newest first: the pool the set search combines a new result with.
@@ -188,18 +209,19 @@ export function releasedCellsRepository(db: CatalogDb) {
         const cell = cells.get(key.id)!;
         return { ...cell, holder: key.holder, stored: cell.cell as BoxedCell['stored'] };
       });
-      return { earlier, pool };
+      return { earlier, pool, listed };
     },
 
     /**
      * Records the cells of a result released to the holder at the user's request, and the
-     * holder among the user's holders.
+     * holder among the user's holders unless `holderListed` says it is there already.
      */
     async record(
       reader: LedgerReader,
       datasetId: string,
       queryId: string,
       cells: ReadonlyArray<{ family: string; cell: unknown; patients: number }>,
+      options: { holderListed?: boolean } = {},
     ): Promise<void> {
       const { holder, userId } = reader;
       const cache = cellsCache(db);
@@ -218,7 +240,7 @@ export function releasedCellsRepository(db: CatalogDb) {
         }));
         // The holder joins the user's holders in the same statement as the first cells.
         const rows = await (
-          userId && start === 0
+          userId && start === 0 && !options.holderListed
             ? db
                 .with('listed', (cte) =>
                   cte

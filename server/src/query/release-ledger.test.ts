@@ -210,6 +210,29 @@ describe('the release ledger against differencing', () => {
     expect(theirs.rows[0]).toMatchObject({ suppressed: false });
   });
 
+  it('records a question asked again once: the ledger does not grow with repeats', async () => {
+    const cells = async () => {
+      const { n } = await platform.catalog.db
+        .selectFrom('released_cells')
+        .select((eb) => eb.fn.countAll<string>().as('n'))
+        .where('user_id', '=', attacker.guarded.id)
+        .executeTakeFirstOrThrow();
+      return Number(n);
+    };
+    const byRace = { groupBy: [{ column: 'race' }] };
+    const first = await patients('guarded', byRace);
+    const recorded = await cells();
+    expect(recorded).toBeGreaterThan(0);
+    for (let again = 0; again < 2; again += 1) {
+      const answer = await patients('guarded', byRace);
+      expect(answer.rows).toEqual(first.rows);
+    }
+    expect(await cells()).toBe(recorded);
+    // Another question is recorded.
+    await patients('guarded', { groupBy: [{ column: 'sex' }] });
+    expect(await cells()).toBeGreaterThan(recorded);
+  });
+
   describe('two groupings of the same rows', () => {
     const firstMonth = { where: { column: 'month', op: 'eq', value: '2020-12' } };
     const bySex = { ...firstMonth, groupBy: [{ column: 'sex' }] };
@@ -240,6 +263,18 @@ describe('the release ledger against differencing', () => {
           // Every race shown for that sex is held back: nothing to subtract from the sex.
           expect(shown(fine.rows, String(sex))).toBe(0);
         }
+      }
+      expect(fine.job.summary?.rules.map((rule) => rule.rule)).toContain('release_ledger');
+    });
+
+    it('a margin asked twice counts as asked: the races left out are still not revealed', async () => {
+      const revealed = await attackOnPlain();
+      await patients('guarded', bySex);
+      // Asked again, it is not recorded again; the first record still guards the margin.
+      await patients('guarded', bySex);
+      const fine = await patients('guarded', bySexAndRace);
+      for (const [sex, n] of revealed) {
+        if (Number(n) > 0 && Number(n) < 11) expect(shown(fine.rows, String(sex))).toBe(0);
       }
       expect(fine.job.summary?.rules.map((rule) => rule.rule)).toContain('release_ledger');
     });

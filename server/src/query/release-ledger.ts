@@ -198,12 +198,16 @@ async function check(
   const ledger = releasedCellsRepository(platform.catalog.db);
   // The earlier cells of these families, and the recent cells, newest first: of the holder,
   // of the user under any holder, and of every holder the user has been with.
-  const { earlier, pool } = await ledger.relevant(
+  const { earlier, pool, listed } = await ledger.relevant(
     { holder, userId },
     datasetId,
     [totalCell.family, resultFamily, ...(grouped ? groupCells.map((cell) => cell.family) : [])],
     ledgerPoolSize,
+    platform.catalog.held,
   );
+  // The holder is among the user's holders once a result was released to them under it: the
+  // user's later checks read its cells, whoever asked for them.
+  const holderListed = listed.includes(holder);
 
   // The boxes of this result's cells, in one scope.
   const shapeContext = { columns: input.context.columns, codeSets: input.context.codeSets };
@@ -437,12 +441,26 @@ async function check(
         totalReleased: totalShown,
         smallGroups: grouped ? input.groups.filter(small).length : 0,
       };
-      released.push({
-        family: resultFamily,
-        cell: record,
-        patients: Number(input.total[hiddenPatients]),
-      });
-      await ledger.record({ holder, userId }, datasetId, queryId, released);
+      // A record the holder was given before, word for word (the same question asked again),
+      // tells a later check nothing that one does not: the checks read a record by its holder
+      // and compare its groups and labels, so it is not recorded again, and the ledger does not
+      // grow with repeats. Only where the holder is already among the user's holders, which the
+      // first record of each holder adds.
+      const recordKey = canonicalJson(record);
+      const given =
+        holderListed &&
+        (earlier.get(resultFamily) ?? []).some(
+          (old) => old.holder === holder && canonicalJson(old.cell) === recordKey,
+        );
+      if (!given) {
+        released.push({
+          family: resultFamily,
+          cell: record,
+          patients: Number(input.total[hiddenPatients]),
+        });
+      }
+      if (released.length === 0) return;
+      await ledger.record({ holder, userId }, datasetId, queryId, released, { holderListed });
     },
   };
 }
