@@ -5,7 +5,7 @@ import { Kysely, PGliteDialect, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { describeDatabaseUrl } from '../env.ts';
 import { UnavailableError } from '../errors.ts';
-import { CatalogWrites, HeldReads } from './held-reads.ts';
+import { CatalogWrites, HeldReads, withRollbacksNoted } from './held-reads.ts';
 import type { CatalogSchema } from './schema.ts';
 
 export type CatalogDb = Kysely<CatalogSchema>;
@@ -73,10 +73,11 @@ function openPostgres(databaseUrl: string): Catalog {
 async function openPglite(directory: string): Promise<Catalog> {
   await mkdir(path.dirname(directory), { recursive: true });
   const pglite = await PGlite.create(directory);
-  // Every statement goes through this Kysely, which is how held facts learn of the writes.
+  // Every statement goes through this Kysely, which is how held facts learn of the writes; its
+  // driver tells them of rollbacks, which undo writes that a read inside may have seen.
   const writes = new CatalogWrites();
   const db = new Kysely<CatalogSchema>({
-    dialect: new PGliteDialect({ pglite }),
+    dialect: withRollbacksNoted(new PGliteDialect({ pglite }), writes),
     plugins: [writes],
   });
   return {

@@ -1,4 +1,7 @@
 import type {
+  DatabaseConnection,
+  Dialect,
+  Driver,
   KyselyPlugin,
   OperationNode,
   PluginTransformQueryArgs,
@@ -6,6 +9,7 @@ import type {
   QueryId,
   QueryResult,
   RootOperationNode,
+  TransactionSettings,
   UnknownRow,
 } from 'kysely';
 import { LRUCache } from 'lru-cache';
@@ -97,6 +101,15 @@ export class CatalogWrites implements KyselyPlugin {
     return false;
   }
 
+  /**
+   * A rollback, of a transaction or to a savepoint, which the plugin does not see (the driver
+   * sends it): a read inside the transaction may have seen writes that are now undone, and may
+   * have kept what it read, so it counts as a write to every table.
+   */
+  rolledBack(): void {
+    this.#note('all');
+  }
+
   transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
     const written = writtenTables(args.node);
     this.#statements.set(args.queryId, written);
@@ -122,6 +135,85 @@ export class CatalogWrites implements KyselyPlugin {
       this.#lastWrite.set(table, this.#clock);
       pending.push(...(cascadesOf[table] ?? []));
     }
+  }
+}
+
+/**
+ * The dialect with its driver's rollbacks told to `writes` (CatalogWrites.rolledBack), as they
+ * go out and when they are done: Kysely sends begin, commit and rollback, and savepoint
+ * commands, through the driver, past every plugin.
+ */
+export function withRollbacksNoted(dialect: Dialect, writes: CatalogWrites): Dialect {
+  return {
+    createAdapter: () => dialect.createAdapter(),
+    createIntrospector: (db) => dialect.createIntrospector(db),
+    createQueryCompiler: () => dialect.createQueryCompiler(),
+    createDriver: () => new RollbacksNoted(dialect.createDriver(), writes),
+  };
+}
+
+class RollbacksNoted implements Driver {
+  readonly #driver: Driver;
+  readonly #writes: CatalogWrites;
+
+  constructor(driver: Driver, writes: CatalogWrites) {
+    this.#driver = driver;
+    this.#writes = writes;
+  }
+
+  async #rollback(rollback: () => Promise<void>): Promise<void> {
+    this.#writes.rolledBack();
+    try {
+      await rollback();
+    } finally {
+      this.#writes.rolledBack();
+    }
+  }
+
+  init(...args: Parameters<Driver['init']>) {
+    return this.#driver.init(...args);
+  }
+
+  acquireConnection(...args: Parameters<Driver['acquireConnection']>) {
+    return this.#driver.acquireConnection(...args);
+  }
+
+  beginTransaction(connection: DatabaseConnection, settings: TransactionSettings) {
+    return this.#driver.beginTransaction(connection, settings);
+  }
+
+  commitTransaction(connection: DatabaseConnection) {
+    return this.#driver.commitTransaction(connection);
+  }
+
+  rollbackTransaction(connection: DatabaseConnection) {
+    return this.#rollback(() => this.#driver.rollbackTransaction(connection));
+  }
+
+  async savepoint(...args: Parameters<NonNullable<Driver['savepoint']>>) {
+    await this.#savepoints('savepoint')(...args);
+  }
+
+  rollbackToSavepoint(...args: Parameters<NonNullable<Driver['rollbackToSavepoint']>>) {
+    return this.#rollback(() => this.#savepoints('rollbackToSavepoint')(...args));
+  }
+
+  async releaseSavepoint(...args: Parameters<NonNullable<Driver['releaseSavepoint']>>) {
+    await this.#savepoints('releaseSavepoint')(...args);
+  }
+
+  releaseConnection(...args: Parameters<Driver['releaseConnection']>) {
+    return this.#driver.releaseConnection(...args);
+  }
+
+  destroy(...args: Parameters<Driver['destroy']>) {
+    return this.#driver.destroy(...args);
+  }
+
+  #savepoints(command: 'savepoint' | 'rollbackToSavepoint' | 'releaseSavepoint') {
+    const run = this.#driver[command]?.bind(this.#driver);
+    if (!run) throw new Error(`The catalog's driver has no ${command}`);
+    return run;
   }
 }
 
@@ -198,17 +290,38 @@ function tableName(node: OperationNode | undefined): CatalogTable | undefined {
   return (node as unknown as { table: { identifier: { name: string } } }).table.identifier.name;
 }
 
-/** Words that start or make a statement that may change the catalog, in raw SQL. */
+/**
+ * Words that start or make a statement that may change the catalog, in raw SQL; a rollback
+ * (of a transaction or to a savepoint) undoes writes that reads inside it may have seen.
+ */
 const writeWords =
-  /\b(insert|update|delete|merge|truncate|alter|drop|create|copy|grant|revoke|comment|call|do|refresh|reindex|cluster|vacuum|import|execute|lock|discard|reset|security|load|prepare)\b/g;
+  /\b(insert|update|delete|merge|truncate|alter|drop|create|copy|grant|revoke|comment|call|do|refresh|reindex|cluster|vacuum|import|execute|lock|discard|reset|security|load|prepare|rollback|abort)\b/g;
 
-const name = String.raw`(?:only\s+)?(?:"?[a-z_][a-z0-9_$]*"?\s*\.\s*)?"?([a-z_][a-z0-9_$]*)"?`;
+/** A name, bare or quoted, and a name qualified by a schema (and a database) or not. */
+const part = String.raw`(?:"(?:[^"]|"")*"|[a-z_][a-z0-9_$]*)`;
+const name = String.raw`(?:only\s+)?(${part}(?:\s*\.\s*${part})*)`;
 const targetAfter: Record<string, RegExp> = {
   insert: new RegExp(String.raw`^insert\s+into\s+${name}`),
   update: new RegExp(String.raw`^update\s+${name}`),
   delete: new RegExp(String.raw`^delete\s+from\s+${name}`),
   merge: new RegExp(String.raw`^merge\s+into\s+${name}`),
 };
+
+/**
+ * What PostgreSQL reads as one piece in raw SQL, each from where it starts: a dollar-quoted
+ * string, an escape string, a string, a quoted name, a comment. Read in one pass, left to
+ * right, so that a quote inside a comment or a name, or an escaped one, starts nothing.
+ */
+const pieces =
+  /\$([A-Za-z_][A-Za-z0-9_]*)?\$[\s\S]*?\$\1\$|(?<![A-Za-z0-9_$])[eE]'(?:[^'\\]|\\[\s\S]|'')*'|'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|\/\*[\s\S]*?\*\//g;
+
+/** The table a qualified name names, unquoted; undefined when it has more than three parts. */
+function lastPart(qualified: string): CatalogTable | undefined {
+  const parts = qualified.match(new RegExp(part, 'g')) ?? [];
+  const last = parts.at(-1);
+  if (parts.length > 3 || last === undefined) return undefined;
+  return last.startsWith('"') ? last.slice(1, -1).replaceAll('""', '"') : last;
+}
 
 /**
  * The tables raw SQL may write, from its text (the parameters between the fragments are
@@ -220,10 +333,10 @@ export function rawWrites(fragments: readonly string[]): Written {
   // A parameter stands between fragments: a name cannot be read across one.
   const text = fragments
     .join(' \u0001 ')
-    .toLowerCase()
-    .replace(/'(?:[^']|'')*'/g, "''")
-    .replace(/--[^\n]*/g, ' ')
-    .replace(/\/\*[\s\S]*?\*\//g, ' ');
+    .replace(pieces, (piece) =>
+      piece.startsWith('"') ? piece : piece.startsWith('-') || piece.startsWith('/') ? ' ' : "''",
+    )
+    .toLowerCase();
   const tables: CatalogTable[] = [];
   for (const match of text.matchAll(writeWords)) {
     const word = match[1]!;
@@ -233,7 +346,8 @@ export function rawWrites(fragments: readonly string[]): Written {
       continue;
     }
     const pattern = targetAfter[word];
-    const target = pattern?.exec(text.slice(match.index))?.[1];
+    const qualified = pattern?.exec(text.slice(match.index))?.[1];
+    const target = qualified === undefined ? undefined : lastPart(qualified);
     if (target === undefined) return 'all';
     tables.push(target);
   }

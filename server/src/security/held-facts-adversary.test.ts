@@ -1,0 +1,174 @@
+import { readFile } from 'node:fs/promises';
+import { datasetContractSchema } from '@medlake/shared';
+import { sql, type RawBuilder } from 'kysely';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createTestCatalog, type TestCatalog } from '../../test/catalog-backends.ts';
+import type { CatalogDb } from '../catalog/catalog.ts';
+import { datasetsRepository } from '../catalog/datasets-repository.ts';
+import { grantsRepository, type Grant } from '../catalog/grants-repository.ts';
+import { datasetWithGrants } from '../catalog/held-facts.ts';
+import { migrateToLatest } from '../catalog/migrate.ts';
+import { usersRepository, type User } from '../catalog/users-repository.ts';
+
+/**
+ * The adversary's attacks on the facts held in memory on PGlite (catalog/held-reads.ts): writes
+ * that reach the catalog in ways the watch on its statements could misread, and reads that see
+ * what is never committed. After each, the held fact must be what the catalog says now: a
+ * grant revoked by any statement, or one added by a transaction rolled back, gives no access.
+ */
+
+describe('held facts against writes the watch could miss', () => {
+  let catalog: TestCatalog;
+  let datasetId: string;
+  let user: User;
+  let grant: Grant;
+
+  beforeAll(async () => {
+    catalog = await createTestCatalog('pglite');
+    await migrateToLatest(catalog.db);
+    const shipped = datasetContractSchema.parse(
+      JSON.parse(
+        await readFile(new URL('../../config/contracts/lab-results.json', import.meta.url), 'utf8'),
+      ),
+    );
+    datasetId = (await datasetsRepository(catalog.db).create(shipped)).id;
+    user = await usersRepository(catalog.db).create({
+      email: 'eve@example.org',
+      name: 'Eve',
+      role: 'researcher',
+    });
+  });
+
+  afterAll(() => catalog?.dispose());
+
+  const grants = (db: CatalogDb = catalog.db) =>
+    datasetWithGrants({ db, held: catalog.held }, datasetId, user.id, new Date()).then(
+      (found) => found?.grants.map((held) => held.id) ?? [],
+    );
+
+  /** The user's grants as held, the second read answered from memory. */
+  async function heldGrants(): Promise<string[]> {
+    const first = await grants();
+    const loads = catalog.held!.loads;
+    const second = await grants();
+    expect(catalog.held!.loads).toBe(loads);
+    expect(second).toEqual(first);
+    return second;
+  }
+
+  describe('a grant revoked by raw SQL that is hard to read', () => {
+    beforeEach(async () => {
+      grant = await grantsRepository(catalog.db).add({
+        datasetId,
+        userId: user.id,
+        projectId: null,
+        level: 'aggregate',
+        hospitals: null,
+        expiresAt: null,
+      });
+      expect(await heldGrants()).toContain(grant.id);
+    });
+
+    const revokes: Array<[string, () => RawBuilder<unknown>]> = [
+      [
+        'an apostrophe in a comment before it, and another after',
+        () => sql`-- the user's grant ends here
+          update dataset_grants set revoked_at = now() where id = ${grant.id} -- that's all`,
+      ],
+      [
+        'an apostrophe in a dollar-quoted string before it',
+        () => sql`with why as (select $$the user's grant ends$$ as text)
+          update dataset_grants set revoked_at = now()
+          where id = ${grant.id} and (select text from why) <> ''`,
+      ],
+      [
+        'a backslash-escaped quote in an escape string before it',
+        () => sql`with why as (select E'the user\\'s grant ends' as text)
+          update dataset_grants set revoked_at = now()
+          where id = ${grant.id} and (select text from why) <> 'x'`,
+      ],
+      [
+        'an apostrophe in a quoted identifier before it',
+        () => sql`with "eve's" as (select 1 as one)
+          update dataset_grants set revoked_at = now()
+          where id = ${grant.id} and (select one from "eve's") = 1 and 'x' <> ''`,
+      ],
+      [
+        'a table named with its database, schema and name',
+        () => sql`update postgres.public.dataset_grants set revoked_at = now()
+          where id = ${grant.id}`,
+      ],
+      [
+        'a comment between the words that name the table',
+        () =>
+          sql`update/* the grant */dataset_grants set revoked_at = now() where id = ${grant.id}`,
+      ],
+    ];
+
+    it.each(revokes)('drops the held grant: %s', async (_, revoke) => {
+      await revoke().execute(catalog.db);
+      const row = await catalog.db
+        .selectFrom('dataset_grants')
+        .select('revoked_at')
+        .where('id', '=', grant.id)
+        .executeTakeFirstOrThrow();
+      expect(row.revoked_at).not.toBeNull();
+      expect(await grants()).not.toContain(grant.id);
+    });
+  });
+
+  describe('a grant added in a transaction that is rolled back', () => {
+    const addGrant = (db: CatalogDb) =>
+      grantsRepository(db).add({
+        datasetId,
+        userId: user.id,
+        projectId: null,
+        level: 'row',
+        hospitals: null,
+        expiresAt: null,
+      });
+
+    beforeEach(async () => {
+      await catalog.db.updateTable('dataset_grants').set({ revoked_at: new Date() }).execute();
+      expect(await heldGrants()).toEqual([]);
+    });
+
+    it('is not held after a rollback, where it was read inside the transaction', async () => {
+      let added: Grant | undefined;
+      await expect(
+        catalog.db.transaction().execute(async (trx) => {
+          added = await addGrant(trx);
+          // A read of the held fact inside the transaction sees the grant not yet committed.
+          expect(await grants(trx)).toEqual([added.id]);
+          throw new Error('the transaction fails after the grant');
+        }),
+      ).rejects.toThrow('the transaction fails');
+      expect(added).toBeDefined();
+      expect(await grantsRepository(catalog.db).get(added!.id)).toBeUndefined();
+      expect(await grants()).toEqual([]);
+    });
+
+    it('is not held after a rollback to a savepoint', async () => {
+      const trx = await catalog.db.startTransaction().execute();
+      const saved = await trx.savepoint('before_grant').execute();
+      const added = await addGrant(saved);
+      expect(await grants(saved)).toEqual([added.id]);
+      await saved.rollbackToSavepoint('before_grant').execute();
+      await trx.commit().execute();
+      expect(await grantsRepository(catalog.db).get(added.id)).toBeUndefined();
+      expect(await grants()).toEqual([]);
+    });
+
+    it('is not held after a rollback sent as SQL', async () => {
+      const added = await catalog.db.connection().execute(async (connection) => {
+        await sql`begin`.execute(connection);
+        const grant = await addGrant(connection);
+        expect(await grants(connection)).toEqual([grant.id]);
+        await sql`rollback`.execute(connection);
+        return grant;
+      });
+      expect(await grantsRepository(catalog.db).get(added.id)).toBeUndefined();
+      expect(await grants()).toEqual([]);
+    });
+  });
+});
