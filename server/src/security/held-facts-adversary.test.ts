@@ -1,12 +1,19 @@
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { datasetContractSchema } from '@medlake/shared';
 import { sql, type RawBuilder } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createTestCatalog, type TestCatalog } from '../../test/catalog-backends.ts';
-import type { CatalogDb } from '../catalog/catalog.ts';
+import {
+  catalogBackends,
+  createTestCatalog,
+  createTestDatabase,
+  type TestCatalog,
+  type TestDatabase,
+} from '../../test/catalog-backends.ts';
+import { openCatalog, type Catalog, type CatalogDb } from '../catalog/catalog.ts';
 import { datasetsRepository } from '../catalog/datasets-repository.ts';
 import { grantsRepository, type Grant } from '../catalog/grants-repository.ts';
-import { datasetWithGrants } from '../catalog/held-facts.ts';
+import { datasetWithGrants, userOfToken } from '../catalog/held-facts.ts';
 import { migrateToLatest } from '../catalog/migrate.ts';
 import { usersRepository, type User } from '../catalog/users-repository.ts';
 
@@ -172,3 +179,98 @@ describe('held facts against writes the watch could miss', () => {
     });
   });
 });
+
+describe('statements sent past the watch', () => {
+  it('are sent by no server code: no executor, connection or second database of its own', async () => {
+    // Each of these sends statements that CatalogWrites never sees, so that no held fact
+    // learns of their writes: Kysely's executor or a connection taken from it directly, the
+    // PGlite handle, another Kysely.
+    const source = path.resolve(import.meta.dirname, '..');
+    const files = (await readdir(source, { recursive: true })).filter(
+      (file) => file.endsWith('.ts') && !file.endsWith('.test.ts'),
+    );
+    expect(files.length).toBeGreaterThan(100);
+    const past =
+      /\b(getExecutor|provideConnection|withoutPlugins)\(|new Kysely\b|PGlite\.create\(|new PGlite\(/;
+    const found: string[] = [];
+    for (const file of files) {
+      const text = await readFile(path.join(source, file), 'utf8');
+      for (const line of text.split('\n'))
+        if (past.test(line)) found.push(`${file}: ${line.trim()}`);
+    }
+    expect(found).toEqual([
+      // The catalog's own: the restore of a dump into a new directory, closed at once, and
+      // the two catalogs, of which only PGlite's holds facts (with the watch as its plugin).
+      'catalog/catalog.ts: const pglite = await PGlite.create(directory, { loadDataDir: dump });',
+      'catalog/catalog.ts: const db = new Kysely<CatalogSchema>({ dialect: new PostgresDialect({ pool }) });',
+      'catalog/catalog.ts: const pglite = await PGlite.create(directory);',
+      'catalog/catalog.ts: const db = new Kysely<CatalogSchema>({',
+    ]);
+  });
+});
+
+describe.runIf(catalogBackends().includes('postgres'))(
+  'two servers on one PostgreSQL, one reading while the other revokes',
+  () => {
+    let database: TestDatabase;
+    let reader: Catalog;
+    let writer: Catalog;
+
+    beforeAll(async () => {
+      database = await createTestDatabase('postgres');
+      reader = await openCatalog(database.location);
+      writer = await openCatalog(database.location);
+      await migrateToLatest(writer.db);
+    });
+
+    afterAll(async () => {
+      await reader?.close();
+      await writer?.close();
+      await database?.dispose();
+    });
+
+    it('sees the other server’s revocations, disabling and token revocation at once', async () => {
+      expect(reader.held).toBeUndefined();
+      const shipped = datasetContractSchema.parse(
+        JSON.parse(
+          await readFile(
+            new URL('../../config/contracts/lab-results.json', import.meta.url),
+            'utf8',
+          ),
+        ),
+      );
+      const datasetId = (await datasetsRepository(writer.db).create(shipped)).id;
+      const users = usersRepository(writer.db);
+      const user = await users.create({
+        email: 'mal@example.org',
+        name: 'Mal',
+        role: 'researcher',
+      });
+      const grant = await grantsRepository(writer.db).add({
+        datasetId,
+        userId: user.id,
+        projectId: null,
+        level: 'aggregate',
+        hospitals: null,
+        expiresAt: null,
+      });
+      const { token, id: tokenId } = await users.createToken(user.id, {
+        name: 'two servers',
+        expiresAt: new Date(Date.now() + 3_600_000),
+        scopes: ['query'],
+      });
+      const grantsSeen = async () =>
+        (await datasetWithGrants(reader, datasetId, user.id, new Date()))?.grants.map(
+          (held) => held.id,
+        );
+      for (let read = 0; read < 2; read += 1) {
+        expect(await grantsSeen()).toEqual([grant.id]);
+        expect((await userOfToken(reader, token, new Date()))?.user.id).toBe(user.id);
+      }
+      await grantsRepository(writer.db).revoke(grant.id, new Date());
+      expect(await grantsSeen()).toEqual([]);
+      await users.revokeToken(user.id, tokenId, new Date());
+      expect(await userOfToken(reader, token, new Date())).toBeUndefined();
+    });
+  },
+);
