@@ -182,8 +182,14 @@ class RollbacksNoted implements Driver {
     return this.#driver.beginTransaction(connection, settings);
   }
 
-  commitTransaction(connection: DatabaseConnection) {
-    return this.#driver.commitTransaction(connection);
+  async commitTransaction(connection: DatabaseConnection) {
+    try {
+      await this.#driver.commitTransaction(connection);
+    } catch (error) {
+      // A commit that fails ends the transaction as a rollback would.
+      this.#writes.rolledBack();
+      throw error;
+    }
   }
 
   rollbackTransaction(connection: DatabaseConnection) {

@@ -155,6 +155,37 @@ describe('held facts against writes the watch could miss', () => {
       expect(await grants()).toEqual([]);
     });
 
+    it('is not held after a commit that fails', async () => {
+      // A constraint checked at the commit, which the commit then breaks.
+      await sql`create table if not exists held_commit_check (
+        user_id uuid references users (id) deferrable initially deferred)`.execute(catalog.db);
+      expect(await heldGrants()).toEqual([]);
+      let added: Grant | undefined;
+      await expect(
+        catalog.db.transaction().execute(async (trx) => {
+          added = await addGrant(trx);
+          expect(await grants(trx)).toEqual([added.id]);
+          await sql`insert into held_commit_check values (${crypto.randomUUID()})`.execute(trx);
+        }),
+      ).rejects.toThrow();
+      expect(await grantsRepository(catalog.db).get(added!.id)).toBeUndefined();
+      expect(await grants()).toEqual([]);
+    });
+
+    it('is not held after a commit of a transaction a failed statement ended', async () => {
+      let added: Grant | undefined;
+      await expect(
+        catalog.db.transaction().execute(async (trx) => {
+          added = await addGrant(trx);
+          expect(await grants(trx)).toEqual([added.id]);
+          // The failure is caught, and the commit that follows finds the transaction aborted.
+          await sql`select 1 / 0`.execute(trx).catch(() => undefined);
+        }),
+      ).rejects.toThrow();
+      expect(await grantsRepository(catalog.db).get(added!.id)).toBeUndefined();
+      expect(await grants()).toEqual([]);
+    });
+
     it('is not held after a rollback to a savepoint', async () => {
       const trx = await catalog.db.startTransaction().execute();
       const saved = await trx.savepoint('before_grant').execute();
