@@ -288,6 +288,37 @@ export function shareConstraints(boxes: readonly Box[]): Box[] {
 export type Term = { coefficient: number; box: Box };
 
 /**
+ * The values of the terms' constraints on `dim`, grouped by the terms each lies in, in order,
+ * where every term's constraint there is a list of single values without NULL; undefined
+ * otherwise. Between two values lies no term's row: such a piece is in no group.
+ */
+function groupsOfPoints(
+  active: readonly Term[],
+  dim: string,
+): Array<{ terms: Term[]; ranges: Range[] }> | undefined {
+  const masks = new Map<Value, number>();
+  for (const [index, term] of active.entries()) {
+    const set = term.box[dim];
+    if (!set || set.nulls || !set.ranges.every(isPoint)) return undefined;
+    for (const [lo] of set.ranges) {
+      const value = (lo as { v: Value }).v;
+      masks.set(value, (masks.get(value) ?? 0) | (1 << index));
+    }
+  }
+  const groups = new Map<number, { terms: Term[]; ranges: Range[] }>();
+  for (const value of [...masks.keys()].sort(compareValues)) {
+    const mask = masks.get(value)!;
+    let entry = groups.get(mask);
+    if (!entry) {
+      entry = { terms: active.filter((_, index) => mask & (1 << index)), ranges: [] };
+      groups.set(mask, entry);
+    }
+    entry.ranges.push([below(value), above(value)]);
+  }
+  return [...groups.values()];
+}
+
+/**
  * What a signed sum of cells covers: where the sum of the coefficients of the cells a row lies
  * in is not zero. `region`: the sum is 1 there (or −1 everywhere it is not zero, then
  * `sign` −1), so the combination of the cells' figures is exactly the figure of that region;
@@ -327,6 +358,16 @@ export function combine(terms: readonly Term[]): Combination {
       active.every((term) => sameConstraint(term.box[dim], shared))
     ) {
       walk(active, rest, { ...prefix, [dim]: shared });
+      return;
+    }
+    // Lists of values only (the releases read, most often): each value alone is a piece, and
+    // the line between them lies in no term. Grouped by the terms each value lies in, without
+    // cutting the line at both ends of every value and placing each piece in turn.
+    const byValue = groupsOfPoints(active, dim);
+    if (byValue) {
+      for (const { terms: inside, ranges } of byValue) {
+        walk(inside, rest, { ...prefix, [dim]: { ranges, nulls: false } });
+      }
       return;
     }
     // The line cut at every end of every range of this dimension: each piece lies wholly in or
