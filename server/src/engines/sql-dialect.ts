@@ -42,6 +42,13 @@ export interface SqlDialect {
   stddev(expression: string): string;
   /** A continuous percentile; `fraction` is a placeholder. */
   percentile(expression: string, fraction: string): string;
+  /**
+   * The `index`-th (0-based) of several continuous percentiles of one expression, each the
+   * same figure `percentile` gives: written identically but for the index, so that the engine
+   * computes them as one aggregate that holds and sorts the values once (`fractions` are
+   * placeholders).
+   */
+  percentileOf(expression: string, fractions: readonly string[], index: number): string;
   /** The count of rows per value, as a list of {key, value} pairs. */
   histogram(expression: string): string;
   /**

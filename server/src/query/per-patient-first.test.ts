@@ -222,3 +222,72 @@ describe('aggregates finished from per-patient partials', () => {
     );
   });
 });
+
+describe('several percentiles of one column', () => {
+  it('are one aggregate per group, with the figures of one quantile each, and none in the total', async () => {
+    const spec = querySpecSchema.parse({
+      dataset: 'lab-results',
+      groupBy: [{ column: 'code' }],
+      measures: [
+        { fn: 'percentile', column: 'value', p: 0.9 },
+        { fn: 'count' },
+        { fn: 'percentile', column: 'value', p: 0.25 },
+        { fn: 'percentile', column: 'age', p: 0.5 },
+      ],
+    });
+    const compiled = compileQuery(spec, {
+      dialect: duckDbDialect,
+      columns,
+      codeSets: {},
+      files: { main: [file], cohort: [] },
+      minGroupPatients: 2,
+      mostRowsPerPatient: 3,
+    });
+    // value's two percentiles share one list of fractions; age's one stays alone.
+    expect(compiled.sql).toMatch(/quantile_cont\("value", \[\$\d+, \$\d+\]\)\[1\]/);
+    expect(compiled.sql).toMatch(/quantile_cont\("value", \[\$\d+, \$\d+\]\)\[2\]/);
+    expect(compiled.sql).toMatch(/quantile_cont\("age", \$\d+\)/);
+    const statement = aggregateStatement(compiled);
+    const reader = await connection.runAndReadAll(statement.sql, statement.params as never);
+    const answer = reader.getRowObjectsJson();
+    const expected = await connection.runAndReadAll(
+      `SELECT code, quantile_cont(value, 0.9) AS p90, count(*) AS n, quantile_cont(value, 0.25) AS p25, quantile_cont(age, 0.5) AS age50, count(value) AS "values", count(DISTINCT patient) AS patients FROM '${file}' GROUP BY code`,
+    );
+    const groups = answer.filter((row) => Number(row.__total) === 0);
+    expect(
+      groups
+        .map((row) =>
+          [
+            row.code,
+            row.value_p90,
+            row.rows,
+            row.value_p25,
+            row.age_p50,
+            row.__pn0,
+            row.__pn2,
+            row.__patients,
+          ].join('|'),
+        )
+        .sort(),
+    ).toEqual(
+      expected
+        .getRowObjectsJson()
+        .map((row) =>
+          [row.code, row.p90, row.n, row.p25, row.age50, row.values, row.values, row.patients].join(
+            '|',
+          ),
+        )
+        .sort(),
+    );
+    // Code C's values are all NULL: no percentile, and none counted.
+    expect(groups.find((row) => row.code === 'C')).toMatchObject({
+      value_p90: null,
+      value_p25: null,
+      __pn0: '0',
+    });
+    // The total has no percentile, so it counts no values for judging one.
+    const [total] = answer.filter((row) => Number(row.__total) === 1);
+    expect(total).toMatchObject({ value_p90: null, value_p25: null, __pn0: null, __pn2: null });
+    expect(total?.__patients).toBe('4');
+  });
+});

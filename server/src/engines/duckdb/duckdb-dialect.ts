@@ -27,6 +27,10 @@ export const duckDbDialect: SqlDialect = {
   mean: (expression) => `avg(${expression})`,
   stddev: (expression) => `stddev_samp(${expression})`,
   percentile: (expression, fraction) => `quantile_cont(${expression}, ${fraction})`,
+  // A list of fractions keeps one state per group instead of one per percentile; DuckDB's
+  // binder merges the identical aggregates, and each element interpolates as quantile_cont does.
+  percentileOf: (expression, fractions, index) =>
+    `quantile_cont(${expression}, [${fractions.join(', ')}])[${index + 1}]`,
   histogram: (expression) => `map_entries(histogram(${expression}))`,
 };
 

@@ -38,6 +38,9 @@ export const sparkDialect: SqlDialect = {
   // Spark's percentile is exact and interpolates between the two nearest values, as DuckDB's
   // quantile_cont does.
   percentile: (expression, fraction) => `percentile(${expression}, ${fraction})`,
+  // An array of fractions gives them all from one aggregate (Spark merges identical ones).
+  percentileOf: (expression, fractions, index) =>
+    `percentile(${expression}, array(${fractions.join(', ')}))[${index}]`,
   // The count of each distinct value, as {key, value} entries sorted by key. Exact, like
   // DuckDB's histogram; it holds each group's values in memory while counting them, which
   // suits the bins of a cohort's measurements (a two-level aggregate would scale further).
