@@ -115,8 +115,9 @@ class IngestPipeline {
     if (failure) return failure;
     await this.#pseudonymize();
     const files = await this.#write();
-    const profile = await this.#profile();
+    this.#progress('profiling', null, null);
     const pairsWritten = await this.#writePairs();
+    const profile = await this.#profile(pairsWritten);
     const fileStats = await this.#fileStats(files);
     return { status: 'written', files, profile, fileStats, pairsWritten };
   }
@@ -655,9 +656,13 @@ class IngestPipeline {
     );
   }
 
-  /** Figures for the data-quality report, read back from the Parquet just written. */
-  async #profile(): Promise<Extract<IngestOutcome, { status: 'written' }>['profile']> {
-    this.#progress('profiling', null, null);
+  /**
+   * Figures for the data-quality report, read back from the Parquet just written (and from its
+   * dictionary pairs, where they are written).
+   */
+  async #profile(
+    pairsWritten: boolean,
+  ): Promise<Extract<IngestOutcome, { status: 'written' }>['profile']> {
     const { store, folder } = this.#request.target;
     const contract = this.#request.plan.contract;
     const sql = {
@@ -667,7 +672,9 @@ class IngestPipeline {
       asDouble: (expression: string) => `CAST(${expression} AS DOUBLE)`,
       quartiles: (expression: string) => this.#sql.quartiles(expression),
     };
-    const [totals] = await this.#runner.rows(totalsQuery(contract, sql));
+    const totals =
+      (pairsWritten ? await this.#totalsFromFooters() : undefined) ??
+      (await this.#runner.rows(totalsQuery(contract, sql)))[0];
     const codes = codesQuery(contract, sql);
     const unitCounts = await this.#unitCounts();
     const profiled = {
@@ -703,6 +710,46 @@ class IngestPipeline {
       redactedValues: redactions,
       ...(await this.#datesAndZipCounts()),
       ...(this.#units ? { unconvertibleUnits: this.#unconvertibleUnits.slice(0, 100) } : {}),
+    };
+  }
+
+  /**
+   * The totals row (totalsQuery's columns) without reading the release's rows: its rows and
+   * each column's empty values as the files' footers record them, its patients and the most
+   * rows one patient has from the dictionary pairs just written (a pair holds one patient's rows
+   * of one code). The totals query reads every column of every row: 1.8 s of CPU on the 1 GB
+   * month, against 0.03 s for the footers and 0.6 s for the pairs (load 8). Undefined where
+   * the engine reads no footers, or a footer lacks a count, or footers and pairs disagree on
+   * the rows: the rows are then counted.
+   */
+  async #totalsFromFooters(): Promise<Record<string, unknown> | undefined> {
+    const { store, folder } = this.#request.target;
+    const query = this.#sql.parquetColumnCounts?.(releaseFilesGlob(store.locate(folder)));
+    if (!query) return undefined;
+    type Counts = { name: string; row_count: bigint | number; nulls: bigint | number | null };
+    const recorded = new Map(
+      (await this.#runner.rows<Counts & { unrecorded: bigint | number }>(query))
+        .filter((column) => Number(column.unrecorded) === 0 && column.nulls !== null)
+        .map((column) => [column.name, column]),
+    );
+    const pairs = this.#sql.parquetFiles(store.locate(dictionaryPairsKey(folder)));
+    const [patients] = await this.#runner.rows<{
+      row_count: bigint | number | null;
+      patients: bigint | number;
+      most: bigint | number | null;
+    }>(`SELECT sum(n) AS row_count, count(patient) AS patients, max(n) AS most
+      FROM (SELECT patient, sum(row_count) AS n FROM ${pairs} GROUP BY patient) AS per_patient`);
+    const rows = Number(patients?.row_count ?? 0);
+    const columns = lakeColumns(this.#request.plan.contract).flatMap((column) => {
+      const counted = recorded.get(column.name);
+      return counted && Number(counted.row_count) === rows ? [counted] : [];
+    });
+    if (columns.length !== lakeColumns(this.#request.plan.contract).length) return undefined;
+    return {
+      total_rows: rows,
+      total_patients: Number(patients?.patients ?? 0),
+      max_rows_per_patient: Number(patients?.most ?? 0),
+      ...Object.fromEntries(columns.map((column, index) => [`null_${index}`, column.nulls])),
     };
   }
 

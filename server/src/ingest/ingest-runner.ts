@@ -37,6 +37,13 @@ export interface IngestDialect extends SqlDialect {
   /** The same, with each row's file name (without its folder) as a `file_name` column. */
   parquetFilesNamed(glob: string): string;
   /**
+   * What the footers of Parquet files (by a glob) record of each column, without reading a
+   * row: one row per column, its `name`, rows (`row_count`) and empty values (`nulls`), and
+   * `unrecorded`, the row groups whose footer has no count of empty values. Absent where the
+   * engine cannot read footers in SQL; the figures are then counted from the rows.
+   */
+  parquetColumnCounts?(glob: string): string;
+  /**
    * A query of `record` and the named values of every case that holds for a row of `from`:
    * one row per row and case. The values' names are the same in every case.
    */

@@ -37,8 +37,9 @@ export function pairColumns(
 
 /**
  * The pairs of a relation of a release's rows (its lake columns, with `patient`): one
- * aggregate, sorted by code and patient, so that the file compresses well and a reader can
- * skip by code.
+ * aggregate, in no particular order. Every reader counts a file whole; sorted by code and
+ * patient, the 1 GB month's 2.95 million pairs took 40 % more CPU to write (8.4 against 6.0 s,
+ * DuckDB, four rounds each at load 9) for a file no smaller (34.2 against 33.6 MB).
  */
 export function pairsQuery(
   from: string,
@@ -46,5 +47,5 @@ export function pairsQuery(
 ): string {
   return `SELECT ${columns.code} AS code, patient, count(*) AS row_count,
     min(${columns.label}) AS label, min(${columns.unit}) AS unit
-    FROM ${from} GROUP BY ${columns.code}, patient ORDER BY code, patient`;
+    FROM ${from} GROUP BY ${columns.code}, patient`;
 }

@@ -65,6 +65,11 @@ export const duckDbIngestDialect: IngestDialect = {
   parquetFiles: (glob) => `read_parquet(${quoteLiteral(glob)})`,
   parquetFilesNamed: (glob) =>
     `(SELECT *, parse_filename(filename) AS file_name FROM read_parquet(${quoteLiteral(glob)}, filename = true))`,
+  // One row per file, row group and column in parquet_metadata.
+  parquetColumnCounts: (glob) =>
+    `SELECT path_in_schema AS name, sum(row_group_num_rows) AS row_count,
+      sum(stats_null_count) AS nulls, count(*) - count(stats_null_count) AS unrecorded
+    FROM parquet_metadata(${quoteLiteral(glob)}) GROUP BY path_in_schema`,
   // One filtered scan per case: most rows match none, and DuckDB filters fastest.
   rowsWhere: (from, cases) =>
     cases

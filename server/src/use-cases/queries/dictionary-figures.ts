@@ -308,6 +308,32 @@ async function countPatients(
   code: string,
   hospitals: readonly string[],
 ): Promise<CodePatientsFigure[]> {
+  const [only] = hospitals;
+  if (hospitals.length === 1 && only !== undefined) {
+    // One hospital, every patient's set: each code's patients (and all codes') are counted
+    // directly, one aggregate where the sets take three (the 1 GB month's 2.95 million pairs:
+    // 0.9-1.3 s of CPU against 2.1-2.7 s per code, three rounds at load 8).
+    const patients = (key: string) =>
+      engine.rows({
+        sql: `SELECT ${key}count(DISTINCT patient) AS patients FROM ${from}
+          WHERE patient IS NOT NULL ${key ? `GROUP BY ${code}` : 'HAVING count(DISTINCT patient) > 0'}`,
+        params: [],
+      });
+    return [
+      ...(await patients(`${code} AS code, `)).map((row) => ({
+        allCodes: false,
+        code: textOrNull(row.code),
+        hospitals: [only],
+        patients: Number(row.patients),
+      })),
+      ...(await patients('')).map((row) => ({
+        allCodes: true,
+        code: null,
+        hospitals: [only],
+        patients: Number(row.patients),
+      })),
+    ];
+  }
   const sql = engine.dialect;
   const words = Math.ceil(hospitals.length / bitsPerWord);
   const wordColumns = Array.from({ length: words }, (_, word) => `w${word}`);
