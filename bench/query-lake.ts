@@ -122,6 +122,9 @@ export async function compileForBench(
         querySpecSchema.parse({ dataset: dataset.id, ...input }),
         { level: 'aggregate', hospitals: null, holder: 'user:bench' },
         queryColumns(dataset.contract),
+        // As the server compiles it for an aggregate user (run-query-job.ts): with the columns
+        // disclosure control reads, so that "the same SQL" is the very statement the API runs.
+        { minGroupPatients: dataset.contract.smallCellThreshold },
       );
       // As the server's engine runs it: with its values inlined as literals where it can.
       const statement = aggregateStatement(compiled);
