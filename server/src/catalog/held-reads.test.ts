@@ -192,6 +192,39 @@ describe('facts held in memory on PGlite', () => {
     expect(held.loads).toBe(before + 5);
   });
 
+  it('are kept, and answered from memory, after a rollback of writes to other tables only', async () => {
+    const held = catalog.held!;
+    const users = usersRepository(catalog.db);
+    const bea = await users.create({ email: 'bea@example.org', name: 'Bea', role: 'researcher' });
+    const read = () => held.read(`user:${bea.id}`, ['users'], () => users.byId(bea.id));
+    const first = await read();
+    const loads = held.loads;
+    const note = (db: typeof catalog.db) =>
+      db
+        .insertInto('meta')
+        .values({ key: 'held-rollback', value: JSON.stringify(2) })
+        .execute();
+    await expect(
+      catalog.db.transaction().execute(async (trx) => {
+        await note(trx);
+        throw new Error('refused');
+      }),
+    ).rejects.toThrow('refused');
+    expect(await read()).toBe(first);
+    expect(held.loads).toBe(loads);
+    // One that wrote its table drops it.
+    await expect(
+      catalog.db.transaction().execute(async (trx) => {
+        await note(trx);
+        await trx.updateTable('users').set({ name: 'B.' }).where('id', '=', bea.id).execute();
+        throw new Error('refused');
+      }),
+    ).rejects.toThrow('refused');
+    expect(await read()).toEqual(first);
+    expect(await read()).not.toBe(first);
+    expect(held.loads).toBe(loads + 1);
+  });
+
   it('are dropped by a write to a table their table cascades from', async () => {
     const held = catalog.held!;
     const read = () => held.read('files', ['release_files'], async () => ({ at: held.loads }));

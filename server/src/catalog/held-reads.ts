@@ -1,4 +1,6 @@
 import type {
+  AbortableOperationOptions,
+  CompiledQuery,
   DatabaseConnection,
   Dialect,
   Driver,
@@ -82,32 +84,44 @@ export type Written = 'all' | readonly CatalogTable[];
  * passing its transformQuery) counts as writing every table. PGlite runs one statement at a
  * time and a read outside a transaction waits for any transaction to end, so a read that starts
  * after a write has come back sees it, or sees it rolled back.
+ *
+ * It also follows each transaction that Kysely begins (told by withRollbacksNoted's driver):
+ * the tables its statements may write count as written for as long as it is open, so that no
+ * fact read inside it after its own write is kept (other requests would be answered from memory
+ * with what was never committed). Its rollback, or a commit that fails, counts as a write to
+ * those tables once more, and a rollback to a savepoint as a write to the tables of the
+ * statements sent since the savepoint: a read inside whose answer comes back after the rollback
+ * may hold what it undid. Only those facts are dropped: a rollback is common (a full queue, a
+ * refused spec), and dropping every fact at each would let any user keep them all cold. A
+ * rollback it cannot place (raw `rollback` SQL, one of a transaction it did not see begin), or
+ * of a transaction that sent a statement it could not read, counts as a write to every table.
  */
 export class CatalogWrites implements KyselyPlugin {
   #clock = 0;
   #all = 0;
   readonly #lastWrite = new Map<CatalogTable, number>();
   readonly #statements = new WeakMap<QueryId, Written>();
+  /** The transactions begun on each connection and not yet ended. */
+  readonly #open = new Map<DatabaseConnection, Transaction>();
 
   /** The moment now, for changedSince. */
   stamp(): number {
     return this.#clock;
   }
 
-  /** Whether a statement that may write one of the tables went out or came back since `stamp`. */
+  /**
+   * Whether a statement that may write one of the tables went out or came back since `stamp`,
+   * or went out in a transaction still open.
+   */
   changedSince(stamp: number, tables: readonly CatalogTable[]): boolean {
     if (this.#all > stamp) return true;
     for (const table of tables) if ((this.#lastWrite.get(table) ?? 0) > stamp) return true;
+    for (const open of this.#open.values()) {
+      if (open.over) continue;
+      if (open.written === 'all') return true;
+      for (const table of tables) if (open.written.has(table)) return true;
+    }
     return false;
-  }
-
-  /**
-   * A rollback, of a transaction or to a savepoint, which the plugin does not see (the driver
-   * sends it): a read inside the transaction may have seen writes that are now undone, and may
-   * have kept what it read, so it counts as a write to every table.
-   */
-  rolledBack(): void {
-    this.#note('all');
   }
 
   transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
@@ -122,6 +136,83 @@ export class CatalogWrites implements KyselyPlugin {
     return args.result;
   }
 
+  /** A transaction has begun on `connection`. */
+  begun(connection: DatabaseConnection): void {
+    // Kysely ends one transaction before it begins another on a connection: one it did not
+    // is one whose end was never seen.
+    const before = this.#open.get(connection);
+    if (before && !before.over) this.#note('all');
+    this.#open.set(connection, { written: new Set(), statements: [], savepoints: [], over: false });
+  }
+
+  /** A statement goes out on `connection`: in its open transaction, if there is one. */
+  sent(connection: DatabaseConnection, queryId: QueryId): void {
+    const open = this.#open.get(connection);
+    if (!open || open.over) return;
+    const written = this.#statements.get(queryId) ?? 'all';
+    open.statements.push(written);
+    if (open.written === 'all') return;
+    if (written === 'all') open.written = 'all';
+    else for (const table of withCascades(written)) open.written.add(table);
+  }
+
+  /** A savepoint was made in the transaction open on `connection`. */
+  savepointMade(connection: DatabaseConnection, name: string): void {
+    const open = this.#open.get(connection);
+    if (open && !open.over) open.savepoints.push({ name, at: open.statements.length });
+  }
+
+  /**
+   * A rollback to a savepoint: a write to the tables the statements since it may have written
+   * (to every table, where the savepoint is not known). The savepoints made after it are gone.
+   */
+  rolledBackTo(connection: DatabaseConnection, name: string): void {
+    const open = this.#open.get(connection);
+    const index = open && !open.over ? open.savepoints.findLastIndex((s) => s.name === name) : -1;
+    const savepoint = open?.savepoints[index];
+    if (!open || !savepoint) {
+      this.#note('all');
+      return;
+    }
+    open.savepoints.length = index + 1;
+    const tables: CatalogTable[] = [];
+    for (const written of open.statements.slice(savepoint.at)) {
+      if (written === 'all') {
+        this.#note('all');
+        return;
+      }
+      tables.push(...written);
+    }
+    this.#note(tables);
+  }
+
+  /** A savepoint was released: it and those made after it are gone. */
+  released(connection: DatabaseConnection, name: string): void {
+    const open = this.#open.get(connection);
+    const index = open?.savepoints.findLastIndex((s) => s.name === name) ?? -1;
+    if (open && index >= 0) open.savepoints.length = index;
+  }
+
+  /**
+   * The transaction on `connection` ended: committed, rolled back, or (`failedCommit`) ended
+   * by a commit that failed, after which Kysely may still send a rollback for it. A rollback
+   * or a failed commit is a write to every table it may have written; to every table, where
+   * no transaction was seen begin.
+   */
+  ended(connection: DatabaseConnection, how: 'commit' | 'rollback' | 'failedCommit'): void {
+    const open = this.#open.get(connection);
+    if (!open || (open.over && how !== 'rollback')) {
+      this.#open.delete(connection);
+      this.#note('all');
+      return;
+    }
+    if (how === 'failedCommit') open.over = true;
+    else this.#open.delete(connection);
+    // What a committed transaction wrote was noted as each statement went out and came back.
+    if (how === 'commit') return;
+    this.#note(open.written === 'all' ? 'all' : [...open.written]);
+  }
+
   #note(written: Written): void {
     if (written !== 'all' && written.length === 0) return;
     this.#clock += 1;
@@ -129,19 +220,39 @@ export class CatalogWrites implements KyselyPlugin {
       this.#all = this.#clock;
       return;
     }
-    const pending = [...written];
-    for (let table = pending.pop(); table !== undefined; table = pending.pop()) {
-      if (this.#lastWrite.get(table) === this.#clock) continue;
-      this.#lastWrite.set(table, this.#clock);
-      pending.push(...(cascadesOf[table] ?? []));
-    }
+    for (const table of withCascades(written)) this.#lastWrite.set(table, this.#clock);
   }
 }
 
+/** What a transaction open on a connection has sent. */
+type Transaction = {
+  /** The tables its statements may write, with those they cascade to. */
+  written: Set<CatalogTable> | 'all';
+  /** What each of its statements may write, in the order they went out. */
+  statements: Written[];
+  /** Its savepoints, oldest first, each with the number of statements sent before it. */
+  savepoints: Array<{ name: string; at: number }>;
+  /** Ended by a commit that failed: nothing more goes out in it. */
+  over: boolean;
+};
+
+/** The tables, and the tables a write to them changes too (cascadesOf), each once. */
+function withCascades(tables: readonly CatalogTable[]): Set<CatalogTable> {
+  const found = new Set<CatalogTable>();
+  const pending = [...tables];
+  for (let table = pending.pop(); table !== undefined; table = pending.pop()) {
+    if (found.has(table)) continue;
+    found.add(table);
+    pending.push(...(cascadesOf[table] ?? []));
+  }
+  return found;
+}
+
 /**
- * The dialect with its driver's rollbacks told to `writes` (CatalogWrites.rolledBack), as they
- * go out and when they are done: Kysely sends begin, commit and rollback, and savepoint
- * commands, through the driver, past every plugin.
+ * The dialect with its driver's transactions told to `writes`: each begin, statement, savepoint,
+ * rollback, commit (CatalogWrites.begun and what follows it). Kysely sends begin, commit and
+ * rollback, and savepoint commands, through the driver, past every plugin; which transaction a
+ * statement belongs to is known only by the connection it goes out on.
  */
 export function withRollbacksNoted(dialect: Dialect, writes: CatalogWrites): Dialect {
   return {
@@ -155,61 +266,84 @@ export function withRollbacksNoted(dialect: Dialect, writes: CatalogWrites): Dia
 class RollbacksNoted implements Driver {
   readonly #driver: Driver;
   readonly #writes: CatalogWrites;
+  /** The one watched connection for each of the driver's. */
+  readonly #watched = new WeakMap<DatabaseConnection, WatchedConnection>();
 
   constructor(driver: Driver, writes: CatalogWrites) {
     this.#driver = driver;
     this.#writes = writes;
   }
 
-  async #rollback(rollback: () => Promise<void>): Promise<void> {
-    this.#writes.rolledBack();
-    try {
-      await rollback();
-    } finally {
-      this.#writes.rolledBack();
-    }
-  }
-
   init(...args: Parameters<Driver['init']>) {
     return this.#driver.init(...args);
   }
 
-  acquireConnection(...args: Parameters<Driver['acquireConnection']>) {
-    return this.#driver.acquireConnection(...args);
+  async acquireConnection(...args: Parameters<Driver['acquireConnection']>) {
+    const connection = await this.#driver.acquireConnection(...args);
+    let watched = this.#watched.get(connection);
+    if (!watched) {
+      watched = new WatchedConnection(connection, this.#writes);
+      this.#watched.set(connection, watched);
+    }
+    return watched;
   }
 
-  beginTransaction(connection: DatabaseConnection, settings: TransactionSettings) {
-    return this.#driver.beginTransaction(connection, settings);
+  async beginTransaction(connection: DatabaseConnection, settings: TransactionSettings) {
+    await this.#driver.beginTransaction(inner(connection), settings);
+    this.#writes.begun(connection);
   }
 
   async commitTransaction(connection: DatabaseConnection) {
     try {
-      await this.#driver.commitTransaction(connection);
+      await this.#driver.commitTransaction(inner(connection));
     } catch (error) {
       // A commit that fails ends the transaction as a rollback would.
-      this.#writes.rolledBack();
+      this.#writes.ended(connection, 'failedCommit');
       throw error;
+    }
+    this.#writes.ended(connection, 'commit');
+  }
+
+  async rollbackTransaction(connection: DatabaseConnection) {
+    try {
+      await this.#driver.rollbackTransaction(inner(connection));
+    } finally {
+      this.#writes.ended(connection, 'rollback');
     }
   }
 
-  rollbackTransaction(connection: DatabaseConnection) {
-    return this.#rollback(() => this.#driver.rollbackTransaction(connection));
+  async savepoint(
+    connection: DatabaseConnection,
+    name: string,
+    compileQuery: Parameters<NonNullable<Driver['savepoint']>>[2],
+  ) {
+    await this.#savepoints('savepoint')(inner(connection), name, compileQuery);
+    this.#writes.savepointMade(connection, name);
   }
 
-  async savepoint(...args: Parameters<NonNullable<Driver['savepoint']>>) {
-    await this.#savepoints('savepoint')(...args);
+  async rollbackToSavepoint(
+    connection: DatabaseConnection,
+    name: string,
+    compileQuery: Parameters<NonNullable<Driver['rollbackToSavepoint']>>[2],
+  ) {
+    try {
+      await this.#savepoints('rollbackToSavepoint')(inner(connection), name, compileQuery);
+    } finally {
+      this.#writes.rolledBackTo(connection, name);
+    }
   }
 
-  rollbackToSavepoint(...args: Parameters<NonNullable<Driver['rollbackToSavepoint']>>) {
-    return this.#rollback(() => this.#savepoints('rollbackToSavepoint')(...args));
+  async releaseSavepoint(
+    connection: DatabaseConnection,
+    name: string,
+    compileQuery: Parameters<NonNullable<Driver['releaseSavepoint']>>[2],
+  ) {
+    await this.#savepoints('releaseSavepoint')(inner(connection), name, compileQuery);
+    this.#writes.released(connection, name);
   }
 
-  async releaseSavepoint(...args: Parameters<NonNullable<Driver['releaseSavepoint']>>) {
-    await this.#savepoints('releaseSavepoint')(...args);
-  }
-
-  releaseConnection(...args: Parameters<Driver['releaseConnection']>) {
-    return this.#driver.releaseConnection(...args);
+  releaseConnection(connection: DatabaseConnection, options?: AbortableOperationOptions) {
+    return this.#driver.releaseConnection(inner(connection), options);
   }
 
   destroy(...args: Parameters<Driver['destroy']>) {
@@ -221,6 +355,48 @@ class RollbacksNoted implements Driver {
     if (!run) throw new Error(`The catalog's driver has no ${command}`);
     return run;
   }
+}
+
+/** A connection of the driver's whose statements are told to CatalogWrites as they go out. */
+class WatchedConnection implements DatabaseConnection {
+  readonly inner: DatabaseConnection;
+  readonly #writes: CatalogWrites;
+  readonly cancelQuery?: DatabaseConnection['cancelQuery'];
+  readonly collectSessionInfo?: DatabaseConnection['collectSessionInfo'];
+  readonly killSession?: DatabaseConnection['killSession'];
+
+  constructor(connection: DatabaseConnection, writes: CatalogWrites) {
+    this.inner = connection;
+    this.#writes = writes;
+    // What Kysely asks of a connection to cancel a statement, where the driver's can.
+    if (connection.cancelQuery) this.cancelQuery = connection.cancelQuery.bind(connection);
+    if (connection.collectSessionInfo) {
+      this.collectSessionInfo = connection.collectSessionInfo.bind(connection);
+    }
+    if (connection.killSession) this.killSession = connection.killSession.bind(connection);
+  }
+
+  executeQuery<R>(
+    compiledQuery: CompiledQuery,
+    options?: AbortableOperationOptions,
+  ): Promise<QueryResult<R>> {
+    this.#writes.sent(this, compiledQuery.queryId);
+    return this.inner.executeQuery<R>(compiledQuery, options);
+  }
+
+  streamQuery<R>(
+    compiledQuery: CompiledQuery,
+    chunkSize: number,
+    options?: AbortableOperationOptions,
+  ): AsyncIterableIterator<QueryResult<R>> {
+    this.#writes.sent(this, compiledQuery.queryId);
+    return this.inner.streamQuery<R>(compiledQuery, chunkSize, options);
+  }
+}
+
+/** The driver's own connection behind a watched one, for the driver's own commands. */
+function inner(connection: DatabaseConnection): DatabaseConnection {
+  return connection instanceof WatchedConnection ? connection.inner : connection;
 }
 
 const writeKinds = new Set([

@@ -209,6 +209,195 @@ describe('held facts against writes the watch could miss', () => {
       expect(await grants()).toEqual([]);
     });
   });
+
+  describe('a rollback drops what its transaction may have written, and only that', () => {
+    const addGrant = (db: CatalogDb) =>
+      grantsRepository(db).add({
+        datasetId,
+        userId: user.id,
+        projectId: null,
+        level: 'row',
+        hospitals: null,
+        expiresAt: null,
+      });
+    /** A write to a table no held fact is read from, as a refused submit or audit makes. */
+    const unrelatedWrite = (db: CatalogDb) =>
+      db
+        .insertInto('meta')
+        .values({ key: `held-${crypto.randomUUID()}`, value: JSON.stringify(1) })
+        .execute();
+
+    /**
+     * The user's grants read through `db`, whose answer is held back until `release` is called
+     * (a read still on its way when the transaction ends); `answered` once the catalog answered.
+     */
+    function readInFlight(db: CatalogDb) {
+      let release = () => undefined as void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      let answer = () => undefined as void;
+      const answered = new Promise<void>((resolve) => (answer = resolve));
+      const slow = db.withPlugin({
+        transformQuery: (args) => args.node,
+        transformResult: async (args) => {
+          answer();
+          await gate;
+          return args.result;
+        },
+      });
+      return { read: grants(slow), answered, release };
+    }
+
+    beforeEach(async () => {
+      await catalog.db.updateTable('dataset_grants').set({ revoked_at: new Date() }).execute();
+      expect(await heldGrants()).toEqual([]);
+    });
+
+    it('keeps no read whose answer comes back after the rollback of a write it saw', async () => {
+      const trx = await catalog.db.startTransaction().execute();
+      const added = await addGrant(trx);
+      const inFlight = readInFlight(trx);
+      await inFlight.answered;
+      await trx.rollback().execute();
+      inFlight.release();
+      // The read saw the grant inside the transaction; the rollback undid it.
+      expect(await inFlight.read).toEqual([added.id]);
+      expect(await grants()).toEqual([]);
+    });
+
+    it('keeps no read whose answer comes back after the rollback to a savepoint, then a commit', async () => {
+      const trx = await catalog.db.startTransaction().execute();
+      const saved = await trx.savepoint('before_grant').execute();
+      const added = await addGrant(saved);
+      const inFlight = readInFlight(saved);
+      await inFlight.answered;
+      await saved.rollbackToSavepoint('before_grant').execute();
+      await trx.commit().execute();
+      inFlight.release();
+      expect(await inFlight.read).toEqual([added.id]);
+      expect(await grants()).toEqual([]);
+    });
+
+    it('counts a rollback to an earlier savepoint as undoing every savepoint after it', async () => {
+      const trx = await catalog.db.startTransaction().execute();
+      const first = await trx.savepoint('first').execute();
+      const added = await addGrant(first);
+      // The last savepoint holds only an unrelated write; the grant is before it.
+      const second = await first.savepoint('second').execute();
+      await unrelatedWrite(second);
+      const inFlight = readInFlight(second);
+      await inFlight.answered;
+      await second.rollbackToSavepoint('first').execute();
+      await trx.commit().execute();
+      inFlight.release();
+      expect(await inFlight.read).toEqual([added.id]);
+      expect(await grantsRepository(catalog.db).get(added.id)).toBeUndefined();
+      expect(await grants()).toEqual([]);
+    });
+
+    it('keeps no read whose answer comes back after a commit that fails', async () => {
+      const trx = await catalog.db.startTransaction().execute();
+      const added = await addGrant(trx);
+      const inFlight = readInFlight(trx);
+      await inFlight.answered;
+      // A failed statement aborts the transaction: its commit fails, and no rollback follows.
+      await sql`select 1 / 0`.execute(trx).catch(() => undefined);
+      await expect(trx.commit().execute()).rejects.toThrow();
+      inFlight.release();
+      expect(await inFlight.read).toEqual([added.id]);
+      expect(await grants()).toEqual([]);
+    });
+
+    it('counts a statement it cannot read in the transaction as a write to every table', async () => {
+      const trx = await catalog.db.startTransaction().execute();
+      const added = crypto.randomUUID();
+      // A grant added by a block of code, whose writes cannot be read from its text.
+      await sql`do $$ begin
+          insert into dataset_grants (id, dataset_id, user_id, level)
+          values (${sql.lit(added)}, ${sql.lit(datasetId)}, ${sql.lit(user.id)}, 'row');
+        end $$`.execute(trx);
+      const inFlight = readInFlight(trx);
+      await inFlight.answered;
+      await trx.rollback().execute();
+      inFlight.release();
+      expect(await inFlight.read).toEqual([added]);
+      expect(await grants()).toEqual([]);
+    });
+
+    it('answers no other request from what a transaction read after its own write', async () => {
+      const trx = await catalog.db.startTransaction().execute();
+      const added = await addGrant(trx);
+      expect(await grants(trx)).toEqual([added.id]);
+      // Another request meanwhile: answered from memory it would see the uncommitted grant; read
+      // from the catalog it waits for the transaction to end.
+      const other = grants();
+      await trx.rollback().execute();
+      expect(await other).toEqual([]);
+      expect(await heldGrants()).toEqual([]);
+    });
+
+    it('holds what was committed before, after a later transaction that undid it rolls back', async () => {
+      const kept = await addGrant(catalog.db);
+      expect(await heldGrants()).toEqual([kept.id]);
+      await expect(
+        catalog.db.transaction().execute(async (trx) => {
+          await grantsRepository(trx).revoke(kept.id, new Date());
+          expect(await grants(trx)).toEqual([]);
+          throw new Error('the revocation fails');
+        }),
+      ).rejects.toThrow('the revocation fails');
+      expect(await heldGrants()).toEqual([kept.id]);
+    });
+
+    describe('keeps the held facts, answered from memory, after the rollback of a write to other tables', () => {
+      let granted: string;
+      let loads: number;
+
+      beforeEach(async () => {
+        granted = (await addGrant(catalog.db)).id;
+        expect(await heldGrants()).toEqual([granted]);
+        loads = catalog.held!.loads;
+      });
+
+      const stillHeld = async () => {
+        expect(await grants()).toEqual([granted]);
+        expect(catalog.held!.loads).toBe(loads);
+      };
+
+      it('of a transaction that fails, having read them', async () => {
+        await expect(
+          catalog.db.transaction().execute(async (trx) => {
+            await unrelatedWrite(trx);
+            expect(await grants(trx)).toEqual([granted]);
+            throw new Error('the queue is full');
+          }),
+        ).rejects.toThrow('the queue is full');
+        await stillHeld();
+      });
+
+      it('to a savepoint, inside a transaction that commits', async () => {
+        const trx = await catalog.db.startTransaction().execute();
+        const saved = await trx.savepoint('before_write').execute();
+        await unrelatedWrite(saved);
+        await saved.rollbackToSavepoint('before_write').execute();
+        await trx.commit().execute();
+        await stillHeld();
+      });
+
+      it('of a commit that fails', async () => {
+        await sql`create table if not exists held_commit_check (
+          user_id uuid references users (id) deferrable initially deferred)`.execute(catalog.db);
+        granted = (await heldGrants())[0]!;
+        loads = catalog.held!.loads;
+        await expect(
+          catalog.db.transaction().execute(async (trx) => {
+            await unrelatedWrite(trx);
+            await sql`insert into held_commit_check values (${crypto.randomUUID()})`.execute(trx);
+          }),
+        ).rejects.toThrow();
+        await stillHeld();
+      });
+    });
+  });
 });
 
 describe('statements sent past the watch', () => {

@@ -18,6 +18,7 @@ import { createProject, setProjectMember } from '../use-cases/access/projects.ts
 import { setUserDisabled } from '../use-cases/accounts/manage-users.ts';
 import { createApiToken, grantDatasetAccess, revokeGrant } from '../use-cases/manage-access.ts';
 import { startQueryWorker, type QueryWorker } from '../use-cases/queries/query-worker.ts';
+import { submitQuery } from '../use-cases/queries/submit-query.ts';
 
 /**
  * Attacks on the facts a query reads before its engine starts (the token's user, the dataset
@@ -205,6 +206,20 @@ describe.each(catalogBackends())(
         member: false,
       });
       expect((await query(token)).statusCode).toBe(403);
+    });
+
+    it('keeps answering from memory after a submit refused for a full queue rolls back', async () => {
+      const { user, token } = await researcher();
+      await answeredFromHeld(token);
+      const loads = platform.catalog.held?.loads;
+      const full = { ...platform, env: { ...platform.env, MEDLAKE_QUERY_QUEUE_PER_USER: 0 } };
+      await expect(submitQuery(full, { user, source: 'test' }, spec)).rejects.toMatchObject({
+        code: 'queue_full',
+      });
+      // The refused submit's transaction wrote only the queue: nothing held is read again.
+      const after = await query(token);
+      expect(after.statusCode, after.body).toBe(200);
+      expect(platform.catalog.held?.loads).toBe(loads);
     });
 
     it('reads no release right after it is deleted', async () => {
