@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createTestPlatform, testActor, type TestPlatform } from '../../test/helper.ts';
 import { contractFile, ingest, synthea } from '../../test/ingest-helpers.ts';
 import { researcherWithAccess, runQuery } from '../../test/query-helpers.ts';
@@ -8,8 +8,58 @@ import { createProject, setProjectMember } from '../use-cases/access/projects.ts
 import { grantDatasetAccess } from '../use-cases/manage-access.ts';
 import { addHospital, saveDataset } from '../use-cases/manage-datasets.ts';
 import { describeDataset } from '../use-cases/queries/describe-dataset.ts';
+import type * as ledgerLock from './ledger/lock.ts';
+import type * as searchThreads from './ledger/search-threads.ts';
+import { ledgerSearchThreads } from './ledger/search-threads.ts';
 
 type Row = Record<string, unknown> & { suppressed: boolean };
+
+/**
+ * A gate for the test of two checks at once: while armed, the first search waits in its worker
+ * thread's search until a second check asks for the ledger's lock, so that the second check
+ * certainly starts while the first one's search runs.
+ */
+const gate = vi.hoisted(() => {
+  let open = () => {};
+  return {
+    armed: false,
+    searches: 0,
+    locks: 0,
+    opened: Promise.resolve(),
+    arm() {
+      this.armed = true;
+      this.searches = 0;
+      this.locks = 0;
+      this.opened = new Promise<void>((resolve) => (open = resolve));
+    },
+    lockAsked() {
+      if (this.armed && (this.locks += 1) === 2) open();
+    },
+  };
+});
+
+vi.mock('./ledger/lock.ts', async (importOriginal) => {
+  const real = await importOriginal<typeof ledgerLock>();
+  return {
+    ...real,
+    lockReleaseLedger: (...args: Parameters<typeof real.lockReleaseLedger>) => {
+      gate.lockAsked();
+      return real.lockReleaseLedger(...args);
+    },
+  };
+});
+
+vi.mock('./ledger/search-threads.ts', async (importOriginal) => {
+  const real = await importOriginal<typeof searchThreads>();
+  return {
+    ...real,
+    searchInWorker: async (...args: Parameters<typeof real.searchInWorker>) => {
+      const found = real.searchInWorker(...args);
+      if (gate.armed && (gate.searches += 1) === 1) await gate.opened;
+      return found;
+    },
+  };
+});
 
 /**
  * The classic differencing attacks, each run twice: on `plain`, a dataset with small-cell
@@ -148,6 +198,28 @@ describe('the release ledger against differencing', () => {
     const guardedRest = await patients('guarded', allButSmall);
     expect(guardedRest.rows[0]).toMatchObject({ suppressed: true, patients: 'suppressed' });
     expect(guardedRest.job.summary?.matching?.patients).toBe('suppressed');
+  });
+
+  it('every hospital and all but one submitted at the same moment: one is checked against the other', async () => {
+    // The hospital of two patients is in the lake since the test before. Each check's search
+    // runs in a worker thread, and the first waits there until the other query's check asks
+    // for the ledger's lock: the lock must keep it from reading the pool before the first one's
+    // record, or both would be checked against an empty ledger and released.
+    const allButSmall = { where: { column: 'hospital', op: 'ne', value: 'small' } };
+    const searched = ledgerSearchThreads().completed;
+    gate.arm();
+    try {
+      const [all, rest] = await Promise.all([
+        patients('guarded', {}),
+        patients('guarded', allButSmall),
+      ]);
+      expect(gate.locks).toBe(2);
+      expect(ledgerSearchThreads().completed).toBeGreaterThanOrEqual(searched + 2);
+      const released = [all, rest].filter(({ rows }) => rows[0]?.suppressed === false);
+      expect(released).toHaveLength(1);
+    } finally {
+      gate.armed = false;
+    }
   });
 
   it('two overlapping filters: the patients of a rare code are not revealed', async () => {

@@ -24,11 +24,11 @@ import { ledgerLockKeys, lockReleaseLedger } from './ledger/lock.ts';
 import { between, constraintKey, intersect, isEmpty, union, type Box } from './ledger/regions.ts';
 import {
   defaultSearchBounds,
-  searchCombinations,
   type Candidate,
   type SearchBounds,
   type SearchCell,
 } from './ledger/search.ts';
+import { searchInWorker } from './ledger/search-threads.ts';
 import { askTheEngine, type TruthQuestion } from './ledger/truth.ts';
 import { mostRowsPerPatient as mostRowsAcross } from './plan-query.ts';
 
@@ -318,7 +318,9 @@ async function check(
       earlier: true,
     }));
   const byId = new Map(sameScope.map((cell) => [`e${cell.id}`, cell]));
-  const search = searchCombinations(news, searchPool, input.bounds ?? defaultSearchBounds);
+  // In a worker thread: a first asking's search takes seconds of CPU on a large lake, which
+  // the main thread would take from every other request. This check keeps its lock meanwhile.
+  const search = await searchInWorker(news, searchPool, input.bounds ?? defaultSearchBounds);
   for (const cell of search.unexamined) held(cell);
 
   const { revealed, statements } = await judge(

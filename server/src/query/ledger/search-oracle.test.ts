@@ -9,6 +9,7 @@ import {
   type Term,
 } from '../../../test/ledger-oracle.ts';
 import { between, combine, onlyNull, otherValues, points, union, type Box } from './regions.ts';
+import { searchInWorker } from './search-threads.ts';
 import { searchCombinations, type SearchBounds, type SearchCell } from './search.ts';
 
 // Releases read drawn from a few dozen ids, as a holder's cells read most or part of them; the
@@ -116,51 +117,74 @@ function combinationsToFlag(news: readonly SearchCell[], earlier: readonly Searc
 
 const unbounded: SearchBounds = { neighbours: 1_000, combinations: 1_000_000 };
 
-describe('the ledger search against every combination tried at every point', () => {
-  it('flags every combination that gives a region or zero away, within unlimited bounds', () => {
-    let flagged = 0;
-    let threes = 0;
-    fc.assert(
-      fc.property(cells('n', false, 4), cells('e', true, 7), (news, earlier) => {
-        const found = searchCombinations(news, earlier, unbounded);
-        const keys = new Set(found.candidates.map((candidate) => keyOf(candidate.terms)));
-        const missed = [...combinationsToFlag(news, earlier)].filter((key) => !keys.has(key));
-        expect(missed).toEqual([]);
-        expect(found.unexamined).toEqual([]);
-        flagged += keys.size;
-        threes += found.candidates.filter((candidate) => candidate.terms.length === 3).length;
-      }),
-      { numRuns: 150 },
-    );
-    // The cells drawn do give the search something to flag, of two cells and of three.
-    expect(flagged).toBeGreaterThan(0);
-    expect(threes).toBeGreaterThan(0);
-  }, 300_000);
+/** The search in the main thread, and in a worker thread as the ledger runs it. */
+const searches: Array<
+  [
+    string,
+    (
+      news: SearchCell[],
+      earlier: SearchCell[],
+      bounds: SearchBounds,
+    ) => Promise<ReturnType<typeof searchCombinations>>,
+  ]
+> = [
+  [
+    'in the main thread',
+    async (news, earlier, bounds) => searchCombinations(news, earlier, bounds),
+  ],
+  ['in a worker thread', searchInWorker],
+];
 
-  it('flags only sums that are a region or zero, with the region and sign they have', () => {
-    fc.assert(
-      fc.property(
-        cells('n', false, 5),
-        cells('e', true, 12),
-        fc.constantFrom<SearchBounds>(unbounded, { neighbours: 3, combinations: 15 }),
-        (news, earlier, bounds) => {
-          const found = searchCombinations(news, earlier, bounds);
-          for (const candidate of found.candidates) {
-            const expected = combineAtPoints(asTerms(candidate.terms));
-            expect(expected.kind).toBe(candidate.combination.kind);
-            if (expected.kind !== 'region' || candidate.combination.kind !== 'region') continue;
-            expect(candidate.combination.sign).toBe(expected.sign);
-          }
-          // A cell is held back only once the search has spent its combinations.
-          if (found.unexamined.length > 0) {
-            expect(found.evaluated).toBeGreaterThanOrEqual(bounds.combinations);
-          }
-        },
-      ),
-      { numRuns: 300 },
-    );
-  });
+describe.each(searches)(
+  'the ledger search %s against every combination tried at every point',
+  (_, search) => {
+    it('flags every combination that gives a region or zero away, within unlimited bounds', async () => {
+      let flagged = 0;
+      let threes = 0;
+      await fc.assert(
+        fc.asyncProperty(cells('n', false, 4), cells('e', true, 7), async (news, earlier) => {
+          const found = await search(news, earlier, unbounded);
+          const keys = new Set(found.candidates.map((candidate) => keyOf(candidate.terms)));
+          const missed = [...combinationsToFlag(news, earlier)].filter((key) => !keys.has(key));
+          expect(missed).toEqual([]);
+          expect(found.unexamined).toEqual([]);
+          flagged += keys.size;
+          threes += found.candidates.filter((candidate) => candidate.terms.length === 3).length;
+        }),
+        { numRuns: 150 },
+      );
+      // The cells drawn do give the search something to flag, of two cells and of three.
+      expect(flagged).toBeGreaterThan(0);
+      expect(threes).toBeGreaterThan(0);
+    }, 300_000);
 
+    it('flags only sums that are a region or zero, with the region and sign they have', async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          cells('n', false, 5),
+          cells('e', true, 12),
+          fc.constantFrom<SearchBounds>(unbounded, { neighbours: 3, combinations: 15 }),
+          async (news, earlier, bounds) => {
+            const found = await search(news, earlier, bounds);
+            for (const candidate of found.candidates) {
+              const expected = combineAtPoints(asTerms(candidate.terms));
+              expect(expected.kind).toBe(candidate.combination.kind);
+              if (expected.kind !== 'region' || candidate.combination.kind !== 'region') continue;
+              expect(candidate.combination.sign).toBe(expected.sign);
+            }
+            // A cell is held back only once the search has spent its combinations.
+            if (found.unexamined.length > 0) {
+              expect(found.evaluated).toBeGreaterThanOrEqual(bounds.combinations);
+            }
+          },
+        ),
+        { numRuns: 300 },
+      );
+    });
+  },
+);
+
+describe('the ledger’s geometry against every point', () => {
   it('combines two or three cells into the same region, sign or zero as the point by point sum', () => {
     fc.assert(
       fc.property(
