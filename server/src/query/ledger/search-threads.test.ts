@@ -208,6 +208,6 @@ describe('the ledger’s search in a worker thread', () => {
     );
     expect(found.evaluated).toBe(0);
     expect(threads.completed).toBe(1);
-    await vi.waitFor(() => expect(threads.threads).toBe(0));
+    await vi.waitFor(() => expect(threads.threads).toBe(0), { timeout: 30_000 });
   });
 });
