@@ -1,13 +1,16 @@
-import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { datasetContractSchema, type DatasetContract } from '@medlake/shared';
 import {
   openCatalog,
   type Catalog,
   type CatalogKind,
   type CatalogLocation,
 } from '../src/catalog/catalog.ts';
+import { datasetsRepository } from '../src/catalog/datasets-repository.ts';
+import { migrateToLatest } from '../src/catalog/migrate.ts';
 
 /**
  * The catalog backends the suite runs on. PGlite always; PostgreSQL when the test services
@@ -80,6 +83,34 @@ export async function createTestCatalog(kind: CatalogKind): Promise<TestCatalog>
       await database.dispose();
     },
   };
+}
+
+/** The lab-results contract the product ships (server/config/contracts), parsed. */
+export async function shippedLabResults(): Promise<DatasetContract> {
+  const file = new URL('../config/contracts/lab-results.json', import.meta.url);
+  return datasetContractSchema.parse(JSON.parse(await readFile(file, 'utf8')));
+}
+
+/**
+ * A new, open catalog of the given kind, migrated, with the shipped lab-results contract saved
+ * as the dataset `lab-results`, and again under each name of `alsoAs`.
+ */
+export async function createLabResultsCatalog(
+  kind: CatalogKind,
+  options: { alsoAs?: readonly string[] } = {},
+): Promise<TestCatalog> {
+  const catalog = await createTestCatalog(kind);
+  try {
+    await migrateToLatest(catalog.db);
+    const shipped = await shippedLabResults();
+    for (const name of [shipped.name, ...(options.alsoAs ?? [])]) {
+      await datasetsRepository(catalog.db).create({ ...shipped, name });
+    }
+    return catalog;
+  } catch (error) {
+    await catalog.dispose();
+    throw error;
+  }
 }
 
 async function withAdmin<T>(adminUrl: string, work: (client: pg.Client) => Promise<T>) {

@@ -1,14 +1,11 @@
-import { readFile } from 'node:fs/promises';
-import { datasetContractSchema } from '@medlake/shared';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   catalogBackends,
-  createTestCatalog,
+  createLabResultsCatalog,
   type TestCatalog,
 } from '../../test/catalog-backends.ts';
 import { datasetsRepository } from './datasets-repository.ts';
 import { grantsRepository, type Grant } from './grants-repository.ts';
-import { migrateToLatest } from './migrate.ts';
 import { projectsRepository } from './projects-repository.ts';
 import { usersRepository } from './users-repository.ts';
 
@@ -16,16 +13,7 @@ describe.each(catalogBackends())('a dataset with the grants a user holds on it, 
   let catalog: TestCatalog;
 
   beforeEach(async () => {
-    catalog = await createTestCatalog(kind);
-    await migrateToLatest(catalog.db);
-    const shipped = datasetContractSchema.parse(
-      JSON.parse(
-        await readFile(new URL('../../config/contracts/lab-results.json', import.meta.url), 'utf8'),
-      ),
-    );
-    for (const name of ['lab-results', 'other']) {
-      await datasetsRepository(catalog.db).create({ ...shipped, name });
-    }
+    catalog = await createLabResultsCatalog(kind, { alsoAs: ['other'] });
   });
 
   afterEach(async () => {

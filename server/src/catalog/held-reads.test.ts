@@ -1,13 +1,11 @@
-import { readFile } from 'node:fs/promises';
-import { datasetContractSchema } from '@medlake/shared';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   catalogBackends,
+  createLabResultsCatalog,
   createTestCatalog,
   type TestCatalog,
 } from '../../test/catalog-backends.ts';
-import { datasetsRepository } from './datasets-repository.ts';
 import { cascadesOf, rawWrites, writtenTables } from './held-reads.ts';
 import { migrateToLatest } from './migrate.ts';
 import { usersRepository } from './users-repository.ts';
@@ -120,14 +118,7 @@ describe.each(catalogBackends())('facts held in memory, on %s', (kind) => {
   let catalog: TestCatalog;
 
   beforeAll(async () => {
-    catalog = await createTestCatalog(kind);
-    await migrateToLatest(catalog.db);
-    const shipped = datasetContractSchema.parse(
-      JSON.parse(
-        await readFile(new URL('../../config/contracts/lab-results.json', import.meta.url), 'utf8'),
-      ),
-    );
-    await datasetsRepository(catalog.db).create(shipped);
+    catalog = await createLabResultsCatalog(kind);
   });
 
   afterAll(() => catalog?.dispose());
@@ -141,14 +132,7 @@ describe('facts held in memory on PGlite', () => {
   let catalog: TestCatalog;
 
   beforeAll(async () => {
-    catalog = await createTestCatalog('pglite');
-    await migrateToLatest(catalog.db);
-    const shipped = datasetContractSchema.parse(
-      JSON.parse(
-        await readFile(new URL('../../config/contracts/lab-results.json', import.meta.url), 'utf8'),
-      ),
-    );
-    await datasetsRepository(catalog.db).create(shipped);
+    catalog = await createLabResultsCatalog('pglite');
   });
 
   afterAll(() => catalog?.dispose());

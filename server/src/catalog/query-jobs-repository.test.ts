@@ -2,10 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   catalogBackends,
-  createTestCatalog,
+  createLabResultsCatalog,
   type TestCatalog,
 } from '../../test/catalog-backends.ts';
-import { migrateToLatest } from './migrate.ts';
 import { maxQueryAttempts, queryJobsRepository } from './query-jobs-repository.ts';
 import { usersRepository } from './users-repository.ts';
 
@@ -24,12 +23,7 @@ describe.each(catalogBackends())('query job queue on %s', (kind) => {
     });
 
   beforeEach(async () => {
-    catalog = await createTestCatalog(kind);
-    await migrateToLatest(catalog.db);
-    await catalog.db
-      .insertInto('datasets')
-      .values({ id: 'lab-results', title: 'Lab', description: '', contract: '{}' })
-      .execute();
+    catalog = await createLabResultsCatalog(kind);
     userId = (
       await usersRepository(catalog.db).create({
         email: 'a@example.org',

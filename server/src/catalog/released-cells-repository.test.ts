@@ -3,29 +3,16 @@ import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   catalogBackends,
-  createTestCatalog,
+  createLabResultsCatalog,
   type TestCatalog,
 } from '../../test/catalog-backends.ts';
-import type { CatalogKind } from './catalog.ts';
-import { migrateToLatest } from './migrate.ts';
 import { rememberLedgerHolder, releasedCellsRepository } from './released-cells-repository.ts';
-
-/** A migrated catalog of this kind holding the dataset the cells are recorded for. */
-async function catalogWithDataset(kind: CatalogKind): Promise<TestCatalog> {
-  const catalog = await createTestCatalog(kind);
-  await migrateToLatest(catalog.db);
-  await catalog.db
-    .insertInto('datasets')
-    .values({ id: 'lab-results', title: 'Lab', description: '', contract: '{}' })
-    .execute();
-  return catalog;
-}
 
 describe.each(catalogBackends())('release ledger cells on %s', (kind) => {
   let catalog: TestCatalog;
 
   beforeEach(async () => {
-    catalog = await catalogWithDataset(kind);
+    catalog = await createLabResultsCatalog(kind);
   });
 
   afterEach(async () => {
@@ -180,7 +167,7 @@ describe.each(catalogBackends())('release ledger cells kept in memory on %s', (k
   let catalog: TestCatalog;
 
   beforeEach(async () => {
-    catalog = await catalogWithDataset(kind);
+    catalog = await createLabResultsCatalog(kind);
   });
 
   afterEach(async () => {

@@ -1,12 +1,12 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { datasetContractSchema } from '@medlake/shared';
 import { sql, type RawBuilder } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   catalogBackends,
-  createTestCatalog,
+  createLabResultsCatalog,
   createTestDatabase,
+  shippedLabResults,
   type TestCatalog,
   type TestDatabase,
 } from '../../test/catalog-backends.ts';
@@ -31,19 +31,15 @@ describe('held facts against writes the watch could miss', () => {
   let grant: Grant;
 
   beforeAll(async () => {
-    catalog = await createTestCatalog('pglite');
-    await migrateToLatest(catalog.db);
-    const shipped = datasetContractSchema.parse(
-      JSON.parse(
-        await readFile(new URL('../../config/contracts/lab-results.json', import.meta.url), 'utf8'),
-      ),
-    );
-    datasetId = (await datasetsRepository(catalog.db).create(shipped)).id;
+    catalog = await createLabResultsCatalog('pglite');
+    datasetId = 'lab-results';
     user = await usersRepository(catalog.db).create({
       email: 'eve@example.org',
       name: 'Eve',
       role: 'researcher',
     });
+    await sql`create table held_commit_check (
+      user_id uuid references users (id) deferrable initially deferred)`.execute(catalog.db);
   });
 
   afterAll(() => catalog?.dispose());
@@ -52,6 +48,21 @@ describe('held facts against writes the watch could miss', () => {
     datasetWithGrants({ db, held: catalog.held }, datasetId, user.id, new Date()).then(
       (found) => found?.grants.map((held) => held.id) ?? [],
     );
+
+  /** A row-level grant to the user, added through `db`. */
+  const addGrant = (db: CatalogDb) =>
+    grantsRepository(db).add({
+      datasetId,
+      userId: user.id,
+      projectId: null,
+      level: 'row',
+      hospitals: null,
+      expiresAt: null,
+    });
+
+  /** A row that breaks a constraint checked at the commit: the commit then fails. */
+  const breakCommit = (db: CatalogDb) =>
+    sql`insert into held_commit_check values (${crypto.randomUUID()})`.execute(db);
 
   /** The user's grants as held, the second read answered from memory. */
   async function heldGrants(): Promise<string[]> {
@@ -125,16 +136,6 @@ describe('held facts against writes the watch could miss', () => {
   });
 
   describe('a grant added in a transaction that is rolled back', () => {
-    const addGrant = (db: CatalogDb) =>
-      grantsRepository(db).add({
-        datasetId,
-        userId: user.id,
-        projectId: null,
-        level: 'row',
-        hospitals: null,
-        expiresAt: null,
-      });
-
     beforeEach(async () => {
       await catalog.db.updateTable('dataset_grants').set({ revoked_at: new Date() }).execute();
       expect(await heldGrants()).toEqual([]);
@@ -156,16 +157,12 @@ describe('held facts against writes the watch could miss', () => {
     });
 
     it('is not held after a commit that fails', async () => {
-      // A constraint checked at the commit, which the commit then breaks.
-      await sql`create table if not exists held_commit_check (
-        user_id uuid references users (id) deferrable initially deferred)`.execute(catalog.db);
-      expect(await heldGrants()).toEqual([]);
       let added: Grant | undefined;
       await expect(
         catalog.db.transaction().execute(async (trx) => {
           added = await addGrant(trx);
           expect(await grants(trx)).toEqual([added.id]);
-          await sql`insert into held_commit_check values (${crypto.randomUUID()})`.execute(trx);
+          await breakCommit(trx);
         }),
       ).rejects.toThrow();
       expect(await grantsRepository(catalog.db).get(added!.id)).toBeUndefined();
@@ -211,15 +208,6 @@ describe('held facts against writes the watch could miss', () => {
   });
 
   describe('a rollback drops what its transaction may have written, and only that', () => {
-    const addGrant = (db: CatalogDb) =>
-      grantsRepository(db).add({
-        datasetId,
-        userId: user.id,
-        projectId: null,
-        level: 'row',
-        hospitals: null,
-        expiresAt: null,
-      });
     /** A write to a table no held fact is read from, as a refused submit or audit makes. */
     const unrelatedWrite = (db: CatalogDb) =>
       db
@@ -228,23 +216,28 @@ describe('held facts against writes the watch could miss', () => {
         .execute();
 
     /**
-     * The user's grants read through `db`, whose answer is held back until `release` is called
-     * (a read still on its way when the transaction ends); `answered` once the catalog answered.
+     * The user's grants read through `db`, whose answer, once the catalog has given it, comes
+     * back only after `end` (a read still on its way when the transaction ends).
      */
-    function readInFlight(db: CatalogDb) {
+    async function readAcross(db: CatalogDb, end: () => Promise<unknown>): Promise<string[]> {
       let release = () => undefined as void;
       const gate = new Promise<void>((resolve) => (release = resolve));
       let answer = () => undefined as void;
       const answered = new Promise<void>((resolve) => (answer = resolve));
-      const slow = db.withPlugin({
-        transformQuery: (args) => args.node,
-        transformResult: async (args) => {
-          answer();
-          await gate;
-          return args.result;
-        },
-      });
-      return { read: grants(slow), answered, release };
+      const read = grants(
+        db.withPlugin({
+          transformQuery: (args) => args.node,
+          transformResult: async (args) => {
+            answer();
+            await gate;
+            return args.result;
+          },
+        }),
+      );
+      await answered;
+      await end();
+      release();
+      return read;
     }
 
     beforeEach(async () => {
@@ -255,12 +248,8 @@ describe('held facts against writes the watch could miss', () => {
     it('keeps no read whose answer comes back after the rollback of a write it saw', async () => {
       const trx = await catalog.db.startTransaction().execute();
       const added = await addGrant(trx);
-      const inFlight = readInFlight(trx);
-      await inFlight.answered;
-      await trx.rollback().execute();
-      inFlight.release();
       // The read saw the grant inside the transaction; the rollback undid it.
-      expect(await inFlight.read).toEqual([added.id]);
+      expect(await readAcross(trx, () => trx.rollback().execute())).toEqual([added.id]);
       expect(await grants()).toEqual([]);
     });
 
@@ -268,12 +257,11 @@ describe('held facts against writes the watch could miss', () => {
       const trx = await catalog.db.startTransaction().execute();
       const saved = await trx.savepoint('before_grant').execute();
       const added = await addGrant(saved);
-      const inFlight = readInFlight(saved);
-      await inFlight.answered;
-      await saved.rollbackToSavepoint('before_grant').execute();
-      await trx.commit().execute();
-      inFlight.release();
-      expect(await inFlight.read).toEqual([added.id]);
+      const read = await readAcross(saved, async () => {
+        await saved.rollbackToSavepoint('before_grant').execute();
+        await trx.commit().execute();
+      });
+      expect(read).toEqual([added.id]);
       expect(await grants()).toEqual([]);
     });
 
@@ -284,12 +272,11 @@ describe('held facts against writes the watch could miss', () => {
       // The last savepoint holds only an unrelated write; the grant is before it.
       const second = await first.savepoint('second').execute();
       await unrelatedWrite(second);
-      const inFlight = readInFlight(second);
-      await inFlight.answered;
-      await second.rollbackToSavepoint('first').execute();
-      await trx.commit().execute();
-      inFlight.release();
-      expect(await inFlight.read).toEqual([added.id]);
+      const read = await readAcross(second, async () => {
+        await second.rollbackToSavepoint('first').execute();
+        await trx.commit().execute();
+      });
+      expect(read).toEqual([added.id]);
       expect(await grantsRepository(catalog.db).get(added.id)).toBeUndefined();
       expect(await grants()).toEqual([]);
     });
@@ -297,13 +284,12 @@ describe('held facts against writes the watch could miss', () => {
     it('keeps no read whose answer comes back after a commit that fails', async () => {
       const trx = await catalog.db.startTransaction().execute();
       const added = await addGrant(trx);
-      const inFlight = readInFlight(trx);
-      await inFlight.answered;
-      // A failed statement aborts the transaction: its commit fails, and no rollback follows.
-      await sql`select 1 / 0`.execute(trx).catch(() => undefined);
-      await expect(trx.commit().execute()).rejects.toThrow();
-      inFlight.release();
-      expect(await inFlight.read).toEqual([added.id]);
+      const read = await readAcross(trx, async () => {
+        // A failed statement aborts the transaction: its commit fails, and no rollback follows.
+        await sql`select 1 / 0`.execute(trx).catch(() => undefined);
+        await expect(trx.commit().execute()).rejects.toThrow();
+      });
+      expect(read).toEqual([added.id]);
       expect(await grants()).toEqual([]);
     });
 
@@ -315,11 +301,7 @@ describe('held facts against writes the watch could miss', () => {
           insert into dataset_grants (id, dataset_id, user_id, level)
           values (${sql.lit(added)}, ${sql.lit(datasetId)}, ${sql.lit(user.id)}, 'row');
         end $$`.execute(trx);
-      const inFlight = readInFlight(trx);
-      await inFlight.answered;
-      await trx.rollback().execute();
-      inFlight.release();
-      expect(await inFlight.read).toEqual([added]);
+      expect(await readAcross(trx, () => trx.rollback().execute())).toEqual([added]);
       expect(await grants()).toEqual([]);
     });
 
@@ -384,14 +366,10 @@ describe('held facts against writes the watch could miss', () => {
       });
 
       it('of a commit that fails', async () => {
-        await sql`create table if not exists held_commit_check (
-          user_id uuid references users (id) deferrable initially deferred)`.execute(catalog.db);
-        granted = (await heldGrants())[0]!;
-        loads = catalog.held!.loads;
         await expect(
           catalog.db.transaction().execute(async (trx) => {
             await unrelatedWrite(trx);
-            await sql`insert into held_commit_check values (${crypto.randomUUID()})`.execute(trx);
+            await breakCommit(trx);
           }),
         ).rejects.toThrow();
         await stillHeld();
@@ -451,15 +429,7 @@ describe.runIf(catalogBackends().includes('postgres'))(
 
     it('sees the other server’s revocations, disabling and token revocation at once', async () => {
       expect(reader.held).toBeUndefined();
-      const shipped = datasetContractSchema.parse(
-        JSON.parse(
-          await readFile(
-            new URL('../../config/contracts/lab-results.json', import.meta.url),
-            'utf8',
-          ),
-        ),
-      );
-      const datasetId = (await datasetsRepository(writer.db).create(shipped)).id;
+      const datasetId = (await datasetsRepository(writer.db).create(await shippedLabResults())).id;
       const users = usersRepository(writer.db);
       const user = await users.create({
         email: 'mal@example.org',
