@@ -164,6 +164,27 @@ describe('the ledger’s search in a worker thread', () => {
     }
   });
 
+  it('fails the searches running and queued when its threads are stopped', async () => {
+    const threads = new SearchThreads(new URL('./search-worker.ts', import.meta.url), {
+      size: 1,
+      idleMs: 60_000,
+    });
+    const [heavy] = lakeSearches();
+    const outcomes = [0, 1].map(() =>
+      searchInWorker(heavy!.news, heavy!.earlier, undefined, threads).then(
+        () => 'answered',
+        (error: unknown) => (error as Error).message,
+      ),
+    );
+    await threads.close();
+    expect(await Promise.all(outcomes)).toEqual([
+      'The release ledger’s search threads were stopped',
+      'The release ledger’s search threads were stopped',
+    ]);
+    expect(threads.threads).toBe(0);
+    expect(threads.completed).toBe(0);
+  });
+
   it('keeps the ledger’s lock while the search runs: a second check waits for the first', async () => {
     // The in-process queue of the embedded catalog: its database object is only its key.
     const catalog = { kind: 'pglite', db: {} } as unknown as Pick<Catalog, 'kind' | 'db'>;

@@ -109,6 +109,8 @@ export class SearchThreads {
     const thread: Thread = { worker };
     this.#threads.add(thread);
     worker.on('message', (reply: SearchReply) => {
+      // An answer that crossed the thread's stop: its search has failed already.
+      if (!this.#threads.has(thread)) return;
       const task = thread.task;
       thread.task = undefined;
       this.#completed += 1;
