@@ -382,14 +382,15 @@ describe('statements sent past the watch', () => {
   it('are sent by no server code: no executor, connection or second database of its own', async () => {
     // Each of these sends statements that CatalogWrites never sees, so that no held fact
     // learns of their writes: Kysely's executor or a connection taken from it directly, the
-    // PGlite handle, another Kysely.
+    // PGlite handle, another Kysely. A transaction begun as SQL is not followed either: a read
+    // inside it after its own write would be held, for other requests, until it ends.
     const source = path.resolve(import.meta.dirname, '..');
     const files = (await readdir(source, { recursive: true })).filter(
       (file) => file.endsWith('.ts') && !file.endsWith('.test.ts'),
     );
     expect(files.length).toBeGreaterThan(100);
     const past =
-      /\b(getExecutor|provideConnection|withoutPlugins)\(|new Kysely\b|PGlite\.create\(|new PGlite\(/;
+      /\b(getExecutor|provideConnection|withoutPlugins)\(|new Kysely\b|PGlite\.create\(|new PGlite\(|\bsql(\.raw\()?[`'"]\s*(begin|start\s+transaction|savepoint|release|commit|end|rollback|abort)\b/i;
     const found: string[] = [];
     for (const file of files) {
       const text = await readFile(path.join(source, file), 'utf8');
