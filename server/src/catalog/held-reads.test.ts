@@ -209,6 +209,80 @@ describe('facts held in memory on PGlite', () => {
     expect(held.loads).toBe(loads + 1);
   });
 
+  it('are grown after rows were only added to their tables, and read whole after any other write', async () => {
+    const held = catalog.held!;
+    const names = async (after = '') =>
+      (
+        await catalog.db
+          .selectFrom('hospitals')
+          .select('id')
+          .where('id', '>', after)
+          .orderBy('id')
+          .execute()
+      ).map((row) => row.id);
+    const ways: string[] = [];
+    const read = () =>
+      held.readGrowing<{ ids: string[] }>(
+        'hospital-ids',
+        ['hospitals'],
+        async () => {
+          ways.push('load');
+          return { ids: await names() };
+        },
+        async (fact) => {
+          ways.push('grow');
+          return { ids: [...fact.ids, ...(await names(fact.ids.at(-1)))] };
+        },
+      );
+    await catalog.db.insertInto('hospitals').values({ id: 'g-a', name: 'A' }).execute();
+    expect((await read())?.ids).toEqual(['g-a']);
+    await catalog.db.insertInto('hospitals').values({ id: 'g-b', name: 'B' }).execute();
+    expect((await read())?.ids).toEqual(['g-a', 'g-b']);
+    // An upsert may change a row: read whole.
+    await catalog.db
+      .insertInto('hospitals')
+      .values({ id: 'g-c', name: 'C' })
+      .onConflict((conflict) => conflict.column('id').doUpdateSet({ name: 'C' }))
+      .execute();
+    expect((await read())?.ids).toEqual(['g-a', 'g-b', 'g-c']);
+    await catalog.db.deleteFrom('hospitals').where('id', '=', 'g-a').execute();
+    expect((await read())?.ids).toEqual(['g-b', 'g-c']);
+    expect(ways).toEqual(['load', 'grow', 'load', 'load']);
+  });
+
+  it('are kept through a write of their own only when no other write came while it ran', async () => {
+    const held = catalog.held!;
+    const count = async () =>
+      Number(
+        (
+          await catalog.db
+            .selectFrom('hospitals')
+            .select((eb) => eb.fn.countAll<number>().as('n'))
+            .executeTakeFirstOrThrow()
+        ).n,
+      );
+    const read = () =>
+      held.read('hospital-count', ['hospitals'], async () => ({ n: await count() }));
+    const plusOne = new Map([
+      ['hospital-count', (fact: object) => ({ n: (fact as { n: number }).n + 1 })],
+    ]);
+    const before = (await read())!.n;
+    const loads = held.loads;
+    await held.writeThrough(['hospitals'], plusOne, () =>
+      catalog.db.insertInto('hospitals').values({ id: 'w-a', name: 'A' }).execute(),
+    );
+    expect((await read())?.n).toBe(before + 1);
+    expect(held.loads).toBe(loads);
+    // Another write while the own one runs: the fact is read again, not updated by guess.
+    await held.writeThrough(['hospitals'], plusOne, async () => {
+      const own = catalog.db.insertInto('hospitals').values({ id: 'w-b', name: 'B' }).execute();
+      await catalog.db.insertInto('hospitals').values({ id: 'w-c', name: 'C' }).execute();
+      return own;
+    });
+    expect((await read())?.n).toBe(before + 3);
+    expect(held.loads).toBe(loads + 1);
+  });
+
   it('are dropped by a write to a table their table cascades from', async () => {
     const held = catalog.held!;
     const read = () => held.read('files', ['release_files'], async () => ({ at: held.loads }));

@@ -28,7 +28,13 @@ import { LRUCache } from 'lru-cache';
  */
 export class HeldReads {
   readonly #writes: CatalogWrites;
-  readonly #facts = new LRUCache<string, { stamp: number; value: object }>({ max: 10_000 });
+  readonly #facts = new LRUCache<string, { stamp: number; value: object }>({
+    max: 10_000,
+    // A fact counts as one, or as what its `heldSize` says (a ledger index, by its cells).
+    maxSize: 500_000,
+    sizeCalculation: ({ value }) =>
+      Math.max(1, Math.ceil((value as { [heldSize]?: number })[heldSize] ?? 1)),
+  });
   /** How many reads went to the catalog (a fact missing, or dropped by a write): for tests. */
   loads = 0;
 
@@ -47,17 +53,72 @@ export class HeldReads {
     tables: readonly CatalogTable[],
     load: () => Promise<T | undefined>,
   ): Promise<T | undefined> {
+    return this.readGrowing(key, tables, load);
+  }
+
+  /**
+   * As `read`, for a fact that rows added to its tables only extend: where the writes since it
+   * was read only added rows (plain inserts, committed), `grow` brings the held value up to
+   * date (reading only what was added) instead of `load` reading it whole; any other write
+   * drops it. `grow` may change the held value in place, but must leave it whole and true at
+   * every moment: two reads may grow it at once.
+   */
+  async readGrowing<T extends object>(
+    key: string,
+    tables: readonly CatalogTable[],
+    load: () => Promise<T | undefined>,
+    grow?: (held: T) => Promise<T | undefined>,
+  ): Promise<T | undefined> {
     const held = this.#facts.get(key);
     if (held && !this.#writes.changedSince(held.stamp, tables)) return held.value as T;
     const stamp = this.#writes.stamp();
     this.loads += 1;
-    const value = await load();
+    const value =
+      held && grow && !this.#writes.rewrittenSince(held.stamp, tables)
+        ? await grow(held.value as T)
+        : await load();
     if (value !== undefined && !this.#writes.changedSince(stamp, tables)) {
       this.#facts.set(key, { stamp, value });
     } else this.#facts.delete(key);
     return value;
   }
+
+  /**
+   * Runs `write`, one statement of this process that adds rows to `tables` outside any
+   * transaction, and keeps the facts under the keys of `updates` current by applying to each
+   * what the statement returned, instead of dropping them: only a fact current when the
+   * statement went out, and only when no other write went out or came back while it ran (the
+   * clock moved by the statement's own two notes alone). Otherwise they are dropped or grown at
+   * their next read, as after any write.
+   */
+  async writeThrough<R>(
+    tables: readonly CatalogTable[],
+    updates: ReadonlyMap<string, (held: object, result: R) => object | undefined>,
+    write: () => Promise<R>,
+  ): Promise<R> {
+    const current = new Map<string, object>();
+    for (const key of updates.keys()) {
+      const held = this.#facts.get(key);
+      if (held && !this.#writes.changedSince(held.stamp, tables)) current.set(key, held.value);
+    }
+    const before = this.#writes.stamp();
+    const result = await write();
+    const alone =
+      this.#writes.stamp() === before + 2 && !this.#writes.changedSince(before + 2, tables);
+    for (const [key, update] of updates) {
+      const held = current.get(key);
+      const value = alone && held !== undefined ? update(held, result) : undefined;
+      if (value !== undefined) this.#facts.set(key, { stamp: this.#writes.stamp(), value });
+    }
+    return result;
+  }
 }
+
+/**
+ * What a held fact weighs against the others, where it is more than one (the cells of a ledger
+ * index): the facts held weigh at most 500,000 in all, the least recently used dropped first.
+ */
+export const heldSize: unique symbol = Symbol('heldSize');
 
 /** A table of the catalog, by its name in the database. */
 export type CatalogTable = string;
@@ -76,6 +137,14 @@ export const cascadesOf: Readonly<Record<CatalogTable, readonly CatalogTable[]>>
 
 /** What a statement may write: nothing, these tables, or anything (`all`). */
 export type Written = 'all' | readonly CatalogTable[];
+
+/**
+ * What a statement may write (`written`), and of that what it may change or remove rather than
+ * only add rows to (`rewritten`): an insert without ON CONFLICT … DO UPDATE only adds.
+ */
+export type StatementWrites = { written: Written; rewritten: Written };
+
+const everything: StatementWrites = { written: 'all', rewritten: 'all' };
 
 /**
  * A Kysely plugin that sees every statement this process sends to the catalog and notes which
@@ -100,7 +169,12 @@ export class CatalogWrites implements KyselyPlugin {
   #clock = 0;
   #all = 0;
   readonly #lastWrite = new Map<CatalogTable, number>();
-  readonly #statements = new WeakMap<QueryId, Written>();
+  /**
+   * The last write to each table that may have changed or removed rows, not only added them:
+   * an update, a delete, raw SQL, a rollback (which takes back what was added).
+   */
+  readonly #lastRewrite = new Map<CatalogTable, number>();
+  readonly #statements = new WeakMap<QueryId, StatementWrites>();
   /** The transactions begun on each connection and not yet ended. */
   readonly #open = new Map<DatabaseConnection, Transaction>();
 
@@ -124,15 +198,32 @@ export class CatalogWrites implements KyselyPlugin {
     return false;
   }
 
+  /**
+   * Whether a statement that may change or remove rows of one of the tables (more than add
+   * rows to them) went out or came back since `stamp`, or a transaction that may write them is
+   * open (a rollback would take back what it added).
+   */
+  rewrittenSince(stamp: number, tables: readonly CatalogTable[]): boolean {
+    if (this.#all > stamp) return true;
+    for (const table of tables) if ((this.#lastRewrite.get(table) ?? 0) > stamp) return true;
+    for (const open of this.#open.values()) {
+      if (open.over) continue;
+      if (open.written === 'all') return true;
+      for (const table of tables) if (open.written.has(table)) return true;
+    }
+    return false;
+  }
+
   transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
-    const written = writtenTables(args.node);
-    this.#statements.set(args.queryId, written);
-    this.#note(written);
+    const writes = statementWrites(args.node);
+    this.#statements.set(args.queryId, writes);
+    this.#note(writes.written, writes.rewritten);
     return args.node;
   }
 
   async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
-    this.#note(this.#statements.get(args.queryId) ?? 'all');
+    const writes = this.#statements.get(args.queryId) ?? everything;
+    this.#note(writes.written, writes.rewritten);
     return args.result;
   }
 
@@ -149,7 +240,7 @@ export class CatalogWrites implements KyselyPlugin {
   sent(connection: DatabaseConnection, queryId: QueryId): void {
     const open = this.#open.get(connection);
     if (!open || open.over) return;
-    const written = this.#statements.get(queryId) ?? 'all';
+    const written = this.#statements.get(queryId)?.written ?? 'all';
     open.statements.push(written);
     if (open.written === 'all') return;
     if (written === 'all') open.written = 'all';
@@ -213,14 +304,23 @@ export class CatalogWrites implements KyselyPlugin {
     this.#note(open.written === 'all' ? 'all' : [...open.written]);
   }
 
-  #note(written: Written): void {
+  /**
+   * Notes a write to the tables, of which `rewritten` (by default all of them: a rollback, a
+   * statement not read) may have changed or removed rows rather than only added them.
+   */
+  #note(written: Written, rewritten: Written = written): void {
     if (written !== 'all' && written.length === 0) return;
     this.#clock += 1;
-    if (written === 'all') {
+    if (written === 'all' || rewritten === 'all') {
       this.#all = this.#clock;
       return;
     }
     for (const table of withCascades(written)) this.#lastWrite.set(table, this.#clock);
+    // What a write cascades to is updated or deleted, never only added to.
+    const cascaded = written.flatMap((table) => cascadesOf[table] ?? []);
+    for (const table of withCascades([...rewritten, ...cascaded])) {
+      this.#lastRewrite.set(table, this.#clock);
+    }
   }
 }
 
@@ -416,23 +516,41 @@ const writeKinds = new Set([
  * the SQL it nests included.
  */
 export function writtenTables(root: RootOperationNode): Written {
+  return statementWrites(root).written;
+}
+
+/**
+ * What a statement may write, as writtenTables reads it, and which of those tables it may do
+ * more to than add rows: every write but a Kysely insert without ON CONFLICT … DO UPDATE (raw
+ * SQL's included).
+ */
+export function statementWrites(root: RootOperationNode): StatementWrites {
   if (root.kind !== 'SelectQueryNode' && root.kind !== 'RawNode' && !writeKinds.has(root.kind)) {
-    return 'all';
+    return everything;
   }
   const tables = new Set<CatalogTable>();
+  const rewritten = new Set<CatalogTable>();
   let unknown = false;
+  const note = (node: OperationNode, target: CatalogTable) => {
+    tables.add(target);
+    if (!onlyAdds(node)) rewritten.add(target);
+  };
   const visit = (node: OperationNode) => {
     if (unknown) return;
     if (writeKinds.has(node.kind)) {
       const target = targetOf(node);
       if (target === undefined) unknown = true;
-      else tables.add(target);
+      else note(node, target);
     } else if (node.kind === 'RawNode') {
       const written = rawWrites(
         (node as unknown as { sqlFragments: readonly string[] }).sqlFragments,
       );
       if (written === 'all') unknown = true;
-      else for (const table of written) tables.add(table);
+      else
+        for (const table of written) {
+          tables.add(table);
+          rewritten.add(table);
+        }
     }
     // A value is data, whatever its shape: a JSON object with a `kind` is no statement.
     if (node.kind === 'ValueNode' || node.kind === 'PrimitiveValueListNode') return;
@@ -446,13 +564,24 @@ export function writtenTables(root: RootOperationNode): Written {
   else {
     if (writeKinds.has(root.kind)) {
       const target = targetOf(root);
-      if (target === undefined) return 'all';
-      tables.add(target);
+      if (target === undefined) return everything;
+      note(root, target);
     }
     const cte = (root as unknown as { with?: OperationNode }).with;
     if (cte) visit(cte);
   }
-  return unknown ? 'all' : [...tables];
+  return unknown ? everything : { written: [...tables], rewritten: [...rewritten] };
+}
+
+/** Whether a Kysely write only adds rows: an insert with no ON CONFLICT … DO UPDATE or upsert. */
+function onlyAdds(node: OperationNode): boolean {
+  if (node.kind !== 'InsertQueryNode') return false;
+  const insert = node as unknown as {
+    onConflict?: { updates?: readonly unknown[] };
+    onDuplicateKey?: unknown;
+    replace?: boolean;
+  };
+  return !insert.onConflict?.updates && !insert.onDuplicateKey && !insert.replace;
 }
 
 function isNode(value: unknown): value is OperationNode {

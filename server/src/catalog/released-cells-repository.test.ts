@@ -221,3 +221,125 @@ describe.each(catalogBackends())('release ledger cells kept in memory on %s', (k
     expect(JSON.stringify(seen)).not.toContain('OLD');
   });
 });
+
+describe('release ledger cells held in memory (pglite, the embedded catalog)', () => {
+  let catalog: TestCatalog;
+
+  beforeEach(async () => {
+    catalog = await catalogWithDataset('pglite');
+  });
+
+  afterEach(async () => {
+    await catalog.dispose();
+  });
+
+  const cell = (n: number, boxed: boolean) => ({
+    groups: ['{"column":"code"}'],
+    values: [`code-${n}`],
+    ...(boxed
+      ? { box: { code: { ranges: [[{ v: `c${n}` }, { v: `c${n}` }]] } }, boxKey: `key-${n}` }
+      : {}),
+    scope: 'scope',
+    rows: n,
+  });
+
+  it('reads from memory what the catalog holds, through records, other writers and resets', async () => {
+    // The oracle is the catalog read afresh (no plugins, nothing held). Between checks: records
+    // by this process (written through), records that bypass the held index (grown at the next
+    // check), a holder joined, cells deleted and the ledger emptied (read whole again).
+    const held = catalog.held!;
+    const ledger = releasedCellsRepository(catalog.db);
+    const fresh = releasedCellsRepository(catalog.db.withoutPlugins());
+    const [alice, bob] = [randomUUID(), randomUUID()];
+    const holders = [`user:${alice}`, `user:${bob}`, 'project:a', 'project:b'];
+    const families = ['f0', 'f1', 'f2', 'f3', 'f4'];
+    let seed = 7;
+    const next = (n: number) => {
+      // The high bits of a linear congruential generator: its low ones repeat in short cycles.
+      seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
+      return Math.floor((seed / 2_147_483_648) * n);
+    };
+    let cellNumber = 0;
+    const readers = [
+      { holder: `user:${alice}`, userId: alice },
+      { holder: 'project:a', userId: alice },
+      { holder: 'project:b', userId: bob },
+      { holder: 'project:a', userId: null },
+    ];
+    for (let step = 0; step < 60; step += 1) {
+      const action = next(10);
+      const reader = readers[next(readers.length)]!;
+      if (action < 6) {
+        const cells = Array.from({ length: 1 + next(4) }, () => {
+          cellNumber += 1;
+          return {
+            family: families[next(families.length)]!,
+            cell: cell(cellNumber, next(3) > 0),
+            patients: cellNumber,
+          };
+        });
+        // As a check records: with the holders it read, after reading (so held) or not.
+        const seen = await ledger.relevant(reader, 'lab-results', families, 5, held);
+        const bypass = action === 5;
+        await ledger.record(reader, 'lab-results', randomUUID(), cells, {
+          holderListed: seen.listed.includes(reader.holder),
+          ...(bypass ? {} : { held, otherHolders: seen.listed }),
+        });
+      } else if (action === 6) {
+        await rememberLedgerHolder(catalog.db, bob, holders[next(holders.length)]!);
+      } else if (action === 7) {
+        await catalog.db
+          .deleteFrom('released_cells')
+          .where('family', '=', families[next(families.length)]!)
+          .execute();
+      } else if (action === 8 && next(4) === 0) {
+        await sql`truncate released_cells restart identity`.execute(catalog.db);
+      }
+      for (const each of readers) {
+        const fromMemory = await ledger.relevant(each, 'lab-results', families, 5, held);
+        const fromCatalog = await fresh.relevant(each, 'lab-results', families, 5);
+        const shown = (found: typeof fromMemory) => ({
+          pool: found.pool.map((c) => `${c.id} ${c.holder}`),
+          earlier: [...found.earlier.entries()]
+            .map(([family, list]) => [family, list.map((c) => `${c.id} ${c.holder}`).sort()])
+            .sort(),
+          listed: [...found.listed].sort(),
+        });
+        expect(shown(fromMemory), `step ${step}`).toEqual(shown(fromCatalog));
+      }
+    }
+  });
+
+  it('after this process records a result, the next check reads nothing of the ledger', async () => {
+    const held = catalog.held!;
+    const ledger = releasedCellsRepository(catalog.db);
+    const user = randomUUID();
+    const reader = { holder: `user:${user}`, userId: user };
+    const first = await ledger.relevant(reader, 'lab-results', ['f'], 10, held);
+    await ledger.record(reader, 'lab-results', randomUUID(), [
+      { family: 'f', cell: cell(1, true), patients: 20 },
+    ]);
+    // Recorded without the index (not written through): the next check reads what was added.
+    const loadsBefore = held.loads;
+    const second = await ledger.relevant(reader, 'lab-results', ['f'], 10, held);
+    expect(held.loads).toBeGreaterThan(loadsBefore);
+    expect(second.pool.map((c) => c.patients)).toEqual([20]);
+    expect(first.pool).toEqual([]);
+    await ledger.record(
+      reader,
+      'lab-results',
+      randomUUID(),
+      [
+        { family: 'f', cell: cell(2, true), patients: 31 },
+        { family: 'g', cell: cell(3, false), patients: 40 },
+      ],
+      { holderListed: second.listed.includes(reader.holder), held, otherHolders: second.listed },
+    );
+    const loadsAfter = held.loads;
+    const third = await ledger.relevant(reader, 'lab-results', ['f', 'g'], 10, held);
+    expect(held.loads).toBe(loadsAfter);
+    expect(third.pool.map((c) => c.patients)).toEqual([31, 20]);
+    expect(third.earlier.get('f')!.map((c) => c.patients)).toEqual([20, 31]);
+    expect(third.earlier.get('g')!.map((c) => c.patients)).toEqual([40]);
+  });
+});

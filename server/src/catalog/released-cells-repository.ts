@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import { LRUCache } from 'lru-cache';
 import type { CatalogDb } from './catalog.ts';
 import type { Box } from './cell-box.ts';
-import type { HeldReads } from './held-reads.ts';
+import { heldSize, type HeldReads } from './held-reads.ts';
 
 export type ReleasedCell = {
   id: string;
@@ -51,6 +51,159 @@ function cellsCache(db: CatalogDb): LRUCache<string, ReleasedCell> {
 /** What a check reads of a cell before its whole: enough to tell a kept cell is the same. */
 type CellKey = { id: string; queryId: string; family: string };
 
+/** A cell's key and the holder it was released to. */
+type HolderKey = CellKey & { holder: string };
+
+/** A cell as a ledger index lists it: its key, and its id as a number, for its order. */
+type IndexedCell = CellKey & { seq: number };
+
+/**
+ * One holder's cells of one dataset, as held in memory where this process owns the catalog
+ * (HeldReads): what a check would read of them, without a statement. Cells are only ever added
+ * to the ledger, and in the order of their ids (the embedded catalog runs one transaction at a
+ * time), so an index read once is grown by the cells recorded since (HeldReads.readGrowing),
+ * and by this process's own records as they are written (writeThrough); any other write to the
+ * ledger (a reset, a restore) drops it. A holder with more than `heldIndexLimit` cells is not
+ * held (`tooMany`): its checks read from the catalog as on PostgreSQL.
+ */
+class LedgerIndex {
+  /** The cells that have a box, oldest first: the newest of them are the set search's pool. */
+  readonly boxed: IndexedCell[] = [];
+  /** Every cell, by family. */
+  readonly byFamily = new Map<string, IndexedCell[]>();
+  /** The highest id listed; cells above it are not. */
+  last = 0;
+  count = 0;
+
+  readonly tooMany: boolean;
+
+  constructor(tooMany = false) {
+    this.tooMany = tooMany;
+  }
+
+  get [heldSize](): number {
+    return this.count + 1;
+  }
+}
+
+/** The most cells of one holder on one dataset held in memory (about 150 bytes each). */
+export const heldIndexLimit = 100_000;
+
+const ledgerTables = ['released_cells'] as const;
+
+const indexKey = (holder: string, datasetId: string) =>
+  `ledger-index\u0000${holder}\u0000${datasetId}`;
+
+type IndexRow = { id: unknown; query_id: string; family: string; boxed: boolean };
+
+/** Adds rows, in the order of their ids, above what the index lists; false if one will not fit. */
+function extendIndex(index: LedgerIndex, rows: readonly IndexRow[]): boolean {
+  const sorted = rows.map((row) => ({ row, seq: Number(row.id) })).sort((a, b) => a.seq - b.seq);
+  for (const { row, seq } of sorted) {
+    if (!Number.isSafeInteger(seq)) return false;
+    // Another read grew it past these already.
+    if (seq <= index.last) continue;
+    const cell: IndexedCell = {
+      id: String(row.id),
+      queryId: row.query_id,
+      family: row.family,
+      seq,
+    };
+    if (row.boxed) index.boxed.push(cell);
+    const family = index.byFamily.get(cell.family);
+    if (family) family.push(cell);
+    else index.byFamily.set(cell.family, [cell]);
+    index.last = seq;
+    index.count += 1;
+  }
+  return true;
+}
+
+/** The holder's index, held, grown or read whole; undefined where it cannot be held. */
+async function heldIndex(
+  db: CatalogDb,
+  held: HeldReads,
+  holder: string,
+  datasetId: string,
+): Promise<LedgerIndex | undefined> {
+  const rowsAbove = (last: number, limit: number) =>
+    db
+      .selectFrom('released_cells')
+      .select(['id', 'query_id', 'family', sql<boolean>`cell ? 'box'`.as('boxed')])
+      .where('holder', '=', holder)
+      .where('dataset_id', '=', datasetId)
+      .where('id', '>', String(last) as never)
+      .orderBy('id')
+      .limit(limit)
+      .execute();
+  const index = await held.readGrowing<LedgerIndex>(
+    indexKey(holder, datasetId),
+    ledgerTables,
+    async () => {
+      const rows = await rowsAbove(0, heldIndexLimit + 1);
+      if (rows.length > heldIndexLimit) return new LedgerIndex(true);
+      const fresh = new LedgerIndex();
+      return extendIndex(fresh, rows) ? fresh : undefined;
+    },
+    async (index) => {
+      // Only added to since it was read: the cells above its last, of which it may hold the
+      // limit's worth more. A holder past the limit stays there: cells are never taken away.
+      if (index.tooMany) return index;
+      const room = heldIndexLimit - index.count;
+      const rows = await rowsAbove(index.last, room + 1);
+      if (rows.length > room) return new LedgerIndex(true);
+      return extendIndex(index, rows) ? index : undefined;
+    },
+  );
+  return index && !index.tooMany ? index : undefined;
+}
+
+/** Every holder's index, in the order given; undefined where one of them cannot be held. */
+async function heldIndexes(
+  db: CatalogDb,
+  held: HeldReads,
+  holders: readonly string[],
+  datasetId: string,
+): Promise<Array<{ holder: string; index: LedgerIndex }> | undefined> {
+  const indexes = [];
+  for (const holder of holders) {
+    const index = await heldIndex(db, held, holder, datasetId);
+    if (!index) return undefined;
+    indexes.push({ holder, index });
+  }
+  return indexes;
+}
+
+/**
+ * What readKeys reads, from the holders' indexes: their newest boxed cells, newest first, at
+ * most `poolSize` in all, and their cells of the families, in the order of their ids. Taken in
+ * one turn of the event loop, so that no record is half seen.
+ */
+function keysFromIndexes(
+  indexes: ReadonlyArray<{ holder: string; index: LedgerIndex }>,
+  families: readonly string[],
+  poolSize: number,
+): { recentKeys: HolderKey[]; familyKeys: HolderKey[] } {
+  const key = (holder: string, { seq: _seq, ...cell }: IndexedCell) => ({ ...cell, holder });
+  const recent = indexes.flatMap(({ holder, index }) =>
+    index.boxed.slice(Math.max(0, index.boxed.length - poolSize)).map((cell) => ({ cell, holder })),
+  );
+  const recentKeys = recent
+    .sort((a, b) => b.cell.seq - a.cell.seq)
+    .slice(0, poolSize)
+    .map(({ cell, holder }) => key(holder, cell));
+  const found: Array<{ cell: IndexedCell; holder: string }> = [];
+  for (const family of new Set(families)) {
+    for (const { holder, index } of indexes) {
+      for (const cell of index.byFamily.get(family) ?? []) found.push({ cell, holder });
+    }
+  }
+  const familyKeys = found
+    .sort((a, b) => a.cell.seq - b.cell.seq)
+    .map(({ cell, holder }) => key(holder, cell));
+  return { recentKeys, familyKeys };
+}
+
 async function cellsById(
   db: CatalogDb,
   keys: readonly CellKey[],
@@ -97,6 +250,73 @@ export type LedgerReader = { holder: string; userId: string | null };
 
 /** The release ledger: the aggregate cells a holder (a project or a user) has been shown. */
 export function releasedCellsRepository(db: CatalogDb) {
+  /**
+   * The keys of the holders' newest boxed cells, newest first, at most `poolSize`, and of
+   * their cells of the families (the first holder is the one the result is released to).
+   */
+  async function readKeys(
+    holders: readonly string[],
+    datasetId: string,
+    families: readonly string[],
+    poolSize: number,
+  ): Promise<{ recentKeys: HolderKey[]; familyKeys: HolderKey[] }> {
+    const holder = holders[0]!;
+    const holderList = sql.join(holders.map((name) => sql`${name}`));
+    const ofFamily = (slice: readonly string[]) =>
+      sql`select id, query_id, family, holder, false as recent
+            from released_cells
+            where holder in (${holderList}) and dataset_id = ${datasetId}
+              and family in (${sql.join(slice.map((family) => sql`${family}`))})`;
+    // In slices, so that a result with many groups stays within a statement's parameters.
+    const slices: string[][] = [];
+    for (let start = 0; start < families.length; start += 1000) {
+      slices.push(families.slice(start, start + 1000));
+    }
+    const newest = (name: string, index: number) =>
+      sql`select * from (
+              select id, query_id, family, holder from released_cells
+              where holder = ${name} and dataset_id = ${datasetId} and cell ? 'box'
+              order by id desc limit ${poolSize}
+            ) as ${sql.id(`h${index}`)}`;
+    const recentPool =
+      holders.length === 1
+        ? sql`select *, true as recent from (${newest(holder, 0)}) as pool`
+        : sql`select *, true as recent from (
+                select * from (${sql.join(holders.map(newest), sql` union all `)}) as every
+                order by id desc limit ${poolSize}
+              ) as pool`;
+    type IdRow = {
+      id: unknown;
+      query_id: string;
+      family: string;
+      holder: string;
+      recent: boolean;
+    };
+    const [firstSlice, ...moreSlices] = slices;
+    const first = (
+      await sql<IdRow>`${recentPool}${firstSlice ? sql` union all ${ofFamily(firstSlice)}` : sql``}`.execute(
+        db,
+      )
+    ).rows;
+    const keyOf = (row: IdRow): HolderKey => ({
+      id: String(row.id),
+      queryId: row.query_id,
+      family: row.family,
+      holder: row.holder,
+    });
+    // Newest first, each cell once (a cell of the user's under this holder is in two
+    // branches), at most `poolSize`; sorted here, as an ORDER BY over the branches sorted all.
+    const recentKeys = uniqueById(first.filter((row) => row.recent).map(keyOf))
+      .sort((a, b) => (BigInt(b.id) > BigInt(a.id) ? 1 : BigInt(b.id) < BigInt(a.id) ? -1 : 0))
+      .slice(0, poolSize);
+    const familyRows = first.filter((row) => !row.recent);
+    for (const slice of moreSlices) {
+      familyRows.push(...(await sql<IdRow>`${ofFamily(slice)}`.execute(db)).rows);
+    }
+    const familyKeys = uniqueById(familyRows.map(keyOf));
+    return { recentKeys, familyKeys };
+  }
+
   return {
     /**
      * What a new result is checked against, in one read: the earlier cells of these families on
@@ -145,59 +365,10 @@ export function releasedCellsRepository(db: CatalogDb) {
             )) ?? [])
           : await readListed(userId);
       const holders = [...new Set([holder, ...listed])];
-      const holderList = sql.join(holders.map((name) => sql`${name}`));
-      const ofFamily = (slice: readonly string[]) =>
-        sql`select id, query_id, family, holder, false as recent
-          from released_cells
-          where holder in (${holderList}) and dataset_id = ${datasetId}
-            and family in (${sql.join(slice.map((family) => sql`${family}`))})`;
-      // In slices, so that a result with many groups stays within a statement's parameters.
-      const slices: string[][] = [];
-      for (let start = 0; start < families.length; start += 1000) {
-        slices.push(families.slice(start, start + 1000));
-      }
-      const newest = (name: string, index: number) =>
-        sql`select * from (
-            select id, query_id, family, holder from released_cells
-            where holder = ${name} and dataset_id = ${datasetId} and cell ? 'box'
-            order by id desc limit ${poolSize}
-          ) as ${sql.id(`h${index}`)}`;
-      const recentPool =
-        holders.length === 1
-          ? sql`select *, true as recent from (${newest(holder, 0)}) as pool`
-          : sql`select *, true as recent from (
-              select * from (${sql.join(holders.map(newest), sql` union all `)}) as every
-              order by id desc limit ${poolSize}
-            ) as pool`;
-      type IdRow = {
-        id: unknown;
-        query_id: string;
-        family: string;
-        holder: string;
-        recent: boolean;
-      };
-      const [firstSlice, ...moreSlices] = slices;
-      const first = (
-        await sql<IdRow>`${recentPool}${firstSlice ? sql` union all ${ofFamily(firstSlice)}` : sql``}`.execute(
-          db,
-        )
-      ).rows;
-      const keyOf = (row: IdRow): CellKey & { holder: string } => ({
-        id: String(row.id),
-        queryId: row.query_id,
-        family: row.family,
-        holder: row.holder,
-      });
-      // Newest first, each cell once (a cell of the user's under this holder is in two
-      // branches), at most `poolSize`; sorted here, as an ORDER BY over the branches sorted all.
-      const recentKeys = uniqueById(first.filter((row) => row.recent).map(keyOf))
-        .sort((a, b) => (BigInt(b.id) > BigInt(a.id) ? 1 : BigInt(b.id) < BigInt(a.id) ? -1 : 0))
-        .slice(0, poolSize);
-      const familyRows = first.filter((row) => !row.recent);
-      for (const slice of moreSlices) {
-        familyRows.push(...(await sql<IdRow>`${ofFamily(slice)}`.execute(db)).rows);
-      }
-      const familyKeys = uniqueById(familyRows.map(keyOf));
+      const indexes = held ? await heldIndexes(db, held, holders, datasetId) : undefined;
+      const { recentKeys, familyKeys } = indexes
+        ? keysFromIndexes(indexes, families, poolSize)
+        : await readKeys(holders, datasetId, families, poolSize);
       const cells = await cellsById(db, [...recentKeys, ...familyKeys]);
       const earlier = new Map<string, HolderCell[]>();
       for (const { id, holder: releasedTo } of familyKeys) {
@@ -214,17 +385,46 @@ export function releasedCellsRepository(db: CatalogDb) {
 
     /**
      * Records the cells of a result released to the holder at the user's request, and the
-     * holder among the user's holders unless `holderListed` says it is there already.
+     * holder among the user's holders unless `holderListed` says it is there already. Where
+     * `held` holds the holder's index, the cells are added to it as they are written; the
+     * indexes of `otherHolders` (the user's, which the check read) stay as they are, since
+     * nothing of theirs is written.
      */
     async record(
       reader: LedgerReader,
       datasetId: string,
       queryId: string,
       cells: ReadonlyArray<{ family: string; cell: unknown; patients: number }>,
-      options: { holderListed?: boolean } = {},
+      options: {
+        holderListed?: boolean;
+        held?: HeldReads;
+        otherHolders?: readonly string[];
+      } = {},
     ): Promise<void> {
       const { holder, userId } = reader;
       const cache = cellsCache(db);
+      const grown = (
+        index: object,
+        rows: ReadonlyArray<{ id: unknown; family: string; boxed: boolean }>,
+      ) =>
+        extendIndex(
+          index as LedgerIndex,
+          rows.map((row) => ({ ...row, query_id: queryId })),
+        )
+          ? index
+          : undefined;
+      const updates = new Map<
+        string,
+        (
+          index: object,
+          rows: ReadonlyArray<{ id: unknown; family: string; boxed: boolean }>,
+        ) => object | undefined
+      >([
+        ...(options.otherHolders ?? [])
+          .filter((other) => other !== holder)
+          .map((other) => [indexKey(other, datasetId), (index: object) => index] as const),
+        [indexKey(holder, datasetId), grown],
+      ]);
       for (let start = 0; start < cells.length; start += 500) {
         const slice = cells.slice(start, start + 500);
         if (slice.length === 0) break;
@@ -239,8 +439,8 @@ export function releasedCellsRepository(db: CatalogDb) {
           patients: cell.patients,
         }));
         // The holder joins the user's holders in the same statement as the first cells.
-        const rows = await (
-          userId && start === 0 && !options.holderListed
+        const insert = () =>
+          (userId && start === 0 && !options.holderListed
             ? db
                 .with('listed', (cte) =>
                   cte
@@ -251,10 +451,17 @@ export function releasedCellsRepository(db: CatalogDb) {
                 )
                 .insertInto('released_cells')
             : db.insertInto('released_cells')
-        )
-          .values(values)
-          .returning(['id', 'family', 'released_at'])
-          .execute();
+          )
+            .values(values)
+            .returning(['id', 'family', 'released_at', sql<boolean>`cell ? 'box'`.as('boxed')])
+            .execute();
+        const rows = options.held
+          ? await options.held.writeThrough<Awaited<ReturnType<typeof insert>>>(
+              ledgerTables,
+              updates,
+              insert,
+            )
+          : await insert();
         // Kept as read, so that the holder's next check need not read back what this one
         // recorded: each row matched to its cell by its family (one cell per family in a
         // record; if not, nothing is kept and the next check reads them). The cell is kept as

@@ -462,7 +462,10 @@ async function check(
         });
       }
       if (released.length === 0) return;
-      await ledger.record({ holder, userId }, datasetId, queryId, released, { holderListed });
+      await ledger.record({ holder, userId }, datasetId, queryId, released, {
+        holderListed,
+        ...(platform.catalog.held ? { held: platform.catalog.held, otherHolders: listed } : {}),
+      });
     },
   };
 }
