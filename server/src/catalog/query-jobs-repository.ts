@@ -296,6 +296,8 @@ export function queryJobsRepository(db: CatalogDb) {
         review?: { state: 'not_needed' | 'pending'; report: OutputReport };
         /** The result's rows, for a result stored in the catalog rather than as a file. */
         rows?: ReadonlyArray<Record<string, unknown>>;
+        /** When the job ended, where the caller told someone already; now by default. */
+        finishedAt?: Date;
       },
     ): Promise<QueryJob | undefined> {
       const values = {
@@ -303,7 +305,7 @@ export function queryJobsRepository(db: CatalogDb) {
         summary: JSON.stringify(outcome.summary),
         result_key: outcome.resultKey,
         release_ids: JSON.stringify(outcome.releaseIds),
-        finished_at: new Date(),
+        finished_at: outcome.finishedAt ?? new Date(),
         ...(outcome.review
           ? { review: outcome.review.state, review_report: JSON.stringify(outcome.review.report) }
           : {}),

@@ -126,6 +126,20 @@ describe('/api/v1/queries', () => {
     expect(job.firstPage).toEqual(page);
   });
 
+  it('answers a submit that waits with the job exactly as the catalog then holds it', async () => {
+    // On the embedded catalog the answer is sent while the job's end is being written: what it
+    // says must be what the catalog records, for either kind of user.
+    for (const user of ['row@example.org', 'agg@example.org']) {
+      const response = await call(user, 'POST', '/api/v1/queries?wait=20', byCode);
+      expect(response.statusCode).toBe(200);
+      const { firstPage, ...answered } = response.json<QueryJobView>();
+      expect(answered.status).toBe('succeeded');
+      expect(firstPage?.rows.length).toBeGreaterThan(0);
+      const stored = (await call(user, 'GET', `/api/v1/queries/${answered.id}`)).json();
+      expect(answered).toEqual(stored);
+    }
+  });
+
   it('names the cohort in the key points', async () => {
     const response = await call('agg@example.org', 'POST', '/api/v1/queries?wait=20', {
       dataset: 'synthea-observations',

@@ -1,3 +1,4 @@
+import type { OutputReport } from '@medlake/shared';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { queryJobsRepository, type QueryJob } from '../../catalog/query-jobs-repository.ts';
@@ -6,7 +7,7 @@ import type { Logger } from '../../logger.ts';
 import type { Platform } from '../../platform.ts';
 import { announceQueryFinished } from '../../query/query-events.ts';
 import { forgetResultRows } from '../../query/result-cache.ts';
-import { runQueryJob } from './run-query-job.ts';
+import { runQueryJob, type QueryJobOutcome } from './run-query-job.ts';
 
 export type QueryWorkerOptions = {
   logger: Logger;
@@ -38,10 +39,10 @@ export type QueryRunSlot = {
   workerId: string;
   /**
    * Starts the job as it is being recorded: the engine may run meanwhile, but nothing of its
-   * answer goes further (privacy step, result, job's end) before `recorded` resolves, and a
-   * record that fails stops the run.
+   * answer goes further (privacy step, result, job's end) before `recorded` resolves (with
+   * the job as recorded), and a record that fails stops the run.
    */
-  run(job: QueryJob, recorded: Promise<unknown>): void;
+  run(job: QueryJob, recorded: Promise<QueryJob>): void;
 };
 
 /**
@@ -77,10 +78,10 @@ export async function executeQueryJob(
   platform: Platform,
   job: QueryJob,
   workerId: string,
-  options: Pick<QueryWorkerOptions, 'logger' | 'heartbeatMs'> & {
+  options: Pick<QueryWorkerOptions, 'logger' | 'heartbeatMs' | 'staleAfterMs'> & {
     shutdown?: AbortSignal;
     /** For a job started while its submit records it (QueryRunSlot.run). */
-    recorded?: Promise<unknown>;
+    recorded?: Promise<QueryJob>;
   },
 ): Promise<void> {
   const jobs = queryJobsRepository(platform.catalog.db);
@@ -97,14 +98,22 @@ export async function executeQueryJob(
   // heartbeat would find none and take the job for lost, and its end would be written to
   // nothing, leaving the row running once it commits. Both wait for the record.
   let recording = options.recorded !== undefined;
+  /** The job as its submit recorded it, for a job started while it was recorded. */
+  let recordedJob: QueryJob | undefined;
   const recordSettled = options.recorded?.then(
-    () => void (recording = false),
+    (recorded) => {
+      recording = false;
+      recordedJob = recorded;
+    },
     () => stop('failed', 'the query could not be recorded'),
   );
+  // Whether a heartbeat went out: the catalog's copy of the job may then differ from ours.
+  let beaten = false;
   // The engine's latest figure, sent with the next heartbeat rather than on every change.
   let percent: number | undefined;
   const heartbeat = setInterval(() => {
     if (recording) return;
+    beaten = true;
     jobs
       .heartbeat(job.id, workerId, percent === undefined ? undefined : { percent })
       .then(({ cancel, lost }) => {
@@ -132,7 +141,26 @@ export async function executeQueryJob(
       options.recorded,
     );
     if (controller.signal.aborted) throw controller.signal.reason;
-    ended = await jobs.succeed(job.id, workerId, outcome);
+    const finishedAt = new Date();
+    const ending = jobs.succeed(job.id, workerId, { ...outcome, finishedAt });
+    // Where the end cannot fail to be recorded, the waiting request has its answer now rather
+    // than after the catalog's statement (docs/ARCHITECTURE.md): the result has passed the
+    // privacy step and the ledger, and the submit's audit entry was committed before them.
+    const known = recordedJob ?? job;
+    const certain =
+      platform.catalog.kind === 'pglite' &&
+      !beaten &&
+      options.staleAfterMs !== undefined &&
+      known.startedAt !== null &&
+      finishedAt.getTime() - known.startedAt.getTime() < options.staleAfterMs / 2;
+    if (certain) announceQueryFinished(job.id, succeededJob(known, outcome, finishedAt));
+    ended = await ending;
+    if (certain && ended?.status !== 'succeeded') {
+      options.logger.error(
+        { queryJob: job.id },
+        'the end of a query job could not be recorded after its answer was given',
+      );
+    }
   } catch (error) {
     await recordSettled;
     const reason = controller.signal.reason as unknown;
@@ -169,6 +197,30 @@ export async function executeQueryJob(
 }
 
 /**
+ * The job as the catalog will hold it once `succeed` has recorded its outcome at `finishedAt`:
+ * its figures as they read back from their JSON.
+ */
+function succeededJob(job: QueryJob, outcome: QueryJobOutcome, finishedAt: Date): QueryJob {
+  return {
+    ...job,
+    status: 'succeeded',
+    summary: JSON.parse(JSON.stringify(outcome.summary)) as unknown,
+    resultKey: outcome.resultKey,
+    releaseIds: [...outcome.releaseIds],
+    finishedAt,
+    review: outcome.review
+      ? {
+          state: outcome.review.state,
+          report: JSON.parse(JSON.stringify(outcome.review.report)) as OutputReport,
+          reviewedBy: null,
+          reviewedAt: null,
+          reason: null,
+        }
+      : null,
+  };
+}
+
+/**
  * The server's query worker: takes queued jobs from the catalog, at most
  * MEDLAKE_QUERY_CONCURRENCY at a time, so that heavy queries wait in line instead of starving
  * the server. It also returns the jobs of workers that died to the queue.
@@ -194,9 +246,10 @@ export function startQueryWorker(platform: Platform, options: QueryWorkerOptions
   let mayHoldJobs = true;
   const hasRoom = () => running.size + reserved < platform.env.MEDLAKE_QUERY_CONCURRENCY;
 
-  const start = (job: QueryJob, recorded?: Promise<unknown>) => {
+  const start = (job: QueryJob, recorded?: Promise<QueryJob>) => {
     const run = executeQueryJob(platform, job, workerId, {
       ...options,
+      staleAfterMs,
       shutdown: shutdown.signal,
       ...(recorded ? { recorded } : {}),
     })
