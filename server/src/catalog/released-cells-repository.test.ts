@@ -226,7 +226,7 @@ describe('release ledger cells held in memory (pglite, the embedded catalog)', (
   let catalog: TestCatalog;
 
   beforeEach(async () => {
-    catalog = await catalogWithDataset('pglite');
+    catalog = await createLabResultsCatalog('pglite');
   });
 
   afterEach(async () => {
