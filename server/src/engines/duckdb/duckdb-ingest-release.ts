@@ -87,8 +87,10 @@ export async function writeSortedRelease(
   // a range reads only its rows, where a filter over one table would read every row per range.
   const columns = { first, ...(second ? { second } : {}) };
   const keys = layout.sortKeys ?? query;
-  const ranges = await sortRanges(session, keys, columns, budget);
-  const literal = await literalsOf(session, keys, first, second);
+  const types = await typesOf(session, keys, columns);
+  const ranges = await sortRanges(session, keys, columns, types, budget);
+  const literal = (column: 'first' | 'second', value: string) =>
+    `CAST(${quoteLiteral(value)} AS ${types[column]})`;
   const whichRange = `CASE ${ranges
     .map((range, index) => `WHEN ${rangeCondition(range, columns, literal)} THEN ${index}`)
     .join(' ')} END`;
@@ -133,6 +135,7 @@ async function sortRanges(
   session: ReleaseSession,
   query: string,
   columns: { first: string; second?: string },
+  types: SortTypes,
   budget: number,
 ): Promise<SortRange[]> {
   const { first, second } = columns;
@@ -154,7 +157,7 @@ async function sortRanges(
     const key =
       range.from === null
         ? `${first} IS NULL`
-        : `${first} = CAST(${quoteLiteral(range.from)} AS ${await typeOf(session, query, first)})`;
+        : `${first} = CAST(${quoteLiteral(range.from)} AS ${types.first})`;
     const fractions = cutFractions(range.rows, budget);
     const cuts = await session.rows<{ cut: string }>(
       `SELECT CAST(c AS VARCHAR) AS cut FROM (
@@ -173,23 +176,24 @@ async function sortRanges(
   return ranges;
 }
 
-/** Makes a value, as text, into a literal of its sort column's type. */
-async function literalsOf(
+/** The SQL types of the two sort columns (VARCHAR for a second column there is not). */
+type SortTypes = { first: string; second: string };
+
+/**
+ * The sort columns' types, as the query's description gives them: DuckDB binds the query
+ * without running it, where reading a row of it built the join with the pseudonyms first
+ * (0.3 s of CPU on the 1 GB month).
+ */
+async function typesOf(
   session: ReleaseSession,
   query: string,
-  first: string,
-  second: string | undefined,
-): Promise<(column: 'first' | 'second', value: string) => string> {
-  const types = {
-    first: await typeOf(session, query, first),
-    second: second ? await typeOf(session, query, second) : 'VARCHAR',
-  };
-  return (column, value) => `CAST(${quoteLiteral(value)} AS ${types[column]})`;
-}
-
-async function typeOf(session: ReleaseSession, query: string, column: string): Promise<string> {
-  const [row] = await session.rows<{ type: string }>(
-    `SELECT typeof(${column}) AS type FROM (${query}) AS r LIMIT 1`,
+  columns: { first: string; second?: string },
+): Promise<SortTypes> {
+  const described = await session.rows<{ column_name: string; column_type: string }>(
+    `DESCRIBE SELECT ${columns.first}${columns.second ? `, ${columns.second}` : ''} FROM (${query}) AS r`,
   );
-  return row?.type ?? 'VARCHAR';
+  return {
+    first: described[0]?.column_type ?? 'VARCHAR',
+    second: (columns.second && described[1]?.column_type) || 'VARCHAR',
+  };
 }
