@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { AppError } from '../../errors.ts';
 import { releaseFileName } from '../../ingest/lake-keys.ts';
 import type { ScanFiles } from '../sql-dialect.ts';
@@ -55,12 +56,18 @@ export function scanOf(scanned: readonly ScanFiles[]): string {
 /**
  * A statement's scans, each replaced by a name of its own, and the files each name reads.
  * Files in the lake's partition folders get their hospital, month and release as columns.
+ *
+ * The names are the statement's alone: Spark Connect makes each a temporary view of the
+ * session while the statement runs, and the server runs many statements at once on its one
+ * session. With names shared between statements, one read another's files (a release outside
+ * its user's grant) or found its view dropped (spark-concurrent-scans.test.ts).
  */
 export function bindScans(sql: string): { sql: string; scans: ParquetScan[] } {
   const scans: ParquetScan[] = [];
+  const statement = randomBytes(8).toString('hex');
   const bound = sql.replace(scanPattern, (_text, list: string) => {
     const paths = list.split(',');
-    const name = `${scanPrefix}_${scans.length}`;
+    const name = `${scanPrefix}_${statement}_${scans.length}`;
     const bases = new Set(paths.map(lakeFolderOf));
     const [base] = bases;
     scans.push({ name, paths, ...(bases.size === 1 && base ? { basePath: base } : {}) });
