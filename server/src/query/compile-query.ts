@@ -436,16 +436,17 @@ class QueryCompiler {
       `(SELECT ${inner} FROM ${this.#bounded(scan, where)})`,
       groupKeys,
     );
-    // Grouped by one or two columns, counts, sums, means and extremes are finished from partials
-    // per group and patient (by more, the partials outgrow memory: partialsPay); a percentile,
-    // histogram or deviation needs the rows themselves, and so does a window. Without groups
-    // there is one distinct count anyway, and the partials gain nothing.
+    // Grouped by one or two columns (none a date bucket of a month or less), counts, sums, means
+    // and extremes are finished from partials per group and patient (by more, the partials
+    // outgrow memory, and by such a bucket they are about as many as the rows: partialsPay); a
+    // percentile, histogram or deviation needs the rows themselves, and so does a window. Without
+    // groups there is one distinct count anyway, and the partials gain nothing.
     const split = [
       ...splits,
       ...hidden.map(({ name, expression, combine }) => combine && { name, expression, combine }),
     ];
     const { source, groupList, totalList } =
-      partialsPay(groupExpressions.length) &&
+      partialsPay(spec.groupBy) &&
       windows.length === 0 &&
       split.every((aggregate) => aggregate !== undefined)
         ? perPatientFirst(dialect, rows, groupExpressions.length, split, {

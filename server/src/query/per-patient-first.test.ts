@@ -23,15 +23,15 @@ const contract = parseContract(
 const columns = queryColumns(contract);
 
 const rows = [
-  // patient, code, sex, value, age
-  ['p1', 'A', 'F', 1.5, 17],
-  ['p1', 'A', 'F', 2.25, 18],
-  ['p1', 'B', 'F', 10, 18],
-  ['p2', 'A', 'M', null, 64],
-  ['p2', 'A', 'M', 4, 65],
-  ['p3', 'B', 'F', 7.75, 90],
-  ['p3', 'C', 'F', null, null],
-  ['p4', 'C', 'M', null, 0],
+  // patient, code, sex, value, age, collected_at
+  ['p1', 'A', 'F', 1.5, 17, '2024-01-05 08:00:00'],
+  ['p1', 'A', 'F', 2.25, 18, '2024-02-11 09:30:00'],
+  ['p1', 'B', 'F', 10, 18, '2024-02-11 09:30:00'],
+  ['p2', 'A', 'M', null, 64, '2024-01-20 10:00:00'],
+  ['p2', 'A', 'M', 4, 65, '2024-01-27 10:00:00'],
+  ['p3', 'B', 'F', 7.75, 90, '2025-03-02 11:00:00'],
+  ['p3', 'C', 'F', null, null, '2024-02-29 23:59:59'],
+  ['p4', 'C', 'M', null, 0, '2024-03-01 00:00:00'],
 ] as const;
 
 let directory: string;
@@ -46,12 +46,12 @@ beforeAll(async () => {
   connection = await instance.connect();
   const values = rows
     .map(
-      ([patient, code, sex, value, age]) =>
-        `('${patient}', '${code}', '${sex}', ${value ?? 'NULL'}, ${age ?? 'NULL'})`,
+      ([patient, code, sex, value, age, at]) =>
+        `('${patient}', '${code}', '${sex}', ${value ?? 'NULL'}, ${age ?? 'NULL'}, TIMESTAMP '${at}')`,
     )
     .join(', ');
   await connection.run(
-    `COPY (SELECT patient, code, sex, CAST(value AS DOUBLE) AS value, CAST(age AS INTEGER) AS age FROM (VALUES ${values}) AS v(patient, code, sex, value, age)) TO '${file}' (FORMAT parquet)`,
+    `COPY (SELECT patient, code, sex, CAST(value AS DOUBLE) AS value, CAST(age AS INTEGER) AS age, collected_at FROM (VALUES ${values}) AS v(patient, code, sex, value, age, collected_at)) TO '${file}' (FORMAT parquet)`,
   );
 });
 
@@ -150,6 +150,42 @@ describe('aggregates finished from per-patient partials', () => {
       ),
     );
     expect(answer).toContain('C|F|1|1|null|null|null|null|1|1');
+  });
+
+  it('are not used by a month or finer date bucket, which leaves about one partial per row', async () => {
+    const { sql, rows: answer } = await medlake({
+      dataset: 'lab-results',
+      groupBy: [{ column: 'code' }, { column: 'collected_at', bucket: 'month' }],
+      measures: measureSpecs,
+    });
+    expect(sql).not.toContain('"patient", count(*) AS __r');
+    expect(sql).toContain('count(DISTINCT "patient")');
+    const month = `CAST(date_trunc('month', collected_at) AS DATE)`;
+    expect(answer).toEqual(
+      await direct(
+        `SELECT code, ${month}, ${figures} FROM ROWS GROUP BY ALL UNION ALL SELECT NULL, NULL, ${figures} FROM ROWS`,
+      ),
+    );
+    // p1's two rows of code A fall in two months, p2's two in one: three rows of two patients.
+    expect(answer).toContain('A|2024-01-01|3|2|2.75|5.5|1.5|4|3|2');
+    expect(answer).toContain('A|2024-02-01|1|1|2.25|2.25|2.25|2.25|1|1');
+    expect(answer).toContain('null|null|8|4|5.1|25.5|1.5|10|8|4');
+  });
+
+  it('still finish a grouping by code and year from partials', async () => {
+    const { sql, rows: answer } = await medlake({
+      dataset: 'lab-results',
+      groupBy: [{ column: 'code' }, { column: 'collected_at', bucket: 'year' }],
+      measures: measureSpecs,
+    });
+    expect(sql).toContain('GROUP BY __g0, __g1, "patient"');
+    const year = `CAST(date_trunc('year', collected_at) AS DATE)`;
+    expect(answer).toEqual(
+      await direct(
+        `SELECT code, ${year}, ${figures} FROM ROWS GROUP BY ALL UNION ALL SELECT NULL, NULL, ${figures} FROM ROWS`,
+      ),
+    );
+    expect(answer).toContain('B|2025-01-01|1|1|7.75|7.75|7.75|7.75|1|1');
   });
 
   it('group age bands by their number and show their labels; an unknown age has no band', async () => {

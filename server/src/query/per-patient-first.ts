@@ -1,3 +1,4 @@
+import type { Group } from '@medlake/shared';
 import type { SqlDialect } from '../engines/sql-dialect.ts';
 
 /**
@@ -21,17 +22,25 @@ export type SplitAggregate = {
 /**
  * Whether a grouping is finished from partials per group and patient, or aggregated directly
  * (a COUNT(DISTINCT) of patients per group, and the total's in a SELECT of its own): partials
- * for a grouping by one or two columns. The partials are the (group, patient) pairs, kept twice
- * in memory (the aggregate's table, then the copy both the groups and the total read); each more
- * grouping column makes them more numerous and wider. On the bench lake at 20 M rows with
- * DuckDB's memory limit scaled to a 50 M-row lake (800 MB of 2 GB), the partials of code, sex
- * and age band spilled 270 MB to disk where the direct aggregate spilled 156, and took 1.13× its
- * CPU; by code, or by code and month, nothing spilled, and the partials took 0.79× and 1.06×
- * (and 0.93× by code and month at 2 GB: docs/benchmarks.md, 2026-12-07).
+ * for a grouping by one or two columns, unless one of them is a date bucket of a month or
+ * less. The partials are the (group, patient) pairs, kept twice in memory (the aggregate's
+ * table, then the copy both the groups and the total read); each more grouping column makes
+ * them more numerous and wider. On the bench lake at 20 M rows with DuckDB's memory limit
+ * scaled to a 50 M-row lake (800 MB of 2 GB), the partials of code, sex and age band spilled
+ * 270 MB to disk where the direct aggregate spilled 156, and took 1.13× its CPU; by code they
+ * spilled nothing and took 0.79× (docs/benchmarks.md, 2026-12-07). A bucket of a month or less
+ * leaves about one partial per row (a patient has few results of one code in a month: 1.18 M
+ * partials of 1.90 M rows by code and month at 10 M rows), so the partials only add an
+ * aggregate: by code and month at 50 M rows the direct statement took 0.87 of the partials'
+ * time and 0.93 of their CPU, alternately at load 3–7 (as the hand-written SQL does, 0.85).
  */
-export function partialsPay(groups: number): boolean {
-  return groups >= 1 && groups <= 2;
+export function partialsPay(groups: readonly Group[]): boolean {
+  if (groups.length < 1 || groups.length > 2) return false;
+  return !groups.some((group) => 'bucket' in group && fineBuckets.has(group.bucket));
 }
+
+/** Date buckets that hold few of one patient's rows of one code each. */
+const fineBuckets: ReadonlySet<string> = new Set(['day', 'week', 'month']);
 
 /**
  * The rows of `source` (columns __g0, __g1, … and the patient) aggregated first per group and
