@@ -23,6 +23,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Platform } from '../server/src/platform.ts';
 import type { User } from '../server/src/catalog/users-repository.ts';
+import { benchQueries } from './query-cases.ts';
 
 const { values } = parseArgs({
   options: {
@@ -121,23 +122,9 @@ async function measure(asking: () => Promise<void>): Promise<Sample> {
   };
 }
 
-const perCode = { groupBy: [{ column: 'code' }], measures: [{ fn: 'count' }, { fn: 'patients' }] };
-const askings = {
-  'mean by code, sex and age band': {
-    groupBy: [{ column: 'code' }, { column: 'sex' }, { column: 'age', bands: [18, 45, 65] }],
-    measures: [{ fn: 'count' }, { fn: 'mean', column: 'value' }],
-  },
-  'one hospital, one month, per code': {
-    where: {
-      and: [
-        { column: 'hospital', op: 'eq', value: 'h02' },
-        { column: 'month', op: 'eq', value: '2024-06' },
-      ],
-    },
-    groupBy: [{ column: 'code' }],
-    measures: [{ fn: 'count' }, { fn: 'mean', column: 'value' }],
-  },
-};
+// bench:query's own specs, by name: the same questions as its first three queries.
+const [perCode, ...timed] = benchQueries('').slice(0, 3);
+const askings = Object.fromEntries(timed.map((query) => [query.name, query.spec]));
 
 const sides = [
   await openSide('baseline', path.resolve(values.baseline)),
@@ -152,7 +139,7 @@ try {
       const user = await side.newResearcher(
         `first-asking-${side.name}-${process.pid}-${round + 1}@example.org`,
       );
-      await side.ask(user, perCode);
+      await side.ask(user, perCode!.spec);
       for (const [name, spec] of Object.entries(askings)) {
         const sample = await measure(() => side.ask(user, spec));
         if (round < 0) continue;
