@@ -150,6 +150,9 @@ async function heldIndex(
       // limit's worth more. A holder past the limit stays there: cells are never taken away.
       if (index.tooMany) return index;
       const room = heldIndexLimit - index.count;
+      // A record written through never takes it past the limit (record's `grown`); were it
+      // past, the read below would ask for a negative number of rows, and fail at every check.
+      if (room < 0) return new LedgerIndex(true);
       const rows = await rowsAbove(index.last, room + 1);
       if (rows.length > room) return new LedgerIndex(true);
       return extendIndex(index, rows) ? index : undefined;
@@ -403,16 +406,21 @@ export function releasedCellsRepository(db: CatalogDb) {
     ): Promise<void> {
       const { holder, userId } = reader;
       const cache = cellsCache(db);
+      // The holder's index with the rows written, or one past the limit (not held, as a read
+      // of that many would leave it): the limit holds however its cells came.
       const grown = (
         index: object,
         rows: ReadonlyArray<{ id: unknown; family: string; boxed: boolean }>,
-      ) =>
-        extendIndex(
-          index as LedgerIndex,
+      ) => {
+        const held = index as LedgerIndex;
+        if (held.tooMany || held.count + rows.length > heldIndexLimit) return new LedgerIndex(true);
+        return extendIndex(
+          held,
           rows.map((row) => ({ ...row, query_id: queryId })),
         )
           ? index
           : undefined;
+      };
       const updates = new Map<
         string,
         (

@@ -94,7 +94,9 @@ describe('a holder whose cells pass the held limit through its own records', () 
     const loads = held.loads;
     const second = await ledger.relevant(project, 'lab-results', families, 10, held);
     expect(held.loads).toBe(loads);
-    expect(shown(second)).toEqual(shown(await fresh.relevant(project, 'lab-results', families, 10)));
+    expect(shown(second)).toEqual(
+      shown(await fresh.relevant(project, 'lab-results', families, 10)),
+    );
 
     // Another researcher's result, recorded as the ledger records it.
     const other = { holder: 'project:other', userId: randomUUID() };
