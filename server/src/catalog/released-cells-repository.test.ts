@@ -7,6 +7,7 @@ import {
   type TestCatalog,
 } from '../../test/catalog-backends.ts';
 import { rememberLedgerHolder, releasedCellsRepository } from './released-cells-repository.ts';
+import { storedCell } from '../../test/ledger-cells.ts';
 
 describe.each(catalogBackends())('release ledger cells on %s', (kind) => {
   let catalog: TestCatalog;
@@ -233,15 +234,7 @@ describe('release ledger cells held in memory (pglite, the embedded catalog)', (
     await catalog.dispose();
   });
 
-  const cell = (n: number, boxed: boolean) => ({
-    groups: ['{"column":"code"}'],
-    values: [`code-${n}`],
-    ...(boxed
-      ? { box: { code: { ranges: [[{ v: `c${n}` }, { v: `c${n}` }]] } }, boxKey: `key-${n}` }
-      : {}),
-    scope: 'scope',
-    rows: n,
-  });
+  const cell = storedCell;
 
   it('reads from memory what the catalog holds, through records, other writers and resets', async () => {
     // The oracle is the catalog read afresh (no plugins, nothing held). Between checks: records

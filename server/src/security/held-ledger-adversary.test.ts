@@ -17,6 +17,7 @@ import {
 } from '../catalog/released-cells-repository.ts';
 import { createLogger } from '../logger.ts';
 import { startQueryWorker, type QueryWorker } from '../use-cases/queries/query-worker.ts';
+import { storedCell } from '../../test/ledger-cells.ts';
 
 /**
  * An outside adversary's attacks on the release ledger's cells held in memory on PGlite
@@ -36,17 +37,6 @@ const shown = (found: Relevant) => ({
     .map(([family, list]) => [family, list.map((cell) => `${cell.id} ${cell.holder}`).sort()])
     .sort(),
   listed: [...found.listed].sort(),
-});
-
-/** A cell as the ledger stores it: boxed (in the set search's pool) or not. */
-const storedCell = (n: number, boxed: boolean) => ({
-  groups: ['{"column":"code"}'],
-  values: [`code-${n}`],
-  ...(boxed
-    ? { box: { code: { ranges: [[{ v: `c${n}` }, { v: `c${n}` }]] } }, boxKey: `key-${n}` }
-    : {}),
-  scope: 'scope',
-  rows: n,
 });
 
 describe('a holder whose cells pass the held limit through its own records', () => {
