@@ -1,8 +1,11 @@
 // npm run bench:layout — the same generated lake laid out two ways, side by side: in upload
 // order (as releases were written before issue 22) and clustered (sorted by code, then event
 // date, with the row groups ingest writes: server/src/ingest/lake-layout.ts). Each query runs
-// on both, alternately, in DuckDB in this process; prints per query the median time and bytes
-// read of each layout and their ratios. Bytes read are what DuckDB asked the kernel for
+// on both, alternately, in DuckDB in this process, asked as the server asks it: the planner
+// (server/src/query/plan-query.ts) picks the files from what the catalog lists of each release,
+// DuckDB's dialect names them in its scan (duckdb-dialect.ts scanParquet) and the filters are
+// written as the query compiler writes them. Prints per query the median time and bytes read of
+// each layout and their ratios. Bytes read are what DuckDB asked the kernel for
 // (/proc/self/io rchar, DuckDB's own file cache off), whether or not the page cache held them;
 // CPU is the process's user and system time over all DuckDB's threads, which a loaded machine
 // changes less than the wall-clock time. Options: --rows N (default 20000000), --runs N
@@ -14,9 +17,13 @@ import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { querySpecSchema, type Filter } from '@medlake/shared';
 import { numericTests } from '../server/src/demo/lab-tests.ts';
+import { duckDbDialect } from '../server/src/engines/duckdb/duckdb-dialect.ts';
 import { quoteLiteral } from '../server/src/engines/duckdb/duckdb-sql.ts';
+import { releaseFileName } from '../server/src/ingest/lake-keys.ts';
 import { rowGroupRows } from '../server/src/ingest/lake-layout.ts';
+import { planQuery, type CandidateRelease } from '../server/src/query/plan-query.ts';
 
 const { values } = parseArgs({
   options: {
@@ -62,17 +69,61 @@ await buildLakes(connection);
 
 const code = numericTests[0]!.code;
 const month = '2024-06';
-const queries = [
-  { name: 'one code', where: `code = ${quoteLiteral(code)}` },
+const queries: { name: string; where: Filter }[] = [
+  { name: 'one code', where: { op: 'code', codes: [code] } },
   {
     name: 'one code, one month',
-    where: `code = ${quoteLiteral(code)} AND month = ${quoteLiteral(month)}`,
+    where: {
+      and: [
+        { op: 'code', codes: [code] },
+        { op: 'months', from: month, to: month },
+      ],
+    },
   },
 ];
-const sqlOf = (layout: Layout, where: string) =>
-  `SELECT count(*) AS n, round(avg(value), 6) AS mean, count(DISTINCT patient) AS patients
-  FROM read_parquet(${quoteLiteral(path.join(folderOf(layout), '**', '*.parquet'))}, hive_partitioning = true)
-  WHERE ${where}`;
+
+/**
+ * The statement the server runs for a query on a layout: the files the planner reads from what
+ * the catalog lists of each release (one file a release, holding every code, so the code rules
+ * none out and the month rules out other months), named in DuckDB's scan, and the filter as the
+ * compiler writes it, its parameters inlined.
+ */
+function sqlOf(layout: Layout, where: Filter): string {
+  const candidates: CandidateRelease[] = Array.from({ length: hospitals * months }, (_, i) => {
+    const hospitalId = `h${String(Math.floor(i / months) + 1).padStart(2, '0')}`;
+    const monthText = `2024-${String((i % months) + 1).padStart(2, '0')}`;
+    return {
+      id: `${hospitalId}-${monthText}`,
+      hospitalId,
+      month: monthText,
+      folder: path.join(folderOf(layout), `hospital=${hospitalId}`, `month=${monthText}`),
+      fileCount: 1,
+      files: [{ file: releaseFileName(0), codes: numericTests.map((test) => test.code) }],
+    };
+  });
+  // The measures of the statement below: rows, the mean value, patients.
+  const spec = querySpecSchema.parse({
+    dataset: 'lab-results',
+    where,
+    measures: [
+      { fn: 'count', as: 'n' },
+      { fn: 'mean', column: 'value', as: 'mean' },
+      { fn: 'patients', as: 'patients' },
+    ],
+  });
+  const plan = planQuery(spec, candidates, { codeColumn: 'code' });
+  const files = plan.main.flatMap((release) =>
+    (release.readFiles ?? []).map((file) => path.join(release.folder, file)),
+  );
+  if (files.length !== plan.main.length) throw new Error('the planner read a release whole');
+  const conditions = [`("code" IN (${quoteLiteral(code)}))`];
+  if ('and' in where) {
+    conditions.push(`("month" >= ${quoteLiteral(month)} AND "month" <= ${quoteLiteral(month)})`);
+  }
+  return `SELECT count(*) AS n, round(avg(value), 6) AS mean, count(DISTINCT patient) AS patients
+  FROM ${duckDbDialect.scanParquet(files)} AS t
+  WHERE ${conditions.join(' AND ')}`;
+}
 
 const median = (list: number[]) =>
   [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)] ?? 0;
