@@ -9,7 +9,10 @@
 // profile of the compiled SQL), so that runs at several --rows make a scaling series. Beside the
 // times, the CPU time each side used (the server's process for the API, this one's for DuckDB):
 // on a machine shared with other work, a wall-clock ratio follows the scheduler as much as the
-// work, and the CPU ratio tells which of the two moved.
+// work, and the CPU ratio tells which of the two moved. The server's CPU is also split by thread
+// (its DuckDB threads, its JavaScript, V8's collector helpers), beside this process's DuckDB's
+// for the same SQL: what the service adds to a query's time is then either DuckDB working more
+// in the server, or other work in the server taking the cores from it, or neither (the machine).
 // Options: --rows N (total rows, default 50000000), --runs N (default 3; queries under a
 // second get more runs, up to 21), --dir DIR (where the lake is kept between runs), --only TEXT
 // (just the queries whose name contains it), --prime (with --only: the queries a full run asks
@@ -20,7 +23,7 @@
 // printed in milliseconds; what it adds to the quickest query is the service's fixed cost per
 // query. A run the API sheds as overloaded (a loaded machine) waits the Retry-After and is made
 // again, up to 10 times in a row, rather than ending the benchmark.
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -94,11 +97,45 @@ async function cpuSecondsOf(pid: number | 'self'): Promise<number> {
 }
 
 /**
+ * CPU seconds each thread of a process has used, by thread id, with the thread's name (Linux).
+ * In the server, DuckDB's threads are named libuv-worker (the first query starts them from a
+ * thread of Node's pool, whose name they inherit), its JavaScript runs in MainThread, and V8's
+ * garbage collector helps itself with V8Worker threads.
+ */
+async function threadCpuOf(pid: number): Promise<Map<string, { name: string; cpu: number }>> {
+  const threads = new Map<string, { name: string; cpu: number }>();
+  for (const id of await readdir(`/proc/${pid}/task`).catch(() => [])) {
+    const stat = await readFile(`/proc/${pid}/task/${id}/stat`, 'utf8').catch(() => '');
+    if (!stat) continue;
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    threads.set(id, {
+      name: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')),
+      cpu: (Number(fields[11]) + Number(fields[12])) / 100,
+    });
+  }
+  return threads;
+}
+
+/** The CPU seconds the threads used between two readings, summed by thread name. */
+function cpuByThreadName(
+  before: Map<string, { name: string; cpu: number }>,
+  after: Map<string, { name: string; cpu: number }>,
+): Record<string, number> {
+  const byName: Record<string, number> = {};
+  for (const [id, thread] of after) {
+    const used = thread.cpu - (before.get(id)?.cpu ?? 0);
+    if (used > 0) byName[thread.name] = (byName[thread.name] ?? 0) + used;
+  }
+  return byName;
+}
+
+/**
  * A run's wall-clock seconds, the bytes its process read, and the CPU seconds its process used:
  * on a machine shared with other work, the wall-clock time follows the scheduler and the CPU
- * time the work done, so a ratio in both tells the two apart.
+ * time the work done, so a ratio in both tells the two apart. For an API run, also the server's
+ * CPU by thread name.
  */
-type Measured = { seconds: number; bytes: number; cpu: number };
+type Measured = { seconds: number; bytes: number; cpu: number; threads?: Record<string, number> };
 
 /** How many times in a row a run the API sheds as overloaded is made again before giving up. */
 const overloadedRetries = 10;
@@ -140,6 +177,7 @@ async function overloadedFor(response: Response): Promise<number | undefined> {
 async function apiRun(spec: object, as: Record<string, string>): Promise<Measured | number> {
   const before = await bytesReadBy(server.pid);
   const cpuBefore = await cpuSecondsOf(server.pid);
+  const threadsBefore = await threadCpuOf(server.pid);
   const started = performance.now();
   // One round trip: the submit waits for the end and brings the first page along.
   const response = await fetch(`${base}/api/v1/queries?wait=30`, {
@@ -172,6 +210,7 @@ async function apiRun(spec: object, as: Record<string, string>): Promise<Measure
     seconds,
     bytes: (await bytesReadBy(server.pid)) - before,
     cpu: (await cpuSecondsOf(server.pid)) - cpuBefore,
+    threads: cpuByThreadName(threadsBefore, await threadCpuOf(server.pid)),
   };
 }
 
@@ -290,6 +329,11 @@ try {
     ].map(timesOf) as [number[], number[], number[], number[]];
     const bytesOf = (list: Measured[]) => median(list.map((measured) => measured.bytes));
     const cpuOf = (list: Measured[]) => median(list.map((measured) => measured.cpu));
+    // The server's CPU by thread name over the aggregate user's runs, the busiest first.
+    const threadNames = [...new Set(apiRuns.flatMap((run) => Object.keys(run.threads ?? {})))];
+    const serverThreads = threadNames
+      .map((name) => ({ name, cpu: median(apiRuns.map((run) => run.threads?.[name] ?? 0)) }))
+      .sort((a, b) => b.cpu - a.cpu);
     const cpuRatio = (side: Measured, hand: Measured | undefined) =>
       hand && hand.cpu > 0 && side.cpu > 0 ? side.cpu / hand.cpu : 1;
     // What the aggregate user's run took more than the row-level one's, by who went first.
@@ -342,6 +386,9 @@ try {
     );
     console.log(
       `    CPU (the server's process for the API, this one's for DuckDB): medlake API ${result.cpu.api.toFixed(3)} s, same SQL ${result.cpu.compiled.toFixed(3)} s, hand-written ${result.cpu.handWritten.toFixed(3)} s; in CPU, medlake API / hand-written ${result.cpu.handRatio.toFixed(2)}, same SQL / hand-written ${result.cpu.compiledHandRatio.toFixed(2)} (medians)`,
+    );
+    console.log(
+      `    the server's CPU by thread for the API (medians; DuckDB's threads are libuv-worker): ${serverThreads.map((thread) => `${thread.name} ${thread.cpu.toFixed(3)} s`).join(', ')}; this process's for the same SQL ${result.cpu.compiled.toFixed(3)} s`,
     );
   }
 } finally {
