@@ -62,7 +62,11 @@ try {
   // other work, a steadier figure than the wall clock.
   const cpuBefore = process.cpuUsage();
   // When each phase started, to show where the time goes.
-  const phases: Array<[string, number]> = [];
+  const phases: Array<[string, number, number]> = [];
+  const cpuNow = () => {
+    const used = process.cpuUsage(cpuBefore);
+    return (used.user + used.system) / 1e6;
+  };
   // The highest resident memory seen in each phase, sampled while DuckDB works on its threads
   // (the vault's work is synchronous, and shows only in the process's overall peak).
   const phasePeakRss: Record<string, number> = {};
@@ -80,7 +84,8 @@ try {
     source: { file: csv },
     onProgress: (progress) => {
       sample();
-      if (phases.at(-1)?.[0] !== progress.phase) phases.push([progress.phase, performance.now()]);
+      if (phases.at(-1)?.[0] !== progress.phase)
+        phases.push([progress.phase, performance.now(), cpuNow()]);
       sample();
     },
   }).finally(() => clearInterval(sampler));
@@ -92,14 +97,21 @@ try {
   const phaseSeconds = Object.fromEntries(
     phases.map(([phase, at], index) => [phase, ((phases[index + 1]?.[1] ?? finished) - at) / 1000]),
   );
+  // The CPU time of each phase (every thread): where it is near the phase's wall time, one of
+  // the two cores was idle.
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+  const phaseCpuSeconds = Object.fromEntries(
+    phases.map(([phase, , at], index) => [phase, (phases[index + 1]?.[2] ?? cpuSeconds) - at]),
+  );
   const ingestPeakRssBytes = highWaterMark ? readHighWaterMark() : undefined;
   const peakRssBytes = process.resourceUsage().maxRSS * 1024;
   console.log(
     JSON.stringify({
       seconds,
-      cpuSeconds: (cpu.user + cpu.system) / 1e6,
+      cpuSeconds,
       rows: result.rows,
       phaseSeconds,
+      phaseCpuSeconds,
       phasePeakRss,
       peakRssBytes,
       ingestPeakRssBytes,

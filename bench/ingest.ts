@@ -66,6 +66,8 @@ type Measurement = {
   peakRssBytes: number;
   rows?: number;
   phaseSeconds?: Record<string, number>;
+  /** The CPU time of each phase: near its wall time, one of two cores was idle. */
+  phaseCpuSeconds?: Record<string, number>;
   phasePeakRss?: Record<string, number>;
   /** The peak from the start of the timed ingest on, where the kernel can tell. */
   ingestPeakRssBytes?: number;
@@ -124,9 +126,10 @@ async function compare(
   const peak = Math.max(...medlake.map((m) => m.peakRssBytes));
   const ingestPeak = Math.max(...medlake.map((m) => m.ingestPeakRssBytes ?? 0));
   const setupPeak = Math.max(...medlake.map((m) => m.setupPeakRssBytes ?? 0));
-  const phases = Object.entries(ours.phaseSeconds ?? {}).map(
-    ([phase, s]) => `${phase} ${s.toFixed(2)} s`,
-  );
+  const phases = Object.entries(ours.phaseSeconds ?? {}).map(([phase, s]) => {
+    const cpu = ours.phaseCpuSeconds?.[phase];
+    return `${phase} ${s.toFixed(2)} s${cpu === undefined ? '' : ` (CPU ${cpu.toFixed(2)} s)`}`;
+  });
   console.log(
     `  ${baselineName} (baseline), best of ${runs}: ${base.seconds.toFixed(2)} s, ${throughput(base.seconds)}`,
   );

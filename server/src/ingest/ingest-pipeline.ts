@@ -40,6 +40,24 @@ import { firstStrayLineBreak } from './stray-line-break.ts';
  */
 const pseudonymBatch = 50_000;
 
+/**
+ * The report's figures that the staged rows and the problems give, without the pseudonyms or the
+ * release: the engine computes them while the vault works on a batch of patient ids.
+ */
+type StagedFigures = {
+  unitCounts: Map<string, { unconvertible: number; implausible: number }>;
+  rejectedByReason: Record<string, number>;
+  redactedValues: number;
+  datesAndZip: DatesAndZipCounts;
+};
+
+/** Rows dated outside the month and the window, and ZIP codes padded or emptied. */
+type DatesAndZipCounts = {
+  eventsOutsideMonth: number;
+  eventsOutsideWindow?: number;
+  zipCodes?: { padded: number; emptied: number };
+};
+
 /** A problem's row as the pipeline reads it back. */
 type ProblemRow = {
   record: bigint | number | null;
@@ -86,6 +104,8 @@ class IngestPipeline {
   /** The conversion to canonical units, where the contract asks for one (unit-step.ts). */
   readonly #units: UnitSql | undefined;
   #unconvertibleUnits: UnitPair[] = [];
+  /** Set while the vault works (#besideTheVault), read by the report. */
+  #figures: Partial<StagedFigures> = {};
 
   constructor(runner: IngestRunner, request: IngestRequest) {
     this.#runner = runner;
@@ -113,7 +133,7 @@ class IngestPipeline {
     await this.#checkRows();
     const failure = await this.#failureIfAny();
     if (failure) return failure;
-    await this.#pseudonymize();
+    await this.#pseudonymize(this.#besideTheVault());
     const files = await this.#write();
     this.#progress('profiling', null, null);
     const pairsWritten = await this.#writePairs();
@@ -350,7 +370,7 @@ class IngestPipeline {
    * whole in the vault's work: the engine keeps the distinct ids, and hands out a batch at a
    * time.
    */
-  async #pseudonymize(): Promise<void> {
+  async #pseudonymize(beside: Array<() => Promise<void>>): Promise<void> {
     const patient = columnAlias(this.#rules.patient());
     const started = performance.now();
     this.#progress('pseudonymizing', 0, null);
@@ -365,14 +385,81 @@ class IngestPipeline {
         started,
         counting: 'patients',
       });
+    const pending = [...beside];
     async function* batches(): AsyncGenerator<PseudonymBatch> {
       for (let from = 0; from < ids.total; from += pseudonymBatch) {
-        yield await request.pseudonymizePatients(await ids.slice(from, pseudonymBatch));
+        const batch = await ids.slice(from, pseudonymBatch);
+        // The engine's next statement starts here and runs on its own threads while the vault
+        // works on the batch, on this one (synchronously, when it is local): its work is then
+        // done beside the vault's rather than after it, with a core otherwise idle.
+        const engine = pending.shift()?.();
+        let pseudonyms: PseudonymBatch;
+        try {
+          pseudonyms = await request.pseudonymizePatients(batch);
+        } catch (error) {
+          // The vault's error is the one to tell; the engine's statement is let finish first.
+          await engine?.catch(() => undefined);
+          throw error;
+        }
+        await engine;
+        yield pseudonyms;
         progress(Math.min(ids.total, from + pseudonymBatch));
       }
     }
     await this.#runner.registerPseudonyms(batches());
     await ids.close();
+    for (const work of pending) await work();
+  }
+
+  /**
+   * The statements that need neither the pseudonyms nor the release, each run while the vault
+   * works on a batch of ids (#pseudonymize): the rows left out and the values emptied, which the
+   * write joins, and the report's figures from the staged rows and the problems. One statement
+   * each, so that each starts before the vault's batch does.
+   */
+  #besideTheVault(): Array<() => Promise<void>> {
+    const figures = this.#figures;
+    const work: Array<() => Promise<void>> = [];
+    if (this.#skipsRows || this.#redactedPositions.size > 0) {
+      work.push(() =>
+        this.#runner.table(
+          'row_actions',
+          `SELECT record, bool_or(action <> 'redact') AS skipped,
+            ${this.#sql.collectSet('position')} FILTER (WHERE action = 'redact') AS redacted
+          FROM problems WHERE rule >= 0 GROUP BY record`,
+        ),
+      );
+    }
+    work.push(
+      async () => {
+        figures.datesAndZip = await this.#datesAndZipCounts();
+      },
+      async () => {
+        figures.rejectedByReason = await this.#rejectedByReason();
+      },
+      async () => {
+        figures.redactedValues = await this.#count(
+          "SELECT count(*) AS n FROM (SELECT DISTINCT record, position FROM problems WHERE action = 'redact') r",
+        );
+      },
+      async () => {
+        figures.unitCounts = await this.#unitCounts();
+      },
+    );
+    return work;
+  }
+
+  /** Rows left out, by the problem's code. */
+  async #rejectedByReason(): Promise<Record<string, number>> {
+    const rejectedByReason: Record<string, number> = {};
+    const reasons = await this.#runner.rows<{ code: string; n: bigint | number }>(`
+      SELECT code, count(DISTINCT line) + count(DISTINCT record) AS n FROM problems WHERE rule < 0 GROUP BY code
+      UNION ALL
+      SELECT code, count(DISTINCT record) AS n FROM problems WHERE rule >= 0 AND action <> 'redact' GROUP BY code`);
+    for (const row of reasons) {
+      rejectedByReason[row.code] = (rejectedByReason[row.code] ?? 0) + Number(row.n);
+    }
+    return rejectedByReason;
   }
 
   /**
@@ -382,17 +469,10 @@ class IngestPipeline {
   async #write(): Promise<string[]> {
     const expressions = await this.#outputExpressions();
     const patient = columnAlias(this.#rules.patient());
-    // Rows left out and values emptied, one row per record, joined rather than looked up with
-    // IN (subquery): DuckDB cannot tell the progress of a statement with such a lookup.
+    // Rows left out and values emptied, one row per record (made beside the vault), joined
+    // rather than looked up with IN (subquery): DuckDB cannot tell the progress of a statement
+    // with such a lookup.
     const actions = this.#skipsRows || this.#redactedPositions.size > 0;
-    if (actions) {
-      await this.#runner.table(
-        'row_actions',
-        `SELECT record, bool_or(action <> 'redact') AS skipped,
-          ${this.#sql.collectSet('position')} FILTER (WHERE action = 'redact') AS redacted
-        FROM problems WHERE rule >= 0 GROUP BY record`,
-      );
-    }
     const query = `
       SELECT ${expressions.join(',\n ')}
       FROM accepted s JOIN patient_map p ON s.${patient} = p.real
@@ -599,11 +679,7 @@ class IngestPipeline {
    * codes padded or stored empty: one pass over the staged rows for every figure the contract
    * has, where a pass per figure read them twice on the benchmark's contract.
    */
-  async #datesAndZipCounts(): Promise<{
-    eventsOutsideMonth: number;
-    eventsOutsideWindow?: number;
-    zipCodes?: { padded: number; emptied: number };
-  }> {
+  async #datesAndZipCounts(): Promise<DatesAndZipCounts> {
     const reference = this.#rules.ageReference() ?? this.#rules.byRole('event_date')[0];
     const month = `DATE '${this.#request.plan.month}-01'`;
     const outsideMonth = reference
@@ -676,7 +752,10 @@ class IngestPipeline {
       (pairsWritten ? await this.#totalsFromFooters() : undefined) ??
       (await this.#runner.rows(totalsQuery(contract, sql)))[0];
     const codes = codesQuery(contract, sql);
-    const unitCounts = await this.#unitCounts();
+    const { unitCounts, rejectedByReason, redactedValues, datesAndZip } = this.#figures;
+    if (!unitCounts || !rejectedByReason || redactedValues === undefined || !datesAndZip) {
+      throw new Error("the staged rows' figures are computed beside the vault, before the report");
+    }
     const profiled = {
       ...totalsOf(contract, totals),
       codes: codes
@@ -690,25 +769,13 @@ class IngestPipeline {
         : [],
     };
 
-    const rejectedByReason: Record<string, number> = {};
-    const reasons = await this.#runner.rows<{ code: string; n: bigint | number }>(`
-      SELECT code, count(DISTINCT line) + count(DISTINCT record) AS n FROM problems WHERE rule < 0 GROUP BY code
-      UNION ALL
-      SELECT code, count(DISTINCT record) AS n FROM problems WHERE rule >= 0 AND action <> 'redact' GROUP BY code`);
-    for (const row of reasons) {
-      rejectedByReason[row.code] = (rejectedByReason[row.code] ?? 0) + Number(row.n);
-    }
-    const redactions = await this.#count(
-      "SELECT count(*) AS n FROM (SELECT DISTINCT record, position FROM problems WHERE action = 'redact') r",
-    );
-
     return {
       ...profiled,
       rejectedRows: this.#rejected.rows,
       rejectedByReason,
       rejectedSamples: this.#rejected.problems,
-      redactedValues: redactions,
-      ...(await this.#datesAndZipCounts()),
+      redactedValues,
+      ...datesAndZip,
       ...(this.#units ? { unconvertibleUnits: this.#unconvertibleUnits.slice(0, 100) } : {}),
     };
   }
