@@ -125,34 +125,78 @@ describe('query worker, with queries that take a while', () => {
   }, 120_000);
 
   it('stops the run of a submit the catalog refuses, and records nothing of it', async () => {
+    // The engine runs each job's statement but holds its answer until the run is stopped, so
+    // that the first job is still running when it is listed and cancelled, however fast the
+    // machine: a heavy query that ended first would be listed as succeeded, or end between
+    // the cancel and the heartbeat that carries it.
+    const held: AbortSignal[] = [];
+    let reached = () => undefined as void;
+    const firstReached = new Promise<void>((resolve) => (reached = resolve));
+    const rows: QueryEngine['rows'] = async (statement, options) => {
+      const signal = options?.signal;
+      if (!signal) return platform.engine.rows(statement, options);
+      held.push(signal);
+      reached();
+      const answer = platform.engine.rows(statement, options);
+      await new Promise<void>((resolve) => {
+        if (signal.aborted) resolve();
+        else signal.addEventListener('abort', () => resolve(), { once: true });
+      });
+      // The engine stops on the same signal, or has finished: either way no answer goes on.
+      await answer.catch(() => undefined);
+      throw signal.reason;
+    };
     // Room in the worker for both, but the user may have one query waiting.
     const one = {
       ...platform,
       env: { ...platform.env, MEDLAKE_QUERY_QUEUE_PER_USER: 1, MEDLAKE_QUERY_CONCURRENCY: 2 },
+      engine: { ...platform.engine, rows },
     };
-    const worker = startQueryWorker(one, { logger: createLogger('silent'), pollMs: 50 });
+    const listed = () => listQueries(one, user, { page: 1, pageSize: 100 });
+    // No poll while the test runs: a look at the queue under way would leave the second submit
+    // no place to start in, and its run would not be tried.
+    const worker = startQueryWorker(one, {
+      logger: createLogger('silent'),
+      heartbeatMs: 100,
+      pollMs: 600_000,
+    });
     try {
       await worker.ready;
+      const submits = () =>
+        one.audit.search({ action: 'query.submit', actor: user.email }, { page: 1, pageSize: 100 });
+      const before = { audited: (await submits()).total, listed: (await listed()).total };
       const first = await submitQuery(one, { user, source: 'test' }, heavy, { startHere: true });
       expect(first.status).toBe('running');
+      // The first job's statement is in the engine, held, before the second submit.
+      await firstReached;
       await expect(
         submitQuery(one, { user, source: 'test' }, heavy, { startHere: true }),
       ).rejects.toMatchObject({
         code: 'queue_full',
       });
-      const audited = await one.audit.search(
-        { action: 'query.submit', actor: user.email },
-        { page: 1, pageSize: 100 },
+      // The refused submit's run is stopped as its record fails, before the refusal is
+      // answered: if it reached the engine, its statement is stopped already.
+      expect(held.slice(1).map((signal) => (signal.reason as Error | undefined)?.message)).toEqual(
+        held.slice(1).map(() => 'the query could not be recorded'),
       );
+      expect(held[0]?.aborted).toBe(false);
+      // One submit recorded, with its one audit entry; of the refused one, neither.
+      const audited = await submits();
       expect(audited.entries.filter((entry) => entry.target === `query:${first.id}`)).toHaveLength(
         1,
       );
-      const listed = await listQueries(one, user, { page: 1, pageSize: 100 });
-      expect(listed.jobs.filter((job) => job.status === 'running').map((job) => job.id)).toEqual([
+      expect(audited.total).toBe(before.audited + 1);
+      const jobs = await listed();
+      expect(jobs.total).toBe(before.listed + 1);
+      expect(jobs.jobs.filter((job) => job.status === 'running').map((job) => job.id)).toEqual([
         first.id,
       ]);
       await cancelQuery(one, { user, source: 'test' }, first.id);
-      expect((await waitForQuery(one, user, first.id, 60)).status).toBe('cancelled');
+      const cancelled = await waitForQuery(one, user, first.id, 60);
+      expect(cancelled).toMatchObject({
+        status: 'cancelled',
+        error: { message: 'cancelled by the user' },
+      });
     } finally {
       await worker.stop();
     }
