@@ -13,8 +13,8 @@
 // (its DuckDB threads, its JavaScript, V8's collector helpers), beside this process's DuckDB's
 // for the same SQL: what the service adds to a query's time is then either DuckDB working more
 // in the server, or other work in the server taking the cores from it, or neither (the machine).
-// Options: --rows N (total rows, default 50000000), --runs N (default 3; queries under a
-// second get more runs, up to 21), --dir DIR (where the lake is kept between runs), --only TEXT
+// Options: --rows N (total rows, default 50000000), --runs N (default 3; queries under two
+// seconds get more runs, up to 21), --dir DIR (where the lake is kept between runs), --only TEXT
 // (just the queries whose name contains it), --prime (with --only: the queries a full run asks
 // before the first one chosen are asked once first, untimed, so that the release ledger holds
 // what it holds in a full run when the chosen ones come). Each API run is also made as a
@@ -301,8 +301,11 @@ try {
     await viaApi(query.spec);
     await viaApi(query.spec, rowLevelHeaders);
     // A query of a tenth of a second varies by more than a tenth from run to run: short ones
-    // are run until each side has had about two seconds, so that their median is steady.
-    const samples = Math.max(runs, Math.min(maxShortRuns, Math.ceil(2 / warmup.seconds)));
+    // are run until each side has had about six seconds, so that their median is steady. The
+    // fixed cost is the median of differences of a few milliseconds between two such runs
+    // (0.3 s of SQL at 50 M rows, ±15 % from run to run): seven runs left it between 4 and
+    // 53 ms from one invocation to the next, idle.
+    const samples = Math.max(runs, Math.min(maxShortRuns, Math.ceil(6 / warmup.seconds)));
     const compiledRuns: Measured[] = [];
     const handRuns: Measured[] = [];
     const apiRuns: Measured[] = [];
