@@ -38,7 +38,7 @@ import { firstStrayLineBreak } from './stray-line-break.ts';
  * statements that the vault's per-statement cost stays negligible, and well under Spark
  * Connect's message limit.
  */
-const pseudonymBatch = 50_000;
+const defaultPseudonymBatch = 50_000;
 
 /**
  * The report's figures that the staged rows and the problems give, without the pseudonyms or the
@@ -386,22 +386,32 @@ class IngestPipeline {
         counting: 'patients',
       });
     const pending = [...beside];
+    const pseudonymBatch = request.pseudonymBatch ?? defaultPseudonymBatch;
     async function* batches(): AsyncGenerator<PseudonymBatch> {
       for (let from = 0; from < ids.total; from += pseudonymBatch) {
         const batch = await ids.slice(from, pseudonymBatch);
         // The engine's next statement starts here and runs on its own threads while the vault
         // works on the batch, on this one (synchronously, when it is local): its work is then
         // done beside the vault's rather than after it, with a core otherwise idle.
-        const engine = pending.shift()?.();
+        // Its outcome is taken at once: a statement that fails while the vault's answer is
+        // still on its way (a vault service's) would otherwise be a rejection left unhandled
+        // for that long, which ends the server's process.
+        const engine = pending
+          .shift()?.()
+          .then(
+            () => undefined,
+            (error: unknown) => ({ error }),
+          );
         let pseudonyms: PseudonymBatch;
         try {
           pseudonyms = await request.pseudonymizePatients(batch);
         } catch (error) {
           // The vault's error is the one to tell; the engine's statement is let finish first.
-          await engine?.catch(() => undefined);
+          await engine;
           throw error;
         }
-        await engine;
+        const failed = await engine;
+        if (failed) throw failed.error;
         yield pseudonyms;
         progress(Math.min(ids.total, from + pseudonymBatch));
       }

@@ -68,6 +68,11 @@ export type IngestRequest = {
   /** Patient pseudonyms (and date shifts) from the vault, for the distinct ids of the upload. */
   pseudonymizePatients: PseudonymLookup;
   /**
+   * Patient ids sent to the vault at once; 50,000 unless set. Tests set a few, so that a small
+   * upload goes to the vault in several batches.
+   */
+  pseudonymBatch?: number;
+  /**
    * A secret for linkage columns (an encounter id): they become a keyed hash, the same for the
    * same value and hospital, reversible by nobody who lacks the vault's key.
    */
