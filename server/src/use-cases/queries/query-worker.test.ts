@@ -22,6 +22,41 @@ const heavy = {
   ],
 };
 
+/**
+ * An engine that runs each job's statement on `engine` but holds its answer until the run is
+ * stopped (cancel, time limit, server stop, failed record), so that a job is still running when
+ * a test stops it, however fast the machine: a heavy query that ended first would succeed, and
+ * the worker sees a cancel only at a heartbeat. `held` has the signal of each held run, in the
+ * order the statements reached the engine; `reached(n)` resolves once `n` of them have.
+ */
+function holdAnswers(engine: QueryEngine) {
+  const held: AbortSignal[] = [];
+  const arrivals: (() => void)[] = [];
+  const rows: QueryEngine['rows'] = async (statement, options) => {
+    const signal = options?.signal;
+    if (!signal) return engine.rows(statement, options);
+    held.push(signal);
+    for (const next of arrivals.splice(0)) next();
+    const answer = engine.rows(statement, options);
+    await new Promise<void>((resolve) => {
+      if (signal.aborted) resolve();
+      else signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+    // The engine stops on the same signal, or has finished: either way no answer goes on.
+    await answer.catch(() => undefined);
+    throw signal.reason;
+  };
+  const reached = (count = 1) =>
+    new Promise<void>((resolve) => {
+      const look = () => {
+        if (held.length >= count) resolve();
+        else arrivals.push(look);
+      };
+      look();
+    });
+  return { engine: { ...engine, rows }, held, reached };
+}
+
 describe('query worker, with queries that take a while', () => {
   let platform: TestPlatform;
   let user: User;
@@ -87,11 +122,19 @@ describe('query worker, with queries that take a while', () => {
   }, 60_000);
 
   it('puts a running query back in the queue when the server stops, and runs it after', async () => {
-    const first = startQueryWorker(platform, { logger: createLogger('silent'), pollMs: 50 });
+    // The first worker's run is held in the engine until the stop; the second runs on DuckDB.
+    const holding = holdAnswers(platform.engine);
+    const first = startQueryWorker(
+      { ...platform, engine: holding.engine },
+      { logger: createLogger('silent'), pollMs: 50 },
+    );
     const job = await submitQuery(platform, { user, source: 'test' }, heavy);
     first.wake();
-    await untilRunning(platform, job.id, 100);
+    await holding.reached();
+    expect(await getQuery(platform, user, job.id)).toMatchObject({ status: 'running' });
     await first.stop();
+    expect(holding.held).toHaveLength(1);
+    expect(holding.held[0]?.aborted).toBe(true);
     expect(await getQuery(platform, user, job.id)).toMatchObject({ status: 'queued', error: null });
     const second = startQueryWorker(platform, { logger: createLogger('silent'), pollMs: 50 });
     try {
@@ -103,17 +146,24 @@ describe('query worker, with queries that take a while', () => {
   }, 120_000);
 
   it('starts a submit at once in a worker of this process, and puts it back in the queue when the server stops', async () => {
-    const first = startQueryWorker(platform, { logger: createLogger('silent'), pollMs: 50 });
+    // The first worker's run is held in the engine until the stop; the second runs on DuckDB.
+    // No poll in the first: the job must reach it through the submit.
+    const holding = holdAnswers(platform.engine);
+    const held = { ...platform, engine: holding.engine };
+    const first = startQueryWorker(held, { logger: createLogger('silent'), pollMs: 600_000 });
     await first.ready;
     // No wake-up: the submit hands its job to the worker, which the catalog records with it.
-    const job = await submitQuery(platform, { user, source: 'test' }, heavy, { startHere: true });
+    const job = await submitQuery(held, { user, source: 'test' }, heavy, { startHere: true });
     expect(job).toMatchObject({ status: 'running', attempts: 1 });
     const audited = await platform.audit.search(
       { action: 'query.submit', target: `query:${job.id}` },
       { page: 1, pageSize: 10 },
     );
     expect(audited.total).toBe(1);
+    await holding.reached();
     await first.stop();
+    expect(holding.held).toHaveLength(1);
+    expect(holding.held[0]?.aborted).toBe(true);
     expect(await getQuery(platform, user, job.id)).toMatchObject({ status: 'queued', error: null });
     const second = startQueryWorker(platform, { logger: createLogger('silent'), pollMs: 50 });
     try {
@@ -129,28 +179,13 @@ describe('query worker, with queries that take a while', () => {
     // that the first job is still running when it is listed and cancelled, however fast the
     // machine: a heavy query that ended first would be listed as succeeded, or end between
     // the cancel and the heartbeat that carries it.
-    const held: AbortSignal[] = [];
-    let reached = () => undefined as void;
-    const firstReached = new Promise<void>((resolve) => (reached = resolve));
-    const rows: QueryEngine['rows'] = async (statement, options) => {
-      const signal = options?.signal;
-      if (!signal) return platform.engine.rows(statement, options);
-      held.push(signal);
-      reached();
-      const answer = platform.engine.rows(statement, options);
-      await new Promise<void>((resolve) => {
-        if (signal.aborted) resolve();
-        else signal.addEventListener('abort', () => resolve(), { once: true });
-      });
-      // The engine stops on the same signal, or has finished: either way no answer goes on.
-      await answer.catch(() => undefined);
-      throw signal.reason;
-    };
+    const holding = holdAnswers(platform.engine);
+    const held = holding.held;
     // Room in the worker for both, but the user may have one query waiting.
     const one = {
       ...platform,
       env: { ...platform.env, MEDLAKE_QUERY_QUEUE_PER_USER: 1, MEDLAKE_QUERY_CONCURRENCY: 2 },
-      engine: { ...platform.engine, rows },
+      engine: holding.engine,
     };
     const listed = () => listQueries(one, user, { page: 1, pageSize: 100 });
     // No poll while the test runs: a look at the queue under way would leave the second submit
@@ -168,7 +203,7 @@ describe('query worker, with queries that take a while', () => {
       const first = await submitQuery(one, { user, source: 'test' }, heavy, { startHere: true });
       expect(first.status).toBe('running');
       // The first job's statement is in the engine, held, before the second submit.
-      await firstReached;
+      await holding.reached();
       await expect(
         submitQuery(one, { user, source: 'test' }, heavy, { startHere: true }),
       ).rejects.toMatchObject({
@@ -203,10 +238,15 @@ describe('query worker, with queries that take a while', () => {
   }, 120_000);
 
   it('cancels a running query', async () => {
-    const finished = await run(platform, async (id) => {
-      await untilRunning(platform, id, 100);
+    // The run is held in the engine until it is stopped: cancelled by the user, or never.
+    const holding = holdAnswers(platform.engine);
+    const finished = await run({ ...platform, engine: holding.engine }, async (id) => {
+      await holding.reached();
+      expect((await getQuery(platform, user, id)).status).toBe('running');
       await cancelQuery(platform, { user, source: 'test' }, id);
     });
+    expect(holding.held).toHaveLength(1);
+    expect((holding.held[0]?.reason as Error | undefined)?.message).toBe('cancelled by the user');
     expect(finished.status).toBe('cancelled');
     expect(finished.error?.message).toBe('cancelled by the user');
   }, 60_000);
