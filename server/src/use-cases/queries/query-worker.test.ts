@@ -73,7 +73,8 @@ describe('query worker, with queries that take a while', () => {
 
   afterAll(() => platform.dispose());
 
-  async function run(on: Platform, act?: (id: string) => Promise<void>) {
+  /** Runs the heavy query on a worker of its own; waits `seconds` at most for its end. */
+  async function run(on: Platform, act?: (id: string) => Promise<void>, seconds = 60) {
     const worker = startQueryWorker(on, {
       logger: createLogger('silent'),
       heartbeatMs: 100,
@@ -83,7 +84,7 @@ describe('query worker, with queries that take a while', () => {
       const job = await submitQuery(on, { user, source: 'test' }, heavy);
       worker.wake();
       await act?.(job.id);
-      return await waitForQuery(on, user, job.id, 60);
+      return await waitForQuery(on, user, job.id, seconds);
     } finally {
       await worker.stop();
     }
@@ -112,12 +113,22 @@ describe('query worker, with queries that take a while', () => {
   }, 120_000);
 
   it('stops a query that runs past the time limit', async () => {
-    const limited = { ...platform, env: { ...platform.env, MEDLAKE_QUERY_TIMEOUT_SECONDS: 1 } };
-    const finished = await run(limited);
+    // The run is held in the engine until it is stopped, so that only the limit can end it:
+    // a heavy query that ended within the second would succeed. Its end is awaited for far
+    // longer than the limit, but less than the test's time, so that a limit that never
+    // comes fails on the assertions below.
+    const limitMessage = 'the query ran longer than its limit of 1 seconds and was stopped';
+    const holding = holdAnswers(platform.engine);
+    const limited = {
+      ...platform,
+      env: { ...platform.env, MEDLAKE_QUERY_TIMEOUT_SECONDS: 1 },
+      engine: holding.engine,
+    };
+    const finished = await run(limited, undefined, 30);
+    expect(holding.held).toHaveLength(1);
+    expect((holding.held[0]?.reason as Error | undefined)?.message).toBe(limitMessage);
     expect(finished.status).toBe('failed');
-    expect(finished.error?.message).toBe(
-      'the query ran longer than its limit of 1 seconds and was stopped',
-    );
+    expect(finished.error?.message).toBe(limitMessage);
     expect(finished.resultKey).toBeNull();
   }, 60_000);
 
