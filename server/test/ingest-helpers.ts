@@ -1,8 +1,11 @@
-import { existsSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { createReadStream, existsSync } from 'node:fs';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { datasetContractSchema } from '@medlake/shared';
+import { readHeader, resolveHeader } from '../src/ingest/ingest-plan.ts';
+import type { IngestRequest } from '../src/ingest/ingest-types.ts';
 import type { Platform } from '../src/platform.ts';
 import { testActor } from './helper.ts';
 import { ingestUpload, type IngestResult } from '../src/use-cases/ingest-upload.ts';
@@ -32,6 +35,44 @@ export function synthea(name: '2020-12' | '2021-03' | '2021-04' | 'all'): string
 
 export const contractFile = (name: 'synthea-observations' | 'lab-results') =>
   path.join(repositoryRoot, 'server', 'config', 'contracts', `${name}.json`);
+
+/**
+ * What an ingest engine is asked to do with a lab-results export (generateExports) of hospital
+ * h01 for `month`: the shipped contract, the file's own header, 128 MB files.
+ */
+export async function labResultsIngestRequest(
+  csv: string,
+  options: Pick<IngestRequest, 'target' | 'pseudonymizePatients' | 'pseudonymBatch'> & {
+    month: string;
+    idSpace?: string;
+  },
+): Promise<IngestRequest> {
+  const contract = datasetContractSchema.parse(
+    JSON.parse(await readFile(contractFile('lab-results'), 'utf8')),
+  );
+  const header = await readHeader(createReadStream(csv), contract.delimiter);
+  if (!('fields' in header)) throw new Error('the generated export has no header');
+  return {
+    plan: {
+      contract,
+      hospitalId: 'h01',
+      month: options.month,
+      fileName: path.basename(csv),
+      source: resolveHeader(header.fields, contract).source,
+      restrictedZip3: [],
+    },
+    source: csv,
+    sourceBytes: (await stat(csv)).size,
+    openSource: async () => createReadStream(csv),
+    target: options.target,
+    fileBytes: 128 * 2 ** 20,
+    pseudonymizePatients: options.pseudonymizePatients,
+    ...(options.pseudonymBatch ? { pseudonymBatch: options.pseudonymBatch } : {}),
+    linkageKey: 'a'.repeat(64),
+    idSpace: options.idSpace ?? 'hospital:h01',
+    maxReportedProblems: 10,
+  };
+}
 
 /** Adds the `synthea` hospital and the dataset of the given contract. */
 export async function prepareDataset(

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,12 +13,11 @@ import {
 } from '../../test/ingest-helpers.ts';
 import { readParquetObjects } from '../../test/parquet.ts';
 import { publishedObjects } from '../../test/published-objects.ts';
+import { startVaultService, type TestVaultService } from '../../test/vault-service.ts';
 import { jobsRepository } from '../catalog/jobs-repository.ts';
 import { releasesRepository } from '../catalog/releases-repository.ts';
-import { createLogger } from '../logger.ts';
 import { ingestJobKind } from '../use-cases/ingest-upload.ts';
 import { makeVaultCertificates, vaultCertificateFiles } from '../vault/vault-certificates.ts';
-import { buildVaultService } from '../vault/vault-service.ts';
 import { openVault, type Vault } from '../vault/vault.ts';
 
 /** One more patient than the ingest sends the vault at once: the upload takes two batches. */
@@ -34,7 +33,7 @@ const patients = 50_001;
 describe('the vault service failing between batches of an upload', () => {
   let scratch: string;
   let vault: Vault;
-  let service: Awaited<ReturnType<typeof buildVaultService>>;
+  let service: TestVaultService;
   let platform: TestPlatform;
   let csv: string;
   const serviceLog: string[] = [];
@@ -44,7 +43,6 @@ describe('the vault service failing between batches of an upload', () => {
     scratch = await mkdtemp(path.join(tmpdir(), 'medlake-vault-batches-'));
     const certs = path.join(scratch, 'certs');
     await makeVaultCertificates(certs, { hosts: [] });
-    const read = (name: string) => readFile(path.join(certs, name), 'utf8');
     vault = openVault(path.join(scratch, 'vault'), randomBytes(32));
     // The real vault; its second batch of an upload, while the fault is on, is stored and then
     // fails, as a vault whose disk gives way after the write would.
@@ -57,18 +55,9 @@ describe('the vault service failing between batches of an upload', () => {
         return entries;
       },
     };
-    service = await buildVaultService({
-      vault: faulty,
-      tls: {
-        ca: await read(vaultCertificateFiles.caCert),
-        cert: await read(vaultCertificateFiles.serverCert),
-        key: await read(vaultCertificateFiles.serverKey),
-      },
-      logger: createLogger('info', { write: (line: string) => void serviceLog.push(line) }),
-    });
-    await service.listen({ host: '127.0.0.1', port: 0 });
-    const address = service.server.address();
-    const port = typeof address === 'object' && address ? address.port : 0;
+    const started = await startVaultService(faulty, certs, serviceLog);
+    service = started.service;
+    const port = started.port;
     platform = await createTestPlatform('pglite', {
       MEDLAKE_VAULT_URL: `https://localhost:${port}`,
       MEDLAKE_VAULT_CA_PATH: path.join(certs, vaultCertificateFiles.caCert),

@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../logger.ts';
+import { startVaultService, type TestVaultService } from '../../test/vault-service.ts';
 import { makeVaultCertificates, vaultCertificateFiles } from './vault-certificates.ts';
 import { remoteVaultClient } from './remote-vault.ts';
-import { buildVaultService, maxBatchIds } from './vault-service.ts';
+import { maxBatchIds } from './vault-service.ts';
 import { openVault, type Vault } from './vault.ts';
 
 /**
@@ -18,7 +18,7 @@ import { openVault, type Vault } from './vault.ts';
 describe('the vault service refuses oversized batches and empty reasons', () => {
   let scratch: string;
   let vault: Vault;
-  let app: Awaited<ReturnType<typeof buildVaultService>>;
+  let app: TestVaultService;
   let client: { ca: string; cert: string; key: string };
   let port: number;
   const logLines: string[] = [];
@@ -29,18 +29,7 @@ describe('the vault service refuses oversized batches and empty reasons', () => 
     await makeVaultCertificates(certs, { hosts: [] });
     const read = (name: string) => readFile(path.join(certs, name), 'utf8');
     vault = openVault(path.join(scratch, 'vault'), randomBytes(32));
-    app = await buildVaultService({
-      vault,
-      tls: {
-        ca: await read(vaultCertificateFiles.caCert),
-        cert: await read(vaultCertificateFiles.serverCert),
-        key: await read(vaultCertificateFiles.serverKey),
-      },
-      logger: createLogger('info', { write: (line: string) => void logLines.push(line) }),
-    });
-    await app.listen({ host: '127.0.0.1', port: 0 });
-    const address = app.server.address();
-    port = typeof address === 'object' && address ? address.port : 0;
+    ({ service: app, port } = await startVaultService(vault, certs, logLines));
     client = {
       ca: await read(vaultCertificateFiles.caCert),
       cert: await read(vaultCertificateFiles.clientCert),

@@ -1,12 +1,9 @@
-import { createReadStream } from 'node:fs';
-import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { datasetContractSchema } from '@medlake/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { contractFile } from '../../../test/ingest-helpers.ts';
+import { labResultsIngestRequest } from '../../../test/ingest-helpers.ts';
 import { generateExports } from '../../demo/generate-exports.ts';
-import { readHeader, resolveHeader, type IngestPlan } from '../../ingest/ingest-plan.ts';
 import type { IngestRequest } from '../../ingest/ingest-types.ts';
 import { createLocalObjectStore } from '../../storage/local/local-object-store.ts';
 import { createDuckDbIngestEngine } from './duckdb-ingest.ts';
@@ -37,38 +34,15 @@ describe('an ingest on DuckDB whose vault fails while the engine works', () => {
     await rm(scratch, { recursive: true, force: true });
   });
 
-  async function request(
-    pseudonymizePatients: IngestRequest['pseudonymizePatients'],
-  ): Promise<IngestRequest> {
-    const contract = datasetContractSchema.parse(
-      JSON.parse(await readFile(contractFile('lab-results'), 'utf8')),
-    );
-    const header = await readHeader(createReadStream(csv), contract.delimiter);
-    if (!('fields' in header)) throw new Error('the generated export has no header');
-    const plan: IngestPlan = {
-      contract,
-      hospitalId: 'h01',
+  const request = (pseudonymizePatients: IngestRequest['pseudonymizePatients']) =>
+    labResultsIngestRequest(csv, {
       month: '2024-03',
-      fileName: path.basename(csv),
-      source: resolveHeader(header.fields, contract).source,
-      restrictedZip3: [],
-    };
-    return {
-      plan,
-      source: csv,
-      sourceBytes: (await stat(csv)).size,
-      openSource: async () => createReadStream(csv),
       target: {
         store: createLocalObjectStore(path.join(scratch, 'store')),
         folder: 'lake/release',
       },
-      fileBytes: 128 * 2 ** 20,
       pseudonymizePatients,
-      linkageKey: 'a'.repeat(64),
-      idSpace: 'hospital:h01',
-      maxReportedProblems: 10,
-    };
-  }
+    });
 
   const engine = () =>
     createDuckDbIngestEngine({

@@ -1,15 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { datasetContractSchema } from '@medlake/shared';
 import { parse } from 'csv-parse/sync';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { contractFile, listFiles } from '../../../test/ingest-helpers.ts';
+import { labResultsIngestRequest, listFiles } from '../../../test/ingest-helpers.ts';
 import { readParquet } from '../../../test/parquet.ts';
 import { generateExports } from '../../demo/generate-exports.ts';
-import { readHeader, resolveHeader, type IngestPlan } from '../../ingest/ingest-plan.ts';
 import type { IngestOutcome, IngestRequest } from '../../ingest/ingest-types.ts';
 import { createLocalObjectStore } from '../../storage/local/local-object-store.ts';
 import { openVault, type Vault } from '../../vault/vault.ts';
@@ -89,19 +86,6 @@ describe('an ingest on DuckDB that fails part way through the vault batches', ()
     month = '2025-01',
   ): Promise<{ outcome: Promise<IngestOutcome>; folder: string; spill: string }> {
     runs += 1;
-    const contract = datasetContractSchema.parse(
-      JSON.parse(await readFile(contractFile('lab-results'), 'utf8')),
-    );
-    const header = await readHeader(createReadStream(csv), contract.delimiter);
-    if (!('fields' in header)) throw new Error('the generated export has no header');
-    const plan: IngestPlan = {
-      contract,
-      hospitalId: 'h01',
-      month,
-      fileName: path.basename(csv),
-      source: resolveHeader(header.fields, contract).source,
-      restrictedZip3: [],
-    };
     const folder = `lake/run-${runs}`;
     const spill = path.join(scratch, `spill-${runs}`);
     const engine = createDuckDbIngestEngine({
@@ -109,19 +93,15 @@ describe('an ingest on DuckDB that fails part way through the vault batches', ()
       tempDirectory: spill,
       memoryLimit: '256MB',
     });
-    const outcome = engine.ingest({
-      plan,
-      source: csv,
-      sourceBytes: (await stat(csv)).size,
-      openSource: async () => createReadStream(csv),
-      target: { store: store(), folder },
-      fileBytes: 128 * 2 ** 20,
-      pseudonymizePatients: lookup,
-      pseudonymBatch: batch,
-      linkageKey: 'a'.repeat(64),
-      idSpace: scope.space,
-      maxReportedProblems: 10,
-    });
+    const outcome = engine.ingest(
+      await labResultsIngestRequest(csv, {
+        month,
+        target: { store: store(), folder },
+        pseudonymizePatients: lookup,
+        pseudonymBatch: batch,
+        idSpace: scope.space,
+      }),
+    );
     return { outcome, folder, spill };
   }
 
